@@ -1,0 +1,47 @@
+"""A team's account on one platform, with its access token encrypted at rest."""
+
+from django.db import models
+
+from planrrr.crypto import EncryptedTextField, mask
+from planrrr.models import Team
+
+
+class Platform(models.TextChoices):
+    FACEBOOK = "FACEBOOK"
+    INSTAGRAM = "INSTAGRAM"
+    TWITTER = "TWITTER", "X (Twitter)"
+    LINKEDIN = "LINKEDIN"
+
+
+class Connection(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        EXPIRED = "EXPIRED"
+        REVOKED = "REVOKED"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="connections")
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    # The platform's id for the account: Facebook page id, Instagram user id, X user id,
+    # LinkedIn author URN.
+    account_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, blank=True, help_text="A label people recognise, e.g. the page name.")
+    access_token = EncryptedTextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    status_detail = models.TextField(blank=True, help_text="Why the connection is not ACTIVE, in the platform's words.")
+    # Set when the platform said to slow down; publications of this account wait until then.
+    rate_limited_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "platform", "account_id"], name="connection_unique_account"),
+        ]
+        indexes = [models.Index(fields=["team", "platform", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} {self.name or self.account_id}"
+
+    @property
+    def masked_token(self) -> str:
+        return mask(self.access_token or "")

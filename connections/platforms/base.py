@@ -1,0 +1,226 @@
+"""The one interface every platform adapter speaks.
+
+An adapter turns a platform's HTTP answers into one of three kinds of outcome:
+
+* success: ``publish`` returns :class:`Published` with the platform's id;
+* retry later: it raises :class:`TransientError` (try again with backoff) or
+  :class:`RateLimited` (try again at ``retry_at``);
+* give up: it raises :class:`PermanentError` (with the platform's own message) or
+  :class:`TokenExpired` (the connection must be reconnected).
+
+Everything above the adapter is platform-blind: it branches on these classes only.
+Adapters never retry by themselves; RQ does (one retry mechanism).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import requests
+from django.conf import settings
+
+
+class PlatformError(Exception):
+    """A classified failure. ``message`` is meant for people: it says what happened and,
+    where the platform said why, quotes it."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, maybe_sent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        # True when the platform may have acted on the request although we did not get
+        # its answer (read timeout, dropped connection, unreadable success body). The next
+        # attempt must reconcile before posting again.
+        self.maybe_sent = maybe_sent
+
+
+class TransientError(PlatformError):
+    """Try again later with backoff: timeouts, connection errors, 5xx, malformed bodies."""
+
+
+class RateLimited(PlatformError):
+    """The platform refused for now; try again at ``retry_at``."""
+
+    def __init__(self, message: str, *, retry_at: datetime, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_at = retry_at
+
+
+class PermanentError(PlatformError):
+    """Give up: the platform will never accept this request (validation, duplicate, policy)."""
+
+
+class TokenExpired(PlatformError):
+    """The access token is expired or revoked: the team must reconnect the account."""
+
+
+@dataclass
+class Account:
+    """What an adapter needs to act for a connection."""
+
+    account_id: str
+    access_token: str
+
+
+@dataclass
+class Draft:
+    """What to publish, plus ``state``: the publication's metadata, which the adapter may
+    read and update (uploaded ``mediaIds``, pending containers) and which is saved after
+    every attempt, whatever its outcome."""
+
+    text: str
+    media_urls: list[str] = field(default_factory=list)
+    state: dict = field(default_factory=dict)
+    # Stable for the publication across attempts, for platforms that take one.
+    idempotency_key: str = ""
+
+
+@dataclass
+class Published:
+    external_id: str
+    url: str = ""
+    metadata: dict = field(default_factory=dict)
+    # Set when the platform's usage headers say we are close to its limit: further
+    # calls for this account should wait until then.
+    slow_down_until: datetime | None = None
+
+
+class Adapter:
+    """Base adapter: declares a platform's limits and validates a draft against them."""
+
+    platform: ClassVar[str]
+    label: ClassVar[str]
+    max_text_length: ClassVar[int]
+    max_images: ClassVar[int]
+    requires_media: ClassVar[bool] = False
+
+    def text_length(self, text: str) -> int:
+        """Length as the platform counts it (X weighs characters; most count code points)."""
+        return len(text)
+
+    def validate(self, *, text: str, media_urls: list[str]) -> list[str]:
+        """Problems that would make the platform refuse this draft, each saying what to change."""
+        problems = []
+        length = self.text_length(text)
+        if length > self.max_text_length:
+            problems.append(
+                f"{self.label} allows at most {self.max_text_length:,} characters; this post has "
+                f"{length:,}. Shorten it by {length - self.max_text_length:,}."
+            )
+        if self.requires_media and not media_urls:
+            problems.append(f"{self.label} needs at least one image: add a media URL or remove {self.label}.")
+        if len(media_urls) > self.max_images:
+            problems.append(
+                f"{self.label} takes at most {self.max_images} images; this post has {len(media_urls)}."
+            )
+        return problems
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        """Publish the draft. Returns Published; raises a PlatformError subclass on error."""
+        raise NotImplementedError
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """Reconciliation: the id of a post with this draft's text that the account published
+        since ``since``, or None. Called before retrying an attempt whose outcome is unknown."""
+        raise NotImplementedError
+
+
+class HttpAdapter(Adapter):
+    """Adapter speaking HTTP with ``requests``: one session, timeouts on every call,
+    transport errors classified, JSON decoded. A platform subclass implements
+    ``raise_for_response`` for its error envelope."""
+
+    base_url_setting: ClassVar[str]
+
+    def __init__(self, session: requests.Session | None = None):
+        self.session = session or requests.Session()
+
+    @property
+    def base_url(self) -> str:
+        return getattr(settings, self.base_url_setting).rstrip("/")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request and classify transport failures. Never follows redirects."""
+        url = path if path.startswith("http") else f"{self.base_url}{path}"
+        kwargs.setdefault("timeout", settings.PLATFORM_TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.exceptions.ConnectTimeout as err:
+            raise TransientError(f"{self.label} API did not accept the connection in time ({err})") from err
+        except requests.exceptions.ReadTimeout as err:
+            # The request went out; the platform may have acted on it.
+            raise TransientError(
+                f"{self.label} API error: network timeout waiting for the answer", maybe_sent=True
+            ) from err
+        except requests.exceptions.ConnectionError as err:
+            sent = not _is_connect_failure(err)
+            raise TransientError(
+                f"{self.label} API error: connection failed ({_short(err)})", maybe_sent=sent
+            ) from err
+        except requests.exceptions.RequestException as err:
+            raise TransientError(f"{self.label} API error: {_short(err)}", maybe_sent=True) from err
+        self.raise_for_response(response)
+        return response
+
+    def raise_for_response(self, response: requests.Response) -> None:
+        """Raise the PlatformError this response means; return None if it is a success."""
+        raise NotImplementedError
+
+    def json(self, response: requests.Response) -> dict:
+        """Decode a success body. An unreadable one is transient, and the platform may have
+        acted on the request, so the next attempt reconciles."""
+        try:
+            body = response.json()
+        except ValueError as err:
+            raise TransientError(
+                f"{self.label} API error: malformed answer (HTTP {response.status_code}, not JSON): "
+                f"{response.text[:200]!r}",
+                status_code=response.status_code,
+                maybe_sent=True,
+            ) from err
+        if not isinstance(body, dict):
+            raise TransientError(
+                f"{self.label} API error: malformed answer (expected a JSON object): {response.text[:200]!r}",
+                status_code=response.status_code,
+                maybe_sent=True,
+            )
+        return body
+
+    def malformed(self, response: requests.Response, what: str) -> TransientError:
+        return TransientError(
+            f"{self.label} API error: malformed answer, {what}: {response.text[:200]!r}",
+            status_code=response.status_code,
+            maybe_sent=True,
+        )
+
+
+def error_body(response: requests.Response) -> dict:
+    """The JSON body of an error response, or {} if it has none."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def header_json(response: requests.Response, name: str) -> Any:
+    try:
+        return json.loads(response.headers.get(name, ""))
+    except ValueError:
+        return None
+
+
+def _is_connect_failure(err: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection was never established, so nothing was sent."""
+    text = repr(err)
+    return bool(re.search(r"NewConnectionError|Connection refused|Name or service not known|NameResolution", text))
+
+
+def _short(err: Exception) -> str:
+    text = str(err)
+    return text if len(text) <= 200 else text[:197] + "..."

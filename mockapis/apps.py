@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MockapisConfig(AppConfig):
+    name = "mockapis"
+    verbose_name = "Stand-in platform APIs"

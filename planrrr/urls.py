@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("publishing.urls")),
+]
+
+# The stand-in platform APIs, only where configured (tests, the demo, the benchmark).
+if settings.MOCK_APIS_ENABLED:
+    urlpatterns.append(path("mock/", include("mockapis.urls")))

@@ -1,0 +1,128 @@
+"""A Post is written once; a Publication is its life on one platform."""
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from connections.models import Connection, Platform
+from planrrr.models import Team
+
+
+class Post(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "DRAFT"
+        SCHEDULED = "SCHEDULED"
+        PUBLISHING = "PUBLISHING"
+        PUBLISHED = "PUBLISHED"
+        PARTIAL = "PARTIAL"
+        FAILED = "FAILED"
+        CANCELLED = "CANCELLED"
+
+    FINAL = {Status.PUBLISHED, Status.PARTIAL, Status.FAILED, Status.CANCELLED}
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
+    )
+    content = models.TextField()
+    platforms = ArrayField(models.CharField(max_length=20, choices=Platform.choices))
+    media_urls = ArrayField(models.URLField(max_length=2000), default=list, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The sweep: due posts.
+            models.Index(fields=["scheduled_at"], name="post_due_idx", condition=models.Q(status="SCHEDULED")),
+            models.Index(fields=["team", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        text = self.content if len(self.content) <= 50 else self.content[:49] + "…"
+        return f"#{self.pk} {text}"
+
+
+class Publication(models.Model):
+    """One post on one platform: what was sent, what came back, what happens next.
+
+    A publication waiting for a retry or a rate-limit window is PENDING with
+    ``next_attempt_at`` set and ``error`` saying why it waits.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        PUBLISHING = "PUBLISHING"
+        PUBLISHED = "PUBLISHED"
+        FAILED = "FAILED"
+
+    FINAL = {Status.PUBLISHED, Status.FAILED}
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="publications")
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="publications"
+    )
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    external_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # Every call to the platform (or attempt that may have reached it) counts.
+    attempt_count = models.PositiveIntegerField(default=0)
+    # Transient failures only; at PUBLISH_MAX_ATTEMPTS the publication gives up.
+    failure_count = models.PositiveIntegerField(default=0)
+    # Adapter state kept across attempts: mediaIds, containers, usage, reconciliation.
+    metadata = models.JSONField(default=dict, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set while PUBLISHING: past it, the attempt is presumed dead (worker killed) and the
+    # sweep hands the publication to another worker, which reconciles first.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Fencing token of the attempt holding the lease; an outcome is written only by it.
+    lease_token = models.UUIDField(null=True, blank=True)
+    # An earlier attempt may have reached the platform without us learning the result:
+    # the next attempt asks the platform first.
+    outcome_unknown = models.BooleanField(default=False)
+    # The RQ job that will carry the next attempt, so the sweep can tell a lost one.
+    job_id = models.CharField(max_length=100, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "platform"], name="publication_unique_platform")]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="publication_lease_idx"),
+            models.Index(fields=["status", "platform"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} for post #{self.post_id}"
+
+
+class JobMetric(models.Model):
+    """One row per job run: what it did and what it cost. Counters are aggregates of these."""
+
+    class Outcome(models.TextChoices):
+        PUBLISHED = "PUBLISHED"
+        FAILED = "FAILED"
+        RETRY = "RETRY", "retry scheduled"
+        RATE_LIMITED = "RATE_LIMITED"
+        RECONCILED = "RECONCILED", "found already published"
+        SKIPPED = "SKIPPED", "nothing to do"
+
+    kind = models.CharField(max_length=20, default="publish")
+    platform = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    publication_id = models.BigIntegerField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    duration_ms = models.FloatField()
+    # From scheduled_at to the moment the platform request was sent (first attempt only).
+    lag_ms = models.FloatField(null=True, blank=True)
+    peak_rss_bytes = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["outcome", "platform"])]
