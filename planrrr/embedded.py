@@ -19,7 +19,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
 DATABASE_NAME = "planrrr"
@@ -164,3 +164,13 @@ class RedisServer:
 
 def redis_url() -> str:
     return RedisServer().acquire()
+
+
+def with_redis_db(url: str, db: int) -> str:
+    """The same Redis server, another logical database."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))

@@ -78,6 +78,9 @@ if not env("DATABASE_URL", default=""):
 
     os.environ["DATABASE_URL"] = embedded.postgres_url()
 DATABASES = {"default": env.db("DATABASE_URL")}
+# Worker processes started by the tests are pointed at the test database with this.
+if env("DATABASE_NAME_OVERRIDE", default=""):
+    DATABASES["default"]["NAME"] = env("DATABASE_NAME_OVERRIDE")
 # Reuse connections inside a worker process; health checks drop a connection that a
 # PostgreSQL restart broke, so the next query reconnects instead of failing.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
@@ -92,6 +95,12 @@ if not env("REDIS_URL", default=""):
 
     os.environ["REDIS_URL"] = embedded.redis_url()
 REDIS_URL = env("REDIS_URL")
+if TESTING:
+    # Tests flush Redis: keep them off the database the demo and workers use.
+    from planrrr.embedded import with_redis_db
+
+    REDIS_URL = with_redis_db(REDIS_URL, env.int("TEST_REDIS_DB", default=15))
+    os.environ["PLANRRR_TEST_REDIS_URL"] = REDIS_URL
 
 # Job timeout bounds one publish attempt; the lease on a PUBLISHING publication is a
 # little longer, after which the sweep treats the attempt as dead (worker killed).
@@ -119,12 +128,22 @@ TWITTER_API_URL = env("TWITTER_API_URL", default="https://api.x.com")
 LINKEDIN_API_URL = env("LINKEDIN_API_URL", default="https://api.linkedin.com")
 GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v21.0")
 LINKEDIN_API_VERSION = env("LINKEDIN_API_VERSION", default="202501")
+# Graph API rate-limit errors carry no reset time (at best minutes in usage headers):
+# wait at least this long before trying again.
+GRAPH_RATE_LIMIT_BACKOFF_SECONDS = env.int("GRAPH_RATE_LIMIT_BACKOFF_SECONDS", default=60)
+# Fallback wait when a 429 carries no reset time (LinkedIn).
+RATE_LIMIT_DEFAULT_BACKOFF_SECONDS = env.int("RATE_LIMIT_DEFAULT_BACKOFF_SECONDS", default=60)
 # (connect, read) seconds for every platform call.
-PLATFORM_TIMEOUT = (env.float("PLATFORM_CONNECT_TIMEOUT", default=5.0), env.float("PLATFORM_READ_TIMEOUT", default=30.0))
+PLATFORM_TIMEOUT = (
+    env.float("PLATFORM_CONNECT_TIMEOUT", default=5.0),
+    env.float("PLATFORM_READ_TIMEOUT", default=30.0),
+)
 
 # --- Media ------------------------------------------------------------------------------
 MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
 MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
+# Media URLs must be public unless this is set (development, tests: the stand-in is local).
+MEDIA_ALLOW_PRIVATE_URLS = env.bool("MEDIA_ALLOW_PRIVATE_URLS", default=False)
 
 # --- Secrets at rest --------------------------------------------------------------------
 # Comma-separated keys: the first encrypts, all decrypt (rotation). Any string works; it is

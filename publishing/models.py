@@ -126,3 +126,6 @@ class JobMetric(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["outcome", "platform"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.platform} {self.outcome} in {self.duration_ms:.0f} ms"

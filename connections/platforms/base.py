@@ -3,8 +3,9 @@
 An adapter turns a platform's HTTP answers into one of three kinds of outcome:
 
 * success: ``publish`` returns :class:`Published` with the platform's id;
-* retry later: it raises :class:`TransientError` (try again with backoff) or
-  :class:`RateLimited` (try again at ``retry_at``);
+* retry later: it raises :class:`TransientError` (try again with backoff),
+  :class:`RateLimited` (try again at ``retry_at``) or :class:`NotReady` (the platform is
+  still processing media we sent; look again at ``retry_at``);
 * give up: it raises :class:`PermanentError` (with the platform's own message) or
   :class:`TokenExpired` (the connection must be reconnected).
 
@@ -44,6 +45,15 @@ class TransientError(PlatformError):
 
 class RateLimited(PlatformError):
     """The platform refused for now; try again at ``retry_at``."""
+
+    def __init__(self, message: str, *, retry_at: datetime, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.retry_at = retry_at
+
+
+class NotReady(PlatformError):
+    """The platform is still working on something we started (an Instagram container,
+    a video upload): check again at ``retry_at``. Not a failure; costs no retry."""
 
     def __init__(self, message: str, *, retry_at: datetime, **kwargs: Any):
         super().__init__(message, **kwargs)
