@@ -1,2 +1,110 @@
+"""The safety net: the database is the truth, Redis only holds work that can be rebuilt.
+
+A worker runs ``sweep()`` every SWEEP_INTERVAL_SECONDS (planrrr.rq.Worker). It finds
+
+* due posts still SCHEDULED (written straight into the database, or whose dispatch job
+  Redis lost) and dispatches them;
+* publications stuck in PUBLISHING past their lease (the worker died mid-attempt): they go
+  back to PENDING with ``outcome_unknown`` so the next attempt asks the platform first;
+* PENDING publications whose job is gone from Redis (flushed, restarted, failed for
+  good by RQ): enqueued again;
+* posts whose publications are all final but whose status was never derived (a crash
+  between the two writes).
+"""
+
+import logging
+from datetime import timedelta
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+from rq.job import Job, JobStatus
+
+from publishing import services
+from publishing.models import Post, Publication
+
+logger = logging.getLogger("planrrr.sweep")
+
+BATCH = 500
+LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+
+
 def sweep() -> None:
-    pass
+    now = timezone.now()
+    due_posts_dispatch(now)
+    expired_leases_recover(now)
+    lost_jobs_requeue(now)
+    settled_posts_finalize()
+
+
+def due_posts_dispatch(now) -> int:
+    due = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
+    count = 0
+    for post_id in due.values_list("pk", flat=True)[:BATCH]:
+        count += services.post_dispatch(post_id=post_id)
+    return count
+
+
+def expired_leases_recover(now) -> int:
+    """PUBLISHING past the lease: the attempt died. Its request may have reached the
+    platform, so the next attempt reconciles before posting."""
+    recovered = 0
+    stuck = Publication.objects.filter(status=Publication.Status.PUBLISHING, lease_expires_at__lt=now)
+    for publication in stuck[:BATCH]:
+        with transaction.atomic():
+            updated = Publication.objects.filter(
+                pk=publication.pk, status=Publication.Status.PUBLISHING, lease_token=publication.lease_token
+            ).update(
+                status=Publication.Status.PENDING,
+                outcome_unknown=True,
+                lease_token=None,
+                lease_expires_at=None,
+                next_attempt_at=now,
+                error=(
+                    f"Attempt {publication.attempt_count} was interrupted (worker lost); "
+                    "checking with the platform before trying again."
+                ),
+                updated_at=now,
+            )
+            if updated:
+                services.publication_enqueue(publication=publication)
+                recovered += 1
+                logger.warning("publication %s: attempt %s lost, recovering", publication.pk, publication.attempt_count)
+    return recovered
+
+
+def lost_jobs_requeue(now) -> int:
+    """PENDING publications of a publishing post with no live job in Redis."""
+    cutoff = now - timedelta(seconds=settings.SWEEP_REQUEUE_AFTER_SECONDS)
+    candidates = list(
+        Publication.objects.filter(status=Publication.Status.PENDING, post__status=Post.Status.PUBLISHING)
+        .annotate(waiting_since=Greatest("enqueued_at", "next_attempt_at"))
+        .filter(Q(waiting_since__lt=cutoff) | Q(waiting_since__isnull=True))
+        .only("pk", "job_id", "post_id", "platform")[:BATCH]
+    )
+    if not candidates:
+        return 0
+    connection = django_rq.get_connection("default")
+    jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=connection)
+    requeued = 0
+    for publication, job in zip(candidates, jobs, strict=True):
+        if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES:
+            continue
+        with transaction.atomic():
+            services.publication_enqueue(publication=publication)
+        requeued += 1
+        logger.warning("publication %s: job %s lost, enqueued again", publication.pk, publication.job_id)
+    return requeued
+
+
+def settled_posts_finalize() -> int:
+    open_statuses = [Publication.Status.PENDING, Publication.Status.PUBLISHING]
+    settled = Post.objects.filter(status=Post.Status.PUBLISHING).exclude(publications__status__in=open_statuses)
+    count = 0
+    for post_id in settled.values_list("pk", flat=True)[:BATCH]:
+        if services.post_finalize(post_id=post_id):
+            count += 1
+    return count

@@ -1,0 +1,129 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from connections.models import Platform
+from publishing import services
+from publishing.models import JobMetric, Post, Publication
+
+
+class PublicationInline(admin.TabularInline):
+    model = Publication
+    extra = 0
+    can_delete = False
+    fields = [
+        "platform", "status", "external_id", "error", "attempt_count", "next_attempt_at", "published_at",
+        "connection", "metadata",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class PostForm(forms.ModelForm):
+    """Validates with the same rules as every other entry point (services.post_problems)."""
+
+    class Meta:
+        model = Post
+        fields = ["team", "author", "content", "platforms", "media_urls", "scheduled_at"]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk or "team" not in data or "platforms" not in data:
+            return data
+        problems = services.post_problems(
+            team=data["team"],
+            content=data.get("content", ""),
+            platforms=list(data.get("platforms") or []),
+            media_urls=list(data.get("media_urls") or []),
+        )
+        for field, messages_ in problems.items():
+            for message in messages_:
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+class PlatformFilter(admin.SimpleListFilter):
+    title = "platform"
+    parameter_name = "platform"
+
+    def lookups(self, request, model_admin):
+        return Platform.choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(platforms__contains=[self.value()])
+        return queryset
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    form = PostForm
+    list_display = ["__str__", "team", "status", "platform_list", "scheduled_at", "published_at"]
+    list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
+    search_fields = ["content"]
+    date_hierarchy = "scheduled_at"
+    inlines = [PublicationInline]
+    actions = ["cancel", "publish_now"]
+    list_select_related = ["team"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["status", "published_at"]
+        # A post that exists changes through its actions, not by editing fields.
+        return ["team", "author", "content", "platforms", "media_urls", "scheduled_at", "status", "published_at"]
+
+    @admin.display(description="platforms")
+    def platform_list(self, obj: Post) -> str:
+        return ", ".join(obj.platforms)
+
+    def save_model(self, request, obj: Post, form, change: bool) -> None:
+        if change:
+            return  # read-only once created
+        services.post_save_new(post=obj)
+
+    @admin.action(description="Cancel selected posts (if not started)")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        done = sum(services.post_cancel(post=post) for post in queryset)
+        self.message_user(request, f"Cancelled {done} of {queryset.count()} posts.")
+
+    @admin.action(description="Publish selected drafts or scheduled posts now")
+    def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        from django.utils import timezone
+
+        for post in queryset:
+            try:
+                services.post_schedule(post=post, scheduled_at=timezone.now())
+            except ValidationError as err:
+                self.message_user(request, f"Post #{post.pk}: {' '.join(err.messages)}", messages.ERROR)
+
+
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__", "status", "platform", "external_id", "attempt_count", "next_attempt_at", "short_error",
+    ]
+    list_filter = ["status", "platform", "post__team", "outcome_unknown"]
+    search_fields = ["external_id", "error", "post__content"]
+    readonly_fields = [f.name for f in Publication._meta.fields]
+    list_select_related = ["post"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj: Publication) -> str:
+        return obj.error if len(obj.error) <= 80 else obj.error[:79] + "…"
+
+
+@admin.register(JobMetric)
+class JobMetricAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "platform", "outcome", "attempt", "duration_ms", "lag_ms", "peak_rss_bytes"]
+    list_filter = ["kind", "platform", "outcome"]
+    readonly_fields = [f.name for f in JobMetric._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,718 @@
+"""Writes of the publishing app: create and schedule posts, dispatch them when due,
+publish each publication once, and settle the post's status.
+
+The flow goes one way (DESIGN.md):
+
+    post_create -> (due) post_dispatch -> publication_publish per platform -> post_finalize
+
+Every state change is a guarded ``UPDATE … WHERE status = …`` so that concurrent workers,
+duplicate jobs and the sweep can all call these functions safely: exactly one of them
+wins each transition, the others find nothing to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import resource
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import django_rq
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from rq import Retry
+
+from connections.models import Connection, Platform
+from connections.platforms.base import (
+    Account,
+    Draft,
+    NotReady,
+    PermanentError,
+    PlatformError,
+    Published,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from planrrr.models import Team
+from publishing.models import JobMetric, Post, Publication
+
+logger = logging.getLogger("planrrr.publishing")
+
+Outcome = JobMetric.Outcome
+
+
+class RetryScheduled(Exception):
+    """Raised out of the publish job after a transient failure was recorded, so that RQ's
+    Retry schedules the next attempt (one retry mechanism: RQ's)."""
+
+
+# --- validation ------------------------------------------------------------------------
+
+
+def post_problems(
+    *,
+    team: Team,
+    content: str,
+    platforms: list[str],
+    media_urls: list[str],
+    connections: dict[str, Connection] | None = None,
+) -> dict[str, list[str]]:
+    """Everything that would make this post fail, per field, each message saying what to
+    change. Runs before anything is saved or enqueued, and again at publish time (rows can
+    be written straight into the database)."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if not content or not content.strip():
+        add("content", "The post is empty: write some text.")
+    if not platforms:
+        add("platforms", "Choose at least one platform.")
+    known = sorted(Platform.values)
+    seen: set[str] = set()
+    for name in platforms:
+        if name in seen:
+            add("platforms", f"{name} is listed twice: list each platform once.")
+        seen.add(name)
+        if name not in known:
+            add("platforms", f"Unknown platform {name!r}: choose from {', '.join(known)}.")
+    if connections is None:
+        connections = active_connections(team=team, platforms=[p for p in seen if p in known])
+    for name in sorted(seen & set(known)):
+        connection = connections.get(name)
+        label = Platform(name).label
+        if connection is None:
+            add("platforms", _no_connection_message(team, name))
+        elif connection.team_id != team.id:
+            add("platforms", f"The {label} connection #{connection.pk} belongs to another team: use one of yours.")
+        elif connection.status != Connection.Status.ACTIVE:
+            add("platforms", f"Your {label} connection is {connection.status.lower()}: reconnect it first.")
+        if content and content.strip():
+            for message in get_adapter(name).validate(text=content, media_urls=list(media_urls)):
+                add("content" if "image" not in message else "media_urls", message)
+    for url in media_urls:
+        message = media_url_problem(url)
+        if message:
+            add("media_urls", message)
+    return problems
+
+
+def get_adapter(platform: str):
+    from connections.platforms import get_adapter
+
+    return get_adapter(platform)
+
+
+def media_url_problem(url: str) -> str | None:
+    from planrrr.urlsafety import UnsafeURL, check_public_url
+
+    try:
+        check_public_url(url, allow_private=settings.MEDIA_ALLOW_PRIVATE_URLS)
+    except UnsafeURL as err:
+        return f"Media URL {url}: {err}"
+    return None
+
+
+def _no_connection_message(team: Team, platform: str) -> str:
+    label = Platform(platform).label
+    inactive = Connection.objects.filter(team=team, platform=platform).exclude(status=Connection.Status.ACTIVE)
+    if inactive.exists():
+        return f"Your {label} connection has expired or was revoked: reconnect it, or remove {platform}."
+    return f"Your team has no {label} connection: connect an account, or remove {platform}."
+
+
+def active_connections(*, team: Team, platforms: list[str]) -> dict[str, Connection]:
+    """The team's active connection per platform (the oldest, if it has several)."""
+    found: dict[str, Connection] = {}
+    rows = Connection.objects.filter(team=team, platform__in=platforms, status=Connection.Status.ACTIVE)
+    for connection in rows.order_by("created_at", "pk"):
+        found.setdefault(connection.platform, connection)
+    return found
+
+
+# --- create, schedule, cancel ----------------------------------------------------------
+
+
+def post_create(
+    *,
+    team: Team,
+    content: str,
+    platforms: list[str],
+    author=None,
+    media_urls: list[str] | tuple[str, ...] = (),
+    scheduled_at: datetime | None = None,
+    connections: list[Connection] | None = None,
+) -> Post:
+    """Create a post, DRAFT or SCHEDULED (when ``scheduled_at`` is given), with one
+    publication per platform. Raises ValidationError (by field) and saves nothing when
+    the post could not succeed. ``connections`` picks specific accounts; by default the
+    team's active one per platform is used."""
+    platforms = list(platforms)
+    media_urls = list(media_urls)
+    chosen = None
+    if connections is not None:
+        chosen = {c.platform: c for c in connections}
+        for connection in connections:
+            if connection.platform not in platforms:
+                platforms.append(connection.platform)
+    problems = post_problems(
+        team=team, content=content, platforms=platforms, media_urls=media_urls, connections=chosen
+    )
+    if problems:
+        raise ValidationError(problems)
+    post = Post(
+        team=team,
+        author=author,
+        content=content,
+        platforms=platforms,
+        media_urls=media_urls,
+        status=Post.Status.SCHEDULED if scheduled_at else Post.Status.DRAFT,
+        scheduled_at=scheduled_at,
+    )
+    return post_save_new(post=post, connections=chosen)
+
+
+def post_save_new(*, post: Post, connections: dict[str, Connection] | None = None) -> Post:
+    """Save a validated new post with its publications, and enqueue its dispatch if it is
+    scheduled. The admin's add form comes through here after validating with post_problems."""
+    if connections is None:
+        connections = active_connections(team=post.team, platforms=list(post.platforms))
+    if post.scheduled_at and post.status == Post.Status.DRAFT:
+        post.status = Post.Status.SCHEDULED
+    with transaction.atomic():
+        post.full_clean()
+        post.save()
+        Publication.objects.bulk_create(
+            Publication(post=post, platform=name, connection=connections.get(name)) for name in post.platforms
+        )
+        if post.status == Post.Status.SCHEDULED:
+            _enqueue_dispatch(post)
+    return post
+
+
+def post_schedule(*, post: Post, scheduled_at: datetime) -> Post:
+    """Schedule a DRAFT (or reschedule a SCHEDULED) post, validating it again."""
+    problems = post_problems(
+        team=post.team, content=post.content, platforms=list(post.platforms), media_urls=list(post.media_urls)
+    )
+    if problems:
+        raise ValidationError(problems)
+    updated = Post.objects.filter(pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.SCHEDULED]).update(
+        status=Post.Status.SCHEDULED, scheduled_at=scheduled_at, updated_at=timezone.now()
+    )
+    if not updated:
+        raise ValidationError(
+            f"Post #{post.pk} is {post.status.lower()}: only drafts and scheduled posts can be scheduled."
+        )
+    post.refresh_from_db()
+    _enqueue_dispatch(post)
+    return post
+
+
+def post_cancel(*, post: Post) -> bool:
+    """Cancel a post that has not started publishing. Returns False if it already has."""
+    updated = Post.objects.filter(pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.SCHEDULED]).update(
+        status=Post.Status.CANCELLED, updated_at=timezone.now()
+    )
+    return bool(updated)
+
+
+def _enqueue_dispatch(post: Post) -> None:
+    """Ask RQ to dispatch the post at its time. Only an accelerator: the sweep finds due
+    posts in the database even if Redis loses this job."""
+    from publishing import jobs
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        job_id = f"dispatch-{post.pk}-{int(post.scheduled_at.timestamp())}"
+        if post.scheduled_at <= timezone.now():
+            queue.enqueue(jobs.post_dispatch, post.pk, job_id=job_id)
+        else:
+            queue.enqueue_at(post.scheduled_at, jobs.post_dispatch, post.pk, job_id=job_id)
+
+    transaction.on_commit(enqueue)
+
+
+# --- dispatch ----------------------------------------------------------------------------
+
+
+def post_dispatch(*, post_id: int) -> int:
+    """Start publishing a due post: SCHEDULED -> PUBLISHING, one job per publication.
+
+    Creates the publications a post written straight into the database lacks. Returns the
+    number of publications enqueued (0 if the post was not due or someone else took it)."""
+    now = timezone.now()
+    with transaction.atomic():
+        post = (
+            Post.objects.select_for_update(skip_locked=True)
+            .filter(pk=post_id, status=Post.Status.SCHEDULED, scheduled_at__lte=now + timedelta(seconds=1))
+            .first()
+        )
+        if post is None:
+            return 0
+        _ensure_publications(post)
+        post.status = Post.Status.PUBLISHING
+        post.save(update_fields=["status", "updated_at"])
+        pending = list(post.publications.filter(status=Publication.Status.PENDING))
+        for publication in pending:
+            publication_enqueue(publication=publication)
+    if not pending:
+        post_finalize(post_id=post_id)
+    return len(pending)
+
+
+def _ensure_publications(post: Post) -> None:
+    existing = set(post.publications.values_list("platform", flat=True))
+    missing = [name for name in dict.fromkeys(post.platforms) if name not in existing]
+    if not missing:
+        return
+    known = [name for name in missing if name in Platform.values]
+    connections = active_connections(team=post.team, platforms=known)
+    rows = []
+    for name in missing:
+        publication = Publication(post=post, platform=name, connection=connections.get(name))
+        if name not in Platform.values:
+            publication.status = Publication.Status.FAILED
+            publication.error = f"Unknown platform {name!r}: choose from {', '.join(sorted(Platform.values))}."
+        elif publication.connection is None:
+            publication.status = Publication.Status.FAILED
+            publication.error = _no_connection_message(post.team, name)
+        rows.append(publication)
+    Publication.objects.bulk_create(rows)
+    for publication in rows:
+        if publication.status == Publication.Status.FAILED:
+            _emit_failed(publication, post)
+
+
+def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
+    """Enqueue (after commit) the job carrying the publication's next attempt; remember its
+    id so the sweep can tell when Redis lost it."""
+    from publishing import jobs
+
+    job_id = f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
+    Publication.objects.filter(pk=publication.pk).update(job_id=job_id, enqueued_at=timezone.now())
+    options = {
+        "job_id": job_id,
+        "retry": publish_retry(),
+        "job_timeout": settings.PUBLISH_JOB_TIMEOUT,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"publish {publication.platform} for post #{publication.post_id}",
+    }
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        if at is not None and at > timezone.now():
+            queue.enqueue_at(at, jobs.publication_publish, publication.pk, **options)
+        else:
+            queue.enqueue(jobs.publication_publish, publication.pk, **options)
+
+    transaction.on_commit(enqueue)
+    return job_id
+
+
+def publish_retry() -> Retry:
+    """RQ Retry for transient failures: exponential backoff with ±25 % jitter, so that many
+    publications failing together do not come back together."""
+    attempts = max(settings.PUBLISH_MAX_ATTEMPTS - 1, 1)
+    base = settings.PUBLISH_RETRY_BASE_SECONDS
+    intervals = [max(1, round(base * 2**i * random.uniform(0.75, 1.25))) for i in range(attempts)]
+    return Retry(max=attempts, interval=intervals)
+
+
+# --- publish -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Attempt:
+    publication: Publication
+    token: uuid.UUID
+    started: float
+
+
+def publication_publish(*, publication_id: int, retry_in: int | None = None) -> str:
+    """One attempt at one publication. Returns the outcome (a JobMetric.Outcome value).
+
+    ``retry_in`` is the delay RQ will wait before the next attempt if this one fails
+    transiently (None when RQ has no retry left). Raises RetryScheduled after recording a
+    transient failure so RQ schedules that retry."""
+    started = time.monotonic()
+    publication = (
+        Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
+    )
+    if publication is None or publication.status != Publication.Status.PENDING:
+        return Outcome.SKIPPED
+    connection = publication.connection
+    now = timezone.now()
+    if connection is not None and connection.rate_limited_until and connection.rate_limited_until > now:
+        # The platform asked us to wait: don't spend an attempt, come back when allowed.
+        _defer(publication, until=connection.rate_limited_until, reason=publication.error)
+        return Outcome.SKIPPED
+    attempt = _claim(publication, now, started)
+    if attempt is None:
+        return Outcome.SKIPPED
+    publication = attempt.publication
+    post = publication.post
+
+    refusal = _refusal(publication)
+    if refusal:
+        return _fail(attempt, refusal)
+
+    adapter = get_adapter(publication.platform)
+    account = Account(account_id=connection.account_id, access_token=connection.access_token)
+    draft = Draft(
+        text=post.content,
+        media_urls=list(post.media_urls),
+        state=dict(publication.metadata),
+        idempotency_key=f"planrrr-publication-{publication.pk}",
+    )
+    try:
+        if publication.outcome_unknown:
+            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=5)
+            external_id = adapter.find_published(account, draft, since)
+            if external_id:
+                return _succeed(attempt, draft, Published(external_id=external_id), reconciled=True)
+        lag_ms = None
+        if publication.attempt_count == 1 and post.scheduled_at:
+            lag_ms = (timezone.now() - post.scheduled_at).total_seconds() * 1000
+        result = adapter.publish(account, draft)
+    except TokenExpired as err:
+        return _token_expired(attempt, draft, err)
+    except RateLimited as err:
+        return _rate_limited(attempt, draft, err)
+    except NotReady as err:
+        return _wait(attempt, draft, err)
+    except PermanentError as err:
+        return _fail(attempt, err.message, draft=draft)
+    except TransientError as err:
+        return _transient(attempt, draft, err, retry_in)
+    except PlatformError as err:  # a new subclass nobody classified: safest to give up loudly
+        return _fail(attempt, err.message, draft=draft)
+    return _succeed(attempt, draft, result, lag_ms=lag_ms)
+
+
+def _claim(publication: Publication, now: datetime, started: float) -> _Attempt | None:
+    """PENDING -> PUBLISHING, counting the attempt before the platform is called. Exactly
+    one caller wins; the lease lets the sweep recover the publication if this worker dies."""
+    token = uuid.uuid4()
+    claimed = (
+        Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1)))
+        .update(
+            status=Publication.Status.PUBLISHING,
+            attempt_count=F("attempt_count") + 1,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
+            first_attempt_at=publication.first_attempt_at or now,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return None
+    publication.refresh_from_db()
+    return _Attempt(publication=publication, token=token, started=started)
+
+
+def _refusal(publication: Publication) -> str | None:
+    """Why this publication cannot be attempted at all, or None."""
+    post, connection = publication.post, publication.connection
+    label = Platform(publication.platform).label if publication.platform in Platform.values else publication.platform
+    if publication.platform not in Platform.values:
+        return f"Unknown platform {publication.platform!r}: choose from {', '.join(sorted(Platform.values))}."
+    if connection is None:
+        return _no_connection_message(post.team, publication.platform)
+    if connection.team_id != post.team_id:
+        return f"The {label} connection #{connection.pk} belongs to another team: use one of yours."
+    if connection.platform != publication.platform:
+        return f"Connection #{connection.pk} is a {connection.get_platform_display()} account, not {label}."
+    if connection.status != Connection.Status.ACTIVE:
+        return (
+            f"The {label} connection is {connection.status.lower()}"
+            f"{': ' + connection.status_detail if connection.status_detail else ''}. "
+            f"Reconnect the {label} account, then publish the post again."
+        )
+    problems = get_adapter(publication.platform).validate(text=post.content, media_urls=list(post.media_urls))
+    problems += [p for p in (media_url_problem(url) for url in post.media_urls) if p]
+    if not post.content.strip():
+        problems.insert(0, "The post is empty: write some text.")
+    return " ".join(problems) or None
+
+
+def _settle(attempt: _Attempt, **fields) -> bool:
+    """Write an attempt's outcome, only if this attempt still holds the lease (a dead
+    attempt's late answer must not overwrite what its successor did)."""
+    fields.setdefault("lease_token", None)
+    fields.setdefault("lease_expires_at", None)
+    fields["updated_at"] = timezone.now()
+    return bool(
+        Publication.objects.filter(
+            pk=attempt.publication.pk, status=Publication.Status.PUBLISHING, lease_token=attempt.token
+        ).update(**fields)
+    )
+
+
+def _succeed(
+    attempt: _Attempt, draft: Draft, result: Published, *, reconciled: bool = False, lag_ms: float | None = None
+) -> str:
+    publication = attempt.publication
+    metadata = {**draft.state, **result.metadata}
+    metadata.pop("outcomeUnknown", None)
+    if result.url:
+        metadata["url"] = result.url
+    if reconciled:
+        metadata["reconciled"] = True
+    now = timezone.now()
+    outcome = Outcome.RECONCILED if reconciled else Outcome.PUBLISHED
+    with transaction.atomic():
+        if not _settle(
+            attempt,
+            status=Publication.Status.PUBLISHED,
+            external_id=result.external_id,
+            published_at=now,
+            metadata=metadata,
+            error="",
+            outcome_unknown=False,
+        ):
+            return Outcome.SKIPPED
+        if result.slow_down_until and publication.connection_id:
+            Connection.objects.filter(pk=publication.connection_id).update(rate_limited_until=result.slow_down_until)
+        _emit(
+            publication.post,
+            "post.published",
+            {
+                "postId": publication.post_id,
+                "publicationId": publication.pk,
+                "platform": publication.platform,
+                "externalId": result.external_id,
+                "url": result.url,
+                "publishedAt": now.isoformat(),
+            },
+        )
+        _metric(attempt, outcome, lag_ms=lag_ms)
+    post_finalize(post_id=publication.post_id)
+    return outcome
+
+
+def _fail(attempt: _Attempt, message: str, *, draft: Draft | None = None) -> str:
+    publication = attempt.publication
+    with transaction.atomic():
+        fields = {"status": Publication.Status.FAILED, "error": message, "outcome_unknown": False}
+        if draft is not None:
+            fields["metadata"] = draft.state
+        if not _settle(attempt, **fields):
+            return Outcome.SKIPPED
+        publication.error = message
+        publication.status = Publication.Status.FAILED
+        _emit_failed(publication, publication.post)
+        _metric(attempt, Outcome.FAILED)
+    post_finalize(post_id=publication.post_id)
+    return Outcome.FAILED
+
+
+def _transient(attempt: _Attempt, draft: Draft, err: TransientError, retry_in: int | None) -> str:
+    publication = attempt.publication
+    failures = publication.failure_count + 1
+    if retry_in is None or failures >= settings.PUBLISH_MAX_ATTEMPTS:
+        message = f"{err.message} (gave up after {publication.attempt_count} attempts)"
+        return _fail(attempt, message, draft=draft)
+    next_at = timezone.now() + timedelta(seconds=retry_in)
+    with transaction.atomic():
+        if not _settle(
+            attempt,
+            status=Publication.Status.PENDING,
+            error=f"{err.message} (attempt {publication.attempt_count}; retrying at {next_at:%H:%M:%S} UTC)",
+            failure_count=failures,
+            next_attempt_at=next_at,
+            metadata=draft.state,
+            # Once unknown, stays unknown until an attempt learns the outcome.
+            outcome_unknown=publication.outcome_unknown or err.maybe_sent,
+        ):
+            return Outcome.SKIPPED
+        _metric(attempt, Outcome.RETRY)
+    raise RetryScheduled(err.message) from err
+
+
+def _rate_limited(attempt: _Attempt, draft: Draft, err: RateLimited) -> str:
+    publication = attempt.publication
+    with transaction.atomic():
+        if not _settle(
+            attempt,
+            status=Publication.Status.PENDING,
+            error=f"{err.message} (rate limited; next attempt at {err.retry_at:%H:%M:%S} UTC)",
+            next_attempt_at=err.retry_at,
+            metadata=draft.state,
+            outcome_unknown=publication.outcome_unknown or err.maybe_sent,
+        ):
+            return Outcome.SKIPPED
+        if publication.connection_id:
+            Connection.objects.filter(pk=publication.connection_id).update(rate_limited_until=err.retry_at)
+        publication_enqueue(publication=publication, at=err.retry_at)
+        _metric(attempt, Outcome.RATE_LIMITED)
+    return Outcome.RATE_LIMITED
+
+
+def _wait(attempt: _Attempt, draft: Draft, err: NotReady) -> str:
+    """The platform is still processing what we sent (a media container): look again later
+    without holding a worker and without counting a failure."""
+    publication = attempt.publication
+    with transaction.atomic():
+        if not _settle(
+            attempt,
+            status=Publication.Status.PENDING,
+            error=err.message,
+            next_attempt_at=err.retry_at,
+            metadata=draft.state,
+            # The attempt did not count against the platform: give it back.
+            attempt_count=F("attempt_count") - 1,
+        ):
+            return Outcome.SKIPPED
+        publication_enqueue(publication=publication, at=err.retry_at)
+    return Outcome.SKIPPED
+
+
+def _defer(publication: Publication, *, until: datetime, reason: str) -> None:
+    with transaction.atomic():
+        updated = Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING).update(
+            next_attempt_at=until, updated_at=timezone.now()
+        )
+        if updated:
+            publication_enqueue(publication=publication, at=until)
+
+
+def _token_expired(attempt: _Attempt, draft: Draft, err: TokenExpired) -> str:
+    publication = attempt.publication
+    outcome = _fail(attempt, _reconnect_message(publication.platform, err.message), draft=draft)
+    if publication.connection_id:
+        connection_expire(connection_id=publication.connection_id, reason=err.message)
+    return outcome
+
+
+def _reconnect_message(platform: str, reason: str) -> str:
+    label = Platform(platform).label
+    return f"{reason} — the {label} access token is expired or revoked: reconnect the {label} account in planrrr."
+
+
+def connection_expire(*, connection_id: int, reason: str) -> int:
+    """Mark a connection EXPIRED and fail its waiting publications at once (no retries
+    burned on a token that cannot work). Returns the number of publications failed."""
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().filter(pk=connection_id).first()
+        if connection is None:
+            return 0
+        if connection.status == Connection.Status.ACTIVE:
+            connection.status = Connection.Status.EXPIRED
+            connection.status_detail = reason
+            connection.save(update_fields=["status", "status_detail", "updated_at"])
+            _emit_team(
+                connection.team_id,
+                "connection.expired",
+                {
+                    "connectionId": connection.pk,
+                    "platform": connection.platform,
+                    "accountId": connection.account_id,
+                    "reason": reason,
+                },
+            )
+        waiting = list(
+            Publication.objects.select_related("post")
+            .select_for_update(of=("self",))
+            .filter(connection=connection, status=Publication.Status.PENDING, post__status=Post.Status.PUBLISHING)
+        )
+        message = _reconnect_message(connection.platform, reason)
+        Publication.objects.filter(pk__in=[p.pk for p in waiting]).update(
+            status=Publication.Status.FAILED, error=message, next_attempt_at=None, updated_at=timezone.now()
+        )
+        for publication in waiting:
+            publication.error = message
+            _emit_failed(publication, publication.post)
+    for post_id in {p.post_id for p in waiting}:
+        post_finalize(post_id=post_id)
+    return len(waiting)
+
+
+# --- finalize ----------------------------------------------------------------------------
+
+
+def post_finalize(*, post_id: int) -> str | None:
+    """Derive the post's status once every publication is final: PUBLISHED, PARTIAL or
+    FAILED, and tell the team (``post.completed``) exactly once."""
+    with transaction.atomic():
+        post = Post.objects.select_for_update().filter(pk=post_id).first()
+        if post is None or post.status in Post.FINAL:
+            return None
+        publications = list(post.publications.all())
+        if not publications or any(p.status not in Publication.FINAL for p in publications):
+            return None
+        published = [p for p in publications if p.status == Publication.Status.PUBLISHED]
+        if len(published) == len(publications):
+            post.status = Post.Status.PUBLISHED
+        elif published:
+            post.status = Post.Status.PARTIAL
+        else:
+            post.status = Post.Status.FAILED
+        post.published_at = max((p.published_at for p in published), default=None)
+        post.save(update_fields=["status", "published_at", "updated_at"])
+        _emit(
+            post,
+            "post.completed",
+            {
+                "postId": post.pk,
+                "status": post.status,
+                "publishedAt": post.published_at.isoformat() if post.published_at else None,
+                "publications": [
+                    {"platform": p.platform, "status": p.status, "externalId": p.external_id, "error": p.error}
+                    for p in publications
+                ],
+            },
+        )
+    return post.status
+
+
+# --- events and metrics ------------------------------------------------------------------
+
+
+def _emit(post: Post, event: str, data: dict) -> None:
+    _emit_team(post.team_id, event, data)
+
+
+def _emit_team(team_id: int, event: str, data: dict) -> None:
+    from webhooks.services import event_record
+
+    event_record(team_id=team_id, event=event, data=data)
+
+
+def _emit_failed(publication: Publication, post: Post) -> None:
+    _emit(
+        post,
+        "post.failed",
+        {
+            "postId": post.pk,
+            "publicationId": publication.pk,
+            "platform": publication.platform,
+            "error": publication.error,
+            "attemptCount": publication.attempt_count,
+        },
+    )
+
+
+def _metric(attempt: _Attempt, outcome: str, *, lag_ms: float | None = None) -> None:
+    publication = attempt.publication
+    JobMetric.objects.create(
+        kind="publish",
+        platform=publication.platform,
+        outcome=outcome,
+        publication_id=publication.pk,
+        attempt=publication.attempt_count,
+        duration_ms=(time.monotonic() - attempt.started) * 1000,
+        lag_ms=lag_ms,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    )

@@ -1,0 +1,66 @@
+"""Named actors and helpers shared by the publishing tests (healthchecks' BaseTestCase style)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from connections.models import Connection
+from planrrr.models import Membership, Team
+from planrrr.testing import LiveWorkerTestCase, wait_for
+from publishing.models import Post, Publication
+
+# Account ids in the shapes the platforms use.
+FACEBOOK_PAGE = "104857600123456"
+INSTAGRAM_USER = "17841400008460056"
+TWITTER_USER = "2244994945"
+LINKEDIN_ORG = "urn:li:organization:5515715"
+
+
+class Actors:
+    """A team with an owner and one connection per platform, plus an outsider team."""
+
+    def make_actors(self) -> None:
+        User = get_user_model()
+        self.team = Team.objects.create(name="Acme")
+        self.owner = User.objects.create_user("alice", "alice@example.org", "password")
+        Membership.objects.create(user=self.owner, team=self.team, role=Membership.Role.OWNER)
+        self.facebook = self.connect("FACEBOOK", FACEBOOK_PAGE, "mock_fb_token")
+        self.twitter = self.connect("TWITTER", TWITTER_USER, "mock_twitter_token")
+        self.outsiders = Team.objects.create(name="Outsiders")
+
+    def connect(self, platform: str, account_id: str, token: str, team: Team | None = None) -> Connection:
+        return Connection.objects.create(
+            team=team or self.team, platform=platform, account_id=account_id, name=platform.title(), access_token=token
+        )
+
+    def soon(self, seconds: float = 1.0):
+        return timezone.now() + timedelta(seconds=seconds)
+
+
+class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
+    """Real workers publishing over HTTP to the stand-in served by the live server."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        from mockapis.client import MockApis
+
+        self.mock = MockApis(f"{self.live_server_url}/mock")
+        self.mock.reset()
+        self.make_actors()
+
+    def wait_until_final(self, post: Post, timeout: float = 20.0) -> Post:
+        def final():
+            post.refresh_from_db()
+            return post.status in Post.FINAL
+
+        wait_for(final, timeout=timeout, message=f"post #{post.pk} to finish (workers: {self.worker_logs()})")
+        return post
+
+    def worker_logs(self) -> str:
+        return "\n".join(w.output()[-3000:] for w in self.workers)
+
+    def publication(self, post: Post, platform: str) -> Publication:
+        return post.publications.get(platform=platform)

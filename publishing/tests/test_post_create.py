@@ -1,0 +1,86 @@
+"""Bad input is refused at the door, with a message that says what to change, and nothing
+is saved or enqueued."""
+
+import django_rq
+from django.core.exceptions import ValidationError
+from django.test import TestCase
+
+from connections.models import Connection
+from planrrr.testing import flush_redis
+from publishing import services
+from publishing.models import Post, Publication
+from publishing.tests.base import Actors
+
+
+class PostCreateTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+
+    def assertRefused(self, field: str, fragment: str, **kwargs) -> None:
+        kwargs = {"team": self.team, "content": "Hello", "platforms": ["FACEBOOK"], **kwargs}
+        with self.captureOnCommitCallbacks(execute=True):
+            with self.assertRaises(ValidationError) as caught:
+                services.post_create(**kwargs)
+        messages = caught.exception.message_dict.get(field, [])
+        self.assertTrue(any(fragment in m for m in messages), f"{fragment!r} not in {caught.exception.message_dict}")
+        self.assertFalse(Post.objects.exists())
+        self.assertFalse(Publication.objects.exists())
+        queue = django_rq.get_queue("default")
+        self.assertEqual((queue.count, queue.scheduled_job_registry.count), (0, 0))
+
+    def test_it_refuses_empty_content(self):
+        self.assertRefused("content", "The post is empty", content="   ")
+
+    def test_it_refuses_an_unknown_platform(self):
+        self.assertRefused("platforms", "Unknown platform 'MYSPACE': choose from FACEBOOK", platforms=["MYSPACE"])
+
+    def test_it_refuses_a_platform_the_team_has_not_connected(self):
+        self.assertRefused("platforms", "no LINKEDIN connection: connect an account, or remove LINKEDIN",
+                           platforms=["LINKEDIN"])
+
+    def test_it_refuses_an_expired_connection(self):
+        Connection.objects.filter(pk=self.twitter.pk).update(status=Connection.Status.EXPIRED)
+        self.assertRefused("platforms", "expired or was revoked: reconnect it", platforms=["TWITTER"])
+
+    def test_it_refuses_a_connection_of_another_team(self):
+        theirs = self.connect("FACEBOOK", "999", "their_token", team=self.outsiders)
+        self.assertRefused("platforms", "belongs to another team", connections=[theirs])
+
+    def test_it_refuses_text_too_long_for_a_platform(self):
+        self.assertRefused("content", "at most 280", platforms=["TWITTER"], content="x" * 281)
+
+    def test_it_refuses_instagram_without_media(self):
+        self.connect("INSTAGRAM", "17841400008460056", "ig_token")
+        self.assertRefused("media_urls", "needs at least one image", platforms=["INSTAGRAM"])
+
+    def test_it_refuses_a_media_url_that_is_not_http(self):
+        self.assertRefused("media_urls", "file:///etc/passwd", media_urls=["file:///etc/passwd"])
+
+    def test_it_names_every_problem_at_once(self):
+        with self.assertRaises(ValidationError) as caught:
+            services.post_create(team=self.team, content="", platforms=["MYSPACE", "LINKEDIN"])
+        self.assertEqual(set(caught.exception.message_dict), {"content", "platforms"})
+        self.assertEqual(len(caught.exception.message_dict["platforms"]), 2)
+
+    def test_it_creates_a_scheduled_post_with_one_publication_per_platform(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            post = services.post_create(
+                team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon(60)
+            )
+        self.assertEqual(post.status, Post.Status.SCHEDULED)
+        self.assertEqual(
+            sorted(post.publications.values_list("platform", "connection_id")),
+            [("FACEBOOK", self.facebook.pk), ("TWITTER", self.twitter.pk)],
+        )
+        self.assertEqual(django_rq.get_queue("default").scheduled_job_registry.count, 1)
+
+    def test_it_stores_access_tokens_encrypted(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT access_token FROM connections_connection WHERE id = %s", [self.facebook.pk])
+            stored = cursor.fetchone()[0]
+        self.assertNotIn("mock_fb_token", stored)
+        self.assertTrue(stored.startswith("fernet:"))
+        self.assertEqual(Connection.objects.get(pk=self.facebook.pk).access_token, "mock_fb_token")
