@@ -356,15 +356,15 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
         # The platform asked us to wait: don't spend an attempt, come back when allowed.
         _defer(publication, until=connection.rate_limited_until, reason=publication.error)
         return Outcome.SKIPPED
+    refusal = _refusal(publication)
+    if refusal:
+        # Nothing the platform could accept: fail without spending an attempt.
+        return _refuse(publication, refusal, started)
     attempt = _claim(publication, now, started)
     if attempt is None:
         return Outcome.SKIPPED
     publication = attempt.publication
     post = publication.post
-
-    refusal = _refusal(publication)
-    if refusal:
-        return _fail(attempt, refusal)
 
     adapter = get_adapter(publication.platform)
     account = Account(account_id=connection.account_id, access_token=connection.access_token)
@@ -445,6 +445,20 @@ def _refusal(publication: Publication) -> str | None:
     if not post.content.strip():
         problems.insert(0, "The post is empty: write some text.")
     return " ".join(problems) or None
+
+
+def _refuse(publication: Publication, message: str, started: float) -> str:
+    with transaction.atomic():
+        refused = Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING).update(
+            status=Publication.Status.FAILED, error=message, next_attempt_at=None, updated_at=timezone.now()
+        )
+        if not refused:
+            return Outcome.SKIPPED
+        publication.status, publication.error = Publication.Status.FAILED, message
+        _emit_failed(publication, publication.post)
+        _record_metric(publication, Outcome.FAILED, started=started)
+    post_finalize(post_id=publication.post_id)
+    return Outcome.FAILED
 
 
 def _settle(attempt: _Attempt, **fields) -> bool:
@@ -705,14 +719,17 @@ def _emit_failed(publication: Publication, post: Post) -> None:
 
 
 def _metric(attempt: _Attempt, outcome: str, *, lag_ms: float | None = None) -> None:
-    publication = attempt.publication
+    _record_metric(attempt.publication, outcome, started=attempt.started, lag_ms=lag_ms)
+
+
+def _record_metric(publication: Publication, outcome: str, *, started: float, lag_ms: float | None = None) -> None:
     JobMetric.objects.create(
         kind="publish",
         platform=publication.platform,
         outcome=outcome,
         publication_id=publication.pk,
         attempt=publication.attempt_count,
-        duration_ms=(time.monotonic() - attempt.started) * 1000,
+        duration_ms=(time.monotonic() - started) * 1000,
         lag_ms=lag_ms,
         peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     )

@@ -66,7 +66,10 @@ class PublishingFlowTests(PublishingLiveTestCase):
         self.mock.fail("TWITTER", mode="error")
         self.start_worker()
         post = services.post_create(
-            team=self.team, content="Test partial failure", platforms=["FACEBOOK", "TWITTER"], scheduled_at=timezone.now()
+            team=self.team,
+            content="Test partial failure",
+            platforms=["FACEBOOK", "TWITTER"],
+            scheduled_at=timezone.now(),
         )
 
         self.wait_until_final(post)
