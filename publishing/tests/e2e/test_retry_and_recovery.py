@@ -1,0 +1,168 @@
+"""Seed scenario group 4 (retry and recovery) and the "never twice" promises of issue 3:
+transient failures retried, a worker killed mid-request, Redis losing its data or
+restarting, a platform that accepted a post but never answered."""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from connections.models import Connection
+from planrrr.embedded import RedisServer
+from planrrr.testing import wait_for
+from publishing import services
+from publishing.models import JobMetric, Post, Publication
+from publishing.selectors import metrics_summary
+from publishing.tests.base import PublishingLiveTestCase
+
+
+class RetryTests(PublishingLiveTestCase):
+    def test_it_retries_transient_failures(self):
+        # The stand-in hangs past the client's read timeout twice, then answers.
+        self.mock.fail("FACEBOOK", mode="timeout", times=2, seconds=3)
+        self.start_worker(PLATFORM_READ_TIMEOUT=0.5)
+        post = services.post_create(
+            team=self.team, content="Test retry", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(post, timeout=30)
+
+        publication = self.publication(post, "FACEBOOK")
+        self.assertEqual(publication.status, Publication.Status.PUBLISHED)
+        self.assertEqual(publication.attempt_count, 3)
+        self.assertEqual(publication.failure_count, 2)
+        self.assertEqual(len(self.mock.requests(platform="FACEBOOK", method="POST")), 3)
+        self.assertEqual(len(self.mock.posts()), 1)
+        self.assertEqual(metrics_summary()["retries"], 2)
+
+    def test_it_gives_up_after_the_last_attempt_with_the_platform_message(self):
+        self.mock.fail("TWITTER", mode="server_error")
+        self.start_worker(PUBLISH_MAX_ATTEMPTS=3)
+        post = services.post_create(
+            team=self.team, content="Never lands", platforms=["TWITTER"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(post, timeout=30)
+
+        publication = self.publication(post, "TWITTER")
+        self.assertEqual(post.status, Post.Status.FAILED)
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertEqual(publication.attempt_count, 3)
+        self.assertIn("X API error", publication.error)
+        self.assertIn("gave up after 3 attempts", publication.error)
+        self.assertEqual(self.mock.posts(), [])
+
+    def test_it_fails_at_once_when_the_token_expired(self):
+        Connection.objects.filter(pk=self.facebook.pk).update(access_token="expired_token")
+        self.start_worker()
+        posts = [
+            services.post_create(
+                team=self.team, content=f"Token gone {i}", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+            )
+            for i in range(3)
+        ]
+
+        for post in posts:
+            self.wait_until_final(post)
+            self.assertEqual(post.status, Post.Status.FAILED)
+            publication = self.publication(post, "FACEBOOK")
+            self.assertIn("reconnect the Facebook account", publication.error)
+        # One call found the token dead; the other publications failed without calling.
+        self.assertEqual(sum(self.publication(p, "FACEBOOK").attempt_count for p in posts), 1)
+        self.assertEqual(len(self.mock.requests(platform="FACEBOOK", method="POST")), 1)
+        self.facebook.refresh_from_db()
+        self.assertEqual(self.facebook.status, Connection.Status.EXPIRED)
+        self.assertIn("190", self.facebook.status_detail)
+        # The next post for that account is refused at the door.
+        with self.assertRaisesMessage(ValidationError, "reconnect it"):
+            services.post_create(team=self.team, content="Still gone", platforms=["FACEBOOK"])
+
+
+class NeverTwiceTests(PublishingLiveTestCase):
+    def test_it_adopts_a_post_the_platform_accepted_without_answering(self):
+        # The stand-in creates the post, then drops the connection before any answer.
+        self.mock.fail("FACEBOOK", mode="accept_then_drop", times=1)
+        self.start_worker()
+        post = services.post_create(
+            team=self.team, content="Exactly once", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(post, timeout=20)
+
+        received = self.mock.posts(platform="FACEBOOK")
+        self.assertEqual(len(received), 1, "the platform got the post exactly once")
+        publication = self.publication(post, "FACEBOOK")
+        self.assertEqual(publication.status, Publication.Status.PUBLISHED)
+        self.assertEqual(publication.external_id, received[0]["id"])
+        self.assertTrue(publication.metadata.get("reconciled"))
+        self.assertEqual(publication.attempt_count, 2)
+        self.assertTrue(JobMetric.objects.filter(outcome=JobMetric.Outcome.RECONCILED).exists())
+
+    def test_it_handles_worker_restart_gracefully(self):
+        # The stand-in accepts the post and stalls; the worker dies mid-request (SIGKILL,
+        # horse included); a new worker takes over after the lease and publishes once.
+        self.mock.fail("FACEBOOK", mode="accept_then_stall", times=1, seconds=30)
+        first = self.start_worker(PUBLISH_LEASE_SECONDS=2)
+        post = services.post_create(
+            team=self.team, content="Test worker restart", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+        wait_for(lambda: self.mock.requests(platform="FACEBOOK", method="POST"), message="the request to arrive")
+        self.assertEqual(self.publication(post, "FACEBOOK").status, Publication.Status.PUBLISHING)
+
+        first.kill()
+        self.assertFalse(first.alive())
+        self.start_worker()
+
+        self.wait_until_final(post, timeout=20)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        received = self.mock.posts(platform="FACEBOOK")
+        self.assertEqual(len(received), 1)
+        self.assertEqual(self.publication(post, "FACEBOOK").external_id, received[0]["id"])
+
+    def test_it_publishes_again_when_the_killed_attempt_never_reached_the_platform(self):
+        self.mock.fail("FACEBOOK", mode="timeout", times=1, seconds=30)
+        first = self.start_worker(PUBLISH_LEASE_SECONDS=2)
+        post = services.post_create(
+            team=self.team, content="Lost in flight", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+        wait_for(lambda: self.mock.requests(platform="FACEBOOK", method="POST"), message="the request to arrive")
+        first.kill()
+        self.start_worker()
+
+        self.wait_until_final(post, timeout=20)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), 1)
+
+
+class InfrastructureFaultTests(PublishingLiveTestCase):
+    def test_it_publishes_a_due_post_after_redis_lost_its_data(self):
+        self.start_worker()
+        post = services.post_create(
+            team=self.team, content="Redis forgot", platforms=["FACEBOOK"], scheduled_at=self.soon(2)
+        )
+        # Everything Redis held (the scheduled dispatch job) is gone.
+        from planrrr.testing import flush_redis
+
+        flush_redis()
+
+        self.wait_until_final(post)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+
+    def test_it_carries_on_after_redis_restarts(self):
+        directory = Path(tempfile.mkdtemp(prefix="planrrr-redis-"))
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        redis = RedisServer(directory)
+        redis.start()
+        self.addCleanup(redis.stop)
+        self.start_worker(REDIS_URL=redis.url)
+        post = services.post_create(
+            team=self.team, content="Redis restarted", platforms=["FACEBOOK"], scheduled_at=self.soon(2)
+        )
+
+        redis.restart()
+
+        self.wait_until_final(post, timeout=20)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(len(self.mock.posts()), 1)
