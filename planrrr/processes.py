@@ -1,0 +1,147 @@
+"""Child processes the demo, the benchmark and the tests start: workers and the stand-in
+APIs, on the same PostgreSQL database and Redis as the parent."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def worker_env(**overrides: Any) -> dict[str, str]:
+    """Environment for a worker process: the test database, the test Redis, and overrides."""
+    env = dict(os.environ)
+    env["DATABASE_NAME_OVERRIDE"] = connection.settings_dict["NAME"]
+    env["REDIS_URL"] = settings.REDIS_URL
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    for key, value in overrides.items():
+        env[key] = str(value)
+    return env
+
+
+class ManagedProcess:
+    """A ``manage.py`` command in a child process (its own session), logging to ``.local/logs``."""
+
+    def __init__(self, *command: str, env: dict[str, Any] | None = None):
+        self.command = list(command)
+        self.env = worker_env(**(env or {}))
+        self.process: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.log = None
+
+    def start(self) -> ManagedProcess:
+        log_dir = BASE_DIR / ".local" / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{self.command[0]}-{os.getpid()}-{time.monotonic_ns()}.log"
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close()
+        self.process = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), *self.command],
+            env=self.env,
+            cwd=BASE_DIR,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL the process and all its descendants: nothing gets to clean up."""
+        procs = [psutil.Process(self.pid), *self.descendants()] if self.alive() else []
+        for proc in procs:
+            try:
+                proc.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=5)
+        self._close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM (an RQ worker finishes its current job first), then SIGKILL if it hangs."""
+        if self.alive():
+            leftovers = self.descendants()
+            os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            for proc in leftovers:
+                try:
+                    proc.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        self._close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def _close(self) -> None:
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+    def __enter__(self) -> ManagedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class WorkerProcess(ManagedProcess):
+    """A real ``manage.py rqworker --with-scheduler`` process.
+
+    ``kill()`` also kills its work-horse, which RQ runs in a process group of its own, as a
+    crashed machine would.
+    """
+
+    def __init__(self, *queues: str, env: dict[str, Any] | None = None, name: str | None = None):
+        command = ["rqworker", "--with-scheduler", *(queues or ("default", "webhooks"))]
+        if name:
+            command += ["--name", name]
+        super().__init__(*command, env=env)
+
+    def horse_pids(self) -> list[int]:
+        """Pids of work-horses currently running a job."""
+        return [p.pid for p in self.descendants() if "rq:work-horse" in " ".join(_cmdline(p))]
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
