@@ -1,0 +1,164 @@
+"""`manage.py demo` (what `make run` runs): the whole loop, end to end, on real parts.
+
+It migrates, starts the stand-in APIs (`run_mock_apis`) and two workers, creates a demo
+team with its connections and a webhook endpoint (a local receiver that verifies every
+signature), schedules a few posts a few seconds ahead, waits until they are done, prints
+what happened, stops everything and exits 0 only if every post was PUBLISHED.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import requests
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from connections.models import Connection
+from planrrr.models import Team
+from planrrr.processes import ManagedProcess, WorkerProcess, free_port
+from publishing import services
+from publishing.models import Post
+
+ACCOUNTS = {
+    "FACEBOOK": ("104857600123456", "Acme Coffee (page)"),
+    "TWITTER": ("2244994945", "@acmecoffee"),
+    "INSTAGRAM": ("17841400008460056", "@acme.coffee"),
+    "LINKEDIN": ("urn:li:organization:5515715", "Acme Coffee Ltd"),
+}
+
+
+class Command(BaseCommand):
+    help = "Run the publishing loop end to end against the stand-in APIs and print what happened."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--delay", type=float, default=3.0, help="Seconds ahead the posts are scheduled.")
+        parser.add_argument("--timeout", type=float, default=90.0)
+
+    def handle(self, *args, **options):
+        call_command("migrate", verbosity=0, interactive=False)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        mock = ManagedProcess("run_mock_apis", "--port", str(port), env={"MOCK_APIS_ENABLED": "true"}).start()
+        workers: list[WorkerProcess] = []
+        receiver = None
+        try:
+            _wait_http(f"{base}/_control/posts", mock)
+            self.stdout.write(f"stand-in platform APIs on {base}")
+            from webhooks.receiver import WebhookReceiver
+
+            receiver = WebhookReceiver().start()
+            env = {
+                "FACEBOOK_API_URL": f"{base}/graph",
+                "INSTAGRAM_API_URL": f"{base}/graph",
+                "TWITTER_API_URL": f"{base}/x",
+                "LINKEDIN_API_URL": f"{base}/linkedin",
+                "MEDIA_ALLOW_PRIVATE_URLS": "true",
+                "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            }
+            workers = [WorkerProcess(env=env).start() for _ in range(options["workers"])]
+            self.stdout.write(f"{len(workers)} workers started (rqworker --with-scheduler default webhooks)")
+            posts = self.create_posts(base, receiver, options["delay"])
+            self.wait(posts, options["timeout"], workers)
+            self.report(posts, receiver)
+        finally:
+            for worker in workers:
+                worker.stop(timeout=10)
+            mock.stop()
+            if receiver is not None:
+                receiver.stop()
+        if any(post.status != Post.Status.PUBLISHED for post in posts):
+            raise CommandError("some posts were not published (see above)")
+
+    def create_posts(self, base: str, receiver, delay: float) -> list[Post]:
+        from webhooks.services import endpoint_create
+
+        team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
+        for platform, (account_id, name) in ACCOUNTS.items():
+            Connection.objects.create(
+                team=team, platform=platform, account_id=account_id, name=name, access_token=f"demo_{platform.lower()}"
+            )
+        endpoint, secret = endpoint_create(team=team, url=receiver.url, allow_private=True)
+        receiver.secret = secret
+        self.stdout.write(f"team {team.name!r}: 4 connections, webhook endpoint {endpoint.url}")
+        at = timezone.now() + timedelta(seconds=delay)
+        images = [f"{base}/media/latte-{i}.png" for i in (1, 2)]
+        drafts = [
+            ("Our autumn menu is here: pumpkin spice is back.", ["FACEBOOK", "TWITTER"], []),
+            ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN"], []),
+            ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"], images),
+            ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
+        ]
+        posts = [
+            services.post_create(team=team, content=text, platforms=platforms, media_urls=media, scheduled_at=at)
+            for text, platforms, media in drafts
+        ]
+        self.stdout.write(f"scheduled {len(posts)} posts for {at:%H:%M:%S} UTC; waiting for the workers…")
+        return posts
+
+    def wait(self, posts: list[Post], timeout: float, workers: list[WorkerProcess]) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not Post.objects.filter(pk__in=[p.pk for p in posts]).exclude(status__in=Post.FINAL).exists():
+                return
+            if not any(w.alive() for w in workers):
+                raise CommandError("every worker died:\n" + workers[0].output()[-3000:])
+            time.sleep(0.2)
+        self.stderr.write(f"timed out after {timeout:.0f}s")
+
+    def report(self, posts: list[Post], receiver) -> None:
+        self.stdout.write("")
+        rows = [("post", "status", "platform", "publication", "attempts", "external id / error")]
+        for post in posts:
+            post.refresh_from_db()
+            for publication in post.publications.order_by("platform"):
+                rows.append(
+                    (
+                        f"#{post.pk} {post.content[:32]}",
+                        post.status,
+                        publication.platform,
+                        publication.status,
+                        str(publication.attempt_count),
+                        publication.external_id or publication.error[:60],
+                    )
+                )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)))
+        lag = [
+            (p.published_at - p.scheduled_at).total_seconds() for p in posts if p.published_at and p.scheduled_at
+        ]
+        if lag:
+            self.stdout.write(f"\nscheduled -> published: max {max(lag):.2f}s")
+        # Webhook deliveries go out after the posts settle; give them a moment.
+        expected = sum(p.publications.count() + 1 for p in posts)
+        deadline = time.monotonic() + 15
+        while len(receiver.received) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        verified = [r for r in receiver.received if r.verified]
+        self.stdout.write(f"\nwebhooks received: {len(receiver.received)} ({len(verified)} signatures verified)")
+        for delivery in receiver.received:
+            data = delivery.payload.get("data", {})
+            detail = data.get("externalId") or data.get("status") or data.get("error") or ""
+            self.stdout.write(
+                f"  {delivery.headers.get('webhook-id')}  {delivery.payload.get('event'):<15} "
+                f"post #{data.get('postId')} {data.get('platform', '')} {detail}"
+            )
+        self.stdout.write("")
+        call_command("metrics", stdout=self.stdout)
+
+
+def _wait_http(url: str, process: ManagedProcess, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise CommandError(f"{' '.join(process.command)} exited:\n{process.output()[-3000:]}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise CommandError(f"{url} did not answer within {timeout:.0f}s")
