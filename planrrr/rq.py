@@ -50,9 +50,12 @@ class Worker(rq.Worker):
         # Wake up at least once per sweep interval even when no job arrives.
         return max(1, int(settings.SWEEP_INTERVAL_SECONDS))
 
-    def heartbeat(self, *args, **kwargs) -> None:
-        super().heartbeat(*args, **kwargs)
-        # heartbeat() runs in the main process between jobs and while waiting for one.
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        super().heartbeat(timeout, pipeline=pipeline)
+        # heartbeat() runs in the main process between jobs and while waiting for one (and,
+        # inside a pipeline, while a job runs: not a moment to do database work).
+        if pipeline is not None:
+            return
         now = time.monotonic()
         if now - self._last_sweep >= settings.SWEEP_INTERVAL_SECONDS:
             self._last_sweep = now
