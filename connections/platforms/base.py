@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -129,6 +130,15 @@ class Adapter:
             )
         return problems
 
+    def refuse_invalid(self, draft: Draft) -> None:
+        """The rules again at publish time, since rows can be written straight into the database,
+        past the door: ``validate`` plus ``media_url_problem`` for every media URL. Raises
+        PermanentError naming every problem, if there is any."""
+        problems = self.validate(text=draft.text, media_urls=draft.media_urls)
+        problems.extend(problem for url in draft.media_urls if (problem := media_url_problem(url)))
+        if problems:
+            raise PermanentError(" ".join(problems))
+
     def publish(self, account: Account, draft: Draft) -> Published:
         """Publish the draft. Returns Published; raises a PlatformError subclass on error."""
         raise NotImplementedError
@@ -207,6 +217,49 @@ class HttpAdapter(Adapter):
             status_code=response.status_code,
             maybe_sent=True,
         )
+
+
+def media_url_problem(url: str) -> str | None:
+    """Why a media URL cannot be used, in words that say what to change, or None if it can.
+
+    Only http(s) links, and, unless ``MEDIA_ALLOW_PRIVATE_URLS`` is set, only ones that resolve
+    to public addresses: Facebook and Instagram fetch the URL themselves, but X and LinkedIn
+    make *us* fetch it, and a link to 169.254.169.254 or 10.x must not turn planrrr into a proxy
+    into its own network.
+    """
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "http://[::1": an unbalanced IPv6 bracket
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https"):
+        return f"Media URL {url!r} is not an http:// or https:// link: use a public link to the image."
+    if settings.MEDIA_ALLOW_PRIVATE_URLS:
+        return None
+    try:
+        from planrrr.urlsafety import UnsafeURL, check_public_url
+    except ModuleNotFoundError as err:
+        if err.name != "planrrr.urlsafety":
+            raise
+        # Without the address check only the scheme rule above applies.
+        return None
+    try:
+        check_public_url(url)
+    except UnsafeURL as err:
+        return f"Media URL {url} cannot be used: {err}"
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A platform's ISO 8601 timestamp (``2024-05-01T10:00:00+0000``, ``...Z``) as an aware
+    datetime, UTC when it states no offset; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def error_body(response: requests.Response) -> dict:

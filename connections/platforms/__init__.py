@@ -1,0 +1,38 @@
+"""The platform adapters, by platform name: a plain dict, and one instance of each per process."""
+
+from __future__ import annotations
+
+import os
+
+import requests
+
+from .base import Adapter
+from .facebook import FacebookAdapter
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "FACEBOOK": FacebookAdapter,
+}
+
+
+class UnknownPlatform(ValueError):
+    """No adapter for this platform name."""
+
+
+_instances: dict[str, Adapter] = {}
+_owner_pid: int | None = None
+
+
+def get_adapter(platform: str) -> Adapter:
+    """The adapter for ``platform`` ("FACEBOOK", ...), one per process, all sharing one
+    requests.Session (one connection pool). A forked process (an RQ work-horse) builds its own:
+    pooled sockets must not be shared across processes."""
+    global _owner_pid
+    if platform not in ADAPTERS:
+        raise UnknownPlatform(f"Unknown platform {platform!r}; known platforms: {', '.join(ADAPTERS)}.")
+    if _owner_pid != os.getpid():
+        _instances.clear()
+        _owner_pid = os.getpid()
+    if platform not in _instances:
+        session = next((adapter.session for adapter in _instances.values()), None) or requests.Session()
+        _instances[platform] = ADAPTERS[platform](session=session)
+    return _instances[platform]

@@ -1,0 +1,228 @@
+"""What every adapter's tests share: a frozen clock, HTTP mocked with ``responses`` (no network),
+base URLs that can only be mocked, and the contract tests written once (AdapterContract), which
+each adapter's test case mixes in and feeds with its platform's shapes."""
+
+from __future__ import annotations
+
+import sys
+import types
+from datetime import UTC, datetime
+from unittest import mock
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+import responses
+from django.test import SimpleTestCase, override_settings
+
+from connections.platforms import get_adapter
+from connections.platforms.base import (
+    Account,
+    Draft,
+    HttpAdapter,
+    PermanentError,
+    PlatformError,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+
+NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+GRAPH = "https://graph.test/v21.0"
+X = "https://x.test"
+LINKEDIN = "https://linkedin.test"
+
+
+def fake_urlsafety(*private_hosts: str) -> types.ModuleType:
+    """A stand-in for planrrr.urlsafety that refuses the given hosts, so that these tests do not
+    depend on DNS nor on the real module's progress."""
+    module = types.ModuleType("planrrr.urlsafety")
+
+    class UnsafeURL(ValueError):
+        pass
+
+    def check_public_url(url: str, allow_private: bool = False) -> None:
+        host = urlsplit(url).hostname
+        if host in private_hosts and not allow_private:
+            raise UnsafeURL(f"{host} is a private address")
+
+    module.UnsafeURL = UnsafeURL
+    module.check_public_url = check_public_url
+    return module
+
+
+@override_settings(
+    FACEBOOK_API_URL="https://graph.test",
+    INSTAGRAM_API_URL="https://graph.test",
+    TWITTER_API_URL=X,
+    LINKEDIN_API_URL=LINKEDIN,
+    GRAPH_API_VERSION="v21.0",
+    LINKEDIN_API_VERSION="202501",
+    GRAPH_RATE_LIMIT_BACKOFF_SECONDS=60,
+    RATE_LIMIT_DEFAULT_BACKOFF_SECONDS=60,
+    PLATFORM_TIMEOUT=(1.0, 2.0),
+    MEDIA_FETCH_TIMEOUT=(1.0, 2.0),
+    MEDIA_MAX_BYTES=1024 * 1024,
+    MEDIA_ALLOW_PRIVATE_URLS=False,
+)
+class AdapterTestCase(SimpleTestCase):
+    """Base for adapter tests: ``self.http`` is the responses mock (every registered answer must
+    be used), the clock reads NOW, and planrrr.urlsafety is a fake refusing ``10.0.0.1``."""
+
+    adapter_class: type[HttpAdapter]
+
+    def setUp(self):
+        super().setUp()
+        self.http = responses.RequestsMock(assert_all_requests_are_fired=True)
+        self.http.start()
+        self.addCleanup(self.http.reset)
+        self.addCleanup(self.http.stop)
+        clock = mock.patch("django.utils.timezone.now", return_value=NOW)
+        clock.start()
+        self.addCleanup(clock.stop)
+        modules = mock.patch.dict(sys.modules, {"planrrr.urlsafety": fake_urlsafety("10.0.0.1")})
+        modules.start()
+        self.addCleanup(modules.stop)
+        if hasattr(self, "adapter_class"):
+            self.adapter = self.adapter_class()
+
+    def add_image(self, url: str, body: bytes = PNG, content_type: str = "image/png") -> None:
+        self.http.add(responses.GET, url, body=body, content_type=content_type)
+
+    def form(self, call: responses.Call) -> dict[str, str]:
+        """A form-encoded request body as a dict."""
+        return dict(parse_qsl(call.request.body))
+
+    def query(self, call: responses.Call) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(call.request.url).query))
+
+
+class AdapterContract:
+    """The contract every adapter keeps, tested once. A subclass (also an AdapterTestCase) says
+    how its platform answers:
+
+    - ``draft()``: a draft the happy path publishes;
+    - ``mock_success()``: register the platform's answers for it; return the expected external id;
+    - ``mock_key_call(**kwargs)``: register the call that creates the post (or the first call that
+      writes) with the given responses kwargs, for failures;
+    - ``errors``: {kind: (responses kwargs, expected class, expected message)} for the kinds
+      "rate_limited", "token_expired", "permanent", "server_error";
+    - ``rate_limited_retry_at``: when the "rate_limited" case says to come back;
+    - ``malformed_successes``: responses kwargs of 2xx answers without a usable id;
+    - ``mock_recent(text)``: register the recent-posts answer holding one post with this text, id
+      "found-1", and return nothing;
+    - ``too_long_text``: one character over the limit.
+    """
+
+    account = Account(account_id="acct-1", access_token="token-1")
+    errors: dict
+    rate_limited_retry_at: datetime
+    malformed_successes: list[dict]
+    too_long_text: str
+
+    def draft(self) -> Draft:
+        return Draft(text="Hello world")
+
+    def test_it_is_registered_under_its_platform(self):
+        self.assertIsInstance(get_adapter(self.adapter_class.platform), self.adapter_class)
+
+    def test_it_publishes(self):
+        expected = self.mock_success()
+        published = self.adapter.publish(self.account, self.draft())
+        self.assertEqual(published.external_id, expected)
+
+    def test_it_sends_every_call_with_a_timeout(self):
+        self.mock_success()
+        with mock.patch.object(self.adapter.session, "request", wraps=self.adapter.session.request) as sent:
+            self.adapter.publish(self.account, self.draft())
+        self.assertTrue(sent.call_args_list)
+        for call in sent.call_args_list:
+            self.assertEqual(call.kwargs["timeout"], (1.0, 2.0))
+            self.assertFalse(call.kwargs["allow_redirects"])
+
+    def test_it_marks_a_read_timeout_as_maybe_sent(self):
+        self.mock_key_call(body=requests.exceptions.ReadTimeout("read timed out"))
+        with self.assertRaises(TransientError) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertTrue(caught.exception.maybe_sent)
+        self.assertIn("network timeout", caught.exception.message)
+
+    def test_it_marks_a_connect_timeout_as_not_sent(self):
+        self.mock_key_call(body=requests.exceptions.ConnectTimeout("connect timed out"))
+        with self.assertRaises(TransientError) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertFalse(caught.exception.maybe_sent)
+
+    def test_it_treats_a_malformed_success_as_maybe_sent(self):
+        for kwargs in self.malformed_successes:
+            with self.subTest(kwargs=kwargs):
+                self.http.reset()
+                self.mock_key_call(**kwargs)
+                with self.assertRaises(TransientError) as caught:
+                    self.adapter.publish(self.account, self.draft())
+                self.assertTrue(caught.exception.maybe_sent)
+                self.assertIn(f"{self.adapter.label} API error: malformed answer", caught.exception.message)
+
+    def assertClassified(self, kind: str) -> PlatformError:
+        kwargs, expected_class, expected_message = self.errors[kind]
+        self.mock_key_call(**kwargs)
+        with self.assertRaises(expected_class) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertIs(type(caught.exception), expected_class)
+        self.assertEqual(caught.exception.message, expected_message)
+        return caught.exception
+
+    def test_it_says_when_to_come_back_when_rate_limited(self):
+        error = self.assertClassified("rate_limited")
+        self.assertIsInstance(error, RateLimited)
+        self.assertEqual(error.retry_at, self.rate_limited_retry_at)
+
+    def test_it_asks_for_a_reconnection_when_the_token_is_expired(self):
+        self.assertIsInstance(self.assertClassified("token_expired"), TokenExpired)
+
+    def test_it_gives_up_with_the_platform_message(self):
+        error = self.assertClassified("permanent")
+        self.assertIsInstance(error, PermanentError)
+        self.assertTrue(error.message.startswith(f"{self.adapter.label} API error"))
+
+    def test_it_retries_a_server_error(self):
+        error = self.assertClassified("server_error")
+        self.assertIsInstance(error, TransientError)
+        self.assertTrue(error.maybe_sent)
+
+    def test_it_refuses_text_over_the_limit(self):
+        problems = self.adapter.validate(text=self.too_long_text, media_urls=self.draft().media_urls)
+        self.assertEqual(len(problems), 1, problems)
+        self.assertIn(f"{self.adapter.label} allows at most {self.adapter.max_text_length:,} characters", problems[0])
+        self.assertIn("Shorten it by 1.", problems[0])
+        self.assertEqual(self.adapter.validate(text=self.too_long_text[1:], media_urls=self.draft().media_urls), [])
+
+    def test_it_refuses_too_many_images(self):
+        urls = [f"https://cdn.example.com/{i}.png" for i in range(self.adapter.max_images + 1)]
+        problems = self.adapter.validate(text="Hello", media_urls=urls)
+        self.assertEqual(
+            problems,
+            [f"{self.adapter.label} takes at most {self.adapter.max_images} images; this post has {len(urls)}."],
+        )
+
+    def test_it_refuses_at_publish_time_what_validation_refuses(self):
+        draft = self.draft()
+        draft.media_urls = ["ftp://cdn.example.com/a.png", "https://10.0.0.1/b.png"]
+        with self.assertRaises(PermanentError) as caught:
+            self.adapter.publish(self.account, draft)
+        self.assertIn(
+            "Media URL 'ftp://cdn.example.com/a.png' is not an http:// or https:// link", caught.exception.message
+        )
+        self.assertIn(
+            "Media URL https://10.0.0.1/b.png cannot be used: 10.0.0.1 is a private address", caught.exception.message
+        )
+        self.assertEqual(len(self.http.calls), 0)
+
+    def test_it_finds_a_post_already_published(self):
+        self.mock_recent("Hello world")
+        self.assertEqual(self.adapter.find_published(self.account, self.draft(), NOW), "found-1")
+
+    def test_it_finds_nothing_when_no_recent_post_has_the_text(self):
+        self.mock_recent("Something else")
+        self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))

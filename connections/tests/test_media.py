@@ -1,0 +1,120 @@
+import sys
+from unittest import mock
+
+import requests
+import responses
+from django.test import override_settings
+
+from connections.platforms.base import PermanentError, TransientError, media_url_problem
+from connections.platforms.media import fetch_media
+from connections.tests.contract import PNG, AdapterTestCase
+
+IMAGE = "https://cdn.example.com/photos/cat.png"
+
+
+class MediaUrlTests(AdapterTestCase):
+    def test_it_accepts_a_public_https_url(self):
+        self.assertIsNone(media_url_problem(IMAGE))
+
+    def test_it_refuses_what_is_not_http(self):
+        for url in ("ftp://cdn.example.com/a.png", "file:///etc/passwd", "cdn.example.com/a.png", "http://[::1"):
+            with self.subTest(url=url):
+                self.assertEqual(
+                    media_url_problem(url),
+                    f"Media URL {url!r} is not an http:// or https:// link: use a public link to the image.",
+                )
+
+    def test_it_refuses_a_private_address_with_the_reason(self):
+        self.assertEqual(
+            media_url_problem("http://10.0.0.1/a.png"),
+            "Media URL http://10.0.0.1/a.png cannot be used: 10.0.0.1 is a private address",
+        )
+
+    @override_settings(MEDIA_ALLOW_PRIVATE_URLS=True)
+    def test_it_allows_private_addresses_when_configured(self):
+        self.assertIsNone(media_url_problem("http://10.0.0.1/a.png"))
+        self.assertIsNotNone(media_url_problem("ftp://10.0.0.1/a.png"))
+
+    def test_it_checks_only_the_scheme_without_the_address_check_module(self):
+        with mock.patch.dict(sys.modules, {"planrrr.urlsafety": None}):
+            self.assertIsNone(media_url_problem("http://10.0.0.1/a.png"))
+            self.assertIsNotNone(media_url_problem("ftp://10.0.0.1/a.png"))
+
+
+class FetchMediaTests(AdapterTestCase):
+    def test_it_fetches_an_image(self):
+        self.add_image(IMAGE)
+        media = fetch_media(IMAGE)
+        self.assertEqual((media.content, media.content_type, media.filename), (PNG, "image/png", "cat.png"))
+        self.assertEqual(self.http.calls[0].request.headers["Accept"], "image/*")
+
+    def test_it_names_a_file_from_its_type_when_the_url_has_no_extension(self):
+        self.add_image("https://cdn.example.com/img/42", content_type="image/jpeg; charset=binary")
+        media = fetch_media("https://cdn.example.com/img/42")
+        self.assertEqual((media.content_type, media.filename), ("image/jpeg", "42.jpg"))
+
+    def test_it_refuses_what_is_not_an_image(self):
+        self.http.add(responses.GET, IMAGE, body="<html></html>", content_type="text/html")
+        with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it is text/html, not an image."):
+            fetch_media(IMAGE)
+
+    def test_it_refuses_a_missing_image(self):
+        for status in (404, 410):
+            with self.subTest(status=status):
+                self.http.reset()
+                self.http.add(responses.GET, IMAGE, status=status)
+                with self.assertRaisesMessage(
+                    PermanentError, f"Could not use media {IMAGE}: it answered HTTP {status} (not found)."
+                ):
+                    fetch_media(IMAGE)
+
+    @override_settings(MEDIA_MAX_BYTES=8 * 1024 * 1024)
+    def test_it_refuses_an_image_declared_too_large_before_reading_it(self):
+        self.http.add(
+            responses.GET,
+            IMAGE,
+            body=b"x",
+            content_type="image/png",
+            headers={"Content-Length": str(14 * 1024 * 1024)},
+            auto_calculate_content_length=False,
+        )
+        with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it is 14 MB, the limit is 8 MB."):
+            fetch_media(IMAGE)
+
+    @override_settings(MEDIA_MAX_BYTES=1000)
+    def test_it_counts_the_bytes_when_the_length_is_not_declared(self):
+        self.http.add(responses.GET, IMAGE, body=b"x" * 1200, content_type="image/png")
+        with self.assertRaisesMessage(PermanentError, "it is more than 1 KB, the limit is 1 KB."):
+            fetch_media(IMAGE)
+        self.assertNotIn("Content-Length", self.http.calls[0].response.headers)
+
+    def test_it_retries_a_timeout_or_a_server_error(self):
+        for kwargs in ({"body": requests.exceptions.ReadTimeout()}, {"status": 503}, {"status": 429}):
+            with self.subTest(kwargs=kwargs):
+                self.http.reset()
+                self.http.add(responses.GET, IMAGE, **kwargs)
+                with self.assertRaises(TransientError) as caught:
+                    fetch_media(IMAGE)
+                self.assertIn(IMAGE, caught.exception.message)
+                self.assertFalse(caught.exception.maybe_sent)
+
+    def test_it_follows_a_redirect_checking_each_hop(self):
+        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": "/elsewhere/cat.png"})
+        self.add_image("https://cdn.example.com/elsewhere/cat.png")
+        self.assertEqual(fetch_media(IMAGE).content, PNG)
+
+    def test_it_refuses_a_redirect_to_a_private_address(self):
+        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": "http://10.0.0.1/latest/meta-data"})
+        with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it redirects. Media URL"):
+            fetch_media(IMAGE)
+        self.assertEqual(len(self.http.calls), 1)
+
+    def test_it_refuses_a_private_address_without_fetching(self):
+        with self.assertRaisesMessage(PermanentError, "10.0.0.1 is a private address"):
+            fetch_media("http://10.0.0.1/a.png")
+        self.assertEqual(len(self.http.calls), 0)
+
+    def test_it_gives_up_after_a_few_redirects(self):
+        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": IMAGE})
+        with self.assertRaisesMessage(PermanentError, "it redirects more than 3 times"):
+            fetch_media(IMAGE)
