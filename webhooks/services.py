@@ -1,0 +1,478 @@
+"""Webhook writes: record events (outbox), deliver them, retry, rotate secrets, redeliver.
+
+Delivery follows the Standard Webhooks specification (https://www.standardwebhooks.com/):
+headers ``webhook-id`` (the event id, stable across retries), ``webhook-timestamp``
+(fresh at each attempt) and ``webhook-signature`` (``v1,<base64 HMAC-SHA256>``, one per
+secret, space-separated), signed with the ``standardwebhooks`` library.
+
+Guarantees: at least once (a retry may repeat a request whose answer was lost; receivers
+deduplicate on ``webhook-id``); no ordering between events. The database is the truth:
+an event is written in the caller's transaction with one Delivery per subscribed
+endpoint, its RQ job is enqueued after commit, and ``delivery_sweep`` re-enqueues any due
+delivery whose job Redis no longer has.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import django_rq
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from rq.job import Job, JobStatus
+from rq.timeouts import BaseTimeoutException
+from standardwebhooks.webhooks import Webhook
+
+from planrrr.models import Team
+from planrrr.urlsafety import UnsafeURL, public_session
+from webhooks.models import EVENT_TYPES, TEST_EVENT, Delivery, DeliveryAttempt, Endpoint, Event, secret_generate
+
+logger = logging.getLogger("planrrr.webhooks")
+
+QUEUE = "webhooks"
+JOB = "webhooks.jobs.delivery_attempt"
+USER_AGENT = "planrrr-webhooks/1.0 (+https://www.standardwebhooks.com/)"
+# At most this much of a receiver's answer is read and kept.
+RESPONSE_EXCERPT_BYTES = 2048
+# Clocks of workers and database may differ a little; an attempt up to this early is on time.
+CLOCK_SKEW = timedelta(seconds=1)
+
+# Svix's schedule: after the first attempt, retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h later.
+DEFAULT_RETRY_SCHEDULE = [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600]
+DEFAULT_DISABLE_AFTER = 5 * 24 * 3600
+DEFAULT_TIMEOUT = (5.0, 15.0)
+DEFAULT_ROTATION_OVERLAP = 24 * 3600
+
+
+def retry_schedule() -> list[float]:
+    """Seconds to wait before each retry (``WEBHOOK_RETRY_SCHEDULE``); its length is the number of retries."""
+    return [float(s) for s in getattr(settings, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)]
+
+
+def _seconds(name: str, default: float) -> float:
+    value = getattr(settings, name, default)
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _timeout() -> tuple[float, float]:
+    connect, read = getattr(settings, "WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT)
+    return float(connect), float(read)
+
+
+def _job_timeout() -> int:
+    """RQ's limit on one attempt: the HTTP timeouts, reading the excerpt, and the bookkeeping."""
+    return math.ceil(sum(_timeout())) + 10
+
+
+def _lease() -> timedelta:
+    """How long a running attempt holds its delivery; past it the attempt is dead (RQ killed it first)."""
+    return timedelta(seconds=_job_timeout() + 10)
+
+
+# --- Recording events -------------------------------------------------------------------
+
+
+def event_record(*, team_id: int, event: str, data: dict[str, Any]) -> Event | None:
+    """Record ``event`` for every active endpoint of the team that subscribes to it.
+
+    Call it inside the transaction of the state change it reports: the event and its
+    deliveries commit or roll back with it, and the delivery jobs are enqueued only after
+    commit. Returns None, after one query, when no endpoint wants the event.
+    """
+    if event not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event {event!r}; known: {', '.join(EVENT_TYPES)}.")
+    endpoint_ids = list(
+        Endpoint.objects.filter(team_id=team_id, active=True)
+        .filter(Q(events=[]) | Q(events__contains=[event]))
+        .values_list("id", flat=True)
+    )
+    if not endpoint_ids:
+        return None
+    return _event_create(team_id=team_id, event=event, data=data, endpoint_ids=endpoint_ids)
+
+
+def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_ids: list[int]) -> Event:
+    now = timezone.now()
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    body = {
+        "id": msg_id,
+        "event": event,
+        "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": data,
+    }
+    # Serialised once: these bytes are stored, signed and sent, at every attempt.
+    payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+    record = Event.objects.create(id=msg_id, team_id=team_id, type=event, payload=payload, created_at=now)
+    deliveries = Delivery.objects.bulk_create(
+        Delivery(
+            event=record,
+            endpoint_id=endpoint_id,
+            next_attempt_at=now,
+            job_id=_new_job_id(),
+            created_at=now,
+            updated_at=now,
+        )
+        for endpoint_id in endpoint_ids
+    )
+    jobs = [(d.id, d.job_id) for d in deliveries]
+    # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
+    transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+    return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if hasattr(value, "isoformat"):  # date, time
+        return value.isoformat()
+    return str(value)  # Decimal, UUID
+
+
+def _new_job_id() -> str:
+    return f"webhook-{uuid.uuid4().hex}"
+
+
+def _queue():
+    # Enqueueing is already deferred to commit where it must be; enqueue immediately here.
+    return django_rq.get_queue(QUEUE, commit_mode="auto")
+
+
+def _enqueue_now(jobs: list[tuple[int, str]]) -> None:
+    queue = _queue()
+    for delivery_id, job_id in jobs:
+        queue.enqueue(JOB, delivery_id, job_id=job_id, job_timeout=_job_timeout())
+
+
+def _enqueue_at(when: datetime, delivery_id: int, job_id: str) -> None:
+    # RQ's scheduler works in whole seconds; round up so the job never runs before it is due.
+    when = when.replace(microsecond=0) + timedelta(seconds=1) if when.microsecond else when
+    _queue().enqueue_at(when, JOB, delivery_id, job_id=job_id, job_timeout=_job_timeout())
+
+
+# --- Delivering -------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one HTTP attempt came to."""
+
+    status_code: int | None = None
+    latency_ms: int | None = None
+    excerpt: str = ""
+    error: str = ""
+    retry_after: float | None = None
+    permanent: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def delivery_attempt(*, delivery_id: int) -> None:
+    """Make the next attempt of a delivery, log it, then finish it or schedule the next one.
+
+    Safe to run twice or early: the attempt is claimed atomically, so a delivery that is
+    done, not yet due, or being attempted by another worker is left alone.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Delivery.objects.filter(
+            id=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + CLOCK_SKEW
+        ).update(attempt_count=F("attempt_count") + 1, next_attempt_at=now + _lease(), updated_at=now)
+        if not claimed:
+            return
+        delivery = Delivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+        # Logged before the request goes out, so a worker killed mid-attempt leaves a trace.
+        attempt = DeliveryAttempt.objects.create(
+            delivery=delivery, number=delivery.attempt_count, error=DeliveryAttempt.INTERRUPTED, created_at=now
+        )
+
+    endpoint = delivery.endpoint
+    if not endpoint.active:
+        reason = endpoint.disabled_reason or "disabled by a person"
+        outcome = Outcome(error=f"Not sent: the endpoint is disabled ({reason}).", permanent=True)
+    else:
+        outcome = _send(endpoint, delivery.event)
+    _record(delivery, attempt, outcome)
+
+
+def _send(endpoint: Endpoint, event: Event) -> Outcome:
+    body = event.body
+    timestamp = datetime.now(UTC).replace(microsecond=0)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": event.id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": " ".join(
+            Webhook(secret).sign(event.id, timestamp, body.decode()) for secret in endpoint.signing_secrets()
+        ),
+    }
+    allow_private = getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
+    started = time.monotonic()
+    try:
+        # Redirects are not followed: a 3xx is an answer like any other, and not a 2xx.
+        with (
+            public_session(allow_private=allow_private) as session,
+            session.post(
+                endpoint.url, data=body, headers=headers, timeout=_timeout(), allow_redirects=False, stream=True
+            ) as response,
+        ):
+            excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True)
+            outcome = Outcome(
+                status_code=response.status_code,
+                excerpt=excerpt.decode("utf-8", errors="replace"),
+                retry_after=_retry_after(response),
+            )
+            if not outcome.succeeded:
+                outcome.error = f"The receiver answered {response.status_code} {response.reason or ''}".strip() + "."
+    except UnsafeURL as err:
+        outcome = Outcome(error=f"Not sent: {err}", permanent=err.permanent)
+    except requests.Timeout as err:
+        connect, read = _timeout()
+        outcome = Outcome(error=f"Timed out (connect {connect:g} s, read {read:g} s): {err}")
+    except requests.ConnectionError as err:
+        outcome = Outcome(error=f"Could not connect: {err}")
+    except (requests.RequestException, OSError) as err:
+        outcome = Outcome(error=f"Request failed: {err}")
+    except BaseTimeoutException:
+        outcome = Outcome(error=f"The attempt ran past its {_job_timeout()} s limit: the receiver answers too slowly.")
+    except Exception as err:
+        # Log it and retry like any failure rather than leave the attempt unrecorded.
+        logger.exception("webhook attempt to endpoint %s raised", endpoint.id)
+        outcome = Outcome(error=f"Internal error while sending: {err!r}")
+    outcome.latency_ms = round((time.monotonic() - started) * 1000)
+    return outcome
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds the receiver asked us to wait (Retry-After on 429 and 503: RFC 9110 §10.2.3)."""
+    if response.status_code not in (429, 503):
+        return None
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - timezone.now()).total_seconds())
+
+
+def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> None:
+    now = timezone.now()
+    endpoint = delivery.endpoint
+    status, next_attempt_at, job_id, disable_reason = Delivery.Status.FAILED, None, "", ""
+    error = outcome.error
+
+    if outcome.succeeded:
+        status = Delivery.Status.SUCCEEDED
+    elif outcome.status_code == 410:
+        # 410 Gone: the receiver says this URL is gone for good; stop sending to it.
+        disable_reason = f"The receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC: it asked us to stop."
+    elif not outcome.permanent:
+        schedule = retry_schedule()
+        failing_since = endpoint.failing_since or now
+        disable_after = timedelta(seconds=_seconds("WEBHOOK_DISABLE_AFTER", DEFAULT_DISABLE_AFTER))
+        if endpoint.active and now - failing_since >= disable_after:
+            disable_reason = (
+                f"Every attempt failed since {failing_since:%Y-%m-%d %H:%M} UTC (more than {_human(disable_after)}): "
+                "disabled automatically. Fix the receiver, enable the endpoint, then redeliver what failed."
+            )
+        elif delivery.attempt_count <= len(schedule):
+            delay = schedule[delivery.attempt_count - 1] * random.uniform(0.9, 1.1)
+            if outcome.retry_after is not None:
+                delay = max(delay, min(outcome.retry_after, max(schedule)))
+            status, next_attempt_at, job_id = Delivery.Status.PENDING, now + timedelta(seconds=delay), _new_job_id()
+        else:
+            error += f" Gave up after {delivery.attempt_count} attempts."
+    if disable_reason:
+        error += f" The endpoint was disabled: {disable_reason}"
+
+    with transaction.atomic():
+        DeliveryAttempt.objects.filter(id=attempt.id).update(
+            succeeded=outcome.succeeded,
+            status_code=outcome.status_code,
+            latency_ms=outcome.latency_ms,
+            response_excerpt=outcome.excerpt,
+            error=outcome.error,
+        )
+        Delivery.objects.filter(id=delivery.id).update(
+            status=status,
+            next_attempt_at=next_attempt_at,
+            job_id=job_id,
+            last_status_code=outcome.status_code,
+            last_error=error,
+            updated_at=now,
+        )
+        if outcome.succeeded:
+            Endpoint.objects.filter(id=endpoint.id, failing_since__isnull=False).update(failing_since=None)
+        elif endpoint.active:
+            Endpoint.objects.filter(id=endpoint.id, failing_since__isnull=True).update(failing_since=now)
+        if disable_reason:
+            Endpoint.objects.filter(id=endpoint.id, active=True).update(active=False, disabled_reason=disable_reason)
+            logger.warning("webhook endpoint %s disabled: %s", endpoint.id, disable_reason)
+
+    if next_attempt_at is not None:
+        try:
+            _enqueue_at(next_attempt_at, delivery.id, job_id)
+        except Exception:
+            # The row says when the attempt is due; the sweep enqueues it if this did not.
+            logger.exception("could not schedule webhook delivery %s; the sweep will", delivery.id)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 86400:
+        return f"{seconds / 86400:g} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} hours"
+    return f"{seconds:g} seconds"
+
+
+# --- Recovering lost jobs ---------------------------------------------------------------
+
+
+def delivery_sweep() -> int:
+    """Enqueue every delivery that is due but has no job waiting for it. Returns how many.
+
+    A job goes missing when Redis loses its data, when the process that committed an
+    event dies before enqueueing, when a worker dies mid-attempt (the attempt's lease
+    runs out) or when no scheduler is running. A due delivery whose job still waits in
+    the queue is left alone; any other is enqueued again. Enqueueing twice is harmless:
+    the attempt is claimed atomically.
+    """
+    grace = timedelta(seconds=_seconds("SWEEP_REQUEUE_AFTER_SECONDS", 10))
+    overdue = list(
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace
+        ).values_list("id", "job_id")[:500]
+    )
+    if not overdue:
+        return 0
+    connection = django_rq.get_connection(QUEUE)
+    jobs = Job.fetch_many([job_id or "-" for _, job_id in overdue], connection=connection)
+    requeued = []
+    for (delivery_id, job_id), job in zip(overdue, jobs, strict=True):
+        if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
+            continue
+        new_job_id = _new_job_id()
+        if Delivery.objects.filter(id=delivery_id, job_id=job_id, status=Delivery.Status.PENDING).update(
+            job_id=new_job_id
+        ):
+            requeued.append((delivery_id, new_job_id))
+    if requeued:
+        logger.info("re-enqueued %d webhook deliveries whose job was gone", len(requeued))
+        _enqueue_now(requeued)
+    return len(requeued)
+
+
+# --- Endpoints --------------------------------------------------------------------------
+
+
+def endpoint_create(*, team: Team, url: str, description: str = "", events: list[str] | None = None) -> Endpoint:
+    """Create an endpoint with a fresh secret (``endpoint.secret``: show it to the user once).
+
+    Raises ValidationError when the URL is not a public http(s) URL or an event is unknown.
+    """
+    endpoint = Endpoint(team=team, url=url.strip(), description=description, events=list(events or []))
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+def endpoint_rotate_secret(*, endpoint: Endpoint, overlap: timedelta | None = None) -> str:
+    """Give the endpoint a new secret and return it (show it once).
+
+    During ``overlap`` (``WEBHOOK_SECRET_ROTATION_OVERLAP``, a day by default) every
+    delivery carries two signatures, one per secret, so the receiver can switch when it
+    likes; after it only the new secret signs.
+    """
+    if overlap is None:
+        overlap = timedelta(seconds=_seconds("WEBHOOK_SECRET_ROTATION_OVERLAP", DEFAULT_ROTATION_OVERLAP))
+    new_secret = secret_generate()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + overlap
+    endpoint.secret = new_secret
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return new_secret
+
+
+def endpoint_enable(*, endpoint: Endpoint) -> None:
+    """Send to the endpoint again; its failure record starts afresh."""
+    Endpoint.objects.filter(id=endpoint.id).update(
+        active=True, disabled_reason="", failing_since=None, updated_at=timezone.now()
+    )
+
+
+def endpoint_disable(*, endpoint: Endpoint, reason: str) -> None:
+    """Stop sending to the endpoint; pending deliveries fail at their next attempt."""
+    Endpoint.objects.filter(id=endpoint.id).update(active=False, disabled_reason=reason, updated_at=timezone.now())
+
+
+def endpoint_send_test_event(*, endpoint: Endpoint) -> Delivery:
+    """Send a ``webhook.test`` event to this endpoint only, whatever it subscribes to."""
+    with transaction.atomic():
+        event = _event_create(
+            team_id=endpoint.team_id,
+            event=TEST_EVENT,
+            data={"endpointId": endpoint.id, "message": "A test event sent from the planrrr admin."},
+            endpoint_ids=[endpoint.id],
+        )
+        return event.deliveries.get()
+
+
+# --- Redelivery -------------------------------------------------------------------------
+
+
+def delivery_redeliver(*, delivery: Delivery) -> Delivery:
+    """Send a delivery's event to its endpoint again, as a new delivery with a fresh retry schedule.
+
+    The event keeps its id, so a receiver that already has it can recognise the repeat.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        again = Delivery.objects.create(
+            event_id=delivery.event_id,
+            endpoint_id=delivery.endpoint_id,
+            next_attempt_at=now,
+            job_id=_new_job_id(),
+            redelivery_of=delivery,
+            created_at=now,
+            updated_at=now,
+        )
+        jobs = [(again.id, again.job_id)]
+        transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+    return again
+
+
+def delivery_redeliver_failed(
+    *, since: datetime, endpoint: Endpoint | None = None, team: Team | None = None
+) -> list[Delivery]:
+    """Redeliver every FAILED delivery created since ``since`` (optionally of one endpoint or team).
+
+    A failed delivery that was already redelivered is skipped, so running it twice does not
+    send twice.
+    """
+    failed = Delivery.objects.filter(status=Delivery.Status.FAILED, created_at__gte=since, redeliveries=None)
+    if endpoint is not None:
+        failed = failed.filter(endpoint=endpoint)
+    if team is not None:
+        failed = failed.filter(endpoint__team=team)
+    return [delivery_redeliver(delivery=d) for d in failed.order_by("created_at")]
