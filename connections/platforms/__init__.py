@@ -8,9 +8,11 @@ import requests
 
 from .base import Adapter
 from .facebook import FacebookAdapter
+from .instagram import InstagramAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "FACEBOOK": FacebookAdapter,
+    "INSTAGRAM": InstagramAdapter,
 }
 
 
