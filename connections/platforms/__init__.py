@@ -9,10 +9,12 @@ import requests
 from .base import Adapter
 from .facebook import FacebookAdapter
 from .instagram import InstagramAdapter
+from .twitter import TwitterAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "FACEBOOK": FacebookAdapter,
     "INSTAGRAM": InstagramAdapter,
+    "TWITTER": TwitterAdapter,
 }
 
 
