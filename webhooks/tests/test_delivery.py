@@ -102,7 +102,8 @@ class DeliveryAttemptTests(BaseTestCase):
 
     def test_it_disables_the_endpoint_on_410(self):
         self.receiver.answer(Answer(410, body=b"gone"))
-        delivery = self.attempt(self.delivery())
+        with self.assertLogs("planrrr.webhooks", "WARNING"):
+            delivery = self.attempt(self.delivery())
 
         self.assertEqual(delivery.status, Delivery.Status.FAILED)
         endpoint = Endpoint.objects.get()
@@ -117,7 +118,8 @@ class DeliveryAttemptTests(BaseTestCase):
         delivery = self.delivery()
         Endpoint.objects.update(failing_since=timezone.now() - timedelta(days=5, minutes=1))
 
-        delivery = self.attempt(delivery)
+        with self.assertLogs("planrrr.webhooks", "WARNING"):
+            delivery = self.attempt(delivery)
 
         self.assertEqual(delivery.status, Delivery.Status.FAILED)
         endpoint = Endpoint.objects.get()
