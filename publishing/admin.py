@@ -70,6 +70,14 @@ class PostAdmin(admin.ModelAdmin):
     actions = ["cancel", "publish_now"]
     list_select_related = ["team"]
 
+    def get_urls(self):
+        from django.urls import path
+
+        from publishing.dashboard import dashboard
+
+        view = self.admin_site.admin_view(lambda request: dashboard(request, self))
+        return [path("dashboard/", view, name="publishing_post_dashboard"), *super().get_urls()]
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["status", "published_at"]

@@ -1,10 +1,66 @@
-"""Reads of the publishing app."""
+"""Reads of the publishing app: the stored metrics, the dashboard's series, RQ's state.
 
-from django.db.models import Avg, Count, Max, Q
+Every figure about work done comes from rows in PostgreSQL (JobMetric, one per publish job
+run; webhooks' DeliveryAttempt, one per HTTP attempt), so it survives restarts and is the
+same whichever process asks. Only the queue figures come from Redis, read live.
+"""
 
-from publishing.models import JobMetric, Publication
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from connections.models import Connection
+from publishing.models import JobMetric, Post, Publication
+from webhooks.models import Delivery, DeliveryAttempt
 
 Outcome = JobMetric.Outcome
+
+PUBLISHED = Q(outcome__in=[Outcome.PUBLISHED, Outcome.RECONCILED])
+
+# Upper bounds (seconds) of the Prometheus histogram buckets.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(f) WITHIN GROUP (ORDER BY expr)``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def _job_aggregates() -> dict:
+    return {
+        "postsPublished": Count("pk", filter=PUBLISHED),
+        "postsFailed": Count("pk", filter=Q(outcome=Outcome.FAILED)),
+        "rateLimitHits": Count("pk", filter=Q(outcome=Outcome.RATE_LIMITED)),
+        "retries": Count("pk", filter=Q(outcome=Outcome.RETRY)),
+        "reconciled": Count("pk", filter=Q(outcome=Outcome.RECONCILED)),
+        "jobs": Count("pk"),
+        "avgJobProcessingTime": Avg("duration_ms"),
+        "p99JobProcessingTime": PercentileCont("duration_ms", 0.99),
+        "peakMemoryUsage": Max("peak_rss_bytes"),
+        "avgLag": Avg("lag_ms"),
+        "maxLag": Max("lag_ms"),
+    }
+
+
+def _round_times(row: dict) -> dict:
+    for key in ("avgJobProcessingTime", "p99JobProcessingTime", "avgLag", "maxLag"):
+        row[key] = round(row[key] or 0.0, 1)
+    row["peakMemoryUsage"] = row["peakMemoryUsage"] or 0
+    return row
 
 
 def metrics_summary() -> dict:
@@ -12,28 +68,235 @@ def metrics_summary() -> dict:
 
     Counts come from JobMetric rows (one per job run), so they survive restarts:
     postsPublished counts publications that went out (including ones found already
-    published by reconciliation), postsFailed those that gave up."""
-    published = Q(outcome__in=[Outcome.PUBLISHED, Outcome.RECONCILED])
-    aggregates = {
-        "postsPublished": Count("pk", filter=published),
-        "postsFailed": Count("pk", filter=Q(outcome=Outcome.FAILED)),
-        "rateLimitHits": Count("pk", filter=Q(outcome=Outcome.RATE_LIMITED)),
-        "retries": Count("pk", filter=Q(outcome=Outcome.RETRY)),
-        "reconciled": Count("pk", filter=Q(outcome=Outcome.RECONCILED)),
-        "jobs": Count("pk"),
-        "avgJobProcessingTime": Avg("duration_ms"),
-        "peakMemoryUsage": Max("peak_rss_bytes"),
-    }
+    published by reconciliation), postsFailed those that gave up, rateLimitHits and
+    retries the attempts that ended in a rate limit or a transient failure.
+    Times are in milliseconds (lag: scheduled_at to the platform request, first
+    attempts only), memory in bytes (the largest peak RSS any job reported)."""
     rows = JobMetric.objects.filter(kind="publish")
-    summary = rows.aggregate(**aggregates)
-    summary["avgJobProcessingTime"] = round(summary["avgJobProcessingTime"] or 0.0, 1)
-    summary["peakMemoryUsage"] = summary["peakMemoryUsage"] or 0
+    summary = _round_times(rows.aggregate(**_job_aggregates()))
     summary["platforms"] = {
-        row.pop("platform"): row for row in rows.values("platform").annotate(**aggregates).order_by("platform")
+        row.pop("platform"): _round_times(row)
+        for row in rows.values("platform").annotate(**_job_aggregates()).order_by("platform")
     }
-    for row in summary["platforms"].values():
-        row["avgJobProcessingTime"] = round(row["avgJobProcessingTime"] or 0.0, 1)
     summary["publicationsByStatus"] = dict(
         Publication.objects.values_list("status").annotate(n=Count("pk")).order_by("status")
     )
+    summary.update(webhook_summary())
     return summary
+
+
+def webhook_summary() -> dict:
+    """Webhook deliveries that succeeded and that failed for good, and their HTTP attempts."""
+    deliveries = Delivery.objects.aggregate(
+        webhookDeliveries=Count("pk", filter=Q(status=Delivery.Status.SUCCEEDED)),
+        webhookFailures=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
+        webhookPending=Count("pk", filter=Q(status=Delivery.Status.PENDING)),
+    )
+    attempts = DeliveryAttempt.objects.aggregate(
+        webhookAttempts=Count("pk"),
+        webhookAttemptFailures=Count("pk", filter=Q(succeeded=False)),
+    )
+    return {**deliveries, **attempts}
+
+
+# --- the Prometheus collector's aggregates -------------------------------------------------
+
+
+def job_counts() -> list[dict]:
+    """Publish jobs run, per platform and outcome: [{platform, outcome, n}]."""
+    return list(
+        JobMetric.objects.filter(kind="publish")
+        .values("platform", "outcome")
+        .annotate(n=Count("pk"))
+        .order_by("platform", "outcome")
+    )
+
+
+@dataclass
+class Histogram:
+    """Cumulative bucket counts (le in seconds, count), the sum (seconds) and the count."""
+
+    buckets: list[tuple[float, int]]
+    total: float
+    count: int
+
+
+def job_histograms(field: str, bounds: tuple[float, ...]) -> dict[str, Histogram]:
+    """A histogram per platform of a JobMetric field stored in milliseconds (duration_ms,
+    lag_ms), computed in one query; rows where the field is null are left out."""
+    aggregates = {f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": bound * 1000})) for i, bound in enumerate(bounds)}
+    rows = (
+        JobMetric.objects.filter(kind="publish", **{f"{field}__isnull": False})
+        .values("platform")
+        .annotate(total=Sum(field), count=Count("pk"), **aggregates)
+        .order_by("platform")
+    )
+    return {
+        row["platform"]: Histogram(
+            buckets=[(bound, row[f"le_{i}"]) for i, bound in enumerate(bounds)],
+            total=(row["total"] or 0.0) / 1000,
+            count=row["count"],
+        )
+        for row in rows
+    }
+
+
+def peak_rss_bytes() -> int:
+    return JobMetric.objects.aggregate(peak=Max("peak_rss_bytes"))["peak"] or 0
+
+
+def publication_states() -> list[dict]:
+    """Publications now, per platform and status: [{platform, status, n}]."""
+    return list(Publication.objects.values("platform", "status").annotate(n=Count("pk")).order_by("platform", "status"))
+
+
+def post_states() -> dict[str, int]:
+    return dict(Post.objects.values_list("status").annotate(n=Count("pk")).order_by("status"))
+
+
+def overdue_posts(now: datetime | None = None) -> tuple[int, float]:
+    """(posts still SCHEDULED past their time, seconds the oldest of them is late): a
+    dispatch that Redis lost or that no worker picks up shows here first."""
+    now = now or timezone.now()
+    row = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now).aggregate(
+        n=Count("pk"), first=Min("scheduled_at")
+    )
+    return row["n"], (now - row["first"]).total_seconds() if row["first"] else 0.0
+
+
+def webhook_attempt_counts() -> list[dict]:
+    """Webhook HTTP attempts per event type and result: [{event, succeeded, n}]."""
+    return list(
+        DeliveryAttempt.objects.values("delivery__event__type", "succeeded")
+        .annotate(n=Count("pk"))
+        .order_by("delivery__event__type", "succeeded")
+    )
+
+
+def webhook_delivery_states() -> dict[str, int]:
+    return dict(Delivery.objects.values_list("status").annotate(n=Count("pk")).order_by("status"))
+
+
+# --- RQ ------------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueState:
+    name: str
+    queued: int  # waiting to be picked up
+    started: int  # running now
+    scheduled: int  # enqueue_at / retries waiting for their time
+    scheduled_lag_seconds: float  # how late the most overdue scheduled job is (0: none overdue)
+    failed: int
+
+
+@dataclass
+class RqState:
+    queues: list[QueueState]
+    workers: int
+    busy_workers: int
+
+
+def rq_state() -> RqState:
+    """Queue depth, running, scheduled (and how overdue the oldest is), failed, per queue of
+    RQ_QUEUES, and the workers registered. Raises redis.RedisError if Redis is down."""
+    import django_rq
+    from rq import Worker
+
+    queues = []
+    connection = None
+    now = time.time()
+    for name in settings.RQ_QUEUES:
+        queue = django_rq.get_queue(name)
+        connection = queue.connection
+        scheduled = queue.scheduled_job_registry
+        oldest = connection.zrange(scheduled.key, 0, 0, withscores=True)
+        lag = max(0.0, now - oldest[0][1]) if oldest else 0.0
+        queues.append(
+            QueueState(
+                name=name,
+                queued=queue.count,
+                started=queue.started_job_registry.count,
+                scheduled=scheduled.count,
+                scheduled_lag_seconds=lag,
+                failed=queue.failed_job_registry.count,
+            )
+        )
+    workers = Worker.all(connection=connection) if connection is not None else []
+    busy = sum(1 for worker in workers if worker.get_state() == "busy")
+    return RqState(queues=queues, workers=len(workers), busy_workers=busy)
+
+
+# --- the admin dashboard -------------------------------------------------------------------
+
+
+def publications_per_hour(*, hours: int = 24, now: datetime | None = None) -> list[dict]:
+    """Publish jobs per hour over the last ``hours``, by platform and outcome:
+    [{hour, platform, outcome, n}] (hours with no job are absent)."""
+    now = now or timezone.now()
+    since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    return list(
+        JobMetric.objects.filter(kind="publish", created_at__gte=since)
+        .annotate(hour=TruncHour("created_at"))
+        .values("hour", "platform", "outcome")
+        .annotate(n=Count("pk"))
+        .order_by("hour", "platform", "outcome")
+    )
+
+
+def _with_connection(rows):
+    """JobMetric rows annotated with their publication's connection (JobMetric keeps a plain
+    publication id so that metrics outlive deleted posts)."""
+    connection = Publication.objects.filter(pk=OuterRef("publication_id")).values("connection_id")[:1]
+    return rows.annotate(connection_id=Subquery(connection)).filter(connection_id__isnull=False)
+
+
+def slowest_connections(*, hours: int = 24, limit: int = 10) -> list[dict]:
+    """Connections by average publish job time over the last ``hours``, slowest first:
+    [{connection, jobs, avg_ms, max_ms}]."""
+    since = timezone.now() - timedelta(hours=hours)
+    rows = (
+        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since))
+        .values("connection_id")
+        .annotate(jobs=Count("pk"), avg_ms=Avg("duration_ms"), max_ms=Max("duration_ms"))
+        .order_by("-avg_ms")[:limit]
+    )
+    return _attach_connections(list(rows))
+
+
+def failing_connections(*, hours: int = 24, limit: int = 10) -> list[dict]:
+    """Connections with the most failed attempts (given up, retried, rate limited) over the
+    last ``hours``, with the last error their publications recorded:
+    [{connection, failed, retries, rate_limited, last_error, last_error_at}]."""
+    since = timezone.now() - timedelta(hours=hours)
+    failing = [Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED]
+    rows = (
+        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since, outcome__in=failing))
+        .values("connection_id")
+        .annotate(
+            total=Count("pk"),
+            failed=Count("pk", filter=Q(outcome=Outcome.FAILED)),
+            retries=Count("pk", filter=Q(outcome=Outcome.RETRY)),
+            rate_limited=Count("pk", filter=Q(outcome=Outcome.RATE_LIMITED)),
+        )
+        .order_by("-total", "-failed")[:limit]
+    )
+    rows = _attach_connections(list(rows))
+    for row in rows:
+        last = (
+            Publication.objects.filter(connection_id=row["connection_id"])
+            .exclude(error="")
+            .order_by("-updated_at")
+            .values("error", "updated_at")
+            .first()
+        )
+        row["last_error"] = last["error"] if last else row["connection"].status_detail
+        row["last_error_at"] = last["updated_at"] if last else None
+    return rows
+
+
+def _attach_connections(rows: list[dict]) -> list[dict]:
+    connections = Connection.objects.select_related("team").in_bulk([row["connection_id"] for row in rows])
+    return [
+        {**row, "connection": connections[row["connection_id"]]} for row in rows if row["connection_id"] in connections
+    ]

@@ -1,5 +1,22 @@
+import hmac
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from publishing.metrics import exposition
 
 
+@require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError  # issue 6
+    """The Prometheus scrape target. With ``METRICS_TOKEN`` set, only a request carrying
+    ``Authorization: Bearer <token>`` gets the figures (they tell a lot about a business)."""
+    token = getattr(settings, "METRICS_TOKEN", "")
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent.encode(), token.encode()):
+            response = HttpResponse("A bearer token is required: Authorization: Bearer <METRICS_TOKEN>.\n", status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,210 @@
+"""Metrics: GET /metrics in the Prometheus text format (read back with prometheus_client's own
+parser), `manage.py metrics`, and the admin dashboard."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import django_rq
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import TestCase, override_settings
+from django.urls import reverse
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from planrrr.testing import flush_redis
+from publishing.models import JobMetric, Post, Publication
+from publishing.tests.base import Actors
+
+Outcome = JobMetric.Outcome
+
+
+def scrape(client, **headers) -> dict[str, dict[tuple, float]]:
+    """GET /metrics, parsed: {sample name: {sorted label items: value}}."""
+    response = client.get("/metrics", **headers)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain; version=")
+    samples: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def noop() -> None:
+    """A job for filling queues in these tests."""
+
+
+class MetricsTestCase(Actors, TestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+
+    def job(self, platform: str, outcome: str, *, duration_ms: float = 120.0, lag_ms=None, connection=None, **extra):
+        post = Post.objects.create(team=self.team, content="x", platforms=[platform], status=Post.Status.PUBLISHING)
+        publication = Publication.objects.create(
+            post=post, platform=platform, connection=connection or self.facebook, **extra
+        )
+        return JobMetric.objects.create(
+            platform=platform,
+            outcome=outcome,
+            publication_id=publication.pk,
+            attempt=1,
+            duration_ms=duration_ms,
+            lag_ms=lag_ms,
+            peak_rss_bytes=80 * 1024 * 1024,
+        )
+
+
+class MetricsEndpointTests(MetricsTestCase):
+    def test_it_counts_outcomes_per_platform(self):
+        for outcome in [Outcome.PUBLISHED, Outcome.PUBLISHED, Outcome.RECONCILED, Outcome.RETRY, Outcome.FAILED]:
+            self.job("FACEBOOK", outcome)
+        self.job("TWITTER", Outcome.RATE_LIMITED, connection=self.twitter)
+
+        samples = scrape(self.client)
+
+        published = samples["planrrr_publications_published_total"]
+        self.assertEqual(published[(("platform", "FACEBOOK"),)], 3)
+        self.assertEqual(published[(("platform", "TWITTER"),)], 0)
+        self.assertEqual(samples["planrrr_publications_failed_total"][(("platform", "FACEBOOK"),)], 1)
+        self.assertEqual(samples["planrrr_publish_retries_total"][(("platform", "FACEBOOK"),)], 1)
+        self.assertEqual(samples["planrrr_rate_limit_hits_total"][(("platform", "TWITTER"),)], 1)
+        jobs = samples["planrrr_publish_jobs_total"]
+        self.assertEqual(jobs[(("outcome", "RECONCILED"), ("platform", "FACEBOOK"))], 1)
+        self.assertEqual(samples["planrrr_job_peak_rss_bytes"][()], 80 * 1024 * 1024)
+
+    def test_it_serves_job_time_and_lag_as_histograms(self):
+        self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=40, lag_ms=300)
+        self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=700, lag_ms=None)
+
+        samples = scrape(self.client)
+
+        duration = samples["planrrr_publish_job_duration_seconds_bucket"]
+        self.assertEqual(duration[(("le", "0.05"), ("platform", "FACEBOOK"))], 1)
+        self.assertEqual(duration[(("le", "1.0"), ("platform", "FACEBOOK"))], 2)
+        self.assertEqual(duration[(("le", "+Inf"), ("platform", "FACEBOOK"))], 2)
+        self.assertAlmostEqual(samples["planrrr_publish_job_duration_seconds_sum"][(("platform", "FACEBOOK"),)], 0.74)
+        # Lag is measured on first attempts only: the row without one is not in the histogram.
+        self.assertEqual(samples["planrrr_publish_lag_seconds_count"][(("platform", "FACEBOOK"),)], 1)
+        self.assertEqual(samples["planrrr_publish_lag_seconds_bucket"][(("le", "0.25"), ("platform", "FACEBOOK"))], 0)
+        self.assertEqual(samples["planrrr_publish_lag_seconds_bucket"][(("le", "0.5"), ("platform", "FACEBOOK"))], 1)
+
+    def test_it_reports_queue_depth_and_scheduled_job_lag(self):
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        for _ in range(3):
+            queue.enqueue(noop)
+        # Due a minute ago and not moved to the queue: no worker with a scheduler is running.
+        queue.enqueue_at(timezone.now() - timedelta(seconds=60), noop)
+        queue.enqueue_at(timezone.now() + timedelta(hours=1), noop)
+
+        samples = scrape(self.client)
+
+        self.assertEqual(samples["planrrr_rq_up"][()], 1)
+        self.assertEqual(samples["planrrr_rq_queue_depth"][(("queue", "default"),)], 3)
+        self.assertEqual(samples["planrrr_rq_queue_depth"][(("queue", "webhooks"),)], 0)
+        self.assertEqual(samples["planrrr_rq_scheduled_jobs"][(("queue", "default"),)], 2)
+        self.assertGreaterEqual(samples["planrrr_rq_scheduled_lag_seconds"][(("queue", "default"),)], 59)
+        self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 0)
+
+    def test_it_reports_posts_overdue_in_the_database(self):
+        Post.objects.create(
+            team=self.team,
+            content="late",
+            platforms=["FACEBOOK"],
+            status=Post.Status.SCHEDULED,
+            scheduled_at=timezone.now() - timedelta(seconds=30),
+        )
+
+        samples = scrape(self.client)
+
+        self.assertEqual(samples["planrrr_posts_overdue"][()], 1)
+        self.assertGreaterEqual(samples["planrrr_posts_overdue_seconds"][()], 30)
+        self.assertEqual(samples["planrrr_posts"][(("status", "SCHEDULED"),)], 1)
+
+    @override_settings(METRICS_TOKEN="s3cret")
+    def test_it_requires_the_token_when_one_is_set(self):
+        self.assertEqual(self.client.get("/metrics").status_code, 401)
+        self.assertEqual(self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code, 401)
+
+        samples = scrape(self.client, HTTP_AUTHORIZATION="Bearer s3cret")
+
+        self.assertEqual(samples["planrrr_rq_up"][()], 1)
+
+
+class MetricsCommandTests(MetricsTestCase):
+    def test_it_prints_the_seed_names_as_json(self):
+        self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=100)
+        self.job("FACEBOOK", Outcome.RATE_LIMITED, duration_ms=300)
+        out = StringIO()
+
+        call_command("metrics", "--json", stdout=out)
+
+        data = json.loads(out.getvalue())
+        self.assertEqual(data["postsPublished"], 1)
+        self.assertEqual(data["rateLimitHits"], 1)
+        self.assertEqual(data["avgJobProcessingTime"], 200.0)
+        self.assertEqual(data["peakMemoryUsage"], 80 * 1024 * 1024)
+        self.assertEqual(data["platforms"]["FACEBOOK"]["jobs"], 2)
+        self.assertEqual(data["webhookDeliveries"], 0)
+        self.assertEqual([q["name"] for q in data["queues"]["queues"]], ["default", "webhooks"])
+
+    def test_it_prints_a_table(self):
+        self.job("TWITTER", Outcome.PUBLISHED, connection=self.twitter)
+        out = StringIO()
+
+        call_command("metrics", stdout=out)
+
+        header, everything, twitter = out.getvalue().splitlines()[:3]
+        self.assertIn("postsPublished", header)
+        self.assertIn("avgJobProcessingTime", header)
+        self.assertTrue(everything.split()[0] == "all" and twitter.split()[0] == "TWITTER")
+        self.assertIn("workers: 0", out.getvalue())
+
+
+class DashboardTests(MetricsTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.admin = get_user_model().objects.create_superuser("root", "root@example.org", "password")
+        self.client.force_login(self.admin)
+        self.url = reverse("admin:publishing_post_dashboard")
+
+    def test_it_charts_jobs_per_hour_by_platform_and_outcome(self):
+        self.job("FACEBOOK", Outcome.PUBLISHED)
+        self.job("FACEBOOK", Outcome.FAILED, error="Facebook API error (code 100): Invalid parameter")
+        self.job("TWITTER", Outcome.PUBLISHED, connection=self.twitter)
+
+        response = self.client.get(self.url)
+
+        self.assertEqual(response.status_code, 200)
+        charts = {chart["platform"]: chart for chart in response.context["charts"]}
+        self.assertEqual(sorted(charts), ["FACEBOOK", "TWITTER"])
+        last_hour = charts["FACEBOOK"]["bars"][-1]
+        self.assertEqual({s["outcome"]: s["n"] for s in last_hour["segments"]}, {"PUBLISHED": 1, "FAILED": 1})
+        self.assertContains(response, 'role="img"', count=2)
+        self.assertContains(response, 'fill="#c62828"', count=1)
+
+    def test_it_lists_the_slowest_and_the_failing_connections(self):
+        self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=900)
+        self.job("TWITTER", Outcome.PUBLISHED, duration_ms=100, connection=self.twitter)
+        self.job("TWITTER", Outcome.FAILED, connection=self.twitter, error="X API error (HTTP 403): duplicate")
+
+        response = self.client.get(self.url, {"hours": "6"})
+
+        slowest = response.context["slowest"]
+        self.assertEqual([row["connection"] for row in slowest], [self.facebook, self.twitter])
+        failing = response.context["failing"]
+        self.assertEqual([(row["connection"], row["failed"]) for row in failing], [(self.twitter, 1)])
+        self.assertEqual(failing[0]["last_error"], "X API error (HTTP 403): duplicate")
+        self.assertContains(response, "X API error (HTTP 403): duplicate")
+
+    def test_it_is_for_staff_only(self):
+        self.client.logout()
+
+        response = self.client.get(self.url)
+
+        self.assertEqual(response.status_code, 302)
+        self.assertIn(reverse("admin:login"), response["Location"])
