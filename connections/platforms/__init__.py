@@ -9,12 +9,14 @@ import requests
 from .base import Adapter
 from .facebook import FacebookAdapter
 from .instagram import InstagramAdapter
+from .linkedin import LinkedInAdapter
 from .twitter import TwitterAdapter
 
 ADAPTERS: dict[str, type[Adapter]] = {
     "FACEBOOK": FacebookAdapter,
     "INSTAGRAM": InstagramAdapter,
     "TWITTER": TwitterAdapter,
+    "LINKEDIN": LinkedInAdapter,
 }
 
 

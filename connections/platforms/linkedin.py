@@ -1,0 +1,195 @@
+"""LinkedIn through the versioned REST Posts API.
+
+https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api: every
+call carries ``Authorization: Bearer``, ``LinkedIn-Version: YYYYMM`` and
+``X-Restli-Protocol-Version: 2.0.0``. ``POST /rest/posts`` answers 201 with an empty body and
+the new post's URN in the ``x-restli-id`` header. Images are uploaded as bytes first
+(https://learn.microsoft.com/linkedin/marketing/community-management/shares/images-api):
+``initializeUpload`` gives an upload URL and an image URN, the bytes are PUT there.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from .base import (
+    Account,
+    Draft,
+    HttpAdapter,
+    PermanentError,
+    Published,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+    error_body,
+)
+from .media import fetch_media
+
+# "commentary" is in LinkedIn's "little" text format
+# (https://learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format):
+# | { } @ [ ] ( ) < > # * _ ~ and \ are markup, and an unescaped one makes LinkedIn cut the post
+# short there while answering 201. We escape them, except "#" opening a hashtag (it stays a
+# link) and inside URLs (so they still link).
+RESERVED = re.compile(r"[|{}@\[\]()<>*_~\\]|#(?!\w)")
+ESCAPED = re.compile(r"\\([|{}@\[\]()<>#*_~\\])")
+# A URL, without the punctuation that usually closes the sentence around it: "(see https://x.y/z)".
+URL = re.compile(r"""https?://[^\s<>]*[^\s<>.,:;!?'")\]}]""", re.IGNORECASE)
+
+
+def little_text(text: str) -> str:
+    """Plain text as LinkedIn's little format, shown exactly as written."""
+    parts, position = [], 0
+    for match in URL.finditer(text):
+        parts.append(RESERVED.sub(lambda m: "\\" + m.group(), text[position : match.start()]))
+        parts.append(match.group())
+        position = match.end()
+    parts.append(RESERVED.sub(lambda m: "\\" + m.group(), text[position:]))
+    return "".join(parts)
+
+
+class LinkedInAdapter(HttpAdapter):
+    platform = "LINKEDIN"
+    label = "LinkedIn"
+    base_url_setting = "LINKEDIN_API_URL"
+    # Longer commentary is cut silently, not refused: we refuse it instead.
+    max_text_length = 3_000
+    # content.multiImage takes 2 to 20 images.
+    max_images = 20
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        self.refuse_invalid(draft)
+        payload: dict = {
+            "author": account.account_id,
+            "commentary": little_text(draft.text),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        images = self.upload_images(account, draft)
+        if len(images) == 1:
+            payload["content"] = {"media": {"id": images[0]}}
+        elif images:
+            payload["content"] = {"multiImage": {"images": [{"id": image} for image in images]}}
+        response = self.request("POST", "/rest/posts", json=payload, headers=self.headers(account))
+        # -> 201, empty body, "x-restli-id: urn:li:share:7012345678901234567".
+        post_id = response.headers.get("x-restli-id")
+        if not post_id:
+            raise self.malformed(response, "no x-restli-id header")
+        return Published(external_id=post_id, url=f"https://www.linkedin.com/feed/update/{post_id}/")
+
+    def upload_images(self, account: Account, draft: Draft) -> list[str]:
+        """initializeUpload, then PUT the bytes, for each image not uploaded yet; an image's URN is
+        kept in state["mediaIds"] once its bytes are there, so a retry redoes none of those."""
+        images = [str(image) for image in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
+        for url in draft.media_urls[len(images) :]:
+            media = fetch_media(url, session=self.session)
+            response = self.request(
+                "POST",
+                "/rest/images",
+                params={"action": "initializeUpload"},
+                json={"initializeUploadRequest": {"owner": account.account_id}},
+                headers=self.headers(account),
+            )
+            # -> {"value": {"uploadUrlExpiresAt": 1650567510704, "uploadUrl": "https://www.linkedin.com/dms-uploads/...",
+            #    "image": "urn:li:image:C4E10AQFoyyAjHPMQuQ"}}
+            value = self.json(response).get("value")
+            if not isinstance(value, dict) or not value.get("uploadUrl") or not value.get("image"):
+                raise self.malformed(response, "no value.uploadUrl and value.image")
+            self.request(
+                "PUT",
+                value["uploadUrl"],
+                data=media.content,
+                headers={"Authorization": f"Bearer {account.access_token}", "Content-Type": media.content_type},
+            )
+            images.append(str(value["image"]))
+            draft.state["mediaIds"] = list(images)
+        return images
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        # GET /rest/posts?q=author&author={encoded urn}&count=20 ->
+        # {"elements": [{"id": "urn:li:share:...", "commentary": "...", "createdAt": 1700000000000, ...}]}
+        response = self.request(
+            "GET",
+            "/rest/posts",
+            params={"q": "author", "author": account.account_id, "count": 20},
+            headers=self.headers(account),
+        )
+        elements = self.json(response).get("elements")
+        if not isinstance(elements, list):
+            raise self.malformed(response, "no elements list")
+        since_ms = since.timestamp() * 1000
+        for post in elements:
+            if not isinstance(post, dict) or not post.get("id") or not isinstance(post.get("commentary"), str):
+                continue
+            created = post.get("createdAt")
+            if isinstance(created, int | float) and created < since_ms:
+                continue
+            if ESCAPED.sub(r"\1", post["commentary"]) == draft.text:
+                return str(post["id"])
+        return None
+
+    def headers(self, account: Account) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {account.access_token}",
+            "LinkedIn-Version": settings.LINKEDIN_API_VERSION,
+            "X-Restli-Protocol-Version": "2.0.0",
+        }
+
+    def raise_for_response(self, response: requests.Response) -> None:
+        if response.ok:
+            return
+        status = response.status_code
+        message = f"LinkedIn API error ({status}): {_error_text(response)}"
+        if status == 401:
+            # {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401};
+            # 65601 "The token used in the request has been revoked by the user".
+            raise TokenExpired(message, status_code=status)
+        if status == 429:
+            # {"serviceErrorCode": 101, "message": "Resource level throttle limit for calls to this
+            # resource is reached.", "status": 429}; no reset header is documented, Retry-After is
+            # honoured when a proxy sends one.
+            raise RateLimited(message, retry_at=_retry_at(response), status_code=status)
+        if status >= 500:
+            raise TransientError(message, status_code=status, maybe_sent=True)
+        # 422 {"errorDetails": {"inputErrors": [{"code": "DUPLICATE_POST", "description": ...}]},
+        # "message": "Content is a duplicate of urn:li:share:...", "status": 422}; 400 invalid
+        # body; 403 ACCESS_DENIED: the same request will never succeed.
+        raise PermanentError(message, status_code=status)
+
+
+def _error_text(response: requests.Response) -> str:
+    """The platform's ``message`` plus the codes of ``errorDetails.inputErrors`` (e.g. DUPLICATE_POST)."""
+    body = error_body(response)
+    text = str(body.get("message") or (repr(response.text[:200]) if response.text else "no message"))
+    details = body.get("errorDetails")
+    input_errors = details.get("inputErrors") if isinstance(details, dict) else None
+    codes = [
+        str(error["code"])
+        for error in (input_errors if isinstance(input_errors, list) else [])
+        if isinstance(error, dict) and error.get("code")
+    ]
+    return f"{text} [{', '.join(codes)}]" if codes else text
+
+
+def _retry_at(response: requests.Response) -> datetime:
+    """Retry-After in seconds or as an HTTP date, else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
+    now = timezone.now()
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return now + timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return now + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)
+    return max(when if when.tzinfo else when.replace(tzinfo=UTC), now)

@@ -1,0 +1,31 @@
+from unittest import mock
+
+from django.test import SimpleTestCase
+
+from connections.platforms import ADAPTERS, UnknownPlatform, get_adapter
+
+
+class GetAdapterTests(SimpleTestCase):
+    def test_it_knows_the_four_platforms(self):
+        self.assertEqual(set(ADAPTERS), {"FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN"})
+        for name, adapter_class in ADAPTERS.items():
+            self.assertEqual(adapter_class.platform, name)
+
+    def test_it_gives_one_instance_per_platform_sharing_one_session(self):
+        facebook, twitter = get_adapter("FACEBOOK"), get_adapter("TWITTER")
+        self.assertIs(get_adapter("FACEBOOK"), facebook)
+        self.assertIs(facebook.session, twitter.session)
+
+    def test_it_builds_new_instances_in_a_forked_process(self):
+        facebook = get_adapter("FACEBOOK")
+        with mock.patch("os.getpid", return_value=-1):
+            child = get_adapter("FACEBOOK")
+        self.assertIsNot(child, facebook)
+        self.assertIsNot(child.session, facebook.session)
+
+    def test_it_names_the_known_platforms_for_an_unknown_one(self):
+        with self.assertRaisesMessage(
+            UnknownPlatform, "Unknown platform 'MYSPACE'; known platforms: FACEBOOK, INSTAGRAM, TWITTER, LINKEDIN."
+        ):
+            get_adapter("MYSPACE")
+        self.assertTrue(issubclass(UnknownPlatform, ValueError))
