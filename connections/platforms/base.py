@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from planrrr.urlsafety import UnsafeURL, check_public_url
+
 
 class PlatformError(Exception):
     """A classified failure. ``message`` is meant for people: it says what happened and,
@@ -237,15 +239,13 @@ def media_url_problem(url: str) -> str | None:
     if settings.MEDIA_ALLOW_PRIVATE_URLS:
         return None
     try:
-        from planrrr.urlsafety import UnsafeURL, check_public_url
-    except ModuleNotFoundError as err:
-        if err.name != "planrrr.urlsafety":
-            raise
-        # Without the address check only the scheme rule above applies.
-        return None
-    try:
         check_public_url(url)
     except UnsafeURL as err:
+        if not err.permanent:
+            # The name did not resolve just now: no reason to refuse the post. If it still does
+            # not when the image is fetched (by us or by the platform), that attempt fails and
+            # is retried.
+            return None
         return f"Media URL {url} cannot be used: {err}"
     return None
 

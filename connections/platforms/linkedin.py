@@ -93,7 +93,7 @@ class LinkedInAdapter(HttpAdapter):
         kept in state["mediaIds"] once its bytes are there, so a retry redoes none of those."""
         images = [str(image) for image in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
         for url in draft.media_urls[len(images) :]:
-            media = fetch_media(url, session=self.session)
+            media = fetch_media(url)
             response = self.request(
                 "POST",
                 "/rest/images",

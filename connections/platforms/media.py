@@ -2,9 +2,10 @@
 
 Facebook and Instagram fetch ``media_urls`` themselves; X and LinkedIn make us upload the
 bytes. A media URL is a user's input pointing anywhere, so the fetch is bounded on every
-side: http(s) only, public addresses only (checked again at every redirect), a connect and
-read timeout, a byte cap checked against Content-Length and again while streaming, and an
-``image/*`` content type.
+side: http(s) only; public addresses only, through planrrr.urlsafety's session, which checks
+every request (each redirect hop too) and connects to the very address it checked (no DNS
+rebinding); a connect and read timeout; a byte cap checked against Content-Length and again
+while streaming; an ``image/*`` content type.
 
 Outcomes follow the adapters' classes: a URL that can never work (404, 410, too large, not
 an image, private) is a PermanentError naming the URL; one that may work later (timeout,
@@ -21,7 +22,9 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from django.conf import settings
 
-from .base import PermanentError, TransientError, media_url_problem
+from planrrr.urlsafety import UnsafeURL, public_session
+
+from .base import PermanentError, TransientError
 
 CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
@@ -35,22 +38,37 @@ class Media:
     filename: str
 
 
-def fetch_media(url: str, *, session: requests.Session | None = None) -> Media:
+def fetch_media(url: str) -> Media:
     """Download one image. Returns Media; raises PermanentError or TransientError naming the URL."""
-    session = session or requests.Session()
     current = url
-    for _ in range(MAX_REDIRECTS + 1):
-        problem = media_url_problem(current)
-        if problem:
-            raise PermanentError(problem if current == url else f"Could not use media {url}: it redirects. {problem}")
-        response = _get(url, current, session)
-        with response:
-            # Redirects are followed by hand so that every hop passes the address check.
-            if response.is_redirect and response.headers.get("Location"):
-                current = urljoin(current, response.headers["Location"])
-                continue
-            return _read(url, response)
+    with public_session(allow_private=settings.MEDIA_ALLOW_PRIVATE_URLS) as session:
+        for _ in range(MAX_REDIRECTS + 1):
+            if not _is_http(current):
+                where = "it is" if current == url else f"it redirects to {current}, which is"
+                raise PermanentError(f"Could not use media {url}: {where} not an http:// or https:// link.")
+            response = _get(url, current, session)
+            with response:
+                # Redirects are followed by hand, so that each hop is checked like the first.
+                if response.is_redirect and response.headers.get("Location"):
+                    current = _join(current, response.headers["Location"])
+                    continue
+                return _read(url, response)
     raise PermanentError(f"Could not use media {url}: it redirects more than {MAX_REDIRECTS} times.")
+
+
+def _is_http(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+def _join(base: str, location: str) -> str:
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return location
 
 
 def _get(url: str, current: str, session: requests.Session) -> requests.Response:
@@ -62,6 +80,11 @@ def _get(url: str, current: str, session: requests.Session) -> requests.Response
             allow_redirects=False,
             headers={"Accept": "image/*"},
         )
+    except UnsafeURL as err:
+        where = "" if current == url else f" (it redirects to {current})"
+        if err.permanent:
+            raise PermanentError(f"Could not use media {url}{where}: {err}") from err
+        raise TransientError(f"Could not fetch media {url}{where}: {err}") from err
     except requests.exceptions.Timeout as err:
         raise TransientError(f"Could not fetch media {url}: it did not answer in time.") from err
     except requests.exceptions.RequestException as err:

@@ -139,7 +139,7 @@ class TwitterAdapter(HttpAdapter):
         retry uploads only what is missing."""
         media_ids = [str(media_id) for media_id in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
         for url in draft.media_urls[len(media_ids) :]:
-            media = fetch_media(url, session=self.session)
+            media = fetch_media(url)
             response = self.request(
                 "POST",
                 "/2/media/upload",

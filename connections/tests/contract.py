@@ -4,11 +4,10 @@ each adapter's test case mixes in and feeds with its platform's shapes."""
 
 from __future__ import annotations
 
-import sys
-import types
+import socket
 from datetime import UTC, datetime
 from unittest import mock
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 import responses
@@ -34,22 +33,14 @@ X = "https://x.test"
 LINKEDIN = "https://linkedin.test"
 
 
-def fake_urlsafety(*private_hosts: str) -> types.ModuleType:
-    """A stand-in for planrrr.urlsafety that refuses the given hosts, so that these tests do not
-    depend on DNS nor on the real module's progress."""
-    module = types.ModuleType("planrrr.urlsafety")
+# What the fake resolver answers: every other name does not resolve. Tests never touch DNS.
+ADDRESSES = {"cdn.example.com": "93.184.216.34", "private.example.com": "10.0.0.7"}
 
-    class UnsafeURL(ValueError):
-        pass
 
-    def check_public_url(url: str, allow_private: bool = False) -> None:
-        host = urlsplit(url).hostname
-        if host in private_hosts and not allow_private:
-            raise UnsafeURL(f"{host} is a private address")
-
-    module.UnsafeURL = UnsafeURL
-    module.check_public_url = check_public_url
-    return module
+def resolve(host: str, port: int, *args, **kwargs) -> list:
+    if host not in ADDRESSES:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ADDRESSES[host], port))]
 
 
 @override_settings(
@@ -68,7 +59,7 @@ def fake_urlsafety(*private_hosts: str) -> types.ModuleType:
 )
 class AdapterTestCase(SimpleTestCase):
     """Base for adapter tests: ``self.http`` is the responses mock (every registered answer must
-    be used), the clock reads NOW, and planrrr.urlsafety is a fake refusing ``10.0.0.1``."""
+    be used), the clock reads NOW, and names resolve through ADDRESSES."""
 
     adapter_class: type[HttpAdapter]
 
@@ -81,14 +72,21 @@ class AdapterTestCase(SimpleTestCase):
         clock = mock.patch("django.utils.timezone.now", return_value=NOW)
         clock.start()
         self.addCleanup(clock.stop)
-        modules = mock.patch.dict(sys.modules, {"planrrr.urlsafety": fake_urlsafety("10.0.0.1")})
-        modules.start()
-        self.addCleanup(modules.stop)
+        resolver = mock.patch("socket.getaddrinfo", side_effect=resolve)
+        resolver.start()
+        self.addCleanup(resolver.stop)
         if hasattr(self, "adapter_class"):
             self.adapter = self.adapter_class()
 
+    def pinned(self, url: str) -> str:
+        """The URL a media fetch really requests: planrrr.urlsafety's session connects to the
+        address it checked, keeping the name in the Host header."""
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+        return urlunsplit(parts._replace(netloc=f"{ADDRESSES[parts.hostname]}:{port}"))
+
     def add_image(self, url: str, body: bytes = PNG, content_type: str = "image/png") -> None:
-        self.http.add(responses.GET, url, body=body, content_type=content_type)
+        self.http.add(responses.GET, self.pinned(url), body=body, content_type=content_type)
 
     def form(self, call: responses.Call) -> dict[str, str]:
         """A form-encoded request body as a dict."""
@@ -208,14 +206,16 @@ class AdapterContract:
 
     def test_it_refuses_at_publish_time_what_validation_refuses(self):
         draft = self.draft()
-        draft.media_urls = ["ftp://cdn.example.com/a.png", "https://10.0.0.1/b.png"]
+        draft.media_urls = ["ftp://cdn.example.com/a.png", "https://private.example.com/b.png"]
         with self.assertRaises(PermanentError) as caught:
             self.adapter.publish(self.account, draft)
         self.assertIn(
             "Media URL 'ftp://cdn.example.com/a.png' is not an http:// or https:// link", caught.exception.message
         )
         self.assertIn(
-            "Media URL https://10.0.0.1/b.png cannot be used: 10.0.0.1 is a private address", caught.exception.message
+            "Media URL https://private.example.com/b.png cannot be used: "
+            "The URL's host private.example.com resolves to 10.0.0.7, which is a private address",
+            caught.exception.message,
         )
         self.assertEqual(len(self.http.calls), 0)
 

@@ -1,6 +1,3 @@
-import sys
-from unittest import mock
-
 import requests
 import responses
 from django.test import override_settings
@@ -25,28 +22,32 @@ class MediaUrlTests(AdapterTestCase):
                 )
 
     def test_it_refuses_a_private_address_with_the_reason(self):
-        self.assertEqual(
-            media_url_problem("http://10.0.0.1/a.png"),
-            "Media URL http://10.0.0.1/a.png cannot be used: 10.0.0.1 is a private address",
-        )
+        for url, reason in (
+            ("http://10.0.0.1/a.png", "The URL's host 10.0.0.1 is a private address"),
+            ("http://169.254.169.254/latest/meta-data", "The URL's host 169.254.169.254 is a link-local address"),
+            ("https://private.example.com/a.png", "The URL's host private.example.com resolves to 10.0.0.7"),
+        ):
+            with self.subTest(url=url):
+                self.assertTrue(media_url_problem(url).startswith(f"Media URL {url} cannot be used: {reason}"))
+
+    def test_it_does_not_refuse_a_name_that_does_not_resolve_right_now(self):
+        self.assertIsNone(media_url_problem("https://nowhere.example.net/a.png"))
 
     @override_settings(MEDIA_ALLOW_PRIVATE_URLS=True)
     def test_it_allows_private_addresses_when_configured(self):
         self.assertIsNone(media_url_problem("http://10.0.0.1/a.png"))
         self.assertIsNotNone(media_url_problem("ftp://10.0.0.1/a.png"))
 
-    def test_it_checks_only_the_scheme_without_the_address_check_module(self):
-        with mock.patch.dict(sys.modules, {"planrrr.urlsafety": None}):
-            self.assertIsNone(media_url_problem("http://10.0.0.1/a.png"))
-            self.assertIsNotNone(media_url_problem("ftp://10.0.0.1/a.png"))
-
 
 class FetchMediaTests(AdapterTestCase):
-    def test_it_fetches_an_image(self):
+    def test_it_fetches_an_image_from_the_address_it_checked(self):
         self.add_image(IMAGE)
         media = fetch_media(IMAGE)
         self.assertEqual((media.content, media.content_type, media.filename), (PNG, "image/png", "cat.png"))
-        self.assertEqual(self.http.calls[0].request.headers["Accept"], "image/*")
+        request = self.http.calls[0].request
+        self.assertEqual(request.url, "https://93.184.216.34:443/photos/cat.png")
+        self.assertEqual(request.headers["Host"], "cdn.example.com")
+        self.assertEqual(request.headers["Accept"], "image/*")
 
     def test_it_names_a_file_from_its_type_when_the_url_has_no_extension(self):
         self.add_image("https://cdn.example.com/img/42", content_type="image/jpeg; charset=binary")
@@ -54,7 +55,7 @@ class FetchMediaTests(AdapterTestCase):
         self.assertEqual((media.content_type, media.filename), ("image/jpeg", "42.jpg"))
 
     def test_it_refuses_what_is_not_an_image(self):
-        self.http.add(responses.GET, IMAGE, body="<html></html>", content_type="text/html")
+        self.http.add(responses.GET, self.pinned(IMAGE), body="<html></html>", content_type="text/html")
         with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it is text/html, not an image."):
             fetch_media(IMAGE)
 
@@ -62,7 +63,7 @@ class FetchMediaTests(AdapterTestCase):
         for status in (404, 410):
             with self.subTest(status=status):
                 self.http.reset()
-                self.http.add(responses.GET, IMAGE, status=status)
+                self.http.add(responses.GET, self.pinned(IMAGE), status=status)
                 with self.assertRaisesMessage(
                     PermanentError, f"Could not use media {IMAGE}: it answered HTTP {status} (not found)."
                 ):
@@ -72,7 +73,7 @@ class FetchMediaTests(AdapterTestCase):
     def test_it_refuses_an_image_declared_too_large_before_reading_it(self):
         self.http.add(
             responses.GET,
-            IMAGE,
+            self.pinned(IMAGE),
             body=b"x",
             content_type="image/png",
             headers={"Content-Length": str(14 * 1024 * 1024)},
@@ -83,7 +84,7 @@ class FetchMediaTests(AdapterTestCase):
 
     @override_settings(MEDIA_MAX_BYTES=1000)
     def test_it_counts_the_bytes_when_the_length_is_not_declared(self):
-        self.http.add(responses.GET, IMAGE, body=b"x" * 1200, content_type="image/png")
+        self.http.add(responses.GET, self.pinned(IMAGE), body=b"x" * 1200, content_type="image/png")
         with self.assertRaisesMessage(PermanentError, "it is more than 1 KB, the limit is 1 KB."):
             fetch_media(IMAGE)
         self.assertNotIn("Content-Length", self.http.calls[0].response.headers)
@@ -92,29 +93,46 @@ class FetchMediaTests(AdapterTestCase):
         for kwargs in ({"body": requests.exceptions.ReadTimeout()}, {"status": 503}, {"status": 429}):
             with self.subTest(kwargs=kwargs):
                 self.http.reset()
-                self.http.add(responses.GET, IMAGE, **kwargs)
+                self.http.add(responses.GET, self.pinned(IMAGE), **kwargs)
                 with self.assertRaises(TransientError) as caught:
                     fetch_media(IMAGE)
                 self.assertIn(IMAGE, caught.exception.message)
                 self.assertFalse(caught.exception.maybe_sent)
 
+    def test_it_retries_a_name_that_does_not_resolve_right_now(self):
+        with self.assertRaisesMessage(TransientError, "Could not fetch media https://nowhere.example.net/a.png"):
+            fetch_media("https://nowhere.example.net/a.png")
+
     def test_it_follows_a_redirect_checking_each_hop(self):
-        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": "/elsewhere/cat.png"})
+        self.http.add(responses.GET, self.pinned(IMAGE), status=302, headers={"Location": "/elsewhere/cat.png"})
         self.add_image("https://cdn.example.com/elsewhere/cat.png")
         self.assertEqual(fetch_media(IMAGE).content, PNG)
 
     def test_it_refuses_a_redirect_to_a_private_address(self):
-        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": "http://10.0.0.1/latest/meta-data"})
-        with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it redirects. Media URL"):
+        self.http.add(
+            responses.GET, self.pinned(IMAGE), status=302, headers={"Location": "http://169.254.169.254/latest/"}
+        )
+        with self.assertRaisesMessage(
+            PermanentError,
+            f"Could not use media {IMAGE} (it redirects to http://169.254.169.254/latest/): "
+            "The URL's host 169.254.169.254 is a link-local address",
+        ):
             fetch_media(IMAGE)
         self.assertEqual(len(self.http.calls), 1)
 
+    def test_it_refuses_a_redirect_to_another_scheme(self):
+        self.http.add(responses.GET, self.pinned(IMAGE), status=301, headers={"Location": "file:///etc/passwd"})
+        with self.assertRaisesMessage(
+            PermanentError, f"Could not use media {IMAGE}: it redirects to file:///etc/passwd, which is not an http"
+        ):
+            fetch_media(IMAGE)
+
     def test_it_refuses_a_private_address_without_fetching(self):
-        with self.assertRaisesMessage(PermanentError, "10.0.0.1 is a private address"):
+        with self.assertRaisesMessage(PermanentError, "The URL's host 10.0.0.1 is a private address"):
             fetch_media("http://10.0.0.1/a.png")
         self.assertEqual(len(self.http.calls), 0)
 
     def test_it_gives_up_after_a_few_redirects(self):
-        self.http.add(responses.GET, IMAGE, status=302, headers={"Location": IMAGE})
+        self.http.add(responses.GET, self.pinned(IMAGE), status=302, headers={"Location": IMAGE})
         with self.assertRaisesMessage(PermanentError, "it redirects more than 3 times"):
             fetch_media(IMAGE)
