@@ -1,0 +1,225 @@
+"""A media file server for posts' ``media_urls``, and the image handling the platforms share.
+
+``GET media/<name>`` serves a small real image made in code (16x16; JPEG for ``.jpg`` /
+``.jpeg`` names, PNG otherwise) with Content-Type and Content-Length. The name picks a fault:
+
+* ``...-missing.<ext>``: 404.
+* ``...-huge.<ext>``: announces a Content-Length of 60 MB (above any platform's image limit),
+  sends a few bytes and cuts the connection (nothing that big is ever allocated).
+* ``...-slow.<ext>``: sleeps ``media_slow_seconds`` (``_control/config``, default 30 s) before
+  answering, longer than any sensible fetch timeout.
+* ``...-text.<ext>``: an HTML page (``text/html``) instead of an image.
+
+Facebook and Instagram fetch image URLs themselves (PLATFORMS.md: ``/photos`` takes ``url``,
+``/media`` takes ``image_url``): :func:`fetch_image` does that here, for real, with a timeout
+and a size cap. X and LinkedIn receive bytes: :func:`sniff` checks that they are an image.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+
+import requests
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.http import require_safe
+
+from .gate import ConnectionDropped, drop_connection
+from .state import iso, store
+
+SIZE = 16
+COLOR = (0x2E, 0x86, 0xDE)
+HUGE_BYTES = 60 * 1024 * 1024
+# The most the stand-in's Facebook and Instagram accept from an image URL (Instagram's limit
+# for a JPEG is 8 MB).
+FETCH_MAX_BYTES = 8 * 1024 * 1024
+
+
+def png(width: int = SIZE, height: int = SIZE, color: tuple[int, int, int] = COLOR) -> bytes:
+    """A valid RGB PNG of one colour: signature, IHDR, one zlib IDAT, IEND (RFC 2083)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(color) * width  # filter type 0, then the pixels
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg(width: int = SIZE, height: int = SIZE, gray: int = 0x66) -> bytes:
+    """A valid baseline greyscale JPEG of one shade (ITU T.81).
+
+    With a quantisation table of ones, a flat 8x8 block has only a DC coefficient,
+    8 * (gray - 128), and every AC coefficient zero (end of block). So two tiny Huffman tables
+    suffice: DC categories 0 (code ``0``) and the one of the first block (code ``10``), and AC
+    EOB (code ``0``). Every block after the first repeats the DC value: difference 0.
+    """
+    blocks = ((width + 7) // 8) * ((height + 7) // 8)
+    dc = 8 * (gray - 128)
+    category = abs(dc).bit_length()
+    bits = ""
+    for i in range(blocks):
+        diff = dc if i == 0 else 0
+        if diff:
+            extra = diff if diff > 0 else diff + (1 << category) - 1
+            bits += "10" + format(extra, f"0{category}b")
+        else:
+            bits += "0"
+        bits += "0"  # AC: end of block
+    bits += "1" * (-len(bits) % 8)
+    scan = bytearray()
+    for i in range(0, len(bits), 8):
+        byte = int(bits[i : i + 8], 2)
+        scan += bytes([byte, 0]) if byte == 0xFF else bytes([byte])
+
+    def segment(marker: int, data: bytes) -> bytes:
+        return struct.pack(">BBH", 0xFF, marker, len(data) + 2) + data
+
+    dc_symbols = [0] if category == 0 else [0, category]
+    dc_counts = [1, 0] if category == 0 else [1, 1]
+    return (
+        b"\xff\xd8"
+        + segment(0xE0, b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+        + segment(0xDB, b"\x00" + b"\x01" * 64)
+        + segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+        + segment(0xC4, b"\x00" + bytes(dc_counts + [0] * 14) + bytes(dc_symbols))
+        + segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00")
+        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + bytes(scan)
+        + b"\xff\xd9"
+    )
+
+
+PNG_BYTES = png()
+JPEG_BYTES = jpeg()
+
+
+@dataclass(frozen=True)
+class Image:
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
+def sniff(data: bytes, size: int | None = None) -> Image | None:
+    """What image the bytes start with (PNG, JPEG, GIF, WebP), or None if they are none."""
+    size = len(data) if size is None else size
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return Image("image/png", width, height, size)
+    if data.startswith(b"GIF8") and len(data) >= 10:
+        width, height = struct.unpack("<HH", data[6:10])
+        return Image("image/gif", width, height, size)
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return Image("image/webp", 0, 0, size)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data, size)
+    return None
+
+
+def _jpeg_size(data: bytes, size: int) -> Image:
+    i = 2
+    while i + 9 < len(data) and data[i] == 0xFF:
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return Image("image/jpeg", width, height, size)
+        i += 2 + length
+    return Image("image/jpeg", 0, 0, size)
+
+
+class FetchError(Exception):
+    """An image URL that could not be used; the message says why, for the platform's error."""
+
+
+def fetch_image(url: str, timeout: float) -> Image:
+    """Download an image as Facebook or Instagram would: a timeout, a size cap, image bytes only."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise FetchError(f"{url!r} is not an http(s) URL")
+    try:
+        with requests.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
+            if response.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {response.status_code}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > FETCH_MAX_BYTES:
+                raise FetchError(f"{url} is {int(declared):,} bytes, more than {FETCH_MAX_BYTES:,}")
+            data = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > FETCH_MAX_BYTES:
+                    raise FetchError(f"{url} is more than {FETCH_MAX_BYTES:,} bytes")
+    except requests.exceptions.Timeout as err:
+        raise FetchError(f"{url} did not answer within {timeout:g} s") from err
+    except requests.exceptions.RequestException as err:
+        raise FetchError(f"{url} could not be downloaded ({err.__class__.__name__})") from err
+    image = sniff(bytes(data))
+    if image is None:
+        kind = response.headers.get("Content-Type", "no content type")
+        raise FetchError(f"{url} is not an image ({kind})")
+    return image
+
+
+@require_safe
+def serve(request: HttpRequest, name: str) -> HttpResponse:
+    started = time.time()
+    response = _answer(request, name)
+    response._has_been_logged = True  # 404s and the like are asked for: not worth a warning
+    store.log(
+        {
+            "time": iso(started),
+            "ts": started,
+            "method": request.method,
+            "path": request.path,
+            "endpoint": "media.serve",
+            "platform": "MEDIA",
+            "kind": "read",
+            "account": "",
+            "query": dict(request.GET.items()),
+            "body": {},
+            "headers": {k: request.headers[k] for k in ("User-Agent", "Accept") if k in request.headers},
+            "status": response.status_code,
+            "outcome": "ok" if response.status_code < 400 else "error",
+            "duration_ms": round((time.time() - started) * 1000, 1),
+        }
+    )
+    return response
+
+
+def _answer(request: HttpRequest, name: str) -> HttpResponse:
+    stem = name.rsplit(".", 1)[0].lower()
+    data, content_type = (
+        (JPEG_BYTES, "image/jpeg") if name.lower().endswith((".jpg", ".jpeg")) else (PNG_BYTES, "image/png")
+    )
+    if stem.endswith("-missing"):
+        return HttpResponse(b"Not Found", status=404, content_type="text/plain")
+    if stem.endswith("-text"):
+        return HttpResponse(
+            b"<!doctype html><title>Not an image</title><p>This is a web page.</p>", content_type="text/html"
+        )
+    if stem.endswith("-slow"):
+        store.sleep(store.config.media_slow_seconds)
+    if stem.endswith("-huge"):
+        response = StreamingHttpResponse(_huge(request, data), content_type=content_type)
+        response["Content-Length"] = str(HUGE_BYTES)
+        return response
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Length"] = str(len(data))
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def _huge(request: HttpRequest, head: bytes):
+    """The first bytes of a file announced as 60 MB, then the connection is cut."""
+    yield head[:64]
+    try:
+        drop_connection(request)
+    except ConnectionDropped:
+        pass  # no socket (Django's test client): the stream just ends short
