@@ -1,1 +1,40 @@
-urlpatterns = []
+"""The stand-in's URLs, relative to wherever it is mounted: under ``mock/`` in the project
+(planrrr/urls.py, when MOCK_APIS_ENABLED) or at the root by ``manage.py run_mock_apis``.
+
+So the platform base URLs are ``<base>/graph`` (Facebook and Instagram), ``<base>/x`` and
+``<base>/linkedin``; media files are ``<base>/media/<name>``; the control interface is
+``<base>/_control/...``. URL names carry no namespace, so ``reverse`` works both ways.
+"""
+
+from django.urls import path, re_path
+
+from . import control, graph, linkedin, media, x
+
+# /graph[/v21.0]/<node>: Graph takes an optional version prefix.
+GRAPH = r"^graph/(?:(?P<version>v\d+(?:\.\d+)?)/)?(?P<node>[^/]+)"
+
+urlpatterns = [
+    path("_control/", control.index),
+    path("_control/reset", control.reset),
+    path("_control/config", control.config),
+    path("_control/fail", control.fail),
+    path("_control/media", control.media),
+    path("_control/requests", control.requests_log),
+    path("_control/posts", control.posts),
+    path("_control/tokens", control.tokens),
+    re_path(GRAPH + r"/(?:feed|posts|published_posts)/?$", graph.feed),
+    re_path(GRAPH + r"/photos/?$", graph.photos),
+    re_path(GRAPH + r"/media/?$", graph.ig_media),
+    re_path(GRAPH + r"/media_publish/?$", graph.ig_publish),
+    re_path(GRAPH + r"/content_publishing_limit/?$", graph.ig_limit),
+    re_path(GRAPH + r"/?$", graph.node_object),
+    path("x/2/tweets", x.tweets),
+    path("x/2/media/upload", x.media_upload),
+    path("x/2/users/me", x.users_me),
+    path("x/2/users/<str:user_id>/tweets", x.user_tweets),
+    path("linkedin/rest/posts", linkedin.posts),
+    path("linkedin/rest/images", linkedin.images),
+    path("linkedin/rest/images/<str:urn>", linkedin.image),
+    path("linkedin/upload/<str:token>", linkedin.upload, name="mockapis-linkedin-upload"),
+    path("media/<str:name>", media.serve, name="mockapis-media"),
+]

@@ -1,0 +1,191 @@
+"""The control interface: how tests, the demo and the benchmark drive the stand-in (JSON).
+
+* ``POST _control/reset``: forget everything (posts, media, log, failures); config back to settings.
+* ``GET|POST _control/config``: ``{"rate_limit_enabled", "rate_limit": {"limit", "window_seconds"},
+  "random_failures", "latency_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
+  "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds"}`` (partial updates).
+* ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
+  "seconds", "on": "create"|"media"|"read"|"any"}``; ``mode`` one of state.MODES, or ``"none"``
+  to clear the platform's rules. Rules apply in the order given.
+* ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
+  LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
+* ``GET _control/requests?platform=&method=&path=&outcome=``: the request log.
+* ``GET _control/posts?platform=``: posts created, with ``duplicates`` (extra copies of one
+  (platform, account, text)) and ``duplicate_rejections``.
+* ``GET|POST _control/tokens``: bind a bearer token to an account (X), ``{"platform", "token",
+  "account_id", "name", "username"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .state import CONTAINER_MODES, DEFAULT_SECONDS, KINDS, MEDIA, MODES, PLATFORMS, Rule, store
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _body(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError as err:
+        raise BadRequest(f"the body must be JSON: {err}") from err
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _refuse(err: Exception) -> JsonResponse:
+    return JsonResponse({"error": str(err)}, status=400)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def index(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        {
+            "platforms": list(PLATFORMS),
+            "modes": list(MODES),
+            "config": store.config.as_dict(),
+            "endpoints": ["reset", "config", "fail", "media", "requests", "posts", "tokens"],
+        }
+    )
+
+
+@csrf_exempt
+@require_POST
+def reset(request: HttpRequest) -> JsonResponse:
+    store.reset()
+    return JsonResponse({"ok": True, "config": store.config.as_dict()})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def config(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            return JsonResponse(store.configure(_body(request)))
+        except ValueError as err:
+            return _refuse(err)
+    return JsonResponse(store.config.as_dict())
+
+
+def _platform(value: Any) -> str:
+    platform = str(value or "").upper()
+    if platform not in PLATFORMS:
+        raise BadRequest(f"platform must be one of {', '.join(PLATFORMS)}; got {value!r}")
+    return platform
+
+
+def rule_from(body: dict[str, Any], *, on: str | None = None) -> Rule | None:
+    """A Rule from a _control/fail body, or None for mode "none". Raises BadRequest."""
+    platform = _platform(body.get("platform"))
+    mode = body.get("mode", "error")
+    if mode in (None, "none"):
+        return None
+    if mode not in MODES:
+        raise BadRequest(f"mode must be one of {', '.join(MODES)} or none; got {mode!r}")
+    times = body.get("times")
+    if times is not None and (not isinstance(times, int) or isinstance(times, bool) or times < 1):
+        raise BadRequest("times must be a positive integer, or null for until reset")
+    seconds = body.get("seconds", DEFAULT_SECONDS.get(mode, 0.0))
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        raise BadRequest("seconds must be a number of seconds, 0 or more")
+    on = on or body.get("on") or (MEDIA if mode in CONTAINER_MODES else "create")
+    if on not in (*KINDS, "any"):
+        raise BadRequest(f"on must be one of {', '.join(KINDS)} or any; got {on!r}")
+    if mode in CONTAINER_MODES and platform != "INSTAGRAM":
+        raise BadRequest(f"{mode} is for INSTAGRAM containers")
+    return Rule(platform=platform, mode=mode, times=times, seconds=float(seconds), on=on)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST", "DELETE"])
+def fail(request: HttpRequest) -> JsonResponse:
+    if request.method == "GET":
+        with store.lock:
+            return JsonResponse({"rules": [asdict(rule) for rule in store.rules]})
+    if request.method == "DELETE":
+        platform = request.GET.get("platform")
+        try:
+            return JsonResponse({"rules": store.clear_rules(_platform(platform) if platform else None)})
+        except BadRequest as err:
+            return _refuse(err)
+    try:
+        body = _body(request)
+        rule = rule_from(body)
+    except BadRequest as err:
+        return _refuse(err)
+    if rule is None:
+        return JsonResponse({"rules": store.clear_rules(_platform(body.get("platform")))})
+    return JsonResponse({"rules": store.add_rule(rule)})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def media(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            rule = rule_from({**body, "mode": body.get("on_upload")}, on=MEDIA)
+        except BadRequest as err:
+            return _refuse(err)
+        rules = store.add_rule(rule) if rule else store.clear_rules(rule_platform(body))
+        return JsonResponse({"rules": rules})
+    items = store.snapshot_media(_optional_platform(request))
+    return JsonResponse({"media": items, "count": len(items)})
+
+
+def rule_platform(body: dict[str, Any]) -> str:
+    return _platform(body.get("platform"))
+
+
+def _optional_platform(request: HttpRequest) -> str | None:
+    value = request.GET.get("platform")
+    return value.upper() if value else None
+
+
+@require_GET
+def requests_log(request: HttpRequest) -> JsonResponse:
+    entries = store.snapshot_requests(_optional_platform(request))
+    method, path, outcome = request.GET.get("method"), request.GET.get("path"), request.GET.get("outcome")
+    entries = [
+        e
+        for e in entries
+        if (not method or e["method"] == method.upper())
+        and (not path or path in e["path"])
+        and (not outcome or e["outcome"] == outcome)
+    ]
+    return JsonResponse({"requests": entries, "count": len(entries)})
+
+
+@require_GET
+def posts(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(store.snapshot_posts(_optional_platform(request)))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def tokens(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            platform = _platform(body.get("platform", "TWITTER"))
+            if not body.get("token") or not body.get("account_id"):
+                raise BadRequest("token and account_id are required")
+        except BadRequest as err:
+            return _refuse(err)
+        details = {key: str(body[key]) for key in ("name", "username") if body.get(key)}
+        store.bind_token(platform, str(body["token"]), str(body["account_id"]), **details)
+    with store.lock:
+        return JsonResponse({"tokens": {token: dict(binding) for token, binding in store.tokens.items()}})

@@ -1,0 +1,42 @@
+"""Serving the stand-in on its own port: ``mockapis.urls`` at the root, nothing else.
+
+Used by ``manage.py run_mock_apis`` and usable in-process (a thread) by tools and tests:
+``server = make_server("127.0.0.1", 0); threading.Thread(target=server.serve_forever).start()``.
+"""
+
+from __future__ import annotations
+
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+URLCONF = "mockapis.urls"
+
+
+class MockApisHandler(WSGIHandler):
+    """A WSGI handler answering only ``mockapis.urls``: no admin, no project URLs, and none of
+    the project's middleware (sessions, CSRF, auth have no business on a platform's API)."""
+
+    def load_middleware(self, is_async: bool = False) -> None:
+        self._view_middleware = []
+        self._template_response_middleware = []
+        self._exception_middleware = []
+        self._middleware_chain = convert_exception_to_response(self._get_response)
+
+    def get_response(self, request):
+        # BaseHandler.resolve_request honours request.urlconf (and sets it for reverse()).
+        request.urlconf = URLCONF
+        return super().get_response(request)
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+def make_server(host: str = "127.0.0.1", port: int = 8080, *, quiet: bool = True) -> ThreadedWSGIServer:
+    """A threaded WSGI server bound to (host, port) (port 0: any free port; see server_port)."""
+    handler = QuietRequestHandler if quiet else WSGIRequestHandler
+    server = ThreadedWSGIServer((host, port), handler, allow_reuse_address=True)
+    server.set_app(MockApisHandler())
+    return server
