@@ -181,6 +181,12 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
         with self.assertRaisesMessage(TransientError, "LinkedIn API error: malformed answer, no value.uploadUrl"):
             self.adapter.publish(self.account, Draft(text="One", media_urls=["https://cdn.example.com/1.png"]))
 
+    def test_it_counts_the_escapes_against_the_limit(self):
+        self.assertEqual(
+            self.adapter.validate(text="(" + "a" * 2_998 + ")", media_urls=[]),
+            ["LinkedIn allows at most 3,000 characters; this post has 3,002. Shorten it by 2."],
+        )
+
     def test_it_treats_every_401_as_an_expired_token(self):
         self.mock_key_call(status=401, json={"serviceErrorCode": 65600, "message": "Invalid access token"})
         with self.assertRaisesMessage(TokenExpired, "LinkedIn API error (401): Invalid access token"):
