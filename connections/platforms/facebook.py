@@ -22,7 +22,7 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
     base_url_setting = "FACEBOOK_API_URL"
     # https://developers.facebook.com/docs/graph-api/reference/page/feed: message length.
     max_text_length = 63_206
-    # Several photos go out as one feed post with attached_media; ten keeps it one readable post.
+    # Facebook documents no maximum for attached_media; ten is our own cap, Instagram's too.
     max_images = 10
 
     def publish(self, account: Account, draft: Draft) -> Published:

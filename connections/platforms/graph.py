@@ -75,6 +75,8 @@ class GraphErrorMixin:
         if code is None:
             # No envelope: a proxy or load balancer answered, not the Graph API.
             message = f"{self.label} API error (HTTP {status}): {response.text[:200]!r}"
+            if status == 429:
+                return RateLimited(message, retry_at=self.graph_retry_at(response), status_code=status)
             if status >= 500:
                 return TransientError(message, status_code=status, maybe_sent=True)
             return PermanentError(message, status_code=status)

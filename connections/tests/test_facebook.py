@@ -174,10 +174,13 @@ class FacebookTests(AdapterContract, AdapterTestCase):
             self.adapter.publish(self.account, Draft(text="Hi"))
 
     def test_it_classifies_an_answer_without_the_graph_envelope_by_status(self):
-        self.mock_key_call(status=502, body="<html>Bad gateway</html>")
-        with self.assertRaises(TransientError) as caught:
-            self.adapter.publish(self.account, Draft(text="Hi"))
-        self.assertEqual(caught.exception.message, "Facebook API error (HTTP 502): '<html>Bad gateway</html>'")
+        for status, expected in ((502, TransientError), (429, RateLimited), (404, PermanentError)):
+            with self.subTest(status=status):
+                self.http.reset()
+                self.mock_key_call(status=status, body="<html>Oops</html>")
+                with self.assertRaises(expected) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.message, f"Facebook API error (HTTP {status}): '<html>Oops</html>'")
 
     def test_it_slows_down_when_usage_headers_near_the_limit(self):
         self.http.add(
