@@ -1,11 +1,11 @@
 """A small Python client for the stand-in's control interface (see mockapis.control).
 
-    mock = MockApis(f"{self.live_server_url}/mock")    # or MockApis("http://127.0.0.1:8080")
-    mock.reset()
-    mock.fail("TWITTER", "error")                       # until reset
-    mock.fail("FACEBOOK", "timeout", times=2, seconds=1)
-    mock.configure(rate_limit_enabled=True, rate_limit={"limit": 5, "window_seconds": 2})
-    mock.posts("FACEBOOK"); mock.duplicates(); mock.requests("TWITTER"); mock.media_ids("INSTAGRAM")
+mock = MockApis(f"{self.live_server_url}/mock")    # or MockApis("http://127.0.0.1:8080")
+mock.reset()
+mock.fail("TWITTER", "error")                       # until reset
+mock.fail("FACEBOOK", "timeout", times=2, seconds=1)
+mock.configure(rate_limit_enabled=True, rate_limit={"limit": 5, "window_seconds": 2})
+mock.posts("FACEBOOK"); mock.duplicates(); mock.requests("TWITTER"); mock.media_ids("INSTAGRAM")
 """
 
 from __future__ import annotations
