@@ -58,6 +58,9 @@ class Call:
     throttled_for: float | None = None
     outcome: str = ""
     started: float = field(default_factory=time.time)
+    view_name: str = ""
+    # The request's log entry, written when it arrives and completed when it is answered.
+    entry: dict[str, Any] | None = None
 
     @property
     def platform(self) -> str:
@@ -141,7 +144,9 @@ def endpoint(
             if request.method not in kinds:
                 return HttpResponseNotAllowed(list(kinds))
             speaker = dialect if isinstance(dialect, Dialect) else dialect(kwargs)
-            call = Call(request=request, dialect=speaker)
+            call = Call(
+                request=request, dialect=speaker, view_name=f"{view.__module__.rsplit('.', 1)[-1]}.{view.__name__}"
+            )
             response = _handle(call, view, kinds[request.method], account, raw_body, kwargs)
             speaker.headers(call, response)
             # The platform's 4xx/5xx answers are the point of a stand-in, not failures of it:
@@ -150,7 +155,12 @@ def endpoint(
             if not response.streaming and not response.has_header("Content-Length"):
                 # Lets HTTP/1.1 clients keep the connection (without it Django's server closes it).
                 response["Content-Length"] = str(len(response.content))
-            store.log(_log_entry(call, view, response))
+            store.finish_log(
+                call.entry or store.log(_log_entry(call)),
+                status=response.status_code,
+                outcome=call.outcome or ("ok" if response.status_code < 400 else "error"),
+                duration_ms=round((time.time() - call.started) * 1000, 1),
+            )
             if call.rule and call.rule.mode == "accept_then_drop" and response.status_code < 300:
                 drop_connection(request)
             return response
@@ -174,6 +184,8 @@ def _handle(call: Call, view, kind, account, raw_body: bool, kwargs: dict) -> Ht
     problem = token_problem(call.token)
     call.kind = kind(call) if callable(kind) else kind
     call.account = account(call, kwargs) if account else ""
+    # Logged on arrival: a test can see a request the stand-in is still stalling.
+    call.entry = store.log(_log_entry(call))
     if problem:
         call.outcome = f"token_{problem}"
         return speaker.auth_error(call, problem)
@@ -242,7 +254,8 @@ def _flatten(querydict) -> dict[str, Any]:
     return {key: values[0] if len(values) == 1 else values for key, values in querydict.lists()}
 
 
-def _log_entry(call: Call, view, response: HttpResponse) -> dict[str, Any]:
+def _log_entry(call: Call) -> dict[str, Any]:
+    """The log entry of a request as it arrives; status, outcome and duration stay None until answered."""
     request = call.request
     files = {
         name: {"filename": f.name, "size": f.size, "content_type": f.content_type} for name, f in call.files.items()
@@ -253,16 +266,16 @@ def _log_entry(call: Call, view, response: HttpResponse) -> dict[str, Any]:
         "ts": call.started,
         "method": request.method,
         "path": request.path,
-        "endpoint": f"{view.__module__.rsplit('.', 1)[-1]}.{view.__name__}",
+        "endpoint": call.view_name,
         "platform": call.platform,
         "kind": call.kind,
         "account": call.account,
         "query": call.query,
         "body": body,
         "headers": {name: request.headers[name] for name in LOGGED_HEADERS if name in request.headers},
-        "status": response.status_code,
-        "outcome": call.outcome or ("ok" if response.status_code < 400 else "error"),
-        "duration_ms": round((time.time() - call.started) * 1000, 1),
+        "status": None,
+        "outcome": "pending",
+        "duration_ms": None,
     }
 
 

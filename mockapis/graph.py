@@ -23,14 +23,14 @@ Errors are ``{"error": {"message", "type": "OAuthException", "code", "error_subc
 "fbtrace_id"}}`` (PLATFORMS.md), HTTP 400 except code 4 (403, as Graph answers it) and 5xx for
 transient ones. Every answer carries ``X-App-Usage``, ``X-Page-Usage`` and
 ``X-Business-Use-Case-Usage`` as JSON: percent of the rate-limit window used (0 while rate
-limiting is off), 100 with ``estimated_time_to_regain_access`` (minutes, rounded up) when throttled.
+limiting is off), 100 with ``estimated_time_to_regain_access`` (whole minutes, so 0 for the
+stand-in's windows of seconds) when throttled.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -114,15 +114,16 @@ class GraphDialect(Dialect):
 
     def headers(self, call: Call, response: HttpResponse) -> None:
         if call.throttled_for is not None:
-            percent, regain = 100, max(1, math.ceil(call.throttled_for / 60))
+            percent, regain = 100, call.throttled_for
         else:
             window = call.current_window()
             percent = window.percent
-            regain = max(1, math.ceil(window.seconds_left() / 60)) if window.exceeded else 0
+            regain = window.seconds_left() if window.exceeded else 0
         usage = {"call_count": percent, "total_cputime": percent // 2, "total_time": percent // 2}
         response["X-App-Usage"] = json.dumps(usage)
         response["X-Page-Usage"] = json.dumps(usage)
-        business = {**usage, "type": self.usage_type, "estimated_time_to_regain_access": regain}
+        # Whole minutes, as Graph gives them: 0 for a window that ends within the minute.
+        business = {**usage, "type": self.usage_type, "estimated_time_to_regain_access": int(regain // 60)}
         response["X-Business-Use-Case-Usage"] = json.dumps({call.account or "0": [business]})
 
 

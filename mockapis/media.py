@@ -170,9 +170,7 @@ def fetch_image(url: str, timeout: float) -> Image:
 @require_safe
 def serve(request: HttpRequest, name: str) -> HttpResponse:
     started = time.time()
-    response = _answer(request, name)
-    response._has_been_logged = True  # 404s and the like are asked for: not worth a warning
-    store.log(
+    entry = store.log(
         {
             "time": iso(started),
             "ts": started,
@@ -185,10 +183,18 @@ def serve(request: HttpRequest, name: str) -> HttpResponse:
             "query": dict(request.GET.items()),
             "body": {},
             "headers": {k: request.headers[k] for k in ("User-Agent", "Accept") if k in request.headers},
-            "status": response.status_code,
-            "outcome": "ok" if response.status_code < 400 else "error",
-            "duration_ms": round((time.time() - started) * 1000, 1),
+            "status": None,
+            "outcome": "pending",
+            "duration_ms": None,
         }
+    )
+    response = _answer(request, name)
+    response._has_been_logged = True  # 404s and the like are asked for: not worth a warning
+    store.finish_log(
+        entry,
+        status=response.status_code,
+        outcome="ok" if response.status_code < 400 else "error",
+        duration_ms=round((time.time() - started) * 1000, 1),
     )
     return response
 

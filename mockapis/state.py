@@ -408,9 +408,15 @@ class Store:
 
     # --- the log -------------------------------------------------------------------------
 
-    def log(self, entry: dict) -> None:
+    def log(self, entry: dict) -> dict:
         with self.lock:
             self.requests.append(entry)
+        return entry
+
+    def finish_log(self, entry: dict, **answer: Any) -> None:
+        """Complete a logged request with how it was answered (status, outcome, duration)."""
+        with self.lock:
+            entry.update(answer)
 
     def snapshot_requests(self, platform: str | None = None) -> list[dict]:
         with self.lock:

@@ -126,7 +126,7 @@ class FacebookTests(StandInTestCase):
         self.assertEqual((refused.status_code, self.graph_error(refused)["code"]), (400, 32))
         self.assertEqual(json.loads(refused["X-App-Usage"])["call_count"], 100)
         [usage] = json.loads(refused["X-Business-Use-Case-Usage"])[PAGE]
-        self.assertGreaterEqual(usage["estimated_time_to_regain_access"], 1)
+        self.assertEqual((usage["call_count"], usage["estimated_time_to_regain_access"]), (100, 0))
         self.assertEqual([p["text"] for p in self.posts()], ["a", "b"])
         # Another page has a window of its own.
         self.assertEqual(self.graph("POST", "999/feed", {"message": "c"}).status_code, 200)
@@ -258,6 +258,7 @@ class InstagramTests(StandInTestCase):
 
         self.assertEqual((response.status_code, self.graph_error(response)["code"]), (403, 4))
         [usage] = json.loads(response["X-Business-Use-Case-Usage"])[IG_USER]
+        # Whole minutes until access is regained.
         self.assertEqual((usage["call_count"], usage["estimated_time_to_regain_access"]), (100, 2))
 
     def test_it_counts_container_polls_per_container(self, fetch):

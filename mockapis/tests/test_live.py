@@ -43,6 +43,26 @@ class LiveServerTests(LiveServerTestCase):
         listed = requests.get(self.mock.url("x/2/users/2244994945/tweets"), headers=X_HEADERS, timeout=5).json()
         self.assertEqual(listed["data"][0]["text"], "lost answer")
 
+    def test_a_stalled_request_is_in_the_log_while_it_stalls(self):
+        self.mock.fail("FACEBOOK", "accept_then_stall", times=1, seconds=30)
+        answered = threading.Event()
+
+        def post() -> None:
+            requests.post(self.mock.url(f"graph/v21.0/{PAGE}/feed"), data={"message": "x", "access_token": "t"})
+            answered.set()
+
+        threading.Thread(target=post, daemon=True).start()
+        deadline = time.monotonic() + 5
+        while not self.mock.requests("FACEBOOK") and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+        [entry] = self.mock.requests("FACEBOOK")
+        self.assertEqual((entry["status"], entry["outcome"]), (None, "pending"))
+        self.assertEqual(len(self.mock.posts("FACEBOOK")), 1, "created before the stall")
+        self.assertFalse(answered.is_set())
+        self.mock.reset()  # wakes the stall
+        self.assertTrue(answered.wait(5))
+
     def test_timeout_outlasts_the_clients_read_timeout(self):
         self.mock.fail("FACEBOOK", "timeout", times=1, seconds=2)
 
@@ -73,9 +93,11 @@ class LiveServerTests(LiveServerTestCase):
         self.assertIn("HTTP 404", failures["b-missing.jpg"]["message"])
         self.assertIn("not an image", failures["d-text.jpg"]["message"])
         self.assertIn("did not answer", slow["message"])
-        # Each was really fetched (the slow one is still asleep, so not logged yet).
-        fetched = sorted(r["path"].rsplit("/", 1)[1] for r in self.mock.requests("MEDIA"))
-        self.assertEqual(fetched, ["a.jpg", "b-missing.jpg", "c-huge.jpg", "d-text.jpg"])
+        # Each was really fetched; the slow one is still asleep, not answered yet.
+        fetched = {r["path"].rsplit("/", 1)[1]: r["status"] for r in self.mock.requests("MEDIA")}
+        self.assertEqual(
+            fetched, {"a.jpg": 200, "b-missing.jpg": 404, "c-huge.jpg": 200, "d-text.jpg": 200, "e-slow.jpg": None}
+        )
 
     def test_instagram_answers_9004_for_an_image_it_cannot_fetch(self):
         response = requests.post(

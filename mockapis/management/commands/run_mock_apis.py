@@ -20,8 +20,8 @@ def serve(host: str, port: int, *, seed: int | None = None, quiet: bool = True, 
     base = f"http://{host}:{server.server_port}"
     if stdout is not None:
         stdout.write(
-            f"Stand-in platform APIs on {base}: {base}/graph {base}/x {base}/linkedin {base}/media/<name> "
-            f"{base}/_control/ (config: {store.config.as_dict()})"
+            f"Stand-in platform APIs on {base} (graph/, x/, linkedin/, media/<name>, _control/); "
+            f"config {store.config.as_dict()}"
         )
         stdout.flush()
     try:
