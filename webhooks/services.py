@@ -43,7 +43,7 @@ logger = logging.getLogger("planrrr.webhooks")
 
 QUEUE = "webhooks"
 JOB = "webhooks.jobs.delivery_attempt"
-USER_AGENT = "planrrr-webhooks/1.0 (+https://www.standardwebhooks.com/)"
+USER_AGENT = "planrrr-webhooks/1.0"
 # At most this much of a receiver's answer is read and kept.
 RESPONSE_EXCERPT_BYTES = 2048
 # Clocks of workers and database may differ a little; an attempt up to this early is on time.
@@ -114,18 +114,21 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
     }
     # Serialised once: these bytes are stored, signed and sent, at every attempt.
     payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
-    record = Event.objects.create(id=msg_id, team_id=team_id, type=event, payload=payload, created_at=now)
-    deliveries = Delivery.objects.bulk_create(
-        Delivery(
-            event=record,
-            endpoint_id=endpoint_id,
-            next_attempt_at=now,
-            job_id=_new_job_id(),
-            created_at=now,
-            updated_at=now,
+    # Inside the caller's transaction this adds no savepoint; outside one it makes the
+    # event and its deliveries one transaction.
+    with transaction.atomic(savepoint=False):
+        record = Event.objects.create(id=msg_id, team_id=team_id, type=event, payload=payload, created_at=now)
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event=record,
+                endpoint_id=endpoint_id,
+                next_attempt_at=now,
+                job_id=_new_job_id(),
+                created_at=now,
+                updated_at=now,
+            )
+            for endpoint_id in endpoint_ids
         )
-        for endpoint_id in endpoint_ids
-    )
     jobs = [(d.id, d.job_id) for d in deliveries]
     # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
     transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
