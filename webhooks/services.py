@@ -27,6 +27,7 @@ from typing import Any
 
 import django_rq
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -233,11 +234,8 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
                 endpoint.url, data=body, headers=headers, timeout=_timeout(), allow_redirects=False, stream=True
             ) as response,
         ):
-            excerpt = response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True)
             outcome = Outcome(
-                status_code=response.status_code,
-                excerpt=excerpt.decode("utf-8", errors="replace"),
-                retry_after=_retry_after(response),
+                status_code=response.status_code, excerpt=_excerpt(response), retry_after=_retry_after(response)
             )
             if not outcome.succeeded:
                 outcome.error = f"The receiver answered {response.status_code} {response.reason or ''}".strip() + "."
@@ -258,6 +256,14 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
         outcome = Outcome(error=f"Internal error while sending: {err!r}")
     outcome.latency_ms = round((time.monotonic() - started) * 1000)
     return outcome
+
+
+def _excerpt(response: requests.Response) -> str:
+    """The start of the receiver's answer; the status code already decided the outcome."""
+    try:
+        return response.raw.read(RESPONSE_EXCERPT_BYTES, decode_content=True).decode("utf-8", errors="replace")
+    except (urllib3.exceptions.HTTPError, OSError) as err:
+        return f"(the answer could not be read: {err})"
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -5,6 +5,7 @@ from unittest import mock
 
 from django.test import override_settings
 from django.utils import timezone
+from urllib3.exceptions import ProtocolError
 
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
@@ -142,6 +143,14 @@ class DeliveryAttemptTests(BaseTestCase):
         self.receiver.answer(Answer(200, body=b"x" * 1_000_000))
         delivery = self.attempt(self.delivery())
         self.assertEqual(len(delivery.attempts.get().response_excerpt), services.RESPONSE_EXCERPT_BYTES)
+
+    def test_it_keeps_the_status_when_the_answer_breaks_off(self):
+        broken = mock.patch("urllib3.response.HTTPResponse.read", side_effect=ProtocolError("Connection broken"))
+        with broken:
+            delivery = self.attempt(self.delivery())
+        self.assertEqual(delivery.status, Delivery.Status.SUCCEEDED)
+        excerpt = delivery.attempts.get().response_excerpt
+        self.assertEqual(excerpt, "(the answer could not be read: Connection broken)")
 
     @override_settings(WEBHOOK_TIMEOUT=(1, 0.2))
     def test_it_gives_up_on_a_slow_receiver_after_the_read_timeout(self):
