@@ -201,6 +201,8 @@ class Store:
             self.config = Config.from_settings()
             self.rng = random.Random(self.config.seed)
             self.posts: list[Post] = []
+            # The latest post per (platform, account, text): duplicate checks in O(1).
+            self.latest: dict[tuple[str, str, str], Post] = {}
             self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
             self.media: list[dict] = []
             self.rules: list[Rule] = []
@@ -347,18 +349,17 @@ class Store:
                 )
                 if made >= daily_limit:
                     return None, None
-            if reject_duplicates and text:
-                since = time.time() - self.config.duplicate_window_seconds
-                for earlier in reversed(self.posts):
-                    if earlier.created < since:
-                        break
-                    if (earlier.platform, earlier.account, earlier.text) == (platform, account, text):
-                        self.duplicate_rejections[platform] += 1
-                        return None, earlier
+            key = (platform, account, text)
+            earlier = self.latest.get(key)
+            if reject_duplicates and text and earlier is not None:
+                if earlier.created >= time.time() - self.config.duplicate_window_seconds:
+                    self.duplicate_rejections[platform] += 1
+                    return None, earlier
             post = Post(
                 platform=platform, id=post_id, account=account, text=text, media_ids=media_ids or [], extra=extra
             )
             self.posts.append(post)
+            self.latest[key] = post
             return post, None
 
     def find_posts(self, platform: str, account: str | None = None) -> list[Post]:
@@ -401,6 +402,7 @@ class Store:
             for post in self.posts:
                 if post.platform == platform and post.extra.get("token") == token:
                     post.account = account
+            self.latest = {(p.platform, p.account, p.text): p for p in self.posts}
 
     def token_account(self, token: str) -> dict[str, str] | None:
         with self.lock:
