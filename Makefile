@@ -2,6 +2,8 @@
 # Both build .venv from requirements.txt on first use (and again when it changes).
 PYTHON ?= python3
 VENV := .venv
+# The suite waits on workers and the network far more than it computes: run it 4 wide.
+TEST_PARALLEL ?= 4
 PY := $(VENV)/bin/python
 
 .PHONY: run test lint bench clean
@@ -16,7 +18,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py demo
 
 test: $(VENV)/.installed
-	$(PY) manage.py test --noinput
+	$(PY) manage.py test --noinput --parallel $(TEST_PARALLEL)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

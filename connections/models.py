@@ -7,10 +7,10 @@ from planrrr.models import Team
 
 
 class Platform(models.TextChoices):
-    FACEBOOK = "FACEBOOK"
-    INSTAGRAM = "INSTAGRAM"
+    FACEBOOK = "FACEBOOK", "Facebook"
+    INSTAGRAM = "INSTAGRAM", "Instagram"
     TWITTER = "TWITTER", "X (Twitter)"
-    LINKEDIN = "LINKEDIN"
+    LINKEDIN = "LINKEDIN", "LinkedIn"
 
 
 class Connection(models.Model):

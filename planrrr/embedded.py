@@ -111,6 +111,8 @@ class RedisServer:
                 "--appendonly", "no",
                 "--daemonize", "no",
                 "--loglevel", "warning",
+                # Room for parallel test processes, one database each.
+                "--databases", "64",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

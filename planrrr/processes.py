@@ -58,6 +58,7 @@ class ManagedProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         return self
 
@@ -135,9 +136,36 @@ class WorkerProcess(ManagedProcess):
             command += ["--name", name]
         super().__init__(*command, env=env)
 
+    def wait_ready(self, timeout: float = 15.0) -> WorkerProcess:
+        """Return once the worker has registered itself in Redis (it is then listening)."""
+        import redis
+        import rq
+
+        connection = redis.Redis.from_url(self.env["REDIS_URL"])
+        deadline = time.monotonic() + timeout
+        while not any(worker.pid == self.pid for worker in rq.Worker.all(connection=connection)):
+            if not self.alive():
+                raise RuntimeError(f"worker exited during start-up:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()[-3000:]}")
+            time.sleep(0.05)
+        return self
+
     def horse_pids(self) -> list[int]:
         """Pids of work-horses currently running a job."""
         return [p.pid for p in self.descendants() if "rq:work-horse" in " ".join(_cmdline(p))]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when its parent dies, so a crashed
+    test run or demo leaves no worker behind."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass  # not Linux: the parent's stop() still cleans up
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:

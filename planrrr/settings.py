@@ -95,12 +95,14 @@ if not env("REDIS_URL", default=""):
 
     os.environ["REDIS_URL"] = embedded.redis_url()
 REDIS_URL = env("REDIS_URL")
+# Tests flush Redis: keep them off the database the demo and workers use (parallel test
+# processes count down from here, see planrrr.test_runner).
+TEST_REDIS_DB = env.int("TEST_REDIS_DB", default=15)
 if TESTING:
-    # Tests flush Redis: keep them off the database the demo and workers use.
     from planrrr.embedded import with_redis_db
 
-    REDIS_URL = with_redis_db(REDIS_URL, env.int("TEST_REDIS_DB", default=15))
-    os.environ["PLANRRR_TEST_REDIS_URL"] = REDIS_URL
+    REDIS_URL = with_redis_db(REDIS_URL, TEST_REDIS_DB)
+TEST_RUNNER = "planrrr.test_runner.DiscoverRunner"
 
 # Job timeout bounds one publish attempt; the lease on a PUBLISHING publication is a
 # little longer, after which the sweep treats the attempt as dead (worker killed).

@@ -68,4 +68,4 @@ class LiveWorkerTestCase(LiveServerTestCase):
     def start_worker(self, *queues: str, **env: Any) -> WorkerProcess:
         worker = WorkerProcess(*queues, env={**self.platform_env(), **env}).start()
         self.workers.append(worker)
-        return worker
+        return worker.wait_ready()

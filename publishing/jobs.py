@@ -6,7 +6,8 @@ from publishing import services
 
 
 def post_dispatch(post_id: int) -> int:
-    return services.post_dispatch(post_id=post_id)
+    # RQ's scheduler keeps whole seconds: this job may start up to a second early.
+    return services.post_dispatch(post_id=post_id, wait_up_to=1.5)
 
 
 def publication_publish(publication_id: int) -> str:

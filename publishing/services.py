@@ -244,16 +244,25 @@ def _enqueue_dispatch(post: Post) -> None:
 # --- dispatch ----------------------------------------------------------------------------
 
 
-def post_dispatch(*, post_id: int) -> int:
+def post_dispatch(*, post_id: int, wait_up_to: float = 0.0) -> int:
     """Start publishing a due post: SCHEDULED -> PUBLISHING, one job per publication.
 
+    Never before ``scheduled_at``: a post due within ``wait_up_to`` seconds is waited for
+    (RQ's scheduler keeps whole seconds, so its jobs can arrive up to a second early).
     Creates the publications a post written straight into the database lacks. Returns the
     number of publications enqueued (0 if the post was not due or someone else took it)."""
+    if wait_up_to:
+        scheduled_at = (
+            Post.objects.filter(pk=post_id, status=Post.Status.SCHEDULED).values_list("scheduled_at", flat=True).first()
+        )
+        early = (scheduled_at - timezone.now()).total_seconds() if scheduled_at else 0
+        if 0 < early <= wait_up_to:
+            time.sleep(early)
     now = timezone.now()
     with transaction.atomic():
         post = (
             Post.objects.select_for_update(skip_locked=True)
-            .filter(pk=post_id, status=Post.Status.SCHEDULED, scheduled_at__lte=now + timedelta(seconds=1))
+            .filter(pk=post_id, status=Post.Status.SCHEDULED, scheduled_at__lte=now)
             .first()
         )
         if post is None:

@@ -50,6 +50,8 @@ class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
         self.mock = MockApis(f"{self.live_server_url}/mock")
         self.mock.reset()
         self.make_actors()
+        # X tokens carry no account: tell the stand-in whose token this is, as X knows.
+        self.mock.bind_token("mock_twitter_token", TWITTER_USER)
 
     def wait_until_final(self, post: Post, timeout: float = 20.0) -> Post:
         def final():

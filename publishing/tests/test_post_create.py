@@ -36,7 +36,7 @@ class PostCreateTests(Actors, TestCase):
         self.assertRefused("platforms", "Unknown platform 'MYSPACE': choose from FACEBOOK", platforms=["MYSPACE"])
 
     def test_it_refuses_a_platform_the_team_has_not_connected(self):
-        self.assertRefused("platforms", "no LINKEDIN connection: connect an account, or remove LINKEDIN",
+        self.assertRefused("platforms", "no LinkedIn connection: connect an account, or remove LINKEDIN",
                            platforms=["LINKEDIN"])
 
     def test_it_refuses_an_expired_connection(self):

@@ -1,0 +1,610 @@
+"""`manage.py bench`: the real pipeline, measured.
+
+It runs what production runs: ``--workers`` real ``manage.py rqworker --with-scheduler``
+processes (planrrr.rq.Worker, forking), the PostgreSQL database and the Redis server of the
+settings, and the stand-in platform APIs (``run_mock_apis``) on a real port. Then:
+
+1. RQ's own throughput on no-op jobs, with the same workers (the baseline);
+2. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
+   for the same instant a little ahead, published end to end; ``--kills`` random workers are
+   killed with SIGKILL while it runs (and replaced);
+3. one table: publications per second against the no-op rate, lag from ``scheduled_at`` to
+   the stand-in receiving the request, job times, worker memory, success, lost posts and
+   duplicate posts the stand-in received.
+
+Isolation: the bench works in a Redis database of its own (``--redis-db``, which must be
+empty or hold only an earlier bench's leftovers; it is flushed before and after) and a team of
+its own in the database; its team, posts, publications, job metrics and webhook events are
+deleted at the end unless ``--keep`` is given. Nothing else is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import psutil
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from connections.models import Connection, Platform
+from planrrr.embedded import with_redis_db
+from planrrr.models import Team
+from planrrr.processes import ManagedProcess, WorkerProcess, free_port
+from publishing import services
+from publishing.models import JobMetric, Post, Publication
+
+ACCOUNTS = {
+    "FACEBOOK": "104857600999001",
+    "TWITTER": "2244994999",
+    "INSTAGRAM": "17841400999000001",
+    "LINKEDIN": "urn:li:organization:9990001",
+}
+# Redis keys a bench may find in its database from an earlier, interrupted run.
+OWN_KEY_PREFIXES = ("rq:", "planrrr:")
+
+
+def noop() -> None:
+    """The job of RQ's baseline: nothing, so what is measured is RQ itself (dequeue, fork,
+    bookkeeping) with the workers under test."""
+
+
+@dataclass
+class Options:
+    posts: int = 200
+    platforms: list[str] = field(default_factory=lambda: ["FACEBOOK", "TWITTER"])
+    workers: int = 4
+    latency_ms: int = 0
+    failure_rate: float = 0.0
+    rate_limit: tuple[int, float] | None = None
+    kills: int = 0
+    timeout: float = 300.0
+    redis_db: int = 12
+    keep: bool = False
+    seed: int | None = None
+
+    @property
+    def publications(self) -> int:
+        return self.posts * len(self.platforms)
+
+
+@dataclass
+class Samples:
+    """RSS samples of the worker processes (main process and work-horses), in bytes."""
+
+    main_peak: dict[int, int] = field(default_factory=dict)
+    horse_peak: dict[int, int] = field(default_factory=dict)
+    main_first: dict[int, int] = field(default_factory=dict)
+    main_last: dict[int, int] = field(default_factory=dict)
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per tenth when stderr is not a terminal)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_tenth = -1
+
+    def show(self, label: str, done: int, total: int, started: float, extra: str = "") -> None:
+        fraction = done / total if total else 1.0
+        tenth = int(fraction * 10)
+        if not self.tty and tenth == self.last_tenth:
+            return
+        self.last_tenth = tenth
+        filled = int(fraction * self.WIDTH)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        line = f"{label:<12} [{bar}] {done}/{total} {time.monotonic() - started:6.1f}s {extra}"
+        self.stream.write(("\r" + line.ljust(100)) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+        self.last_tenth = -1
+
+
+class Fleet:
+    """The worker processes: started, sampled, killed at random and replaced."""
+
+    def __init__(self, size: int, env: dict[str, Any]):
+        self.size = size
+        self.env = env
+        self.workers: list[WorkerProcess] = []
+        self.killed: list[dict] = []
+        self.samples = Samples()
+
+    def start(self) -> None:
+        self.workers = [WorkerProcess("default", "webhooks", env=self.env).start() for _ in range(self.size)]
+
+    def alive(self) -> list[WorkerProcess]:
+        return [w for w in self.workers if w.alive()]
+
+    def wait_registered(self, connection, timeout: float = 60.0) -> None:
+        """Until every worker has registered with Redis (its Django and RQ are loaded)."""
+        from rq import Worker
+
+        deadline = time.monotonic() + timeout
+        while Worker.count(connection=connection) < self.size:
+            dead = [w for w in self.workers if not w.alive()]
+            if dead:
+                raise CommandError(f"a worker exited while starting:\n{dead[0].output()[-3000:]}")
+            if time.monotonic() > deadline:
+                log = self.workers[0].output()[-3000:]
+                raise CommandError(f"workers did not register within {timeout:.0f}s:\n{log}")
+            time.sleep(0.1)
+
+    def kill_one(self, rng: random.Random) -> dict:
+        """SIGKILL a random worker (preferring one in the middle of a job) and its work-horse,
+        and start a replacement."""
+        alive = self.alive()
+        busy = [w for w in alive if w.horse_pids()]
+        victim = rng.choice(busy or alive)
+        in_flight = bool(victim.horse_pids())
+        victim.kill()
+        self.workers.remove(victim)
+        self.workers.append(WorkerProcess("default", "webhooks", env=self.env).start())
+        record = {"pid": victim.pid, "mid_job": in_flight, "at": time.monotonic()}
+        self.killed.append(record)
+        return record
+
+    def sample(self) -> None:
+        s = self.samples
+        for worker in self.alive():
+            try:
+                main = psutil.Process(worker.pid).memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+            s.main_first.setdefault(worker.pid, main)
+            s.main_last[worker.pid] = main
+            s.main_peak[worker.pid] = max(s.main_peak.get(worker.pid, 0), main)
+            for horse in worker.descendants():
+                try:
+                    rss = horse.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+                s.horse_peak[worker.pid] = max(s.horse_peak.get(worker.pid, 0), rss)
+
+    def reset_samples(self) -> None:
+        self.samples = Samples()
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop(timeout=10)
+
+
+def parse_rate_limit(value: str) -> tuple[int, float] | None:
+    """``20/1`` -> 20 create requests per account per 1 s window; ``off`` -> None."""
+    if value in ("", "off", "none", "0"):
+        return None
+    limit, _, seconds = value.partition("/")
+    try:
+        parsed = int(limit), float(seconds or 1)
+    except ValueError as err:
+        raise CommandError(f"--rate-limit {value!r}: write LIMIT/SECONDS, e.g. 20/1, or off") from err
+    if parsed[0] < 1 or parsed[1] <= 0:
+        raise CommandError(f"--rate-limit {value!r}: the limit must be at least 1 and the window above 0 s")
+    return parsed
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+class Bench:
+    def __init__(self, options: Options, progress: Progress, log):
+        self.o = options
+        self.progress = progress
+        self.log = log
+        self.rng = random.Random(options.seed)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.results: dict[str, Any] = {}
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        import django_rq
+
+        redis_url = with_redis_db(settings.REDIS_URL, self.o.redis_db)
+        queues = {name: {**config, "URL": redis_url} for name, config in settings.RQ_QUEUES.items()}
+        with override_settings(REDIS_URL=redis_url, RQ_QUEUES=queues):
+            connection = django_rq.get_connection("default")
+            self.claim_redis(connection)
+            mock = worker_fleet = None
+            team = None
+            try:
+                mock, base = self.start_stand_in()
+                worker_fleet = Fleet(self.o.workers, self.worker_env(base))
+                worker_fleet.start()
+                worker_fleet.wait_registered(connection)
+                self.noop_phase(connection, worker_fleet)
+                team = self.make_team()
+                self.publish_phase(team, worker_fleet, base)
+            finally:
+                if worker_fleet is not None:
+                    worker_fleet.stop()
+                if mock is not None:
+                    mock.stop()
+                if team is not None and not self.o.keep:
+                    self.delete(team)
+                connection.flushdb()
+        return self.results
+
+    def claim_redis(self, connection) -> None:
+        """The bench's Redis database must hold nothing but an earlier bench's leftovers."""
+        foreign = [
+            key for key in connection.scan_iter(count=1000)
+            if not key.decode(errors="replace").startswith(OWN_KEY_PREFIXES)
+        ]  # fmt: skip
+        if foreign:
+            raise CommandError(
+                f"Redis database {self.o.redis_db} holds data that is not the bench's ({foreign[0]!r}, ...): "
+                "choose an unused one with --redis-db."
+            )
+        connection.flushdb()
+
+    def start_stand_in(self) -> tuple[ManagedProcess, str]:
+        from mockapis.client import MockApis
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        mock = ManagedProcess("run_mock_apis", "--port", str(port), env={"MOCK_APIS_ENABLED": "true"}).start()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/_control/config", timeout=1)
+                break
+            except requests.ConnectionError:
+                if not mock.alive() or time.monotonic() > deadline:
+                    raise CommandError(f"the stand-in APIs did not start:\n{mock.output()[-3000:]}") from None
+                time.sleep(0.1)
+        self.mock = MockApis(base)
+        self.mock.reset()
+        config: dict[str, Any] = {
+            "latency_ms": self.o.latency_ms,
+            "random_failures": self.o.failure_rate,
+            "rate_limit_enabled": self.o.rate_limit is not None,
+            "seed": self.o.seed,
+        }
+        if self.o.rate_limit:
+            config["rate_limit"] = {"limit": self.o.rate_limit[0], "window_seconds": self.o.rate_limit[1]}
+        self.mock.configure(**config)
+        return mock, base
+
+    def worker_env(self, base: str) -> dict[str, Any]:
+        window = self.o.rate_limit[1] if self.o.rate_limit else 1
+        return {
+            "FACEBOOK_API_URL": f"{base}/graph",
+            "INSTAGRAM_API_URL": f"{base}/graph",
+            "TWITTER_API_URL": f"{base}/x",
+            "LINKEDIN_API_URL": f"{base}/linkedin",
+            "MEDIA_ALLOW_PRIVATE_URLS": "true",
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            # Seconds, not minutes: the stand-in's windows are short and the run must end.
+            "PUBLISH_RETRY_BASE_SECONDS": 1,
+            "GRAPH_RATE_LIMIT_BACKOFF_SECONDS": max(1, math.ceil(window)),
+            "RATE_LIMIT_DEFAULT_BACKOFF_SECONDS": max(1, math.ceil(window)),
+            # A killed attempt is taken over once its lease is past: keep the lease short,
+            # and the job timeout (which bounds any attempt) under it.
+            "PLATFORM_READ_TIMEOUT": 5,
+            "PUBLISH_JOB_TIMEOUT": 10,
+            "PUBLISH_LEASE_SECONDS": 12,
+            "LOG_LEVEL": "WARNING",
+        }
+
+    def noop_phase(self, connection, fleet: Fleet) -> None:
+        """RQ's throughput on as many no-op jobs as there are publications, same workers."""
+        import django_rq
+        from rq import Queue
+
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        total = self.o.publications
+        registry = queue.finished_job_registry
+        started = time.monotonic()
+        with connection.pipeline() as pipe:
+            queue.enqueue_many(
+                [Queue.prepare_data(noop, result_ttl=3600, job_id=f"bench-noop-{i}") for i in range(total)],
+                pipeline=pipe,
+            )
+            pipe.execute()
+        done = 0
+        while done < total:
+            done = connection.zcard(registry.key)
+            fleet.sample()
+            self.progress.show("rq no-op", done, total, started)
+            if time.monotonic() - started > self.o.timeout:
+                raise CommandError(f"no-op jobs not done after {self.o.timeout:.0f}s ({done}/{total})")
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        self.progress.done()
+        failed = connection.zcard(queue.failed_job_registry.key)
+        if failed:
+            raise CommandError(f"{failed} no-op jobs failed: see the workers' logs")
+        connection.delete(registry.key)
+        self.results["noop_jobs"] = total
+        self.results["noop_seconds"] = elapsed
+        self.results["noop_per_second"] = total / elapsed
+
+    def make_team(self) -> Team:
+        team = Team.objects.create(name=f"bench {self.run_id} {timezone.now():%Y-%m-%d %H:%M:%S}")
+        for platform in self.o.platforms:
+            Connection.objects.create(
+                team=team,
+                platform=platform,
+                account_id=ACCOUNTS[platform],
+                name=f"bench {platform.lower()}",
+                access_token=f"bench_{platform.lower()}_{self.run_id}",
+            )
+        return team
+
+    def publish_phase(self, team: Team, fleet: Fleet, base: str) -> None:
+        total = self.o.publications
+        # Creating the posts must end before their time, so that lag measures the pipeline,
+        # not this loop: allow 10 ms a post (a few ms on this machine) and 2 s.
+        lead = 2.0 + self.o.posts * 0.01
+        at = timezone.now() + timedelta(seconds=lead)
+        self.log(f"creating {self.o.posts} posts x {len(self.o.platforms)} platforms, all due at {at:%H:%M:%S.%f} UTC")
+        created = time.monotonic()
+        posts = [
+            services.post_create(
+                team=team,
+                content=f"planrrr bench {self.run_id} post {i}: the same text never goes out twice.",
+                platforms=self.o.platforms,
+                scheduled_at=at,
+            )
+            for i in range(self.o.posts)
+        ]
+        self.results["create_seconds"] = time.monotonic() - created
+        if timezone.now() >= at:
+            self.log(f"warning: creating the posts took {self.results['create_seconds']:.1f}s, past their time")
+        post_ids = [p.pk for p in posts]
+        publications = Publication.objects.filter(post_id__in=post_ids)
+        fleet.reset_samples()
+        started = time.monotonic() + (at - timezone.now()).total_seconds()
+        kills_at = sorted(self.rng.uniform(0.1, 0.7) for _ in range(self.o.kills))
+        deadline = time.monotonic() + lead + self.o.timeout
+        done = 0
+        last_sample = 0.0
+        while True:
+            final = publications.filter(status__in=Publication.FINAL).count()
+            open_posts = Post.objects.filter(pk__in=post_ids).exclude(status__in=Post.FINAL).count()
+            done = final
+            now = time.monotonic()
+            if now - last_sample >= 0.25:
+                fleet.sample()
+                last_sample = now
+            while kills_at and done >= kills_at[0] * total:
+                kills_at.pop(0)
+                record = fleet.kill_one(self.rng)
+                self.log(f"killed worker {record['pid']} ({'mid-job' if record['mid_job'] else 'idle'})")
+            extra = f"kills {len(fleet.killed)}/{self.o.kills}" if self.o.kills else ""
+            self.progress.show("publishing", done, total, started, extra)
+            if not open_posts:
+                break
+            if now > deadline:
+                self.progress.done()
+                self.log(f"timed out after {self.o.timeout:.0f}s with {open_posts} posts not final")
+                break
+            time.sleep(0.1)
+        self.progress.done()
+        fleet.sample()
+        self.measure(team, at, post_ids, fleet)
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def measure(self, team: Team, at, post_ids: list[int], fleet: Fleet) -> None:
+        r = self.results
+        publications = list(Publication.objects.filter(post_id__in=post_ids))
+        published = [p for p in publications if p.status == Publication.Status.PUBLISHED]
+        posts = dict(Post.objects.filter(pk__in=post_ids).values_list("pk", "status"))
+        r["posts"] = len(post_ids)
+        r["publications"] = len(publications)
+        r["published"] = len(published)
+        r["success_rate"] = len(published) / len(publications) if publications else 0.0
+        r["posts_published"] = sum(1 for s in posts.values() if s == Post.Status.PUBLISHED)
+        # Every post should have gone out everywhere: any other end (or none) is a lost post.
+        r["lost_posts"] = sum(1 for s in posts.values() if s != Post.Status.PUBLISHED)
+        r["posts_not_final"] = sum(1 for s in posts.values() if s not in Post.FINAL)
+        last = max((p.published_at for p in published), default=None)
+        r["e2e_seconds"] = (last - at).total_seconds() if last else float("nan")
+        r["publications_per_second"] = len(published) / r["e2e_seconds"] if last else 0.0
+        r["ratio_to_noop"] = r["publications_per_second"] / r["noop_per_second"]
+
+        # What the platforms saw: the stand-in's own post list and request log.
+        received = self.mock.posts()
+        mine = [p for p in received if self.run_id in (p.get("text") or "")]
+        copies: dict[tuple, int] = {}
+        for post in mine:
+            key = (post["platform"], post["account"], post["text"])
+            copies[key] = copies.get(key, 0) + 1
+        r["platform_posts"] = len(mine)
+        r["duplicates"] = sum(n - 1 for n in copies.values() if n > 1)
+        first_request: dict[tuple, float] = {}
+        for entry in self.mock.requests():
+            text = _text_of(entry.get("body"))
+            if entry.get("kind") != "create" or self.run_id not in text:
+                continue
+            key = (entry["platform"], text)
+            first_request[key] = min(first_request.get(key, math.inf), entry["ts"])
+        lags = [ts - at.timestamp() for ts in first_request.values()]
+        r["lag_p50"], r["lag_p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
+        r["lag_max"] = max(lags, default=0.0)
+        r["lag_samples"] = len(lags)
+
+        metrics = JobMetric.objects.filter(publication_id__in=[p.pk for p in publications])
+        durations = list(metrics.values_list("duration_ms", flat=True))
+        r["jobs"] = len(durations)
+        r["job_avg_ms"] = statistics.fmean(durations) if durations else 0.0
+        r["job_p99_ms"] = percentile(durations, 0.99)
+        r["job_ru_maxrss"] = max(metrics.values_list("peak_rss_bytes", flat=True), default=0)
+        outcomes: dict[str, int] = {}
+        for outcome in metrics.values_list("outcome", flat=True):
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        r["outcomes"] = outcomes
+
+        s = fleet.samples
+        r["worker_peak_rss"] = max(s.main_peak.values(), default=0)
+        r["horse_peak_rss"] = max(s.horse_peak.values(), default=0)
+        survivors = [pid for pid in s.main_first if pid in s.main_last and pid in {w.pid for w in fleet.alive()}]
+        growth = [s.main_last[pid] - s.main_first[pid] for pid in survivors]
+        r["worker_rss_growth"] = max(growth, default=0)
+        r["kills"] = len(fleet.killed)
+        r["kills_mid_job"] = sum(1 for k in fleet.killed if k["mid_job"])
+        r["workers"] = self.o.workers
+
+    def delete(self, team: Team) -> None:
+        """Remove what the bench wrote: its team (posts, publications, connections, webhook
+        events go with it) and the job metrics of its publications."""
+        ids = list(Publication.objects.filter(post__team=team).values_list("pk", flat=True))
+        JobMetric.objects.filter(publication_id__in=ids).delete()
+        team.delete()
+
+
+def _text_of(body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    for name in ("message", "text", "caption", "commentary"):
+        if isinstance(body.get(name), str):
+            return body[name]
+    return ""
+
+
+def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
+    """The figures as (name, value) rows."""
+    mb = 1024 * 1024
+    faults = []
+    if o.failure_rate:
+        faults.append(f"{o.failure_rate:.0%} random failures")
+    if o.rate_limit:
+        faults.append(f"rate limit {o.rate_limit[0]}/{o.rate_limit[1]:g}s per account")
+    if o.latency_ms:
+        faults.append(f"{o.latency_ms} ms latency")
+    if o.kills:
+        faults.append(f"{o.kills} worker kills")
+    run = (
+        f"{r['posts']} posts x {len(o.platforms)} platforms ({', '.join(o.platforms)}), "
+        f"{r['workers']} workers (planrrr.rq.Worker), {', '.join(faults) or 'no faults'}"
+    )
+    e2e = (
+        f"{r['publications_per_second']:.1f} publications/s "
+        f"({r['published']} in {r['e2e_seconds']:.2f}s from scheduled_at to the last published_at)"
+    )
+    noop = f"{r['noop_per_second']:.1f} jobs/s ({r['noop_jobs']} in {r['noop_seconds']:.2f}s)"
+    lag = (
+        f"p50 {r['lag_p50']:.3f}s  p99 {r['lag_p99']:.3f}s  max {r['lag_max']:.3f}s "
+        f"(scheduled_at -> the stand-in receiving the first request, {r['lag_samples']} publications)"
+    )
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+    job = f"avg {r['job_avg_ms']:.1f} ms  p99 {r['job_p99_ms']:.1f} ms ({r['jobs']} publish jobs: {outcomes})"
+    peak = (
+        f"main process {r['worker_peak_rss'] / mb:.1f} MB, work-horse {r['horse_peak_rss'] / mb:.1f} MB "
+        f"(largest job ru_maxrss {r['job_ru_maxrss'] / mb:.1f} MB)"
+    )
+    growth = f"{r['worker_rss_growth'] / mb:+.1f} MB (worker main process, the largest, over the publishing run)"
+    rows = [
+        ("run", run),
+        ("end to end", e2e),
+        ("RQ no-op jobs", noop),
+        ("ratio", f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"),
+        ("lag to platform", lag),
+        ("job time", job),
+        ("peak RSS per worker", peak),
+        ("RSS growth", growth),
+        ("success rate", f"{r['success_rate']:.2%} ({r['published']}/{r['publications']} publications PUBLISHED)"),
+        ("lost posts", f"{r['lost_posts']} of {r['posts']} (not PUBLISHED; {r['posts_not_final']} not final)"),
+        ("duplicates", f"{r['duplicates']} (extra copies among the {r['platform_posts']} posts the stand-in received)"),
+    ]
+    if o.kills:
+        rows.append(("kills", f"{r['kills']} workers SIGKILLed ({r['kills_mid_job']} mid-job) and replaced"))
+    return rows
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark the real pipeline (workers, PostgreSQL, Redis, the stand-in APIs on a port) and print one "
+        "table: publications/s against RQ's no-op rate, lag, job time, worker memory, success, lost, duplicates."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        d = Options()
+        parser.add_argument("--posts", type=int, default=d.posts, help=f"Posts to publish (default {d.posts}).")
+        parser.add_argument(
+            "--platforms", default=",".join(d.platforms), help="Comma-separated platforms (default %(default)s)."
+        )
+        parser.add_argument("--workers", type=int, default=d.workers, help="Worker processes (default %(default)s).")
+        parser.add_argument("--latency-ms", type=int, default=0, help="Stand-in latency per request (default 0).")
+        parser.add_argument(
+            "--failure-rate", type=float, default=None, help="Fraction of create requests answered 500/503 (default 0)."
+        )
+        parser.add_argument(
+            "--rate-limit", default=None, help="Stand-in rate limit per account: LIMIT/SECONDS, e.g. 20/1 (default off)"
+        )
+        parser.add_argument("--kills", type=int, default=None, help="Workers to SIGKILL during the run (default 0).")
+        parser.add_argument(
+            "--faults",
+            action="store_true",
+            help="Fault mode: --failure-rate 0.1 --rate-limit 20/1 --kills 3 unless given otherwise.",
+        )
+        parser.add_argument("--timeout", type=float, default=d.timeout, help="Give up after this many seconds.")
+        parser.add_argument("--redis-db", type=int, default=getattr(settings, "BENCH_REDIS_DB", d.redis_db))
+        parser.add_argument("--seed", type=int, default=None, help="Seed for the stand-in's failures and the kills.")
+        parser.add_argument("--keep", action="store_true", help="Keep the bench's team, posts and metrics.")
+        parser.add_argument("--json", action="store_true", help="Print the figures as JSON after the table.")
+
+    def handle(self, *args, **opts) -> None:
+        platforms = [p.strip().upper() for p in opts["platforms"].split(",") if p.strip()]
+        unknown = [p for p in platforms if p not in Platform.values]
+        if unknown or not platforms:
+            raise CommandError(f"--platforms: choose among {', '.join(Platform.values)} (got {opts['platforms']!r})")
+        if opts["posts"] < 1 or opts["workers"] < 1:
+            raise CommandError("--posts and --workers must be at least 1")
+        # Fault mode's defaults; what is given explicitly wins.
+        defaults = {"failure_rate": 0.1, "rate_limit": "20/1", "kills": 3} if opts["faults"] else {}
+        for name, off in (("failure_rate", 0.0), ("rate_limit", "off"), ("kills", 0)):
+            if opts[name] is None:
+                opts[name] = defaults.get(name, off)
+        options = Options(
+            posts=opts["posts"],
+            platforms=platforms,
+            workers=opts["workers"],
+            latency_ms=opts["latency_ms"],
+            failure_rate=opts["failure_rate"],
+            rate_limit=parse_rate_limit(opts["rate_limit"]),
+            kills=opts["kills"],
+            timeout=opts["timeout"],
+            redis_db=opts["redis_db"],
+            keep=opts["keep"],
+            seed=opts["seed"],
+        )
+        if options.kills >= options.publications:
+            raise CommandError("--kills must be fewer than the publications")
+        call_command("migrate", verbosity=0, interactive=False)
+        bench = Bench(options, Progress(), lambda line: self.stderr.write(line))
+        results = bench.run()
+        rows = table(options, results)
+        width = max(len(name) for name, _ in rows)
+        self.stdout.write("")
+        for name, value in rows:
+            self.stdout.write(f"{name:<{width}}  {value}")
+        if opts["json"]:
+            self.stdout.write(json.dumps(results, indent=2, default=str))
+        if options.keep:
+            self.stdout.write(f"\nkept: team {bench.run_id!r} with its posts and job metrics")
