@@ -29,14 +29,22 @@ class MockApisHandler(WSGIHandler):
         return super().get_response(request)
 
 
-class QuietRequestHandler(WSGIRequestHandler):
+class RequestHandler(WSGIRequestHandler):
+    # wsgiref sends the headers and the body in two writes; with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK of the headers (~40 ms on Linux) on every keep-alive
+    # request. TCP_NODELAY sends both at once (measured here with 10 keep-alive clients: 218 ->
+    # 880 requests a second).
+    disable_nagle_algorithm = True
+
+
+class QuietRequestHandler(RequestHandler):
     def log_message(self, format: str, *args) -> None:
         pass
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8080, *, quiet: bool = True) -> ThreadedWSGIServer:
     """A threaded WSGI server bound to (host, port) (port 0: any free port; see server_port)."""
-    handler = QuietRequestHandler if quiet else WSGIRequestHandler
+    handler = QuietRequestHandler if quiet else RequestHandler
     server = ThreadedWSGIServer((host, port), handler, allow_reuse_address=True)
     server.set_app(MockApisHandler())
     return server
