@@ -213,6 +213,10 @@ def _answer(request: HttpRequest, name: str) -> HttpResponse:
     if stem.endswith("-slow"):
         store.sleep(store.config.media_slow_seconds)
     if stem.endswith("-huge"):
+        if request.method == "HEAD":
+            response = HttpResponse(content_type=content_type)
+            response["Content-Length"] = str(HUGE_BYTES)
+            return response
         response = StreamingHttpResponse(_huge(request, data), content_type=content_type)
         response["Content-Length"] = str(HUGE_BYTES)
         return response

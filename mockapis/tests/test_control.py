@@ -67,7 +67,7 @@ class ControlTests(StandInTestCase):
 
         self.assertEqual(self.feed("p").status_code, 200)
 
-    def test_failures_touch_only_their_platform_and_kind(self):
+    def test_it_fails_only_the_platform_and_kind_a_rule_names(self):
         self.fail("TWITTER", "error")
         self.fail("FACEBOOK", "error", on="media")
 
@@ -106,7 +106,7 @@ class ControlTests(StandInTestCase):
         self.assertEqual(response.status_code, 504)
         self.assertEqual(self.posts(), [])
 
-    def test_accept_then_stall_creates_the_post_then_answers_late(self):
+    def test_it_creates_then_answers_late_on_accept_then_stall(self):
         self.fail("FACEBOOK", "accept_then_stall", times=1, seconds=0.1)
 
         response = self.feed("x")
@@ -114,7 +114,7 @@ class ControlTests(StandInTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(len(self.posts()), 1)
 
-    def test_accept_then_drop_creates_the_post_and_gives_no_answer(self):
+    def test_it_creates_and_gives_no_answer_on_accept_then_drop(self):
         self.fail("TWITTER", "accept_then_drop", times=1)
 
         # Django's test client has no socket to cut: the view raises instead of answering.
@@ -125,14 +125,14 @@ class ControlTests(StandInTestCase):
         [entry] = self.client.get("/_control/requests", {"platform": "TWITTER"}).json()["requests"]
         self.assertEqual(entry["outcome"], "created:accept_then_drop")
 
-    def test_token_modes_answer_each_platforms_token_error(self):
+    def test_it_answers_each_platforms_token_error_in_token_modes(self):
         self.fail("FACEBOOK", "token_expired", times=1)
         self.fail("TWITTER", "token_revoked", times=1)
 
         self.assertEqual(self.graph_error(self.feed("x"))["error_subcode"], 463)
         self.assertEqual(self.tweet({"text": "x"}).status_code, 401)
 
-    def test_duplicate_mode_answers_a_duplicate_without_creating(self):
+    def test_it_answers_a_duplicate_without_creating_in_duplicate_mode(self):
         self.fail("TWITTER", "duplicate", times=1)
 
         self.assertEqual(self.tweet({"text": "x"}).status_code, 403)
@@ -164,7 +164,7 @@ class ControlTests(StandInTestCase):
         only_x = self.client.get("/_control/requests", {"platform": "TWITTER", "path": "/x/2/tweets"}).json()
         self.assertEqual(only_x["count"], 1)
 
-    def test_a_reset_wakes_requests_that_sleep(self):
+    def test_it_wakes_sleeping_requests_on_reset(self):
         done = threading.Event()
         threading.Thread(target=lambda: (store.sleep(30), done.set()), daemon=True).start()
         deadline = time.monotonic() + 5
@@ -183,7 +183,7 @@ class ControlTests(StandInTestCase):
         me = self.x_get("users/me", token="tok").json()["data"]
         self.assertEqual((me["id"], me["username"]), ("42", "acme"))
 
-    def test_media_on_upload_fails_the_next_uploads(self):
+    def test_it_fails_the_next_uploads_with_media_on_upload(self):
         response = self.control("media", {"platform": "INSTAGRAM", "on_upload": "server_error", "times": 1})
 
         self.assertEqual(response.json()["rules"][0]["on"], "media")

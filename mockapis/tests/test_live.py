@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import LiveServerTestCase, SimpleTestCase
 
 from mockapis.client import MockApis
+from mockapis.media import HUGE_BYTES
 from mockapis.server import make_server
 from mockapis.state import store
 
@@ -32,7 +33,7 @@ class LiveServerTests(LiveServerTestCase):
         self.mock.reset()
         self.addCleanup(store.reset)
 
-    def test_accept_then_drop_creates_the_post_and_cuts_the_connection(self):
+    def test_it_creates_the_post_and_cuts_the_connection_on_accept_then_drop(self):
         self.mock.fail("TWITTER", "accept_then_drop", times=1)
 
         with self.assertRaises(requests.ConnectionError):
@@ -43,7 +44,7 @@ class LiveServerTests(LiveServerTestCase):
         listed = requests.get(self.mock.url("x/2/users/2244994945/tweets"), headers=X_HEADERS, timeout=5).json()
         self.assertEqual(listed["data"][0]["text"], "lost answer")
 
-    def test_a_stalled_request_is_in_the_log_while_it_stalls(self):
+    def test_it_logs_a_stalled_request_while_it_stalls(self):
         self.mock.fail("FACEBOOK", "accept_then_stall", times=1, seconds=30)
         answered = threading.Event()
 
@@ -63,7 +64,7 @@ class LiveServerTests(LiveServerTestCase):
         self.mock.reset()  # wakes the stall
         self.assertTrue(answered.wait(5))
 
-    def test_timeout_outlasts_the_clients_read_timeout(self):
+    def test_it_outlasts_the_clients_read_timeout_on_timeout(self):
         self.mock.fail("FACEBOOK", "timeout", times=1, seconds=2)
 
         with self.assertRaises(requests.ReadTimeout):
@@ -73,7 +74,7 @@ class LiveServerTests(LiveServerTestCase):
 
         self.assertEqual(self.mock.posts(), [])
 
-    def test_facebook_fetches_photos_from_the_media_server(self):
+    def test_it_fetches_facebook_photos_from_the_media_server(self):
         def photo(name: str) -> requests.Response:
             return requests.post(
                 self.mock.url(f"graph/v21.0/{PAGE}/photos"),
@@ -99,7 +100,7 @@ class LiveServerTests(LiveServerTestCase):
             fetched, {"a.jpg": 200, "b-missing.jpg": 404, "c-huge.jpg": 200, "d-text.jpg": 200, "e-slow.jpg": None}
         )
 
-    def test_instagram_answers_9004_for_an_image_it_cannot_fetch(self):
+    def test_it_answers_9004_for_an_instagram_image_it_cannot_fetch(self):
         response = requests.post(
             self.mock.url("graph/v21.0/1784/media"),
             data={"image_url": self.mock.media_url("x-missing.jpg"), "access_token": "t"},
@@ -109,14 +110,16 @@ class LiveServerTests(LiveServerTestCase):
         error = response.json()["error"]
         self.assertEqual((error["code"], error["error_subcode"]), (9004, 2207052))
 
-    def test_a_huge_file_is_cut_short_after_announcing_its_size(self):
+    def test_it_cuts_a_huge_file_short_after_announcing_its_size(self):
         response = requests.get(self.mock.media_url("a-huge.jpg"), stream=True, timeout=5)
 
         self.assertGreater(int(response.headers["Content-Length"]), 50 * 1024 * 1024)
         with self.assertRaises(requests.exceptions.ChunkedEncodingError):
             response.content  # noqa: B018 - reading is the point
+        head = requests.head(self.mock.media_url("a-huge.jpg"), timeout=5)
+        self.assertEqual(int(head.headers["Content-Length"]), HUGE_BYTES)
 
-    def test_linkedin_images_go_to_an_absolute_upload_url_on_this_server(self):
+    def test_it_takes_linkedin_images_at_an_absolute_upload_url_here(self):
         init = requests.post(
             self.mock.url("linkedin/rest/images"),
             params={"action": "initializeUpload"},
@@ -143,7 +146,7 @@ class LiveServerTests(LiveServerTestCase):
         self.assertEqual(self.mock.media_ids("LINKEDIN"), [init["image"]])
         self.assertEqual(self.mock.posts("LINKEDIN")[0]["media_ids"], [init["image"]])
 
-    def test_the_client_drives_failures_config_and_the_log(self):
+    def test_it_is_driven_by_the_client(self):
         self.mock.fail("FACEBOOK", "error", times=1)
         self.mock.configure(seed=3)
         url = self.mock.url(f"graph/v21.0/{PAGE}/feed")
@@ -183,7 +186,7 @@ class RootServerTests(SimpleTestCase):
             for path in ("/admin/", "/mock/_control/", "/metrics"):
                 self.assertEqual(requests.get(f"{self.base}{path}", timeout=5).status_code, 404, path)
 
-    def test_accept_then_drop_cuts_the_connection_here_too(self):
+    def test_it_cuts_the_connection_on_accept_then_drop_here_too(self):
         MockApis(self.base).fail("LINKEDIN", "accept_then_drop", times=1)
 
         with self.assertRaises(requests.ConnectionError):

@@ -67,7 +67,7 @@ class MediaTests(StandInTestCase):
         [entry] = self.client.get("/_control/requests", {"platform": "MEDIA"}).json()["requests"]
         self.assertEqual((entry["path"], entry["status"]), ("/media/a.png", 200))
 
-    def test_sniff_tells_images_from_other_bytes(self):
+    def test_it_tells_images_from_other_bytes(self):
         self.assertEqual(sniff(PNG_BYTES).content_type, "image/png")
         self.assertEqual(sniff(b"GIF89a\x10\x00\x08\x00rest").width, 16)
         self.assertIsNone(sniff(b"<!doctype html>"))
