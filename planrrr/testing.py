@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import django_rq
-from django.test import LiveServerTestCase
+from django.test import LiveServerTestCase, override_settings
 
 from planrrr.processes import WorkerProcess, worker_env  # noqa: F401 - re-exported for tests
 
@@ -44,6 +44,18 @@ class LiveWorkerTestCase(LiveServerTestCase):
         super().setUp()
         flush_redis()
         self.workers: list[WorkerProcess] = []
+        # This process sees the same world as its workers: the stand-in is local.
+        base = f"{self.live_server_url}/mock"
+        self.enterContext(
+            override_settings(
+                FACEBOOK_API_URL=f"{base}/graph",
+                INSTAGRAM_API_URL=f"{base}/graph",
+                TWITTER_API_URL=f"{base}/x",
+                LINKEDIN_API_URL=f"{base}/linkedin",
+                MEDIA_ALLOW_PRIVATE_URLS=True,
+                WEBHOOK_ALLOW_PRIVATE_URLS=True,
+            )
+        )
 
     def tearDown(self) -> None:
         for worker in self.workers:

@@ -1,0 +1,123 @@
+"""Seed scenario 3 (media upload before publishing) and issue 5's media rules, over the wire."""
+
+from django.db import connection as db
+from django.utils import timezone
+
+from publishing import services
+from publishing.models import Post, Publication
+from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, PublishingLiveTestCase
+
+
+class MediaTests(PublishingLiveTestCase):
+    def setUp(self):
+        super().setUp()
+        self.instagram = self.connect("INSTAGRAM", INSTAGRAM_USER, "mock_ig_token")
+        self.linkedin = self.connect("LINKEDIN", LINKEDIN_ORG, "mock_li_token")
+        self.images = [self.mock.media_url("image1.png"), self.mock.media_url("image2.png")]
+
+    def test_it_uploads_media_before_publishing(self):
+        self.start_worker()
+        post = services.post_create(
+            team=self.team,
+            content="Post with media",
+            media_urls=self.images,
+            platforms=["FACEBOOK", "INSTAGRAM"],
+            scheduled_at=timezone.now(),
+        )
+
+        self.wait_until_final(post, timeout=30)
+
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        instagram = self.publication(post, "INSTAGRAM")
+        self.assertEqual(instagram.status, Publication.Status.PUBLISHED)
+        self.assertEqual(len(instagram.metadata["mediaIds"]), 2)
+        facebook = self.publication(post, "FACEBOOK")
+        self.assertEqual(len(facebook.metadata["mediaIds"]), 2)
+        # The stand-in fetched each image and holds what was uploaded, under those ids.
+        uploaded = set(self.mock.media_ids("INSTAGRAM"))
+        self.assertTrue(set(instagram.metadata["mediaIds"]) <= uploaded, (instagram.metadata, uploaded))
+        # The container was polled until FINISHED before media_publish, not published early.
+        publish_calls = self.mock.requests(platform="INSTAGRAM", method="POST", path="media_publish")
+        self.assertEqual(len(publish_calls), 1)
+
+    def test_it_publishes_images_on_every_platform(self):
+        self.mock.bind_token("mock_twitter_token", "2244994945")
+        self.start_worker()
+        post = services.post_create(
+            team=self.team,
+            content="Latte art, two ways.",
+            media_urls=self.images,
+            platforms=["FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN"],
+            scheduled_at=timezone.now(),
+        )
+
+        self.wait_until_final(post, timeout=30)
+
+        self.assertEqual(post.status, Post.Status.PUBLISHED, list(post.publications.values("platform", "error")))
+        for publication in post.publications.all():
+            self.assertEqual(len(publication.metadata["mediaIds"]), 2, publication.platform)
+        (tweet,) = self.mock.posts("TWITTER")
+        self.assertEqual(len(tweet["media_ids"]), 2)
+
+    def test_it_fails_each_platform_with_a_clear_error_when_media_cannot_be_fetched(self):
+        self.start_worker()
+        missing = self.mock.media_url("gone-missing.png")
+        post = services.post_create(
+            team=self.team,
+            content="The image is gone",
+            media_urls=[missing],
+            platforms=["TWITTER", "LINKEDIN", "FACEBOOK"],
+            scheduled_at=timezone.now(),
+        )
+
+        self.wait_until_final(post)
+
+        # X and LinkedIn take bytes, which we fetch; Facebook fetches the URL itself.
+        for platform in ("TWITTER", "LINKEDIN"):
+            publication = self.publication(post, platform)
+            self.assertEqual(publication.status, Publication.Status.FAILED)
+            self.assertIn(missing, publication.error)
+            self.assertIn("404", publication.error)
+            self.assertEqual(publication.attempt_count, 1, "a missing image is not retried")
+        self.assertEqual(self.publication(post, "FACEBOOK").status, Publication.Status.FAILED)
+        self.assertEqual(post.status, Post.Status.FAILED)
+        self.assertEqual(self.mock.posts(), [])
+
+    def test_it_refuses_at_publish_time_what_a_direct_insert_got_wrong(self):
+        self.start_worker()
+        with db.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO publishing_post (team_id, content, platforms, media_urls, status, scheduled_at,
+                                             created_at, updated_at)
+                VALUES (%s, %s, %s, '{}', 'SCHEDULED', now(), now(), now()) RETURNING id
+                """,
+                [self.team.pk, "No image for Instagram, and " + "x" * 300, ["INSTAGRAM", "TWITTER", "FACEBOOK"]],
+            )
+            post = Post.objects.get(pk=cursor.fetchone()[0])
+
+        self.wait_until_final(post)
+
+        self.assertEqual(post.status, Post.Status.PARTIAL)
+        self.assertIn("needs at least one image", self.publication(post, "INSTAGRAM").error)
+        self.assertIn("at most 280", self.publication(post, "TWITTER").error)
+        self.assertEqual(self.publication(post, "FACEBOOK").status, Publication.Status.PUBLISHED)
+        self.assertEqual(self.publication(post, "INSTAGRAM").attempt_count, 0, "refused without calling")
+        self.assertEqual(self.mock.requests(platform="INSTAGRAM"), [])
+
+    def test_it_gives_up_on_a_container_instagram_could_not_process(self):
+        self.mock.fail("INSTAGRAM", mode="container_error", times=1)
+        self.start_worker()
+        post = services.post_create(
+            team=self.team,
+            content="Broken image",
+            media_urls=self.images[:1],
+            platforms=["INSTAGRAM"],
+            scheduled_at=timezone.now(),
+        )
+
+        self.wait_until_final(post, timeout=30)
+
+        instagram = self.publication(post, "INSTAGRAM")
+        self.assertEqual(instagram.status, Publication.Status.FAILED)
+        self.assertIn("Instagram", instagram.error)
