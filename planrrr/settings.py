@@ -164,7 +164,7 @@ RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)
 
 # Periodic database sweeps a worker runs every SWEEP_INTERVAL_SECONDS (dotted paths).
-PLANRRR_SWEEPS = ["publishing.sweep.sweep"]
+PLANRRR_SWEEPS = ["publishing.sweep.sweep", "webhooks.services.delivery_sweep"]
 
 # --- Webhooks ---------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
