@@ -7,11 +7,12 @@ import tempfile
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
 from planrrr.embedded import RedisServer
-from planrrr.testing import wait_for
+from planrrr.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.selectors import metrics_summary
@@ -143,8 +144,6 @@ class InfrastructureFaultTests(PublishingLiveTestCase):
             team=self.team, content="Redis forgot", platforms=["FACEBOOK"], scheduled_at=self.soon(2)
         )
         # Everything Redis held (the scheduled dispatch job) is gone.
-        from planrrr.testing import flush_redis
-
         flush_redis()
 
         self.wait_until_final(post)
@@ -166,3 +165,30 @@ class InfrastructureFaultTests(PublishingLiveTestCase):
         self.wait_until_final(post, timeout=20)
         self.assertEqual(post.status, Post.Status.PUBLISHED)
         self.assertEqual(len(self.mock.posts()), 1)
+
+    def test_it_reconnects_when_postgresql_drops_its_connections(self):
+        worker = self.start_worker()
+        # Let the worker's sweep open its (persistent) connection, then cut every other
+        # session of this database, as a PostgreSQL restart does.
+        wait_for(lambda: self.backends(), message="the worker to connect to PostgreSQL")
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        post = services.post_create(
+            team=self.team, content="After the restart", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+        # Only the worker's sweep, on its broken connection, can find the post now.
+        flush_redis()
+
+        self.wait_until_final(post)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertTrue(worker.alive())
+
+    def backends(self) -> int:
+        with db.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
