@@ -16,7 +16,7 @@ from webhooks.tests.receiver import Answer, Receiver
 
 
 @override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
-class WorkerDeliveryTests(TransactionTestCase):
+class WorkerTestCase(TransactionTestCase):
     # Flush only these apps' tables between tests (faster); the worker touches no others.
     available_apps = ["django.contrib.auth", "django.contrib.contenttypes", "planrrr", "webhooks"]
 
@@ -55,12 +55,19 @@ class WorkerDeliveryTests(TransactionTestCase):
             delivery.refresh_from_db()
             return delivery.status == Delivery.Status.SUCCEEDED
 
-        wait_for(done, timeout=timeout, message=f"delivery {delivery.id} to succeed; worker log:\n{self.log()}")
+        self.wait_for(done, timeout=timeout, message=f"delivery {delivery.id} to succeed")
         return delivery
 
-    def log(self) -> str:
-        return "\n".join(worker.output() for worker in self.workers)
+    def wait_for(self, predicate, **kwargs):
+        """planrrr.testing.wait_for, with the workers' output when it times out."""
+        try:
+            return wait_for(predicate, **kwargs)
+        except AssertionError as err:
+            raise AssertionError(f"{err}; worker output:\n" + "\n".join(w.output() for w in self.workers)) from None
 
+
+# Three classes so that parallel test processes can share the work.
+class WorkerDeliveryTests(WorkerTestCase):
     def test_it_triggers_webhooks_on_publish_events(self):
         self.start_worker()
         with transaction.atomic():
@@ -78,6 +85,20 @@ class WorkerDeliveryTests(TransactionTestCase):
             {"postId": 41, "platform": "FACEBOOK", "externalId": "123_456"},
         )
 
+    def test_it_sends_nothing_for_a_rolled_back_transaction(self):
+        self.start_worker()
+        with self.assertRaises(RuntimeError), transaction.atomic():
+            services.event_record(team_id=self.team.id, event="post.published", data={"postId": 1})
+            raise RuntimeError("the publication's write failed")
+        with transaction.atomic():
+            kept = services.event_record(team_id=self.team.id, event="post.published", data={"postId": 2})
+
+        self.wait_until_delivered(kept.deliveries.get())
+        self.assertEqual([r.json["data"]["postId"] for r in self.receiver.received], [2])
+        self.assertEqual(Delivery.objects.count(), 1)
+
+
+class WorkerRetryTests(WorkerTestCase):
     def test_it_delivers_on_the_retry_after_a_500_with_the_same_webhook_id(self):
         self.receiver.answer(Answer(500, body=b"try again"))
         self.start_worker()
@@ -91,25 +112,15 @@ class WorkerDeliveryTests(TransactionTestCase):
         attempts = list(delivery.attempts.values_list("number", "status_code", "succeeded"))
         self.assertEqual(attempts, [(1, 500, False), (2, 200, True)])
 
-    def test_it_sends_nothing_for_a_rolled_back_transaction(self):
-        self.start_worker()
-        with self.assertRaises(RuntimeError), transaction.atomic():
-            services.event_record(team_id=self.team.id, event="post.published", data={"postId": 1})
-            raise RuntimeError("the publication's write failed")
-        with transaction.atomic():
-            kept = services.event_record(team_id=self.team.id, event="post.published", data={"postId": 2})
 
-        self.wait_until_delivered(kept.deliveries.get())
-        self.assertEqual([r.json["data"]["postId"] for r in self.receiver.received], [2])
-        self.assertEqual(Delivery.objects.count(), 1)
-
+class WorkerCrashTests(WorkerTestCase):
     def test_it_delivers_once_when_the_worker_dies_between_commit_and_enqueue(self):
         redis = django_rq.get_connection("webhooks")
         first = self.start_worker()
         django_rq.get_queue("webhooks").enqueue(
             "webhooks.tests.jobs.record_event_then_hang", self.team.id, PUBLISHED, job_timeout=60
         )
-        wait_for(lambda: redis.get(COMMITTED_KEY), message=f"the event to commit; worker log:\n{self.log()}")
+        self.wait_for(lambda: redis.get(COMMITTED_KEY), message="the event to commit")
         first.kill()
 
         # Committed, but its job never reached Redis: only the database knows.
