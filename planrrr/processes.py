@@ -81,7 +81,7 @@ class ManagedProcess:
                 proc.send_signal(signal.SIGKILL)
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(procs, timeout=5)
+        # Only our own child is ours to reap; the grandchildren are reaped by init.
         self._close()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -45,6 +45,12 @@ def run_sweeps(connection) -> bool:
 class Worker(rq.Worker):
     _last_sweep = 0.0
 
+    def __init__(self, *args, **kwargs) -> None:
+        # RQ re-acquires the scheduler lock of a dead worker (TTL 61 s) only during
+        # maintenance, every 10 minutes by default: every minute instead.
+        kwargs.setdefault("maintenance_interval", 60)
+        super().__init__(*args, **kwargs)
+
     @property
     def dequeue_timeout(self) -> int:
         # Wake up at least once per sweep interval even when no job arrives.

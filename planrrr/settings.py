@@ -170,6 +170,15 @@ PLANRRR_SWEEPS = ["publishing.sweep.sweep", "webhooks.services.delivery_sweep"]
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 if WEBHOOK_ALLOW_PRIVATE_URLS and PRODUCTION:
     raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS is for development and tests; unset it in production.")
+# Seconds between delivery attempts (±10 % jitter): about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+WEBHOOK_RETRY_SCHEDULE = env.list(
+    "WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# An endpoint failing without a single success for this long is disabled.
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=5 * 24 * 3600)
+WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0), env.float("WEBHOOK_READ_TIMEOUT", default=15.0))
+# After a secret rotation, deliveries carry both signatures for this long.
+WEBHOOK_SECRET_ROTATION_OVERLAP = env.int("WEBHOOK_SECRET_ROTATION_OVERLAP", default=24 * 3600)
 
 # --- The rest ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

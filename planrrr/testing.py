@@ -12,6 +12,7 @@ from typing import Any
 
 import django_rq
 from django.test import LiveServerTestCase, override_settings
+from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from planrrr.processes import WorkerProcess, worker_env  # noqa: F401 - re-exported for tests
 
@@ -33,12 +34,29 @@ def flush_redis() -> None:
     django_rq.get_connection("default").flushdb()
 
 
+class _NoDelayHandler(QuietWSGIRequestHandler):
+    # Answer at once instead of waiting ~40 ms for the client's delayed ACK (Nagle).
+    disable_nagle_algorithm = True
+
+
+class _NoDelayServerThread(LiveServerThread):
+    def _create_server(self, connections_override=None):
+        return self.server_class(
+            (self.host, self.port),
+            _NoDelayHandler,
+            allow_reuse_address=False,
+            connections_override=connections_override,
+        )
+
+
 class LiveWorkerTestCase(LiveServerTestCase):
     """A live server (serving the stand-in APIs under /mock/) plus real workers.
 
     Subclasses start workers with ``self.start_worker(...)``; they are killed after the
     test. Platform base URLs point at the live server.
     """
+
+    server_thread_class = _NoDelayServerThread
 
     def setUp(self) -> None:
         super().setUp()

@@ -444,11 +444,7 @@ def _refusal(publication: Publication) -> str | None:
     if connection.platform != publication.platform:
         return f"Connection #{connection.pk} is a {connection.get_platform_display()} account, not {label}."
     if connection.status != Connection.Status.ACTIVE:
-        return (
-            f"The {label} connection is {connection.status.lower()}"
-            f"{': ' + connection.status_detail if connection.status_detail else ''}. "
-            f"Reconnect the {label} account, then publish the post again."
-        )
+        return _reconnect_message(publication.platform, connection.status_detail or f"Connection #{connection.pk}")
     problems = get_adapter(publication.platform).validate(text=post.content, media_urls=list(post.media_urls))
     problems += [p for p in (media_url_problem(url) for url in post.media_urls) if p]
     if not post.content.strip():

@@ -7,7 +7,7 @@ A worker runs ``sweep()`` every SWEEP_INTERVAL_SECONDS (planrrr.rq.Worker). It f
 * publications stuck in PUBLISHING past their lease (the worker died mid-attempt): they go
   back to PENDING with ``outcome_unknown`` so the next attempt asks the platform first;
 * PENDING publications whose job is gone from Redis (flushed, restarted, failed for
-  good by RQ): enqueued again;
+  good by RQ) or overdue (no scheduler running): enqueued again;
 * posts whose publications are all final but whose status was never derived (a crash
   between the two writes).
 """
@@ -29,7 +29,9 @@ from publishing.models import Post, Publication
 logger = logging.getLogger("planrrr.sweep")
 
 BATCH = 500
-LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+# A job still SCHEDULED long after its time has no scheduler to run it (the one holding
+# RQ's scheduler lock died): it counts as lost, like a job Redis forgot.
+LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
 
 
 def sweep() -> None:

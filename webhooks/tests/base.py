@@ -10,7 +10,7 @@ from planrrr.models import Team
 from planrrr.testing import flush_redis
 from webhooks import jobs, services
 from webhooks.models import Delivery, Endpoint
-from webhooks.tests.receiver import Receiver
+from webhooks.receiver import Receiver
 
 PUBLISHED = {
     "postId": 41,

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from webhooks.models import TEST_EVENT, Delivery, Endpoint
+from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
-from webhooks.tests.receiver import Answer
 
 
 class AdminTestCase(BaseTestCase):

@@ -9,8 +9,8 @@ from urllib3.exceptions import ProtocolError
 
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.receiver import Answer, closed_port_url
 from webhooks.tests.base import BaseTestCase
-from webhooks.tests.receiver import Answer, closed_port_url
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 

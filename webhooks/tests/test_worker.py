@@ -10,9 +10,9 @@ from planrrr.models import Team
 from planrrr.testing import WorkerProcess, flush_redis, wait_for
 from webhooks import services
 from webhooks.models import Delivery
+from webhooks.receiver import Answer, Receiver
 from webhooks.tests.base import PUBLISHED
 from webhooks.tests.jobs import COMMITTED_KEY
-from webhooks.tests.receiver import Answer, Receiver
 
 
 @override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
@@ -40,7 +40,6 @@ class WorkerTestCase(TransactionTestCase):
         worker = WorkerProcess(
             "webhooks",
             env={
-                "DJANGO_SETTINGS_MODULE": "webhooks.tests.worker_settings",
                 "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
                 "WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",
                 "SWEEP_INTERVAL_SECONDS": "0.5",
@@ -48,7 +47,7 @@ class WorkerTestCase(TransactionTestCase):
             },
         ).start()
         self.workers.append(worker)
-        return worker
+        return worker.wait_ready()
 
     def wait_until_delivered(self, delivery: Delivery, timeout: float = 10) -> Delivery:
         def done():

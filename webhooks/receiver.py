@@ -1,4 +1,6 @@
-"""A real webhook receiver on a real port, in a thread, verifying what it gets like a team would."""
+"""A real webhook receiver on a real port, in a thread, verifying what it gets like a team would.
+
+Used by the tests and by `manage.py demo`."""
 
 from __future__ import annotations
 
