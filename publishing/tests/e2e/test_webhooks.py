@@ -7,8 +7,8 @@ from django.utils import timezone
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import PublishingLiveTestCase
+from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
-from webhooks.tests.receiver import Receiver
 
 
 class PublishWebhookTests(PublishingLiveTestCase):
