@@ -14,6 +14,7 @@ from datetime import timedelta
 import requests
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from connections.models import Connection
@@ -21,6 +22,8 @@ from planrrr.models import Team
 from planrrr.processes import ManagedProcess, WorkerProcess, free_port
 from publishing import services
 from publishing.models import Post
+from webhooks.receiver import Receiver
+from webhooks.services import endpoint_create
 
 ACCOUNTS = {
     "FACEBOOK": ("104857600123456", "Acme Coffee (page)"),
@@ -48,9 +51,7 @@ class Command(BaseCommand):
         try:
             _wait_http(f"{base}/_control/posts", mock)
             self.stdout.write(f"stand-in platform APIs on {base}")
-            from webhooks.receiver import WebhookReceiver
-
-            receiver = WebhookReceiver().start()
+            receiver = Receiver()
             env = {
                 "FACEBOOK_API_URL": f"{base}/graph",
                 "INSTAGRAM_API_URL": f"{base}/graph",
@@ -69,20 +70,20 @@ class Command(BaseCommand):
                 worker.stop(timeout=10)
             mock.stop()
             if receiver is not None:
-                receiver.stop()
+                receiver.close()
         if any(post.status != Post.Status.PUBLISHED for post in posts):
             raise CommandError("some posts were not published (see above)")
 
-    def create_posts(self, base: str, receiver, delay: float) -> list[Post]:
-        from webhooks.services import endpoint_create
-
+    def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
         for platform, (account_id, name) in ACCOUNTS.items():
             Connection.objects.create(
                 team=team, platform=platform, account_id=account_id, name=name, access_token=f"demo_{platform.lower()}"
             )
-        endpoint, secret = endpoint_create(team=team, url=receiver.url, allow_private=True)
-        receiver.secret = secret
+        # The receiver, like the stand-in, is on this machine: allowed for the demo only.
+        with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
+            endpoint = endpoint_create(team=team, url=receiver.url)
+        receiver.secrets.append(endpoint.secret)
         self.stdout.write(f"team {team.name!r}: 4 connections, webhook endpoint {endpoint.url}")
         at = timezone.now() + timedelta(seconds=delay)
         images = [f"{base}/media/latte-{i}.png" for i in (1, 2)]
@@ -92,10 +93,11 @@ class Command(BaseCommand):
             ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"], images),
             ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
         ]
-        posts = [
-            services.post_create(team=team, content=text, platforms=platforms, media_urls=media, scheduled_at=at)
-            for text, platforms, media in drafts
-        ]
+        with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
+            posts = [
+                services.post_create(team=team, content=text, platforms=platforms, media_urls=media, scheduled_at=at)
+                for text, platforms, media in drafts
+            ]
         self.stdout.write(f"scheduled {len(posts)} posts for {at:%H:%M:%S} UTC; waiting for the workers…")
         return posts
 
@@ -109,7 +111,7 @@ class Command(BaseCommand):
             time.sleep(0.2)
         self.stderr.write(f"timed out after {timeout:.0f}s")
 
-    def report(self, posts: list[Post], receiver) -> None:
+    def report(self, posts: list[Post], receiver: Receiver) -> None:
         self.stdout.write("")
         rows = [("post", "status", "platform", "publication", "attempts", "external id / error")]
         for post in posts:
@@ -138,13 +140,17 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 15
         while len(receiver.received) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
-        verified = [r for r in receiver.received if r.verified]
-        self.stdout.write(f"\nwebhooks received: {len(receiver.received)} ({len(verified)} signatures verified)")
+        verified = [r for r in receiver.received if r.verified_with]
+        self.stdout.write(
+            f"\nwebhooks received: {len(receiver.received)} "
+            f"({len(verified)} verified with standardwebhooks.Webhook(secret).verify)"
+        )
         for delivery in receiver.received:
-            data = delivery.payload.get("data", {})
+            payload = delivery.json
+            data = payload.get("data", {})
             detail = data.get("externalId") or data.get("status") or data.get("error") or ""
             self.stdout.write(
-                f"  {delivery.headers.get('webhook-id')}  {delivery.payload.get('event'):<15} "
+                f"  {delivery.webhook_id}  {payload.get('event'):<15} "
                 f"post #{data.get('postId')} {data.get('platform', '')} {detail}"
             )
         self.stdout.write("")
