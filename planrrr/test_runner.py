@@ -5,6 +5,10 @@ Tests flush their Redis database between tests, so processes running in parallel
 ``TEST_REDIS_DB - N``, as each already uses its own PostgreSQL clone.
 """
 
+import os
+import time
+import unittest
+
 from django.conf import settings
 from django.test import runner
 
@@ -24,4 +28,32 @@ class ParallelTestSuite(runner.ParallelTestSuite):
 
 
 class DiscoverRunner(runner.DiscoverRunner):
+    """``TEST_TIMES=N`` prints the N slowest tests at the end (use with ``--parallel 1``)."""
+
     parallel_test_suite = ParallelTestSuite
+
+    def get_resultclass(self):
+        if os.environ.get("TEST_TIMES") and self.parallel <= 1:
+            return TimedTextTestResult
+        return super().get_resultclass()
+
+    def run_suite(self, suite, **kwargs):
+        result = super().run_suite(suite, **kwargs)
+        if isinstance(result, TimedTextTestResult):
+            for seconds, name in sorted(result.times, reverse=True)[: int(os.environ["TEST_TIMES"])]:
+                print(f"{seconds:6.2f}s  {name}")
+        return result
+
+
+class TimedTextTestResult(unittest.TextTestResult):
+    """Records each test's wall time (serial runs: parallel results arrive in batches)."""
+
+    times: list[tuple[float, str]] = []
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.times.append((time.monotonic() - self._started, test.id()))

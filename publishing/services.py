@@ -29,6 +29,7 @@ from django.utils import timezone
 from rq import Retry
 
 from connections.models import Connection, Platform
+from connections.platforms import get_adapter
 from connections.platforms.base import (
     Account,
     Draft,
@@ -39,6 +40,7 @@ from connections.platforms.base import (
     RateLimited,
     TokenExpired,
     TransientError,
+    media_url_problem,
 )
 from planrrr.models import Team
 from publishing.models import JobMetric, Post, Publication
@@ -103,22 +105,6 @@ def post_problems(
         if message:
             add("media_urls", message)
     return problems
-
-
-def get_adapter(platform: str):
-    from connections.platforms import get_adapter
-
-    return get_adapter(platform)
-
-
-def media_url_problem(url: str) -> str | None:
-    from planrrr.urlsafety import UnsafeURL, check_public_url
-
-    try:
-        check_public_url(url, allow_private=settings.MEDIA_ALLOW_PRIVATE_URLS)
-    except UnsafeURL as err:
-        return f"Media URL {url}: {err}"
-    return None
 
 
 def _no_connection_message(team: Team, platform: str) -> str:
