@@ -128,11 +128,16 @@ class RedisServer:
         """Shut the server down, whoever started it."""
         import redis
 
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         if self.ping():
+            # No retries: the server closing the connection as it exits is the expected answer.
+            client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
             try:
-                redis.Redis(unix_socket_path=str(self.socket)).shutdown(nosave=True)
+                client.shutdown(nosave=True)
             except redis.ConnectionError:
-                pass  # the server closes the connection as it exits
+                pass
         if self.process is not None:
             self.process.wait(timeout=10)
             self.process = None
