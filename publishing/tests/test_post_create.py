@@ -57,6 +57,28 @@ class PostCreateTests(Actors, TestCase):
     def test_it_refuses_a_media_url_that_is_not_http(self):
         self.assertRefused("media_urls", "file:///etc/passwd", media_urls=["file:///etc/passwd"])
 
+    def test_it_refuses_too_many_images_for_a_platform(self):
+        images = [f"https://cdn.example.com/{i}.png" for i in range(5)]
+        self.assertRefused("media_urls", "X takes at most 4 images; this post has 5", platforms=["TWITTER"],
+                           media_urls=images)
+
+    def test_it_refuses_more_than_30_hashtags_on_instagram(self):
+        self.connect("INSTAGRAM", "17841400008460056", "ig_token")
+        caption = " ".join(f"#tag{i}" for i in range(31))
+        self.assertRefused("content", "30", platforms=["INSTAGRAM"], content=caption,
+                           media_urls=["https://cdn.example.com/1.png"])
+
+    def test_it_refuses_linkedin_text_it_would_truncate(self):
+        self.connect("LINKEDIN", "urn:li:organization:5515715", "li_token")
+        self.assertRefused("content", "3,000", platforms=["LINKEDIN"], content="y" * 3001)
+
+    def test_it_counts_x_characters_as_x_does(self):
+        # Emoji weigh 2 on X: 141 of them are 282 > 280, though only 141 characters.
+        self.assertRefused("content", "at most 280", platforms=["TWITTER"], content="\N{GRINNING FACE}" * 141)
+
+    def test_it_refuses_a_media_url_on_a_private_address(self):
+        self.assertRefused("media_urls", "169.254.169.254", media_urls=["http://169.254.169.254/latest/meta-data"])
+
     def test_it_names_every_problem_at_once(self):
         with self.assertRaises(ValidationError) as caught:
             services.post_create(team=self.team, content="", platforms=["MYSPACE", "LINKEDIN"])

@@ -3,6 +3,7 @@
 from django.db import connection as db
 from django.utils import timezone
 
+from planrrr.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, PublishingLiveTestCase
@@ -121,3 +122,47 @@ class MediaTests(PublishingLiveTestCase):
         instagram = self.publication(post, "INSTAGRAM")
         self.assertEqual(instagram.status, Publication.Status.FAILED)
         self.assertIn("Instagram", instagram.error)
+
+    def test_it_fails_media_that_is_too_large_or_not_an_image(self):
+        self.start_worker()
+        posts = {
+            name: services.post_create(
+                team=self.team,
+                content=f"Bad media: {name}",
+                media_urls=[self.mock.media_url(name)],
+                platforms=["TWITTER"],
+                scheduled_at=timezone.now(),
+            )
+            for name in ("poster-huge.png", "page-text.png")
+        }
+
+        for name, post in posts.items():
+            self.wait_until_final(post)
+            publication = self.publication(post, "TWITTER")
+            self.assertEqual(publication.status, Publication.Status.FAILED, name)
+            self.assertIn(self.mock.media_url(name), publication.error)
+        self.assertIn("MB", self.publication(posts["poster-huge.png"], "TWITTER").error)
+        self.assertIn("text/html", self.publication(posts["page-text.png"], "TWITTER").error)
+        self.assertEqual(self.mock.posts(), [])
+
+    def test_it_waits_out_instagrams_daily_publishing_limit(self):
+        self.mock.configure(ig_daily_limit=0)
+        self.start_worker()
+        post = services.post_create(
+            team=self.team,
+            content="Over the daily limit",
+            media_urls=self.images[:1],
+            platforms=["INSTAGRAM"],
+            scheduled_at=timezone.now(),
+        )
+
+        def waiting():
+            publication = self.publication(post, "INSTAGRAM")
+            return "rate limited" in publication.error and publication
+
+        publication = wait_for(waiting, timeout=20, message="the publication to wait for the daily limit")
+        self.assertGreater((publication.next_attempt_at - timezone.now()).total_seconds(), 30 * 60)
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertEqual(publication.failure_count, 0, "a limit is not a failure")
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.PUBLISHING)
