@@ -96,3 +96,26 @@ class PublishingFlowTests(PublishingLiveTestCase):
         post.refresh_from_db()
         self.assertEqual(post.status, Post.Status.SCHEDULED)
         self.assertEqual([p["text"] for p in self.mock.posts()], ["Now"])
+
+    def test_it_never_lets_two_workers_publish_the_same_publication(self):
+        self.start_worker()
+        self.start_worker()
+        posts = [
+            services.post_create(team=self.team, content=f"Once only {i}", platforms=["FACEBOOK", "TWITTER"])
+            for i in range(10)
+        ]
+        for post in posts:
+            Post.objects.filter(pk=post.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
+            # Every publication gets a second job, as a sweep racing RQ's own retry would give it.
+            for publication in post.publications.all():
+                services.publication_enqueue(publication=publication)
+                services.publication_enqueue(publication=publication)
+
+        for post in posts:
+            self.wait_until_final(post)
+            self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(len(self.mock.posts()), 20)
+        self.assertEqual(self.mock.duplicates(), 0)
+        self.assertEqual(
+            set(Publication.objects.values_list("attempt_count", flat=True)), {1}, "one attempt each, no double claim"
+        )
