@@ -127,7 +127,6 @@ class RedisServer:
     def stop(self) -> None:
         """Shut the server down, whoever started it."""
         import redis
-
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 

@@ -144,6 +144,9 @@ PLATFORM_TIMEOUT = (
 # --- Media ------------------------------------------------------------------------------
 MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
 MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
+# Media is uploaded (containers created) this long before the slot, so that publishing at
+# the scheduled time is a single request. 0 turns staging off.
+MEDIA_STAGING_LEAD_SECONDS = env.int("MEDIA_STAGING_LEAD_SECONDS", default=300)
 # Media URLs must be public unless this is set (development, tests: the stand-in is local).
 MEDIA_ALLOW_PRIVATE_URLS = env.bool("MEDIA_ALLOW_PRIVATE_URLS", default=False)
 

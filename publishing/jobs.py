@@ -10,6 +10,10 @@ def post_dispatch(post_id: int) -> int:
     return services.post_dispatch(post_id=post_id, wait_up_to=1.5)
 
 
+def post_stage(post_id: int) -> int:
+    return services.post_stage(post_id=post_id)
+
+
 def publication_publish(publication_id: int) -> str:
     job = get_current_job()
     # The delay RQ's Retry will wait if this attempt fails transiently; None when no

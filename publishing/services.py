@@ -181,6 +181,7 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
         )
         if post.status == Post.Status.SCHEDULED:
             _enqueue_dispatch(post)
+            _enqueue_stage(post)
     return post
 
 
@@ -200,6 +201,7 @@ def post_schedule(*, post: Post, scheduled_at: datetime) -> Post:
         )
     post.refresh_from_db()
     _enqueue_dispatch(post)
+    _enqueue_stage(post)
     return post
 
 
@@ -225,6 +227,95 @@ def _enqueue_dispatch(post: Post) -> None:
             queue.enqueue_at(post.scheduled_at, jobs.post_dispatch, post.pk, job_id=job_id)
 
     transaction.on_commit(enqueue)
+
+
+def _enqueue_stage(post: Post) -> None:
+    """Ask RQ to stage the post's media MEDIA_STAGING_LEAD_SECONDS before its slot (at once if
+    that is already past). The sweep does it too if Redis loses this job."""
+    lead = settings.MEDIA_STAGING_LEAD_SECONDS
+    if not post.media_urls or not lead or post.scheduled_at <= timezone.now():
+        return
+    from publishing import jobs
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        at = post.scheduled_at - timedelta(seconds=lead)
+        job_id = stage_job_id(post)
+        if at <= timezone.now():
+            queue.enqueue(jobs.post_stage, post.pk, job_id=job_id)
+        else:
+            queue.enqueue_at(at, jobs.post_stage, post.pk, job_id=job_id)
+
+    transaction.on_commit(enqueue)
+
+
+def stage_job_id(post: Post) -> str:
+    return f"stage-{post.pk}-{int(post.scheduled_at.timestamp())}"
+
+
+# --- staging -----------------------------------------------------------------------------
+
+
+def post_stage(*, post_id: int) -> int:
+    """Upload a scheduled post's media (create its containers) ahead of the slot, so that the
+    publish call at the scheduled time is a single request. Returns how many publications
+    were staged. A failure is recorded on the publication, visible before the slot, and
+    publishing at the slot does what staging could not."""
+    post = Post.objects.filter(pk=post_id, status=Post.Status.SCHEDULED).first()
+    if post is None or not post.media_urls:
+        return 0
+    publications = post.publications.filter(status=Publication.Status.PENDING).select_related("connection")
+    return sum(publication_stage(publication=publication, post=post) for publication in publications)
+
+
+def publication_stage(*, publication: Publication, post: Post) -> bool:
+    if "stagedAt" in publication.metadata or _refusal(publication):
+        return False  # done already, or publish time will refuse it with the reason
+    # Hold the publication while staging, so a publish job cannot run over it; the lease
+    # lets the sweep recover it if this worker dies.
+    token, now = uuid.uuid4(), timezone.now()
+    held = Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING).update(
+        status=Publication.Status.PUBLISHING,
+        lease_token=token,
+        lease_expires_at=now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
+        updated_at=now,
+    )
+    if not held:
+        return False
+    connection = publication.connection
+    draft = Draft(
+        text=post.content,
+        media_urls=list(post.media_urls),
+        state=dict(publication.metadata),
+        idempotency_key=f"planrrr-publication-{publication.pk}",
+    )
+    error, expired = "", None
+    try:
+        get_adapter(publication.platform).stage(
+            Account(account_id=connection.account_id, access_token=connection.access_token), draft
+        )
+        draft.state["stagedAt"] = timezone.now().isoformat()
+        draft.state.pop("stagingError", None)
+    except PlatformError as err:
+        draft.state["stagingError"] = err.message
+        error = f"Staging the media failed ({err.message}); publishing will try again at the scheduled time."
+        if isinstance(err, TokenExpired):
+            expired = err.message
+    Publication.objects.filter(pk=publication.pk, lease_token=token).update(
+        status=Publication.Status.PENDING,
+        lease_token=None,
+        lease_expires_at=None,
+        metadata=draft.state,
+        error=error,
+        updated_at=timezone.now(),
+    )
+    if expired:
+        connection_expire(connection_id=connection.pk, reason=expired)
+    if Post.objects.filter(pk=post.pk, status=Post.Status.PUBLISHING).exists():
+        # The slot came while we held the publication: dispatch skipped it.
+        with transaction.atomic():
+            publication_enqueue(publication=publication)
+    return not error
 
 
 # --- dispatch ----------------------------------------------------------------------------
@@ -413,8 +504,14 @@ def _claim(publication: Publication, now: datetime, started: float) -> _Attempt 
     )
     if not claimed:
         return None
-    publication.refresh_from_db()
+    # Reload the publication's own fields (attempt_count, metadata, ...), keeping the post and
+    # connection loaded with it a moment ago: a plain refresh_from_db() drops them, and the
+    # next access to publication.post would query again.
+    publication.refresh_from_db(fields=_OWN_FIELDS)
     return _Attempt(publication=publication, token=token, started=started)
+
+
+_OWN_FIELDS = [f.attname for f in Publication._meta.concrete_fields if not f.is_relation and not f.primary_key]
 
 
 def _refusal(publication: Publication) -> str | None:
@@ -650,6 +747,12 @@ def connection_expire(*, connection_id: int, reason: str) -> int:
 def post_finalize(*, post_id: int) -> str | None:
     """Derive the post's status once every publication is final: PUBLISHED, PARTIAL or
     FAILED, and tell the team (``post.completed``) exactly once."""
+    # Most calls come from the first publications of a post to finish, with others still
+    # open: say so after one query, without a transaction and a row lock. This cannot miss
+    # the last one: whichever publication commits its final status last sees all the others'.
+    open_statuses = [Publication.Status.PENDING, Publication.Status.PUBLISHING]
+    if Publication.objects.filter(post_id=post_id, status__in=open_statuses).exists():
+        return None
     with transaction.atomic():
         post = Post.objects.select_for_update().filter(pk=post_id).first()
         if post is None or post.status in Post.FINAL:

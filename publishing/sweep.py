@@ -24,6 +24,7 @@ from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from publishing import services
+from publishing.jobs import post_stage as stage_job
 from publishing.models import Post, Publication
 
 logger = logging.getLogger("planrrr.sweep")
@@ -36,6 +37,7 @@ LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
 
 def sweep() -> None:
     now = timezone.now()
+    due_media_stage(now)
     due_posts_dispatch(now)
     expired_leases_recover(now)
     lost_jobs_requeue(now)
@@ -48,6 +50,37 @@ def due_posts_dispatch(now) -> int:
     for post_id in due.values_list("pk", flat=True)[:BATCH]:
         count += services.post_dispatch(post_id=post_id)
     return count
+
+
+def due_media_stage(now) -> int:
+    """Scheduled posts with media inside the staging window whose staging job is missing."""
+    lead = settings.MEDIA_STAGING_LEAD_SECONDS
+    if not lead:
+        return 0
+    unstaged = (
+        Publication.objects.filter(
+            status=Publication.Status.PENDING,
+            post__status=Post.Status.SCHEDULED,
+            post__scheduled_at__gt=now,
+            post__scheduled_at__lte=now + timedelta(seconds=lead),
+        )
+        .exclude(post__media_urls=[])
+        .exclude(metadata__has_key="stagedAt")
+        .exclude(metadata__has_key="stagingError")
+    )
+    posts = list(Post.objects.filter(pk__in=unstaged.values("post_id"))[:BATCH])
+    if not posts:
+        return 0
+    connection = django_rq.get_connection("default")
+    jobs = Job.fetch_many([services.stage_job_id(post) for post in posts], connection=connection)
+    queue = django_rq.get_queue("default", commit_mode="auto")
+    enqueued = 0
+    for post, job in zip(posts, jobs, strict=True):
+        if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES | {JobStatus.SCHEDULED}:
+            continue
+        queue.enqueue(stage_job, post.pk, job_id=services.stage_job_id(post))
+        enqueued += 1
+    return enqueued
 
 
 def expired_leases_recover(now) -> int:

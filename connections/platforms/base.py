@@ -141,6 +141,11 @@ class Adapter:
         if problems:
             raise PermanentError(" ".join(problems))
 
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Do ahead of the slot what publishing needs before the post itself (upload media,
+        create containers), recording it in ``draft.state`` so that ``publish`` then makes a
+        single request. Raises a PlatformError subclass on error. Nothing to do by default."""
+
     def publish(self, account: Account, draft: Draft) -> Published:
         """Publish the draft. Returns Published; raises a PlatformError subclass on error."""
         raise NotImplementedError

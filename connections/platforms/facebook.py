@@ -32,7 +32,7 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
         if not draft.media_urls:
             response = self.post(account, "feed", {"message": draft.text})
             return self.published(response, self.json(response).get("id"))
-        if len(draft.media_urls) == 1:
+        if len(draft.media_urls) == 1 and not draft.state.get("mediaIds"):
             response = self.post(account, "photos", {"url": draft.media_urls[0], "caption": draft.text})
             # -> {"id": "<photo_id>", "post_id": "<page_id>_<post_id>"}: the post is what people see.
             body = self.json(response)
@@ -49,6 +49,12 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
         )
         response = self.post(account, "feed", fields)
         return self.published(response, self.json(response).get("id"))
+
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Upload the photos unpublished; ``publish`` then attaches them to one feed post."""
+        self.refuse_invalid(draft)
+        if draft.media_urls:
+            self.upload_unpublished_photos(account, draft)
 
     def upload_unpublished_photos(self, account: Account, draft: Draft) -> list[str]:
         """Upload each image with ``published=false`` and keep its id in state["mediaIds"], one by

@@ -124,6 +124,13 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
             slow_down_until=slow_down_until,
         )
 
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Create the container(s) ahead of the slot (they live 24 hours); Instagram processes
+        them meanwhile, so ``publish`` finds them FINISHED and only calls media_publish."""
+        self.refuse_invalid(draft)
+        if not draft.state.get("containerId"):
+            self.create_container(account, draft)
+
     def create_container(self, account: Account, draft: Draft) -> str:
         """Make the container to publish and record it; child containers are recorded one by one
         so that a retry after a failure half-way makes none of them twice."""

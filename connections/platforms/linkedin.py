@@ -93,6 +93,12 @@ class LinkedInAdapter(HttpAdapter):
             raise self.malformed(response, "no x-restli-id header")
         return Published(external_id=post_id, url=f"https://www.linkedin.com/feed/update/{post_id}/")
 
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Register and upload the images ahead of the slot."""
+        self.refuse_invalid(draft)
+        if draft.media_urls:
+            self.upload_images(account, draft)
+
     def upload_images(self, account: Account, draft: Draft) -> list[str]:
         """initializeUpload, then PUT the bytes, for each image not uploaded yet; an image's URN is
         kept in state["mediaIds"] once its bytes are there, so a retry redoes none of those."""

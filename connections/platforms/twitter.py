@@ -134,6 +134,12 @@ class TwitterAdapter(HttpAdapter):
             slow_down_until=_exhausted_until(response),
         )
 
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Upload the images ahead of the slot (X keeps media ids about 24 hours)."""
+        self.refuse_invalid(draft)
+        if draft.media_urls:
+            self.upload_media(account, draft)
+
     def upload_media(self, account: Account, draft: Draft) -> list[str]:
         """Fetch and upload each image, keeping its id in state["mediaIds"] one by one, so that a
         retry uploads only what is missing."""

@@ -166,3 +166,66 @@ class MediaTests(PublishingLiveTestCase):
         self.assertEqual(publication.failure_count, 0, "a limit is not a failure")
         post.refresh_from_db()
         self.assertEqual(post.status, Post.Status.PUBLISHING)
+
+
+class StagingTests(PublishingLiveTestCase):
+    """Media goes up ahead of the slot, so the publish call at the scheduled time is one request."""
+
+    def setUp(self):
+        super().setUp()
+        self.instagram = self.connect("INSTAGRAM", INSTAGRAM_USER, "mock_ig_token")
+        self.linkedin = self.connect("LINKEDIN", LINKEDIN_ORG, "mock_li_token")
+        self.images = [self.mock.media_url("image1.png"), self.mock.media_url("image2.png")]
+
+    def test_it_stages_media_before_the_slot(self):
+        self.start_worker()
+        post = services.post_create(
+            team=self.team,
+            content="Staged ahead",
+            media_urls=self.images,
+            platforms=["FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN"],
+            scheduled_at=self.soon(4),
+        )
+
+        def staged():
+            return all("stagedAt" in p.metadata for p in post.publications.all())
+
+        wait_for(staged, timeout=4, message="every publication to be staged before the slot")
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.SCHEDULED, "staged before the slot, not published")
+        self.assertEqual(self.mock.posts(), [])
+
+        self.wait_until_final(post, timeout=20)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        for publication in post.publications.all():
+            self.assertEqual(len(publication.metadata["mediaIds"]), 2, publication.platform)
+            self.assertEqual(publication.attempt_count, 1)
+        # At the slot, each platform was only asked to create the post: no upload came after it.
+        after = [
+            r for r in self.mock.requests(method="POST") + self.mock.requests(method="PUT")
+            if r["ts"] >= post.scheduled_at.timestamp()
+        ]
+        self.assertEqual(
+            sorted(r["platform"] for r in after), ["FACEBOOK", "INSTAGRAM", "LINKEDIN", "TWITTER"], after
+        )
+
+    def test_it_shows_a_staging_failure_before_the_slot_and_publishes_anyway(self):
+        self.mock.fail("TWITTER", mode="server_error", on="media", times=1)
+        self.start_worker()
+        post = services.post_create(
+            team=self.team, content="Staging hiccup", media_urls=self.images[:1], platforms=["TWITTER"],
+            scheduled_at=self.soon(3),
+        )
+
+        def failed_staging():
+            publication = self.publication(post, "TWITTER")
+            return "Staging the media failed" in publication.error and publication
+
+        publication = wait_for(failed_staging, timeout=3, message="the staging failure to show")
+        self.assertIn("X API error", publication.error)
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.SCHEDULED)
+
+        self.wait_until_final(post, timeout=20)
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(self.publication(post, "TWITTER").error, "")
