@@ -116,6 +116,20 @@ class FacebookTests(AdapterContract, AdapterTestCase):
         )
         self.assertEqual(draft.state["mediaIds"], ["photo-1", "photo-2"])
 
+    def test_it_stages_one_photo_unpublished_then_publishes_with_a_single_feed_call(self):
+        self.http.add(responses.POST, PHOTOS, json={"id": "photo-1"})
+        draft = Draft(text="Staged", media_urls=["https://cdn.example.com/a.png"])
+        self.adapter.stage(self.account, draft)
+        self.assertEqual(draft.state["mediaIds"], ["photo-1"])
+        self.assertEqual(self.form(self.http.calls[0])["published"], "false")
+
+        self.http.add(responses.POST, FEED, json={"id": "acct-1_555"})
+        published = self.adapter.publish(self.account, draft)
+
+        self.assertEqual(published.external_id, "acct-1_555")
+        self.assertEqual(len(self.http.calls), 2, "publishing at the slot is one request")
+        self.assertEqual(self.form(self.http.calls[1])["attached_media[0]"], '{"media_fbid": "photo-1"}')
+
     def test_it_keeps_uploaded_photos_across_a_failure_and_does_not_upload_them_again(self):
         self.http.add(responses.POST, PHOTOS, json={"id": "photo-1"})
         self.http.add(responses.POST, PHOTOS, **graph_error(1, "An unknown error occurred", status=500))
