@@ -1,13 +1,14 @@
 """RQ wiring: the worker class every ``manage.py rqworker`` runs (``RQ["WORKER_CLASS"]``).
 
-It is RQ's forking worker with three additions:
+``Worker`` is RQ's forking worker (``InProcessWorker``, RQ's SimpleWorker, runs the jobs in
+its own process; see there), with these additions:
 
 * the database sweeps of ``PLANRRR_SWEEPS`` run every ``SWEEP_INTERVAL_SECONDS`` in the
   worker's main process (one worker of the fleet at a time, by a Redis lock), so a post
   written straight into the database, or work lost with Redis, is found without any
   other process;
-* database connections are closed before each fork, so a work-horse never shares the
-  parent's PostgreSQL socket;
+* (forking) database connections are closed before each fork, so a work-horse never
+  shares the parent's PostgreSQL socket;
 * what every job needs is loaded once in the main process, before the first fork, and the
   loaded objects are frozen out of the garbage collector's reach (``preload``), so that no
   work-horse imports a module or builds a cache its parent could have, and no garbage
@@ -89,7 +90,9 @@ def run_sweeps(connection) -> bool:
     return True
 
 
-class Worker(rq.Worker):
+class SweepingWorker:
+    """What every planrrr worker adds to RQ's: the sweeps, and the preloading."""
+
     _last_sweep = 0.0
 
     def __init__(self, *args, **kwargs) -> None:
@@ -101,19 +104,6 @@ class Worker(rq.Worker):
     def work(self, *args, **kwargs) -> bool:
         preload()
         return super().work(*args, **kwargs)
-
-    def execute_job(self, job, queue) -> None:
-        # A job from a module not preloaded: import it here, once, rather than in every horse.
-        # If it cannot be imported, the horse fails the job with the error, as before.
-        module = job.func_name.rpartition(".")[0] if isinstance(job.func_name, str) else ""
-        if module and module not in sys.modules:
-            try:
-                import_module(module)
-            except Exception:
-                logging.getLogger("planrrr.worker").debug("could not preload %s", module, exc_info=True)
-            else:
-                freeze()
-        super().execute_job(job, queue)
 
     @property
     def dequeue_timeout(self) -> int:
@@ -134,6 +124,49 @@ class Worker(rq.Worker):
             except Exception:
                 logger.exception("sweep could not run; will retry")
 
+
+class Worker(SweepingWorker, rq.Worker):
+    """RQ's forking worker: each job in a fresh work-horse process."""
+
+    def execute_job(self, job, queue) -> None:
+        # A job from a module not preloaded: import it here, once, rather than in every horse.
+        # If it cannot be imported, the horse fails the job with the error, as before.
+        module = job.func_name.rpartition(".")[0] if isinstance(job.func_name, str) else ""
+        if module and module not in sys.modules:
+            try:
+                import_module(module)
+            except Exception:
+                logging.getLogger("planrrr.worker").debug("could not preload %s", module, exc_info=True)
+            else:
+                freeze()
+        super().execute_job(job, queue)
+
     def fork_work_horse(self, job, queue) -> None:
         db.connections.close_all()
         super().fork_work_horse(job, queue)
+
+
+class InProcessWorker(SweepingWorker, rq.SimpleWorker):
+    """Each job in the worker process itself (RQ's SimpleWorker), with the same sweeps.
+
+    A fork per job costs, on this code, about three times the job: the fork, copy-on-write
+    faults as the horse touches the parent's objects, a new PostgreSQL connection (a new
+    backend process on the server), a new Redis connection, a new HTTP (in production:
+    TLS) connection to the platform. In one process they are made once and reused. What is
+    given up is the horse's isolation: a job that leaks memory or crashes the interpreter
+    does it to the worker (the supervisor restarts it; the lease and the sweep recover its
+    publication, as for a killed horse). Job timeouts still apply (SIGALRM in the process).
+
+    Run it with ``manage.py rqworker --worker-class planrrr.rq.InProcessWorker`` or as
+    ``RQ["WORKER_CLASS"]``.
+    """
+
+    def execute_job(self, job, queue) -> None:
+        # As Django does around a request: drop connections past CONN_MAX_AGE or broken
+        # (CONN_HEALTH_CHECKS), and forget the DEBUG query log, before and after each job.
+        db.close_old_connections()
+        db.reset_queries()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            db.close_old_connections()

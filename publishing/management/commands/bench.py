@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -74,6 +75,8 @@ class Options:
     redis_db: int = 12
     keep: bool = False
     seed: int | None = None
+    # None: the RQ["WORKER_CLASS"] of the settings, what `manage.py rqworker` runs.
+    worker_class: str | None = None
 
     @property
     def publications(self) -> int:
@@ -121,15 +124,23 @@ class Progress:
 class Fleet:
     """The worker processes: started, sampled, killed at random and replaced."""
 
-    def __init__(self, size: int, env: dict[str, Any]):
+    def __init__(self, size: int, env: dict[str, Any], worker_class: str | None = None):
         self.size = size
         self.env = env
+        self.worker_class = worker_class
         self.workers: list[WorkerProcess] = []
         self.killed: list[dict] = []
         self.samples = Samples()
+        self.original: set[int] = set()
 
     def start(self) -> None:
-        self.workers = [WorkerProcess("default", "webhooks", env=self.env).start() for _ in range(self.size)]
+        self.workers = [self.new_worker() for _ in range(self.size)]
+
+    def new_worker(self) -> WorkerProcess:
+        worker = WorkerProcess("default", "webhooks", env=self.env)
+        if self.worker_class:
+            worker.command[1:1] = ["--worker-class", self.worker_class]
+        return worker.start()
 
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.alive()]
@@ -152,12 +163,12 @@ class Fleet:
         """SIGKILL a random worker (preferring one in the middle of a job) and its work-horse,
         and start a replacement."""
         alive = self.alive()
-        busy = [w for w in alive if w.horse_pids()]
+        busy = [w for w in alive if horses(w)]
         victim = rng.choice(busy or alive)
-        in_flight = bool(victim.horse_pids())
+        in_flight = bool(horses(victim))
         victim.kill()
         self.workers.remove(victim)
-        self.workers.append(WorkerProcess("default", "webhooks", env=self.env).start())
+        self.workers.append(self.new_worker())
         record = {"pid": victim.pid, "mid_job": in_flight, "at": time.monotonic()}
         self.killed.append(record)
         return record
@@ -172,7 +183,7 @@ class Fleet:
             s.main_first.setdefault(worker.pid, main)
             s.main_last[worker.pid] = main
             s.main_peak[worker.pid] = max(s.main_peak.get(worker.pid, 0), main)
-            for horse in worker.descendants():
+            for horse in horses(worker):
                 try:
                     rss = horse.memory_info().rss
                 except psutil.NoSuchProcess:
@@ -180,11 +191,40 @@ class Fleet:
                 s.horse_peak[worker.pid] = max(s.horse_peak.get(worker.pid, 0), rss)
 
     def reset_samples(self) -> None:
+        """Start sampling afresh; RSS growth is measured on the workers alive now."""
         self.samples = Samples()
+        self.sample()
+        self.original = {w.pid for w in self.alive()}
+
+    def cpu_seconds(self) -> dict[int, float]:
+        """CPU time (user + system) of each worker's main process and of the work-horses it
+        has reaped, by worker pid."""
+        seconds = {}
+        for worker in self.alive():
+            try:
+                t = psutil.Process(worker.pid).cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            seconds[worker.pid] = t.user + t.system + t.children_user + t.children_system
+        return seconds
 
     def stop(self) -> None:
         for worker in self.workers:
             worker.stop(timeout=10)
+
+
+def horses(worker: WorkerProcess) -> list[psutil.Process]:
+    """The worker's work-horses: RQ puts each in a process group of its own (os.setpgrp), which
+    tells them from the scheduler process, which stays in the worker's. (Their command line
+    says nothing: RQ renames processes only when setproctitle is installed.)"""
+    found = []
+    for child in worker.descendants():
+        try:
+            if os.getpgid(child.pid) == child.pid:
+                found.append(child)
+        except ProcessLookupError:
+            continue
+    return found
 
 
 def parse_rate_limit(value: str) -> tuple[int, float] | None:
@@ -199,6 +239,19 @@ def parse_rate_limit(value: str) -> tuple[int, float] | None:
     if parsed[0] < 1 or parsed[1] <= 0:
         raise CommandError(f"--rate-limit {value!r}: the limit must be at least 1 and the window above 0 s")
     return parsed
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two Fleet.cpu_seconds() snapshots by the workers in both."""
+    return sum(after[pid] - before[pid] for pid in before if pid in after)
+
+
+def process_cpu(process: ManagedProcess) -> float:
+    try:
+        t = psutil.Process(process.pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -232,7 +285,7 @@ class Bench:
             team = None
             try:
                 mock, base = self.start_stand_in()
-                worker_fleet = Fleet(self.o.workers, self.worker_env(base))
+                worker_fleet = Fleet(self.o.workers, self.worker_env(base), self.o.worker_class)
                 worker_fleet.start()
                 worker_fleet.wait_registered(connection)
                 self.noop_phase(connection, worker_fleet)
@@ -267,6 +320,7 @@ class Bench:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         mock = ManagedProcess("run_mock_apis", "--port", str(port), env={"MOCK_APIS_ENABLED": "true"}).start()
+        self.mock_process = mock
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -308,6 +362,8 @@ class Bench:
             "PUBLISH_JOB_TIMEOUT": 10,
             "PUBLISH_LEASE_SECONDS": 12,
             "LOG_LEVEL": "WARNING",
+            # Measure what production runs: no per-query debug bookkeeping.
+            "DEBUG": "false",
         }
 
     def noop_phase(self, connection, fleet: Fleet) -> None:
@@ -318,6 +374,7 @@ class Bench:
         queue = django_rq.get_queue("default", commit_mode="auto")
         total = self.o.publications
         registry = queue.finished_job_registry
+        cpu_before = fleet.cpu_seconds()
         started = time.monotonic()
         with connection.pipeline() as pipe:
             queue.enqueue_many(
@@ -334,6 +391,7 @@ class Bench:
                 raise CommandError(f"no-op jobs not done after {self.o.timeout:.0f}s ({done}/{total})")
             time.sleep(0.02)
         elapsed = time.monotonic() - started
+        self.results["noop_cpu_ms"] = cpu_delta(cpu_before, fleet.cpu_seconds()) * 1000 / total
         self.progress.done()
         failed = connection.zcard(queue.failed_job_registry.key)
         if failed:
@@ -378,6 +436,7 @@ class Bench:
         post_ids = [p.pk for p in posts]
         publications = Publication.objects.filter(post_id__in=post_ids)
         fleet.reset_samples()
+        cpu_before, mock_cpu_before = fleet.cpu_seconds(), process_cpu(self.mock_process)
         started = time.monotonic() + (at - timezone.now()).total_seconds()
         kills_at = sorted(self.rng.uniform(0.1, 0.7) for _ in range(self.o.kills))
         deadline = time.monotonic() + lead + self.o.timeout
@@ -406,6 +465,11 @@ class Bench:
             time.sleep(0.1)
         self.progress.done()
         fleet.sample()
+        published = publications.filter(status=Publication.Status.PUBLISHED).count() or 1
+        self.results["cpu_ms_per_publication"] = cpu_delta(cpu_before, fleet.cpu_seconds()) * 1000 / published
+        self.results["stand_in_cpu_ms_per_publication"] = (
+            (process_cpu(self.mock_process) - mock_cpu_before) * 1000 / published
+        )
         self.measure(team, at, post_ids, fleet)
 
     # --- figures -----------------------------------------------------------------------------
@@ -463,7 +527,7 @@ class Bench:
         s = fleet.samples
         r["worker_peak_rss"] = max(s.main_peak.values(), default=0)
         r["horse_peak_rss"] = max(s.horse_peak.values(), default=0)
-        survivors = [pid for pid in s.main_first if pid in s.main_last and pid in {w.pid for w in fleet.alive()}]
+        survivors = fleet.original & {w.pid for w in fleet.alive()}
         growth = [s.main_last[pid] - s.main_first[pid] for pid in survivors]
         r["worker_rss_growth"] = max(growth, default=0)
         r["kills"] = len(fleet.killed)
@@ -501,13 +565,17 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         faults.append(f"{o.kills} worker kills")
     run = (
         f"{r['posts']} posts x {len(o.platforms)} platforms ({', '.join(o.platforms)}), "
-        f"{r['workers']} workers (planrrr.rq.Worker), {', '.join(faults) or 'no faults'}"
+        f"{r['workers']} workers ({o.worker_class or settings.RQ['WORKER_CLASS']}), {', '.join(faults) or 'no faults'}"
     )
     e2e = (
         f"{r['publications_per_second']:.1f} publications/s "
         f"({r['published']} in {r['e2e_seconds']:.2f}s from scheduled_at to the last published_at)"
     )
     noop = f"{r['noop_per_second']:.1f} jobs/s ({r['noop_jobs']} in {r['noop_seconds']:.2f}s)"
+    cpu = (
+        f"{r['cpu_ms_per_publication']:.1f} ms per publication in the workers (no-op job: {r['noop_cpu_ms']:.1f} ms), "
+        f"{r['stand_in_cpu_ms_per_publication']:.1f} ms in the stand-in"
+    )
     lag = (
         f"p50 {r['lag_p50']:.3f}s  p99 {r['lag_p99']:.3f}s  max {r['lag_max']:.3f}s "
         f"(scheduled_at -> the stand-in receiving the first request, {r['lag_samples']} publications)"
@@ -526,6 +594,7 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         ("ratio", f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"),
         ("lag to platform", lag),
         ("job time", job),
+        ("CPU", cpu if not o.kills else "n/a (workers were killed)"),
         ("peak RSS per worker", peak),
         ("RSS growth", growth),
         ("success rate", f"{r['success_rate']:.2%} ({r['published']}/{r['publications']} publications PUBLISHED)"),
@@ -561,13 +630,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--faults",
             action="store_true",
-            help="Fault mode: --failure-rate 0.1 --rate-limit 20/1 --kills 3 unless given otherwise.",
+            help="Fault mode: --failure-rate 0.1 --rate-limit 5/1 --kills 3 unless given otherwise.",
         )
         parser.add_argument("--timeout", type=float, default=d.timeout, help="Give up after this many seconds.")
         parser.add_argument("--redis-db", type=int, default=getattr(settings, "BENCH_REDIS_DB", d.redis_db))
         parser.add_argument("--seed", type=int, default=None, help="Seed for the stand-in's failures and the kills.")
         parser.add_argument("--keep", action="store_true", help="Keep the bench's team, posts and metrics.")
         parser.add_argument("--json", action="store_true", help="Print the figures as JSON after the table.")
+        parser.add_argument(
+            "--worker-class", default=None, help="RQ worker class to run (default: RQ['WORKER_CLASS'] of the settings)."
+        )
 
     def handle(self, *args, **opts) -> None:
         platforms = [p.strip().upper() for p in opts["platforms"].split(",") if p.strip()]
@@ -577,7 +649,7 @@ class Command(BaseCommand):
         if opts["posts"] < 1 or opts["workers"] < 1:
             raise CommandError("--posts and --workers must be at least 1")
         # Fault mode's defaults; what is given explicitly wins.
-        defaults = {"failure_rate": 0.1, "rate_limit": "20/1", "kills": 3} if opts["faults"] else {}
+        defaults = {"failure_rate": 0.1, "rate_limit": "5/1", "kills": 3} if opts["faults"] else {}
         for name, off in (("failure_rate", 0.0), ("rate_limit", "off"), ("kills", 0)):
             if opts[name] is None:
                 opts[name] = defaults.get(name, off)
@@ -593,6 +665,7 @@ class Command(BaseCommand):
             redis_db=opts["redis_db"],
             keep=opts["keep"],
             seed=opts["seed"],
+            worker_class=opts["worker_class"],
         )
         if options.kills >= options.publications:
             raise CommandError("--kills must be fewer than the publications")
