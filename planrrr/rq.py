@@ -123,6 +123,9 @@ class SweepingWorker:
                 run_sweeps(self.connection)
             except Exception:
                 logger.exception("sweep could not run; will retry")
+            # With DEBUG on, Django logs every query until 9,000 are kept: a worker is not a
+            # request, nothing resets that log unless we do.
+            db.reset_queries()
 
 
 class Worker(SweepingWorker, rq.Worker):

@@ -6,6 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import django_rq
+import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import TestCase, override_settings
@@ -13,9 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from planrrr.testing import flush_redis
+from planrrr.testing import flush_redis, wait_for
+from publishing import services
 from publishing.models import JobMetric, Post, Publication
-from publishing.tests.base import Actors
+from publishing.tests.base import Actors, PublishingLiveTestCase
+from webhooks.models import Delivery
+from webhooks.receiver import Receiver
+from webhooks.services import endpoint_create
 
 Outcome = JobMetric.Outcome
 
@@ -25,8 +30,12 @@ def scrape(client, **headers) -> dict[str, dict[tuple, float]]:
     response = client.get("/metrics", **headers)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain; version=")
+    return parse(response.content.decode())
+
+
+def parse(text: str) -> dict[str, dict[tuple, float]]:
     samples: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(response.content.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
@@ -127,8 +136,9 @@ class MetricsEndpointTests(MetricsTestCase):
 
     @override_settings(METRICS_TOKEN="s3cret")
     def test_it_requires_the_token_when_one_is_set(self):
-        self.assertEqual(self.client.get("/metrics").status_code, 401)
-        self.assertEqual(self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code, 401)
+        with self.assertLogs("django.request", "WARNING"):
+            self.assertEqual(self.client.get("/metrics").status_code, 401)
+            self.assertEqual(self.client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code, 401)
 
         samples = scrape(self.client, HTTP_AUTHORIZATION="Bearer s3cret")
 
@@ -208,3 +218,46 @@ class DashboardTests(MetricsTestCase):
 
         self.assertEqual(response.status_code, 302)
         self.assertIn(reverse("admin:login"), response["Location"])
+
+
+class MetricsAfterARunTests(PublishingLiveTestCase):
+    def test_it_serves_the_counters_a_run_produced(self):
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        receiver.secrets.append(endpoint_create(team=self.team, url=receiver.url).secret)
+        self.mock.fail("TWITTER", mode="error", times=1)  # X refuses the first post for good
+        self.start_worker()
+        posts = [
+            services.post_create(
+                team=self.team, content=f"Counted post {i}", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon()
+            )
+            for i in range(2)
+        ]
+        for post in posts:
+            self.wait_until_final(post)
+        # 3 post.published, 1 post.failed, 2 post.completed.
+        receiver.wait_for(6)
+        wait_for(lambda: not Delivery.objects.exclude(status=Delivery.Status.SUCCEEDED).exists())
+
+        # Over HTTP, as Prometheus scrapes it.
+        response = requests.get(f"{self.live_server_url}/metrics", timeout=10)
+
+        self.assertEqual(response.status_code, 200)
+        samples = parse(response.text)
+        published = samples["planrrr_publications_published_total"]
+        self.assertEqual(published, {(("platform", "FACEBOOK"),): 2, (("platform", "TWITTER"),): 1})
+        self.assertEqual(samples["planrrr_publications_failed_total"][(("platform", "TWITTER"),)], 1)
+        self.assertEqual(samples["planrrr_publications_failed_total"][(("platform", "FACEBOOK"),)], 0)
+        durations = samples["planrrr_publish_job_duration_seconds_count"]
+        self.assertEqual(durations, {(("platform", "FACEBOOK"),): 2, (("platform", "TWITTER"),): 2})
+        self.assertEqual(samples["planrrr_publish_lag_seconds_count"][(("platform", "FACEBOOK"),)], 2)
+        self.assertGreater(samples["planrrr_job_peak_rss_bytes"][()], 0)
+        attempts = samples["planrrr_webhook_delivery_attempts_total"]
+        self.assertEqual(attempts[(("event", "post.published"), ("result", "success"))], 3)
+        self.assertEqual(attempts[(("event", "post.failed"), ("result", "success"))], 1)
+        self.assertEqual(attempts[(("event", "post.completed"), ("result", "success"))], 2)
+        self.assertEqual(samples["planrrr_webhook_deliveries_succeeded_total"][()], 6)
+        self.assertEqual(samples["planrrr_publications"][(("platform", "TWITTER"), ("status", "FAILED"))], 1)
+        self.assertEqual(samples["planrrr_posts"], {(("status", "PARTIAL"),): 1, (("status", "PUBLISHED"),): 1})
+        self.assertEqual(samples["planrrr_rq_queue_depth"][(("queue", "default"),)], 0)
+        self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 1)
