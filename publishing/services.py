@@ -349,7 +349,9 @@ def post_dispatch(*, post_id: int, wait_up_to: float = 0.0) -> int:
         post.save(update_fields=["status", "updated_at"])
         pending = list(post.publications.filter(status=Publication.Status.PENDING))
         for publication in pending:
-            publication_enqueue(publication=publication)
+            # At the front: when many posts fall due together, each goes out right after its
+            # own dispatch rather than after every other post's dispatch.
+            publication_enqueue(publication=publication, front=True)
     if not pending:
         post_finalize(post_id=post_id)
     return len(pending)
@@ -378,9 +380,10 @@ def _ensure_publications(post: Post) -> None:
             _emit_failed(publication, post)
 
 
-def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
+def publication_enqueue(*, publication: Publication, at: datetime | None = None, front: bool = False) -> str:
     """Enqueue (after commit) the job carrying the publication's next attempt; remember its
-    id so the sweep can tell when Redis lost it."""
+    id so the sweep can tell when Redis lost it. ``front``: ahead of the jobs already
+    waiting (a due post's publications go before the dispatch of the posts due with it)."""
     from publishing import jobs
 
     job_id = f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
@@ -399,7 +402,7 @@ def publication_enqueue(*, publication: Publication, at: datetime | None = None)
         if at is not None and at > timezone.now():
             queue.enqueue_at(at, jobs.publication_publish, publication.pk, **options)
         else:
-            queue.enqueue(jobs.publication_publish, publication.pk, **options)
+            queue.enqueue(jobs.publication_publish, publication.pk, at_front=front, **options)
 
     transaction.on_commit(enqueue)
     return job_id
