@@ -62,7 +62,7 @@ class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
         return post
 
     def worker_logs(self) -> str:
-        return "\n".join(w.output()[-3000:] for w in self.workers)
+        return "\n".join(w.output()[-8000:] for w in self.workers)
 
     def publication(self, post: Post, platform: str) -> Publication:
         return post.publications.get(platform=platform)

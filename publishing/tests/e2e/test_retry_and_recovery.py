@@ -162,7 +162,7 @@ class InfrastructureFaultTests(PublishingLiveTestCase):
 
         redis.restart()
 
-        self.wait_until_final(post, timeout=20)
+        self.wait_until_final(post, timeout=30)
         self.assertEqual(post.status, Post.Status.PUBLISHED)
         self.assertEqual(len(self.mock.posts()), 1)
 
