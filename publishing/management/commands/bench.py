@@ -1,8 +1,10 @@
 """`manage.py bench`: the real pipeline, measured.
 
 It runs what production runs: ``--workers`` real ``manage.py rqworker --with-scheduler``
-processes (planrrr.rq.Worker, forking), the PostgreSQL database and the Redis server of the
-settings, and the stand-in platform APIs (``run_mock_apis``) on a real port. Then:
+processes (the settings' RQ["WORKER_CLASS"], or ``--worker-class``), the PostgreSQL database
+and the Redis server of the settings, and the stand-in platform APIs (``run_mock_apis``) on a
+real port. The workers run with DEBUG off, as in production, and with the retry, rate-limit
+backoff and lease times cut to seconds so that a run ends. Then:
 
 1. RQ's own throughput on no-op jobs, with the same workers (the baseline);
 2. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
@@ -11,6 +13,10 @@ settings, and the stand-in platform APIs (``run_mock_apis``) on a real port. The
 3. one table: publications per second against the no-op rate, lag from ``scheduled_at`` to
    the stand-in receiving the request, job times, worker memory, success, lost posts and
    duplicate posts the stand-in received.
+
+Limits the stand-in reports as the platforms do: X's per-user cap of 2,400 posts a day
+(``x-user-limit-24hour-*``), which the adapter honours by waiting for the reset. A run of
+more posts than that on TWITTER, with one account, waits a day: use ``--platforms FACEBOOK``.
 
 Isolation: the bench works in a Redis database of its own (``--redis-db``, which must be
 empty or hold only an earlier bench's leftovers; it is flushed before and after) and a team of
@@ -159,13 +165,16 @@ class Fleet:
                 raise CommandError(f"workers did not register within {timeout:.0f}s:\n{log}")
             time.sleep(0.1)
 
-    def kill_one(self, rng: random.Random) -> dict:
-        """SIGKILL a random worker (preferring one in the middle of a job) and its work-horse,
-        and start a replacement."""
+    def kill_one(self, rng: random.Random, connection) -> dict:
+        """SIGKILL a random worker (preferring one in the middle of a job, as RQ's registry says)
+        and its work-horse, and start a replacement."""
+        from rq import Worker
+
         alive = self.alive()
-        busy = [w for w in alive if horses(w)]
+        busy_pids = {w.pid for w in Worker.all(connection=connection) if w.get_state() == "busy"}
+        busy = [w for w in alive if w.pid in busy_pids or horses(w)]
         victim = rng.choice(busy or alive)
-        in_flight = bool(horses(victim))
+        in_flight = victim in busy
         victim.kill()
         self.workers.remove(victim)
         self.workers.append(self.new_worker())
@@ -279,7 +288,7 @@ class Bench:
         redis_url = with_redis_db(settings.REDIS_URL, self.o.redis_db)
         queues = {name: {**config, "URL": redis_url} for name, config in settings.RQ_QUEUES.items()}
         with override_settings(REDIS_URL=redis_url, RQ_QUEUES=queues):
-            connection = django_rq.get_connection("default")
+            self.connection = connection = django_rq.get_connection("default")
             self.claim_redis(connection)
             mock = worker_fleet = None
             team = None
@@ -453,7 +462,7 @@ class Bench:
                 last_sample = now
             while kills_at and done >= kills_at[0] * total:
                 kills_at.pop(0)
-                record = fleet.kill_one(self.rng)
+                record = fleet.kill_one(self.rng, self.connection)
                 self.log(f"killed worker {record['pid']} ({'mid-job' if record['mid_job'] else 'idle'})")
             extra = f"kills {len(fleet.killed)}/{self.o.kills}" if self.o.kills else ""
             self.progress.show("publishing", done, total, started, extra)
