@@ -63,15 +63,9 @@ class LiveWorkerTestCase(LiveServerTestCase):
         flush_redis()
         self.workers: list[WorkerProcess] = []
         # This process sees the same world as its workers: the stand-in is local.
-        base = f"{self.live_server_url}/mock"
         self.enterContext(
             override_settings(
-                FACEBOOK_API_URL=f"{base}/graph",
-                INSTAGRAM_API_URL=f"{base}/graph",
-                TWITTER_API_URL=f"{base}/x",
-                LINKEDIN_API_URL=f"{base}/linkedin",
-                MEDIA_ALLOW_PRIVATE_URLS=True,
-                WEBHOOK_ALLOW_PRIVATE_URLS=True,
+                **self.stand_in().api_settings(), MEDIA_ALLOW_PRIVATE_URLS=True, WEBHOOK_ALLOW_PRIVATE_URLS=True
             )
         )
 
@@ -81,13 +75,14 @@ class LiveWorkerTestCase(LiveServerTestCase):
         flush_redis()
         super().tearDown()
 
+    def stand_in(self):
+        from mockapis.client import MockApis
+
+        return MockApis(f"{self.live_server_url}/mock")
+
     def platform_env(self) -> dict[str, str]:
-        base = f"{self.live_server_url}/mock"
         return {
-            "FACEBOOK_API_URL": f"{base}/graph",
-            "INSTAGRAM_API_URL": f"{base}/graph",
-            "TWITTER_API_URL": f"{base}/x",
-            "LINKEDIN_API_URL": f"{base}/linkedin",
+            **self.stand_in().api_settings(),
             "MEDIA_ALLOW_PRIVATE_URLS": "true",
             "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             # Fast retries for tests; production defaults are in settings.

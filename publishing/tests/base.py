@@ -45,9 +45,7 @@ class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
 
     def setUp(self) -> None:
         super().setUp()
-        from mockapis.client import MockApis
-
-        self.mock = MockApis(f"{self.live_server_url}/mock")
+        self.mock = self.stand_in()
         self.mock.reset()
         self.make_actors()
         # X tokens carry no account: tell the stand-in whose token this is, as X knows.

@@ -18,6 +18,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from connections.models import Connection
+from mockapis.client import MockApis
 from planrrr.models import Team
 from planrrr.processes import ManagedProcess, WorkerProcess, free_port
 from publishing import services
@@ -53,10 +54,7 @@ class Command(BaseCommand):
             self.stdout.write(f"stand-in platform APIs on {base}")
             receiver = Receiver()
             env = {
-                "FACEBOOK_API_URL": f"{base}/graph",
-                "INSTAGRAM_API_URL": f"{base}/graph",
-                "TWITTER_API_URL": f"{base}/x",
-                "LINKEDIN_API_URL": f"{base}/linkedin",
+                **MockApis(base).api_settings(),
                 "MEDIA_ALLOW_PRIVATE_URLS": "true",
                 "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             }
@@ -80,6 +78,8 @@ class Command(BaseCommand):
             Connection.objects.create(
                 team=team, platform=platform, account_id=account_id, name=name, access_token=f"demo_{platform.lower()}"
             )
+        # X tokens carry no account: tell the stand-in whose token it is, as X knows.
+        MockApis(base).bind_token("demo_twitter", ACCOUNTS["TWITTER"][0])
         # The receiver, like the stand-in, is on this machine: allowed for the demo only.
         with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
             endpoint = endpoint_create(team=team, url=receiver.url)
