@@ -151,10 +151,6 @@ class WorkerProcess(ManagedProcess):
             time.sleep(0.05)
         return self
 
-    def horse_pids(self) -> list[int]:
-        """Pids of work-horses currently running a job."""
-        return [p.pid for p in self.descendants() if "rq:work-horse" in " ".join(_cmdline(p))]
-
 
 def _die_with_parent() -> None:
     """In the child, before exec: ask Linux to SIGKILL it when its parent dies, so a crashed
@@ -166,10 +162,3 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass  # not Linux: the parent's stop() still cleans up
-
-
-def _cmdline(proc: psutil.Process) -> list[str]:
-    try:
-        return proc.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []

@@ -378,6 +378,7 @@ def _ensure_publications(post: Post) -> None:
     for publication in rows:
         if publication.status == Publication.Status.FAILED:
             _emit_failed(publication, post)
+            _record_metric(publication, Outcome.FAILED, started=time.monotonic())
 
 
 def publication_enqueue(*, publication: Publication, at: datetime | None = None, front: bool = False) -> str:
@@ -443,7 +444,7 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
     now = timezone.now()
     if connection is not None and connection.rate_limited_until and connection.rate_limited_until > now:
         # The platform asked us to wait: don't spend an attempt, come back when allowed.
-        _defer(publication, until=connection.rate_limited_until, reason=publication.error)
+        _defer(publication, until=connection.rate_limited_until)
         return Outcome.SKIPPED
     refusal = _refusal(publication)
     if refusal:
@@ -684,10 +685,13 @@ def _wait(attempt: _Attempt, draft: Draft, err: NotReady) -> str:
     return Outcome.SKIPPED
 
 
-def _defer(publication: Publication, *, until: datetime, reason: str) -> None:
+def _defer(publication: Publication, *, until: datetime) -> None:
+    """Wait, without an attempt, for the window the platform asked this account to wait for."""
+    label = Platform(publication.platform).label
+    reason = f"Waiting until {until:%Y-%m-%d %H:%M:%S} UTC: {label} asked this account to slow down (rate limit)."
     with transaction.atomic():
         updated = Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING).update(
-            next_attempt_at=until, updated_at=timezone.now()
+            next_attempt_at=until, error=reason, updated_at=timezone.now()
         )
         if updated:
             publication_enqueue(publication=publication, at=until)
@@ -739,6 +743,7 @@ def connection_expire(*, connection_id: int, reason: str) -> int:
         for publication in waiting:
             publication.error = message
             _emit_failed(publication, publication.post)
+            _record_metric(publication, Outcome.FAILED, started=time.monotonic())
     for post_id in {p.post_id for p in waiting}:
         post_finalize(post_id=post_id)
     return len(waiting)

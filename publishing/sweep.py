@@ -122,17 +122,26 @@ def lost_jobs_requeue(now) -> int:
     )
     if not candidates:
         return 0
-    connection = django_rq.get_connection("default")
-    jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=connection)
+    queue = django_rq.get_queue("default")
+    jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=queue.connection)
     requeued = 0
     for publication, job in zip(candidates, jobs, strict=True):
-        if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES:
+        if job is not None and _alive(job, queue):
             continue
         with transaction.atomic():
             services.publication_enqueue(publication=publication)
         requeued += 1
         logger.warning("publication %s: job %s lost, enqueued again", publication.pk, publication.job_id)
     return requeued
+
+
+def _alive(job: Job, queue) -> bool:
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        # A worker listening on several queues pops a job in one step (no intermediate list
+        # to recover it from): killed right after, it leaves the job QUEUED but in no queue.
+        return queue.get_job_position(job.id) is not None
+    return status in LIVE_JOB_STATUSES
 
 
 def settled_posts_finalize() -> int:

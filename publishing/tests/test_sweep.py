@@ -1,0 +1,101 @@
+"""The sweep rebuilds from the database whatever Redis lost; each case in isolation."""
+
+from datetime import timedelta
+
+import django_rq
+from django.test import TestCase, override_settings
+from django.utils import timezone
+from rq.job import Job
+
+from planrrr.testing import flush_redis
+from publishing import services, sweep
+from publishing.models import Post, Publication
+from publishing.tests.base import Actors
+
+
+@override_settings(SWEEP_REQUEUE_AFTER_SECONDS=10)
+class SweepTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.queue = django_rq.get_queue("default")
+        self.long_ago = timezone.now() - timedelta(minutes=5)
+
+    def publishing_post(self) -> Publication:
+        post = services.post_create(team=self.team, content="Swept", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=self.long_ago)
+        publication = post.publications.get()
+        with self.captureOnCommitCallbacks(execute=True):
+            services.publication_enqueue(publication=publication)
+        Publication.objects.filter(pk=publication.pk).update(enqueued_at=self.long_ago)
+        publication.refresh_from_db()
+        return publication
+
+    def job_ids(self) -> list[str]:
+        return self.queue.get_job_ids()
+
+    def test_it_dispatches_a_due_post_nobody_enqueued(self):
+        post = services.post_create(team=self.team, content="Due", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.SCHEDULED, scheduled_at=self.long_ago)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            sweep.sweep()
+
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.PUBLISHING)
+        self.assertEqual(len(self.job_ids()), 2)
+
+    def test_it_leaves_a_live_job_alone(self):
+        publication = self.publishing_post()
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
+        self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def test_it_requeues_a_job_redis_forgot(self):
+        publication = self.publishing_post()
+        flush_redis()
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
+        publication.refresh_from_db()
+        self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def test_it_requeues_a_job_a_killed_worker_popped(self):
+        # Popped off the list (as a worker listening on two queues does in one step), then the
+        # worker died: the job says QUEUED but is in no queue.
+        publication = self.publishing_post()
+        self.queue.connection.lrem(self.queue.key, 0, publication.job_id)
+        self.assertEqual(Job.fetch(publication.job_id, connection=self.queue.connection).get_status(), "queued")
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
+        publication.refresh_from_db()
+        self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def test_it_requeues_a_scheduled_job_long_overdue(self):
+        # A retry scheduled for five minutes ago: no scheduler is running to enqueue it.
+        publication = self.publishing_post()
+        self.queue.remove(publication.job_id)
+        Publication.objects.filter(pk=publication.pk).update(next_attempt_at=self.long_ago)
+        self.queue.enqueue_at(self.long_ago, "publishing.jobs.publication_publish", publication.pk,
+                              job_id=publication.job_id)
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
+
+    def test_it_hands_a_dead_attempt_over_to_reconciliation(self):
+        publication = self.publishing_post()
+        Publication.objects.filter(pk=publication.pk).update(
+            status=Publication.Status.PUBLISHING, attempt_count=1, lease_expires_at=self.long_ago
+        )
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.expired_leases_recover(timezone.now()), 1)
+        publication.refresh_from_db()
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertTrue(publication.outcome_unknown)
+        self.assertIn("interrupted", publication.error)
+
+    def test_it_settles_a_post_whose_publications_all_ended(self):
+        publication = self.publishing_post()
+        Publication.objects.filter(pk=publication.pk).update(
+            status=Publication.Status.PUBLISHED, external_id="1_2", published_at=timezone.now()
+        )
+        self.assertEqual(sweep.settled_posts_finalize(), 1)
+        self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.PUBLISHED)
