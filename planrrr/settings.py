@@ -166,6 +166,9 @@ RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
 RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)
 
+# When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
 # Periodic database sweeps a worker runs every SWEEP_INTERVAL_SECONDS (dotted paths).
 PLANRRR_SWEEPS = ["publishing.sweep.sweep", "webhooks.services.delivery_sweep"]
 

@@ -12,7 +12,7 @@ from publishing.metrics import exposition
 def metrics(request: HttpRequest) -> HttpResponse:
     """The Prometheus scrape target. With ``METRICS_TOKEN`` set, only a request carrying
     ``Authorization: Bearer <token>`` gets the figures (they tell a lot about a business)."""
-    token = getattr(settings, "METRICS_TOKEN", "")
+    token = settings.METRICS_TOKEN
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent.encode(), token.encode()):

@@ -67,7 +67,7 @@ class Endpoint(models.Model):
     def clean(self) -> None:
         errors = {}
         try:
-            check_public_url(self.url, allow_private=getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False))
+            check_public_url(self.url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_URLS)
         except UnsafeURL as err:
             errors["url"] = str(err)
         unknown = sorted(set(self.events) - set(EVENT_TYPES))

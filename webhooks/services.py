@@ -51,24 +51,13 @@ RESPONSE_EXCERPT_BYTES = 2048
 CLOCK_SKEW = timedelta(seconds=1)
 
 # Svix's schedule: after the first attempt, retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h later.
-DEFAULT_RETRY_SCHEDULE = [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600]
-DEFAULT_DISABLE_AFTER = 5 * 24 * 3600
-DEFAULT_TIMEOUT = (5.0, 15.0)
-DEFAULT_ROTATION_OVERLAP = 24 * 3600
-
-
 def retry_schedule() -> list[float]:
     """Seconds to wait before each retry (``WEBHOOK_RETRY_SCHEDULE``); its length is the number of retries."""
-    return [float(s) for s in getattr(settings, "WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)]
-
-
-def _seconds(name: str, default: float) -> float:
-    value = getattr(settings, name, default)
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return [float(s) for s in settings.WEBHOOK_RETRY_SCHEDULE]
 
 
 def _timeout() -> tuple[float, float]:
-    connect, read = getattr(settings, "WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT)
+    connect, read = settings.WEBHOOK_TIMEOUT
     return float(connect), float(read)
 
 
@@ -224,7 +213,7 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
             Webhook(secret).sign(event.id, timestamp, body.decode()) for secret in endpoint.signing_secrets()
         ),
     }
-    allow_private = getattr(settings, "WEBHOOK_ALLOW_PRIVATE_URLS", False)
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     started = time.monotonic()
     try:
         # Redirects are not followed: a 3xx is an answer like any other, and not a 2xx.
@@ -298,7 +287,7 @@ def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> N
     elif not outcome.permanent:
         schedule = retry_schedule()
         failing_since = endpoint.failing_since or now
-        disable_after = timedelta(seconds=_seconds("WEBHOOK_DISABLE_AFTER", DEFAULT_DISABLE_AFTER))
+        disable_after = timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
         if endpoint.active and now - failing_since >= disable_after:
             disable_reason = (
                 f"Every attempt failed since {failing_since:%Y-%m-%d %H:%M} UTC (more than {_human(disable_after)}): "
@@ -367,7 +356,7 @@ def delivery_sweep() -> int:
     the queue is left alone; any other is enqueued again. Enqueueing twice is harmless:
     the attempt is claimed atomically.
     """
-    grace = timedelta(seconds=_seconds("SWEEP_REQUEUE_AFTER_SECONDS", 10))
+    grace = timedelta(seconds=settings.SWEEP_REQUEUE_AFTER_SECONDS)
     overdue = list(
         Delivery.objects.filter(
             status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace
@@ -414,7 +403,7 @@ def endpoint_rotate_secret(*, endpoint: Endpoint, overlap: timedelta | None = No
     likes; after it only the new secret signs.
     """
     if overlap is None:
-        overlap = timedelta(seconds=_seconds("WEBHOOK_SECRET_ROTATION_OVERLAP", DEFAULT_ROTATION_OVERLAP))
+        overlap = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_OVERLAP)
     new_secret = secret_generate()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = timezone.now() + overlap
