@@ -33,6 +33,7 @@ from connections.platforms import get_adapter
 from connections.platforms.base import (
     Account,
     Draft,
+    Duplicate,
     NotReady,
     PermanentError,
     PlatformError,
@@ -466,7 +467,9 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
     )
     try:
         if publication.outcome_unknown:
-            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=5)
+            # A minute of margin for the platform's clock; a narrow window keeps bursts of
+            # posts from pushing this one off the page of recent posts.
+            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
             external_id = adapter.find_published(account, draft, since)
             if external_id:
                 return _succeed(attempt, draft, Published(external_id=external_id), reconciled=True)
@@ -480,6 +483,14 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
         return _rate_limited(attempt, draft, err)
     except NotReady as err:
         return _wait(attempt, draft, err)
+    except Duplicate as err:
+        message = err.message
+        if publication.outcome_unknown:
+            message += (
+                " — an earlier attempt whose answer was lost most likely published it, but it is not among "
+                "the account's recent posts planrrr can see: check the account before posting it again."
+            )
+        return _fail(attempt, message, draft=draft)
     except PermanentError as err:
         return _fail(attempt, err.message, draft=draft)
     except TransientError as err:

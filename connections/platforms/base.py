@@ -67,6 +67,12 @@ class PermanentError(PlatformError):
     """Give up: the platform will never accept this request (validation, duplicate, policy)."""
 
 
+class Duplicate(PermanentError):
+    """The platform refuses the text as one this account already posted (Facebook 506, X 403,
+    LinkedIn DUPLICATE_POST). After an attempt whose outcome was lost it usually means that
+    attempt went out; the caller says so."""
+
+
 class TokenExpired(PlatformError):
     """The access token is expired or revoked: the team must reconnect the account."""
 

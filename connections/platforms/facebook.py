@@ -76,7 +76,7 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
             params={
                 "fields": "id,message,created_time",
                 "since": int(since.timestamp()),
-                "limit": 25,
+                "limit": 100,
                 "access_token": account.access_token,
             },
         )

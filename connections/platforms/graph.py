@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .base import (
+    Duplicate,
     PermanentError,
     PlatformError,
     RateLimited,
@@ -86,6 +87,8 @@ class GraphErrorMixin:
             return RateLimited(message, retry_at=self.graph_retry_at(response), status_code=status)
         if code in TOKEN_CODES:
             return TokenExpired(message, status_code=status)
+        if code == 506:
+            return Duplicate(message, status_code=status)
         if code in PERMANENT_CODES:
             return PermanentError(message, status_code=status)
         if code in TRANSIENT_CODES or error.get("is_transient") is True or status >= 500:

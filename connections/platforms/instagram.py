@@ -196,7 +196,7 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
         response = self.request(
             "GET",
             f"/{account.account_id}/media",
-            params={"fields": "id,caption,timestamp", "limit": 25, "access_token": account.access_token},
+            params={"fields": "id,caption,timestamp", "limit": 100, "access_token": account.access_token},
         )
         media = self.json(response).get("data")
         if not isinstance(media, list):

@@ -21,6 +21,7 @@ from django.utils import timezone
 from .base import (
     Account,
     Draft,
+    Duplicate,
     HttpAdapter,
     PermanentError,
     Published,
@@ -128,12 +129,12 @@ class LinkedInAdapter(HttpAdapter):
         return images
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        # GET /rest/posts?q=author&author={encoded urn}&count=20 ->
+        # GET /rest/posts?q=author&author={encoded urn}&count=100 ->
         # {"elements": [{"id": "urn:li:share:...", "commentary": "...", "createdAt": 1700000000000, ...}]}
         response = self.request(
             "GET",
             "/rest/posts",
-            params={"q": "author", "author": account.account_id, "count": 20},
+            params={"q": "author", "author": account.account_id, "count": 100},
             headers=self.headers(account),
         )
         elements = self.json(response).get("elements")
@@ -176,6 +177,8 @@ class LinkedInAdapter(HttpAdapter):
         # 422 {"errorDetails": {"inputErrors": [{"code": "DUPLICATE_POST", "description": ...}]},
         # "message": "Content is a duplicate of urn:li:share:...", "status": 422}; 400 invalid
         # body; 403 ACCESS_DENIED: the same request will never succeed.
+        if "DUPLICATE_POST" in message:
+            raise Duplicate(message, status_code=status)
         raise PermanentError(message, status_code=status)
 
 

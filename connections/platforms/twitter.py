@@ -21,6 +21,7 @@ from django.utils import timezone
 from .base import (
     Account,
     Draft,
+    Duplicate,
     HttpAdapter,
     PermanentError,
     Published,
@@ -165,7 +166,7 @@ class TwitterAdapter(HttpAdapter):
         response = self.request(
             "GET",
             f"/2/users/{account.account_id}/tweets",
-            params={"max_results": 20, "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            params={"max_results": 100, "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
             headers=self.auth(account),
         )
         body = self.json(response)
@@ -197,8 +198,10 @@ class TwitterAdapter(HttpAdapter):
             raise TransientError(message, status_code=status, maybe_sent=True)
         # 403 {"detail": "You are not allowed to create a Tweet with duplicate content.", ...}: X does
         # not say which post it duplicates; the caller reconciles *before* retrying an unknown
-        # outcome, so reaching this means the text really was posted before. 400 invalid request,
-        # other 403s (not permitted): the same request will never succeed.
+        # outcome, so reaching this means the text really was posted before.
+        if status == 403 and "duplicate" in message.lower():
+            raise Duplicate(message, status_code=status)
+        # 400 invalid request, other 403s (not permitted): the same request will never succeed.
         raise PermanentError(message, status_code=status)
 
 

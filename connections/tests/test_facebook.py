@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import responses
 
-from connections.platforms.base import Draft, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.facebook import FacebookAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
 
@@ -43,7 +43,7 @@ class FacebookTests(AdapterContract, AdapterTestCase):
         ),
         "permanent": (
             graph_error(506, "Duplicate status message"),
-            PermanentError,
+            Duplicate,
             "Facebook API error (code 506): Duplicate status message",
         ),
         "server_error": (
@@ -242,7 +242,7 @@ class FacebookTests(AdapterContract, AdapterTestCase):
             {
                 "fields": "id,message,created_time",
                 "since": str(int(NOW.timestamp())),
-                "limit": "25",
+                "limit": "100",
                 "access_token": "token-1",
             },
         )

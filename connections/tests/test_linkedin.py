@@ -3,7 +3,15 @@ from datetime import timedelta
 
 import responses
 
-from connections.platforms.base import Account, Draft, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import (
+    Account,
+    Draft,
+    Duplicate,
+    PermanentError,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
 from connections.platforms.linkedin import LinkedInAdapter, little_text
 from connections.tests.contract import LINKEDIN, NOW, PNG, AdapterContract, AdapterTestCase
 
@@ -62,7 +70,7 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
                     },
                 },
             },
-            PermanentError,
+            Duplicate,
             "LinkedIn API error (422): Content is a duplicate of urn:li:share:6 [DUPLICATE_POST]",
         ),
         "server_error": (
@@ -216,7 +224,7 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
         self.assertEqual(self.adapter.find_published(self.account, Draft(text="Hi (there)"), NOW), "found-1")
         call = self.http.calls[0]
         self.assertIn("author=urn%3Ali%3Aorganization%3A123", call.request.url)
-        self.assertEqual(self.query(call), {"q": "author", "author": AUTHOR, "count": "20"})
+        self.assertEqual(self.query(call), {"q": "author", "author": AUTHOR, "count": "100"})
         self.assertLinkedInHeaders(call.request)
 
     def test_it_ignores_a_matching_post_older_than_the_attempt(self):

@@ -4,7 +4,7 @@ from datetime import timedelta
 import responses
 from django.test import SimpleTestCase
 
-from connections.platforms.base import Draft, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.twitter import TwitterAdapter, weighted_length
 from connections.tests.contract import NOW, PNG, AdapterContract, AdapterTestCase, X
 
@@ -77,7 +77,7 @@ class TwitterTests(AdapterContract, AdapterTestCase):
         ),
         "permanent": (
             problem(403, "You are not allowed to create a Tweet with duplicate content."),
-            PermanentError,
+            Duplicate,
             "X API error (403): You are not allowed to create a Tweet with duplicate content.",
         ),
         "server_error": (
@@ -211,7 +211,7 @@ class TwitterTests(AdapterContract, AdapterTestCase):
         self.mock_recent("Hello world")
         self.adapter.find_published(self.account, Draft(text="Hello world"), NOW)
         call = self.http.calls[0]
-        self.assertEqual(self.query(call), {"max_results": "20", "start_time": "2025-03-01T12:00:00Z"})
+        self.assertEqual(self.query(call), {"max_results": "100", "start_time": "2025-03-01T12:00:00Z"})
         self.assertEqual(call.request.headers["Authorization"], "Bearer token-1")
 
     def test_it_recognises_its_text_as_x_gives_it_back(self):

@@ -137,6 +137,24 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), 1)
 
 
+    def test_it_explains_a_duplicate_refusal_after_a_lost_answer(self):
+        # The answer to the first attempt is lost; the platform then calls the retry a duplicate
+        # although the post is not among the account's recent posts we can see.
+        self.mock.fail("FACEBOOK", mode="timeout", times=1, seconds=3)
+        self.mock.fail("FACEBOOK", mode="duplicate", times=1)
+        self.start_worker(PLATFORM_READ_TIMEOUT=0.5)
+        post = services.post_create(
+            team=self.team, content="Said twice", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(post, timeout=20)
+
+        publication = self.publication(post, "FACEBOOK")
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("Facebook API error (code 506", publication.error)
+        self.assertIn("earlier attempt whose answer was lost most likely published it", publication.error)
+
+
 class InfrastructureFaultTests(PublishingLiveTestCase):
     def test_it_publishes_a_due_post_after_redis_lost_its_data(self):
         self.start_worker()
