@@ -204,6 +204,25 @@ class HttpAdapter(Adapter):
         """Raise the PlatformError this response means; return None if it is a success."""
         raise NotImplementedError
 
+    def status_error(self, response: requests.Response, message: str, *, duplicate: bool = False) -> PlatformError:
+        """What an error status means on platforms whose errors follow HTTP (X, LinkedIn): 401
+        token expired or revoked, 429 rate limited until ``retry_at``, 5xx transient (the
+        platform may have acted), a duplicate refusal, anything else permanent."""
+        status = response.status_code
+        if status == 401:
+            return TokenExpired(message, status_code=status)
+        if status == 429:
+            return RateLimited(message, retry_at=self.retry_at(response), status_code=status)
+        if status >= 500:
+            return TransientError(message, status_code=status, maybe_sent=True)
+        if duplicate:
+            return Duplicate(message, status_code=status)
+        return PermanentError(message, status_code=status)
+
+    def retry_at(self, response: requests.Response) -> datetime:
+        """When a rate-limited request may be sent again, from the platform's headers."""
+        raise NotImplementedError
+
     def json(self, response: requests.Response) -> dict:
         """Decode a success body. An unreadable one is transient, and the platform may have
         acted on the request, so the next attempt reconciles."""

@@ -21,13 +21,8 @@ from django.utils import timezone
 from .base import (
     Account,
     Draft,
-    Duplicate,
     HttpAdapter,
-    PermanentError,
     Published,
-    RateLimited,
-    TokenExpired,
-    TransientError,
     error_body,
 )
 from .media import fetch_media
@@ -161,25 +156,19 @@ class LinkedInAdapter(HttpAdapter):
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:
             return
-        status = response.status_code
-        message = f"LinkedIn API error ({status}): {_error_text(response)}"
-        if status == 401:
-            # {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401};
-            # 65601 "The token used in the request has been revoked by the user".
-            raise TokenExpired(message, status_code=status)
-        if status == 429:
-            # {"serviceErrorCode": 101, "message": "Resource level throttle limit for calls to this
-            # resource is reached.", "status": 429}; no reset header is documented, Retry-After is
-            # honoured when a proxy sends one.
-            raise RateLimited(message, retry_at=_retry_at(response), status_code=status)
-        if status >= 500:
-            raise TransientError(message, status_code=status, maybe_sent=True)
+        message = f"LinkedIn API error ({response.status_code}): {_error_text(response)}"
+        # 401 {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401};
+        # 65601 "The token used in the request has been revoked by the user".
+        # 429 {"serviceErrorCode": 101, "message": "Resource level throttle limit for calls to this
+        # resource is reached.", "status": 429}.
         # 422 {"errorDetails": {"inputErrors": [{"code": "DUPLICATE_POST", "description": ...}]},
         # "message": "Content is a duplicate of urn:li:share:...", "status": 422}; 400 invalid
         # body; 403 ACCESS_DENIED: the same request will never succeed.
-        if "DUPLICATE_POST" in message:
-            raise Duplicate(message, status_code=status)
-        raise PermanentError(message, status_code=status)
+        raise self.status_error(response, message, duplicate="DUPLICATE_POST" in message)
+
+    def retry_at(self, response: requests.Response) -> datetime:
+        # No reset header is documented; Retry-After is honoured when a proxy sends one.
+        return _retry_at(response)
 
 
 def _error_text(response: requests.Response) -> str:

@@ -21,13 +21,8 @@ from django.utils import timezone
 from .base import (
     Account,
     Draft,
-    Duplicate,
     HttpAdapter,
-    PermanentError,
     Published,
-    RateLimited,
-    TokenExpired,
-    TransientError,
     error_body,
 )
 from .media import fetch_media
@@ -189,20 +184,15 @@ class TwitterAdapter(HttpAdapter):
             return
         status = response.status_code
         message = f"X API error ({status}): {_problem_text(response)}"
-        if status == 401:
-            # {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
-            raise TokenExpired(message, status_code=status)
-        if status == 429:
-            raise RateLimited(message, retry_at=_retry_at(response), status_code=status)
-        if status >= 500:
-            raise TransientError(message, status_code=status, maybe_sent=True)
+        # 401 {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}.
         # 403 {"detail": "You are not allowed to create a Tweet with duplicate content.", ...}: X does
         # not say which post it duplicates; the caller reconciles *before* retrying an unknown
         # outcome, so reaching this means the text really was posted before.
-        if status == 403 and "duplicate" in message.lower():
-            raise Duplicate(message, status_code=status)
         # 400 invalid request, other 403s (not permitted): the same request will never succeed.
-        raise PermanentError(message, status_code=status)
+        raise self.status_error(response, message, duplicate=status == 403 and "duplicate" in message.lower())
+
+    def retry_at(self, response: requests.Response) -> datetime:
+        return _retry_at(response)
 
 
 def _problem_text(response: requests.Response) -> str:
