@@ -3,6 +3,10 @@
 ``Worker`` is RQ's forking worker (``InProcessWorker``, RQ's SimpleWorker, runs the jobs in
 its own process; see there), with these additions:
 
+* a Redis outage (a restart, a failover) does not end the worker: RQ retries a failed
+  dequeue but quits on a Redis error anywhere else in its loop (maintenance, suspension
+  check, heartbeat, job bookkeeping); this worker logs it, waits, and carries on, and
+  restarts its scheduler process (which dies with the connection) as soon as Redis is back;
 * the database sweeps of ``PLANRRR_SWEEPS`` run every ``SWEEP_INTERVAL_SECONDS`` in the
   worker's main process (one worker of the fleet at a time, by a Redis lock), so a post
   written straight into the database, or work lost with Redis, is found without any
@@ -19,10 +23,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import time
 from importlib import import_module
 
+import redis
 import rq
 from django import db
 from django.apps import apps
@@ -32,6 +38,8 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger("planrrr.sweep")
 
 SWEEP_LOCK_KEY = "planrrr:sweep:lock"
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 # Modules the jobs import, directly or lazily inside functions, that Django's start-up does
 # not load: without this, every work-horse would import them again (PLANRRR_WORKER_PRELOAD
@@ -91,9 +99,12 @@ def run_sweeps(connection) -> bool:
 
 
 class SweepingWorker:
-    """What every planrrr worker adds to RQ's: the sweeps, and the preloading."""
+    """What every planrrr worker adds to RQ's: the sweeps, the preloading, and outliving Redis."""
 
     _last_sweep = 0.0
+    _redis_wait = 0.0
+    # Longest pause between two tries while Redis cannot be reached.
+    max_redis_wait = 5.0
 
     def __init__(self, *args, **kwargs) -> None:
         # RQ re-acquires the scheduler lock of a dead worker (TTL 61 s) only during
@@ -110,15 +121,54 @@ class SweepingWorker:
         # Wake up at least once per sweep interval even when no job arrives.
         return max(1, int(settings.SWEEP_INTERVAL_SECONDS))
 
+    def _outliving_redis(self, step: str, call, *args):
+        """Run one step of RQ's loop; if Redis cannot be reached, log, wait, and return None.
+
+        The step is retried by the loop itself (maintenance stays due, the next job is
+        dequeued again). Work in hand is not lost: a job popped but not started, or finished
+        but not recorded, is found by the sweep (``lost_jobs_requeue``) from PostgreSQL, and a
+        publication's lease keeps it from being published twice.
+        """
+        try:
+            result = call(*args)
+        except REDIS_ERRORS as error:
+            self._redis_wait = min(max(self._redis_wait * 2, 0.5), self.max_redis_wait)
+            self.log.warning(
+                "Worker %s: Redis unreachable during %s (%s); trying again in %.1fs",
+                self.name,
+                step,
+                error,
+                self._redis_wait,
+            )
+            self._horse_reap()
+            time.sleep(self._redis_wait)
+            return None
+        self._redis_wait = 0.0
+        return result
+
+    def _horse_reap(self) -> None:
+        """After a Redis error in a job's bookkeeping: nothing to do without a work-horse."""
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._outliving_redis("the suspension check", super().check_for_suspension, burst)
+
+    def run_maintenance_tasks(self) -> None:
+        self._outliving_redis("maintenance", super().run_maintenance_tasks)
+
+    def execute_job(self, job, queue) -> None:
+        self._outliving_redis(f"job {job.id}", super().execute_job, job, queue)
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        super().heartbeat(timeout, pipeline=pipeline)
-        # heartbeat() runs in the main process between jobs and while waiting for one (and,
-        # inside a pipeline, while a job runs: not a moment to do database work).
+        # Inside a pipeline nothing is sent yet (and a job is running: not a moment to do
+        # database work).
         if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
             return
+        self._outliving_redis("the heartbeat", super().heartbeat, timeout)
         now = time.monotonic()
         if now - self._last_sweep >= settings.SWEEP_INTERVAL_SECONDS:
             self._last_sweep = now
+            self._scheduler_restart()
             try:
                 run_sweeps(self.connection)
             except Exception:
@@ -126,6 +176,22 @@ class SweepingWorker:
             # With DEBUG on, Django logs every query until 9,000 are kept: a worker is not a
             # request, nothing resets that log unless we do.
             db.reset_queries()
+
+    def _scheduler_restart(self) -> None:
+        """Start the scheduler process again if it died, once its lock can be had.
+
+        RQ's scheduler process exits on the first Redis error, and RQ checks for that only at
+        maintenance (every minute here): jobs due by ``enqueue_at`` (retries, rate-limit
+        waits) would wait that long after a Redis restart. Checked every sweep interval instead.
+        """
+        scheduler = getattr(self, "scheduler", None)
+        process = scheduler and scheduler._process
+        if process is None or process.is_alive():
+            return
+        try:
+            scheduler.acquire_locks(auto_start=True)
+        except REDIS_ERRORS as error:
+            self.log.warning("Worker %s: scheduler not restarted yet: %s", self.name, error)
 
 
 class Worker(SweepingWorker, rq.Worker):
@@ -143,6 +209,16 @@ class Worker(SweepingWorker, rq.Worker):
             else:
                 freeze()
         super().execute_job(job, queue)
+
+    def _horse_reap(self) -> None:
+        # Redis failed while the horse ran (RQ's heartbeats while monitoring it): let it finish
+        # (its job timeout bounds that) before the next job, so one worker never runs two.
+        if self._horse_pid:
+            try:
+                os.waitpid(self._horse_pid, 0)
+            except ChildProcessError:
+                pass
+            self._horse_pid = 0
 
     def fork_work_horse(self, job, queue) -> None:
         db.connections.close_all()
