@@ -7,10 +7,11 @@ its own process; see there), with these additions:
   dequeue but quits on a Redis error anywhere else in its loop (maintenance, suspension
   check, heartbeat, job bookkeeping); this worker logs it, waits, and carries on, and
   restarts its scheduler process (which dies with the connection) as soon as Redis is back;
-* the database sweeps of ``PLANRRR_SWEEPS`` run every ``SWEEP_INTERVAL_SECONDS`` in the
-  worker's main process (one worker of the fleet at a time, by a Redis lock), so a post
-  written straight into the database, or work lost with Redis, is found without any
-  other process;
+* the periodic work of ``PLANRRR_PERIODIC`` (the dispatch of due posts every
+  ``DISPATCH_INTERVAL_SECONDS``, the sweeps every ``SWEEP_INTERVAL_SECONDS``) runs in the
+  worker's main process, between jobs and while waiting for one, by one worker of the fleet
+  at a time (a Redis lock per task): a post written straight into the database, or work
+  lost with Redis, is found without any other process, and without a fork;
 * (forking) database connections are closed before each fork, so a work-horse never
   shares the parent's PostgreSQL socket;
 * what every job needs is loaded once in the main process, before the first fork, and the
@@ -37,7 +38,7 @@ from django.utils.module_loading import import_string
 
 logger = logging.getLogger("planrrr.sweep")
 
-SWEEP_LOCK_KEY = "planrrr:sweep:lock"
+PERIODIC_LOCK_PREFIX = "planrrr:periodic:"
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
@@ -81,27 +82,24 @@ def freeze() -> None:
     gc.freeze()
 
 
-def run_sweeps(connection) -> bool:
-    """Run every sweep once unless another worker did within the interval. Returns True if run."""
-    interval_ms = max(int(settings.SWEEP_INTERVAL_SECONDS * 1000), 100)
-    if not connection.set(SWEEP_LOCK_KEY, "1", nx=True, px=interval_ms):
+def run_periodic(connection, path: str, interval: float) -> bool:
+    """Run the task at ``path`` unless another worker did within ``interval``. True if run."""
+    if not connection.set(f"{PERIODIC_LOCK_PREFIX}{path}", "1", nx=True, px=max(int(interval * 1000), 50)):
         return False
     db.close_old_connections()
-    for path in settings.PLANRRR_SWEEPS:
-        try:
-            import_string(path)()
-        except Exception:
-            # A database or Redis outage must not stop the worker: log, drop the broken
-            # connection, and try again at the next interval.
-            logger.exception("sweep %s failed; will retry", path)
-            db.connections.close_all()
+    try:
+        import_string(path)()
+    except Exception:
+        # A database or Redis outage must not stop the worker: log, drop the broken
+        # connection, and try again at the next interval.
+        logger.exception("%s failed; will retry", path)
+        db.connections.close_all()
     return True
 
 
 class SweepingWorker:
     """What every planrrr worker adds to RQ's: the sweeps, the preloading, and outliving Redis."""
 
-    _last_sweep = 0.0
     _redis_wait = 0.0
     # Longest pause between two tries while Redis cannot be reached.
     max_redis_wait = 5.0
@@ -111,15 +109,17 @@ class SweepingWorker:
         # maintenance, every 10 minutes by default: every minute instead.
         kwargs.setdefault("maintenance_interval", 60)
         super().__init__(*args, **kwargs)
+        self._last_run: dict[str, float] = {}
 
     def work(self, *args, **kwargs) -> bool:
         preload()
         return super().work(*args, **kwargs)
 
     @property
-    def dequeue_timeout(self) -> int:
-        # Wake up at least once per sweep interval even when no job arrives.
-        return max(1, int(settings.SWEEP_INTERVAL_SECONDS))
+    def dequeue_timeout(self) -> float:
+        # Wake up at least once per periodic interval even when no job arrives (Redis 6's
+        # BLPOP takes fractions of a second).
+        return max(0.05, min(settings.PLANRRR_PERIODIC.values(), default=1.0))
 
     def _outliving_redis(self, step: str, call, *args):
         """Run one step of RQ's loop; if Redis cannot be reached, log, wait, and return None.
@@ -165,17 +165,24 @@ class SweepingWorker:
             super().heartbeat(timeout, pipeline=pipeline)
             return
         self._outliving_redis("the heartbeat", super().heartbeat, timeout)
-        now = time.monotonic()
-        if now - self._last_sweep >= settings.SWEEP_INTERVAL_SECONDS:
-            self._last_sweep = now
-            self._scheduler_restart()
+        ran = False
+        for path, interval in settings.PLANRRR_PERIODIC.items():
+            now = time.monotonic()
+            if now - self._last_run.get(path, 0.0) < interval:
+                continue
+            self._last_run[path] = now
             try:
-                run_sweeps(self.connection)
+                ran = run_periodic(self.connection, path, interval) or ran
             except Exception:
-                logger.exception("sweep could not run; will retry")
+                logger.exception("%s could not run; will retry", path)
+        if ran:
             # With DEBUG on, Django logs every query until 9,000 are kept: a worker is not a
             # request, nothing resets that log unless we do.
             db.reset_queries()
+        now = time.monotonic()
+        if now - self._last_run.get("scheduler", 0.0) >= 1.0:
+            self._last_run["scheduler"] = now
+            self._scheduler_restart()
 
     def _scheduler_restart(self) -> None:
         """Start the scheduler process again if it died, once its lock can be had.

@@ -111,8 +111,11 @@ PUBLISH_LEASE_SECONDS = env.int("PUBLISH_LEASE_SECONDS", default=PUBLISH_JOB_TIM
 PUBLISH_MAX_ATTEMPTS = env.int("PUBLISH_MAX_ATTEMPTS", default=5)
 # Exponential backoff base (seconds) for transient failures: base, 2*base, 4*base, ... plus jitter.
 PUBLISH_RETRY_BASE_SECONDS = env.int("PUBLISH_RETRY_BASE_SECONDS", default=5)
-# How often a worker sweeps the database for due posts and dead attempts.
+# How often a worker sweeps the database for dead attempts, lost jobs and unsettled posts.
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
+# How often the workers look for due posts: the most a post waits past its time before
+# its jobs are enqueued (one indexed query a round when nothing is due).
+DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=0.2)
 # A queued publication whose job is gone from Redis is re-enqueued after this long.
 SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
 
@@ -169,8 +172,13 @@ LATENCY_MS = env.int("LATENCY_MS", default=0)
 # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
-# Periodic database sweeps a worker runs every SWEEP_INTERVAL_SECONDS (dotted paths).
-PLANRRR_SWEEPS = ["publishing.sweep.sweep", "webhooks.services.delivery_sweep"]
+# Periodic work the workers do in their main process, one worker of the fleet at a time:
+# dotted path -> seconds between two runs.
+PLANRRR_PERIODIC = {
+    "publishing.sweep.due_posts_dispatch": DISPATCH_INTERVAL_SECONDS,
+    "publishing.sweep.sweep": SWEEP_INTERVAL_SECONDS,
+    "webhooks.services.delivery_sweep": SWEEP_INTERVAL_SECONDS,
+}
 
 # --- Webhooks ---------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)

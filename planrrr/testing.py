@@ -62,12 +62,9 @@ class LiveWorkerTestCase(LiveServerTestCase):
         super().setUp()
         flush_redis()
         self.workers: list[WorkerProcess] = []
-        # This process sees the same world as its workers: the stand-in is local.
-        self.enterContext(
-            override_settings(
-                **self.stand_in().api_settings(), MEDIA_ALLOW_PRIVATE_URLS=True, WEBHOOK_ALLOW_PRIVATE_URLS=True
-            )
-        )
+        # This process sees the same world as its workers: the stand-in is local, retries are
+        # fast (a job's RQ Retry is made by whichever process enqueues it, often this one).
+        self.enterContext(override_settings(**_typed(self.platform_env())))
 
     def tearDown(self) -> None:
         for worker in self.workers:
@@ -91,6 +88,25 @@ class LiveWorkerTestCase(LiveServerTestCase):
         }
 
     def start_worker(self, *queues: str, **env: Any) -> WorkerProcess:
+        """A worker with the test's settings plus ``env``; this process takes ``env`` too, so
+        that what it enqueues (RQ's Retry, for one) follows the same settings."""
         worker = WorkerProcess(*queues, env={**self.platform_env(), **env}).start()
         self.workers.append(worker)
+        self.enterContext(override_settings(**_typed(env)))
         return worker.wait_ready()
+
+
+def _typed(env: dict[str, Any]) -> dict[str, Any]:
+    """Environment values as the settings hold them (the type of the current setting)."""
+    from django.conf import settings
+
+    typed = {}
+    for name, value in env.items():
+        current = getattr(settings, name, None)
+        if isinstance(current, bool):
+            typed[name] = str(value).lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, (int, float)) and not isinstance(value, (int, float)):
+            typed[name] = type(current)(value)
+        else:
+            typed[name] = value
+    return typed

@@ -5,11 +5,6 @@ from rq import get_current_job
 from publishing import services
 
 
-def post_dispatch(post_id: int) -> int:
-    # RQ's scheduler keeps whole seconds: this job may start up to a second early.
-    return services.post_dispatch(post_id=post_id, wait_up_to=1.5)
-
-
 def post_stage(post_id: int) -> int:
     return services.post_stage(post_id=post_id)
 

@@ -3,7 +3,12 @@ publish each publication once, and settle the post's status.
 
 The flow goes one way (DESIGN.md):
 
-    post_create -> (due) post_dispatch -> publication_publish per platform -> post_finalize
+    post_create -> (due) posts_dispatch -> publication_publish per platform -> post_finalize
+
+Due posts are found in the database (``posts_dispatch``, run by the workers every
+DISPATCH_INTERVAL_SECONDS, and at once for a post created already due) and dispatched in
+batches; RQ carries each publication's attempts (its queue, Retry, and ``enqueue_at`` for
+rate-limit and processing waits).
 
 Every state change is a guarded ``UPDATE … WHERE status = …`` so that concurrent workers,
 duplicate jobs and the sweep can all call these functions safely: exactly one of them
@@ -168,8 +173,9 @@ def post_create(
 
 
 def post_save_new(*, post: Post, connections: dict[str, Connection] | None = None) -> Post:
-    """Save a validated new post with its publications, and enqueue its dispatch if it is
-    scheduled. The admin's add form comes through here after validating with post_problems."""
+    """Save a validated new post with its publications; a post already due is dispatched at
+    once, a later one by the workers' dispatch at its time. The admin's add form comes
+    through here after validating with post_problems."""
     if connections is None:
         connections = active_connections(team=post.team, platforms=list(post.platforms))
     if post.scheduled_at and post.status == Post.Status.DRAFT:
@@ -181,7 +187,7 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
             Publication(post=post, platform=name, connection=connections.get(name)) for name in post.platforms
         )
         if post.status == Post.Status.SCHEDULED:
-            _enqueue_dispatch(post)
+            _dispatch_if_due(post)
             _enqueue_stage(post)
     return post
 
@@ -201,7 +207,7 @@ def post_schedule(*, post: Post, scheduled_at: datetime) -> Post:
             f"Post #{post.pk} is {post.status.lower()}: only drafts and scheduled posts can be scheduled."
         )
     post.refresh_from_db()
-    _enqueue_dispatch(post)
+    _dispatch_if_due(post)
     _enqueue_stage(post)
     return post
 
@@ -214,20 +220,10 @@ def post_cancel(*, post: Post) -> bool:
     return bool(updated)
 
 
-def _enqueue_dispatch(post: Post) -> None:
-    """Ask RQ to dispatch the post at its time. Only an accelerator: the sweep finds due
-    posts in the database even if Redis loses this job."""
-    from publishing import jobs
-
-    def enqueue() -> None:
-        queue = django_rq.get_queue("default", commit_mode="auto")
-        job_id = f"dispatch-{post.pk}-{int(post.scheduled_at.timestamp())}"
-        if post.scheduled_at <= timezone.now():
-            queue.enqueue(jobs.post_dispatch, post.pk, job_id=job_id)
-        else:
-            queue.enqueue_at(post.scheduled_at, jobs.post_dispatch, post.pk, job_id=job_id)
-
-    transaction.on_commit(enqueue)
+def _dispatch_if_due(post: Post) -> None:
+    """A post due already goes out now, not at the workers' next dispatch round."""
+    if post.scheduled_at <= timezone.now():
+        transaction.on_commit(lambda: posts_dispatch(post_ids=[post.pk]))
 
 
 def _enqueue_stage(post: Post) -> None:
@@ -313,7 +309,7 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
     if expired:
         connection_expire(connection_id=connection.pk, reason=expired)
     if Post.objects.filter(pk=post.pk, status=Post.Status.PUBLISHING).exists():
-        # The slot came while we held the publication: dispatch skipped it.
+        # The slot came while we held the publication: the dispatch skipped it.
         with transaction.atomic():
             publication_enqueue(publication=publication)
     return not error
@@ -322,52 +318,48 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
 # --- dispatch ----------------------------------------------------------------------------
 
 
-def post_dispatch(*, post_id: int, wait_up_to: float = 0.0) -> int:
-    """Start publishing a due post: SCHEDULED -> PUBLISHING, one job per publication.
+def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> int:
+    """Start publishing the due posts (all, or those of ``post_ids``): SCHEDULED -> PUBLISHING,
+    one RQ job per pending publication. Returns the number of publications enqueued.
 
-    Never before ``scheduled_at``: a post due within ``wait_up_to`` seconds is waited for
-    (RQ's scheduler keeps whole seconds, so its jobs can arrive up to a second early).
-    Creates the publications a post written straight into the database lacks. Returns the
-    number of publications enqueued (0 if the post was not due or someone else took it)."""
-    if wait_up_to:
-        scheduled_at = (
-            Post.objects.filter(pk=post_id, status=Post.Status.SCHEDULED).values_list("scheduled_at", flat=True).first()
-        )
-        early = (scheduled_at - timezone.now()).total_seconds() if scheduled_at else 0
-        if 0 < early <= wait_up_to:
-            time.sleep(early)
+    Never before ``scheduled_at``. A batch costs the same few queries and one Redis round trip
+    however many posts it holds: a thousand posts due at 9:00 are one UPDATE and one pipeline,
+    not a thousand jobs. Posts another dispatcher holds are skipped (SKIP LOCKED), and creates
+    the publications a post written straight into the database lacks."""
     now = timezone.now()
+    due = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now)
+    if post_ids is not None:
+        due = due.filter(pk__in=post_ids)
     with transaction.atomic():
-        post = (
-            Post.objects.select_for_update(skip_locked=True)
-            .filter(pk=post_id, status=Post.Status.SCHEDULED, scheduled_at__lte=now)
-            .first()
-        )
-        if post is None:
+        posts = list(due.select_for_update(skip_locked=True).order_by("scheduled_at")[:limit])
+        if not posts:
             return 0
-        _ensure_publications(post)
-        post.status = Post.Status.PUBLISHING
-        post.save(update_fields=["status", "updated_at"])
-        pending = list(post.publications.filter(status=Publication.Status.PENDING))
-        for publication in pending:
-            # At the front: when many posts fall due together, each goes out right after its
-            # own dispatch rather than after every other post's dispatch.
-            publication_enqueue(publication=publication, front=True)
-    if not pending:
-        post_finalize(post_id=post_id)
+        Post.objects.filter(pk__in=[post.pk for post in posts]).update(status=Post.Status.PUBLISHING, updated_at=now)
+        publications = list(Publication.objects.filter(post__in=posts).order_by("post__scheduled_at", "pk"))
+        publications += _ensure_publications(posts, publications)
+        pending = [p for p in publications if p.status == Publication.Status.PENDING]
+        _publications_enqueue(pending)
+    open_posts = {p.post_id for p in publications if p.status not in Publication.FINAL}
+    for post in posts:
+        if post.pk not in open_posts:
+            post_finalize(post_id=post.pk)  # nothing to publish: every publication failed at the door
     return len(pending)
 
 
-def _ensure_publications(post: Post) -> None:
-    existing = set(post.publications.values_list("platform", flat=True))
-    missing = [name for name in dict.fromkeys(post.platforms) if name not in existing]
-    if not missing:
-        return
-    known = [name for name in missing if name in Platform.values]
-    connections = active_connections(team=post.team, platforms=known)
+def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list[Publication]:
+    """Create the publications missing for ``posts`` (a post written straight into the
+    database has none): PENDING, or FAILED at once with the reason (unknown platform, no
+    connection). Returns those created."""
+    have = {(p.post_id, p.platform) for p in existing}
+    wanted = [(post, name) for post in posts for name in dict.fromkeys(post.platforms) if (post.pk, name) not in have]
+    if not wanted:
+        return []
     rows = []
-    for name in missing:
-        publication = Publication(post=post, platform=name, connection=connections.get(name))
+    connections_of: dict[int, dict[str, Connection]] = {}
+    for post, name in wanted:
+        if post.team_id not in connections_of:
+            connections_of[post.team_id] = active_connections(team=post.team, platforms=list(Platform.values))
+        publication = Publication(post=post, platform=name, connection=connections_of[post.team_id].get(name))
         if name not in Platform.values:
             publication.status = Publication.Status.FAILED
             publication.error = f"Unknown platform {name!r}: choose from {', '.join(sorted(Platform.values))}."
@@ -378,36 +370,73 @@ def _ensure_publications(post: Post) -> None:
     Publication.objects.bulk_create(rows)
     for publication in rows:
         if publication.status == Publication.Status.FAILED:
-            _emit_failed(publication, post)
+            _emit_failed(publication, publication.post)
             _record_metric(publication, Outcome.FAILED, started=time.monotonic())
+    return rows
 
 
-def publication_enqueue(*, publication: Publication, at: datetime | None = None, front: bool = False) -> str:
-    """Enqueue (after commit) the job carrying the publication's next attempt; remember its
-    id so the sweep can tell when Redis lost it. ``front``: ahead of the jobs already
-    waiting (a due post's publications go before the dispatch of the posts due with it)."""
+def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
+    """Enqueue (after commit) the job carrying the publication's next attempt, at ``at`` if
+    given; remember its id so the sweep can tell when Redis lost it."""
     from publishing import jobs
 
-    job_id = f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
+    job_id = _publication_job_id(publication)
     Publication.objects.filter(pk=publication.pk).update(job_id=job_id, enqueued_at=timezone.now())
-    options = {
-        "job_id": job_id,
-        "retry": publish_retry(),
-        "job_timeout": settings.PUBLISH_JOB_TIMEOUT,
-        "result_ttl": 600,
-        "failure_ttl": 7 * 24 * 3600,
-        "description": f"publish {publication.platform} for post #{publication.post_id}",
-    }
+    options = _job_options(publication, job_id)
 
     def enqueue() -> None:
         queue = django_rq.get_queue("default", commit_mode="auto")
         if at is not None and at > timezone.now():
             queue.enqueue_at(at, jobs.publication_publish, publication.pk, **options)
         else:
-            queue.enqueue(jobs.publication_publish, publication.pk, at_front=front, **options)
+            queue.enqueue(jobs.publication_publish, publication.pk, **options)
 
     transaction.on_commit(enqueue)
     return job_id
+
+
+def _publications_enqueue(publications: list[Publication]) -> None:
+    """Enqueue (after commit) one job per publication: one UPDATE of their job ids, one
+    Redis round trip."""
+    if not publications:
+        return
+    from rq import Queue
+
+    from publishing import jobs
+
+    now = timezone.now()
+    for publication in publications:
+        publication.job_id, publication.enqueued_at = _publication_job_id(publication), now
+    Publication.objects.bulk_update(publications, ["job_id", "enqueued_at"])
+    batch = [
+        Queue.prepare_data(
+            jobs.publication_publish, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout")
+        )
+        for p in publications
+    ]
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(batch, pipeline=pipe)
+            pipe.execute()
+
+    transaction.on_commit(enqueue)
+
+
+def _publication_job_id(publication: Publication) -> str:
+    return f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
+
+
+def _job_options(publication: Publication, job_id: str, timeout_name: str = "job_timeout") -> dict:
+    return {
+        "job_id": job_id,
+        "retry": publish_retry(),
+        timeout_name: settings.PUBLISH_JOB_TIMEOUT,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"publish {publication.platform} for post #{publication.post_id}",
+    }
 
 
 def publish_retry() -> Retry:

@@ -1,9 +1,9 @@
 """The safety net: the database is the truth, Redis only holds work that can be rebuilt.
 
-A worker runs ``sweep()`` every SWEEP_INTERVAL_SECONDS (planrrr.rq.Worker). It finds
+The workers run ``due_posts_dispatch()`` every DISPATCH_INTERVAL_SECONDS and ``sweep()`` every
+SWEEP_INTERVAL_SECONDS (planrrr.rq.Worker, PLANRRR_PERIODIC). The first starts the posts that
+are due (however they were written: the database is the truth); the second finds
 
-* due posts still SCHEDULED (written straight into the database, or whose dispatch job
-  Redis lost) and dispatches them;
 * publications stuck in PUBLISHING past their lease (the worker died mid-attempt): they go
   back to PENDING with ``outcome_unknown`` so the next attempt asks the platform first;
 * PENDING publications whose job is gone from Redis (flushed, restarted, failed for
@@ -38,18 +38,14 @@ LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
 def sweep() -> None:
     now = timezone.now()
     due_media_stage(now)
-    due_posts_dispatch(now)
     expired_leases_recover(now)
     lost_jobs_requeue(now)
     settled_posts_finalize()
 
 
-def due_posts_dispatch(now) -> int:
-    due = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
-    count = 0
-    for post_id in due.values_list("pk", flat=True)[:BATCH]:
-        count += services.post_dispatch(post_id=post_id)
-    return count
+def due_posts_dispatch() -> int:
+    """Start the posts due by now, a batch of up to BATCH a round; one indexed query when none is."""
+    return services.posts_dispatch(limit=BATCH)
 
 
 def due_media_stage(now) -> int:

@@ -48,7 +48,7 @@ class OutlivingRedisTests(SimpleTestCase):
         # The worker's own additions that are not under test here: preloading (it freezes the
         # test process's objects) and the database sweeps.
         self.enterContext(mock.patch("planrrr.rq.preload"))
-        self.enterContext(mock.patch("planrrr.rq.run_sweeps"))
+        self.enterContext(mock.patch("planrrr.rq.run_periodic"))
 
     def run_burst(self, worker_class, owner: type, method: str, error: Exception) -> tuple[rq.job.Job, FailsOnce]:
         job = self.queue.enqueue("builtins.len", "four")

@@ -1,9 +1,12 @@
 """Bad input is refused at the door, with a message that says what to change, and nothing
 is saved or enqueued."""
 
+from datetime import timedelta
+
 import django_rq
 from django.core.exceptions import ValidationError
 from django.test import TestCase
+from django.utils import timezone
 
 from connections.models import Connection
 from planrrr.testing import flush_redis
@@ -36,8 +39,9 @@ class PostCreateTests(Actors, TestCase):
         self.assertRefused("platforms", "Unknown platform 'MYSPACE': choose from FACEBOOK", platforms=["MYSPACE"])
 
     def test_it_refuses_a_platform_the_team_has_not_connected(self):
-        self.assertRefused("platforms", "no LinkedIn connection: connect an account, or remove LINKEDIN",
-                           platforms=["LINKEDIN"])
+        self.assertRefused(
+            "platforms", "no LinkedIn connection: connect an account, or remove LINKEDIN", platforms=["LINKEDIN"]
+        )
 
     def test_it_refuses_an_expired_connection(self):
         Connection.objects.filter(pk=self.twitter.pk).update(status=Connection.Status.EXPIRED)
@@ -59,14 +63,16 @@ class PostCreateTests(Actors, TestCase):
 
     def test_it_refuses_too_many_images_for_a_platform(self):
         images = [f"https://cdn.example.com/{i}.png" for i in range(5)]
-        self.assertRefused("media_urls", "X takes at most 4 images; this post has 5", platforms=["TWITTER"],
-                           media_urls=images)
+        self.assertRefused(
+            "media_urls", "X takes at most 4 images; this post has 5", platforms=["TWITTER"], media_urls=images
+        )
 
     def test_it_refuses_more_than_30_hashtags_on_instagram(self):
         self.connect("INSTAGRAM", "17841400008460056", "ig_token")
         caption = " ".join(f"#tag{i}" for i in range(31))
-        self.assertRefused("content", "30", platforms=["INSTAGRAM"], content=caption,
-                           media_urls=["https://cdn.example.com/1.png"])
+        self.assertRefused(
+            "content", "30", platforms=["INSTAGRAM"], content=caption, media_urls=["https://cdn.example.com/1.png"]
+        )
 
     def test_it_refuses_linkedin_text_it_would_truncate(self):
         self.connect("LINKEDIN", "urn:li:organization:5515715", "li_token")
@@ -95,7 +101,46 @@ class PostCreateTests(Actors, TestCase):
             sorted(post.publications.values_list("platform", "connection_id")),
             [("FACEBOOK", self.facebook.pk), ("TWITTER", self.twitter.pk)],
         )
-        self.assertEqual(django_rq.get_queue("default").scheduled_job_registry.count, 1)
+        # Nothing in Redis until it is due: the workers' dispatch finds it in the database then.
+        queue = django_rq.get_queue("default")
+        self.assertEqual((queue.count, queue.scheduled_job_registry.count), (0, 0))
+        self.assertEqual(services.posts_dispatch(post_ids=[post.pk]), 0)
+
+    def test_a_post_due_now_is_dispatched_at_once(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            post = services.post_create(
+                team=self.team, content="Now", platforms=["FACEBOOK", "TWITTER"], scheduled_at=timezone.now()
+            )
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.PUBLISHING)
+        self.assertEqual(
+            sorted(django_rq.get_queue("default").job_ids), sorted(post.publications.values_list("job_id", flat=True))
+        )
+
+    def test_the_dispatch_takes_every_due_post_in_one_batch(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            posts = [
+                services.post_create(team=self.team, content=f"Batch {i}", platforms=["FACEBOOK", "TWITTER"])
+                for i in range(3)
+            ]
+        past = timezone.now() - timedelta(seconds=1)
+        Post.objects.filter(pk__in=[p.pk for p in posts]).update(status=Post.Status.SCHEDULED, scheduled_at=past)
+        later = services.post_create(
+            team=self.team, content="Later", platforms=["FACEBOOK"], scheduled_at=self.soon(60)
+        )
+
+        # Lock and select the due posts, mark them, read their publications, store the job
+        # ids (one UPDATE), inside one transaction: the same six queries for any number of posts.
+        with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(6):
+            self.assertEqual(services.posts_dispatch(), 6)
+
+        self.assertEqual(
+            set(Post.objects.filter(pk__in=[p.pk for p in posts]).values_list("status", flat=True)),
+            {Post.Status.PUBLISHING},
+        )
+        later.refresh_from_db()
+        self.assertEqual(later.status, Post.Status.SCHEDULED)
+        self.assertEqual(len(django_rq.get_queue("default").job_ids), 6)
 
     def test_it_stores_access_tokens_encrypted(self):
         from django.db import connection

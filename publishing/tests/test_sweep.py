@@ -39,7 +39,7 @@ class SweepTests(Actors, TestCase):
         Post.objects.filter(pk=post.pk).update(status=Post.Status.SCHEDULED, scheduled_at=self.long_ago)
 
         with self.captureOnCommitCallbacks(execute=True):
-            sweep.sweep()
+            sweep.due_posts_dispatch()
 
         post.refresh_from_db()
         self.assertEqual(post.status, Post.Status.PUBLISHING)
