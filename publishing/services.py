@@ -29,7 +29,7 @@ import django_rq
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from rq import Retry
 
@@ -531,31 +531,48 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
 
 def _claim(publication: Publication, now: datetime, started: float) -> _Attempt | None:
     """PENDING -> PUBLISHING, counting the attempt before the platform is called. Exactly
-    one caller wins; the lease lets the sweep recover the publication if this worker dies."""
+    one caller wins; the lease lets the sweep recover the publication if this worker dies.
+
+    One statement that also returns the row as it now is (attempt_count, metadata, ...):
+    Django's update() returns only a count, and a reload would be a second round trip."""
     token = uuid.uuid4()
-    claimed = (
-        Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + timedelta(seconds=1)))
-        .update(
-            status=Publication.Status.PUBLISHING,
-            attempt_count=F("attempt_count") + 1,
-            lease_token=token,
-            lease_expires_at=now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
-            first_attempt_at=publication.first_attempt_at or now,
-            next_attempt_at=None,
-            updated_at=now,
+    claimed = list(
+        Publication.objects.raw(
+            _CLAIM_SQL,
+            {
+                "token": token,
+                "lease_expires_at": now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
+                "now": now,
+                "due_by": now + timedelta(seconds=1),
+                "pk": publication.pk,
+                "pending": Publication.Status.PENDING,
+                "publishing": Publication.Status.PUBLISHING,
+            },
         )
     )
     if not claimed:
         return None
-    # Reload the publication's own fields (attempt_count, metadata, ...), keeping the post and
-    # connection loaded with it a moment ago: a plain refresh_from_db() drops them, and the
-    # next access to publication.post would query again.
-    publication.refresh_from_db(fields=_OWN_FIELDS)
+    # Keep the post and connection loaded with the publication a moment ago.
+    for name in _OWN_FIELDS:
+        setattr(publication, name, getattr(claimed[0], name))
     return _Attempt(publication=publication, token=token, started=started)
 
 
 _OWN_FIELDS = [f.attname for f in Publication._meta.concrete_fields if not f.is_relation and not f.primary_key]
+_CLAIM_SQL = f"""
+    UPDATE {Publication._meta.db_table}
+       SET status = %(publishing)s,
+           attempt_count = attempt_count + 1,
+           lease_token = %(token)s,
+           lease_expires_at = %(lease_expires_at)s,
+           first_attempt_at = COALESCE(first_attempt_at, %(now)s),
+           next_attempt_at = NULL,
+           updated_at = %(now)s
+     WHERE id = %(pk)s
+       AND status = %(pending)s
+       AND (next_attempt_at IS NULL OR next_attempt_at <= %(due_by)s)
+ RETURNING *
+"""
 
 
 def _refusal(publication: Publication) -> str | None:

@@ -10,9 +10,13 @@ backoff and lease times cut to seconds so that a run ends. Then:
 2. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
    for the same instant a little ahead, published end to end; ``--kills`` random workers are
    killed with SIGKILL while it runs (and replaced);
-3. one table: publications per second against the no-op rate, lag from ``scheduled_at`` to
-   the stand-in receiving the request, job times, worker memory, success, lost posts and
-   duplicate posts the stand-in received.
+3. a steady schedule (``--steady-seconds``, 0 skips it): posts due one after another at
+   ``--rate`` posts a second (by default half the throughput just measured), the load of a
+   busy team rather than a burst, whose lag is the scheduler's own;
+4. one table: publications per second against the no-op rate, lag from ``scheduled_at`` to
+   the stand-in receiving the request (for the burst: the time to drain it; for the
+   steady schedule: how late each post goes out), job times, worker memory, success, lost
+   posts and duplicate posts the stand-in received.
 
 Limits the stand-in reports as the platforms do: X's per-user cap of 2,400 posts a day
 (``x-user-limit-24hour-*``), which the adapter honours by waiting for the reset. A run of
@@ -83,6 +87,9 @@ class Options:
     seed: int | None = None
     # None: the RQ["WORKER_CLASS"] of the settings, what `manage.py rqworker` runs.
     worker_class: str | None = None
+    # The steady schedule: posts a second (None: half the burst's throughput), and how long.
+    rate: float | None = None
+    steady_seconds: float = 10.0
 
     @property
     def publications(self) -> int:
@@ -300,6 +307,8 @@ class Bench:
                 self.noop_phase(connection, worker_fleet)
                 team = self.make_team()
                 self.publish_phase(team, worker_fleet)
+                if self.o.steady_seconds > 0:
+                    self.steady_phase(team)
             finally:
                 if worker_fleet is not None:
                     worker_fleet.stop()
@@ -482,6 +491,51 @@ class Bench:
         )
         self.measure(at, post_ids, fleet)
 
+    def steady_phase(self, team: Team) -> None:
+        """Posts due one after another at a rate the fleet can keep up with: the lag of each
+        is how late the scheduler sends it, not how long it queued behind a burst."""
+        r = self.results
+        rate = self.o.rate or max(0.5, 0.5 * r["publications_per_second"] / len(self.o.platforms))
+        count = max(1, round(rate * self.o.steady_seconds))
+        lead = 2.0 + count * 0.01
+        first = timezone.now() + timedelta(seconds=lead)
+        due = {}
+        self.log(f"steady: {count} posts due one every {1000 / rate:.0f} ms from {first:%H:%M:%S.%f} UTC")
+        for i in range(count):
+            text = f"planrrr bench {self.run_id} steady {i}: one post after another."
+            at = first + timedelta(seconds=i / rate)
+            due[text] = at.timestamp()
+            services.post_create(team=team, content=text, platforms=self.o.platforms, scheduled_at=at)
+        if timezone.now() >= first:
+            self.log("warning: creating the steady posts took longer than their lead")
+        posts = Post.objects.filter(team=team, content__contains=" steady ")
+        started = time.monotonic() + lead
+        deadline = time.monotonic() + lead + count / rate + self.o.timeout
+        total = count * len(self.o.platforms)
+        publications = Publication.objects.filter(post__in=posts)
+        while True:
+            done = publications.filter(status__in=Publication.FINAL).count()
+            self.progress.show("steady", done, total, started)
+            if done >= total or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.progress.done()
+        first_request: dict[tuple, float] = {}
+        for entry in self.mock.requests():
+            text = _text_of(entry.get("body"))
+            if entry.get("kind") == "create" and text in due:
+                key = (entry["platform"], text)
+                first_request[key] = min(first_request.get(key, math.inf), entry["ts"])
+        lags = [ts - due[text] for (_, text), ts in first_request.items()]
+        statuses = list(publications.values_list("status", flat=True))
+        r["steady_rate"] = rate
+        r["steady_posts"] = count
+        r["steady_publications"] = len(statuses)
+        r["steady_published"] = sum(1 for status in statuses if status == Publication.Status.PUBLISHED)
+        r["steady_lag_p50"], r["steady_lag_p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
+        r["steady_lag_max"] = max(lags, default=0.0)
+        r["steady_lag_samples"] = len(lags)
+
     # --- figures -----------------------------------------------------------------------------
 
     def measure(self, at, post_ids: list[int], fleet: Fleet) -> None:
@@ -589,8 +643,15 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
     )
     lag = (
         f"min {r['lag_min']:.3f}s  p50 {r['lag_p50']:.3f}s  p99 {r['lag_p99']:.3f}s  max {r['lag_max']:.3f}s "
-        f"(scheduled_at -> the stand-in receiving the first request, {r['lag_samples']} publications)"
+        f"(all {r['lag_samples']} due at one instant: the time to drain them)"
     )
+    steady = None
+    if "steady_rate" in r:
+        steady = (
+            f"p50 {r['steady_lag_p50']:.3f}s  p99 {r['steady_lag_p99']:.3f}s  max {r['steady_lag_max']:.3f}s "
+            f"({r['steady_posts']} posts due one after another at {r['steady_rate']:.1f}/s; "
+            f"{r['steady_published']}/{r['steady_publications']} PUBLISHED)"
+        )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
     job = f"avg {r['job_avg_ms']:.1f} ms  p99 {r['job_p99_ms']:.1f} ms ({r['jobs']} publish jobs: {outcomes})"
     peak = (
@@ -603,7 +664,8 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         ("end to end", e2e),
         ("RQ no-op jobs", noop),
         ("ratio", f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"),
-        ("lag to platform", lag),
+        ("lag, burst", lag),
+        *([("lag, steady", steady)] if steady else []),
         ("job time", job),
         ("CPU", cpu if not o.kills else "n/a (workers were killed)"),
         ("peak RSS per worker", peak),
@@ -649,6 +711,18 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the bench's team, posts and metrics.")
         parser.add_argument("--json", action="store_true", help="Print the figures as JSON after the table.")
         parser.add_argument(
+            "--rate",
+            type=float,
+            default=None,
+            help="Posts a second of the steady schedule (default: half the burst's measured throughput).",
+        )
+        parser.add_argument(
+            "--steady-seconds",
+            type=float,
+            default=d.steady_seconds,
+            help="Length of the steady schedule, seconds; 0 skips it (default %(default)s).",
+        )
+        parser.add_argument(
             "--worker-class", default=None, help="RQ worker class to run (default: RQ['WORKER_CLASS'] of the settings)."
         )
 
@@ -677,6 +751,8 @@ class Command(BaseCommand):
             keep=opts["keep"],
             seed=opts["seed"],
             worker_class=opts["worker_class"],
+            rate=opts["rate"],
+            steady_seconds=opts["steady_seconds"],
         )
         if options.kills >= options.publications:
             raise CommandError("--kills must be fewer than the publications")
