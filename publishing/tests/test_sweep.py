@@ -99,3 +99,50 @@ class SweepTests(Actors, TestCase):
         )
         self.assertEqual(sweep.settled_posts_finalize(), 1)
         self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.PUBLISHED)
+
+
+class PostFinalizeTests(Actors, TestCase):
+    """The post's status, derived by one guarded UPDATE once no publication is open."""
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        post = services.post_create(team=self.team, content="Both", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
+        self.post = post
+        self.facebook_pub = post.publications.get(platform="FACEBOOK")
+        self.twitter_pub = post.publications.get(platform="TWITTER")
+
+    def end(self, publication: Publication, status: str, at=None) -> None:
+        Publication.objects.filter(pk=publication.pk).update(status=status, published_at=at)
+
+    def test_it_waits_while_a_publication_is_open(self):
+        self.end(self.facebook_pub, Publication.Status.PUBLISHED, timezone.now())
+        self.assertIsNone(services.post_finalize(post_id=self.post.pk))
+        self.assertEqual(Post.objects.get(pk=self.post.pk).status, Post.Status.PUBLISHING)
+
+    def test_published_everywhere_is_published_at_the_last_time(self):
+        first, last = timezone.now() - timedelta(seconds=5), timezone.now()
+        self.end(self.facebook_pub, Publication.Status.PUBLISHED, first)
+        self.end(self.twitter_pub, Publication.Status.PUBLISHED, last)
+
+        self.assertEqual(services.post_finalize(post_id=self.post.pk), Post.Status.PUBLISHED)
+        self.post.refresh_from_db()
+        self.assertEqual(self.post.published_at, last)
+
+    def test_published_somewhere_is_partial(self):
+        self.end(self.facebook_pub, Publication.Status.PUBLISHED, timezone.now())
+        self.end(self.twitter_pub, Publication.Status.FAILED)
+        self.assertEqual(services.post_finalize(post_id=self.post.pk), Post.Status.PARTIAL)
+
+    def test_published_nowhere_is_failed_without_a_time(self):
+        self.end(self.facebook_pub, Publication.Status.FAILED)
+        self.end(self.twitter_pub, Publication.Status.FAILED)
+        self.assertEqual(services.post_finalize(post_id=self.post.pk), Post.Status.FAILED)
+        self.assertIsNone(Post.objects.get(pk=self.post.pk).published_at)
+
+    def test_it_decides_once(self):
+        self.end(self.facebook_pub, Publication.Status.PUBLISHED, timezone.now())
+        self.end(self.twitter_pub, Publication.Status.PUBLISHED, timezone.now())
+        self.assertEqual(services.post_finalize(post_id=self.post.pk), Post.Status.PUBLISHED)
+        self.assertIsNone(services.post_finalize(post_id=self.post.pk))
