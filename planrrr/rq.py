@@ -1,7 +1,9 @@
-"""RQ wiring: the worker class every ``manage.py rqworker`` runs (``RQ["WORKER_CLASS"]``).
+"""RQ wiring: the worker classes ``manage.py rqworker`` runs (``RQ["WORKER_CLASS"]``,
+``RQ_WORKER_CLASS``).
 
-``Worker`` is RQ's forking worker (``InProcessWorker``, RQ's SimpleWorker, runs the jobs in
-its own process; see there), with these additions:
+``InProcessWorker`` (the default) is RQ's SimpleWorker: each job in the worker process, its
+connections kept. ``Worker`` is RQ's forking worker: each job in a work-horse process. Both
+have these additions:
 
 * a Redis outage (a restart, a failover) does not end the worker: RQ retries a failed
   dequeue but quits on a Redis error anywhere else in its loop (maintenance, suspension
@@ -268,8 +270,7 @@ class InProcessWorker(SweepingWorker, rq.SimpleWorker):
     does it to the worker (the supervisor restarts it; the lease and the sweep recover its
     publication, as for a killed horse). Job timeouts still apply (SIGALRM in the process).
 
-    Run it with ``manage.py rqworker --worker-class planrrr.rq.InProcessWorker`` or as
-    ``RQ["WORKER_CLASS"]``.
+    The default ``RQ["WORKER_CLASS"]``; ``RQ_WORKER_CLASS=planrrr.rq.Worker`` forks instead.
     """
 
     def execute_job(self, job, queue) -> None:
