@@ -82,7 +82,8 @@ class Options:
     rate_limit: tuple[int, float] | None = None
     kills: int = 0
     timeout: float = 300.0
-    redis_db: int = 12
+    # Tests use database 15 and below (one per parallel process), `make run` database 0.
+    redis_db: int = 1
     keep: bool = False
     seed: int | None = None
     # None: the RQ["WORKER_CLASS"] of the settings, what `manage.py rqworker` runs.
