@@ -137,6 +137,24 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), 1)
 
 
+    def test_a_platform_slower_than_the_job_timeout_cannot_pin_the_worker(self):
+        # The read timeout is longer than the job's: RQ's job timeout ends the attempt (in the
+        # worker's own process: SIGALRM), the lease runs out, and the next attempt, made by
+        # the same worker, asks the platform first and then publishes once.
+        self.mock.fail("FACEBOOK", mode="timeout", times=1, seconds=4)
+        worker = self.start_worker(PLATFORM_READ_TIMEOUT=10, PUBLISH_JOB_TIMEOUT=1, PUBLISH_LEASE_SECONDS=2)
+        post = services.post_create(
+            team=self.team, content="Slow platform", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(post, timeout=20)
+
+        self.assertTrue(worker.alive())
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), 1)
+        self.assertEqual(self.publication(post, "FACEBOOK").attempt_count, 2)
+        self.assertIn("JobTimeoutException", worker.output())
+
     def test_it_explains_a_duplicate_refusal_after_a_lost_answer(self):
         # The answer to the first attempt is lost; the platform then calls the retry a duplicate
         # although the post is not among the account's recent posts we can see.
