@@ -221,9 +221,10 @@ def post_cancel(*, post: Post) -> bool:
 
 
 def _dispatch_if_due(post: Post) -> None:
-    """A post due already goes out now, not at the workers' next dispatch round."""
+    """A post due already goes out now, not at the workers' next dispatch round. Robust: the
+    post is saved whatever happens here (the workers' dispatch and sweep finish the job)."""
     if post.scheduled_at <= timezone.now():
-        transaction.on_commit(lambda: posts_dispatch(post_ids=[post.pk]))
+        transaction.on_commit(lambda: posts_dispatch(post_ids=[post.pk]), robust=True)
 
 
 def _enqueue_stage(post: Post) -> None:
@@ -421,7 +422,9 @@ def _publications_enqueue(publications: list[Publication]) -> None:
             queue.enqueue_many(batch, pipeline=pipe)
             pipe.execute()
 
-    transaction.on_commit(enqueue)
+    # Robust: if Redis is unreachable now, the dispatch stands (the publications hold their job
+    # ids) and the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _publication_job_id(publication: Publication) -> str:

@@ -1,13 +1,16 @@
 """The dispatch: what is due goes out once, what is not (cancelled, moved later) does not."""
 
 from datetime import timedelta
+from unittest import mock
 
 import django_rq
-from django.test import TestCase
+import redis
+import rq
+from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from planrrr.testing import flush_redis
-from publishing import services
+from publishing import services, sweep
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors
 
@@ -100,3 +103,19 @@ class DispatchTests(Actors, TestCase):
 
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.FAILED)
         self.assertEqual(self.queue.count, 0)
+
+    @override_settings(SWEEP_REQUEUE_AFTER_SECONDS=0)
+    def test_redis_down_at_dispatch_loses_nothing(self):
+        post = self.scheduled()
+        self.fall_due(post)
+        down = redis.exceptions.ConnectionError("Connection refused")
+        with self.assertLogs(level="ERROR"):
+            with mock.patch.object(rq.Queue, "enqueue_many", side_effect=down):
+                self.dispatch()
+
+        # The dispatch stands, its jobs do not exist: the sweep enqueues them.
+        self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHING)
+        self.assertEqual(self.queue.count, 0)
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 2)
+        self.assertEqual(sorted(self.queue.get_job_ids()), sorted(post.publications.values_list("job_id", flat=True)))
