@@ -155,8 +155,8 @@ def post_states() -> dict[str, int]:
 
 
 def overdue_posts(now: datetime | None = None) -> tuple[int, float]:
-    """(posts still SCHEDULED past their time, seconds the oldest of them is late): a
-    dispatch that Redis lost or that no worker picks up shows here first."""
+    """(posts still SCHEDULED past their time, seconds the oldest of them is late): no worker
+    running the dispatch (or one failing at it) shows here first."""
     now = now or timezone.now()
     row = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now).aggregate(
         n=Count("pk"), first=Min("scheduled_at")

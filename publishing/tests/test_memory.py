@@ -11,7 +11,7 @@ from publishing import services
 from publishing.models import Post
 from publishing.tests.base import PublishingLiveTestCase
 
-# What 100 publish jobs (and their 50 dispatch jobs) may add to the worker's resident memory
+# What 100 publish jobs (and the dispatch of their 50 posts) may add to the worker's resident memory
 # once it is warm: 5 MB, i.e. under 50 kB a job, where a leak of a post, a response or a
 # query log per job would show at once. `manage.py bench` measures the same over 10,000 jobs.
 GROWTH_BOUND = 5 * 1024 * 1024

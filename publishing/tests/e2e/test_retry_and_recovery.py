@@ -6,6 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import django_rq
 from django.core.exceptions import ValidationError
 from django.db import connection as db
 from django.utils import timezone
@@ -175,15 +176,17 @@ class NeverTwiceTests(PublishingLiveTestCase):
 
 class InfrastructureFaultTests(PublishingLiveTestCase):
     def test_it_publishes_a_due_post_after_redis_lost_its_data(self):
-        self.start_worker()
         post = services.post_create(
-            team=self.team, content="Redis forgot", platforms=["FACEBOOK"], scheduled_at=self.soon(2)
+            team=self.team, content="Redis forgot", platforms=["FACEBOOK", "TWITTER"], scheduled_at=timezone.now()
         )
-        # Everything Redis held (the scheduled dispatch job) is gone.
+        self.assertEqual(len(django_rq.get_queue("default").job_ids), 2)
+        # Everything Redis held (the post's two queued jobs) is gone before any worker ran.
         flush_redis()
+        self.start_worker(SWEEP_REQUEUE_AFTER_SECONDS=1)
 
         self.wait_until_final(post)
         self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(len(self.mock.posts()), 2)
 
     def test_it_carries_on_after_redis_restarts(self):
         directory = Path(tempfile.mkdtemp(prefix="planrrr-redis-"))
