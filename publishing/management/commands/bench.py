@@ -655,8 +655,9 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
     job = f"avg {r['job_avg_ms']:.1f} ms  p99 {r['job_p99_ms']:.1f} ms ({r['jobs']} publish jobs: {outcomes})"
+    horse = f"work-horse {r['horse_peak_rss'] / mb:.1f} MB" if r["horse_peak_rss"] else "no work-horses"
     peak = (
-        f"main process {r['worker_peak_rss'] / mb:.1f} MB, work-horse {r['horse_peak_rss'] / mb:.1f} MB "
+        f"main process {r['worker_peak_rss'] / mb:.1f} MB, {horse} "
         f"(largest job ru_maxrss {r['job_ru_maxrss'] / mb:.1f} MB)"
     )
     growth = f"{r['worker_rss_growth'] / mb:+.1f} MB (worker main process, the largest, over the publishing run)"
