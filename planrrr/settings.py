@@ -181,7 +181,11 @@ PLANRRR_PERIODIC = {
     "publishing.sweep.due_posts_dispatch": DISPATCH_INTERVAL_SECONDS,
     "publishing.sweep.sweep": SWEEP_INTERVAL_SECONDS,
     "webhooks.services.delivery_sweep": SWEEP_INTERVAL_SECONDS,
+    "publishing.sweep.job_metrics_rollup": 60.0,
 }
+# Per-job metric rows older than this are summed into hourly rollups and deleted: counters
+# and histograms are unchanged, the p99 job time and the dashboard read the rows kept.
+METRICS_RAW_RETENTION_HOURS = env.int("METRICS_RAW_RETENTION_HOURS", default=24 * 14)
 
 # --- Webhooks ---------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)

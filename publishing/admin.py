@@ -14,8 +14,15 @@ class PublicationInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = [
-        "platform", "status", "external_id", "error", "attempt_count", "next_attempt_at", "published_at",
-        "connection", "metadata",
+        "platform",
+        "status",
+        "external_id",
+        "error",
+        "attempt_count",
+        "next_attempt_at",
+        "published_at",
+        "connection",
+        "metadata",
     ]
     readonly_fields = fields
 
@@ -112,7 +119,13 @@ class PostAdmin(admin.ModelAdmin):
 @admin.register(Publication)
 class PublicationAdmin(admin.ModelAdmin):
     list_display = [
-        "__str__", "status", "platform", "external_id", "attempt_count", "next_attempt_at", "short_error",
+        "__str__",
+        "status",
+        "platform",
+        "external_id",
+        "attempt_count",
+        "next_attempt_at",
+        "short_error",
     ]
     list_filter = ["status", "platform", "post__team", "outcome_unknown"]
     search_fields = ["external_id", "error", "post__content"]

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from publishing import selectors
-from publishing.models import JobMetric
+from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric
 
 logger = logging.getLogger("planrrr.metrics")
 
@@ -80,13 +80,13 @@ class PlanrrrCollector(Collector):
                 "planrrr_publish_job_duration_seconds",
                 "Time one publish job took, from loading the publication to recording its outcome.",
                 "duration_ms",
-                selectors.DURATION_BUCKETS,
+                DURATION_BUCKETS,
             ),
             (
                 "planrrr_publish_lag_seconds",
                 "From a post's scheduled_at to the platform request of its first attempt.",
                 "lag_ms",
-                selectors.LAG_BUCKETS,
+                LAG_BUCKETS,
             ),
         ):
             family = HistogramMetricFamily(name, documentation, labels=["platform"])

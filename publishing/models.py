@@ -102,8 +102,15 @@ class Publication(models.Model):
         return f"{self.get_platform_display()} for post #{self.post_id}"
 
 
+# Upper bounds (seconds) of the Prometheus histogram buckets; JobMetricRollup stores its counts
+# against these, so changing them needs a data migration of the rollups.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
 class JobMetric(models.Model):
-    """One row per job run: what it did and what it cost. Counters are aggregates of these."""
+    """One row per job run: what it did and what it cost. Counters are aggregates of these
+    and of JobMetricRollup, which sums them once they are older than METRICS_RAW_RETENTION_HOURS."""
 
     class Outcome(models.TextChoices):
         PUBLISHED = "PUBLISHED"
@@ -129,3 +136,33 @@ class JobMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.platform} {self.outcome} in {self.duration_ms:.0f} ms"
+
+
+class JobMetricRollup(models.Model):
+    """The JobMetric rows of one hour, kind, platform and outcome, summed once they are older
+    than METRICS_RAW_RETENTION_HOURS; the rows themselves are then deleted. Counters and
+    histograms are these plus the rows still kept: they never go back, and a scrape reads
+    a bounded number of rows however long planrrr has run."""
+
+    hour = models.DateTimeField()
+    kind = models.CharField(max_length=20)
+    platform = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, choices=JobMetric.Outcome.choices)
+    jobs = models.PositiveIntegerField()
+    duration_ms_sum = models.FloatField()
+    duration_ms_max = models.FloatField()
+    # Jobs at or under each bound of DURATION_BUCKETS / LAG_BUCKETS (cumulative, as Prometheus).
+    duration_buckets = ArrayField(models.PositiveIntegerField())
+    lag_count = models.PositiveIntegerField()
+    lag_ms_sum = models.FloatField()
+    lag_ms_max = models.FloatField(null=True, blank=True)
+    lag_buckets = ArrayField(models.PositiveIntegerField())
+    peak_rss_bytes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "kind", "platform", "outcome"], name="jobmetric_rollup_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.kind} {self.platform} {self.outcome}: {self.jobs}"

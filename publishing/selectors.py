@@ -17,16 +17,12 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from connections.models import Connection
-from publishing.models import JobMetric, Post, Publication
+from publishing.models import JobMetric, JobMetricRollup, Post, Publication
 from webhooks.models import Delivery, DeliveryAttempt
 
 Outcome = JobMetric.Outcome
 
 PUBLISHED = Q(outcome__in=[Outcome.PUBLISHED, Outcome.RECONCILED])
-
-# Upper bounds (seconds) of the Prometheus histogram buckets.
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 
 
 class PercentileCont(Aggregate):
@@ -40,7 +36,8 @@ class PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), **extra)
 
 
-def _job_aggregates() -> dict:
+def _raw_aggregates() -> dict:
+    """Over the JobMetric rows still kept (the last METRICS_RAW_RETENTION_HOURS)."""
     return {
         "postsPublished": Count("pk", filter=PUBLISHED),
         "postsFailed": Count("pk", filter=Q(outcome=Outcome.FAILED)),
@@ -48,35 +45,71 @@ def _job_aggregates() -> dict:
         "retries": Count("pk", filter=Q(outcome=Outcome.RETRY)),
         "reconciled": Count("pk", filter=Q(outcome=Outcome.RECONCILED)),
         "jobs": Count("pk"),
-        "avgJobProcessingTime": Avg("duration_ms"),
+        "duration_sum": Sum("duration_ms"),
         "p99JobProcessingTime": PercentileCont("duration_ms", 0.99),
         "peakMemoryUsage": Max("peak_rss_bytes"),
-        "avgLag": Avg("lag_ms"),
+        "lag_sum": Sum("lag_ms"),
+        "lag_count": Count("lag_ms"),
         "maxLag": Max("lag_ms"),
     }
 
 
-def _round_times(row: dict) -> dict:
-    for key in ("avgJobProcessingTime", "p99JobProcessingTime", "avgLag", "maxLag"):
-        row[key] = round(row[key] or 0.0, 1)
-    row["peakMemoryUsage"] = row["peakMemoryUsage"] or 0
+def _rollup_aggregates() -> dict:
+    """The same figures over JobMetricRollup (all but the percentile, which sums cannot give)."""
+    return {
+        "postsPublished": Sum("jobs", filter=PUBLISHED, default=0),
+        "postsFailed": Sum("jobs", filter=Q(outcome=Outcome.FAILED), default=0),
+        "rateLimitHits": Sum("jobs", filter=Q(outcome=Outcome.RATE_LIMITED), default=0),
+        "retries": Sum("jobs", filter=Q(outcome=Outcome.RETRY), default=0),
+        "reconciled": Sum("jobs", filter=Q(outcome=Outcome.RECONCILED), default=0),
+        "jobs": Sum("jobs", default=0),
+        "duration_sum": Sum("duration_ms_sum"),
+        "peakMemoryUsage": Max("peak_rss_bytes"),
+        "lag_sum": Sum("lag_ms_sum"),
+        "lag_count": Sum("lag_count", default=0),
+        "maxLag": Max("lag_ms_max"),
+    }
+
+
+COUNTS = ("postsPublished", "postsFailed", "rateLimitHits", "retries", "reconciled", "jobs")
+
+
+def _merged(raw: dict, rolled: dict | None) -> dict:
+    """Raw and rolled-up figures as one row of the seed plan's names; times rounded to 0.1 ms."""
+    rolled = rolled or {}
+    row = {name: (raw.get(name) or 0) + (rolled.get(name) or 0) for name in COUNTS}
+    duration = (raw.get("duration_sum") or 0.0) + (rolled.get("duration_sum") or 0.0)
+    lag = (raw.get("lag_sum") or 0.0) + (rolled.get("lag_sum") or 0.0)
+    lag_count = (raw.get("lag_count") or 0) + (rolled.get("lag_count") or 0)
+    row["avgJobProcessingTime"] = round(duration / row["jobs"], 1) if row["jobs"] else 0.0
+    # Over the rows still kept: a percentile cannot be summed.
+    row["p99JobProcessingTime"] = round(raw.get("p99JobProcessingTime") or 0.0, 1)
+    row["peakMemoryUsage"] = max(raw.get("peakMemoryUsage") or 0, rolled.get("peakMemoryUsage") or 0)
+    row["avgLag"] = round(lag / lag_count, 1) if lag_count else 0.0
+    row["maxLag"] = round(max(raw.get("maxLag") or 0.0, rolled.get("maxLag") or 0.0), 1)
     return row
 
 
 def metrics_summary() -> dict:
     """The stored metrics, under the seed plan's names, overall and per platform.
 
-    Counts come from JobMetric rows (one per job run), so they survive restarts:
-    postsPublished counts publications that went out (including ones found already
-    published by reconciliation), postsFailed those that gave up, rateLimitHits and
-    retries the attempts that ended in a rate limit or a transient failure.
-    Times are in milliseconds (lag: scheduled_at to the platform request, first
-    attempts only), memory in bytes (the largest peak RSS any job reported)."""
-    rows = JobMetric.objects.filter(kind="publish")
-    summary = _round_times(rows.aggregate(**_job_aggregates()))
+    Counts come from JobMetric rows (one per job run) and their hourly rollups, so they
+    survive restarts: postsPublished counts publications that went out (including ones
+    found already published by reconciliation), postsFailed those that gave up,
+    rateLimitHits and retries the attempts that ended in a rate limit or a transient
+    failure. Times are in milliseconds (lag: scheduled_at to the platform request, first
+    attempts only; p99 over the rows kept, METRICS_RAW_RETENTION_HOURS), memory in bytes
+    (the largest peak RSS any job reported)."""
+    raw = JobMetric.objects.filter(kind="publish")
+    rolled = JobMetricRollup.objects.filter(kind="publish")
+    summary = _merged(raw.aggregate(**_raw_aggregates()), rolled.aggregate(**_rollup_aggregates()))
+    raw_by_platform = {r.pop("platform"): r for r in raw.values("platform").annotate(**_raw_aggregates()).order_by()}
+    rolled_by_platform = {
+        r.pop("platform"): r for r in rolled.values("platform").annotate(**_rollup_aggregates()).order_by()
+    }
     summary["platforms"] = {
-        row.pop("platform"): _round_times(row)
-        for row in rows.values("platform").annotate(**_job_aggregates()).order_by("platform")
+        platform: _merged(raw_by_platform.get(platform, {}), rolled_by_platform.get(platform))
+        for platform in sorted(raw_by_platform.keys() | rolled_by_platform.keys())
     }
     summary["publicationsByStatus"] = dict(
         Publication.objects.values_list("status").annotate(n=Count("pk")).order_by("status")
@@ -103,13 +136,13 @@ def webhook_summary() -> dict:
 
 
 def job_counts() -> list[dict]:
-    """Publish jobs run, per platform and outcome: [{platform, outcome, n}]."""
-    return list(
-        JobMetric.objects.filter(kind="publish")
-        .values("platform", "outcome")
-        .annotate(n=Count("pk"))
-        .order_by("platform", "outcome")
-    )
+    """Publish jobs run, per platform and outcome, rolled-up hours included: [{platform, outcome, n}]."""
+    counts: dict[tuple[str, str], int] = {}
+    raw = JobMetric.objects.filter(kind="publish").values_list("platform", "outcome").annotate(n=Count("pk"))
+    rolled = JobMetricRollup.objects.filter(kind="publish").values_list("platform", "outcome").annotate(n=Sum("jobs"))
+    for platform, outcome, n in [*raw.order_by(), *rolled.order_by()]:
+        counts[platform, outcome] = counts.get((platform, outcome), 0) + n
+    return [{"platform": p, "outcome": o, "n": n} for (p, o), n in sorted(counts.items())]
 
 
 @dataclass
@@ -121,28 +154,55 @@ class Histogram:
     count: int
 
 
+# A JobMetric field -> its rollup's (bucket counts, sum, count) fields.
+_ROLLED = {
+    "duration_ms": ("duration_buckets", "duration_ms_sum", "jobs"),
+    "lag_ms": ("lag_buckets", "lag_ms_sum", "lag_count"),
+}
+
+
 def job_histograms(field: str, bounds: tuple[float, ...]) -> dict[str, Histogram]:
     """A histogram per platform of a JobMetric field stored in milliseconds (duration_ms,
-    lag_ms), computed in one query; rows where the field is null are left out."""
+    lag_ms): the rows kept, in one query, plus their rollups, in another; rows where the
+    field is null are left out."""
     aggregates = {f"le_{i}": Count("pk", filter=Q(**{f"{field}__lte": bound * 1000})) for i, bound in enumerate(bounds)}
-    rows = (
+    raw = (
         JobMetric.objects.filter(kind="publish", **{f"{field}__isnull": False})
         .values("platform")
         .annotate(total=Sum(field), count=Count("pk"), **aggregates)
-        .order_by("platform")
+        .order_by()
     )
+    buckets_field, sum_field, count_field = _ROLLED[field]
+    rolled = (
+        JobMetricRollup.objects.filter(kind="publish", **{f"{count_field}__gt": 0})
+        .values("platform")
+        .annotate(
+            total=Sum(sum_field),
+            count=Sum(count_field),
+            **{f"le_{i}": Sum(f"{buckets_field}__{i}") for i in range(len(bounds))},
+        )
+        .order_by()
+    )
+    merged: dict[str, dict] = {}
+    for row in [*raw, *rolled]:
+        into = merged.setdefault(row["platform"], {})
+        for key, value in row.items():
+            if key != "platform":
+                into[key] = into.get(key, 0) + (value or 0)
     return {
-        row["platform"]: Histogram(
+        platform: Histogram(
             buckets=[(bound, row[f"le_{i}"]) for i, bound in enumerate(bounds)],
-            total=(row["total"] or 0.0) / 1000,
+            total=row["total"] / 1000,
             count=row["count"],
         )
-        for row in rows
+        for platform, row in sorted(merged.items())
     }
 
 
 def peak_rss_bytes() -> int:
-    return JobMetric.objects.aggregate(peak=Max("peak_rss_bytes"))["peak"] or 0
+    raw = JobMetric.objects.aggregate(peak=Max("peak_rss_bytes"))["peak"] or 0
+    rolled = JobMetricRollup.objects.aggregate(peak=Max("peak_rss_bytes"))["peak"] or 0
+    return max(raw, rolled)
 
 
 def publication_states() -> list[dict]:
@@ -232,16 +292,27 @@ def rq_state() -> RqState:
 
 def publications_per_hour(*, hours: int = 24, now: datetime | None = None) -> list[dict]:
     """Publish jobs per hour over the last ``hours``, by platform and outcome:
-    [{hour, platform, outcome, n}] (hours with no job are absent)."""
+    [{hour, platform, outcome, n}] (hours with no job are absent; hours already rolled up
+    come from their rollups)."""
     now = now or timezone.now()
     since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
-    return list(
+    raw = (
         JobMetric.objects.filter(kind="publish", created_at__gte=since)
         .annotate(hour=TruncHour("created_at"))
-        .values("hour", "platform", "outcome")
+        .values_list("hour", "platform", "outcome")
         .annotate(n=Count("pk"))
-        .order_by("hour", "platform", "outcome")
+        .order_by()
     )
+    rolled = (
+        JobMetricRollup.objects.filter(kind="publish", hour__gte=since)
+        .values_list("hour", "platform", "outcome")
+        .annotate(n=Sum("jobs"))
+        .order_by()
+    )
+    counts: dict[tuple, int] = {}
+    for hour, platform, outcome, n in [*raw, *rolled]:
+        counts[hour, platform, outcome] = counts.get((hour, platform, outcome), 0) + n
+    return [{"hour": h, "platform": p, "outcome": o, "n": n} for (h, p, o), n in sorted(counts.items())]
 
 
 def _with_connection(rows):

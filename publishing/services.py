@@ -155,9 +155,7 @@ def post_create(
         for connection in connections:
             if connection.platform not in platforms:
                 platforms.append(connection.platform)
-    problems = post_problems(
-        team=team, content=content, platforms=platforms, media_urls=media_urls, connections=chosen
-    )
+    problems = post_problems(team=team, content=content, platforms=platforms, media_urls=media_urls, connections=chosen)
     if problems:
         raise ValidationError(problems)
     post = Post(
@@ -410,9 +408,7 @@ def _publications_enqueue(publications: list[Publication]) -> None:
         publication.job_id, publication.enqueued_at = _publication_job_id(publication), now
     Publication.objects.bulk_update(publications, ["job_id", "enqueued_at"])
     batch = [
-        Queue.prepare_data(
-            jobs.publication_publish, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout")
-        )
+        Queue.prepare_data(jobs.publication_publish, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout"))
         for p in publications
     ]
 
@@ -468,9 +464,7 @@ def publication_publish(*, publication_id: int, retry_in: int | None = None) -> 
     transiently (None when RQ has no retry left). Raises RetryScheduled after recording a
     transient failure so RQ schedules that retry."""
     started = time.monotonic()
-    publication = (
-        Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
-    )
+    publication = Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
     if publication is None or publication.status != Publication.Status.PENDING:
         return Outcome.SKIPPED
     connection = publication.connection

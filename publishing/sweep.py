@@ -18,14 +18,14 @@ from datetime import timedelta
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from publishing import services
 from publishing.jobs import post_stage as stage_job
-from publishing.models import Post, Publication
+from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 
 logger = logging.getLogger("planrrr.sweep")
 
@@ -159,3 +159,61 @@ def settled_posts_finalize() -> int:
         if services.post_finalize(post_id=post_id):
             count += 1
     return count
+
+
+def job_metrics_rollup(now=None, *, hours: int = 24) -> int:
+    """Sum the JobMetric rows older than METRICS_RAW_RETENTION_HOURS into JobMetricRollup, an
+    hour at a time (at most ``hours`` hours a run, oldest first), and delete them; each hour in
+    one transaction, so a counter never counts a job twice or not at all. Returns the rows
+    rolled up."""
+    now = now or timezone.now()
+    cutoff = (now - timedelta(hours=settings.METRICS_RAW_RETENTION_HOURS)).replace(minute=0, second=0, microsecond=0)
+    rolled = 0
+    for _ in range(hours):
+        oldest = JobMetric.objects.filter(created_at__lt=cutoff).order_by("created_at").values("created_at").first()
+        if oldest is None:
+            break
+        hour = oldest["created_at"].replace(minute=0, second=0, microsecond=0)
+        with transaction.atomic():
+            rows = JobMetric.objects.filter(created_at__gte=hour, created_at__lt=min(hour + timedelta(hours=1), cutoff))
+            for group in rows.values("kind", "platform", "outcome").annotate(**_rollup_sums()).order_by():
+                _rollup_add(hour, group)
+            rolled += rows.delete()[0]
+    return rolled
+
+
+def _rollup_sums() -> dict:
+    return {
+        "jobs": Count("pk"),
+        "duration_ms_sum": Sum("duration_ms"),
+        "duration_ms_max": Max("duration_ms"),
+        "lag_count": Count("lag_ms"),
+        "lag_ms_sum": Sum("lag_ms", default=0.0),
+        "lag_ms_max": Max("lag_ms"),
+        "peak_rss_bytes": Max("peak_rss_bytes"),
+        **{f"d{i}": Count("pk", filter=Q(duration_ms__lte=b * 1000)) for i, b in enumerate(DURATION_BUCKETS)},
+        **{f"l{i}": Count("pk", filter=Q(lag_ms__lte=b * 1000)) for i, b in enumerate(LAG_BUCKETS)},
+    }
+
+
+def _rollup_add(hour, group: dict) -> None:
+    """Add one group's sums to its hour's rollup row (made if it is the first)."""
+    duration_buckets = [group.pop(f"d{i}") for i in range(len(DURATION_BUCKETS))]
+    lag_buckets = [group.pop(f"l{i}") for i in range(len(LAG_BUCKETS))]
+    key = {name: group.pop(name) for name in ("kind", "platform", "outcome")}
+    rollup = JobMetricRollup.objects.select_for_update().filter(hour=hour, **key).first()
+    if rollup is None:
+        JobMetricRollup.objects.create(
+            hour=hour, **key, **group, duration_buckets=duration_buckets, lag_buckets=lag_buckets
+        )
+        return
+    rollup.jobs += group["jobs"]
+    rollup.duration_ms_sum += group["duration_ms_sum"]
+    rollup.duration_ms_max = max(rollup.duration_ms_max, group["duration_ms_max"])
+    rollup.lag_count += group["lag_count"]
+    rollup.lag_ms_sum += group["lag_ms_sum"]
+    rollup.lag_ms_max = max((v for v in (rollup.lag_ms_max, group["lag_ms_max"]) if v is not None), default=None)
+    rollup.peak_rss_bytes = max(rollup.peak_rss_bytes, group["peak_rss_bytes"])
+    rollup.duration_buckets = [a + b for a, b in zip(rollup.duration_buckets, duration_buckets, strict=True)]
+    rollup.lag_buckets = [a + b for a, b in zip(rollup.lag_buckets, lag_buckets, strict=True)]
+    rollup.save()

@@ -59,8 +59,13 @@ class AdminTests(Actors, TestCase):
     def test_it_keeps_the_token_when_the_field_is_left_blank(self):
         url = reverse("admin:connections_connection_change", args=[self.facebook.pk])
         data = {
-            "team": self.team.pk, "platform": "FACEBOOK", "account_id": self.facebook.account_id,
-            "name": "Renamed", "access_token": "", "status": "ACTIVE", "status_detail": "",
+            "team": self.team.pk,
+            "platform": "FACEBOOK",
+            "account_id": self.facebook.account_id,
+            "name": "Renamed",
+            "access_token": "",
+            "status": "ACTIVE",
+            "status_detail": "",
         }
         self.assertEqual(self.client.post(url, data).status_code, 302)
         self.facebook.refresh_from_db()
@@ -70,8 +75,12 @@ class AdminTests(Actors, TestCase):
         response = self.client.post(
             reverse("admin:publishing_post_add"),
             {
-                "team": self.team.pk, "content": "x" * 300, "platforms": "TWITTER,LINKEDIN", "media_urls": "",
-                "scheduled_at_0": timezone.now().date().isoformat(), "scheduled_at_1": "12:00:00",
+                "team": self.team.pk,
+                "content": "x" * 300,
+                "platforms": "TWITTER,LINKEDIN",
+                "media_urls": "",
+                "scheduled_at_0": timezone.now().date().isoformat(),
+                "scheduled_at_1": "12:00:00",
                 **INLINE_MANAGEMENT,
             },
         )
@@ -84,8 +93,12 @@ class AdminTests(Actors, TestCase):
         response = self.client.post(
             reverse("admin:publishing_post_add"),
             {
-                "team": self.team.pk, "content": "From the admin", "platforms": "FACEBOOK", "media_urls": "",
-                "scheduled_at_0": (timezone.now().date()).isoformat(), "scheduled_at_1": "23:59:59",
+                "team": self.team.pk,
+                "content": "From the admin",
+                "platforms": "FACEBOOK",
+                "media_urls": "",
+                "scheduled_at_0": (timezone.now().date()).isoformat(),
+                "scheduled_at_1": "23:59:59",
                 **INLINE_MANAGEMENT,
             },
         )

@@ -15,8 +15,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from planrrr.testing import flush_redis, wait_for
-from publishing import services
-from publishing.models import JobMetric, Post, Publication
+from publishing import selectors, services, sweep
+from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 from publishing.tests.base import Actors, PublishingLiveTestCase
 from webhooks.models import Delivery
 from webhooks.receiver import Receiver
@@ -261,3 +261,68 @@ class MetricsAfterARunTests(PublishingLiveTestCase):
         self.assertEqual(samples["planrrr_posts"], {(("status", "PARTIAL"),): 1, (("status", "PUBLISHED"),): 1})
         self.assertEqual(samples["planrrr_rq_queue_depth"][(("queue", "default"),)], 0)
         self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 1)
+
+
+class RollupTests(MetricsTestCase):
+    """Rows past METRICS_RAW_RETENTION_HOURS are summed into hourly rollups and deleted; every
+    counter, histogram and hourly count reads the same before and after."""
+
+    def figures(self) -> dict:
+        summary = selectors.metrics_summary()
+        for row in [summary, *summary["platforms"].values()]:
+            row.pop("p99JobProcessingTime")  # over the rows kept, by design
+        return {
+            "counts": selectors.job_counts(),
+            "durations": selectors.job_histograms("duration_ms", DURATION_BUCKETS),
+            "lags": selectors.job_histograms("lag_ms", LAG_BUCKETS),
+            "peak": selectors.peak_rss_bytes(),
+            "summary": summary,
+            "per_hour": selectors.publications_per_hour(hours=24 * 30),
+        }
+
+    def aged(self, metric: JobMetric, days: float) -> JobMetric:
+        JobMetric.objects.filter(pk=metric.pk).update(created_at=timezone.now() - timedelta(days=days))
+        return metric
+
+    def test_counters_and_histograms_read_the_same_after_a_rollup(self):
+        self.aged(self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=40, lag_ms=300), days=20)
+        self.aged(self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=4000, lag_ms=70_000), days=20)
+        self.aged(self.job("TWITTER", Outcome.RETRY, duration_ms=900), days=16)
+        self.aged(self.job("TWITTER", Outcome.FAILED, duration_ms=15), days=16)
+        kept = self.job("FACEBOOK", Outcome.RATE_LIMITED, duration_ms=12, lag_ms=80)
+        before = self.figures()
+
+        self.assertEqual(sweep.job_metrics_rollup(), 4)
+
+        self.assertEqual(list(JobMetric.objects.values_list("pk", flat=True)), [kept.pk])
+        self.assertEqual(JobMetricRollup.objects.count(), 3)
+        self.assertEqual(self.figures(), before)
+        self.assertEqual(sweep.job_metrics_rollup(), 0)
+
+    def test_a_late_row_of_a_rolled_hour_is_added_to_its_rollup(self):
+        first = self.aged(self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=40, lag_ms=300), days=20)
+        sweep.job_metrics_rollup()
+        late = self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=60, lag_ms=None)
+        # Written in an hour already rolled up (a clock behind): it joins that hour's rollup.
+        JobMetric.objects.filter(pk=late.pk).update(
+            created_at=JobMetricRollup.objects.get().hour + timedelta(minutes=30)
+        )
+        before = self.figures()
+
+        self.assertEqual(sweep.job_metrics_rollup(), 1)
+
+        rollup = JobMetricRollup.objects.get()
+        self.assertEqual((rollup.jobs, rollup.duration_ms_sum, rollup.lag_count), (2, 100.0, 1))
+        self.assertEqual(self.figures(), before)
+        self.assertFalse(JobMetric.objects.filter(pk__in=[first.pk, late.pk]).exists())
+
+    def test_metrics_scrape_counts_rolled_up_jobs(self):
+        self.aged(self.job("TWITTER", Outcome.PUBLISHED, duration_ms=40), days=20)
+        sweep.job_metrics_rollup()
+
+        samples = scrape(self.client)
+
+        self.assertEqual(samples["planrrr_publications_published_total"][(("platform", "TWITTER"),)], 1)
+        self.assertEqual(
+            samples["planrrr_publish_job_duration_seconds_bucket"][(("le", "0.05"), ("platform", "TWITTER"))], 1
+        )

@@ -75,8 +75,9 @@ class SweepTests(Actors, TestCase):
         publication = self.publishing_post()
         self.queue.remove(publication.job_id)
         Publication.objects.filter(pk=publication.pk).update(next_attempt_at=self.long_ago)
-        self.queue.enqueue_at(self.long_ago, "publishing.jobs.publication_publish", publication.pk,
-                              job_id=publication.job_id)
+        self.queue.enqueue_at(
+            self.long_ago, "publishing.jobs.publication_publish", publication.pk, job_id=publication.job_id
+        )
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
 

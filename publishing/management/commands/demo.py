@@ -130,9 +130,7 @@ class Command(BaseCommand):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)))
-        lag = [
-            (p.published_at - p.scheduled_at).total_seconds() for p in posts if p.published_at and p.scheduled_at
-        ]
+        lag = [(p.published_at - p.scheduled_at).total_seconds() for p in posts if p.published_at and p.scheduled_at]
         if lag:
             self.stdout.write(f"\nscheduled -> published: max {max(lag):.2f}s")
         # Webhook deliveries go out after the posts settle; give them a moment.

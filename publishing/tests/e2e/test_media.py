@@ -202,18 +202,20 @@ class StagingTests(PublishingLiveTestCase):
             self.assertEqual(publication.attempt_count, 1)
         # At the slot, each platform was only asked to create the post: no upload came after it.
         after = [
-            r for r in self.mock.requests(method="POST") + self.mock.requests(method="PUT")
+            r
+            for r in self.mock.requests(method="POST") + self.mock.requests(method="PUT")
             if r["ts"] >= post.scheduled_at.timestamp()
         ]
-        self.assertEqual(
-            sorted(r["platform"] for r in after), ["FACEBOOK", "INSTAGRAM", "LINKEDIN", "TWITTER"], after
-        )
+        self.assertEqual(sorted(r["platform"] for r in after), ["FACEBOOK", "INSTAGRAM", "LINKEDIN", "TWITTER"], after)
 
     def test_it_shows_a_staging_failure_before_the_slot_and_publishes_anyway(self):
         self.mock.fail("TWITTER", mode="server_error", on="media", times=1)
         self.start_worker()
         post = services.post_create(
-            team=self.team, content="Staging hiccup", media_urls=self.images[:1], platforms=["TWITTER"],
+            team=self.team,
+            content="Staging hiccup",
+            media_urls=self.images[:1],
+            platforms=["TWITTER"],
             scheduled_at=self.soon(3),
         )
 

@@ -58,13 +58,15 @@ class RetryTests(PublishingLiveTestCase):
 
     def test_it_fails_at_once_when_the_token_expired(self):
         Connection.objects.filter(pk=self.facebook.pk).update(access_token="expired_token")
-        self.start_worker()
+        # All three are queued before a worker finds the token dead (a post created after that
+        # is refused at the door, below).
         posts = [
             services.post_create(
                 team=self.team, content=f"Token gone {i}", platforms=["FACEBOOK"], scheduled_at=timezone.now()
             )
             for i in range(3)
         ]
+        self.start_worker()
 
         for post in posts:
             self.wait_until_final(post)
@@ -136,7 +138,6 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.wait_until_final(post, timeout=20)
         self.assertEqual(post.status, Post.Status.PUBLISHED)
         self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), 1)
-
 
     def test_a_platform_slower_than_the_job_timeout_cannot_pin_the_worker(self):
         # The read timeout is longer than the job's: RQ's job timeout ends the attempt (in the
