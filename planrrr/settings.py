@@ -182,6 +182,7 @@ PLANRRR_PERIODIC = {
     "publishing.sweep.sweep": SWEEP_INTERVAL_SECONDS,
     "webhooks.services.delivery_sweep": SWEEP_INTERVAL_SECONDS,
     "publishing.sweep.job_metrics_rollup": 60.0,
+    "webhooks.services.events_prune": 60.0,
 }
 # Per-job metric rows older than this are summed into hourly rollups and deleted: counters
 # and histograms are unchanged, the p99 job time and the dashboard read the rows kept.
@@ -189,6 +190,9 @@ METRICS_RAW_RETENTION_HOURS = env.int("METRICS_RAW_RETENTION_HOURS", default=24 
 
 # --- Webhooks ---------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
+# Events whose deliveries have all ended are counted into hourly rollups and deleted after this
+# long (their delivery log and redelivery go with them; the counters stay).
+WEBHOOK_RETENTION_HOURS = env.int("WEBHOOK_RETENTION_HOURS", default=24 * 30)
 if WEBHOOK_ALLOW_PRIVATE_URLS and PRODUCTION:
     raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_URLS is for development and tests; unset it in production.")
 # Seconds between delivery attempts (±10 % jitter): about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Aggregate, Avg, Count, FloatField, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from connections.models import Connection
 from publishing.models import JobMetric, JobMetricRollup, Post, Publication
-from webhooks.models import Delivery, DeliveryAttempt
+from webhooks.models import Delivery, DeliveryAttempt, DeliveryRollup
 
 Outcome = JobMetric.Outcome
 
@@ -119,7 +119,8 @@ def metrics_summary() -> dict:
 
 
 def webhook_summary() -> dict:
-    """Webhook deliveries that succeeded and that failed for good, and their HTTP attempts."""
+    """Webhook deliveries that succeeded and that failed for good, and their HTTP attempts,
+    pruned events' counts (DeliveryRollup) included."""
     deliveries = Delivery.objects.aggregate(
         webhookDeliveries=Count("pk", filter=Q(status=Delivery.Status.SUCCEEDED)),
         webhookFailures=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
@@ -129,7 +130,16 @@ def webhook_summary() -> dict:
         webhookAttempts=Count("pk"),
         webhookAttemptFailures=Count("pk", filter=Q(succeeded=False)),
     )
-    return {**deliveries, **attempts}
+    rolled = DeliveryRollup.objects.aggregate(
+        webhookDeliveries=Sum("deliveries_succeeded", default=0),
+        webhookFailures=Sum("deliveries_failed", default=0),
+        webhookAttempts=Sum(F("attempts_succeeded") + F("attempts_failed"), default=0),
+        webhookAttemptFailures=Sum("attempts_failed", default=0),
+    )
+    summary = {**deliveries, **attempts}
+    for name, n in rolled.items():
+        summary[name] += n
+    return summary
 
 
 # --- the Prometheus collector's aggregates -------------------------------------------------
@@ -225,12 +235,23 @@ def overdue_posts(now: datetime | None = None) -> tuple[int, float]:
 
 
 def webhook_attempt_counts() -> list[dict]:
-    """Webhook HTTP attempts per event type and result: [{event, succeeded, n}]."""
-    return list(
-        DeliveryAttempt.objects.values("delivery__event__type", "succeeded")
-        .annotate(n=Count("pk"))
-        .order_by("delivery__event__type", "succeeded")
+    """Webhook HTTP attempts per event type and result, pruned events' included:
+    [{delivery__event__type, succeeded, n}]."""
+    counts: dict[tuple[str, bool], int] = {}
+    raw = DeliveryAttempt.objects.values_list("delivery__event__type", "succeeded").annotate(n=Count("pk")).order_by()
+    for event_type, succeeded, n in raw:
+        counts[event_type, succeeded] = counts.get((event_type, succeeded), 0) + n
+    rolled = DeliveryRollup.objects.values_list("event_type").annotate(
+        ok=Sum("attempts_succeeded"), failed=Sum("attempts_failed")
     )
+    for event_type, ok, failed in rolled.order_by():
+        for succeeded, n in ((True, ok), (False, failed)):
+            if n:
+                counts[event_type, succeeded] = counts.get((event_type, succeeded), 0) + n
+    return [
+        {"delivery__event__type": event_type, "succeeded": succeeded, "n": n}
+        for (event_type, succeeded), n in sorted(counts.items())
+    ]
 
 
 def webhook_delivery_states() -> dict[str, int]:

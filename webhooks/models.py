@@ -159,3 +159,23 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} of delivery {self.delivery_id}"
+
+
+class DeliveryRollup(models.Model):
+    """The deliveries and attempts of the events of one hour and type, counted once those events
+    are older than WEBHOOK_RETENTION_HOURS and every delivery of theirs has ended; the events
+    (their deliveries and attempts with them) are then deleted. The webhook counters are these
+    plus the rows kept, so they never go back."""
+
+    hour = models.DateTimeField()
+    event_type = models.CharField(max_length=50)
+    deliveries_succeeded = models.PositiveIntegerField(default=0)
+    deliveries_failed = models.PositiveIntegerField(default=0)
+    attempts_succeeded = models.PositiveIntegerField(default=0)
+    attempts_failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["hour", "event_type"], name="delivery_rollup_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.event_type}"

@@ -30,7 +30,8 @@ import requests
 import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 from rq.job import Job, JobStatus
 from rq.timeouts import BaseTimeoutException
@@ -38,7 +39,16 @@ from standardwebhooks.webhooks import Webhook
 
 from planrrr.models import Team
 from planrrr.urlsafety import UnsafeURL, public_session
-from webhooks.models import EVENT_TYPES, TEST_EVENT, Delivery, DeliveryAttempt, Endpoint, Event, secret_generate
+from webhooks.models import (
+    EVENT_TYPES,
+    TEST_EVENT,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryRollup,
+    Endpoint,
+    Event,
+    secret_generate,
+)
 
 logger = logging.getLogger("planrrr.webhooks")
 
@@ -49,6 +59,7 @@ USER_AGENT = "planrrr-webhooks/1.0"
 RESPONSE_EXCERPT_BYTES = 2048
 # Clocks of workers and database may differ a little; an attempt up to this early is on time.
 CLOCK_SKEW = timedelta(seconds=1)
+
 
 # Svix's schedule: after the first attempt, retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h later.
 def retry_schedule() -> list[float]:
@@ -474,3 +485,54 @@ def delivery_redeliver_failed(
     if team is not None:
         failed = failed.filter(endpoint__team=team)
     return [delivery_redeliver(delivery=d) for d in failed.order_by("created_at")]
+
+
+# --- Retention ---------------------------------------------------------------------------
+
+
+def events_prune(now: datetime | None = None, *, batch: int = 1000) -> int:
+    """Delete the events older than WEBHOOK_RETENTION_HOURS whose deliveries have all ended,
+    after counting their deliveries and attempts into DeliveryRollup (one transaction a batch,
+    oldest first). Events with a delivery still pending stay. Returns the events deleted."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.WEBHOOK_RETENTION_HOURS)
+    ended = Event.objects.filter(created_at__lt=cutoff).exclude(deliveries__status=Delivery.Status.PENDING)
+    with transaction.atomic():
+        ids = list(ended.order_by("created_at").values_list("id", flat=True)[:batch])
+        if not ids:
+            return 0
+        counts: dict[tuple, dict[str, int]] = {}
+        deliveries = (
+            Delivery.objects.filter(event_id__in=ids, status__in=[Delivery.Status.SUCCEEDED, Delivery.Status.FAILED])
+            .values_list(TruncHour("event__created_at"), "event__type", "status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for hour, event_type, status, n in deliveries:
+            name = "deliveries_succeeded" if status == Delivery.Status.SUCCEEDED else "deliveries_failed"
+            _add(counts, hour, event_type, name, n)
+        attempts = (
+            DeliveryAttempt.objects.filter(delivery__event_id__in=ids)
+            .values_list(TruncHour("delivery__event__created_at"), "delivery__event__type", "succeeded")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for hour, event_type, succeeded, n in attempts:
+            _add(counts, hour, event_type, "attempts_succeeded" if succeeded else "attempts_failed", n)
+        for (hour, event_type), added in counts.items():
+            rollup = DeliveryRollup.objects.select_for_update().filter(hour=hour, event_type=event_type).first()
+            if rollup is None:
+                DeliveryRollup.objects.create(hour=hour, event_type=event_type, **added)
+                continue
+            for name, n in added.items():
+                setattr(rollup, name, getattr(rollup, name) + n)
+            rollup.save()
+        DeliveryAttempt.objects.filter(delivery__event_id__in=ids).delete()
+        Delivery.objects.filter(redelivery_of__event_id__in=ids).update(redelivery_of=None)
+        Delivery.objects.filter(event_id__in=ids).delete()
+        Event.objects.filter(id__in=ids).delete()
+    return len(ids)
+
+
+def _add(counts: dict, hour, event_type: str, name: str, n: int) -> None:
+    row = counts.setdefault((hour, event_type), {})
+    row[name] = row.get(name, 0) + n
