@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +19,7 @@ class Received:
     body: bytes
     status: int  # what the receiver answered
     verified_with: list[str] = field(default_factory=list)  # which of the receiver's secrets verified it
+    received_at: float = field(default_factory=time.time)
 
     @property
     def webhook_id(self) -> str:

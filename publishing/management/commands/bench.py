@@ -39,7 +39,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
@@ -91,6 +91,8 @@ class Options:
     # The steady schedule: posts a second (None: half the burst's throughput), and how long.
     rate: float | None = None
     steady_seconds: float = 10.0
+    # A webhook endpoint for the team, served by a receiver in this process.
+    webhooks: bool = False
 
     @property
     def publications(self) -> int:
@@ -307,7 +309,11 @@ class Bench:
                 worker_fleet.wait_registered(connection)
                 self.noop_phase(connection, worker_fleet)
                 team = self.make_team()
+                if self.o.webhooks:
+                    self.make_endpoint(team)
                 self.publish_phase(team, worker_fleet)
+                if self.o.webhooks:
+                    self.webhooks_measure()
                 if self.o.steady_seconds > 0:
                     self.steady_phase(team)
             finally:
@@ -315,6 +321,8 @@ class Bench:
                     worker_fleet.stop()
                 if mock is not None:
                     mock.stop()
+                if getattr(self, "receiver", None) is not None:
+                    self.receiver.close()
                 if team is not None and not self.o.keep:
                     self.delete(team)
                 connection.flushdb()
@@ -432,6 +440,44 @@ class Bench:
                 access_token=f"bench_{platform.lower()}_{self.run_id}",
             )
         return team
+
+    def make_endpoint(self, team: Team) -> None:
+        """A webhook endpoint for the team (every event), answered and verified by a receiver
+        on a port of this process, as a team's own system would."""
+        from webhooks.receiver import Receiver
+        from webhooks.services import endpoint_create
+
+        self.receiver = Receiver()
+        with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
+            endpoint = endpoint_create(team=team, url=self.receiver.url, description="bench receiver")
+        self.receiver.secrets.append(endpoint.secret)
+
+    def webhooks_measure(self) -> None:
+        """Wait for a post.published per publication and a post.completed per post, then count
+        what arrived, what verified, and how long after its event each came."""
+        r = self.results
+        expected = r["publications"] + r["posts"]
+        started = time.monotonic()
+        deadline = started + self.o.timeout
+        while True:
+            arrived = len(self.receiver.processed)
+            self.progress.show("webhooks", arrived, expected, started)
+            if arrived >= expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.progress.done()
+        received = list(self.receiver.received)
+        lags = []
+        for item in received:
+            if 200 <= item.status < 300:
+                sent = datetime.fromisoformat(json.loads(item.body)["timestamp"].replace("Z", "+00:00"))
+                lags.append(item.received_at - sent.timestamp())
+        r["webhooks_expected"] = expected
+        r["webhooks_processed"] = len(self.receiver.processed)
+        r["webhooks_verified"] = sum(1 for item in received if item.verified_with)
+        r["webhooks_requests"] = len(received)
+        r["webhook_lag_p50"], r["webhook_lag_p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
+        r["webhook_lag_max"] = max(lags, default=0.0)
 
     def publish_phase(self, team: Team, fleet: Fleet) -> None:
         total = self.o.publications
@@ -661,6 +707,13 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         f"(largest job ru_maxrss {r['job_ru_maxrss'] / mb:.1f} MB)"
     )
     growth = f"{r['worker_rss_growth'] / mb:+.1f} MB (worker main process, the largest, over the publishing run)"
+    webhooks = None
+    if "webhooks_expected" in r:
+        webhooks = (
+            f"{r['webhooks_processed']}/{r['webhooks_expected']} events received, "
+            f"{r['webhooks_verified']}/{r['webhooks_requests']} requests verified; event to receipt "
+            f"p50 {r['webhook_lag_p50']:.3f}s  p99 {r['webhook_lag_p99']:.3f}s  max {r['webhook_lag_max']:.3f}s"
+        )
     rows = [
         ("run", run),
         ("end to end", e2e),
@@ -675,6 +728,7 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         ("success rate", f"{r['success_rate']:.2%} ({r['published']}/{r['publications']} publications PUBLISHED)"),
         ("lost posts", f"{r['lost_posts']} of {r['posts']} (not PUBLISHED; {r['posts_not_final']} not final)"),
         ("duplicates", f"{r['duplicates']} (extra copies among the {r['platform_posts']} posts the stand-in received)"),
+        *([("webhooks", webhooks)] if webhooks else []),
     ]
     if o.kills:
         rows.append(("kills", f"{r['kills']} workers SIGKILLed ({r['kills_mid_job']} mid-job) and replaced"))
@@ -719,6 +773,11 @@ class Command(BaseCommand):
             help="Posts a second of the steady schedule (default: half the burst's measured throughput).",
         )
         parser.add_argument(
+            "--webhooks",
+            action="store_true",
+            help="Give the team a webhook endpoint (a receiver in this process) and measure deliveries.",
+        )
+        parser.add_argument(
             "--steady-seconds",
             type=float,
             default=d.steady_seconds,
@@ -755,6 +814,7 @@ class Command(BaseCommand):
             worker_class=opts["worker_class"],
             rate=opts["rate"],
             steady_seconds=opts["steady_seconds"],
+            webhooks=opts["webhooks"],
         )
         if options.kills >= options.publications:
             raise CommandError("--kills must be fewer than the publications")
