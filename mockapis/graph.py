@@ -157,16 +157,33 @@ def listing(call: Call, items: list[dict], default_fields: str) -> JsonResponse:
     except ValueError:
         return call.dialect.invalid(call, "Param limit must be an integer")
     items = [i for i in items if (since is None or i["_ts"] >= since) and (until is None or i["_ts"] <= until)]
+    after = call.param("after")
+    if after:
+        ids = [str(i["id"]) for i in items]
+        after_id = _uncursor(str(after))
+        items = items[ids.index(after_id) + 1 :] if after_id in ids else []
     wanted = requested_fields(call, default_fields)
     data = [pick(item, wanted) for item in items[:limit]]
     paging = {}
     if data:
         paging["cursors"] = {"before": _cursor(data[0]["id"]), "after": _cursor(data[-1]["id"])}
+        if len(items) > limit:
+            # Graph gives the whole URL of the next page; clients may follow it or pass ``after``.
+            query = call.request.GET.copy()
+            query["after"] = paging["cursors"]["after"]
+            paging["next"] = call.request.build_absolute_uri(f"{call.request.path}?{query.urlencode()}")
     return JsonResponse({"data": data, "paging": paging} if paging else {"data": data})
 
 
 def _cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:
+        return ""
 
 
 def _unix(value: Any) -> float | None:

@@ -237,6 +237,14 @@ def user_tweets(call: Call, user_id: str) -> HttpResponse:
         and (end is None or p.created <= end)
         and (not since_id or int(p.id) > int(since_id))
     ]
+    token = call.query.get("pagination_token")
+    if token:
+        try:
+            after_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        except ValueError:
+            return X.invalid(call, f"The `pagination_token` query parameter value [{token}] is not valid")
+        ids = [p.id for p in found]
+        found = found[ids.index(after_id) + 1 :] if after_id in ids else []
     page = found[:max_results]
     if not page:
         return JsonResponse({"meta": {"result_count": 0}})

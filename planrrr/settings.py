@@ -146,6 +146,8 @@ PLATFORM_TIMEOUT = (
     env.float("PLATFORM_CONNECT_TIMEOUT", default=5.0),
     env.float("PLATFORM_READ_TIMEOUT", default=30.0),
 )
+# Reconciliation reads at most this many pages (of 100) of an account's posts since an attempt.
+RECONCILE_MAX_PAGES = env.int("RECONCILE_MAX_PAGES", default=10)
 
 # --- Media ------------------------------------------------------------------------------
 MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)

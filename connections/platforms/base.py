@@ -133,9 +133,7 @@ class Adapter:
         if self.requires_media and not media_urls:
             problems.append(f"{self.label} needs at least one image: add a media URL or remove {self.label}.")
         if len(media_urls) > self.max_images:
-            problems.append(
-                f"{self.label} takes at most {self.max_images} images; this post has {len(media_urls)}."
-            )
+            problems.append(f"{self.label} takes at most {self.max_images} images; this post has {len(media_urls)}.")
         return problems
 
     def refuse_invalid(self, draft: Draft) -> None:
@@ -192,9 +190,7 @@ class HttpAdapter(Adapter):
             ) from err
         except requests.exceptions.ConnectionError as err:
             sent = not _is_connect_failure(err)
-            raise TransientError(
-                f"{self.label} API error: connection failed ({_short(err)})", maybe_sent=sent
-            ) from err
+            raise TransientError(f"{self.label} API error: connection failed ({_short(err)})", maybe_sent=sent) from err
         except requests.exceptions.RequestException as err:
             raise TransientError(f"{self.label} API error: {_short(err)}", maybe_sent=True) from err
         self.raise_for_response(response)

@@ -70,26 +70,20 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
         return media_ids
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        response = self.request(
-            "GET",
-            f"/{account.account_id}/feed",
-            params={
-                "fields": "id,message,created_time",
-                "since": int(since.timestamp()),
-                "limit": 100,
-                "access_token": account.access_token,
-            },
-        )
-        posts = self.json(response).get("data")
-        if not isinstance(posts, list):
-            raise self.malformed(response, "no data list")
-        for post in posts:
-            if not isinstance(post, dict) or post.get("message") != draft.text or not post.get("id"):
-                continue
-            # ``since`` filters on the platform's side already; a stated time is checked again.
-            created = parse_time(post.get("created_time"))
-            if created is None or created >= since:
-                return str(post["id"])
+        params = {
+            "fields": "id,message,created_time",
+            "since": int(since.timestamp()),
+            "limit": 100,
+            "access_token": account.access_token,
+        }
+        for posts in self.graph_pages(f"/{account.account_id}/feed", params):
+            for post in posts:
+                if not isinstance(post, dict) or post.get("message") != draft.text or not post.get("id"):
+                    continue
+                # ``since`` filters on the platform's side already; a stated time is checked again.
+                created = parse_time(post.get("created_time"))
+                if created is None or created >= since:
+                    return str(post["id"])
         return None
 
     def post(self, account: Account, edge: str, fields: dict) -> requests.Response:

@@ -14,6 +14,7 @@ same for ``X-Page-Usage``, and ``X-Business-Use-Case-Usage: {"<id>": [{"type": "
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -106,6 +107,23 @@ class GraphErrorMixin:
         if user_message and user_message != text:
             text = f"{text} ({user_message})"
         return f"{self.label} API error ({where}): {text}"
+
+    def graph_pages(self, path: str, params: dict) -> Iterator[list]:
+        """The ``data`` of each page of a Graph edge, newest first, following ``paging.cursors.after``
+        while the platform says there is a next page, for at most RECONCILE_MAX_PAGES pages."""
+        params = dict(params)
+        for _ in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request("GET", path, params=params)
+            body = self.json(response)
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise self.malformed(response, "no data list")
+            yield data
+            paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+            cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+            if not paging.get("next") or not cursors.get("after"):
+                return
+            params["after"] = cursors["after"]
 
     def graph_retry_at(self, response: requests.Response) -> datetime:
         """Graph rate-limit errors carry no reset time; the business use case header may say how

@@ -193,19 +193,19 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         # GET /{ig-user-id}/media?fields=id,caption,timestamp ->
         # {"data": [{"id": "...", "caption": "...", "timestamp": "2024-05-01T10:00:00+0000"}]}, newest first.
-        response = self.request(
-            "GET",
-            f"/{account.account_id}/media",
-            params={"fields": "id,caption,timestamp", "limit": 100, "access_token": account.access_token},
-        )
-        media = self.json(response).get("data")
-        if not isinstance(media, list):
-            raise self.malformed(response, "no data list")
-        for item in media:
-            if not isinstance(item, dict) or item.get("caption") != draft.text or not item.get("id"):
-                continue
-            # Instagram takes duplicate captions: only a post made since the attempt is ours.
-            published_at = parse_time(item.get("timestamp"))
-            if published_at is not None and published_at >= since:
-                return str(item["id"])
+        params = {"fields": "id,caption,timestamp", "limit": 100, "access_token": account.access_token}
+        for media in self.graph_pages(f"/{account.account_id}/media", params):
+            recent = False
+            for item in media:
+                if not isinstance(item, dict):
+                    continue
+                # Instagram takes duplicate captions: only a post made since the attempt is ours.
+                published_at = parse_time(item.get("timestamp"))
+                if published_at is None or published_at < since:
+                    continue
+                recent = True
+                if item.get("caption") == draft.text and item.get("id"):
+                    return str(item["id"])
+            if not recent:
+                return None  # the edge has no ``since``: a page older than the attempt is the last we need
         return None

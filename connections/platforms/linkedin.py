@@ -124,26 +124,34 @@ class LinkedInAdapter(HttpAdapter):
         return images
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        # GET /rest/posts?q=author&author={encoded urn}&count=100 ->
-        # {"elements": [{"id": "urn:li:share:...", "commentary": "...", "createdAt": 1700000000000, ...}]}
-        response = self.request(
-            "GET",
-            "/rest/posts",
-            params={"q": "author", "author": account.account_id, "count": 100},
-            headers=self.headers(account),
-        )
-        elements = self.json(response).get("elements")
-        if not isinstance(elements, list):
-            raise self.malformed(response, "no elements list")
+        # GET /rest/posts?q=author&author={encoded urn}&count=100&start=N ->
+        # {"elements": [{"id": "urn:li:share:...", "commentary": "...", "createdAt": 1700000000000, ...}]},
+        # newest first.
         since_ms = since.timestamp() * 1000
-        for post in elements:
-            if not isinstance(post, dict) or not post.get("id") or not isinstance(post.get("commentary"), str):
-                continue
-            created = post.get("createdAt")
-            if isinstance(created, int | float) and created < since_ms:
-                continue
-            if ESCAPED.sub(r"\1", post["commentary"]) == draft.text:
-                return str(post["id"])
+        count = 100
+        for page in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request(
+                "GET",
+                "/rest/posts",
+                params={"q": "author", "author": account.account_id, "count": count, "start": page * count},
+                headers=self.headers(account),
+            )
+            elements = self.json(response).get("elements")
+            if not isinstance(elements, list):
+                raise self.malformed(response, "no elements list")
+            recent = False
+            for post in elements:
+                if not isinstance(post, dict) or not post.get("id") or not isinstance(post.get("commentary"), str):
+                    continue
+                created = post.get("createdAt")
+                if isinstance(created, int | float) and created < since_ms:
+                    continue
+                recent = True
+                if ESCAPED.sub(r"\1", post["commentary"]) == draft.text:
+                    return str(post["id"])
+            # A short page is the last; a page with nothing as recent as the attempt, too.
+            if len(elements) < count or not recent:
+                return None
         return None
 
     def headers(self, account: Account) -> dict[str, str]:

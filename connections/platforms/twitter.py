@@ -158,22 +158,25 @@ class TwitterAdapter(HttpAdapter):
         return media_ids
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        response = self.request(
-            "GET",
-            f"/2/users/{account.account_id}/tweets",
-            params={"max_results": 100, "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
-            headers=self.auth(account),
-        )
-        body = self.json(response)
-        # No posts in the window: {"meta": {"result_count": 0}} without "data".
-        tweets = body.get("data", [])
-        if not isinstance(tweets, list):
-            raise self.malformed(response, "data is not a list")
+        params = {"max_results": 100, "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         pattern = _text_pattern(draft.text, with_media=bool(draft.media_urls))
-        for tweet in tweets:
-            if isinstance(tweet, dict) and tweet.get("id") and isinstance(tweet.get("text"), str):
-                if pattern.fullmatch(unicodedata.normalize("NFC", html.unescape(tweet["text"])).strip()):
-                    return str(tweet["id"])
+        for _ in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request(
+                "GET", f"/2/users/{account.account_id}/tweets", params=params, headers=self.auth(account)
+            )
+            body = self.json(response)
+            # No posts in the window: {"meta": {"result_count": 0}} without "data".
+            tweets = body.get("data", [])
+            if not isinstance(tweets, list):
+                raise self.malformed(response, "data is not a list")
+            for tweet in tweets:
+                if isinstance(tweet, dict) and tweet.get("id") and isinstance(tweet.get("text"), str):
+                    if pattern.fullmatch(unicodedata.normalize("NFC", html.unescape(tweet["text"])).strip()):
+                        return str(tweet["id"])
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            if not meta.get("next_token"):
+                return None
+            params["pagination_token"] = meta["next_token"]
         return None
 
     def auth(self, account: Account) -> dict[str, str]:

@@ -110,6 +110,10 @@ class AdapterContract:
     - ``malformed_successes``: responses kwargs of 2xx answers without a usable id;
     - ``mock_recent(text)``: register the recent-posts answer holding one post with this text, id
       "found-1", and return nothing;
+    - ``mock_recent_pages(first, second)``: register two pages of recent posts, the first (a full
+      page, all recent) with posts of text ``first`` saying there is another, the second with one
+      post of text ``second``, id "found-1"; return the continuation the second request must
+      carry, as a query parameter {name: value};
     - ``too_long_text``: one character over the limit.
     """
 
@@ -222,6 +226,20 @@ class AdapterContract:
     def test_it_finds_a_post_already_published(self):
         self.mock_recent("Hello world")
         self.assertEqual(self.adapter.find_published(self.account, self.draft(), NOW), "found-1")
+
+    def test_it_reads_the_next_page_of_recent_posts(self):
+        continuation = self.mock_recent_pages("Something else", "Hello world")
+        self.assertEqual(self.adapter.find_published(self.account, self.draft(), NOW), "found-1")
+        self.assertEqual(len(self.http.calls), 2)
+        name, value = next(iter(continuation.items()))
+        self.assertEqual(self.query(self.http.calls[1])[name], value)
+
+    def test_it_reads_at_most_reconcile_max_pages(self):
+        self.mock_recent_pages("Something else", "Hello world")
+        self.http.assert_all_requests_are_fired = False  # the second page is never asked for
+        with override_settings(RECONCILE_MAX_PAGES=1):
+            self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))
+        self.assertEqual(len(self.http.calls), 1)
 
     def test_it_finds_nothing_when_no_recent_post_has_the_text(self):
         self.mock_recent("Something else")

@@ -72,6 +72,21 @@ class FacebookTests(AdapterContract, AdapterTestCase):
             json={"data": [{"id": "found-1", "message": text, "created_time": "2025-03-01T12:00:05+0000"}]},
         )
 
+    def mock_recent_pages(self, first: str, second: str) -> dict:
+        recent = "2025-03-01T12:00:05+0000"
+        self.http.add(
+            responses.GET,
+            FEED,
+            json={
+                "data": [{"id": "other-1", "message": first, "created_time": recent}],
+                "paging": {"cursors": {"before": "b1", "after": "a1"}, "next": f"{FEED}?after=a1"},
+            },
+        )
+        self.http.add(
+            responses.GET, FEED, json={"data": [{"id": "found-1", "message": second, "created_time": recent}]}
+        )
+        return {"after": "a1"}
+
     def test_it_posts_text_to_the_page_feed_as_a_form(self):
         self.mock_success()
         published = self.adapter.publish(self.account, Draft(text="Hello world & more"))

@@ -61,6 +61,32 @@ class InstagramTests(AdapterContract, AdapterTestCase):
             json={"data": [{"id": "found-1", "caption": text, "timestamp": "2025-03-01T12:00:05+0000"}]},
         )
 
+    def mock_recent_pages(self, first: str, second: str) -> dict:
+        recent = "2025-03-01T12:00:05+0000"
+        self.http.add(
+            responses.GET,
+            MEDIA,
+            json={
+                "data": [{"id": "other-1", "caption": first, "timestamp": recent}],
+                "paging": {"cursors": {"before": "b1", "after": "a1"}, "next": f"{MEDIA}?after=a1"},
+            },
+        )
+        self.http.add(responses.GET, MEDIA, json={"data": [{"id": "found-1", "caption": second, "timestamp": recent}]})
+        return {"after": "a1"}
+
+    def test_it_stops_at_a_page_older_than_the_attempt(self):
+        old = "2025-03-01T11:00:00+0000"
+        self.http.add(
+            responses.GET,
+            MEDIA,
+            json={
+                "data": [{"id": "old-1", "caption": "Hello world", "timestamp": old}],
+                "paging": {"cursors": {"after": "a1"}, "next": f"{MEDIA}?after=a1"},
+            },
+        )
+        self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))
+        self.assertEqual(len(self.http.calls), 1)
+
     def add_status(self, container: str, code: str, **extra) -> None:
         """GET /{container-id}?fields=status_code,status"""
         self.http.add(responses.GET, f"{GRAPH}/{container}", json={"status_code": code, "id": container, **extra})

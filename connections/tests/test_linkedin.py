@@ -105,6 +105,17 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
             },
         )
 
+    def mock_recent_pages(self, first: str, second: str) -> dict:
+        created = int(NOW.timestamp() * 1000) + 5000
+        full = [
+            {"id": f"other-{i}", "author": AUTHOR, "commentary": little_text(first), "createdAt": created}
+            for i in range(100)
+        ]
+        self.http.add(responses.GET, POSTS, json={"elements": full})
+        found = {"id": "found-1", "author": AUTHOR, "commentary": little_text(second), "createdAt": created}
+        self.http.add(responses.GET, POSTS, json={"elements": [found]})
+        return {"start": "100"}
+
     def assertLinkedInHeaders(self, request) -> None:
         self.assertEqual(request.headers["Authorization"], "Bearer token-1")
         self.assertEqual(request.headers["LinkedIn-Version"], "202501")
@@ -224,7 +235,7 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
         self.assertEqual(self.adapter.find_published(self.account, Draft(text="Hi (there)"), NOW), "found-1")
         call = self.http.calls[0]
         self.assertIn("author=urn%3Ali%3Aorganization%3A123", call.request.url)
-        self.assertEqual(self.query(call), {"q": "author", "author": AUTHOR, "count": "100"})
+        self.assertEqual(self.query(call), {"q": "author", "author": AUTHOR, "count": "100", "start": "0"})
         self.assertLinkedInHeaders(call.request)
 
     def test_it_ignores_a_matching_post_older_than_the_attempt(self):

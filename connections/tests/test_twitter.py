@@ -106,6 +106,14 @@ class TwitterTests(AdapterContract, AdapterTestCase):
             json={"data": [{"id": "found-1", "text": text, "edit_history_tweet_ids": ["found-1"]}], "meta": {}},
         )
 
+    def mock_recent_pages(self, first: str, second: str) -> dict:
+        url = f"{X}/2/users/acct-1/tweets"
+        other = {"id": "other-1", "text": first, "edit_history_tweet_ids": ["other-1"]}
+        self.http.add(responses.GET, url, json={"data": [other], "meta": {"result_count": 1, "next_token": "t1"}})
+        found = {"id": "found-1", "text": second, "edit_history_tweet_ids": ["found-1"]}
+        self.http.add(responses.GET, url, json={"data": [found], "meta": {"result_count": 1}})
+        return {"pagination_token": "t1"}
+
     def test_it_posts_json_with_the_user_token(self):
         self.mock_success()
         published = self.adapter.publish(self.account, Draft(text="Hello world"))

@@ -32,6 +32,16 @@ class FacebookTests(StandInTestCase):
         future = self.graph("GET", f"{PAGE}/feed", {"since": int(time.time()) + 60})
         self.assertEqual(future.json()["data"], [])
 
+    def test_it_pages_with_the_after_cursor_while_it_gives_a_next_page(self):
+        made = [self.graph("POST", f"{PAGE}/feed", {"message": f"post {i}"}).json()["id"] for i in range(3)]
+
+        first = self.graph("GET", f"{PAGE}/feed", {"limit": 2}).json()
+        second = self.graph("GET", f"{PAGE}/feed", {"limit": 2, "after": first["paging"]["cursors"]["after"]}).json()
+
+        self.assertIn("after=", first["paging"]["next"])
+        self.assertEqual([p["id"] for p in first["data"] + second["data"]], made[::-1])
+        self.assertNotIn("next", second["paging"])
+
     def test_it_refuses_the_same_message_twice_with_code_506(self):
         self.graph("POST", f"{PAGE}/feed", {"message": "Same"})
 

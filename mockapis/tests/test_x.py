@@ -94,6 +94,16 @@ class XTests(StandInTestCase):
         self.assertEqual(self.posts("TWITTER")[0]["account"], USER)
         self.assertEqual(self.x_get("users/me").json()["data"]["id"], USER)
 
+    def test_it_pages_with_next_token_and_pagination_token(self):
+        made = [self.tweet({"text": f"Tweet {i}"}).json()["data"]["id"] for i in range(7)]
+
+        first = self.x_get(f"users/{USER}/tweets", {"max_results": 5}).json()
+        token = first["meta"]["next_token"]
+        second = self.x_get(f"users/{USER}/tweets", {"max_results": 5, "pagination_token": token}).json()
+
+        self.assertEqual([t["id"] for t in first["data"] + second["data"]], made[::-1])
+        self.assertNotIn("next_token", second["meta"])
+
     def test_it_gives_created_at_only_when_asked_and_no_data_when_empty(self):
         self.tweet({"text": "t"})
 

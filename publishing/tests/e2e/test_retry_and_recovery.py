@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 import django_rq
+import requests
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection as db
 from django.utils import timezone
@@ -17,7 +19,7 @@ from planrrr.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.selectors import metrics_summary
-from publishing.tests.base import PublishingLiveTestCase
+from publishing.tests.base import FACEBOOK_PAGE, PublishingLiveTestCase
 
 
 class RetryTests(PublishingLiveTestCase):
@@ -103,6 +105,30 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.assertTrue(publication.metadata.get("reconciled"))
         self.assertEqual(publication.attempt_count, 2)
         self.assertTrue(JobMetric.objects.filter(outcome=JobMetric.Outcome.RECONCILED).exists())
+
+    def test_it_finds_the_lost_post_past_the_first_page_of_recent_posts(self):
+        # The answer to the first attempt is lost; before the retry asks, the page publishes 120
+        # other posts (another app, a busy team): the lost one is on the second page.
+        self.mock.fail("FACEBOOK", mode="accept_then_drop", times=1)
+        self.start_worker(PUBLISH_RETRY_BASE_SECONDS=4)
+        post = services.post_create(
+            team=self.team, content="Under the fold", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+        wait_for(lambda: self.mock.posts(platform="FACEBOOK"), message="the first attempt to reach the stand-in")
+        feed = f"{self.live_server_url}/mock/graph/{settings.GRAPH_API_VERSION}/{FACEBOOK_PAGE}/feed"
+        with requests.Session() as http:
+            for i in range(120):
+                http.post(feed, data={"message": f"Busy page {i}", "access_token": "other-app"}, timeout=5)
+
+        self.wait_until_final(post, timeout=20)
+
+        mine = [p for p in self.mock.posts(platform="FACEBOOK") if p["text"] == "Under the fold"]
+        self.assertEqual(len(mine), 1, "the platform got the post exactly once")
+        publication = self.publication(post, "FACEBOOK")
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, mine[0]["id"]))
+        self.assertTrue(publication.metadata.get("reconciled"))
+        reads = self.mock.requests(platform="FACEBOOK", method="GET")
+        self.assertEqual(len(reads), 2, "two pages of recent posts were read")
 
     def test_it_handles_worker_restart_gracefully(self):
         # The stand-in accepts the post and stalls; the worker dies mid-request (SIGKILL,
