@@ -46,6 +46,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def forget_dead_handles(pgdata: Path) -> None:
+    """Drop from pgserver's list of the processes using the server those that are gone.
+
+    pgserver stops the server when the last process on its list exits normally; one that was
+    killed (SIGKILL, an interrupted test run or bench) stays on the list for ever, and the
+    server with it, long after every command has ended."""
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    handles = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:  # the lock pgserver itself takes around the list
+        pids = handles.get()
+        alive = [pid for pid in pids if _pid_alive(pid)]
+        if alive != pids:
+            handles.put(alive)
+
+
 def postgres_url() -> str:
     """Start (or join) the embedded PostgreSQL and return a URL for its ``planrrr`` database."""
     import warnings
@@ -58,6 +75,7 @@ def postgres_url() -> str:
     pgdata.mkdir(parents=True, exist_ok=True)
     # cleanup_mode="stop": pgserver reference-counts the processes using the server and
     # stops it when the last one exits.
+    forget_dead_handles(pgdata)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")
     host = str(pgdata)
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:

@@ -7,6 +7,12 @@ These run the real worker loop (burst mode) on the test Redis, with one step fai
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -17,6 +23,7 @@ from django.test import SimpleTestCase
 from rq.scheduler import RQScheduler
 from rq.worker.base import BaseWorker
 
+from planrrr.embedded import forget_dead_handles
 from planrrr.rq import InProcessWorker, Worker
 from planrrr.testing import flush_redis
 
@@ -113,3 +120,18 @@ class OutlivingRedisTests(SimpleTestCase):
 
         start.assert_not_called()
         self.assertEqual(scheduler.acquired_locks, set())
+
+
+class EmbeddedPostgresTests(SimpleTestCase):
+    """The embedded PostgreSQL stops when the last command using it ends, even after one was killed."""
+
+    def test_a_killed_process_does_not_keep_the_embedded_server_running(self):
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        pgdata = Path(tempfile.mkdtemp(prefix="planrrr-pgdata-"))
+        self.addCleanup(shutil.rmtree, pgdata, ignore_errors=True)
+        (pgdata / ".handle_pids.json").write_text(json.dumps([gone.pid, os.getpid()]))
+
+        forget_dead_handles(pgdata)
+
+        self.assertEqual(json.loads((pgdata / ".handle_pids.json").read_text()), [os.getpid()])
