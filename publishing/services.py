@@ -318,13 +318,32 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
 
 
 def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> int:
-    """Start publishing the due posts (all, or those of ``post_ids``): SCHEDULED -> PUBLISHING,
-    one RQ job per pending publication. Returns the number of publications enqueued.
+    """Start publishing the due posts (all, or those of ``post_ids``; at most ``limit``):
+    SCHEDULED -> PUBLISHING, one RQ job per pending publication. Returns the number of
+    publications enqueued.
 
     Never before ``scheduled_at``. A batch costs the same few queries and one Redis round trip
     however many posts it holds: a thousand posts due at 9:00 are one UPDATE and one pipeline,
     not a thousand jobs. Posts another dispatcher holds are skipped (SKIP LOCKED), and creates
     the publications a post written straight into the database lacks."""
+    return _posts_dispatch(post_ids=post_ids, limit=limit)[1]
+
+
+def due_posts_dispatch(*, batch: int = 100, most: int = 500) -> int:
+    """Start every post due now, ``batch`` at a time (each committed, and its jobs enqueued,
+    before the next is read: in a burst the first posts are on their way while later ones are
+    still being dispatched), up to ``most`` a call. Returns the publications enqueued."""
+    enqueued = 0
+    for _ in range(max(most // batch, 1)):
+        taken, count = _posts_dispatch(post_ids=None, limit=batch)
+        enqueued += count
+        if taken < batch:
+            break
+    return enqueued
+
+
+def _posts_dispatch(*, post_ids: list[int] | None, limit: int) -> tuple[int, int]:
+    """(posts dispatched, publications enqueued)."""
     now = timezone.now()
     due = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now)
     if post_ids is not None:
@@ -332,7 +351,7 @@ def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> in
     with transaction.atomic():
         posts = list(due.select_for_update(skip_locked=True).order_by("scheduled_at")[:limit])
         if not posts:
-            return 0
+            return 0, 0
         Post.objects.filter(pk__in=[post.pk for post in posts]).update(status=Post.Status.PUBLISHING, updated_at=now)
         publications = list(Publication.objects.filter(post__in=posts).order_by("post__scheduled_at", "pk"))
         publications += _ensure_publications(posts, publications)
@@ -342,7 +361,7 @@ def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> in
     for post in posts:
         if post.pk not in open_posts:
             post_finalize(post_id=post.pk)  # nothing to publish: every publication failed at the door
-    return len(pending)
+    return len(posts), len(pending)
 
 
 def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list[Publication]:

@@ -47,16 +47,8 @@ DISPATCH_BATCH = 100
 
 
 def due_posts_dispatch() -> int:
-    """Start the posts due by now; one indexed query when none is. Batches of DISPATCH_BATCH,
-    each committed (and its jobs enqueued) before the next is read, so that in a burst the
-    first posts are on their way while the later ones are still being dispatched."""
-    enqueued = 0
-    for _ in range(BATCH // DISPATCH_BATCH):
-        count = services.posts_dispatch(limit=DISPATCH_BATCH)
-        enqueued += count
-        if not count:
-            break
-    return enqueued
+    """Start the posts due by now; one indexed query when none is."""
+    return services.due_posts_dispatch(batch=DISPATCH_BATCH, most=BATCH)
 
 
 def due_media_stage(now) -> int:

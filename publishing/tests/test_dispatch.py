@@ -104,6 +104,29 @@ class DispatchTests(Actors, TestCase):
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.FAILED)
         self.assertEqual(self.queue.count, 0)
 
+    def test_a_batch_with_nothing_to_publish_does_not_end_the_round(self):
+        # A full batch of posts that all fail at the door enqueues nothing; the next batch is
+        # still read in the same round.
+        past = timezone.now() - timedelta(minutes=1)
+        Post.objects.bulk_create(
+            Post(
+                team=self.team,
+                content=f"Nowhere {i}",
+                platforms=["MYSPACE"],
+                status=Post.Status.SCHEDULED,
+                scheduled_at=past,
+            )
+            for i in range(sweep.DISPATCH_BATCH)
+        )
+        last = services.post_create(team=self.team, content="Somewhere", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=last.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_posts_dispatch(), 1)
+
+        self.assertEqual(Post.objects.get(pk=last.pk).status, Post.Status.PUBLISHING)
+        self.assertEqual(Post.objects.filter(status=Post.Status.FAILED).count(), sweep.DISPATCH_BATCH)
+
     @override_settings(SWEEP_REQUEUE_AFTER_SECONDS=0)
     def test_redis_down_at_dispatch_loses_nothing(self):
         post = self.scheduled()
