@@ -519,16 +519,10 @@ def events_prune(now: datetime | None = None, *, batch: int = 1000) -> int:
         for hour, event_type, succeeded, n in attempts:
             _add(counts, hour, event_type, "attempts_succeeded" if succeeded else "attempts_failed", n)
         for (hour, event_type), added in counts.items():
-            rollup = DeliveryRollup.objects.select_for_update().filter(hour=hour, event_type=event_type).first()
-            if rollup is None:
+            rollup = DeliveryRollup.objects.filter(hour=hour, event_type=event_type)
+            if not rollup.update(**{name: F(name) + n for name, n in added.items()}):
                 DeliveryRollup.objects.create(hour=hour, event_type=event_type, **added)
-                continue
-            for name, n in added.items():
-                setattr(rollup, name, getattr(rollup, name) + n)
-            rollup.save()
-        DeliveryAttempt.objects.filter(delivery__event_id__in=ids).delete()
-        Delivery.objects.filter(redelivery_of__event_id__in=ids).update(redelivery_of=None)
-        Delivery.objects.filter(event_id__in=ids).delete()
+        # Their deliveries and attempts go with them (CASCADE).
         Event.objects.filter(id__in=ids).delete()
     return len(ids)
 

@@ -50,3 +50,17 @@ class RetentionTests(BaseTestCase):
         self.assertEqual((rollup.attempts_succeeded, rollup.attempts_failed), (1, 3))
         self.assertEqual(self.figures(), before)
         self.assertEqual(services.events_prune(), 0)
+
+    def test_a_later_prune_of_the_same_hour_adds_to_its_rollup(self):
+        first = self.delivered(days=40)
+        services.events_prune()
+        second = self.delivered(days=40)
+        Event.objects.filter(pk=second.pk).update(created_at=DeliveryRollup.objects.get().hour)
+        before = self.figures()
+
+        self.assertEqual(services.events_prune(), 1)
+
+        rollup = DeliveryRollup.objects.get()
+        self.assertEqual((rollup.deliveries_succeeded, rollup.attempts_succeeded, rollup.attempts_failed), (2, 2, 2))
+        self.assertEqual(self.figures(), before)
+        self.assertFalse(Event.objects.filter(pk__in=[first.pk, second.pk]).exists())
