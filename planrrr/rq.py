@@ -216,7 +216,7 @@ class SweepingWorker:
 
         RQ's scheduler process exits on the first Redis error, and RQ checks for that only at
         maintenance (every minute here): jobs due by ``enqueue_at`` (retries, rate-limit
-        waits) would wait that long after a Redis restart. Checked every sweep interval instead.
+        waits) would wait that long after a Redis restart. Checked every second instead.
         """
         scheduler = getattr(self, "scheduler", None)
         process = scheduler and scheduler._process

@@ -207,6 +207,18 @@ WEBHOOK_TIMEOUT = (env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0), env.float(
 # After a secret rotation, deliveries carry both signatures for this long.
 WEBHOOK_SECRET_ROTATION_OVERLAP = env.int("WEBHOOK_SECRET_ROTATION_OVERLAP", default=24 * 3600)
 
+# Values that would quietly switch something off (a dispatch that spins, reconciliation that
+# reads nothing, metrics deleted as soon as written) are refused at start, saying what to set.
+for _name, _least in (
+    ("DISPATCH_INTERVAL_SECONDS", 0.05),
+    ("SWEEP_INTERVAL_SECONDS", 0.05),
+    ("RECONCILE_MAX_PAGES", 1),
+    ("METRICS_RAW_RETENTION_HOURS", 1),
+    ("WEBHOOK_RETENTION_HOURS", 1),
+):
+    if globals()[_name] < _least:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]} is too small: set it to {_least} or more, or unset it.")
+
 # --- The rest ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
