@@ -66,6 +66,7 @@ class MockApis:
         times: int | None = None,
         seconds: float | None = None,
         on: str | None = None,
+        message: str | None = None,
     ) -> list[dict]:
         """Make ``platform`` fail in ``mode`` for the next ``times`` matching requests (None: until
         reset). ``on``: "create" (default), "media", "read" or "any". Returns the active rules."""
@@ -74,6 +75,8 @@ class MockApis:
             body["seconds"] = seconds
         if on is not None:
             body["on"] = on
+        if message is not None:
+            body["message"] = message
         return self._call("POST", "_control/fail", json=body)["rules"]
 
     def clear_failures(self, platform: str | None = None) -> None:

@@ -5,7 +5,7 @@
   "random_failures", "latency_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
   "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds"}`` (partial updates).
 * ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
-  "seconds", "on": "create"|"media"|"read"|"any"}``; ``mode`` one of state.MODES, or ``"none"``
+  "seconds", "on": "create"|"media"|"read"|"any", "message"}``; ``mode`` one of state.MODES, or ``"none"``
   to clear the platform's rules. Rules apply in the order given.
 * ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
   LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
@@ -108,7 +108,10 @@ def rule_from(body: dict[str, Any], *, on: str | None = None) -> Rule | None:
         raise BadRequest(f"on must be one of {', '.join(KINDS)} or any; got {on!r}")
     if mode in CONTAINER_MODES and platform != "INSTAGRAM":
         raise BadRequest(f"{mode} is for INSTAGRAM containers")
-    return Rule(platform=platform, mode=mode, times=times, seconds=float(seconds), on=on)
+    message = body.get("message", "")
+    if not isinstance(message, str):
+        raise BadRequest("message must be text")
+    return Rule(platform=platform, mode=mode, times=times, seconds=float(seconds), on=on, message=message)
 
 
 @csrf_exempt

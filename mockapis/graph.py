@@ -91,7 +91,8 @@ class GraphDialect(Dialect):
 
     def server_error(self, call: Call, status: int) -> HttpResponse:
         if status == 500:
-            return self.error(1, "An unknown error occurred", status=500, is_transient=True)
+            message = (call.rule and call.rule.message) or "An unknown error occurred"
+            return self.error(1, message, status=500, is_transient=True)
         return self.error(
             2, "An unexpected error has occurred. Please retry your request later.", status=status, is_transient=True
         )

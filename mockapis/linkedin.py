@@ -80,7 +80,8 @@ class LinkedInDialect(Dialect):
 
     def server_error(self, call: Call, status: int) -> HttpResponse:
         words = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
-        return JsonResponse({"message": words.get(status, "Internal Server Error"), "status": status}, status=status)
+        message = (call.rule and call.rule.message) or words.get(status, "Internal Server Error")
+        return JsonResponse({"message": message, "status": status}, status=status)
 
     def rate_limited(self, call: Call, seconds: float) -> HttpResponse:
         response = JsonResponse(

@@ -125,6 +125,9 @@ class Rule:
     times: int | None = None
     seconds: float = 0.0
     on: str = CREATE
+    # The platform's error text to answer with (server_error), for platforms whose answers
+    # carry hostile text: a NUL byte, a lone surrogate, a token-looking string.
+    message: str = ""
 
     def matches(self, platform: str, kind: str) -> bool:
         return self.platform == platform and (self.on == "any" or self.on == kind)

@@ -70,7 +70,8 @@ class XDialect(Dialect):
 
     def server_error(self, call: Call, status: int) -> HttpResponse:
         title = STATUS_TITLES.get(status, "Internal Server Error")
-        return problem(status, {"title": title, "detail": title, "type": "about:blank", "status": status})
+        detail = (call.rule and call.rule.message) or title
+        return problem(status, {"title": title, "detail": detail, "type": "about:blank", "status": status})
 
     def rate_limited(self, call: Call, seconds: float) -> HttpResponse:
         return problem(

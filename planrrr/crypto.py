@@ -34,6 +34,11 @@ def decrypt(value: str) -> str:
         raise ValueError("secret cannot be decrypted with TOKEN_ENCRYPTION_KEY (was the key changed?)") from err
 
 
+def is_undecryptable(value: object) -> bool:
+    """True for a stored secret that could not be decrypted (placeholder until the marker lands)."""
+    return bool(getattr(value, "undecryptable", False))
+
+
 def mask(value: str) -> str:
     """What a person may see of a secret: its length class and last four characters."""
     if not value:

@@ -109,6 +109,12 @@ TEST_RUNNER = "planrrr.test_runner.DiscoverRunner"
 PUBLISH_JOB_TIMEOUT = env.int("PUBLISH_JOB_TIMEOUT", default=120)
 PUBLISH_LEASE_SECONDS = env.int("PUBLISH_LEASE_SECONDS", default=PUBLISH_JOB_TIMEOUT + 15)
 PUBLISH_MAX_ATTEMPTS = env.int("PUBLISH_MAX_ATTEMPTS", default=5)
+# Waits the platform asks for (rate limits, media still processing) cost no attempt; a
+# publication still waiting this long after its first attempt gives up.
+PUBLISH_WAIT_LIMIT_HOURS = env.int("PUBLISH_WAIT_LIMIT_HOURS", default=48)
+# A scheduled_at up to this far in the past is taken as "now"; further back is refused at the
+# door as a mistake (a wrong year or zone), unless the caller asks to publish now.
+SCHEDULE_PAST_TOLERANCE_SECONDS = env.int("SCHEDULE_PAST_TOLERANCE_SECONDS", default=300)
 # Exponential backoff base (seconds) for transient failures: base, 2*base, 4*base, ... plus jitter.
 PUBLISH_RETRY_BASE_SECONDS = env.int("PUBLISH_RETRY_BASE_SECONDS", default=5)
 # How often a worker sweeps the database for dead attempts, lost jobs and unsettled posts.

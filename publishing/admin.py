@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from connections.models import Platform
-from publishing import services
+from publishing import rules, services
 from publishing.models import JobMetric, Post, Publication
 
 
@@ -31,7 +31,7 @@ class PublicationInline(admin.TabularInline):
 
 
 class PostForm(forms.ModelForm):
-    """Validates with the same rules as every other entry point (services.post_problems)."""
+    """Validates with the same rules as every other entry point (publishing.rules)."""
 
     class Meta:
         model = Post
@@ -41,11 +41,12 @@ class PostForm(forms.ModelForm):
         data = super().clean()
         if self.instance.pk or "team" not in data or "platforms" not in data:
             return data
-        problems = services.post_problems(
+        problems = rules.post_problems(
             team=data["team"],
             content=data.get("content", ""),
             platforms=list(data.get("platforms") or []),
             media_urls=list(data.get("media_urls") or []),
+            scheduled_at=data.get("scheduled_at"),
         )
         for field, messages_ in problems.items():
             for message in messages_:
@@ -87,13 +88,24 @@ class PostAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
-            return ["status", "published_at"]
+            return ["status", "error", "published_at"]
         # A post that exists changes through its actions, not by editing fields.
-        return ["team", "author", "content", "platforms", "media_urls", "scheduled_at", "status", "published_at"]
+        return [
+            "team",
+            "author",
+            "content",
+            "platforms",
+            "media_urls",
+            "scheduled_at",
+            "status",
+            "error",
+            "published_at",
+        ]
 
     @admin.display(description="platforms")
     def platform_list(self, obj: Post) -> str:
-        return ", ".join(obj.platforms)
+        # A row written by SQL may hold anything (a NULL element): show it, never fail the page.
+        return ", ".join(str(name) for name in obj.platforms or [])
 
     def save_model(self, request, obj: Post, form, change: bool) -> None:
         if change:
@@ -107,11 +119,9 @@ class PostAdmin(admin.ModelAdmin):
 
     @admin.action(description="Publish selected drafts or scheduled posts now")
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
-        from django.utils import timezone
-
         for post in queryset:
             try:
-                services.post_schedule(post=post, scheduled_at=timezone.now())
+                services.post_schedule(post=post, publish_now=True)
             except ValidationError as err:
                 self.message_user(request, f"Post #{post.pk}: {' '.join(err.messages)}", messages.ERROR)
 

@@ -1,6 +1,5 @@
-"""RQ entry points: take ids, call the service of the same name. No logic here."""
-
-from rq import get_current_job
+"""RQ entry points: take ids, call the service of the same name. No logic here. Services
+enqueue these by dotted path ("publishing.jobs.publication_publish")."""
 
 from publishing import services
 
@@ -10,8 +9,4 @@ def post_stage(post_id: int) -> int:
 
 
 def publication_publish(publication_id: int) -> str:
-    job = get_current_job()
-    # The delay RQ's Retry will wait if this attempt fails transiently; None when no
-    # retry is left, so the service knows this attempt is the last.
-    retry_in = job.get_retry_interval() if job is not None and job.retries_left else None
-    return services.publication_publish(publication_id=publication_id, retry_in=retry_in)
+    return services.publication_publish(publication_id=publication_id)

@@ -30,6 +30,9 @@ class Post(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Why the post as a whole failed (a row that cannot be published at all); each
+    # publication's own reason is on the publication.
+    error = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -68,10 +71,10 @@ class Publication(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
-    # Every call to the platform (or attempt that may have reached it) counts.
+    # The one attempt counter (publishing.services.attempts): raised by the claim, before the
+    # platform is called; waits the platform asked for give theirs back. At
+    # PUBLISH_MAX_ATTEMPTS the publication gives up.
     attempt_count = models.PositiveIntegerField(default=0)
-    # Transient failures only; at PUBLISH_MAX_ATTEMPTS the publication gives up.
-    failure_count = models.PositiveIntegerField(default=0)
     # Adapter state kept across attempts: mediaIds, containers, usage, reconciliation.
     metadata = models.JSONField(default=dict, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -81,6 +84,10 @@ class Publication(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # Fencing token of the attempt holding the lease; an outcome is written only by it.
     lease_token = models.UUIDField(null=True, blank=True)
+    # Staging's own lease (media uploaded ahead of the slot while the post is SCHEDULED): a
+    # publish claim waits for a live one; an expired one is simply taken over.
+    stage_token = models.UUIDField(null=True, blank=True)
+    stage_expires_at = models.DateTimeField(null=True, blank=True)
     # An earlier attempt may have reached the platform without us learning the result:
     # the next attempt asks the platform first.
     outcome_unknown = models.BooleanField(default=False)

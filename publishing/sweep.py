@@ -24,7 +24,6 @@ from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from publishing import services
-from publishing.jobs import post_stage as stage_job
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 
 logger = logging.getLogger("planrrr.sweep")
@@ -77,36 +76,26 @@ def due_media_stage(now) -> int:
     for post, job in zip(posts, jobs, strict=True):
         if job is not None and job.get_status(refresh=False) in LIVE_JOB_STATUSES | {JobStatus.SCHEDULED}:
             continue
-        queue.enqueue(stage_job, post.pk, job_id=services.stage_job_id(post))
+        queue.enqueue(
+            "publishing.jobs.post_stage",
+            post.pk,
+            job_id=services.stage_job_id(post),
+            job_timeout=settings.PUBLISH_JOB_TIMEOUT,
+        )
         enqueued += 1
     return enqueued
 
 
 def expired_leases_recover(now) -> int:
-    """PUBLISHING past the lease: the attempt died. Its request may have reached the
-    platform, so the next attempt reconciles before posting."""
+    """PUBLISHING past the lease: the attempt died (or its outcome could not be written). It
+    ends through the one settle path: it counts, and the next attempt asks the platform first."""
+    stuck = Publication.objects.select_related("post", "connection").filter(
+        status=Publication.Status.PUBLISHING, lease_expires_at__lt=now
+    )
     recovered = 0
-    stuck = Publication.objects.filter(status=Publication.Status.PUBLISHING, lease_expires_at__lt=now)
     for publication in stuck[:BATCH]:
-        with transaction.atomic():
-            updated = Publication.objects.filter(
-                pk=publication.pk, status=Publication.Status.PUBLISHING, lease_token=publication.lease_token
-            ).update(
-                status=Publication.Status.PENDING,
-                outcome_unknown=True,
-                lease_token=None,
-                lease_expires_at=None,
-                next_attempt_at=now,
-                error=(
-                    f"Attempt {publication.attempt_count} was interrupted (worker lost); "
-                    "checking with the platform before trying again."
-                ),
-                updated_at=now,
-            )
-            if updated:
-                services.publication_enqueue(publication=publication)
-                recovered += 1
-                logger.warning("publication %s: attempt %s lost, recovering", publication.pk, publication.attempt_count)
+        services.publication_recover(publication=publication)
+        recovered += 1
     return recovered
 
 

@@ -163,7 +163,7 @@ class MediaTests(PublishingLiveTestCase):
         publication = wait_for(waiting, timeout=20, message="the publication to wait for the daily limit")
         self.assertGreater((publication.next_attempt_at - timezone.now()).total_seconds(), 30 * 60)
         self.assertEqual(publication.status, Publication.Status.PENDING)
-        self.assertEqual(publication.failure_count, 0, "a limit is not a failure")
+        self.assertEqual(publication.attempt_count, 0, "a limit is not a failed attempt: it gives its attempt back")
         post.refresh_from_db()
         self.assertEqual(post.status, Post.Status.PUBLISHING)
 

@@ -1,0 +1,234 @@
+"""The rule book: every check a post must pass and every message that says what to change, in
+one place. The door (services, the admin's form, later the API) and the publish path (a row
+can be written straight into the database, past the door) ask the same questions here and get
+the same words back.
+
+Two layers:
+
+* ``post_problems``: what is wrong with a post someone is writing, per field, every problem at
+  once (a ValidationError's ``message_dict``);
+* ``post_row_problem`` / ``publication_refusal``: what is wrong with a row already in the
+  database, one sentence, so that the bad row fails alone with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from connections.models import Connection, Platform
+from connections.platforms import get_adapter
+from connections.platforms.base import media_url_problem
+from planrrr.crypto import is_undecryptable
+from planrrr.models import Team
+
+# Characters that show nothing: a post of only these is empty (zero-width space, joiners,
+# word joiner, byte-order mark, soft hyphen, and the invisible separators of Unicode's Cf class
+# that editors paste in).
+_INVISIBLE = re.compile(r"[\s\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]+")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# A longest platform name: longer is not a platform (and would not fit the column).
+_PLATFORM_MAX = 20
+
+
+# --- messages ------------------------------------------------------------------------------
+
+
+def label(platform: str) -> str:
+    return Platform(platform).label if platform in Platform.values else str(platform)
+
+
+EMPTY = "The post is empty: write some text."
+NO_PLATFORMS = "Choose at least one platform."
+
+
+def unknown_platform(name: object) -> str:
+    return f"Unknown platform {name!r}: choose from {', '.join(sorted(Platform.values))}."
+
+
+def listed_twice(name: str) -> str:
+    return f"{name} is listed twice: list each platform once."
+
+
+def other_team(platform: str, connection: Connection) -> str:
+    return f"The {label(platform)} connection #{connection.pk} belongs to another team: use one of yours."
+
+
+def wrong_platform(platform: str, connection: Connection) -> str:
+    return f"Connection #{connection.pk} is a {label(connection.platform)} account, not {label(platform)}."
+
+
+def no_connection(team_id: int, platform: str) -> str:
+    inactive = Connection.objects.filter(team_id=team_id, platform=platform).exclude(status=Connection.Status.ACTIVE)
+    if inactive.exists():
+        return f"Your {label(platform)} connection has expired or was revoked: reconnect it, or remove {platform}."
+    return f"Your team has no {label(platform)} connection: connect an account, or remove {platform}."
+
+
+def reconnect(platform: str, reason: str) -> str:
+    name = label(platform)
+    return f"{reason} — the {name} access token is expired or revoked: reconnect the {name} account in planrrr."
+
+
+UNDECRYPTABLE = "The access token cannot be decrypted with TOKEN_ENCRYPTION_KEY (was the key changed?)"
+
+
+def gave_up(reason: str, attempts: int) -> str:
+    return f"{reason} (gave up after {attempts} attempts)"
+
+
+# --- the door ------------------------------------------------------------------------------
+
+
+def text_problem(value: object, what: str) -> str | None:
+    """Why a text cannot be stored as given (a NUL byte, a lone surrogate), or None."""
+    if not isinstance(value, str):
+        return f"{what} must be text."
+    if "\x00" in value:
+        return f"{what} contains a NUL character (\\x00): remove it."
+    if _UNSTORABLE.search(value):
+        return f"{what} contains a broken character (a lone UTF-16 surrogate): retype or remove it."
+    return None
+
+
+def is_blank(content: str) -> bool:
+    """True for text that shows nothing: spaces, zero-width and other invisible characters."""
+    return not _INVISIBLE.sub("", content or "")
+
+
+def scheduled_at_problem(scheduled_at: object, *, publish_now: bool = False) -> str | None:
+    """Why ``scheduled_at`` cannot be used, or None. A naive time is ambiguous; one more than
+    SCHEDULE_PAST_TOLERANCE_SECONDS in the past is almost always a mistake (a wrong year, a
+    wrong zone): say so, unless the caller asked to publish now."""
+    if scheduled_at is None:
+        return None
+    if not isinstance(scheduled_at, datetime):
+        return "Give the time as a date and time with a time zone."
+    if timezone.is_naive(scheduled_at):
+        return (
+            f"{scheduled_at.isoformat()} has no time zone: give the offset "
+            f"(e.g. {scheduled_at.isoformat()}+00:00) so the post goes out when you mean."
+        )
+    tolerance = timedelta(seconds=settings.SCHEDULE_PAST_TOLERANCE_SECONDS)
+    if not publish_now and scheduled_at < timezone.now() - tolerance:
+        return (
+            f"{scheduled_at.isoformat()} is in the past: pick a time from now on, or publish now "
+            f"(times up to {settings.SCHEDULE_PAST_TOLERANCE_SECONDS // 60} minutes ago are taken as now)."
+        )
+    return None
+
+
+def post_problems(
+    *,
+    team: Team,
+    content: object,
+    platforms: list,
+    media_urls: list,
+    connections: dict[str, Connection] | None = None,
+    scheduled_at: object = None,
+    publish_now: bool = False,
+) -> dict[str, list[str]]:
+    """Everything that would make this post fail, per field, each message saying what to
+    change. Runs before anything is saved or enqueued."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    content_ok = True
+    if problem := text_problem(content, "The text"):
+        add("content", problem)
+        content_ok = False
+    elif is_blank(content):
+        add("content", EMPTY)
+        content_ok = False
+    if problem := scheduled_at_problem(scheduled_at, publish_now=publish_now):
+        add("scheduled_at", problem)
+    if not platforms:
+        add("platforms", NO_PLATFORMS)
+    known = set(Platform.values)
+    seen: list[str] = []
+    for name in platforms:
+        if not isinstance(name, str) or name not in known:
+            add("platforms", unknown_platform(name))
+        elif name in seen:
+            add("platforms", listed_twice(name))
+        else:
+            seen.append(name)
+    urls_ok = True
+    for url in media_urls:
+        problem = text_problem(url, "A media URL") or media_url_problem(url)
+        if problem:
+            add("media_urls", problem)
+            urls_ok = False
+    if connections is None:
+        connections = active_connections(team=team, platforms=seen)
+    for name in seen:
+        if problem := connection_problem(team.pk, name, connections.get(name)):
+            add("platforms", problem)
+        if content_ok and urls_ok:
+            for message in get_adapter(name).validate(text=content, media_urls=list(media_urls)):
+                add("content" if "image" not in message else "media_urls", message)
+    return problems
+
+
+def connection_problem(team_id: int, platform: str, connection: Connection | None) -> str | None:
+    """Why ``connection`` cannot publish ``platform`` for the team, or None."""
+    if connection is None:
+        return no_connection(team_id, platform)
+    if connection.team_id != team_id:
+        return other_team(platform, connection)
+    if connection.platform != platform:
+        return wrong_platform(platform, connection)
+    if connection.status != Connection.Status.ACTIVE:
+        return reconnect(platform, connection.status_detail or f"Connection #{connection.pk}")
+    if is_undecryptable(connection.access_token):
+        return reconnect(platform, UNDECRYPTABLE)
+    return None
+
+
+def active_connections(*, team: Team, platforms: list[str]) -> dict[str, Connection]:
+    """The team's active connection per platform (the oldest, if it has several)."""
+    found: dict[str, Connection] = {}
+    rows = Connection.objects.filter(team=team, platform__in=platforms, status=Connection.Status.ACTIVE)
+    for connection in rows.order_by("created_at", "pk"):
+        found.setdefault(connection.platform, connection)
+    return found
+
+
+# --- rows past the door --------------------------------------------------------------------
+
+
+def post_row_problem(platforms: object) -> str | None:
+    """Why a post row cannot get its publications at all (a row written by SQL with no
+    platforms, a NULL in the list, a name longer than any platform's), or None. Unknown
+    names that fit are the publications' own problem (each fails alone, naming it)."""
+    if not platforms:
+        return "This post lists no platforms: choose at least one, then schedule it again."
+    for name in platforms:
+        if not isinstance(name, str) or not name or len(name) > _PLATFORM_MAX:
+            return f"This post lists {name!r} among its platforms: {unknown_platform(name)}"
+    return None
+
+
+def publication_refusal(publication) -> str | None:
+    """Why this publication cannot be attempted at all (its post or connection changed under
+    it, or its row was written past the door), or None. Checked at every attempt."""
+    post = publication.post
+    if publication.platform not in Platform.values:
+        return unknown_platform(publication.platform)
+    if problem := connection_problem(post.team_id, publication.platform, publication.connection):
+        return problem
+    problem = text_problem(post.content, "The text")
+    if problem is None and is_blank(post.content):
+        problem = EMPTY
+    if problem:
+        return problem
+    urls = list(post.media_urls or [])
+    problems = [p for p in (text_problem(u, "A media URL") or media_url_problem(u) for u in urls) if p]
+    if not problems:
+        problems = get_adapter(publication.platform).validate(text=post.content, media_urls=urls)
+    return " ".join(problems) or None

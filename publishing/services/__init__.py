@@ -1,0 +1,51 @@
+"""Writes of the publishing app, one module per seam of the flow (DESIGN.md):
+
+    posts      post_create, post_save_new, post_schedule, post_cancel   (the door)
+    staging    post_stage, publication_stage                            (media ahead of the slot)
+    dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
+    attempts   publication_publish, claim, settle, publication_recover,
+               connection_expire                                        (the state machine)
+    finalize   post_finalize, post_fail                                 (the post's outcome)
+    signals    webhook events and metric rows
+
+The rules every entry point checks are in ``publishing.rules``; jobs (``publishing.jobs``)
+are enqueued by dotted path, so this package never imports them. Every state change is a
+guarded ``UPDATE … WHERE status = …``: concurrent workers, duplicate jobs and the sweep can
+all call these safely, exactly one wins each transition.
+"""
+
+from publishing.rules import active_connections, post_problems
+from publishing.services.attempts import (
+    claim,
+    connection_expire,
+    publication_publish,
+    publication_recover,
+    settle,
+)
+from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
+from publishing.services.finalize import post_fail, post_finalize
+from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule
+from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
+
+__all__ = [
+    "active_connections",
+    "claim",
+    "connection_expire",
+    "due_posts_dispatch",
+    "post_cancel",
+    "post_create",
+    "post_fail",
+    "post_finalize",
+    "post_problems",
+    "post_save_new",
+    "post_schedule",
+    "post_stage",
+    "posts_dispatch",
+    "publication_enqueue",
+    "publication_publish",
+    "publication_recover",
+    "publication_stage",
+    "settle",
+    "stage_enqueue",
+    "stage_job_id",
+]

@@ -1,0 +1,485 @@
+"""One publication's life: its state machine, the claim that starts an attempt, and the one
+path (``settle``) every attempt ends through.
+
+Publication states (``Publication.Status``) and every move between them::
+
+    from        to          who                           only when                        writes
+    ----------  ----------  ----------------------------  -------------------------------  ---------------------------
+    -           PENDING     posts.post_save_new,          -                                connection
+                            dispatch (a row by SQL)
+    -           FAILED      dispatch                      unknown platform, no connection  error; post.failed
+    PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
+                                                          free (its own lease, never       stage_token,
+                                                          the publish one)                 stage_expires_at
+    PENDING     PUBLISHING  claim (publication_publish)   post PUBLISHING and due;         attempt_count + 1, lease
+                                                          next_attempt_at reached; no      (lease_token, expires)
+                                                          live stage lease
+    PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
+                                                                                           metadata; post.published
+    PUBLISHING  PENDING     settle(later)                 holds the lease; under           next_attempt_at, error,
+                                                          PUBLISH_MAX_ATTEMPTS and         outcome_unknown; the next
+                                                          PUBLISH_WAIT_LIMIT_HOURS         job, enqueued at that time
+    PUBLISHING  FAILED      settle(give up), or later     holds the lease                  error; post.failed
+                            past a limit
+    PUBLISHING  (settle)    publication_recover (sweep)   lease expired (worker lost)      settle(later, maybe sent):
+                                                                                           the attempt still counts
+    PENDING     FAILED      connection_expire             post PUBLISHING                  error "reconnect";
+                                                                                           post.failed
+
+PUBLISHED and FAILED are final. Nothing else writes a publication's status. Because the claim
+requires the post to be PUBLISHING and due, a CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's
+publication can never reach a platform, whatever job sits in the queue or whatever lease is
+recovered. Every write out of PUBLISHING is fenced by the attempt's ``lease_token``: a late
+answer of an attempt presumed dead cannot overwrite what its successor did.
+
+One attempt counter: ``attempt_count`` is raised by the claim, before the platform is called,
+so an attempt that dies or whose outcome cannot be written still counts; waits the platform
+asks for (rate limits, media still processing) and refusals that never called it give theirs
+back. At PUBLISH_MAX_ATTEMPTS the publication ends FAILED with the last reason; waits end at
+PUBLISH_WAIT_LIMIT_HOURS after the first attempt. So every publication ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from connections.models import Connection
+from connections.platforms import get_adapter
+from connections.platforms.base import (
+    Account,
+    Draft,
+    Duplicate,
+    NotReady,
+    PlatformError,
+    Published,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
+from planrrr.crypto import is_undecryptable
+from planrrr.text import clamp_wait, safe_text, storable
+from publishing import rules
+from publishing.models import JobMetric, Post, Publication
+from publishing.services import signals
+from publishing.services.dispatch import publication_enqueue
+from publishing.services.finalize import post_finalize
+
+logger = logging.getLogger("planrrr.publishing")
+
+Outcome = JobMetric.Outcome
+DONE, LATER, GIVE_UP = "done", "later", "give up"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an attempt came to: ``done`` (published), ``later`` (at ``retry_at``, or after
+    backoff when None) or ``give up``; with the flags that decide what else is written."""
+
+    kind: str
+    error: str = ""
+    published: Published | None = None
+    retry_at: datetime | None = None
+    # The platform may have acted although we did not learn it: the next attempt asks first.
+    maybe_sent: bool = False
+    # The attempt counts toward PUBLISH_MAX_ATTEMPTS (a wait the platform asked for does not).
+    counts: bool = True
+    expire_connection: bool = False
+    reconciled: bool = False
+    # The JobMetric outcome of a ``later`` (RETRY, RATE_LIMITED; None records nothing).
+    metric: str | None = Outcome.RETRY
+    lag_ms: float | None = None
+
+
+@dataclass
+class Attempt:
+    publication: Publication
+    token: uuid.UUID
+    started: float
+    state: dict = field(default_factory=dict)
+
+
+# --- the attempt --------------------------------------------------------------------------
+
+
+def publication_publish(*, publication_id: int) -> str:
+    """One attempt at one publication: claim, call the platform, settle. Returns the outcome
+    (a JobMetric.Outcome value). Safe to run twice, early, or for a post that is not
+    publishing: the claim refuses, and nothing reaches the platform."""
+    started = time.monotonic()
+    publication = Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
+    if publication is None or publication.status != Publication.Status.PENDING:
+        return Outcome.SKIPPED
+    attempt = claim(publication, started)
+    if attempt is None:
+        return Outcome.SKIPPED
+    return settle(attempt, _call(attempt))
+
+
+def _call(attempt: Attempt) -> Result:
+    """Ask the platform, and say what came of it. Never raises."""
+    publication = attempt.publication
+    post, connection = publication.post, publication.connection
+    now = timezone.now()
+    if connection is not None and connection.rate_limited_until and connection.rate_limited_until > now:
+        until = connection.rate_limited_until
+        return Result(
+            LATER,
+            f"Waiting until {until:%Y-%m-%d %H:%M:%S} UTC: {rules.label(publication.platform)} asked this "
+            "account to slow down (rate limit).",
+            retry_at=until,
+            counts=False,
+            metric=None,
+        )
+    if connection is not None and is_undecryptable(connection.access_token):
+        return Result(
+            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
+        )
+    refusal = rules.publication_refusal(publication)
+    if refusal:
+        return Result(GIVE_UP, refusal, counts=False)
+    if publication.attempt_count > settings.PUBLISH_MAX_ATTEMPTS:
+        return Result(GIVE_UP, rules.gave_up(publication.error or "No attempt left", publication.attempt_count - 1))
+    adapter = get_adapter(publication.platform)
+    account = Account(account_id=connection.account_id, access_token=connection.access_token)
+    draft = Draft(
+        text=post.content,
+        media_urls=list(post.media_urls),
+        state=attempt.state,
+        idempotency_key=f"planrrr-publication-{publication.pk}",
+    )
+    try:
+        if publication.outcome_unknown:
+            # A minute of margin for the platform's clock; a narrow window keeps bursts of
+            # posts from pushing this one off the page of recent posts.
+            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
+            external_id = adapter.find_published(account, draft, since)
+            if external_id:
+                return Result(DONE, published=Published(external_id=external_id), reconciled=True)
+        lag_ms = _lag_ms(publication, post, now)
+        return Result(DONE, published=adapter.publish(account, draft), lag_ms=lag_ms)
+    except PlatformError as err:
+        return result_of(err, publication)
+    except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
+        logger.exception("publication %s: attempt %s raised", publication.pk, publication.attempt_count)
+        return Result(LATER, f"Attempt interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
+
+
+def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:
+    """From when the post became due to the system (its time, or its creation if it was
+    written already late) to this request; first attempts only, never negative."""
+    if publication.attempt_count != 1 or not post.scheduled_at:
+        return None
+    due = max(post.scheduled_at, post.created_at or post.scheduled_at)
+    return max((now - due).total_seconds() * 1000, 0.0)
+
+
+def result_of(err: PlatformError, publication: Publication) -> Result:
+    """The adapter's classified failure as a Result."""
+    if isinstance(err, TokenExpired):
+        return Result(GIVE_UP, rules.reconnect(publication.platform, err.message), expire_connection=True)
+    if isinstance(err, RateLimited):
+        at = clamp_wait(err.retry_at, what=f"{publication.platform} rate limit")
+        return Result(
+            LATER,
+            f"{err.message} (rate limited; next attempt at {at:%H:%M:%S} UTC)",
+            retry_at=at,
+            maybe_sent=err.maybe_sent,
+            counts=False,
+            metric=Outcome.RATE_LIMITED,
+        )
+    if isinstance(err, NotReady):
+        at = clamp_wait(err.retry_at, what=f"{publication.platform} processing")
+        return Result(LATER, err.message, retry_at=at, counts=False, metric=None)
+    if isinstance(err, Duplicate) and publication.outcome_unknown:
+        return Result(
+            GIVE_UP,
+            err.message + " — an earlier attempt whose answer was lost most likely published it, but it is not "
+            "among the account's recent posts planrrr can see: check the account before posting it again.",
+        )
+    if isinstance(err, TransientError):
+        return Result(LATER, err.message, maybe_sent=err.maybe_sent)
+    return Result(GIVE_UP, err.message)  # PermanentError, or a subclass nobody classified
+
+
+# --- claim ---------------------------------------------------------------------------------
+
+
+def claim(publication: Publication, started: float) -> Attempt | None:
+    """PENDING -> PUBLISHING, counting the attempt before the platform is called, only while
+    the post is PUBLISHING and due. Exactly one caller wins. One statement that also returns
+    the row as it now is (Django's update() returns only a count)."""
+    token, now = uuid.uuid4(), timezone.now()
+    claimed = list(
+        Publication.objects.raw(
+            _CLAIM_SQL,
+            {
+                "token": token,
+                "lease_expires_at": now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
+                "now": now,
+                "due_by": now + timedelta(seconds=1),
+                "pk": publication.pk,
+                "pending": Publication.Status.PENDING,
+                "publishing": Publication.Status.PUBLISHING,
+                "post_publishing": Post.Status.PUBLISHING,
+            },
+        )
+    )
+    if not claimed:
+        return None
+    for name in _OWN_FIELDS:  # keep the post and connection loaded a moment ago
+        setattr(publication, name, getattr(claimed[0], name))
+    return Attempt(publication=publication, token=token, started=started, state=dict(publication.metadata))
+
+
+_OWN_FIELDS = [f.attname for f in Publication._meta.concrete_fields if not f.is_relation and not f.primary_key]
+_CLAIM_SQL = f"""
+    UPDATE {Publication._meta.db_table} AS p
+       SET status = %(publishing)s,
+           attempt_count = p.attempt_count + 1,
+           lease_token = %(token)s,
+           lease_expires_at = %(lease_expires_at)s,
+           first_attempt_at = COALESCE(p.first_attempt_at, %(now)s),
+           next_attempt_at = NULL,
+           updated_at = %(now)s
+     WHERE p.id = %(pk)s
+       AND p.status = %(pending)s
+       AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= %(due_by)s)
+       AND (p.stage_expires_at IS NULL OR p.stage_expires_at < %(now)s)
+       AND EXISTS (
+             SELECT 1 FROM {Post._meta.db_table} AS post
+              WHERE post.id = p.post_id
+                AND post.status = %(post_publishing)s
+                AND post.scheduled_at <= %(due_by)s
+           )
+ RETURNING p.*
+"""
+
+
+# --- settle --------------------------------------------------------------------------------
+
+
+def settle(attempt: Attempt, result: Result) -> str:
+    """End an attempt: write the row, the event, the metric and the next job, in one
+    transaction, only if the attempt still holds its lease; then derive the post's status.
+    If that cannot be written (a value PostgreSQL refuses, a bug), a minimal outcome is written
+    instead, so the attempt still ends and still counts."""
+    try:
+        return _settle(attempt, result)
+    except Exception as err:
+        logger.exception("publication %s: could not record the outcome of attempt", attempt.publication.pk)
+        return _settle_minimal(attempt, err)
+
+
+def _settle(attempt: Attempt, result: Result) -> str:
+    publication, now = attempt.publication, timezone.now()
+    connection = publication.connection
+    secrets = [connection.access_token] if connection is not None else []
+    error = safe_text(result.error, secrets=secrets)
+    attempts = publication.attempt_count if result.counts else publication.attempt_count - 1
+    kind = result.kind
+    if kind == LATER and result.counts and attempts >= settings.PUBLISH_MAX_ATTEMPTS:
+        kind, error = GIVE_UP, rules.gave_up(error, attempts)
+    elif kind == LATER and not result.counts and _waited_too_long(publication, now):
+        kind = GIVE_UP
+        error = f"{error} — still not published {settings.PUBLISH_WAIT_LIMIT_HOURS} h after the first attempt; gave up."
+    fields = {
+        "lease_token": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "attempt_count": attempts,
+        "metadata": _storable_json(attempt.state),
+    }
+    retry_at = None
+    if kind == DONE:
+        published = result.published
+        metadata = {**fields["metadata"], **_storable_json(published.metadata)}
+        metadata.pop("outcomeUnknown", None)
+        if published.url:
+            metadata["url"] = storable(published.url, limit=2000)
+        if result.reconciled:
+            metadata["reconciled"] = True
+        external_id = storable(published.external_id, limit=200)
+        fields.update(
+            status=Publication.Status.PUBLISHED,
+            external_id=external_id,
+            published_at=now,
+            metadata=metadata,
+            error="",
+            next_attempt_at=None,
+            outcome_unknown=False,
+        )
+    elif kind == LATER:
+        delay = timedelta(seconds=_backoff(attempts)) if result.retry_at is None else None
+        retry_at = result.retry_at or now + delay
+        note = f"attempt {attempts}; " if result.counts else ""
+        fields.update(
+            status=Publication.Status.PENDING,
+            error=f"{error} ({note}next attempt at {retry_at:%H:%M:%S} UTC)" if result.metric else error,
+            next_attempt_at=retry_at,
+            # Once unknown, stays unknown until an attempt learns the outcome.
+            outcome_unknown=publication.outcome_unknown or result.maybe_sent,
+        )
+    else:
+        fields.update(status=Publication.Status.FAILED, error=error, next_attempt_at=None, outcome_unknown=False)
+
+    with transaction.atomic():
+        updated = Publication.objects.filter(
+            pk=publication.pk, status=Publication.Status.PUBLISHING, lease_token=attempt.token
+        ).update(**fields)
+        if not updated:
+            return Outcome.SKIPPED
+        for name, value in fields.items():
+            setattr(publication, name, value)
+        if kind == DONE:
+            outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
+            slow_down = result.published.slow_down_until
+            if slow_down and connection is not None:
+                until = clamp_wait(slow_down, what=f"{publication.platform} usage")
+                Connection.objects.filter(pk=connection.pk).update(rate_limited_until=until)
+            signals.emit_published(
+                publication, external_id=publication.external_id, url=result.published.url, published_at=now
+            )
+        elif kind == LATER:
+            outcome = result.metric or Outcome.SKIPPED
+            if result.metric == Outcome.RATE_LIMITED and connection is not None:
+                Connection.objects.filter(pk=connection.pk).update(rate_limited_until=retry_at)
+            publication_enqueue(publication=publication, at=retry_at)
+        else:
+            outcome = Outcome.FAILED
+            signals.emit_failed(publication, publication.post)
+        if kind != LATER or result.metric:
+            signals.record_metric(publication, outcome, started=attempt.started, lag_ms=result.lag_ms)
+    if kind == GIVE_UP and result.expire_connection and connection is not None:
+        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+    if kind != LATER:
+        post_finalize(post_id=publication.post_id)
+    return outcome
+
+
+def _settle_minimal(attempt: Attempt, err: Exception) -> str:
+    """The outcome could not be written: end the attempt with what surely can be. Whether the
+    platform took the post is then unknown, so the next attempt asks it first."""
+    publication, now = attempt.publication, timezone.now()
+    attempts = publication.attempt_count
+    reason = (
+        f"The outcome of attempt {attempts} could not be recorded ({err.__class__.__name__}); "
+        "checking with the platform before trying again."
+    )
+    final = attempts >= settings.PUBLISH_MAX_ATTEMPTS
+    retry_at = now + timedelta(seconds=_backoff(attempts))
+    try:
+        with transaction.atomic():
+            updated = Publication.objects.filter(
+                pk=publication.pk, status=Publication.Status.PUBLISHING, lease_token=attempt.token
+            ).update(
+                status=Publication.Status.FAILED if final else Publication.Status.PENDING,
+                error=rules.gave_up(reason, attempts) if final else reason,
+                outcome_unknown=not final,
+                next_attempt_at=None if final else retry_at,
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            if updated and not final:
+                publication_enqueue(publication=publication, at=retry_at)
+    except Exception:
+        # The lease runs out and the sweep settles it as interrupted (it still counts).
+        logger.exception("publication %s: could not record even a minimal outcome", publication.pk)
+        return Outcome.SKIPPED
+    if updated and final:
+        post_finalize(post_id=publication.post_id)
+    return Outcome.FAILED if final else Outcome.SKIPPED
+
+
+def _waited_too_long(publication: Publication, now: datetime) -> bool:
+    first = publication.first_attempt_at or publication.created_at
+    return bool(first) and now - first > timedelta(hours=settings.PUBLISH_WAIT_LIMIT_HOURS)
+
+
+def _backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts``: exponential with ±25 % jitter, so that
+    many publications failing together do not come back together."""
+    base = settings.PUBLISH_RETRY_BASE_SECONDS
+    return max(1.0, base * 2 ** max(attempts - 1, 0) * random.uniform(0.75, 1.25))
+
+
+def _storable_json(value):
+    """A JSON value PostgreSQL's jsonb takes: no NUL (\\u0000) or lone surrogate in any string."""
+    if isinstance(value, str):
+        return storable(value, limit=10_000)
+    if isinstance(value, dict):
+        return {storable(k, limit=200): _storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable_json(v) for v in value]
+    return value
+
+
+# --- recovery and connections --------------------------------------------------------------
+
+
+def publication_recover(*, publication: Publication) -> str:
+    """A PUBLISHING publication past its lease: its worker died, or its outcome could not be
+    written. The attempt counts; its request may have reached the platform."""
+    attempt = Attempt(
+        publication=publication, token=publication.lease_token, started=time.monotonic(), state=publication.metadata
+    )
+    logger.warning("publication %s: attempt %s lost, recovering", publication.pk, publication.attempt_count)
+    result = Result(
+        LATER,
+        f"Attempt {publication.attempt_count} was interrupted (worker lost, or its outcome could not be "
+        "recorded); checking with the platform before trying again.",
+        retry_at=timezone.now(),
+        maybe_sent=True,
+        metric=None,
+    )
+    return settle(attempt, result)
+
+
+def connection_expire(*, connection_id: int, reason: str) -> int:
+    """Mark a connection EXPIRED and fail its waiting publications at once (no attempts burned
+    on a token that cannot work). Returns the number of publications failed."""
+    reason = safe_text(reason, limit=500)
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().filter(pk=connection_id).first()
+        if connection is None:
+            return 0
+        if connection.status == Connection.Status.ACTIVE:
+            Connection.objects.filter(pk=connection.pk).update(
+                status=Connection.Status.EXPIRED, status_detail=reason, updated_at=timezone.now()
+            )
+            signals.emit(
+                connection.team_id,
+                "connection.expired",
+                {
+                    "connectionId": connection.pk,
+                    "platform": connection.platform,
+                    "accountId": connection.account_id,
+                    "reason": reason,
+                },
+            )
+        waiting = list(
+            Publication.objects.select_related("post")
+            .select_for_update(of=("self",))
+            .filter(connection=connection, status=Publication.Status.PENDING, post__status=Post.Status.PUBLISHING)
+        )
+        message = rules.reconnect(connection.platform, reason)
+        Publication.objects.filter(pk__in=[p.pk for p in waiting]).update(
+            status=Publication.Status.FAILED, error=message, next_attempt_at=None, updated_at=timezone.now()
+        )
+        started = time.monotonic()
+        for publication in waiting:
+            publication.error = message
+            signals.emit_failed(publication, publication.post)
+            signals.record_metric(publication, Outcome.FAILED, started=started)
+    for post_id in {p.post_id for p in waiting}:
+        post_finalize(post_id=post_id)
+    return len(waiting)

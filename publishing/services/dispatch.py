@@ -1,0 +1,208 @@
+"""Due posts start publishing: SCHEDULED -> PUBLISHING, one RQ job per pending publication.
+
+Due posts are found in the database (``due_posts_dispatch``, run by the workers every
+DISPATCH_INTERVAL_SECONDS, and at once for a post created already due) and dispatched in
+batches: a thousand posts due at 9:00 are a few queries and one Redis pipeline per hundred,
+not a thousand jobs. Jobs are enqueued by dotted path (``JOB``), so services and jobs never
+import each other.
+
+One bad row fails alone: a batch is first tried whole (the fast path: no savepoint); if
+anything in it raises, the batch is rolled back and done again post by post, each in its own
+savepoint, and the post that raises ends FAILED with the reason on it while the rest go out
+on time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rq import Queue
+
+from connections.models import Connection, Platform
+from publishing import rules
+from publishing.models import JobMetric, Post, Publication
+from publishing.services import signals
+from publishing.services.finalize import post_fail, post_finalize
+
+logger = logging.getLogger("planrrr.publishing")
+
+JOB = "publishing.jobs.publication_publish"
+
+
+def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> int:
+    """Start publishing the due posts (all, or those of ``post_ids``; at most ``limit``).
+    Returns the number of publications enqueued. Never before ``scheduled_at``; posts another
+    dispatcher holds are skipped (SKIP LOCKED)."""
+    return _posts_dispatch(post_ids=post_ids, limit=limit)[1]
+
+
+def due_posts_dispatch(*, batch: int = 100, most: int = 500) -> int:
+    """Start every post due now, ``batch`` at a time (each committed, and its jobs enqueued,
+    before the next is read: in a burst the first posts are on their way while later ones are
+    still being dispatched), up to ``most`` a call. Returns the publications enqueued."""
+    enqueued = 0
+    for _ in range(max(most // batch, 1)):
+        taken, count = _posts_dispatch(post_ids=None, limit=batch)
+        enqueued += count
+        if taken < batch:
+            break
+    return enqueued
+
+
+def _posts_dispatch(*, post_ids: list[int] | None, limit: int) -> tuple[int, int]:
+    """(posts taken, publications enqueued)."""
+    try:
+        return _posts_dispatch_batch(post_ids=post_ids, limit=limit, one_by_one=False)
+    except Exception:
+        # Something in the batch raised and rolled the whole batch back: do it again post by
+        # post, so that the post that raises fails alone and the others go out now.
+        logger.exception("dispatch: a batch failed; starting its posts one by one")
+        return _posts_dispatch_batch(post_ids=post_ids, limit=limit, one_by_one=True)
+
+
+def _posts_dispatch_batch(*, post_ids: list[int] | None, limit: int, one_by_one: bool) -> tuple[int, int]:
+    now = timezone.now()
+    due = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now)
+    if post_ids is not None:
+        due = due.filter(pk__in=post_ids)
+    failed: list[tuple[Post, str]] = []
+    with transaction.atomic():
+        posts = list(due.select_for_update(skip_locked=True).order_by("scheduled_at")[:limit])
+        if not posts:
+            return 0, 0
+        if not one_by_one:
+            pending, open_posts = _start(posts, now)
+        else:
+            pending, open_posts = [], set()
+            for post in posts:
+                try:
+                    with transaction.atomic():
+                        one_pending, one_open = _start([post], now)
+                except Exception as err:
+                    logger.exception("dispatch: post %s could not be started", post.pk)
+                    failed.append((post, f"Could not start publishing this post: {err.__class__.__name__}: {err}"))
+                    continue
+                pending += one_pending
+                open_posts |= one_open
+        _publications_enqueue(pending)
+    failed_ids = {post.pk for post, _ in failed}
+    for post, reason in failed:
+        post_fail(post=post, reason=reason)
+    for post in posts:
+        if post.pk not in open_posts and post.pk not in failed_ids:
+            post_finalize(post_id=post.pk)  # nothing to publish: every publication failed at the door
+    return len(posts), len(pending)
+
+
+def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int]]:
+    """Mark ``posts`` PUBLISHING (those whose row cannot have publications FAILED, with the
+    reason), give each the publications it lacks, and return (pending publications, ids of
+    posts with a publication still open)."""
+    good = []
+    for post in posts:
+        problem = rules.post_row_problem(post.platforms)
+        if problem:
+            Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, error=problem, updated_at=now)
+        else:
+            good.append(post)
+    Post.objects.filter(pk__in=[post.pk for post in good]).update(status=Post.Status.PUBLISHING, updated_at=now)
+    publications = list(Publication.objects.filter(post__in=good).order_by("post__scheduled_at", "pk"))
+    publications += _ensure_publications(good, publications)
+    pending = [p for p in publications if p.status == Publication.Status.PENDING]
+    return pending, {p.post_id for p in publications if p.status not in Publication.FINAL}
+
+
+def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list[Publication]:
+    """Create the publications missing for ``posts`` (a post written straight into the
+    database has none): PENDING, or FAILED at once with the reason (unknown platform, no
+    connection). Returns those created."""
+    have = {(p.post_id, p.platform) for p in existing}
+    wanted = [(post, name) for post in posts for name in dict.fromkeys(post.platforms) if (post.pk, name) not in have]
+    if not wanted:
+        return []
+    rows = []
+    connections_of: dict[int, dict[str, Connection]] = {}
+    for post, name in wanted:
+        if post.team_id not in connections_of:
+            connections_of[post.team_id] = rules.active_connections(team=post.team, platforms=list(Platform.values))
+        publication = Publication(post=post, platform=name, connection=connections_of[post.team_id].get(name))
+        if name not in Platform.values:
+            publication.status, publication.error = Publication.Status.FAILED, rules.unknown_platform(name)
+        elif publication.connection is None:
+            publication.status, publication.error = Publication.Status.FAILED, rules.no_connection(post.team_id, name)
+        rows.append(publication)
+    Publication.objects.bulk_create(rows)
+    for publication in rows:
+        if publication.status == Publication.Status.FAILED:
+            signals.emit_failed(publication, publication.post)
+            signals.record_metric(publication, JobMetric.Outcome.FAILED, started=time.monotonic())
+    return rows
+
+
+# --- enqueueing ----------------------------------------------------------------------------
+
+
+def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
+    """Enqueue (after commit) the job carrying the publication's next attempt, at ``at`` if
+    given; remember its id so the sweep can tell when Redis lost it."""
+    job_id = _job_id(publication)
+    Publication.objects.filter(pk=publication.pk).update(job_id=job_id, enqueued_at=timezone.now())
+    options = _job_options(publication, job_id)
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        if at is not None and at > timezone.now():
+            queue.enqueue_at(at, JOB, publication.pk, **options)
+        else:
+            queue.enqueue(JOB, publication.pk, **options)
+
+    # Robust: a Redis outage must not undo the state change; the sweep enqueues what is lost.
+    transaction.on_commit(enqueue, robust=True)
+    return job_id
+
+
+def _publications_enqueue(publications: list[Publication]) -> None:
+    """Enqueue (after commit) one job per publication: one UPDATE of their job ids, one
+    Redis round trip."""
+    if not publications:
+        return
+    now = timezone.now()
+    for publication in publications:
+        publication.job_id, publication.enqueued_at = _job_id(publication), now
+    Publication.objects.bulk_update(publications, ["job_id", "enqueued_at"])
+    batch = [
+        Queue.prepare_data(JOB, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout")) for p in publications
+    ]
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(batch, pipeline=pipe)
+            pipe.execute()
+
+    # Robust: if Redis is unreachable now, the dispatch stands (the publications hold their job
+    # ids) and the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
+    transaction.on_commit(enqueue, robust=True)
+
+
+def _job_id(publication: Publication) -> str:
+    return f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
+
+
+def _job_options(publication: Publication, job_id: str, timeout_name: str = "job_timeout") -> dict:
+    # No RQ Retry: the next attempt is enqueued by the settle path, at the time it decides,
+    # counted in one place (Publication.attempt_count) that survives Redis losing its data.
+    return {
+        "job_id": job_id,
+        timeout_name: settings.PUBLISH_JOB_TIMEOUT,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"publish {publication.platform} for post #{publication.post_id}",
+    }

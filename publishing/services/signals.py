@@ -1,0 +1,82 @@
+"""What the publishing services tell the world: webhook events (an outbox row written in the
+caller's transaction) and the per-job metric rows the counters are built from."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+from publishing.models import JobMetric, Post, Publication
+
+
+def emit(team_id: int, event: str, data: dict) -> None:
+    """Record a webhook event for the team, inside the caller's transaction."""
+    from webhooks.services import event_record
+
+    event_record(team_id=team_id, event=event, data=data)
+
+
+def emit_failed(publication: Publication, post: Post) -> None:
+    emit(
+        post.team_id,
+        "post.failed",
+        {
+            "postId": post.pk,
+            "publicationId": publication.pk,
+            "platform": publication.platform,
+            "error": publication.error,
+            "attemptCount": publication.attempt_count,
+        },
+    )
+
+
+def emit_published(publication: Publication, *, external_id: str, url: str, published_at) -> None:
+    emit(
+        publication.post.team_id,
+        "post.published",
+        {
+            "postId": publication.post_id,
+            "publicationId": publication.pk,
+            "platform": publication.platform,
+            "externalId": external_id,
+            "url": url,
+            "publishedAt": published_at.isoformat(),
+        },
+    )
+
+
+def emit_completed(post: Post, publications: list[Publication]) -> None:
+    emit(
+        post.team_id,
+        "post.completed",
+        {
+            "postId": post.pk,
+            "status": post.status,
+            "publishedAt": post.published_at.isoformat() if post.published_at else None,
+            "error": post.error,
+            "publications": [
+                {"platform": p.platform, "status": p.status, "externalId": p.external_id, "error": p.error}
+                for p in publications
+            ],
+        },
+    )
+
+
+def record_metric(
+    publication: Publication,
+    outcome: str,
+    *,
+    started: float,
+    attempt: int | None = None,
+    lag_ms: float | None = None,
+) -> None:
+    JobMetric.objects.create(
+        kind="publish",
+        platform=publication.platform,
+        outcome=outcome,
+        publication_id=publication.pk,
+        attempt=publication.attempt_count if attempt is None else attempt,
+        duration_ms=(time.monotonic() - started) * 1000,
+        lag_ms=lag_ms,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    )
