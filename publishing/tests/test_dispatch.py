@@ -6,12 +6,15 @@ from unittest import mock
 import django_rq
 import redis
 import rq
+from django.db import connection as db
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
+from connections.models import Connection
 from planrrr.testing import flush_redis
 from publishing import services, sweep
 from publishing.models import Post, Publication
+from publishing.services import dispatch
 from publishing.tests.base import Actors
 
 
@@ -142,3 +145,99 @@ class DispatchTests(Actors, TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 2)
         self.assertEqual(sorted(self.queue.get_job_ids()), sorted(post.publications.values_list("job_id", flat=True)))
+
+
+class BadRowTests(Actors, TestCase):
+    """One bad row fails alone, with its reason on it; the rest of the batch goes out now."""
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.queue = django_rq.get_queue("default")
+        self.theirs = self.connect("FACEBOOK", "2222", "their_token", team=self.outsiders)
+
+    def insert(self, team, platforms_sql: str) -> int:
+        with db.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO publishing_post (team_id, content, platforms, media_urls, status, scheduled_at,
+                                             created_at, updated_at)
+                VALUES (%s, 'From SQL', {platforms_sql}, '{{}}', 'SCHEDULED', now() - interval '1 second',
+                        now(), now())
+                RETURNING id
+                """,
+                [team.pk],
+            )
+            return cursor.fetchone()[0]
+
+    def good_post_of_the_other_team(self) -> Post:
+        post = services.post_create(team=self.outsiders, content="Theirs", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
+        return post
+
+    def dispatch(self) -> int:
+        with self.captureOnCommitCallbacks(execute=True):
+            return sweep.due_posts_dispatch()
+
+    def test_a_null_platform_fails_alone(self):
+        bad = self.insert(self.team, "ARRAY['FACEBOOK', NULL]::varchar[]")
+        theirs = self.good_post_of_the_other_team()
+
+        self.assertEqual(self.dispatch(), 1)
+
+        self.assertEqual(Post.objects.get(pk=theirs.pk).status, Post.Status.PUBLISHING)
+        failed = Post.objects.get(pk=bad)
+        self.assertEqual(failed.status, Post.Status.FAILED)
+        self.assertIn("lists None among its platforms", failed.error)
+
+    def test_no_platforms_at_all_fails_with_the_reason(self):
+        bad = self.insert(self.team, "'{}'")
+        self.assertEqual(self.dispatch(), 0)
+        failed = Post.objects.get(pk=bad)
+        self.assertEqual(failed.status, Post.Status.FAILED)
+        self.assertIn("lists no platforms", failed.error)
+
+    def test_a_post_that_raises_fails_alone(self):
+        ours = services.post_create(team=self.team, content="Ours", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=ours.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
+        theirs = self.good_post_of_the_other_team()
+        start = dispatch._start
+
+        def start_or_raise(posts, now):
+            if any(post.pk == ours.pk for post in posts):
+                raise ValueError("something only this row has")
+            return start(posts, now)
+
+        with self.assertLogs("planrrr.publishing", level="ERROR"):
+            with mock.patch.object(dispatch, "_start", side_effect=start_or_raise):
+                self.assertEqual(self.dispatch(), 1)
+
+        self.assertEqual(Post.objects.get(pk=theirs.pk).status, Post.Status.PUBLISHING)
+        failed = Post.objects.get(pk=ours.pk)
+        self.assertEqual(failed.status, Post.Status.FAILED)
+        self.assertIn("something only this row has", failed.error)
+
+    def test_an_undecryptable_token_fails_its_publications_with_reconnect(self):
+        ours = services.post_create(team=self.team, content="Ours", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=ours.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
+        from_sql = self.insert(self.team, "ARRAY['FACEBOOK']::varchar[]")
+        theirs = self.good_post_of_the_other_team()
+        with db.cursor() as cursor:
+            cursor.execute(
+                "UPDATE connections_connection SET access_token = 'fernet:not-a-token' WHERE id = %s",
+                [self.facebook.pk],
+            )
+
+        self.assertEqual(self.dispatch(), 3)
+        self.assertEqual(Post.objects.get(pk=theirs.pk).status, Post.Status.PUBLISHING)
+
+        for post_id in (ours.pk, from_sql):
+            publication = Publication.objects.get(post_id=post_id)
+            with self.captureOnCommitCallbacks(execute=True):
+                services.publication_publish(publication_id=publication.pk)
+            publication.refresh_from_db()
+            self.assertEqual(publication.status, Publication.Status.FAILED)
+            self.assertIn("cannot be decrypted", publication.error)
+            self.assertIn("reconnect the Facebook account", publication.error)
+            self.assertEqual(publication.attempt_count, 0)
+        self.assertEqual(Connection.objects.get(pk=self.facebook.pk).status, Connection.Status.EXPIRED)

@@ -91,6 +91,45 @@ class PostCreateTests(Actors, TestCase):
         self.assertEqual(set(caught.exception.message_dict), {"content", "platforms"})
         self.assertEqual(len(caught.exception.message_dict["platforms"]), 2)
 
+    def test_it_refuses_text_that_shows_nothing(self):
+        self.assertRefused("content", "The post is empty", content="\u200b\u200b \u2060\ufeff")
+
+    def test_it_refuses_a_nul_byte(self):
+        self.assertRefused("content", "NUL character", content="Hello\x00world")
+
+    def test_it_refuses_a_lone_surrogate(self):
+        self.assertRefused("content", "lone UTF-16 surrogate", content="Hello \ud83d world")
+
+    def test_it_refuses_a_nul_byte_in_a_media_url(self):
+        self.assertRefused("media_urls", "NUL character", media_urls=["https://example.org/a\x00.png"])
+
+    def test_it_refuses_a_time_without_a_zone(self):
+        naive = timezone.now().replace(tzinfo=None) + timedelta(hours=1)
+        self.assertRefused("scheduled_at", "has no time zone", scheduled_at=naive)
+
+    def test_it_refuses_a_time_long_past_unless_asked_to_publish_now(self):
+        year_one = timezone.now().replace(year=1)
+        self.assertRefused(
+            "scheduled_at", "is in the past: pick a time from now on, or publish now", scheduled_at=year_one
+        )
+        with self.captureOnCommitCallbacks(execute=True):
+            post = services.post_create(team=self.team, content="Now", platforms=["FACEBOOK"], publish_now=True)
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.PUBLISHING)
+        self.assertLess(abs((post.scheduled_at - timezone.now()).total_seconds()), 60)
+
+    def test_it_takes_a_time_a_moment_ago_as_now(self):
+        post = services.post_create(
+            team=self.team,
+            content="Just now",
+            platforms=["FACEBOOK"],
+            scheduled_at=timezone.now() - timedelta(minutes=1),
+        )
+        self.assertEqual(post.status, Post.Status.SCHEDULED)
+
+    def test_it_refuses_platforms_that_are_not_names(self):
+        self.assertRefused("platforms", "Unknown platform None", platforms=["FACEBOOK", None])
+
     def test_it_creates_a_scheduled_post_with_one_publication_per_platform(self):
         with self.captureOnCommitCallbacks(execute=True):
             post = services.post_create(
@@ -130,7 +169,8 @@ class PostCreateTests(Actors, TestCase):
         )
 
         # Lock and select the due posts, mark them, read their publications, store the job
-        # ids (one UPDATE), inside one transaction: the same six queries for any number of posts.
+        # ids (one UPDATE), inside one transaction: the same six queries for any number of posts
+        # (no savepoint per post: a batch that raises is redone post by post, see dispatch).
         with self.captureOnCommitCallbacks(execute=True), self.assertNumQueries(6):
             self.assertEqual(services.posts_dispatch(), 6)
 

@@ -1,0 +1,161 @@
+"""The publication state machine (publishing/services/attempts.py): the claim refuses whatever
+should not go out, every attempt ends through settle, and every publication ends."""
+
+import json
+from datetime import timedelta
+from unittest import mock
+
+import responses
+from django.db import connection as db
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from connections.models import Connection
+from planrrr.testing import flush_redis
+from publishing import services, sweep
+from publishing.models import JobMetric, Post, Publication
+from publishing.services import attempts
+from publishing.tests.base import FACEBOOK_PAGE, Actors
+
+GRAPH = "https://graph.facebook.test/v21.0"
+FEED = f"{GRAPH}/{FACEBOOK_PAGE}/feed"
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test", PUBLISH_MAX_ATTEMPTS=3)
+class AttemptTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.enterContext(responses.mock)  # the default mock: responses.post() and responses.calls
+
+    def publication(self, *, post_status=Post.Status.PUBLISHING, seconds=-1, **fields) -> Publication:
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(
+            status=post_status, scheduled_at=timezone.now() + timedelta(seconds=seconds)
+        )
+        publication = post.publications.get()
+        if fields:
+            Publication.objects.filter(pk=publication.pk).update(**fields)
+        return publication
+
+    def publish(self, publication: Publication) -> str:
+        with self.captureOnCommitCallbacks(execute=True):
+            outcome = services.publication_publish(publication_id=publication.pk)
+        publication.refresh_from_db()
+        return outcome
+
+    def test_it_never_claims_a_publication_whose_post_is_not_publishing(self):
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        for status in (Post.Status.DRAFT, Post.Status.SCHEDULED, Post.Status.CANCELLED):
+            with self.subTest(status=status):
+                publication = self.publication(post_status=status)
+                self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
+                self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PENDING, 0))
+        self.assertEqual(len(responses.calls), 0)
+
+    def test_it_never_claims_before_the_post_is_due(self):
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication(seconds=60)
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
+        self.assertEqual(len(responses.calls), 0)
+
+    def test_it_waits_for_a_live_stage_lease_and_takes_over_an_expired_one(self):
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication(stage_expires_at=timezone.now() + timedelta(minutes=1))
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
+        self.assertEqual(len(responses.calls), 0)
+
+        Publication.objects.filter(pk=publication.pk).update(stage_expires_at=timezone.now() - timedelta(seconds=1))
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.PUBLISHED)
+        self.assertEqual(publication.external_id, f"{FACEBOOK_PAGE}_1")
+
+    def test_it_stores_a_platform_error_with_a_nul_byte_and_ends_at_the_limit(self):
+        responses.post(FEED, status=500, json={"error": {"message": "bad\x00byte", "code": 1, "type": "X"}})
+        responses.get(FEED, json={"data": []})  # reconciliation: not among the page's posts
+        publication = self.publication()
+        for attempt in (1, 2, 3):
+            Publication.objects.filter(pk=publication.pk).update(next_attempt_at=None)
+            self.publish(publication)
+            self.assertEqual(publication.attempt_count, attempt)
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("bad\N{REPLACEMENT CHARACTER}byte", publication.error)
+        self.assertIn("gave up after 3 attempts", publication.error)
+        self.assertEqual(len([c for c in responses.calls if c.request.method == "POST"]), 3)
+        self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.FAILED)
+
+    def test_an_absurd_rate_limit_wait_is_clamped_to_a_day(self):
+        usage = {FACEBOOK_PAGE: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 10**15}]}
+        responses.post(
+            FEED,
+            status=400,
+            json={"error": {"message": "Too many calls", "code": 80001, "type": "OAuthException"}},
+            headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
+        )
+        publication = self.publication()
+        self.publish(publication)
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertLessEqual(publication.next_attempt_at, timezone.now() + timedelta(hours=24, seconds=5))
+        self.assertEqual(publication.attempt_count, 0, "a wait the platform asked for costs no attempt")
+
+    def test_an_outcome_that_cannot_be_written_still_ends_and_counts(self):
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication()
+        with mock.patch.object(attempts, "_settle", side_effect=RuntimeError("disk on fire")):
+            self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertTrue(publication.outcome_unknown, "the platform may have it: the next attempt asks first")
+        self.assertIn("could not be recorded", publication.error)
+        self.assertEqual((publication.attempt_count, publication.lease_token), (1, None))
+
+        Publication.objects.filter(pk=publication.pk).update(attempt_count=3)
+        publication.refresh_from_db()
+        attempt = attempts.Attempt(publication=publication, token=None, started=0.0)
+        Publication.objects.filter(pk=publication.pk).update(status=Publication.Status.PUBLISHING)
+        publication.status = Publication.Status.PUBLISHING
+        with mock.patch.object(attempts, "_settle", side_effect=RuntimeError("disk on fire")):
+            attempts.settle(attempt, attempts.Result(attempts.LATER, "x"))
+        publication.refresh_from_db()
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("gave up after 3 attempts", publication.error)
+
+    def test_a_recovered_attempt_counts_and_the_last_one_fails_with_a_reason(self):
+        long_ago = timezone.now() - timedelta(minutes=5)
+        publication = self.publication(
+            status=Publication.Status.PUBLISHING, attempt_count=2, lease_expires_at=long_ago, lease_token=None
+        )
+        with self.captureOnCommitCallbacks(execute=True):
+            sweep.expired_leases_recover(timezone.now())
+        publication.refresh_from_db()
+        self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PENDING, 2))
+        self.assertTrue(publication.outcome_unknown)
+
+        Publication.objects.filter(pk=publication.pk).update(
+            status=Publication.Status.PUBLISHING, attempt_count=3, lease_expires_at=long_ago
+        )
+        with self.captureOnCommitCallbacks(execute=True):
+            sweep.expired_leases_recover(timezone.now())
+        publication.refresh_from_db()
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("was interrupted", publication.error)
+        self.assertIn("gave up after 3 attempts", publication.error)
+        self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.FAILED)
+
+    def test_a_refusal_costs_no_attempt(self):
+        publication = self.publication()
+        Connection.objects.filter(pk=self.facebook.pk).update(status=Connection.Status.REVOKED)
+        self.publish(publication)
+        self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.FAILED, 0))
+        self.assertIn("reconnect", publication.error)
+        self.assertEqual(len(responses.calls), 0)
+
+    def test_a_lag_is_measured_from_when_the_post_became_due(self):
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication()
+        with db.cursor() as cursor:
+            cursor.execute(
+                "UPDATE publishing_post SET scheduled_at = '0001-01-01T00:00:00Z' WHERE id = %s", [publication.post_id]
+            )
+        self.publish(publication)
+        metric = JobMetric.objects.get(publication_id=publication.pk, outcome=JobMetric.Outcome.PUBLISHED)
+        self.assertGreaterEqual(metric.lag_ms, 0)
+        self.assertLess(metric.lag_ms, 60_000, "from the row's creation, not from year 1")
