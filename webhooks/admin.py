@@ -20,6 +20,14 @@ def _changelist(model: str, **filters) -> str:
     return reverse(f"admin:webhooks_{model}_changelist") + (f"?{query}" if query else "")
 
 
+def _body(event: Event) -> str:
+    """The event's body, indented; a stored payload that is not JSON is said so, not a 500."""
+    try:
+        return format_html("<pre>{}</pre>", json.dumps(json.loads(event.body), indent=2))
+    except ValueError:
+        return f"(not valid JSON, {len(event.body)} bytes: this event cannot be sent)"
+
+
 class EndpointForm(forms.ModelForm):
     """Validated by Endpoint.clean, like every other way in (the URL must be public)."""
 
@@ -53,6 +61,10 @@ class EndpointAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        # Decrypted only where shown (masked): a secret that cannot be decrypted breaks no page.
+        return super().get_queryset(request).defer("secret", "previous_secret")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.change_readonly if obj is not None else []
@@ -93,14 +105,19 @@ class EndpointAdmin(admin.ModelAdmin):
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             secret = services.endpoint_rotate_secret(endpoint=endpoint)
+            expires = endpoint.previous_secret_expires_at
+            overlap = (
+                f"Until {expires:%Y-%m-%d %H:%M} UTC deliveries are signed with both the old and the new secret."
+                if expires
+                else "The old secret could not be read: only the new one signs, from now on."
+            )
             messages.warning(
                 request,
                 format_html(
-                    "New signing secret of {}: <code>{}</code> Copy it now: it will not be shown again. "
-                    "Until {} deliveries are signed with both the old and the new secret.",
+                    "New signing secret of {}: <code>{}</code> Copy it now: it will not be shown again. {}",
                     endpoint,
                     secret,
-                    f"{endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC",
+                    overlap,
                 ),
             )
 
@@ -172,7 +189,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     change_list_template = "admin/webhooks/delivery/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
-        return super().get_queryset(request).defer("event__payload")
+        # The secrets are not needed here, and one that cannot be decrypted must not break the page.
+        return super().get_queryset(request).defer("event__payload", "endpoint__secret", "endpoint__previous_secret")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -198,7 +216,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="body sent (webhook-id = event id)")
     def body(self, obj: Delivery) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(json.loads(obj.event.body), indent=2))
+        return _body(obj.event)
 
     @admin.action(description="Redeliver", permissions=["redeliver"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
@@ -245,7 +263,7 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.display(description="body (signed and sent as is)")
     def body(self, obj: Event) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(json.loads(obj.body), indent=2))
+        return _body(obj)
 
     @admin.display(description="deliveries")
     def deliveries(self, obj: Event) -> str:

@@ -25,6 +25,8 @@ EVENT_TYPES = {
     "post.completed": "Every platform of a post is done; carries the post's final status.",
     "connection.expired": "A connected account's token expired or was revoked: reconnect it.",
 }
+# Shown instead of a secret that cannot be decrypted (or is empty): deliveries cannot be signed.
+UNREADABLE_SECRET = "(cannot be read: rotate the secret)"
 # Sent only by the admin's "send test event", to the chosen endpoint, whatever it subscribes to.
 TEST_EVENT = "webhook.test"
 
@@ -78,7 +80,11 @@ class Endpoint(models.Model):
 
     @property
     def masked_secret(self) -> str:
-        return mask(self.secret or "")
+        try:
+            secret = self.secret
+        except ValueError:  # planrrr.crypto could not decrypt it
+            secret = ""
+        return mask(secret) if secret else UNREADABLE_SECRET
 
     def signing_secrets(self, now=None) -> list[str]:
         """The secrets a delivery is signed with now: the current one, and the previous one during its overlap."""

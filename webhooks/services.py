@@ -61,6 +61,8 @@ JOB = "webhooks.jobs.delivery_attempt"
 USER_AGENT = "planrrr-webhooks/1.0"
 # At most this much of a receiver's answer is read and kept.
 RESPONSE_EXCERPT_BYTES = 2048
+# A Standard Webhooks secret, wherever it turns up in a text (scrubbed even if we do not know it).
+_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=_-]{4,}")
 # Clocks of workers and database may differ a little; an attempt up to this early is on time.
 CLOCK_SKEW = timedelta(seconds=1)
 
@@ -117,8 +119,9 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
         "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "data": data,
     }
-    # Serialised once: these bytes are stored, signed and sent, at every attempt.
-    payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+    # Serialised once: these bytes are stored, signed and sent, at every attempt. Scrubbed
+    # first: an error text quoted in the data must not carry a token to the team's systems.
+    payload = json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
     # Inside the caller's transaction this adds no savepoint; outside one it makes the
     # event and its deliveries one transaction.
     with transaction.atomic(savepoint=False):
@@ -138,6 +141,17 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
     # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
     transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
     return record
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every text in it scrubbed of credentials (planrrr.text.scrub, and webhook secrets)."""
+    if isinstance(value, str):
+        return _WHSEC.sub("[redacted]", scrub(value))
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -192,8 +206,6 @@ CANNOT_SIGN = (
 NOT_JSON = "Not sent: the event's stored payload is not valid JSON, so it cannot be signed or sent."
 # Stored in place of an outcome that could not be written as it was.
 UNRECORDABLE = "The outcome of this attempt could not be recorded as it was; see the worker logs."
-# A Standard Webhooks secret, wherever it turns up in a text (scrubbed even if we do not know it).
-_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=_-]{4,}")
 
 
 def _safe(text: object, secrets: Iterable[str | None] = (), *, limit: int = MAX_TEXT) -> str:
@@ -529,14 +541,13 @@ def delivery_sweep() -> int:
     """
     grace = timedelta(seconds=settings.SWEEP_REQUEUE_AFTER_SECONDS)
     overdue = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace
-        ).values_list("id", "job_id")[:500]
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace)
+        .order_by("next_attempt_at")
+        .values_list("id", "job_id")[:500]
     )
     if not overdue:
         return 0
-    connection = django_rq.get_connection(QUEUE)
-    jobs = Job.fetch_many([job_id or "-" for _, job_id in overdue], connection=connection)
+    jobs = _jobs_fetch([job_id or "-" for _, job_id in overdue], connection=django_rq.get_connection(QUEUE))
     requeued = []
     for (delivery_id, job_id), job in zip(overdue, jobs, strict=True):
         if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
@@ -550,6 +561,23 @@ def delivery_sweep() -> int:
         logger.info("re-enqueued %d webhook deliveries whose job was gone", len(requeued))
         _enqueue_now(requeued)
     return len(requeued)
+
+
+def _jobs_fetch(job_ids: list[str], *, connection) -> list[Job | None]:
+    """The jobs of these ids, None for any that is gone or cannot be read."""
+    try:
+        return Job.fetch_many(job_ids, connection=connection)
+    except Exception:
+        # One unreadable job hash (half written by a dying process, say) made fetch_many raise
+        # and stopped the sweep for every team: read them one by one instead.
+        logger.warning("a webhook job in Redis cannot be read; reading the overdue jobs one by one")
+    jobs: list[Job | None] = []
+    for job_id in job_ids:
+        try:
+            jobs.append(Job.fetch(job_id, connection=connection))
+        except Exception:  # NoSuchJobError, or not a job RQ can read: gone either way
+            jobs.append(None)
+    return jobs
 
 
 # --- Endpoints --------------------------------------------------------------------------
@@ -576,8 +604,12 @@ def endpoint_rotate_secret(*, endpoint: Endpoint, overlap: timedelta | None = No
     if overlap is None:
         overlap = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_OVERLAP)
     new_secret = secret_generate()
-    endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_expires_at = timezone.now() + overlap
+    try:
+        current = endpoint.secret
+    except ValueError:  # cannot be decrypted: rotating is the way out, with no overlap
+        current = ""
+    endpoint.previous_secret = current or ""
+    endpoint.previous_secret_expires_at = timezone.now() + overlap if current else None
     endpoint.secret = new_secret
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
     return new_secret
