@@ -4,6 +4,7 @@ delivery ends FAILED at the attempt limit instead of starting again for ever."""
 from datetime import timedelta
 from unittest import mock
 
+import requests
 from django.test import override_settings
 from django.utils import timezone
 
@@ -64,6 +65,33 @@ class AttemptLimitTests(BaseTestCase):
         excerpt = delivery.attempts.get().response_excerpt
         self.assertTrue(excerpt.startswith("bad "), excerpt)
         self.assertStorable(excerpt)
+
+    def test_it_records_an_attempt_whose_answer_has_absurd_headers(self):
+        self.endpoint()
+        absurd = [
+            {"X-Junk": "a" * 70_000},  # longer than http.client reads in one header line
+            {f"X-Junk-{n}": "a" for n in range(150)},  # more headers than http.client accepts
+        ]
+        for headers in absurd:
+            with self.subTest(headers=len(headers)):
+                self.receiver.answer(Answer(500, headers=headers))
+                delivery = self.attempt(self.record().deliveries.get())
+
+                self.assertEqual((delivery.status, delivery.attempt_count), (Delivery.Status.PENDING, 1))
+                error = delivery.attempts.get().error
+                self.assertNotEqual(error, DeliveryAttempt.INTERRUPTED)
+                self.assertLessEqual(len(error), 2000)
+
+    def test_it_stores_an_error_text_holding_a_lone_surrogate_or_a_nul_byte(self):
+        delivery = self.delivery()
+        # requests quotes what it was given (a URL, an answer) in its exception text.
+        error = requests.ConnectionError("bad \ud800 and \x00 text")
+        with mock.patch("webhooks.services.public_session", side_effect=error):
+            delivery = self.attempt(delivery)
+
+        self.assertEqual((delivery.status, delivery.attempt_count), (Delivery.Status.PENDING, 1))
+        self.assertIn("bad \N{REPLACEMENT CHARACTER} and \N{REPLACEMENT CHARACTER} text", delivery.last_error)
+        self.assertStorable(delivery.last_error, delivery.attempts.get().error)
 
     def test_it_clamps_an_absurd_retry_after_in_seconds_and_as_a_date(self):
         self.endpoint()
