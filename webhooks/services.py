@@ -236,10 +236,6 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-class _CannotSign(Exception):
-    pass
-
-
 def delivery_attempt(*, delivery_id: int) -> None:
     """Make the next attempt of a delivery, log it, then finish it or schedule the next one.
 
@@ -302,36 +298,14 @@ def _attempt(endpoint: Endpoint, event: Event, secrets: list[str]) -> Outcome:
         json.loads(event.body)
     except ValueError:
         return Outcome(error=NOT_JSON, permanent=True)
+    secrets.extend(endpoint.signing_secrets())
     try:
-        secrets.extend(_signing_secrets(endpoint))
-        signer = [Webhook(secret) for secret in secrets]
-    except (_CannotSign, ValueError, TypeError):
+        signers = [Webhook(secret) for secret in secrets]
+    except (ValueError, TypeError):  # not base64: standardwebhooks cannot use it
+        signers = []
+    if not signers:
         return Outcome(error=CANNOT_SIGN, permanent=True)
-    return _send(endpoint, event, signer)
-
-
-def _signing_secrets(endpoint: Endpoint) -> list[str]:
-    """The endpoint's signing secrets; raises _CannotSign when the current one cannot be read.
-
-    A secret that cannot be decrypted reads as an empty string (or raises ValueError, with an
-    older planrrr.crypto). A previous secret that cannot be read is left out: the current one
-    still signs."""
-    try:
-        current = endpoint.secret
-    except ValueError as err:
-        raise _CannotSign from err
-    if not current:
-        raise _CannotSign
-    try:
-        previous = endpoint.previous_secret
-    except ValueError:
-        logger.warning("previous secret of webhook endpoint %s cannot be decrypted; not signing with it", endpoint.id)
-        previous = ""
-    secrets = [current]
-    expires = endpoint.previous_secret_expires_at
-    if previous and expires and expires > timezone.now():
-        secrets.append(previous)
-    return secrets
+    return _send(endpoint, event, signers)
 
 
 def _send(endpoint: Endpoint, event: Event, signers: list[Webhook]) -> Outcome:
