@@ -2,6 +2,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
@@ -18,6 +19,25 @@ from webhooks.models import EVENT_TYPES, Delivery, DeliveryAttempt, Endpoint, Ev
 def _changelist(model: str, **filters) -> str:
     query = "&".join(f"{key}={value}" for key, value in filters.items())
     return reverse(f"admin:webhooks_{model}_changelist") + (f"?{query}" if query else "")
+
+
+def _body(event: Event) -> str:
+    """The event's body, indented; a stored payload that is not JSON is said so, not a 500."""
+    try:
+        return format_html("<pre>{}</pre>", json.dumps(json.loads(event.body), indent=2))
+    except ValueError:
+        return f"(not valid JSON, {len(event.body)} bytes: this event cannot be sent)"
+
+
+def _endpoints() -> QuerySet[Endpoint]:
+    """Endpoints to list by URL: their secrets are not read (one that cannot be decrypted breaks nothing)."""
+    return Endpoint.objects.defer("secret", "previous_secret")
+
+
+class EndpointFilter(admin.RelatedFieldListFilter):
+    def field_choices(self, field, request: HttpRequest, model_admin) -> list[tuple[int, str]]:
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return [(endpoint.pk, str(endpoint)) for endpoint in _endpoints().order_by(*ordering)]
 
 
 class EndpointForm(forms.ModelForm):
@@ -53,6 +73,10 @@ class EndpointAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        # Decrypted only where shown (masked): a secret that cannot be decrypted breaks no page.
+        return super().get_queryset(request).defer("secret", "previous_secret")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.change_readonly if obj is not None else []
@@ -93,14 +117,19 @@ class EndpointAdmin(admin.ModelAdmin):
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             secret = services.endpoint_rotate_secret(endpoint=endpoint)
+            expires = endpoint.previous_secret_expires_at
+            overlap = (
+                f"Until {expires:%Y-%m-%d %H:%M} UTC deliveries are signed with both the old and the new secret."
+                if expires
+                else "The old secret could not be read: only the new one signs, from now on."
+            )
             messages.warning(
                 request,
                 format_html(
-                    "New signing secret of {}: <code>{}</code> Copy it now: it will not be shown again. "
-                    "Until {} deliveries are signed with both the old and the new secret.",
+                    "New signing secret of {}: <code>{}</code> Copy it now: it will not be shown again. {}",
                     endpoint,
                     secret,
-                    f"{endpoint.previous_secret_expires_at:%Y-%m-%d %H:%M} UTC",
+                    overlap,
                 ),
             )
 
@@ -131,7 +160,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 class RedeliverFailedForm(forms.Form):
     since = forms.DateTimeField(help_text="Failed deliveries created at or after this time (UTC).")
-    endpoint = forms.ModelChoiceField(Endpoint.objects.all(), required=False, help_text="Only this endpoint.")
+    endpoint = forms.ModelChoiceField(_endpoints(), required=False, help_text="Only this endpoint.")
     team = forms.ModelChoiceField(Team.objects.all(), required=False, help_text="Only this team's endpoints.")
 
 
@@ -148,7 +177,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "created_at",
     ]
-    list_filter = ["status", "event__type", "endpoint", "endpoint__team", "created_at"]
+    list_filter = ["status", "event__type", ("endpoint", EndpointFilter), "endpoint__team", "created_at"]
     search_fields = ["event__id", "endpoint__url"]
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint", "endpoint__team"]
@@ -172,7 +201,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     change_list_template = "admin/webhooks/delivery/change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
-        return super().get_queryset(request).defer("event__payload")
+        # The secrets are not needed here, and one that cannot be decrypted must not break the page.
+        return super().get_queryset(request).defer("event__payload", "endpoint__secret", "endpoint__previous_secret")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -193,12 +223,13 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="event")
     def event_link(self, obj: Delivery) -> str:
-        url = reverse("admin:webhooks_event_change", args=[obj.event_id])
+        # quote(): the admin escapes "_" in primary keys, and event ids are "msg_…".
+        url = reverse("admin:webhooks_event_change", args=[quote(obj.event_id)])
         return format_html('<a href="{}">{} {}</a>', url, obj.event.type, obj.event_id)
 
     @admin.display(description="body sent (webhook-id = event id)")
     def body(self, obj: Delivery) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(json.loads(obj.event.body), indent=2))
+        return _body(obj.event)
 
     @admin.action(description="Redeliver", permissions=["redeliver"])
     def redeliver(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
@@ -245,7 +276,7 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.display(description="body (signed and sent as is)")
     def body(self, obj: Event) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(json.loads(obj.body), indent=2))
+        return _body(obj)
 
     @admin.display(description="deliveries")
     def deliveries(self, obj: Event) -> str:

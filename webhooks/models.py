@@ -25,6 +25,8 @@ EVENT_TYPES = {
     "post.completed": "Every platform of a post is done; carries the post's final status.",
     "connection.expired": "A connected account's token expired or was revoked: reconnect it.",
 }
+# Shown instead of a secret that cannot be decrypted (or is empty): deliveries cannot be signed.
+UNREADABLE_SECRET = "(cannot be read: rotate the secret)"
 # Sent only by the admin's "send test event", to the chosen endpoint, whatever it subscribes to.
 TEST_EVENT = "webhook.test"
 
@@ -78,15 +80,30 @@ class Endpoint(models.Model):
 
     @property
     def masked_secret(self) -> str:
-        return mask(self.secret or "")
+        secret = _readable(self, "secret")
+        return mask(secret) if secret else UNREADABLE_SECRET
 
     def signing_secrets(self, now=None) -> list[str]:
-        """The secrets a delivery is signed with now: the current one, and the previous one during its overlap."""
+        """The secrets a delivery is signed with now: the current one, and the previous one during
+        its overlap. Empty when the current one cannot be read: nothing can be signed.
+
+        A secret planrrr.crypto cannot decrypt reads as an empty string (or raises ValueError, as
+        older versions did). A previous secret that cannot be read is left out: the current one
+        still signs."""
         now = now or timezone.now()
-        current = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            current.append(self.previous_secret)
-        return current
+        current, previous = _readable(self, "secret"), _readable(self, "previous_secret")
+        if not current:
+            return []
+        if previous and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            return [current, previous]
+        return [current]
+
+
+def _readable(endpoint: Endpoint, field: str) -> str:
+    try:
+        return getattr(endpoint, field) or ""
+    except ValueError:  # planrrr.crypto could not decrypt it
+        return ""
 
 
 class Event(models.Model):

@@ -19,8 +19,11 @@ import json
 import logging
 import math
 import random
+import re
 import time
+import traceback
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +41,7 @@ from rq.timeouts import BaseTimeoutException
 from standardwebhooks.webhooks import Webhook
 
 from planrrr.models import Team
+from planrrr.text import MAX_TEXT, clamp_wait, safe_text, scrub, wait_from_seconds
 from planrrr.urlsafety import UnsafeURL, public_session
 from webhooks.models import (
     EVENT_TYPES,
@@ -57,6 +61,8 @@ JOB = "webhooks.jobs.delivery_attempt"
 USER_AGENT = "planrrr-webhooks/1.0"
 # At most this much of a receiver's answer is read and kept.
 RESPONSE_EXCERPT_BYTES = 2048
+# A Standard Webhooks secret, wherever it turns up in a text (scrubbed even if we do not know it).
+_WHSEC = re.compile(r"whsec_[A-Za-z0-9+/=_-]{4,}")
 # Clocks of workers and database may differ a little; an attempt up to this early is on time.
 CLOCK_SKEW = timedelta(seconds=1)
 
@@ -113,8 +119,9 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
         "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "data": data,
     }
-    # Serialised once: these bytes are stored, signed and sent, at every attempt.
-    payload = json.dumps(body, separators=(",", ":"), default=_json_default).encode()
+    # Serialised once: these bytes are stored, signed and sent, at every attempt. Scrubbed
+    # first: an error text quoted in the data must not carry a token to the team's systems.
+    payload = json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
     # Inside the caller's transaction this adds no savepoint; outside one it makes the
     # event and its deliveries one transaction.
     with transaction.atomic(savepoint=False):
@@ -134,6 +141,17 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
     # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
     transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
     return record
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every text in it scrubbed of credentials (planrrr.text.scrub, and webhook secrets)."""
+    if isinstance(value, str):
+        return _WHSEC.sub("[redacted]", scrub(value))
+    if isinstance(value, dict):
+        return {key: _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item) for item in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -168,6 +186,40 @@ def _enqueue_at(when: datetime, delivery_id: int, job_id: str) -> None:
 # --- Delivering -------------------------------------------------------------------------
 
 
+def max_attempts() -> int:
+    """Attempts a delivery gets: the first and one per step of ``WEBHOOK_RETRY_SCHEDULE``."""
+    return len(retry_schedule()) + 1
+
+
+# Why a delivery ended when its last attempt never recorded an outcome (the sweep recovered it
+# from a dead worker, or writing the outcome failed): without a limit here it would start again
+# for ever, calling the receiver each time.
+GAVE_UP_INTERRUPTED = (
+    "Gave up after {n} attempts; the last was interrupted (worker lost or outcome could not be recorded). "
+    "Check the worker logs and the receiver, then redeliver."
+)
+# A delivery whose endpoint's secret cannot be read can never be signed: retrying will not help.
+CANNOT_SIGN = (
+    "Not sent: cannot sign: re-enter or rotate the endpoint's secret "
+    "(it cannot be decrypted with TOKEN_ENCRYPTION_KEY, or is empty)."
+)
+NOT_JSON = "Not sent: the event's stored payload is not valid JSON, so it cannot be signed or sent."
+# Stored in place of an outcome that could not be written as it was.
+UNRECORDABLE = "The outcome of this attempt could not be recorded as it was; see the worker logs."
+
+
+def _safe(text: object, secrets: Iterable[str | None] = (), *, limit: int = MAX_TEXT) -> str:
+    """Text from outside (a receiver's answer, an exception) as it may be stored, logged and shown:
+    no secret, no NUL byte or lone surrogate, not too long."""
+    return _WHSEC.sub("[redacted]", safe_text(text, secrets=secrets, limit=limit))
+
+
+def _log_exception(message: str, err: BaseException, secrets: Iterable[str | None] = ()) -> None:
+    """``logger.exception`` with the traceback scrubbed: an exception's text may quote a secret."""
+    details = "".join(traceback.format_exception(err))
+    logger.error("%s\n%s", message, _WHSEC.sub("[redacted]", scrub(details, list(secrets))))
+
+
 @dataclass
 class Outcome:
     """What one HTTP attempt came to."""
@@ -176,7 +228,7 @@ class Outcome:
     latency_ms: int | None = None
     excerpt: str = ""
     error: str = ""
-    retry_after: float | None = None
+    retry_at: datetime | None = None
     permanent: bool = False
 
     @property
@@ -188,31 +240,75 @@ def delivery_attempt(*, delivery_id: int) -> None:
     """Make the next attempt of a delivery, log it, then finish it or schedule the next one.
 
     Safe to run twice or early: the attempt is claimed atomically, so a delivery that is
-    done, not yet due, or being attempted by another worker is left alone.
+    done, not yet due, or being attempted by another worker is left alone. Every attempt
+    ends: whatever the receiver answers, or if the endpoint or event row is broken, the
+    outcome is written (a minimal one if the full one cannot be), and an attempt that never
+    recorded an outcome still counts, so past ``max_attempts()`` the delivery ends FAILED.
     """
     now = timezone.now()
+    due = Delivery.objects.filter(id=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + CLOCK_SKEW)
     with transaction.atomic():
-        claimed = Delivery.objects.filter(
-            id=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now + CLOCK_SKEW
-        ).update(attempt_count=F("attempt_count") + 1, next_attempt_at=now + _lease(), updated_at=now)
+        claimed = due.filter(attempt_count__lt=max_attempts()).update(
+            attempt_count=F("attempt_count") + 1, next_attempt_at=now + _lease(), updated_at=now
+        )
         if not claimed:
+            _give_up_if_exhausted(due, now)
             return
-        delivery = Delivery.objects.select_related("endpoint", "event").get(id=delivery_id)
+        number = Delivery.objects.filter(id=delivery_id).values_list("attempt_count", flat=True).get()
         # Logged before the request goes out, so a worker killed mid-attempt leaves a trace.
         attempt = DeliveryAttempt.objects.create(
-            delivery=delivery, number=delivery.attempt_count, error=DeliveryAttempt.INTERRUPTED, created_at=now
+            delivery_id=delivery_id, number=number, error=DeliveryAttempt.INTERRUPTED, created_at=now
         )
 
-    endpoint = delivery.endpoint
+    secrets: list[str] = []
+    try:
+        # The secrets are read (decrypted) only when signing, so that a broken one fails this
+        # delivery with a reason instead of the load.
+        delivery = (
+            Delivery.objects.select_related("endpoint", "event")
+            .defer("endpoint__secret", "endpoint__previous_secret")
+            .get(id=delivery_id)
+        )
+        outcome = _attempt(delivery.endpoint, delivery.event, secrets)
+    except Exception as err:
+        _log_exception(f"webhook delivery {delivery_id} raised before it was sent", err, secrets)
+        outcome = Outcome(error=f"Internal error before sending: {type(err).__name__}.")
+    _record(delivery_id=delivery_id, attempt_id=attempt.id, number=number, outcome=outcome, secrets=secrets)
+
+
+def _give_up_if_exhausted(due, now: datetime) -> None:
+    """End a due delivery that already had all its attempts: the last never recorded an outcome."""
+    exhausted = due.filter(attempt_count__gte=max_attempts()).values_list("attempt_count", flat=True).first()
+    if exhausted is None:
+        return
+    reason = GAVE_UP_INTERRUPTED.format(n=exhausted)
+    if due.filter(attempt_count=exhausted).update(
+        status=Delivery.Status.FAILED, next_attempt_at=None, job_id="", last_error=reason, updated_at=now
+    ):
+        logger.warning("webhook delivery ended: %s", reason)
+
+
+def _attempt(endpoint: Endpoint, event: Event, secrets: list[str]) -> Outcome:
+    """Send the event to the endpoint unless the rows say it cannot be; ``secrets`` receives the
+    signing secrets, so that the caller can keep them out of whatever it stores."""
     if not endpoint.active:
         reason = endpoint.disabled_reason or "disabled by a person"
-        outcome = Outcome(error=f"Not sent: the endpoint is disabled ({reason}).", permanent=True)
-    else:
-        outcome = _send(endpoint, delivery.event)
-    _record(delivery, attempt, outcome)
+        return Outcome(error=f"Not sent: the endpoint is disabled ({reason}).", permanent=True)
+    try:
+        json.loads(event.body)
+    except ValueError:
+        return Outcome(error=NOT_JSON, permanent=True)
+    secrets.extend(endpoint.signing_secrets())
+    try:
+        signers = [Webhook(secret) for secret in secrets]
+    except (ValueError, TypeError):  # not base64: standardwebhooks cannot use it
+        signers = []
+    if not signers:
+        return Outcome(error=CANNOT_SIGN, permanent=True)
+    return _send(endpoint, event, signers)
 
 
-def _send(endpoint: Endpoint, event: Event) -> Outcome:
+def _send(endpoint: Endpoint, event: Event, signers: list[Webhook]) -> Outcome:
     body = event.body
     timestamp = datetime.now(UTC).replace(microsecond=0)
     headers = {
@@ -220,9 +316,7 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
         "user-agent": USER_AGENT,
         "webhook-id": event.id,
         "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": " ".join(
-            Webhook(secret).sign(event.id, timestamp, body.decode()) for secret in endpoint.signing_secrets()
-        ),
+        "webhook-signature": " ".join(signer.sign(event.id, timestamp, body.decode()) for signer in signers),
     }
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     started = time.monotonic()
@@ -235,7 +329,7 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
             ) as response,
         ):
             outcome = Outcome(
-                status_code=response.status_code, excerpt=_excerpt(response), retry_after=_retry_after(response)
+                status_code=response.status_code, excerpt=_excerpt(response), retry_at=_retry_at(response)
             )
             if not outcome.succeeded:
                 outcome.error = f"The receiver answered {response.status_code} {response.reason or ''}".strip() + "."
@@ -252,7 +346,7 @@ def _send(endpoint: Endpoint, event: Event) -> Outcome:
         outcome = Outcome(error=f"The attempt ran past its {_job_timeout()} s limit: the receiver answers too slowly.")
     except Exception as err:
         # Log it and retry like any failure rather than leave the attempt unrecorded.
-        logger.exception("webhook attempt to endpoint %s raised", endpoint.id)
+        _log_exception(f"webhook attempt to endpoint {endpoint.id} raised", err)
         outcome = Outcome(error=f"Internal error while sending: {err!r}")
     outcome.latency_ms = round((time.monotonic() - started) * 1000)
     return outcome
@@ -266,84 +360,136 @@ def _excerpt(response: requests.Response) -> str:
         return f"(the answer could not be read: {err})"
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    """Seconds the receiver asked us to wait (Retry-After on 429 and 503: RFC 9110 §10.2.3)."""
+def _retry_at(response: requests.Response) -> datetime | None:
+    """When the receiver asked us to try again (Retry-After on 429 and 503: RFC 9110 §10.2.3,
+    seconds or an HTTP-date), no later than planrrr.text.MAX_WAIT from now."""
     if response.status_code not in (429, 503):
         return None
     value = (response.headers.get("Retry-After") or "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    # Not the URL: it may carry the receiver's own credentials.
+    what = "A webhook receiver's Retry-After"
+    if value.isascii() and value.isdigit():
+        return wait_from_seconds(value, what=what)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - timezone.now()).total_seconds())
+    return clamp_wait(when, what=what)
 
 
-def _record(delivery: Delivery, attempt: DeliveryAttempt, outcome: Outcome) -> None:
-    now = timezone.now()
-    endpoint = delivery.endpoint
-    status, next_attempt_at, job_id, disable_reason = Delivery.Status.FAILED, None, "", ""
-    error = outcome.error
+@dataclass
+class _Plan:
+    """What an attempt's outcome does to its delivery."""
 
+    status: str
+    error: str
+    next_attempt_at: datetime | None = None
+    job_id: str = ""
+    disable_reason: str = ""
+
+
+def _plan(*, number: int, outcome: Outcome, endpoint_id: int, now: datetime) -> _Plan:
+    endpoint = Endpoint.objects.filter(id=endpoint_id).values("active", "failing_since").first() or {}
+    active, failing_since = endpoint.get("active", False), endpoint.get("failing_since") or now
+    plan = _Plan(status=Delivery.Status.FAILED, error=outcome.error)
     if outcome.succeeded:
-        status = Delivery.Status.SUCCEEDED
+        plan.status = Delivery.Status.SUCCEEDED
     elif outcome.status_code == 410:
         # 410 Gone: the receiver says this URL is gone for good; stop sending to it.
-        disable_reason = f"The receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC: it asked us to stop."
+        plan.disable_reason = f"The receiver answered 410 Gone on {now:%Y-%m-%d %H:%M} UTC: it asked us to stop."
     elif not outcome.permanent:
         schedule = retry_schedule()
-        failing_since = endpoint.failing_since or now
         disable_after = timedelta(seconds=settings.WEBHOOK_DISABLE_AFTER)
-        if endpoint.active and now - failing_since >= disable_after:
-            disable_reason = (
+        if active and now - failing_since >= disable_after:
+            plan.disable_reason = (
                 f"Every attempt failed since {failing_since:%Y-%m-%d %H:%M} UTC (more than {_human(disable_after)}): "
                 "disabled automatically. Fix the receiver, enable the endpoint, then redeliver what failed."
             )
-        elif delivery.attempt_count <= len(schedule):
-            delay = schedule[delivery.attempt_count - 1] * random.uniform(0.9, 1.1)
-            if outcome.retry_after is not None:
-                delay = max(delay, min(outcome.retry_after, max(schedule)))
-            status, next_attempt_at, job_id = Delivery.Status.PENDING, now + timedelta(seconds=delay), _new_job_id()
+        elif number < max_attempts():
+            when = now + timedelta(seconds=schedule[number - 1] * random.uniform(0.9, 1.1))
+            if outcome.retry_at is not None:
+                # Honoured, but never beyond the longest step of our own schedule.
+                when = max(when, min(outcome.retry_at, now + timedelta(seconds=max(schedule))))
+            plan.status, plan.next_attempt_at, plan.job_id = Delivery.Status.PENDING, when, _new_job_id()
         else:
-            error += f" Gave up after {delivery.attempt_count} attempts."
-    if disable_reason:
-        error += f" The endpoint was disabled: {disable_reason}"
+            plan.error += f" Gave up after {number} attempts."
+    if plan.disable_reason:
+        plan.error += f" The endpoint was disabled: {plan.disable_reason}"
+    return plan
 
-    with transaction.atomic():
-        DeliveryAttempt.objects.filter(id=attempt.id).update(
-            succeeded=outcome.succeeded,
-            status_code=outcome.status_code,
-            latency_ms=outcome.latency_ms,
-            response_excerpt=outcome.excerpt,
-            error=outcome.error,
-        )
-        Delivery.objects.filter(id=delivery.id).update(
-            status=status,
-            next_attempt_at=next_attempt_at,
-            job_id=job_id,
-            last_status_code=outcome.status_code,
-            last_error=error,
-            updated_at=now,
-        )
-        if outcome.succeeded:
-            Endpoint.objects.filter(id=endpoint.id, failing_since__isnull=False).update(failing_since=None)
-        elif endpoint.active:
-            Endpoint.objects.filter(id=endpoint.id, failing_since__isnull=True).update(failing_since=now)
-        if disable_reason:
-            Endpoint.objects.filter(id=endpoint.id, active=True).update(active=False, disabled_reason=disable_reason)
-            logger.warning("webhook endpoint %s disabled: %s", endpoint.id, disable_reason)
 
-    if next_attempt_at is not None:
+def _record(*, delivery_id: int, attempt_id: int, number: int, outcome: Outcome, secrets: list[str]) -> None:
+    """Write the attempt's outcome; if that fails, a minimal one in a fresh transaction."""
+    now = timezone.now()
+    endpoint_id = Delivery.objects.filter(id=delivery_id).values_list("endpoint_id", flat=True).get()
+    # Everything from outside made storable and scrubbed before it is written.
+    outcome.error = _safe(outcome.error, secrets)
+    outcome.excerpt = _safe(outcome.excerpt, secrets, limit=RESPONSE_EXCERPT_BYTES)
+    plan = _plan(number=number, outcome=outcome, endpoint_id=endpoint_id, now=now)
+    try:
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(id=attempt_id).update(
+                succeeded=outcome.succeeded,
+                status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms,
+                response_excerpt=outcome.excerpt,
+                error=outcome.error,
+            )
+            Delivery.objects.filter(id=delivery_id).update(
+                status=plan.status,
+                next_attempt_at=plan.next_attempt_at,
+                job_id=plan.job_id,
+                last_status_code=outcome.status_code,
+                last_error=plan.error,
+                updated_at=now,
+            )
+            if outcome.succeeded:
+                Endpoint.objects.filter(id=endpoint_id, failing_since__isnull=False).update(failing_since=None)
+            else:
+                Endpoint.objects.filter(id=endpoint_id, active=True, failing_since__isnull=True).update(
+                    failing_since=now
+                )
+            if plan.disable_reason:
+                Endpoint.objects.filter(id=endpoint_id, active=True).update(
+                    active=False, disabled_reason=plan.disable_reason
+                )
+                logger.warning("webhook endpoint %s disabled: %s", endpoint_id, plan.disable_reason)
+    except Exception as err:
+        _log_exception(f"could not record the outcome of webhook delivery {delivery_id}", err, secrets)
+        _record_minimal(delivery_id=delivery_id, attempt_id=attempt_id, number=number, plan=plan, now=now)
+
+    if plan.next_attempt_at is not None:
         try:
-            _enqueue_at(next_attempt_at, delivery.id, job_id)
+            _enqueue_at(plan.next_attempt_at, delivery_id, plan.job_id)
         except Exception:
             # The row says when the attempt is due; the sweep enqueues it if this did not.
-            logger.exception("could not schedule webhook delivery %s; the sweep will", delivery.id)
+            logger.exception("could not schedule webhook delivery %s; the sweep will", delivery_id)
+
+
+def _record_minimal(*, delivery_id: int, attempt_id: int, number: int, plan: _Plan, now: datetime) -> None:
+    """The outcome without anything that came from outside: the delivery is not left claimed.
+    If even this fails, the lease runs out, the sweep recovers it, and the attempt has counted."""
+    error = UNRECORDABLE
+    if plan.status == Delivery.Status.FAILED:
+        error += f" Gave up after {number} attempts."
+    try:
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(id=attempt_id).update(
+                succeeded=plan.status == Delivery.Status.SUCCEEDED, error=error
+            )
+            Delivery.objects.filter(id=delivery_id).update(
+                status=plan.status,
+                next_attempt_at=plan.next_attempt_at,
+                job_id=plan.job_id,
+                last_error=error,
+                updated_at=now,
+            )
+    except Exception:
+        logger.exception("could not record even a minimal outcome of webhook delivery %s", delivery_id)
 
 
 def _human(delta: timedelta) -> str:
@@ -369,14 +515,13 @@ def delivery_sweep() -> int:
     """
     grace = timedelta(seconds=settings.SWEEP_REQUEUE_AFTER_SECONDS)
     overdue = list(
-        Delivery.objects.filter(
-            status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace
-        ).values_list("id", "job_id")[:500]
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=timezone.now() - grace)
+        .order_by("next_attempt_at")
+        .values_list("id", "job_id")[:500]
     )
     if not overdue:
         return 0
-    connection = django_rq.get_connection(QUEUE)
-    jobs = Job.fetch_many([job_id or "-" for _, job_id in overdue], connection=connection)
+    jobs = _jobs_fetch([job_id or "-" for _, job_id in overdue], connection=django_rq.get_connection(QUEUE))
     requeued = []
     for (delivery_id, job_id), job in zip(overdue, jobs, strict=True):
         if job is not None and job.get_status(refresh=False) == JobStatus.QUEUED:
@@ -390,6 +535,23 @@ def delivery_sweep() -> int:
         logger.info("re-enqueued %d webhook deliveries whose job was gone", len(requeued))
         _enqueue_now(requeued)
     return len(requeued)
+
+
+def _jobs_fetch(job_ids: list[str], *, connection) -> list[Job | None]:
+    """The jobs of these ids, None for any that is gone or cannot be read."""
+    try:
+        return Job.fetch_many(job_ids, connection=connection)
+    except Exception:
+        # One unreadable job hash (half written by a dying process, say) made fetch_many raise
+        # and stopped the sweep for every team: read them one by one instead.
+        logger.warning("a webhook job in Redis cannot be read; reading the overdue jobs one by one")
+    jobs: list[Job | None] = []
+    for job_id in job_ids:
+        try:
+            jobs.append(Job.fetch(job_id, connection=connection))
+        except Exception:  # NoSuchJobError, or not a job RQ can read: gone either way
+            jobs.append(None)
+    return jobs
 
 
 # --- Endpoints --------------------------------------------------------------------------
@@ -416,8 +578,12 @@ def endpoint_rotate_secret(*, endpoint: Endpoint, overlap: timedelta | None = No
     if overlap is None:
         overlap = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_OVERLAP)
     new_secret = secret_generate()
-    endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_expires_at = timezone.now() + overlap
+    try:
+        current = endpoint.secret
+    except ValueError:  # cannot be decrypted: rotating is the way out, with no overlap
+        current = ""
+    endpoint.previous_secret = current or ""
+    endpoint.previous_secret_expires_at = timezone.now() + overlap if current else None
     endpoint.secret = new_secret
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
     return new_secret

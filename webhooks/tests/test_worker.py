@@ -133,3 +133,25 @@ class WorkerCrashTests(WorkerTestCase):
         self.assertEqual(self.receiver.processed, {delivery.event_id: 1})
         self.assertEqual(len(self.receiver.received), 1)
         self.assertEqual(delivery.attempts.count(), 1)
+
+
+class WorkerAttemptLimitTests(WorkerTestCase):
+    def test_it_ends_failed_at_the_limit_when_the_receiver_answers_a_nul_byte(self):
+        # Writing such an answer raised, the delivery stayed claimed and the sweep started it
+        # again for ever, calling the receiver each time.
+        self.receiver.answer(*[Answer(500, body=b"database \x00 down") for _ in range(20)])
+        self.start_worker()  # three retries 0.2 s apart: four attempts
+        with transaction.atomic():
+            event = services.event_record(team_id=self.team.id, event="post.failed", data={"postId": 41})
+        delivery = event.deliveries.get()
+
+        def ended():
+            delivery.refresh_from_db()
+            return delivery.status != Delivery.Status.PENDING
+
+        self.wait_for(ended, timeout=20, message=f"delivery {delivery.id} to end")
+        self.assertEqual(delivery.status, Delivery.Status.FAILED)
+        self.assertIn("Gave up after 4 attempts.", delivery.last_error)
+        self.assertEqual(len(self.receiver.received), 4)
+        excerpts = set(delivery.attempts.values_list("response_excerpt", flat=True))
+        self.assertEqual(excerpts, {"database \N{REPLACEMENT CHARACTER} down"})
