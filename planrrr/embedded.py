@@ -7,7 +7,8 @@ both live under ``.local/`` and listen on Unix sockets only.
 The first process that needs a server starts it and exports its URL into ``os.environ``,
 so the processes it starts (workers, the stand-in APIs) share it instead of starting
 their own. Every process that uses a server registers its pid; the last one to exit stops
-it, so ``make run`` and ``make test`` leave nothing running.
+it, so ``make run`` and ``make test`` leave nothing running. A process ended by SIGTERM
+releases them too (``release_on_sigterm``). ``EMBEDDED_DIR`` moves them from ``.local/``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,77 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-LOCAL_DIR = Path(__file__).resolve().parent.parent / ".local"
+LOCAL_DIR = Path(os.environ.get("EMBEDDED_DIR") or Path(__file__).resolve().parent.parent / ".local")
 DATABASE_NAME = "planrrr"
+
+# What this process must give back when it ends: one release per server it uses.
+_releases: list[Callable[[], None]] = []
+_user_pid: int | None = None
+# While registering, this process holds a server's file lock, which is not re-entrant: a
+# release started by SIGTERM then would wait on it for ever.
+_acquiring = False
+_releasing = False
+
+
+def _use(release: Callable[[], None]) -> None:
+    """Give ``release`` back when this process ends: at exit, or on SIGTERM."""
+    global _user_pid
+    if _user_pid != os.getpid():
+        _user_pid, _releases[:] = os.getpid(), []
+        atexit.register(release_all)
+    _releases.append(release)
+    release_on_sigterm()
+
+
+def release_all() -> None:
+    """Give back every server this process uses; the last user of one stops it."""
+    global _releasing
+    if _user_pid != os.getpid() or _releasing:
+        return  # a forked child: the registrations are its parent's
+    _releasing = True
+    try:
+        while _releases:
+            release = _releases.pop()
+            try:
+                release()
+            except Exception as error:
+                print(f"planrrr: could not release an embedded server: {error}", file=sys.stderr)
+    finally:
+        _releasing = False
+
+
+def _on_sigterm(signum, frame) -> None:
+    if os.getpid() == _user_pid:
+        if _releasing:
+            return  # already giving them back (at exit, or a first SIGTERM): let it finish
+        if not _acquiring:
+            release_all()
+    # Then what SIGTERM did before: end the process.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def release_on_sigterm() -> None:
+    """Give the embedded servers back when this process is ended by SIGTERM, which skips atexit.
+
+    Only where nothing else handles SIGTERM yet (a handler another program installs later, RQ's
+    worker for one, replaces this one and ends the process normally: atexit releases), and only
+    from the main thread (Python allows no other). A forked child that inherits the handler
+    ends as it would without it."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @contextmanager
@@ -76,7 +140,15 @@ def postgres_url() -> str:
     # cleanup_mode="stop": pgserver reference-counts the processes using the server and
     # stops it when the last one exits.
     forget_dead_handles(pgdata)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    global _acquiring
+    _acquiring = True
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    finally:
+        _acquiring = False
+    # One release path for exit and SIGTERM: pgserver's own is taken off atexit.
+    atexit.unregister(server._cleanup)
+    _use(server._cleanup)
     host = str(pgdata)
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
@@ -168,11 +240,16 @@ class RedisServer:
 
     def acquire(self) -> str:
         """Start or join the shared server and register this process as a user of it."""
-        with _file_lock(self.lock):
-            self.start()
-            self.users.mkdir(exist_ok=True)
-            (self.users / str(os.getpid())).touch()
-        atexit.register(self.release)
+        global _acquiring
+        _acquiring = True
+        try:
+            with _file_lock(self.lock):
+                self.start()
+                self.users.mkdir(exist_ok=True)
+                (self.users / str(os.getpid())).touch()
+        finally:
+            _acquiring = False
+        _use(self.release)
         return self.url
 
     def release(self) -> None:

@@ -14,6 +14,10 @@ have these additions:
   worker's main process, between jobs and while waiting for one, by one worker of the fleet
   at a time (a Redis lock per task): a post written straight into the database, or work
   lost with Redis, is found without any other process, and without a fork;
+* a stop request (SIGTERM, SIGINT) is only noted by the signal handler: the job in hand is
+  finished (its job timeout bounds that; a second signal abandons it), no new work and no
+  new process (scheduler, sweep) is started after it, and the scheduler process is stopped
+  within ``scheduler_stop_timeout``;
 * (forking) database connections are closed before each fork, so a work-horse never
   shares the parent's PostgreSQL socket;
 * what every job needs is loaded once in the main process, before the first fork, and the
@@ -27,8 +31,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import import_module
 
 import redis
@@ -37,6 +44,9 @@ from django import db
 from django.apps import apps
 from django.conf import settings
 from django.utils.module_loading import import_string
+from rq.exceptions import StopRequested
+from rq.scheduler import RQScheduler
+from rq.utils import now
 
 logger = logging.getLogger("planrrr.sweep")
 
@@ -109,6 +119,40 @@ def freeze() -> None:
     gc.freeze()
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block: a stop request is handled before it (and
+    the block sees it) or after it (and finds what the block started), never half-way."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class Scheduler(RQScheduler):
+    """RQ's scheduler, whose process is never started once its worker has been asked to stop."""
+
+    def stopping(self) -> bool:
+        return False
+
+    def start(self):
+        # Held from the check to the fork; the new process inherits them held until it has its
+        # own handlers: before, a SIGTERM would run the worker's handlers (copied with it) and
+        # the scheduler would carry on, its worker waiting on it.
+        with stop_signals_held():
+            if self.stopping():
+                return None
+            return super().start()
+
+    def _install_signal_handlers(self) -> None:
+        super()._install_signal_handlers()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 def run_periodic(connection, path: str, interval: float) -> bool:
     """Run the task at ``path`` unless another worker did within ``interval``. True if run."""
     if not connection.set(f"{PERIODIC_LOCK_PREFIX}{path}", "1", nx=True, px=max(int(interval * 1000), 50)):
@@ -130,6 +174,12 @@ class SweepingWorker:
     _redis_wait = 0.0
     # Longest pause between two tries while Redis cannot be reached.
     max_redis_wait = 5.0
+    # How long the scheduler process has to end after SIGTERM before it is killed. It ends
+    # within its interval (1 s) unless Redis is slow or it missed the signal.
+    scheduler_stop_timeout = 5.0
+    # From the dequeue of a job to the end of its execution: a stop request waits for it.
+    _job_in_hand = False
+    _cold_stop = False
 
     def __init__(self, *args, **kwargs) -> None:
         # RQ re-acquires the scheduler lock of a dead worker (TTL 61 s) only during
@@ -141,6 +191,76 @@ class SweepingWorker:
     def work(self, *args, **kwargs) -> bool:
         preload()
         return super().work(*args, **kwargs)
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        super()._start_scheduler(*args, **kwargs)
+        if self.scheduler is not None:
+            # RQ builds a plain RQScheduler (and may have started its process: no stop can have
+            # been requested yet, RQ installs its signal handlers after this); every later start,
+            # RQ's at maintenance or ours, goes through Scheduler.start.
+            self.scheduler.__class__ = Scheduler
+            self.scheduler.stopping = lambda: self._stop_requested
+
+    def request_stop(self, signum, frame) -> None:
+        """Warm shutdown: finish the job in hand, start nothing new, then exit.
+
+        RQ's handler raises StopRequested when no job runs, from wherever the main process is:
+        in the middle of a sweep (whose ``except Exception`` takes it for a failure and carries
+        on: the worker never stops) or just after a job was dequeued (left in RQ's intermediate
+        queue). This one only notes the request and asks the scheduler process to end; the
+        loop stops at its next heartbeat without a job in hand, at most ``dequeue_timeout``
+        away, or after the job, which its job timeout bounds.
+        """
+        self._shutdown_requested_date = now()
+        signal.signal(signal.SIGINT, self.request_force_stop)
+        signal.signal(signal.SIGTERM, self.request_force_stop)
+        self._stop_requested = True
+        self.handle_warm_shutdown_request()
+        process = self.scheduler and self.scheduler._process
+        # is_alive() reaps a dead process: a live one's pid cannot have been reused.
+        if process is not None and process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def request_force_stop(self, signum, frame) -> None:
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            self._cold_stop = True
+            raise
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process: SIGTERM, then SIGKILL after ``scheduler_stop_timeout``.
+
+        RQ's waits on it for ever, and a process that missed the signal never ends."""
+        process = self.scheduler._process
+        if process is None or process.pid is None:
+            return
+        if process.is_alive():
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
+        process.join(self.scheduler_stop_timeout)
+        if process.is_alive():
+            self.log.warning(
+                "Worker %s: scheduler process %s still running %.0fs after SIGTERM; killing it",
+                self.name,
+                process.pid,
+                self.scheduler_stop_timeout,
+            )
+            process.kill()
+            process.join(1)
+            # A killed scheduler cannot release its locks; another worker's would wait for
+            # them to expire (61 s).
+            self._outliving_redis("the scheduler's locks", self.scheduler.release_locks)
+
+    def reorder_queues(self, reference_queue) -> None:
+        # RQ calls this as soon as it has dequeued a job, and only then.
+        self._job_in_hand = True
+        super().reorder_queues(reference_queue)
 
     @property
     def dequeue_timeout(self) -> float:
@@ -183,7 +303,10 @@ class SweepingWorker:
         self._outliving_redis("maintenance", super().run_maintenance_tasks)
 
     def execute_job(self, job, queue) -> None:
-        self._outliving_redis(f"job {job.id}", super().execute_job, job, queue)
+        try:
+            self._outliving_redis(f"job {job.id}", super().execute_job, job, queue)
+        finally:
+            self._job_in_hand = False
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         # Inside a pipeline nothing is sent yet (and a job is running: not a moment to do
@@ -192,8 +315,21 @@ class SweepingWorker:
             super().heartbeat(timeout, pipeline=pipeline)
             return
         self._outliving_redis("the heartbeat", super().heartbeat, timeout)
+        if not self._stop_requested:
+            self._periodic_run()
+        now = time.monotonic()
+        if not self._stop_requested and now - self._last_run.get("scheduler", 0.0) >= 1.0:
+            self._last_run["scheduler"] = now
+            self._scheduler_restart()
+        if self._stop_requested and not self._job_in_hand:
+            # Between jobs: RQ's loop ends on this, wherever it waits.
+            raise StopRequested()
+
+    def _periodic_run(self) -> None:
         ran = False
         for path, interval in settings.PLANRRR_PERIODIC.items():
+            if self._stop_requested:
+                break
             now = time.monotonic()
             if now - self._last_run.get(path, 0.0) < interval:
                 continue
@@ -206,10 +342,6 @@ class SweepingWorker:
             # With DEBUG on, Django logs every query until 9,000 are kept: a worker is not a
             # request, nothing resets that log unless we do.
             db.reset_queries()
-        now = time.monotonic()
-        if now - self._last_run.get("scheduler", 0.0) >= 1.0:
-            self._last_run["scheduler"] = now
-            self._scheduler_restart()
 
     def _scheduler_restart(self) -> None:
         """Start the scheduler process again if it died, once its lock can be had.
@@ -220,7 +352,7 @@ class SweepingWorker:
         """
         scheduler = getattr(self, "scheduler", None)
         process = scheduler and scheduler._process
-        if process is None or process.is_alive():
+        if process is None or process.is_alive() or self._stop_requested:
             return
         try:
             scheduler.acquire_locks(auto_start=True)
@@ -282,3 +414,7 @@ class InProcessWorker(SweepingWorker, rq.SimpleWorker):
             super().execute_job(job, queue)
         finally:
             db.close_old_connections()
+        if self._cold_stop:
+            # The cold shutdown's SystemExit was raised inside the job, where RQ records it as
+            # the job's failure; the worker still has to go.
+            raise SystemExit()

@@ -224,6 +224,13 @@ for _name, _least in (
 ):
     if globals()[_name] < _least:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} is too small: set it to {_least} or more, or unset it.")
+# A stage or publish job must not outlive its publication's lease: once the lease expires the
+# sweep hands the publication to another attempt while the job may still be calling the platform.
+if PUBLISH_LEASE_SECONDS <= PUBLISH_JOB_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"PUBLISH_LEASE_SECONDS={PUBLISH_LEASE_SECONDS} must be longer than PUBLISH_JOB_TIMEOUT={PUBLISH_JOB_TIMEOUT}:"
+        f" set it to {PUBLISH_JOB_TIMEOUT + 15} or more, or unset it."
+    )
 
 # --- The rest ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

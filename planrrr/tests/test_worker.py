@@ -20,11 +20,12 @@ import django_rq
 import redis
 import rq
 from django.test import SimpleTestCase
+from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.worker.base import BaseWorker
 
 from planrrr.embedded import forget_dead_handles
-from planrrr.rq import InProcessWorker, Worker
+from planrrr.rq import InProcessWorker, Scheduler, Worker
 from planrrr.testing import flush_redis
 
 
@@ -120,6 +121,22 @@ class OutlivingRedisTests(SimpleTestCase):
 
         start.assert_not_called()
         self.assertEqual(scheduler.acquired_locks, set())
+
+    def test_it_starts_no_scheduler_process_after_a_stop_request(self):
+        # Neither the restart every second nor RQ's own at maintenance (acquire_locks).
+        worker = Worker([self.queue], connection=self.connection)
+        worker.scheduler = Scheduler([self.queue], connection=self.connection)
+        worker.scheduler.stopping = lambda: worker._stop_requested
+        worker.scheduler._process = SimpleNamespace(is_alive=lambda: False)
+        self.addCleanup(worker.scheduler.release_locks)
+        worker._stop_requested = True
+
+        with mock.patch.object(RQScheduler, "start") as start:
+            with self.assertRaises(StopRequested):
+                worker.heartbeat()
+            worker.scheduler.acquire_locks(auto_start=True)
+
+        start.assert_not_called()
 
 
 class EmbeddedPostgresTests(SimpleTestCase):
