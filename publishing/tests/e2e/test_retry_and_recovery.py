@@ -133,7 +133,7 @@ class NeverTwiceTests(PublishingLiveTestCase):
         # The stand-in accepts the post and stalls; the worker dies mid-request (SIGKILL,
         # horse included); a new worker takes over after the lease and publishes once.
         self.mock.fail("FACEBOOK", mode="accept_then_stall", times=1, seconds=30)
-        first = self.start_worker(PUBLISH_LEASE_SECONDS=2)
+        first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4)
         post = services.post_create(
             team=self.team, content="Test worker restart", platforms=["FACEBOOK"], scheduled_at=timezone.now()
         )
@@ -152,7 +152,7 @@ class NeverTwiceTests(PublishingLiveTestCase):
 
     def test_it_publishes_again_when_the_killed_attempt_never_reached_the_platform(self):
         self.mock.fail("FACEBOOK", mode="timeout", times=1, seconds=30)
-        first = self.start_worker(PUBLISH_LEASE_SECONDS=2)
+        first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4)
         post = services.post_create(
             team=self.team, content="Lost in flight", platforms=["FACEBOOK"], scheduled_at=timezone.now()
         )
