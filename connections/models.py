@@ -2,15 +2,15 @@
 
 from django.db import models
 
+from connections.platforms import ADAPTERS
 from planrrr.crypto import EncryptedTextField, mask
 from planrrr.models import Team
 
-
-class Platform(models.TextChoices):
-    FACEBOOK = "FACEBOOK", "Facebook"
-    INSTAGRAM = "INSTAGRAM", "Instagram"
-    TWITTER = "TWITTER", "X (Twitter)"
-    LINKEDIN = "LINKEDIN", "LinkedIn"
+# The platforms are declared once, by their adapters in the ADAPTERS registry; the choices are
+# built from it so that a name or a label can never disagree between the database, the admin
+# and the adapters' messages. Platform.FACEBOOK, Platform.values, Platform("TWITTER").label work
+# as with any TextChoices.
+Platform = models.TextChoices("Platform", [(name, (name, adapter.label)) for name, adapter in ADAPTERS.items()])
 
 
 class Connection(models.Model):
