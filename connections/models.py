@@ -3,7 +3,7 @@
 from django.db import models
 
 from connections.platforms import ADAPTERS
-from planrrr.crypto import EncryptedTextField, mask
+from planrrr.crypto import EncryptedTextField, is_undecryptable, mask
 from planrrr.models import Team
 
 # The platforms are declared once, by their adapters in the ADAPTERS registry; the choices are
@@ -44,4 +44,11 @@ class Connection(models.Model):
 
     @property
     def masked_token(self) -> str:
-        return mask(self.access_token or "")
+        """The token's last characters, or "cannot be decrypted: reconnect"."""
+        return mask(self.access_token)
+
+    @property
+    def token_undecryptable(self) -> bool:
+        """True when the stored token cannot be decrypted (TOKEN_ENCRYPTION_KEY changed, corrupt
+        row): nothing can be published with it until the account is reconnected."""
+        return is_undecryptable(self.access_token)
