@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from planrrr.text import MAX_WAIT, wait_from_seconds
 
 from .base import (
     Account,
@@ -140,7 +142,13 @@ class GraphErrorMixin:
         many minutes until access is regained. Wait that long, and never less than the backoff."""
         minutes = regain_access_minutes(graph_usage(response))
         seconds = max(minutes * 60, settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS)
-        return timezone.now() + timedelta(seconds=seconds)
+        return self.wait(seconds)
+
+    def wait(self, seconds: float) -> datetime:
+        """Now plus ``seconds`` from the platform's headers, at most MAX_WAIT (a huge
+        estimated_time_to_regain_access overflowed ``datetime``)."""
+        what = f"{self.label} estimated_time_to_regain_access"
+        return wait_from_seconds(seconds, what=what) or timezone.now() + MAX_WAIT
 
     def slow_down(self, response: requests.Response) -> tuple[datetime | None, dict]:
         """(time to wait until before the next call or None, the usage headers as sent).
@@ -154,7 +162,7 @@ class GraphErrorMixin:
             return None, usage
         share = min(1.0, (percent - 80) / 20)
         seconds = max(settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS * share, regain_access_minutes(usage) * 60)
-        return timezone.now() + timedelta(seconds=seconds), usage
+        return self.wait(seconds), usage
 
 
 def graph_usage(response: requests.Response) -> dict[str, Any]:

@@ -11,12 +11,13 @@ the new post's URN in the ``x-restli-id`` header. Images are uploaded as bytes f
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from planrrr.text import time_from_retry_after
 
 from .base import (
     Account,
@@ -198,13 +199,7 @@ def _error_text(response: requests.Response) -> str:
 
 
 def _retry_at(response: requests.Response) -> datetime:
-    """Retry-After in seconds or as an HTTP date, else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
-    now = timezone.now()
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return now + timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return now + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)
-    return max(when if when.tzinfo else when.replace(tzinfo=UTC), now)
+    """Retry-After in seconds or as an HTTP date, at most MAX_WAIT ahead (``Retry-After:
+    999999999999`` overflowed ``datetime``), else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
+    retry_at = time_from_retry_after(response.headers.get("Retry-After"), what="LinkedIn Retry-After")
+    return retry_at or timezone.now() + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)

@@ -18,6 +18,8 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from planrrr.text import time_from_epoch
+
 from .base import (
     Account,
     Draft,
@@ -214,10 +216,10 @@ def _problem_text(response: requests.Response) -> str:
 
 
 def _reset(response: requests.Response, window: str) -> datetime | None:
-    value = response.headers.get(f"{window}-reset", "")
-    if not value.isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    """A window's reset (Unix seconds) as a time no later than MAX_WAIT from now: a header saying
+    ``99999999999999`` made ``datetime`` overflow and the attempt's outcome could not be written."""
+    value = response.headers.get(f"{window}-reset")
+    return None if value is None else time_from_epoch(value, what=f"X {window}-reset")
 
 
 def _exhausted_until(response: requests.Response) -> datetime | None:
