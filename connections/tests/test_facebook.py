@@ -66,6 +66,9 @@ class FacebookTests(AdapterContract, AdapterTestCase):
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, FEED, **kwargs)
 
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, FEED, **kwargs)
+
     def mock_recent(self, text: str) -> None:
         self.http.add(
             responses.GET,

@@ -55,6 +55,9 @@ class InstagramTests(AdapterContract, AdapterTestCase):
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, MEDIA, **kwargs)
 
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, MEDIA, **kwargs)
+
     def mock_recent(self, text: str) -> None:
         self.http.add(
             responses.GET,

@@ -90,6 +90,9 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, POSTS, **kwargs)
 
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, POSTS, **kwargs)
+
     def mock_recent(self, text: str) -> None:
         self.http.add(
             responses.GET,

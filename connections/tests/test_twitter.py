@@ -100,6 +100,9 @@ class TwitterTests(AdapterContract, AdapterTestCase):
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, TWEETS, **kwargs)
 
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, f"{X}/2/users/acct-1/tweets", **kwargs)
+
     def mock_recent(self, text: str) -> None:
         self.http.add(
             responses.GET,
