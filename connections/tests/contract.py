@@ -27,6 +27,7 @@ from connections.platforms.base import (
     TokenExpired,
     TransientError,
 )
+from planrrr.crypto import Undecryptable
 from planrrr.text import MAX_TEXT
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -335,6 +336,21 @@ class AdapterContract:
         self.assertNotIn(SECRET, repr(account))
         for line in records.lines:
             self.assertNotIn("SECRET", line)
+
+    def test_it_does_not_send_a_token_that_cannot_be_decrypted(self):
+        account = Account(account_id="acct-1", access_token=Undecryptable("fernet:stored-under-another-key"))
+        for call in (
+            lambda: self.adapter.publish(account, self.draft()),
+            lambda: self.adapter.find_published(account, self.draft(), NOW),
+        ):
+            with self.assertRaises(TokenExpired) as caught:
+                call()
+            self.assertEqual(
+                caught.exception.message,
+                f"The {self.adapter.label} access token cannot be decrypted (was TOKEN_ENCRYPTION_KEY changed?): "
+                "reconnect the account.",
+            )
+        self.assertEqual(len(self.http.calls), 0)
 
     def test_it_finds_nothing_when_no_recent_post_has_the_text(self):
         self.mock_recent("Something else")
