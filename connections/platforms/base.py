@@ -222,11 +222,13 @@ class HttpAdapter(Adapter):
     def authorize(self, account: Account, method: str, kwargs: dict[str, Any]) -> None:
         """Put the account's token where the platform takes it (a header, by default a Bearer
         token). A token that cannot be decrypted is never sent: the account must be reconnected."""
-        if is_undecryptable(account.access_token) or not account.access_token:
+        if is_undecryptable(account.access_token):
             raise TokenExpired(
                 f"The {self.label} access token cannot be decrypted (was TOKEN_ENCRYPTION_KEY changed?): "
                 "reconnect the account."
             )
+        if not account.access_token:
+            raise TokenExpired(f"The {self.label} connection has no access token: reconnect the account.")
         kwargs["headers"] = {"Authorization": f"Bearer {account.access_token}", **kwargs.get("headers", {})}
 
     def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -256,6 +258,8 @@ class HttpAdapter(Adapter):
         except requests.exceptions.RequestException as err:
             raise TransientError(f"{self.label} API error: {_short(err)}", maybe_sent=True) from None
         try:
+            # Read here, within the deadline, and kept where requests keeps a body it read itself
+            # (``response.content``, ``.json()`` and ``.text`` then read it from memory).
             response._content = read_within(response, deadline=deadline)
         except DeadlineExceeded:
             response.close()
