@@ -2,15 +2,15 @@
 
 from django.db import models
 
-from planrrr.crypto import EncryptedTextField, mask
+from connections.platforms import ADAPTERS
+from planrrr.crypto import EncryptedTextField, is_undecryptable, mask
 from planrrr.models import Team
 
-
-class Platform(models.TextChoices):
-    FACEBOOK = "FACEBOOK", "Facebook"
-    INSTAGRAM = "INSTAGRAM", "Instagram"
-    TWITTER = "TWITTER", "X (Twitter)"
-    LINKEDIN = "LINKEDIN", "LinkedIn"
+# The platforms are declared once, by their adapters in the ADAPTERS registry; the choices are
+# built from it so that a name or a label can never disagree between the database, the admin
+# and the adapters' messages. Platform.FACEBOOK, Platform.values, Platform("TWITTER").label work
+# as with any TextChoices.
+Platform = models.TextChoices("Platform", [(name, (name, adapter.label)) for name, adapter in ADAPTERS.items()])
 
 
 class Connection(models.Model):
@@ -44,4 +44,11 @@ class Connection(models.Model):
 
     @property
     def masked_token(self) -> str:
-        return mask(self.access_token or "")
+        """The token's last characters, or "cannot be decrypted: reconnect"."""
+        return mask(self.access_token)
+
+    @property
+    def token_undecryptable(self) -> bool:
+        """True when the stored token cannot be decrypted (TOKEN_ENCRYPTION_KEY changed, corrupt
+        row): nothing can be published with it until the account is reconnected."""
+        return is_undecryptable(self.access_token)

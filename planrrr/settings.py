@@ -152,12 +152,18 @@ PLATFORM_TIMEOUT = (
     env.float("PLATFORM_CONNECT_TIMEOUT", default=5.0),
     env.float("PLATFORM_READ_TIMEOUT", default=30.0),
 )
+# Seconds one platform call may take in all, answer included: the read timeout above bounds each
+# read only, and an answer dripping a byte at a time would hold a worker for the whole job.
+# Well under PUBLISH_JOB_TIMEOUT, so the attempt ends (and is recorded) before its job is killed.
+PLATFORM_CALL_DEADLINE_SECONDS = env.float("PLATFORM_CALL_DEADLINE_SECONDS", default=60.0)
 # Reconciliation reads at most this many pages (of 100) of an account's posts since an attempt.
 RECONCILE_MAX_PAGES = env.int("RECONCILE_MAX_PAGES", default=10)
 
 # --- Media ------------------------------------------------------------------------------
 MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
 MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
+# Seconds one image download may take in all (redirects included), for the same reason.
+MEDIA_FETCH_DEADLINE_SECONDS = env.float("MEDIA_FETCH_DEADLINE_SECONDS", default=30.0)
 # Media is uploaded (containers created) this long before the slot, so that publishing at
 # the scheduled time is a single request. 0 turns staging off.
 MEDIA_STAGING_LEAD_SECONDS = env.int("MEDIA_STAGING_LEAD_SECONDS", default=300)

@@ -14,9 +14,12 @@ the Graph API takes the token in the query string).
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import quote, quote_plus
 
 from django.utils import timezone
 
@@ -51,7 +54,9 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     ``Bearer …`` credential replaced by ``[redacted]``."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
+            # As sent in a URL or a form too: a page token holding "|" is "%7C" there.
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, REDACTED)
     text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
@@ -79,7 +84,7 @@ def wait_from_seconds(seconds: float | None, *, what: str, now: datetime | None 
         seconds = float(seconds)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-    if seconds != seconds:  # NaN
+    if math.isnan(seconds):
         return None
     if seconds > MAX_WAIT.total_seconds():
         logger.warning("%s asked to wait %.0f s; waiting at most %s instead", what, seconds, MAX_WAIT)
@@ -95,6 +100,23 @@ def time_from_epoch(value: object, *, what: str, now: datetime | None = None) ->
         epoch = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-    if epoch != epoch:
+    if math.isnan(epoch):
         return None
     return wait_from_seconds(epoch - now.timestamp(), what=what, now=now)
+
+
+def time_from_retry_after(value: object, *, what: str, now: datetime | None = None) -> datetime | None:
+    """``Retry-After`` (RFC 9110 section 10.2.3: delay-seconds or an HTTP-date) as a time clamped
+    to [now, now + MAX_WAIT]; None if it is neither."""
+    now = now or timezone.now()
+    text = str(value or "").strip()
+    if text.isdigit():
+        return wait_from_seconds(text, what=what, now=now)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    if when is None:
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(clamp_wait(when, what=what, now=now), now)

@@ -1,4 +1,9 @@
-"""The platform adapters, by platform name: a plain dict, and one instance of each per process."""
+"""The platform adapters, by platform name: a plain dict, and one instance of each per process.
+
+This is the one place a platform is declared: its adapter class states its name (``platform``),
+its ``label`` and its limits, and ``connections.models.Platform`` (the choices stored on rows)
+is built from this dict. A new platform is one adapter class added to the tuple below.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,9 @@ from .instagram import InstagramAdapter
 from .linkedin import LinkedInAdapter
 from .twitter import TwitterAdapter
 
+# In the order people see them (choices, messages listing the known platforms).
 ADAPTERS: dict[str, type[Adapter]] = {
-    "FACEBOOK": FacebookAdapter,
-    "INSTAGRAM": InstagramAdapter,
-    "TWITTER": TwitterAdapter,
-    "LINKEDIN": LinkedInAdapter,
+    adapter.platform: adapter for adapter in (FacebookAdapter, InstagramAdapter, TwitterAdapter, LinkedInAdapter)
 }
 
 

@@ -11,28 +11,51 @@ An adapter turns a platform's HTTP answers into one of three kinds of outcome:
 
 Everything above the adapter is platform-blind: it branches on these classes only.
 Adapters never retry by themselves; RQ does (one retry mechanism).
+
+Every message of these errors is stored as-is (``Publication.error``), logged and sent in
+webhooks, so it is made safe when the error is made: ``planrrr.text.safe_text`` removes the
+account's token (and any ``access_token=…`` or ``Bearer …``) and whatever PostgreSQL cannot
+store. Errors from a call are scrubbed again with the token of the account it was made for.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 
+from planrrr.crypto import is_undecryptable
+from planrrr.text import safe_text, scrub
 from planrrr.urlsafety import UnsafeURL, check_public_url
+
+# Pieces a body is read in, so that a deadline is checked between two of them.
+READ_PIECE_BYTES = 16 * 1024
 
 
 class PlatformError(Exception):
     """A classified failure. ``message`` is meant for people: it says what happened and,
     where the platform said why, quotes it."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, maybe_sent: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        maybe_sent: bool = False,
+        secrets: Iterable[str | None] = (),
+    ):
+        message = safe_text(message, secrets=secrets)
         super().__init__(message)
         self.message = message
         self.status_code = status_code
@@ -40,6 +63,12 @@ class PlatformError(Exception):
         # its answer (read timeout, dropped connection, unreadable success body). The next
         # attempt must reconcile before posting again.
         self.maybe_sent = maybe_sent
+
+    def redact(self, secrets: Iterable[str | None]) -> PlatformError:
+        """This error with ``secrets`` removed from its message (and so from its repr); returns it."""
+        self.message = safe_text(self.message, secrets=secrets)
+        self.args = (self.message, *self.args[1:])
+        return self
 
 
 class TransientError(PlatformError):
@@ -82,7 +111,7 @@ class Account:
     """What an adapter needs to act for a connection."""
 
     account_id: str
-    access_token: str
+    access_token: str = field(repr=False)
 
 
 @dataclass
@@ -174,26 +203,74 @@ class HttpAdapter(Adapter):
     def base_url(self) -> str:
         return getattr(settings, self.base_url_setting).rstrip("/")
 
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send one request and classify transport failures. Never follows redirects."""
+    def request(self, method: str, path: str, *, account: Account | None = None, **kwargs: Any) -> requests.Response:
+        """Send one request for ``account`` (its token placed by ``authorize``), read the whole
+        answer within PLATFORM_CALL_DEADLINE_SECONDS, and classify failures. Never follows
+        redirects. No error raised here carries the account's token, whatever the platform or
+        the transport put in their texts."""
+        secrets = (account.access_token,) if account else ()
+        try:
+            if account is not None:
+                self.authorize(account, method, kwargs)
+            response = self.send(method, path, **kwargs)
+            self.raise_for_response(response)
+        except PlatformError as err:
+            err.redact(secrets)
+            raise
+        return response
+
+    def authorize(self, account: Account, method: str, kwargs: dict[str, Any]) -> None:
+        """Put the account's token where the platform takes it (a header, by default a Bearer
+        token). A token that cannot be decrypted is never sent: the account must be reconnected."""
+        if is_undecryptable(account.access_token):
+            raise TokenExpired(
+                f"The {self.label} access token cannot be decrypted (was TOKEN_ENCRYPTION_KEY changed?): "
+                "reconnect the account."
+            )
+        if not account.access_token:
+            raise TokenExpired(f"The {self.label} connection has no access token: reconnect the account.")
+        kwargs["headers"] = {"Authorization": f"Bearer {account.access_token}", **kwargs.get("headers", {})}
+
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The HTTP exchange itself, within an overall deadline: requests' read timeout bounds
+        each read, so an answer dripping a byte at a time would hold the worker for the whole job
+        timeout. Transport failures are TransientErrors; the request exceptions are not kept as
+        their cause, since their text holds the URL (with the Graph API, the token)."""
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         kwargs.setdefault("timeout", settings.PLATFORM_TIMEOUT)
         kwargs.setdefault("allow_redirects", False)
+        seconds = settings.PLATFORM_CALL_DEADLINE_SECONDS
+        deadline = time.monotonic() + seconds
         try:
-            response = self.session.request(method, url, **kwargs)
-        except requests.exceptions.ConnectTimeout as err:
-            raise TransientError(f"{self.label} API did not accept the connection in time ({err})") from err
-        except requests.exceptions.ReadTimeout as err:
+            response = self.session.request(method, url, stream=True, **kwargs)
+        except requests.exceptions.ConnectTimeout:
+            raise TransientError(f"{self.label} API did not accept the connection in time") from None
+        except requests.exceptions.ReadTimeout:
             # The request went out; the platform may have acted on it.
             raise TransientError(
                 f"{self.label} API error: network timeout waiting for the answer", maybe_sent=True
-            ) from err
+            ) from None
         except requests.exceptions.ConnectionError as err:
             sent = not _is_connect_failure(err)
-            raise TransientError(f"{self.label} API error: connection failed ({_short(err)})", maybe_sent=sent) from err
+            raise TransientError(
+                f"{self.label} API error: connection failed ({_short(err)})", maybe_sent=sent
+            ) from None
         except requests.exceptions.RequestException as err:
-            raise TransientError(f"{self.label} API error: {_short(err)}", maybe_sent=True) from err
-        self.raise_for_response(response)
+            raise TransientError(f"{self.label} API error: {_short(err)}", maybe_sent=True) from None
+        try:
+            # Read here, within the deadline, and kept where requests keeps a body it read itself
+            # (``response.content``, ``.json()`` and ``.text`` then read it from memory).
+            response._content = read_within(response, deadline=deadline)
+        except DeadlineExceeded:
+            response.close()
+            raise TransientError(
+                f"{self.label} API error: the answer did not finish within {seconds:g} s", maybe_sent=True
+            ) from None
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as err:
+            response.close()
+            raise TransientError(
+                f"{self.label} API error: the answer broke off ({err.__class__.__name__})", maybe_sent=True
+            ) from None
         return response
 
     def raise_for_response(self, response: requests.Response) -> None:
@@ -226,14 +303,13 @@ class HttpAdapter(Adapter):
             body = response.json()
         except ValueError as err:
             raise TransientError(
-                f"{self.label} API error: malformed answer (HTTP {response.status_code}, not JSON): "
-                f"{response.text[:200]!r}",
+                f"{self.label} API error: malformed answer (HTTP {response.status_code}, not JSON): {quoted(response)}",
                 status_code=response.status_code,
                 maybe_sent=True,
             ) from err
         if not isinstance(body, dict):
             raise TransientError(
-                f"{self.label} API error: malformed answer (expected a JSON object): {response.text[:200]!r}",
+                f"{self.label} API error: malformed answer (expected a JSON object): {quoted(response)}",
                 status_code=response.status_code,
                 maybe_sent=True,
             )
@@ -241,10 +317,92 @@ class HttpAdapter(Adapter):
 
     def malformed(self, response: requests.Response, what: str) -> TransientError:
         return TransientError(
-            f"{self.label} API error: malformed answer, {what}: {response.text[:200]!r}",
+            f"{self.label} API error: malformed answer, {what}: {quoted(response)}",
             status_code=response.status_code,
             maybe_sent=True,
         )
+
+
+class DeadlineExceeded(Exception):
+    """A body was still arriving at its deadline."""
+
+
+class BodyTooLarge(Exception):
+    """A body went past the byte limit it was read with."""
+
+
+def read_within(response: requests.Response, *, deadline: float, limit: int | None = None) -> bytes:
+    """The whole body of a streamed response, read in small pieces, by ``deadline`` (a
+    ``time.monotonic()`` value) and, if given, within ``limit`` bytes. Raises DeadlineExceeded or
+    BodyTooLarge, or what the transport raises (urllib3 errors, OSError).
+
+    urllib3's ``read1`` returns as soon as some bytes are there, so a drip is checked against the
+    deadline at every piece. A server that sends nothing blocks the read until the read timeout,
+    which may be later: at the deadline a timer shuts the socket for reading (urllib3's
+    ``HTTPResponse.shutdown``, made to unblock a read from another thread), and the read ends.
+    """
+    raw = response.raw
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        try:
+            raw.shutdown()
+        except (ValueError, RuntimeError, OSError, AttributeError):
+            pass  # not a socket (a test double), or already done with it
+
+    timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
+    timer.daemon = True
+    timer.start()
+    pieces, total = [], 0
+    try:
+        while True:
+            if expired.is_set() or time.monotonic() >= deadline:
+                raise DeadlineExceeded
+            try:
+                piece = raw.read1(READ_PIECE_BYTES)
+            except (urllib3.exceptions.HTTPError, OSError):
+                if expired.is_set():
+                    raise DeadlineExceeded from None
+                raise
+            if not piece:
+                if expired.is_set():
+                    raise DeadlineExceeded
+                return b"".join(pieces)
+            total += len(piece)
+            # Content-Length may be absent or lie: count what actually arrives.
+            if limit is not None and total > limit:
+                raise BodyTooLarge
+            pieces.append(piece)
+    finally:
+        timer.cancel()
+
+
+def request_secrets(request: requests.PreparedRequest | None) -> list[str]:
+    """The credentials a request carried: its Authorization header's and any ``access_token``
+    in its URL or form body. A body quoted from an answer is scrubbed of them: a proxy or an
+    error page may echo the request."""
+    if request is None:
+        return []
+    secrets = []
+    authorization = request.headers.get("Authorization", "")
+    if authorization:
+        secrets.append(authorization.split(" ", 1)[-1])
+    body = request.body if isinstance(request.body, str | bytes) else ""
+    for text in (urlsplit(request.url or "").query, body):
+        if isinstance(text, bytes):
+            text = text.decode("latin-1")
+        secrets.extend(value for name, value in parse_qsl(text) if name == "access_token")
+    return secrets
+
+
+def quoted(response: requests.Response, limit: int = 200) -> str:
+    """The start of an answer's body, quoted for an error message, without the request's credentials
+    (scrubbed before it is cut, so that no part of one can remain)."""
+    text = response.text
+    if not text:
+        return "''"
+    return repr(safe_text(text, secrets=request_secrets(response.request), limit=limit))
 
 
 def media_url_problem(url: str) -> str | None:
@@ -311,5 +469,17 @@ def _is_connect_failure(err: requests.exceptions.ConnectionError) -> bool:
 
 
 def _short(err: Exception) -> str:
-    text = str(err)
-    return text if len(text) <= 200 else text[:197] + "..."
+    # Scrubbed before it is cut: requests' texts hold the URL, with the Graph API the token.
+    return safe_text(scrub(str(err)), limit=200)
+
+
+class _ScrubURLs(logging.Filter):
+    """urllib3 logs every request's URL at DEBUG ('"GET /v21.0/1/feed?access_token=… HTTP/1.1" 200'):
+    with the Graph API that is the token. Its records are scrubbed before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_ScrubURLs())

@@ -74,9 +74,8 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
             "fields": "id,message,created_time",
             "since": int(since.timestamp()),
             "limit": 100,
-            "access_token": account.access_token,
         }
-        for posts in self.graph_pages(f"/{account.account_id}/feed", params):
+        for posts in self.graph_pages(account, f"/{account.account_id}/feed", params):
             for post in posts:
                 if not isinstance(post, dict) or post.get("message") != draft.text or not post.get("id"):
                     continue
@@ -87,9 +86,7 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
         return None
 
     def post(self, account: Account, edge: str, fields: dict) -> requests.Response:
-        return self.request(
-            "POST", f"/{account.account_id}/{edge}", data={**fields, "access_token": account.access_token}
-        )
+        return self.request("POST", f"/{account.account_id}/{edge}", account=account, data=fields)
 
     def published(self, response: requests.Response, external_id: object) -> Published:
         if not external_id:

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
 from django.conf import settings
 from django.utils import timezone
 
+from planrrr.text import MAX_WAIT, wait_from_seconds
+
 from .base import (
+    Account,
     Duplicate,
     PermanentError,
     PlatformError,
@@ -31,6 +34,7 @@ from .base import (
     TransientError,
     error_body,
     header_json,
+    quoted,
 )
 
 # 4 app, 17 user, 32 page, 613 custom-level throttling; 80000-80014 business use case limits
@@ -64,6 +68,14 @@ class GraphErrorMixin:
     def base_url(self) -> str:
         return f"{super().base_url}/{settings.GRAPH_API_VERSION}"
 
+    def authorize(self, account: Account, method: str, kwargs: dict[str, Any]) -> None:
+        """The token as the ``access_token`` field, as facebook-sdk sends it: in the form body of a
+        POST, so that it is in no URL, and in the query of a GET, which has no body. Either way
+        HttpAdapter.request keeps it out of every error and urllib3's URL log lines."""
+        super().authorize(account, method, {})  # refuses a token that cannot be decrypted
+        where = "data" if method.upper() == "POST" else "params"
+        kwargs[where] = {**(kwargs.get(where) or {}), "access_token": account.access_token}
+
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:
             return
@@ -76,7 +88,7 @@ class GraphErrorMixin:
         code = _int(error.get("code"))
         if code is None:
             # No envelope: a proxy or load balancer answered, not the Graph API.
-            message = f"{self.label} API error (HTTP {status}): {response.text[:200]!r}"
+            message = f"{self.label} API error (HTTP {status}): {quoted(response)}"
             if status == 429:
                 return RateLimited(message, retry_at=self.graph_retry_at(response), status_code=status)
             if status >= 500:
@@ -108,12 +120,12 @@ class GraphErrorMixin:
             text = f"{text} ({user_message})"
         return f"{self.label} API error ({where}): {text}"
 
-    def graph_pages(self, path: str, params: dict) -> Iterator[list]:
+    def graph_pages(self, account: Account, path: str, params: dict) -> Iterator[list]:
         """The ``data`` of each page of a Graph edge, newest first, following ``paging.cursors.after``
         while the platform says there is a next page, for at most RECONCILE_MAX_PAGES pages."""
         params = dict(params)
         for _ in range(settings.RECONCILE_MAX_PAGES):
-            response = self.request("GET", path, params=params)
+            response = self.request("GET", path, account=account, params=params)
             body = self.json(response)
             data = body.get("data")
             if not isinstance(data, list):
@@ -130,7 +142,13 @@ class GraphErrorMixin:
         many minutes until access is regained. Wait that long, and never less than the backoff."""
         minutes = regain_access_minutes(graph_usage(response))
         seconds = max(minutes * 60, settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS)
-        return timezone.now() + timedelta(seconds=seconds)
+        return self.wait(seconds)
+
+    def wait(self, seconds: float) -> datetime:
+        """Now plus ``seconds`` from the platform's headers, at most MAX_WAIT (a huge
+        estimated_time_to_regain_access overflowed ``datetime``)."""
+        what = f"{self.label} estimated_time_to_regain_access"
+        return wait_from_seconds(seconds, what=what) or timezone.now() + MAX_WAIT
 
     def slow_down(self, response: requests.Response) -> tuple[datetime | None, dict]:
         """(time to wait until before the next call or None, the usage headers as sent).
@@ -144,7 +162,7 @@ class GraphErrorMixin:
             return None, usage
         share = min(1.0, (percent - 80) / 20)
         seconds = max(settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS * share, regain_access_minutes(usage) * 60)
-        return timezone.now() + timedelta(seconds=seconds), usage
+        return self.wait(seconds), usage
 
 
 def graph_usage(response: requests.Response) -> dict[str, Any]:

@@ -74,11 +74,7 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
 
         # GET /{container-id}?fields=status_code,status -> {"status_code": "FINISHED", "id": ...};
         # "status" carries Instagram's words when it is ERROR.
-        response = self.request(
-            "GET",
-            f"/{container_id}",
-            params={"fields": "status_code,status", "access_token": account.access_token},
-        )
+        response = self.request("GET", f"/{container_id}", account=account, params={"fields": "status_code,status"})
         body = self.json(response)
         status = body.get("status_code")
         if status == "IN_PROGRESS":
@@ -110,9 +106,7 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
             raise self.malformed(response, f"unknown container status_code {status!r}")
 
         response = self.request(
-            "POST",
-            f"/{account.account_id}/media_publish",
-            data={"creation_id": container_id, "access_token": account.access_token},
+            "POST", f"/{account.account_id}/media_publish", account=account, data={"creation_id": container_id}
         )
         media_id = self.json(response).get("id")
         if not media_id:
@@ -152,9 +146,7 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
     def create_media(self, account: Account, fields: dict, *, url: str = "") -> str:
         """POST /{ig-user-id}/media -> {"id": "<container_id>"}."""
         try:
-            response = self.request(
-                "POST", f"/{account.account_id}/media", data={**fields, "access_token": account.access_token}
-            )
+            response = self.request("POST", f"/{account.account_id}/media", account=account, data=fields)
         except MediaFetchFailed as err:
             raise PermanentError(
                 f"Instagram could not download the media {url}: {err.message}", status_code=err.status_code
@@ -193,8 +185,8 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         # GET /{ig-user-id}/media?fields=id,caption,timestamp ->
         # {"data": [{"id": "...", "caption": "...", "timestamp": "2024-05-01T10:00:00+0000"}]}, newest first.
-        params = {"fields": "id,caption,timestamp", "limit": 100, "access_token": account.access_token}
-        for media in self.graph_pages(f"/{account.account_id}/media", params):
+        params = {"fields": "id,caption,timestamp", "limit": 100}
+        for media in self.graph_pages(account, f"/{account.account_id}/media", params):
             recent = False
             for item in media:
                 if not isinstance(item, dict):

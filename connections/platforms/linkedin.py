@@ -11,12 +11,13 @@ the new post's URN in the ``x-restli-id`` header. Images are uploaded as bytes f
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
 from django.utils import timezone
+
+from planrrr.text import time_from_retry_after
 
 from .base import (
     Account,
@@ -24,6 +25,7 @@ from .base import (
     HttpAdapter,
     Published,
     error_body,
+    quoted,
 )
 from .media import fetch_media
 
@@ -82,7 +84,7 @@ class LinkedInAdapter(HttpAdapter):
             payload["content"] = {"media": {"id": images[0]}}
         elif images:
             payload["content"] = {"multiImage": {"images": [{"id": image} for image in images]}}
-        response = self.request("POST", "/rest/posts", json=payload, headers=self.headers(account))
+        response = self.request("POST", "/rest/posts", account=account, json=payload)
         # -> 201, empty body, "x-restli-id: urn:li:share:7012345678901234567".
         post_id = response.headers.get("x-restli-id")
         if not post_id:
@@ -106,7 +108,7 @@ class LinkedInAdapter(HttpAdapter):
                 "/rest/images",
                 params={"action": "initializeUpload"},
                 json={"initializeUploadRequest": {"owner": account.account_id}},
-                headers=self.headers(account),
+                account=account,
             )
             # -> {"value": {"uploadUrlExpiresAt": 1650567510704, "uploadUrl": "https://www.linkedin.com/dms-uploads/...",
             #    "image": "urn:li:image:C4E10AQFoyyAjHPMQuQ"}}
@@ -117,7 +119,8 @@ class LinkedInAdapter(HttpAdapter):
                 "PUT",
                 value["uploadUrl"],
                 data=media.content,
-                headers={"Authorization": f"Bearer {account.access_token}", "Content-Type": media.content_type},
+                account=account,
+                headers={"Content-Type": media.content_type},
             )
             images.append(str(value["image"]))
             draft.state["mediaIds"] = list(images)
@@ -134,7 +137,7 @@ class LinkedInAdapter(HttpAdapter):
                 "GET",
                 "/rest/posts",
                 params={"q": "author", "author": account.account_id, "count": count, "start": page * count},
-                headers=self.headers(account),
+                account=account,
             )
             elements = self.json(response).get("elements")
             if not isinstance(elements, list):
@@ -154,11 +157,13 @@ class LinkedInAdapter(HttpAdapter):
                 return None
         return None
 
-    def headers(self, account: Account) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {account.access_token}",
+    def authorize(self, account: Account, method: str, kwargs: dict) -> None:
+        """``Authorization: Bearer`` plus the versioning headers every call of the REST API carries."""
+        super().authorize(account, method, kwargs)
+        kwargs["headers"] = {
             "LinkedIn-Version": settings.LINKEDIN_API_VERSION,
             "X-Restli-Protocol-Version": "2.0.0",
+            **kwargs["headers"],
         }
 
     def raise_for_response(self, response: requests.Response) -> None:
@@ -182,7 +187,7 @@ class LinkedInAdapter(HttpAdapter):
 def _error_text(response: requests.Response) -> str:
     """The platform's ``message`` plus the codes of ``errorDetails.inputErrors`` (e.g. DUPLICATE_POST)."""
     body = error_body(response)
-    text = str(body.get("message") or (repr(response.text[:200]) if response.text else "no message"))
+    text = str(body.get("message") or (quoted(response) if response.text else "no message"))
     details = body.get("errorDetails")
     input_errors = details.get("inputErrors") if isinstance(details, dict) else None
     codes = [
@@ -194,13 +199,7 @@ def _error_text(response: requests.Response) -> str:
 
 
 def _retry_at(response: requests.Response) -> datetime:
-    """Retry-After in seconds or as an HTTP date, else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
-    now = timezone.now()
-    value = response.headers.get("Retry-After", "").strip()
-    if value.isdigit():
-        return now + timedelta(seconds=int(value))
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return now + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)
-    return max(when if when.tzinfo else when.replace(tzinfo=UTC), now)
+    """Retry-After in seconds or as an HTTP date, at most MAX_WAIT ahead (``Retry-After:
+    999999999999`` overflowed ``datetime``), else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
+    retry_at = time_from_retry_after(response.headers.get("Retry-After"), what="LinkedIn Retry-After")
+    return retry_at or timezone.now() + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)

@@ -4,8 +4,9 @@ Facebook and Instagram fetch ``media_urls`` themselves; X and LinkedIn make us u
 bytes. A media URL is a user's input pointing anywhere, so the fetch is bounded on every
 side: http(s) only; public addresses only, through planrrr.urlsafety's session, which checks
 every request (each redirect hop too) and connects to the very address it checked (no DNS
-rebinding); a connect and read timeout; a byte cap checked against Content-Length and again
-while streaming; an ``image/*`` content type.
+rebinding); a connect and read timeout, and an overall deadline (MEDIA_FETCH_DEADLINE_SECONDS,
+redirects included: a server dripping a byte at a time passes every read timeout); a byte cap
+checked against Content-Length and again while streaming; an ``image/*`` content type.
 
 Outcomes follow the adapters' classes: a URL that can never work (404, 410, too large, not
 an image, private) is a PermanentError naming the URL; one that may work later (timeout,
@@ -16,17 +17,18 @@ from __future__ import annotations
 
 import mimetypes
 import posixpath
+import time
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 
 from planrrr.urlsafety import UnsafeURL, public_session
 
-from .base import PermanentError, TransientError
+from .base import BodyTooLarge, DeadlineExceeded, PermanentError, TransientError, read_within
 
-CHUNK_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
 
 
@@ -41,6 +43,7 @@ class Media:
 def fetch_media(url: str) -> Media:
     """Download one image. Returns Media; raises PermanentError or TransientError naming the URL."""
     current = url
+    deadline = time.monotonic() + settings.MEDIA_FETCH_DEADLINE_SECONDS
     with public_session(allow_private=settings.MEDIA_ALLOW_PRIVATE_URLS) as session:
         for _ in range(MAX_REDIRECTS + 1):
             if not _is_http(current):
@@ -52,7 +55,7 @@ def fetch_media(url: str) -> Media:
                 if response.is_redirect and response.headers.get("Location"):
                     current = _join(current, response.headers["Location"])
                     continue
-                return _read(url, response)
+                return _read(url, response, deadline)
     raise PermanentError(f"Could not use media {url}: it redirects more than {MAX_REDIRECTS} times.")
 
 
@@ -91,7 +94,7 @@ def _get(url: str, current: str, session: requests.Session) -> requests.Response
         raise TransientError(f"Could not fetch media {url}: {err.__class__.__name__}.") from err
 
 
-def _read(url: str, response: requests.Response) -> Media:
+def _read(url: str, response: requests.Response, deadline: float) -> Media:
     status = response.status_code
     if status in (408, 429) or status >= 500:
         raise TransientError(f"Could not fetch media {url}: it answered HTTP {status}; will try again.")
@@ -108,21 +111,22 @@ def _read(url: str, response: requests.Response) -> Media:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PermanentError(f"Could not use media {url}: it is {_size(int(declared))}, the limit is {_size(limit)}.")
-    chunks, total = [], 0
     try:
-        for chunk in response.iter_content(CHUNK_BYTES):
-            total += len(chunk)
-            # Content-Length may be absent or lie: count what actually arrives.
-            if total > limit:
-                raise PermanentError(
-                    f"Could not use media {url}: it is more than {_size(limit)}, the limit is {_size(limit)}."
-                )
-            chunks.append(chunk)
-    except requests.exceptions.RequestException as err:
+        content = read_within(response, deadline=deadline, limit=limit)
+    except BodyTooLarge:
+        raise PermanentError(
+            f"Could not use media {url}: it is more than {_size(limit)}, the limit is {_size(limit)}."
+        ) from None
+    except DeadlineExceeded:
+        raise TransientError(
+            f"Could not fetch media {url}: the download did not finish within "
+            f"{settings.MEDIA_FETCH_DEADLINE_SECONDS:g} s."
+        ) from None
+    except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as err:
         raise TransientError(
             f"Could not fetch media {url}: the download broke off ({err.__class__.__name__})."
         ) from err
-    return Media(url=url, content=b"".join(chunks), content_type=content_type, filename=_filename(url, content_type))
+    return Media(url=url, content=content, content_type=content_type, filename=_filename(url, content_type))
 
 
 def _filename(url: str, content_type: str) -> str:

@@ -18,12 +18,15 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from planrrr.text import time_from_epoch
+
 from .base import (
     Account,
     Draft,
     HttpAdapter,
     Published,
     error_body,
+    quoted,
 )
 from .media import fetch_media
 
@@ -119,7 +122,7 @@ class TwitterAdapter(HttpAdapter):
         payload: dict = {"text": draft.text}
         if draft.media_urls:
             payload["media"] = {"media_ids": self.upload_media(account, draft)}
-        response = self.request("POST", "/2/tweets", json=payload, headers=self.auth(account))
+        response = self.request("POST", "/2/tweets", account=account, json=payload)
         # -> 201 {"data": {"id": "1346889436626259968", "text": "..."}}
         data = self.json(response).get("data")
         if not isinstance(data, dict) or not data.get("id"):
@@ -147,7 +150,7 @@ class TwitterAdapter(HttpAdapter):
                 "/2/media/upload",
                 data={"media_category": "tweet_image", "media_type": media.content_type},
                 files={"media": (media.filename, media.content, media.content_type)},
-                headers=self.auth(account),
+                account=account,
             )
             # -> {"data": {"id": "1880028106020515840", "media_key": "3_1880028106020515840", ...}}
             data = self.json(response).get("data")
@@ -161,9 +164,7 @@ class TwitterAdapter(HttpAdapter):
         params = {"max_results": 100, "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         pattern = _text_pattern(draft.text, with_media=bool(draft.media_urls))
         for _ in range(settings.RECONCILE_MAX_PAGES):
-            response = self.request(
-                "GET", f"/2/users/{account.account_id}/tweets", params=params, headers=self.auth(account)
-            )
+            response = self.request("GET", f"/2/users/{account.account_id}/tweets", account=account, params=params)
             body = self.json(response)
             # No posts in the window: {"meta": {"result_count": 0}} without "data".
             tweets = body.get("data", [])
@@ -178,9 +179,6 @@ class TwitterAdapter(HttpAdapter):
                 return None
             params["pagination_token"] = meta["next_token"]
         return None
-
-    def auth(self, account: Account) -> dict[str, str]:
-        return {"Authorization": f"Bearer {account.access_token}"}
 
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:
@@ -214,14 +212,14 @@ def _problem_text(response: requests.Response) -> str:
     for key in ("detail", "title"):
         if body.get(key):
             return str(body[key])
-    return repr(response.text[:200]) if response.text else "no message"
+    return quoted(response) if response.text else "no message"
 
 
 def _reset(response: requests.Response, window: str) -> datetime | None:
-    value = response.headers.get(f"{window}-reset", "")
-    if not value.isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    """A window's reset (Unix seconds) as a time no later than MAX_WAIT from now: a header saying
+    ``99999999999999`` made ``datetime`` overflow and the attempt's outcome could not be written."""
+    value = response.headers.get(f"{window}-reset")
+    return None if value is None else time_from_epoch(value, what=f"X {window}-reset")
 
 
 def _exhausted_until(response: requests.Response) -> datetime | None:

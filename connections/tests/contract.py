@@ -4,8 +4,11 @@ each adapter's test case mixes in and feeds with its platform's shapes."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import socket
 from datetime import UTC, datetime
+from traceback import format_exception
 from unittest import mock
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -24,8 +27,12 @@ from connections.platforms.base import (
     TokenExpired,
     TransientError,
 )
+from planrrr.crypto import Undecryptable
+from planrrr.text import MAX_TEXT
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+# A token no adapter message may ever show: searched for as "SECRET", so no piece of it survives either.
+SECRET = "tok-SECRET-xyz123456789"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 GRAPH = "https://graph.test/v21.0"
@@ -96,6 +103,18 @@ class AdapterTestCase(SimpleTestCase):
         return dict(parse_qsl(urlsplit(call.request.url).query))
 
 
+class CapturedRecords(logging.Handler):
+    """Every log record, formatted with its traceback, whoever logged it."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 class AdapterContract:
     """The contract every adapter keeps, tested once. A subclass (also an AdapterTestCase) says
     how its platform answers:
@@ -104,6 +123,8 @@ class AdapterContract:
     - ``mock_success()``: register the platform's answers for it; return the expected external id;
     - ``mock_key_call(**kwargs)``: register the call that creates the post (or the first call that
       writes) with the given responses kwargs, for failures;
+    - ``mock_recent_call(**kwargs)``: the same for the first call reading recent posts
+      (reconciliation);
     - ``errors``: {kind: (responses kwargs, expected class, expected message)} for the kinds
       "rate_limited", "token_expired", "permanent", "server_error";
     - ``rate_limited_retry_at``: when the "rate_limited" case says to come back;
@@ -240,6 +261,96 @@ class AdapterContract:
         with override_settings(RECONCILE_MAX_PAGES=1):
             self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))
         self.assertEqual(len(self.http.calls), 1)
+
+    def secret_leaks(self) -> dict[str, dict]:
+        """Every way a call can fail, each answer or transport error carrying the token as a
+        careless platform, proxy or library might put it (in a URL, an echoed header, a body)."""
+        url = f"https://api.test/v1/acct-1/feed?fields=id&access_token={SECRET}"
+        echo = f"access_token={SECRET} Authorization: Bearer {SECRET} token {SECRET}"
+        envelope = {
+            # Graph, X (problem+json) and LinkedIn envelopes at once, each quoting the token.
+            "error": {"message": f"Invalid OAuth access token {SECRET}", "type": "OAuthException", "code": 190},
+            "errors": [{"message": f"Bad token {SECRET}"}],
+            "detail": f"Bad token {SECRET}",
+            "title": f"Bad token {SECRET}",
+            "message": f"Invalid access token {SECRET}",
+        }
+        return {
+            "connection refused": {
+                "body": requests.exceptions.ConnectionError(
+                    f"HTTPSConnectionPool(host='api.test', port=443): Max retries exceeded with url: {url} "
+                    "(Caused by NewConnectionError('Failed to establish a new connection: [Errno 111] "
+                    "Connection refused'))"
+                )
+            },
+            "connection reset": {
+                "body": requests.exceptions.ConnectionError(f"('Connection aborted.', {url})"),
+            },
+            "connect timeout": {"body": requests.exceptions.ConnectTimeout(f"timed out: {url}")},
+            "read timeout": {"body": requests.exceptions.ReadTimeout(f"Read timed out. {url} (read timeout=2.0)")},
+            "other transport error": {"body": requests.exceptions.ChunkedEncodingError(f"broken {url}")},
+            "401 envelope": {"status": 401, "json": {**envelope, "status": 401}},
+            "400 envelope": {"status": 400, "json": {**envelope, "error": {**envelope["error"], "code": 100}}},
+            "403 envelope": {"status": 403, "json": {**envelope, "status": 403}},
+            "429 envelope": {
+                "status": 429,
+                "json": {**envelope, "error": {**envelope["error"], "code": 4}, "status": 429},
+                "headers": {"Retry-After": "30", "x-rate-limit-reset": "99999999999999"},
+            },
+            "5xx envelope": {"status": 503, "json": {**envelope, "error": {**envelope["error"], "code": 2}}},
+            "4xx page echoing the request": {"status": 400, "body": f"<html>{echo}</html>"},
+            "5xx page echoing the request": {"status": 502, "body": f"<html>{echo}</html>"},
+            "429 page": {"status": 429, "body": echo},
+            "malformed success": {"status": 200, "body": f"<html>{echo}</html>"},
+            "malformed success, token where the quote is cut": {"status": 201, "body": "x" * 190 + SECRET},
+            "success that is not an object": {"status": 200, "json": [SECRET]},
+            "NUL bytes": {"status": 400, "body": f"\x00{SECRET}\x00"},
+        }
+
+    def test_it_never_lets_the_token_out(self):
+        account = Account(account_id="acct-1", access_token=SECRET)
+        calls = {
+            "publish": (self.mock_key_call, lambda: self.adapter.publish(account, self.draft())),
+            "reconcile": (self.mock_recent_call, lambda: self.adapter.find_published(account, self.draft(), NOW)),
+        }
+        records = CapturedRecords()
+        root = logging.getLogger()
+        level = root.level
+        root.addHandler(records)
+        root.setLevel(logging.DEBUG)
+        self.addCleanup(root.removeHandler, records)
+        self.addCleanup(root.setLevel, level)
+        for (call_name, (mock_call, call)), (leak, kwargs) in itertools.product(
+            calls.items(), self.secret_leaks().items()
+        ):
+            with self.subTest(call=call_name, leak=leak):
+                self.http.reset()
+                mock_call(**kwargs)
+                with self.assertRaises(PlatformError) as caught:
+                    call()
+                error = caught.exception
+                for shown in (error.message, str(error), repr(error), *error.args, *format_exception(error)):
+                    self.assertNotIn("SECRET", str(shown))
+                self.assertNotIn("\x00", error.message)
+                self.assertLessEqual(len(error.message), MAX_TEXT)
+        self.assertNotIn(SECRET, repr(account))
+        for line in records.lines:
+            self.assertNotIn("SECRET", line)
+
+    def test_it_does_not_send_a_token_that_cannot_be_decrypted(self):
+        account = Account(account_id="acct-1", access_token=Undecryptable("fernet:stored-under-another-key"))
+        for call in (
+            lambda: self.adapter.publish(account, self.draft()),
+            lambda: self.adapter.find_published(account, self.draft(), NOW),
+        ):
+            with self.assertRaises(TokenExpired) as caught:
+                call()
+            self.assertEqual(
+                caught.exception.message,
+                f"The {self.adapter.label} access token cannot be decrypted (was TOKEN_ENCRYPTION_KEY changed?): "
+                "reconnect the account.",
+            )
+        self.assertEqual(len(self.http.calls), 0)
 
     def test_it_finds_nothing_when_no_recent_post_has_the_text(self):
         self.mock_recent("Something else")

@@ -6,6 +6,7 @@ import responses
 from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.facebook import FacebookAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
+from planrrr.text import MAX_WAIT
 
 FEED = f"{GRAPH}/acct-1/feed"
 PHOTOS = f"{GRAPH}/acct-1/photos"
@@ -64,6 +65,9 @@ class FacebookTests(AdapterContract, AdapterTestCase):
 
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, FEED, **kwargs)
+
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, FEED, **kwargs)
 
     def mock_recent(self, text: str) -> None:
         self.http.add(
@@ -269,3 +273,38 @@ class FacebookTests(AdapterContract, AdapterTestCase):
             json={"data": [{"id": "old-1", "message": "Hello world", "created_time": "2025-02-01T12:00:00+0000"}]},
         )
         self.assertIsNone(self.adapter.find_published(self.account, Draft(text="Hello world"), NOW))
+
+    def test_it_waits_at_most_a_day_however_long_the_platform_says_to_regain_access(self):
+        for minutes in (10**12, 1e300, "99999999999999"):
+            with self.subTest(minutes=minutes):
+                self.http.reset()
+                usage = {"acct-1": [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": minutes}]}
+                self.mock_key_call(
+                    **graph_error(80001, "Too many calls"), headers={"X-Business-Use-Case-Usage": json.dumps(usage)}
+                )
+                with self.assertLogs("planrrr.text", "WARNING") as logs, self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, NOW + MAX_WAIT)
+                self.assertEqual(len(logs.records), 1)
+                self.assertIn("estimated_time_to_regain_access", logs.output[0])
+
+    def test_it_waits_the_backoff_when_the_time_to_regain_access_is_negative_or_not_a_number(self):
+        for minutes in (-5, -1e300, "NaN", "soon", None, [1]):
+            with self.subTest(minutes=minutes):
+                self.http.reset()
+                usage = {"acct-1": [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": minutes}]}
+                self.mock_key_call(
+                    **graph_error(80001, "Too many calls"), headers={"X-Business-Use-Case-Usage": json.dumps(usage)}
+                )
+                with self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=60))
+
+    def test_it_slows_down_at_most_a_day_however_long_the_usage_header_says(self):
+        usage = {"acct-1": [{"type": "pages", "call_count": 99, "estimated_time_to_regain_access": 1e300}]}
+        self.http.add(
+            responses.POST, FEED, json={"id": "acct-1_1"}, headers={"X-Business-Use-Case-Usage": json.dumps(usage)}
+        )
+        with self.assertLogs("planrrr.text", "WARNING"):
+            published = self.adapter.publish(self.account, Draft(text="Hi"))
+        self.assertEqual(published.slow_down_until, NOW + MAX_WAIT)

@@ -7,6 +7,7 @@ from connections.platforms.base import Draft, NotReady, PermanentError, RateLimi
 from connections.platforms.instagram import InstagramAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
 from connections.tests.test_facebook import graph_error
+from planrrr.text import MAX_WAIT
 
 MEDIA = f"{GRAPH}/acct-1/media"
 PUBLISH = f"{GRAPH}/acct-1/media_publish"
@@ -53,6 +54,9 @@ class InstagramTests(AdapterContract, AdapterTestCase):
 
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, MEDIA, **kwargs)
+
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, MEDIA, **kwargs)
 
     def mock_recent(self, text: str) -> None:
         self.http.add(
@@ -219,6 +223,17 @@ class InstagramTests(AdapterContract, AdapterTestCase):
         with self.assertRaises(RateLimited) as caught:
             self.adapter.publish(self.account, self.draft())
         self.assertEqual(caught.exception.retry_at, NOW + timedelta(minutes=90))
+
+    def test_it_waits_for_the_daily_limit_at_most_a_day_however_long_usage_headers_say(self):
+        usage = {"acct-1": [{"type": "instagram", "estimated_time_to_regain_access": 10**15}]}
+        self.mock_key_call(
+            **graph_error(9, "Application request limit reached", subcode=2207042),
+            headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
+        )
+        with self.assertLogs("planrrr.text", "WARNING") as logs, self.assertRaises(RateLimited) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertEqual(caught.exception.retry_at, NOW + MAX_WAIT)
+        self.assertEqual(len(logs.records), 1)
 
     def test_it_needs_an_image(self):
         self.assertEqual(

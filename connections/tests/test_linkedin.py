@@ -14,6 +14,7 @@ from connections.platforms.base import (
 )
 from connections.platforms.linkedin import LinkedInAdapter, little_text
 from connections.tests.contract import LINKEDIN, NOW, PNG, AdapterContract, AdapterTestCase
+from planrrr.text import MAX_WAIT
 
 POSTS = f"{LINKEDIN}/rest/posts"
 IMAGES = f"{LINKEDIN}/rest/images"
@@ -88,6 +89,9 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
 
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, POSTS, **kwargs)
+
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, POSTS, **kwargs)
 
     def mock_recent(self, text: str) -> None:
         self.http.add(
@@ -222,6 +226,26 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
         with self.assertRaises(RateLimited) as caught:
             self.adapter.publish(self.account, Draft(text="Hi"))
         self.assertEqual(caught.exception.retry_at, NOW + timedelta(minutes=5))
+
+    def test_it_waits_at_most_a_day_however_far_retry_after_is(self):
+        for value in ("999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"):
+            with self.subTest(value=value):
+                self.http.reset()
+                self.mock_key_call(status=429, json={}, headers={"Retry-After": value})
+                with self.assertLogs("planrrr.text", "WARNING") as logs, self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, NOW + MAX_WAIT)
+                self.assertEqual(len(logs.records), 1)
+                self.assertIn("LinkedIn Retry-After", logs.output[0])
+
+    def test_it_waits_the_default_backoff_for_a_retry_after_it_cannot_read(self):
+        for value in ("-5", "NaN", "soon", "Fri, 31 Dec 99999 23:59:59 GMT", "1e400"):
+            with self.subTest(value=value):
+                self.http.reset()
+                self.mock_key_call(status=429, json={}, headers={"Retry-After": value})
+                with self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=60))
 
     def test_it_gives_up_on_other_client_errors(self):
         self.mock_key_call(status=403, json={"message": "Not enough permissions to access: POST /posts", "status": 403})

@@ -1,10 +1,13 @@
+import time
+
 import requests
 import responses
-from django.test import override_settings
+from django.test import SimpleTestCase, override_settings
 
 from connections.platforms.base import PermanentError, TransientError, media_url_problem
 from connections.platforms.media import fetch_media
 from connections.tests.contract import PNG, AdapterTestCase
+from connections.tests.servers import SlowServer
 
 IMAGE = "https://cdn.example.com/photos/cat.png"
 
@@ -136,3 +139,30 @@ class FetchMediaTests(AdapterTestCase):
         self.http.add(responses.GET, self.pinned(IMAGE), status=302, headers={"Location": IMAGE})
         with self.assertRaisesMessage(PermanentError, "it redirects more than 3 times"):
             fetch_media(IMAGE)
+
+
+@override_settings(MEDIA_ALLOW_PRIVATE_URLS=True, MEDIA_FETCH_TIMEOUT=(1.0, 5.0), MEDIA_FETCH_DEADLINE_SECONDS=1.0)
+class FetchMediaDeadlineTests(SimpleTestCase):
+    """Over a real socket: a per-read timeout never fires on a drip, the deadline must."""
+
+    MARGIN = 1.5
+
+    def assertCutAtDeadline(self, server: SlowServer) -> None:
+        started = time.monotonic()
+        with self.assertRaises(TransientError) as caught:
+            fetch_media(f"{server.url}/drip.png")
+        elapsed = time.monotonic() - started
+        self.assertGreaterEqual(elapsed, 1.0)
+        self.assertLess(elapsed, 1.0 + self.MARGIN)
+        self.assertEqual(
+            caught.exception.message,
+            f"Could not fetch media {server.url}/drip.png: the download did not finish within 1 s.",
+        )
+
+    def test_it_gives_up_on_a_download_that_drips_past_its_deadline(self):
+        with SlowServer(interval=0.2) as server:
+            self.assertCutAtDeadline(server)
+
+    def test_it_gives_up_on_a_download_that_stalls_past_its_deadline_before_the_read_timeout(self):
+        with SlowServer(interval=None) as server:
+            self.assertCutAtDeadline(server)

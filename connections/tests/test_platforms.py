@@ -2,6 +2,7 @@ from unittest import mock
 
 from django.test import SimpleTestCase
 
+from connections.models import Connection, Platform
 from connections.platforms import ADAPTERS, UnknownPlatform, get_adapter
 
 
@@ -29,3 +30,23 @@ class GetAdapterTests(SimpleTestCase):
         ):
             get_adapter("MYSPACE")
         self.assertTrue(issubclass(UnknownPlatform, ValueError))
+
+
+class PlatformChoicesTests(SimpleTestCase):
+    def test_it_builds_the_choices_from_the_registry(self):
+        self.assertEqual(Platform.values, list(ADAPTERS))
+        self.assertEqual(Platform.choices, [(name, adapter.label) for name, adapter in ADAPTERS.items()])
+
+    def test_it_gives_every_platform_the_label_its_adapter_uses(self):
+        for name, adapter_class in ADAPTERS.items():
+            with self.subTest(platform=name):
+                self.assertEqual(Platform(name).label, adapter_class.label)
+                self.assertEqual(get_adapter(name).label, Platform(name).label)
+        self.assertEqual(Platform("TWITTER").label, "X")
+
+    def test_it_keeps_the_text_choices_api(self):
+        self.assertEqual(Platform.FACEBOOK, "FACEBOOK")
+        self.assertEqual(Platform.FACEBOOK.label, "Facebook")
+        self.assertEqual(Platform.TWITTER.label, "X")
+        self.assertIn("LINKEDIN", Platform.values)
+        self.assertEqual(Connection(platform="TWITTER").get_platform_display(), "X")

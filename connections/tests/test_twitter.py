@@ -7,6 +7,7 @@ from django.test import SimpleTestCase
 from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.twitter import TwitterAdapter, weighted_length
 from connections.tests.contract import NOW, PNG, AdapterContract, AdapterTestCase, X
+from planrrr.text import MAX_WAIT
 
 TWEETS = f"{X}/2/tweets"
 UPLOAD = f"{X}/2/media/upload"
@@ -98,6 +99,9 @@ class TwitterTests(AdapterContract, AdapterTestCase):
 
     def mock_key_call(self, **kwargs) -> None:
         self.http.add(responses.POST, TWEETS, **kwargs)
+
+    def mock_recent_call(self, **kwargs) -> None:
+        self.http.add(responses.GET, f"{X}/2/users/acct-1/tweets", **kwargs)
 
     def mock_recent(self, text: str) -> None:
         self.http.add(
@@ -206,6 +210,47 @@ class TwitterTests(AdapterContract, AdapterTestCase):
         self.assertEqual(
             self.adapter.publish(self.account, Draft(text="Hi")).slow_down_until, NOW + timedelta(minutes=15)
         )
+
+    def test_it_waits_at_most_a_day_however_far_the_reset_header_is(self):
+        for window in ("x-rate-limit", "x-user-limit-24hour"):
+            with self.subTest(window=window):
+                self.http.reset()
+                self.mock_key_call(
+                    status=429,
+                    json={"title": "Too Many Requests"},
+                    headers={f"{window}-remaining": "0", f"{window}-reset": "99999999999999"},
+                )
+                with self.assertLogs("planrrr.text", "WARNING") as logs, self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, NOW + MAX_WAIT)
+                self.assertEqual(len(logs.records), 1)
+                self.assertIn(f"{window}-reset", logs.output[0])
+
+    def test_it_reads_a_reset_header_it_cannot_use_as_no_reset(self):
+        for value, expected in (
+            ("NaN", NOW + timedelta(seconds=60)),
+            ("soon", NOW + timedelta(seconds=60)),
+            ("", NOW + timedelta(seconds=60)),
+            ("-5", NOW + timedelta(seconds=1)),
+            ("1e400", NOW + MAX_WAIT),
+        ):
+            with self.subTest(value=value):
+                self.http.reset()
+                self.mock_key_call(
+                    status=429, json={"title": "Too Many Requests"}, headers={"x-rate-limit-reset": value}
+                )
+                with self.assertRaises(RateLimited) as caught:
+                    self.adapter.publish(self.account, Draft(text="Hi"))
+                self.assertEqual(caught.exception.retry_at, expected)
+
+    def test_it_slows_down_at_most_a_day_however_far_the_reset_header_is(self):
+        self.mock_key_call(
+            status=201,
+            json={"data": {"id": "1"}},
+            headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": "99999999999999"},
+        )
+        with self.assertLogs("planrrr.text", "WARNING"):
+            self.assertEqual(self.adapter.publish(self.account, Draft(text="Hi")).slow_down_until, NOW + MAX_WAIT)
 
     def test_it_refuses_text_over_280_weighted_characters(self):
         text = "日本" * 70 + "a"  # 140 characters, 281 weighted
