@@ -190,7 +190,7 @@ def result_of(err: PlatformError, publication: Publication) -> Result:
         at = clamp_wait(err.retry_at, what=f"{publication.platform} rate limit")
         return Result(
             LATER,
-            f"{err.message} (rate limited; next attempt at {at:%H:%M:%S} UTC)",
+            err.message,
             retry_at=at,
             maybe_sent=err.maybe_sent,
             counts=False,
@@ -320,10 +320,12 @@ def _settle(attempt: Attempt, result: Result) -> str:
     elif kind == LATER:
         delay = timedelta(seconds=_backoff(attempts)) if result.retry_at is None else None
         retry_at = result.retry_at or now + delay
-        note = f"attempt {attempts}; " if result.counts else ""
+        note = [f"attempt {attempts}"] if result.counts else []
+        note += ["rate limited"] if result.metric == Outcome.RATE_LIMITED else []
+        note += [f"next attempt at {retry_at:%H:%M:%S} UTC"]
         fields.update(
             status=Publication.Status.PENDING,
-            error=f"{error} ({note}next attempt at {retry_at:%H:%M:%S} UTC)" if result.metric else error,
+            error=f"{error} ({'; '.join(note)})" if result.metric else error,
             next_attempt_at=retry_at,
             # Once unknown, stays unknown until an attempt learns the outcome.
             outcome_unknown=publication.outcome_unknown or result.maybe_sent,

@@ -49,7 +49,7 @@ class SecretsTests(PublishingLiveTestCase):
         for platform in TOKENS:
             for fault in FAULTS:
                 self.mock.fail(platform, times=1, **fault)
-        self.start_worker(PLATFORM_READ_TIMEOUT=0.5, PUBLISH_MAX_ATTEMPTS=8)
+        self.start_worker(PLATFORM_READ_TIMEOUT=0.5, PUBLISH_MAX_ATTEMPTS=8, GRAPH_RATE_LIMIT_BACKOFF_SECONDS=1)
         image = [self.mock.media_url("image1.png")]
         failing = services.post_create(
             team=self.team, content="Every fault", platforms=list(TOKENS), media_urls=image, scheduled_at=timezone.now()
