@@ -103,9 +103,12 @@ def warm_up() -> None:
     import psycopg.sql
     import redis.utils
 
-    from publishing.models import Publication
-
-    str(Publication.objects.select_related("post", "connection").filter(pk=0).order_by("pk").query)
+    # Any model with relations compiles the same patterns; the core names no app's model.
+    for model in apps.get_models():
+        relations = [f.name for f in model._meta.concrete_fields if f.many_to_one]
+        if relations:
+            str(model._base_manager.select_related(*relations).filter(pk=0).order_by("pk").query)
+            break
     psycopg.sql.Literal(["warm", "up"]).as_string()
     if not hasattr(redis.utils.get_lib_version, "cache_info"):
         # It cannot change while the process runs.
