@@ -9,6 +9,8 @@
 * ``...-slow.<ext>``: sleeps ``media_slow_seconds`` (``_control/config``, default 30 s) before
   answering, longer than any sensible fetch timeout.
 * ``...-text.<ext>``: an HTML page (``text/html``) instead of an image.
+* ``...-drip.<ext>``: the image, one byte a second (each read arrives well within any read
+  timeout; only an overall deadline stops the download).
 
 Facebook and Instagram fetch image URLs themselves (PLATFORMS.md: ``/photos`` takes ``url``,
 ``/media`` takes ``image_url``): :func:`fetch_image` does that here, for real, with a timeout
@@ -212,6 +214,10 @@ def _answer(request: HttpRequest, name: str) -> HttpResponse:
         )
     if stem.endswith("-slow"):
         store.sleep(store.config.media_slow_seconds)
+    if stem.endswith("-drip"):
+        response = StreamingHttpResponse(_drip(data), content_type=content_type)
+        response["Content-Length"] = str(len(data))
+        return response
     if stem.endswith("-huge"):
         if request.method == "HEAD":
             response = HttpResponse(content_type=content_type)
@@ -224,6 +230,12 @@ def _answer(request: HttpRequest, name: str) -> HttpResponse:
     response["Content-Length"] = str(len(data))
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+def _drip(data: bytes):
+    for i in range(len(data)):
+        yield data[i : i + 1]
+        store.sleep(1.0)
 
 
 def _huge(request: HttpRequest, head: bytes):

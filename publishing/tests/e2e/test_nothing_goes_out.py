@@ -7,7 +7,7 @@ from django.utils import timezone
 from connections.models import Connection
 from planrrr.testing import wait_for
 from publishing import services
-from publishing.models import Post, Publication
+from publishing.models import JobMetric, Post, Publication
 from publishing.tests.base import PublishingLiveTestCase
 
 # Short leases so a killed stager's lease runs out within a test; the job timeout stays under it.
@@ -91,6 +91,33 @@ class EveryAttemptEndsTests(PublishingLiveTestCase):
         self.assertIn("Broken\N{REPLACEMENT CHARACTER}answer", publication.error)
         self.assertIn("gave up after 3 attempts", publication.error)
         self.assertEqual(len(self.mock.requests(platform="FACEBOOK", method="POST")), 3)
+
+    def test_a_media_url_that_drips_frees_the_worker_within_its_deadline(self):
+        # One byte a second: every read arrives within the read timeout, only the overall
+        # deadline ends the download. One worker: the text post behind it must not wait long.
+        self.start_worker(MEDIA_FETCH_DEADLINE_SECONDS=2, PUBLISH_MAX_ATTEMPTS=2)
+        dripping = services.post_create(
+            team=self.team,
+            content="Dripping image",
+            media_urls=[self.mock.media_url("photo-drip.png")],
+            platforms=["TWITTER"],
+            scheduled_at=timezone.now(),
+        )
+        behind = services.post_create(
+            team=self.team, content="Behind it", platforms=["FACEBOOK"], scheduled_at=timezone.now()
+        )
+
+        self.wait_until_final(behind, timeout=20)
+        self.assertEqual(behind.status, Post.Status.PUBLISHED)
+        self.wait_until_final(dripping, timeout=30)
+        publication = self.publication(dripping, "TWITTER")
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("did not finish within 2 s", publication.error)
+        self.assertIn("gave up after 2 attempts", publication.error)
+        durations = JobMetric.objects.filter(publication_id=publication.pk).values_list("duration_ms", flat=True)
+        self.assertEqual(len(durations), 2)
+        self.assertTrue(all(d < 6000 for d in durations), f"attempts held the worker for {list(durations)} ms")
+        self.assertEqual(self.mock.posts(platform="TWITTER"), [])
 
 
 class OneBadRowTests(PublishingLiveTestCase):
