@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Max, Min, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import Greatest, TruncHour
 from django.utils import timezone
 
 from connections.models import Connection
@@ -228,8 +228,10 @@ def overdue_posts(now: datetime | None = None) -> tuple[int, float]:
     """(posts still SCHEDULED past their time, seconds the oldest of them is late): no worker
     running the dispatch (or one failing at it) shows here first."""
     now = now or timezone.now()
+    # Late from when the post became due to the system: a row written with a time long past
+    # (year 1) is late from its creation, not by two thousand years.
     row = Post.objects.filter(status=Post.Status.SCHEDULED, scheduled_at__lte=now).aggregate(
-        n=Count("pk"), first=Min("scheduled_at")
+        n=Count("pk"), first=Min(Greatest("scheduled_at", "created_at"))
     )
     return row["n"], (now - row["first"]).total_seconds() if row["first"] else 0.0
 

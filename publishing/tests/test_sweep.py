@@ -8,7 +8,7 @@ from django.utils import timezone
 from rq.job import Job
 
 from planrrr.testing import flush_redis
-from publishing import services, sweep
+from publishing import selectors, services, sweep
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors
 
@@ -147,3 +147,31 @@ class PostFinalizeTests(Actors, TestCase):
         self.end(self.twitter_pub, Publication.Status.PUBLISHED, timezone.now())
         self.assertEqual(services.post_finalize(post_id=self.post.pk), Post.Status.PUBLISHED)
         self.assertIsNone(services.post_finalize(post_id=self.post.pk))
+
+
+class NothingToPublishTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+
+    def test_a_publishing_post_with_no_publication_fails_saying_why(self):
+        # Left by an older version that let a row with no platforms through: it must end.
+        post = Post.objects.create(
+            team=self.team, content="Nowhere", platforms=[], status=Post.Status.PUBLISHING, scheduled_at=timezone.now()
+        )
+        self.assertEqual(sweep.settled_posts_finalize(), 1)
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.FAILED)
+        self.assertIn("no publication to make", post.error)
+
+    def test_a_year_one_row_is_late_from_its_creation(self):
+        Post.objects.create(
+            team=self.team,
+            content="Year one",
+            platforms=["FACEBOOK"],
+            status=Post.Status.SCHEDULED,
+            scheduled_at=timezone.now().replace(year=1),
+        )
+        count, late = selectors.overdue_posts()
+        self.assertEqual(count, 1)
+        self.assertLess(late, 60)
