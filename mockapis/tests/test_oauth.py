@@ -6,6 +6,7 @@ import base64
 import hashlib
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
@@ -247,6 +248,14 @@ class XOAuthTests(OAuthTestCase):
             self.mock.refresh_uses("TWITTER"),
             {first["refresh_token"]: 2, second["refresh_token"]: 1, third["refresh_token"]: 0},
         )
+
+    def test_it_lets_one_of_two_racing_refreshes_through(self):
+        tokens = self.connect()
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(lambda _: self.refresh(tokens["refresh_token"]).status_code, range(2)))
+
+        self.assertEqual(statuses, [200, 400])
+        self.assertEqual(self.mock.refresh_uses("TWITTER")[tokens["refresh_token"]], 2)
 
     def test_it_refuses_an_unknown_refresh_token(self):
         response = self.refresh("never-issued")
