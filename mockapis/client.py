@@ -6,6 +6,9 @@ mock.fail("TWITTER", "error")                       # until reset
 mock.fail("FACEBOOK", "timeout", times=2, seconds=1)
 mock.configure(rate_limit_enabled=True, rate_limit={"limit": 5, "window_seconds": 2})
 mock.posts("FACEBOOK"); mock.duplicates(); mock.requests("TWITTER"); mock.media_ids("INSTAGRAM")
+mock.token_lifetimes(x_access_token_seconds=3)      # OAuth (mockapis.oauth)
+mock.approve(authorize_url)                         # the consent page's redirect, with code and state
+mock.issued_tokens("TWITTER", kind="refresh"); mock.refresh_uses("TWITTER"); mock.expire_token(token)
 """
 
 from __future__ import annotations
@@ -41,18 +44,22 @@ class MockApis:
             "INSTAGRAM_API_URL": self.url("graph"),
             "TWITTER_API_URL": self.url("x"),
             "LINKEDIN_API_URL": self.url("linkedin"),
+            "X_OAUTH_URL": self.url("x"),
+            "FACEBOOK_OAUTH_URL": self.url("facebook-www"),
+            "LINKEDIN_OAUTH_URL": self.url("linkedin-www"),
         }
 
     # --- control -------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget posts, media, the log and failures; config back to the settings."""
+        """Forget posts, media, the log, failures and OAuth codes and tokens; config back to the settings."""
         self._call("POST", "_control/reset")
 
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change switches (partial): rate_limit_enabled, rate_limit={"limit", "window_seconds"},
         random_failures, latency_ms, seed, container_polls_before_finished, ig_daily_limit,
-        duplicate_window_seconds, media_slow_seconds, fetch_timeout_seconds. Returns the config."""
+        duplicate_window_seconds, media_slow_seconds, fetch_timeout_seconds, the OAuth lifetimes
+        (see token_lifetimes) and linkedin_refresh_tokens. Returns the config."""
         return self._call("POST", "_control/config", json=options)
 
     def config(self) -> dict[str, Any]:
@@ -69,7 +76,8 @@ class MockApis:
         message: str | None = None,
     ) -> list[dict]:
         """Make ``platform`` fail in ``mode`` for the next ``times`` matching requests (None: until
-        reset). ``on``: "create" (default), "media", "read" or "any". Returns the active rules."""
+        reset). ``on``: "create" (default), "media", "read", "token" (the OAuth token endpoints) or
+        "any". Returns the active rules."""
         body: dict[str, Any] = {"platform": platform, "mode": mode, "times": times}
         if seconds is not None:
             body["seconds"] = seconds
@@ -87,6 +95,47 @@ class MockApis:
         self._call(
             "POST", "_control/tokens", json={"platform": platform, "token": token, "account_id": account_id, **details}
         )
+
+    # --- OAuth ---------------------------------------------------------------------------
+
+    def token_lifetimes(self, **seconds: float) -> dict[str, Any]:
+        """Set token and code lifetimes, e.g. ``x_access_token_seconds=3``; returns the config.
+        Keys: {x,facebook,linkedin}_code_seconds, x_access_token_seconds,
+        facebook_user_token_seconds, facebook_long_lived_token_seconds,
+        linkedin_access_token_seconds, linkedin_refresh_token_seconds."""
+        unknown = [key for key in seconds if not key.endswith(("_code_seconds", "_token_seconds"))]
+        if unknown:
+            raise MockApisError(f"not a lifetime: {', '.join(unknown)}")
+        return self.configure(**seconds)
+
+    def approve(self, authorize_url: str, *, login: str | None = None, deny: bool = False) -> str:
+        """Submit the consent page at ``authorize_url`` as its Authorize (or Cancel) button does;
+        returns the URL it redirects to (``redirect_uri`` with ``code`` and ``state``, or ``error``)."""
+        data = {"decision": "cancel" if deny else "authorize", **({"login": login} if login else {})}
+        response = self.session.post(authorize_url, data=data, allow_redirects=False, timeout=self.timeout)
+        if response.status_code != 302:
+            raise MockApisError(f"consent page: HTTP {response.status_code}: {response.text[:200]}")
+        return response.headers["Location"]
+
+    def oauth(self, platform: str | None = None) -> dict[str, Any]:
+        """``{"tokens": [...], "codes": [...], "refresh_uses": {token: n}}`` (see mockapis.control)."""
+        return self._call("GET", "_control/oauth", params={"platform": platform} if platform else None)
+
+    def issued_tokens(self, platform: str | None = None, *, kind: str | None = None) -> list[dict]:
+        """Tokens issued, oldest first; ``kind``: access, refresh or page (Facebook)."""
+        return [t for t in self.oauth(platform)["tokens"] if kind in (None, t["kind"])]
+
+    def refresh_uses(self, platform: str | None = None) -> dict[str, int]:
+        """How many times each issued refresh token was presented to the token endpoint."""
+        return self.oauth(platform)["refresh_uses"]
+
+    def expire_token(self, token: str) -> None:
+        """Make an issued token expire now (no waiting out its lifetime)."""
+        self._call("POST", "_control/oauth", json={"expire": token})
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke an issued token, as the user would (a refresh token: its whole grant)."""
+        self._call("POST", "_control/oauth", json={"revoke": token})
 
     # --- what happened -------------------------------------------------------------------
 

@@ -14,6 +14,12 @@
   (platform, account, text)) and ``duplicate_rejections``.
 * ``GET|POST _control/tokens``: bind a bearer token to an account (X), ``{"platform", "token",
   "account_id", "name", "username"}``.
+* ``GET _control/oauth?platform=``: what the OAuth endpoints issued (mockapis.oauth):
+  ``{"tokens": [{"token", "kind", "platform", "account", "client_id", "scopes", "grant",
+  "issued_at", "expires_at", "status", "uses", "replaced_by", ...}], "codes": [...],
+  "refresh_uses": {refresh_token: times presented}}``. ``POST {"revoke": token}`` revokes an
+  issued token (a refresh token: its grant); ``POST {"expire": token}`` makes it expire now.
+  Token lifetimes are config keys (``x_access_token_seconds`` ...: see state.Config).
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ def index(request: HttpRequest) -> JsonResponse:
             "platforms": list(PLATFORMS),
             "modes": list(MODES),
             "config": store.config.as_dict(),
-            "endpoints": ["reset", "config", "fail", "media", "requests", "posts", "tokens"],
+            "endpoints": ["reset", "config", "fail", "media", "requests", "posts", "tokens", "oauth"],
         }
     )
 
@@ -194,3 +200,20 @@ def tokens(request: HttpRequest) -> JsonResponse:
         store.bind_token(platform, str(body["token"]), str(body["account_id"]), **details)
     with store.lock:
         return JsonResponse({"tokens": {token: dict(binding) for token, binding in store.tokens.items()}})
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def oauth(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            actions = [key for key in ("revoke", "expire") if body.get(key)]
+            if len(actions) != 1:
+                raise BadRequest('say one of {"revoke": token} or {"expire": token}')
+            how = "revoked" if actions[0] == "revoke" else "expired"
+            if store.end_token(str(body[actions[0]]), how) is None:
+                raise BadRequest("the stand-in never issued that token")
+        except BadRequest as err:
+            return _refuse(err)
+    return JsonResponse(store.snapshot_oauth(_optional_platform(request)))

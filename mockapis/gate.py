@@ -7,7 +7,10 @@ failures, then calls the view, adds the platform's headers to whatever is answer
 the request log. The platform's *words* for each of these come from its :class:`Dialect`.
 
 Tokens are opaque; one containing ``expired``, ``revoked`` or ``invalid`` is refused as such
-(Graph code 190, X 401, LinkedIn 65600/65601), so tests can exercise token expiry.
+(Graph code 190, X 401, LinkedIn 65600/65601), so tests can exercise token expiry. A token the
+stand-in issued itself (mockapis.oauth) is refused the same way once it has expired or was
+revoked, and a refresh token is no bearer token. Requests of kind TOKEN (the token endpoints)
+and AUTHORIZE (consent pages) skip the bearer check; injected failures still apply to them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from .state import AFTER_CREATE_MODES, ANSWER_MODES, CREATE, Rule, Window, iso, store
+from .state import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso, store
 
 LOGGED_HEADERS = (
     "Authorization",
@@ -132,7 +135,7 @@ def endpoint(
 ):
     """Wrap a view ``view(call, **url_kwargs) -> HttpResponse`` in the common pipeline.
 
-    ``kinds`` maps each allowed method to CREATE, MEDIA or READ (or a function of the call);
+    ``kinds`` maps each allowed method to CREATE, MEDIA, READ or TOKEN (or a function of the call);
     ``account`` says whose request it is (page id, user id, author URN); ``raw_body`` leaves the
     body unread for the view (uploads of bytes).
     """
@@ -180,9 +183,10 @@ def _handle(call: Call, view, kind, account, raw_body: bool, kwargs: dict) -> Ht
         except ValueError as err:
             call.outcome = "rejected"
             return speaker.invalid(call, str(err))
-    call.token = speaker.token(call)
-    problem = token_problem(call.token)
     call.kind = kind(call) if callable(kind) else kind
+    bearer = call.kind not in (TOKEN, AUTHORIZE)
+    call.token = speaker.token(call) if bearer else None
+    problem = token_problem(call.token) or store.bearer_problem(call.token) if bearer else None
     call.account = account(call, kwargs) if account else ""
     # Logged on arrival: a test can see a request the stand-in is still stalling.
     call.entry = store.log(_log_entry(call))

@@ -6,10 +6,29 @@ what the store decides (a rule to apply, a window that is full) into their platf
 
 Behaviour switches start from the settings ``RATE_LIMIT_ENABLED``, ``RANDOM_FAILURES`` (a
 fraction, 0..1) and ``LATENCY_MS``, and change at run time through ``_control/config``.
+
+OAuth (mockapis.oauth): the store remembers every authorization code and token it issues
+(:class:`Code`, :class:`Issued`) and whether each is still good. The people a consent page
+"logs in" are the fixed demo identities of :data:`IDENTITIES`, the first of each platform by
+default (``login=<id>`` on the authorize URL or the consent form picks another):
+
+* X: user ``2244994945`` "Acme Coffee" @acmecoffee; user ``783214`` "Acme Support" @acmesupport.
+* Facebook: user ``10150000000000001`` "Dana Demo", who manages the page ``104857600123456``
+  "Acme Coffee" (linked Instagram business account ``17841400008460056``) and the page
+  ``104857600654321`` "Acme Roastery" (no Instagram); user ``10150000000000002`` "Sam Solo",
+  who manages no page.
+* LinkedIn: member ``sub`` ``yrZCpj2Z12`` "Dana Demo" (dana@acme.example), administrator of
+  ``urn:li:organization:5515715`` "Acme Coffee Ltd" and ``urn:li:organization:2414183``
+  "Acme Roastery"; member ``Xq1Ab2Cd3E`` "Sam Solo", administrator of none.
+
+These match the accounts the demo and the end-to-end tests post to.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import math
 import random
 import threading
@@ -26,7 +45,11 @@ PLATFORMS = ("FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN")
 # What a request does, which decides what applies to it: rate limits and random failures
 # only to CREATE (the calls that make a post); injected failures to the kind their rule names.
 CREATE, MEDIA, READ = "create", "media", "read"
-KINDS = (CREATE, MEDIA, READ)
+# TOKEN: the OAuth token endpoints (code exchange, refresh), which take no bearer token.
+TOKEN = "token"
+KINDS = (CREATE, MEDIA, READ, TOKEN)
+# The consent pages: no bearer token either; only rules with on="any" reach them.
+AUTHORIZE = "authorize"
 
 # Failure modes for _control/fail. The first group answers instead of the platform's success
 # (nothing is created); AFTER_CREATE modes let the request create its post first.
@@ -41,6 +64,58 @@ REQUEST_LOG_SIZE = 50_000
 # A disabled rate limit still reports X's headers, against a window nobody reaches.
 NOMINAL_LIMIT, NOMINAL_WINDOW_SECONDS = 10_000, 900.0
 DAY_SECONDS = 86_400
+
+IDENTITIES: dict[str, list[dict[str, Any]]] = {
+    "TWITTER": [
+        {"id": "2244994945", "name": "Acme Coffee", "username": "acmecoffee"},
+        {"id": "783214", "name": "Acme Support", "username": "acmesupport"},
+    ],
+    "FACEBOOK": [
+        {
+            "id": "10150000000000001",
+            "name": "Dana Demo",
+            "pages": [
+                {
+                    "id": "104857600123456",
+                    "name": "Acme Coffee",
+                    "category": "Coffee Shop",
+                    "instagram_business_account": "17841400008460056",
+                },
+                {"id": "104857600654321", "name": "Acme Roastery", "category": "Food & Beverage Company"},
+            ],
+        },
+        {"id": "10150000000000002", "name": "Sam Solo", "pages": []},
+    ],
+    "LINKEDIN": [
+        {
+            "id": "yrZCpj2Z12",
+            "name": "Dana Demo",
+            "given_name": "Dana",
+            "family_name": "Demo",
+            "email": "dana@acme.example",
+            "organizations": [
+                {"urn": "urn:li:organization:5515715", "name": "Acme Coffee Ltd"},
+                {"urn": "urn:li:organization:2414183", "name": "Acme Roastery"},
+            ],
+        },
+        {
+            "id": "Xq1Ab2Cd3E",
+            "name": "Sam Solo",
+            "given_name": "Sam",
+            "family_name": "Solo",
+            "email": "sam@solo.example",
+            "organizations": [],
+        },
+    ],
+}
+
+
+def identity(platform: str, login: str | None = None) -> dict[str, Any] | None:
+    """The demo identity of ``platform`` with id (or X username) ``login``; the first when None."""
+    people = IDENTITIES[platform]
+    if not login:
+        return people[0]
+    return next((p for p in people if login in (p["id"], p.get("username"))), None)
 
 
 @dataclass
@@ -62,6 +137,22 @@ class Config:
     media_slow_seconds: float = 30.0
     # How long Facebook and Instagram wait for an image URL they fetch.
     fetch_timeout_seconds: float = 10.0
+    # OAuth lifetimes (PLATFORMS.md, "Tokens"). X: codes 30 s, access tokens 2 h, refresh tokens
+    # single use (no lifetime of their own here).
+    x_code_seconds: float = 30.0
+    x_access_token_seconds: float = 7200.0
+    # Facebook: codes 10 minutes; a user token from a code lives about an hour, the long-lived
+    # one from fb_exchange_token about 60 days; page tokens listed with a long-lived user token
+    # never expire (with a short-lived one they end with it).
+    facebook_code_seconds: float = 600.0
+    facebook_user_token_seconds: float = 3600.0
+    facebook_long_lived_token_seconds: float = 60.0 * DAY_SECONDS
+    # LinkedIn: codes 30 minutes, access 60 days, refresh 365 days, not extended by refreshing;
+    # refresh tokens only for apps approved for them (switch off to play an app that is not).
+    linkedin_code_seconds: float = 1800.0
+    linkedin_access_token_seconds: float = 60.0 * DAY_SECONDS
+    linkedin_refresh_token_seconds: float = 365.0 * DAY_SECONDS
+    linkedin_refresh_tokens: bool = True
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -99,7 +190,12 @@ class Config:
         if changes.get("rate_limit", self.rate_limit) < 1 or changes.get("rate_window_seconds", 1) <= 0:
             raise ValueError("rate_limit.limit must be at least 1 and rate_limit.window_seconds above 0")
         for key, value in changes.items():
+            if key in LIFETIMES and value <= 0:
+                raise ValueError(f"{key} must be above 0 seconds")
             setattr(self, key, value)
+
+
+LIFETIMES = {f.name for f in fields(Config) if f.name.endswith(("_code_seconds", "_token_seconds"))}
 
 
 def _coerce(key: str, value: Any, current: Any) -> Any:
@@ -181,6 +277,84 @@ class Post:
         }
 
 
+class OAuthRefused(Exception):
+    """A code or refresh token that cannot be used: ``reason`` is unknown, used, expired, revoked,
+    client (issued to another client), redirect_uri or verifier (PKCE)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Code:
+    """An authorization code, from an approved consent page."""
+
+    code: str
+    platform: str
+    client_id: str
+    redirect_uri: str
+    account: str
+    scopes: list[str]
+    expires_at: float
+    code_challenge: str = ""
+    code_challenge_method: str = ""
+    # Exchange attempts, good or not; redeemed once one succeeded (codes are single use).
+    redemptions: int = 0
+    redeemed: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(expires_at=iso(self.expires_at), expired=time.time() >= self.expires_at)
+        return data
+
+
+@dataclass
+class Issued:
+    """A token the stand-in issued: ``kind`` access or refresh (``page`` for Facebook page
+    tokens); one ``grant`` per code redeemed, shared by the tokens refreshed from it."""
+
+    token: str
+    kind: str
+    platform: str
+    account: str
+    client_id: str
+    scopes: list[str]
+    grant: str
+    expires_at: float | None
+    issued_at: float = field(default_factory=time.time)
+    # None while good; "revoked" (revoke endpoint or _control/oauth) or "rotated" (a spent X
+    # refresh token).
+    ended: str | None = None
+    # Refresh tokens: how many times a client presented it to the token endpoint, good or not.
+    uses: int = 0
+    replaced_by: str | None = None
+    # Platform specifics: Facebook's long_lived flag, the page a page token is for.
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self, now: float | None = None) -> str | None:
+        """None while the token is good; else "revoked" or "expired" (the gate's words)."""
+        if self.ended:
+            return "revoked"
+        if self.expires_at is not None and (now or time.time()) >= self.expires_at:
+            return "expired"
+        return None
+
+    def expires_in(self) -> int:
+        return max(0, math.ceil(self.expires_at - time.time())) if self.expires_at is not None else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            issued_at=iso(self.issued_at),
+            expires_at=None if self.expires_at is None else iso(self.expires_at),
+            status=self.problem() or "active",
+        )
+        if self.ended == "rotated":
+            data["status"] = "rotated"
+        return data
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -219,8 +393,11 @@ class Store:
                 "images": {},
                 "uploads": {},
                 "x_media": {},
+                "page_tokens": {},
             }
             self.tokens: dict[str, dict[str, str]] = {}
+            self.codes: dict[str, Code] = {}
+            self.issued: dict[str, Issued] = {}
             woken, self._wake = self._wake, threading.Event()
         woken.set()
 
@@ -411,6 +588,132 @@ class Store:
         with self.lock:
             return self.tokens.get(token)
 
+    # --- OAuth ---------------------------------------------------------------------------
+
+    def issue_code(self, platform: str, *, lifetime: float, **details: Any) -> Code:
+        code = Code(code=self.token(43), platform=platform, expires_at=time.time() + lifetime, **details)
+        with self.lock:
+            self.codes[code.code] = code
+        return code
+
+    def redeem_code(
+        self, platform: str, value: str, *, client_id: str, redirect_uri: str, verifier: str | None
+    ) -> Code:
+        """The code, spent now; raises OAuthRefused. A code whose authorize request sent a
+        ``code_challenge`` needs the matching ``verifier``. A refused attempt spends nothing
+        (but counts as a redemption)."""
+        with self.lock:
+            code = self.codes.get(value)
+            if code is None or code.platform != platform:
+                raise OAuthRefused("unknown")
+            code.redemptions += 1
+            if code.redeemed:
+                raise OAuthRefused("used")
+            if time.time() >= code.expires_at:
+                raise OAuthRefused("expired")
+            if client_id != code.client_id:
+                raise OAuthRefused("client")
+            if redirect_uri != code.redirect_uri:
+                raise OAuthRefused("redirect_uri")
+            if code.code_challenge and not pkce_matches(code, verifier or ""):
+                raise OAuthRefused("verifier")
+            code.redeemed = True
+            return code
+
+    def issue_token(
+        self,
+        platform: str,
+        kind: str,
+        *,
+        account: str,
+        client_id: str,
+        scopes: list[str],
+        grant: str,
+        lifetime: float | None,
+        prefix: str = "",
+        length: int = 64,
+        **details: Any,
+    ) -> Issued:
+        issued = Issued(
+            token=prefix + self.token(length),
+            kind=kind,
+            platform=platform,
+            account=account,
+            client_id=client_id,
+            scopes=list(scopes),
+            grant=grant,
+            expires_at=None if lifetime is None else time.time() + lifetime,
+            details=details,
+        )
+        with self.lock:
+            self.issued[issued.token] = issued
+        return issued
+
+    def issued_token(self, token: str | None) -> Issued | None:
+        with self.lock:
+            return self.issued.get(token) if token else None
+
+    def bearer_problem(self, token: str | None) -> str | None:
+        """For a bearer token the stand-in issued: "expired", "revoked", or "invalid" (a refresh
+        token is no bearer token); None while good, and for tokens it did not issue."""
+        issued = self.issued_token(token)
+        if issued is None:
+            return None
+        if issued.kind == "refresh":
+            return "invalid"
+        return issued.problem()
+
+    def spend_refresh(self, platform: str, token: str, *, client_id: str, rotate: bool) -> Issued:
+        """Present a refresh token: counted, checked, and with ``rotate`` spent, all under one
+        lock, so that of two clients racing with one token exactly one gets through.
+        Raises OAuthRefused."""
+        with self.lock:
+            issued = self.issued.get(token)
+            if issued is None or issued.platform != platform or issued.kind != "refresh":
+                raise OAuthRefused("unknown")
+            issued.uses += 1
+            if issued.ended == "rotated":
+                raise OAuthRefused("used")
+            problem = issued.problem()
+            if problem:
+                raise OAuthRefused(problem)
+            if client_id != issued.client_id:
+                raise OAuthRefused("client")
+            if rotate:
+                issued.ended = "rotated"
+            return issued
+
+    def link_refresh(self, spent: Issued, successor: Issued) -> None:
+        with self.lock:
+            spent.replaced_by = successor.token
+
+    def end_token(self, token: str, how: str = "revoked") -> Issued | None:
+        """Revoke a token (a refresh token: its whole grant, as RFC 7009 asks), or with
+        how="expired" make it expire now. None if the stand-in never issued it."""
+        with self.lock:
+            issued = self.issued.get(token)
+            if issued is None:
+                return None
+            if how == "expired":
+                issued.expires_at = time.time()
+                return issued
+            ending = [issued]
+            if issued.kind == "refresh":
+                ending = [i for i in self.issued.values() if i.grant == issued.grant]
+            for one in ending:
+                one.ended = one.ended or "revoked"
+            return issued
+
+    def snapshot_oauth(self, platform: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            tokens = [i.as_dict() for i in self.issued.values() if platform in (None, i.platform)]
+            codes = [c.as_dict() for c in self.codes.values() if platform in (None, c.platform)]
+        return {
+            "tokens": tokens,
+            "codes": codes,
+            "refresh_uses": {t["token"]: t["uses"] for t in tokens if t["kind"] == "refresh"},
+        }
+
     # --- the log -------------------------------------------------------------------------
 
     def log(self, entry: dict) -> dict:
@@ -444,6 +747,14 @@ class Store:
     def snapshot_media(self, platform: str | None = None) -> list[dict]:
         with self.lock:
             return [dict(m) for m in self.media if platform is None or m["platform"] == platform]
+
+
+def pkce_matches(code: Code, verifier: str) -> bool:
+    """RFC 7636 section 4.6: S256 compares BASE64URL(SHA256(verifier)) without padding."""
+    if code.code_challenge_method == "plain":
+        return hmac.compare_digest(verifier, code.code_challenge)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return hmac.compare_digest(digest, code.code_challenge)
 
 
 store = Store()

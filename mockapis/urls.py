@@ -2,16 +2,19 @@
 (planrrr/urls.py, when MOCK_APIS_ENABLED) or at the root by ``manage.py run_mock_apis``.
 
 So the platform base URLs are ``<base>/graph`` (Facebook and Instagram), ``<base>/x`` and
-``<base>/linkedin``; media files are ``<base>/media/<name>``; the control interface is
-``<base>/_control/...``. URL names carry no namespace, so ``reverse`` works both ways.
+``<base>/linkedin``; their OAuth pages (mockapis.oauth) ``<base>/x/i/oauth2/authorize``,
+``<base>/facebook-www/v{N}/dialog/oauth`` and ``<base>/linkedin-www/oauth/v2/...``; media
+files are ``<base>/media/<name>``; the control interface is ``<base>/_control/...``.
+URL names carry no namespace, so ``reverse`` works both ways.
 """
 
 from django.urls import path, re_path
 
-from . import control, graph, linkedin, media, x
+from . import control, graph, linkedin, media, oauth, x
 
 # /graph[/v21.0]/<node>: Graph takes an optional version prefix.
-GRAPH = r"^graph/(?:(?P<version>v\d+(?:\.\d+)?)/)?(?P<node>[^/]+)"
+VERSION = r"(?:(?P<version>v\d+(?:\.\d+)?)/)?"
+GRAPH = r"^graph/" + VERSION + r"(?P<node>[^/]+)"
 
 urlpatterns = [
     path("_control/", control.index),
@@ -22,6 +25,21 @@ urlpatterns = [
     path("_control/requests", control.requests_log),
     path("_control/posts", control.posts),
     path("_control/tokens", control.tokens),
+    path("_control/oauth", control.oauth),
+    path("x/i/oauth2/authorize", oauth.x_authorize),
+    path("x/2/oauth2/token", oauth.x_token),
+    path("x/2/oauth2/revoke", oauth.x_revoke),
+    re_path(r"^facebook-www/" + VERSION + r"dialog/oauth/?$", oauth.facebook_dialog),
+    # Before GRAPH, which would take "oauth", "me" or "debug_token" for a node.
+    re_path(r"^graph/" + VERSION + r"oauth/access_token/?$", oauth.facebook_access_token),
+    re_path(r"^graph/" + VERSION + r"debug_token/?$", oauth.facebook_debug_token),
+    re_path(r"^graph/" + VERSION + r"me/accounts/?$", oauth.facebook_accounts),
+    re_path(r"^graph/" + VERSION + r"me/?$", oauth.facebook_me),
+    path("linkedin-www/oauth/v2/authorization", oauth.linkedin_authorization),
+    path("linkedin-www/oauth/v2/accessToken", oauth.linkedin_access_token),
+    path("linkedin/v2/userinfo", oauth.linkedin_userinfo),
+    path("linkedin/rest/organizationAcls", oauth.linkedin_organization_acls),
+    path("linkedin/rest/organizations/<str:org_id>", oauth.linkedin_organization),
     re_path(GRAPH + r"/(?:feed|posts|published_posts)/?$", graph.feed),
     re_path(GRAPH + r"/photos/?$", graph.photos),
     re_path(GRAPH + r"/media/?$", graph.ig_media),

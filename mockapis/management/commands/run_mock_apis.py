@@ -20,7 +20,8 @@ def serve(host: str, port: int, *, seed: int | None = None, quiet: bool = True, 
     base = f"http://{host}:{server.server_port}"
     if stdout is not None:
         stdout.write(
-            f"Stand-in platform APIs on {base} (graph/, x/, linkedin/, media/<name>, _control/); "
+            f"Stand-in platform APIs on {base} (graph/, x/, linkedin/, facebook-www/, linkedin-www/, "
+            f"media/<name>, _control/); "
             f"config {store.config.as_dict()}"
         )
         stdout.flush()
