@@ -120,13 +120,16 @@ class MetricsEndpointTests(MetricsTestCase):
         self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 0)
 
     def test_it_reports_posts_overdue_in_the_database(self):
-        Post.objects.create(
+        # Due (and known to planrrr) for 30 s with nobody dispatching it. Lateness counts from
+        # when the post became due to the system: its time, or its creation if written late.
+        late = Post.objects.create(
             team=self.team,
             content="late",
             platforms=["FACEBOOK"],
             status=Post.Status.SCHEDULED,
             scheduled_at=timezone.now() - timedelta(seconds=30),
         )
+        Post.objects.filter(pk=late.pk).update(created_at=timezone.now() - timedelta(minutes=5))
 
         samples = scrape(self.client)
 
