@@ -172,6 +172,11 @@ LINKEDIN_CLIENT_SECRET = env("LINKEDIN_CLIENT_SECRET", default="")
 X_OAUTH_URL = env("X_OAUTH_URL", default="https://x.com")
 FACEBOOK_OAUTH_URL = env("FACEBOOK_OAUTH_URL", default="https://www.facebook.com")
 LINKEDIN_OAUTH_URL = env("LINKEDIN_OAUTH_URL", default="https://www.linkedin.com")
+# The member scopes, plus the organization ones (which need LinkedIn's Community Management API).
+LINKEDIN_SCOPES = env(
+    "LINKEDIN_SCOPES",
+    default="openid profile w_member_social w_organization_social r_organization_social rw_organization_admin",
+)
 # The public address the platforms send people back to (the callback URLs registered with
 # each app start with it); unset, it is taken from the request.
 OAUTH_REDIRECT_BASE_URL = env("OAUTH_REDIRECT_BASE_URL", default="")
