@@ -256,6 +256,12 @@ def _job_timeout() -> int:
     return int(connect + read) + 30
 
 
+def unrenewable_before_q(horizon: datetime) -> Q:
+    """Connections that stop working by ``horizon`` unless the person reconnects them: no refresh
+    token and the access token expiring, or a refresh token at its fixed end (LinkedIn)."""
+    return Q(refresh_token="", expires_at__lte=horizon) | (~Q(refresh_token="") & Q(refresh_expires_at__lte=horizon))
+
+
 def expiring_connections_warn() -> list[int]:
     """Periodic: announce (``connection_expiring``, once per grant) every ACTIVE connection that
     will stop working within CONNECTION_EXPIRY_WARNING_DAYS and cannot be renewed without the
