@@ -284,10 +284,10 @@ class OAuthClient:
         them, and its message says what to check."""
         status = response.status_code
         code, description = self.error_of(response)
-        words = f"{code}: {description}" if description else (code or f"HTTP {status}")
+        words = f"{code}: {description}" if code and description else (code or description or f"HTTP {status}")
         if status == 429:
             return OAuthFailure(
-                f"{self.label} rate limited the token request ({words}).",
+                f"{self.label} rate limited the request ({words}).",
                 retry_at=self.retry_at(response),
                 status_code=status,
             )
@@ -303,7 +303,7 @@ class OAuthClient:
                 f"and {self.client_secret_setting}.",
                 status_code=status,
             )
-        return OAuthFailure(f"{self.label} refused the token request (HTTP {status}, {words}).", status_code=status)
+        return OAuthFailure(f"{self.label} refused the request (HTTP {status}, {words}).", status_code=status)
 
     def error_of(self, response: requests.Response) -> tuple[str, str]:
         """The OAuth error code and description of an answer (RFC 6749 section 5.2)."""
