@@ -162,14 +162,17 @@ class OAuthClient:
         return True
 
     # --- the flow ------------------------------------------------------------------------
-    def session(self, *, redirect_uri: str | None = None) -> OAuth2Session:
+    def session(self, *, redirect_uri: str | None = None, scoped: bool = False) -> OAuth2Session:
+        """Authlib's session for this app. ``scoped`` only for the authorization URL: Authlib
+        would add the scopes to a refresh too, which RFC 6749 section 6 allows but no platform
+        here needs (the grant keeps its scopes)."""
         if not self.configured:
             raise NotConfigured(f"{self.label} is {self.not_configured_message}.")
         session = OAuth2Session(
             client_id=self.client_id,
             client_secret=self.client_secret,
             token_endpoint_auth_method=self.token_auth_method,
-            scope=self.scope_separator.join(self.scopes),
+            scope=self.scope_separator.join(self.scopes) if scoped else None,
             redirect_uri=redirect_uri,
             code_challenge_method="S256" if self.pkce else None,
             default_timeout=settings.PLATFORM_TIMEOUT,
@@ -182,7 +185,7 @@ class OAuthClient:
 
     def authorization_url(self, *, redirect_uri: str, state: str, code_verifier: str | None) -> str:
         """Where to send the person to consent."""
-        with self.session(redirect_uri=redirect_uri) as oauth:
+        with self.session(redirect_uri=redirect_uri, scoped=True) as oauth:
             url, _ = oauth.create_authorization_url(
                 self.authorize_endpoint(), state=state, code_verifier=code_verifier if self.pkce else None
             )

@@ -181,6 +181,14 @@ class RefreshTests(TestCase):
         )
 
     @responses.activate
+    def test_its_job_records_a_failure_without_raising_for_rq_to_retry(self):
+        from connections.jobs import connection_refresh as job
+
+        responses.post(X_TOKEN, status=502, body="bad gateway")
+        job(self.connection.pk)
+        self.assertEqual(self.reload().refresh_failures, 1)
+
+    @responses.activate
     def test_it_leaves_a_connection_without_refresh_token_as_it_is(self):
         Connection.objects.filter(pk=self.connection.pk).update(refresh_token="")
         connection = connection_refresh(connection_id=self.connection.pk, rejected_token="acc-1")

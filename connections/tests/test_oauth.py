@@ -80,8 +80,11 @@ class XClientTests(SimpleTestCase):
         responses.post(X_TOKEN, json={"access_token": "acc-2", "refresh_token": "ref-2", "expires_in": 7200})
         grant = XClient().refresh(refresh_token="ref-1")
         self.assertEqual((grant.access_token, grant.refresh_token), ("acc-2", "ref-2"))
-        self.assertEqual(form(responses.calls[0])["grant_type"], "refresh_token")
-        self.assertEqual(form(responses.calls[0])["refresh_token"], "ref-1")
+        sent = form(responses.calls[0])
+        self.assertEqual(
+            (sent["grant_type"], sent["refresh_token"], sent["client_id"]), ("refresh_token", "ref-1", "x-id")
+        )
+        self.assertNotIn("scope", sent)
 
     @responses.activate
     def test_it_reads_a_spent_refresh_token_as_a_dead_grant(self):
