@@ -103,8 +103,9 @@ def _needs_refresh(connection: Connection, *, now: datetime, valid_for: timedelt
         return connection.expires_at is not None and connection.expires_at <= now + valid_for
     if connection.next_refresh_at is not None:
         return connection.next_refresh_at <= now
-    due = refresh_due_at(connection.expires_at, now=connection.refreshed_at or connection.created_at)
-    return due is not None and due <= now
+    # A row written without next_refresh_at (raw SQL, a pasted token): the rule of refresh_due_q.
+    lead = timedelta(seconds=settings.TOKEN_REFRESH_LEAD_SECONDS)
+    return connection.expires_at is not None and connection.expires_at <= now + lead
 
 
 def connection_refresh(

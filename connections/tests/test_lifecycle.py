@@ -5,7 +5,6 @@ import threading
 from datetime import timedelta
 
 import responses
-from django.db import close_old_connections
 from django.db import connection as db
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
@@ -301,7 +300,7 @@ class RefreshRaceTests(TransactionTestCase):
             except Exception as err:  # noqa: BLE001 - reported by the assertion below
                 errors.append(err)
             finally:
-                close_old_connections()
+                db.close()  # this thread's own connection, or the test database cannot be dropped
 
         with responses.RequestsMock() as mock:
             mock.add_callback(responses.POST, X_TOKEN, callback=slow_token_endpoint)

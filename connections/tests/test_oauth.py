@@ -72,6 +72,7 @@ class XClientTests(SimpleTestCase):
         self.assertEqual(sent["grant_type"], "authorization_code")
         self.assertEqual(sent["code_verifier"], "ver")
         self.assertEqual(sent["redirect_uri"], "https://app/cb")
+        self.assertEqual(responses.calls[0].request.req_kwargs["timeout"], (5.0, 30.0))
         basic = base64.b64encode(b"x-id:x-secret-value").decode()
         self.assertEqual(responses.calls[0].request.headers["Authorization"], f"Basic {basic}")
 
@@ -189,6 +190,8 @@ class FacebookClientTests(SimpleTestCase):
             ],
         )
         self.assertEqual(query(responses.calls[0])["fields"], "id,name,access_token,instagram_business_account")
+        self.assertIn("after=A", responses.calls[1].request.url)
+        self.assertTrue(all(call.request.req_kwargs["timeout"] for call in responses.calls))
 
     @responses.activate
     def test_it_keeps_the_secret_and_the_token_out_of_graph_errors(self):
