@@ -1,11 +1,18 @@
+from datetime import timedelta
+
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
 
 from connections.models import Connection
+from connections.services import connection_expiry_note, unrenewable_before_q
 
 
 class ConnectionForm(forms.ModelForm):
-    """The token is write-only: never rendered back, kept unchanged when left blank."""
+    """The tokens are write-only: never rendered back, kept unchanged when left blank. Pasting a
+    token by hand stays possible next to the connect flow."""
 
     access_token = forms.CharField(
         required=False,
@@ -13,9 +20,28 @@ class ConnectionForm(forms.ModelForm):
         help_text="Paste a new token to replace the stored one; leave blank to keep it. Stored encrypted.",
     )
 
+    refresh_token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Optional: paste a refresh token to let planrrr renew the access token; blank keeps the stored one.",
+    )
+
     class Meta:
         model = Connection
-        fields = ["team", "platform", "account_id", "name", "access_token", "status", "status_detail"]
+        fields = [
+            "team",
+            "platform",
+            "account_id",
+            "name",
+            "access_token",
+            "refresh_token",
+            "expires_at",
+            "refresh_expires_at",
+            "scopes",
+            "base_url",
+            "status",
+            "status_detail",
+        ]
 
     def clean_access_token(self) -> str:
         token = self.cleaned_data["access_token"]
@@ -23,15 +49,58 @@ class ConnectionForm(forms.ModelForm):
             raise forms.ValidationError("A new connection needs its access token.")
         return token or self.instance.access_token
 
+    def clean_refresh_token(self) -> str:
+        return self.cleaned_data["refresh_token"] or self.instance.refresh_token
+
 
 @admin.register(Connection)
 class ConnectionAdmin(admin.ModelAdmin):
     form = ConnectionForm
-    list_display = ["__str__", "team", "platform", "account_id", "status", "masked_token", "rate_limited_until"]
+    change_list_template = "admin/connections/connection/change_list.html"
+    list_display = [
+        "__str__",
+        "team",
+        "platform",
+        "account_id",
+        "status",
+        "masked_token",
+        "expires_at",
+        "expiry",
+        "rate_limited_until",
+    ]
     list_filter = ["platform", "status", "team"]
     search_fields = ["name", "account_id", "team__name"]
-    readonly_fields = ["masked_token", "rate_limited_until", "created_at", "updated_at"]
+    readonly_fields = [
+        "masked_token",
+        "expiry",
+        "refreshed_at",
+        "refresh_failures",
+        "next_refresh_at",
+        "refresh_error",
+        "expiry_warned_at",
+        "rate_limited_until",
+        "created_at",
+        "updated_at",
+    ]
 
     @admin.display(description="access token")
     def masked_token(self, obj: Connection) -> str:
         return obj.masked_token
+
+    @admin.display(description="renewal")
+    def expiry(self, obj: Connection) -> str:
+        """Tokens that cannot be renewed and expire soon, or a renewal that keeps failing."""
+        return connection_expiry_note(obj) or "-"
+
+    def changelist_view(self, request, extra_context=None):
+        # The warning people must not miss: accounts that will stop publishing unless reconnected.
+        horizon = timezone.now() + timedelta(days=settings.CONNECTION_EXPIRY_WARNING_DAYS)
+        expiring = Connection.objects.filter(unrenewable_before_q(horizon), status=Connection.Status.ACTIVE).count()
+        if expiring:
+            messages.warning(
+                request,
+                f"{expiring} connection(s) expire within {settings.CONNECTION_EXPIRY_WARNING_DAYS} days and cannot "
+                "be renewed automatically: reconnect them (see the renewal column).",
+            )
+        extra_context = {**(extra_context or {}), "connect_url": reverse("connections:connect_teams")}
+        return super().changelist_view(request, extra_context=extra_context)

@@ -1,4 +1,4 @@
-"""A team's account on one platform, with its access token encrypted at rest."""
+"""A team's account on one platform, with its tokens encrypted at rest and their lifecycle."""
 
 from django.db import models
 
@@ -26,6 +26,27 @@ class Connection(models.Model):
     account_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200, blank=True, help_text="A label people recognise, e.g. the page name.")
     access_token = EncryptedTextField()
+    # Empty when the platform issues none (Facebook, LinkedIn apps without refresh, pasted
+    # tokens): such a connection cannot be renewed and is announced CONNECTION_EXPIRY_WARNING_DAYS
+    # ahead instead. db_default: rows inserted by raw SQL (other programs, tests) keep working.
+    refresh_token = EncryptedTextField(blank=True, default="", db_default="")
+    # When the access token and the refresh token stop working; null when unknown or never
+    # (Facebook page tokens).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.TextField(blank=True, default="", db_default="", help_text="As granted, space-separated.")
+    base_url = models.CharField(
+        max_length=500, blank=True, default="", db_default="", help_text="Mastodon instance, Bluesky PDS."
+    )
+    # The token lifecycle (connections.services): when it was last renewed, how many renewals
+    # failed in a row (transiently: a dead grant expires the connection), when to try next
+    # (ahead of expiry, or after a backoff), why the last attempt failed, and when the team
+    # was told that a token which cannot be renewed is about to expire.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_failures = models.PositiveIntegerField(default=0, db_default=0)
+    next_refresh_at = models.DateTimeField(null=True, blank=True)
+    refresh_error = models.TextField(blank=True, default="", db_default="")
+    expiry_warned_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     status_detail = models.TextField(blank=True, help_text="Why the connection is not ACTIVE, in the platform's words.")
     # Set when the platform said to slow down; publications of this account wait until then.
@@ -37,7 +58,10 @@ class Connection(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "platform", "account_id"], name="connection_unique_account"),
         ]
-        indexes = [models.Index(fields=["team", "platform", "status"])]
+        indexes = [
+            models.Index(fields=["team", "platform", "status"]),
+            models.Index(fields=["status", "next_refresh_at"], name="connection_refresh_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} {self.name or self.account_id}"
@@ -52,3 +76,15 @@ class Connection(models.Model):
         """True when the stored token cannot be decrypted (TOKEN_ENCRYPTION_KEY changed, corrupt
         row): nothing can be published with it until the account is reconnected."""
         return is_undecryptable(self.access_token)
+
+    @property
+    def refreshable(self) -> bool:
+        """True when a new access token can be had without the person: a refresh token is stored."""
+        return bool(self.refresh_token) and not is_undecryptable(self.refresh_token)
+
+    @property
+    def grant_expires_at(self):
+        """When the account must be reconnected at the latest: the refresh token's end if the
+        connection is refreshable (LinkedIn does not extend it by refreshing), else the access
+        token's; None when neither is known to expire."""
+        return self.refresh_expires_at if self.refreshable else self.expires_at

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from planrrr.models import Membership, Team
 
@@ -11,6 +13,14 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "created_at", "connect"]
     search_fields = ["name"]
     inlines = [MembershipInline]
+    readonly_fields = ["connect"]
+
+    @admin.display(description="accounts")
+    def connect(self, obj: Team) -> str:
+        # By URL name: the core imports nothing from the connections app.
+        if not obj.pk:
+            return "-"
+        return format_html('<a href="{}">Connect an account</a>', reverse("connections:connect", args=[obj.pk]))

@@ -159,6 +159,38 @@ PLATFORM_CALL_DEADLINE_SECONDS = env.float("PLATFORM_CALL_DEADLINE_SECONDS", def
 # Reconciliation reads at most this many pages (of 100) of an account's posts since an attempt.
 RECONCILE_MAX_PAGES = env.int("RECONCILE_MAX_PAGES", default=10)
 
+# --- Connecting accounts (OAuth) -------------------------------------------------------
+# One app per platform; a platform without its client id shows "not configured" instead of a
+# button. Instagram is connected through the Facebook app (a page's linked business account).
+X_CLIENT_ID = env("X_CLIENT_ID", default="")
+X_CLIENT_SECRET = env("X_CLIENT_SECRET", default="")
+FACEBOOK_APP_ID = env("FACEBOOK_APP_ID", default="")
+FACEBOOK_APP_SECRET = env("FACEBOOK_APP_SECRET", default="")
+LINKEDIN_CLIENT_ID = env("LINKEDIN_CLIENT_ID", default="")
+LINKEDIN_CLIENT_SECRET = env("LINKEDIN_CLIENT_SECRET", default="")
+# Where the consent pages (and LinkedIn's token endpoint) live, so the stand-in can play them.
+X_OAUTH_URL = env("X_OAUTH_URL", default="https://x.com")
+FACEBOOK_OAUTH_URL = env("FACEBOOK_OAUTH_URL", default="https://www.facebook.com")
+LINKEDIN_OAUTH_URL = env("LINKEDIN_OAUTH_URL", default="https://www.linkedin.com")
+# The member scopes, plus the organization ones (which need LinkedIn's Community Management API).
+LINKEDIN_SCOPES = env(
+    "LINKEDIN_SCOPES",
+    default="openid profile w_member_social w_organization_social r_organization_social rw_organization_admin",
+)
+# The public address the platforms send people back to (the callback URLs registered with
+# each app start with it); unset, it is taken from the request.
+OAUTH_REDIRECT_BASE_URL = env("OAUTH_REDIRECT_BASE_URL", default="")
+# A connect attempt (its signed state) must come back within this long.
+OAUTH_STATE_MAX_AGE_SECONDS = env.int("OAUTH_STATE_MAX_AGE_SECONDS", default=600)
+# Tokens are renewed this long before they expire (or 20 % of their lifetime if longer, and
+# never earlier than half of it, so a token of a few seconds is not renewed in a loop).
+TOKEN_REFRESH_LEAD_SECONDS = env.int("TOKEN_REFRESH_LEAD_SECONDS", default=600)
+TOKEN_REFRESH_INTERVAL_SECONDS = env.float("TOKEN_REFRESH_INTERVAL_SECONDS", default=30.0)
+# Backoff after a transient refresh failure: base, 2*base, 4*base ... up to an hour.
+TOKEN_REFRESH_RETRY_BASE_SECONDS = env.int("TOKEN_REFRESH_RETRY_BASE_SECONDS", default=30)
+# Tokens that cannot be renewed are announced (connection.expiring, admin warning) this early.
+CONNECTION_EXPIRY_WARNING_DAYS = env.int("CONNECTION_EXPIRY_WARNING_DAYS", default=7)
+
 # --- Media ------------------------------------------------------------------------------
 MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
 MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
@@ -197,6 +229,8 @@ PLANRRR_PERIODIC = {
     "webhooks.services.delivery_sweep": SWEEP_INTERVAL_SECONDS,
     "publishing.sweep.job_metrics_rollup": 60.0,
     "webhooks.services.events_prune": 60.0,
+    "connections.services.tokens_refresh_due": TOKEN_REFRESH_INTERVAL_SECONDS,
+    "connections.services.expiring_connections_warn": 300.0,
 }
 # Per-job metric rows older than this are summed into hourly rollups and deleted: counters
 # and histograms are unchanged, the p99 job time and the dashboard read the rows kept.

@@ -1,0 +1,159 @@
+"""The connect flow, started from the admin: team page -> start -> the platform's consent page ->
+callback -> (pick the pages or authors) -> connections stored, back to the admin.
+
+The views only check, call and render: the state's rules live in ``connections.connect``, the
+platforms' in ``connections.oauth``, the writes in ``connections.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from connections.connect import Refused, may_connect, picks_offer, picks_read, state_consume, state_issue
+from connections.oauth import CLIENTS, OAuthClient, OAuthFailure
+from connections.services import connection_connect
+from planrrr.models import Team
+from planrrr.text import safe_text
+
+logger = logging.getLogger("planrrr.connections")
+
+LOGIN_URL = "admin:login"
+
+
+def _client(slug: str) -> OAuthClient | None:
+    platform = slug.upper()
+    return CLIENTS[platform]() if platform in CLIENTS else None
+
+
+def redirect_uri(request: HttpRequest, client: OAuthClient) -> str:
+    """The callback URL registered with the platform's app (identical at start and exchange)."""
+    path = reverse("connections:connect_callback", args=[client.platform.lower()])
+    base = settings.OAUTH_REDIRECT_BASE_URL.rstrip("/")
+    return f"{base}{path}" if base else request.build_absolute_uri(path)
+
+
+def refused(request: HttpRequest, message: str, *, status: int = 400, team: Team | None = None) -> HttpResponse:
+    return render(
+        request,
+        "connections/refused.html",
+        {"title": "Could not connect the account", "message": message, "team": team},
+        status=status,
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def connect_teams(request: HttpRequest) -> HttpResponse:
+    """The teams this user may connect accounts for."""
+    teams = [team for team in Team.objects.order_by("name") if may_connect(request.user, team)]
+    return render(request, "connections/teams.html", {"title": "Connect an account", "teams": teams})
+
+
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
+    """A button per platform, or what to configure."""
+    team = get_object_or_404(Team, pk=team_id)
+    if not may_connect(request.user, team):
+        return refused(request, "Only the team's admins and owners may connect accounts for it.", status=403)
+    platforms = [
+        {
+            "slug": client.platform.lower(),
+            "label": client.label + (" and Instagram" if client.platform == "FACEBOOK" else ""),
+            "configured": client.configured,
+            "not_configured": client.not_configured_message,
+        }
+        for client in (cls() for cls in CLIENTS.values())
+    ]
+    return render(
+        request,
+        "connections/connect.html",
+        {"title": f"Connect an account to {team}", "team": team, "platforms": platforms},
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+@require_POST
+def connect_start(request: HttpRequest, team_id: int, platform: str) -> HttpResponse:
+    team = get_object_or_404(Team, pk=team_id)
+    client = _client(platform)
+    if client is None:
+        return refused(request, f"planrrr cannot connect {platform!r} accounts.", status=404, team=team)
+    if not may_connect(request.user, team):
+        return refused(request, "Only the team's admins and owners may connect accounts for it.", status=403)
+    if not client.configured:
+        return refused(request, f"{client.label} is {client.not_configured_message}.", team=team)
+    state, verifier = state_issue(request, team=team, platform=client.platform)
+    url = client.authorization_url(redirect_uri=redirect_uri(request, client), state=state, code_verifier=verifier)
+    return HttpResponseRedirect(url)
+
+
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def connect_callback(request: HttpRequest, platform: str) -> HttpResponse:
+    client = _client(platform)
+    if client is None:
+        return refused(request, f"planrrr cannot connect {platform!r} accounts.", status=404)
+    try:
+        team, verifier = state_consume(request, state=request.GET.get("state", ""), platform=client.platform)
+    except Refused as err:
+        return refused(request, err.message)
+    if request.GET.get("error"):
+        # RFC 6749 section 4.1.2.1: the person declined, or the platform refused the request.
+        words = safe_text(request.GET.get("error_description") or request.GET["error"], limit=300)
+        return refused(request, f"{client.label} did not grant access: {words}", team=team)
+    code = request.GET.get("code", "")
+    if not code:
+        return refused(request, f"{client.label} sent no authorization code: start again.", team=team)
+    try:
+        grant = client.exchange(code=code, redirect_uri=redirect_uri(request, client), code_verifier=verifier)
+        choices = client.accounts(grant)
+    except OAuthFailure as err:
+        logger.warning("Connecting a %s account for team %s failed: %s", client.label, team.pk, err.message)
+        return refused(request, err.message, status=502, team=team)
+    if client.picks_accounts:
+        pick_id = picks_offer(request, team=team, platform=client.platform, choices=choices)
+        return HttpResponseRedirect(reverse("connections:connect_pick", args=[pick_id]))
+    return _connected(request, team, [connection_connect(team=team, choice=choice) for choice in choices])
+
+
+@login_required(login_url=LOGIN_URL)
+@require_http_methods(["GET", "POST"])
+def connect_pick(request: HttpRequest, pick_id: str) -> HttpResponse:
+    """Which pages (and their Instagram accounts) or LinkedIn authors to connect."""
+    try:
+        team, platform, choices = picks_read(request, pick_id, take=request.method == "POST")
+    except Refused as err:
+        return refused(request, err.message)
+    if request.method == "POST":
+        picked = set(request.POST.getlist("account"))
+        chosen = [choice for choice in choices if choice.key in picked]
+        if not chosen:
+            # The offer was spent by this POST: nothing picked means start again, nothing stored.
+            return refused(request, "No account was picked, so nothing was connected: start again.", team=team)
+        return _connected(request, team, [connection_connect(team=team, choice=choice) for choice in chosen])
+    return render(
+        request,
+        "connections/pick.html",
+        {
+            "title": f"Pick the {CLIENTS[platform].label} accounts to connect to {team}",
+            "team": team,
+            "pick_id": pick_id,
+            "choices": choices,
+        },
+    )
+
+
+def _connected(request: HttpRequest, team: Team, results: list) -> HttpResponse:
+    for connection, created in results:
+        verb = "Connected" if created else "Reconnected"
+        messages.success(request, f"{verb} {connection} to {team}.")
+    return HttpResponseRedirect(reverse("admin:connections_connection_changelist") + f"?team__id__exact={team.pk}")
