@@ -212,6 +212,17 @@ def _back_off(connection: Connection, err: OAuthFailure, *, now: datetime) -> No
     )
 
 
+def connection_expire(*, connection_id: int, reason: str) -> bool:
+    """Mark an ACTIVE connection EXPIRED (the platform refused its token, or it cannot be
+    decrypted) and send ``connection_expired`` once, after commit. Returns True if it changed."""
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().filter(pk=connection_id).first()
+        if connection is None or connection.status != Connection.Status.ACTIVE:
+            return False
+        _expire(connection, reason=reason)
+    return True
+
+
 def _expire(connection: Connection, *, reason: str) -> None:
     connection.status = Connection.Status.EXPIRED
     connection.status_detail = reason

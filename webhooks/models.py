@@ -24,6 +24,8 @@ EVENT_TYPES = {
     "post.failed": "A post failed on one platform for good (one per publication).",
     "post.completed": "Every platform of a post is done; carries the post's final status.",
     "connection.expired": "A connected account's token expired or was revoked: reconnect it.",
+    "connection.expiring": "A connected account's token cannot be renewed and expires soon: reconnect it.",
+    "connection.connected": "An account was connected, or reconnected, through the connect flow.",
 }
 # Shown instead of a secret that cannot be decrypted (or is empty): deliveries cannot be signed.
 UNREADABLE_SECRET = "(cannot be read: rotate the secret)"

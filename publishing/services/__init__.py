@@ -3,8 +3,9 @@
     posts      post_create, post_save_new, post_schedule, post_cancel   (the door)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
-    attempts   publication_publish, claim, settle, publication_recover,
-               connection_expire                                        (the state machine)
+    attempts   publication_publish, claim, settle, publication_recover  (the state machine)
+    expiry     connection_expire, the connection signals' receivers,
+               publications_requeue_after_reconnect                     (tokens that die)
     finalize   post_finalize, post_fail                                 (the post's outcome)
     signals    webhook events and metric rows
 
@@ -15,14 +16,14 @@ all call these safely, exactly one wins each transition.
 """
 
 from publishing.rules import active_connections, post_problems
-from publishing.services.attempts import (
-    claim,
-    connection_expire,
-    publication_publish,
-    publication_recover,
-    settle,
-)
+from publishing.services.attempts import claim, publication_publish, publication_recover, settle
 from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
+from publishing.services.expiry import (
+    connection_expire,
+    publications_fail_for_expired,
+    publications_requeue_after_reconnect,
+    requeueable,
+)
 from publishing.services.finalize import post_fail, post_finalize
 from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
@@ -41,6 +42,9 @@ __all__ = [
     "post_schedule",
     "post_stage",
     "posts_dispatch",
+    "publications_fail_for_expired",
+    "publications_requeue_after_reconnect",
+    "requeueable",
     "publication_enqueue",
     "publication_publish",
     "publication_recover",

@@ -53,6 +53,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
+from connections.oauth import OAuthFailure
 from connections.platforms import get_adapter
 from connections.platforms.base import (
     Account,
@@ -65,17 +66,21 @@ from connections.platforms.base import (
     TokenExpired,
     TransientError,
 )
+from connections.services import connection_refresh
 from planrrr.crypto import is_undecryptable
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
 from publishing.services.dispatch import publication_enqueue
+from publishing.services.expiry import TOKEN, connection_expire
 from publishing.services.finalize import post_finalize
 
 logger = logging.getLogger("planrrr.publishing")
 
 Outcome = JobMetric.Outcome
+# A token expiring within this is renewed before the attempt uses it.
+JUST_IN_TIME = timedelta(minutes=2)
 DONE, LATER, GIVE_UP = "done", "later", "give up"
 
 
@@ -149,6 +154,10 @@ def _call(attempt: Attempt) -> Result:
     if publication.attempt_count > settings.PUBLISH_MAX_ATTEMPTS:
         return Result(GIVE_UP, rules.gave_up(publication.error or "No attempt left", publication.attempt_count - 1))
     adapter = get_adapter(publication.platform)
+    waiting = _renew_if_expiring(publication, now)
+    if waiting is not None:
+        return waiting
+    connection = publication.connection
     account = Account(account_id=connection.account_id, access_token=connection.access_token)
     draft = Draft(
         text=post.content,
@@ -165,12 +174,56 @@ def _call(attempt: Attempt) -> Result:
             if external_id:
                 return Result(DONE, published=Published(external_id=external_id), reconciled=True)
         lag_ms = _lag_ms(publication, post, now)
-        return Result(DONE, published=adapter.publish(account, draft), lag_ms=lag_ms)
+        return Result(DONE, published=_publish(adapter, publication, account, draft), lag_ms=lag_ms)
     except PlatformError as err:
         return result_of(err, publication)
     except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
         logger.exception("publication %s: attempt %s raised", publication.pk, publication.attempt_count)
         return Result(LATER, f"Attempt interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
+
+
+def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
+    """Renew a token that expires within JUST_IN_TIME (the periodic refresh runs ahead of
+    expiry; this catches a token it could not renew yet). None to go on publishing."""
+    connection = publication.connection
+    if not connection.refreshable or not connection.expires_at or connection.expires_at > now + JUST_IN_TIME:
+        return None
+    try:
+        publication.connection = connection_refresh(connection_id=connection.pk, valid_for=JUST_IN_TIME)
+    except OAuthFailure as err:
+        if err.grant_dead:
+            return Result(
+                GIVE_UP, rules.reconnect(publication.platform, err.message), counts=False, expire_connection=True
+            )
+        if connection.expires_at > now:
+            return None  # the token still works: publish with it, the refresh is retried later
+        return Result(
+            LATER,
+            f"The {rules.label(publication.platform)} token expired and could not be renewed yet: {err.message}",
+            retry_at=err.retry_at,
+            counts=False,
+        )
+    return None
+
+
+def _publish(adapter, publication: Publication, account: Account, draft: Draft) -> Published:
+    """Publish; on a 401, renew the token once (if it can be) and try again with the new one."""
+    try:
+        return adapter.publish(account, draft)
+    except TokenExpired as refused:
+        connection = publication.connection
+        if not connection.refreshable:
+            raise
+        try:
+            renewed = connection_refresh(connection_id=connection.pk, rejected_token=account.access_token)
+        except OAuthFailure as err:
+            if err.grant_dead:
+                raise TokenExpired(err.message) from None
+            raise TransientError(f"{refused.message}; renewing the token failed: {err.message}") from None
+        if renewed.access_token == account.access_token:
+            raise
+        publication.connection = renewed
+        return adapter.publish(Account(account_id=renewed.account_id, access_token=renewed.access_token), draft)
 
 
 def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:
@@ -332,6 +385,8 @@ def _settle(attempt: Attempt, result: Result) -> str:
         )
     else:
         fields.update(status=Publication.Status.FAILED, error=error, next_attempt_at=None, outcome_unknown=False)
+        if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
+            fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
 
     with transaction.atomic():
         updated = Publication.objects.filter(
@@ -444,44 +499,3 @@ def publication_recover(*, publication: Publication) -> str:
         metric=None,
     )
     return settle(attempt, result)
-
-
-def connection_expire(*, connection_id: int, reason: str) -> int:
-    """Mark a connection EXPIRED and fail its waiting publications at once (no attempts burned
-    on a token that cannot work). Returns the number of publications failed."""
-    reason = safe_text(reason, limit=500)
-    with transaction.atomic():
-        connection = Connection.objects.select_for_update().filter(pk=connection_id).first()
-        if connection is None:
-            return 0
-        if connection.status == Connection.Status.ACTIVE:
-            Connection.objects.filter(pk=connection.pk).update(
-                status=Connection.Status.EXPIRED, status_detail=reason, updated_at=timezone.now()
-            )
-            signals.emit(
-                connection.team_id,
-                "connection.expired",
-                {
-                    "connectionId": connection.pk,
-                    "platform": connection.platform,
-                    "accountId": connection.account_id,
-                    "reason": reason,
-                },
-            )
-        waiting = list(
-            Publication.objects.select_related("post")
-            .select_for_update(of=("self",))
-            .filter(connection=connection, status=Publication.Status.PENDING, post__status=Post.Status.PUBLISHING)
-        )
-        message = rules.reconnect(connection.platform, reason)
-        Publication.objects.filter(pk__in=[p.pk for p in waiting]).update(
-            status=Publication.Status.FAILED, error=message, next_attempt_at=None, updated_at=timezone.now()
-        )
-        started = time.monotonic()
-        for publication in waiting:
-            publication.error = message
-            signals.emit_failed(publication, publication.post)
-            signals.record_metric(publication, Outcome.FAILED, started=started)
-    for post_id in {p.post_id for p in waiting}:
-        post_finalize(post_id=post_id)
-    return len(waiting)

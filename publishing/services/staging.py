@@ -24,8 +24,9 @@ from connections.platforms.base import Account, Draft, PlatformError, TokenExpir
 from planrrr.text import safe_text
 from publishing import rules
 from publishing.models import Post, Publication
-from publishing.services.attempts import _storable_json, connection_expire
+from publishing.services.attempts import _storable_json
 from publishing.services.dispatch import publication_enqueue
+from publishing.services.expiry import connection_expire
 
 JOB = "publishing.jobs.post_stage"
 
