@@ -22,6 +22,7 @@ class TokenLifecycleTests(PublishingLiveTestCase):
     def setUp(self):
         super().setUp()
         Connection.objects.filter(pk=self.twitter.pk).delete()  # connected through the flow below
+        type(self.owner).objects.filter(pk=self.owner.pk).update(is_staff=True, is_superuser=True)
         self.client.force_login(self.owner)
         self.receiver = Receiver()
         self.addCleanup(self.receiver.close)
@@ -123,8 +124,12 @@ class TokenLifecycleTests(PublishingLiveTestCase):
         reconnected = self.connect_x()
         self.assertEqual(reconnected.pk, connection.pk, "updated in place, history kept")
         self.assertEqual(reconnected.status, Connection.Status.ACTIVE)
-        self.assertEqual(services.requeueable(connection=reconnected).count(), 2)
-        self.assertEqual(services.publications_requeue_after_reconnect(connection=reconnected), 2)
+        # The admin asks, with a count, before re-queueing.
+        listing = self.client.get(reverse("admin:connections_connection_changelist"))
+        self.assertContains(listing, "2 publication(s) failed because its token had expired")
+        requeue = reverse("admin:connections_connection_requeue", args=[reconnected.pk])
+        self.assertContains(self.client.get(requeue), "Re-queue 2 publications")
+        self.client.post(requeue)
         self.assertEqual(services.publications_requeue_after_reconnect(connection=reconnected), 0, "once")
 
         for post in posts:
