@@ -116,6 +116,8 @@ class PostAdmin(admin.ModelAdmin):
         if change:
             return  # read-only once created
         services.post_save_new(post=obj)
+        for warning in getattr(obj, "warnings", []):
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.action(description="Cancel selected posts (if not started)")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:

@@ -190,6 +190,22 @@ def connection_problem(team_id: int, platform: str, connection: Connection | Non
     return None
 
 
+def expiry_warnings(*, connections: dict[str, Connection], scheduled_at: datetime | None) -> dict[str, str]:
+    """Per platform, a warning when the account's token ends before the post's time and cannot be
+    renewed without the person ("your LinkedIn token expires on 3 Jan 2027, before this post")."""
+    warnings = {}
+    if scheduled_at is None:
+        return warnings
+    for platform, connection in connections.items():
+        ends = connection.grant_expires_at
+        if ends is not None and ends < scheduled_at:
+            warnings[platform] = (
+                f"Your {label(platform)} token expires on {ends:%-d %b %Y %H:%M} UTC, before this post: "
+                f"reconnect the {label(platform)} account before then, or the post will fail there."
+            )
+    return warnings
+
+
 def active_connections(*, team: Team, platforms: list[str]) -> dict[str, Connection]:
     """The team's active connection per platform (the oldest, if it has several)."""
     found: dict[str, Connection] = {}

@@ -73,11 +73,20 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
         connections = rules.active_connections(team=post.team, platforms=list(post.platforms))
     if post.scheduled_at and post.status == Post.Status.DRAFT:
         post.status = Post.Status.SCHEDULED
+    warnings = rules.expiry_warnings(connections=connections, scheduled_at=post.scheduled_at)
+    # Said to the caller (the admin shows them, the API returns them) and kept on the publication.
+    post.warnings = list(warnings.values())
     with transaction.atomic():
         post.full_clean()
         post.save()
         Publication.objects.bulk_create(
-            Publication(post=post, platform=name, connection=connections.get(name)) for name in post.platforms
+            Publication(
+                post=post,
+                platform=name,
+                connection=connections.get(name),
+                metadata={"warnings": [warnings[name]]} if name in warnings else {},
+            )
+            for name in post.platforms
         )
         if post.status == Post.Status.SCHEDULED:
             _dispatch_if_due(post)

@@ -191,3 +191,31 @@ class PostCreateTests(Actors, TestCase):
         self.assertNotIn("mock_fb_token", stored)
         self.assertTrue(stored.startswith("fernet:"))
         self.assertEqual(Connection.objects.get(pk=self.facebook.pk).access_token, "mock_fb_token")
+
+
+class ExpiryWarningTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+
+    def test_it_flags_a_post_scheduled_after_a_token_that_cannot_be_renewed_expires(self):
+        ends = timezone.now() + timedelta(days=3)
+        Connection.objects.filter(pk=self.facebook.pk).update(expires_at=ends)
+        post = services.post_create(
+            team=self.team, content="Next week", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon(7 * 86400)
+        )
+        self.assertEqual(len(post.warnings), 1)
+        self.assertIn(f"Your Facebook token expires on {ends:%-d %b %Y}", post.warnings[0])
+        self.assertIn("before this post", post.warnings[0])
+        self.assertEqual(post.publications.get(platform="FACEBOOK").metadata["warnings"], post.warnings)
+        self.assertNotIn("warnings", post.publications.get(platform="TWITTER").metadata)
+
+    def test_it_says_nothing_when_the_token_outlives_the_post_or_renews_itself(self):
+        Connection.objects.filter(pk=self.facebook.pk).update(expires_at=timezone.now() + timedelta(days=30))
+        Connection.objects.filter(pk=self.twitter.pk).update(
+            expires_at=timezone.now() + timedelta(hours=2), refresh_token="a-refresh-token"
+        )
+        post = services.post_create(
+            team=self.team, content="Next week", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon(7 * 86400)
+        )
+        self.assertEqual(post.warnings, [])
