@@ -110,3 +110,77 @@ def _typed(env: dict[str, Any]) -> dict[str, Any]:
         else:
             typed[name] = value
     return typed
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+def headless_chromium():
+    """A headless Chromium driven by Selenium (Debian's ``chromium`` and ``chromium-driver``:
+    `.ci/run` installs them), or unittest.SkipTest saying what to install. Never downloads a
+    browser or driver (Selenium Manager is bypassed by naming both)."""
+    import os
+    import tempfile
+    import unittest
+
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:
+        raise unittest.SkipTest(
+            f"{' and '.join(missing)} not installed: `apt-get install chromium chromium-driver` (.ci/run does)"
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # The flags of a browser that must not reach out of this machine (no network here but the
+    # registries): no background networking, updates or sync.
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tempfile.mkdtemp(prefix='planrrr-chromium-')}",
+    ):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+
+
+class BrowserMixin:
+    """A real headless browser for a LiveServerTestCase; a screenshot under .local/screenshots
+    when the test fails."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.browser = headless_chromium()
+        self.browser.set_page_load_timeout(30)
+        self.addCleanup(self.browser.quit)
+
+    def tearDown(self) -> None:
+        outcome = getattr(self, "_outcome", None)
+        result = getattr(outcome, "result", None)
+        failed = outcome is not None and (
+            not outcome.success or any(test is self for test, _ in (result.failures + result.errors if result else []))
+        )
+        if failed:
+            from django.conf import settings
+
+            folder = settings.BASE_DIR / ".local" / "screenshots"
+            folder.mkdir(parents=True, exist_ok=True)
+            self.browser.save_screenshot(str(folder / f"{self.id()}.png"))
+        super().tearDown()
+
+    def log_in(self, username: str, password: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.browser.get(f"{self.live_server_url}/admin/login/")
+        self.browser.find_element(By.NAME, "username").send_keys(username)
+        self.browser.find_element(By.NAME, "password").send_keys(password)
+        self.browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        wait_for(lambda: "/admin/login/" not in self.browser.current_url, message="the admin to log in")
