@@ -1,15 +1,19 @@
 """`manage.py demo` (what `make run` runs): the whole loop, end to end, on real parts.
 
 It migrates, starts the stand-in APIs (`run_mock_apis`) and two workers, creates a demo
-team with its connections and a webhook endpoint (a local receiver that verifies every
+team, connects its X, Facebook (with Instagram) and LinkedIn accounts through the platforms'
+OAuth flows (the stand-in plays each platform's consent page and token endpoint), adds a
+webhook endpoint (a local receiver that verifies every
 signature), schedules a few posts a few seconds ahead, waits until they are done, prints
 what happened, stops everything and exits 0 only if every post was PUBLISHED.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from django.core.management import call_command
@@ -17,7 +21,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from connections.models import Connection
+from connections.oauth import get_client
+from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Team
 from planrrr.processes import ManagedProcess, WorkerProcess, free_port
@@ -26,11 +31,21 @@ from publishing.models import Post
 from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
+# The accounts the demo connects (the stand-in's demo identities: mockapis.state).
 ACCOUNTS = {
-    "FACEBOOK": ("104857600123456", "Acme Coffee (page)"),
-    "TWITTER": ("2244994945", "@acmecoffee"),
-    "INSTAGRAM": ("17841400008460056", "@acme.coffee"),
-    "LINKEDIN": ("urn:li:organization:5515715", "Acme Coffee Ltd"),
+    "FACEBOOK": "104857600123456",
+    "TWITTER": "2244994945",
+    "INSTAGRAM": "17841400008460056",
+    "LINKEDIN": "urn:li:organization:5515715",
+}
+# The demo's OAuth app on each platform (the stand-in takes any client id and secret).
+OAUTH_APP = {
+    "X_CLIENT_ID": "planrrr-demo",
+    "X_CLIENT_SECRET": "demo-x-secret",
+    "FACEBOOK_APP_ID": "planrrr-demo",
+    "FACEBOOK_APP_SECRET": "demo-facebook-secret",
+    "LINKEDIN_CLIENT_ID": "planrrr-demo",
+    "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
 }
 
 
@@ -55,12 +70,14 @@ class Command(BaseCommand):
             receiver = Receiver()
             env = {
                 **MockApis(base).api_settings(),
+                **OAUTH_APP,
                 "MEDIA_ALLOW_PRIVATE_URLS": "true",
                 "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             }
             workers = [WorkerProcess(env=env).start() for _ in range(options["workers"])]
             self.stdout.write(f"{len(workers)} workers started (rqworker --with-scheduler default webhooks)")
-            posts = self.create_posts(base, receiver, options["delay"])
+            with override_settings(**{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))}):
+                posts = self.create_posts(base, receiver, options["delay"])
             self.wait(posts, options["timeout"], workers)
             self.report(posts, receiver)
         finally:
@@ -74,12 +91,14 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform, (account_id, name) in ACCOUNTS.items():
-            Connection.objects.create(
-                team=team, platform=platform, account_id=account_id, name=name, access_token=f"demo_{platform.lower()}"
-            )
-        # X tokens carry no account: tell the stand-in whose token it is, as X knows.
-        MockApis(base).bind_token("demo_twitter", ACCOUNTS["TWITTER"][0])
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN"):
+            for connection in self.connect(MockApis(base), team, platform):
+                renewal = (
+                    f"renewed before {connection.expires_at:%H:%M} UTC"
+                    if connection.refreshable
+                    else (f"expires {connection.expires_at:%Y-%m-%d}" if connection.expires_at else "does not expire")
+                )
+                self.stdout.write(f"connected {connection} through the {platform.title()} OAuth flow (token {renewal})")
         # The receiver, like the stand-in, is on this machine: allowed for the demo only.
         with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
             endpoint = endpoint_create(team=team, url=receiver.url)
@@ -100,6 +119,24 @@ class Command(BaseCommand):
             ]
         self.stdout.write(f"scheduled {len(posts)} posts for {at:%H:%M:%S} UTC; waiting for the workers…")
         return posts
+
+    def connect(self, mock: MockApis, team: Team, platform: str) -> list:
+        """What a person does on the connect page: to the platform's consent page (the stand-in's),
+        approve, back with a code; exchanged for tokens, the demo accounts picked, stored."""
+        client = get_client(platform)
+        verifier = secrets.token_urlsafe(64)
+        redirect_uri = f"{mock.base_url}/demo/{platform.lower()}/callback"
+        url = client.authorization_url(
+            redirect_uri=redirect_uri, state=secrets.token_urlsafe(16), code_verifier=verifier
+        )
+        code = parse_qs(urlsplit(mock.approve(url)).query)["code"][0]
+        grant = client.exchange(code=code, redirect_uri=redirect_uri, code_verifier=verifier)
+        wanted = set(ACCOUNTS.values())
+        return [
+            connection_connect(team=team, choice=choice)[0]
+            for choice in client.accounts(grant)
+            if choice.account_id in wanted
+        ]
 
     def wait(self, posts: list[Post], timeout: float, workers: list[WorkerProcess]) -> None:
         deadline = time.monotonic() + timeout
