@@ -150,9 +150,10 @@ def _call(attempt: Attempt) -> Result:
         return Result(GIVE_UP, rules.gave_up(publication.error or "No attempt left", publication.attempt_count - 1))
     adapter = get_adapter(publication.platform)
     account = Account(account_id=connection.account_id, access_token=connection.access_token)
+    text, media_urls = rules.content_for(post, publication.platform)
     draft = Draft(
-        text=post.content,
-        media_urls=list(post.media_urls),
+        text=text,
+        media_urls=media_urls,
         state=attempt.state,
         idempotency_key=f"planrrr-publication-{publication.pk}",
     )
