@@ -11,6 +11,6 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "timezone", "created_at"]
     search_fields = ["name"]
     inlines = [MembershipInline]
