@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("api.urls")),
     path("", include("publishing.urls")),
 ]
 
