@@ -13,7 +13,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "created_at", "connect"]
+    list_display = ["name", "timezone", "created_at", "connect"]
     search_fields = ["name"]
     inlines = [MembershipInline]
     readonly_fields = ["connect"]

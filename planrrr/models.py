@@ -1,15 +1,45 @@
 """The tenant: every row of the other apps belongs to a Team."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+
+def validate_timezone(name: str) -> None:
+    """An IANA time zone name zoneinfo knows ("Europe/Paris", "UTC")."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as err:
+        raise ValidationError(
+            f"Unknown time zone {name!r}: give an IANA name such as Europe/Paris, America/New_York or UTC."
+        ) from err
 
 
 class Team(models.Model):
     name = models.CharField(max_length=200)
+    # Times people read and type (the admin, CSV imports without an offset) are in this zone;
+    # the database and the API speak absolute times.
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        db_default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA time zone name, e.g. Europe/Paris: the admin shows and takes this team's times in it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The team's zone; UTC for a name written past validation that zoneinfo does not know."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            return ZoneInfo("UTC")
 
 
 class Membership(models.Model):

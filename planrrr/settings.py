@@ -37,11 +37,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_rq",
+    "rest_framework",
+    "drf_spectacular",
     "planrrr",
     "connections",
     "webhooks",
     "publishing",
     "mockapis",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -124,6 +127,9 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=0.2)
 # A queued publication whose job is gone from Redis is re-enqueued after this long.
 SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
+
+# The cache is Redis too: the API's per-key throttles count there (tests: their own database).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": PUBLISH_JOB_TIMEOUT},
@@ -271,6 +277,38 @@ if PUBLISH_LEASE_SECONDS <= PUBLISH_JOB_TIMEOUT:
         f"PUBLISH_LEASE_SECONDS={PUBLISH_LEASE_SECONDS} must be longer than PUBLISH_JOB_TIMEOUT={PUBLISH_JOB_TIMEOUT}:"
         f" set it to {PUBLISH_JOB_TIMEOUT + 15} or more, or unset it."
     )
+
+# --- HTTP API (/api/v1/) -------------------------------------------------------------------
+# Requests per API key (DRF rate: N/sec, N/min, N/hour or N/day); past it, 429 with Retry-After.
+API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/min")
+# How long the answer to a POST with an Idempotency-Key is kept (and replayed) per team.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+PLANRRR_PERIODIC["api.services.idempotency_keys_prune"] = 600.0
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.auth.KeyRole"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.auth.KeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "planrrr API",
+    "DESCRIPTION": (
+        "Schedule posts on a team's social accounts and read what happened. Authenticate with a team API key "
+        "(`Authorization: Bearer …`); times are RFC 3339 with an offset; errors are RFC 9457 problem+json "
+        "with `errors` by field; POSTs take an `Idempotency-Key`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Post.platforms and Publication.platform share the platform choices: one enum, one name.
+    "ENUM_NAME_OVERRIDES": {"Platform": "connections.models.Platform"},
+}
 
 # --- The rest ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -19,6 +19,7 @@ def _init_worker(counter, *args, **kwargs):
     runner._init_worker(counter, *args, **kwargs)
     url = with_redis_db(settings.REDIS_URL, settings.TEST_REDIS_DB - runner._worker_id)
     settings.REDIS_URL = url
+    settings.CACHES["default"]["LOCATION"] = url
     for queue in settings.RQ_QUEUES.values():
         queue["URL"] = url
 

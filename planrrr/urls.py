@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("", include("connections.urls")),
+    path("api/v1/", include("api.urls")),
     path("", include("publishing.urls")),
 ]
 

@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -6,10 +8,12 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from connections.admin import ConnectionAdmin
 from connections.models import Connection, Platform
+from planrrr.models import Team
 from publishing import rules, services
 from publishing.models import JobMetric, Post, Publication
 
@@ -40,10 +44,23 @@ class PostForm(forms.ModelForm):
 
     class Meta:
         model = Post
-        fields = ["team", "author", "content", "platforms", "media_urls", "scheduled_at"]
+        fields = ["team", "author", "content", "platforms", "media_urls", "variants", "scheduled_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "scheduled_at" in self.fields:
+            # PostAdmin.changeform_view makes the team's zone the current one for this request.
+            zone = timezone.get_current_timezone_name()
+            self.fields[
+                "scheduled_at"
+            ].help_text = (
+                f"Date and time in {zone} (the team's time zone; set it on the team). Leave empty for a draft."
+            )
 
     def clean(self):
         data = super().clean()
+        if data.get("variants") is None and "variants" in self.fields:
+            data["variants"] = {}
         if self.instance.pk or "team" not in data or "platforms" not in data:
             return data
         problems = rules.post_problems(
@@ -52,10 +69,15 @@ class PostForm(forms.ModelForm):
             platforms=list(data.get("platforms") or []),
             media_urls=list(data.get("media_urls") or []),
             scheduled_at=data.get("scheduled_at"),
+            variants=data.get("variants"),
         )
         for field, messages_ in problems.items():
             for message in messages_:
-                self.add_error(field if field in self.fields else None, message)
+                if field.startswith("variants."):
+                    # variants.TWITTER.content: the one JSON box, with the place inside it named.
+                    self.add_error("variants", f"{field.removeprefix('variants.')}: {message}")
+                else:
+                    self.add_error(field if field in self.fields else None, message)
         return data
 
 
@@ -75,7 +97,7 @@ class PlatformFilter(admin.SimpleListFilter):
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
     form = PostForm
-    list_display = ["__str__", "team", "status", "platform_list", "scheduled_at", "published_at"]
+    list_display = ["__str__", "team", "status", "platform_list", "scheduled_local", "published_at"]
     list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
     search_fields = ["content"]
     date_hierarchy = "scheduled_at"
@@ -101,11 +123,51 @@ class PostAdmin(admin.ModelAdmin):
             "content",
             "platforms",
             "media_urls",
-            "scheduled_at",
+            "variants",
+            "scheduled_local",
             "status",
             "error",
             "published_at",
         ]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # The stored UTC time is shown once, in the team's zone (scheduled_local).
+        return [f for f in fields if f != "scheduled_at"] if obj is not None else fields
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Show and read times in the team's zone: the post's team, or the team being chosen
+        (the add form's POST, ``?team=ID``), or the user's only team; else UTC."""
+        with timezone.override(self._zone(request, object_id)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # inside the zone: dates are formatted at render time
+        return response
+
+    def _zone(self, request: HttpRequest, object_id) -> ZoneInfo:
+        team = None
+        if object_id:
+            team = Team.objects.filter(posts__pk=object_id).first()
+        else:
+            team_id = request.POST.get("team") or request.GET.get("team")
+            if team_id and str(team_id).isdigit():
+                team = Team.objects.filter(pk=team_id).first()
+            else:
+                teams = Team.objects.filter(memberships__user_id=request.user.pk)[:2]
+                team = teams[0] if len(teams) == 1 else None
+        return team.zone if team else ZoneInfo("UTC")
+
+    @admin.display(description="scheduled at", ordering="scheduled_at")
+    def scheduled_local(self, obj: Post) -> str:
+        """The time in the team's zone, naming the zone (and UTC beside it when they differ)."""
+        if not obj.scheduled_at:
+            return "-"
+        zone = obj.team.zone
+        local = obj.scheduled_at.astimezone(zone)
+        text = f"{local:%Y-%m-%d %H:%M} {zone.key}"
+        if local.utcoffset():
+            text += f" ({obj.scheduled_at.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
+        return text
 
     @admin.display(description="platforms")
     def platform_list(self, obj: Post) -> str:

@@ -27,6 +27,20 @@ class Post(models.Model):
     content = models.TextField()
     platforms = ArrayField(models.CharField(max_length=20, choices=Platform.choices))
     media_urls = ArrayField(models.URLField(max_length=2000), default=list, blank=True)
+    # Per-platform overrides of the text and media: {PLATFORM: {"content"?, "media_urls"?}}. A
+    # platform without an entry (or an entry without a key) gets the main one
+    # (publishing.rules.content_for). db_default: rows inserted by SQL without it still work.
+    variants = models.JSONField(
+        default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
+        blank=True,
+        help_text=(
+            'Optional per-platform text and media, as JSON: {"TWITTER": {"content": "Short text for X"}, '
+            '"INSTAGRAM": {"content": "Caption #hashtags", "media_urls": ["https://…/photo.jpg"]}}. '
+            "A platform not listed here, or a key left out, uses the main text and media above. "
+            "Only platforms of this post; keys: content, media_urls."
+        ),
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)

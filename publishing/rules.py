@@ -108,10 +108,7 @@ def scheduled_at_problem(scheduled_at: object, *, publish_now: bool = False) -> 
     if not isinstance(scheduled_at, datetime):
         return "Give the time as a date and time with a time zone."
     if timezone.is_naive(scheduled_at):
-        return (
-            f"{scheduled_at.isoformat()} has no time zone: give the offset "
-            f"(e.g. {scheduled_at.isoformat()}+00:00) so the post goes out when you mean."
-        )
+        return no_zone(scheduled_at)
     tolerance = timedelta(seconds=settings.SCHEDULE_PAST_TOLERANCE_SECONDS)
     if not publish_now and scheduled_at < timezone.now() - tolerance:
         return (
@@ -119,6 +116,93 @@ def scheduled_at_problem(scheduled_at: object, *, publish_now: bool = False) -> 
             f"(times up to {settings.SCHEDULE_PAST_TOLERANCE_SECONDS // 60} minutes ago are taken as now)."
         )
     return None
+
+
+def no_zone(naive: datetime) -> str:
+    return (
+        f"{naive.isoformat()} has no time zone: give the offset "
+        f"(e.g. {naive.isoformat()}+00:00) so the post goes out when you mean."
+    )
+
+
+# --- per-platform variants -----------------------------------------------------------------
+
+VARIANT_KEYS = ("content", "media_urls")
+
+
+def variant_not_listed(platform: str) -> str:
+    return f"{label(platform)} is not among this post's platforms: add {platform} to them, or remove its variant."
+
+
+def variant_unknown_key(key: object) -> str:
+    return f"Unknown key {key!r}: a variant takes {' and '.join(VARIANT_KEYS)} only."
+
+
+def content_for(post_or_fields, platform: str) -> tuple[str, list[str]]:
+    """The text and media ``platform`` actually gets: its variant's, where the post has one,
+    else the main ones. Takes a Post or a mapping with ``content``, ``media_urls`` and
+    ``variants``; a variant that is not a mapping (a row written past the door) is ignored."""
+    if isinstance(post_or_fields, dict):
+        get = post_or_fields.get
+    else:
+
+        def get(name, default=None):
+            return getattr(post_or_fields, name, default)
+
+    text, media = get("content"), get("media_urls")
+    variants = get("variants")
+    variant = variants.get(platform) if isinstance(variants, dict) else None
+    if isinstance(variant, dict):
+        text = variant.get("content", text)
+        media = variant.get("media_urls", media)
+    if media is None:
+        media = []
+    # Anything else than a list (a row written past the door) is left for the caller to refuse.
+    return text, list(media) if isinstance(media, list | tuple) else media
+
+
+def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]:
+    """What is wrong with the variants' shape and values, keyed ``variants.PLATFORM.key``
+    (platform rules on the resulting text are checked with the rest, per platform)."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    if variants is None or variants == {}:
+        return problems
+    if not isinstance(variants, dict):
+        add("variants", 'Give the variants as an object by platform: {"TWITTER": {"content": "…"}}.')
+        return problems
+    for platform, variant in variants.items():
+        where = f"variants.{platform}"
+        if platform not in Platform.values:
+            add(where, unknown_platform(platform))
+            continue
+        if platform not in platforms:
+            add(where, variant_not_listed(platform))
+            continue
+        if not isinstance(variant, dict):
+            add(where, 'Give a variant as an object: {"content": "…", "media_urls": ["https://…"]}.')
+            continue
+        for key in variant:
+            if key not in VARIANT_KEYS:
+                add(f"{where}.{key}", variant_unknown_key(key))
+        if "content" in variant:
+            content = variant["content"]
+            if problem := text_problem(content, f"The {label(platform)} text"):
+                add(f"{where}.content", problem)
+            elif is_blank(content):
+                add(f"{where}.content", f"The {label(platform)} text is empty: write some, or leave content out.")
+        if "media_urls" in variant:
+            urls = variant["media_urls"]
+            if not isinstance(urls, list):
+                add(f"{where}.media_urls", "Give the media URLs as a list.")
+                continue
+            for url in urls:
+                if problem := text_problem(url, "A media URL") or media_url_problem(url):
+                    add(f"{where}.media_urls", problem)
+    return problems
 
 
 def post_problems(
@@ -130,9 +214,12 @@ def post_problems(
     connections: dict[str, Connection] | None = None,
     scheduled_at: object = None,
     publish_now: bool = False,
+    variants: object = None,
 ) -> dict[str, list[str]]:
     """Everything that would make this post fail, per field, each message saying what to
-    change. Runs before anything is saved or enqueued."""
+    change. Runs before anything is saved or enqueued. Every platform's rules are checked on
+    the text and media it will get (``content_for``): a problem of a variant's text or media
+    is keyed ``variants.PLATFORM.content`` / ``variants.PLATFORM.media_urls``."""
     problems: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -164,14 +251,27 @@ def post_problems(
         if problem:
             add("media_urls", problem)
             urls_ok = False
+    variant_problems = variants_problems(variants, seen)
+    for field, messages in variant_problems.items():
+        problems.setdefault(field, []).extend(messages)
     if connections is None:
         connections = active_connections(team=team, platforms=seen)
+    fields = {"content": content, "media_urls": media_urls, "variants": variants}
     for name in seen:
         if problem := connection_problem(team.pk, name, connections.get(name)):
             add("platforms", problem)
-        if content_ok and urls_ok:
-            for message in get_adapter(name).validate(text=content, media_urls=list(media_urls)):
-                add("content" if "image" not in message else "media_urls", message)
+        variant = variants.get(name) if isinstance(variants, dict) else None
+        variant = variant if isinstance(variant, dict) else {}
+        if any(key.startswith(f"variants.{name}") for key in variant_problems):
+            continue
+        text_ok = content_ok or "content" in variant
+        media_ok = urls_ok or "media_urls" in variant
+        if not (text_ok and media_ok):
+            continue
+        text, urls = content_for(fields, name)
+        for message in get_adapter(name).validate(text=text, media_urls=urls):
+            field = "content" if "image" not in message else "media_urls"
+            add(f"variants.{name}.{field}" if field in variant else field, message)
     return problems
 
 
@@ -238,13 +338,15 @@ def publication_refusal(publication) -> str | None:
         return unknown_platform(publication.platform)
     if problem := connection_problem(post.team_id, publication.platform, publication.connection):
         return problem
-    problem = text_problem(post.content, "The text")
-    if problem is None and is_blank(post.content):
+    text, urls = content_for(post, publication.platform)
+    problem = text_problem(text, "The text")
+    if problem is None and is_blank(text):
         problem = EMPTY
     if problem:
         return problem
-    urls = list(post.media_urls or [])
+    if not isinstance(urls, list):
+        return "The media URLs of this post are not a list: give a list of URLs."
     problems = [p for p in (text_problem(u, "A media URL") or media_url_problem(u) for u in urls) if p]
     if not problems:
-        problems = get_adapter(publication.platform).validate(text=post.content, media_urls=urls)
+        problems = get_adapter(publication.platform).validate(text=text, media_urls=urls)
     return " ".join(problems) or None

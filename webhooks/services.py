@@ -568,6 +568,30 @@ def endpoint_create(*, team: Team, url: str, description: str = "", events: list
     return endpoint
 
 
+def endpoint_update(*, endpoint: Endpoint, **fields: Any) -> Endpoint:
+    """Change an endpoint's ``url``, ``description`` or ``events`` (validated as at creation);
+    ``active`` goes through endpoint_enable / endpoint_disable."""
+    active = fields.pop("active", None)
+    unknown = set(fields) - {"url", "description", "events"}
+    if unknown:
+        raise TypeError(f"endpoint_update() got unexpected fields {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(endpoint, name, value.strip() if name == "url" else value)
+    endpoint.full_clean()
+    endpoint.save(update_fields=[*fields, "updated_at"])
+    if active is True and not endpoint.active:
+        endpoint_enable(endpoint=endpoint)
+    elif active is False and endpoint.active:
+        endpoint_disable(endpoint=endpoint, reason=f"Disabled through the API on {timezone.now():%Y-%m-%d %H:%M} UTC.")
+    endpoint.refresh_from_db()
+    return endpoint
+
+
+def endpoint_delete(*, endpoint: Endpoint) -> None:
+    """Delete an endpoint with its deliveries (the events stay for the other endpoints)."""
+    Endpoint.objects.filter(pk=endpoint.pk).delete()
+
+
 def endpoint_rotate_secret(*, endpoint: Endpoint, overlap: timedelta | None = None) -> str:
     """Give the endpoint a new secret and return it (show it once).
 

@@ -1,12 +1,14 @@
 """Writes of the publishing app, one module per seam of the flow (DESIGN.md):
 
-    posts      post_create, post_save_new, post_schedule, post_cancel   (the door)
+    posts      post_create, post_save_new, post_schedule, post_update,
+               post_cancel                                              (the door)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
     attempts   publication_publish, claim, settle, publication_recover  (the state machine)
     expiry     connection_expire, the connection signals' receivers,
                publications_requeue_after_reconnect                     (tokens that die)
     finalize   post_finalize, post_fail                                 (the post's outcome)
+    retry      publications_retry                                       (failed ones again)
     signals    webhook events and metric rows
 
 The rules every entry point checks are in ``publishing.rules``; jobs (``publishing.jobs``)
@@ -25,7 +27,8 @@ from publishing.services.expiry import (
     requeueable,
 )
 from publishing.services.finalize import post_fail, post_finalize
-from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule
+from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule, post_update
+from publishing.services.retry import publications_retry
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "post_save_new",
     "post_schedule",
     "post_stage",
+    "post_update",
     "posts_dispatch",
     "publications_fail_for_expired",
     "publications_requeue_after_reconnect",
@@ -49,6 +53,7 @@ __all__ = [
     "publication_publish",
     "publication_recover",
     "publication_stage",
+    "publications_retry",
     "settle",
     "stage_enqueue",
     "stage_job_id",

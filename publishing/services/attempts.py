@@ -159,9 +159,10 @@ def _call(attempt: Attempt) -> Result:
         return waiting
     connection = publication.connection
     account = Account(account_id=connection.account_id, access_token=connection.access_token)
+    text, media_urls = rules.content_for(post, publication.platform)
     draft = Draft(
-        text=post.content,
-        media_urls=list(post.media_urls),
+        text=text,
+        media_urls=media_urls,
         state=attempt.state,
         idempotency_key=f"planrrr-publication-{publication.pk}",
     )

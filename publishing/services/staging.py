@@ -77,9 +77,10 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
     if not held:
         return False
     connection = publication.connection
+    text, media_urls = rules.content_for(post, publication.platform)
     draft = Draft(
-        text=post.content,
-        media_urls=list(post.media_urls),
+        text=text,
+        media_urls=media_urls,
         state=dict(publication.metadata),
         idempotency_key=f"planrrr-publication-{publication.pk}",
     )

@@ -1,0 +1,48 @@
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from api import services
+from api.models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made here and shown once; only their hash is kept. Revoke, don't edit."""
+
+    list_display = ["name", "team", "role", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["role", "team", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A key's team and role are what it was given to do: make a new key instead.
+        return [*self.readonly_fields, "team", "role"] if obj else self.readonly_fields
+
+    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        created, raw = services.api_key_create(team=obj.team, name=obj.name, role=obj.role, created_by=request.user)
+        obj.pk, obj.prefix, obj.key_hash = created.pk, created.prefix, created.key_hash
+        request._api_key_shown_once = raw  # the only copy, for response_add's page
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return TemplateResponse(
+            request,
+            "admin/api/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "API key created",
+                "api_key": obj,
+                "raw_key": request._api_key_shown_once,
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        done = sum(services.api_key_revoke(api_key=key) for key in queryset)
+        self.message_user(request, f"Revoked {done} of {queryset.count()} keys.", messages.SUCCESS)

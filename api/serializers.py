@@ -1,0 +1,340 @@
+"""The API's JSON shapes (camelCase). Serializers parse and format types only: every rule and
+its message is the rule book's (publishing.rules), applied by the services."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.problems import camel
+from connections.models import Connection
+from publishing import rules
+from publishing.models import Post, Publication
+from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+
+BULK_MAX = 500
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know: a misspelt ``scheduled_at`` must not make a draft."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = {}
+            for name in data:
+                if name not in self.fields or self.fields[name].read_only:
+                    hint = f" Did you mean {camel(name)!r}?" if camel(name) in self.fields else ""
+                    unknown[name] = [f"Unknown field {name!r}.{hint}"]
+            if unknown:
+                raise serializers.ValidationError(unknown)
+        return super().to_internal_value(data)
+
+
+class Rfc3339Field(serializers.DateTimeField):
+    """An RFC 3339 time with its offset (``2030-01-15T09:30:00+01:00`` or ``…Z``); a time
+    without one is refused with the rule book's message, never read in some zone."""
+
+    def to_internal_value(self, value):
+        parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+        if parsed is None:
+            raise serializers.ValidationError(
+                "Give an RFC 3339 date and time with its offset, e.g. 2030-01-15T09:30:00+01:00."
+            )
+        if timezone.is_naive(parsed):
+            raise serializers.ValidationError(rules.no_zone(parsed))
+        return parsed
+
+
+VARIANTS_SCHEMA = {
+    "type": "object",
+    "description": "Per-platform text and media overriding the main ones there; keys are platform names.",
+    "additionalProperties": {
+        "type": "object",
+        "properties": {
+            "content": {"type": "string"},
+            "mediaUrls": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        },
+    },
+    "example": {"TWITTER": {"content": "The short one for X"}},
+}
+
+
+@extend_schema_field(VARIANTS_SCHEMA)
+class VariantsField(serializers.JSONField):
+    """{PLATFORM: {content?, mediaUrls?}} <-> the model's {PLATFORM: {content?, media_urls?}}.
+    Other keys pass through untouched, for the rule book to refuse by name."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if not isinstance(data, dict):
+            return data
+        return {
+            platform: {("media_urls" if k == "mediaUrls" else k): v for k, v in variant.items()}
+            if isinstance(variant, dict)
+            else variant
+            for platform, variant in data.items()
+        }
+
+    def to_representation(self, value):
+        if not isinstance(value, dict):
+            return {}
+        return {
+            platform: {("mediaUrls" if k == "media_urls" else k): v for k, v in variant.items()}
+            if isinstance(variant, dict)
+            else variant
+            for platform, variant in value.items()
+        }
+
+
+# --- posts -----------------------------------------------------------------------------------
+
+
+class PublicationSerializer(serializers.ModelSerializer):
+    postId = serializers.IntegerField(source="post_id", read_only=True)
+    externalId = serializers.CharField(source="external_id", read_only=True)
+    attemptCount = serializers.IntegerField(source="attempt_count", read_only=True)
+    publishedAt = serializers.DateTimeField(source="published_at", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    connectionId = serializers.IntegerField(source="connection_id", read_only=True, allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    class Meta:
+        model = Publication
+        fields = [
+            "id",
+            "postId",
+            "platform",
+            "status",
+            "externalId",
+            "error",
+            "attemptCount",
+            "metadata",
+            "publishedAt",
+            "nextAttemptAt",
+            "connectionId",
+            "createdAt",
+            "updatedAt",
+        ]
+        read_only_fields = fields
+
+
+class PostSerializer(serializers.ModelSerializer):
+    mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField(), read_only=True)
+    variants = VariantsField(read_only=True)
+    scheduledAt = serializers.DateTimeField(source="scheduled_at", read_only=True)
+    publishedAt = serializers.DateTimeField(source="published_at", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+    publications = PublicationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "status",
+            "content",
+            "platforms",
+            "mediaUrls",
+            "variants",
+            "scheduledAt",
+            "publishedAt",
+            "error",
+            "createdAt",
+            "updatedAt",
+            "publications",
+        ]
+        read_only_fields = fields
+
+
+class PostWriteSerializer(StrictSerializer):
+    """A post to create (or, every field given, to replace)."""
+
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    platforms = serializers.ListField(child=serializers.CharField(), help_text="FACEBOOK, INSTAGRAM, TWITTER, LINKEDIN")
+    mediaUrls = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    variants = VariantsField(required=False, default=dict)
+    scheduledAt = Rfc3339Field(
+        required=False, allow_null=True, default=None, help_text="RFC 3339 with an offset; none makes a draft."
+    )
+
+    def service_fields(self) -> dict:
+        data = self.validated_data
+        names = {"mediaUrls": "media_urls", "scheduledAt": "scheduled_at"}
+        return {names.get(name, name): value for name, value in data.items() if name in self.fields}
+
+
+class PostCreateSerializer(PostWriteSerializer):
+    publishNow = serializers.BooleanField(required=False, default=False, help_text="Publish at once.")
+
+    def service_fields(self) -> dict:
+        fields = super().service_fields()
+        fields["publish_now"] = fields.pop("publishNow", False)
+        return fields
+
+
+class PostPatchSerializer(PostWriteSerializer):
+    """Only the fields given change."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial=True, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+        self.fields["mediaUrls"].default = serializers.empty
+        self.fields["variants"].default = serializers.empty
+        self.fields["scheduledAt"].default = serializers.empty
+
+
+class BulkSerializer(StrictSerializer):
+    posts = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=BULK_MAX)
+
+
+class BulkItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.IntegerField(help_text="201 created, or 400 with errors.")
+    post = PostSerializer(required=False)
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+
+
+class BulkResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    results = BulkItemSerializer(many=True)
+
+
+class RetrySerializer(serializers.Serializer):
+    retried = PublicationSerializer(many=True)
+
+
+# --- connections -----------------------------------------------------------------------------
+
+
+class ConnectionSerializer(serializers.ModelSerializer):
+    """What an account is, never its tokens."""
+
+    accountId = serializers.CharField(source="account_id", read_only=True)
+    statusDetail = serializers.CharField(source="status_detail", read_only=True)
+    expiresAt = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = Connection
+        fields = ["id", "platform", "name", "accountId", "status", "statusDetail", "expiresAt", "createdAt"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_expiresAt(self, obj):  # noqa: N802 - the JSON name
+        # Connection.expires_at comes with the OAuth connect flows; until then: unknown (null).
+        value = getattr(obj, "expires_at", None)
+        return serializers.DateTimeField().to_representation(value) if value else None
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class EndpointSerializer(serializers.ModelSerializer):
+    disabledReason = serializers.CharField(source="disabled_reason", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    class Meta:
+        model = Endpoint
+        fields = ["id", "url", "description", "events", "active", "disabledReason", "createdAt", "updatedAt"]
+        read_only_fields = fields
+
+
+class EndpointCreatedSerializer(EndpointSerializer):
+    secret = serializers.CharField(read_only=True, help_text="The signing secret: shown in this answer only.")
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class EndpointWriteSerializer(StrictSerializer):
+    url = serializers.CharField()
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    events = serializers.ListField(
+        child=serializers.CharField(), required=False, default=list, help_text="None means every event."
+    )
+    active = serializers.BooleanField(required=False, help_text="false stops deliveries; true starts them again.")
+
+
+class EndpointPatchSerializer(EndpointWriteSerializer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, partial=True, **kwargs)
+        for field in self.fields.values():
+            field.required = False
+            field.default = serializers.empty
+
+
+class SecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(help_text="The new signing secret; the old one signs too for a day.")
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    statusCode = serializers.IntegerField(source="status_code", read_only=True, allow_null=True)
+    latencyMs = serializers.IntegerField(source="latency_ms", read_only=True, allow_null=True)
+    responseExcerpt = serializers.CharField(source="response_excerpt", read_only=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "succeeded", "statusCode", "latencyMs", "responseExcerpt", "error", "createdAt"]
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    eventId = serializers.CharField(source="event_id", read_only=True)
+    eventType = serializers.CharField(source="event.type", read_only=True)
+    endpointId = serializers.IntegerField(source="endpoint_id", read_only=True)
+    attemptCount = serializers.IntegerField(source="attempt_count", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    lastStatusCode = serializers.IntegerField(source="last_status_code", read_only=True, allow_null=True)
+    lastError = serializers.CharField(source="last_error", read_only=True)
+    redeliveryOf = serializers.IntegerField(source="redelivery_of_id", read_only=True, allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    attempts = AttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "eventId",
+            "eventType",
+            "endpointId",
+            "status",
+            "attemptCount",
+            "nextAttemptAt",
+            "lastStatusCode",
+            "lastError",
+            "redeliveryOf",
+            "createdAt",
+            "attempts",
+        ]
+        read_only_fields = fields
+
+
+# --- me ----------------------------------------------------------------------------------------
+
+
+class TeamSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    timezone = serializers.CharField()
+
+
+class KeySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    role = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    team = TeamSerializer()
+    key = KeySerializer()
+    role = serializers.CharField()

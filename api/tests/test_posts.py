@@ -1,0 +1,190 @@
+"""Posts over the API: the door's rules and messages, camelCase, RFC 3339, every action."""
+
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+
+from api.tests.base import ApiTestCase
+from publishing.models import Post, Publication
+from publishing.tests.base import INSTAGRAM_USER
+
+
+class PostApiTests(ApiTestCase):
+    def later(self, minutes: int = 60) -> str:
+        return (timezone.now() + timedelta(minutes=minutes)).isoformat()
+
+    def test_it_creates_a_scheduled_post_in_camel_case(self):
+        at = "2030-01-15T09:30:00+01:00"
+        data = self.create_post(platforms=["FACEBOOK", "TWITTER"], scheduledAt=at, mediaUrls=[])
+        self.assertEqual(data["status"], "SCHEDULED")
+        self.assertEqual(data["scheduledAt"], "2030-01-15T08:30:00Z")
+        self.assertEqual([p["platform"] for p in data["publications"]], ["FACEBOOK", "TWITTER"])
+        self.assertEqual(set(data["publications"][0]), {
+            "id", "postId", "platform", "status", "externalId", "error", "attemptCount", "metadata",
+            "publishedAt", "nextAttemptAt", "connectionId", "createdAt", "updatedAt",
+        })  # fmt: skip
+        self.assertEqual(self.post_row(data).scheduled_at, datetime(2030, 1, 15, 8, 30, tzinfo=UTC))
+
+    def test_it_answers_a_create_with_its_location(self):
+        response = self.api.post("/api/v1/posts", {"content": "Draft", "platforms": ["FACEBOOK"]}, format="json")
+        self.assertEqual(response.status_code, 201)
+        self.assertEqual(response["Location"], f"/api/v1/posts/{response.json()['id']}")
+        self.assertEqual(response.json()["status"], "DRAFT")
+
+    def test_it_refuses_a_time_without_offset(self):
+        response = self.api.post(
+            "/api/v1/posts",
+            {"content": "When?", "platforms": ["FACEBOOK"], "scheduledAt": "2030-01-15T09:30:00"},
+            format="json",
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response["Content-Type"], "application/problem+json")
+        self.assertIn("has no time zone: give the offset", response.json()["errors"]["scheduledAt"][0])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+
+    def test_it_gives_the_rule_book_messages_by_field(self):
+        response = self.api.post(
+            "/api/v1/posts",
+            {
+                "content": "   ",
+                "platforms": ["FACEBOOK", "TWITTER", "MYSPACE"],
+                "variants": {"TWITTER": {"content": "x" * 301}},
+            },
+            format="json",
+        )
+        self.assertEqual(response.status_code, 400)
+        errors = response.json()["errors"]
+        self.assertEqual(errors["content"], ["The post is empty: write some text."])
+        self.assertIn("Unknown platform 'MYSPACE'", errors["platforms"][0])
+        self.assertIn("X allows at most 280 characters; this post has 301", errors["variants.TWITTER.content"][0])
+        response = self.api.post(
+            "/api/v1/posts",
+            {"content": "Hi", "platforms": ["FACEBOOK"], "mediaUrls": ["file:///etc/passwd"]},
+            format="json",
+        )
+        self.assertIn("file:///etc/passwd", response.json()["errors"]["mediaUrls"][0])
+
+    def test_it_takes_variants_with_camel_case_media_and_refuses_other_keys(self):
+        self.connect("INSTAGRAM", INSTAGRAM_USER, "ig_token")
+        image = "https://cdn.example.com/a.png"
+        data = self.create_post(
+            platforms=["FACEBOOK", "INSTAGRAM"],
+            variants={"INSTAGRAM": {"content": "Caption #latte", "mediaUrls": [image]}},
+        )
+        self.assertEqual(data["variants"], {"INSTAGRAM": {"content": "Caption #latte", "mediaUrls": [image]}})
+        stored = {"INSTAGRAM": {"content": "Caption #latte", "media_urls": [image]}}
+        self.assertEqual(self.post_row(data).variants, stored)
+        response = self.api.post(
+            "/api/v1/posts",
+            {"content": "x", "platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"text": "y"}}},
+            format="json",
+        )
+        self.assertIn("Unknown key 'text'", response.json()["errors"]["variants.FACEBOOK.text"][0])
+        response = self.api.post(
+            "/api/v1/posts",
+            {"content": "x", "platforms": ["FACEBOOK"], "variants": {"TWITTER": {"content": "y"}}},
+            format="json",
+        )
+        self.assertEqual(
+            response.json()["errors"]["variants.TWITTER"],
+            ["X is not among this post's platforms: add TWITTER to them, or remove its variant."],
+        )
+
+    def test_it_refuses_an_unknown_field_naming_the_right_one(self):
+        response = self.api.post(
+            "/api/v1/posts", {"content": "x", "platforms": ["FACEBOOK"], "scheduled_at": self.later()}, format="json"
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("Did you mean 'scheduledAt'?", response.json()["errors"]["scheduled_at"][0])
+
+    def test_it_lists_with_filters_and_cursor_pages(self):
+        for i in range(5):
+            self.create_post(content=f"Draft {i}")
+        scheduled = self.create_post(content="Tomorrow", platforms=["TWITTER"], scheduledAt=self.later(24 * 60))
+        only = self.api.get("/api/v1/posts", {"status": "SCHEDULED"}).json()["results"]
+        self.assertEqual([p["id"] for p in only], [scheduled["id"]])
+        self.assertEqual([p["id"] for p in self.api.get("/api/v1/posts", {"platform": "TWITTER"}).json()["results"]],
+                         [scheduled["id"]])  # fmt: skip
+        window = {"scheduledFrom": self.later(23 * 60), "scheduledTo": self.later(25 * 60)}
+        self.assertEqual(len(self.api.get("/api/v1/posts", window).json()["results"]), 1)
+        naive = self.api.get("/api/v1/posts", {"scheduledFrom": "2030-01-01T00:00:00"})
+        self.assertIn("no time zone", naive.json()["errors"]["scheduledFrom"][0])
+        seen, url = [], "/api/v1/posts?limit=2"
+        while url:
+            page = self.api.get(url).json()
+            seen += [p["id"] for p in page["results"]]
+            url = page["next"]
+        self.assertEqual(len(seen), 6)
+        self.assertEqual(seen, sorted(seen, reverse=True))
+
+    def test_it_updates_a_draft_or_scheduled_post_only(self):
+        data = self.create_post(scheduledAt=self.later())
+        changed = self.api.patch(f"/api/v1/posts/{data['id']}", {"content": "Better words"}, format="json")
+        self.assertEqual(changed.status_code, 200, changed.content)
+        self.assertEqual((changed.json()["content"], changed.json()["status"]), ("Better words", "SCHEDULED"))
+        replaced = self.api.put(f"/api/v1/posts/{data['id']}", {"content": "All new", "platforms": ["TWITTER"]},
+                                format="json")  # fmt: skip
+        self.assertEqual(replaced.json()["status"], "DRAFT", "PUT without scheduledAt makes a draft")
+        self.assertEqual([p["platform"] for p in replaced.json()["publications"]], ["TWITTER"])
+        bad = self.api.patch(f"/api/v1/posts/{data['id']}", {"content": "z" * 281}, format="json")
+        self.assertIn("at most 280", bad.json()["errors"]["content"][0])
+        Post.objects.filter(pk=data["id"]).update(status=Post.Status.PUBLISHING)
+        late = self.api.patch(f"/api/v1/posts/{data['id']}", {"content": "Too late"}, format="json")
+        self.assertEqual(late.status_code, 409)
+        self.assertIn("only drafts and scheduled posts can be changed", late.json()["detail"])
+
+    def test_it_cancels_a_scheduled_post_and_refuses_a_published_one(self):
+        data = self.create_post(scheduledAt=self.later())
+        response = self.api.post(f"/api/v1/posts/{data['id']}/cancel")
+        self.assertEqual(response.json()["status"], "CANCELLED")
+        Post.objects.filter(pk=data["id"]).update(status=Post.Status.PUBLISHED)
+        self.assertEqual(self.api.post(f"/api/v1/posts/{data['id']}/cancel").status_code, 409)
+
+    def test_it_publishes_now(self):
+        data = self.create_post()
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.api.post(f"/api/v1/posts/{data['id']}/publish-now")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertIn(response.json()["status"], ["SCHEDULED", "PUBLISHING"])
+
+    def test_it_retries_failed_publications(self):
+        data = self.create_post(platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=data["id"]).update(status=Post.Status.PARTIAL)
+        Publication.objects.filter(post_id=data["id"], platform="TWITTER").update(status="FAILED", attempt_count=5)
+        Publication.objects.filter(post_id=data["id"], platform="FACEBOOK").update(status="PUBLISHED")
+        response = self.api.post(f"/api/v1/posts/{data['id']}/retry")
+        self.assertEqual(response.status_code, 200, response.content)
+        self.assertEqual(response.json()["status"], "PUBLISHING")
+        by_platform = {p["platform"]: p for p in response.json()["publications"]}
+        self.assertEqual((by_platform["TWITTER"]["status"], by_platform["TWITTER"]["attemptCount"]), ("PENDING", 0))
+        self.assertEqual(by_platform["FACEBOOK"]["status"], "PUBLISHED")
+        self.assertEqual(self.api.post(f"/api/v1/posts/{data['id']}/retry").status_code, 409)
+
+    def test_it_creates_in_bulk_each_item_on_its_own(self):
+        items = [{"content": f"Bulk {i}", "platforms": ["FACEBOOK"]} for i in range(3)]
+        items.insert(1, {"content": "x" * 281, "platforms": ["TWITTER"]})
+        items.append({"content": "no platforms"})
+        with self.captureOnCommitCallbacks(execute=True):
+            response = self.api.post("/api/v1/posts/bulk", {"posts": items}, format="json")
+        self.assertEqual(response.status_code, 200, response.content)
+        body = response.json()
+        self.assertEqual((body["created"], body["failed"]), (3, 2))
+        self.assertEqual([r["status"] for r in body["results"]], [201, 400, 201, 201, 400])
+        self.assertIn("at most 280", body["results"][1]["errors"]["content"][0])
+        self.assertIn("platforms", body["results"][4]["errors"])
+        self.assertEqual(Post.objects.filter(team=self.team).count(), 3)
+        too_many = self.api.post("/api/v1/posts/bulk", {"posts": [items[0]] * 501}, format="json")
+        self.assertEqual(too_many.status_code, 400)
+        self.assertIn("posts", too_many.json()["errors"])
+
+    def test_it_reads_publications_and_connections_without_tokens(self):
+        data = self.create_post(platforms=["FACEBOOK", "TWITTER"])
+        publications = self.api.get("/api/v1/publications", {"post": data["id"]}).json()["results"]
+        self.assertEqual(sorted(p["platform"] for p in publications), ["FACEBOOK", "TWITTER"])
+        one = self.api.get(f"/api/v1/publications/{publications[0]['id']}").json()
+        self.assertEqual(one["postId"], data["id"])
+        connections = self.api.get("/api/v1/connections")
+        self.assertEqual(sorted(c["platform"] for c in connections.json()["results"]), ["FACEBOOK", "TWITTER"])
+        self.assertNotIn(b"mock_fb_token", connections.content)
+        self.assertNotIn("accessToken", connections.json()["results"][0])
+        self.assertIn("expiresAt", connections.json()["results"][0])

@@ -1,0 +1,25 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from api import views
+
+app_name = "api"
+
+router = SimpleRouter(trailing_slash=False)
+router.register("posts", views.PostViewSet, basename="post")
+router.register("publications", views.PublicationViewSet, basename="publication")
+router.register("connections", views.ConnectionViewSet, basename="connection")
+router.register("webhook-endpoints", views.EndpointViewSet, basename="endpoint")
+router.register("deliveries", views.DeliveryViewSet, basename="delivery")
+
+urlpatterns = [
+    path("me", views.MeView.as_view(), name="me"),
+    path("schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
+    *router.urls,
+]
