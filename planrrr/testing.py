@@ -162,19 +162,17 @@ class BrowserMixin:
         self.browser.set_page_load_timeout(30)
         self.addCleanup(self.browser.quit)
 
-    def tearDown(self) -> None:
-        outcome = getattr(self, "_outcome", None)
-        result = getattr(outcome, "result", None)
-        failed = outcome is not None and (
-            not outcome.success or any(test is self for test, _ in (result.failures + result.errors if result else []))
-        )
-        if failed:
+    def _callTestMethod(self, method) -> None:
+        # unittest's hook around the test method: the page as it was when the test failed.
+        try:
+            super()._callTestMethod(method)
+        except BaseException:
             from django.conf import settings
 
             folder = settings.BASE_DIR / ".local" / "screenshots"
             folder.mkdir(parents=True, exist_ok=True)
             self.browser.save_screenshot(str(folder / f"{self.id()}.png"))
-        super().tearDown()
+            raise
 
     def log_in(self, username: str, password: str) -> None:
         from selenium.webdriver.common.by import By
