@@ -4,7 +4,8 @@
                post_cancel                                              (the door)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
-    attempts   publication_publish, claim, settle, publication_recover  (the state machine)
+    attempts   claim, settle, publication_recover                       (the state machine)
+    publish    publication_publish: claim, ask the platform, settle     (one attempt)
     expiry     connection_expire, the connection signals' receivers,
                publications_requeue_after_reconnect                     (tokens that die)
     finalize   post_finalize, post_fail                                 (the post's outcome)
@@ -18,7 +19,7 @@ all call these safely, exactly one wins each transition.
 """
 
 from publishing.rules import active_connections, post_problems
-from publishing.services.attempts import claim, publication_publish, publication_recover, settle
+from publishing.services.attempts import claim, publication_recover, settle
 from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
 from publishing.services.expiry import (
     connection_expire,
@@ -28,6 +29,7 @@ from publishing.services.expiry import (
 )
 from publishing.services.finalize import post_fail, post_finalize
 from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule, post_update
+from publishing.services.publish import publication_publish
 from publishing.services.retry import publications_retry
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 

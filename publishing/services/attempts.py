@@ -11,7 +11,7 @@ Publication states (``Publication.Status``) and every move between them::
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
                                                           free (its own lease, never       stage_token,
                                                           the publish one)                 stage_expires_at
-    PENDING     PUBLISHING  claim (publication_publish)   post PUBLISHING and due;         attempt_count + 1, lease
+    PENDING     PUBLISHING  claim (publish.publication_publish)post PUBLISHING and due;         attempt_count + 1, lease
                                                           next_attempt_at reached; no      (lease_token, expires)
                                                           live stage lease
     PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
@@ -23,10 +23,13 @@ Publication states (``Publication.Status``) and every move between them::
                             past a limit
     PUBLISHING  (settle)    publication_recover (sweep)   lease expired (worker lost)      settle(later, maybe sent):
                                                                                            the attempt still counts
-    PENDING     FAILED      connection_expire             post PUBLISHING                  error "reconnect";
-                                                                                           post.failed
+    PENDING     FAILED      expiry (connection_expired    post PUBLISHING                  error "reconnect",
+                            signal)                                                        failedBecause; post.failed
+    FAILED      PENDING     retry.publications_retry,     asked by a person (API, admin);  attempt_count 0; the post
+                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job
+                            after_reconnect
 
-PUBLISHED and FAILED are final. Nothing else writes a publication's status. Because the claim
+PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a publication's status. Because the claim
 requires the post to be PUBLISHING and due, a CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's
 publication can never reach a platform, whatever job sits in the queue or whatever lease is
 recovered. Every write out of PUBLISHING is fenced by the attempt's ``lease_token``: a late
@@ -53,21 +56,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
-from connections.oauth import OAuthFailure
-from connections.platforms import get_adapter
 from connections.platforms.base import (
-    Account,
-    Draft,
-    Duplicate,
-    NotReady,
-    PlatformError,
     Published,
-    RateLimited,
-    TokenExpired,
-    TransientError,
 )
-from connections.services import connection_refresh
-from planrrr.crypto import is_undecryptable
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
@@ -79,8 +70,6 @@ from publishing.services.finalize import post_finalize
 logger = logging.getLogger("planrrr.publishing")
 
 Outcome = JobMetric.Outcome
-# A token expiring within this is renewed before the attempt uses it.
-JUST_IN_TIME = timedelta(minutes=2)
 DONE, LATER, GIVE_UP = "done", "later", "give up"
 
 
@@ -110,158 +99,6 @@ class Attempt:
     token: uuid.UUID
     started: float
     state: dict = field(default_factory=dict)
-
-
-# --- the attempt --------------------------------------------------------------------------
-
-
-def publication_publish(*, publication_id: int) -> str:
-    """One attempt at one publication: claim, call the platform, settle. Returns the outcome
-    (a JobMetric.Outcome value). Safe to run twice, early, or for a post that is not
-    publishing: the claim refuses, and nothing reaches the platform."""
-    started = time.monotonic()
-    publication = Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
-    if publication is None or publication.status != Publication.Status.PENDING:
-        return Outcome.SKIPPED
-    attempt = claim(publication, started)
-    if attempt is None:
-        return Outcome.SKIPPED
-    return settle(attempt, _call(attempt))
-
-
-def _call(attempt: Attempt) -> Result:
-    """Ask the platform, and say what came of it. Never raises."""
-    publication = attempt.publication
-    post, connection = publication.post, publication.connection
-    now = timezone.now()
-    if connection is not None and connection.rate_limited_until and connection.rate_limited_until > now:
-        until = connection.rate_limited_until
-        return Result(
-            LATER,
-            f"Waiting until {until:%Y-%m-%d %H:%M:%S} UTC: {rules.label(publication.platform)} asked this "
-            "account to slow down (rate limit).",
-            retry_at=until,
-            counts=False,
-            metric=None,
-        )
-    if connection is not None and is_undecryptable(connection.access_token):
-        return Result(
-            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
-        )
-    refusal = rules.publication_refusal(publication)
-    if refusal:
-        return Result(GIVE_UP, refusal, counts=False)
-    if publication.attempt_count > settings.PUBLISH_MAX_ATTEMPTS:
-        return Result(GIVE_UP, rules.gave_up(publication.error or "No attempt left", publication.attempt_count - 1))
-    adapter = get_adapter(publication.platform)
-    waiting = _renew_if_expiring(publication, now)
-    if waiting is not None:
-        return waiting
-    connection = publication.connection
-    account = Account(account_id=connection.account_id, access_token=connection.access_token)
-    text, media_urls = rules.content_for(post, publication.platform)
-    draft = Draft(
-        text=text,
-        media_urls=media_urls,
-        state=attempt.state,
-        idempotency_key=f"planrrr-publication-{publication.pk}",
-    )
-    try:
-        if publication.outcome_unknown:
-            # A minute of margin for the platform's clock; a narrow window keeps bursts of
-            # posts from pushing this one off the page of recent posts.
-            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
-            external_id = adapter.find_published(account, draft, since)
-            if external_id:
-                return Result(DONE, published=Published(external_id=external_id), reconciled=True)
-        lag_ms = _lag_ms(publication, post, now)
-        return Result(DONE, published=_publish(adapter, publication, account, draft), lag_ms=lag_ms)
-    except PlatformError as err:
-        return result_of(err, publication)
-    except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
-        logger.exception("publication %s: attempt %s raised", publication.pk, publication.attempt_count)
-        return Result(LATER, f"Attempt interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
-
-
-def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
-    """Renew a token that expires within JUST_IN_TIME (the periodic refresh runs ahead of
-    expiry; this catches a token it could not renew yet). None to go on publishing."""
-    connection = publication.connection
-    if not connection.refreshable or not connection.expires_at or connection.expires_at > now + JUST_IN_TIME:
-        return None
-    try:
-        publication.connection = connection_refresh(connection_id=connection.pk, valid_for=JUST_IN_TIME)
-    except OAuthFailure as err:
-        if err.grant_dead:
-            return Result(
-                GIVE_UP, rules.reconnect(publication.platform, err.message), counts=False, expire_connection=True
-            )
-        if connection.expires_at > now:
-            return None  # the token still works: publish with it, the refresh is retried later
-        return Result(
-            LATER,
-            f"The {rules.label(publication.platform)} token expired and could not be renewed yet: {err.message}",
-            retry_at=err.retry_at,
-            counts=False,
-        )
-    return None
-
-
-def _publish(adapter, publication: Publication, account: Account, draft: Draft) -> Published:
-    """Publish; on a 401, renew the token once (if it can be) and try again with the new one."""
-    try:
-        return adapter.publish(account, draft)
-    except TokenExpired as refused:
-        connection = publication.connection
-        if not connection.refreshable:
-            raise
-        try:
-            renewed = connection_refresh(connection_id=connection.pk, rejected_token=account.access_token)
-        except OAuthFailure as err:
-            if err.grant_dead:
-                raise TokenExpired(err.message) from None
-            raise TransientError(f"{refused.message}; renewing the token failed: {err.message}") from None
-        if renewed.access_token == account.access_token:
-            raise
-        publication.connection = renewed
-        return adapter.publish(Account(account_id=renewed.account_id, access_token=renewed.access_token), draft)
-
-
-def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:
-    """From when the post became due to the system (its time, or its creation if it was
-    written already late) to this request; first attempts only, never negative."""
-    if publication.attempt_count != 1 or not post.scheduled_at:
-        return None
-    due = max(post.scheduled_at, post.created_at or post.scheduled_at)
-    return max((now - due).total_seconds() * 1000, 0.0)
-
-
-def result_of(err: PlatformError, publication: Publication) -> Result:
-    """The adapter's classified failure as a Result."""
-    if isinstance(err, TokenExpired):
-        return Result(GIVE_UP, rules.reconnect(publication.platform, err.message), expire_connection=True)
-    if isinstance(err, RateLimited):
-        at = clamp_wait(err.retry_at, what=f"{publication.platform} rate limit")
-        return Result(
-            LATER,
-            err.message,
-            retry_at=at,
-            maybe_sent=err.maybe_sent,
-            counts=False,
-            metric=Outcome.RATE_LIMITED,
-        )
-    if isinstance(err, NotReady):
-        at = clamp_wait(err.retry_at, what=f"{publication.platform} processing")
-        return Result(LATER, err.message, retry_at=at, counts=False, metric=None)
-    if isinstance(err, Duplicate) and publication.outcome_unknown:
-        return Result(
-            GIVE_UP,
-            err.message + " — an earlier attempt whose answer was lost most likely published it, but it is not "
-            "among the account's recent posts planrrr can see: check the account before posting it again.",
-        )
-    if isinstance(err, TransientError):
-        return Result(LATER, err.message, maybe_sent=err.maybe_sent)
-    return Result(GIVE_UP, err.message)  # PermanentError, or a subclass nobody classified
 
 
 # --- claim ---------------------------------------------------------------------------------
