@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,34 @@ class AdminTests(Actors, TestCase):
             self.post = services.post_create(
                 team=self.team, content="Admin view", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon(60)
             )
+
+    def test_a_bad_row_does_not_break_the_lists(self):
+        # Rows written by other programs: a NULL platform, no platforms, a token that cannot be
+        # decrypted. Every list and page still renders, saying what is wrong.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO publishing_post (team_id, content, platforms, media_urls, status, scheduled_at,
+                                             created_at, updated_at)
+                VALUES (%s, 'Bad row', ARRAY['FACEBOOK', NULL]::varchar[], '{}', 'SCHEDULED', now(), now(), now()),
+                       (%s, 'No platforms', '{}', '{}', 'SCHEDULED', now(), now(), now())
+                RETURNING id
+                """,
+                [self.team.pk, self.team.pk],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "UPDATE connections_connection SET access_token = 'fernet:garbage' WHERE id = %s", [self.facebook.pk]
+            )
+        for url in [
+            reverse("admin:publishing_post_changelist"),
+            *(reverse("admin:publishing_post_change", args=[pk]) for pk in ids),
+            reverse("admin:publishing_publication_changelist"),
+            reverse("admin:connections_connection_changelist"),
+            reverse("admin:connections_connection_change", args=[self.facebook.pk]),
+        ]:
+            self.assertEqual(self.client.get(url).status_code, 200, url)
+        self.assertContains(self.client.get(reverse("admin:publishing_post_changelist")), "FACEBOOK, None")
 
     def test_it_renders_every_changelist_and_change_page(self):
         for model in admin.site._registry:
