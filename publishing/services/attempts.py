@@ -32,8 +32,9 @@ Publication states (``Publication.Status``) and every move between them::
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
 CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's publication can never reach a platform,
-whatever job sits in the queue or whatever lease is recovered. Every write out of PUBLISHING is fenced by the attempt's ``lease_token``: a late
-answer of an attempt presumed dead cannot overwrite what its successor did.
+whatever job sits in the queue or whatever lease is recovered. Every write out of PUBLISHING
+is fenced by the attempt's ``lease_token``: a late answer of an attempt presumed dead cannot
+overwrite what its successor did.
 
 One attempt counter: ``attempt_count`` is raised by the claim, before the platform is called,
 so an attempt that dies or whose outcome cannot be written still counts; waits the platform
