@@ -134,7 +134,6 @@ def detect_facets(text: str) -> list[dict[str, Any]]:
 class BlueskyAdapter(InstanceAdapter):
     platform = "BLUESKY"
     label = "Bluesky"
-    default_base_url = "https://bsky.social"
     max_text_length = MAX_GRAPHEMES
     max_images = MAX_IMAGES
 

@@ -10,7 +10,6 @@ token, so a row edited past the connect form cannot point a token at the private
 
 from __future__ import annotations
 
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -50,15 +49,13 @@ def base_url_problem(value: str) -> str | None:
 
 
 class InstanceAdapter(HttpAdapter):
-    """An adapter whose API lives on the connection's own server."""
-
-    # The server used when a connection names none (Bluesky: bsky.social); "" means required.
-    default_base_url: ClassVar[str] = ""
+    """An adapter whose API lives on the connection's own server; ``base_url`` is the server used
+    when a connection names none (Bluesky: BLUESKY_PDS_URL), "" when one is required."""
 
     def api_base(self, account: Account) -> str:
         """The connection's server, checked (see the module docstring). Raises PermanentError for
         a URL that must change, TransientError when its name does not resolve just now."""
-        base = normalized_base_url(account.base_url or self.default_base_url)
+        base = normalized_base_url(account.base_url or self.base_url)
         if not base:
             raise PermanentError(f"The {self.label} connection names no server: reconnect the account.")
         try:
