@@ -41,6 +41,7 @@ IDEMPOTENCY_SECONDS = 3600
 URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
 # Create-and-remember of one Idempotency-Key happens under this lock (two racing retries: one status).
 _idempotency_lock = threading.Lock()
+_id_lock = threading.Lock()
 _last_id = 0
 
 
@@ -88,7 +89,7 @@ def status_id() -> str:
     """An id shaped like Mastodon's: milliseconds since the Unix epoch shifted 16 bits, plus a
     sequence (18 digits), increasing."""
     global _last_id
-    with _idempotency_lock:
+    with _id_lock:
         _last_id = max(int(time.time() * 1000) << 16, _last_id + 1)
         return str(_last_id)
 
