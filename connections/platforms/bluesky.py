@@ -31,7 +31,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from planrrr.text import time_from_epoch
+from planrrr.text import time_from_epoch, wait_from_seconds
 
 from .base import (
     Account,
@@ -328,8 +328,16 @@ class BlueskyAdapter(InstanceAdapter):
         raise self.status_error(response, message)
 
     def retry_at(self, response: requests.Response) -> datetime:
-        # RateLimit-Reset: Unix seconds (with RateLimit-Limit, -Remaining, -Policy: 5000;w=3600).
-        reset = time_from_epoch(response.headers.get("RateLimit-Reset"), what="Bluesky RateLimit-Reset")
+        # RateLimit-Reset: Unix seconds (with RateLimit-Limit, -Remaining, -Policy: 5000;w=3600). The
+        # IETF draft these headers come from says delta-seconds instead: a value too small to be a
+        # Unix time is read that way.
+        value = response.headers.get("RateLimit-Reset")
+        try:
+            delta = float(value) < 1_000_000_000
+        except (TypeError, ValueError):
+            delta = False
+        what = "Bluesky RateLimit-Reset"
+        reset = wait_from_seconds(value, what=what) if delta else time_from_epoch(value, what=what)
         now = timezone.now()
         if reset is None:
             return now + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)

@@ -229,6 +229,12 @@ class BlueskyTests(AdapterContract, AdapterTestCase):
                 self.account, Draft(text="Big", media_urls=["https://cdn.example.com/big.png"], state={"rkey": RKEY})
             )
 
+    def test_it_reads_a_small_rate_limit_reset_as_seconds_to_wait(self):
+        self.mock_key_call(**error(429, "RateLimitExceeded", "Rate Limit Exceeded", headers={"RateLimit-Reset": "90"}))
+        with self.assertRaises(RateLimited) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=90))
+
     def test_it_reads_an_invalid_token_as_expired(self):
         self.mock_key_call(**error(400, "InvalidToken", "Token could not be verified"))
         with self.assertRaises(TokenExpired):
