@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.problems import camel
-from connections.models import Connection
+from connections.models import Connection, Platform
 from publishing import rules
 from publishing.models import Post, Publication
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
@@ -154,7 +154,7 @@ class PostWriteSerializer(StrictSerializer):
     """A post to create (or, every field given, to replace)."""
 
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    platforms = serializers.ListField(child=serializers.CharField(), help_text="FACEBOOK, INSTAGRAM, TWITTER, LINKEDIN")
+    platforms = serializers.ListField(child=serializers.CharField(), help_text=", ".join(Platform.values))
     mediaUrls = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
     scheduledAt = Rfc3339Field(

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import Connection
+from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_expiry_note, unrenewable_before_q
 
 
@@ -51,6 +52,13 @@ class ConnectionForm(forms.ModelForm):
 
     def clean_refresh_token(self) -> str:
         return self.cleaned_data["refresh_token"] or self.instance.refresh_token
+
+    def clean_base_url(self) -> str:
+        # A server a token is sent to: checked like the connect forms check it.
+        value = normalized_base_url(self.cleaned_data["base_url"])
+        if value and (problem := base_url_problem(value)):
+            raise forms.ValidationError(problem)
+        return value
 
 
 @admin.register(Connection)

@@ -60,16 +60,31 @@ def _fresh(entries: dict) -> dict:
     return {key: entry for key, entry in entries.items() if now - entry.get("at", 0) <= _max_age()}
 
 
-def state_issue(request: HttpRequest, *, team: Team, platform: str) -> tuple[str, str]:
-    """A new state for this session, user, team and platform, and the PKCE code verifier
-    (RFC 7636: 43 to 128 characters) kept with it."""
+def state_issue(request: HttpRequest, *, team: Team, platform: str, instance: str = "") -> tuple[str, str]:
+    """A new state for this session, user, team and platform (and, for Mastodon, the instance
+    the consent happens on), and the PKCE code verifier (RFC 7636: 43 to 128 characters) kept
+    with it."""
     nonce = secrets.token_urlsafe(24)
     verifier = secrets.token_urlsafe(64)
     pending = _fresh(request.session.get(PENDING_KEY, {}))
     pending[nonce] = {"team": team.pk, "platform": platform, "verifier": verifier, "at": time.time()}
     request.session[PENDING_KEY] = pending
-    state = signing.dumps({"n": nonce, "u": request.user.pk, "t": team.pk, "p": platform}, salt=STATE_SALT)
+    data = {"n": nonce, "u": request.user.pk, "t": team.pk, "p": platform}
+    if instance:
+        data["i"] = instance
+    state = signing.dumps(data, salt=STATE_SALT)
     return state, verifier
+
+
+def state_instance(state: str) -> str:
+    """The server a state was issued for ("" if none, or if the state is not one of ours): signed,
+    so the callback exchanges the code where the consent started. ``state_consume`` still
+    decides whether the state is good."""
+    try:
+        data = signing.loads(state or "", salt=STATE_SALT, max_age=_max_age())
+    except signing.BadSignature:
+        return ""
+    return str(data.get("i") or "") if isinstance(data, dict) else ""
 
 
 def state_consume(request: HttpRequest, *, state: str, platform: str) -> tuple[Team, str]:

@@ -38,6 +38,9 @@ class Connection(models.Model):
     base_url = models.CharField(
         max_length=500, blank=True, default="", db_default="", help_text="Mastodon instance, Bluesky PDS."
     )
+    # Bluesky: the app password a session was created with, kept to create a new session when
+    # the refresh token is dead (a session is otherwise created once and refreshed).
+    app_password = EncryptedTextField(blank=True, default="", db_default="")
     # The token lifecycle (connections.services): when it was last renewed, how many renewals
     # failed in a row (transiently: a dead grant expires the connection), when to try next
     # (ahead of expiry, or after a backoff), why the last attempt failed, and when the team
@@ -88,3 +91,23 @@ class Connection(models.Model):
         connection is refreshable (LinkedIn does not extend it by refreshing), else the access
         token's; None when neither is known to expire."""
         return self.refresh_expires_at if self.refreshable else self.expires_at
+
+
+class MastodonApp(models.Model):
+    """planrrr's OAuth app on one Mastodon instance, registered on first use there
+    (``POST /api/v1/apps``): every instance is its own authorization server."""
+
+    base_url = models.CharField(max_length=500)
+    redirect_uri = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=200)
+    client_secret = EncryptedTextField()
+    scopes = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["base_url", "redirect_uri"], name="mastodon_app_unique_instance"),
+        ]
+
+    def __str__(self) -> str:
+        return f"planrrr on {self.base_url}"

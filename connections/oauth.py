@@ -70,6 +70,10 @@ class Grant:
     expires_at: datetime | None = None
     refresh_expires_at: datetime | None = None
     scopes: str = ""
+    # The account's own server (Mastodon instance, Bluesky PDS); "" for the others.
+    base_url: str = ""
+    # Bluesky: the app password the session was created with (see Connection.app_password).
+    app_password: str = field(default="", repr=False)
 
 
 @dataclass
@@ -125,6 +129,9 @@ class OAuthClient:
     dead_grant_errors: ClassVar[frozenset[str]] = frozenset({"invalid_grant"})
     # True when a connect may offer several accounts to pick from (pages, organizations).
     picks_accounts: ClassVar[bool] = False
+    # How the connect page connects an account: "oauth" (a button to the consent page),
+    # "instance" (OAuth on a server the person names) or "app_password" (a form, no redirect).
+    connect_form: ClassVar[str] = "oauth"
 
     def __init__(self, session: requests.Session | None = None):
         self.http = session or requests.Session()
@@ -222,6 +229,11 @@ class OAuthClient:
         # When the answer has no refresh token, Authlib puts back the one sent: the same value,
         # so storing it again changes nothing (LinkedIn, which does not rotate).
         return self.grant_from(token)
+
+    def refresh_connection(self, connection) -> Grant:
+        """A new grant for a stored connection (``connection_refresh`` calls this under the row
+        lock): by default its refresh token at the platform's token endpoint."""
+        return self.refresh(refresh_token=connection.refresh_token)
 
     def accounts(self, grant: Grant) -> list[AccountChoice]:
         """The accounts this grant may connect (at least one, or OAuthFailure)."""
@@ -609,8 +621,10 @@ class LinkedInClient(OAuthClient):
 
 
 # The platforms that can be connected through OAuth; Instagram through Facebook.
+from connections.open_networks import BlueskyClient, MastodonClient  # noqa: E402 - built on the classes above
+
 CLIENTS: dict[str, type[OAuthClient]] = {
-    client.platform: client for client in (XClient, FacebookClient, LinkedInClient)
+    client.platform: client for client in (XClient, FacebookClient, LinkedInClient, BlueskyClient, MastodonClient)
 }
 # Which client renews a connection of each platform.
 CLIENT_OF_PLATFORM = {**{name: name for name in CLIENTS}, "INSTAGRAM": "FACEBOOK"}

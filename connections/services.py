@@ -83,6 +83,10 @@ def connection_connect(*, team: Team, choice: AccountChoice) -> tuple[Connection
         connection.expires_at = grant.expires_at
         connection.refresh_expires_at = grant.refresh_expires_at
         connection.scopes = grant.scopes
+        if grant.base_url:
+            connection.base_url = grant.base_url
+        if grant.app_password:
+            connection.app_password = grant.app_password
         connection.status = Connection.Status.ACTIVE
         connection.status_detail = ""
         connection.refreshed_at = now
@@ -149,7 +153,7 @@ def connection_refresh(
         elif not _needs_refresh(connection, now=now, valid_for=valid_for):
             return connection
         try:
-            grant = client.refresh(refresh_token=connection.refresh_token)
+            grant = client.refresh_connection(connection)
         except OAuthFailure as err:
             # Recorded in this transaction, raised after it commits.
             failure = err

@@ -17,8 +17,17 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connections.connect import Refused, may_connect, picks_offer, picks_read, state_consume, state_issue
+from connections.connect import (
+    Refused,
+    may_connect,
+    picks_offer,
+    picks_read,
+    state_consume,
+    state_instance,
+    state_issue,
+)
 from connections.oauth import CLIENTS, OAuthClient, OAuthFailure
+from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_connect
 from planrrr.models import Team
 from planrrr.text import safe_text
@@ -70,13 +79,19 @@ def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
             "label": client.label + (" and Instagram" if client.platform == "FACEBOOK" else ""),
             "configured": client.configured,
             "not_configured": client.not_configured_message,
+            "form": client.connect_form,
         }
         for client in (cls() for cls in CLIENTS.values())
     ]
     return render(
         request,
         "connections/connect.html",
-        {"title": f"Connect an account to {team}", "team": team, "platforms": platforms},
+        {
+            "title": f"Connect an account to {team}",
+            "team": team,
+            "platforms": platforms,
+            "bluesky_pds_url": settings.BLUESKY_PDS_URL,
+        },
     )
 
 
@@ -91,9 +106,37 @@ def connect_start(request: HttpRequest, team_id: int, platform: str) -> HttpResp
         return refused(request, "Only the team's admins and owners may connect accounts for it.", status=403)
     if not client.configured:
         return refused(request, f"{client.label} is {client.not_configured_message}.", team=team)
-    state, verifier = state_issue(request, team=team, platform=client.platform)
-    url = client.authorization_url(redirect_uri=redirect_uri(request, client), state=state, code_verifier=verifier)
+    if client.connect_form == "app_password":
+        return _connect_with_app_password(request, team, client)
+    instance = ""
+    if client.connect_form == "instance":
+        # Mastodon: OAuth on the server the person names, with planrrr's app registered there.
+        instance = normalized_base_url(request.POST.get("instance", ""))
+        if problem := base_url_problem(instance):
+            return refused(request, problem, team=team)
+        client = client.for_instance(instance)
+    state, verifier = state_issue(request, team=team, platform=client.platform, instance=instance)
+    try:
+        url = client.authorization_url(redirect_uri=redirect_uri(request, client), state=state, code_verifier=verifier)
+    except OAuthFailure as err:
+        return refused(request, err.message, status=502, team=team)
     return HttpResponseRedirect(url)
+
+
+def _connect_with_app_password(request: HttpRequest, team: Team, client) -> HttpResponse:
+    """Bluesky: a session created once from the handle and app password (no redirect)."""
+    handle, password = request.POST.get("handle", "").strip(), request.POST.get("app_password", "")
+    server = normalized_base_url(request.POST.get("pds_url", "") or settings.BLUESKY_PDS_URL)
+    if not handle or not password:
+        return refused(request, "Give the Bluesky handle and an app password (Settings > App passwords).", team=team)
+    if problem := base_url_problem(server):
+        return refused(request, problem, team=team)
+    try:
+        choice = client.create_session(base_url=server, identifier=handle, password=password)
+    except OAuthFailure as err:
+        logger.warning("Connecting a Bluesky account for team %s failed: %s", team.pk, err.message)
+        return refused(request, err.message, status=502, team=team)
+    return _connected(request, team, [connection_connect(team=team, choice=choice)])
 
 
 @login_required(login_url=LOGIN_URL)
@@ -102,10 +145,13 @@ def connect_callback(request: HttpRequest, platform: str) -> HttpResponse:
     client = _client(platform)
     if client is None:
         return refused(request, f"planrrr cannot connect {platform!r} accounts.", status=404)
+    instance = state_instance(request.GET.get("state", ""))
     try:
         team, verifier = state_consume(request, state=request.GET.get("state", ""), platform=client.platform)
     except Refused as err:
         return refused(request, err.message)
+    if client.connect_form == "instance":
+        client = client.for_instance(instance)
     if request.GET.get("error"):
         # RFC 6749 section 4.1.2.1: the person declined, or the platform refused the request.
         words = safe_text(request.GET.get("error_description") or request.GET["error"], limit=300)

@@ -9,6 +9,8 @@ mock.posts("FACEBOOK"); mock.duplicates(); mock.requests("TWITTER"); mock.media_
 mock.token_lifetimes(x_access_token_seconds=3)      # OAuth (mockapis.oauth)
 mock.approve(authorize_url)                         # the consent page's redirect, with code and state
 mock.issued_tokens("TWITTER", kind="refresh"); mock.refresh_uses("TWITTER"); mock.expire_token(token)
+mock.bluesky_url, mock.mastodon_url                 # the servers of Bluesky and Mastodon connections
+mock.bluesky_sessions()                             # createSession calls answered
 """
 
 from __future__ import annotations
@@ -47,7 +49,26 @@ class MockApis:
             "X_OAUTH_URL": self.url("x"),
             "FACEBOOK_OAUTH_URL": self.url("facebook-www"),
             "LINKEDIN_OAUTH_URL": self.url("linkedin-www"),
+            # Bluesky and Mastodon servers are per connection (Connection.base_url: bluesky_url and
+            # mastodon_url below); this is the PDS the Bluesky connect form offers. The stand-in is on
+            # loopback, which a connection's server may only be when this is allowed.
+            "BLUESKY_PDS_URL": self.bluesky_url,
+            "INSTANCE_ALLOW_PRIVATE_URLS": "true",
         }
+
+    @property
+    def bluesky_url(self) -> str:
+        """The stand-in PDS, a Bluesky connection's base_url."""
+        return self.url("bsky")
+
+    @property
+    def mastodon_url(self) -> str:
+        """The stand-in instance, a Mastodon connection's base_url."""
+        return self.url("mastodon")
+
+    def bluesky_sessions(self) -> int:
+        """How many sessions were created (com.atproto.server.createSession answered 200)."""
+        return sum(1 for r in self.requests("BLUESKY", path="createSession") if r["status"] == 200)
 
     # --- control -------------------------------------------------------------------------
 

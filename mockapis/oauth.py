@@ -75,7 +75,7 @@ PAGE = """<!doctype html>
 </body></html>
 """
 
-PLATFORM_NAMES = {"TWITTER": "X", "FACEBOOK": "Facebook", "LINKEDIN": "LinkedIn"}
+PLATFORM_NAMES = {"TWITTER": "X", "FACEBOOK": "Facebook", "LINKEDIN": "LinkedIn", "MASTODON": "Mastodon"}
 
 
 def error_page(call: Call, status: int, message: str) -> HttpResponse:

@@ -21,6 +21,10 @@ default (``login=<id>`` on the authorize URL or the consent form picks another):
   ``urn:li:organization:5515715`` "Acme Coffee Ltd" and ``urn:li:organization:2414183``
   "Acme Roastery"; member ``Xq1Ab2Cd3E`` "Sam Solo", administrator of none.
 
+* Bluesky: ``did:plc:ewvi7nxzyoun6zhxrhs64oiz`` @acmecoffee.bsky.social; any other handle logs in
+  too, as a DID derived from it. An app password containing "wrong" is refused.
+* Mastodon: account ``109302316291234567`` @acmecoffee "Acme Coffee".
+
 These match the accounts the demo and the end-to-end tests post to.
 """
 
@@ -40,7 +44,7 @@ from typing import Any
 
 from django.conf import settings
 
-PLATFORMS = ("FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN")
+PLATFORMS = ("FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN", "BLUESKY", "MASTODON")
 
 # What a request does, which decides what applies to it: rate limits and random failures
 # only to CREATE (the calls that make a post); injected failures to the kind their rule names.
@@ -107,6 +111,13 @@ IDENTITIES: dict[str, list[dict[str, Any]]] = {
             "organizations": [],
         },
     ],
+    "BLUESKY": [
+        {"id": "did:plc:ewvi7nxzyoun6zhxrhs64oiz", "name": "Acme Coffee", "username": "acmecoffee.bsky.social"},
+    ],
+    "MASTODON": [
+        {"id": "109302316291234567", "name": "Acme Coffee", "username": "acmecoffee"},
+        {"id": "109302316299876543", "name": "Sam Solo", "username": "samsolo"},
+    ],
 }
 
 
@@ -153,6 +164,16 @@ class Config:
     linkedin_access_token_seconds: float = 60.0 * DAY_SECONDS
     linkedin_refresh_token_seconds: float = 365.0 * DAY_SECONDS
     linkedin_refresh_tokens: bool = True
+    # Bluesky sessions: access JWT 2 hours, refresh JWT 90 days.
+    bluesky_access_token_seconds: float = 7200.0
+    bluesky_refresh_token_seconds: float = 90.0 * DAY_SECONDS
+    # Mastodon: codes 10 minutes (tokens do not expire); the instance's limits
+    # (GET /api/v2/instance); GET /api/v1/media/:id answers 206 this many times before 200 (0: the
+    # upload answers 200 at once instead of 202).
+    mastodon_code_seconds: float = 600.0
+    mastodon_max_characters: int = 500
+    mastodon_max_media_attachments: int = 4
+    mastodon_media_polls_before_ready: int = 1
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -394,6 +415,11 @@ class Store:
                 "uploads": {},
                 "x_media": {},
                 "page_tokens": {},
+                "bluesky_blobs": {},
+                "mastodon_apps": {},
+                "mastodon_media": {},
+                # (account, Idempotency-Key) -> status id, with when it was first used.
+                "mastodon_idempotency": {},
             }
             self.tokens: dict[str, dict[str, str]] = {}
             self.codes: dict[str, Code] = {}
@@ -511,10 +537,13 @@ class Store:
         media_ids: list[str] | None = None,
         reject_duplicates: bool = True,
         daily_limit: int | None = None,
+        unique_id: bool = False,
         **extra: Any,
     ) -> tuple[Post | None, Post | None]:
         """Record a post, unless the account posted the same text within the duplicate window
         or already made ``daily_limit`` posts in the last 24 hours.
+
+        ``unique_id``: the id is the client's (``make_id`` returns it), and one already used is refused.
 
         Returns ``(post, None)``, ``(None, the earlier post)`` for a duplicate, or ``(None, None)``
         over the daily limit. Checked and recorded under one lock, so concurrent requests cannot
@@ -522,6 +551,11 @@ class Store:
         """
         post_id = make_id()
         with self.lock:
+            if unique_id:
+                # The client chose the id (a Bluesky rkey): one that exists is refused, with the post.
+                existing = next((p for p in self.posts if p.platform == platform and p.id == post_id), None)
+                if existing is not None:
+                    return None, existing
             if daily_limit is not None:
                 since = time.time() - DAY_SECONDS
                 made = sum(

@@ -1,8 +1,9 @@
 """The stand-in's URLs, relative to wherever it is mounted: under ``mock/`` in the project
 (planrrr/urls.py, when MOCK_APIS_ENABLED) or at the root by ``manage.py run_mock_apis``.
 
-So the platform base URLs are ``<base>/graph`` (Facebook and Instagram), ``<base>/x`` and
-``<base>/linkedin``; their OAuth pages (mockapis.oauth) ``<base>/x/i/oauth2/authorize``,
+So the platform base URLs are ``<base>/graph`` (Facebook and Instagram), ``<base>/x``,
+``<base>/linkedin``, ``<base>/bsky`` (a Bluesky PDS: ``<base>/bsky/xrpc/...``) and
+``<base>/mastodon`` (a Mastodon instance); their OAuth pages (mockapis.oauth) ``<base>/x/i/oauth2/authorize``,
 ``<base>/facebook-www/v{N}/dialog/oauth`` and ``<base>/linkedin-www/oauth/v2/...``; media
 files are ``<base>/media/<name>``; the control interface is ``<base>/_control/...``.
 URL names carry no namespace, so ``reverse`` works both ways.
@@ -10,7 +11,7 @@ URL names carry no namespace, so ``reverse`` works both ways.
 
 from django.urls import path, re_path
 
-from . import control, graph, linkedin, media, oauth, x
+from . import bluesky, control, graph, linkedin, mastodon, media, oauth, x
 
 # /graph[/v21.0]/<node>: Graph takes an optional version prefix.
 VERSION = r"(?:(?P<version>v\d+(?:\.\d+)?)/)?"
@@ -55,4 +56,18 @@ urlpatterns = [
     path("linkedin/rest/images/<str:urn>", linkedin.image),
     path("linkedin/upload/<str:token>", linkedin.upload, name="mockapis-linkedin-upload"),
     path("media/<str:name>", media.serve, name="mockapis-media"),
+    path("bsky/xrpc/com.atproto.server.createSession", bluesky.create_session),
+    path("bsky/xrpc/com.atproto.server.refreshSession", bluesky.refresh_session),
+    path("bsky/xrpc/com.atproto.repo.createRecord", bluesky.create_record),
+    path("bsky/xrpc/com.atproto.repo.getRecord", bluesky.get_record),
+    path("bsky/xrpc/com.atproto.repo.uploadBlob", bluesky.upload_blob),
+    path("bsky/xrpc/com.atproto.identity.resolveHandle", bluesky.resolve_handle),
+    path("mastodon/api/v1/apps", mastodon.apps),
+    path("mastodon/oauth/authorize", mastodon.authorize),
+    path("mastodon/oauth/token", mastodon.token),
+    path("mastodon/api/v1/accounts/verify_credentials", mastodon.verify_credentials),
+    path("mastodon/api/v2/instance", mastodon.instance),
+    path("mastodon/api/v1/statuses", mastodon.statuses),
+    path("mastodon/api/v2/media", mastodon.media_upload),
+    path("mastodon/api/v1/media/<str:media_id>", mastodon.media_item),
 ]

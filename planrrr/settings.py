@@ -146,6 +146,14 @@ FACEBOOK_API_URL = env("FACEBOOK_API_URL", default="https://graph.facebook.com")
 INSTAGRAM_API_URL = env("INSTAGRAM_API_URL", default="https://graph.facebook.com")
 TWITTER_API_URL = env("TWITTER_API_URL", default="https://api.x.com")
 LINKEDIN_API_URL = env("LINKEDIN_API_URL", default="https://api.linkedin.com")
+# Bluesky and Mastodon: every connection names its own server (Connection.base_url); this is the
+# PDS a Bluesky connection that names none uses, and the one the connect form offers.
+BLUESKY_PDS_URL = env("BLUESKY_PDS_URL", default="https://bsky.social")
+# A connection's server is an outbound URL a person typed: public addresses only, unless this is
+# set (development, tests and the demo, whose stand-in runs on loopback).
+INSTANCE_ALLOW_PRIVATE_URLS = env.bool("INSTANCE_ALLOW_PRIVATE_URLS", default=False)
+# How long a Mastodon instance's limits (GET /api/v2/instance) are kept before being read again.
+MASTODON_INSTANCE_CACHE_SECONDS = env.int("MASTODON_INSTANCE_CACHE_SECONDS", default=3600)
 GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v21.0")
 LINKEDIN_API_VERSION = env("LINKEDIN_API_VERSION", default="202501")
 # Graph API rate-limit errors carry no reset time (at best minutes in usage headers):

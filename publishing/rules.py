@@ -269,7 +269,8 @@ def post_problems(
         if not (text_ok and media_ok):
             continue
         text, urls = content_for(fields, name)
-        for message in get_adapter(name).validate(text=text, media_urls=urls):
+        base_url = connections[name].base_url if connections.get(name) else ""
+        for message in get_adapter(name).validate(text=text, media_urls=urls, base_url=base_url):
             field = "content" if "image" not in message else "media_urls"
             add(f"variants.{name}.{field}" if field in variant else field, message)
     return problems
@@ -348,5 +349,6 @@ def publication_refusal(publication) -> str | None:
         return "The media URLs of this post are not a list: give a list of URLs."
     problems = [p for p in (text_problem(u, "A media URL") or media_url_problem(u) for u in urls) if p]
     if not problems:
-        problems = get_adapter(publication.platform).validate(text=text, media_urls=urls)
+        base_url = publication.connection.base_url if publication.connection else ""
+        problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
     return " ".join(problems) or None

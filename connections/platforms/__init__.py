@@ -12,14 +12,24 @@ import os
 import requests
 
 from .base import Adapter
+from .bluesky import BlueskyAdapter
 from .facebook import FacebookAdapter
 from .instagram import InstagramAdapter
 from .linkedin import LinkedInAdapter
+from .mastodon import MastodonAdapter
 from .twitter import TwitterAdapter
 
 # In the order people see them (choices, messages listing the known platforms).
 ADAPTERS: dict[str, type[Adapter]] = {
-    adapter.platform: adapter for adapter in (FacebookAdapter, InstagramAdapter, TwitterAdapter, LinkedInAdapter)
+    adapter.platform: adapter
+    for adapter in (
+        FacebookAdapter,
+        InstagramAdapter,
+        TwitterAdapter,
+        LinkedInAdapter,
+        BlueskyAdapter,
+        MastodonAdapter,
+    )
 }
 
 

@@ -112,6 +112,9 @@ class Account:
 
     account_id: str
     access_token: str = field(repr=False)
+    # The connection's own API base (a Mastodon instance, a Bluesky PDS); "" for platforms
+    # with one API for everybody, whose base comes from the settings.
+    base_url: str = ""
 
 
 @dataclass
@@ -150,8 +153,10 @@ class Adapter:
         """Length as the platform counts it (X weighs characters; most count code points)."""
         return len(text)
 
-    def validate(self, *, text: str, media_urls: list[str]) -> list[str]:
-        """Problems that would make the platform refuse this draft, each saying what to change."""
+    def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
+        """Problems that would make the platform refuse this draft, each saying what to change.
+        ``base_url``: the connection's own API base, for platforms whose limits are the
+        instance's (Mastodon); the others ignore it."""
         problems = []
         length = self.text_length(text)
         if length > self.max_text_length:
@@ -165,11 +170,11 @@ class Adapter:
             problems.append(f"{self.label} takes at most {self.max_images} images; this post has {len(media_urls)}.")
         return problems
 
-    def refuse_invalid(self, draft: Draft) -> None:
+    def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         """The rules again at publish time, since rows can be written straight into the database,
         past the door: ``validate`` plus ``media_url_problem`` for every media URL. Raises
         PermanentError naming every problem, if there is any."""
-        problems = self.validate(text=draft.text, media_urls=draft.media_urls)
+        problems = self.validate(text=draft.text, media_urls=draft.media_urls, base_url=base_url)
         problems.extend(problem for url in draft.media_urls if (problem := media_url_problem(url)))
         if problems:
             raise PermanentError(" ".join(problems))

@@ -58,7 +58,7 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
     # sensible retry; the limit itself says no more (content_publishing_limit has no reset time).
     daily_limit_backoff = timedelta(hours=1)
 
-    def validate(self, *, text: str, media_urls: list[str]) -> list[str]:
+    def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         problems = super().validate(text=text, media_urls=media_urls)
         hashtags = len(HASHTAG.findall(text))
         if hashtags > self.max_hashtags:

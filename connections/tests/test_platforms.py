@@ -7,8 +7,8 @@ from connections.platforms import ADAPTERS, UnknownPlatform, get_adapter
 
 
 class GetAdapterTests(SimpleTestCase):
-    def test_it_knows_the_four_platforms(self):
-        self.assertEqual(set(ADAPTERS), {"FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN"})
+    def test_it_knows_the_six_platforms(self):
+        self.assertEqual(set(ADAPTERS), {"FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN", "BLUESKY", "MASTODON"})
         for name, adapter_class in ADAPTERS.items():
             self.assertEqual(adapter_class.platform, name)
 
@@ -26,7 +26,8 @@ class GetAdapterTests(SimpleTestCase):
 
     def test_it_names_the_known_platforms_for_an_unknown_one(self):
         with self.assertRaisesMessage(
-            UnknownPlatform, "Unknown platform 'MYSPACE'; known platforms: FACEBOOK, INSTAGRAM, TWITTER, LINKEDIN."
+            UnknownPlatform,
+            "Unknown platform 'MYSPACE'; known platforms: FACEBOOK, INSTAGRAM, TWITTER, LINKEDIN, BLUESKY, MASTODON.",
         ):
             get_adapter("MYSPACE")
         self.assertTrue(issubclass(UnknownPlatform, ValueError))

@@ -85,7 +85,9 @@ def _call(attempt: Attempt) -> Result:
     if waiting is not None:
         return waiting
     connection = publication.connection
-    account = Account(account_id=connection.account_id, access_token=connection.access_token)
+    account = Account(
+        account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
+    )
     text, media_urls = rules.content_for(post, publication.platform)
     draft = Draft(
         text=text,
@@ -151,7 +153,10 @@ def _publish(adapter, publication: Publication, account: Account, draft: Draft) 
         if renewed.access_token == account.access_token:
             raise
         publication.connection = renewed
-        return adapter.publish(Account(account_id=renewed.account_id, access_token=renewed.access_token), draft)
+        return adapter.publish(
+            Account(account_id=renewed.account_id, access_token=renewed.access_token, base_url=renewed.base_url),
+            draft,
+        )
 
 
 def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:

@@ -87,7 +87,10 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
     error, expired = "", None
     try:
         get_adapter(publication.platform).stage(
-            Account(account_id=connection.account_id, access_token=connection.access_token), draft
+            Account(
+                account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
+            ),
+            draft,
         )
         draft.state["stagedAt"] = timezone.now().isoformat()
         draft.state.pop("stagingError", None)

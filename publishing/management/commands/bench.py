@@ -62,6 +62,8 @@ ACCOUNTS = {
     "TWITTER": "2244994999",
     "INSTAGRAM": "17841400999000001",
     "LINKEDIN": "urn:li:organization:9990001",
+    "BLUESKY": "did:plc:benchbenchbenchbenchbenc",
+    "MASTODON": "109302316299990001@localhost",
 }
 # Redis keys a bench may find in its database from an earlier, interrupted run.
 OWN_KEY_PREFIXES = ("rq:", "planrrr:")
@@ -377,6 +379,8 @@ class Bench:
             "LINKEDIN_API_URL": f"{base}/linkedin",
             "MEDIA_ALLOW_PRIVATE_URLS": "true",
             "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            # The Bluesky and Mastodon connections' servers are the stand-in's, on loopback.
+            "INSTANCE_ALLOW_PRIVATE_URLS": "true",
             # Seconds, not minutes: the stand-in's windows are short and the run must end.
             "PUBLISH_RETRY_BASE_SECONDS": 1,
             "GRAPH_RATE_LIMIT_BACKOFF_SECONDS": max(1, math.ceil(window)),
@@ -438,6 +442,8 @@ class Bench:
                 account_id=ACCOUNTS[platform],
                 name=f"bench {platform.lower()}",
                 access_token=f"bench_{platform.lower()}_{self.run_id}",
+                # Bluesky and Mastodon connections name their server: the stand-in's PDS or instance.
+                base_url={"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url}.get(platform, ""),
             )
         return team
 

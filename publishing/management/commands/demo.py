@@ -1,8 +1,9 @@
 """`manage.py demo` (what `make run` runs): the whole loop, end to end, on real parts.
 
 It migrates, starts the stand-in APIs (`run_mock_apis`) and two workers, creates a demo
-team, connects its X, Facebook (with Instagram) and LinkedIn accounts through the platforms'
-OAuth flows (the stand-in plays each platform's consent page and token endpoint), adds a
+team, connects its X, Facebook (with Instagram), LinkedIn and Mastodon accounts through the
+platforms' OAuth flows (the stand-in plays each platform's consent page and token endpoint) and
+its Bluesky account with an app password (one session), adds a
 webhook endpoint (a local receiver that verifies every
 signature), schedules a few posts a few seconds ahead, waits until they are done, prints
 what happened, stops everything and exits 0 only if every post was PUBLISHED.
@@ -38,6 +39,8 @@ ACCOUNTS = {
     "INSTAGRAM": "17841400008460056",
     "LINKEDIN": "urn:li:organization:5515715",
 }
+# Bluesky: the handle and app password typed into the connect form.
+BLUESKY_LOGIN = ("acmecoffee.bsky.social", "demo-app-password")
 # The demo's OAuth app on each platform (the stand-in takes any client id and secret).
 OAUTH_APP = {
     "X_CLIENT_ID": "planrrr-demo",
@@ -76,7 +79,10 @@ class Command(BaseCommand):
             }
             workers = [WorkerProcess(env=env).start() for _ in range(options["workers"])]
             self.stdout.write(f"{len(workers)} workers started (rqworker --with-scheduler default webhooks)")
-            with override_settings(**{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))}):
+            with override_settings(
+                **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
+                INSTANCE_ALLOW_PRIVATE_URLS=True,
+            ):
                 posts = self.create_posts(base, receiver, options["delay"])
             self.wait(posts, options["timeout"], workers)
             self.report(posts, receiver)
@@ -91,19 +97,22 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN"):
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%H:%M} UTC"
                     if connection.refreshable
                     else (f"expires {connection.expires_at:%Y-%m-%d}" if connection.expires_at else "does not expire")
                 )
-                self.stdout.write(f"connected {connection} through the {platform.title()} OAuth flow (token {renewal})")
+                how = "an app-password session" if platform == "BLUESKY" else f"the {platform.title()} OAuth flow"
+                self.stdout.write(f"connected {connection} through {how} (token {renewal})")
         # The receiver, like the stand-in, is on this machine: allowed for the demo only.
         with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
             endpoint = endpoint_create(team=team, url=receiver.url)
         receiver.secrets.append(endpoint.secret)
-        self.stdout.write(f"team {team.name!r}: 4 connections, webhook endpoint {endpoint.url}")
+        self.stdout.write(
+            f"team {team.name!r}: {team.connections.count()} connections, webhook endpoint {endpoint.url}"
+        )
         at = timezone.now() + timedelta(seconds=delay)
         images = [f"{base}/media/latte-{i}.png" for i in (1, 2)]
         drafts = [
@@ -111,6 +120,11 @@ class Command(BaseCommand):
             ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN"], []),
             ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"], images),
             ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
+            (
+                "Now on the open networks too: say hi to @acmecoffee.bsky.social #coffee https://acme.example/menu",
+                ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"],
+                images[:1],
+            ),
         ]
         with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
             posts = [
@@ -124,6 +138,13 @@ class Command(BaseCommand):
         """What a person does on the connect page: to the platform's consent page (the stand-in's),
         approve, back with a code; exchanged for tokens, the demo accounts picked, stored."""
         client = get_client(platform)
+        if platform == "BLUESKY":
+            handle, password = BLUESKY_LOGIN
+            choice = client.create_session(base_url=mock.bluesky_url, identifier=handle, password=password)
+            return [connection_connect(team=team, choice=choice)[0]]
+        if platform == "MASTODON":
+            # The person names their instance; planrrr registers its app there on first use.
+            client = client.for_instance(mock.mastodon_url)
         verifier = secrets.token_urlsafe(64)
         redirect_uri = f"{mock.base_url}/demo/{platform.lower()}/callback"
         url = client.authorization_url(
@@ -135,7 +156,7 @@ class Command(BaseCommand):
         return [
             connection_connect(team=team, choice=choice)[0]
             for choice in client.accounts(grant)
-            if choice.account_id in wanted
+            if choice.account_id in wanted or platform == "MASTODON"
         ]
 
     def wait(self, posts: list[Post], timeout: float, workers: list[WorkerProcess]) -> None:

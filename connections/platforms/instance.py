@@ -1,0 +1,70 @@
+"""What the adapters of open networks share: each connection has its own server (a Mastodon
+instance, a Bluesky PDS), named by ``Connection.base_url`` and reaching the adapter as
+``Account.base_url``.
+
+That URL was typed by a person, so it is an outbound URL like a webhook's: http(s) only, and
+public addresses only unless ``INSTANCE_ALLOW_PRIVATE_URLS`` is set (development, tests and the
+demo, where the stand-in runs on loopback). It is checked before every call that carries a
+token, so a row edited past the connect form cannot point a token at the private network.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from planrrr.urlsafety import UnsafeURL, check_public_url
+
+from .base import Account, HttpAdapter, PermanentError, TransientError
+
+
+def normalized_base_url(value: str) -> str:
+    """A server's base URL as stored: scheme and host (and port, path) without a trailing slash;
+    a bare host name gets https://."""
+    value = (value or "").strip()
+    if value and "://" not in value:
+        value = f"https://{value}"
+    return value.rstrip("/")
+
+
+def base_url_problem(value: str) -> str | None:
+    """Why a server URL cannot be used, in words that say what to change, or None. A name that
+    does not resolve right now is not refused (it is retried at the call)."""
+    url = normalized_base_url(value)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{value!r} is not a server address: give one like https://mastodon.social."
+    if parts.query or parts.fragment:
+        return f"{value!r} must be the server's address only, without ?query or #fragment."
+    try:
+        check_public_url(url, allow_private=settings.INSTANCE_ALLOW_PRIVATE_URLS)
+    except UnsafeURL as err:
+        if err.permanent:
+            return f"The server address {url} cannot be used: {err}"
+    return None
+
+
+class InstanceAdapter(HttpAdapter):
+    """An adapter whose API lives on the connection's own server; ``base_url`` is the server used
+    when a connection names none (Bluesky: BLUESKY_PDS_URL), "" when one is required."""
+
+    def api_base(self, account: Account) -> str:
+        """The connection's server, checked (see the module docstring). Raises PermanentError for
+        a URL that must change, TransientError when its name does not resolve just now."""
+        base = normalized_base_url(account.base_url or self.base_url)
+        if not base:
+            raise PermanentError(f"The {self.label} connection names no server: reconnect the account.")
+        try:
+            check_public_url(base, allow_private=settings.INSTANCE_ALLOW_PRIVATE_URLS)
+        except UnsafeURL as err:
+            if err.permanent:
+                raise PermanentError(f"The {self.label} server {base} cannot be used: {err}") from None
+            raise TransientError(f"The {self.label} server {base} could not be reached: {err}") from None
+        return base
+
+    def url(self, account: Account, path: str) -> str:
+        return f"{self.api_base(account)}{path}"

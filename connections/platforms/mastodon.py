@@ -1,0 +1,260 @@
+"""Mastodon, on the connection's instance (https://docs.joinmastodon.org/methods/statuses/).
+
+``POST /api/v1/statuses`` ``{"status", "media_ids": [...], "visibility"}`` with the user's token
+as ``Authorization: Bearer`` -> 200 Status (``id`` a string, ``url``, ``uri``, ``content`` HTML).
+It is sent with an ``Idempotency-Key`` header derived from the publication (the same for every
+attempt): the instance keeps the key about an hour per account and answers a repeat with the
+status it already created, so a retry after a lost answer *is* the reconciliation — no search of
+recent statuses.
+
+Images: ``POST /api/v2/media`` (multipart ``file``, ``description``) -> 200 when processed, or 202
+with ``"url": null`` while the instance works on it; ``GET /api/v1/media/:id`` answers 206 until
+it is done, then 200. A status may only attach finished media: while one is processing the
+attempt ends NotReady and looks again shortly.
+
+Limits are the instance's, from ``GET /api/v2/instance`` ``configuration.statuses`` (characters,
+attachments, characters reserved per URL), cached MASTODON_INSTANCE_CACHE_SECONDS per instance;
+Mastodon's defaults (500, 4, 23) only when the instance cannot be read. Tokens do not expire but
+can be revoked: 401 is TokenExpired (the connection must be reconnected).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import regex
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from planrrr.text import clamp_wait
+
+from .base import Account, Draft, NotReady, PermanentError, PlatformError, Published, error_body, parse_time, quoted
+from .instance import InstanceAdapter, normalized_base_url
+from .media import fetch_media
+
+logger = logging.getLogger("planrrr.connections.mastodon")
+
+# Processing media is looked at again after this long.
+MEDIA_POLL_SECONDS = 2
+# A URL as Mastodon's length validator finds it (it counts each as characters_reserved_per_url).
+URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
+# "@user@example.social" counts as "@user": the domain of a remote mention is not counted.
+REMOTE_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """An instance's ``configuration.statuses`` (and the image size limit)."""
+
+    max_characters: int = 500
+    max_media_attachments: int = 4
+    characters_reserved_per_url: int = 23
+    image_size_limit: int = 16 * 1024 * 1024
+    # False when these are Mastodon's defaults because the instance could not be read.
+    from_instance: bool = True
+
+
+DEFAULT_LIMITS = Limits(from_instance=False)
+
+
+def countable_length(text: str, limits: Limits) -> int:
+    """The length Mastodon checks against max_characters: every URL counts as
+    characters_reserved_per_url, a remote mention as its local part, and characters are
+    grapheme clusters (``each_grapheme_cluster`` in its StatusLengthValidator)."""
+    text = URL.sub("x" * limits.characters_reserved_per_url, text)
+    text = REMOTE_MENTION.sub(r"@\1", text)
+    return len(regex.findall(r"\X", text))
+
+
+class MastodonAdapter(InstanceAdapter):
+    platform = "MASTODON"
+    label = "Mastodon"
+    # Mastodon's defaults, the class's declared limits; each instance's own are read from it.
+    max_text_length = DEFAULT_LIMITS.max_characters
+    max_images = DEFAULT_LIMITS.max_media_attachments
+
+    @property
+    def base_url(self) -> str:
+        return ""
+
+    # --- limits --------------------------------------------------------------------------
+
+    def limits(self, base_url: str) -> Limits:
+        """The instance's limits, cached; DEFAULT_LIMITS (not cached) when there is no instance or
+        it cannot be read now (validation must not fail because an instance is slow)."""
+        base = normalized_base_url(base_url)
+        if not base:
+            return DEFAULT_LIMITS
+        key = f"planrrr:mastodon-instance:{base}"
+        cached = cache.get(key)
+        if isinstance(cached, dict):
+            return Limits(**cached)
+        try:
+            limits = self.read_limits(Account(account_id="", access_token="", base_url=base))
+        except PlatformError as err:
+            logger.warning("Could not read the limits of %s: %s", base, err.message)
+            return DEFAULT_LIMITS
+        cache.set(key, asdict(limits), settings.MASTODON_INSTANCE_CACHE_SECONDS)
+        return limits
+
+    def read_limits(self, account: Account) -> Limits:
+        # GET /api/v2/instance (public) -> {"configuration": {"statuses": {"max_characters": 500,
+        # "max_media_attachments": 4, "characters_reserved_per_url": 23}, "media_attachments":
+        # {"image_size_limit": 16777216, ...}}, ...}
+        response = self.send("GET", self.url(account, "/api/v2/instance"))
+        self.raise_for_response(response)
+        configuration = self.json(response).get("configuration")
+        if not isinstance(configuration, dict):
+            raise self.malformed(response, "no configuration")
+        statuses = configuration.get("statuses") if isinstance(configuration.get("statuses"), dict) else {}
+        media = configuration.get("media_attachments")
+        media = media if isinstance(media, dict) else {}
+
+        def number(source: dict, name: str) -> int:
+            value = source.get(name)
+            default = getattr(DEFAULT_LIMITS, name)
+            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+        return Limits(
+            max_characters=number(statuses, "max_characters"),
+            max_media_attachments=number(statuses, "max_media_attachments"),
+            characters_reserved_per_url=number(statuses, "characters_reserved_per_url"),
+            image_size_limit=number(media, "image_size_limit"),
+        )
+
+    def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
+        limits = self.limits(base_url)
+        where = "This Mastodon instance" if limits.from_instance else "Mastodon"
+        problems = []
+        length = countable_length(text, limits)
+        if length > limits.max_characters:
+            problems.append(
+                f"Mastodon allows at most {limits.max_characters:,} characters; this post has {length:,}. "
+                f"Shorten it by {length - limits.max_characters:,}."
+            )
+        if len(media_urls) > limits.max_media_attachments:
+            problems.append(
+                f"{where} takes at most {limits.max_media_attachments} images; this post has {len(media_urls)}."
+            )
+        return problems
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        self.refuse_invalid(draft, base_url=account.base_url)
+        payload: dict[str, Any] = {"status": draft.text, "visibility": "public"}
+        if draft.media_urls:
+            payload["media_ids"] = self.upload_media(account, draft)
+        headers = {"Idempotency-Key": draft.idempotency_key} if draft.idempotency_key else {}
+        response = self.request(
+            "POST", self.url(account, "/api/v1/statuses"), account=account, json=payload, headers=headers
+        )
+        # -> 200 {"id": "103270115826048975", "uri": "...", "url": "https://mastodon.social/@x/1032...", ...}
+        status = self.json(response)
+        if not status.get("id") or not isinstance(status["id"], str | int):
+            raise self.malformed(response, "no status id")
+        return Published(
+            external_id=str(status["id"]),
+            url=str(status.get("url") or status.get("uri") or ""),
+            slow_down_until=self.exhausted_until(response),
+        )
+
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Upload the images ahead of the slot (their processing then is over by the time)."""
+        self.refuse_invalid(draft, base_url=account.base_url)
+        if draft.media_urls:
+            try:
+                self.upload_media(account, draft)
+            except NotReady:
+                pass  # still processing: publish looks again
+
+    def upload_media(self, account: Account, draft: Draft) -> list[str]:
+        """Upload each image not uploaded yet (ids kept in state["mediaIds"] one by one), then make
+        sure every one is processed (state["mediaReady"]); NotReady while one is not."""
+        media_ids = [str(media_id) for media_id in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
+        ready = {str(media_id) for media_id in draft.state.get("mediaReady", [])}
+        limit = self.limits(account.base_url).image_size_limit
+        for url in draft.media_urls[len(media_ids) :]:
+            media = fetch_media(url)
+            if len(media.content) > limit:
+                raise PermanentError(
+                    f"This Mastodon instance takes images of at most {limit:,} bytes; {url} has "
+                    f"{len(media.content):,}: use a smaller image."
+                )
+            response = self.request(
+                "POST",
+                self.url(account, "/api/v2/media"),
+                account=account,
+                files={"file": (media.filename, media.content, media.content_type)},
+            )
+            # -> 200 {"id": "22348641", "type": "image", "url": "https://…"} when processed, or
+            # 202 with "url": null while the instance still works on it.
+            body = self.json(response)
+            if not body.get("id"):
+                raise self.malformed(response, f"no media id for {url}")
+            media_ids.append(str(body["id"]))
+            if response.status_code == 200 and body.get("url"):
+                ready.add(str(body["id"]))
+            draft.state["mediaIds"] = list(media_ids)
+            draft.state["mediaReady"] = sorted(ready)
+        for media_id in media_ids:
+            if media_id in ready:
+                continue
+            # GET /api/v1/media/:id -> 206 Partial Content while processing, 200 once done.
+            response = self.request("GET", self.url(account, f"/api/v1/media/{media_id}"), account=account)
+            if response.status_code == 206:
+                raise NotReady(
+                    f"Mastodon is still processing image {media_id}: looking again in {MEDIA_POLL_SECONDS} s.",
+                    retry_at=timezone.now() + timedelta(seconds=MEDIA_POLL_SECONDS),
+                )
+            ready.add(media_id)
+            draft.state["mediaReady"] = sorted(ready)
+        return media_ids
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """Nothing to look up: the attempt after a lost answer sends the same Idempotency-Key, and
+        the instance answers it with the status the lost attempt created (kept about an hour;
+        the publish retries of an attempt with an unknown outcome come well within it)."""
+        return None
+
+    # --- errors and rate limits ----------------------------------------------------------
+
+    def raise_for_response(self, response: requests.Response) -> None:
+        if response.ok:
+            return
+        body = error_body(response)
+        words = body.get("error") or (quoted(response) if response.text else "no message")
+        if body.get("error_description"):
+            words = f"{words}: {body['error_description']}"
+        message = f"Mastodon API error ({response.status_code}): {words}"
+        # 401 {"error": "The access token is invalid"} (revoked; tokens do not expire): reconnect.
+        # 429 {"error": "Too many requests"} with X-RateLimit-Reset (ISO 8601).
+        # 422 {"error": "Validation failed: Text character limit of 500 exceeded"}, 404, 403: the
+        # same request will never succeed. 5xx: the instance may have acted.
+        raise self.status_error(response, message)
+
+    def retry_at(self, response: requests.Response) -> datetime:
+        return self.reset_at(response) or timezone.now() + timedelta(
+            seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS
+        )
+
+    def reset_at(self, response: requests.Response) -> datetime | None:
+        """X-RateLimit-Reset (ISO 8601, "2026-11-30T07:10:00.123456Z") at most MAX_WAIT ahead and
+        at least a second."""
+        reset = parse_time(response.headers.get("X-RateLimit-Reset"))
+        if reset is None:
+            return None
+        now = timezone.now()
+        return max(clamp_wait(reset, what="Mastodon X-RateLimit-Reset", now=now), now + timedelta(seconds=1))
+
+    def exhausted_until(self, response: requests.Response) -> datetime | None:
+        """After a success that used the last request of the window: wait for its reset."""
+        if response.headers.get("X-RateLimit-Remaining") == "0":
+            return self.reset_at(response)
+        return None

@@ -1,0 +1,318 @@
+"""A Bluesky PDS as a publisher uses it (PLATFORMS.md, "Bluesky"), under ``bsky/xrpc/``.
+
+* ``POST com.atproto.server.createSession`` ``{"identifier", "password"}`` -> ``{"did", "handle",
+  "accessJwt", "refreshJwt", "active": true}``; a password containing "wrong": 401
+  ``AuthenticationRequired`` "Invalid identifier or password". Counted in the request log: a test
+  can assert how many sessions a client created.
+* ``POST com.atproto.server.refreshSession`` with ``Authorization: Bearer <refreshJwt>`` -> a new
+  pair (the refresh JWT spent); a dead one: 400 ``ExpiredToken`` "Token has been revoked".
+* ``POST com.atproto.repo.createRecord`` ``{"repo", "collection", "rkey"?, "record"}`` ->
+  ``{"uri": "at://<did>/<collection>/<rkey>", "cid", "commit": {"cid", "rev"}, "validationStatus"}``;
+  an rkey that exists: **500** ``InternalServerError``; text over 300 graphemes or 3,000 bytes:
+  400 ``InvalidRequest``.
+* ``GET com.atproto.repo.getRecord?repo&collection&rkey`` -> ``{"uri", "cid", "value"}`` or 400
+  ``RecordNotFound``.
+* ``POST com.atproto.repo.uploadBlob`` (raw bytes) -> ``{"blob": {"$type": "blob", "ref":
+  {"$link": "bafkrei…"}, "mimeType", "size"}}``; over 2,000,000 bytes: 400 ``BlobTooLarge``.
+* ``GET com.atproto.identity.resolveHandle?handle`` -> ``{"did"}`` or 400 "Unable to resolve handle".
+
+Access JWTs carry ``exp`` and expire (``bluesky_access_token_seconds``): an expired one is **400**
+``ExpiredToken``, not 401, as Bluesky answers. A made-up bearer token (not one issued here) acts
+for a DID derived from it, or for the repo it first writes to, so tests and the bench can paste
+one. Errors are ``{"error",
+"message"}``; every answer carries ``RateLimit-Limit``, ``-Remaining``, ``-Reset`` (Unix seconds)
+and ``-Policy``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+import regex
+from django.http import HttpResponse, JsonResponse
+
+from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from .media import sniff
+from .state import IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, store
+
+POST_COLLECTION = "app.bsky.feed.post"
+MAX_GRAPHEMES, MAX_TEXT_BYTES, MAX_BLOB_BYTES = 300, 3_000, 2_000_000
+SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+TID = regex.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
+
+
+def b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().lower().rstrip("=")
+
+
+def cid(data: bytes, *, raw: bool = False) -> str:
+    """A CIDv1 of ``data`` as atproto writes them: base32 ("b"), codec raw (0x55, blobs:
+    "bafkrei…") or dag-cbor (0x71, records: "bafyrei…"), sha2-256."""
+    return "b" + b32(bytes([0x01, 0x55 if raw else 0x71, 0x12, 0x20]) + hashlib.sha256(data).digest())
+
+
+def did_for(name: str) -> str:
+    """did:plc: and 24 base32 characters, derived from ``name`` (a handle, a made-up token)."""
+    return "did:plc:" + b32(hashlib.sha256(name.encode()).digest())[:24]
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token (header.claims.) whose signature part the store appends."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return f"{part({'typ': 'at+jwt', 'alg': 'ES256K'})}.{part(claims)}."
+
+
+class BlueskyDialect(Dialect):
+    platform = "BLUESKY"
+
+    def error(self, status: int, name: str, message: str) -> JsonResponse:
+        return JsonResponse({"error": name, "message": message}, status=status)
+
+    def auth_error(self, call: Call, problem: str) -> HttpResponse:
+        if problem == "missing":
+            return self.error(401, "AuthMissing", "Authentication Required")
+        if problem == "expired":
+            return self.error(400, "ExpiredToken", "Token has expired")
+        return self.error(400, "InvalidToken", "Token could not be verified")
+
+    def invalid(self, call: Call, message: str) -> HttpResponse:
+        return self.error(400, "InvalidRequest", message)
+
+    def api_error(self, call: Call) -> HttpResponse:
+        return self.invalid(call, API_ERROR_MESSAGE)
+
+    def server_error(self, call: Call, status: int) -> HttpResponse:
+        return self.error(status, "InternalServerError", (call.rule and call.rule.message) or "Internal Server Error")
+
+    def rate_limited(self, call: Call, seconds: float) -> HttpResponse:
+        return self.error(429, "RateLimitExceeded", "Rate Limit Exceeded")
+
+    def duplicate(self, call: Call, earlier_id: str | None) -> HttpResponse:
+        # Bluesky refuses no duplicate text; what it refuses is an existing record key.
+        return self.server_error(call, 500)
+
+    def headers(self, call: Call, response: HttpResponse) -> None:
+        window = call.current_window()
+        response["RateLimit-Limit"] = str(window.limit)
+        if call.throttled_for is not None:
+            response["RateLimit-Remaining"] = "0"
+            response["RateLimit-Reset"] = str(math.ceil(time.time() + call.throttled_for))
+        else:
+            response["RateLimit-Remaining"] = str(window.remaining)
+            response["RateLimit-Reset"] = str(math.ceil(window.reset_at))
+        response["RateLimit-Policy"] = f"{window.limit};w={math.ceil(window.reset_at - time.time()) or 1}"
+
+
+BLUESKY = BlueskyDialect()
+
+
+def token_did(call: Call, kwargs: dict | None = None) -> str:
+    """The DID a bearer token acts for: the session's, or one derived from a made-up token."""
+    if not call.token:
+        return ""
+    issued = store.issued_token(call.token)
+    if issued:
+        return issued.account
+    bound = store.token_account(call.token)
+    return bound["account"] if bound else did_for(call.token)
+
+
+def person(identifier: str) -> dict[str, str]:
+    """The demo identity with this handle or DID, or one made up for any other handle."""
+    for known in IDENTITIES["BLUESKY"]:
+        if identifier in (known["id"], known["username"]):
+            return {"did": known["id"], "handle": known["username"]}
+    if identifier.startswith("did:"):
+        return {"did": identifier, "handle": f"{identifier.rsplit(':', 1)[-1][:10]}.bsky.social"}
+    return {"did": did_for(identifier), "handle": identifier}
+
+
+def session(did: str, handle: str, grant: str) -> dict[str, Any]:
+    """A new access and refresh JWT pair for ``did``, as createSession and refreshSession answer."""
+    cfg, now = store.config, time.time()
+    tokens = {}
+    for kind, lifetime, scope in (
+        ("access", cfg.bluesky_access_token_seconds, "com.atproto.appPass"),
+        ("refresh", cfg.bluesky_refresh_token_seconds, "com.atproto.refresh"),
+    ):
+        claims = {"scope": scope, "sub": did, "iat": int(now), "exp": int(now + lifetime)}
+        tokens[kind] = store.issue_token(
+            "BLUESKY",
+            kind,
+            account=did,
+            client_id="app-password",
+            scopes=[scope],
+            grant=grant,
+            lifetime=lifetime,
+            prefix=jwt(claims),
+            length=43,
+        )
+    return {
+        "did": did,
+        "handle": handle,
+        "accessJwt": tokens["access"].token,
+        "refreshJwt": tokens["refresh"].token,
+        "active": True,
+        "didDoc": {"id": did, "alsoKnownAs": [f"at://{handle}"]},
+    }
+
+
+@endpoint(BLUESKY, {"POST": TOKEN})
+def create_session(call: Call) -> HttpResponse:
+    body = call.body if isinstance(call.body, dict) else {}
+    identifier, password = str(body.get("identifier") or ""), str(body.get("password") or "")
+    if not identifier or not password:
+        return BLUESKY.invalid(call, 'Input must have the properties "identifier" and "password"')
+    if "wrong" in password:
+        call.outcome = "refused"
+        return BLUESKY.error(401, "AuthenticationRequired", "Invalid identifier or password")
+    who = person(identifier)
+    call.account = who["did"]
+    call.outcome = "session_created"
+    return JsonResponse(session(who["did"], who["handle"], grant=store.token(16)))
+
+
+@endpoint(BLUESKY, {"POST": TOKEN})
+def refresh_session(call: Call) -> HttpResponse:
+    token = BLUESKY.token(call) or ""
+    try:
+        spent = store.spend_refresh("BLUESKY", token, client_id="app-password", rotate=True)
+    except OAuthRefused as refused:
+        call.outcome = f"refused:{refused.reason}"
+        if refused.reason == "unknown":
+            return BLUESKY.error(400, "InvalidToken", "Token could not be verified")
+        return BLUESKY.error(400, "ExpiredToken", "Token has been revoked")
+    call.account = spent.account
+    call.outcome = "session_refreshed"
+    answer = session(spent.account, person(spent.account)["handle"], grant=spent.grant)
+    store.link_refresh(spent, store.issued_token(answer["refreshJwt"]))
+    return JsonResponse(answer)
+
+
+def _made_up(token: str | None) -> bool:
+    return bool(token) and store.issued_token(token) is None and store.token_account(token) is None
+
+
+def _graphemes(text: str) -> int:
+    return len(regex.findall(r"\X", text))
+
+
+@endpoint(BLUESKY, {"POST": CREATE}, account=token_did)
+def create_record(call: Call) -> HttpResponse:
+    body = call.body
+    if not isinstance(body, dict) or not isinstance(body.get("record"), dict):
+        return BLUESKY.invalid(call, 'Input must have the property "record"')
+    repo, collection, record = body.get("repo"), body.get("collection"), body["record"]
+    if isinstance(repo, str) and repo.startswith("did:") and _made_up(call.token):
+        # A pasted token (the bench's) acts for the repo it first writes to, as X's do for the
+        # timeline they first read.
+        store.bind_token("BLUESKY", call.token, repo)
+        call.account = repo
+    if repo not in (call.account, person(call.account)["handle"]):
+        return BLUESKY.invalid(call, "Invalid repo: does not match the authenticated account")
+    if collection != POST_COLLECTION:
+        return BLUESKY.invalid(call, f"The stand-in only writes {POST_COLLECTION} records")
+    rkey = str(body.get("rkey") or "") or _server_tid()
+    if not TID.match(rkey):
+        return BLUESKY.invalid(call, "Invalid record key: not a TID")
+    text = record.get("text")
+    if not isinstance(text, str) or not isinstance(record.get("createdAt"), str):
+        return BLUESKY.invalid(
+            call, "Invalid app.bsky.feed.post record: Record must have the properties text and createdAt"
+        )
+    if _graphemes(text) > MAX_GRAPHEMES:
+        return BLUESKY.invalid(
+            call, f"Invalid app.bsky.feed.post record: Record/text must not be longer than {MAX_GRAPHEMES} graphemes"
+        )
+    if len(text.encode()) > MAX_TEXT_BYTES:
+        return BLUESKY.invalid(
+            call, f"Invalid app.bsky.feed.post record: Record/text must not be longer than {MAX_TEXT_BYTES} characters"
+        )
+    images = (record.get("embed") or {}).get("images") or []
+    links = [image.get("image", {}).get("ref", {}).get("$link") for image in images if isinstance(image, dict)]
+    if any(store.get("bluesky_blobs", str(link)) is None for link in links):
+        return BLUESKY.invalid(call, "Invalid app.bsky.feed.post record: Could not find blob")
+    uri = f"at://{call.account}/{collection}/{rkey}"
+    record_cid = cid(json.dumps(record, sort_keys=True).encode())
+    post, existing = store.create_post(
+        "BLUESKY",
+        call.account,
+        text,
+        make_id=lambda: uri,
+        media_ids=[str(link) for link in links],
+        reject_duplicates=False,
+        unique_id=True,
+        cid=record_cid,
+        rkey=rkey,
+        record=record,
+        token=call.token,
+    )
+    if post is None:
+        # What a PDS answers for a key that exists (PLATFORMS.md): check with getRecord.
+        call.outcome = "rkey_exists"
+        return BLUESKY.server_error(call, 500)
+    call.outcome = "created"
+    rev = _server_tid()
+    return JsonResponse(
+        {"uri": uri, "cid": record_cid, "commit": {"cid": cid(rev.encode()), "rev": rev}, "validationStatus": "valid"}
+    )
+
+
+@endpoint(BLUESKY, {"GET": READ}, account=token_did)
+def get_record(call: Call) -> HttpResponse:
+    repo, collection, rkey = (str(call.query.get(name) or "") for name in ("repo", "collection", "rkey"))
+    if not repo or not collection or not rkey:
+        return BLUESKY.invalid(call, "Params must have the properties repo, collection and rkey")
+    did = person(repo)["did"] if not repo.startswith("did:") else repo
+    uri = f"at://{did}/{collection}/{rkey}"
+    post = store.find_post("BLUESKY", uri)
+    if post is None:
+        call.outcome = "not_found"
+        return BLUESKY.error(400, "RecordNotFound", f"Could not locate record: {uri}")
+    call.outcome = "found"
+    return JsonResponse({"uri": uri, "cid": post.extra["cid"], "value": post.extra["record"]})
+
+
+@endpoint(BLUESKY, {"POST": MEDIA}, account=token_did, raw_body=True)
+def upload_blob(call: Call) -> HttpResponse:
+    data = call.request.body
+    if len(data) > MAX_BLOB_BYTES:
+        return BLUESKY.error(
+            400,
+            "BlobTooLarge",
+            f"This file is too large. It is {len(data)} bytes but the maximum size is {MAX_BLOB_BYTES} bytes.",
+        )
+    image = sniff(data[: 64 * 1024], len(data))
+    content_type = call.request.content_type or "application/octet-stream"
+    if image is None:
+        return BLUESKY.invalid(call, "Unsupported blob: not an image")
+    link = cid(data, raw=True)
+    store.put("bluesky_blobs", link, {"did": call.account, "mimeType": content_type, "size": len(data)})
+    store.add_media("BLUESKY", call.account, link, size=len(data), content_type=content_type)
+    call.outcome = "uploaded"
+    return JsonResponse(
+        {"blob": {"$type": "blob", "ref": {"$link": link}, "mimeType": content_type, "size": len(data)}}
+    )
+
+
+@endpoint(BLUESKY, {"GET": READ}, account=token_did)
+def resolve_handle(call: Call) -> HttpResponse:
+    handle = str(call.query.get("handle") or "").lower()
+    known = next((p for p in IDENTITIES["BLUESKY"] if p["username"] == handle), None)
+    if known is None and not handle.endswith(".bsky.social"):
+        return BLUESKY.invalid(call, "Unable to resolve handle")
+    return JsonResponse({"did": known["id"] if known else did_for(handle)})
+
+
+def _server_tid() -> str:
+    """A TID as a PDS makes one (microseconds, a 10-bit clock id), base32-sortable."""
+    value = (time.time_ns() // 1000) << 10 | int(store.digits(4)) % 1024
+    return "".join(SORTABLE[(value >> shift) & 31] for shift in range(60, -1, -5))

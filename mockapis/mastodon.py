@@ -1,0 +1,346 @@
+"""A Mastodon instance as a publisher uses it (PLATFORMS.md, "Mastodon"), under ``mastodon/``.
+
+* ``POST api/v1/apps`` {client_name, redirect_uris, scopes, website} -> {"id", "name",
+  "client_id", "client_secret", "redirect_uri", ...}.
+* ``GET|POST oauth/authorize`` (consent page, PKCE optional) and ``POST oauth/token``
+  (authorization_code; the client in the form or Basic) -> {"access_token", "token_type":
+  "Bearer", "scope", "created_at"}: no expiry, no refresh token.
+* ``GET api/v1/accounts/verify_credentials`` -> the account; ``GET api/v2/instance`` (public) ->
+  ``configuration.statuses`` from the config (mastodon_max_characters ...).
+* ``POST api/v1/statuses`` (JSON or form) with ``Idempotency-Key``: the same key from the same
+  account within an hour answers the status it created, creating nothing -> 200 Status (``id`` a
+  Snowflake-like 18-digit string, ``url``, ``uri``, ``content`` HTML). Over the character limit,
+  unknown or unprocessed media: 422 "Validation failed: …".
+* ``POST api/v2/media`` multipart ``file`` -> 202 ``"url": null`` while
+  ``mastodon_media_polls_before_ready`` > 0 (else 200); ``GET api/v1/media/<id>`` -> 206 until
+  processed, then 200.
+
+Errors are ``{"error": "..."}``; a revoked, expired or invalid token: 401 "The access token is
+invalid". Every answer carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (ISO 8601).
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import regex
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from .media import sniff
+from .oauth import client_of, consent, oauth_error
+from .state import AUTHORIZE, IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, iso, store
+
+# Mastodon keeps an Idempotency-Key an hour per account.
+IDEMPOTENCY_SECONDS = 3600
+URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
+# Create-and-remember of one Idempotency-Key happens under this lock (two racing retries: one status).
+_idempotency_lock = threading.Lock()
+_id_lock = threading.Lock()
+_last_id = 0
+
+
+class MastodonDialect(Dialect):
+    platform = "MASTODON"
+
+    def error(self, status: int, message: str) -> JsonResponse:
+        return JsonResponse({"error": message}, status=status)
+
+    def auth_error(self, call: Call, problem: str) -> HttpResponse:
+        if problem == "missing":
+            return self.error(401, "This method requires an authenticated user")
+        return self.error(401, "The access token is invalid")
+
+    def invalid(self, call: Call, message: str) -> HttpResponse:
+        return self.error(422, f"Validation failed: {message}")
+
+    def api_error(self, call: Call) -> HttpResponse:
+        return self.invalid(call, API_ERROR_MESSAGE)
+
+    def server_error(self, call: Call, status: int) -> HttpResponse:
+        return self.error(status, (call.rule and call.rule.message) or "We're sorry, but something went wrong")
+
+    def rate_limited(self, call: Call, seconds: float) -> HttpResponse:
+        return self.error(429, "Too many requests")
+
+    def duplicate(self, call: Call, earlier_id: str | None) -> HttpResponse:
+        # Mastodon refuses no duplicate text.
+        return self.invalid(call, "duplicate")
+
+    def headers(self, call: Call, response: HttpResponse) -> None:
+        window = call.current_window()
+        reset = time.time() + call.throttled_for if call.throttled_for is not None else window.reset_at
+        response["X-RateLimit-Limit"] = str(window.limit)
+        response["X-RateLimit-Remaining"] = "0" if call.throttled_for is not None else str(window.remaining)
+        response["X-RateLimit-Reset"] = (
+            datetime.fromtimestamp(reset, tz=UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        )
+
+
+MASTODON = MastodonDialect()
+
+
+def status_id() -> str:
+    """An id shaped like Mastodon's: milliseconds since the Unix epoch shifted 16 bits, plus a
+    sequence (18 digits), increasing."""
+    global _last_id
+    with _id_lock:
+        _last_id = max(int(time.time() * 1000) << 16, _last_id + 1)
+        return str(_last_id)
+
+
+def token_account(call: Call, kwargs: dict | None = None) -> str:
+    """The account a token acts for: the one it was issued to; a made-up token, the first one."""
+    if not call.token:
+        return ""
+    issued = store.issued_token(call.token)
+    return issued.account if issued else IDENTITIES["MASTODON"][0]["id"]
+
+
+def base_of(request: HttpRequest) -> str:
+    return request.build_absolute_uri("/")[:-1] + request.path.split("/mastodon/", 1)[0] + "/mastodon"
+
+
+def account_json(request: HttpRequest, account_id: str) -> dict[str, Any]:
+    who = next((p for p in IDENTITIES["MASTODON"] if p["id"] == account_id), IDENTITIES["MASTODON"][0])
+    return {
+        "id": who["id"],
+        "username": who["username"],
+        "acct": who["username"],
+        "display_name": who["name"],
+        "url": f"{base_of(request)}/@{who['username']}",
+        "created_at": "2022-11-08T00:00:00.000Z",
+    }
+
+
+@endpoint(MASTODON, {"POST": TOKEN}, account=client_of)
+def apps(call: Call) -> HttpResponse:
+    body = call.body if isinstance(call.body, dict) else {}
+    if not body.get("client_name") or not body.get("redirect_uris"):
+        return MASTODON.invalid(call, "Application name can't be blank, Redirect URI can't be blank")
+    client_id, client_secret = store.token(43), store.token(43)
+    app = {
+        "id": store.digits(6),
+        "name": str(body["client_name"]),
+        "website": body.get("website"),
+        "redirect_uri": str(body["redirect_uris"]),
+        "redirect_uris": str(body["redirect_uris"]).split(),
+        "scopes": str(body.get("scopes") or "read").split(),
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "vapid_key": store.token(87),
+    }
+    store.put("mastodon_apps", client_id, app)
+    call.outcome = "registered"
+    return JsonResponse(app)
+
+
+@endpoint(MASTODON, {"GET": AUTHORIZE, "POST": AUTHORIZE}, account=client_of)
+def authorize(call: Call) -> HttpResponse:
+    app = store.get("mastodon_apps", str(call.query.get("client_id") or ""))
+    if app is None:
+        return MASTODON.error(401, "Client authentication failed due to unknown client")
+    return consent(
+        call,
+        scope_separator=None,
+        code_seconds=store.config.mastodon_code_seconds,
+        denied={
+            "error": "access_denied",
+            "error_description": "The resource owner or authorization server denied the request.",
+        },
+    )
+
+
+@endpoint(MASTODON, {"POST": TOKEN}, account=client_of)
+def token(call: Call) -> HttpResponse:
+    client_id, client_secret = str(call.param("client_id") or ""), str(call.param("client_secret") or "")
+    app = store.get("mastodon_apps", client_id)
+    if app is None or not secrets.compare_digest(app["client_secret"], client_secret):
+        return oauth_error(
+            401,
+            "invalid_client",
+            "Client authentication failed due to unknown client, no client authentication included, "
+            "or unsupported authentication method.",
+        )
+    if call.param("grant_type") != "authorization_code":
+        return oauth_error(
+            400, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server."
+        )
+    try:
+        code = store.redeem_code(
+            "MASTODON",
+            str(call.param("code") or ""),
+            client_id=client_id,
+            redirect_uri=str(call.param("redirect_uri") or ""),
+            verifier=call.param("code_verifier"),
+        )
+    except OAuthRefused as refused:
+        call.outcome = f"refused:{refused.reason}"
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI "
+            "used in the authorization request, or was issued to another client.",
+        )
+    access = store.issue_token(
+        "MASTODON",
+        "access",
+        account=code.account,
+        client_id=client_id,
+        scopes=code.scopes,
+        grant=code.code,
+        lifetime=None,
+        length=43,
+    )
+    call.outcome = "issued"
+    return JsonResponse(
+        {
+            "access_token": access.token,
+            "token_type": "Bearer",
+            "scope": " ".join(code.scopes),
+            "created_at": int(time.time()),
+        }
+    )
+
+
+@endpoint(MASTODON, {"GET": READ}, account=token_account)
+def verify_credentials(call: Call) -> HttpResponse:
+    return JsonResponse(account_json(call.request, call.account))
+
+
+@endpoint(MASTODON, {"GET": AUTHORIZE})
+def instance(call: Call) -> HttpResponse:
+    cfg = store.config
+    return JsonResponse(
+        {
+            "domain": call.request.get_host(),
+            "title": "Stand-in Mastodon",
+            "version": "4.3.0",
+            "configuration": {
+                "urls": {"streaming": "wss://localhost"},
+                "accounts": {"max_featured_tags": 10},
+                "statuses": {
+                    "max_characters": cfg.mastodon_max_characters,
+                    "max_media_attachments": cfg.mastodon_max_media_attachments,
+                    "characters_reserved_per_url": 23,
+                },
+                "media_attachments": {
+                    "supported_mime_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
+                    "image_size_limit": 16777216,
+                    "image_matrix_limit": 33177600,
+                },
+            },
+        }
+    )
+
+
+def _length(text: str) -> int:
+    return len(regex.findall(r"\X", URL.sub("x" * 23, text)))
+
+
+@endpoint(MASTODON, {"POST": CREATE}, account=token_account)
+def statuses(call: Call) -> HttpResponse:
+    body = call.body if isinstance(call.body, dict) else {}
+    text = body.get("status")
+    media_ids = body.get("media_ids") or body.get("media_ids[]") or []
+    media_ids = [media_ids] if isinstance(media_ids, str) else list(media_ids)
+    if not isinstance(text, str):
+        text = ""
+    if not text.strip() and not media_ids:
+        return MASTODON.invalid(call, "Text can't be blank")
+    limit = store.config.mastodon_max_characters
+    if _length(text) > limit:
+        return MASTODON.invalid(call, f"Text character limit of {limit} exceeded")
+    if len(media_ids) > store.config.mastodon_max_media_attachments:
+        return MASTODON.invalid(call, "Media attachments limit exceeded")
+    for media_id in media_ids:
+        media = store.get("mastodon_media", str(media_id))
+        if media is None or media["account"] != call.account:
+            return MASTODON.invalid(call, "Media attachment not found")
+        if media["polls_left"] > 0:
+            return MASTODON.invalid(
+                call, "Cannot attach files that have not finished processing. Try again in a moment!"
+            )
+    key = call.request.headers.get("Idempotency-Key", "")
+    with _idempotency_lock:
+        remembered = store.get("mastodon_idempotency", f"{call.account}:{key}") if key else None
+        if remembered is not None and remembered["at"] > time.time() - IDEMPOTENCY_SECONDS:
+            post = store.find_post("MASTODON", remembered["id"])
+            call.outcome = "idempotent_replay"
+            return JsonResponse(status_json(call.request, post))
+        post, _ = store.create_post(
+            "MASTODON",
+            call.account,
+            text,
+            make_id=status_id,
+            media_ids=[str(m) for m in media_ids],
+            reject_duplicates=False,
+            visibility=str(body.get("visibility") or "public"),
+            idempotency_key=key,
+        )
+        if key:
+            store.put("mastodon_idempotency", f"{call.account}:{key}", {"id": post.id, "at": time.time()})
+    call.outcome = "created"
+    return JsonResponse(status_json(call.request, post))
+
+
+def status_json(request: HttpRequest, post) -> dict[str, Any]:
+    account = account_json(request, post.account)
+    paragraphs = "".join(f"<p>{html.escape(part)}</p>" for part in post.text.split("\n\n") if part)
+    return {
+        "id": post.id,
+        "created_at": iso(post.created),
+        "visibility": post.extra.get("visibility", "public"),
+        "uri": f"{base_of(request)}/users/{account['username']}/statuses/{post.id}",
+        "url": f"{account['url']}/{post.id}",
+        "content": paragraphs,
+        "account": account,
+        "media_attachments": [media_json(request, store.get("mastodon_media", m)) for m in post.media_ids],
+        "mentions": [],
+        "tags": [],
+    }
+
+
+def media_json(request: HttpRequest, media: dict) -> dict[str, Any]:
+    ready = media["polls_left"] <= 0
+    return {
+        "id": media["id"],
+        "type": "image",
+        "url": f"{base_of(request)}/system/media/{media['id']}.png" if ready else None,
+        "preview_url": f"{base_of(request)}/system/media/{media['id']}-small.png",
+        "description": media.get("description"),
+    }
+
+
+@endpoint(MASTODON, {"POST": MEDIA}, account=token_account)
+def media_upload(call: Call) -> HttpResponse:
+    upload = call.files.get("file")
+    if upload is None:
+        return MASTODON.invalid(call, "File can't be blank")
+    image = sniff(upload.read(64 * 1024), upload.size)
+    if image is None:
+        return MASTODON.invalid(call, "File content type is invalid")
+    media_id = store.digits(18)
+    polls = store.config.mastodon_media_polls_before_ready
+    media = {"id": media_id, "account": call.account, "polls_left": polls, "description": call.param("description")}
+    store.put("mastodon_media", media_id, media)
+    store.add_media("MASTODON", call.account, media_id, size=image.size, content_type=image.content_type)
+    call.outcome = "uploaded"
+    return JsonResponse(media_json(call.request, media), status=202 if polls > 0 else 200)
+
+
+@endpoint(MASTODON, {"GET": READ}, account=token_account)
+def media_item(call: Call, media_id: str) -> HttpResponse:
+    media = store.get("mastodon_media", media_id)
+    if media is None or media["account"] != call.account:
+        return MASTODON.error(404, "Record not found")
+    if media["polls_left"] > 0:
+        store.update("mastodon_media", media_id, polls_left=media["polls_left"] - 1)
+        call.outcome = "processing"
+        return JsonResponse(media_json(call.request, media), status=206)
+    return JsonResponse(media_json(call.request, media))
