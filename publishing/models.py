@@ -99,7 +99,9 @@ class Post(models.Model):
         constraints = [
             # One occurrence per time of a series, however often the one before is finalized.
             models.UniqueConstraint(
-                fields=["series", "scheduled_at"], name="post_series_occurrence_unique", condition=models.Q(series__isnull=False)
+                fields=["series", "scheduled_at"],
+                name="post_series_occurrence_unique",
+                condition=models.Q(series__isnull=False),
             ),
         ]
 

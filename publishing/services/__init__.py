@@ -4,7 +4,8 @@
                post_cancel                                              (the door)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
-    attempts   claim, settle, publication_recover                       (the state machine)
+    attempts   claim, record_step, settle, publication_recover          (the state machine)
+    comments   publication_first_comment, first_comments_requeue       (the first comment)
     publish    publication_publish: claim, ask the platform, settle     (one attempt)
     expiry     connection_expire, the connection signals' receivers,
                publications_requeue_after_reconnect                     (tokens that die)
@@ -19,7 +20,8 @@ all call these safely, exactly one wins each transition.
 """
 
 from publishing.rules import active_connections, post_problems
-from publishing.services.attempts import claim, publication_recover, settle
+from publishing.services.attempts import claim, publication_recover, record_step, settle
+from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
 from publishing.services.expiry import (
     connection_expire,
@@ -38,6 +40,7 @@ __all__ = [
     "claim",
     "connection_expire",
     "due_posts_dispatch",
+    "first_comments_requeue",
     "post_cancel",
     "post_create",
     "post_fail",
@@ -52,10 +55,12 @@ __all__ = [
     "publications_requeue_after_reconnect",
     "requeueable",
     "publication_enqueue",
+    "publication_first_comment",
     "publication_publish",
     "publication_recover",
     "publication_stage",
     "publications_retry",
+    "record_step",
     "settle",
     "stage_enqueue",
     "stage_job_id",

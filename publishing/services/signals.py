@@ -69,9 +69,10 @@ def record_metric(
     started: float,
     attempt: int | None = None,
     lag_ms: float | None = None,
+    kind: str = "publish",
 ) -> None:
     JobMetric.objects.create(
-        kind="publish",
+        kind=kind,
         platform=publication.platform,
         outcome=outcome,
         publication_id=publication.pk,
