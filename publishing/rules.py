@@ -276,15 +276,16 @@ def repeat_rule(repeat: str, start: datetime, zone):
 
 
 def repeat_problem(repeat: object, scheduled_at: object, zone) -> str | None:
-    """Why ``repeat`` cannot be used, or None: not a rule, never fires after the first post,
-    fires more often than hourly, or has no first post time to start from."""
+    """Why ``repeat`` cannot be used, or None: not a rule, never fires after the first post (its
+    time, ``scheduled_at``, or now for a draft without one), or fires more often than hourly."""
     if repeat in (None, ""):
         return None
     if problem := text_problem(repeat, "The repeat rule"):
         return problem
     example = "e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=8"
-    if not isinstance(scheduled_at, datetime):
-        return "A repeating post needs a time: its first occurrence is the post's scheduled time."
+    if not isinstance(scheduled_at, datetime) or timezone.is_naive(scheduled_at):
+        # A draft without a time yet: the rule alone (it is checked again from the time given).
+        scheduled_at = timezone.now()
     try:
         rule = repeat_rule(repeat, scheduled_at, zone)
         sample = []

@@ -1,7 +1,8 @@
 """Writes of the publishing app, one module per seam of the flow (DESIGN.md):
 
     posts      post_create, post_save_new, post_schedule, post_update,
-               post_cancel                                              (the door)
+               post_cancel, post_submit, post_approve, post_reject      (the door, review)
+    series     series_continue, occurrence_after                        (recurring posts)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
     attempts   claim, record_step, settle, publication_recover          (the state machine)
@@ -30,9 +31,20 @@ from publishing.services.expiry import (
     requeueable,
 )
 from publishing.services.finalize import post_fail, post_finalize
-from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule, post_update
+from publishing.services.posts import (
+    is_approver,
+    post_approve,
+    post_cancel,
+    post_create,
+    post_reject,
+    post_save_new,
+    post_schedule,
+    post_submit,
+    post_update,
+)
 from publishing.services.publish import publication_publish
 from publishing.services.retry import publications_retry
+from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
@@ -41,7 +53,13 @@ __all__ = [
     "connection_expire",
     "due_posts_dispatch",
     "first_comments_requeue",
+    "is_approver",
+    "occurrence_after",
+    "post_approve",
     "post_cancel",
+    "post_reject",
+    "post_submit",
+    "series_continue",
     "post_create",
     "post_fail",
     "post_finalize",

@@ -62,6 +62,21 @@ def emit_completed(post: Post, publications: list[Publication]) -> None:
     )
 
 
+def emit_review(post: Post, event: str, *, user=None, note: str = "") -> None:
+    """post.submitted, post.approved or post.rejected."""
+    emit(
+        post.team_id,
+        event,
+        {
+            "postId": post.pk,
+            "status": post.status,
+            "scheduledAt": post.scheduled_at.isoformat() if post.scheduled_at else None,
+            "by": getattr(user, "username", None),
+            "note": note,
+        },
+    )
+
+
 def record_metric(
     publication: Publication,
     outcome: str,
