@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('planrrr', '0003_multi_step_posts'),
+        ('planrrr', '0003_team_requires_approval'),
         ('publishing', '0005_post_variants'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
