@@ -250,7 +250,7 @@ def first_comment_problems(first_comment: object, platforms: list[str]) -> list[
         length = adapter.text_length(first_comment)
         if length > adapter.max_comment_length:
             problems.append(
-                f"A {adapter.label} comment takes at most {adapter.max_comment_length:,} characters; the first "
+                f"{adapter.label} comments take at most {adapter.max_comment_length:,} characters; the first "
                 f"comment has {length:,}. Shorten it by {length - adapter.max_comment_length:,}."
             )
     return problems

@@ -211,7 +211,7 @@ def post_update(
         if locked is None or locked.status not in EDITABLE:
             status = locked.status.lower() if locked else "deleted"
             raise ValidationError(
-                f"Post #{post.pk} is {status}: only drafts, posts in review and scheduled posts can be changed."
+                f"Post #{post.pk} is {status}: only drafts and scheduled posts can be changed (and posts in review)."
             )
         values = {
             "content": locked.content,
