@@ -140,10 +140,15 @@ def _publish_thread(
     for index in range(len(parts), len(steps)):
         step = steps[index]
         step.reply_to = parts[index - 1] if index else ""
+        # A step may have renewed the token (_publish sets the new connection): use the newest.
+        connection = publication.connection
+        account = Account(account_id=connection.account_id, access_token=connection.access_token)
         external_id = adapter.find_published(account, step, since) if unknown else None
         # Only the first step not recorded can have been sent: the ones after it never were.
         unknown = False
         if external_id:
+            # Kept across attempts: which steps were found on the platform rather than sent.
+            attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
             reconciled = True
         else:
             published = _publish(adapter, publication, account, step)
