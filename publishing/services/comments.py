@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection as db
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connections.platforms import get_adapter
@@ -188,8 +189,8 @@ def first_comments_requeue(now: datetime) -> int:
     candidates = (
         Publication.objects.filter(status=Publication.Status.PUBLISHED, published_at__lt=late)
         .exclude(post__first_comment="")
-        .exclude(metadata__firstComment__has_key="id")
-        .exclude(metadata__firstComment__has_key="gaveUp")
+        # Not done nor given up (a missing key is not "not done" to SQL's NOT: said apart).
+        .filter(Q(metadata__firstComment__isnull=True) | ~Q(metadata__firstComment__has_any_keys=["id", "gaveUp"]))
         .filter(post__status__in=[Post.Status.PUBLISHED, Post.Status.PARTIAL])
         .only("pk", "metadata", "platform", "post_id")[:200]
     )
