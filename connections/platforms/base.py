@@ -126,8 +126,10 @@ class Draft:
     # Stable for the publication across attempts, for platforms that take one.
     idempotency_key: str = ""
     # A thread part: the platform id of the post this one replies to (X
-    # ``reply.in_reply_to_tweet_id``); "" for a post of its own.
+    # ``reply.in_reply_to_tweet_id``), and of the thread's first post (Bluesky's ``reply.root``
+    # needs it); "" for a post of its own.
     reply_to: str = ""
+    reply_root: str = ""
 
 
 @dataclass

@@ -139,7 +139,7 @@ def _publish_thread(
     since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
     for index in range(len(parts), len(steps)):
         step = steps[index]
-        step.reply_to = parts[index - 1] if index else ""
+        step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
         # A step may have renewed the token (_publish sets the new connection): use the newest.
         connection = publication.connection
         account = Account(account_id=connection.account_id, access_token=connection.access_token)
