@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -16,6 +17,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None:
+            return form
+
+        class KeyForm(form):
+            def clean(self):
+                data = super().clean()
+                try:
+                    services.api_key_may_create(team=data.get("team"), role=data.get("role"), user=request.user)
+                except PermissionDenied as err:
+                    raise ValidationError({"role": str(err)}) from err
+                return data
+
+        return KeyForm
 
     def get_readonly_fields(self, request, obj=None):
         # A key's team and role are what it was given to do: make a new key instead.

@@ -51,14 +51,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class KeyRole(permissions.BasePermission):
-    """Any key reads; only a write key changes anything."""
+    """Any key reads; only a write (or approve) key changes anything. Approving and rejecting
+    take an approve key: the views check it (publishing.services.post_approve)."""
 
     message = "This API key is read-only: use a key with the write role."
 
     def has_permission(self, request, view) -> bool:
         if not isinstance(request.auth, ApiKey):
             raise exceptions.NotAuthenticated("Send a team API key: Authorization: Bearer <key>.")
-        return request.method in permissions.SAFE_METHODS or request.auth.role == ApiKey.Role.WRITE
+        writes = (ApiKey.Role.WRITE, ApiKey.Role.APPROVE)
+        return request.method in permissions.SAFE_METHODS or request.auth.role in writes
 
 
 class KeyThrottle(throttling.SimpleRateThrottle):

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from planrrr.models import Team
+from planrrr.models import Membership, Team
 
 
 class ApiKey(models.Model):
@@ -12,7 +12,10 @@ class ApiKey(models.Model):
 
     class Role(models.TextChoices):
         READ = "read", "read: GET only"
-        WRITE = "write", "write: read, create, change, cancel"
+        WRITE = "write", "write: read, create, change, cancel, submit for review"
+        # Acts as an ADMIN of the team: approves and rejects posts in review (Team.requires_approval).
+        # Keys are made by the team's ADMINs and OWNERs only, who can approve themselves.
+        APPROVE = "approve", "approve: write, and approve or reject posts in review"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100, help_text="What uses this key, e.g. “CMS” or “CI release notes”.")
@@ -32,6 +35,11 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def member_role(self) -> str:
+        """The team role the key acts with (publishing.services: who may approve)."""
+        return Membership.Role.ADMIN if self.role == self.Role.APPROVE else Membership.Role.MEMBER
 
 
 class IdempotencyKey(models.Model):

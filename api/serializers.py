@@ -62,31 +62,60 @@ VARIANTS_SCHEMA = {
 }
 
 
+def _keys(value, names: dict[str, str]):
+    """A dict's keys renamed by ``names`` (others untouched); anything else as it is."""
+    return {names.get(k, k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def _thread(value, names: dict[str, str]):
+    return [_keys(part, names) for part in value] if isinstance(value, list) else value
+
+
+TO_MODEL, TO_JSON = {"mediaUrls": "media_urls"}, {"media_urls": "mediaUrls"}
+
+
 @extend_schema_field(VARIANTS_SCHEMA)
 class VariantsField(serializers.JSONField):
-    """{PLATFORM: {content?, mediaUrls?}} <-> the model's {PLATFORM: {content?, media_urls?}}.
-    Other keys pass through untouched, for the rule book to refuse by name."""
+    """{PLATFORM: {content?, mediaUrls?, thread?}} <-> the model's {PLATFORM: {content?,
+    media_urls?, thread?}}. Other keys pass through untouched, for the rule book to refuse by name."""
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
         if not isinstance(data, dict):
             return data
-        return {
-            platform: {("media_urls" if k == "mediaUrls" else k): v for k, v in variant.items()}
-            if isinstance(variant, dict)
-            else variant
-            for platform, variant in data.items()
-        }
+        return {platform: self._variant(variant, TO_MODEL) for platform, variant in data.items()}
 
     def to_representation(self, value):
         if not isinstance(value, dict):
             return {}
-        return {
-            platform: {("mediaUrls" if k == "media_urls" else k): v for k, v in variant.items()}
-            if isinstance(variant, dict)
-            else variant
-            for platform, variant in value.items()
-        }
+        return {platform: self._variant(variant, TO_JSON) for platform, variant in value.items()}
+
+    @staticmethod
+    def _variant(variant, names):
+        variant = _keys(variant, names)
+        if isinstance(variant, dict) and "thread" in variant:
+            variant["thread"] = _thread(variant["thread"], names)
+        return variant
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"content": {"type": "string"}, "mediaUrls": {"type": "array", "items": {"type": "string"}}},
+        },
+        "example": [{"content": "2/2 The rest of the story"}],
+    }
+)
+class ThreadField(serializers.JSONField):
+    """[{content, mediaUrls?}] <-> the model's [{content, media_urls?}]; the rule book checks it."""
+
+    def to_internal_value(self, data):
+        return _thread(super().to_internal_value(data), TO_MODEL)
+
+    def to_representation(self, value):
+        return _thread(value or [], TO_JSON)
 
 
 # --- posts -----------------------------------------------------------------------------------
@@ -125,6 +154,10 @@ class PublicationSerializer(serializers.ModelSerializer):
 class PostSerializer(serializers.ModelSerializer):
     mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField(), read_only=True)
     variants = VariantsField(read_only=True)
+    thread = ThreadField(read_only=True)
+    firstComment = serializers.CharField(source="first_comment", read_only=True)
+    seriesId = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
+    reviewNote = serializers.CharField(source="review_note", read_only=True)
     scheduledAt = serializers.DateTimeField(source="scheduled_at", read_only=True)
     publishedAt = serializers.DateTimeField(source="published_at", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
@@ -140,6 +173,11 @@ class PostSerializer(serializers.ModelSerializer):
             "platforms",
             "mediaUrls",
             "variants",
+            "thread",
+            "firstComment",
+            "repeat",
+            "seriesId",
+            "reviewNote",
             "scheduledAt",
             "publishedAt",
             "error",
@@ -157,13 +195,20 @@ class PostWriteSerializer(StrictSerializer):
     platforms = serializers.ListField(child=serializers.CharField(), help_text=", ".join(Platform.values))
     mediaUrls = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
+    thread = ThreadField(required=False, default=list, help_text="Follow-up parts, each a reply to the one before (X).")
+    firstComment = serializers.CharField(
+        required=False, default="", allow_blank=True, trim_whitespace=False, help_text="Commented once published."
+    )
+    repeat = serializers.CharField(
+        required=False, default="", allow_blank=True, help_text="RFC 5545 RRULE in the team's zone."
+    )
     scheduledAt = Rfc3339Field(
         required=False, allow_null=True, default=None, help_text="RFC 3339 with an offset; none makes a draft."
     )
 
     def service_fields(self) -> dict:
         data = self.validated_data
-        names = {"mediaUrls": "media_urls", "scheduledAt": "scheduled_at"}
+        names = {"mediaUrls": "media_urls", "scheduledAt": "scheduled_at", "firstComment": "first_comment"}
         return {names.get(name, name): value for name, value in data.items() if name in self.fields}
 
 
@@ -186,6 +231,19 @@ class PostPatchSerializer(PostWriteSerializer):
         self.fields["mediaUrls"].default = serializers.empty
         self.fields["variants"].default = serializers.empty
         self.fields["scheduledAt"].default = serializers.empty
+        for name in ("thread", "firstComment", "repeat"):
+            self.fields[name].default = serializers.empty
+
+
+class ApproveSerializer(StrictSerializer):
+    publishNow = serializers.BooleanField(
+        required=False, default=False, help_text="Publish at once: required when the post's time has passed."
+    )
+    scheduledAt = Rfc3339Field(required=False, allow_null=True, default=None, help_text="A new time (optional).")
+
+
+class RejectSerializer(StrictSerializer):
+    note = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="Why: the author reads it.")
 
 
 class BulkSerializer(StrictSerializer):

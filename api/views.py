@@ -115,7 +115,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     def create(self, request):
         data = s.PostCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        post = services.post_create(team=self.team, **data.service_fields())
+        post = services.post_create(team=self.team, role=self.role, **data.service_fields())
         return self.created(post)
 
     @extend_schema(request=s.PostWriteSerializer, responses=s.PostSerializer)
@@ -131,7 +131,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     def _update(self, data):
         post = self.get_object()
         data.is_valid(raise_exception=True)
-        post = services.post_update(post=post, **data.service_fields())
+        post = services.post_update(post=post, role=self.role, **data.service_fields())
         return Response(s.PostSerializer(self._fresh(post)).data)
 
     @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
@@ -160,8 +160,44 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"], url_path="publish-now")
     def publish_now(self, request, pk=None):
         """Publish a DRAFT or SCHEDULED post now."""
-        post = services.post_schedule(post=self.get_object(), publish_now=True)
+        post = services.post_schedule(post=self.get_object(), publish_now=True, role=self.role)
         return Response(s.PostSerializer(self._fresh(post)).data)
+
+    @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """Submit a DRAFT for review (IN_REVIEW); an approve key approves or rejects it."""
+        post = services.post_submit(post=self.get_object())
+        return Response(s.PostSerializer(self._fresh(post)).data)
+
+    @extend_schema(request=s.ApproveSerializer, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve a post IN_REVIEW (approve keys only: 403 otherwise): it is SCHEDULED at its time.
+        If that time has passed, say ``publishNow: true`` (or give a new ``scheduledAt``)."""
+        data = s.ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        post = services.post_approve(
+            post=self.get_object(),
+            role=self.role,
+            publish_now=data.validated_data["publishNow"],
+            scheduled_at=data.validated_data["scheduledAt"],
+        )
+        return Response(s.PostSerializer(self._fresh(post)).data)
+
+    @extend_schema(request=s.RejectSerializer, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject a post IN_REVIEW with a note (approve keys only: 403 otherwise): a DRAFT again."""
+        data = s.RejectSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        post = services.post_reject(post=self.get_object(), role=self.role, note=data.validated_data["note"])
+        return Response(s.PostSerializer(self._fresh(post)).data)
+
+    @property
+    def role(self) -> str:
+        """The team role the key acts with: an approve key is an ADMIN, any other a MEMBER."""
+        return self.request.auth.member_role
 
     @extend_schema(request=s.BulkSerializer, responses=s.BulkResultSerializer, parameters=[IDEMPOTENCY])
     @action(detail=False, methods=["post"])
@@ -176,7 +212,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
             try:
                 data.is_valid(raise_exception=True)
                 with transaction.atomic():
-                    post = services.post_create(team=self.team, **data.service_fields())
+                    post = services.post_create(team=self.team, role=self.role, **data.service_fields())
             except exceptions.ValidationError as err:
                 results.append({"index": index, "status": 400, "errors": _errors(err.detail)})
             except DjangoValidationError as err:

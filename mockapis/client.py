@@ -95,10 +95,12 @@ class MockApis:
         seconds: float | None = None,
         on: str | None = None,
         message: str | None = None,
+        contains: str | None = None,
     ) -> list[dict]:
         """Make ``platform`` fail in ``mode`` for the next ``times`` matching requests (None: until
-        reset). ``on``: "create" (default), "media", "read", "token" (the OAuth token endpoints) or
-        "any". Returns the active rules."""
+        reset). ``on``: "create" (default), "media", "read", "comment", "token" (the OAuth token
+        endpoints) or "any"; ``contains``: only requests whose body contains this text. Returns the
+        active rules."""
         body: dict[str, Any] = {"platform": platform, "mode": mode, "times": times}
         if seconds is not None:
             body["seconds"] = seconds
@@ -106,6 +108,8 @@ class MockApis:
             body["on"] = on
         if message is not None:
             body["message"] = message
+        if contains is not None:
+            body["contains"] = contains
         return self._call("POST", "_control/fail", json=body)["rules"]
 
     def clear_failures(self, platform: str | None = None) -> None:
@@ -170,6 +174,10 @@ class MockApis:
     def posts(self, platform: str | None = None) -> list[dict]:
         """Posts created, oldest first: platform, id, account, text, media_ids, created_at."""
         return self._posts(platform)["posts"]
+
+    def comments(self, platform: str | None = None) -> list[dict]:
+        """Comments made on posts (Facebook, Instagram, LinkedIn), oldest first."""
+        return self._call("GET", "_control/comments", params={"platform": platform} if platform else None)["comments"]
 
     def duplicates(self, platform: str | None = None) -> int:
         """Extra posts with the same (platform, account, text) as an earlier one: 0 means never twice."""

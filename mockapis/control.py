@@ -5,8 +5,10 @@
   "random_failures", "latency_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
   "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds"}`` (partial updates).
 * ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
-  "seconds", "on": "create"|"media"|"read"|"any", "message"}``; ``mode`` one of state.MODES, or ``"none"``
-  to clear the platform's rules. Rules apply in the order given.
+  "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any", "message", "contains"}``; ``mode``
+  one of state.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
+  one with ``contains`` only to requests whose body contains that text (one part of a thread).
+* ``GET _control/comments?platform=``: comments made (Facebook, Instagram, LinkedIn), oldest first.
 * ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
   LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
 * ``GET _control/requests?platform=&method=&path=&outcome=``: the request log.
@@ -117,7 +119,12 @@ def rule_from(body: dict[str, Any], *, on: str | None = None) -> Rule | None:
     message = body.get("message", "")
     if not isinstance(message, str):
         raise BadRequest("message must be text")
-    return Rule(platform=platform, mode=mode, times=times, seconds=float(seconds), on=on, message=message)
+    contains = body.get("contains", "")
+    if not isinstance(contains, str):
+        raise BadRequest("contains must be text")
+    return Rule(
+        platform=platform, mode=mode, times=times, seconds=float(seconds), on=on, message=message, contains=contains
+    )
 
 
 @csrf_exempt
@@ -183,6 +190,13 @@ def requests_log(request: HttpRequest) -> JsonResponse:
 @require_GET
 def posts(request: HttpRequest) -> JsonResponse:
     return JsonResponse(store.snapshot_posts(_optional_platform(request)))
+
+
+@require_GET
+def comments(request: HttpRequest) -> JsonResponse:
+    platform = _optional_platform(request)
+    items = [c for p in ([platform] if platform else PLATFORMS) for c in store.find_comments(p)]
+    return JsonResponse({"comments": items, "count": len(items)})
 
 
 @csrf_exempt

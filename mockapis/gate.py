@@ -194,7 +194,7 @@ def _handle(call: Call, view, kind, account, raw_body: bool, kwargs: dict) -> Ht
         call.outcome = f"token_{problem}"
         return speaker.auth_error(call, problem)
 
-    call.rule = rule = store.take_rule(call.platform, call.kind)
+    call.rule = rule = store.take_rule(call.platform, call.kind, _body_text(request, raw_body))
     if rule and rule.mode in ANSWER_MODES:
         call.outcome = f"failed:{rule.mode}"
         return answer_rule(call, rule)
@@ -215,6 +215,16 @@ def _handle(call: Call, view, kind, account, raw_body: bool, kwargs: dict) -> Ht
         if rule.mode == "accept_then_stall":
             store.sleep(rule.seconds)
     return response
+
+
+def _body_text(request: HttpRequest, raw_body: bool) -> str:
+    """The request body as text, for rules that match on it (``contains``); "" for uploads."""
+    if raw_body or request.method not in ("POST", "PUT", "PATCH"):
+        return ""
+    try:
+        return request.body[:100_000].decode("utf-8", "replace")
+    except Exception:  # a body already read as a stream (multipart): no text to match
+        return ""
 
 
 def answer_rule(call: Call, rule: Rule) -> HttpResponse:

@@ -19,6 +19,11 @@ Instagram:
   FINISHED: code 9007, subcode 2207027; over ``ig_daily_limit`` posts in 24 h: code 9, subcode 2207042.
 * ``GET /v{N}/{ig-user-id}/media`` lists published media; ``.../content_publishing_limit`` the quota.
 
+Comments (a first comment): ``POST /v{N}/{post-id}/comments`` (Facebook) or
+``/{ig-media-id}/comments`` (Instagram) ``message`` -> ``{"id"}``; ``GET`` lists them, oldest
+first: Facebook ``{"data": [{"id", "message", "created_time"}]}``, Instagram ``{"data": [{"id",
+"text", "timestamp"}]}``. A post that does not exist: code 100, subcode 33. Request kind COMMENT.
+
 Errors are ``{"error": {"message", "type": "OAuthException", "code", "error_subcode",
 "fbtrace_id"}}`` (PLATFORMS.md), HTTP 400 except code 4 (403, as Graph answers it) and 5xx for
 transient ones. Every answer carries ``X-App-Usage``, ``X-Page-Usage`` and
@@ -39,10 +44,12 @@ from django.http import HttpResponse, JsonResponse
 
 from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from .media import FetchError, Image, fetch_image, sniff
-from .state import DAY_SECONDS, MEDIA, READ, store
+from .state import COMMENT, DAY_SECONDS, MEDIA, READ, store
 
 MAX_MESSAGE = 63_206
 MAX_CAPTION, MAX_HASHTAGS = 2_200, 30
+# Facebook comments: 8,000 characters (unverified).
+MAX_COMMENT = 8_000
 
 
 class GraphDialect(Dialect):
@@ -537,3 +544,40 @@ def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
         "https://developers.facebook.com/docs/graph-api",
         subcode=33,
     )
+
+
+# --- comments -------------------------------------------------------------------------------
+
+
+def _commented_post(call: Call, kwargs: dict) -> str:
+    post = store.find_post(call.platform, kwargs["node"])
+    return post.account if post else ""
+
+
+@endpoint(_node_platform, {"POST": COMMENT, "GET": READ}, account=_commented_post)
+def comments(call: Call, node: str, **_: Any) -> HttpResponse:
+    dialect, platform = call.dialect, call.platform
+    if store.find_post(platform, node) is None:
+        return dialect.error(
+            100,
+            f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+        )
+    if call.request.method == "GET":
+        text_key, time_key = ("text", "timestamp") if platform == "INSTAGRAM" else ("message", "created_time")
+        items = [
+            {"id": c["id"], text_key: c["text"], time_key: graph_time(c["created"]), "_ts": c["created"]}
+            for c in reversed(store.find_comments(platform, node))
+        ]
+        return listing(call, items, f"id,{text_key},{time_key}")
+    message = call.param("message")
+    if not isinstance(message, str) or not message.strip():
+        return dialect.invalid(call, "The parameter message is required")
+    limit = MAX_CAPTION if platform == "INSTAGRAM" else MAX_COMMENT
+    if len(message) > limit:
+        return dialect.invalid(call, f"The comment is {len(message):,} characters; the limit is {limit:,}")
+    comment_id = f"{node.split('_')[0]}_{store.digits(16)}" if platform == "FACEBOOK" else store.digits(17, "1")
+    store.add_comment(platform, node, call.account, message, comment_id)
+    call.outcome = "commented"
+    return JsonResponse({"id": comment_id})

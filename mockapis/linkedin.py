@@ -7,6 +7,10 @@
   commentary again from the same author: 422 ``DUPLICATE_POST`` naming the earlier share.
 * ``GET /rest/posts?q=author&author=<urn>&count=N`` -> ``{"elements": [{"id", "author",
   "commentary", "createdAt", ...}], "paging": {...}}``, newest first.
+* ``POST /rest/socialActions/{url-encoded post urn}/comments`` ``{"actor", "object", "message":
+  {"text"}}`` -> **201** with the Comment (``id``, ``actor``, ``object``, ``message``,
+  ``created``) and ``x-restli-id``; ``GET`` the same path -> ``{"elements": [Comment], "paging"}``.
+  Request kind COMMENT. (The Comment's fields are unverified: PLATFORMS.md.)
 * ``POST /rest/images?action=initializeUpload`` ``{"initializeUploadRequest": {"owner": urn}}``
   -> ``{"value": {"uploadUrlExpiresAt", "uploadUrl", "image": "urn:li:image:..."}}``; the upload
   URL is absolute, on this server (``/linkedin/upload/<token>``); ``PUT`` the bytes there (201).
@@ -29,7 +33,7 @@ from django.urls import reverse
 
 from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from .media import sniff
-from .state import MEDIA, READ, store
+from .state import COMMENT, MEDIA, READ, store
 
 MAX_COMMENTARY = 3_000
 AUTHOR = re.compile(r"^urn:li:(person|organization|organizationBrand):[A-Za-z0-9_-]+$")
@@ -325,3 +329,47 @@ def upload(call: Call, token: str) -> HttpResponse:
     response = HttpResponse(status=201)
     del response["Content-Type"]
     return response
+
+
+def comment_actor(call: Call, kwargs: dict) -> str:
+    post = store.find_post("LINKEDIN", kwargs["urn"])
+    return post.account if post else ""
+
+
+@endpoint(LINKEDIN, {"POST": COMMENT, "GET": READ}, account=comment_actor)
+def comments(call: Call, urn: str) -> HttpResponse:
+    if refusal := version_missing(call):
+        return refusal
+    if store.find_post("LINKEDIN", urn) is None:
+        body = {"status": 404, "serviceErrorCode": 100, "message": f"Not enough permissions or {urn} does not exist"}
+        return JsonResponse(body, status=404)
+    if call.request.method == "GET":
+        elements = [_comment(c) for c in reversed(store.find_comments("LINKEDIN", urn))]
+        return JsonResponse({"elements": elements, "paging": {"start": 0, "count": len(elements), "links": []}})
+    body = call.body if isinstance(call.body, dict) else {}
+    message = body.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        return LINKEDIN.unprocessable("/message/text", "field is required but not found and has no default value")
+    if not AUTHOR.match(str(body.get("actor", ""))):
+        return LINKEDIN.unprocessable("/actor", f"{body.get('actor')!r} is not a person or organization URN")
+    if body.get("object") not in (None, urn):
+        return LINKEDIN.unprocessable("/object", "must be the post the comment is on")
+    comment_id = store.digits(19, "7")
+    entry = store.add_comment("LINKEDIN", urn, str(body["actor"]), text, comment_id)
+    call.outcome = "commented"
+    response = JsonResponse(_comment(entry), status=201)
+    response["x-restli-id"] = comment_id
+    return response
+
+
+def _comment(entry: dict) -> dict:
+    millis = int(entry["created"] * 1000)
+    return {
+        "id": entry["id"],
+        "actor": entry["account"],
+        "object": entry["post_id"],
+        "message": {"text": entry["text"]},
+        "created": {"actor": entry["account"], "time": millis},
+        "lastModified": {"actor": entry["account"], "time": millis},
+    }

@@ -49,9 +49,12 @@ PLATFORMS = ("FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN", "BLUESKY", "MASTODO
 # What a request does, which decides what applies to it: rate limits and random failures
 # only to CREATE (the calls that make a post); injected failures to the kind their rule names.
 CREATE, MEDIA, READ = "create", "media", "read"
+# A comment on a post (Facebook and Instagram ``/{id}/comments``, LinkedIn ``socialActions``).
+# X replies, thread parts and first comments alike, are posts: CREATE.
+COMMENT = "comment"
 # TOKEN: the OAuth token endpoints (code exchange, refresh), which take no bearer token.
 TOKEN = "token"
-KINDS = (CREATE, MEDIA, READ, TOKEN)
+KINDS = (CREATE, MEDIA, READ, TOKEN, COMMENT)
 # The consent pages: no bearer token either; only rules with on="any" reach them.
 AUTHORIZE = "authorize"
 
@@ -245,9 +248,15 @@ class Rule:
     # The platform's error text to answer with (server_error), for platforms whose answers
     # carry hostile text: a NUL byte, a lone surrogate, a token-looking string.
     message: str = ""
+    # Only requests whose body contains this text (one part of a thread, one comment); "" for all.
+    contains: str = ""
 
-    def matches(self, platform: str, kind: str) -> bool:
-        return self.platform == platform and (self.on == "any" or self.on == kind)
+    def matches(self, platform: str, kind: str, body: str = "") -> bool:
+        return (
+            self.platform == platform
+            and (self.on == "any" or self.on == kind)
+            and (not self.contains or self.contains in body)
+        )
 
 
 @dataclass
@@ -422,6 +431,8 @@ class Store:
                 "mastodon_idempotency": {},
             }
             self.tokens: dict[str, dict[str, str]] = {}
+            # Comments made on posts (not posts themselves: they never count as duplicates).
+            self.comments: list[dict[str, Any]] = []
             self.codes: dict[str, Code] = {}
             self.issued: dict[str, Issued] = {}
             woken, self._wake = self._wake, threading.Event()
@@ -481,11 +492,11 @@ class Store:
             self.rules = [r for r in self.rules if platform is not None and r.platform != platform]
             return [asdict(r) for r in self.rules]
 
-    def take_rule(self, platform: str, kind: str) -> Rule | None:
+    def take_rule(self, platform: str, kind: str, body: str = "") -> Rule | None:
         """The first rule matching this request, with one of its times used up."""
         with self.lock:
             for rule in self.rules:
-                if rule.matches(platform, kind):
+                if rule.matches(platform, kind, body):
                     if rule.times is not None:
                         rule.times -= 1
                         if rule.times <= 0:
@@ -608,6 +619,29 @@ class Store:
             if value is not None:
                 value.update(changes)
             return value
+
+    def add_comment(self, platform: str, post_id: str, account: str, text: str, comment_id: str) -> dict:
+        entry = {
+            "platform": platform,
+            "id": comment_id,
+            "post_id": post_id,
+            "account": account,
+            "text": text,
+            "created": time.time(),
+            "created_at": iso(time.time()),
+        }
+        with self.lock:
+            self.comments.append(entry)
+        return entry
+
+    def find_comments(self, platform: str, post_id: str | None = None) -> list[dict]:
+        """Comments oldest first."""
+        with self.lock:
+            return [
+                dict(c)
+                for c in self.comments
+                if c["platform"] == platform and (post_id is None or c["post_id"] == post_id)
+            ]
 
     def bind_token(self, platform: str, token: str, account: str, **details: str) -> None:
         """Say which account a bearer token acts for; posts made with it so far move to it."""

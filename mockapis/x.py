@@ -1,8 +1,10 @@
 """X API v2 as a publisher uses it (PLATFORMS.md, "X — API v2").
 
-* ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids": [...]}}`` with ``Authorization:
-  Bearer`` -> **201** ``{"data": {"id", "text", "edit_history_tweet_ids"}}``, ids 19-digit
-  snowflakes. The same text again from the same user: 403 duplicate.
+* ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids": [...]}, "reply":
+  {"in_reply_to_tweet_id"}}`` with ``Authorization: Bearer`` -> **201** ``{"data": {"id", "text",
+  "edit_history_tweet_ids"}}``, ids 19-digit snowflakes. The same text again from the same user:
+  403 duplicate. A reply (a thread part, a first comment) must name a tweet that exists; the
+  stand-in records it as the post's ``in_reply_to`` (``_control/posts``).
 * ``POST /2/media/upload`` multipart ``media`` (or base64 ``media_data``), ``media_category``
   -> ``{"data": {"id", "media_key", "expires_after_secs", ...}}``.
 * ``GET /2/users/me`` -> ``{"data": {"id", "name", "username"}}``.
@@ -158,8 +160,22 @@ def tweets(call: Call) -> HttpResponse:
         return X.invalid(call, f"media.media_ids: size must be between 1 and {MAX_MEDIA}")
     if any(store.get("x_media", media_id) is None for media_id in media_ids):
         return X.invalid(call, "Your media IDs are invalid.")
+    reply = body.get("reply")
+    in_reply_to = None
+    if reply is not None:
+        in_reply_to = reply.get("in_reply_to_tweet_id") if isinstance(reply, dict) else None
+        if not isinstance(in_reply_to, str) or not in_reply_to:
+            return X.invalid(call, "reply.in_reply_to_tweet_id must be a Post id (a string)")
+        if store.find_post("TWITTER", in_reply_to) is None:
+            return X.invalid(call, "You attempted to reply to a Tweet that is deleted or not visible to you.")
     post, earlier = store.create_post(
-        "TWITTER", call.account, text, make_id=store.snowflake, media_ids=list(media_ids), token=call.token
+        "TWITTER",
+        call.account,
+        text,
+        make_id=store.snowflake,
+        media_ids=list(media_ids),
+        token=call.token,
+        in_reply_to=in_reply_to,
     )
     if post is None:
         call.outcome = "duplicate"
@@ -257,6 +273,8 @@ def user_tweets(call: Call, user_id: str) -> HttpResponse:
             item["created_at"] = datetime.fromtimestamp(p.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         if "author_id" in wanted:
             item["author_id"] = user_id
+        if "referenced_tweets" in wanted and p.extra.get("in_reply_to"):
+            item["referenced_tweets"] = [{"type": "replied_to", "id": p.extra["in_reply_to"]}]
         if "attachments" in wanted and p.media_ids:
             item["attachments"] = {"media_keys": [f"3_{m}" for m in p.media_ids]}
         data.append(item)

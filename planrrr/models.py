@@ -28,6 +28,13 @@ class Team(models.Model):
         validators=[validate_timezone],
         help_text="IANA time zone name, e.g. Europe/Paris: the admin shows and takes this team's times in it.",
     )
+    # Posts written by a MEMBER wait for an ADMIN or OWNER (Post.Status.IN_REVIEW) before they
+    # are scheduled; editing an approved post sends it back to review.
+    requires_approval = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Posts by members must be approved by an admin or owner before they are published.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -47,6 +54,9 @@ class Membership(models.Model):
         OWNER = "OWNER"
         ADMIN = "ADMIN"
         MEMBER = "MEMBER"
+
+    # MEMBER writes drafts and submits them; these approve or reject them.
+    APPROVERS = (Role.OWNER, Role.ADMIN)
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")

@@ -1,6 +1,7 @@
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
@@ -13,7 +14,7 @@ from django.utils.html import format_html
 
 from connections.admin import ConnectionAdmin
 from connections.models import Connection, Platform
-from planrrr.models import Team
+from planrrr.models import Membership, Team
 from publishing import rules, services
 from publishing.models import JobMetric, Post, Publication
 
@@ -44,7 +45,18 @@ class PostForm(forms.ModelForm):
 
     class Meta:
         model = Post
-        fields = ["team", "author", "content", "platforms", "media_urls", "variants", "scheduled_at"]
+        fields = [
+            "team",
+            "author",
+            "content",
+            "platforms",
+            "media_urls",
+            "variants",
+            "thread",
+            "first_comment",
+            "scheduled_at",
+            "repeat",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,8 +71,9 @@ class PostForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("variants") is None and "variants" in self.fields:
-            data["variants"] = {}
+        for name, empty in (("variants", {}), ("thread", [])):
+            if data.get(name) is None and name in self.fields:
+                data[name] = empty
         if self.instance.pk or "team" not in data or "platforms" not in data:
             return data
         problems = rules.post_problems(
@@ -70,12 +83,16 @@ class PostForm(forms.ModelForm):
             media_urls=list(data.get("media_urls") or []),
             scheduled_at=data.get("scheduled_at"),
             variants=data.get("variants"),
+            thread=data.get("thread"),
+            first_comment=data.get("first_comment", ""),
+            repeat=data.get("repeat", ""),
         )
         for field, messages_ in problems.items():
             for message in messages_:
-                if field.startswith("variants."):
+                if field.startswith(("variants.", "thread.")):
                     # variants.TWITTER.content: the one JSON box, with the place inside it named.
-                    self.add_error("variants", f"{field.removeprefix('variants.')}: {message}")
+                    head, _, rest = field.partition(".")
+                    self.add_error(head, f"{rest}: {message}")
                 else:
                     self.add_error(field if field in self.fields else None, message)
         return data
@@ -102,7 +119,7 @@ class PostAdmin(admin.ModelAdmin):
     search_fields = ["content"]
     date_hierarchy = "scheduled_at"
     inlines = [PublicationInline]
-    actions = ["cancel", "publish_now"]
+    actions = ["cancel", "publish_now", "submit", "approve", "reject"]
     list_select_related = ["team"]
 
     def get_urls(self):
@@ -124,8 +141,14 @@ class PostAdmin(admin.ModelAdmin):
             "platforms",
             "media_urls",
             "variants",
+            "thread",
+            "first_comment",
+            "repeat",
+            "series",
             "scheduled_local",
             "status",
+            "review_note",
+            "reviewed_by",
             "error",
             "published_at",
         ]
@@ -177,7 +200,7 @@ class PostAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Post, form, change: bool) -> None:
         if change:
             return  # read-only once created
-        services.post_save_new(post=obj)
+        services.post_save_new(post=obj, role=team_role(request, obj.team_id))
         for warning in getattr(obj, "warnings", []):
             self.message_user(request, warning, messages.WARNING)
 
@@ -190,9 +213,86 @@ class PostAdmin(admin.ModelAdmin):
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             try:
-                services.post_schedule(post=post, publish_now=True)
+                services.post_schedule(post=post, publish_now=True, role=team_role(request, post.team_id))
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
+
+    # --- review (Team.requires_approval): roles come from Membership, checked by the services ---
+
+    @admin.action(description="Submit selected drafts for review")
+    def submit(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        done = 0
+        for post in queryset:
+            try:
+                services.post_submit(post=post, user=request.user)
+                done += 1
             except ValidationError as err:
-                self.message_user(request, f"Post #{post.pk}: {' '.join(err.messages)}", messages.ERROR)
+                self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
+        self.message_user(request, f"Submitted {done} of {queryset.count()} posts for review.")
+
+    @admin.action(description="Approve selected posts in review (admins and owners)")
+    def approve(self, request: HttpRequest, queryset: QuerySet[Post]):
+        """Approve; a post whose time has passed is published now only after the approver
+        confirms it on a page that lists them."""
+        posts = list(queryset.select_related("team"))
+        tolerance = timezone.now() - timezone.timedelta(seconds=settings.SCHEDULE_PAST_TOLERANCE_SECONDS)
+        late = [p for p in posts if p.status == Post.Status.IN_REVIEW and (p.scheduled_at or tolerance) <= tolerance]
+        if late and request.POST.get("confirm") != "publish_now":
+            return self._review_page(request, posts, action="approve", late=late)
+        done = 0
+        for post in posts:
+            try:
+                services.post_approve(
+                    post=post, role=team_role(request, post.team_id), user=request.user, publish_now=post in late
+                )
+                done += 1
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
+        self.message_user(request, f"Approved {done} of {len(posts)} posts.")
+        return None
+
+    @admin.action(description="Reject selected posts in review, with a note (admins and owners)")
+    def reject(self, request: HttpRequest, queryset: QuerySet[Post]):
+        posts = list(queryset)
+        note = request.POST.get("review_note")
+        if note is None:
+            return self._review_page(request, posts, action="reject")
+        done = 0
+        for post in posts:
+            try:
+                services.post_reject(post=post, role=team_role(request, post.team_id), note=note, user=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
+        self.message_user(request, f"Rejected {done} of {len(posts)} posts.")
+        return None
+
+    def _review_page(self, request: HttpRequest, posts: list[Post], *, action: str, late=()) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            "admin/publishing/post/review.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve posts" if action == "approve" else "Reject posts",
+                "action": action,
+                "posts": posts,
+                "late": late,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+def team_role(request: HttpRequest, team_id: int) -> str | None:
+    """The user's role in the team (a superuser is an OWNER everywhere), or None."""
+    if request.user.is_superuser:
+        return Membership.Role.OWNER
+    membership = Membership.objects.filter(user_id=request.user.pk, team_id=team_id).first()
+    return membership.role if membership else None
+
+
+def _words(err: Exception) -> str:
+    return " ".join(err.messages) if isinstance(err, ValidationError) else str(err)
 
 
 @admin.register(Publication)

@@ -10,3 +10,7 @@ def post_stage(post_id: int) -> int:
 
 def publication_publish(publication_id: int) -> str:
     return services.publication_publish(publication_id=publication_id)
+
+
+def publication_first_comment(publication_id: int) -> str:
+    return services.publication_first_comment(publication_id=publication_id)

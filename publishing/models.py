@@ -11,6 +11,8 @@ from planrrr.models import Team
 class Post(models.Model):
     class Status(models.TextChoices):
         DRAFT = "DRAFT"
+        # Submitted, waiting for an ADMIN or OWNER (Team.requires_approval): never published.
+        IN_REVIEW = "IN_REVIEW"
         SCHEDULED = "SCHEDULED"
         PUBLISHING = "PUBLISHING"
         PUBLISHED = "PUBLISHED"
@@ -41,6 +43,44 @@ class Post(models.Model):
             "Only platforms of this post; keys: content, media_urls."
         ),
     )
+    # Follow-up parts published as replies chained to the post, in order (X threads):
+    # [{"content", "media_urls"?}]. A variant may carry its own "thread". The publication records
+    # each part's id in metadata["parts"] before the next is sent (publishing.services.publish).
+    thread = models.JSONField(
+        default=list,
+        db_default=models.Value([], output_field=models.JSONField()),
+        blank=True,
+        help_text=(
+            'Optional follow-up parts, each a reply to the previous one, as JSON: [{"content": "2/3 …"}, '
+            '{"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. X only: Facebook, Instagram '
+            "and LinkedIn have no threads."
+        ),
+    )
+    # Commented on the new post right after it is published, on its own job and counter: a failed
+    # comment never fails or re-publishes the post (metadata["firstComment"]).
+    first_comment = models.TextField(
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Optional comment posted on the new post right after it is published (on X, a reply).",
+    )
+    # RFC 5545 RRULE in the team's time zone, on the first post of a series; each occurrence is a
+    # post of its own (``series`` points at the first), made when the one before ends.
+    repeat = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="Optional RFC 5545 rule in the team's time zone, e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=8.",
+    )
+    series = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="occurrences", editable=False
+    )
+    # Why an ADMIN or OWNER sent the post back to its author (rejection), or "" .
+    review_note = models.TextField(blank=True, default="", db_default="", editable=False)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -55,6 +95,14 @@ class Post(models.Model):
             # The sweep: due posts.
             models.Index(fields=["scheduled_at"], name="post_due_idx", condition=models.Q(status="SCHEDULED")),
             models.Index(fields=["team", "status"]),
+        ]
+        constraints = [
+            # One occurrence per time of a series, however often the one before is finalized.
+            models.UniqueConstraint(
+                fields=["series", "scheduled_at"],
+                name="post_series_occurrence_unique",
+                condition=models.Q(series__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

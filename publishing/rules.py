@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from dateutil.rrule import rrulestr
 from django.conf import settings
 from django.utils import timezone
 
@@ -127,7 +128,8 @@ def no_zone(naive: datetime) -> str:
 
 # --- per-platform variants -----------------------------------------------------------------
 
-VARIANT_KEYS = ("content", "media_urls")
+VARIANT_KEYS = ("content", "media_urls", "thread")
+PART_KEYS = ("content", "media_urls")
 
 
 def variant_not_listed(platform: str) -> str:
@@ -135,7 +137,16 @@ def variant_not_listed(platform: str) -> str:
 
 
 def variant_unknown_key(key: object) -> str:
-    return f"Unknown key {key!r}: a variant takes {' and '.join(VARIANT_KEYS)} only."
+    return f"Unknown key {key!r}: a variant takes {', '.join(VARIANT_KEYS)} only."
+
+
+def no_threads(platform: str) -> str:
+    # Facebook, Instagram and LinkedIn have no reply chains of a page's own posts: a thread
+    # there would be comments, which people read differently. Say so rather than change it.
+    return (
+        f"{label(platform)} has no threads: remove the thread, give {platform} a variant with an empty "
+        'thread ("thread": []), or put the extra text in the first comment.'
+    )
 
 
 def content_for(post_or_fields, platform: str) -> tuple[str, list[str]]:
@@ -159,6 +170,142 @@ def content_for(post_or_fields, platform: str) -> tuple[str, list[str]]:
         media = []
     # Anything else than a list (a row written past the door) is left for the caller to refuse.
     return text, list(media) if isinstance(media, list | tuple) else media
+
+
+def thread_for(post_or_fields, platform: str) -> list:
+    """The follow-up parts ``platform`` gets: its variant's ``thread`` where it has one, else the
+    post's. Anything else than a list (a row written past the door) is returned for the caller
+    to refuse."""
+    if isinstance(post_or_fields, dict):
+        thread, variants = post_or_fields.get("thread"), post_or_fields.get("variants")
+    else:
+        thread, variants = getattr(post_or_fields, "thread", None), getattr(post_or_fields, "variants", None)
+    variant = variants.get(platform) if isinstance(variants, dict) else None
+    if isinstance(variant, dict) and "thread" in variant:
+        thread = variant["thread"]
+    return [] if thread is None else thread
+
+
+def thread_shape_problems(thread: object, where: str) -> dict[str, list[str]]:
+    """What is wrong with a thread's shape and values, keyed ``<where>.<i>.<key>``."""
+    problems: dict[str, list[str]] = {}
+    if thread is None or thread == []:
+        return problems
+    if not isinstance(thread, list):
+        return {where: ['Give the thread as a list of parts: [{"content": "2/3 …"}, {"content": "3/3 …"}].']}
+    for index, part in enumerate(thread):
+        at = f"{where}.{index}"
+        if not isinstance(part, dict):
+            problems.setdefault(at, []).append('Give a thread part as an object: {"content": "…", "media_urls": []}.')
+            continue
+        for key in part:
+            if key not in PART_KEYS:
+                problems.setdefault(f"{at}.{key}", []).append(
+                    f"Unknown key {key!r}: a thread part takes {' and '.join(PART_KEYS)} only."
+                )
+        content = part.get("content")
+        if problem := text_problem(content, f"Part {index + 2} of the thread"):
+            problems.setdefault(f"{at}.content", []).append(problem)
+        elif is_blank(content):
+            problems.setdefault(f"{at}.content", []).append(
+                f"Part {index + 2} of the thread is empty: write some text, or remove the part."
+            )
+        urls = part.get("media_urls", [])
+        if not isinstance(urls, list):
+            problems.setdefault(f"{at}.media_urls", []).append("Give the media URLs as a list.")
+            continue
+        for url in urls:
+            if problem := text_problem(url, "A media URL") or media_url_problem(url):
+                problems.setdefault(f"{at}.media_urls", []).append(problem)
+    return problems
+
+
+def thread_platform_problems(thread: list, platform: str, where: str) -> dict[str, list[str]]:
+    """``platform``'s own rules on every part of a well-shaped thread (each part is a post of
+    its own there: the same length and media limits)."""
+    if not thread:
+        return {}
+    adapter = get_adapter(platform)
+    if not adapter.supports_threads:
+        return {where: [no_threads(platform)]}
+    problems: dict[str, list[str]] = {}
+    for index, part in enumerate(thread):
+        for message in adapter.validate(text=part["content"], media_urls=list(part.get("media_urls", []))):
+            field = "media_urls" if "image" in message else "content"
+            problems.setdefault(f"{where}.{index}.{field}", []).append(f"Part {index + 2} of the thread: {message}")
+    return problems
+
+
+def first_comment_problems(first_comment: object, platforms: list[str]) -> list[str]:
+    """What is wrong with the first comment, for every platform it goes to."""
+    if first_comment in (None, ""):
+        return []
+    if problem := text_problem(first_comment, "The first comment"):
+        return [problem]
+    if is_blank(first_comment):
+        return ["The first comment is empty: write some text, or leave it out."]
+    problems = []
+    for platform in platforms:
+        adapter = get_adapter(platform)
+        length = adapter.text_length(first_comment)
+        if length > adapter.max_comment_length:
+            problems.append(
+                f"{adapter.label} comments take at most {adapter.max_comment_length:,} characters; the first "
+                f"comment has {length:,}. Shorten it by {length - adapter.max_comment_length:,}."
+            )
+    return problems
+
+
+# Occurrences closer than this are refused: a scheduler, not a bot.
+REPEAT_MIN_GAP = timedelta(hours=1)
+# How many occurrences are looked at to find the smallest gap (a rule's pattern repeats well within).
+_REPEAT_SAMPLE = 60
+
+
+def repeat_rule(repeat: str, start: datetime, zone):
+    """The dateutil rrule of ``repeat`` starting at ``start``, in the team's ``zone``: occurrences
+    are wall-clock times there (naive), so 09:00 stays 09:00 across a daylight-saving change.
+    Raises ValueError with dateutil's words for a rule it cannot read."""
+    local = start.astimezone(zone).replace(tzinfo=None)
+    rule = repeat.strip()
+    if rule.upper().startswith("RRULE:"):
+        rule = rule[len("RRULE:") :]
+    if "DTSTART" in rule.upper() or "\n" in rule or "\r" in rule:
+        raise ValueError("give one RRULE only (the post's time is its start)")
+    return rrulestr(rule, dtstart=local, forceset=False, ignoretz=True)
+
+
+def repeat_problem(repeat: object, scheduled_at: object, zone) -> str | None:
+    """Why ``repeat`` cannot be used, or None: not a rule, never fires after the first post (its
+    time, ``scheduled_at``, or now for a draft without one), or fires more often than hourly."""
+    if repeat in (None, ""):
+        return None
+    if problem := text_problem(repeat, "The repeat rule"):
+        return problem
+    example = "e.g. FREQ=WEEKLY;BYDAY=MO;COUNT=8"
+    if not isinstance(scheduled_at, datetime) or timezone.is_naive(scheduled_at):
+        # A draft without a time yet: the rule alone (it is checked again from the time given).
+        scheduled_at = timezone.now()
+    try:
+        rule = repeat_rule(repeat, scheduled_at, zone)
+        sample = []
+        for when in rule:
+            sample.append(when)
+            if len(sample) >= _REPEAT_SAMPLE:
+                break
+    except (ValueError, TypeError, OverflowError) as err:
+        return f"The repeat rule {repeat!r} is not an RFC 5545 RRULE ({err}): {example}."
+    local = scheduled_at.astimezone(zone).replace(tzinfo=None)
+    later = [when for when in sample if when > local]
+    if not later:
+        return (
+            f"The repeat rule {repeat!r} never fires after the first post: check COUNT, UNTIL and the BY… "
+            f"parts ({example})."
+        )
+    gaps = [b - a for a, b in zip([local, *later], later, strict=False)]
+    if min(gaps) < REPEAT_MIN_GAP:
+        return f"The repeat rule {repeat!r} fires more often than hourly: repeat at most every hour ({example})."
+    return None
 
 
 def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]:
@@ -202,6 +349,9 @@ def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]
             for url in urls:
                 if problem := text_problem(url, "A media URL") or media_url_problem(url):
                     add(f"{where}.media_urls", problem)
+        if "thread" in variant:
+            for field, messages in thread_shape_problems(variant["thread"], f"{where}.thread").items():
+                problems.setdefault(field, []).extend(messages)
     return problems
 
 
@@ -215,6 +365,9 @@ def post_problems(
     scheduled_at: object = None,
     publish_now: bool = False,
     variants: object = None,
+    thread: object = None,
+    first_comment: object = "",
+    repeat: object = "",
 ) -> dict[str, list[str]]:
     """Everything that would make this post fail, per field, each message saying what to
     change. Runs before anything is saved or enqueued. Every platform's rules are checked on
@@ -256,8 +409,21 @@ def post_problems(
         problems.setdefault(field, []).extend(messages)
     if connections is None:
         connections = active_connections(team=team, platforms=seen)
-    fields = {"content": content, "media_urls": media_urls, "variants": variants}
+    thread_problems = thread_shape_problems(thread, "thread")
+    for field, messages in thread_problems.items():
+        problems.setdefault(field, []).extend(messages)
+    for message in first_comment_problems(first_comment, seen):
+        add("first_comment", message)
+    if problem := repeat_problem(repeat, scheduled_at, team.zone):
+        add("repeat", problem)
+    fields = {"content": content, "media_urls": media_urls, "variants": variants, "thread": thread}
     for name in seen:
+        variant = variants.get(name) if isinstance(variants, dict) else None
+        own = isinstance(variant, dict) and "thread" in variant
+        if not (variant_problems if own else thread_problems):
+            where = f"variants.{name}.thread" if own else "thread"
+            for field, messages in thread_platform_problems(thread_for(fields, name), name, where).items():
+                problems.setdefault(field, []).extend(messages)
         if problem := connection_problem(team.pk, name, connections.get(name)):
             add("platforms", problem)
         variant = variants.get(name) if isinstance(variants, dict) else None
@@ -351,4 +517,13 @@ def publication_refusal(publication) -> str | None:
     if not problems:
         base_url = publication.connection.base_url if publication.connection else ""
         problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
+    if not problems:
+        problems = _thread_refusal(post, publication.platform)
     return " ".join(problems) or None
+
+
+def _thread_refusal(post, platform: str) -> list[str]:
+    """The thread's problems for a row past the door, as sentences."""
+    thread = thread_for(post, platform)
+    found = thread_shape_problems(thread, "thread") or thread_platform_problems(thread, platform, "thread")
+    return [message for messages in found.values() for message in messages]

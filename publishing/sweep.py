@@ -39,6 +39,7 @@ def sweep() -> None:
     due_media_stage(now)
     expired_leases_recover(now)
     lost_jobs_requeue(now)
+    services.first_comments_requeue(now)
     settled_posts_finalize()
 
 

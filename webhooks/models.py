@@ -26,6 +26,10 @@ EVENT_TYPES = {
     "connection.expired": "A connected account's token expired or was revoked: reconnect it.",
     "connection.expiring": "A connected account's token cannot be renewed and expires soon: reconnect it.",
     "connection.connected": "An account was connected, or reconnected, through the connect flow.",
+    "post.comment_failed": "A post went out but its first comment could not be posted (after its retries).",
+    "post.submitted": "A post was submitted for review (or sent back to review by an edit).",
+    "post.approved": "A post in review was approved by an admin or owner: it is scheduled.",
+    "post.rejected": "A post in review was rejected with a note: it is a draft again.",
 }
 # Shown instead of a secret that cannot be decrypted (or is empty): deliveries cannot be signed.
 UNREADABLE_SECRET = "(cannot be read: rotate the secret)"

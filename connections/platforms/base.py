@@ -128,6 +128,11 @@ class Draft:
     state: dict = field(default_factory=dict)
     # Stable for the publication across attempts, for platforms that take one.
     idempotency_key: str = ""
+    # A thread part: the platform id of the post this one replies to (X
+    # ``reply.in_reply_to_tweet_id``), and of the thread's first post (Bluesky's ``reply.root``
+    # needs it); "" for a post of its own.
+    reply_to: str = ""
+    reply_root: str = ""
 
 
 @dataclass
@@ -148,6 +153,10 @@ class Adapter:
     max_text_length: ClassVar[int]
     max_images: ClassVar[int]
     requires_media: ClassVar[bool] = False
+    # Whether ``publish`` takes ``Draft.reply_to`` (threads). Platforms without say so at the door.
+    supports_threads: ClassVar[bool] = False
+    # A first comment's limit (a platform's own comment limit where it differs from its posts').
+    max_comment_length: ClassVar[int] = 2_200
 
     def text_length(self, text: str) -> int:
         """Length as the platform counts it (X weighs characters; most count code points)."""
@@ -190,8 +199,19 @@ class Adapter:
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """Reconciliation: the id of a post with this draft's text that the account published
-        since ``since``, or None. Called before retrying an attempt whose outcome is unknown."""
+        since ``since``, or None. Called before retrying an attempt whose outcome is unknown
+        (for a thread part, among the account's recent posts and replies)."""
         raise NotImplementedError
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """Comment ``text`` on the account's post ``external_id`` (a reply on X); returns the
+        comment's id. Raises a PlatformError subclass on error."""
+        raise PermanentError(f"{self.label} takes no first comment from planrrr.")
+
+    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+        """Reconciliation of a first comment whose outcome is unknown: the id of the account's
+        comment with this text on ``external_id``, or None."""
+        return None
 
 
 class HttpAdapter(Adapter):

@@ -24,6 +24,8 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
     max_text_length = 63_206
     # Facebook documents no maximum for attached_media; ten is our own cap, Instagram's too.
     max_images = 10
+    # Facebook comments: 8,000 characters (unverified).
+    max_comment_length = 8_000
 
     def publish(self, account: Account, draft: Draft) -> Published:
         """Text: one feed post. One image: one published photo with the text as caption. Several:

@@ -120,6 +120,29 @@ class GraphErrorMixin:
             text = f"{text} ({user_message})"
         return f"{self.label} API error ({where}): {text}"
 
+    # How the comments edge names a comment's text: Facebook "message", Instagram "text".
+    comment_text_field: ClassVar[str] = "message"
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """``POST /{post-id}/comments`` (Facebook) or ``/{ig-media-id}/comments`` (Instagram)
+        ``message`` -> ``{"id": "<comment id>"}``
+        (https://developers.facebook.com/docs/graph-api/reference/object/comments,
+        https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media/comments)."""
+        response = self.request("POST", f"/{external_id}/comments", account=account, data={"message": text})
+        comment_id = self.json(response).get("id")
+        if not comment_id:
+            raise self.malformed(response, "no comment id")
+        return str(comment_id)
+
+    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+        # GET /{id}/comments -> {"data": [{"id", "message" | "text", "created_time" | "timestamp"}]}
+        params = {"fields": f"id,{self.comment_text_field}", "limit": 100}
+        for comments in self.graph_pages(account, f"/{external_id}/comments", params):
+            for item in comments:
+                if isinstance(item, dict) and item.get(self.comment_text_field) == text and item.get("id"):
+                    return str(item["id"])
+        return None
+
     def graph_pages(self, account: Account, path: str, params: dict) -> Iterator[list]:
         """The ``data`` of each page of a Graph edge, newest first, following ``paging.cursors.after``
         while the platform says there is a next page, for at most RECONCILE_MAX_PAGES pages."""

@@ -52,6 +52,9 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
     max_hashtags = 30
     max_images = 10
     requires_media = True
+    # A comment's text is "text" in the comments edge; 2,200 characters like a caption (unverified).
+    comment_text_field = "text"
+    max_comment_length = 2_200
     # An image container is usually FINISHED within seconds: look again soon, without holding a worker.
     container_poll_interval = timedelta(seconds=2)
     # The 24-hour publishing limit (50 posts) rolls: an hour frees the oldest slots at the earliest

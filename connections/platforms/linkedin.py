@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -59,6 +60,8 @@ class LinkedInAdapter(HttpAdapter):
     max_text_length = 3_000
     # content.multiImage takes 2 to 20 images.
     max_images = 20
+    # Comments: 1,250 characters (unverified).
+    max_comment_length = 1_250
 
     def text_length(self, text: str) -> int:
         """The commentary as sent, escapes included: whether LinkedIn counts them against its
@@ -156,6 +159,33 @@ class LinkedInAdapter(HttpAdapter):
             if len(elements) < count or not recent:
                 return None
         return None
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """``POST /rest/socialActions/{url-encoded post URN}/comments`` ``{"actor", "object",
+        "message": {"text"}}`` -> 201 with the Comment (its ``id``; also ``x-restli-id``)
+        (https://learn.microsoft.com/linkedin/marketing/community-management/shares/comments-api)."""
+        payload = {"actor": account.account_id, "object": external_id, "message": {"text": little_text(text)}}
+        response = self.request("POST", self.comments_path(external_id), account=account, json=payload)
+        comment_id = response.headers.get("x-restli-id")
+        if not comment_id and response.content:
+            comment_id = self.json(response).get("id")
+        if not comment_id:
+            raise self.malformed(response, "no comment id")
+        return str(comment_id)
+
+    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+        response = self.request("GET", self.comments_path(external_id), account=account, params={"count": 100})
+        elements = self.json(response).get("elements")
+        if not isinstance(elements, list):
+            raise self.malformed(response, "no elements list")
+        for item in elements:
+            message = item.get("message") if isinstance(item, dict) else None
+            if isinstance(message, dict) and ESCAPED.sub(r"\1", str(message.get("text"))) == text and item.get("id"):
+                return str(item["id"])
+        return None
+
+    def comments_path(self, urn: str) -> str:
+        return f"/rest/socialActions/{quote(urn, safe='')}/comments"
 
     def authorize(self, account: Account, method: str, kwargs: dict) -> None:
         """``Authorization: Bearer`` plus the versioning headers every call of the REST API carries."""

@@ -113,6 +113,10 @@ class TwitterAdapter(HttpAdapter):
     max_text_length = 280
     # "You can attach up to 4 photos, 1 animated GIF, or 1 video in a Post."
     max_images = 4
+    # A thread part or a first comment is a reply: POST /2/tweets with
+    # {"reply": {"in_reply_to_tweet_id": "<previous id>"}} (https://docs.x.com/x-api/posts/create-post).
+    supports_threads = True
+    max_comment_length = 280
 
     def text_length(self, text: str) -> int:
         return weighted_length(text)
@@ -122,6 +126,8 @@ class TwitterAdapter(HttpAdapter):
         payload: dict = {"text": draft.text}
         if draft.media_urls:
             payload["media"] = {"media_ids": self.upload_media(account, draft)}
+        if draft.reply_to:
+            payload["reply"] = {"in_reply_to_tweet_id": draft.reply_to}
         response = self.request("POST", "/2/tweets", account=account, json=payload)
         # -> 201 {"data": {"id": "1346889436626259968", "text": "..."}}
         data = self.json(response).get("data")
@@ -179,6 +185,13 @@ class TwitterAdapter(HttpAdapter):
                 return None
             params["pagination_token"] = meta["next_token"]
         return None
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """X has no comments: the first comment is a reply to the post."""
+        return self.publish(account, Draft(text=text, reply_to=external_id)).external_id
+
+    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+        return self.find_published(account, Draft(text=text), since)
 
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:

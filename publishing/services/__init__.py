@@ -1,10 +1,12 @@
 """Writes of the publishing app, one module per seam of the flow (DESIGN.md):
 
     posts      post_create, post_save_new, post_schedule, post_update,
-               post_cancel                                              (the door)
+               post_cancel, post_submit, post_approve, post_reject      (the door, review)
+    series     series_continue, occurrence_after                        (recurring posts)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
-    attempts   claim, settle, publication_recover                       (the state machine)
+    attempts   claim, record_step, settle, publication_recover          (the state machine)
+    comments   publication_first_comment, first_comments_requeue       (the first comment)
     publish    publication_publish: claim, ask the platform, settle     (one attempt)
     expiry     connection_expire, the connection signals' receivers,
                publications_requeue_after_reconnect                     (tokens that die)
@@ -19,7 +21,8 @@ all call these safely, exactly one wins each transition.
 """
 
 from publishing.rules import active_connections, post_problems
-from publishing.services.attempts import claim, publication_recover, settle
+from publishing.services.attempts import claim, publication_recover, record_step, settle
+from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
 from publishing.services.expiry import (
     connection_expire,
@@ -28,9 +31,20 @@ from publishing.services.expiry import (
     requeueable,
 )
 from publishing.services.finalize import post_fail, post_finalize
-from publishing.services.posts import post_cancel, post_create, post_save_new, post_schedule, post_update
+from publishing.services.posts import (
+    is_approver,
+    post_approve,
+    post_cancel,
+    post_create,
+    post_reject,
+    post_save_new,
+    post_schedule,
+    post_submit,
+    post_update,
+)
 from publishing.services.publish import publication_publish
 from publishing.services.retry import publications_retry
+from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
@@ -38,7 +52,14 @@ __all__ = [
     "claim",
     "connection_expire",
     "due_posts_dispatch",
+    "first_comments_requeue",
+    "is_approver",
+    "occurrence_after",
+    "post_approve",
     "post_cancel",
+    "post_reject",
+    "post_submit",
+    "series_continue",
     "post_create",
     "post_fail",
     "post_finalize",
@@ -52,10 +73,12 @@ __all__ = [
     "publications_requeue_after_reconnect",
     "requeueable",
     "publication_enqueue",
+    "publication_first_comment",
     "publication_publish",
     "publication_recover",
     "publication_stage",
     "publications_retry",
+    "record_step",
     "settle",
     "stage_enqueue",
     "stage_job_id",

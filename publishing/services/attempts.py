@@ -14,6 +14,8 @@ Publication states (``Publication.Status``) and every move between them::
     PENDING     PUBLISHING  claim (publish.publication_publish)post PUBLISHING and due;         attempt_count + 1, lease
                                                           next_attempt_at reached; no      (lease_token, expires)
                                                           live stage lease
+    PUBLISHING  PUBLISHING  record_step (publish, each     holds the lease                  metadata["parts"] only
+                            step of a thread)
     PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
                                                                                            metadata; post.published
     PUBLISHING  PENDING     settle(later)                 holds the lease; under           next_attempt_at, error,
@@ -35,6 +37,12 @@ CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's publication can never reach a pl
 whatever job sits in the queue or whatever lease is recovered. Every write out of PUBLISHING
 is fenced by the attempt's ``lease_token``: a late answer of an attempt presumed dead cannot
 overwrite what its successor did.
+
+A publication may take several steps (a thread: the post, then each part as a reply): within
+PUBLISHING, ``record_step`` writes each step's result to ``metadata`` (a fenced UPDATE, nothing
+else) before the next step is sent, so an attempt that ends half-way leaves the steps done on
+the row, and the next attempt starts after them. The first comment comes after PUBLISHED, on
+its own job and counter (publishing.services.comments): it never moves the publication.
 
 One attempt counter: ``attempt_count`` is raised by the claim, before the platform is called,
 so an attempt that dies or whose outcome cannot be written still counts; waits the platform
@@ -64,7 +72,7 @@ from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.dispatch import publication_enqueue
+from publishing.services.dispatch import first_comment_enqueue, publication_enqueue
 from publishing.services.expiry import TOKEN, connection_expire
 from publishing.services.finalize import post_finalize
 
@@ -156,6 +164,16 @@ _CLAIM_SQL = f"""
 """
 
 
+def record_step(attempt: Attempt) -> bool:
+    """Write the attempt's state (``metadata``: the steps done so far) while it still holds
+    its lease; False if it lost it (another attempt took over: stop)."""
+    return bool(
+        Publication.objects.filter(
+            pk=attempt.publication.pk, status=Publication.Status.PUBLISHING, lease_token=attempt.token
+        ).update(metadata=_storable_json(attempt.state), updated_at=timezone.now())
+    )
+
+
 # --- settle --------------------------------------------------------------------------------
 
 
@@ -244,6 +262,8 @@ def _settle(attempt: Attempt, result: Result) -> str:
             signals.emit_published(
                 publication, external_id=publication.external_id, url=result.published.url, published_at=now
             )
+            if publication.post.first_comment:
+                first_comment_enqueue(publication=publication)
         elif kind == LATER:
             outcome = result.metric or Outcome.SKIPPED
             if result.metric == Outcome.RATE_LIMITED and connection is not None:

@@ -34,6 +34,7 @@ from publishing.services.finalize import post_fail, post_finalize
 logger = logging.getLogger("planrrr.publishing")
 
 JOB = "publishing.jobs.publication_publish"
+COMMENT_JOB = "publishing.jobs.publication_first_comment"
 
 
 def posts_dispatch(*, post_ids: list[int] | None = None, limit: int = 500) -> int:
@@ -166,6 +167,28 @@ def publication_enqueue(*, publication: Publication, at: datetime | None = None)
     # Robust: a Redis outage must not undo the state change; the sweep enqueues what is lost.
     transaction.on_commit(enqueue, robust=True)
     return job_id
+
+
+def first_comment_enqueue(*, publication: Publication, at: datetime | None = None) -> None:
+    """Enqueue (after commit) the job that comments on a published publication, at ``at`` if
+    given. Enqueueing twice is harmless: the job claims its attempt (comments.py)."""
+    options = {
+        "job_id": f"first-comment-{publication.pk}-{uuid.uuid4().hex[:8]}",
+        "job_timeout": settings.PUBLISH_JOB_TIMEOUT,
+        "result_ttl": 600,
+        "failure_ttl": 7 * 24 * 3600,
+        "description": f"first comment on {publication.platform} for post #{publication.post_id}",
+    }
+
+    def enqueue() -> None:
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        if at is not None and at > timezone.now():
+            queue.enqueue_at(at, COMMENT_JOB, publication.pk, **options)
+        else:
+            queue.enqueue(COMMENT_JOB, publication.pk, **options)
+
+    # Robust: the sweep enqueues a first comment whose job was lost (comments_requeue).
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _publications_enqueue(publications: list[Publication]) -> None:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from planrrr.text import safe_text
 from publishing.models import Post, Publication
 from publishing.services import signals
+from publishing.services.series import series_continue
 
 NOTHING_TO_PUBLISH = "This post has no publication to make: choose at least one platform, then schedule it again."
 
@@ -41,6 +42,7 @@ def post_finalize(*, post_id: int) -> str | None:
         post.published_at = max((p.published_at for p in published), default=None)
         post.save(update_fields=["status", "error", "published_at", "updated_at"])
         signals.emit_completed(post, publications)
+        series_continue(post=post)
     return post.status
 
 
@@ -53,4 +55,5 @@ def post_fail(*, post: Post, reason: str) -> bool:
         if updated:
             post.refresh_from_db()
             signals.emit_completed(post, list(post.publications.all()))
+            series_continue(post=post)
     return bool(updated)

@@ -1,20 +1,41 @@
-"""Posts written, scheduled and cancelled: every entry point (admin, API, commands) comes
-through here, and every rule it checks comes from ``publishing.rules``."""
+"""Posts written, scheduled, reviewed and cancelled: every entry point (admin, API, commands)
+comes through here, and every rule it checks comes from ``publishing.rules``.
+
+Approval (``Team.requires_approval``): a post written by someone who is not an approver
+(``role`` not ADMIN or OWNER; API keys: ``write`` is a MEMBER, ``approve`` an ADMIN) is a DRAFT
+whatever its time, until it is submitted (``post_submit``: IN_REVIEW) and approved
+(``post_approve``: SCHEDULED, or published now if asked) or rejected (``post_reject``: DRAFT with
+a note). Such a writer editing a SCHEDULED or IN_REVIEW post sends it back to review. An
+IN_REVIEW post is never dispatched (only SCHEDULED ones are) and could never be claimed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.models import Team
+from planrrr.models import Membership, Team
 from publishing import rules
 from publishing.models import Post, Publication
+from publishing.services import signals
 from publishing.services.dispatch import posts_dispatch
 from publishing.services.staging import stage_enqueue
+
+NEEDS_REVIEW = (
+    "Your team requires approval: submit this post for review; an admin or owner schedules it by approving it."
+)
+
+
+def is_approver(role: str | None) -> bool:
+    """ADMIN and OWNER approve; MEMBER (and no role at all) writes and submits."""
+    return role in Membership.APPROVERS
+
+
+def needs_review(team: Team, role: str | None) -> bool:
+    return bool(team.requires_approval) and not is_approver(role)
 
 
 def post_create(
@@ -28,11 +49,19 @@ def post_create(
     connections: list[Connection] | None = None,
     publish_now: bool = False,
     variants: dict | None = None,
+    thread: list | None = None,
+    first_comment: str = "",
+    repeat: str = "",
+    role: str | None = None,
 ) -> Post:
     """Create a post, DRAFT or SCHEDULED (when ``scheduled_at`` is given, or ``publish_now``),
-    with one publication per platform. Raises ValidationError (by field) and saves nothing when
-    the post could not succeed. ``connections`` picks specific accounts; by default the team's
-    active one per platform is used. ``variants`` overrides the text and media per platform
+    with one publication per platform. When the team requires approval and ``role`` is not an
+    approver's, the post is a DRAFT (keeping its time) that must be submitted (``post_submit``).
+    ``thread``: follow-up parts [{"content", "media_urls"?}]; ``first_comment``: commented on
+    the post once published; ``repeat``: an RRULE making it the first post of a series.
+    Raises ValidationError (by field) and saves nothing when the post could not succeed.
+    ``connections`` picks specific accounts; by default the team's active one per platform is used. ``variants``
+    overrides the text and media per platform
     ({PLATFORM: {"content"?, "media_urls"?}})."""
     platforms = list(platforms) if isinstance(platforms, list | tuple) else platforms
     media_urls = list(media_urls) if isinstance(media_urls, list | tuple) else media_urls
@@ -53,6 +82,9 @@ def post_create(
         scheduled_at=scheduled_at,
         publish_now=publish_now,
         variants=variants,
+        thread=thread,
+        first_comment=first_comment,
+        repeat=repeat,
     )
     if problems:
         raise ValidationError(problems)
@@ -63,23 +95,30 @@ def post_create(
         platforms=platforms,
         media_urls=media_urls,
         variants=variants or {},
+        thread=thread or [],
+        first_comment=first_comment or "",
+        repeat=(repeat or "").strip(),
         status=Post.Status.SCHEDULED if scheduled_at else Post.Status.DRAFT,
         scheduled_at=scheduled_at,
     )
-    return post_save_new(post=post, connections=chosen)
+    return post_save_new(post=post, connections=chosen, role=role)
 
 
-def post_save_new(*, post: Post, connections: dict[str, Connection] | None = None) -> Post:
+def post_save_new(*, post: Post, connections: dict[str, Connection] | None = None, role: str | None = None) -> Post:
     """Save a validated new post with its publications; a post already due is dispatched at
-    once, a later one by the workers' dispatch at its time. The admin's add form comes
-    through here after validating with rules.post_problems."""
+    once, a later one by the workers' dispatch at its time; one that needs review (see the
+    module docstring) stays a DRAFT. The admin's add form comes through here after
+    validating with rules.post_problems."""
     if connections is None:
         connections = rules.active_connections(team=post.team, platforms=list(post.platforms))
-    if post.scheduled_at and post.status == Post.Status.DRAFT:
+    held = needs_review(post.team, role)
+    if held:
+        post.status = Post.Status.DRAFT
+    elif post.scheduled_at and post.status == Post.Status.DRAFT:
         post.status = Post.Status.SCHEDULED
     warnings = rules.expiry_warnings(connections=connections, scheduled_at=post.scheduled_at)
     # Said to the caller (the admin shows them, the API returns them) and kept on the publication.
-    post.warnings = list(warnings.values())
+    post.warnings = list(warnings.values()) + ([NEEDS_REVIEW] if held else [])
     with transaction.atomic():
         post.full_clean()
         post.save()
@@ -98,19 +137,16 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
     return post
 
 
-def post_schedule(*, post: Post, scheduled_at: datetime | None = None, publish_now: bool = False) -> Post:
-    """Schedule a DRAFT (or reschedule a SCHEDULED) post, validating it again."""
+def post_schedule(
+    *, post: Post, scheduled_at: datetime | None = None, publish_now: bool = False, role: str | None = None
+) -> Post:
+    """Schedule a DRAFT (or reschedule a SCHEDULED) post, validating it again. In a team that
+    requires approval only an approver may (others submit it: PermissionDenied)."""
+    if needs_review(post.team, role):
+        raise PermissionDenied(NEEDS_REVIEW)
     if publish_now:
         scheduled_at = timezone.now()
-    problems = rules.post_problems(
-        team=post.team,
-        content=post.content,
-        platforms=list(post.platforms or []),
-        media_urls=list(post.media_urls or []),
-        scheduled_at=scheduled_at,
-        publish_now=publish_now,
-        variants=post.variants,
-    )
+    problems = _problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
     if scheduled_at is None:
         problems.setdefault("scheduled_at", []).append("Pick a time to publish at, or publish now.")
     if problems:
@@ -129,7 +165,23 @@ def post_schedule(*, post: Post, scheduled_at: datetime | None = None, publish_n
     return post
 
 
-EDITABLE = [Post.Status.DRAFT, Post.Status.SCHEDULED]
+def _problems(post: Post, *, scheduled_at, publish_now: bool = False) -> dict[str, list[str]]:
+    """The rule book on a stored post, at ``scheduled_at``."""
+    return rules.post_problems(
+        team=post.team,
+        content=post.content,
+        platforms=list(post.platforms or []),
+        media_urls=list(post.media_urls or []),
+        scheduled_at=scheduled_at,
+        publish_now=publish_now,
+        variants=post.variants,
+        thread=post.thread,
+        first_comment=post.first_comment,
+        repeat=post.repeat,
+    )
+
+
+EDITABLE = [Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
 _UNSET = object()
 
 
@@ -141,24 +193,35 @@ def post_update(
     media_urls: list[str] | object = _UNSET,
     variants: dict | object = _UNSET,
     scheduled_at: datetime | None | object = _UNSET,
+    thread: list | object = _UNSET,
+    first_comment: str | object = _UNSET,
+    repeat: str | object = _UNSET,
+    role: str | None = None,
 ) -> Post:
-    """Change a DRAFT or SCHEDULED post: the fields given replace the stored ones, and the
-    whole post is validated again. ``scheduled_at=None`` makes it a draft again; a time makes
-    it SCHEDULED. Its publications are made afresh (none has started: the post is not
-    PUBLISHING), so nothing staged for the old text or media is published. Raises
-    ValidationError by field, or without a field when the post is no longer editable."""
+    """Change a DRAFT, IN_REVIEW or SCHEDULED post: the fields given replace the stored ones,
+    and the whole post is validated again. ``scheduled_at=None`` makes it a draft again; a time
+    makes it SCHEDULED; but in a team that requires approval, a writer who is not an approver
+    sends a SCHEDULED (approved) or IN_REVIEW post (back) to review, and keeps a draft a draft.
+    Its publications are made afresh (none has started: the post is not PUBLISHING), so
+    nothing staged for the old text or media is published. Raises ValidationError by field, or without a field
+    when the post is no longer editable."""
     with transaction.atomic():
         # The lock holds the dispatch (a guarded UPDATE of this row) until the change is in.
         locked = Post.objects.select_for_update().select_related("team").filter(pk=post.pk).first()
         if locked is None or locked.status not in EDITABLE:
             status = locked.status.lower() if locked else "deleted"
-            raise ValidationError(f"Post #{post.pk} is {status}: only drafts and scheduled posts can be changed.")
+            raise ValidationError(
+                f"Post #{post.pk} is {status}: only drafts and scheduled posts can be changed (and posts in review)."
+            )
         values = {
             "content": locked.content,
             "platforms": list(locked.platforms or []),
             "media_urls": list(locked.media_urls or []),
             "variants": locked.variants,
             "scheduled_at": locked.scheduled_at,
+            "thread": locked.thread,
+            "first_comment": locked.first_comment,
+            "repeat": locked.repeat,
         }
         given = {
             "content": content,
@@ -166,6 +229,9 @@ def post_update(
             "media_urls": media_urls,
             "variants": variants,
             "scheduled_at": scheduled_at,
+            "thread": thread,
+            "first_comment": first_comment,
+            "repeat": repeat,
         }
         values.update({name: value for name, value in given.items() if value is not _UNSET})
         rescheduled = scheduled_at is not _UNSET and scheduled_at != locked.scheduled_at
@@ -177,12 +243,25 @@ def post_update(
             # An unchanged time may have passed since it was set: only a new one must be ahead.
             scheduled_at=values["scheduled_at"] if rescheduled else None,
             variants=values["variants"],
+            thread=values["thread"],
+            first_comment=values["first_comment"],
+            repeat=values["repeat"],
         )
+        if values["repeat"] and not rescheduled and not problems.get("repeat"):
+            # The rule was checked against the stored time above only when the time changed.
+            if problem := rules.repeat_problem(values["repeat"], values["scheduled_at"], locked.team.zone):
+                problems["repeat"] = [problem]
         if problems:
             raise ValidationError(problems)
+        empty = {"variants": {}, "thread": [], "first_comment": "", "repeat": ""}
         for name, value in values.items():
-            setattr(locked, name, value if name != "variants" else (value or {}))
-        locked.status = Post.Status.SCHEDULED if locked.scheduled_at else Post.Status.DRAFT
+            setattr(locked, name, (value or empty[name]) if name in empty else value)
+        before = locked.status
+        if needs_review(locked.team, role):
+            back_to_review = before in (Post.Status.SCHEDULED, Post.Status.IN_REVIEW) and locked.scheduled_at
+            locked.status = Post.Status.IN_REVIEW if back_to_review else Post.Status.DRAFT
+        else:
+            locked.status = Post.Status.SCHEDULED if locked.scheduled_at else Post.Status.DRAFT
         locked.error = ""
         locked.full_clean()
         locked.save()
@@ -194,14 +273,99 @@ def post_update(
         if locked.status == Post.Status.SCHEDULED:
             _dispatch_if_due(locked)
             stage_enqueue(locked)
+        if locked.status == Post.Status.IN_REVIEW and before == Post.Status.SCHEDULED:
+            signals.emit_review(locked, "post.submitted", note="Changed after approval: back to review.")
     return locked
 
 
+def post_submit(*, post: Post, user=None) -> Post:
+    """DRAFT -> IN_REVIEW, validated again (its time is checked when it is approved). Anyone
+    who writes may submit. Emits ``post.submitted``."""
+    problems = _problems(post, scheduled_at=None)
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        updated = Post.objects.filter(pk=post.pk, status=Post.Status.DRAFT).update(
+            status=Post.Status.IN_REVIEW, review_note="", updated_at=timezone.now()
+        )
+        post.refresh_from_db()
+        if not updated:
+            raise ValidationError(f"Post #{post.pk} is {post.status.lower()}: only drafts can be submitted for review.")
+        signals.emit_review(post, "post.submitted", user=user)
+    return post
+
+
+def post_approve(
+    *,
+    post: Post,
+    role: str | None,
+    user=None,
+    scheduled_at: datetime | None = None,
+    publish_now: bool = False,
+) -> Post:
+    """IN_REVIEW -> SCHEDULED at its time (or ``scheduled_at``), by an ADMIN or OWNER
+    (PermissionDenied otherwise). A post whose time has passed is published now only when the
+    approver says so (``publish_now``): otherwise a ValidationError asks. Emits ``post.approved``."""
+    if not is_approver(role):
+        raise PermissionDenied("Only an admin or owner of the team can approve posts.")
+    if publish_now:
+        scheduled_at = timezone.now()
+    scheduled_at = scheduled_at or post.scheduled_at
+    problems = _problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
+    if scheduled_at is None:
+        problems.setdefault("scheduled_at", []).append("This post has no time: give one, or approve it to publish now.")
+    elif "scheduled_at" in problems and not publish_now:
+        problems["scheduled_at"] = [
+            f"This post was due at {scheduled_at.isoformat()}, which has passed: approve it to publish now "
+            "(publishNow), or give a new time."
+        ]
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        updated = Post.objects.filter(pk=post.pk, status=Post.Status.IN_REVIEW).update(
+            status=Post.Status.SCHEDULED,
+            scheduled_at=scheduled_at,
+            review_note="",
+            reviewed_by=user,
+            error="",
+            updated_at=timezone.now(),
+        )
+        post.refresh_from_db()
+        if not updated:
+            raise ValidationError(f"Post #{post.pk} is {post.status.lower()}: only posts in review can be approved.")
+        signals.emit_review(post, "post.approved", user=user)
+        _dispatch_if_due(post)
+        stage_enqueue(post)
+    return post
+
+
+def post_reject(*, post: Post, role: str | None, note: str, user=None) -> Post:
+    """IN_REVIEW -> DRAFT with ``note`` (why, for the author), by an ADMIN or OWNER
+    (PermissionDenied otherwise). Emits ``post.rejected``."""
+    if not is_approver(role):
+        raise PermissionDenied("Only an admin or owner of the team can reject posts.")
+    problem = rules.text_problem(note, "The note")
+    if problem is None and rules.is_blank(note):
+        problem = "Say why the post is rejected: the author reads this note."
+    if problem:
+        raise ValidationError({"review_note": [problem]})
+    with transaction.atomic():
+        updated = Post.objects.filter(pk=post.pk, status=Post.Status.IN_REVIEW).update(
+            status=Post.Status.DRAFT, review_note=note, reviewed_by=user, updated_at=timezone.now()
+        )
+        post.refresh_from_db()
+        if not updated:
+            raise ValidationError(f"Post #{post.pk} is {post.status.lower()}: only posts in review can be rejected.")
+        signals.emit_review(post, "post.rejected", user=user, note=note)
+    return post
+
+
 def post_cancel(*, post: Post) -> bool:
-    """Cancel a post that has not started publishing. Returns False if it already has."""
-    updated = Post.objects.filter(pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.SCHEDULED]).update(
-        status=Post.Status.CANCELLED, updated_at=timezone.now()
-    )
+    """Cancel a post that has not started publishing. Returns False if it already has. A
+    cancelled post of a series stops the series (publishing.services.series)."""
+    updated = Post.objects.filter(
+        pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
+    ).update(status=Post.Status.CANCELLED, updated_at=timezone.now())
     return bool(updated)
 
 

@@ -33,7 +33,7 @@ from planrrr.crypto import is_undecryptable
 from planrrr.text import clamp_wait
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
-from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, settle
+from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step, settle
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -95,7 +95,10 @@ def _call(attempt: Attempt) -> Result:
         state=attempt.state,
         idempotency_key=f"planrrr-publication-{publication.pk}",
     )
+    thread = rules.thread_for(post, publication.platform)
     try:
+        if thread:
+            return _publish_thread(adapter, attempt, account, draft, thread, lag_ms=_lag_ms(publication, post, now))
         if publication.outcome_unknown:
             # A minute of margin for the platform's clock; a narrow window keeps bursts of
             # posts from pushing this one off the page of recent posts.
@@ -110,6 +113,56 @@ def _call(attempt: Attempt) -> Result:
     except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
         logger.exception("publication %s: attempt %s raised", publication.pk, publication.attempt_count)
         return Result(LATER, f"Attempt interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
+
+
+def _publish_thread(
+    adapter, attempt: Attempt, account: Account, post: Draft, thread: list[dict], *, lag_ms: float | None
+) -> Result:
+    """A thread: several steps of one publication. Step 0 is the post itself, step i the i-th part
+    of ``thread``, a reply to step i-1. ``metadata["parts"]`` lists the platform id of every step
+    done, in order (so ``parts[0]`` is the post, the publication's ``external_id`` at the end); each
+    is written (``record_step``: a fenced UPDATE) before the next step is sent. Whatever ends an
+    attempt (a failure, a SIGKILL, a lost answer), the next one starts at the first step not in
+    ``parts``, and never sends an earlier one again. The step whose answer was lost is looked for
+    among the account's recent posts and replies first, like a post."""
+    publication = attempt.publication
+    parts = [str(part) for part in attempt.state.get("parts", [])]
+    steps = [post]
+    part_states = attempt.state.setdefault("partMedia", {})
+    for number, part in enumerate(thread, start=1):
+        steps.append(
+            Draft(
+                text=part["content"],
+                media_urls=list(part.get("media_urls", [])),
+                state=part_states.setdefault(str(number), {}),
+            )
+        )
+    unknown, reconciled = publication.outcome_unknown, False
+    since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
+    for index in range(len(parts), len(steps)):
+        step = steps[index]
+        step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
+        # A step may have renewed the token (_publish sets the new connection): use the newest.
+        connection = publication.connection
+        account = Account(account_id=connection.account_id, access_token=connection.access_token)
+        external_id = adapter.find_published(account, step, since) if unknown else None
+        # Only the first step not recorded can have been sent: the ones after it never were.
+        unknown = False
+        if external_id:
+            # Kept across attempts: which steps were found on the platform rather than sent.
+            attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
+            reconciled = True
+        else:
+            published = _publish(adapter, publication, account, step)
+            external_id = published.external_id
+            if index == 0 and published.url:
+                attempt.state["url"] = published.url
+        parts.append(external_id)
+        attempt.state["parts"] = list(parts)
+        if not record_step(attempt):
+            return Result(LATER, "Another attempt took over this publication.", metric=None)
+    published = Published(external_id=parts[0], url=attempt.state.get("url", ""))
+    return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
 
 
 def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None:

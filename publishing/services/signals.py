@@ -62,6 +62,21 @@ def emit_completed(post: Post, publications: list[Publication]) -> None:
     )
 
 
+def emit_review(post: Post, event: str, *, user=None, note: str = "") -> None:
+    """post.submitted, post.approved or post.rejected."""
+    emit(
+        post.team_id,
+        event,
+        {
+            "postId": post.pk,
+            "status": post.status,
+            "scheduledAt": post.scheduled_at.isoformat() if post.scheduled_at else None,
+            "by": getattr(user, "username", None),
+            "note": note,
+        },
+    )
+
+
 def record_metric(
     publication: Publication,
     outcome: str,
@@ -69,9 +84,10 @@ def record_metric(
     started: float,
     attempt: int | None = None,
     lag_ms: float | None = None,
+    kind: str = "publish",
 ) -> None:
     JobMetric.objects.create(
-        kind="publish",
+        kind=kind,
         platform=publication.platform,
         outcome=outcome,
         publication_id=publication.pk,

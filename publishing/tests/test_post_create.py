@@ -36,7 +36,9 @@ class PostCreateTests(Actors, TestCase):
         self.assertRefused("content", "The post is empty", content="   ")
 
     def test_it_refuses_an_unknown_platform(self):
-        self.assertRefused("platforms", "Unknown platform 'MYSPACE': choose from BLUESKY, FACEBOOK", platforms=["MYSPACE"])
+        self.assertRefused(
+            "platforms", "Unknown platform 'MYSPACE': choose from BLUESKY, FACEBOOK", platforms=["MYSPACE"]
+        )
 
     def test_it_refuses_a_platform_the_team_has_not_connected(self):
         self.assertRefused(

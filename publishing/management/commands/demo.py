@@ -5,8 +5,10 @@ team, connects its X, Facebook (with Instagram), LinkedIn and Mastodon accounts 
 platforms' OAuth flows (the stand-in plays each platform's consent page and token endpoint) and
 its Bluesky account with an app password (one session), adds a
 webhook endpoint (a local receiver that verifies every
-signature), schedules a few posts a few seconds ahead, waits until they are done, prints
-what happened, stops everything and exits 0 only if every post was PUBLISHED.
+signature), schedules a few posts a few seconds ahead (among them an X thread, a Facebook post
+with a first comment, and a post a member submits for review that an admin approves), waits
+until they are done, prints what happened, stops everything and exits 0 only if every post
+was PUBLISHED.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from django.utils import timezone
 from connections.oauth import get_client
 from connections.services import connection_connect
 from mockapis.client import MockApis
-from planrrr.models import Team
+from planrrr.models import Membership, Team
 from planrrr.processes import ManagedProcess, WorkerProcess, free_port
 from publishing import services
 from publishing.models import Post
@@ -131,8 +133,48 @@ class Command(BaseCommand):
                 services.post_create(team=team, content=text, platforms=platforms, media_urls=media, scheduled_at=at)
                 for text, platforms, media in drafts
             ]
+        posts.append(
+            services.post_create(
+                team=team,
+                content="1/3 How we roast: a thread.",
+                thread=[
+                    {"content": "2/3 Green beans in, 12 minutes at 200 °C."},
+                    {"content": "3/3 Rested for two days, then ground to order."},
+                ],
+                platforms=["TWITTER"],
+                scheduled_at=at,
+            )
+        )
+        posts.append(
+            services.post_create(
+                team=team,
+                content="New single origin from Huila, Colombia.",
+                first_comment="Order it here: https://acme.example/huila #coffee",
+                platforms=["FACEBOOK", "LINKEDIN"],
+                scheduled_at=at,
+            )
+        )
+        posts.append(self.reviewed(team, at))
         self.stdout.write(f"scheduled {len(posts)} posts for {at:%H:%M:%S} UTC; waiting for the workers…")
         return posts
+
+    def reviewed(self, team: Team, at) -> Post:
+        """Approval: the team requires it from now on; a member's post is a draft until submitted,
+        then waits IN_REVIEW (never published) until an admin approves it."""
+        Team.objects.filter(pk=team.pk).update(requires_approval=True)
+        team.refresh_from_db()
+        post = services.post_create(
+            team=team,
+            content="Barista championship this Saturday: come and cheer.",
+            platforms=["FACEBOOK", "TWITTER"],
+            scheduled_at=at,
+            role=Membership.Role.MEMBER,
+        )
+        post = services.post_submit(post=post)
+        self.stdout.write(f"post #{post.pk} written by a member: {post.status} (waiting for an admin)")
+        post = services.post_approve(post=post, role=Membership.Role.ADMIN)
+        self.stdout.write(f"post #{post.pk} approved by an admin: {post.status} for {post.scheduled_at:%H:%M:%S} UTC")
+        return post
 
     def connect(self, mock: MockApis, team: Team, platform: str) -> list:
         """What a person does on the connect page: to the platform's consent page (the stand-in's),
@@ -188,11 +230,13 @@ class Command(BaseCommand):
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)))
+        self.report_steps(posts)
         lag = [(p.published_at - p.scheduled_at).total_seconds() for p in posts if p.published_at and p.scheduled_at]
         if lag:
             self.stdout.write(f"\nscheduled -> published: max {max(lag):.2f}s")
-        # Webhook deliveries go out after the posts settle; give them a moment.
-        expected = sum(p.publications.count() + 1 for p in posts)
+        # Webhook deliveries go out after the posts settle; give them a moment (+2: the reviewed
+        # post's post.submitted and post.approved).
+        expected = sum(p.publications.count() + 1 for p in posts) + 2
         deadline = time.monotonic() + 15
         while len(receiver.received) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -211,6 +255,26 @@ class Command(BaseCommand):
             )
         self.stdout.write("")
         call_command("metrics", stdout=self.stdout)
+
+    def report_steps(self, posts: list[Post]) -> None:
+        """Threads (metadata.parts) and first comments (metadata.firstComment, posted on their
+        own job just after the post: waited for a moment)."""
+        deadline = time.monotonic() + 15
+        for post in posts:
+            for publication in post.publications.order_by("platform"):
+                if len(publication.metadata.get("parts", [])) > 1:
+                    parts = publication.metadata["parts"]
+                    self.stdout.write(f"\nthread #{post.pk} on {publication.platform}: {len(parts)} parts {parts}")
+                if not post.first_comment or publication.status != publication.Status.PUBLISHED:
+                    continue
+                state = {}
+                while time.monotonic() < deadline:
+                    publication.refresh_from_db()
+                    state = publication.metadata.get("firstComment", {})
+                    if state.get("id") or state.get("gaveUp"):
+                        break
+                    time.sleep(0.2)
+                self.stdout.write(f"first comment #{post.pk} on {publication.platform}: {state}")
 
 
 def _wait_http(url: str, process: ManagedProcess, timeout: float = 30.0) -> None:
