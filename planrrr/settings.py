@@ -69,8 +69,6 @@ MIDDLEWARE = [
     # First: a container healthcheck on 127.0.0.1 needs no allowed host and no HTTPS.
     "planrrr.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # The admin's CSS and JavaScript, from the web process itself (collected at image build).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -339,19 +337,40 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / ".local" / "static"))
+# The admin's CSS and JavaScript, served by the web process itself (WhiteNoise) once collected
+# (`collectstatic`, done when the image is built); runserver serves them in development.
+if Path(STATIC_ROOT).is_dir():
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# One line per publication outcome and per webhook delivery (planrrr.logs); LOG_FORMAT=json
+# writes them (and every other line) as JSON objects, anything else as readable text.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# RQ's own lines ("Job OK", "default: publish ... (job id)", a line per job and more) are quiet
+# unless RQ_LOG_LEVEL=INFO: planrrr's outcome lines say what each job did.
+RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "formatters": {
+        "text": {"()": "planrrr.logs.TextFormatter"},
+        "json": {"()": "planrrr.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "text"}
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "planrrr": {"level": env("LOG_LEVEL", default="INFO")},
-        "rq.worker": {"level": env("RQ_LOG_LEVEL", default="WARNING")},
+        "planrrr": {"level": LOG_LEVEL},
+        "rq": {"level": RQ_LOG_LEVEL},
+        "rq.worker": {"level": RQ_LOG_LEVEL},
+        "rq.job": {"level": RQ_LOG_LEVEL},
     },
 }

@@ -40,6 +40,7 @@ from rq.job import Job, JobStatus
 from rq.timeouts import BaseTimeoutException
 from standardwebhooks.webhooks import Webhook
 
+from planrrr import logs
 from planrrr.models import Team
 from planrrr.text import MAX_TEXT, clamp_wait, safe_text, scrub, wait_from_seconds
 from planrrr.urlsafety import UnsafeURL, public_session
@@ -274,6 +275,32 @@ def delivery_attempt(*, delivery_id: int) -> None:
         _log_exception(f"webhook delivery {delivery_id} raised before it was sent", err, secrets)
         outcome = Outcome(error=f"Internal error before sending: {type(err).__name__}.")
     _record(delivery_id=delivery_id, attempt_id=attempt.id, number=number, outcome=outcome, secrets=secrets)
+    _log_delivery(delivery_id, number, outcome)
+
+
+def _log_delivery(delivery_id: int, number: int, outcome: Outcome) -> None:
+    """One line per delivery attempt (planrrr.logs): delivery, endpoint, event, attempt, outcome
+    (SUCCEEDED, RETRY or FAILED: what the delivery now is), status code, duration, error."""
+    row = Delivery.objects.filter(id=delivery_id).values("status", "endpoint_id", "event_id", "event__type").first()
+    if row is None:
+        return
+    status = row["status"]
+    result = "RETRY" if status == Delivery.Status.PENDING else status
+    level = {"SUCCEEDED": logging.INFO, "RETRY": logging.WARNING}.get(result, logging.ERROR)
+    logs.event(
+        logger,
+        level,
+        "webhook delivery",
+        delivery=delivery_id,
+        endpoint=row["endpoint_id"],
+        event=row["event_id"],
+        event_type=row["event__type"],
+        attempt=number,
+        outcome=result,
+        status_code=outcome.status_code,
+        duration_ms=outcome.latency_ms,
+        error=_safe(outcome.error, limit=500),
+    )
 
 
 def _give_up_if_exhausted(due, now: datetime) -> None:
