@@ -352,7 +352,8 @@ STORAGES = {
 # One line per publication outcome and per webhook delivery (planrrr.logs); LOG_FORMAT=json
 # writes them (and every other line) as JSON objects, anything else as readable text.
 LOG_FORMAT = env("LOG_FORMAT", default="text")
-LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# The test process itself keeps quiet unless something breaks (its workers log as in production).
+LOG_LEVEL = env("LOG_LEVEL", default="ERROR" if TESTING else "INFO")
 # RQ's own lines ("Job OK", "default: publish ... (job id)", a line per job and more) are quiet
 # unless RQ_LOG_LEVEL=INFO: planrrr's outcome lines say what each job did.
 RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING")
