@@ -367,7 +367,7 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "text"}
     },
-    "root": {"handlers": ["console"], "level": "WARNING"},
+    "root": {"handlers": ["console"], "level": "ERROR" if TESTING else "WARNING"},
     "loggers": {
         "planrrr": {"level": LOG_LEVEL},
         "rq": {"level": RQ_LOG_LEVEL},
