@@ -365,7 +365,13 @@ LOGGING = {
         "json": {"()": "planrrr.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json" if LOG_FORMAT == "json" else "text"}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            # The test process prints only what broke (the live server's 404s for static files,
+            # expected retries: no); its worker processes log as in production.
+            "level": "ERROR" if TESTING else "NOTSET",
+        }
     },
     "root": {"handlers": ["console"], "level": "ERROR" if TESTING else "WARNING"},
     "loggers": {
