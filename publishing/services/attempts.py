@@ -29,8 +29,8 @@ Publication states (``Publication.Status``) and every move between them::
                             expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job
                             after_reconnect
 
-PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a publication's status.
-Because the claim requires the post to be PUBLISHING and due, a CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's
+PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a publication's status. Because the claim
+requires the post to be PUBLISHING and due, a CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's
 publication can never reach a platform, whatever job sits in the queue or whatever lease is
 recovered. Every write out of PUBLISHING is fenced by the attempt's ``lease_token``: a late
 answer of an attempt presumed dead cannot overwrite what its successor did.
