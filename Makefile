@@ -1,5 +1,6 @@
 # The two commands a new user runs: `make run` and `make test`.
-# Both build .venv from requirements.txt on first use (and again when it changes).
+# Both build .venv from requirements-dev.txt (the runtime's requirements.txt plus the embedded
+# PostgreSQL/Redis and test tools) on first use, and again when either changes.
 PYTHON ?= python3
 VENV := .venv
 # The suite waits on workers and the network far more than it computes: run it 4 wide.
@@ -8,10 +9,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test lint bench clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed

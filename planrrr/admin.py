@@ -24,3 +24,8 @@ class TeamAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "-"
         return format_html('<a href="{}">Connect an account</a>', reverse("connections:connect", args=[obj.pk]))
+
+
+# "View site": planrrr has no public site of its own; its HTTP API's documentation is the page
+# an operator (or a team's developer) looks for.
+admin.site.site_url = "/api/v1/docs"

@@ -36,6 +36,18 @@ def worker_env(**overrides: Any) -> dict[str, str]:
     return env
 
 
+def stand_in_env(base_url: str) -> dict[str, str]:
+    """What a process needs to publish to the stand-in APIs at ``base_url``: the platforms' base
+    URLs pointed at it, and private addresses allowed (it and its media are on this machine)."""
+    from mockapis.client import MockApis
+
+    return {
+        **MockApis(base_url).api_settings(),
+        "MEDIA_ALLOW_PRIVATE_URLS": "true",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    }
+
+
 class ManagedProcess:
     """A ``manage.py`` command in a child process (its own session), logging to ``.local/logs``."""
 
@@ -162,3 +174,28 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass  # not Linux: the parent's stop() still cleans up
+
+
+class StandInProcess(ManagedProcess):
+    """``manage.py run_mock_apis`` on a free port of 127.0.0.1: the stand-in platform APIs."""
+
+    def __init__(self, port: int | None = None, env: dict[str, Any] | None = None):
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        super().__init__("run_mock_apis", "--port", str(self.port), env={"MOCK_APIS_ENABLED": "true", **(env or {})})
+
+    def wait_ready(self, timeout: float = 30.0) -> StandInProcess:
+        """Return once it answers HTTP; raise, with its output, if it exits or takes too long."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                requests.get(f"{self.base_url}/_control/config", timeout=1)
+                return self
+            except requests.ConnectionError:
+                if not self.alive():
+                    raise RuntimeError(f"the stand-in APIs exited during start-up:\n{self.output()[-3000:]}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the stand-in APIs did not answer within {timeout:.0f}s") from None
+                time.sleep(0.1)

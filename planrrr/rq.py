@@ -48,6 +48,8 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 from rq.utils import now
 
+from planrrr.logs import Outage
+
 logger = logging.getLogger("planrrr.sweep")
 
 PERIODIC_LOCK_PREFIX = "planrrr:periodic:"
@@ -156,18 +158,51 @@ class Scheduler(RQScheduler):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def run_periodic(connection, path: str, interval: float) -> bool:
+# PostgreSQL unreachable (down, restarting, refusing connections), as opposed to a query it refused.
+DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
+
+
+class Outages:
+    """What fails at every loop of a worker, logged when it starts and when it ends (with its
+    duration), not at every loop: PostgreSQL unreachable, Redis unreachable, or one periodic task
+    failing for another reason (its traceback, once)."""
+
+    def __init__(self) -> None:
+        self.database = Outage("PostgreSQL", logger)
+        self.redis = Outage("Redis", logger)
+        self.tasks: dict[str, Outage] = {}
+
+    def failed(self, path: str, error: BaseException) -> None:
+        if isinstance(error, DATABASE_ERRORS):
+            self.database.failed(error)
+        elif isinstance(error, REDIS_ERRORS):
+            self.redis.failed(error)
+        else:
+            self.tasks.setdefault(path, Outage(path, logger)).failed(error, traceback=True)
+
+    def ran(self, path: str) -> None:
+        """The task at ``path`` ran to its end: the database answered, and so did the task."""
+        self.database.ok()
+        if path in self.tasks:
+            self.tasks[path].ok()
+
+
+def run_periodic(connection, path: str, interval: float, outages: Outages | None = None) -> bool:
     """Run the task at ``path`` unless another worker did within ``interval``. True if run."""
     if not connection.set(f"{PERIODIC_LOCK_PREFIX}{path}", "1", nx=True, px=max(int(interval * 1000), 50)):
         return False
+    outages = outages or Outages()
+    outages.redis.ok()
     db.close_old_connections()
     try:
         import_string(path)()
-    except Exception:
-        # A database or Redis outage must not stop the worker: log, drop the broken
+    except Exception as error:
+        # A database or Redis outage must not stop the worker: note it, drop the broken
         # connection, and try again at the next interval.
-        logger.exception("%s failed; will retry", path)
+        outages.failed(path, error)
         db.connections.close_all()
+    else:
+        outages.ran(path)
     return True
 
 
@@ -190,9 +225,12 @@ class SweepingWorker:
         kwargs.setdefault("maintenance_interval", 60)
         super().__init__(*args, **kwargs)
         self._last_run: dict[str, float] = {}
+        self._outages = Outages()
 
     def work(self, *args, **kwargs) -> bool:
         preload()
+        # RQ sets its loggers' level at start (django-rq's rqworker: INFO); RQ_LOG_LEVEL wins.
+        kwargs["logging_level"] = settings.RQ_LOG_LEVEL
         return super().work(*args, **kwargs)
 
     def _start_scheduler(self, *args, **kwargs) -> None:
@@ -283,17 +321,13 @@ class SweepingWorker:
             result = call(*args)
         except REDIS_ERRORS as error:
             self._redis_wait = min(max(self._redis_wait * 2, 0.5), self.max_redis_wait)
-            self.log.warning(
-                "Worker %s: Redis unreachable during %s (%s); trying again in %.1fs",
-                self.name,
-                step,
-                error,
-                self._redis_wait,
-            )
+            # Once when it starts (the step it broke), once when it ends: not at every try.
+            self._outages.redis.failed(error)
             self._horse_reap()
             time.sleep(self._redis_wait)
             return None
         self._redis_wait = 0.0
+        self._outages.redis.ok()
         return result
 
     def _horse_reap(self) -> None:
@@ -338,9 +372,9 @@ class SweepingWorker:
                 continue
             self._last_run[path] = now
             try:
-                ran = run_periodic(self.connection, path, interval) or ran
-            except Exception:
-                logger.exception("%s could not run; will retry", path)
+                ran = run_periodic(self.connection, path, interval, self._outages) or ran
+            except Exception as error:
+                self._outages.failed(path, error)
         if ran:
             # With DEBUG on, Django logs every query until 9,000 are kept: a worker is not a
             # request, nothing resets that log unless we do.

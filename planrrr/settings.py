@@ -26,6 +26,24 @@ if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when PRODUCTION=true.")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if not PRODUCTION else [])
+# Origins allowed to POST to the admin across hosts (https://admin.example.com), behind a proxy
+# that rewrites the host.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS (on under PRODUCTION; `manage.py check --deploy` then reports nothing) ----------
+# planrrr runs behind a TLS-terminating proxy (a load balancer, nginx, Caddy) that sets
+# X-Forwarded-Proto: that header is how Django knows a request came over HTTPS. The proxy must
+# set (overwrite) it on every request, or a client could claim HTTPS: set SECURE_PROXY_SSL_HEADER
+# to an empty value when there is no such proxy.
+_proxy_header = env("SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO" if PRODUCTION else "")
+SECURE_PROXY_SSL_HEADER = (_proxy_header, "https") if _proxy_header else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Prometheus and the container healthcheck speak plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^healthz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
 TESTING = len(sys.argv) > 1 and sys.argv[1] == "test"
 
 INSTALLED_APPS = [
@@ -48,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a container healthcheck on 127.0.0.1 needs no allowed host and no HTTPS.
+    "planrrr.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -324,16 +344,48 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / ".local" / "static"
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / ".local" / "static"))
+# The admin's CSS and JavaScript, served by the web process itself (WhiteNoise) once collected
+# (`collectstatic`, done when the image is built); runserver serves them in development.
+if Path(STATIC_ROOT).is_dir():
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
+# One line per publication outcome and per webhook delivery (planrrr.logs); LOG_FORMAT=json
+# writes them (and every other line) as JSON objects, anything else as readable text.
+LOG_FORMAT = env("LOG_FORMAT", default="text")
+# The test process itself keeps quiet unless something breaks (its workers log as in production).
+LOG_LEVEL = env("LOG_LEVEL", default="ERROR" if TESTING else "INFO")
+# RQ's own lines ("Job OK", "default: publish ... (job id)", a line per job and more) are quiet
+# unless RQ_LOG_LEVEL=INFO: planrrr's outcome lines say what each job did.
+RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+    "formatters": {
+        "text": {"()": "planrrr.logs.TextFormatter"},
+        "json": {"()": "planrrr.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            # The test process prints only what broke (the live server's 404s for static files,
+            # expected retries: no); its worker processes log as in production.
+            "level": "ERROR" if TESTING else "NOTSET",
+        }
+    },
+    "root": {"handlers": ["console"], "level": "ERROR" if TESTING else "WARNING"},
     "loggers": {
-        "planrrr": {"level": env("LOG_LEVEL", default="INFO")},
-        "rq.worker": {"level": env("RQ_LOG_LEVEL", default="WARNING")},
+        "planrrr": {"level": LOG_LEVEL},
+        "rq": {"level": RQ_LOG_LEVEL},
+        "rq.worker": {"level": RQ_LOG_LEVEL},
+        "rq.job": {"level": RQ_LOG_LEVEL},
     },
 }

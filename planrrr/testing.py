@@ -14,7 +14,7 @@ import django_rq
 from django.test import LiveServerTestCase, override_settings
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
-from planrrr.processes import WorkerProcess, worker_env  # noqa: F401 - re-exported for tests
+from planrrr.processes import WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported for tests
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:
@@ -79,9 +79,7 @@ class LiveWorkerTestCase(LiveServerTestCase):
 
     def platform_env(self) -> dict[str, str]:
         return {
-            **self.stand_in().api_settings(),
-            "MEDIA_ALLOW_PRIVATE_URLS": "true",
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+            **stand_in_env(self.stand_in().base_url),
             # Fast retries for tests; production defaults are in settings.
             "PUBLISH_RETRY_BASE_SECONDS": "1",
             "SWEEP_INTERVAL_SECONDS": "0.5",

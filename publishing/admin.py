@@ -5,12 +5,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from connections.admin import ConnectionAdmin
 from connections.models import Connection, Platform
@@ -114,13 +114,14 @@ class PlatformFilter(admin.SimpleListFilter):
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
     form = PostForm
-    list_display = ["__str__", "team", "status", "platform_list", "scheduled_local", "published_at"]
+    list_display = ["__str__", "team", "status", "platform_chips", "scheduled_local", "published_at"]
     list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
     search_fields = ["content"]
     date_hierarchy = "scheduled_at"
     inlines = [PublicationInline]
-    actions = ["cancel", "publish_now", "submit", "approve", "reject"]
+    actions = ["cancel", "publish_now", "retry_failed", "submit", "approve", "reject"]
     list_select_related = ["team"]
+    change_form_template = "admin/publishing/post/change_form.html"
 
     def get_urls(self):
         from django.urls import path
@@ -128,7 +129,15 @@ class PostAdmin(admin.ModelAdmin):
         from publishing.dashboard import dashboard
 
         view = self.admin_site.admin_view(lambda request: dashboard(request, self))
-        return [path("dashboard/", view, name="publishing_post_dashboard"), *super().get_urls()]
+        act = self.admin_site.admin_view(self.act_view)
+        return [
+            path("dashboard/", view, name="publishing_post_dashboard"),
+            path("<int:pk>/act/<slug:action>/", act, name="publishing_post_act"),
+            *super().get_urls(),
+        ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("publications")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -161,6 +170,16 @@ class PostAdmin(admin.ModelAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Show and read times in the team's zone: the post's team, or the team being chosen
         (the add form's POST, ``?team=ID``), or the user's only team; else UTC."""
+        if object_id:
+            # A post that exists is read-only: it changes through its actions (the buttons above).
+            extra_context = {
+                **(extra_context or {}),
+                "show_save": False,
+                "show_save_and_continue": False,
+                "show_save_and_add_another": False,
+                "show_delete": False,
+                "post_actions": POST_ACTIONS,
+            }
         with timezone.override(self._zone(request, object_id)):
             response = super().changeform_view(request, object_id, form_url, extra_context)
             if hasattr(response, "render"):
@@ -193,9 +212,16 @@ class PostAdmin(admin.ModelAdmin):
         return text
 
     @admin.display(description="platforms")
-    def platform_list(self, obj: Post) -> str:
+    def platform_chips(self, obj: Post) -> str:
+        """A chip per platform, coloured by its publication's status: which one failed, at a glance."""
+        by_platform = {p.platform: p for p in obj.publications.all()}
         # A row written by SQL may hold anything (a NULL element): show it, never fail the page.
-        return ", ".join(str(name) for name in obj.platforms or [])
+        names = [str(name) for name in obj.platforms or []] or list(by_platform)
+        return format_html_join(
+            " ",
+            '<span title="{}" style="{}">{} {}</span>',
+            (_chip(name, by_platform.get(name)) for name in names),
+        )
 
     def save_model(self, request, obj: Post, form, change: bool) -> None:
         if change:
@@ -206,8 +232,16 @@ class PostAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected posts (if not started)")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
-        done = sum(services.post_cancel(post=post) for post in queryset)
-        self.message_user(request, f"Cancelled {done} of {queryset.count()} posts.")
+        for post in queryset:
+            if services.post_cancel(post=post):
+                self.message_user(request, f"{_name(post)}: cancelled.", messages.SUCCESS)
+            else:
+                post.refresh_from_db()
+                self.message_user(
+                    request,
+                    f"{_name(post)}: not cancelled, it is {post.status} (only drafts and scheduled posts can be).",
+                    messages.WARNING,
+                )
 
     @admin.action(description="Publish selected drafts or scheduled posts now")
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
@@ -215,7 +249,11 @@ class PostAdmin(admin.ModelAdmin):
             try:
                 services.post_schedule(post=post, publish_now=True, role=team_role(request, post.team_id))
             except (ValidationError, PermissionDenied) as err:
-                self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
+                self.message_user(request, f"{_name(post)}: not published, {_words(err)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{_name(post)}: publishing now on {', '.join(post.platforms)}.", messages.SUCCESS
+                )
 
     # --- review (Team.requires_approval): roles come from Membership, checked by the services ---
 
@@ -282,6 +320,84 @@ class PostAdmin(admin.ModelAdmin):
             },
         )
 
+    @admin.action(description="Retry the failed publications of selected posts")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:
+            retry_post(self, request, post)
+
+    def act_view(self, request: HttpRequest, pk: int, action: str):
+        """The buttons of a post's page: one action on this post, then back to it."""
+        post = get_object_or_404(Post, pk=pk)
+        if request.method != "POST" or action not in POST_ACTIONS:
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, post):
+            raise PermissionDenied
+        getattr(self, action)(request, Post.objects.filter(pk=post.pk))
+        return HttpResponseRedirect(reverse("admin:publishing_post_change", args=[post.pk]))
+
+
+# The buttons on a post's page: action name -> label.
+POST_ACTIONS = {"publish_now": "Publish now", "cancel": "Cancel", "retry_failed": "Retry failed publications"}
+
+CHIP_COLOURS = {
+    Publication.Status.PUBLISHED: "#1b7f3b",
+    Publication.Status.FAILED: "#b42318",
+    Publication.Status.PUBLISHING: "#175cd3",
+    Publication.Status.PENDING: "#667085",
+}
+
+
+def _chip(platform: str, publication: Publication | None) -> tuple[str, str, str, str]:
+    status = publication.status if publication else "-"
+    waiting = publication is not None and status == Publication.Status.PENDING and publication.next_attempt_at
+    title = publication.error if publication and publication.error else status
+    colour = CHIP_COLOURS.get(status, "#98a2b3")
+    if waiting and publication.attempt_count:
+        status = "RETRYING"
+    style = f"display:inline-block;padding:1px 6px;border-radius:8px;color:#fff;background:{colour};font-size:11px"
+    return title, style, platform, status
+
+
+def _name(post: Post) -> str:
+    text = post.content if len(post.content) <= 40 else post.content[:39] + "…"
+    return f"Post #{post.pk} “{text}”"
+
+
+def retry_post(model_admin, request: HttpRequest, post: Post, publications: list[Publication] | None = None) -> None:
+    """Retry a post's failed publications (publishing.services.publications_retry), refusing, with
+    the reason, when one cannot succeed yet: its account is not connected (EXPIRED, REVOKED, gone).
+    ``publications``: the ones asked for, named in the messages (a retry takes all of the post's)."""
+    failed = list(post.publications.filter(status=Publication.Status.FAILED).select_related("connection"))
+    named = publications or failed
+    label = ", ".join(f"publication #{p.pk} ({p.platform})" for p in named) or "no publication"
+    if not failed:
+        model_admin.message_user(
+            request,
+            f"{_name(post)}: nothing to retry, no publication of it has failed (it is {post.status}).",
+            messages.WARNING,
+        )
+        return
+    active = rules.active_connections(team=post.team, platforms=[p.platform for p in failed])
+    unconnected = [p for p in failed if p.platform not in active]
+    if unconnected:
+        reasons = "; ".join(
+            f"{p.platform}: "
+            + (f"{p.connection} is {p.connection.status}" if p.connection else "no account connected")
+            + ", reconnect it first (its failed publications can then be re-queued from the connections page)"
+            for p in unconnected
+        )
+        model_admin.message_user(request, f"{_name(post)}: {label} not retried. {reasons}.", messages.ERROR)
+        return
+    try:
+        retried = services.publications_retry(post=post)
+    except ValidationError as err:
+        model_admin.message_user(
+            request, f"{_name(post)}: {label} not retried. {' '.join(err.messages)}", messages.ERROR
+        )
+        return
+    names = ", ".join(f"#{p.pk} ({p.platform})" for p in retried)
+    model_admin.message_user(request, f"{_name(post)}: retrying publication(s) {names}.", messages.SUCCESS)
+
 
 def team_role(request: HttpRequest, team_id: int) -> str | None:
     """The user's role in the team (a superuser is an OWNER everywhere), or None."""
@@ -308,15 +424,82 @@ class PublicationAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "platform", "post__team", "outcome_unknown"]
     search_fields = ["external_id", "error", "post__content"]
-    readonly_fields = [f.name for f in Publication._meta.fields]
+    readonly_fields = ["post_link", "job_link", *(f.name for f in Publication._meta.fields if f.name != "job_id")]
     list_select_related = ["post"]
+    actions = ["retry"]
+    change_form_template = "admin/publishing/publication/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        return [
+            "post_link",
+            "job_link",
+            *(f for f in self.readonly_fields if f not in ("post", "post_link", "job_link")),
+        ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # written by the workers only: the page is read-only (retry is an action)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("publishing.change_publication")
+
+    def get_urls(self):
+        from django.urls import path
+
+        view = self.admin_site.admin_view(self.retry_view)
+        return [path("<int:pk>/retry/", view, name="publishing_publication_retry"), *super().get_urls()]
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["can_retry"] = self.has_retry_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
     @admin.display(description="error")
     def short_error(self, obj: Publication) -> str:
         return obj.error if len(obj.error) <= 80 else obj.error[:79] + "…"
+
+    @admin.display(description="post")
+    def post_link(self, obj: Publication) -> str:
+        url = reverse("admin:publishing_post_change", args=[obj.post_id])
+        return format_html('<a href="{}">{}</a>', url, _name(obj.post))
+
+    @admin.display(description="RQ job")
+    def job_link(self, obj: Publication) -> str:
+        """The publication's job on django-rq's job page (gone once RQ has forgotten it)."""
+        if not obj.job_id:
+            return "-"
+        index = list(settings.RQ_QUEUES).index("default")
+        url = reverse("django_rq:job_detail", args=[index, obj.job_id])
+        return format_html('<a href="{}">{}</a>', url, obj.job_id)
+
+    @admin.action(description="Retry selected failed publications", permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[Publication]) -> None:
+        by_post: dict[int, list[Publication]] = {}
+        for publication in queryset.select_related("post", "post__team").order_by("post_id", "pk"):
+            if publication.status != Publication.Status.FAILED:
+                self.message_user(
+                    request,
+                    f"Publication #{publication.pk} ({publication.platform} of post #{publication.post_id}): "
+                    f"not retried, it is {publication.status}; only failed publications are.",
+                    messages.WARNING,
+                )
+                continue
+            by_post.setdefault(publication.post_id, []).append(publication)
+        for publications in by_post.values():
+            retry_post(self, request, publications[0].post, publications)
+
+    def retry_view(self, request: HttpRequest, pk: int):
+        publication = get_object_or_404(Publication, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_retry_permission(request):
+            raise PermissionDenied
+        self.retry(request, Publication.objects.filter(pk=publication.pk))
+        return HttpResponseRedirect(reverse("admin:publishing_publication_change", args=[publication.pk]))
 
 
 @admin.register(JobMetric)
@@ -327,6 +510,12 @@ class JobMetricAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # a record of what a job did
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # counters are sums of these rows (and their rollups)
 
 
 class ReconnectConnectionAdmin(ConnectionAdmin):

@@ -3,17 +3,24 @@
 A custom collector builds every family from database aggregates (JobMetric, Publication,
 Post, webhooks' Delivery and DeliveryAttempt) and from RQ's registries in Redis at scrape
 time, so every web process serves the same numbers, whichever worker did the work and
-however often the processes restarted. Counters are counts of stored rows: deleting rows
-(the benchmark cleaning up after itself) looks like a counter reset, which ``rate()``
-and ``increase()`` handle.
+however often the processes restarted. Counters are counts of stored rows plus their rollups:
+rows are only deleted after being rolled up (retention), or counted into rollups as they go (an
+endpoint or a team deleted: webhooks.services.on_endpoint_delete; job metrics have no foreign
+key and outlive their team), so a counter never goes back.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
+import django
 import redis
+from django.conf import settings
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -47,11 +54,23 @@ class PlanrrrCollector(Collector):
     """Every planrrr_* family, from the database and RQ, computed at each scrape."""
 
     def collect(self) -> Iterator[Metric]:
+        yield build_info()
+        yield from self.connections()
         yield from self.publish_jobs()
         yield from self.job_histograms()
         yield from self.states()
         yield from self.webhooks()
         yield from self.queues()
+
+    def connections(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "planrrr_connections",
+            "Connected accounts, by platform and status (EXPIRED and REVOKED ones publish nothing until reconnected).",
+            labels=["platform", "status"],
+        )
+        for row in selectors.connection_states():
+            family.add_metric([row["platform"], row["status"]], row["n"])
+        yield family
 
     def publish_jobs(self) -> Iterator[Metric]:
         rows = selectors.job_counts()
@@ -170,6 +189,33 @@ class PlanrrrCollector(Collector):
         workers.add_metric(["busy"], state.busy_workers)
         workers.add_metric(["idle"], state.workers - state.busy_workers)
         yield workers
+
+
+@functools.cache
+def version() -> str:
+    """The VERSION file (written when the image is built), else ``git describe``, else "unknown"."""
+    path = Path(settings.BASE_DIR) / "VERSION"
+    if path.exists():
+        return path.read_text().strip() or "unknown"
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() or "unknown"
+
+
+def build_info() -> Metric:
+    family = GaugeMetricFamily(
+        "planrrr_build_info", "The running code: always 1, with its version.", labels=["version", "python", "django"]
+    )
+    family.add_metric([version(), ".".join(map(str, sys.version_info[:3])), django.get_version()], 1)
+    return family
 
 
 def _le(bound: float) -> str:

@@ -220,6 +220,11 @@ def publication_states() -> list[dict]:
     return list(Publication.objects.values("platform", "status").annotate(n=Count("pk")).order_by("platform", "status"))
 
 
+def connection_states() -> list[dict]:
+    """Connections now, per platform and status: [{platform, status, n}]."""
+    return list(Connection.objects.values("platform", "status").annotate(n=Count("pk")).order_by("platform", "status"))
+
+
 def post_states() -> dict[str, int]:
     return dict(Post.objects.values_list("status").annotate(n=Count("pk")).order_by("status"))
 

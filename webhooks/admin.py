@@ -169,7 +169,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "event_type",
-        "endpoint",
+        "endpoint_link",
         "team",
         "status",
         "attempt_count",
@@ -183,7 +183,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_select_related = ["event", "endpoint", "endpoint__team"]
     fields = [
         "event_link",
-        "endpoint",
+        "endpoint_link",
         "status",
         "attempt_count",
         "next_attempt_at",
@@ -226,6 +226,11 @@ class DeliveryAdmin(admin.ModelAdmin):
         # quote(): the admin escapes "_" in primary keys, and event ids are "msg_…".
         url = reverse("admin:webhooks_event_change", args=[quote(obj.event_id)])
         return format_html('<a href="{}">{} {}</a>', url, obj.event.type, obj.event_id)
+
+    @admin.display(description="endpoint", ordering="endpoint__url")
+    def endpoint_link(self, obj: Delivery) -> str:
+        url = reverse("admin:webhooks_endpoint_change", args=[obj.endpoint_id])
+        return format_html('<a href="{}">{}</a>', url, obj.endpoint.url)
 
     @admin.display(description="body sent (webhook-id = event id)")
     def body(self, obj: Delivery) -> str:

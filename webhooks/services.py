@@ -33,13 +33,14 @@ import requests
 import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from rq.job import Job, JobStatus
 from rq.timeouts import BaseTimeoutException
 from standardwebhooks.webhooks import Webhook
 
+from planrrr import logs
 from planrrr.models import Team
 from planrrr.text import MAX_TEXT, clamp_wait, safe_text, scrub, wait_from_seconds
 from planrrr.urlsafety import UnsafeURL, public_session
@@ -274,6 +275,32 @@ def delivery_attempt(*, delivery_id: int) -> None:
         _log_exception(f"webhook delivery {delivery_id} raised before it was sent", err, secrets)
         outcome = Outcome(error=f"Internal error before sending: {type(err).__name__}.")
     _record(delivery_id=delivery_id, attempt_id=attempt.id, number=number, outcome=outcome, secrets=secrets)
+    _log_delivery(delivery_id, number, outcome)
+
+
+def _log_delivery(delivery_id: int, number: int, outcome: Outcome) -> None:
+    """One line per delivery attempt (planrrr.logs): delivery, endpoint, event, attempt, outcome
+    (SUCCEEDED, RETRY or FAILED: what the delivery now is), status code, duration, error."""
+    row = Delivery.objects.filter(id=delivery_id).values("status", "endpoint_id", "event_id", "event__type").first()
+    if row is None:
+        return
+    status = row["status"]
+    result = "RETRY" if status == Delivery.Status.PENDING else status
+    level = {"SUCCEEDED": logging.INFO, "RETRY": logging.WARNING}.get(result, logging.ERROR)
+    logs.event(
+        logger,
+        level,
+        "webhook delivery",
+        delivery=delivery_id,
+        endpoint=row["endpoint_id"],
+        event=row["event_id"],
+        event_type=row["event__type"],
+        attempt=number,
+        outcome=result,
+        status_code=outcome.status_code,
+        duration_ms=outcome.latency_ms,
+        error=_safe(outcome.error, limit=500),
+    )
 
 
 def _give_up_if_exhausted(due, now: datetime) -> None:
@@ -690,31 +717,44 @@ def events_prune(now: datetime | None = None, *, batch: int = 1000) -> int:
         ids = list(ended.order_by("created_at").values_list("id", flat=True)[:batch])
         if not ids:
             return 0
-        counts: dict[tuple, dict[str, int]] = {}
-        deliveries = (
-            Delivery.objects.filter(event_id__in=ids, status__in=[Delivery.Status.SUCCEEDED, Delivery.Status.FAILED])
-            .values_list(TruncHour("event__created_at"), "event__type", "status")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for hour, event_type, status, n in deliveries:
-            name = "deliveries_succeeded" if status == Delivery.Status.SUCCEEDED else "deliveries_failed"
-            _add(counts, hour, event_type, name, n)
-        attempts = (
-            DeliveryAttempt.objects.filter(delivery__event_id__in=ids)
-            .values_list(TruncHour("delivery__event__created_at"), "delivery__event__type", "succeeded")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
-        for hour, event_type, succeeded, n in attempts:
-            _add(counts, hour, event_type, "attempts_succeeded" if succeeded else "attempts_failed", n)
-        for (hour, event_type), added in counts.items():
-            rollup = DeliveryRollup.objects.filter(hour=hour, event_type=event_type)
-            if not rollup.update(**{name: F(name) + n for name, n in added.items()}):
-                DeliveryRollup.objects.create(hour=hour, event_type=event_type, **added)
+        deliveries_roll_up(Delivery.objects.filter(event_id__in=ids))
         # Their deliveries and attempts go with them (CASCADE).
         Event.objects.filter(id__in=ids).delete()
     return len(ids)
+
+
+def deliveries_roll_up(deliveries: QuerySet[Delivery]) -> None:
+    """Count ``deliveries`` (those that ended) and all their attempts into DeliveryRollup, just
+    before they are deleted: the webhook counters are the rows kept plus the rollups, so they
+    never go back, whatever deletes the rows (retention, an endpoint or a team deleted)."""
+    counts: dict[tuple, dict[str, int]] = {}
+    ended = (
+        deliveries.filter(status__in=[Delivery.Status.SUCCEEDED, Delivery.Status.FAILED])
+        .values_list(TruncHour("event__created_at"), "event__type", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for hour, event_type, status, n in ended:
+        name = "deliveries_succeeded" if status == Delivery.Status.SUCCEEDED else "deliveries_failed"
+        _add(counts, hour, event_type, name, n)
+    attempts = (
+        DeliveryAttempt.objects.filter(delivery__in=deliveries.values("pk"))
+        .values_list(TruncHour("delivery__event__created_at"), "delivery__event__type", "succeeded")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for hour, event_type, succeeded, n in attempts:
+        _add(counts, hour, event_type, "attempts_succeeded" if succeeded else "attempts_failed", n)
+    for (hour, event_type), added in counts.items():
+        rollup = DeliveryRollup.objects.filter(hour=hour, event_type=event_type)
+        if not rollup.update(**{name: F(name) + n for name, n in added.items()}):
+            DeliveryRollup.objects.create(hour=hour, event_type=event_type, **added)
+
+
+def on_endpoint_delete(sender, instance: Endpoint, **kwargs) -> None:
+    """pre_delete of an Endpoint (alone, or with its team): its deliveries go with it (CASCADE),
+    their counts stay. Every delivery has one endpoint, so each is counted once."""
+    deliveries_roll_up(Delivery.objects.filter(endpoint=instance))
 
 
 def _add(counts: dict, hour, event_type: str, name: str, n: int) -> None:

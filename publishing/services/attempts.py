@@ -68,6 +68,7 @@ from connections.models import Connection
 from connections.platforms.base import (
     Published,
 )
+from planrrr import logs
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
@@ -183,10 +184,36 @@ def settle(attempt: Attempt, result: Result) -> str:
     If that cannot be written (a value PostgreSQL refuses, a bug), a minimal outcome is written
     instead, so the attempt still ends and still counts."""
     try:
-        return _settle(attempt, result)
+        outcome = _settle(attempt, result)
     except Exception as err:
         logger.exception("publication %s: could not record the outcome of attempt", attempt.publication.pk)
-        return _settle_minimal(attempt, err)
+        outcome = _settle_minimal(attempt, err)
+    _log_outcome(attempt, outcome)
+    return outcome
+
+
+# The level of each outcome's line: a retry is expected (a warning, no traceback); giving up is
+# what an operator acts on; nothing done (another attempt holds the lease) is detail.
+_LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.RETRY: logging.WARNING, Outcome.RATE_LIMITED: logging.WARNING}
+
+
+def _log_outcome(attempt: Attempt, outcome: str) -> None:
+    """One line per attempt's end (planrrr.logs): post, publication, platform, outcome, attempt,
+    duration and the stored (secret-free) error."""
+    publication = attempt.publication
+    level = logging.DEBUG if outcome == Outcome.SKIPPED else _LEVELS.get(outcome, logging.INFO)
+    logs.event(
+        logger,
+        level,
+        "publication outcome",
+        post=publication.post_id,
+        publication=publication.pk,
+        platform=publication.platform,
+        outcome=str(outcome),
+        attempt=publication.attempt_count,
+        duration_ms=round((time.monotonic() - attempt.started) * 1000, 1),
+        error=publication.error if outcome != Outcome.PUBLISHED else "",
+    )
 
 
 def _settle(attempt: Attempt, result: Result) -> str:

@@ -20,8 +20,9 @@ import uuid
 from datetime import datetime
 
 import django_rq
+import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from rq import Queue
 
@@ -32,6 +33,8 @@ from publishing.services import signals
 from publishing.services.finalize import post_fail, post_finalize
 
 logger = logging.getLogger("planrrr.publishing")
+# PostgreSQL or Redis unreachable: every post of a batch would fail alike.
+UNREACHABLE = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
 
 JOB = "publishing.jobs.publication_publish"
 COMMENT_JOB = "publishing.jobs.publication_first_comment"
@@ -61,6 +64,8 @@ def _posts_dispatch(*, post_ids: list[int] | None, limit: int) -> tuple[int, int
     """(posts taken, publications enqueued)."""
     try:
         return _posts_dispatch_batch(post_ids=post_ids, limit=limit, one_by_one=False)
+    except UNREACHABLE:
+        raise  # not one bad post: the worker logs the outage once (planrrr.rq.Outages)
     except Exception:
         # Something in the batch raised and rolled the whole batch back: do it again post by
         # post, so that the post that raises fails alone and the others go out now.

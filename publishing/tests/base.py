@@ -11,12 +11,13 @@ from connections.models import Connection
 from planrrr.models import Membership, Team
 from planrrr.testing import LiveWorkerTestCase, wait_for
 from publishing.models import Post, Publication
+from publishing.stack import ACCOUNTS
 
-# Account ids in the shapes the platforms use.
-FACEBOOK_PAGE = "104857600123456"
-INSTAGRAM_USER = "17841400008460056"
-TWITTER_USER = "2244994945"
-LINKEDIN_ORG = "urn:li:organization:5515715"
+# Account ids in the shapes the platforms use: the stand-in's, as the demo and bench connect.
+FACEBOOK_PAGE = ACCOUNTS["FACEBOOK"]
+INSTAGRAM_USER = ACCOUNTS["INSTAGRAM"]
+TWITTER_USER = ACCOUNTS["TWITTER"]
+LINKEDIN_ORG = ACCOUNTS["LINKEDIN"]
 
 
 class Actors:

@@ -7,9 +7,10 @@ from django.test import TestCase
 from django.urls import reverse
 from django.utils import timezone
 
+from connections.models import Connection
 from planrrr.testing import flush_redis
 from publishing import services
-from publishing.models import Post
+from publishing.models import Post, Publication
 from publishing.tests.base import Actors
 
 # The publications inline's management form, which every admin post form carries.
@@ -135,3 +136,110 @@ class AdminTests(Actors, TestCase):
         post = Post.objects.get(content="From the admin")
         self.assertEqual(post.status, Post.Status.SCHEDULED)
         self.assertEqual(list(post.publications.values_list("platform", flat=True)), ["FACEBOOK"])
+
+
+class OperatorActionTests(Actors, TestCase):
+    """What an on-call person does in the admin: retry, cancel, publish now, per object and in bulk,
+    told which object and why one was skipped."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.staff = get_user_model().objects.create_superuser("root", "root@example.org", "password")
+        self.client.force_login(self.staff)
+
+    def failed_post(self, platforms=("FACEBOOK", "TWITTER"), failed=("FACEBOOK",)) -> Post:
+        post = services.post_create(team=self.team, content="Menu", platforms=list(platforms))
+        for publication in post.publications.all():
+            if publication.platform in failed:
+                publication.status, publication.error, publication.attempt_count = "FAILED", "Platform said no", 3
+            else:
+                publication.status, publication.external_id = "PUBLISHED", "1"
+            publication.save()
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PARTIAL)
+        return post
+
+    def messages_of(self, response) -> list[str]:
+        return [str(m) for m in response.context["messages"]]
+
+    def test_it_retries_selected_failed_publications_naming_them(self):
+        post = self.failed_post()
+        failed = post.publications.get(platform="FACEBOOK")
+        published = post.publications.get(platform="TWITTER")
+
+        response = self.client.post(
+            reverse("admin:publishing_publication_changelist"),
+            {"action": "retry", "_selected_action": [failed.pk, published.pk]},
+            follow=True,
+        )
+
+        text = " | ".join(self.messages_of(response))
+        self.assertIn(f"Publication #{published.pk} (TWITTER of post #{post.pk}): not retried, it is PUBLISHED", text)
+        self.assertIn(f"Post #{post.pk} “Menu”: retrying publication(s) #{failed.pk} (FACEBOOK).", text)
+        failed.refresh_from_db()
+        self.assertEqual(failed.status, Publication.Status.PENDING)
+
+    def test_it_refuses_a_retry_that_cannot_succeed_yet_with_the_reason(self):
+        post = self.failed_post()
+        Connection.objects.filter(pk=self.facebook.pk).update(status=Connection.Status.EXPIRED)
+        failed = post.publications.get(platform="FACEBOOK")
+
+        response = self.client.post(reverse("admin:publishing_publication_retry", args=[failed.pk]), follow=True)
+
+        text = " | ".join(self.messages_of(response))
+        self.assertIn(f"publication #{failed.pk} (FACEBOOK) not retried. FACEBOOK:", text)
+        self.assertIn("is EXPIRED, reconnect it first", text)
+        failed.refresh_from_db()
+        self.assertEqual(failed.status, Publication.Status.FAILED)
+
+    def test_post_page_has_actions_and_no_save_or_delete(self):
+        post = self.failed_post()
+
+        page = self.client.get(reverse("admin:publishing_post_change", args=[post.pk])).content.decode()
+
+        self.assertIn(reverse("admin:publishing_post_act", args=[post.pk, "retry_failed"]), page)
+        self.assertIn("Publish now", page)
+        self.assertNotIn('name="_save"', page)
+        self.assertNotIn("deletelink", page)
+
+    def test_publication_page_is_read_only_with_retry_and_a_job_link(self):
+        post = self.failed_post()
+        failed = post.publications.get(platform="FACEBOOK")
+        Publication.objects.filter(pk=failed.pk).update(job_id="publication-1-abc")
+
+        page = self.client.get(reverse("admin:publishing_publication_change", args=[failed.pk])).content.decode()
+
+        self.assertIn(reverse("admin:publishing_publication_retry", args=[failed.pk]), page)
+        self.assertIn(reverse("django_rq:job_detail", args=[0, "publication-1-abc"]), page)
+        self.assertNotIn('name="_save"', page)
+        self.assertNotIn("deletelink", page)
+
+    def test_cancel_names_each_post_and_why_one_was_skipped(self):
+        scheduled = services.post_create(
+            team=self.team, content="Later", platforms=["FACEBOOK"], scheduled_at=self.soon(600)
+        )
+        done = self.failed_post()
+
+        response = self.client.post(
+            reverse("admin:publishing_post_changelist"),
+            {"action": "cancel", "_selected_action": [scheduled.pk, done.pk]},
+            follow=True,
+        )
+
+        text = " | ".join(self.messages_of(response))
+        self.assertIn(f"Post #{scheduled.pk} “Later”: cancelled.", text)
+        self.assertIn(f"Post #{done.pk} “Menu”: not cancelled, it is PARTIAL", text)
+
+    def test_posts_list_shows_a_chip_per_platform(self):
+        self.failed_post()
+
+        page = self.client.get(reverse("admin:publishing_post_changelist")).content.decode()
+
+        self.assertRegex(page, r'title="Platform said no"[^>]*>FACEBOOK FAILED</span>')
+        self.assertRegex(page, r">TWITTER PUBLISHED</span>")
+
+    def test_view_site_is_not_a_404(self):
+        page = self.client.get(reverse("admin:index"))
+        site_url = page.context["site_url"]
+        self.assertEqual(self.client.get(site_url).status_code, 200)

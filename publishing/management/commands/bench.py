@@ -22,10 +22,13 @@ Limits the stand-in reports as the platforms do: X's per-user cap of 2,400 posts
 (``x-user-limit-24hour-*``), which the adapter honours by waiting for the reset. A run of
 more posts than that on TWITTER, with one account, waits a day: use ``--platforms FACEBOOK``.
 
-Isolation: the bench works in a Redis database of its own (``--redis-db``, which must be
-empty or hold only an earlier bench's leftovers; it is flushed before and after) and a team of
-its own in the database; its team, posts, publications, job metrics and webhook events are
-deleted at the end unless ``--keep`` is given. Nothing else is touched.
+Isolation: a running fleet never sees the bench's work, nor the bench the fleet's. The bench
+works on a PostgreSQL database of its own (``<database>_bench``, created and migrated: a
+worker's dispatch finds due posts in the database, whatever Redis it uses) and a Redis database
+of its own (``--redis-db``, which must hold no worker and nothing but an earlier bench's
+leftovers; it is flushed before and after): ``publishing.stack.isolated``. Its team (posts,
+publications, webhook events) is deleted at the end unless ``--keep`` is given; its job metrics
+stay, so the counters of that database never go back.
 """
 
 from __future__ import annotations
@@ -43,28 +46,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
-import requests
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from connections.models import Connection, Platform
-from planrrr.embedded import with_redis_db
+from connections.models import Platform
 from planrrr.models import Team
-from planrrr.processes import ManagedProcess, WorkerProcess, free_port
-from publishing import services
+from planrrr.processes import ManagedProcess, WorkerProcess
+from publishing import services, stack
 from publishing.models import JobMetric, Post, Publication
 
-ACCOUNTS = {
-    "FACEBOOK": "104857600999001",
-    "TWITTER": "2244994999",
-    "INSTAGRAM": "17841400999000001",
-    "LINKEDIN": "urn:li:organization:9990001",
-    "BLUESKY": "did:plc:benchbenchbenchbenchbenc",
-    "MASTODON": "109302316299990001@localhost",
-}
 # Redis keys a bench may find in its database from an earlier, interrupted run.
 OWN_KEY_PREFIXES = ("rq:", "planrrr:")
 
@@ -155,10 +147,7 @@ class Fleet:
         self.workers = [self.new_worker() for _ in range(self.size)]
 
     def new_worker(self) -> WorkerProcess:
-        worker = WorkerProcess("default", "webhooks", env=self.env)
-        if self.worker_class:
-            worker.command[1:1] = ["--worker-class", self.worker_class]
-        return worker.start()
+        return stack.workers_start(1, self.env, worker_class=self.worker_class)[0]
 
     def alive(self) -> list[WorkerProcess]:
         return [w for w in self.workers if w.alive()]
@@ -297,9 +286,8 @@ class Bench:
     def run(self) -> dict[str, Any]:
         import django_rq
 
-        redis_url = with_redis_db(settings.REDIS_URL, self.o.redis_db)
-        queues = {name: {**config, "URL": redis_url} for name, config in settings.RQ_QUEUES.items()}
-        with override_settings(REDIS_URL=redis_url, RQ_QUEUES=queues):
+        with stack.isolated("bench", redis_db=self.o.redis_db) as database:
+            self.log(f"on the database {database!r} and Redis database {self.o.redis_db}")
             self.connection = connection = django_rq.get_connection("default")
             self.claim_redis(connection)
             mock = worker_fleet = None
@@ -344,19 +332,13 @@ class Bench:
     def start_stand_in(self) -> tuple[ManagedProcess, str]:
         from mockapis.client import MockApis
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        mock = ManagedProcess("run_mock_apis", "--port", str(port), env={"MOCK_APIS_ENABLED": "true"}).start()
+        mock = stack.StandInProcess().start()
         self.mock_process = mock
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/_control/config", timeout=1)
-                break
-            except requests.ConnectionError:
-                if not mock.alive() or time.monotonic() > deadline:
-                    raise CommandError(f"the stand-in APIs did not start:\n{mock.output()[-3000:]}") from None
-                time.sleep(0.1)
+        try:
+            mock.wait_ready()
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+        base = mock.base_url
         self.mock = MockApis(base)
         self.mock.reset()
         config: dict[str, Any] = {
@@ -373,14 +355,7 @@ class Bench:
     def worker_env(self, base: str) -> dict[str, Any]:
         window = self.o.rate_limit[1] if self.o.rate_limit else 1
         return {
-            "FACEBOOK_API_URL": f"{base}/graph",
-            "INSTAGRAM_API_URL": f"{base}/graph",
-            "TWITTER_API_URL": f"{base}/x",
-            "LINKEDIN_API_URL": f"{base}/linkedin",
-            "MEDIA_ALLOW_PRIVATE_URLS": "true",
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-            # The Bluesky and Mastodon connections' servers are the stand-in's, on loopback.
-            "INSTANCE_ALLOW_PRIVATE_URLS": "true",
+            **stack.stand_in_env(base),
             # Seconds, not minutes: the stand-in's windows are short and the run must end.
             "PUBLISH_RETRY_BASE_SECONDS": 1,
             "GRAPH_RATE_LIMIT_BACKOFF_SECONDS": max(1, math.ceil(window)),
@@ -434,18 +409,13 @@ class Bench:
         self.results["noop_per_second"] = total / elapsed
 
     def make_team(self) -> Team:
-        team = Team.objects.create(name=f"bench {self.run_id} {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in self.o.platforms:
-            Connection.objects.create(
-                team=team,
-                platform=platform,
-                account_id=ACCOUNTS[platform],
-                name=f"bench {platform.lower()}",
-                access_token=f"bench_{platform.lower()}_{self.run_id}",
-                # Bluesky and Mastodon connections name their server: the stand-in's PDS or instance.
-                base_url={"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url}.get(platform, ""),
-            )
-        return team
+        return stack.team_create(
+            name=f"bench {self.run_id} {timezone.now():%Y-%m-%d %H:%M:%S}",
+            platforms=self.o.platforms,
+            token=f"bench_{self.run_id}",
+            # Bluesky and Mastodon connections name their server: the stand-in's PDS or instance.
+            base_urls={"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url},
+        )
 
     def make_endpoint(self, team: Team) -> None:
         """A webhook endpoint for the team (every event), answered and verified by a receiver
@@ -653,10 +623,9 @@ class Bench:
         r["workers"] = self.o.workers
 
     def delete(self, team: Team) -> None:
-        """Remove what the bench wrote: its team (posts, publications, connections, webhook
-        events go with it) and the job metrics of its publications."""
-        ids = list(Publication.objects.filter(post__team=team).values_list("pk", flat=True))
-        JobMetric.objects.filter(publication_id__in=ids).delete()
+        """Remove the bench's team (posts, publications, connections, webhook events go with it).
+        Its job metrics stay, and its webhook deliveries are counted into rollups as they go
+        (webhooks.services.on_endpoint_delete): the counters never go back."""
         team.delete()
 
 
@@ -824,7 +793,6 @@ class Command(BaseCommand):
         )
         if options.kills >= options.publications:
             raise CommandError("--kills must be fewer than the publications")
-        call_command("migrate", verbosity=0, interactive=False)
         bench = Bench(options, Progress(), lambda line: self.stderr.write(line))
         results = bench.run()
         rows = table(options, results)

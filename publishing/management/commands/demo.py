@@ -9,6 +9,11 @@ signature), schedules a few posts a few seconds ahead (among them an X thread, a
 with a first comment, and a post a member submits for review that an admin approves), waits
 until they are done, prints what happened, stops everything and exits 0 only if every post
 was PUBLISHED.
+
+It runs on a database and a Redis database of its own (``publishing.stack.isolated``:
+``<database>_demo``, Redis database ``--redis-db``), so a worker already running on this
+machine neither takes its posts nor is given them; its teams stay there to look at
+(``DATABASE_NAME_OVERRIDE=planrrr_demo manage.py runserver`` with the embedded PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import requests
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
@@ -28,30 +32,14 @@ from connections.oauth import get_client
 from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team
-from planrrr.processes import ManagedProcess, WorkerProcess, free_port
-from publishing import services
+from planrrr.processes import WorkerProcess
+from publishing import services, stack
 from publishing.models import Post
 from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
-# The accounts the demo connects (the stand-in's demo identities: mockapis.state).
-ACCOUNTS = {
-    "FACEBOOK": "104857600123456",
-    "TWITTER": "2244994945",
-    "INSTAGRAM": "17841400008460056",
-    "LINKEDIN": "urn:li:organization:5515715",
-}
 # Bluesky: the handle and app password typed into the connect form.
 BLUESKY_LOGIN = ("acmecoffee.bsky.social", "demo-app-password")
-# The demo's OAuth app on each platform (the stand-in takes any client id and secret).
-OAUTH_APP = {
-    "X_CLIENT_ID": "planrrr-demo",
-    "X_CLIENT_SECRET": "demo-x-secret",
-    "FACEBOOK_APP_ID": "planrrr-demo",
-    "FACEBOOK_APP_SECRET": "demo-facebook-secret",
-    "LINKEDIN_CLIENT_ID": "planrrr-demo",
-    "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
-}
 
 
 class Command(BaseCommand):
@@ -61,25 +49,30 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--delay", type=float, default=3.0, help="Seconds ahead the posts are scheduled.")
         parser.add_argument("--timeout", type=float, default=90.0)
+        # Tests use database 15 and below, the bench 1, `manage.py rqworker` 0 (the settings').
+        parser.add_argument("--redis-db", type=int, default=2, help="Redis database of the demo (default 2).")
 
     def handle(self, *args, **options):
-        call_command("migrate", verbosity=0, interactive=False)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        mock = ManagedProcess("run_mock_apis", "--port", str(port), env={"MOCK_APIS_ENABLED": "true"}).start()
+        with stack.isolated("demo", redis_db=options["redis_db"]) as database:
+            self.stdout.write(f"on the database {database!r} and Redis database {options['redis_db']}")
+            posts = self.run(options)
+        if any(post.status != Post.Status.PUBLISHED for post in posts):
+            raise CommandError("some posts were not published (see above)")
+
+    def run(self, options) -> list[Post]:
+        mock = stack.StandInProcess().start()
         workers: list[WorkerProcess] = []
         receiver = None
         try:
-            _wait_http(f"{base}/_control/posts", mock)
+            try:
+                mock.wait_ready()
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            base = mock.base_url
             self.stdout.write(f"stand-in platform APIs on {base}")
             receiver = Receiver()
-            env = {
-                **MockApis(base).api_settings(),
-                **OAUTH_APP,
-                "MEDIA_ALLOW_PRIVATE_URLS": "true",
-                "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-            }
-            workers = [WorkerProcess(env=env).start() for _ in range(options["workers"])]
+            env = {**stack.stand_in_env(base), **stack.OAUTH_APP}
+            workers = stack.workers_start(options["workers"], env)
             self.stdout.write(f"{len(workers)} workers started (rqworker --with-scheduler default webhooks)")
             with override_settings(
                 **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
@@ -94,8 +87,7 @@ class Command(BaseCommand):
             mock.stop()
             if receiver is not None:
                 receiver.close()
-        if any(post.status != Post.Status.PUBLISHED for post in posts):
-            raise CommandError("some posts were not published (see above)")
+        return posts
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
@@ -194,7 +186,7 @@ class Command(BaseCommand):
         )
         code = parse_qs(urlsplit(mock.approve(url)).query)["code"][0]
         grant = client.exchange(code=code, redirect_uri=redirect_uri, code_verifier=verifier)
-        wanted = set(ACCOUNTS.values())
+        wanted = set(stack.ACCOUNTS.values())
         return [
             connection_connect(team=team, choice=choice)[0]
             for choice in client.accounts(grant)
@@ -275,16 +267,3 @@ class Command(BaseCommand):
                         break
                     time.sleep(0.2)
                 self.stdout.write(f"first comment #{post.pk} on {publication.platform}: {state}")
-
-
-def _wait_http(url: str, process: ManagedProcess, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise CommandError(f"{' '.join(process.command)} exited:\n{process.output()[-3000:]}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise CommandError(f"{url} did not answer within {timeout:.0f}s")
