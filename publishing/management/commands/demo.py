@@ -94,11 +94,11 @@ class Command(BaseCommand):
         for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
-                    f"renewed before {connection.expires_at:%H:%M} UTC"
+                    f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
                     if connection.refreshable
                     else (f"expires {connection.expires_at:%Y-%m-%d}" if connection.expires_at else "does not expire")
                 )
-                how = "an app-password session" if platform == "BLUESKY" else f"the {platform.title()} OAuth flow"
+                how = "an app-password session" if platform == "BLUESKY" else f"{get_client(platform).label}'s OAuth flow"
                 self.stdout.write(f"connected {connection} through {how} (token {renewal})")
         # The receiver, like the stand-in, is on this machine: allowed for the demo only.
         with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
