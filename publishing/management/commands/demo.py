@@ -98,7 +98,8 @@ class Command(BaseCommand):
                     if connection.refreshable
                     else (f"expires {connection.expires_at:%Y-%m-%d}" if connection.expires_at else "does not expire")
                 )
-                how = "an app-password session" if platform == "BLUESKY" else f"{get_client(platform).label}'s OAuth flow"
+                label = get_client(platform).label
+                how = "an app-password session" if platform == "BLUESKY" else f"{label}'s OAuth flow"
                 self.stdout.write(f"connected {connection} through {how} (token {renewal})")
         # The receiver, like the stand-in, is on this machine: allowed for the demo only.
         with override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True):
