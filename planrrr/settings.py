@@ -251,6 +251,7 @@ MOCK_APIS_ENABLED = env.bool("MOCK_APIS_ENABLED", default=not PRODUCTION)
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
 RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)
+LATENCY_P99_MS = env.int("LATENCY_P99_MS", default=0)
 
 # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
