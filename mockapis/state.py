@@ -5,7 +5,8 @@ One :data:`store` per serving process, guarded by one lock: the live test server
 what the store decides (a rule to apply, a window that is full) into their platform's answer.
 
 Behaviour switches start from the settings ``RATE_LIMIT_ENABLED``, ``RANDOM_FAILURES`` (a
-fraction, 0..1) and ``LATENCY_MS``, and change at run time through ``_control/config``.
+fraction, 0..1), ``LATENCY_MS`` and ``LATENCY_P99_MS`` (a lognormal tail), and change at run
+time through ``_control/config``.
 
 OAuth (mockapis.oauth): the store remembers every authorization code and token it issues
 (:class:`Code`, :class:`Issued`) and whether each is still good. The people a consent page
