@@ -78,7 +78,7 @@ class MockApis:
 
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change switches (partial): rate_limit_enabled, rate_limit={"limit", "window_seconds"},
-        random_failures, latency_ms, seed, container_polls_before_finished, ig_daily_limit,
+        random_failures, latency_ms, latency_p99_ms, seed, container_polls_before_finished, ig_daily_limit,
         duplicate_window_seconds, media_slow_seconds, fetch_timeout_seconds, the OAuth lifetimes
         (see token_lifetimes) and linkedin_refresh_tokens. Returns the config."""
         return self._call("POST", "_control/config", json=options)

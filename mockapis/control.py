@@ -2,7 +2,7 @@
 
 * ``POST _control/reset``: forget everything (posts, media, log, failures); config back to settings.
 * ``GET|POST _control/config``: ``{"rate_limit_enabled", "rate_limit": {"limit", "window_seconds"},
-  "random_failures", "latency_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
+  "random_failures", "latency_ms", "latency_p99_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
   "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds"}`` (partial updates).
 * ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
   "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any", "message", "contains"}``; ``mode``

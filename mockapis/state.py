@@ -5,7 +5,8 @@ One :data:`store` per serving process, guarded by one lock: the live test server
 what the store decides (a rule to apply, a window that is full) into their platform's answer.
 
 Behaviour switches start from the settings ``RATE_LIMIT_ENABLED``, ``RANDOM_FAILURES`` (a
-fraction, 0..1) and ``LATENCY_MS``, and change at run time through ``_control/config``.
+fraction, 0..1), ``LATENCY_MS`` and ``LATENCY_P99_MS`` (a lognormal tail), and change at run
+time through ``_control/config``.
 
 OAuth (mockapis.oauth): the store remembers every authorization code and token it issues
 (:class:`Code`, :class:`Issued`) and whether each is still good. The people a consent page
@@ -71,6 +72,8 @@ REQUEST_LOG_SIZE = 50_000
 # A disabled rate limit still reports X's headers, against a window nobody reaches.
 NOMINAL_LIMIT, NOMINAL_WINDOW_SECONDS = 10_000, 900.0
 DAY_SECONDS = 86_400
+# The standard normal's 99th percentile: a lognormal's p99 is exp(mu + Z99 * sigma).
+Z99 = 2.3263478740408408
 
 IDENTITIES: dict[str, list[dict[str, Any]]] = {
     "TWITTER": [
@@ -140,7 +143,11 @@ class Config:
     rate_limit: int = 5
     rate_window_seconds: float = 2.0
     random_failures: float = 0.0
+    # Every request waits ``latency_ms`` (the median) or, with ``latency_p99_ms`` above it, a
+    # draw from the lognormal distribution with that median and that 99th percentile: real
+    # platforms answer in a few hundred milliseconds with a long tail of seconds.
     latency_ms: int = 0
+    latency_p99_ms: int = 0
     seed: int | None = None
     # Status polls a new Instagram container answers IN_PROGRESS before it is FINISHED.
     container_polls_before_finished: int = 1
@@ -184,6 +191,7 @@ class Config:
             rate_limit_enabled=bool(getattr(settings, "RATE_LIMIT_ENABLED", False)),
             random_failures=float(getattr(settings, "RANDOM_FAILURES", 0.0) or 0.0),
             latency_ms=int(getattr(settings, "LATENCY_MS", 0) or 0),
+            latency_p99_ms=int(getattr(settings, "LATENCY_P99_MS", 0) or 0),
             seed=getattr(settings, "MOCK_APIS_SEED", None),
         )
 
@@ -211,6 +219,8 @@ class Config:
             changes[key] = _coerce(key, value, getattr(self, key))
         if not 0 <= changes.get("random_failures", self.random_failures) <= 1:
             raise ValueError("random_failures is a fraction between 0 and 1")
+        if changes.get("latency_ms", self.latency_ms) < 0 or changes.get("latency_p99_ms", self.latency_p99_ms) < 0:
+            raise ValueError("latency_ms and latency_p99_ms are milliseconds, 0 or more")
         if changes.get("rate_limit", self.rate_limit) < 1 or changes.get("rate_window_seconds", 1) <= 0:
             raise ValueError("rate_limit.limit must be at least 1 and rate_limit.window_seconds above 0")
         for key, value in changes.items():
@@ -407,6 +417,8 @@ class Store:
         with self.lock:
             self.config = Config.from_settings()
             self.rng = random.Random(self.config.seed)
+            # Its own sequence: latency draws do not shift which requests fail.
+            self._latency_random = random.Random(self.config.seed)
             self.posts: list[Post] = []
             # The latest post per (platform, account, text): duplicate checks in O(1).
             self.latest: dict[tuple[str, str, str], Post] = {}
@@ -444,6 +456,7 @@ class Store:
             self.config.update(data)
             if "seed" in data or self.config.seed != seed_before:
                 self.rng = random.Random(self.config.seed)
+                self._latency_random = random.Random(self.config.seed)
             if {"rate_limit", "rate_limit_enabled"} & set(data):
                 self.windows.clear()
             return self.config.as_dict()
@@ -454,7 +467,17 @@ class Store:
             self._wake.wait(seconds)
 
     def latency(self) -> None:
-        self.sleep(self.config.latency_ms / 1000)
+        self.sleep(self.latency_draw() / 1000)
+
+    def latency_draw(self) -> float:
+        """Milliseconds this request waits: the median ``latency_ms``, or with ``latency_p99_ms``
+        above it a lognormal draw fitted to both (mu = ln median, sigma = ln(p99 / median) / z99)."""
+        median, p99 = self.config.latency_ms, self.config.latency_p99_ms
+        if median <= 0 or p99 <= median:
+            return float(median)
+        sigma = math.log(p99 / median) / Z99
+        with self.lock:
+            return self._latency_random.lognormvariate(math.log(median), sigma)
 
     # --- ids -----------------------------------------------------------------------------
 

@@ -199,3 +199,60 @@ class StandInProcess(ManagedProcess):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the stand-in APIs did not answer within {timeout:.0f}s") from None
                 time.sleep(0.1)
+
+
+class WorkerPoolProcess(ManagedProcess):
+    """A real ``manage.py planrrr_workers --num-workers N`` process: N workers forked from one
+    preloaded parent (``planrrr.rq.WorkerPool``)."""
+
+    def __init__(self, *queues: str, workers: int, env: dict[str, Any] | None = None, worker_class: str | None = None):
+        command = ["planrrr_workers", "--num-workers", str(workers), *(queues or ("default", "webhooks"))]
+        if worker_class:
+            command[1:1] = ["--worker-class", worker_class]
+        super().__init__(*command, env=env)
+        self.size = workers
+
+    def workers(self) -> list[psutil.Process]:
+        """The pool's workers: its children (a worker's scheduler process is a grandchild)."""
+        try:
+            return psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to the parent only: it asks each worker to stop (a warm shutdown, the job in
+        hand finished). The group's SIGTERM on top would be each worker's second signal, a cold
+        stop. SIGKILL to all of them if the pool has not ended within ``timeout``."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._close()
+
+
+def tree(pids: list[int]) -> list[psutil.Process]:
+    """The processes ``pids`` and all their descendants (those still alive)."""
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            for proc in (root, *root.children(recursive=True)):
+                found.setdefault(proc.pid, proc)
+        except psutil.NoSuchProcess:
+            continue
+    return list(found.values())
+
+
+def memory_pss(processes: list[psutil.Process]) -> int:
+    """The proportional set size of ``processes`` together, in bytes: each page counted once,
+    shared or not (a page shared by n processes counts 1/n in each). The memory a fleet of
+    forked workers really takes, where summing RSS counts every shared page once per process."""
+    total = 0
+    for proc in processes:
+        try:
+            total += proc.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return total

@@ -40,6 +40,7 @@ from importlib import import_module
 
 import redis
 import rq
+import rq.worker_pool
 from django import db
 from django.apps import apps
 from django.conf import settings
@@ -455,3 +456,33 @@ class InProcessWorker(SweepingWorker, rq.SimpleWorker):
             # The cold shutdown's SystemExit was raised inside the job, where RQ records it as
             # the job's failure; the worker still has to go.
             raise SystemExit()
+
+
+class WorkerPool(rq.worker_pool.WorkerPool):
+    """RQ's worker pool (``manage.py planrrr_workers --num-workers N``) whose parent loads, once,
+    what every worker needs, then forks the workers from it.
+
+    Each worker is a full RQ worker (the settings' ``RQ["WORKER_CLASS"]``, InProcessWorker by
+    default: one job at a time, its connections kept); a job waiting on a platform holds only
+    its worker. Forked from a parent that has imported Django, the jobs' modules and the
+    adapters, built the models' relation trees and frozen it all out of the garbage collector's
+    reach (``preload``), the workers share those pages with it and with each other instead of
+    each loading its own copy: what a worker adds is the memory it writes to. Database
+    connections are closed before every fork (a socket shared by two processes is corrupted by
+    both); each worker opens its own and keeps it.
+
+    Every worker runs ``with_scheduler`` (RQ's ``run_worker``): RQ's scheduler lock lets one of
+    them run the scheduler process, and another take over at maintenance when it dies. The
+    periodic dispatch and sweeps run under Redis locks, one worker at a time.
+    """
+
+    def start(self, burst: bool = False, logging_level: str = "INFO") -> None:
+        preload()
+        db.connections.close_all()
+        super().start(burst=burst, logging_level=logging_level)
+
+    def start_worker(self, *args, **kwargs) -> None:
+        # A respawn after a worker died, as well as the first round: nothing of this process's
+        # may be shared with the child (the parent opens none, but settings may run code).
+        db.connections.close_all()
+        super().start_worker(*args, **kwargs)

@@ -155,7 +155,8 @@ RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": PUBLISH_JOB_TIMEOUT},
     "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60},
 }
-# The worker class `manage.py rqworker` runs. InProcessWorker runs jobs in the worker process
+# The worker class `manage.py rqworker` runs, and each worker of a `manage.py planrrr_workers`
+# pool (planrrr.rq.WorkerPool: forked from one preloaded parent). InProcessWorker runs jobs in the worker process
 # with its connections kept (2.7 times the publications a second of RQ's fork-per-job
 # planrrr.rq.Worker here, see `manage.py bench`); Worker buys a process per job for isolation.
 RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="planrrr.rq.InProcessWorker")}
@@ -251,6 +252,7 @@ MOCK_APIS_ENABLED = env.bool("MOCK_APIS_ENABLED", default=not PRODUCTION)
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
 RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)
+LATENCY_P99_MS = env.int("LATENCY_P99_MS", default=0)
 
 # When set, GET /metrics requires "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_TOKEN = env("METRICS_TOKEN", default="")

@@ -4,7 +4,7 @@
   connects;
 * the stand-in platform APIs in a process of their own (``planrrr.processes.StandInProcess``)
   and the environment that points a worker at them (``stand_in_env``);
-* worker processes (``workers_start``); the webhook receiver is ``webhooks.receiver.Receiver``;
+* the workers (``workers_start``: a ``planrrr_workers`` pool); the webhook receiver is ``webhooks.receiver.Receiver``;
 * a team with a connection per platform (``team_create``);
 * ``isolated()``: a PostgreSQL database and a Redis database of their own, so that the demo and
   the benchmark never share work with a fleet already running. Both are needed: a worker finds
@@ -32,9 +32,18 @@ from django.test.utils import override_settings
 from connections.models import Connection
 from planrrr.embedded import with_redis_db
 from planrrr.models import Team
-from planrrr.processes import StandInProcess, WorkerProcess, stand_in_env
+from planrrr.processes import StandInProcess, WorkerPoolProcess, WorkerProcess, stand_in_env
 
-__all__ = ["ACCOUNTS", "OAUTH_APP", "StandInProcess", "isolated", "stand_in_env", "team_create", "workers_start"]
+__all__ = [
+    "ACCOUNTS",
+    "OAUTH_APP",
+    "StandInProcess",
+    "isolated",
+    "stand_in_env",
+    "team_create",
+    "worker_processes_start",
+    "workers_start",
+]
 
 # The stand-in's demo identities, one account per platform (mockapis.state).
 ACCOUNTS = {
@@ -59,9 +68,18 @@ QUEUES = ("default", "webhooks")
 
 def workers_start(
     count: int, env: dict[str, Any], *, queues: tuple[str, ...] = QUEUES, worker_class: str | None = None
+) -> WorkerPoolProcess:
+    """``count`` workers as planrrr runs them in production: one ``planrrr_workers`` pool, its
+    workers forked from a preloaded parent, on this process's database and Redis (with ``env``
+    on top); not waited for."""
+    return WorkerPoolProcess(*queues, workers=count, env=env, worker_class=worker_class).start()
+
+
+def worker_processes_start(
+    count: int, env: dict[str, Any], *, queues: tuple[str, ...] = QUEUES, worker_class: str | None = None
 ) -> list[WorkerProcess]:
-    """``count`` real ``rqworker --with-scheduler`` processes on this process's database and Redis
-    (with ``env`` on top), started together; not waited for (``WorkerProcess.wait_ready``)."""
+    """``count`` separate ``rqworker --with-scheduler`` processes, each loading Django on its own
+    (what ``manage.py bench --no-pool`` compares the pool with); not waited for."""
     workers = []
     for _ in range(count):
         worker = WorkerProcess(*queues, env=env)

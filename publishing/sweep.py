@@ -113,9 +113,14 @@ def lost_jobs_requeue(now) -> int:
         return 0
     queue = django_rq.get_queue("default")
     jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=queue.connection)
+    # The queue's ids read once for the batch: during a burst, every candidate is QUEUED in a
+    # queue thousands long, and a position asked job by job reads the whole list each time.
+    queued: set[str] = set()
+    if any(job is not None and job.get_status(refresh=False) == JobStatus.QUEUED for job in jobs):
+        queued = set(queue.get_job_ids())
     requeued = 0
     for publication, job in zip(candidates, jobs, strict=True):
-        if job is not None and _alive(job, queue):
+        if job is not None and _alive(job, queued):
             continue
         with transaction.atomic():
             services.publication_enqueue(publication=publication)
@@ -124,12 +129,13 @@ def lost_jobs_requeue(now) -> int:
     return requeued
 
 
-def _alive(job: Job, queue) -> bool:
+def _alive(job: Job, queued: set[str]) -> bool:
+    """``queued``: the ids in the job's queue."""
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         # A worker listening on several queues pops a job in one step (no intermediate list
         # to recover it from): killed right after, it leaves the job QUEUED but in no queue.
-        return queue.get_job_position(job.id) is not None
+        return job.id in queued
     return status in LIVE_JOB_STATUSES
 
 

@@ -96,6 +96,24 @@ class ControlTests(StandInTestCase):
 
         self.assertGreaterEqual(time.monotonic() - started, 0.15)
 
+    def test_it_draws_a_long_tailed_latency_with_the_configured_median_and_p99(self):
+        self.configure(latency_ms=300, latency_p99_ms=2000, seed=7)
+
+        draws = sorted(store.latency_draw() for _ in range(20_000))
+
+        self.assertAlmostEqual(draws[len(draws) // 2], 300, delta=15)
+        self.assertAlmostEqual(draws[int(len(draws) * 0.99)], 2000, delta=200)
+
+    def test_it_waits_the_median_when_no_tail_is_configured(self):
+        self.configure(latency_ms=300, latency_p99_ms=0)
+
+        self.assertEqual({store.latency_draw() for _ in range(10)}, {300.0})
+
+    def test_it_refuses_a_negative_latency(self):
+        response = self.control("config", {"latency_p99_ms": -1})
+
+        self.assertEqual(response.status_code, 400)
+
     def test_it_times_out_without_creating_the_post(self):
         self.fail("FACEBOOK", "timeout", times=1, seconds=0.1)
         started = time.monotonic()

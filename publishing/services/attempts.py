@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from connections.models import Connection
@@ -114,54 +114,87 @@ class Attempt:
 # --- claim ---------------------------------------------------------------------------------
 
 
-def claim(publication: Publication, started: float) -> Attempt | None:
+def claim(publication_id: int, started: float) -> Attempt | None:
     """PENDING -> PUBLISHING, counting the attempt before the platform is called, only while
     the post is PUBLISHING and due. Exactly one caller wins. One statement that also returns
-    the row as it now is (Django's update() returns only a count)."""
+    the row as it now is, with its post and connection: the attempt's only read before the
+    platform is called (Django's update() returns only a count, and a select_related() before
+    it would be a second round trip)."""
     token, now = uuid.uuid4(), timezone.now()
-    claimed = list(
-        Publication.objects.raw(
-            _CLAIM_SQL,
-            {
-                "token": token,
-                "lease_expires_at": now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
-                "now": now,
-                "due_by": now + timedelta(seconds=1),
-                "pk": publication.pk,
-                "pending": Publication.Status.PENDING,
-                "publishing": Publication.Status.PUBLISHING,
-                "post_publishing": Post.Status.PUBLISHING,
-            },
-        )
-    )
-    if not claimed:
+    params = {
+        "token": token,
+        "lease_expires_at": now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS),
+        "now": now,
+        "due_by": now + timedelta(seconds=1),
+        "pk": publication_id,
+        "pending": Publication.Status.PENDING,
+        "publishing": Publication.Status.PUBLISHING,
+        "post_publishing": Post.Status.PUBLISHING,
+    }
+    connection = connections[Publication.objects.db]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, params)
+        row = cursor.fetchone()
+    if row is None:
         return None
-    for name in _OWN_FIELDS:  # keep the post and connection loaded a moment ago
-        setattr(publication, name, getattr(claimed[0], name))
+    models = (Publication, Post, Connection)
+    instances = []
+    for model in models:
+        width = len(model._meta.concrete_fields)
+        instances.append(_from_row(model, row[:width], connection))
+        row = row[width:]
+    publication, post, account = instances
+    publication.post = post
+    publication.connection = account if publication.connection_id is not None else None
     return Attempt(publication=publication, token=token, started=started, state=dict(publication.metadata))
 
 
-_OWN_FIELDS = [f.attname for f in Publication._meta.concrete_fields if not f.is_relation and not f.primary_key]
+def _from_row(model, values, connection):
+    """A model instance from its concrete columns, converted as the ORM converts them (JSON,
+    encrypted text...)."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for model_field, value in zip(fields, values, strict=True):
+        if value is not None:
+            column = model_field.get_col(model._meta.db_table)
+            for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+                value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _columns(model, alias: str) -> str:
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+# The UPDATE's own RETURNING gives the row as it now is; the post and the connection are read in
+# the same statement (its snapshot), as the attempt found them.
 _CLAIM_SQL = f"""
-    UPDATE {Publication._meta.db_table} AS p
-       SET status = %(publishing)s,
-           attempt_count = p.attempt_count + 1,
-           lease_token = %(token)s,
-           lease_expires_at = %(lease_expires_at)s,
-           first_attempt_at = COALESCE(p.first_attempt_at, %(now)s),
-           next_attempt_at = NULL,
-           updated_at = %(now)s
-     WHERE p.id = %(pk)s
-       AND p.status = %(pending)s
-       AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= %(due_by)s)
-       AND (p.stage_expires_at IS NULL OR p.stage_expires_at < %(now)s)
-       AND EXISTS (
-             SELECT 1 FROM {Post._meta.db_table} AS post
-              WHERE post.id = p.post_id
-                AND post.status = %(post_publishing)s
-                AND post.scheduled_at <= %(due_by)s
-           )
- RETURNING p.*
+    WITH claimed AS (
+        UPDATE {Publication._meta.db_table} AS p
+           SET status = %(publishing)s,
+               attempt_count = p.attempt_count + 1,
+               lease_token = %(token)s,
+               lease_expires_at = %(lease_expires_at)s,
+               first_attempt_at = COALESCE(p.first_attempt_at, %(now)s),
+               next_attempt_at = NULL,
+               updated_at = %(now)s
+         WHERE p.id = %(pk)s
+           AND p.status = %(pending)s
+           AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= %(due_by)s)
+           AND (p.stage_expires_at IS NULL OR p.stage_expires_at < %(now)s)
+           AND EXISTS (
+                 SELECT 1 FROM {Post._meta.db_table} AS post
+                  WHERE post.id = p.post_id
+                    AND post.status = %(post_publishing)s
+                    AND post.scheduled_at <= %(due_by)s
+               )
+     RETURNING p.*
+    )
+    SELECT {_columns(Publication, "claimed")}, {_columns(Post, "post")}, {_columns(Connection, "account")}
+      FROM claimed
+      JOIN {Post._meta.db_table} AS post ON post.id = claimed.post_id
+      LEFT JOIN {Connection._meta.db_table} AS account ON account.id = claimed.connection_id
 """
 
 

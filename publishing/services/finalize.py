@@ -24,10 +24,18 @@ def post_finalize(*, post_id: int) -> str | None:
     if Publication.objects.filter(post_id=post_id, status__in=open_statuses).exists():
         return None
     with transaction.atomic():
-        post = Post.objects.select_for_update().filter(pk=post_id).first()
+        # The post locked and its publications read in one query (a post has at least one).
+        publications = list(
+            Publication.objects.select_related("post").select_for_update(of=("post",)).filter(post_id=post_id)
+        )
+        if publications:
+            post = publications[0].post
+            for publication in publications:
+                publication.post = post
+        else:
+            post = Post.objects.select_for_update().filter(pk=post_id).first()
         if post is None or post.status != Post.Status.PUBLISHING:
             return None
-        publications = list(post.publications.all())
         if any(p.status not in Publication.FINAL for p in publications):
             return None
         published = [p for p in publications if p.status == Publication.Status.PUBLISHED]

@@ -47,10 +47,7 @@ def publication_publish(*, publication_id: int) -> str:
     (a JobMetric.Outcome value). Safe to run twice, early, or for a post that is not
     publishing: the claim refuses, and nothing reaches the platform."""
     started = time.monotonic()
-    publication = Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
-    if publication is None or publication.status != Publication.Status.PENDING:
-        return Outcome.SKIPPED
-    attempt = claim(publication, started)
+    attempt = claim(publication_id, started)
     if attempt is None:
         return Outcome.SKIPPED
     return settle(attempt, _call(attempt))

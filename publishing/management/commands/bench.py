@@ -1,22 +1,28 @@
 """`manage.py bench`: the real pipeline, measured.
 
-It runs what production runs: ``--workers`` real ``manage.py rqworker --with-scheduler``
-processes (the settings' RQ["WORKER_CLASS"], or ``--worker-class``), the PostgreSQL database
+It runs what production runs: a ``planrrr_workers`` pool of ``--workers`` workers forked from one
+preloaded parent (``--no-pool``: as many separate ``manage.py rqworker --with-scheduler``
+processes; the settings' RQ["WORKER_CLASS"], or ``--worker-class``), the PostgreSQL database
 and the Redis server of the settings, and the stand-in platform APIs (``run_mock_apis``) on a
-real port. The workers run with DEBUG off, as in production, and with the retry, rate-limit
-backoff and lease times cut to seconds so that a run ends. Then:
+real port, answering after ``--latency-ms`` (the median; with ``--latency-p99-ms`` above it, a
+lognormal draw with that 99th percentile). The workers run with DEBUG off, as in production,
+and with the retry, rate-limit backoff and lease times cut to seconds so that a run ends. Then:
 
 1. RQ's own throughput on no-op jobs, with the same workers (the baseline);
-2. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
+2. the minimal publish job (``minimal_publish``: one SELECT, one POST to the stand-in, one
+   UPDATE) on as many rows, with the same workers: what the pipeline is held against;
+3. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
    for the same instant a little ahead, published end to end; ``--kills`` random workers are
    killed with SIGKILL while it runs (and replaced);
-3. a steady schedule (``--steady-seconds``, 0 skips it): posts due one after another at
+4. a steady schedule (``--steady-seconds``, 0 skips it): posts due one after another at
    ``--rate`` posts a second (by default half the throughput just measured), the load of a
    busy team rather than a burst, whose lag is the scheduler's own;
-4. one table: publications per second against the no-op rate, lag from ``scheduled_at`` to
-   the stand-in receiving the request (for the burst: the time to drain it; for the
-   steady schedule: how late each post goes out), job times, worker memory, success, lost
-   posts and duplicate posts the stand-in received.
+5. one table, headed by the burst's drain time (scheduled_at to the last published_at):
+   publications per second against the minimal job's and the no-op rate, lag from
+   ``scheduled_at`` to the stand-in receiving the request (for the burst: the time to drain it;
+   for the steady schedule: how late each post goes out), job times, CPU, the fleet's memory
+   (PSS of all its processes together, at the burst's peak), success, lost posts and duplicate
+   posts the stand-in received.
 
 Limits the stand-in reports as the platforms do: X's per-user cap of 2,400 posts a day
 (``x-user-limit-24hour-*``), which the adapter honours by waiting for the reset. A run of
@@ -35,7 +41,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import statistics
 import sys
@@ -46,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psutil
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
@@ -53,7 +59,7 @@ from django.utils import timezone
 
 from connections.models import Platform
 from planrrr.models import Team
-from planrrr.processes import ManagedProcess, WorkerProcess
+from planrrr.processes import ManagedProcess, WorkerProcess, memory_pss, tree
 from publishing import services, stack
 from publishing.models import JobMetric, Post, Publication
 
@@ -66,12 +72,37 @@ def noop() -> None:
     bookkeeping) with the workers under test."""
 
 
+_session: requests.Session | None = None
+
+
+def minimal_publish(publication_id: int, token: str) -> None:
+    """The job of the minimal publish baseline: what any job publishing a row must do at the
+    least. One SELECT (the text and the account), one HTTP POST to the same stand-in endpoint
+    the pipeline's Facebook adapter calls (with its latency), one UPDATE (published, with the
+    platform's id); no claim, no lease, no event, no metric, no next job. What the pipeline
+    spends beyond it is the cost of planrrr's guarantees."""
+    global _session
+    if _session is None:
+        _session = requests.Session()
+    content, account = (
+        Publication.objects.filter(pk=publication_id).values_list("post__content", "connection__account_id").get()
+    )
+    url = f"{settings.FACEBOOK_API_URL}/{settings.GRAPH_API_VERSION}/{account}/feed"
+    response = _session.post(url, data={"message": content, "access_token": token}, timeout=30)
+    response.raise_for_status()
+    Publication.objects.filter(pk=publication_id).update(
+        status=Publication.Status.PUBLISHED, external_id=response.json()["id"], published_at=timezone.now()
+    )
+
+
 @dataclass
 class Options:
     posts: int = 300
     platforms: list[str] = field(default_factory=lambda: ["FACEBOOK", "TWITTER"])
     workers: int = 4
     latency_ms: int = 0
+    # With a p99 above latency_ms, latency_ms is the median of a lognormal latency.
+    latency_p99_ms: int = 0
     failure_rate: float = 0.0
     rate_limit: tuple[int, float] | None = None
     kills: int = 0
@@ -82,6 +113,9 @@ class Options:
     seed: int | None = None
     # None: the RQ["WORKER_CLASS"] of the settings, what `manage.py rqworker` runs.
     worker_class: str | None = None
+    # The workers as one planrrr_workers pool (forked from a preloaded parent), as deployed;
+    # False: separate rqworker processes.
+    pool: bool = True
     # The steady schedule: posts a second (None: half the burst's throughput), and how long.
     rate: float | None = None
     steady_seconds: float = 10.0
@@ -95,12 +129,14 @@ class Options:
 
 @dataclass
 class Samples:
-    """RSS samples of the worker processes (main process and work-horses), in bytes."""
+    """Memory samples of the fleet: its processes' PSS together (every page counted once, shared
+    or not), and the RSS of each worker (growth is measured on it), in bytes."""
 
-    main_peak: dict[int, int] = field(default_factory=dict)
-    horse_peak: dict[int, int] = field(default_factory=dict)
-    main_first: dict[int, int] = field(default_factory=dict)
-    main_last: dict[int, int] = field(default_factory=dict)
+    pss_peak: int = 0
+    processes_at_peak: int = 0
+    rss_peak: int = 0
+    rss_first: dict[int, int] = field(default_factory=dict)
+    rss_last: dict[int, int] = field(default_factory=dict)
 
 
 class Progress:
@@ -132,25 +168,34 @@ class Progress:
 
 
 class Fleet:
-    """The worker processes: started, sampled, killed at random and replaced."""
+    """The workers: a pool (``planrrr_workers``: ``size`` workers forked from one preloaded
+    parent) or ``size`` separate ``rqworker`` processes; started, sampled, killed at random and
+    replaced."""
 
-    def __init__(self, size: int, env: dict[str, Any], worker_class: str | None = None):
+    def __init__(self, size: int, env: dict[str, Any], worker_class: str | None = None, pool: bool = True):
         self.size = size
         self.env = env
         self.worker_class = worker_class
-        self.workers: list[WorkerProcess] = []
+        self.pool = pool
+        self.roots: list[ManagedProcess] = []
         self.killed: list[dict] = []
         self.samples = Samples()
         self.original: set[int] = set()
 
     def start(self) -> None:
-        self.workers = [self.new_worker() for _ in range(self.size)]
+        if self.pool:
+            self.roots = [stack.workers_start(self.size, self.env, worker_class=self.worker_class)]
+        else:
+            self.roots = [self.new_worker() for _ in range(self.size)]
 
     def new_worker(self) -> WorkerProcess:
-        return stack.workers_start(1, self.env, worker_class=self.worker_class)[0]
+        return stack.worker_processes_start(1, self.env, worker_class=self.worker_class)[0]
 
-    def alive(self) -> list[WorkerProcess]:
-        return [w for w in self.workers if w.alive()]
+    def worker_pids(self) -> list[int]:
+        """The workers' pids (a pool's children; the separate processes themselves)."""
+        if self.pool:
+            return [p.pid for p in self.roots[0].workers()] if self.roots[0].alive() else []
+        return [w.pid for w in self.roots if w.alive()]
 
     def wait_registered(self, connection, timeout: float = 60.0) -> None:
         """Until every worker has registered with Redis (its Django and RQ are loaded)."""
@@ -158,83 +203,79 @@ class Fleet:
 
         deadline = time.monotonic() + timeout
         while Worker.count(connection=connection) < self.size:
-            dead = [w for w in self.workers if not w.alive()]
+            dead = [w for w in self.roots if not w.alive()]
             if dead:
                 raise CommandError(f"a worker exited while starting:\n{dead[0].output()[-3000:]}")
             if time.monotonic() > deadline:
-                log = self.workers[0].output()[-3000:]
+                log = self.roots[0].output()[-3000:]
                 raise CommandError(f"workers did not register within {timeout:.0f}s:\n{log}")
             time.sleep(0.1)
 
     def kill_one(self, rng: random.Random, connection) -> dict:
         """SIGKILL a random worker (preferring one in the middle of a job, as RQ's registry says)
-        and its work-horse, and start a replacement."""
+        and its children; a separate process is replaced here, a pool's worker by the pool."""
         from rq import Worker
 
-        alive = self.alive()
+        alive = self.worker_pids()
         busy_pids = {w.pid for w in Worker.all(connection=connection) if w.get_state() == "busy"}
-        busy = [w for w in alive if w.pid in busy_pids or horses(w)]
+        busy = [pid for pid in alive if pid in busy_pids]
         victim = rng.choice(busy or alive)
-        in_flight = victim in busy
-        victim.kill()
-        self.workers.remove(victim)
-        self.workers.append(self.new_worker())
-        record = {"pid": victim.pid, "mid_job": in_flight, "at": time.monotonic()}
+        for proc in tree([victim]):
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if not self.pool:
+            root = next(w for w in self.roots if w.pid == victim)
+            root.kill()
+            self.roots.remove(root)
+            self.roots.append(self.new_worker())
+        record = {"pid": victim, "mid_job": victim in busy, "at": time.monotonic()}
         self.killed.append(record)
         return record
 
     def sample(self) -> None:
         s = self.samples
-        for worker in self.alive():
+        processes = tree([root.pid for root in self.roots if root.alive()])
+        pss = memory_pss(processes)
+        if pss > s.pss_peak:
+            s.pss_peak, s.processes_at_peak = pss, len(processes)
+        for pid in self.worker_pids():
             try:
-                main = psutil.Process(worker.pid).memory_info().rss
+                rss = psutil.Process(pid).memory_info().rss
             except psutil.NoSuchProcess:
                 continue
-            s.main_first.setdefault(worker.pid, main)
-            s.main_last[worker.pid] = main
-            s.main_peak[worker.pid] = max(s.main_peak.get(worker.pid, 0), main)
-            for horse in horses(worker):
-                try:
-                    rss = horse.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
-                s.horse_peak[worker.pid] = max(s.horse_peak.get(worker.pid, 0), rss)
+            s.rss_first.setdefault(pid, rss)
+            s.rss_last[pid] = rss
+            s.rss_peak = max(s.rss_peak, rss)
 
     def reset_samples(self) -> None:
         """Start sampling afresh; RSS growth is measured on the workers alive now."""
         self.samples = Samples()
         self.sample()
-        self.original = {w.pid for w in self.alive()}
+        self.original = set(self.worker_pids())
 
     def cpu_seconds(self) -> dict[int, float]:
-        """CPU time (user + system) of each worker's main process and of the work-horses it
-        has reaped, by worker pid."""
+        """CPU time (user + system) of each root process and its descendants, live or reaped,
+        by root pid."""
         seconds = {}
-        for worker in self.alive():
-            try:
-                t = psutil.Process(worker.pid).cpu_times()
-            except psutil.NoSuchProcess:
+        for root in self.roots:
+            if not root.alive():
                 continue
-            seconds[worker.pid] = t.user + t.system + t.children_user + t.children_system
+            total = 0.0
+            for proc in tree([root.pid]):
+                try:
+                    t = proc.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                # A process's children_* counts the children it has reaped, no longer in the tree.
+                total += t.user + t.system + t.children_user + t.children_system
+            seconds[root.pid] = total
         return seconds
 
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.stop(timeout=10)
-
-
-def horses(worker: WorkerProcess) -> list[psutil.Process]:
-    """The worker's work-horses: RQ puts each in a process group of its own (os.setpgrp), which
-    tells them from the scheduler process, which stays in the worker's. (Their command line
-    says nothing: RQ renames processes only when setproctitle is installed.)"""
-    found = []
-    for child in worker.descendants():
-        try:
-            if os.getpgid(child.pid) == child.pid:
-                found.append(child)
-        except ProcessLookupError:
-            continue
-    return found
+        for root in self.roots:
+            root.stop(timeout=10)
 
 
 def parse_rate_limit(value: str) -> tuple[int, float] | None:
@@ -294,11 +335,12 @@ class Bench:
             team = None
             try:
                 mock, base = self.start_stand_in()
-                worker_fleet = Fleet(self.o.workers, self.worker_env(base), self.o.worker_class)
+                worker_fleet = Fleet(self.o.workers, self.worker_env(base), self.o.worker_class, self.o.pool)
                 worker_fleet.start()
                 worker_fleet.wait_registered(connection)
                 self.noop_phase(connection, worker_fleet)
                 team = self.make_team()
+                self.minimal_phase(team, connection, worker_fleet)
                 if self.o.webhooks:
                     self.make_endpoint(team)
                 self.publish_phase(team, worker_fleet)
@@ -343,6 +385,7 @@ class Bench:
         self.mock.reset()
         config: dict[str, Any] = {
             "latency_ms": self.o.latency_ms,
+            "latency_p99_ms": self.o.latency_p99_ms,
             "random_failures": self.o.failure_rate,
             "rate_limit_enabled": self.o.rate_limit is not None,
             "seed": self.o.seed,
@@ -408,10 +451,69 @@ class Bench:
         self.results["noop_seconds"] = elapsed
         self.results["noop_per_second"] = total / elapsed
 
+    def minimal_phase(self, team: Team, connection, fleet: Fleet) -> None:
+        """The minimal publish job (``minimal_publish``) on as many publications as the burst
+        has, same workers, same stand-in latency: the throughput the pipeline is held against.
+        Its rows are DRAFT posts of the bench's team, on its Facebook connection (added if the
+        run has none): nothing dispatches or sweeps them."""
+        import django_rq
+        from rq import Queue
+
+        total = self.o.publications
+        facebook = team.connections.get(platform=Platform.FACEBOOK)
+        posts = Post.objects.bulk_create(
+            Post(team=team, content=f"planrrr bench minimal {uuid.uuid4().hex} {i}", platforms=["FACEBOOK"])
+            for i in range(total)
+        )
+        rows = Publication.objects.bulk_create(
+            Publication(post=post, connection=facebook, platform=Platform.FACEBOOK) for post in posts
+        )
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        registry = queue.finished_job_registry
+        token = f"bench_{self.run_id}_facebook"
+        fleet.reset_samples()
+        cpu_before = fleet.cpu_seconds()
+        started = time.monotonic()
+        with connection.pipeline() as pipe:
+            queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        minimal_publish, args=(row.pk, token), result_ttl=3600, job_id=f"bench-minimal-{row.pk}"
+                    )
+                    for row in rows
+                ],
+                pipeline=pipe,
+            )
+            pipe.execute()
+        done = last_sample = 0
+        while done < total:
+            done = connection.zcard(registry.key) + connection.zcard(queue.failed_job_registry.key)
+            if time.monotonic() - last_sample >= 0.25:
+                fleet.sample()
+                last_sample = time.monotonic()
+            self.progress.show("minimal job", done, total, started)
+            if time.monotonic() - started > self.o.timeout:
+                raise CommandError(f"minimal jobs not done after {self.o.timeout:.0f}s ({done}/{total})")
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+        self.progress.done()
+        r = self.results
+        r["minimal_cpu_ms"] = cpu_delta(cpu_before, fleet.cpu_seconds()) * 1000 / total
+        r["minimal_pss_peak"] = fleet.samples.pss_peak
+        failed = connection.zcard(queue.failed_job_registry.key)
+        if failed:
+            raise CommandError(f"{failed} minimal publish jobs failed: see the workers' logs")
+        connection.delete(registry.key)
+        r["minimal_jobs"] = total
+        r["minimal_seconds"] = elapsed
+        r["minimal_per_second"] = total / elapsed
+        Post.objects.filter(pk__in=[p.pk for p in posts]).delete()
+
     def make_team(self) -> Team:
         return stack.team_create(
             name=f"bench {self.run_id} {timezone.now():%Y-%m-%d %H:%M:%S}",
-            platforms=self.o.platforms,
+            # Facebook for the minimal publish job as well.
+            platforms=sorted({*self.o.platforms, "FACEBOOK"}),
             token=f"bench_{self.run_id}",
             # Bluesky and Mastodon connections name their server: the stand-in's PDS or instance.
             base_urls={"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url},
@@ -578,6 +680,7 @@ class Bench:
         r["e2e_seconds"] = (last - at).total_seconds() if last else float("nan")
         r["publications_per_second"] = len(published) / r["e2e_seconds"] if last else 0.0
         r["ratio_to_noop"] = r["publications_per_second"] / r["noop_per_second"]
+        r["ratio_to_minimal"] = r["publications_per_second"] / r["minimal_per_second"]
 
         # What the platforms saw: the stand-in's own post list and request log.
         received = self.mock.posts()
@@ -613,10 +716,11 @@ class Bench:
         r["outcomes"] = outcomes
 
         s = fleet.samples
-        r["worker_peak_rss"] = max(s.main_peak.values(), default=0)
-        r["horse_peak_rss"] = max(s.horse_peak.values(), default=0)
-        survivors = fleet.original & {w.pid for w in fleet.alive()}
-        growth = [s.main_last[pid] - s.main_first[pid] for pid in survivors]
+        r["pss_peak"] = s.pss_peak
+        r["pss_processes"] = s.processes_at_peak
+        r["worker_peak_rss"] = s.rss_peak
+        survivors = fleet.original & set(fleet.worker_pids())
+        growth = [s.rss_last[pid] - s.rss_first[pid] for pid in survivors]
         r["worker_rss_growth"] = max(growth, default=0)
         r["kills"] = len(fleet.killed)
         r["kills_mid_job"] = sum(1 for k in fleet.killed if k["mid_job"])
@@ -646,21 +750,38 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         faults.append(f"{o.failure_rate:.0%} random failures")
     if o.rate_limit:
         faults.append(f"rate limit {o.rate_limit[0]}/{o.rate_limit[1]:g}s per account")
-    if o.latency_ms:
+    if o.latency_ms and o.latency_p99_ms > o.latency_ms:
+        faults.append(f"latency median {o.latency_ms} ms, p99 {o.latency_p99_ms} ms (lognormal)")
+    elif o.latency_ms:
         faults.append(f"{o.latency_ms} ms latency")
     if o.kills:
         faults.append(f"{o.kills} worker kills")
+    fleet = "one planrrr_workers pool" if o.pool else "separate rqworker processes"
     run = (
         f"{r['posts']} posts x {len(o.platforms)} platforms ({', '.join(o.platforms)}), "
-        f"{r['workers']} workers ({o.worker_class or settings.RQ['WORKER_CLASS']}), {', '.join(faults) or 'no faults'}"
+        f"{r['workers']} workers ({fleet}, {o.worker_class or settings.RQ['WORKER_CLASS']}), "
+        f"{', '.join(faults) or 'no faults'}"
+    )
+    drain = (
+        f"{r['e2e_seconds']:.2f}s from scheduled_at to the last published_at, "
+        f"{r['published']}/{r['publications']} PUBLISHED, all due at one instant"
     )
     e2e = (
         f"{r['publications_per_second']:.1f} publications/s "
         f"({r['published']} in {r['e2e_seconds']:.2f}s from scheduled_at to the last published_at)"
     )
     noop = f"{r['noop_per_second']:.1f} jobs/s ({r['noop_jobs']} in {r['noop_seconds']:.2f}s)"
+    minimal = (
+        f"{r['minimal_per_second']:.1f} jobs/s ({r['minimal_jobs']} in {r['minimal_seconds']:.2f}s: "
+        "one SELECT, one POST to the stand-in, one UPDATE)"
+    )
+    ratio = (
+        f"{r['ratio_to_minimal']:.2f} x the minimal publish job's throughput, "
+        f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"
+    )
     cpu = (
-        f"{r['cpu_ms_per_publication']:.1f} ms per publication in the workers (no-op job: {r['noop_cpu_ms']:.1f} ms), "
+        f"{r['cpu_ms_per_publication']:.1f} ms per publication in the workers (minimal job: "
+        f"{r['minimal_cpu_ms']:.1f} ms, no-op job: {r['noop_cpu_ms']:.1f} ms), "
         f"{r['stand_in_cpu_ms_per_publication']:.1f} ms in the stand-in"
     )
     lag = (
@@ -676,10 +797,9 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         )
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
     job = f"avg {r['job_avg_ms']:.1f} ms  p99 {r['job_p99_ms']:.1f} ms ({r['jobs']} publish jobs: {outcomes})"
-    horse = f"work-horse {r['horse_peak_rss'] / mb:.1f} MB" if r["horse_peak_rss"] else "no work-horses"
-    peak = (
-        f"main process {r['worker_peak_rss'] / mb:.1f} MB, {horse} "
-        f"(largest job ru_maxrss {r['job_ru_maxrss'] / mb:.1f} MB)"
+    memory = (
+        f"{r['pss_peak'] / mb:.0f} MB PSS at the burst's peak, all {r['pss_processes']} processes of the fleet "
+        f"({r['pss_peak'] / mb / r['workers']:.1f} MB a worker); largest worker RSS {r['worker_peak_rss'] / mb:.1f} MB"
     )
     growth = f"{r['worker_rss_growth'] / mb:+.1f} MB (worker main process, the largest, over the publishing run)"
     webhooks = None
@@ -691,14 +811,16 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         )
     rows = [
         ("run", run),
+        ("burst drained in", drain),
         ("end to end", e2e),
+        ("minimal publish job", minimal),
         ("RQ no-op jobs", noop),
-        ("ratio", f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"),
+        ("ratio", ratio),
         ("lag, burst", lag),
         *([("lag, steady", steady)] if steady else []),
         ("job time", job),
         ("CPU", cpu if not o.kills else "n/a (workers were killed)"),
-        ("peak RSS per worker", peak),
+        ("worker memory", memory),
         ("RSS growth", growth),
         ("success rate", f"{r['success_rate']:.2%} ({r['published']}/{r['publications']} publications PUBLISHED)"),
         ("lost posts", f"{r['lost_posts']} of {r['posts']} (not PUBLISHED; {r['posts_not_final']} not final)"),
@@ -723,7 +845,15 @@ class Command(BaseCommand):
             "--platforms", default=",".join(d.platforms), help="Comma-separated platforms (default %(default)s)."
         )
         parser.add_argument("--workers", type=int, default=d.workers, help="Worker processes (default %(default)s).")
-        parser.add_argument("--latency-ms", type=int, default=0, help="Stand-in latency per request (default 0).")
+        parser.add_argument(
+            "--latency-ms", type=int, default=0, help="Stand-in latency per request, the median (default 0)."
+        )
+        parser.add_argument(
+            "--latency-p99-ms",
+            type=int,
+            default=0,
+            help="Stand-in latency's 99th percentile: above --latency-ms, a lognormal tail (default 0: none).",
+        )
         parser.add_argument(
             "--failure-rate", type=float, default=None, help="Fraction of create requests answered 500/503 (default 0)."
         )
@@ -759,6 +889,12 @@ class Command(BaseCommand):
             help="Length of the steady schedule, seconds; 0 skips it (default %(default)s).",
         )
         parser.add_argument(
+            "--no-pool",
+            dest="pool",
+            action="store_false",
+            help="Separate rqworker processes instead of one planrrr_workers pool.",
+        )
+        parser.add_argument(
             "--worker-class", default=None, help="RQ worker class to run (default: RQ['WORKER_CLASS'] of the settings)."
         )
 
@@ -779,6 +915,8 @@ class Command(BaseCommand):
             platforms=platforms,
             workers=opts["workers"],
             latency_ms=opts["latency_ms"],
+            latency_p99_ms=opts["latency_p99_ms"],
+            pool=opts["pool"],
             failure_rate=opts["failure_rate"],
             rate_limit=parse_rate_limit(opts["rate_limit"]),
             kills=opts["kills"],

@@ -1,6 +1,6 @@
 """`manage.py demo` (what `make run` runs): the whole loop, end to end, on real parts.
 
-It migrates, starts the stand-in APIs (`run_mock_apis`) and two workers, creates a demo
+It migrates, starts the stand-in APIs (`run_mock_apis`) and a pool of four workers (`planrrr_workers`), creates a demo
 team, connects its X, Facebook (with Instagram), LinkedIn and Mastodon accounts through the
 platforms' OAuth flows (the stand-in plays each platform's consent page and token endpoint) and
 its Bluesky account with an app password (one session), adds a
@@ -32,7 +32,7 @@ from connections.oauth import get_client
 from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team
-from planrrr.processes import WorkerProcess
+from planrrr.processes import ManagedProcess
 from publishing import services, stack
 from publishing.models import Post
 from webhooks.receiver import Receiver
@@ -46,7 +46,7 @@ class Command(BaseCommand):
     help = "Run the publishing loop end to end against the stand-in APIs and print what happened."
 
     def add_arguments(self, parser):
-        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--workers", type=int, default=4, help="Workers of the pool (default 4).")
         parser.add_argument("--delay", type=float, default=3.0, help="Seconds ahead the posts are scheduled.")
         parser.add_argument("--timeout", type=float, default=90.0)
         # Tests use database 15 and below, the bench 1, `manage.py rqworker` 0 (the settings').
@@ -61,7 +61,7 @@ class Command(BaseCommand):
 
     def run(self, options) -> list[Post]:
         mock = stack.StandInProcess().start()
-        workers: list[WorkerProcess] = []
+        workers: list[ManagedProcess] = []
         receiver = None
         try:
             try:
@@ -72,8 +72,11 @@ class Command(BaseCommand):
             self.stdout.write(f"stand-in platform APIs on {base}")
             receiver = Receiver()
             env = {**stack.stand_in_env(base), **stack.OAUTH_APP}
-            workers = stack.workers_start(options["workers"], env)
-            self.stdout.write(f"{len(workers)} workers started (rqworker --with-scheduler default webhooks)")
+            workers = [stack.workers_start(options["workers"], env)]
+            self.stdout.write(
+                f"{options['workers']} workers started (planrrr_workers: forked from one preloaded parent; "
+                "default webhooks)"
+            )
             with override_settings(
                 **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
                 INSTANCE_ALLOW_PRIVATE_URLS=True,
@@ -194,7 +197,7 @@ class Command(BaseCommand):
             if choice.account_id in wanted or platform == "MASTODON"
         ]
 
-    def wait(self, posts: list[Post], timeout: float, workers: list[WorkerProcess]) -> None:
+    def wait(self, posts: list[Post], timeout: float, workers: list[ManagedProcess]) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not Post.objects.filter(pk__in=[p.pk for p in posts]).exclude(status__in=Post.FINAL).exists():

@@ -1,5 +1,5 @@
 """Seed scenario 5 (performance and load): 50 posts x Facebook and X with ten workers at once
-(`rqworker-pool --num-workers 10`), the stand-in failing 10 % of posts at random.
+(`planrrr_workers --num-workers 10`, the pool planrrr deploys), the stand-in failing 10 % of posts at random.
 
 The seed's bars are checked on what was stored, not on the clock: at least 95 % published
 (retries count), average job time under 2 s and peak memory under 500 MB from the job
@@ -11,7 +11,7 @@ import uuid
 import redis
 import rq
 
-from planrrr.processes import ManagedProcess
+from planrrr.processes import ManagedProcess, WorkerPoolProcess
 from planrrr.testing import wait_for
 from publishing import services
 from publishing.models import Post
@@ -24,10 +24,8 @@ CONCURRENCY = 10
 
 class PerformanceTests(PublishingLiveTestCase):
     def start_pool(self, size: int) -> ManagedProcess:
-        """`rqworker-pool`: one process loads Django and forks ``size`` workers from it."""
-        pool = ManagedProcess(
-            "rqworker-pool", "--num-workers", str(size), "default", "webhooks", env=self.platform_env()
-        ).start()
+        """`planrrr_workers`: one process loads Django and the jobs' code and forks ``size`` workers from it."""
+        pool = WorkerPoolProcess("default", "webhooks", workers=size, env=self.platform_env()).start()
         self.workers.append(pool)
         connection = redis.Redis.from_url(pool.env["REDIS_URL"])
         wait_for(

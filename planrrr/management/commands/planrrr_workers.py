@@ -1,0 +1,48 @@
+"""``manage.py planrrr_workers [--num-workers N] [queue ...]``: N RQ workers forked from one
+preloaded parent (``planrrr.rq.WorkerPool``), the way planrrr runs its workers.
+
+django-rq's ``rqworker-pool`` builds RQ's own WorkerPool, whose parent loads nothing before it
+forks; this command is the same pool with planrrr's parent. Sizing: a worker keeps one
+platform call in flight, so a deployment needs about publications a second x platform latency
+workers (README, "Measuring it").
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django_rq.queues import get_queues
+from django_rq.workers import get_worker_class
+
+from planrrr.rq import WorkerPool
+
+DEFAULT_WORKERS = 16
+
+
+class Command(BaseCommand):
+    help = "Run N RQ workers forked from one preloaded parent (planrrr.rq.WorkerPool), each with RQ's scheduler lock."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--num-workers",
+            type=int,
+            default=int(os.environ.get("RQ_WORKERS", DEFAULT_WORKERS)),
+            help=f"Workers to fork (default: RQ_WORKERS, else {DEFAULT_WORKERS}).",
+        )
+        parser.add_argument(
+            "--worker-class", default=None, help="RQ worker class (default: RQ['WORKER_CLASS'] of the settings)."
+        )
+        parser.add_argument("--burst", action="store_true", help="Stop once the queues are empty.")
+        parser.add_argument("queues", nargs="*", default=["default", "webhooks"], help="Queues (default: all).")
+
+    def handle(self, *args, **options) -> None:
+        queues = get_queues(*options["queues"])
+        pool = WorkerPool(
+            queues=queues,
+            connection=queues[0].connection,
+            num_workers=max(1, options["num_workers"]),
+            worker_class=get_worker_class(options["worker_class"]),
+        )
+        pool.start(burst=options["burst"], logging_level=settings.RQ_LOG_LEVEL)

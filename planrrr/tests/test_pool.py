@@ -1,0 +1,103 @@
+"""The worker pool (``manage.py planrrr_workers``): workers forked from one preloaded parent.
+
+The live tests run a real pool on the test Redis and database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from unittest import mock
+
+import django_rq
+import psutil
+import rq
+from django.test import SimpleTestCase, TransactionTestCase
+
+from planrrr import rq as planrrr_rq
+from planrrr.processes import WorkerPoolProcess, memory_pss, tree
+from planrrr.testing import flush_redis, wait_for
+
+
+class WorkerPoolTests(SimpleTestCase):
+    def test_it_preloads_and_closes_the_database_connections_before_it_forks(self):
+        order = []
+        pool = planrrr_rq.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=2)
+        with (
+            mock.patch.object(planrrr_rq, "preload", lambda: order.append("preload")),
+            mock.patch.object(planrrr_rq.db.connections, "close_all", lambda: order.append("close")),
+            mock.patch("rq.worker_pool.WorkerPool.start", lambda *a, **k: order.append("fork")),
+        ):
+            pool.start(burst=True)
+
+        self.assertEqual(order, ["preload", "close", "fork"])
+
+    def test_it_closes_the_database_connections_before_every_respawn(self):
+        order = []
+        pool = planrrr_rq.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=1)
+        with (
+            mock.patch.object(planrrr_rq.db.connections, "close_all", lambda: order.append("close")),
+            mock.patch("rq.worker_pool.WorkerPool.start_worker", lambda *a, **k: order.append("fork")),
+        ):
+            pool.start_worker(burst=False)
+
+        self.assertEqual(order, ["close", "fork"])
+
+
+class MemoryTests(SimpleTestCase):
+    def test_it_sums_the_pss_of_a_process_and_its_children(self):
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        me = psutil.Process()
+        wait_for(lambda: child.pid in {p.pid for p in me.children()}, message="the child")
+
+        processes = tree([os.getpid()])
+        alone = memory_pss([me])
+
+        self.assertIn(child.pid, {p.pid for p in processes})
+        self.assertGreater(memory_pss(processes), alone)
+        # Shared pages count once: never more than the sum of the resident sets.
+        self.assertLessEqual(memory_pss(processes), sum(p.memory_info().rss for p in processes))
+
+    def test_it_skips_processes_that_are_gone(self):
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        proc = psutil.Process(child.pid)
+        child.wait()
+
+        self.assertEqual(memory_pss([proc]), 0)
+
+
+class WorkerPoolProcessTests(TransactionTestCase):
+    def setUp(self) -> None:
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.redis = django_rq.get_connection("default")
+        self.pool = WorkerPoolProcess("default", workers=3).start()
+        self.addCleanup(self.pool.kill)
+        wait_for(
+            lambda: rq.Worker.count(connection=self.redis) == 3,
+            timeout=60,
+            message=f"three workers to register:\n{self.pool.output()[-3000:]}",
+        )
+
+    def test_it_runs_jobs_in_forked_workers_with_one_scheduler(self):
+        workers = {w.pid for w in rq.Worker.all(connection=self.redis)}
+        job = rq.Queue("default", connection=self.redis).enqueue("os.getpid")
+
+        wait_for(lambda: job.get_status(refresh=True) == rq.job.JobStatus.FINISHED, message="the job")
+
+        self.assertEqual(workers, {p.pid for p in self.pool.workers()})
+        self.assertIn(job.return_value(), workers)
+        # RQ's scheduler lock: one worker of the pool runs the scheduler process.
+        wait_for(lambda: len(tree([self.pool.pid])) == 1 + 3 + 1, message="the scheduler process")
+
+    def test_it_stops_every_worker_on_one_sigterm(self):
+        workers = self.pool.workers()
+
+        os.kill(self.pool.pid, signal.SIGTERM)
+
+        self.pool.process.wait(timeout=30)
+        for worker in workers:
+            self.assertFalse(worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE)
