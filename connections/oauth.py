@@ -618,19 +618,3 @@ class LinkedInClient(OAuthClient):
                     AccountChoice("LINKEDIN", urn, f"Organization {urn.rsplit(':', 1)[-1]}", grant, note="organization")
                 )
         return choices
-
-
-# The platforms that can be connected through OAuth; Instagram through Facebook.
-from connections.open_networks import BlueskyClient, MastodonClient  # noqa: E402 - built on the classes above
-
-CLIENTS: dict[str, type[OAuthClient]] = {
-    client.platform: client for client in (XClient, FacebookClient, LinkedInClient, BlueskyClient, MastodonClient)
-}
-# Which client renews a connection of each platform.
-CLIENT_OF_PLATFORM = {**{name: name for name in CLIENTS}, "INSTAGRAM": "FACEBOOK"}
-
-
-def get_client(platform: str) -> OAuthClient | None:
-    """The OAuth client that connects and renews accounts of ``platform``, or None."""
-    name = CLIENT_OF_PLATFORM.get(platform)
-    return CLIENTS[name]() if name else None

@@ -26,8 +26,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from connections.clients import CLIENT_OF_PLATFORM, CLIENTS, get_client
 from connections.models import Connection
-from connections.oauth import CLIENT_OF_PLATFORM, CLIENTS, AccountChoice, Grant, OAuthFailure, get_client
+from connections.oauth import AccountChoice, Grant, OAuthFailure
 from connections.signals import connection_connected, connection_expired, connection_expiring
 from planrrr.models import Team
 

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connections.clients import CLIENTS
 from connections.connect import (
     Refused,
     may_connect,
@@ -26,7 +27,7 @@ from connections.connect import (
     state_instance,
     state_issue,
 )
-from connections.oauth import CLIENTS, OAuthClient, OAuthFailure
+from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_connect
 from planrrr.models import Team

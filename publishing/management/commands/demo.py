@@ -28,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from connections.oauth import get_client
+from connections.clients import get_client
 from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team
