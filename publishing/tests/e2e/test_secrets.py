@@ -7,7 +7,7 @@ from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
-from publishing import services
+from publishing import services, stack
 from publishing.models import Post
 from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, TWITTER_USER, PublishingLiveTestCase
 from webhooks.receiver import Receiver
@@ -18,6 +18,8 @@ TOKENS = {
     "INSTAGRAM": "ig-TOPSECRET-8b2d0e51aa",
     "TWITTER": "x-TOPSECRET-31c6f0d9b4",
     "LINKEDIN": "li-TOPSECRET-a7e3925c10",
+    "BLUESKY": "bsky-TOPSECRET-5d0c7e21f3",
+    "MASTODON": "masto-TOPSECRET-e86b4a0d27",
 }
 # Each platform goes through these, in order, then gives up on a permanent error.
 FAULTS = [
@@ -38,7 +40,12 @@ class SecretsTests(PublishingLiveTestCase):
             "INSTAGRAM": self.connect("INSTAGRAM", INSTAGRAM_USER, TOKENS["INSTAGRAM"]),
             "TWITTER": self.connect("TWITTER", TWITTER_USER, TOKENS["TWITTER"]),
             "LINKEDIN": self.connect("LINKEDIN", LINKEDIN_ORG, TOKENS["LINKEDIN"]),
+            "BLUESKY": self.connect("BLUESKY", stack.ACCOUNTS["BLUESKY"], TOKENS["BLUESKY"]),
+            "MASTODON": self.connect("MASTODON", stack.ACCOUNTS["MASTODON"], TOKENS["MASTODON"]),
         }
+        # Their servers are per connection: the stand-in's PDS and instance.
+        Connection.objects.filter(platform="BLUESKY").update(base_url=self.mock.bluesky_url)
+        Connection.objects.filter(platform="MASTODON").update(base_url=self.mock.mastodon_url)
         self.mock.bind_token(TOKENS["TWITTER"], TWITTER_USER)
         self.receiver = Receiver()
         self.addCleanup(self.receiver.close)
@@ -66,7 +73,8 @@ class SecretsTests(PublishingLiveTestCase):
         self.assertEqual(
             set(Connection.objects.filter(team=self.team).values_list("status", flat=True)), {Connection.Status.EXPIRED}
         )
-        self.receiver.wait_for(2 * 4 + 2 + 4, timeout=20)  # failed x8, completed x2, connection.expired x4
+        n = len(TOKENS)
+        self.receiver.wait_for(2 * n + 2 + n, timeout=20)  # failed per platform twice, completed x2, expired
 
         # The tokens did reach the platform (they are the credentials): the test is meaningful.
         self.assertTrue(any(TOKENS["FACEBOOK"] in str(r) for r in self.mock.requests(platform="FACEBOOK")))
