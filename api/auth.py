@@ -72,7 +72,9 @@ class KeyThrottle(throttling.SimpleRateThrottle):
         return settings.API_THROTTLE_RATE
 
     def get_cache_key(self, request, view) -> str | None:
-        return f"api-throttle-{request.auth.pk}" if isinstance(request.auth, ApiKey) else None
+        # The key's own random prefix, not its row id: ids repeat across databases (a restored
+        # backup, the test processes' database clones) that may share one Redis.
+        return f"api-throttle-{request.auth.prefix}" if isinstance(request.auth, ApiKey) else None
 
     def allow_request(self, request, view) -> bool:
         try:

@@ -20,6 +20,14 @@ def _init_worker(counter, *args, **kwargs):
     url = with_redis_db(settings.REDIS_URL, settings.TEST_REDIS_DB - runner._worker_id)
     settings.REDIS_URL = url
     settings.CACHES["default"]["LOCATION"] = url
+    # A cache client made before the fork would still talk to the parent's database.
+    from django.core.cache import caches
+
+    for alias in caches.settings:
+        try:
+            del caches[alias]
+        except AttributeError:
+            pass  # not made yet: it will be, with the new location
     for queue in settings.RQ_QUEUES.values():
         queue["URL"] = url
 
