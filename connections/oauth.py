@@ -335,19 +335,26 @@ class OAuthClient:
 
     def get(self, url: str, *, token: str, what: str, **kwargs: Any) -> dict:
         """GET a JSON resource with the granted token; errors classified, secrets kept out."""
+        return self.request_json("GET", url, what=f"read {what}", secrets=(token,), **kwargs)
+
+    def request_json(self, method: str, url: str, *, what: str, secrets: tuple = (), **kwargs: Any) -> dict:
+        """One call whose answer is a JSON object; anything else an OAuthFailure saying what was
+        asked (``what``: "read your Facebook pages", "create a session"), with the platform's
+        classification (``classify``) and no secret in its text."""
         kwargs.setdefault("timeout", settings.PLATFORM_TIMEOUT)
         kwargs.setdefault("allow_redirects", False)
-        secrets = (token, self.client_secret)
+        secrets = (*secrets, self.client_secret)
         try:
-            response = self.http.get(url, **kwargs)
+            response = self.http.request(method, url, **kwargs)
         except requests.exceptions.Timeout:
-            raise OAuthFailure(f"{self.label} did not answer in time when asked for {what}.") from None
+            raise OAuthFailure(f"{self.label} did not answer in time when asked to {what}.") from None
         except requests.exceptions.RequestException as err:
-            raise OAuthFailure(f"{self.label} could not be reached for {what} ({err.__class__.__name__}).") from None
+            raise OAuthFailure(f"{self.label} could not be reached to {what} ({err.__class__.__name__}).") from None
         if response.status_code >= 400:
             err = self.classify(response)
             raise OAuthFailure(
-                f"Could not read {what}: {err.message}",
+                f"Could not {what}: {err.message}",
+                grant_dead=err.grant_dead,
                 retry_at=err.retry_at,
                 status_code=err.status_code,
                 secrets=secrets,
@@ -355,9 +362,9 @@ class OAuthClient:
         try:
             body = response.json()
         except ValueError:
-            raise OAuthFailure(f"{self.label} gave an unreadable answer for {what}.") from None
+            raise OAuthFailure(f"{self.label} gave an unreadable answer when asked to {what}.") from None
         if not isinstance(body, dict):
-            raise OAuthFailure(f"{self.label} gave an unexpected answer for {what}.")
+            raise OAuthFailure(f"{self.label} gave an unexpected answer when asked to {what}.")
         return body
 
 

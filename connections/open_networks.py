@@ -68,35 +68,14 @@ class BlueskyClient(OAuthClient):
         if problem:
             raise OAuthFailure(problem)
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-        secrets = (bearer, *(body or {}).values())
-        try:
-            response = self.http.post(
-                f"{normalized_base_url(base_url)}/xrpc/{method}",
-                json=body,
-                headers=headers,
-                timeout=settings.PLATFORM_TIMEOUT,
-                allow_redirects=False,
-            )
-        except requests.exceptions.Timeout:
-            raise OAuthFailure(f"Bluesky did not answer in time when asked to {what}.") from None
-        except requests.exceptions.RequestException as err:
-            raise OAuthFailure(f"Bluesky could not be reached to {what} ({err.__class__.__name__}).") from None
-        if response.status_code >= 400:
-            err = self.classify(response)
-            raise OAuthFailure(
-                f"Could not {what}: {err.message}",
-                grant_dead=err.grant_dead,
-                retry_at=err.retry_at,
-                status_code=err.status_code,
-                secrets=secrets,
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            raise OAuthFailure(f"Bluesky gave an unreadable answer when asked to {what}.") from None
-        if not isinstance(answer, dict):
-            raise OAuthFailure(f"Bluesky gave an unexpected answer when asked to {what}.")
-        return answer
+        return self.request_json(
+            "POST",
+            f"{normalized_base_url(base_url)}/xrpc/{method}",
+            what=what,
+            secrets=(bearer, *(body or {}).values()),
+            json=body,
+            headers=headers,
+        )
 
     def retry_at(self, response: requests.Response) -> datetime | None:
         return time_from_epoch(response.headers.get("RateLimit-Reset"), what="Bluesky RateLimit-Reset")

@@ -47,6 +47,8 @@ class WorkerPoolTests(SimpleTestCase):
 
 class MemoryTests(SimpleTestCase):
     def test_it_sums_the_pss_of_a_process_and_its_children(self):
+        # The child only has to exist while its memory is read (it is killed at cleanup): its
+        # sleep is what it does, not a wait of the test's, which waits on a condition below.
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
         self.addCleanup(child.wait)
         self.addCleanup(child.kill)
