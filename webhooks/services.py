@@ -111,9 +111,7 @@ def event_record(*, team_id: int, event: str, data: dict[str, Any]) -> Event | N
     return _event_create(team_id=team_id, event=event, data=data, endpoint_ids=endpoint_ids)
 
 
-def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_ids: list[int]) -> Event:
-    now = timezone.now()
-    msg_id = f"msg_{uuid.uuid4().hex}"
+def _payload(msg_id: str, event: str, now: datetime, data: dict[str, Any]) -> bytes:
     body = {
         "id": msg_id,
         "event": event,
@@ -122,7 +120,13 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
     }
     # Serialised once: these bytes are stored, signed and sent, at every attempt. Scrubbed
     # first: an error text quoted in the data must not carry a token to the team's systems.
-    payload = json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
+    return json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
+
+
+def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_ids: list[int]) -> Event:
+    now = timezone.now()
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    payload = _payload(msg_id, event, now, data)
     # Inside the caller's transaction this adds no savepoint; outside one it makes the
     # event and its deliveries one transaction.
     with transaction.atomic(savepoint=False):
@@ -142,6 +146,79 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
     # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
     transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
     return record
+
+
+@dataclass(frozen=True)
+class EventSql:
+    """An event recorded by the statement that makes the change it reports (``event_sql``)."""
+
+    # CTEs to put in the statement's WITH: the endpoints, the Event row, a Delivery per endpoint.
+    ctes: str
+    params: dict[str, Any]
+    # A scalar expression for the statement's SELECT list: the deliveries made, as a JSON list
+    # of [id, job_id] (empty when no endpoint wanted the event or nothing changed).
+    deliveries: str
+
+    def enqueue(self, deliveries: list | None) -> None:
+        """Once the statement ran: enqueue the deliveries' jobs after commit (at once outside a
+        transaction). Robust, as in ``event_record``: the sweep enqueues what Redis missed."""
+        jobs = [(delivery_id, job_id) for delivery_id, job_id in deliveries or []]
+        if jobs:
+            transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+
+
+def event_sql(*, team_id: int, event: str, data: dict[str, Any], when: str, name: str = "event") -> EventSql:
+    """``event_record`` as part of a hand-written statement (``planrrr.sql``): the event is
+    recorded, for every active endpoint of the team that subscribes to it when the statement
+    runs, only if the statement's CTE ``when`` returns a row (the change it reports was made).
+    One atomic statement, one round trip, where ``event_record`` inside a transaction is a
+    look-up, two INSERTs, BEGIN and COMMIT. Same rows, same payload bytes as ``event_record``."""
+    from planrrr.sql import insert_select
+
+    if event not in EVENT_TYPES:
+        raise ValueError(f"Unknown webhook event {event!r}; known: {', '.join(EVENT_TYPES)}.")
+    connection = transaction.get_connection(Event.objects.db)
+    now = timezone.now()
+    msg_id = f"msg_{uuid.uuid4().hex}"
+    event_columns, event_values, params = insert_select(
+        Event,
+        {"id": msg_id, "team_id": team_id, "type": event, "payload": _payload(msg_id, event, now, data)},
+        connection,
+        prefix=f"{name}_e",
+    )
+    delivery_columns, delivery_values, delivery_params = insert_select(
+        Delivery,
+        {"next_attempt_at": now, "created_at": now, "updated_at": now},
+        connection,
+        prefix=f"{name}_d",
+        expressions={
+            "event_id": f"{name}_row.id",
+            "endpoint_id": f"{name}_endpoints.id",
+            # What _new_job_id makes, made by the database: one per delivery row.
+            "job_id": "'webhook-' || replace(gen_random_uuid()::text, '-', '')",
+        },
+    )
+    params.update(delivery_params)
+    params[f"{name}_team"], params[f"{name}_type"] = team_id, event
+    ctes = f"""
+        {name}_endpoints AS (
+            SELECT endpoint.id FROM {Endpoint._meta.db_table} AS endpoint
+             WHERE endpoint.team_id = %({name}_team)s AND endpoint.active
+               AND (cardinality(endpoint.events) = 0 OR %({name}_type)s = ANY(endpoint.events))
+               AND EXISTS (SELECT 1 FROM {when})
+        ),
+        {name}_row AS (
+            INSERT INTO {Event._meta.db_table} ({event_columns})
+            SELECT {event_values} WHERE EXISTS (SELECT 1 FROM {name}_endpoints)
+            RETURNING id
+        ),
+        {name}_deliveries AS (
+            INSERT INTO {Delivery._meta.db_table} ({delivery_columns})
+            SELECT {delivery_values} FROM {name}_row CROSS JOIN {name}_endpoints
+            RETURNING id, job_id
+        )"""
+    deliveries = f"(SELECT COALESCE(json_agg(json_build_array(id, job_id)), '[]') FROM {name}_deliveries)"
+    return EventSql(ctes=ctes, params=params, deliveries=deliveries)
 
 
 def _scrubbed(value: Any) -> Any:

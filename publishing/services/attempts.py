@@ -53,6 +53,7 @@ PUBLISH_WAIT_LIMIT_HOURS after the first attempt. So every publication ends.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import time
@@ -68,12 +69,17 @@ from connections.models import Connection
 from connections.platforms.base import (
     Published,
 )
-from planrrr import logs
+from planrrr import logs, sql
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.dispatch import first_comment_enqueue, publication_enqueue
+from publishing.services.dispatch import (
+    first_comment_enqueue,
+    publication_enqueue,
+    publication_enqueue_on_commit,
+    publication_job_id,
+)
 from publishing.services.expiry import TOKEN, connection_expire
 from publishing.services.finalize import post_finalize
 
@@ -137,34 +143,12 @@ def claim(publication_id: int, started: float) -> Attempt | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    models = (Publication, Post, Connection)
-    instances = []
-    for model in models:
-        width = len(model._meta.concrete_fields)
-        instances.append(_from_row(model, row[:width], connection))
-        row = row[width:]
-    publication, post, account = instances
+    publication, width = sql.instance_from_row(Publication, row, connection)
+    post, more = sql.instance_from_row(Post, row[width:], connection)
+    account, _ = sql.instance_from_row(Connection, row[width + more :], connection)
     publication.post = post
     publication.connection = account if publication.connection_id is not None else None
     return Attempt(publication=publication, token=token, started=started, state=dict(publication.metadata))
-
-
-def _from_row(model, values, connection):
-    """A model instance from its concrete columns, converted as the ORM converts them (JSON,
-    encrypted text...)."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for model_field, value in zip(fields, values, strict=True):
-        if value is not None:
-            column = model_field.get_col(model._meta.db_table)
-            for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-                value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
-
-
-def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
 # The UPDATE's own RETURNING gives the row as it now is; the post and the connection are read in
@@ -191,7 +175,7 @@ _CLAIM_SQL = f"""
                )
      RETURNING p.*
     )
-    SELECT {_columns(Publication, "claimed")}, {_columns(Post, "post")}, {_columns(Connection, "account")}
+    SELECT {sql.columns(Publication, "claimed")}, {sql.columns(Post, "post")}, {sql.columns(Connection, "account")}
       FROM claimed
       JOIN {Post._meta.db_table} AS post ON post.id = claimed.post_id
       LEFT JOIN {Connection._meta.db_table} AS account ON account.id = claimed.connection_id
@@ -305,40 +289,86 @@ def _settle(attempt: Attempt, result: Result) -> str:
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
 
-    with transaction.atomic():
-        updated = Publication.objects.filter(
-            pk=publication.pk, status=Publication.Status.PUBLISHING, lease_token=attempt.token
-        ).update(**fields)
-        if not updated:
-            return Outcome.SKIPPED
-        for name, value in fields.items():
-            setattr(publication, name, value)
-        if kind == DONE:
-            outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
-            slow_down = result.published.slow_down_until
-            if slow_down and connection is not None:
-                until = clamp_wait(slow_down, what=f"{publication.platform} usage")
-                Connection.objects.filter(pk=connection.pk).update(rate_limited_until=until)
-            signals.emit_published(
-                publication, external_id=publication.external_id, url=result.published.url, published_at=now
-            )
-            if publication.post.first_comment:
-                first_comment_enqueue(publication=publication)
-        elif kind == LATER:
-            outcome = result.metric or Outcome.SKIPPED
-            if result.metric == Outcome.RATE_LIMITED and connection is not None:
-                Connection.objects.filter(pk=connection.pk).update(rate_limited_until=retry_at)
-            publication_enqueue(publication=publication, at=retry_at)
-        else:
-            outcome = Outcome.FAILED
-            signals.emit_failed(publication, publication.post)
-        if kind != LATER or result.metric:
-            signals.record_metric(publication, outcome, started=attempt.started, lag_ms=result.lag_ms)
+    # What else the attempt's end writes, all in the statement that settles the row.
+    slow_until = event = None
+    if kind == DONE:
+        outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
+        if result.published.slow_down_until:
+            slow_until = clamp_wait(result.published.slow_down_until, what=f"{publication.platform} usage")
+    elif kind == LATER:
+        outcome = result.metric or Outcome.SKIPPED
+        if result.metric == Outcome.RATE_LIMITED:
+            slow_until = retry_at
+        fields.update(job_id=publication_job_id(publication), enqueued_at=now)
+    else:
+        outcome = Outcome.FAILED
+    # The row as it will be once settled (the event and the metric describe that row); the
+    # attempt's own copy changes only if the write succeeds.
+    after = copy.copy(publication)
+    for name, value in fields.items():
+        setattr(after, name, value)
+    team_id = publication.post.team_id
+    if kind == DONE:
+        data = signals.published_data(after, external_id=after.external_id, url=result.published.url, published_at=now)
+        event = signals.event_sql(team_id, "post.published", data, when="settled")
+    elif kind == GIVE_UP:
+        event = signals.event_sql(team_id, "post.failed", signals.failed_data(after), when="settled")
+    metric = None
+    if kind != LATER or result.metric:
+        metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
+
+    settled, deliveries = _write(attempt, fields, metric=metric, event=event, slow_until=slow_until)
+    if not settled:
+        return Outcome.SKIPPED
+    for name, value in fields.items():
+        setattr(publication, name, value)
+    if event is not None:
+        event.enqueue(deliveries)
+    if kind == DONE and publication.post.first_comment:
+        first_comment_enqueue(publication=publication)
+    elif kind == LATER:
+        publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
     if kind == GIVE_UP and result.expire_connection and connection is not None:
         connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
     if kind != LATER:
         post_finalize(post_id=publication.post_id)
     return outcome
+
+
+def _write(attempt: Attempt, fields: dict, *, metric: dict | None, event, slow_until: datetime | None):
+    """The attempt's end as one statement (its own transaction, one round trip): the row, fenced
+    by the lease token; the metric row; the account's slow-down; the webhook event. Nothing is
+    written unless the attempt still holds its lease. Returns (settled, the event's deliveries)."""
+    publication = attempt.publication
+    connection = connections[Publication.objects.db]
+    assigned, params = sql.assignments(Publication, fields, connection, prefix="p")
+    params.update(pk=publication.pk, token=attempt.token, publishing=Publication.Status.PUBLISHING)
+    ctes = [
+        f"""settled AS (
+            UPDATE {Publication._meta.db_table} SET {assigned}
+             WHERE id = %(pk)s AND status = %(publishing)s AND lease_token IS NOT DISTINCT FROM %(token)s
+            RETURNING id
+        )"""
+    ]
+    if metric is not None:
+        columns, values, metric_params = sql.insert_select(JobMetric, metric, connection, prefix="m")
+        ctes.append(f"metric AS (INSERT INTO {JobMetric._meta.db_table} ({columns}) SELECT {values} FROM settled)")
+        params.update(metric_params)
+    if slow_until is not None and publication.connection_id is not None:
+        ctes.append(
+            f"""slowed AS (
+                UPDATE {Connection._meta.db_table} SET rate_limited_until = %(slow_until)s
+                 WHERE id = %(connection)s AND EXISTS (SELECT 1 FROM settled)
+            )"""
+        )
+        params.update(slow_until=slow_until, connection=publication.connection_id)
+    selected = ["(SELECT count(*) FROM settled)"]
+    if event is not None:
+        ctes.append(event.ctes)
+        params.update(event.params)
+        selected.append(event.deliveries)
+    row = sql.execute(Publication, f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}", params)
+    return bool(row[0]), (row[1] if event is not None else None)
 
 
 def _settle_minimal(attempt: Attempt, err: Exception) -> str:

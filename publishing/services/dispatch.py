@@ -158,8 +158,21 @@ def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list
 def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
     """Enqueue (after commit) the job carrying the publication's next attempt, at ``at`` if
     given; remember its id so the sweep can tell when Redis lost it."""
-    job_id = _job_id(publication)
+    job_id = publication_job_id(publication)
     Publication.objects.filter(pk=publication.pk).update(job_id=job_id, enqueued_at=timezone.now())
+    publication_enqueue_on_commit(publication=publication, job_id=job_id, at=at)
+    return job_id
+
+
+def publication_job_id(publication: Publication) -> str:
+    """A new id for the job of the publication's next attempt; the caller writes it on the row
+    (``job_id``, ``enqueued_at``) in the statement that makes the attempt due, then calls
+    ``publication_enqueue_on_commit``."""
+    return f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
+
+
+def publication_enqueue_on_commit(*, publication: Publication, job_id: str, at: datetime | None = None) -> None:
+    """Enqueue, after commit, the job ``job_id`` (already on the publication's row)."""
     options = _job_options(publication, job_id)
 
     def enqueue() -> None:
@@ -171,7 +184,6 @@ def publication_enqueue(*, publication: Publication, at: datetime | None = None)
 
     # Robust: a Redis outage must not undo the state change; the sweep enqueues what is lost.
     transaction.on_commit(enqueue, robust=True)
-    return job_id
 
 
 def first_comment_enqueue(*, publication: Publication, at: datetime | None = None) -> None:
@@ -203,7 +215,7 @@ def _publications_enqueue(publications: list[Publication]) -> None:
         return
     now = timezone.now()
     for publication in publications:
-        publication.job_id, publication.enqueued_at = _job_id(publication), now
+        publication.job_id, publication.enqueued_at = publication_job_id(publication), now
     Publication.objects.bulk_update(publications, ["job_id", "enqueued_at"])
     batch = [
         Queue.prepare_data(JOB, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout")) for p in publications
@@ -218,10 +230,6 @@ def _publications_enqueue(publications: list[Publication]) -> None:
     # Robust: if Redis is unreachable now, the dispatch stands (the publications hold their job
     # ids) and the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
     transaction.on_commit(enqueue, robust=True)
-
-
-def _job_id(publication: Publication) -> str:
-    return f"publication-{publication.pk}-{uuid.uuid4().hex[:8]}"
 
 
 def _job_options(publication: Publication, job_id: str, timeout_name: str = "job_timeout") -> dict:

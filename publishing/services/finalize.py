@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from planrrr import sql
 from planrrr.text import safe_text
 from publishing.models import Post, Publication
 from publishing.services import signals
@@ -16,42 +17,105 @@ NOTHING_TO_PUBLISH = "This post has no publication to make: choose at least one 
 def post_finalize(*, post_id: int) -> str | None:
     """Derive the post's status once every publication is final: PUBLISHED, PARTIAL or
     FAILED, and tell the team (``post.completed``) exactly once. A publishing post with no
-    publication at all (a row written with no platforms) fails, saying so."""
-    # Most calls come from the first publications of a post to finish, with others still
-    # open: say so after one query, without a transaction and a row lock. This cannot miss
-    # the last one: whichever publication commits its final status last sees all the others'.
-    open_statuses = [Publication.Status.PENDING, Publication.Status.PUBLISHING]
-    if Publication.objects.filter(post_id=post_id, status__in=open_statuses).exists():
+    publication at all (a row written with no platforms) fails, saying so.
+
+    Two round trips at most, no lock held between them: one read of the post's publications
+    (for all but the last publication to finish, that is all: one is still open); then one
+    statement that sets the post's status and records its event, only if the post is still
+    PUBLISHING and none of its publications is open. Called after each publication's final
+    status is committed, so whichever commits last sees all the others final; two callers
+    that both see that race for the post's row, and the loser's UPDATE (re-checked on the row
+    as the winner left it) changes nothing. A final publication of a PUBLISHING post never
+    opens again (a retry needs the post ended first), so what was read stays true."""
+    with connection.cursor() as cursor:
+        cursor.execute(_READ_SQL, {"post": post_id})
+        rows = cursor.fetchall()
+    if not rows or rows[0][0] != Post.Status.PUBLISHING:
         return None
-    with transaction.atomic():
-        # The post locked and its publications read in one query (a post has at least one).
-        publications = list(
-            Publication.objects.select_related("post").select_for_update(of=("post",)).filter(post_id=post_id)
+    status, team_id, error, repeat, series_id = rows[0][:5]
+    publications = [
+        Publication(
+            id=row[5],
+            post_id=post_id,
+            platform=row[6],
+            status=row[7],
+            external_id=row[8],
+            error=row[9],
+            published_at=row[10],
         )
-        if publications:
-            post = publications[0].post
-            for publication in publications:
-                publication.post = post
-        else:
-            post = Post.objects.select_for_update().filter(pk=post_id).first()
-        if post is None or post.status != Post.Status.PUBLISHING:
+        for row in rows
+        if row[5] is not None
+    ]
+    if any(p.status not in Publication.FINAL for p in publications):
+        return None
+    post = Post(pk=post_id, team_id=team_id, error=error)
+    published = [p for p in publications if p.status == Publication.Status.PUBLISHED]
+    if publications and len(published) == len(publications):
+        post.status = Post.Status.PUBLISHED
+    elif published:
+        post.status = Post.Status.PARTIAL
+    else:
+        post.status = Post.Status.FAILED
+        if not publications and not post.error:
+            post.error = NOTHING_TO_PUBLISH
+    post.published_at = max((p.published_at for p in published), default=None)
+    if not repeat and series_id is None:
+        return post.status if _finalize(post, publications) else None
+    # A series: its next occurrence is made in the same transaction as the end of this one.
+    with transaction.atomic():
+        if not _finalize(post, publications):
             return None
-        if any(p.status not in Publication.FINAL for p in publications):
-            return None
-        published = [p for p in publications if p.status == Publication.Status.PUBLISHED]
-        if publications and len(published) == len(publications):
-            post.status = Post.Status.PUBLISHED
-        elif published:
-            post.status = Post.Status.PARTIAL
-        else:
-            post.status = Post.Status.FAILED
-            if not publications and not post.error:
-                post.error = NOTHING_TO_PUBLISH
-        post.published_at = max((p.published_at for p in published), default=None)
-        post.save(update_fields=["status", "error", "published_at", "updated_at"])
-        signals.emit_completed(post, publications)
-        series_continue(post=post)
+        series_continue(post=Post.objects.select_related("series", "team").get(pk=post_id))
     return post.status
+
+
+def _finalize(post: Post, publications: list[Publication]) -> bool:
+    """The post's status and its ``post.completed`` event, in one statement; False if another
+    caller did it first."""
+    event = signals.event_sql(post.team_id, "post.completed", signals.completed_data(post, publications), when="done")
+    params = {
+        "post": post.pk,
+        "status": post.status,
+        "error": post.error,
+        "published_at": post.published_at,
+        "now": timezone.now(),
+        "publishing": Post.Status.PUBLISHING,
+        "open": list(OPEN),
+        **event.params,
+    }
+    row = sql.execute(
+        Post,
+        f"""WITH done AS (
+                UPDATE {Post._meta.db_table}
+                   SET status = %(status)s, error = %(error)s, published_at = %(published_at)s, updated_at = %(now)s
+                 WHERE id = %(post)s AND status = %(publishing)s
+                   AND NOT EXISTS (
+                         SELECT 1 FROM {Publication._meta.db_table}
+                          WHERE post_id = %(post)s AND status = ANY(%(open)s)
+                       )
+                RETURNING id
+            ), {event.ctes}
+            SELECT (SELECT count(*) FROM done), {event.deliveries}""",
+        params,
+    )
+    if not row[0]:
+        return False
+    event.enqueue(row[1])
+    return True
+
+
+OPEN = (Publication.Status.PENDING, Publication.Status.PUBLISHING)
+
+# The post's status and what finalize needs of it, with each publication (none: one row of NULLs).
+_READ_SQL = f"""
+    SELECT post.status, post.team_id, post.error, post.repeat, post.series_id,
+           publication.id, publication.platform, publication.status, publication.external_id,
+           publication.error, publication.published_at
+      FROM {Post._meta.db_table} AS post
+      LEFT JOIN {Publication._meta.db_table} AS publication ON publication.post_id = post.id
+     WHERE post.id = %(post)s
+     ORDER BY publication.id
+"""
 
 
 def post_fail(*, post: Post, reason: str) -> bool:

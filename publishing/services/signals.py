@@ -16,50 +16,65 @@ def emit(team_id: int, event: str, data: dict) -> None:
     event_record(team_id=team_id, event=event, data=data)
 
 
+def failed_data(publication: Publication) -> dict:
+    """The data of ``post.failed``: a publication ended FAILED."""
+    return {
+        "postId": publication.post_id,
+        "publicationId": publication.pk,
+        "platform": publication.platform,
+        "error": publication.error,
+        "attemptCount": publication.attempt_count,
+    }
+
+
+def event_sql(team_id: int, event: str, data: dict, *, when: str):
+    """The event as part of the statement that makes the change it reports, recorded only if
+    that statement's CTE ``when`` returns a row (``webhooks.services.event_sql``)."""
+    from webhooks.services import event_sql
+
+    return event_sql(team_id=team_id, event=event, data=data, when=when)
+
+
 def emit_failed(publication: Publication, post: Post) -> None:
-    emit(
-        post.team_id,
-        "post.failed",
-        {
-            "postId": post.pk,
-            "publicationId": publication.pk,
-            "platform": publication.platform,
-            "error": publication.error,
-            "attemptCount": publication.attempt_count,
-        },
-    )
+    emit(post.team_id, "post.failed", failed_data(publication))
+
+
+def published_data(publication: Publication, *, external_id: str, url: str, published_at) -> dict:
+    """The data of ``post.published``: a publication is on the platform."""
+    return {
+        "postId": publication.post_id,
+        "publicationId": publication.pk,
+        "platform": publication.platform,
+        "externalId": external_id,
+        "url": url,
+        "publishedAt": published_at.isoformat(),
+    }
 
 
 def emit_published(publication: Publication, *, external_id: str, url: str, published_at) -> None:
     emit(
         publication.post.team_id,
         "post.published",
-        {
-            "postId": publication.post_id,
-            "publicationId": publication.pk,
-            "platform": publication.platform,
-            "externalId": external_id,
-            "url": url,
-            "publishedAt": published_at.isoformat(),
-        },
+        published_data(publication, external_id=external_id, url=url, published_at=published_at),
     )
+
+
+def completed_data(post: Post, publications: list[Publication]) -> dict:
+    """The data of ``post.completed``: the post's outcome and each publication's."""
+    return {
+        "postId": post.pk,
+        "status": post.status,
+        "publishedAt": post.published_at.isoformat() if post.published_at else None,
+        "error": post.error,
+        "publications": [
+            {"platform": p.platform, "status": p.status, "externalId": p.external_id, "error": p.error}
+            for p in publications
+        ],
+    }
 
 
 def emit_completed(post: Post, publications: list[Publication]) -> None:
-    emit(
-        post.team_id,
-        "post.completed",
-        {
-            "postId": post.pk,
-            "status": post.status,
-            "publishedAt": post.published_at.isoformat() if post.published_at else None,
-            "error": post.error,
-            "publications": [
-                {"platform": p.platform, "status": p.status, "externalId": p.external_id, "error": p.error}
-                for p in publications
-            ],
-        },
-    )
+    emit(post.team_id, "post.completed", completed_data(post, publications))
 
 
 def emit_review(post: Post, event: str, *, user=None, note: str = "") -> None:
@@ -87,12 +102,27 @@ def record_metric(
     kind: str = "publish",
 ) -> None:
     JobMetric.objects.create(
-        kind=kind,
-        platform=publication.platform,
-        outcome=outcome,
-        publication_id=publication.pk,
-        attempt=publication.attempt_count if attempt is None else attempt,
-        duration_ms=(time.monotonic() - started) * 1000,
-        lag_ms=lag_ms,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        **metric_values(publication, outcome, started=started, attempt=attempt, lag_ms=lag_ms, kind=kind)
     )
+
+
+def metric_values(
+    publication: Publication,
+    outcome: str,
+    *,
+    started: float,
+    attempt: int | None = None,
+    lag_ms: float | None = None,
+    kind: str = "publish",
+) -> dict:
+    """The fields of the JobMetric row of a job that ends now (started at ``started``, monotonic)."""
+    return {
+        "kind": kind,
+        "platform": publication.platform,
+        "outcome": outcome,
+        "publication_id": publication.pk,
+        "attempt": publication.attempt_count if attempt is None else attempt,
+        "duration_ms": (time.monotonic() - started) * 1000,
+        "lag_ms": lag_ms,
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
