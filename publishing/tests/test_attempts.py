@@ -7,15 +7,17 @@ from unittest import mock
 
 import responses
 from django.db import connection as db
-from django.test import TestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from connections.models import Connection
 from planrrr.testing import flush_redis
 from publishing import services, sweep
 from publishing.models import JobMetric, Post, Publication
-from publishing.services import attempts
+from publishing.services import attempts, finalize
 from publishing.tests.base import FACEBOOK_PAGE, Actors
+from webhooks.models import Delivery, Event
+from webhooks.services import endpoint_create
 
 GRAPH = "https://graph.facebook.test/v21.0"
 FEED = f"{GRAPH}/{FACEBOOK_PAGE}/feed"
@@ -159,3 +161,63 @@ class AttemptTests(Actors, TestCase):
         metric = JobMetric.objects.get(publication_id=publication.pk, outcome=JobMetric.Outcome.PUBLISHED)
         self.assertGreaterEqual(metric.lag_ms, 0)
         self.assertLess(metric.lag_ms, 60_000, "from the row's creation, not from year 1")
+
+
+X = "https://api.x.test"
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test", TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True)
+class RoundTripTests(Actors, TransactionTestCase):
+    """What an attempt costs PostgreSQL as a worker runs it (outside any transaction): the
+    claim, the settle (the row, its metric and its webhook event in one statement), the
+    finalize read, and for the last publication of a post the finalize itself."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.enterContext(responses.mock)
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        responses.post(f"{X}/2/tweets", status=201, json={"data": {"id": "1346889436626259968", "text": "Hello"}})
+        self.endpoint = endpoint_create(team=self.team, url="http://127.0.0.1:9/planrrr")
+
+    def test_an_attempt_is_three_statements_and_the_last_of_a_post_four(self):
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
+        first, last = post.publications.order_by("pk")
+
+        with self.assertNumQueries(3):
+            self.assertEqual(services.publication_publish(publication_id=first.pk), JobMetric.Outcome.PUBLISHED)
+        with self.assertNumQueries(4):
+            self.assertEqual(services.publication_publish(publication_id=last.pk), JobMetric.Outcome.PUBLISHED)
+
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.PUBLISHED)
+        self.assertEqual(JobMetric.objects.filter(outcome=JobMetric.Outcome.PUBLISHED).count(), 2)
+        events = list(Event.objects.order_by("created_at").values_list("type", flat=True))
+        self.assertEqual(events, ["post.published", "post.published", "post.completed"])
+        self.assertEqual(Delivery.objects.filter(endpoint=self.endpoint).count(), 3)
+        completed = json.loads(Event.objects.get(type="post.completed").body)["data"]
+        self.assertEqual((completed["postId"], completed["status"]), (post.pk, Post.Status.PUBLISHED))
+        self.assertEqual(sorted(p["platform"] for p in completed["publications"]), ["FACEBOOK", "TWITTER"])
+
+    def test_a_post_is_finalized_and_told_once_when_two_finalizers_race(self):
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
+        post.publications.update(status=Publication.Status.PUBLISHED, published_at=timezone.now())
+        publications = list(post.publications.all())
+        post.status = Post.Status.PUBLISHED
+        # Both read every publication final, then both write: the row decides.
+        self.assertTrue(finalize._finalize(post, publications))
+        self.assertFalse(finalize._finalize(post, publications))
+        self.assertIsNone(services.post_finalize(post_id=post.pk))
+        self.assertEqual(Event.objects.filter(type="post.completed").count(), 1)
+
+    def test_a_post_with_a_publication_open_is_not_finalized_whatever_was_read(self):
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
+        publications = list(post.publications.all())
+        post.status = Post.Status.PUBLISHED
+        self.assertFalse(finalize._finalize(post, publications))  # read stale: both are PENDING
+        self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHING)
+        self.assertFalse(Event.objects.exists())

@@ -1,7 +1,7 @@
 import json
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from webhooks import services
 from webhooks.models import Delivery, Event
@@ -63,3 +63,61 @@ class EventRecordTests(BaseTestCase):
     def test_it_refuses_an_unknown_event(self):
         with self.assertRaisesMessage(ValueError, "Unknown webhook event 'post.deleted'"):
             services.event_record(team_id=self.team.id, event="post.deleted", data={})
+
+
+class EventSqlTests(BaseTestCase):
+    """``event_sql``: the same event, recorded by the statement that makes the change it reports."""
+
+    def run_statement(self, event: str = "post.published", data: dict | None = None, *, changed: bool = True):
+        recorded = services.event_sql(team_id=self.team.id, event=event, data=data or PUBLISHED, when="changed")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH changed AS (SELECT 1 AS id WHERE %(changed)s), {recorded.ctes} SELECT {recorded.deliveries}",
+                {"changed": changed, **recorded.params},
+            )
+            deliveries = cursor.fetchone()[0]
+        with self.captureOnCommitCallbacks(execute=True):
+            recorded.enqueue(deliveries)
+        return deliveries
+
+    def test_it_records_what_event_record_records(self):
+        everything = self.endpoint()
+        published = self.endpoint(url=self.receiver.url + "?published", events=["post.published", "post.failed"])
+        self.endpoint(url=self.receiver.url + "?failed", events=["post.failed"])
+        disabled = self.endpoint(url=self.receiver.url + "?disabled")
+        services.endpoint_disable(endpoint=disabled, reason="test")
+        services.endpoint_create(team=self.outsider, url=self.receiver.url)
+
+        deliveries = self.run_statement(data={**PUBLISHED, "error": "token=EAAB1234567890abcdef was refused"})
+
+        event = Event.objects.get()
+        self.assertEqual((event.team_id, event.type), (self.team.id, "post.published"))
+        rows = list(event.deliveries.order_by("endpoint_id"))
+        self.assertEqual([d.endpoint_id for d in rows], sorted([everything.id, published.id]))
+        self.assertEqual(sorted(deliveries), sorted([d.id, d.job_id] for d in rows))
+        for delivery in rows:
+            self.assertEqual((delivery.status, delivery.attempt_count, delivery.last_error), ("PENDING", 0, ""))
+            self.assertRegex(delivery.job_id, r"^webhook-[0-9a-f]{32}$")
+            self.assertIsNotNone(delivery.next_attempt_at)
+        self.assertNotEqual(rows[0].job_id, rows[1].job_id)
+        body = json.loads(event.body)
+        self.assertEqual(list(body), ["id", "event", "timestamp", "data"])
+        self.assertEqual((body["id"], body["event"]), (event.id, "post.published"))
+        self.assertNotIn("EAAB1234567890abcdef", event.body.decode())  # scrubbed, as event_record does
+        self.assertEqual(sorted(self.queued_job_ids()), sorted(d.job_id for d in rows))
+
+    def test_it_records_nothing_when_the_change_was_not_made(self):
+        self.endpoint()
+        self.assertEqual(self.run_statement(changed=False), [])
+        self.assertFalse(Event.objects.exists())
+        self.assertFalse(Delivery.objects.exists())
+        self.assertEqual(self.queued_job_ids(), [])
+
+    def test_it_records_nothing_when_no_endpoint_subscribes(self):
+        self.endpoint(events=["post.failed"])
+        self.assertEqual(self.run_statement(), [])
+        self.assertFalse(Event.objects.exists())
+
+    def test_it_refuses_an_unknown_event(self):
+        with self.assertRaises(ValueError):
+            services.event_sql(team_id=self.team.id, event="post.exploded", data={}, when="changed")
