@@ -103,8 +103,8 @@ def insert_select(
     return ", ".join(cols), ", ".join(selects), params
 
 
-def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> tuple | None:
-    """Run one statement on ``model``'s database and return its first row. Outside a
+def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> list[tuple]:
+    """Run one statement on ``model``'s database and return its rows. Outside a
     transaction the statement is its own (no BEGIN, no COMMIT: one round trip); inside one, it
     runs in a savepoint, so that a statement PostgreSQL refuses leaves the caller's
     transaction usable, as ``transaction.atomic()`` would."""
@@ -115,7 +115,7 @@ def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> tuple | 
     if connection.in_atomic_block:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
+            return cursor.fetchall()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()
+        return cursor.fetchall()

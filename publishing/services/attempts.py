@@ -81,7 +81,7 @@ from publishing.services.dispatch import (
     publication_job_id,
 )
 from publishing.services.expiry import TOKEN, connection_expire
-from publishing.services.finalize import post_finalize
+from publishing.services.finalize import READ_SQL, post_finalize, post_finalize_settled
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -317,7 +317,9 @@ def _settle(attempt: Attempt, result: Result) -> str:
     if kind != LATER or result.metric:
         metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
 
-    settled, deliveries = _write(attempt, fields, metric=metric, event=event, slow_until=slow_until)
+    settled, deliveries, post_rows = _write(
+        attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER
+    )
     if not settled:
         return Outcome.SKIPPED
     for name, value in fields.items():
@@ -331,14 +333,18 @@ def _settle(attempt: Attempt, result: Result) -> str:
     if kind == GIVE_UP and result.expire_connection and connection is not None:
         connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
     if kind != LATER:
-        post_finalize(post_id=publication.post_id)
+        post_finalize_settled(publication=publication, rows=post_rows)
     return outcome
 
 
-def _write(attempt: Attempt, fields: dict, *, metric: dict | None, event, slow_until: datetime | None):
+def _write(
+    attempt: Attempt, fields: dict, *, metric: dict | None, event, slow_until: datetime | None, read_post: bool
+) -> tuple[bool, list | None, list[tuple]]:
     """The attempt's end as one statement (its own transaction, one round trip): the row, fenced
     by the lease token; the metric row; the account's slow-down; the webhook event. Nothing is
-    written unless the attempt still holds its lease. Returns (settled, the event's deliveries)."""
+    written unless the attempt still holds its lease. Returns (settled, the event's deliveries,
+    and with ``read_post`` the post as finalize reads it, ``finalize.READ_SQL``, in this
+    statement's snapshot)."""
     publication = attempt.publication
     connection = connections[Publication.objects.db]
     assigned, params = sql.assignments(Publication, fields, connection, prefix="p")
@@ -367,8 +373,17 @@ def _write(attempt: Attempt, fields: dict, *, metric: dict | None, event, slow_u
         ctes.append(event.ctes)
         params.update(event.params)
         selected.append(event.deliveries)
-    row = sql.execute(Publication, f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}", params)
-    return bool(row[0]), (row[1] if event is not None else None)
+    width = len(selected)
+    if read_post:
+        # One row per publication of the post (the settled count and the deliveries repeated).
+        selected.append("post_read.*")
+        params["finalize_post"] = publication.post_id
+    statement = f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}"
+    if read_post:
+        statement += f" FROM (SELECT 1) AS one LEFT JOIN ({READ_SQL}) AS post_read ON true ORDER BY post_read.id"
+    rows = sql.execute(Publication, statement, params)
+    first = rows[0]
+    return bool(first[0]), (first[1] if event is not None else None), [row[width:] for row in rows]
 
 
 def _settle_minimal(attempt: Attempt, err: Exception) -> str:

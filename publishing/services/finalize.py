@@ -28,8 +28,32 @@ def post_finalize(*, post_id: int) -> str | None:
     as the winner left it) changes nothing. A final publication of a PUBLISHING post never
     opens again (a retry needs the post ended first), so what was read stays true."""
     with connection.cursor() as cursor:
-        cursor.execute(_READ_SQL, {"post": post_id})
+        cursor.execute(READ_SQL, {"finalize_post": post_id})
         rows = cursor.fetchall()
+    return _post_finalize(post_id, rows)
+
+
+def post_finalize_settled(*, publication: Publication, rows: list[tuple]) -> str | None:
+    """``post_finalize`` right after ``publication`` reached a final status, given the post as the
+    statement that settled it read it (``READ_SQL``, in that statement's snapshot, where the
+    publication is still as it was). If every other publication was final then, that read is
+    still true (a final publication of a publishing post never opens again): finalize from it
+    without reading again, one round trip saved. Otherwise one may have ended since: read."""
+    others = [row for row in rows if row[5] is not None and row[5] != publication.pk]
+    if any(row[7] not in Publication.FINAL for row in others):
+        return post_finalize(post_id=publication.post_id)
+    own = (
+        publication.pk,
+        publication.platform,
+        publication.status,
+        publication.external_id,
+        publication.error,
+        publication.published_at,
+    )
+    return _post_finalize(publication.post_id, [row[:5] + own if row[5] == publication.pk else row for row in rows])
+
+
+def _post_finalize(post_id: int, rows: list[tuple]) -> str | None:
     if not rows or rows[0][0] != Post.Status.PUBLISHING:
         return None
     status, team_id, error, repeat, series_id = rows[0][:5]
@@ -83,7 +107,7 @@ def _finalize(post: Post, publications: list[Publication]) -> bool:
         "open": list(OPEN),
         **event.params,
     }
-    row = sql.execute(
+    (row,) = sql.execute(
         Post,
         f"""WITH done AS (
                 UPDATE {Post._meta.db_table}
@@ -107,13 +131,14 @@ def _finalize(post: Post, publications: list[Publication]) -> bool:
 OPEN = (Publication.Status.PENDING, Publication.Status.PUBLISHING)
 
 # The post's status and what finalize needs of it, with each publication (none: one row of NULLs).
-_READ_SQL = f"""
+# Also read by the statement that settles a publication (attempts._write).
+READ_SQL = f"""
     SELECT post.status, post.team_id, post.error, post.repeat, post.series_id,
            publication.id, publication.platform, publication.status, publication.external_id,
            publication.error, publication.published_at
       FROM {Post._meta.db_table} AS post
       LEFT JOIN {Publication._meta.db_table} AS publication ON publication.post_id = post.id
-     WHERE post.id = %(post)s
+     WHERE post.id = %(finalize_post)s
      ORDER BY publication.id
 """
 
