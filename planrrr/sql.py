@@ -15,11 +15,13 @@ Values are always parameters (``%(name)s``), never text in the SQL.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import DateTimeField, Model
+from django.utils import timezone
 
 __all__ = ["assignments", "columns", "execute", "insert_select", "instance_from_row"]
 
@@ -87,19 +89,28 @@ def insert_select(
     the field's default (``default``, ``auto_now_add``), as ``Model.save()`` would insert it.
     Returns (columns, select list, params)."""
     expressions = expressions or {}
-    instance = model(**{k: v for k, v in values.items()})
     cols, selects, params = [], [], {}
+    now = None
     for field in model._meta.concrete_fields:
-        if field.primary_key and field.name not in values and field.attname not in expressions:
+        given = field.attname in values or field.name in values
+        if field.primary_key and not given and field.attname not in expressions:
             continue  # an auto primary key: the database's sequence
         cols.append(f'"{field.column}"')
         expression = expressions.get(field.attname) or expressions.get(field.name)
         if expression:
             selects.append(expression)
             continue
+        if given:
+            value = values[field.attname] if field.attname in values else values[field.name]
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            # What DateField.pre_save sets when a row is added.
+            now = now or timezone.now()
+            value = now if isinstance(field, DateTimeField) else datetime.date.today()
+        else:
+            value = field.get_default()
         key = f"{prefix}_{field.attname}"
         selects.append(f"%({key})s")
-        params[key] = field.get_db_prep_save(field.pre_save(instance, add=True), connection)
+        params[key] = field.get_db_prep_save(value, connection)
     return ", ".join(cols), ", ".join(selects), params
 
 

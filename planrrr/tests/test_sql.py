@@ -1,0 +1,75 @@
+"""planrrr.sql: hand-written statements read and write rows as the ORM does."""
+
+import uuid
+
+from django.db import DataError, connection, transaction
+from django.test import TestCase
+
+from connections.models import Connection
+from planrrr import sql
+from planrrr.models import Team
+from publishing.models import JobMetric, Post, Publication
+
+
+class SqlTests(TestCase):
+    def setUp(self):
+        self.team = Team.objects.create(name="Acme")
+        self.connection = Connection.objects.create(
+            team=self.team, platform="FACEBOOK", account_id="1", name="Page", access_token="secret-token"
+        )
+        self.post = Post.objects.create(team=self.team, content="Hello", platforms=["FACEBOOK"])
+        self.publication = Publication.objects.create(
+            post=self.post, platform="FACEBOOK", connection=self.connection, metadata={"parts": ["1", "2"]}
+        )
+
+    def test_a_row_read_by_hand_is_the_instance_the_orm_reads(self):
+        rows = sql.execute(
+            Publication,
+            f"SELECT {sql.columns(Publication, 'p')}, {sql.columns(Connection, 'c')} "
+            f"FROM {Publication._meta.db_table} p JOIN {Connection._meta.db_table} c ON c.id = p.connection_id "
+            "WHERE p.id = %(pk)s",
+            {"pk": self.publication.pk},
+        )
+        publication, width = sql.instance_from_row(Publication, rows[0], connection)
+        account, _ = sql.instance_from_row(Connection, rows[0][width:], connection)
+        expected = Publication.objects.get(pk=self.publication.pk)
+        for field in Publication._meta.concrete_fields:
+            self.assertEqual(getattr(publication, field.attname), getattr(expected, field.attname), field.name)
+        self.assertEqual(publication.metadata, {"parts": ["1", "2"]})
+        self.assertEqual(account.access_token, "secret-token")  # decrypted, as the ORM reads it
+        self.assertFalse(publication._state.adding)
+
+    def test_an_update_by_hand_prepares_values_as_the_orm_does(self):
+        token = uuid.uuid4()
+        assigned, params = sql.assignments(
+            Publication, {"metadata": {"url": "https://x"}, "lease_token": token}, connection, prefix="p"
+        )
+        sql.execute(
+            Publication,
+            f"UPDATE {Publication._meta.db_table} SET {assigned} WHERE id = %(pk)s RETURNING id",
+            {**params, "pk": self.publication.pk},
+        )
+        self.publication.refresh_from_db()
+        self.assertEqual((self.publication.metadata, self.publication.lease_token), ({"url": "https://x"}, token))
+
+    def test_an_insert_by_hand_fills_the_defaults_save_would(self):
+        columns, values, params = sql.insert_select(
+            JobMetric, {"outcome": "PUBLISHED", "duration_ms": 1.5}, connection, prefix="m"
+        )
+        sql.execute(
+            JobMetric,
+            f"INSERT INTO {JobMetric._meta.db_table} ({columns}) SELECT {values} RETURNING id",
+            params,
+        )
+        row = JobMetric.objects.get()
+        saved = JobMetric(outcome="PUBLISHED", duration_ms=1.5)
+        saved.save()
+        for name in ("kind", "platform", "attempt", "lag_ms", "peak_rss_bytes"):
+            self.assertEqual(getattr(row, name), getattr(saved, name), name)
+        self.assertIsNotNone(row.created_at)  # auto_now_add
+
+    def test_a_statement_refused_inside_a_transaction_leaves_it_usable(self):
+        with transaction.atomic():
+            with self.assertRaises(DataError):
+                sql.execute(Post, "SELECT 1 / 0", {})
+            self.assertEqual(Post.objects.count(), 1)
