@@ -130,6 +130,32 @@ class DispatchTests(Actors, TestCase):
         self.assertEqual(Post.objects.get(pk=last.pk).status, Post.Status.PUBLISHING)
         self.assertEqual(Post.objects.filter(status=Post.Status.FAILED).count(), sweep.DISPATCH_BATCH)
 
+    def test_a_burst_starts_with_a_small_batch_then_doubles(self):
+        # The first jobs of a burst reach the workers after ten posts are dispatched, not a
+        # hundred; every due post is still dispatched in the one round.
+        past = timezone.now() - timedelta(seconds=1)
+        Post.objects.bulk_create(
+            Post(
+                team=self.team,
+                content=f"Burst {i}",
+                platforms=["FACEBOOK"],
+                status=Post.Status.SCHEDULED,
+                scheduled_at=past,
+            )
+            for i in range(150)
+        )
+        limits = []
+        real = dispatch._posts_dispatch
+
+        def recorded(*, post_ids, limit):
+            limits.append(limit)
+            return real(post_ids=post_ids, limit=limit)
+
+        with mock.patch.object(dispatch, "_posts_dispatch", recorded), self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_posts_dispatch(), 150)
+        self.assertEqual(limits, [10, 20, 40, 80, 100])
+        self.assertFalse(Post.objects.filter(status=Post.Status.SCHEDULED).exists())
+
     @override_settings(SWEEP_REQUEUE_AFTER_SECONDS=0)
     def test_redis_down_at_dispatch_loses_nothing(self):
         post = self.scheduled()
