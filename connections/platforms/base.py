@@ -36,6 +36,7 @@ import urllib3
 from django.conf import settings
 
 from planrrr.crypto import is_undecryptable
+from planrrr.http import EnvironmentOnceSession
 from planrrr.text import safe_text, scrub
 from planrrr.urlsafety import UnsafeURL, check_public_url
 
@@ -222,7 +223,8 @@ class HttpAdapter(Adapter):
     base_url_setting: ClassVar[str]
 
     def __init__(self, session: requests.Session | None = None):
-        self.session = session or requests.Session()
+        # The proxy and CA bundle variables read once per host, not at every request (planrrr.http).
+        self.session = session or EnvironmentOnceSession()
 
     @property
     def base_url(self) -> str:

@@ -1,7 +1,9 @@
-"""A real HTTP server on 127.0.0.1 for the tests a mock cannot make: answers that drip or stall."""
+"""Real HTTP servers on 127.0.0.1 for the tests a mock cannot make: answers that drip or stall,
+and a proxy."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -57,3 +59,21 @@ class SlowServer:
         self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class JsonServer(SlowServer):
+    """Answers every request at once with ``status`` and ``body`` as JSON, and keeps each request's
+    target in ``requests``. Named as a proxy (HTTP_PROXY), it is sent the absolute URL
+    (``http://api.x.invalid/2/tweets``) and answers it itself: a proxy that never forwards."""
+
+    def __init__(self, body: dict, *, status: int = 200):
+        super().__init__(status=status, content_type="application/json")
+        self.body = json.dumps(body).encode()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        self.requests.append(handler.path)
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", self.content_type)
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.wfile.write(self.body)

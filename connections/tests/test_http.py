@@ -1,7 +1,11 @@
-"""HttpAdapter over a real socket: the overall deadline of a call, and urllib3's URL log lines."""
+"""HttpAdapter over a real socket: the overall deadline of a call, urllib3's URL log lines, and the
+proxy of the environment."""
 
 import logging
+import os
 import time
+import urllib.request
+from unittest import mock
 
 from django.test import SimpleTestCase, override_settings
 
@@ -9,7 +13,8 @@ from connections.platforms.base import Account, Draft, TransientError
 from connections.platforms.facebook import FacebookAdapter
 from connections.platforms.twitter import TwitterAdapter
 from connections.tests.contract import NOW
-from connections.tests.servers import SlowServer
+from connections.tests.servers import JsonServer, SlowServer
+from planrrr.http import environment_settings
 
 TOKEN = "tok-SECRET-xyz123456789"
 
@@ -60,3 +65,50 @@ class URLLogTests(SimpleTestCase):
         for line in logs.output:
             self.assertNotIn("SECRET", line)
         self.assertNotIn("SECRET", caught.exception.message)
+
+
+class EnvironmentProxyTests(SimpleTestCase):
+    """HTTP_PROXY and NO_PROXY as an operator sets them, read once per host (planrrr.http)."""
+
+    CREATED = {"data": {"id": "1", "text": "Hello world"}}
+
+    def setUp(self):
+        environment_settings.cache_clear()
+        self.addCleanup(environment_settings.cache_clear)
+
+    def environment(self, **variables: str):
+        # Both spellings: urllib prefers the lower-case one, whichever the test process inherited.
+        values = {}
+        for name, value in variables.items():
+            values[name.lower()] = values[name.upper()] = value
+        return mock.patch.dict(os.environ, values)
+
+    def test_it_sends_through_the_proxy_of_the_environment_reading_it_once(self):
+        adapter = TwitterAdapter()
+        with (
+            JsonServer(self.CREATED, status=201) as proxy,
+            # A name that resolves nowhere: only the proxy can answer for it.
+            override_settings(TWITTER_API_URL="http://api.x.invalid"),
+            self.environment(http_proxy=proxy.url, no_proxy=""),
+            mock.patch.object(
+                urllib.request, "getproxies_environment", wraps=urllib.request.getproxies_environment
+            ) as reads,
+        ):
+            adapter.publish(Account("1", TOKEN), Draft(text="Hello world"))
+            first = reads.call_count
+            adapter.publish(Account("1", TOKEN), Draft(text="Hello world"))
+            adapter.publish(Account("1", TOKEN), Draft(text="Hello world"))
+        self.assertEqual(proxy.requests, ["http://api.x.invalid/2/tweets"] * 3)
+        self.assertGreater(first, 0)
+        self.assertEqual(reads.call_count, first, "the environment was read again for the same host")
+
+    def test_it_goes_straight_to_a_host_in_no_proxy(self):
+        with (
+            JsonServer(self.CREATED, status=201) as proxy,
+            JsonServer(self.CREATED, status=201) as platform,
+            override_settings(TWITTER_API_URL=platform.url),
+            self.environment(http_proxy=proxy.url, no_proxy="127.0.0.1"),
+        ):
+            TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+        self.assertEqual(platform.requests, ["/2/tweets"])
+        self.assertEqual(proxy.requests, [])
