@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +43,15 @@ def environment_settings(scheme: str, host: str, no_proxy: str | None) -> tuple[
     proxies = requests.utils.get_environ_proxies(f"{scheme}://{host}/", no_proxy=no_proxy)
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     return tuple(proxies.items()), bundle or None
+
+
+def environment_read(urls: Iterable[str]) -> None:
+    """Look up now the environment settings of these URLs' hosts (a forking worker's main process
+    does, so that its work-horses inherit them). URLs without a host are skipped."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme and parts.netloc:
+            environment_settings(parts.scheme, parts.netloc.rpartition("@")[2], None)
 
 
 class EnvironmentOnceSession(requests.Session):

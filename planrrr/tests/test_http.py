@@ -7,7 +7,7 @@ from unittest import mock
 import requests
 from django.test import SimpleTestCase
 
-from planrrr.http import EnvironmentOnceSession, environment_settings
+from planrrr.http import EnvironmentOnceSession, environment_read, environment_settings
 
 PROXY = "http://proxy.internal:3128"
 URLS = (
@@ -97,3 +97,14 @@ class EnvironmentOnceSessionTests(SimpleTestCase):
             with self.environment({"NETRC": netrc.name}):
                 prepared = EnvironmentOnceSession().prepare_request(requests.Request("GET", "https://api.x.test/"))
         self.assertEqual(prepared.headers["Authorization"], "Basic Ym90OnB3")
+
+    def test_it_reads_ahead_the_hosts_it_is_given(self):
+        with self.environment({"https_proxy": PROXY}):
+            environment_read(["https://api.x.test", "https://graph.test/v21.0", "", "not a url"])
+            self.assertEqual(environment_settings.cache_info().currsize, 2)
+            with mock.patch.object(requests.utils, "get_environ_proxies") as reads:
+                settings = EnvironmentOnceSession().merge_environment_settings(
+                    "https://graph.test/v21.0/1/feed", {}, None, None, None
+                )
+        reads.assert_not_called()
+        self.assertEqual(settings["proxies"]["https"], PROXY)
