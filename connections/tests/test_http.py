@@ -42,6 +42,15 @@ class CallDeadlineTests(SimpleTestCase):
         self.assertEqual(error.message, "X API error: the answer did not finish within 1 s")
         self.assertEqual(server.requests, ["/2/tweets"])
 
+    def test_it_gives_up_on_a_chunked_answer_whose_chunk_size_line_drips_past_the_deadline(self):
+        # Every byte comes well within the read timeout, all inside one read of the body.
+        with SlowServer(content_type="application/json", length=100, interval=0.1, chunked=True) as server:
+            with override_settings(TWITTER_API_URL=server.url):
+                error = self.assertCutAtDeadline(
+                    lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+                )
+        self.assertEqual(error.message, "X API error: the answer did not finish within 1 s")
+
     def test_it_gives_up_on_an_answer_that_stalls_past_the_deadline_before_the_read_timeout(self):
         with SlowServer(content_type="application/json", interval=None) as server:
             with override_settings(FACEBOOK_API_URL=server.url):
