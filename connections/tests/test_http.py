@@ -3,13 +3,15 @@ proxy of the environment."""
 
 import logging
 import os
+import threading
 import time
 import urllib.request
 from unittest import mock
 
+import requests
 from django.test import SimpleTestCase, override_settings
 
-from connections.platforms.base import Account, Draft, TransientError
+from connections.platforms.base import Account, DeadlineExceeded, Draft, TransientError, read_within
 from connections.platforms.facebook import FacebookAdapter
 from connections.platforms.twitter import TwitterAdapter
 from connections.tests.contract import NOW
@@ -58,6 +60,52 @@ class CallDeadlineTests(SimpleTestCase):
                     lambda: FacebookAdapter().find_published(Account("1", TOKEN), Draft(text="Hello"), NOW)
                 )
         self.assertEqual(error.message, "Facebook API error: the answer did not finish within 1 s")
+
+    def test_it_cuts_a_stall_whose_deadline_comes_before_that_of_a_read_in_progress(self):
+        # The watchdog sleeps until the earliest deadline it knows: a nearer one must wake it.
+        with SlowServer(content_type="application/json", interval=None) as server:
+            longer = threading.Thread(target=self.read_stalled, args=(server.url, 4.0), daemon=True)
+            longer.start()
+            while not server.requests:
+                time.sleep(0.01)
+            time.sleep(0.1)
+            with override_settings(TWITTER_API_URL=server.url):
+                self.assertCutAtDeadline(
+                    lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+                )
+        longer.join(5)
+
+    def read_stalled(self, url: str, seconds: float) -> None:
+        try:
+            read_within(requests.get(url, stream=True, timeout=(1.0, 5.0)), deadline=time.monotonic() + seconds)
+        except (DeadlineExceeded, OSError, requests.exceptions.RequestException):
+            pass
+
+    def test_a_forked_process_cuts_a_stall_at_its_deadline(self):
+        # A forking RQ worker's work-horse: the parent's watchdog thread is not in the child.
+        with SlowServer(content_type="application/json", interval=None) as server:
+            self.read_stalled(server.url, 0.1)  # the parent has its watchdog running
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    started = time.monotonic()
+                    try:
+                        read_within(requests.get(server.url, stream=True, timeout=(1.0, 5.0)), deadline=started + 1.0)
+                    except DeadlineExceeded:
+                        code = 0 if time.monotonic() - started < 1.0 + self.MARGIN else 2
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+
+    def test_it_never_shuts_the_socket_of_a_read_that_finished(self):
+        # By its deadline the connection may be back in the pool, carrying another request.
+        raw = mock.Mock()
+        raw.read1.side_effect = [b"{}", b""]
+        self.assertEqual(read_within(mock.Mock(raw=raw), deadline=time.monotonic() + 0.2), b"{}")
+        time.sleep(0.5)
+        raw.shutdown.assert_not_called()
 
 
 class URLLogTests(SimpleTestCase):
