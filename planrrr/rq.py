@@ -91,6 +91,12 @@ def preload() -> None:
     from planrrr.crypto import decrypt, encrypt
 
     decrypt(encrypt("warm-up"))
+    # The proxy and CA bundle variables for the platforms' APIs (planrrr.http), read here once
+    # rather than at the first request of every work-horse.
+    from connections.platforms import ADAPTERS
+    from planrrr.http import environment_read
+
+    environment_read(adapter().base_url for adapter in ADAPTERS.values())
     warm_up()
     freeze()
 

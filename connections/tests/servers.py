@@ -1,7 +1,9 @@
-"""A real HTTP server on 127.0.0.1 for the tests a mock cannot make: answers that drip or stall."""
+"""Real HTTP servers on 127.0.0.1 for the tests a mock cannot make: answers that drip or stall,
+and a proxy."""
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,10 +11,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class SlowServer:
     """Answers every request with ``status``, ``content_type`` and a Content-Length of ``length``,
     then sends the body one byte every ``interval`` seconds (``interval=None``: never sends it),
-    until the client goes away or the server is stopped. Use as a context manager."""
+    until the client goes away or the server is stopped. Use as a context manager.
 
-    def __init__(self, *, status: int = 200, content_type: str = "image/png", length: int = 10_000, interval=0.2):
+    ``chunked=True``: no Content-Length but ``Transfer-Encoding: chunked``, and what drips is the
+    first chunk's size line ("000…", never ended): http.client reads that line whole inside one
+    read, so a per-read socket timeout never sees the drip."""
+
+    def __init__(
+        self,
+        *,
+        status: int = 200,
+        content_type: str = "image/png",
+        length: int = 10_000,
+        interval=0.2,
+        chunked: bool = False,
+    ):
         self.status, self.content_type, self.length, self.interval = status, content_type, length, interval
+        self.chunked = chunked
         self.stopped = threading.Event()
         self.requests: list[str] = []
         owner = self
@@ -36,7 +51,10 @@ class SlowServer:
         self.requests.append(handler.path)
         handler.send_response(self.status)
         handler.send_header("Content-Type", self.content_type)
-        handler.send_header("Content-Length", str(self.length))
+        if self.chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(self.length))
         handler.end_headers()
         handler.wfile.flush()
         for _ in range(self.length):
@@ -44,7 +62,7 @@ class SlowServer:
             if self.stopped.wait(self.interval if self.interval is not None else 3600):
                 return
             try:
-                handler.wfile.write(b"x")
+                handler.wfile.write(b"0" if self.chunked else b"x")
                 handler.wfile.flush()
             except OSError:
                 return  # the client gave up: what the test wants
@@ -57,3 +75,21 @@ class SlowServer:
         self.stopped.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class JsonServer(SlowServer):
+    """Answers every request at once with ``status`` and ``body`` as JSON, and keeps each request's
+    target in ``requests``. Named as a proxy (HTTP_PROXY), it is sent the absolute URL
+    (``http://api.x.invalid/2/tweets``) and answers it itself: a proxy that never forwards."""
+
+    def __init__(self, body: dict, *, status: int = 200):
+        super().__init__(status=status, content_type="application/json")
+        self.body = json.dumps(body).encode()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        self.requests.append(handler.path)
+        handler.send_response(self.status)
+        handler.send_header("Content-Type", self.content_type)
+        handler.send_header("Content-Length", str(len(self.body)))
+        handler.end_headers()
+        handler.wfile.write(self.body)

@@ -36,6 +36,13 @@ class WeightedLengthTests(SimpleTestCase):
                 self.assertEqual(weighted_length(emoji), 2)
         self.assertEqual(weighted_length("ok 👍"), 5)
 
+    def test_it_counts_an_emoji_right_after_plain_text_as_two(self):
+        # Plain text is counted a run at a time: the run's last character may start an emoji.
+        self.assertEqual(weighted_length("Call us 1️⃣ or #️⃣ now"), len("Call us ") + 2 + len(" or ") + 2 + len(" now"))
+        self.assertEqual(weighted_length("abc1\u20e3"), 3 + 2)
+        self.assertEqual(weighted_length("abc\u200d👍"), 3 + 1 + 2)
+        self.assertEqual(weighted_length("👩\u200dabc"), 2 + 2)  # the joiner takes the "a" into the emoji
+
     def test_it_counts_every_url_as_twenty_three(self):
         self.assertEqual(weighted_length("https://example.com/" + "a" * 100), 23)
         self.assertEqual(weighted_length("see http://x.co, and www.example.org/page."), 4 + 23 + 6 + 23 + 1)

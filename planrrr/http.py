@@ -1,0 +1,80 @@
+"""A requests session that reads the process environment once per host, not on every request.
+
+requests merges the environment into every call of a session that trusts it (``trust_env``,
+the default): the proxy variables (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY, in either
+case) through ``get_environ_proxies``, which walks the whole of ``os.environ`` twice, and the
+CA bundle (REQUESTS_CA_BUNDLE, then CURL_CA_BUNDLE). That was ~0.1 ms of CPU a publication (more
+with a large environment) for values an operator sets before the process starts.
+:class:`EnvironmentOnceSession` merges the same values in the same way, looked up once per
+scheme and host for the life of the process: changing them takes a restart, as any setting does.
+
+What is left to requests, unchanged:
+
+* ``~/.netrc`` (or the file ``$NETRC`` names) is still read on every request that carries no
+  auth of its own, so a machine entry someone relies on keeps working; with no such file it
+  costs a stat or two. (An entry for a platform's API host would replace the account's
+  ``Authorization`` header, as it always did.)
+* A redirect followed by requests resolves its proxies from the environment again, hop by hop;
+  the adapters and the OAuth clients follow none.
+* ``trust_env = False`` reads nothing from the environment, as in requests.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.sessions import merge_setting
+
+# (scheme, proxy URL) pairs, as requests' proxies dict holds them; a tuple, so that no caller
+# can change what the cache hands to the next one.
+Proxies = tuple[tuple[str, str], ...]
+
+
+# Sized for the hosts a process calls: the platforms' APIs, and each Mastodon instance or PDS in use.
+@functools.lru_cache(maxsize=1024)
+def environment_settings(scheme: str, host: str, no_proxy: str | None) -> tuple[Proxies, str | None]:
+    """The proxies the environment gives URLs on ``scheme://host`` (``host`` with its port, if
+    any) and the CA bundle it names, read as requests reads them for one request."""
+    proxies = requests.utils.get_environ_proxies(f"{scheme}://{host}/", no_proxy=no_proxy)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return tuple(proxies.items()), bundle or None
+
+
+def environment_read(urls: Iterable[str]) -> None:
+    """Look up now the environment settings of these URLs' hosts (a forking worker's main process
+    does, so that its work-horses inherit them). URLs without a host are skipped."""
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme and parts.netloc:
+            environment_settings(parts.scheme, parts.netloc.rpartition("@")[2], None)
+
+
+class EnvironmentOnceSession(requests.Session):
+    """``requests.Session`` whose environment settings come from :func:`environment_settings`."""
+
+    def merge_environment_settings(
+        self, url: str, proxies: dict[str, str] | None, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if not self.trust_env:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # What requests' own method does (requests/sessions.py), with the lookups cached.
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        # Keyed without any user:password@ of the URL: no credential is kept as a key.
+        parts = urlsplit(url)
+        env_proxies, bundle = environment_settings(parts.scheme, parts.netloc.rpartition("@")[2], no_proxy)
+        if proxies is not None:
+            for key, value in env_proxies:
+                proxies.setdefault(key, value)
+        if verify is True or verify is None:
+            verify = bundle or verify
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }

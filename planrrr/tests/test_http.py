@@ -1,0 +1,110 @@
+"""EnvironmentOnceSession: requests' environment settings, read once per host."""
+
+import os
+import tempfile
+from unittest import mock
+
+import requests
+from django.test import SimpleTestCase
+
+from planrrr.http import EnvironmentOnceSession, environment_read, environment_settings
+
+PROXY = "http://proxy.internal:3128"
+URLS = (
+    "https://api.x.test/2/tweets",
+    "http://api.x.test:8080/2/tweets",
+    "https://graph.test/v21.0/1/feed?access_token=t",
+    "https://bot:pw@mastodon.test/api/v1/statuses",
+    "http://10.1.2.3/x",
+)
+ENVIRONMENTS = (
+    {},
+    {"https_proxy": PROXY, "http_proxy": PROXY},
+    {"all_proxy": PROXY, "no_proxy": "graph.test,.x.test"},
+    {"https_proxy": PROXY, "no_proxy": "10.0.0.0/8"},
+    {"https_proxy": PROXY, "no_proxy": "*"},
+    {"REQUESTS_CA_BUNDLE": "/etc/ssl/planrrr.pem"},
+    {"CURL_CA_BUNDLE": "/etc/ssl/curl.pem"},
+)
+
+
+class EnvironmentOnceSessionTests(SimpleTestCase):
+    def setUp(self):
+        environment_settings.cache_clear()
+        self.addCleanup(environment_settings.cache_clear)
+
+    def environment(self, variables: dict[str, str]):
+        # Every proxy and bundle variable replaced, so that the test process's own do not count.
+        names = [n for n in os.environ if n.lower().endswith("_proxy") or n.endswith("_CA_BUNDLE")]
+        cleared = {name: "" for name in names}
+        return mock.patch.dict(os.environ, {**cleared, **variables})
+
+    def test_it_merges_what_requests_merges(self):
+        arguments = (
+            ({}, None, None, None),
+            ({"no_proxy": "api.x.test"}, True, None, None),
+            ({"https": "http://mine:1"}, False, "/tmp/other.pem", ("c", "k")),
+        )
+        for variables in ENVIRONMENTS:
+            for url in URLS:
+                for proxies, stream, verify, cert in arguments:
+                    with self.subTest(variables=variables, url=url, proxies=proxies, verify=verify):
+                        environment_settings.cache_clear()
+                        with self.environment(variables):
+                            ours = EnvironmentOnceSession().merge_environment_settings(
+                                url, dict(proxies), stream, verify, cert
+                            )
+                            theirs = requests.Session().merge_environment_settings(
+                                url, dict(proxies), stream, verify, cert
+                            )
+                        self.assertEqual(ours, theirs)
+
+    def test_it_reads_the_environment_once_per_host(self):
+        session = EnvironmentOnceSession()
+        with (
+            self.environment({"https_proxy": PROXY}),
+            mock.patch.object(requests.utils, "get_environ_proxies", wraps=requests.utils.get_environ_proxies) as reads,
+        ):
+            for _ in range(3):
+                settings = session.merge_environment_settings("https://api.x.test/2/tweets", {}, None, None, None)
+                session.merge_environment_settings("https://graph.test/v21.0/1/feed", {}, None, None, None)
+        self.assertEqual(settings["proxies"]["https"], PROXY)
+        self.assertEqual(reads.call_count, 2)
+
+    def test_it_keeps_no_credential_of_a_url_in_its_cache(self):
+        with self.environment({}):
+            EnvironmentOnceSession().merge_environment_settings(
+                "https://bot:SECRET@mastodon.test/api", {}, None, None, None
+            )
+        self.assertEqual(environment_settings.cache_info().currsize, 1)
+        with mock.patch.object(requests.utils, "get_environ_proxies") as reads:
+            EnvironmentOnceSession().merge_environment_settings("https://mastodon.test/api", {}, None, None, None)
+        reads.assert_not_called()  # the same host, without its credentials, is the same entry
+
+    def test_it_reads_nothing_from_the_environment_without_trust_env(self):
+        session = EnvironmentOnceSession()
+        session.trust_env = False
+        with self.environment({"https_proxy": PROXY, "REQUESTS_CA_BUNDLE": "/etc/ssl/planrrr.pem"}):
+            settings = session.merge_environment_settings("https://api.x.test/", {}, None, None, None)
+        self.assertEqual(settings["proxies"], {})
+        self.assertIs(settings["verify"], True)
+
+    def test_it_leaves_netrc_to_requests(self):
+        # Decided: an operator's ~/.netrc keeps working, read by requests per request as before.
+        with tempfile.NamedTemporaryFile("w", suffix=".netrc") as netrc:
+            netrc.write("machine api.x.test login bot password pw\n")
+            netrc.flush()
+            with self.environment({"NETRC": netrc.name}):
+                prepared = EnvironmentOnceSession().prepare_request(requests.Request("GET", "https://api.x.test/"))
+        self.assertEqual(prepared.headers["Authorization"], "Basic Ym90OnB3")
+
+    def test_it_reads_ahead_the_hosts_it_is_given(self):
+        with self.environment({"https_proxy": PROXY}):
+            environment_read(["https://api.x.test", "https://graph.test/v21.0", "", "not a url"])
+            self.assertEqual(environment_settings.cache_info().currsize, 2)
+            with mock.patch.object(requests.utils, "get_environ_proxies") as reads:
+                settings = EnvironmentOnceSession().merge_environment_settings(
+                    "https://graph.test/v21.0/1/feed", {}, None, None, None
+                )
+        reads.assert_not_called()
+        self.assertEqual(settings["proxies"]["https"], PROXY)
