@@ -25,7 +25,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 from django.utils import timezone
 
-from planrrr.http import EnvironmentOnceSession
+from planrrr.http import PlatformSession
 from planrrr.text import safe_text, time_from_epoch, time_from_retry_after, wait_from_seconds
 
 logger = logging.getLogger("planrrr.connections.oauth")
@@ -135,7 +135,7 @@ class OAuthClient:
     connect_form: ClassVar[str] = "oauth"
 
     def __init__(self, session: requests.Session | None = None):
-        self.http = session or EnvironmentOnceSession()
+        self.http = session or PlatformSession()
 
     # --- configuration -------------------------------------------------------------------
     @property

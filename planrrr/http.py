@@ -22,6 +22,7 @@ What is left to requests, unchanged:
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -78,3 +79,25 @@ class EnvironmentOnceSession(requests.Session):
             "verify": merge_setting(verify, self.verify),
             "cert": merge_setting(cert, self.cert),
         }
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keeps no cookie, sends none."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+    def return_ok(self, cookie, request) -> bool:
+        return False
+
+
+class PlatformSession(EnvironmentOnceSession):
+    """The session the adapters and OAuth clients call the platforms' APIs with: one per
+    process, shared by every account of every team (one connection pool). It keeps no cookie:
+    a cookie one account's answer sets (a load balancer's, a tracking one) would otherwise go
+    with the next account's request to that host, tying accounts and teams together in the
+    platform's eyes. The APIs authenticate each request by its token and need none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies.set_policy(_NoCookies())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from planrrr.http import EnvironmentOnceSession
+from planrrr.http import PlatformSession
 
 from .base import Adapter
 from .bluesky import BlueskyAdapter
@@ -52,6 +52,6 @@ def get_adapter(platform: str) -> Adapter:
         _instances.clear()
         _owner_pid = os.getpid()
     if platform not in _instances:
-        session = next((adapter.session for adapter in _instances.values()), None) or EnvironmentOnceSession()
+        session = next((adapter.session for adapter in _instances.values()), None) or PlatformSession()
         _instances[platform] = ADAPTERS[platform](session=session)
     return _instances[platform]

@@ -40,7 +40,7 @@ import urllib3
 from django.conf import settings
 
 from planrrr.crypto import is_undecryptable
-from planrrr.http import EnvironmentOnceSession
+from planrrr.http import PlatformSession
 from planrrr.text import safe_text, scrub
 from planrrr.urlsafety import UnsafeURL, check_public_url
 
@@ -228,7 +228,7 @@ class HttpAdapter(Adapter):
 
     def __init__(self, session: requests.Session | None = None):
         # The proxy and CA bundle variables read once per host, not at every request (planrrr.http).
-        self.session = session or EnvironmentOnceSession()
+        self.session = session or PlatformSession()
 
     @property
     def base_url(self) -> str:

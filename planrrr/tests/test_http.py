@@ -1,13 +1,14 @@
-"""EnvironmentOnceSession: requests' environment settings, read once per host."""
+"""EnvironmentOnceSession: requests' environment settings, read once per host; PlatformSession: no cookie."""
 
 import os
 import tempfile
 from unittest import mock
 
 import requests
+import responses
 from django.test import SimpleTestCase
 
-from planrrr.http import EnvironmentOnceSession, environment_read, environment_settings
+from planrrr.http import EnvironmentOnceSession, PlatformSession, environment_read, environment_settings
 
 PROXY = "http://proxy.internal:3128"
 URLS = (
@@ -108,3 +109,27 @@ class EnvironmentOnceSessionTests(SimpleTestCase):
                 )
         reads.assert_not_called()
         self.assertEqual(settings["proxies"]["https"], PROXY)
+
+
+class PlatformSessionTests(SimpleTestCase):
+    def test_a_cookie_one_account_was_given_never_goes_with_another_accounts_request(self):
+        api = "https://api.platform.test/v1/post"
+        session = PlatformSession()
+        with responses.RequestsMock() as http:
+            http.post(api, json={"id": "1"}, headers={"Set-Cookie": "lb=account-a; Path=/; Domain=api.platform.test"})
+            http.post(api, json={"id": "2"})
+            session.post(api, headers={"Authorization": "Bearer a"})
+            session.post(api, headers={"Authorization": "Bearer b"})
+            self.assertNotIn("Cookie", http.calls[1].request.headers)
+        self.assertEqual(len(session.cookies), 0)
+
+    def test_a_plain_session_would_have_sent_it(self):
+        # What the test above guards against: requests keeps and sends the cookie.
+        api = "https://api.platform.test/v1/post"
+        session = EnvironmentOnceSession()
+        with responses.RequestsMock() as http:
+            http.post(api, json={"id": "1"}, headers={"Set-Cookie": "lb=account-a; Path=/; Domain=api.platform.test"})
+            http.post(api, json={"id": "2"})
+            session.post(api)
+            session.post(api)
+            self.assertEqual(http.calls[1].request.headers.get("Cookie"), "lb=account-a")
