@@ -189,8 +189,9 @@ class MastodonClient(OAuthClient):
         if problem:
             raise OAuthFailure(problem)
         scopes = " ".join(self.SCOPES)
-        app = MastodonApp.objects.filter(base_url=self.instance, redirect_uri=redirect_uri, scopes=scopes).first()
-        if app is None:
+        app = MastodonApp.objects.filter(base_url=self.instance, redirect_uri=redirect_uri).first()
+        # An app registered with other scopes (an older planrrr) cannot grant these: register again.
+        if app is None or app.scopes != scopes:
             try:
                 response = self.http.post(
                     f"{self.instance}/api/v1/apps",
@@ -218,11 +219,12 @@ class MastodonClient(OAuthClient):
                 raise OAuthFailure(
                     f"Mastodon at {self.instance} gave an unreadable answer to the app registration."
                 ) from None
-            app, _ = MastodonApp.objects.get_or_create(
+            # Two first connects to an instance at once both register: one row is kept (the
+            # unique instance and redirect URI), and update_or_create settles the race.
+            app, _ = MastodonApp.objects.update_or_create(
                 base_url=self.instance,
                 redirect_uri=redirect_uri,
-                scopes=scopes,
-                defaults={"client_id": client_id, "client_secret": client_secret},
+                defaults={"scopes": scopes, "client_id": client_id, "client_secret": client_secret},
             )
         self.app = app
         return app

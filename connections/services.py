@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,6 +67,17 @@ def connection_connect(*, team: Team, choice: AccountChoice) -> tuple[Connection
     (same team, platform, account_id) updated in place, keeping its id and history. A consent is
     a new grant: its tokens replace the old ones entirely (an old refresh token belongs to the
     grant that may have died). Sends ``connection_connected`` after commit."""
+    try:
+        connection, created = _connect(team=team, choice=choice)
+    except IntegrityError:
+        # Two consents for the same new account at once (two tabs, a double click): both found
+        # no row and both inserted; the other's row exists now, and this consent updates it.
+        connection, created = _connect(team=team, choice=choice)
+    logger.info("%s connected %s (%s)", connection.get_platform_display(), connection.pk, "new" if created else "again")
+    return connection, created
+
+
+def _connect(*, team: Team, choice: AccountChoice) -> tuple[Connection, bool]:
     now = timezone.now()
     grant = choice.grant
     with transaction.atomic():
@@ -99,7 +110,6 @@ def connection_connect(*, team: Team, choice: AccountChoice) -> tuple[Connection
         transaction.on_commit(
             lambda: connection_connected.send(sender=Connection, connection=connection, created=created)
         )
-    logger.info("%s connected %s (%s)", connection.get_platform_display(), connection.pk, "new" if created else "again")
     return connection, created
 
 

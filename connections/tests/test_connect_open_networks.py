@@ -129,6 +129,24 @@ class OpenNetworkConnectTests(ConnectTestCase):
         self.assertEqual(connection.status, Connection.Status.EXPIRED)
 
     @responses.activate
+    def test_an_app_registered_with_older_scopes_is_registered_again_and_replaced(self):
+        MastodonApp.objects.create(
+            base_url=MASTODON,
+            redirect_uri="http://testserver" + reverse("connections:connect_callback", args=["mastodon"]),
+            scopes="read write",
+            client_id="old-cid",
+            client_secret="old-secret",
+        )
+        responses.post(f"{MASTODON}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
+        response = self.client.post(
+            reverse("connections:connect_start", args=[self.team.pk, "mastodon"]), {"instance": "mastodon.test"}
+        )
+        self.assertEqual(response.status_code, 302, response.content[:300])
+        self.assertIn("client_id=cid", response["Location"])
+        app = MastodonApp.objects.get()
+        self.assertEqual((app.client_id, app.scopes), ("cid", "read:accounts write:statuses write:media"))
+
+    @responses.activate
     def test_it_connects_mastodon_through_oauth_on_the_instance_registering_the_app_once(self):
         responses.post(f"{MASTODON}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
         responses.post(

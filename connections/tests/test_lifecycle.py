@@ -3,6 +3,7 @@ and two refreshers racing for the same connection."""
 
 import threading
 from datetime import timedelta
+from unittest import mock
 
 import responses
 from django.db import connection as db
@@ -228,6 +229,27 @@ class ConnectTests(TestCase):
         self.assertEqual((saved.status, saved.status_detail, saved.refresh_failures), ("ACTIVE", "", 0))
         self.assertEqual((saved.access_token, saved.refresh_token), ("acc-new", "ref-new"))
         self.assertFalse(self.connected.calls[0]["created"])
+
+    def test_two_consents_for_a_new_account_at_once_make_one_connection(self):
+        # The other consent inserted its row after this one looked and found none.
+        first = x_connection(self.team, access_token="acc-other")
+        real = Connection.objects.select_for_update
+        looks = []
+
+        def racing():
+            looks.append(1)
+            return real().none() if len(looks) == 1 else real()
+
+        with (
+            mock.patch.object(Connection.objects, "select_for_update", racing),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            connection, created = connection_connect(team=self.team, choice=self.choice())
+        self.assertEqual(len(looks), 2)
+        self.assertEqual((connection.pk, created), (first.pk, False))
+        self.assertEqual(Connection.objects.filter(team=self.team).count(), 1)
+        self.assertEqual(Connection.objects.get(pk=first.pk).access_token, "acc-new")
+        self.assertEqual(len(self.connected.calls), 1)
 
 
 @override_settings(**OAUTH, CONNECTION_EXPIRY_WARNING_DAYS=7)
