@@ -85,6 +85,38 @@ class AttemptTests(Actors, TestCase):
         self.assertEqual(len([c for c in responses.calls if c.request.method == "POST"]), 3)
         self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.FAILED)
 
+    def test_a_rate_limit_holds_the_account_and_its_next_publication_waits_without_a_call(self):
+        usage = {FACEBOOK_PAGE: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 5}]}
+        responses.post(
+            FEED,
+            status=400,
+            json={"error": {"message": "Too many calls", "code": 80001, "type": "OAuthException"}},
+            headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
+        )
+        publication = self.publication()
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RATE_LIMITED)
+        self.facebook.refresh_from_db()
+        self.assertIsNotNone(self.facebook.rate_limited_until)
+        self.assertEqual(self.facebook.rate_limited_until, publication.next_attempt_at)
+
+        other = self.publication()
+        self.assertEqual(self.publish(other), JobMetric.Outcome.SKIPPED)
+        self.assertEqual(len(responses.calls), 1, "the account's next publication waits without calling")
+        self.assertEqual(
+            (other.status, other.next_attempt_at), (Publication.Status.PENDING, publication.next_attempt_at)
+        )
+
+    def test_a_success_near_the_usage_limit_slows_the_account_down(self):
+        usage = {FACEBOOK_PAGE: [{"type": "pages", "call_count": 95, "total_cputime": 10, "total_time": 10}]}
+        responses.post(
+            FEED, json={"id": f"{FACEBOOK_PAGE}_1"}, headers={"X-Business-Use-Case-Usage": json.dumps(usage)}
+        )
+        publication = self.publication()
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.PUBLISHED)
+        self.facebook.refresh_from_db()
+        self.assertIsNotNone(self.facebook.rate_limited_until)
+        self.assertGreater(self.facebook.rate_limited_until, timezone.now())
+
     def test_an_absurd_rate_limit_wait_is_clamped_to_a_day(self):
         usage = {FACEBOOK_PAGE: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 10**15}]}
         responses.post(
