@@ -92,18 +92,9 @@ def emit_review(post: Post, event: str, *, user=None, note: str = "") -> None:
     )
 
 
-def record_metric(
-    publication: Publication,
-    outcome: str,
-    *,
-    started: float,
-    attempt: int | None = None,
-    lag_ms: float | None = None,
-    kind: str = "publish",
-) -> None:
-    JobMetric.objects.create(
-        **metric_values(publication, outcome, started=started, attempt=attempt, lag_ms=lag_ms, kind=kind)
-    )
+def record_metric(publication: Publication, outcome: str, **options) -> None:
+    """Write the JobMetric row of a job that ends now (``options``: those of ``metric_values``)."""
+    JobMetric.objects.create(**metric_values(publication, outcome, **options))
 
 
 def metric_values(
