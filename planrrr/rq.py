@@ -91,12 +91,10 @@ def preload() -> None:
     from planrrr.crypto import decrypt, encrypt
 
     decrypt(encrypt("warm-up"))
-    # The proxy and CA bundle variables for the platforms' APIs (planrrr.http), read here once
-    # rather than at the first request of every work-horse.
-    from connections.platforms import ADAPTERS
-    from planrrr.http import environment_read
-
-    environment_read(adapter().base_url for adapter in ADAPTERS.values())
+    # What the apps ask to have done once here (PLANRRR_WORKER_WARM_UP: the core names no app),
+    # such as reading the proxy variables of the platforms' APIs.
+    for path in getattr(settings, "PLANRRR_WORKER_WARM_UP", ()):
+        import_string(path)()
     warm_up()
     freeze()
 

@@ -268,6 +268,12 @@ PLANRRR_PERIODIC = {
     "connections.services.tokens_refresh_due": TOKEN_REFRESH_INTERVAL_SECONDS,
     "connections.services.expiring_connections_warn": 300.0,
 }
+# What a worker's main process does once before it forks or starts working, besides the
+# preloading of planrrr.rq: dotted paths of functions taking no argument.
+PLANRRR_WORKER_WARM_UP = [
+    # The proxy and CA bundle variables of the platforms' API hosts, read once (planrrr.http).
+    "connections.platforms.environment_read_ahead",
+]
 # Per-job metric rows older than this are summed into hourly rollups and deleted: counters
 # and histograms are unchanged, the p99 job time and the dashboard read the rows kept.
 METRICS_RAW_RETENTION_HOURS = env.int("METRICS_RAW_RETENTION_HOURS", default=24 * 14)

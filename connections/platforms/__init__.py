@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from planrrr.http import PlatformSession
+from planrrr.http import PlatformSession, environment_read
 
 from .base import Adapter
 from .bluesky import BlueskyAdapter
@@ -55,3 +55,10 @@ def get_adapter(platform: str) -> Adapter:
         session = next((adapter.session for adapter in _instances.values()), None) or PlatformSession()
         _instances[platform] = ADAPTERS[platform](session=session)
     return _instances[platform]
+
+
+def environment_read_ahead() -> None:
+    """Read now the proxy and CA bundle variables of every platform's API host (planrrr.http):
+    a forking worker's main process does (PLANRRR_WORKER_WARM_UP), so that its work-horses
+    inherit them instead of each reading them at its first request."""
+    environment_read(adapter().base_url for adapter in ADAPTERS.values())
