@@ -87,6 +87,14 @@ class PlanrrrCollector(Collector):
                 total = sum(r["n"] for r in rows if r["platform"] == platform and r["outcome"] in outcomes)
                 family.add_metric([platform], total)
             yield family
+        comments = CounterMetricFamily(
+            "planrrr_first_comment_jobs",
+            "First-comment jobs run, by platform and outcome (PUBLISHED: the comment is on the platform).",
+            labels=["platform", "outcome"],
+        )
+        for row in selectors.job_counts("comment"):
+            comments.add_metric([row["platform"], row["outcome"]], row["n"])
+        yield comments
         yield GaugeMetricFamily(
             "planrrr_job_peak_rss_bytes",
             "The largest peak resident memory a publish job's worker process reported.",

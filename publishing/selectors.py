@@ -145,11 +145,12 @@ def webhook_summary() -> dict:
 # --- the Prometheus collector's aggregates -------------------------------------------------
 
 
-def job_counts() -> list[dict]:
-    """Publish jobs run, per platform and outcome, rolled-up hours included: [{platform, outcome, n}]."""
+def job_counts(kind: str = "publish") -> list[dict]:
+    """Jobs of ``kind`` run ("publish", or "comment": first comments), per platform and outcome,
+    rolled-up hours included: [{platform, outcome, n}]."""
     counts: dict[tuple[str, str], int] = {}
-    raw = JobMetric.objects.filter(kind="publish").values_list("platform", "outcome").annotate(n=Count("pk"))
-    rolled = JobMetricRollup.objects.filter(kind="publish").values_list("platform", "outcome").annotate(n=Sum("jobs"))
+    raw = JobMetric.objects.filter(kind=kind).values_list("platform", "outcome").annotate(n=Count("pk"))
+    rolled = JobMetricRollup.objects.filter(kind=kind).values_list("platform", "outcome").annotate(n=Sum("jobs"))
     for platform, outcome, n in [*raw.order_by(), *rolled.order_by()]:
         counts[platform, outcome] = counts.get((platform, outcome), 0) + n
     return [{"platform": p, "outcome": o, "n": n} for (p, o), n in sorted(counts.items())]

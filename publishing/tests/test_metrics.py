@@ -86,6 +86,21 @@ class MetricsEndpointTests(MetricsTestCase):
         self.assertEqual(jobs[(("outcome", "RECONCILED"), ("platform", "FACEBOOK"))], 1)
         self.assertEqual(samples["planrrr_job_peak_rss_bytes"][()], 80 * 1024 * 1024)
 
+    def test_it_counts_first_comment_jobs_apart_from_publish_jobs(self):
+        self.job("FACEBOOK", Outcome.PUBLISHED)
+        comment = self.job("FACEBOOK", Outcome.PUBLISHED)
+        JobMetric.objects.filter(pk=comment.pk).update(kind="comment")
+        self.job("LINKEDIN", Outcome.RETRY)
+        JobMetric.objects.filter(platform="LINKEDIN").update(kind="comment")
+
+        samples = scrape(self.client)
+
+        comments = samples["planrrr_first_comment_jobs_total"]
+        self.assertEqual(comments[(("outcome", "PUBLISHED"), ("platform", "FACEBOOK"))], 1)
+        self.assertEqual(comments[(("outcome", "RETRY"), ("platform", "LINKEDIN"))], 1)
+        self.assertEqual(samples["planrrr_publish_jobs_total"][(("outcome", "PUBLISHED"), ("platform", "FACEBOOK"))], 1)
+        self.assertEqual(samples["planrrr_publications_published_total"][(("platform", "FACEBOOK"),)], 1)
+
     def test_it_serves_job_time_and_lag_as_histograms(self):
         self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=40, lag_ms=300)
         self.job("FACEBOOK", Outcome.PUBLISHED, duration_ms=700, lag_ms=None)
