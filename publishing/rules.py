@@ -175,6 +175,13 @@ def content_for(post_or_fields, platform: str) -> tuple[str, list[str]]:
     return text, list(media) if isinstance(media, list | tuple) else media
 
 
+def has_media(post) -> bool:
+    """Whether any platform of the post gets media: the post's own, or only a variant's (an
+    Instagram photo on a post that is text elsewhere). What staging ahead of the slot is for."""
+    platforms = post.platforms if isinstance(post.platforms, list) else []
+    return any(content_for(post, platform)[1] for platform in platforms)
+
+
 def thread_for(post_or_fields, platform: str) -> list:
     """The follow-up parts ``platform`` gets: its variant's ``thread`` where it has one, else the
     post's. Anything else than a list (a row written past the door) is returned for the caller

@@ -18,7 +18,8 @@ from datetime import timedelta
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import BooleanField, Count, Max, Q, Sum
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
@@ -56,14 +57,12 @@ def due_media_stage(now) -> int:
     lead = settings.MEDIA_STAGING_LEAD_SECONDS
     if not lead:
         return 0
+    window = Post.objects.filter(
+        status=Post.Status.SCHEDULED, scheduled_at__gt=now, scheduled_at__lte=now + timedelta(seconds=lead)
+    )
     unstaged = (
-        Publication.objects.filter(
-            status=Publication.Status.PENDING,
-            post__status=Post.Status.SCHEDULED,
-            post__scheduled_at__gt=now,
-            post__scheduled_at__lte=now + timedelta(seconds=lead),
-        )
-        .exclude(post__media_urls=[])
+        Publication.objects.filter(status=Publication.Status.PENDING, post__in=window.values("pk"))
+        .filter(~Q(post__media_urls=[]) | Q(post__in=_with_variant_media(window)))
         .exclude(metadata__has_key="stagedAt")
         .exclude(metadata__has_key="stagingError")
     )
@@ -85,6 +84,13 @@ def due_media_stage(now) -> int:
         )
         enqueued += 1
     return enqueued
+
+
+def _with_variant_media(posts):
+    """The ids of those ``posts`` where some platform's variant has media of its own (what
+    rules.has_media adds to the post's own media_urls, in SQL)."""
+    media = RawSQL("jsonb_path_exists(variants, '$.*.media_urls[0]')", (), output_field=BooleanField())
+    return posts.alias(variant_media=media).filter(variant_media=True).values("pk")
 
 
 def expired_leases_recover(now) -> int:

@@ -35,7 +35,7 @@ def stage_enqueue(post: Post) -> None:
     """Ask RQ to stage the post's media MEDIA_STAGING_LEAD_SECONDS before its slot (at once if
     that is already past). The sweep does it too if Redis loses this job."""
     lead = settings.MEDIA_STAGING_LEAD_SECONDS
-    if not post.media_urls or not lead or post.scheduled_at <= timezone.now():
+    if not rules.has_media(post) or not lead or post.scheduled_at <= timezone.now():
         return
 
     def enqueue() -> None:
@@ -57,7 +57,7 @@ def stage_job_id(post: Post) -> str:
 def post_stage(*, post_id: int) -> int:
     """Stage a scheduled post's media. Returns how many publications were staged."""
     post = Post.objects.filter(pk=post_id, status=Post.Status.SCHEDULED).first()
-    if post is None or not post.media_urls:
+    if post is None or not rules.has_media(post):
         return 0
     publications = post.publications.filter(status=Publication.Status.PENDING).select_related("connection")
     return sum(publication_stage(publication=publication, post=post) for publication in publications)

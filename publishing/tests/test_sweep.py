@@ -6,6 +6,7 @@ import django_rq
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 from planrrr.testing import flush_redis
 from publishing import selectors, services, sweep
@@ -175,3 +176,51 @@ class NothingToPublishTests(Actors, TestCase):
         count, late = selectors.overdue_posts()
         self.assertEqual(count, 1)
         self.assertLess(late, 60)
+
+
+@override_settings(MEDIA_STAGING_LEAD_SECONDS=300)
+class MediaStagingTests(Actors, TestCase):
+    """Media is staged ahead of the slot whether it is the post's own or only a variant's."""
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.instagram = self.connect("INSTAGRAM", "17841400008460056", "mock_ig_token")
+        self.queue = django_rq.get_queue("default")
+        self.scheduler = ScheduledJobRegistry(queue=self.queue)
+
+    def scheduled(self, **fields) -> Post:
+        with self.captureOnCommitCallbacks(execute=True):
+            return services.post_create(
+                team=self.team,
+                platforms=["FACEBOOK", "INSTAGRAM"],
+                scheduled_at=timezone.now() + timedelta(minutes=2),
+                **fields,
+            )
+
+    def test_a_post_whose_only_media_is_a_variants_is_staged(self):
+        post = self.scheduled(
+            content="Text on Facebook",
+            variants={"INSTAGRAM": {"content": "A photo", "media_urls": ["https://cdn.example.com/photo.jpg"]}},
+        )
+        job_id = services.stage_job_id(post)
+        self.assertIn(job_id, self.queue.get_job_ids() + self.scheduler.get_job_ids())
+
+        flush_redis()  # Redis lost the staging job: the sweep finds the post again
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_media_stage(timezone.now()), 1)
+        self.assertEqual(self.queue.get_job_ids(), [job_id])
+
+    def test_a_post_with_no_media_anywhere_is_not_staged(self):
+        with self.captureOnCommitCallbacks(execute=True):
+            post = services.post_create(
+                team=self.team,
+                content="Text only",
+                platforms=["FACEBOOK", "TWITTER"],
+                variants={"TWITTER": {"content": "Shorter", "media_urls": []}},
+                scheduled_at=timezone.now() + timedelta(minutes=2),
+            )
+        self.assertEqual(self.queue.get_job_ids() + self.scheduler.get_job_ids(), [])
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_media_stage(timezone.now()), 0)
+        self.assertEqual(services.post_stage(post_id=post.pk), 0)
