@@ -196,8 +196,9 @@ def record_step(attempt: Attempt) -> bool:
 
 
 def settle(attempt: Attempt, result: Result) -> str:
-    """End an attempt: write the row, the event, the metric and the next job, in one
-    transaction, only if the attempt still holds its lease; then derive the post's status.
+    """End an attempt: write the row, the event and the metric in one statement, only if the
+    attempt still holds its lease; enqueue the next job once that is committed; then derive the
+    post's status.
     If that cannot be written (a value PostgreSQL refuses, a bug), a minimal outcome is written
     instead, so the attempt still ends and still counts."""
     try:
@@ -235,6 +236,62 @@ def _log_outcome(attempt: Attempt, outcome: str) -> None:
 
 def _settle(attempt: Attempt, result: Result) -> str:
     publication, now = attempt.publication, timezone.now()
+    connection = publication.connection
+    kind, fields, retry_at = _decide(attempt, result, now)
+
+    # What else the attempt's end writes, all in the statement that settles the row.
+    slow_until = event = None
+    if kind == DONE:
+        outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
+        if result.published.slow_down_until:
+            slow_until = clamp_wait(result.published.slow_down_until, what=f"{publication.platform} usage")
+    elif kind == LATER:
+        outcome = result.metric or Outcome.SKIPPED
+        if result.metric == Outcome.RATE_LIMITED:
+            slow_until = retry_at
+        fields.update(job_id=publication_job_id(publication), enqueued_at=now)
+    else:
+        outcome = Outcome.FAILED
+    # The row as it will be once settled (the event and the metric describe that row); the
+    # attempt's own copy changes only if the write succeeds.
+    after = copy.copy(publication)
+    for name, value in fields.items():
+        setattr(after, name, value)
+    team_id = publication.post.team_id
+    if kind == DONE:
+        data = signals.published_data(after, external_id=after.external_id, url=result.published.url, published_at=now)
+        event = signals.event_sql(team_id, "post.published", data, when="settled")
+    elif kind == GIVE_UP:
+        event = signals.event_sql(team_id, "post.failed", signals.failed_data(after), when="settled")
+    metric = None
+    if kind != LATER or result.metric:
+        metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
+
+    settled, deliveries, post_rows = _write(
+        attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER
+    )
+    if not settled:
+        return Outcome.SKIPPED
+    for name, value in fields.items():
+        setattr(publication, name, value)
+    if event is not None:
+        event.enqueue(deliveries)
+    if kind == DONE and publication.post.first_comment:
+        first_comment_enqueue(publication=publication)
+    elif kind == LATER:
+        publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
+    if kind == GIVE_UP and result.expire_connection and connection is not None:
+        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+    if kind != LATER:
+        post_finalize_settled(publication=publication, rows=post_rows)
+    return outcome
+
+
+def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict, datetime | None]:
+    """What the attempt comes to once the limits are applied (a ``later`` past
+    PUBLISH_MAX_ATTEMPTS or PUBLISH_WAIT_LIMIT_HOURS gives up): (kind, the publication's
+    fields to write, the next attempt's time for ``later``)."""
+    publication = attempt.publication
     connection = publication.connection
     secrets = [connection.access_token] if connection is not None else []
     error = safe_text(result.error, secrets=secrets)
@@ -288,53 +345,7 @@ def _settle(attempt: Attempt, result: Result) -> str:
         fields.update(status=Publication.Status.FAILED, error=error, next_attempt_at=None, outcome_unknown=False)
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
-
-    # What else the attempt's end writes, all in the statement that settles the row.
-    slow_until = event = None
-    if kind == DONE:
-        outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
-        if result.published.slow_down_until:
-            slow_until = clamp_wait(result.published.slow_down_until, what=f"{publication.platform} usage")
-    elif kind == LATER:
-        outcome = result.metric or Outcome.SKIPPED
-        if result.metric == Outcome.RATE_LIMITED:
-            slow_until = retry_at
-        fields.update(job_id=publication_job_id(publication), enqueued_at=now)
-    else:
-        outcome = Outcome.FAILED
-    # The row as it will be once settled (the event and the metric describe that row); the
-    # attempt's own copy changes only if the write succeeds.
-    after = copy.copy(publication)
-    for name, value in fields.items():
-        setattr(after, name, value)
-    team_id = publication.post.team_id
-    if kind == DONE:
-        data = signals.published_data(after, external_id=after.external_id, url=result.published.url, published_at=now)
-        event = signals.event_sql(team_id, "post.published", data, when="settled")
-    elif kind == GIVE_UP:
-        event = signals.event_sql(team_id, "post.failed", signals.failed_data(after), when="settled")
-    metric = None
-    if kind != LATER or result.metric:
-        metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
-
-    settled, deliveries, post_rows = _write(
-        attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER
-    )
-    if not settled:
-        return Outcome.SKIPPED
-    for name, value in fields.items():
-        setattr(publication, name, value)
-    if event is not None:
-        event.enqueue(deliveries)
-    if kind == DONE and publication.post.first_comment:
-        first_comment_enqueue(publication=publication)
-    elif kind == LATER:
-        publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
-    if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
-    if kind != LATER:
-        post_finalize_settled(publication=publication, rows=post_rows)
-    return outcome
+    return kind, fields, retry_at
 
 
 def _write(
