@@ -192,33 +192,22 @@ class MastodonClient(OAuthClient):
         app = MastodonApp.objects.filter(base_url=self.instance, redirect_uri=redirect_uri).first()
         # An app registered with other scopes (an older planrrr) cannot grant these: register again.
         if app is None or app.scopes != scopes:
-            try:
-                response = self.http.post(
-                    f"{self.instance}/api/v1/apps",
-                    data={
-                        "client_name": "planrrr",
-                        "redirect_uris": redirect_uri,
-                        "scopes": scopes,
-                        "website": settings.OAUTH_REDIRECT_BASE_URL or "https://github.com/planrrr",
-                    },
-                    timeout=settings.PLATFORM_TIMEOUT,
-                    allow_redirects=False,
+            body = self.request_json(
+                "POST",
+                f"{self.instance}/api/v1/apps",
+                what=f"register planrrr at {self.instance}",
+                data={
+                    "client_name": "planrrr",
+                    "redirect_uris": redirect_uri,
+                    "scopes": scopes,
+                    "website": settings.OAUTH_REDIRECT_BASE_URL or "https://github.com/planrrr",
+                },
+            )
+            if not body.get("client_id") or not body.get("client_secret"):
+                raise OAuthFailure(
+                    f"Mastodon at {self.instance} answered the app registration without client_id and client_secret."
                 )
-            except requests.exceptions.RequestException as err:
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} could not be reached to register planrrr ({err.__class__.__name__})."
-                ) from None
-            if response.status_code >= 400:
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} refused to register planrrr: {self.classify(response).message}"
-                )
-            try:
-                body = response.json()
-                client_id, client_secret = str(body["client_id"]), str(body["client_secret"])
-            except (ValueError, KeyError, TypeError):
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} gave an unreadable answer to the app registration."
-                ) from None
+            client_id, client_secret = str(body["client_id"]), str(body["client_secret"])
             # Two first connects to an instance at once both register: one row is kept (the
             # unique instance and redirect URI), and update_or_create settles the race.
             app, _ = MastodonApp.objects.update_or_create(
