@@ -36,6 +36,7 @@ from django.utils import timezone
 from connections.platforms.base import BodyTooLarge, DeadlineExceeded, read_within
 from planrrr.http import PlatformSession
 from planrrr.text import safe_text, time_from_epoch, time_from_retry_after, wait_from_seconds
+from planrrr.urlsafety import UnsafeURL
 
 logger = logging.getLogger("planrrr.connections.oauth")
 
@@ -145,9 +146,11 @@ class OAuthClient:
     # How the connect page connects an account: "oauth" (a button to the consent page),
     # "instance" (OAuth on a server the person names) or "app_password" (a form, no redirect).
     connect_form: ClassVar[str] = "oauth"
+    # What every call goes through (see HttpAdapter.session_class).
+    session_class: ClassVar[type[requests.Session]] = PlatformSession
 
     def __init__(self, session: requests.Session | None = None):
-        self.http = session or PlatformSession()
+        self.http = session or self.session_class()
 
     # --- configuration -------------------------------------------------------------------
     @property
@@ -353,7 +356,7 @@ class OAuthClient:
         asked (``what``: "read your Facebook pages", "create a session"), with the platform's
         classification (``classify``) and no secret in its text."""
         secrets = (*secrets, self.client_secret)
-        response = self.fetch(method, url, what=what, **kwargs)
+        response = self.fetch(method, url, what=what, secrets=secrets, **kwargs)
         if response.status_code >= 400:
             err = self.classify(response)
             raise OAuthFailure(
@@ -371,7 +374,7 @@ class OAuthClient:
             raise OAuthFailure(f"{self.label} gave an unexpected answer when asked to {what}.")
         return body
 
-    def fetch(self, method: str, url: str, *, what: str, **kwargs: Any) -> requests.Response:
+    def fetch(self, method: str, url: str, *, what: str, secrets: tuple = (), **kwargs: Any) -> requests.Response:
         """One HTTP exchange through ``self.http``, never following redirects, its whole answer
         read by PLATFORM_CALL_DEADLINE_SECONDS (``read_within``, as the adapters' ``send``) and
         within MAX_ANSWER_BYTES; returns the response, body in memory, whatever its status. A
@@ -388,6 +391,11 @@ class OAuthClient:
         deadline = time.monotonic() + seconds
         try:
             response = self.http.request(method, url, stream=True, **kwargs)
+        except UnsafeURL as err:
+            # Only a pinned session (a Mastodon instance, a Bluesky PDS) checks the address.
+            if err.permanent:
+                raise OAuthFailure(f"{self.label} cannot be asked to {what}: {err}", secrets=secrets) from None
+            raise OAuthFailure(f"{self.label} could not be reached to {what}: {err}", secrets=secrets) from None
         except requests.exceptions.Timeout:
             raise OAuthFailure(f"{self.label} did not answer in time when asked to {what}.") from None
         except requests.exceptions.RequestException as err:
@@ -414,9 +422,10 @@ class OAuthClient:
 
 class FetchingOAuth2Session(OAuth2Session):
     """Authlib's session (``fetch_token``, ``refresh_token``), every request of which is its
-    client's :meth:`OAuthClient.fetch`: through the client's session (one without cookies), within
-    the deadline and size limit of every other call. Authlib's own ``request`` sends through this
-    Session itself and reads the answer whole with only requests' per-read timeout."""
+    client's :meth:`OAuthClient.fetch`: through the client's session (one without cookies, and for
+    a Mastodon instance pinned to the checked address), within the deadline and size limit of
+    every other call. Authlib's own ``request`` sends through this Session itself and reads the
+    answer whole with only requests' per-read timeout."""
 
     def __init__(self, *, client: OAuthClient, what: str, **kwargs: Any):
         super().__init__(**kwargs)

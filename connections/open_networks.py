@@ -11,7 +11,9 @@
   expire and there is no refresh: a revoked one answers 401 and the connection is EXPIRED.
 
 Both keep the contract of ``connections.oauth``: what was granted, or OAuthFailure with
-``grant_dead`` saying whether only the person can help.
+``grant_dead`` saying whether only the person can help. Every call of theirs goes to the person's
+server through an InstanceSession, pinned to the address it checked, as the adapters' calls do
+(connections.platforms.instance).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import requests
 from django.conf import settings
 
 from connections.oauth import AccountChoice, Grant, OAuthClient, OAuthFailure, normalize_scopes
-from connections.platforms.instance import base_url_problem, normalized_base_url
+from connections.platforms.instance import InstanceSession, base_url_problem, normalized_base_url
 from planrrr.text import time_from_epoch
 
 
@@ -47,6 +49,7 @@ class BlueskyClient(OAuthClient):
     client_id_setting = ""
     client_secret_setting = ""
     connect_form = "app_password"
+    session_class = InstanceSession
     # Errors that end a session (https://docs.bsky.app, "HTTP reference"): 400 ExpiredToken
     # ("Token has expired" / "Token has been revoked"), 400 InvalidToken, 401 AuthenticationRequired
     # ("Invalid identifier or password" at createSession), AccountTakedown.
@@ -139,6 +142,7 @@ class MastodonClient(OAuthClient):
     client_id_setting = ""
     client_secret_setting = ""
     connect_form = "instance"
+    session_class = InstanceSession
     token_auth_method = "client_secret_post"
     pkce = True
     # What planrrr does: read the account it acts for, post statuses and media.
