@@ -7,6 +7,12 @@ granted, or raises :class:`OAuthFailure`, whose one flag says whether the grant 
 (the person must connect the account again) or the failure may pass (retry with backoff). No
 message of it, no log line, carries a token, a code, a client secret or a URL holding them.
 
+Every call, Authlib's to the token endpoint included, is :meth:`OAuthClient.fetch`: its whole
+answer read within PLATFORM_CALL_DEADLINE_SECONDS and MAX_ANSWER_BYTES, as the adapters read
+theirs. requests' read timeout bounds each read only: a server dripping a byte at a time would
+hold the web request, or the worker and the connection's row lock during a refresh, for as long
+as it liked, and a huge answer would be read whole into memory.
+
 Instagram has no client of its own: its business accounts are connected through the Facebook
 app, as the accounts linked to the pages a person picks.
 """
@@ -15,18 +21,22 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
+import urllib3
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 from django.utils import timezone
 
+from connections.platforms.base import BodyTooLarge, DeadlineExceeded, read_within
 from planrrr.http import PlatformSession
 from planrrr.text import safe_text, time_from_epoch, time_from_retry_after, wait_from_seconds
+from planrrr.urlsafety import UnsafeURL
 
 logger = logging.getLogger("planrrr.connections.oauth")
 
@@ -34,6 +44,9 @@ logger = logging.getLogger("planrrr.connections.oauth")
 MAX_LIFETIME = timedelta(days=3650)
 # Pages of a listing read at most (Facebook pages); more would be a loop, not a person's pages.
 MAX_LISTING_PAGES = 20
+# The most of one answer read: tokens, profiles and a page of 100 Facebook pages with their tokens
+# are a few kB to some tens of kB; anything near this is not an answer to what we asked.
+MAX_ANSWER_BYTES = 1024 * 1024
 
 
 class OAuthFailure(Exception):
@@ -133,9 +146,11 @@ class OAuthClient:
     # How the connect page connects an account: "oauth" (a button to the consent page),
     # "instance" (OAuth on a server the person names) or "app_password" (a form, no redirect).
     connect_form: ClassVar[str] = "oauth"
+    # What every call goes through (see HttpAdapter.session_class).
+    session_class: ClassVar[type[requests.Session]] = PlatformSession
 
     def __init__(self, session: requests.Session | None = None):
-        self.http = session or PlatformSession()
+        self.http = session or self.session_class()
 
     # --- configuration -------------------------------------------------------------------
     @property
@@ -170,20 +185,22 @@ class OAuthClient:
         return True
 
     # --- the flow ------------------------------------------------------------------------
-    def session(self, *, redirect_uri: str | None = None, scoped: bool = False) -> OAuth2Session:
-        """Authlib's session for this app. ``scoped`` only for the authorization URL: Authlib
-        would add the scopes to a refresh too, which RFC 6749 section 6 allows but no platform
-        here needs (the grant keeps its scopes)."""
+    def session(self, *, redirect_uri: str | None = None, scoped: bool = False, what: str = "") -> OAuth2Session:
+        """Authlib's session for this app, sending through ``fetch`` (``what``: the call's words
+        for its errors). ``scoped`` only for the authorization URL: Authlib would add the scopes
+        to a refresh too, which RFC 6749 section 6 allows but no platform here needs (the grant
+        keeps its scopes)."""
         if not self.configured:
             raise NotConfigured(f"{self.label} is {self.not_configured_message}.")
-        session = OAuth2Session(
+        session = FetchingOAuth2Session(
+            client=self,
+            what=what,
             client_id=self.client_id,
             client_secret=self.client_secret,
             token_endpoint_auth_method=self.token_auth_method,
             scope=self.scope_separator.join(self.scopes) if scoped else None,
             redirect_uri=redirect_uri,
             code_challenge_method="S256" if self.pkce else None,
-            default_timeout=settings.PLATFORM_TIMEOUT,
         )
         # Classify every error answer here, before Authlib reads it as a token or raises its own
         # untyped error: a 429 or 5xx must never be taken for a dead grant.
@@ -261,17 +278,13 @@ class OAuthClient:
     def _call(self, what: str, call, *, redirect_uri: str | None = None, secrets: tuple = ()) -> dict:
         secrets = (*secrets, self.client_secret)
         try:
-            with self.session(redirect_uri=redirect_uri) as oauth:
+            with self.session(redirect_uri=redirect_uri, what=what) as oauth:
                 return call(oauth)
         except OAuthFailure as err:
+            # The transport's failures too (``fetch``), and the error answers (``_checked``).
             err.message = safe_text(err.message, secrets=secrets)
             err.args = (err.message,)
             raise
-        except requests.exceptions.Timeout:
-            raise OAuthFailure(f"{self.label} did not answer in time when asked to {what}.") from None
-        except requests.exceptions.RequestException as err:
-            # Not kept as the cause: requests' texts hold the URL, and Graph's holds the secret.
-            raise OAuthFailure(f"{self.label} could not be reached to {what} ({err.__class__.__name__}).") from None
         except AuthlibBaseError as err:
             # An error in a 2xx answer, which Authlib raises itself.
             code = str(getattr(err, "error", "") or "")
@@ -342,15 +355,8 @@ class OAuthClient:
         """One call whose answer is a JSON object; anything else an OAuthFailure saying what was
         asked (``what``: "read your Facebook pages", "create a session"), with the platform's
         classification (``classify``) and no secret in its text."""
-        kwargs.setdefault("timeout", settings.PLATFORM_TIMEOUT)
-        kwargs.setdefault("allow_redirects", False)
         secrets = (*secrets, self.client_secret)
-        try:
-            response = self.http.request(method, url, **kwargs)
-        except requests.exceptions.Timeout:
-            raise OAuthFailure(f"{self.label} did not answer in time when asked to {what}.") from None
-        except requests.exceptions.RequestException as err:
-            raise OAuthFailure(f"{self.label} could not be reached to {what} ({err.__class__.__name__}).") from None
+        response = self.fetch(method, url, what=what, secrets=secrets, **kwargs)
         if response.status_code >= 400:
             err = self.classify(response)
             raise OAuthFailure(
@@ -367,6 +373,69 @@ class OAuthClient:
         if not isinstance(body, dict):
             raise OAuthFailure(f"{self.label} gave an unexpected answer when asked to {what}.")
         return body
+
+    def fetch(self, method: str, url: str, *, what: str, secrets: tuple = (), **kwargs: Any) -> requests.Response:
+        """One HTTP exchange through ``self.http``, never following redirects, its whole answer
+        read by PLATFORM_CALL_DEADLINE_SECONDS (``read_within``, as the adapters' ``send``) and
+        within MAX_ANSWER_BYTES; returns the response, body in memory, whatever its status. A
+        failure of the transport, an answer too slow or too large, is an OAuthFailure saying what
+        was asked that may pass (not ``grant_dead``: the connection stays ACTIVE and is retried).
+
+        The deadline is the adapters' own: a token or profile answer takes well under a second,
+        so it only ever cuts a server that is broken or hostile, and one setting bounds every
+        call a worker makes. The request exceptions are not kept as the cause: their texts hold
+        the URL, and Graph's holds the app secret."""
+        kwargs.setdefault("timeout", settings.PLATFORM_TIMEOUT)
+        kwargs.setdefault("allow_redirects", False)
+        seconds = settings.PLATFORM_CALL_DEADLINE_SECONDS
+        deadline = time.monotonic() + seconds
+        try:
+            response = self.http.request(method, url, stream=True, **kwargs)
+        except UnsafeURL as err:
+            # Only a pinned session (a Mastodon instance, a Bluesky PDS) checks the address.
+            if err.permanent:
+                raise OAuthFailure(f"{self.label} cannot be asked to {what}: {err}", secrets=secrets) from None
+            raise OAuthFailure(f"{self.label} could not be reached to {what}: {err}", secrets=secrets) from None
+        except requests.exceptions.Timeout:
+            raise OAuthFailure(f"{self.label} did not answer in time when asked to {what}.") from None
+        except requests.exceptions.RequestException as err:
+            raise OAuthFailure(f"{self.label} could not be reached to {what} ({err.__class__.__name__}).") from None
+        try:
+            response._content = read_within(response, deadline=deadline, limit=MAX_ANSWER_BYTES)
+        except DeadlineExceeded:
+            response.close()
+            raise OAuthFailure(
+                f"{self.label} was too slow when asked to {what}: its answer did not finish within {seconds:g} s."
+            ) from None
+        except BodyTooLarge:
+            response.close()
+            raise OAuthFailure(
+                f"{self.label} answered too much when asked to {what}: more than {MAX_ANSWER_BYTES:,} bytes."
+            ) from None
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError) as err:
+            response.close()
+            raise OAuthFailure(
+                f"{self.label} broke off its answer when asked to {what} ({err.__class__.__name__})."
+            ) from None
+        return response
+
+
+class FetchingOAuth2Session(OAuth2Session):
+    """Authlib's session (``fetch_token``, ``refresh_token``), every request of which is its
+    client's :meth:`OAuthClient.fetch`: through the client's session (one without cookies, and for
+    a Mastodon instance pinned to the checked address), within the deadline and size limit of
+    every other call. Authlib's own ``request`` sends through this Session itself and reads the
+    answer whole with only requests' per-read timeout."""
+
+    def __init__(self, *, client: OAuthClient, what: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.client = client
+        self.what = what
+
+    def request(self, method, url, withhold_token=False, auth=None, **kwargs):
+        # Authlib calls this for the token endpoint only, with the app's authentication as
+        # ``auth``; no session here holds a token of its own to add (``withhold_token``).
+        return self.client.fetch(method, url, what=self.what, auth=auth, **kwargs)
 
 
 class XClient(OAuthClient):

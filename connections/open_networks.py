@@ -11,7 +11,9 @@
   expire and there is no refresh: a revoked one answers 401 and the connection is EXPIRED.
 
 Both keep the contract of ``connections.oauth``: what was granted, or OAuthFailure with
-``grant_dead`` saying whether only the person can help.
+``grant_dead`` saying whether only the person can help. Every call of theirs goes to the person's
+server through an InstanceSession, pinned to the address it checked, as the adapters' calls do
+(connections.platforms.instance).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import requests
 from django.conf import settings
 
 from connections.oauth import AccountChoice, Grant, OAuthClient, OAuthFailure, normalize_scopes
-from connections.platforms.instance import base_url_problem, normalized_base_url
+from connections.platforms.instance import InstanceSession, base_url_problem, normalized_base_url
 from planrrr.text import time_from_epoch
 
 
@@ -47,6 +49,7 @@ class BlueskyClient(OAuthClient):
     client_id_setting = ""
     client_secret_setting = ""
     connect_form = "app_password"
+    session_class = InstanceSession
     # Errors that end a session (https://docs.bsky.app, "HTTP reference"): 400 ExpiredToken
     # ("Token has expired" / "Token has been revoked"), 400 InvalidToken, 401 AuthenticationRequired
     # ("Invalid identifier or password" at createSession), AccountTakedown.
@@ -139,6 +142,7 @@ class MastodonClient(OAuthClient):
     client_id_setting = ""
     client_secret_setting = ""
     connect_form = "instance"
+    session_class = InstanceSession
     token_auth_method = "client_secret_post"
     pkce = True
     # What planrrr does: read the account it acts for, post statuses and media.
@@ -192,33 +196,22 @@ class MastodonClient(OAuthClient):
         app = MastodonApp.objects.filter(base_url=self.instance, redirect_uri=redirect_uri).first()
         # An app registered with other scopes (an older planrrr) cannot grant these: register again.
         if app is None or app.scopes != scopes:
-            try:
-                response = self.http.post(
-                    f"{self.instance}/api/v1/apps",
-                    data={
-                        "client_name": "planrrr",
-                        "redirect_uris": redirect_uri,
-                        "scopes": scopes,
-                        "website": settings.OAUTH_REDIRECT_BASE_URL or "https://github.com/planrrr",
-                    },
-                    timeout=settings.PLATFORM_TIMEOUT,
-                    allow_redirects=False,
+            body = self.request_json(
+                "POST",
+                f"{self.instance}/api/v1/apps",
+                what=f"register planrrr at {self.instance}",
+                data={
+                    "client_name": "planrrr",
+                    "redirect_uris": redirect_uri,
+                    "scopes": scopes,
+                    "website": settings.OAUTH_REDIRECT_BASE_URL or "https://github.com/planrrr",
+                },
+            )
+            if not body.get("client_id") or not body.get("client_secret"):
+                raise OAuthFailure(
+                    f"Mastodon at {self.instance} answered the app registration without client_id and client_secret."
                 )
-            except requests.exceptions.RequestException as err:
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} could not be reached to register planrrr ({err.__class__.__name__})."
-                ) from None
-            if response.status_code >= 400:
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} refused to register planrrr: {self.classify(response).message}"
-                )
-            try:
-                body = response.json()
-                client_id, client_secret = str(body["client_id"]), str(body["client_secret"])
-            except (ValueError, KeyError, TypeError):
-                raise OAuthFailure(
-                    f"Mastodon at {self.instance} gave an unreadable answer to the app registration."
-                ) from None
+            client_id, client_secret = str(body["client_id"]), str(body["client_secret"])
             # Two first connects to an instance at once both register: one row is kept (the
             # unique instance and redirect URI), and update_or_create settles the race.
             app, _ = MastodonApp.objects.update_or_create(

@@ -17,6 +17,10 @@ What is left to requests, unchanged:
 * A redirect followed by requests resolves its proxies from the environment again, hop by hop;
   the adapters and the OAuth clients follow none.
 * ``trust_env = False`` reads nothing from the environment, as in requests.
+
+:class:`PinnedSession` (the servers a person named: Mastodon instances, Bluesky PDSes) is the
+exception: it reads neither the proxy nor the CA bundle variables, as webhook deliveries and media
+downloads do not (see it).
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from __future__ import annotations
 import functools
 import http.cookiejar
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import BaseAdapter
 from requests.sessions import merge_setting
+
+from planrrr.urlsafety import PinnedAdapter
 
 # (scheme, proxy URL) pairs, as requests' proxies dict holds them; a tuple, so that no caller
 # can change what the cache hands to the next one.
@@ -101,3 +108,32 @@ class PlatformSession(EnvironmentOnceSession):
     def __init__(self) -> None:
         super().__init__()
         self.cookies.set_policy(_NoCookies())
+
+
+class PinnedSession(PlatformSession):
+    """A :class:`PlatformSession` (no cookie kept) for servers a person named, such as a Mastodon
+    instance or a Bluesky PDS: every request, whatever its URL, goes through
+    :class:`planrrr.urlsafety.PinnedAdapter`, which checks the address the name resolves to and
+    connects to exactly that address. A second lookup by the connection itself could get another
+    answer (DNS rebinding) and carry the account's token to the private network.
+
+    No proxy from the environment: a proxy would resolve the name itself, out of our sight; and
+    no CA bundle from it either (certifi's CAs verify the certificate), as for webhooks and media.
+    One per process is shared by every account: its pools are keyed by the checked address, so a
+    kept connection is only reused for a request to the address just checked.
+
+    ``allow_private``: lift the address rules (development and tests), still pinning; a function
+    is called at every request (see PinnedAdapter).
+    """
+
+    def __init__(self, *, allow_private: bool | Callable[[], bool] = False) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.pinned = PinnedAdapter(allow_private=allow_private)
+        self.mount("http://", self.pinned)
+        self.mount("https://", self.pinned)
+
+    def get_adapter(self, url: str) -> BaseAdapter:
+        # Every URL, an ftp:// one included: the check then refuses it with a message saying what
+        # to change, where requests would only say it has no adapter for it.
+        return self.pinned

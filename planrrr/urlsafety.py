@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -162,14 +163,23 @@ class PinnedAdapter(HTTPAdapter):
     lookup happens; the Host header keeps the name, and for https the connection pool
     is keyed and verified on the name (``server_hostname`` for SNI, ``assert_hostname``
     for the certificate).
+
+    Pooled connections are therefore reused only for the address just checked: a pool is
+    keyed by the IP (and, for https, the name), so when a name's answer changes, the next
+    request goes to the pool of its new address, checked, never to a socket opened to the
+    old one.
+
+    ``allow_private`` may be a function, called at every request: for a setting that tests
+    change while the adapter lives on (``INSTANCE_ALLOW_PRIVATE_URLS``).
     """
 
-    def __init__(self, *, allow_private: bool = False, **kwargs: Any):
+    def __init__(self, *, allow_private: bool | Callable[[], bool] = False, **kwargs: Any):
         self.allow_private = allow_private
         super().__init__(**kwargs)
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        addresses = check_public_url(request.url, allow_private=self.allow_private)
+        allow_private = self.allow_private() if callable(self.allow_private) else self.allow_private
+        addresses = check_public_url(request.url, allow_private=allow_private)
         parts = urlsplit(request.url)
         pinned = request.copy()
         pinned.url = urlunsplit(parts._replace(netloc=addresses[0].netloc))

@@ -225,10 +225,12 @@ class HttpAdapter(Adapter):
     ``raise_for_response`` for its error envelope."""
 
     base_url_setting: ClassVar[str]
+    # What the calls go through: for one API for everybody, the proxy and CA bundle variables read
+    # once per host, not at every request (planrrr.http). ``get_adapter`` shares one per class.
+    session_class: ClassVar[type[requests.Session]] = PlatformSession
 
     def __init__(self, session: requests.Session | None = None):
-        # The proxy and CA bundle variables read once per host, not at every request (planrrr.http).
-        self.session = session or PlatformSession()
+        self.session = session or self.session_class()
 
     @property
     def base_url(self) -> str:

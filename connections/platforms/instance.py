@@ -4,16 +4,22 @@ instance, a Bluesky PDS), named by ``Connection.base_url`` and reaching the adap
 
 That URL was typed by a person, so it is an outbound URL like a webhook's: http(s) only, and
 public addresses only unless ``INSTANCE_ALLOW_PRIVATE_URLS`` is set (development, tests and the
-demo, where the stand-in runs on loopback). It is checked before every call that carries a
-token, so a row edited past the connect form cannot point a token at the private network.
+demo, where the stand-in runs on loopback). Every call to it goes through an
+:class:`InstanceSession`, which checks the address at every request and connects to exactly the
+address it checked: a name whose DNS answer changes between a check and the connection (DNS
+rebinding) cannot point a token at the private network, nor can a row edited past the connect
+form.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 
+from planrrr.http import PinnedSession
 from planrrr.urlsafety import UnsafeURL, check_public_url
 
 from .base import Account, HttpAdapter, PermanentError, TransientError
@@ -48,23 +54,48 @@ def base_url_problem(value: str) -> str | None:
     return None
 
 
+class InstanceSession(PinnedSession):
+    """The session of every call to a connection's own server, by the adapters and by the clients
+    that connect and renew accounts (connections.open_networks): pinned to the checked address,
+    with INSTANCE_ALLOW_PRIVATE_URLS read at each request."""
+
+    def __init__(self) -> None:
+        super().__init__(allow_private=lambda: settings.INSTANCE_ALLOW_PRIVATE_URLS)
+
+
 class InstanceAdapter(HttpAdapter):
     """An adapter whose API lives on the connection's own server; ``base_url`` is the server used
     when a connection names none (Bluesky: BLUESKY_PDS_URL), "" when one is required."""
 
+    session_class = InstanceSession
+
     def api_base(self, account: Account) -> str:
-        """The connection's server, checked (see the module docstring). Raises PermanentError for
-        a URL that must change, TransientError when its name does not resolve just now."""
+        """The connection's server. Its address is checked by the session, at every call."""
         base = normalized_base_url(account.base_url or self.base_url)
         if not base:
             raise PermanentError(f"The {self.label} connection names no server: reconnect the account.")
-        try:
-            check_public_url(base, allow_private=settings.INSTANCE_ALLOW_PRIVATE_URLS)
-        except UnsafeURL as err:
-            if err.permanent:
-                raise PermanentError(f"The {self.label} server {base} cannot be used: {err}") from None
-            raise TransientError(f"The {self.label} server {base} could not be reached: {err}") from None
         return base
 
     def url(self, account: Account, path: str) -> str:
         return f"{self.api_base(account)}{path}"
+
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """HttpAdapter's exchange, with the session's refusal of the server's address classified: a
+        URL that must change is a PermanentError, a name that does not resolve just now a
+        TransientError (nothing was sent)."""
+        try:
+            return super().send(method, path, **kwargs)
+        except UnsafeURL as err:
+            server = _server(path)
+            if err.permanent:
+                raise PermanentError(f"The {self.label} server {server} cannot be used: {err}") from None
+            raise TransientError(f"The {self.label} server {server} could not be reached: {err}") from None
+
+
+def _server(url: str) -> str:
+    """The scheme and host (and port) of a URL, for a message: not its path, nor a user:password@."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url  # the check's own message quotes it whole anyway
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

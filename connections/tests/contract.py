@@ -51,6 +51,15 @@ BLUESKY = "https://bsky.test"
 MASTODON = "https://mastodon.test"
 
 
+def pinned(url: str) -> str:
+    """The URL a pinned session really requests (media fetches, and every call to a Bluesky or
+    Mastodon server): planrrr.urlsafety connects to the address it checked, keeping the name in
+    the Host header. What ``responses`` sees, so what a test registers."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}[parts.scheme]
+    return urlunsplit(parts._replace(netloc=f"{ADDRESSES[parts.hostname]}:{port}"))
+
+
 def resolve(host: str, port: int, *args, **kwargs) -> list:
     if host not in ADDRESSES:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -94,15 +103,8 @@ class AdapterTestCase(SimpleTestCase):
         if hasattr(self, "adapter_class"):
             self.adapter = self.adapter_class()
 
-    def pinned(self, url: str) -> str:
-        """The URL a media fetch really requests: planrrr.urlsafety's session connects to the
-        address it checked, keeping the name in the Host header."""
-        parts = urlsplit(url)
-        port = parts.port or {"http": 80, "https": 443}[parts.scheme]
-        return urlunsplit(parts._replace(netloc=f"{ADDRESSES[parts.hostname]}:{port}"))
-
     def add_image(self, url: str, body: bytes = PNG, content_type: str = "image/png") -> None:
-        self.http.add(responses.GET, self.pinned(url), body=body, content_type=content_type)
+        self.http.add(responses.GET, pinned(url), body=body, content_type=content_type)
 
     def form(self, call: responses.Call) -> dict[str, str]:
         """A form-encoded request body as a dict."""

@@ -7,9 +7,10 @@ from django.test import SimpleTestCase, override_settings
 
 from connections.platforms.base import Account, Draft, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.bluesky import BlueskyAdapter, detect_facets, grapheme_count, new_tid
-from connections.tests.contract import BLUESKY, NOW, PNG, AdapterContract, AdapterTestCase
+from connections.tests.contract import BLUESKY, NOW, PNG, AdapterContract, AdapterTestCase, pinned
 
-XRPC = f"{BLUESKY}/xrpc"
+# Registered as requested: at the address the PDS's name was checked to resolve to.
+XRPC = pinned(f"{BLUESKY}/xrpc")
 CREATE = f"{XRPC}/com.atproto.repo.createRecord"
 GET_RECORD = f"{XRPC}/com.atproto.repo.getRecord"
 UPLOAD = f"{XRPC}/com.atproto.repo.uploadBlob"

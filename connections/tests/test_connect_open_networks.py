@@ -13,9 +13,13 @@ from django.urls import reverse
 from connections.models import Connection, MastodonApp
 from connections.oauth import OAuthFailure
 from connections.services import connection_refresh
-from connections.tests.contract import BLUESKY, MASTODON, resolve
+from connections.tests.contract import BLUESKY, MASTODON, pinned, resolve
 from connections.tests.test_connect import ConnectTestCase
 
+# What the mock sees: every call to the person's server goes to the address its name was checked
+# to resolve to (connections.platforms.instance.InstanceSession).
+PDS = pinned(BLUESKY)
+INSTANCE = pinned(MASTODON)
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
 EXP = int(datetime(2030, 1, 1, tzinfo=UTC).timestamp())
 
@@ -49,7 +53,7 @@ class OpenNetworkConnectTests(ConnectTestCase):
 
     @responses.activate
     def test_it_connects_bluesky_with_one_session(self):
-        responses.post(f"{BLUESKY}/xrpc/com.atproto.server.createSession", json=session())
+        responses.post(f"{PDS}/xrpc/com.atproto.server.createSession", json=session())
         response = self.connect_bluesky()
         self.assertEqual(response.status_code, 302)
         connection = Connection.objects.get()
@@ -69,7 +73,7 @@ class OpenNetworkConnectTests(ConnectTestCase):
     @responses.activate
     def test_it_refuses_a_wrong_app_password_and_stores_nothing(self):
         responses.post(
-            f"{BLUESKY}/xrpc/com.atproto.server.createSession",
+            f"{PDS}/xrpc/com.atproto.server.createSession",
             status=401,
             json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
         )
@@ -85,22 +89,22 @@ class OpenNetworkConnectTests(ConnectTestCase):
 
     @responses.activate
     def test_it_refreshes_a_bluesky_session_and_replaces_a_dead_one_with_the_app_password(self):
-        responses.post(f"{BLUESKY}/xrpc/com.atproto.server.createSession", json=session())
+        responses.post(f"{PDS}/xrpc/com.atproto.server.createSession", json=session())
         self.connect_bluesky()
         connection = Connection.objects.get()
 
-        responses.post(f"{BLUESKY}/xrpc/com.atproto.server.refreshSession", json=session("b"))
+        responses.post(f"{PDS}/xrpc/com.atproto.server.refreshSession", json=session("b"))
         renewed = connection_refresh(connection_id=connection.pk, rejected_token=connection.access_token)
         self.assertEqual((renewed.access_token, renewed.refresh_token), (jwt(tag="b"), "refresh-b"))
         self.assertEqual(responses.calls[-1].request.headers["Authorization"], "Bearer refresh-a")
 
         responses.replace(
             responses.POST,
-            f"{BLUESKY}/xrpc/com.atproto.server.refreshSession",
+            f"{PDS}/xrpc/com.atproto.server.refreshSession",
             status=400,
             json={"error": "ExpiredToken", "message": "Token has been revoked"},
         )
-        responses.replace(responses.POST, f"{BLUESKY}/xrpc/com.atproto.server.createSession", json=session("c"))
+        responses.replace(responses.POST, f"{PDS}/xrpc/com.atproto.server.createSession", json=session("c"))
         renewed = connection_refresh(connection_id=connection.pk, rejected_token=renewed.access_token)
         self.assertEqual((renewed.access_token, renewed.refresh_token), (jwt(tag="c"), "refresh-c"))
         self.assertEqual(json.loads(responses.calls[-1].request.body)["identifier"], DID)
@@ -108,17 +112,17 @@ class OpenNetworkConnectTests(ConnectTestCase):
 
     @responses.activate
     def test_it_expires_the_connection_when_the_app_password_was_revoked_too(self):
-        responses.post(f"{BLUESKY}/xrpc/com.atproto.server.createSession", json=session())
+        responses.post(f"{PDS}/xrpc/com.atproto.server.createSession", json=session())
         self.connect_bluesky()
         connection = Connection.objects.get()
         responses.post(
-            f"{BLUESKY}/xrpc/com.atproto.server.refreshSession",
+            f"{PDS}/xrpc/com.atproto.server.refreshSession",
             status=400,
             json={"error": "ExpiredToken", "message": "Token has been revoked"},
         )
         responses.replace(
             responses.POST,
-            f"{BLUESKY}/xrpc/com.atproto.server.createSession",
+            f"{PDS}/xrpc/com.atproto.server.createSession",
             status=401,
             json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
         )
@@ -137,7 +141,7 @@ class OpenNetworkConnectTests(ConnectTestCase):
             client_id="old-cid",
             client_secret="old-secret",
         )
-        responses.post(f"{MASTODON}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
+        responses.post(f"{INSTANCE}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
         response = self.client.post(
             reverse("connections:connect_start", args=[self.team.pk, "mastodon"]), {"instance": "mastodon.test"}
         )
@@ -148,13 +152,13 @@ class OpenNetworkConnectTests(ConnectTestCase):
 
     @responses.activate
     def test_it_connects_mastodon_through_oauth_on_the_instance_registering_the_app_once(self):
-        responses.post(f"{MASTODON}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
+        responses.post(f"{INSTANCE}/api/v1/apps", json={"client_id": "cid", "client_secret": "csecret"})
         responses.post(
-            f"{MASTODON}/oauth/token",
+            f"{INSTANCE}/oauth/token",
             json={"access_token": "tok", "token_type": "Bearer", "scope": "read:accounts write:statuses write:media"},
         )
         responses.get(
-            f"{MASTODON}/api/v1/accounts/verify_credentials",
+            f"{INSTANCE}/api/v1/accounts/verify_credentials",
             json={"id": "109302316291234567", "username": "acme", "acct": "acme"},
         )
         for _ in range(2):
@@ -176,7 +180,7 @@ class OpenNetworkConnectTests(ConnectTestCase):
             ("MASTODON", "109302316291234567@mastodon.test", "@acme@mastodon.test", MASTODON),
         )
         self.assertEqual((connection.access_token, connection.refresh_token, connection.expires_at), ("tok", "", None))
-        token_request = next(c.request for c in responses.calls if c.request.url == f"{MASTODON}/oauth/token")
+        token_request = next(c.request for c in responses.calls if c.request.url == f"{INSTANCE}/oauth/token")
         self.assertIn("client_secret=csecret", token_request.body)
         self.assertIn("code_verifier=", token_request.body)
 

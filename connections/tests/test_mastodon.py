@@ -16,12 +16,14 @@ from connections.platforms.base import (
     TransientError,
 )
 from connections.platforms.mastodon import MastodonAdapter
-from connections.tests.contract import MASTODON, NOW, PNG, AdapterContract, AdapterTestCase
+from connections.tests.contract import MASTODON, NOW, PNG, AdapterContract, AdapterTestCase, pinned
 from planrrr.text import MAX_WAIT
 
-STATUSES = f"{MASTODON}/api/v1/statuses"
-INSTANCE = f"{MASTODON}/api/v2/instance"
-MEDIA = f"{MASTODON}/api/v2/media"
+# Registered as requested: at the address the instance's name was checked to resolve to.
+API = pinned(MASTODON)
+STATUSES = f"{API}/api/v1/statuses"
+INSTANCE = f"{API}/api/v2/instance"
+MEDIA = f"{API}/api/v2/media"
 STATUS_ID = "113427315827212800"
 RESET = (NOW + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -157,7 +159,7 @@ class MastodonTests(AdapterContract, AdapterTestCase):
     def test_it_uploads_media_and_waits_while_it_is_processing(self):
         self.add_image("https://cdn.example.com/a.png")
         self.http.add(responses.POST, MEDIA, status=202, json={"id": "22348641", "type": "image", "url": None})
-        self.http.add(responses.GET, f"{MASTODON}/api/v1/media/22348641", status=206, json={"id": "22348641"})
+        self.http.add(responses.GET, f"{API}/api/v1/media/22348641", status=206, json={"id": "22348641"})
         draft = Draft(text="Latte", media_urls=["https://cdn.example.com/a.png"], idempotency_key="k")
         with self.assertRaises(NotReady) as caught:
             self.adapter.publish(self.account, draft)
@@ -167,7 +169,7 @@ class MastodonTests(AdapterContract, AdapterTestCase):
         self.assertIn(b'name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n' + PNG, upload.body)
 
         self.http.replace(
-            responses.GET, f"{MASTODON}/api/v1/media/22348641", json={"id": "22348641", "url": "https://m/1.png"}
+            responses.GET, f"{API}/api/v1/media/22348641", json={"id": "22348641", "url": "https://m/1.png"}
         )
         self.mock_success()
         self.adapter.publish(self.account, draft)

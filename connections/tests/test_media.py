@@ -6,7 +6,7 @@ from django.test import SimpleTestCase, override_settings
 
 from connections.platforms.base import PermanentError, TransientError, media_url_problem
 from connections.platforms.media import fetch_media
-from connections.tests.contract import PNG, AdapterTestCase
+from connections.tests.contract import PNG, AdapterTestCase, pinned
 from connections.tests.servers import SlowServer
 
 IMAGE = "https://cdn.example.com/photos/cat.png"
@@ -58,7 +58,7 @@ class FetchMediaTests(AdapterTestCase):
         self.assertEqual((media.content_type, media.filename), ("image/jpeg", "42.jpg"))
 
     def test_it_refuses_what_is_not_an_image(self):
-        self.http.add(responses.GET, self.pinned(IMAGE), body="<html></html>", content_type="text/html")
+        self.http.add(responses.GET, pinned(IMAGE), body="<html></html>", content_type="text/html")
         with self.assertRaisesMessage(PermanentError, f"Could not use media {IMAGE}: it is text/html, not an image."):
             fetch_media(IMAGE)
 
@@ -66,7 +66,7 @@ class FetchMediaTests(AdapterTestCase):
         for status in (404, 410):
             with self.subTest(status=status):
                 self.http.reset()
-                self.http.add(responses.GET, self.pinned(IMAGE), status=status)
+                self.http.add(responses.GET, pinned(IMAGE), status=status)
                 with self.assertRaisesMessage(
                     PermanentError, f"Could not use media {IMAGE}: it answered HTTP {status} (not found)."
                 ):
@@ -76,7 +76,7 @@ class FetchMediaTests(AdapterTestCase):
     def test_it_refuses_an_image_declared_too_large_before_reading_it(self):
         self.http.add(
             responses.GET,
-            self.pinned(IMAGE),
+            pinned(IMAGE),
             body=b"x",
             content_type="image/png",
             headers={"Content-Length": str(14 * 1024 * 1024)},
@@ -87,7 +87,7 @@ class FetchMediaTests(AdapterTestCase):
 
     @override_settings(MEDIA_MAX_BYTES=1000)
     def test_it_counts_the_bytes_when_the_length_is_not_declared(self):
-        self.http.add(responses.GET, self.pinned(IMAGE), body=b"x" * 1200, content_type="image/png")
+        self.http.add(responses.GET, pinned(IMAGE), body=b"x" * 1200, content_type="image/png")
         with self.assertRaisesMessage(PermanentError, "it is more than 1 KB, the limit is 1 KB."):
             fetch_media(IMAGE)
         self.assertNotIn("Content-Length", self.http.calls[0].response.headers)
@@ -96,7 +96,7 @@ class FetchMediaTests(AdapterTestCase):
         for kwargs in ({"body": requests.exceptions.ReadTimeout()}, {"status": 503}, {"status": 429}):
             with self.subTest(kwargs=kwargs):
                 self.http.reset()
-                self.http.add(responses.GET, self.pinned(IMAGE), **kwargs)
+                self.http.add(responses.GET, pinned(IMAGE), **kwargs)
                 with self.assertRaises(TransientError) as caught:
                     fetch_media(IMAGE)
                 self.assertIn(IMAGE, caught.exception.message)
@@ -107,14 +107,12 @@ class FetchMediaTests(AdapterTestCase):
             fetch_media("https://nowhere.example.net/a.png")
 
     def test_it_follows_a_redirect_checking_each_hop(self):
-        self.http.add(responses.GET, self.pinned(IMAGE), status=302, headers={"Location": "/elsewhere/cat.png"})
+        self.http.add(responses.GET, pinned(IMAGE), status=302, headers={"Location": "/elsewhere/cat.png"})
         self.add_image("https://cdn.example.com/elsewhere/cat.png")
         self.assertEqual(fetch_media(IMAGE).content, PNG)
 
     def test_it_refuses_a_redirect_to_a_private_address(self):
-        self.http.add(
-            responses.GET, self.pinned(IMAGE), status=302, headers={"Location": "http://169.254.169.254/latest/"}
-        )
+        self.http.add(responses.GET, pinned(IMAGE), status=302, headers={"Location": "http://169.254.169.254/latest/"})
         with self.assertRaisesMessage(
             PermanentError,
             f"Could not use media {IMAGE} (it redirects to http://169.254.169.254/latest/): "
@@ -124,7 +122,7 @@ class FetchMediaTests(AdapterTestCase):
         self.assertEqual(len(self.http.calls), 1)
 
     def test_it_refuses_a_redirect_to_another_scheme(self):
-        self.http.add(responses.GET, self.pinned(IMAGE), status=301, headers={"Location": "file:///etc/passwd"})
+        self.http.add(responses.GET, pinned(IMAGE), status=301, headers={"Location": "file:///etc/passwd"})
         with self.assertRaisesMessage(
             PermanentError, f"Could not use media {IMAGE}: it redirects to file:///etc/passwd, which is not an http"
         ):
@@ -136,7 +134,7 @@ class FetchMediaTests(AdapterTestCase):
         self.assertEqual(len(self.http.calls), 0)
 
     def test_it_gives_up_after_a_few_redirects(self):
-        self.http.add(responses.GET, self.pinned(IMAGE), status=302, headers={"Location": IMAGE})
+        self.http.add(responses.GET, pinned(IMAGE), status=302, headers={"Location": IMAGE})
         with self.assertRaisesMessage(PermanentError, "it redirects more than 3 times"):
             fetch_media(IMAGE)
 

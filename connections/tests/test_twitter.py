@@ -6,7 +6,7 @@ from django.test import SimpleTestCase
 
 from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
 from connections.platforms.twitter import TwitterAdapter, weighted_length
-from connections.tests.contract import NOW, PNG, AdapterContract, AdapterTestCase, X
+from connections.tests.contract import NOW, PNG, AdapterContract, AdapterTestCase, X, pinned
 from planrrr.text import MAX_WAIT
 
 TWEETS = f"{X}/2/tweets"
@@ -162,7 +162,7 @@ class TwitterTests(AdapterContract, AdapterTestCase):
         self.assertEqual(json.loads(self.http.calls[0].request.body)["media"], {"media_ids": ["m-1"]})
 
     def test_it_fails_the_post_when_an_image_cannot_be_used(self):
-        self.http.add(responses.GET, self.pinned("https://cdn.example.com/a.png"), status=404)
+        self.http.add(responses.GET, pinned("https://cdn.example.com/a.png"), status=404)
         with self.assertRaisesMessage(PermanentError, "Could not use media https://cdn.example.com/a.png: it answered"):
             self.adapter.publish(self.account, Draft(text="Hi", media_urls=["https://cdn.example.com/a.png"]))
 

@@ -1,4 +1,5 @@
-"""EnvironmentOnceSession: requests' environment settings, read once per host; PlatformSession: no cookie."""
+"""EnvironmentOnceSession: requests' environment settings, read once per host; PlatformSession: no cookie;
+PinnedSession: every request checked and connected to the checked address, whatever the environment."""
 
 import os
 import tempfile
@@ -8,7 +9,15 @@ import requests
 import responses
 from django.test import SimpleTestCase
 
-from planrrr.http import EnvironmentOnceSession, PlatformSession, environment_read, environment_settings
+from planrrr.http import (
+    EnvironmentOnceSession,
+    PinnedSession,
+    PlatformSession,
+    environment_read,
+    environment_settings,
+)
+from planrrr.tests.test_urlsafety import LocalServer, fake_dns
+from planrrr.urlsafety import UnsafeURL
 
 PROXY = "http://proxy.internal:3128"
 URLS = (
@@ -133,3 +142,40 @@ class PlatformSessionTests(SimpleTestCase):
             session.post(api)
             session.post(api)
             self.assertEqual(http.calls[1].request.headers.get("Cookie"), "lb=account-a")
+
+
+class PinnedSessionTests(SimpleTestCase):
+    def setUp(self):
+        self.server = LocalServer()
+        self.addCleanup(self.server.close)
+        self.url = f"http://instance.example.test:{self.server.port}/api/v2/instance"
+
+    def test_it_goes_to_the_checked_address_past_a_proxy_of_the_environment(self):
+        # A proxy would resolve the name itself.
+        proxy = LocalServer()
+        self.addCleanup(proxy.close)
+        url = f"http://127.0.0.1:{proxy.port}"
+        with (
+            mock.patch.dict(os.environ, {"http_proxy": url, "HTTP_PROXY": url, "no_proxy": "", "NO_PROXY": ""}),
+            fake_dns({"instance.example.test": ["127.0.0.1"]}),
+        ):
+            response = PinnedSession(allow_private=True).get(self.url)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(proxy.seen, [])
+        self.assertEqual(
+            self.server.seen, [{"path": "/api/v2/instance", "host": f"instance.example.test:{self.server.port}"}]
+        )
+
+    def test_it_reads_whether_private_addresses_are_allowed_at_every_request(self):
+        allowed = [False]
+        session = PinnedSession(allow_private=lambda: allowed[0])
+        with fake_dns({"instance.example.test": ["127.0.0.1"]}):
+            with self.assertRaisesMessage(UnsafeURL, "resolves to 127.0.0.1, which is a loopback address"):
+                session.get(self.url)
+            allowed[0] = True
+            self.assertEqual(session.get(self.url).status_code, 200)
+        self.assertEqual(len(self.server.seen), 1)
+
+    def test_it_refuses_other_schemes_through_the_check(self):
+        with self.assertRaisesMessage(UnsafeURL, "The URL must start with https:// or http://, not ftp://"):
+            PinnedSession(allow_private=True).get("ftp://instance.example.test/api")
