@@ -195,9 +195,17 @@ class PostWriteSerializer(StrictSerializer):
     platforms = serializers.ListField(child=serializers.CharField(), help_text=", ".join(Platform.values))
     mediaUrls = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
-    thread = ThreadField(required=False, default=list, help_text="Follow-up parts, each a reply to the one before (X).")
+    thread = ThreadField(
+        required=False,
+        default=list,
+        help_text=f"Follow-up parts, each a reply to the one before ({rules.THREAD_PLATFORMS} only).",
+    )
     firstComment = serializers.CharField(
-        required=False, default="", allow_blank=True, trim_whitespace=False, help_text="Commented once published."
+        required=False,
+        default="",
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Commented once published (on X, Bluesky and Mastodon, a reply to the post).",
     )
     repeat = serializers.CharField(
         required=False, default="", allow_blank=True, help_text="RFC 5545 RRULE in the team's zone."

@@ -9,9 +9,16 @@
 * ``POST com.atproto.repo.createRecord`` ``{"repo", "collection", "rkey"?, "record"}`` ->
   ``{"uri": "at://<did>/<collection>/<rkey>", "cid", "commit": {"cid", "rev"}, "validationStatus"}``;
   an rkey that exists: **500** ``InternalServerError``; text over 300 graphemes or 3,000 bytes:
-  400 ``InvalidRequest``.
+  400 ``InvalidRequest``. A reply (``record.reply`` ``{"root": {"uri", "cid"}, "parent": {"uri",
+  "cid"}}``) whose root or parent is not a record here, or not at that cid, or whose root is not
+  its parent's root: 400 ``InvalidRequest`` (stricter than the lexicon, which checks only the refs'
+  form: a wrong ref fails a test instead of leaving a reply that hangs from nothing).
 * ``GET com.atproto.repo.getRecord?repo&collection&rkey`` -> ``{"uri", "cid", "value"}`` or 400
   ``RecordNotFound``.
+* ``GET app.bsky.feed.getAuthorFeed?actor&limit&cursor&filter`` -> ``{"feed": [{"post": {"uri",
+  "cid", "author", "record", "indexedAt", …}, "reply"?: {"root", "parent"}}], "cursor"?}``, newest
+  first; ``filter`` ``posts_with_replies`` (the default), ``posts_no_replies``,
+  ``posts_with_media`` or ``posts_and_author_threads``.
 * ``POST com.atproto.repo.uploadBlob`` (raw bytes) -> ``{"blob": {"$type": "blob", "ref":
   {"$link": "bafkrei…"}, "mimeType", "size"}}``; over 2,000,000 bytes: 400 ``BlobTooLarge``.
 * ``GET com.atproto.identity.resolveHandle?handle`` -> ``{"did"}`` or 400 "Unable to resolve handle".
@@ -38,11 +45,12 @@ from django.http import HttpResponse, JsonResponse
 
 from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from .media import sniff
-from .state import IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, store
+from .state import IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, iso, store
 
 POST_COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES, MAX_TEXT_BYTES, MAX_BLOB_BYTES = 300, 3_000, 2_000_000
 SORTABLE = "234567abcdefghijklmnopqrstuvwxyz"
+FEED_FILTERS = ("posts_with_replies", "posts_no_replies", "posts_with_media", "posts_and_author_threads")
 TID = regex.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 
 
@@ -236,6 +244,8 @@ def create_record(call: Call) -> HttpResponse:
         return BLUESKY.invalid(
             call, f"Invalid app.bsky.feed.post record: Record/text must not be longer than {MAX_TEXT_BYTES} characters"
         )
+    if problem := _reply_problem(record):
+        return BLUESKY.invalid(call, f"Invalid app.bsky.feed.post record: {problem}")
     images = (record.get("embed") or {}).get("images") or []
     links = [image.get("image", {}).get("ref", {}).get("$link") for image in images if isinstance(image, dict)]
     if any(store.get("bluesky_blobs", str(link)) is None for link in links):
@@ -279,6 +289,106 @@ def get_record(call: Call) -> HttpResponse:
         return BLUESKY.error(400, "RecordNotFound", f"Could not locate record: {uri}")
     call.outcome = "found"
     return JsonResponse({"uri": uri, "cid": post.extra["cid"], "value": post.extra["record"]})
+
+
+def _reply_problem(record: dict) -> str | None:
+    """Why ``record.reply`` cannot be taken, or None (no reply, or one to posts held here)."""
+    if "reply" not in record:
+        return None
+    reply = record["reply"]
+    if not isinstance(reply, dict):
+        return "Record/reply must be an object"
+    found = {}
+    for name in ("root", "parent"):
+        ref = reply.get(name)
+        for key in ("uri", "cid"):
+            if not isinstance(ref, dict) or not isinstance(ref.get(key), str) or not ref[key]:
+                return f'Record/reply/{name} must have the property "{key}"'
+        post = store.find_post("BLUESKY", ref["uri"])
+        if post is None:
+            return f"Record/reply/{name} refers to a record that does not exist: {ref['uri']}"
+        if post.extra.get("cid") != ref["cid"]:
+            return f"Record/reply/{name} cid {ref['cid']} does not match the record at {ref['uri']}"
+        found[name] = post
+    parent_reply = found["parent"].extra.get("record", {}).get("reply")
+    root = parent_reply["root"]["uri"] if isinstance(parent_reply, dict) else found["parent"].id
+    if reply["root"]["uri"] != root:
+        return f"Record/reply/root must be the root of the parent's thread ({root})"
+    return None
+
+
+def _post_view(post) -> dict[str, Any]:
+    """app.bsky.feed.defs#postView of a post held here."""
+    who = person(post.account)
+    replies = sum(
+        1
+        for p in store.find_posts("BLUESKY")
+        if ((p.extra.get("record") or {}).get("reply") or {}).get("parent", {}).get("uri") == post.id
+    )
+    return {
+        "uri": post.id,
+        "cid": post.extra["cid"],
+        "author": {"did": who["did"], "handle": who["handle"]},
+        "record": post.extra["record"],
+        "replyCount": replies,
+        "repostCount": 0,
+        "likeCount": 0,
+        "quoteCount": 0,
+        "indexedAt": iso(post.created),
+        "labels": [],
+    }
+
+
+def _ref_view(uri: str) -> dict[str, Any]:
+    post = store.find_post("BLUESKY", uri)
+    if post is None:
+        return {"$type": "app.bsky.feed.defs#notFoundPost", "uri": uri, "notFound": True}
+    return {"$type": "app.bsky.feed.defs#postView", **_post_view(post)}
+
+
+@endpoint(BLUESKY, {"GET": READ}, account=token_did)
+def get_author_feed(call: Call) -> HttpResponse:
+    actor = str(call.query.get("actor") or "")
+    if not actor:
+        return BLUESKY.invalid(call, 'Params must have the property "actor"')
+    try:
+        limit = int(call.query.get("limit", 50))
+    except ValueError:
+        return BLUESKY.invalid(call, "limit must be an integer")
+    if not 1 <= limit <= 100:
+        return BLUESKY.invalid(call, "limit must be between 1 and 100")
+    kind = str(call.query.get("filter") or "posts_with_replies")
+    if kind not in FEED_FILTERS:
+        return BLUESKY.invalid(call, f"filter must be one of {', '.join(FEED_FILTERS)}")
+    did = person(actor)["did"]
+    posts = []
+    for post in store.find_posts("BLUESKY", did):
+        record = post.extra.get("record") or {}
+        reply = record.get("reply")
+        if kind == "posts_no_replies" and reply:
+            continue
+        if kind == "posts_with_media" and not record.get("embed"):
+            continue
+        if kind == "posts_and_author_threads" and reply and not reply["root"]["uri"].startswith(f"at://{did}/"):
+            continue
+        posts.append(post)
+    cursor = str(call.query.get("cursor") or "")
+    if cursor:
+        uris = [p.id for p in posts]
+        posts = posts[uris.index(cursor) + 1 :] if cursor in uris else []
+    page = posts[:limit]
+    feed = []
+    for post in page:
+        item: dict[str, Any] = {"post": _post_view(post)}
+        reply = (post.extra.get("record") or {}).get("reply")
+        if reply:
+            item["reply"] = {"root": _ref_view(reply["root"]["uri"]), "parent": _ref_view(reply["parent"]["uri"])}
+        feed.append(item)
+    call.outcome = "listed"
+    answer: dict[str, Any] = {"feed": feed}
+    if len(posts) > limit:
+        answer["cursor"] = page[-1].id
+    return JsonResponse(answer)
 
 
 @endpoint(BLUESKY, {"POST": MEDIA}, account=token_did, raw_body=True)

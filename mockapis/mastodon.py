@@ -9,8 +9,13 @@
   ``configuration.statuses`` from the config (mastodon_max_characters ...).
 * ``POST api/v1/statuses`` (JSON or form) with ``Idempotency-Key``: the same key from the same
   account within an hour answers the status it created, creating nothing -> 200 Status (``id`` a
-  Snowflake-like 18-digit string, ``url``, ``uri``, ``content`` HTML). Over the character limit,
-  unknown or unprocessed media: 422 "Validation failed: …".
+  Snowflake-like 18-digit string, ``url``, ``uri``, ``content`` HTML, ``in_reply_to_id``). Over the
+  character limit, unknown or unprocessed media: 422 "Validation failed: …". A reply
+  (``in_reply_to_id``) to a status that is not there: 404 "The post you are trying to reply to does
+  not appear to exist." (checked before the Idempotency-Key, as Mastodon's ``set_thread`` is).
+* ``GET api/v1/accounts/<id>/statuses?limit&max_id&since_id&exclude_replies`` -> the account's
+  statuses, newest first (replies with their ``in_reply_to_id``), at most 40, the next page in a
+  ``Link`` header; an unknown account: 404 "Record not found".
 * ``POST api/v2/media`` multipart ``file`` -> 202 ``"url": null`` while
   ``mastodon_media_polls_before_ready`` > 0 (else 200); ``GET api/v1/media/<id>`` -> 206 until
   processed, then 200.
@@ -251,6 +256,14 @@ def statuses(call: Call) -> HttpResponse:
     media_ids = [media_ids] if isinstance(media_ids, str) else list(media_ids)
     if not isinstance(text, str):
         text = ""
+    in_reply_to = body.get("in_reply_to_id")
+    parent = None
+    if in_reply_to not in (None, ""):
+        parent = store.find_post("MASTODON", str(in_reply_to))
+        if parent is None:
+            # StatusesController#set_thread: statuses.errors.in_reply_not_found.
+            call.outcome = "reply_not_found"
+            return MASTODON.error(404, "The post you are trying to reply to does not appear to exist.")
     if not text.strip() and not media_ids:
         return MASTODON.invalid(call, "Text can't be blank")
     limit = store.config.mastodon_max_characters
@@ -282,6 +295,8 @@ def statuses(call: Call) -> HttpResponse:
             reject_duplicates=False,
             visibility=str(body.get("visibility") or "public"),
             idempotency_key=key,
+            in_reply_to_id=parent.id if parent else None,
+            in_reply_to_account_id=parent.account if parent else None,
         )
         if key:
             store.put("mastodon_idempotency", f"{call.account}:{key}", {"id": post.id, "at": time.time()})
@@ -296,6 +311,8 @@ def status_json(request: HttpRequest, post) -> dict[str, Any]:
         "id": post.id,
         "created_at": iso(post.created),
         "visibility": post.extra.get("visibility", "public"),
+        "in_reply_to_id": post.extra.get("in_reply_to_id"),
+        "in_reply_to_account_id": post.extra.get("in_reply_to_account_id"),
         "uri": f"{base_of(request)}/users/{account['username']}/statuses/{post.id}",
         "url": f"{account['url']}/{post.id}",
         "content": paragraphs,
@@ -304,6 +321,32 @@ def status_json(request: HttpRequest, post) -> dict[str, Any]:
         "mentions": [],
         "tags": [],
     }
+
+
+@endpoint(MASTODON, {"GET": READ}, account=token_account)
+def account_statuses(call: Call, account_id: str) -> HttpResponse:
+    if not any(p["id"] == account_id for p in IDENTITIES["MASTODON"]) and not store.find_posts("MASTODON", account_id):
+        return MASTODON.error(404, "Record not found")
+    try:
+        limit = min(max(int(call.query.get("limit", 20)), 1), 40)
+    except ValueError:
+        limit = 20
+    max_id, since_id = call.query.get("max_id"), call.query.get("since_id")
+    exclude_replies = str(call.query.get("exclude_replies", "")).lower() in ("true", "1")
+    found = [
+        post
+        for post in store.find_posts("MASTODON", account_id)
+        if (not max_id or int(post.id) < int(max_id))
+        and (not since_id or int(post.id) > int(since_id))
+        and not (exclude_replies and post.extra.get("in_reply_to_id"))
+    ]
+    page = found[:limit]
+    response = JsonResponse([status_json(call.request, post) for post in page], safe=False)
+    if len(found) > limit:
+        url = f"{base_of(call.request)}/api/v1/accounts/{account_id}/statuses?limit={limit}&max_id={page[-1].id}"
+        response["Link"] = f'<{url}>; rel="next"'
+    call.outcome = "listed"
+    return response
 
 
 def media_json(request: HttpRequest, media: dict) -> dict[str, Any]:

@@ -64,6 +64,7 @@ urlpatterns = [
     path("bsky/xrpc/com.atproto.repo.createRecord", bluesky.create_record),
     path("bsky/xrpc/com.atproto.repo.getRecord", bluesky.get_record),
     path("bsky/xrpc/com.atproto.repo.uploadBlob", bluesky.upload_blob),
+    path("bsky/xrpc/app.bsky.feed.getAuthorFeed", bluesky.get_author_feed),
     path("bsky/xrpc/com.atproto.identity.resolveHandle", bluesky.resolve_handle),
     path("mastodon/api/v1/apps", mastodon.apps),
     path("mastodon/oauth/authorize", mastodon.authorize),
@@ -71,6 +72,7 @@ urlpatterns = [
     path("mastodon/api/v1/accounts/verify_credentials", mastodon.verify_credentials),
     path("mastodon/api/v2/instance", mastodon.instance),
     path("mastodon/api/v1/statuses", mastodon.statuses),
+    path("mastodon/api/v1/accounts/<str:account_id>/statuses", mastodon.account_statuses),
     path("mastodon/api/v2/media", mastodon.media_upload),
     path("mastodon/api/v1/media/<str:media_id>", mastodon.media_item),
 ]

@@ -6,6 +6,7 @@ from django.db import models
 
 from connections.models import Connection, Platform
 from planrrr.models import Team
+from publishing.rules import THREAD_PLATFORMS
 
 
 class Post(models.Model):
@@ -43,7 +44,7 @@ class Post(models.Model):
             "Only platforms of this post; keys: content, media_urls."
         ),
     )
-    # Follow-up parts published as replies chained to the post, in order (X threads):
+    # Follow-up parts published as replies chained to the post, in order (rules.THREAD_PLATFORMS):
     # [{"content", "media_urls"?}]. A variant may carry its own "thread". The publication records
     # each part's id in metadata["parts"] before the next is sent (publishing.services.publish).
     thread = models.JSONField(
@@ -52,8 +53,8 @@ class Post(models.Model):
         blank=True,
         help_text=(
             'Optional follow-up parts, each a reply to the previous one, as JSON: [{"content": "2/3 …"}, '
-            '{"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. X only: Facebook, Instagram '
-            "and LinkedIn have no threads."
+            '{"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. '
+            f"Only {THREAD_PLATFORMS} have threads; give the others a variant without one."
         ),
     )
     # Commented on the new post right after it is published, on its own job and counter: a failed
@@ -62,7 +63,10 @@ class Post(models.Model):
         blank=True,
         default="",
         db_default="",
-        help_text="Optional comment posted on the new post right after it is published (on X, a reply).",
+        help_text=(
+            "Optional comment posted on the new post right after it is published (on X, Bluesky and "
+            "Mastodon, a reply to it)."
+        ),
     )
     # RFC 5545 RRULE in the team's time zone, on the first post of a series; each occurrence is a
     # post of its own (``series`` points at the first), made when the one before ends.

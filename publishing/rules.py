@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from connections.models import Connection, Platform
-from connections.platforms import get_adapter
+from connections.platforms import ADAPTERS, get_adapter
 from connections.platforms.base import media_url_problem
 from planrrr.crypto import is_undecryptable
 from planrrr.models import Team
@@ -43,6 +43,16 @@ _PLATFORMS = frozenset(Platform.values)
 
 def label(platform: str) -> str:
     return Platform(platform).label if platform in _PLATFORMS else str(platform)
+
+
+def spoken_list(words: list[str]) -> str:
+    """ "X", "X and Bluesky", "X, Bluesky and Mastodon"."""
+    return " and ".join(filter(None, [", ".join(words[:-1]), *words[-1:]]))
+
+
+# The platforms that take threads, as their adapters say (``supports_threads``): "X, Bluesky and
+# Mastodon". Help texts and refusals name them from here.
+THREAD_PLATFORMS = spoken_list([adapter.label for adapter in ADAPTERS.values() if adapter.supports_threads])
 
 
 EMPTY = "The post is empty: write some text."
@@ -147,8 +157,8 @@ def no_threads(platform: str) -> str:
     # Facebook, Instagram and LinkedIn have no reply chains of a page's own posts: a thread
     # there would be comments, which people read differently. Say so rather than change it.
     return (
-        f"{label(platform)} has no threads: remove the thread, give {platform} a variant with an empty "
-        'thread ("thread": []), or put the extra text in the first comment.'
+        f"{label(platform)} has no threads (only {THREAD_PLATFORMS} have): remove the thread, give {platform} "
+        'a variant with an empty thread ("thread": []), or put the extra text in the first comment.'
     )
 
 
@@ -230,9 +240,10 @@ def thread_shape_problems(thread: object, where: str) -> dict[str, list[str]]:
     return problems
 
 
-def thread_platform_problems(thread: list, platform: str, where: str) -> dict[str, list[str]]:
+def thread_platform_problems(thread: list, platform: str, where: str, *, base_url: str = "") -> dict[str, list[str]]:
     """``platform``'s own rules on every part of a well-shaped thread (each part is a post of
-    its own there: the same length and media limits)."""
+    its own there: the same length and media limits; ``base_url``: the connection's server, whose
+    limits a Mastodon instance sets)."""
     if not thread:
         return {}
     adapter = get_adapter(platform)
@@ -240,7 +251,8 @@ def thread_platform_problems(thread: list, platform: str, where: str) -> dict[st
         return {where: [no_threads(platform)]}
     problems: dict[str, list[str]] = {}
     for index, part in enumerate(thread):
-        for message in adapter.validate(text=part["content"], media_urls=list(part.get("media_urls", []))):
+        media_urls = list(part.get("media_urls", []))
+        for message in adapter.validate(text=part["content"], media_urls=media_urls, base_url=base_url):
             field = "media_urls" if "image" in message else "content"
             problems.setdefault(f"{where}.{index}.{field}", []).append(f"Part {index + 2} of the thread: {message}")
     return problems
@@ -429,9 +441,11 @@ def post_problems(
     for name in seen:
         variant = variants.get(name) if isinstance(variants, dict) else None
         own = isinstance(variant, dict) and "thread" in variant
+        base_url = connections[name].base_url if connections.get(name) else ""
         if not (variant_problems if own else thread_problems):
             where = f"variants.{name}.thread" if own else "thread"
-            for field, messages in thread_platform_problems(thread_for(fields, name), name, where).items():
+            found = thread_platform_problems(thread_for(fields, name), name, where, base_url=base_url)
+            for field, messages in found.items():
                 problems.setdefault(field, []).extend(messages)
         if problem := connection_problem(team.pk, name, connections.get(name)):
             add("platforms", problem)
@@ -444,7 +458,6 @@ def post_problems(
         if not (text_ok and media_ok):
             continue
         text, urls = content_for(fields, name)
-        base_url = connections[name].base_url if connections.get(name) else ""
         for message in get_adapter(name).validate(text=text, media_urls=urls, base_url=base_url):
             field = "content" if "image" not in message else "media_urls"
             add(f"variants.{name}.{field}" if field in variant else field, message)
@@ -523,16 +536,18 @@ def publication_refusal(publication) -> str | None:
     if not isinstance(urls, list):
         return "The media URLs of this post are not a list: give a list of URLs."
     problems = [p for p in (text_problem(u, "A media URL") or media_url_problem(u) for u in urls) if p]
+    base_url = publication.connection.base_url if publication.connection else ""
     if not problems:
-        base_url = publication.connection.base_url if publication.connection else ""
         problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
     if not problems:
-        problems = _thread_refusal(post, publication.platform)
+        problems = _thread_refusal(post, publication.platform, base_url)
     return " ".join(problems) or None
 
 
-def _thread_refusal(post, platform: str) -> list[str]:
+def _thread_refusal(post, platform: str, base_url: str) -> list[str]:
     """The thread's problems for a row past the door, as sentences."""
     thread = thread_for(post, platform)
-    found = thread_shape_problems(thread, "thread") or thread_platform_problems(thread, platform, "thread")
+    found = thread_shape_problems(thread, "thread") or thread_platform_problems(
+        thread, platform, "thread", base_url=base_url
+    )
     return [message for messages in found.values() for message in messages]

@@ -14,8 +14,10 @@ refresh JWT its refresh token, renewed by ``connections.oauth.BlueskyClient``. A
 token is HTTP **400** ``{"error": "ExpiredToken"}``, not 401: it is a TokenExpired, which the
 publish path answers by renewing the session once and trying again.
 
-Threads: ``record["reply"] = {"root": {"uri", "cid"}, "parent": {"uri", "cid"}}``; every post
-published keeps its ``cid`` in ``Published.metadata`` for that (see ``post_record``).
+Threads and first comments are replies: ``record["reply"] = {"root": {"uri", "cid"}, "parent":
+{"uri", "cid"}}``, strong refs (``app.bsky.feed.post#replyRef``, ``com.atproto.repo.strongRef``):
+the parent is the post replied to, the root the first post of the thread (a first comment: the
+post itself, both). A part over 300 graphemes is refused like a post.
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ from .base import (
     TokenExpired,
     TransientError,
     error_body,
+    parse_time,
     quoted,
 )
 from .instance import InstanceAdapter
 from .media import fetch_media
 
 POST_COLLECTION = "app.bsky.feed.post"
+# at://<did>/<collection>/<rkey>, the external id of a post (https://atproto.com/specs/at-uri-scheme).
+AT_URI = regex.compile(r"^at://(?P<repo>[^/]+)/(?P<collection>[^/]+)/(?P<rkey>[^/]+)$")
 # The lexicon's limits for app.bsky.feed.post#text: maxGraphemes 300, maxLength 3000 (bytes).
 MAX_GRAPHEMES = 300
 MAX_TEXT_BYTES = 3_000
@@ -136,6 +141,10 @@ class BlueskyAdapter(InstanceAdapter):
     label = "Bluesky"
     max_text_length = MAX_GRAPHEMES
     max_images = MAX_IMAGES
+    # A thread part and a first comment are posts replying to another (see reply_refs): a first
+    # comment has a post's limit, 300 graphemes.
+    supports_threads = True
+    max_comment_length = MAX_GRAPHEMES
 
     @property
     def base_url(self) -> str:
@@ -197,13 +206,14 @@ class BlueskyAdapter(InstanceAdapter):
         return str(draft.state["rkey"])
 
     def post_record(self, account: Account, draft: Draft) -> dict[str, Any]:
-        """The app.bsky.feed.post record: text, createdAt, facets, images (a reply would add
-        ``reply``: {"root": {"uri", "cid"}, "parent": {"uri", "cid"}})."""
+        """The app.bsky.feed.post record: text, createdAt, ``reply`` for a reply, facets, images."""
         record: dict[str, Any] = {
             "$type": POST_COLLECTION,
             "text": draft.text,
             "createdAt": draft.state.get("createdAt") or timezone.now().isoformat().replace("+00:00", "Z"),
         }
+        if draft.reply_to:
+            record["reply"] = self.reply_refs(account, draft)
         facets = self.facets(account, draft)
         if facets:
             record["facets"] = facets
@@ -215,6 +225,46 @@ class BlueskyAdapter(InstanceAdapter):
                 "images": [{"alt": "", "image": blob} for blob in blobs],
             }
         return record
+
+    def reply_refs(self, account: Account, draft: Draft) -> dict[str, dict[str, str]]:
+        """``{"root": {"uri", "cid"}, "parent": {"uri", "cid"}}`` for a reply to ``draft.reply_to``
+        in the thread started by ``draft.reply_root`` (the parent itself when not given).
+
+        The publish path hands a step only the URIs of the steps before it (their external ids);
+        a strong ref also needs the record's cid, which it does not keep. So the cids are read
+        with ``com.atproto.repo.getRecord`` (one read when root and parent are one post: a
+        thread's second part, a first comment) and kept in the step's own state
+        (``state["reply"]``), so that a retry of the step sends the same record without asking
+        again. Keeping every step's cid in the publish core instead would give its platform-blind
+        ``parts`` a Bluesky-only shape; a getRecord is one cheap read from the PDS that holds the
+        records, and it also says a parent was deleted before a reply is sent to it."""
+        root_uri = draft.reply_root or draft.reply_to
+        kept = draft.state.get("reply")
+        if (
+            isinstance(kept, dict)
+            and isinstance(kept.get("parent"), dict)
+            and isinstance(kept.get("root"), dict)
+            and kept["parent"].get("uri") == draft.reply_to
+            and kept["root"].get("uri") == root_uri
+            and kept["parent"].get("cid")
+            and kept["root"].get("cid")
+        ):
+            return kept
+        parent = self.strong_ref(account, draft.reply_to)
+        root = parent if root_uri == draft.reply_to else self.strong_ref(account, root_uri)
+        draft.state["reply"] = {"root": root, "parent": parent}
+        return draft.state["reply"]
+
+    def strong_ref(self, account: Account, uri: str) -> dict[str, str]:
+        """``{"uri", "cid"}`` of the post at ``uri``, read with getRecord. PermanentError when it is
+        not there (deleted): a reply to it would hang from nothing."""
+        match = AT_URI.match(uri)
+        if match is None:
+            raise PermanentError(f"{uri!r} is not the at:// URI of a Bluesky post: there is nothing to reply to.")
+        found = self.get_record(account, match["rkey"], repo=match["repo"], collection=match["collection"])
+        if found is None or not found.get("cid"):
+            raise PermanentError(f"Bluesky has no post {uri} to reply to (was it deleted?).")
+        return {"uri": uri, "cid": str(found["cid"])}
 
     def facets(self, account: Account, draft: Draft) -> list[dict[str, Any]]:
         """Facets with each mention's handle resolved to its DID (kept in state["mentions"], so a
@@ -279,23 +329,82 @@ class BlueskyAdapter(InstanceAdapter):
     # --- reconciliation ------------------------------------------------------------------
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        """The record at this publication's rkey, if an earlier attempt wrote it: one getRecord,
-        no search. No rkey in the state means no attempt ever sent one."""
+        """The record at this step's rkey, if an earlier attempt wrote it: one getRecord.
+
+        An rkey is saved with the attempt's outcome; a worker killed while a thread part was being
+        sent leaves none for that part (its state is written only once it is done). A part without
+        one is searched for among the account's recent posts, by its text and the post it replies
+        to, which makes the match exact. A post of its own without one is not searched for (text
+        alone could match an older post of the same words); only a killed worker loses its rkey."""
         rkey = draft.state.get("rkey")
         if not rkey:
+            if draft.reply_to:
+                return self.find_in_feed(account, draft.text, reply_to=draft.reply_to, since=since)
             return None
         found = self.get_record(account, str(rkey))
         return str(found["uri"]) if found else None
 
-    def get_record(self, account: Account, rkey: str) -> dict | None:
+    def find_in_feed(self, account: Account, text: str, *, reply_to: str, since: datetime) -> str | None:
+        """The URI of the account's own post with exactly ``text``, replying to ``reply_to`` (or to
+        nothing when it is ""), created since ``since``; None if there is none.
+
+        ``GET /xrpc/app.bsky.feed.getAuthorFeed?actor&filter&limit&cursor`` -> {"feed": [{"post":
+        {"uri", "cid", "author": {"did"}, "record": {"text", "createdAt", "reply"?}}, "reply"?,
+        "reason"?}], "cursor"?}, newest first. The filter is named though ``posts_with_replies``
+        is the default: thread parts and comments are replies, which ``posts_no_replies`` leaves
+        out and ``posts_and_author_threads`` keeps only within the author's own threads."""
+        params: dict[str, Any] = {"actor": account.account_id, "filter": "posts_with_replies", "limit": 100}
+        own = f"at://{account.account_id}/"
+        for _ in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request(
+                "GET", self.url(account, "/xrpc/app.bsky.feed.getAuthorFeed"), account=account, params=params
+            )
+            body = self.json(response)
+            feed = body.get("feed")
+            if not isinstance(feed, list):
+                raise self.malformed(response, "feed is not a list")
+            past = False
+            for item in feed:
+                post = item.get("post") if isinstance(item, dict) else None
+                record = post.get("record") if isinstance(post, dict) else None
+                uri = post.get("uri") if isinstance(post, dict) else None
+                # A repost (item["reason"]) shows another account's post: not ours.
+                if not isinstance(record, dict) or not isinstance(uri, str) or not uri.startswith(own):
+                    continue
+                created = parse_time(record.get("createdAt"))
+                if created is not None and created < since:
+                    # Older than the window: the rest of the feed is older still (a pinned post,
+                    # with a reason, may come first out of order).
+                    past = past or not item.get("reason")
+                    continue
+                reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
+                parent = reply.get("parent") if isinstance(reply.get("parent"), dict) else {}
+                if record.get("text") == text and (parent.get("uri") or "") == reply_to:
+                    return uri
+            if past or not body.get("cursor"):
+                return None
+            params["cursor"] = body["cursor"]
+        return None
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """Bluesky has no comments: the first comment is a reply to the post (its root and parent)."""
+        return self.publish(account, Draft(text=text, reply_to=external_id, reply_root=external_id)).external_id
+
+    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+        # A comment's attempt keeps no state (no rkey to look up): its reply is searched for.
+        return self.find_in_feed(account, text, reply_to=external_id, since=since)
+
+    def get_record(
+        self, account: Account, rkey: str, *, repo: str = "", collection: str = POST_COLLECTION
+    ) -> dict | None:
         """``GET /xrpc/com.atproto.repo.getRecord?repo&collection&rkey`` -> {"uri", "cid", "value"},
-        or None on 400 ``RecordNotFound``."""
+        or None on 400 ``RecordNotFound``. ``repo``: the account's own by default."""
         try:
             response = self.request(
                 "GET",
                 self.url(account, "/xrpc/com.atproto.repo.getRecord"),
                 account=account,
-                params={"repo": account.account_id, "collection": POST_COLLECTION, "rkey": rkey},
+                params={"repo": repo or account.account_id, "collection": collection, "rkey": rkey},
             )
         except PermanentError as err:
             if "RecordNotFound" in err.message:

@@ -12,6 +12,13 @@ with ``"url": null`` while the instance works on it; ``GET /api/v1/media/:id`` a
 it is done, then 200. A status may only attach finished media: while one is processing the
 attempt ends NotReady and looks again shortly.
 
+Threads and first comments are replies: ``in_reply_to_id`` the status replied to, the same
+``visibility`` as the post (unset, a status takes the account's default privacy, which may hide a
+part from the public the post reached), and an Idempotency-Key of their own (a thread part's is
+derived from the publication and the part by the publish path; a first comment's from the
+post's id). A reply to a status that is not there (deleted) is 404 ``{"error": "The post you are
+trying to reply to does not appear to exist."}``: permanent.
+
 Limits are the instance's, from ``GET /api/v2/instance`` ``configuration.statuses`` (characters,
 attachments, characters reserved per URL), cached MASTODON_INSTANCE_CACHE_SECONDS per instance;
 Mastodon's defaults (500, 4, 23) only when the instance cannot be read. Tokens do not expire but
@@ -46,6 +53,8 @@ MEDIA_POLL_SECONDS = 2
 URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 # "@user@example.social" counts as "@user": the domain of a remote mention is not counted.
 REMOTE_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", re.UNICODE)
+# What every status planrrr posts is, replies included.
+VISIBILITY = "public"
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,11 @@ class MastodonAdapter(InstanceAdapter):
     # Mastodon's defaults, the class's declared limits; each instance's own are read from it.
     max_text_length = DEFAULT_LIMITS.max_characters
     max_images = DEFAULT_LIMITS.max_media_attachments
+    # A thread part and a first comment are statuses replying to another (in_reply_to_id): a
+    # first comment has a status's limit (Mastodon's default 500 at the door; an instance's own
+    # when it is sent).
+    supports_threads = True
+    max_comment_length = DEFAULT_LIMITS.max_characters
 
     @property
     def base_url(self) -> str:
@@ -128,6 +142,11 @@ class MastodonAdapter(InstanceAdapter):
             image_size_limit=number(media, "image_size_limit"),
         )
 
+    def text_length(self, text: str) -> int:
+        """As Mastodon counts with its default limits (a URL as 23): what the door measures a
+        first comment with."""
+        return countable_length(text, DEFAULT_LIMITS)
+
     def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         limits = self.limits(base_url)
         where = "This Mastodon instance" if limits.from_instance else "Mastodon"
@@ -148,9 +167,11 @@ class MastodonAdapter(InstanceAdapter):
 
     def publish(self, account: Account, draft: Draft) -> Published:
         self.refuse_invalid(draft, base_url=account.base_url)
-        payload: dict[str, Any] = {"status": draft.text, "visibility": "public"}
+        payload: dict[str, Any] = {"status": draft.text, "visibility": VISIBILITY}
         if draft.media_urls:
             payload["media_ids"] = self.upload_media(account, draft)
+        if draft.reply_to:
+            payload["in_reply_to_id"] = draft.reply_to
         headers = {"Idempotency-Key": draft.idempotency_key} if draft.idempotency_key else {}
         response = self.request(
             "POST", self.url(account, "/api/v1/statuses"), account=account, json=payload, headers=headers
@@ -220,8 +241,16 @@ class MastodonAdapter(InstanceAdapter):
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """Nothing to look up: the attempt after a lost answer sends the same Idempotency-Key, and
         the instance answers it with the status the lost attempt created (kept about an hour;
-        the publish retries of an attempt with an unknown outcome come well within it)."""
+        the publish retries of an attempt with an unknown outcome come well within it). So for a
+        thread part, whose key names the publication and the part."""
         return None
+
+    def comment(self, account: Account, external_id: str, text: str) -> str:
+        """Mastodon has no comments: the first comment is a reply to the post. Its key is derived
+        from the post (one first comment per post), the same for every attempt, so a retry after
+        a lost answer gets the status already made (find_comment has nothing to look up)."""
+        draft = Draft(text=text, reply_to=external_id, idempotency_key=f"planrrr-first-comment-{external_id}")
+        return self.publish(account, draft).external_id
 
     # --- errors and rate limits ----------------------------------------------------------
 
@@ -235,8 +264,9 @@ class MastodonAdapter(InstanceAdapter):
         message = f"Mastodon API error ({response.status_code}): {words}"
         # 401 {"error": "The access token is invalid"} (revoked; tokens do not expire): reconnect.
         # 429 {"error": "Too many requests"} with X-RateLimit-Reset (ISO 8601).
-        # 422 {"error": "Validation failed: Text character limit of 500 exceeded"}, 404, 403: the
-        # same request will never succeed. 5xx: the instance may have acted.
+        # 422 {"error": "Validation failed: Text character limit of 500 exceeded"}, 403, and 404
+        # (a reply: {"error": "The post you are trying to reply to does not appear to exist."}):
+        # the same request will never succeed. 5xx: the instance may have acted.
         raise self.status_error(response, message)
 
     def retry_at(self, response: requests.Response) -> datetime:

@@ -132,6 +132,9 @@ def _publish_thread(
                 text=part["content"],
                 media_urls=list(part.get("media_urls", [])),
                 state=part_states.setdefault(str(number), {}),
+                # Each part its own key, the same at every attempt (Mastodon's Idempotency-Key):
+                # a part resent after a lost answer is answered with the status already made.
+                idempotency_key=f"{post.idempotency_key}-part-{number}" if post.idempotency_key else "",
             )
         )
     unknown, reconciled = publication.outcome_unknown, False
@@ -141,7 +144,9 @@ def _publish_thread(
         step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
         # A step may have renewed the token (_publish sets the new connection): use the newest.
         connection = publication.connection
-        account = Account(account_id=connection.account_id, access_token=connection.access_token)
+        account = Account(
+            account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
+        )
         external_id = adapter.find_published(account, step, since) if unknown else None
         # Only the first step not recorded can have been sent: the ones after it never were.
         unknown = False

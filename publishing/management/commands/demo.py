@@ -5,10 +5,10 @@ team, connects its X, Facebook (with Instagram), LinkedIn and Mastodon accounts 
 platforms' OAuth flows (the stand-in plays each platform's consent page and token endpoint) and
 its Bluesky account with an app password (one session), adds a
 webhook endpoint (a local receiver that verifies every
-signature), schedules a few posts a few seconds ahead (among them an X thread, a Facebook post
-with a first comment, and a post a member submits for review that an admin approves), waits
-until they are done, prints what happened, stops everything and exits 0 only if every post
-was PUBLISHED.
+signature), schedules a few posts a few seconds ahead (among them a thread on X, Bluesky and
+Mastodon, a post with a first comment on Facebook, LinkedIn and Mastodon, and a post a member
+submits for review that an admin approves), waits until they are done, prints what happened,
+stops everything and exits 0 only if every post was PUBLISHED.
 
 It runs on a database and a Redis database of its own (``publishing.stack.isolated``:
 ``<database>_demo``, Redis database ``--redis-db``), so a worker already running on this
@@ -137,7 +137,7 @@ class Command(BaseCommand):
                     {"content": "2/3 Green beans in, 12 minutes at 200 °C."},
                     {"content": "3/3 Rested for two days, then ground to order."},
                 ],
-                platforms=["TWITTER"],
+                platforms=["TWITTER", "BLUESKY", "MASTODON"],
                 scheduled_at=at,
             )
         )
@@ -146,7 +146,7 @@ class Command(BaseCommand):
                 team=team,
                 content="New single origin from Huila, Colombia.",
                 first_comment="Order it here: https://acme.example/huila #coffee",
-                platforms=["FACEBOOK", "LINKEDIN"],
+                platforms=["FACEBOOK", "LINKEDIN", "MASTODON"],
                 scheduled_at=at,
             )
         )
