@@ -198,6 +198,14 @@ class Adapter:
         create containers), recording it in ``draft.state`` so that ``publish`` then makes a
         single request. Raises a PlatformError subclass on error. Nothing to do by default."""
 
+    def prepare(self, draft: Draft) -> bool:
+        """Fix in ``draft.state``, before the request goes out, what finds its outcome if the
+        answer is lost (Bluesky: the record key it will write). True if the state changed: the
+        caller then writes it on the publication's row before calling ``publish``, so that a
+        worker killed mid-request leaves it to the next attempt's ``find_published``. Nothing
+        by default (a platform's idempotency key or a search of recent posts does that)."""
+        return False
+
     def publish(self, account: Account, draft: Draft) -> Published:
         """Publish the draft. Returns Published; raises a PlatformError subclass on error."""
         raise NotImplementedError

@@ -197,9 +197,19 @@ class BlueskyAdapter(InstanceAdapter):
             metadata={"cid": str(body.get("cid") or "")},
         )
 
+    def prepare(self, draft: Draft) -> bool:
+        """The record key, chosen before the first request and written on the row before it
+        goes out (see Adapter.prepare): a worker killed while the PDS writes the record leaves
+        the key, and the next attempt finds the record at it."""
+        if draft.state.get("rkey"):
+            return False
+        self.record_key(draft)
+        return True
+
     def record_key(self, draft: Draft) -> str:
-        """This publication's rkey, chosen on its first attempt and kept in its state (saved
-        before any later attempt reads it), with the record's createdAt beside it."""
+        """This publication's (or thread part's) rkey, chosen on its first attempt and kept in
+        its state (``prepare``: saved before the request that writes it), with the record's
+        createdAt beside it."""
         if not draft.state.get("rkey"):
             draft.state["rkey"] = new_tid()
             draft.state["createdAt"] = timezone.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -331,11 +341,11 @@ class BlueskyAdapter(InstanceAdapter):
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """The record at this step's rkey, if an earlier attempt wrote it: one getRecord.
 
-        An rkey is saved with the attempt's outcome; a worker killed while a thread part was being
-        sent leaves none for that part (its state is written only once it is done). A part without
-        one is searched for among the account's recent posts, by its text and the post it replies
-        to, which makes the match exact. A post of its own without one is not searched for (text
-        alone could match an older post of the same words); only a killed worker loses its rkey."""
+        The rkey is written on the row before the request that uses it goes out (``prepare``),
+        so even a worker killed mid-request leaves it. A part without one (a row from before
+        that, or a lost write) is searched for among the account's recent posts, by its text
+        and the post it replies to, which makes the match exact. A post of its own without one
+        is not searched for: text alone could match an older post of the same words."""
         rkey = draft.state.get("rkey")
         if not rkey:
             if draft.reply_to:

@@ -13,9 +13,10 @@ from django.test import override_settings
 from connections.platforms.base import Account, Draft, PermanentError
 from connections.platforms.bluesky import BlueskyAdapter
 from connections.platforms.mastodon import MastodonAdapter
-from connections.tests.contract import BLUESKY, MASTODON, NOW, AdapterTestCase
+from connections.tests.contract import BLUESKY, MASTODON, NOW, AdapterTestCase, pinned
 
-XRPC = f"{BLUESKY}/xrpc"
+# Calls to a PDS or an instance connect to the address they checked (planrrr.urlsafety).
+XRPC = pinned(f"{BLUESKY}/xrpc")
 CREATE = f"{XRPC}/com.atproto.repo.createRecord"
 GET_RECORD = f"{XRPC}/com.atproto.repo.getRecord"
 AUTHOR_FEED = f"{XRPC}/app.bsky.feed.getAuthorFeed"
@@ -28,8 +29,8 @@ ROOT_CID = "bafyreiroot0000000000000000000000000000000000000000000000"
 PARENT_CID = "bafyreiparent000000000000000000000000000000000000000000"
 CID = "bafyreinew00000000000000000000000000000000000000000000000"
 
-STATUSES = f"{MASTODON}/api/v1/statuses"
-INSTANCE = f"{MASTODON}/api/v2/instance"
+STATUSES = pinned(f"{MASTODON}/api/v1/statuses")
+INSTANCE = pinned(f"{MASTODON}/api/v2/instance")
 
 
 def query(call) -> dict[str, str]:

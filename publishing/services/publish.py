@@ -104,6 +104,8 @@ def _call(attempt: Attempt) -> Result:
             if external_id:
                 return Result(DONE, published=Published(external_id=external_id), reconciled=True)
         lag_ms = _lag_ms(publication, post, now)
+        if not _ready_to_send(adapter, attempt, draft):
+            return Result(LATER, "Another attempt took over this publication.", metric=None)
         return Result(DONE, published=_publish(adapter, publication, account, draft), lag_ms=lag_ms)
     except PlatformError as err:
         return result_of(err, publication)
@@ -155,6 +157,8 @@ def _publish_thread(
             attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
             reconciled = True
         else:
+            if not _ready_to_send(adapter, attempt, step):
+                return Result(LATER, "Another attempt took over this publication.", metric=None)
             published = _publish(adapter, publication, account, step)
             external_id = published.external_id
             if index == 0 and published.url:
@@ -165,6 +169,13 @@ def _publish_thread(
             return Result(LATER, "Another attempt took over this publication.", metric=None)
     published = Published(external_id=parts[0], url=attempt.state.get("url", ""))
     return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
+
+
+def _ready_to_send(adapter, attempt: Attempt, draft: Draft) -> bool:
+    """Let the adapter fix what finds the request's outcome if its answer is lost (Bluesky: the
+    record key) and write it on the row (``record_step``) before the request goes out. False if
+    the attempt lost its lease meanwhile: it must send nothing."""
+    return record_step(attempt) if adapter.prepare(draft) else True
 
 
 def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None:

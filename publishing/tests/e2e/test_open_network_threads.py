@@ -47,8 +47,8 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
 
     def test_a_bluesky_thread_resumes_after_a_kill_and_a_500_without_posting_a_part_twice(self):
         # Part 2 reaches the PDS, which writes it and stalls: the worker is SIGKILLed before it
-        # records part 2 (or even its record key). The next attempt finds part 2 in the author
-        # feed (a reply, by its text and parent), then part 3 fails with a 500; the next sends it.
+        # records part 2 as done (its record key was written before the request went out). The
+        # next attempt finds part 2 at that key, then part 3 fails with a 500; the next sends it.
         self.mock.fail("BLUESKY", mode="accept_then_stall", times=1, seconds=30, contains="Part 2 of 3")
         self.mock.fail("BLUESKY", mode="server_error", times=1, contains="Part 3 of 3")
         first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4)
@@ -73,8 +73,30 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
         self.assertEqual(publication.external_id, received[0]["id"])
         self.assertEqual(publication.metadata["reconciledParts"], [1], "part 2 was found, not sent again")
         self.assertEqual(publication.attempt_count, 3)
-        self.assertTrue(self.requests_named("BLUESKY", "getAuthorFeed"), "part 2 was looked for in the feed")
+        self.assertTrue(self.requests_named("BLUESKY", "getRecord"), "part 2 was looked for at its record key")
         self.assertEqual(len(self.creates("BLUESKY", "createRecord")), 4, "parts 1, 2, 3 (refused) and 3")
+
+    def test_a_bluesky_post_whose_worker_was_killed_mid_send_goes_out_once(self):
+        # The PDS writes the record and stalls; the worker is SIGKILLed before anything of the
+        # attempt is recorded but what was written before the request went out (its record key).
+        # The next attempt asks the PDS for that key, finds the post, and sends nothing.
+        text = "One post, once, whatever happens to the worker."
+        self.mock.fail("BLUESKY", mode="accept_then_stall", times=1, seconds=30, contains=text)
+        first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4)
+        post = services.post_create(team=self.team, content=text, platforms=["BLUESKY"], scheduled_at=timezone.now())
+        wait_for(lambda: len(self.mock.posts("BLUESKY")) == 1, message="the post to reach the stand-in")
+
+        first.kill()
+        self.start_worker()
+        self.wait_until_final(post, timeout=40)
+
+        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
+        received = self.mock.posts("BLUESKY")
+        self.assertEqual([p["text"] for p in received], [text], "exactly one post")
+        publication = self.publication(post, "BLUESKY")
+        self.assertEqual(publication.external_id, received[0]["id"])
+        self.assertTrue(publication.metadata.get("reconciled"), "found at its record key, not sent again")
+        self.assertEqual(len(self.creates("BLUESKY", "createRecord")), 1)
 
     def test_a_mastodon_thread_resumes_after_a_lost_answer_and_a_500_without_posting_a_part_twice(self):
         # Part 2 is made but its answer is lost; part 3 fails with a 500. Each part carries its own
