@@ -13,7 +13,10 @@ from publishing.tests.e2e import test_open_networks
 PARTS = [f"Part {n} of 3: roasting, told once and in order." for n in range(1, 4)]
 
 
-class OpenNetworkThreadTests(PublishingLiveTestCase):
+class OpenNetworkCase(PublishingLiveTestCase):
+    """Both open networks connected; the tests are in the classes below, one per kind of
+    fault, so that the parallel runner spreads them over its processes."""
+
     # Both accounts connected through their own flows, as in test_open_networks (its module, not
     # its class, is imported here: the test loader would run its tests twice).
     connect_bluesky = test_open_networks.OpenNetworkTests.connect_bluesky
@@ -45,6 +48,17 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
 
         return wait_for(done, timeout=30, message=f"the first comment (workers: {self.worker_logs()})")
 
+    def post_with_comment(self, platform: str) -> Post:
+        return services.post_create(
+            team=self.team,
+            content=f"New roast on {platform}",
+            first_comment="More in the shop: https://acme.example/shop",
+            platforms=[platform],
+            scheduled_at=timezone.now(),
+        )
+
+
+class BlueskyThreadKillTests(OpenNetworkCase):
     def test_a_bluesky_thread_resumes_after_a_kill_and_a_500_without_posting_a_part_twice(self):
         # Part 2 reaches the PDS, which writes it and stalls: the worker is SIGKILLed before it
         # records part 2 as done (its record key was written before the request went out). The
@@ -76,6 +90,8 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
         self.assertTrue(self.requests_named("BLUESKY", "getRecord"), "part 2 was looked for at its record key")
         self.assertEqual(len(self.creates("BLUESKY", "createRecord")), 4, "parts 1, 2, 3 (refused) and 3")
 
+
+class BlueskyPostKillTests(OpenNetworkCase):
     def test_a_bluesky_post_whose_worker_was_killed_mid_send_goes_out_once(self):
         # The PDS writes the record and stalls; the worker is SIGKILLed before anything of the
         # attempt is recorded but what was written before the request went out (its record key).
@@ -98,6 +114,24 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
         self.assertTrue(publication.metadata.get("reconciled"), "found at its record key, not sent again")
         self.assertEqual(len(self.creates("BLUESKY", "createRecord")), 1)
 
+    def test_a_first_comment_on_bluesky_is_a_reply_to_the_post(self):
+        self.mock.fail("BLUESKY", mode="server_error", times=1, contains="More in the shop")
+        self.start_worker()
+        post = self.post_with_comment("BLUESKY")
+        self.wait_until_final(post)
+        publication = self.publication(post, "BLUESKY")
+
+        comment_id = self.commented(publication)
+
+        received = self.mock.posts("BLUESKY")
+        self.assertEqual(len(received), 2)
+        self.assertEqual(received[1]["id"], comment_id)
+        ref = {"uri": publication.external_id, "cid": received[0]["cid"]}
+        self.assertEqual(received[1]["record"]["reply"], {"root": ref, "parent": ref})
+        self.assertEqual(publication.metadata["firstComment"]["attempts"], 2)
+
+
+class MastodonThreadTests(OpenNetworkCase):
     def test_a_mastodon_thread_resumes_after_a_lost_answer_and_a_500_without_posting_a_part_twice(self):
         # Part 2 is made but its answer is lost; part 3 fails with a 500. Each part carries its own
         # Idempotency-Key, so part 2 sent again is answered with the status already made.
@@ -124,22 +158,6 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
         self.assertEqual(creates[2]["outcome"], "idempotent_replay")
         self.assertEqual(publication.attempt_count, 3)
 
-    def test_a_first_comment_on_bluesky_is_a_reply_to_the_post(self):
-        self.mock.fail("BLUESKY", mode="server_error", times=1, contains="More in the shop")
-        self.start_worker()
-        post = self.post_with_comment("BLUESKY")
-        self.wait_until_final(post)
-        publication = self.publication(post, "BLUESKY")
-
-        comment_id = self.commented(publication)
-
-        received = self.mock.posts("BLUESKY")
-        self.assertEqual(len(received), 2)
-        self.assertEqual(received[1]["id"], comment_id)
-        ref = {"uri": publication.external_id, "cid": received[0]["cid"]}
-        self.assertEqual(received[1]["record"]["reply"], {"root": ref, "parent": ref})
-        self.assertEqual(publication.metadata["firstComment"]["attempts"], 2)
-
     def test_a_first_comment_on_mastodon_is_a_reply_to_the_post(self):
         self.mock.fail("MASTODON", mode="accept_then_drop", times=1, contains="More in the shop")
         self.start_worker()
@@ -160,13 +178,4 @@ class OpenNetworkThreadTests(PublishingLiveTestCase):
                 (f"planrrr-first-comment-{publication.external_id}", "created:accept_then_drop"),
                 (f"planrrr-first-comment-{publication.external_id}", "idempotent_replay"),
             ],
-        )
-
-    def post_with_comment(self, platform: str) -> Post:
-        return services.post_create(
-            team=self.team,
-            content=f"New roast on {platform}",
-            first_comment="More in the shop: https://acme.example/shop",
-            platforms=[platform],
-            scheduled_at=timezone.now(),
         )
