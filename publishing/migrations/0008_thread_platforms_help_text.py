@@ -4,20 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('publishing', '0007_platform_bluesky_mastodon'),
+        ("publishing", "0007_platform_bluesky_mastodon"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='post',
-            name='first_comment',
-            field=models.TextField(blank=True, db_default='', default='', help_text='Optional comment posted on the new post right after it is published (on X, Bluesky and Mastodon, a reply to it).'),
+            model_name="post",
+            name="first_comment",
+            field=models.TextField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text=(
+                    "Optional comment posted on the new post right after it is published "
+                    "(on X, Bluesky and Mastodon, a reply to it)."
+                ),
+            ),
         ),
         migrations.AlterField(
-            model_name='post',
-            name='thread',
-            field=models.JSONField(blank=True, db_default=models.Value([], output_field=models.JSONField()), default=list, help_text='Optional follow-up parts, each a reply to the previous one, as JSON: [{"content": "2/3 …"}, {"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. Only X, Bluesky and Mastodon have threads; give the others a variant without one.'),
+            model_name="post",
+            name="thread",
+            field=models.JSONField(
+                blank=True,
+                db_default=models.Value([], output_field=models.JSONField()),
+                default=list,
+                help_text=(
+                    "Optional follow-up parts, each a reply to the previous one, as JSON: "
+                    '[{"content": "2/3 …"}, {"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. '
+                    "Only X, Bluesky and Mastodon have threads; give the others a variant without one."
+                ),
+            ),
         ),
     ]
