@@ -121,6 +121,12 @@ class Account:
     # with one API for everybody, whose base comes from the settings.
     base_url: str = ""
 
+    @classmethod
+    def of(cls, connection) -> Account:
+        """The account of a stored Connection: every call for it goes through here, so none
+        forgets the connection's own server."""
+        return cls(account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url)
+
 
 @dataclass
 class Draft:

@@ -105,9 +105,7 @@ def _attempt(publication: Publication, text: str, *, attempts: int, unknown: boo
     if problem:
         return Outcome.FAILED, {**base, "error": problem, "gaveUp": True}
     adapter = get_adapter(publication.platform)
-    account = Account(
-        account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
-    )
+    account = Account.of(connection)
     secrets = [connection.access_token]
     try:
         found = None

@@ -82,9 +82,7 @@ def _call(attempt: Attempt) -> Result:
     if waiting is not None:
         return waiting
     connection = publication.connection
-    account = Account(
-        account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
-    )
+    account = Account.of(connection)
     text, media_urls = rules.content_for(post, publication.platform)
     draft = Draft(
         text=text,
@@ -146,9 +144,7 @@ def _publish_thread(
         step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
         # A step may have renewed the token (_publish sets the new connection): use the newest.
         connection = publication.connection
-        account = Account(
-            account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
-        )
+        account = Account.of(connection)
         external_id = adapter.find_published(account, step, since) if unknown else None
         # Only the first step not recorded can have been sent: the ones after it never were.
         unknown = False
@@ -219,10 +215,7 @@ def _publish(adapter, publication: Publication, account: Account, draft: Draft) 
         if renewed.access_token == account.access_token:
             raise
         publication.connection = renewed
-        return adapter.publish(
-            Account(account_id=renewed.account_id, access_token=renewed.access_token, base_url=renewed.base_url),
-            draft,
-        )
+        return adapter.publish(Account.of(renewed), draft)
 
 
 def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:

@@ -87,9 +87,7 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
     error, expired = "", None
     try:
         get_adapter(publication.platform).stage(
-            Account(
-                account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url
-            ),
+            Account.of(connection),
             draft,
         )
         draft.state["stagedAt"] = timezone.now().isoformat()
