@@ -38,7 +38,10 @@ class Rfc3339Field(serializers.DateTimeField):
     without one is refused with the rule book's message, never read in some zone."""
 
     def to_internal_value(self, value):
-        parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+        except ValueError:  # well-formed but impossible: an offset of 24 hours or more, a 30 February
+            parsed = None
         if parsed is None:
             raise serializers.ValidationError(
                 "Give an RFC 3339 date and time with its offset, e.g. 2030-01-15T09:30:00+01:00."

@@ -52,6 +52,13 @@ def spoken_list(words: list[str]) -> str:
 
 # The platforms that take threads, as their adapters say (``supports_threads``): "X, Bluesky and
 # Mastodon". Help texts and refusals name them from here.
+# A thread is published part after part within an attempt (each part a request, and its record
+# written before the next): past a few dozen parts one attempt cannot finish within its job
+# timeout, and the platforms' posting limits would stop it before its end anyway.
+MAX_THREAD_PARTS = 25
+# The most images any platform takes on one post (LinkedIn's 20): a longer list is refused
+# before each URL is checked (each check resolves the host).
+MAX_MEDIA_URLS = max(adapter.max_images for adapter in ADAPTERS.values())
 THREAD_PLATFORMS = spoken_list([adapter.label for adapter in ADAPTERS.values() if adapter.supports_threads])
 
 
@@ -213,6 +220,13 @@ def thread_shape_problems(thread: object, where: str) -> dict[str, list[str]]:
         return problems
     if not isinstance(thread, list):
         return {where: ['Give the thread as a list of parts: [{"content": "2/3 …"}, {"content": "3/3 …"}].']}
+    if len(thread) > MAX_THREAD_PARTS:
+        return {
+            where: [
+                f"A thread takes at most {MAX_THREAD_PARTS} follow-up parts; this one has {len(thread)}: "
+                "split it into several posts."
+            ]
+        }
     for index, part in enumerate(thread):
         at = f"{where}.{index}"
         if not isinstance(part, dict):
@@ -230,14 +244,20 @@ def thread_shape_problems(thread: object, where: str) -> dict[str, list[str]]:
             problems.setdefault(f"{at}.content", []).append(
                 f"Part {index + 2} of the thread is empty: write some text, or remove the part."
             )
-        urls = part.get("media_urls", [])
-        if not isinstance(urls, list):
-            problems.setdefault(f"{at}.media_urls", []).append("Give the media URLs as a list.")
-            continue
-        for url in urls:
-            if problem := text_problem(url, "A media URL") or media_url_problem(url):
-                problems.setdefault(f"{at}.media_urls", []).append(problem)
+        for problem in media_urls_problems(part.get("media_urls", [])):
+            problems.setdefault(f"{at}.media_urls", []).append(problem)
     return problems
+
+
+def media_urls_problems(urls: object) -> list[str]:
+    """What is wrong with a list of media URLs as such: not a list, longer than any platform
+    takes (refused before each URL is checked), or a URL that cannot be fetched. Each
+    platform's own count limit is its adapter's (``validate``)."""
+    if not isinstance(urls, list):
+        return ["Give the media URLs as a list."]
+    if len(urls) > MAX_MEDIA_URLS:
+        return [f"No platform takes more than {MAX_MEDIA_URLS} images on a post; this list has {len(urls)}."]
+    return [p for p in (text_problem(url, "A media URL") or media_url_problem(url) for url in urls) if p]
 
 
 def thread_platform_problems(thread: list, platform: str, where: str, *, base_url: str = "") -> dict[str, list[str]]:
@@ -364,13 +384,10 @@ def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]
             elif is_blank(content):
                 add(f"{where}.content", f"The {label(platform)} text is empty: write some, or leave content out.")
         if "media_urls" in variant:
-            urls = variant["media_urls"]
-            if not isinstance(urls, list):
-                add(f"{where}.media_urls", "Give the media URLs as a list.")
+            for problem in media_urls_problems(variant["media_urls"]):
+                add(f"{where}.media_urls", problem)
+            if not isinstance(variant["media_urls"], list):
                 continue
-            for url in urls:
-                if problem := text_problem(url, "A media URL") or media_url_problem(url):
-                    add(f"{where}.media_urls", problem)
         if "thread" in variant:
             for field, messages in thread_shape_problems(variant["thread"], f"{where}.thread").items():
                 problems.setdefault(field, []).extend(messages)
@@ -420,11 +437,9 @@ def post_problems(
         else:
             seen.append(name)
     urls_ok = True
-    for url in media_urls:
-        problem = text_problem(url, "A media URL") or media_url_problem(url)
-        if problem:
-            add("media_urls", problem)
-            urls_ok = False
+    for problem in media_urls_problems(media_urls):
+        add("media_urls", problem)
+        urls_ok = False
     variant_problems = variants_problems(variants, seen)
     for field, messages in variant_problems.items():
         problems.setdefault(field, []).extend(messages)
@@ -535,7 +550,7 @@ def publication_refusal(publication) -> str | None:
         return problem
     if not isinstance(urls, list):
         return "The media URLs of this post are not a list: give a list of URLs."
-    problems = [p for p in (text_problem(u, "A media URL") or media_url_problem(u) for u in urls) if p]
+    problems = media_urls_problems(urls)
     base_url = publication.connection.base_url if publication.connection else ""
     if not problems:
         problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)

@@ -1,6 +1,7 @@
 """Posts over the API: the door's rules and messages, camelCase, RFC 3339, every action."""
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 from django.utils import timezone
 
@@ -40,6 +41,43 @@ class PostApiTests(ApiTestCase):
         self.assertEqual(response.status_code, 400)
         self.assertEqual(response["Content-Type"], "application/problem+json")
         self.assertIn("has no time zone: give the offset", response.json()["errors"]["scheduledAt"][0])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+
+    def test_it_refuses_an_impossible_time_as_bad_input(self):
+        for value in ("2030-01-15T09:30:00+25:00", "2030-02-30T09:30:00Z"):
+            with self.subTest(value=value):
+                response = self.api.post(
+                    "/api/v1/posts",
+                    {"content": "When?", "platforms": ["FACEBOOK"], "scheduledAt": value},
+                    format="json",
+                )
+                self.assertEqual(response.status_code, 400)
+                self.assertIn("Give an RFC 3339 date and time", response.json()["errors"]["scheduledAt"][0])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+
+    def test_it_refuses_a_body_nested_too_deeply_as_bad_input(self):
+        body = b'{"content": "x", "platforms": ["FACEBOOK"], "extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        response = self.api.post("/api/v1/posts", body, content_type="application/json")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("nested too deeply", response.json()["detail"])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+
+    def test_it_refuses_a_thread_or_a_media_list_longer_than_any_platform_takes(self):
+        parts = [{"content": f"Part {n}"} for n in range(2, 40)]
+        response = self.api.post(
+            "/api/v1/posts", {"content": "1/39", "platforms": ["TWITTER"], "thread": parts}, format="json"
+        )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("at most 25 follow-up parts; this one has 38", response.json()["errors"]["thread"][0])
+
+        urls = [f"https://cdn.example.com/{n}.png" for n in range(5000)]
+        with mock.patch("publishing.rules.media_url_problem") as checked:
+            response = self.api.post(
+                "/api/v1/posts", {"content": "Many", "platforms": ["LINKEDIN"], "mediaUrls": urls}, format="json"
+            )
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("more than 20 images on a post; this list has 5000", response.json()["errors"]["mediaUrls"][0])
+        checked.assert_not_called()  # refused before resolving 5,000 hosts
         self.assertFalse(Post.objects.filter(team=self.team).exists())
 
     def test_it_gives_the_rule_book_messages_by_field(self):
