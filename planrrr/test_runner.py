@@ -46,6 +46,15 @@ class DiscoverRunner(runner.DiscoverRunner):
             return TimedTextTestResult
         return super().get_resultclass()
 
+    def teardown_databases(self, old_config, **kwargs):
+        """End, with a line saying so, any session still attached to a test database once
+        every test is done (a request thread of a live server that outlived its test), which
+        would otherwise make dropping the database fail after a green run."""
+        for connection, _, destroy in old_config:
+            if destroy and connection.vendor == "postgresql":
+                _end_leftover_sessions(connection)
+        return super().teardown_databases(old_config, **kwargs)
+
     def run_suite(self, suite, **kwargs):
         result = super().run_suite(suite, **kwargs)
         if isinstance(result, TimedTextTestResult):
@@ -66,3 +75,16 @@ class TimedTextTestResult(unittest.TextTestResult):
     def stopTest(self, test):
         super().stopTest(test)
         self.times.append((time.monotonic() - self._started, test.id()))
+
+
+def _end_leftover_sessions(connection) -> None:
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        # The test database and its clones (``<name>_<n>``, one per parallel process).
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid), datname, left(query, 120) FROM pg_stat_activity"
+            " WHERE (datname = %s OR datname LIKE %s) AND pid <> pg_backend_pid()",
+            [name, name.replace("_", r"\_") + r"\_%"],
+        )
+        for _, database, query in cursor.fetchall():
+            print(f"test teardown: ended a session left on {database} (last query: {query})")
