@@ -2,6 +2,7 @@
 proxy of the environment."""
 
 import logging
+import math
 import os
 import threading
 import time
@@ -11,12 +12,14 @@ from unittest import mock
 import requests
 from django.test import SimpleTestCase, override_settings
 
+from connections.platforms import base
 from connections.platforms.base import Account, DeadlineExceeded, Draft, TransientError, read_within
 from connections.platforms.facebook import FacebookAdapter
 from connections.platforms.twitter import TwitterAdapter
 from connections.tests.contract import NOW
 from connections.tests.servers import JsonServer, SlowServer
 from planrrr.http import environment_settings
+from planrrr.testing import wait_for
 
 TOKEN = "tok-SECRET-xyz123456789"
 
@@ -66,9 +69,12 @@ class CallDeadlineTests(SimpleTestCase):
         with SlowServer(content_type="application/json", interval=None) as server:
             longer = threading.Thread(target=self.read_stalled, args=(server.url, 4.0), daemon=True)
             longer.start()
-            while not server.requests:
-                time.sleep(0.01)
-            time.sleep(0.1)
+            # The longer read has reached the stand-in and the watchdog sleeps until its deadline.
+            wait_for(
+                lambda: server.requests and base._watchdog._wakes_at != math.inf,
+                timeout=5,
+                message="the longer read to be watched",
+            )
             with override_settings(TWITTER_API_URL=server.url):
                 self.assertCutAtDeadline(
                     lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
@@ -104,7 +110,7 @@ class CallDeadlineTests(SimpleTestCase):
         raw = mock.Mock()
         raw.read1.side_effect = [b"{}", b""]
         self.assertEqual(read_within(mock.Mock(raw=raw), deadline=time.monotonic() + 0.2), b"{}")
-        time.sleep(0.5)
+        time.sleep(0.5)  # past the deadline: what is checked is that nothing happens then
         raw.shutdown.assert_not_called()
 
 
