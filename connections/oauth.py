@@ -455,7 +455,7 @@ class XClient(OAuthClient):
     client_secret_setting = "X_CLIENT_SECRET"
     pkce = True
     # X answers a spent or revoked refresh token with invalid_request, not invalid_grant
-    # (see ../shared/PLATFORMS.md, "Tokens"); on the token endpoint nothing else we send can be
+    # (docs/platforms/x.md, "Limits and tokens"); on the token endpoint nothing else we send can be
     # malformed, so it is read as the grant's end.
     dead_grant_errors = frozenset({"invalid_grant", "invalid_request"})
 

@@ -1,4 +1,4 @@
-"""A Bluesky PDS as a publisher uses it (PLATFORMS.md, "Bluesky"), under ``bsky/xrpc/``.
+"""A Bluesky PDS as a publisher uses it (docs/platforms/bluesky.md), under ``bsky/xrpc/``.
 
 * ``POST com.atproto.server.createSession`` ``{"identifier", "password"}`` -> ``{"did", "handle",
   "accessJwt", "refreshJwt", "active": true}``; a password containing "wrong": 401
@@ -266,7 +266,7 @@ def create_record(call: Call) -> HttpResponse:
         token=call.token,
     )
     if post is None:
-        # What a PDS answers for a key that exists (PLATFORMS.md): check with getRecord.
+        # What a PDS answers for a key that exists (docs/platforms/bluesky.md): check with getRecord.
         call.outcome = "rkey_exists"
         return BLUESKY.server_error(call, 500)
     call.outcome = "created"

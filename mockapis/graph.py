@@ -1,4 +1,4 @@
-"""Meta's Graph API as Facebook Pages and Instagram content publishing use it (PLATFORMS.md).
+"""Meta's Graph API as Facebook Pages and Instagram content publishing use it (docs/platforms/).
 
 Facebook Pages:
 * ``POST /v{N}/{page-id}/feed`` ``message``[, ``link``][, ``attached_media[i]={"media_fbid": id}``]
@@ -25,7 +25,7 @@ first: Facebook ``{"data": [{"id", "message", "created_time"}]}``, Instagram ``{
 "text", "timestamp"}]}``. A post that does not exist: code 100, subcode 33. Request kind COMMENT.
 
 Errors are ``{"error": {"message", "type": "OAuthException", "code", "error_subcode",
-"fbtrace_id"}}`` (PLATFORMS.md), HTTP 400 except code 4 (403, as Graph answers it) and 5xx for
+"fbtrace_id"}}`` (docs/platforms/facebook.md), HTTP 400 except code 4 (403, as Graph answers it) and 5xx for
 transient ones. Every answer carries ``X-App-Usage``, ``X-Page-Usage`` and
 ``X-Business-Use-Case-Usage`` as JSON: percent of the rate-limit window used (0 while rate
 limiting is off), 100 with ``estimated_time_to_regain_access`` (whole minutes, so 0 for the

@@ -1,7 +1,7 @@
-"""LinkedIn's versioned REST Posts and Images APIs (PLATFORMS.md, "LinkedIn — Posts API").
+"""LinkedIn's versioned REST Posts and Images APIs (docs/platforms/linkedin.md).
 
 * ``POST /rest/posts`` (``LinkedIn-Version: YYYYMM``, ``X-Restli-Protocol-Version: 2.0.0``) with
-  the body of PLATFORMS.md, optionally ``content.media.id`` (one image) or
+  the body docs/platforms/linkedin.md describes, optionally ``content.media.id`` (one image) or
   ``content.multiImage.images`` (2..20) -> **201**, empty body, ``x-restli-id: urn:li:share:<19
   digits>``. Commentary over 3,000 characters is cut silently, as LinkedIn does. The same
   commentary again from the same author: 422 ``DUPLICATE_POST`` naming the earlier share.
@@ -10,7 +10,7 @@
 * ``POST /rest/socialActions/{url-encoded post urn}/comments`` ``{"actor", "object", "message":
   {"text"}}`` -> **201** with the Comment (``id``, ``actor``, ``object``, ``message``,
   ``created``) and ``x-restli-id``; ``GET`` the same path -> ``{"elements": [Comment], "paging"}``.
-  Request kind COMMENT. (The Comment's fields are unverified: PLATFORMS.md.)
+  Request kind COMMENT. (The Comment's fields are unverified: docs/platforms/linkedin.md.)
 * ``POST /rest/images?action=initializeUpload`` ``{"initializeUploadRequest": {"owner": urn}}``
   -> ``{"value": {"uploadUrlExpiresAt", "uploadUrl", "image": "urn:li:image:..."}}``; the upload
   URL is absolute, on this server (``/linkedin/upload/<token>``); ``PUT`` the bytes there (201).
@@ -183,7 +183,7 @@ def posts(call: Call) -> HttpResponse:
     except ValueError as err:
         path, _, message = str(err).partition(" :: ")
         return LINKEDIN.unprocessable(path, message)
-    # LinkedIn cuts longer commentary silently (PLATFORMS.md): so does the stand-in.
+    # LinkedIn cuts longer commentary silently (docs/platforms/linkedin.md): so does the stand-in.
     commentary = commentary[:MAX_COMMENTARY]
     post, earlier = store.create_post(
         "LINKEDIN",

@@ -1,4 +1,4 @@
-"""A Mastodon instance as a publisher uses it (PLATFORMS.md, "Mastodon"), under ``mastodon/``.
+"""A Mastodon instance as a publisher uses it (docs/platforms/mastodon.md), under ``mastodon/``.
 
 * ``POST api/v1/apps`` {client_name, redirect_uris, scopes, website} -> {"id", "name",
   "client_id", "client_secret", "redirect_uri", ...}.

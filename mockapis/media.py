@@ -12,7 +12,7 @@
 * ``...-drip.<ext>``: the image, one byte a second (each read arrives well within any read
   timeout; only an overall deadline stops the download).
 
-Facebook and Instagram fetch image URLs themselves (PLATFORMS.md: ``/photos`` takes ``url``,
+Facebook and Instagram fetch image URLs themselves (docs/platforms/facebook.md: ``/photos`` takes ``url``,
 ``/media`` takes ``image_url``): :func:`fetch_image` does that here, for real, with a timeout
 and a size cap. X and LinkedIn receive bytes: :func:`sniff` checks that they are an image.
 """

@@ -1,4 +1,4 @@
-"""The platforms' OAuth as a connect flow meets it (PLATFORMS.md, "Tokens"): consent pages, token
+"""The platforms' OAuth as a connect flow meets it (docs/platforms/): consent pages, token
 endpoints, and the account listings read right after connecting. Paths relative to the base:
 
 X (OAuth 2.0 authorization code with PKCE):
@@ -365,7 +365,7 @@ def facebook_access_token(call: Call, **_: Any) -> HttpResponse:
 
 
 def facebook_exchange(call: Call, client_id: str) -> HttpResponse:
-    """A short-lived user token for a long-lived one (PLATFORMS.md: about 60 days, no refresh)."""
+    """A short-lived user token for a long-lived one (docs/platforms/facebook.md: about 60 days, no refresh)."""
     short = store.issued_token(str(call.param("fb_exchange_token") or ""))
     if short is None or short.platform != "FACEBOOK" or short.kind != "access":
         call.outcome = "refused:unknown"
@@ -543,7 +543,7 @@ def linkedin_access_token(call: Call) -> HttpResponse:
         elif grant_type == "refresh_token":
             if not call.param("refresh_token"):
                 return oauth_error(400, "invalid_request", 'A required parameter "refresh_token" is missing')
-            # LinkedIn answers with the same refresh token, its expiry not extended (PLATFORMS.md).
+            # LinkedIn answers with the same refresh token, its expiry not extended (docs/platforms/linkedin.md).
             refresh = store.spend_refresh(
                 "LINKEDIN", str(call.param("refresh_token")), client_id=client_id, rotate=False
             )

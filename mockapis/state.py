@@ -158,7 +158,7 @@ class Config:
     media_slow_seconds: float = 30.0
     # How long Facebook and Instagram wait for an image URL they fetch.
     fetch_timeout_seconds: float = 10.0
-    # OAuth lifetimes (PLATFORMS.md, "Tokens"). X: codes 30 s, access tokens 2 h, refresh tokens
+    # OAuth lifetimes (docs/platforms/). X: codes 30 s, access tokens 2 h, refresh tokens
     # single use (no lifetime of their own here).
     x_code_seconds: float = 30.0
     x_access_token_seconds: float = 7200.0

@@ -1,4 +1,4 @@
-"""X API v2 as a publisher uses it (PLATFORMS.md, "X — API v2").
+"""X API v2 as a publisher uses it (docs/platforms/x.md).
 
 * ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids": [...]}, "reply":
   {"in_reply_to_tweet_id"}}`` with ``Authorization: Bearer`` -> **201** ``{"data": {"id", "text",
@@ -17,7 +17,7 @@ Tokens are opaque. A token acts for the user whose timeline it first reads
 (``GET /2/users/{id}/tweets``) or that ``_control/tokens`` binds it to; until then for a user id
 derived from the token, and its tweets move to the real user once known.
 
-Errors are problem+json exactly as PLATFORMS.md gives them. Every answer carries
+Errors are problem+json exactly as docs/platforms/x.md gives them. Every answer carries
 ``x-rate-limit-limit`` / ``-remaining`` / ``-reset`` (Unix seconds); a 429 and every create
 answer also ``x-user-limit-24hour-*``. With rate limiting off the headers count against a
 nominal 15-minute window of 10,000 that nobody reaches.

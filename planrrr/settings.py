@@ -1,4 +1,4 @@
-"""Settings, all read from the environment with django-environ (see README for the list).
+"""Settings, all read from the environment with django-environ (docs/configuration.md lists them).
 
 With ``DATABASE_URL`` / ``REDIS_URL`` unset, an embedded PostgreSQL and Redis are started
 under ``.local/`` (planrrr.embedded) and their URLs exported for child processes.

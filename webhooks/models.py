@@ -18,7 +18,7 @@ from planrrr.crypto import EncryptedTextField, mask
 from planrrr.models import Team
 from planrrr.urlsafety import UnsafeURL, check_public_url
 
-# The events a team can subscribe to (DESIGN.md), with what they mean.
+# The events a team can subscribe to (docs/webhooks.md), with what they mean.
 EVENT_TYPES = {
     "post.published": "A post went out on one platform (one per publication).",
     "post.failed": "A post failed on one platform for good (one per publication).",

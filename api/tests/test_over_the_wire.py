@@ -1,4 +1,4 @@
-"""The README's example, as a plain requests script against a live server with real workers:
+"""The example of docs/api.md, as a plain requests script against a live server with real workers:
 schedule a post with per-platform variants, read its outcome over HTTP; each platform of the
 stand-in receives its own text and media."""
 

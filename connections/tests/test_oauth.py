@@ -89,7 +89,7 @@ class XClientTests(SimpleTestCase):
 
     @responses.activate
     def test_it_reads_a_spent_refresh_token_as_a_dead_grant(self):
-        # X's answer to a reused refresh token (../shared/PLATFORMS.md, "Tokens").
+        # X's answer to a reused refresh token (docs/platforms/x.md).
         responses.post(
             X_TOKEN,
             status=400,

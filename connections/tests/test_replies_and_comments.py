@@ -1,5 +1,5 @@
-"""Replies and first comments as each adapter sends them (PLATFORMS.md, "Replies, threads,
-first comments")."""
+"""Replies and first comments as each adapter sends them (docs/platforms/: replies, threads
+and first comments)."""
 
 import json
 

@@ -23,7 +23,7 @@ AN_IMAGE = Image("image/jpeg", 16, 16, 162)
 
 
 def linkedin_post_body(commentary: str, **extra: Any) -> dict[str, Any]:
-    """The body of PLATFORMS.md's POST /rest/posts."""
+    """The body of POST /rest/posts (docs/platforms/linkedin.md)."""
     return {
         "author": ORG,
         "commentary": commentary,

@@ -1,4 +1,4 @@
-"""The stand-in's Bluesky PDS and Mastodon instance answer as the real ones do (PLATFORMS.md)."""
+"""The stand-in's Bluesky PDS and Mastodon instance answer as the real ones do (docs/platforms/)."""
 
 import json
 

@@ -1,5 +1,5 @@
 """Replies (X threads) and comments (Facebook, Instagram, LinkedIn) in the platforms' shapes
-(PLATFORMS.md, "Replies, threads, first comments"), and failures injected on them."""
+(docs/platforms/: each network's replies and comments), and failures injected on them."""
 
 from urllib.parse import quote
 

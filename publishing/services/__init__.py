@@ -1,4 +1,4 @@
-"""Writes of the publishing app, one module per seam of the flow (DESIGN.md):
+"""Writes of the publishing app, one module per seam of the flow (docs/architecture.md):
 
     posts      post_create, post_save_new, post_schedule, post_update,
                post_cancel, post_submit, post_approve, post_reject      (the door, review)

@@ -1,5 +1,5 @@
 """manage.py api_key_create --team ID --name NAME [--role write]: a key for scripts and the
-README's examples (the admin does the same). Prints the key once; only its hash is kept."""
+docs/api.md's examples (the admin does the same). Prints the key once; only its hash is kept."""
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError

@@ -70,7 +70,7 @@ def posts_import(*, team: Team, rows: list[dict[str, str]], progress=None) -> li
 
 
 class Command(BaseCommand):
-    help = "Create a team's posts from a CSV file (columns: see the module's docstring or README)."
+    help = "Create a team's posts from a CSV file (columns: see the module's docstring or docs/posts.md)."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV file with a header row; - reads standard input")

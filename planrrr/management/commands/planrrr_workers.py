@@ -4,7 +4,7 @@ preloaded parent (``planrrr.rq.WorkerPool``), the way planrrr runs its workers.
 django-rq's ``rqworker-pool`` builds RQ's own WorkerPool, whose parent loads nothing before it
 forks; this command is the same pool with planrrr's parent. Sizing: a worker keeps one
 platform call in flight, so a deployment needs about publications a second x platform latency
-workers (README, "Measuring it").
+workers (docs/performance.md).
 """
 
 from __future__ import annotations
