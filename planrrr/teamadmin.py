@@ -1,4 +1,4 @@
-"""The admin's team model, in one place (docs: README, "The admin and its teams").
+"""The admin's team model, in one place (docs/operations.md, "The admin and its teams").
 
 A superuser is one of the installation's operators and sees everything. Anybody else sees,
 changes and acts on only the rows of the teams they belong to, with the role their
