@@ -407,6 +407,12 @@ class OwnRows:
             redeliver = reverse("admin:webhooks_delivery_redeliver_failed")
             self.visit(redeliver, {"since": since}, method="post", expect={302})
             self.assertEqual(Delivery.objects.filter(redelivery_of=a["delivery"]).count(), 1)
+        # Deleting: an endpoint with its delivery log, a connection (ADMIN and OWNER only; the
+        # endpoints are not even there for a MEMBER).
+        for obj, refused in ((a["endpoint"], 404), (a["expiring"], 403)):
+            url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_delete", args=[obj.pk])
+            self.visit(url, {"post": "yes"}, method="post", expect={302 if manager else refused})
+            self.assertEqual(type(obj).objects.filter(pk=obj.pk).exists(), not manager)
 
     def act(self, model, action: str, obj, **extra) -> None:
         data = {"action": action, ACTION_CHECKBOX_NAME: [str(obj.pk)], "index": "0", **extra}
