@@ -6,11 +6,15 @@ from django.template.response import TemplateResponse
 
 from api import services
 from api.models import ApiKey
+from planrrr.teamadmin import MANAGERS, TeamScopedAdmin
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are made here and shown once; only their hash is kept. Revoke, don't edit."""
+class ApiKeyAdmin(TeamScopedAdmin):
+    """Keys are made here and shown once; only their hash is kept. Revoke, don't edit. A team's
+    ADMINs and OWNERs see and manage its keys; its MEMBERs do not see them."""
+
+    view_roles = manage_roles = MANAGERS
 
     list_display = ["name", "team", "role", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["role", "team", ("revoked_at", admin.EmptyFieldListFilter)]
@@ -59,7 +63,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Revoke selected API keys")
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         done = sum(services.api_key_revoke(api_key=key) for key in queryset)
         self.message_user(request, f"Revoked {done} of {queryset.count()} keys.", messages.SUCCESS)

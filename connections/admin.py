@@ -9,6 +9,7 @@ from django.utils import timezone
 from connections.models import Connection
 from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_expiry_note, unrenewable_before_q
+from planrrr.teamadmin import MANAGERS, TeamScopedAdmin
 
 
 class ConnectionForm(forms.ModelForm):
@@ -62,7 +63,9 @@ class ConnectionForm(forms.ModelForm):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(TeamScopedAdmin):
+    # Every member sees the team's accounts (where posts go); ADMIN and OWNER manage them.
+    manage_roles = MANAGERS
     form = ConnectionForm
     change_list_template = "admin/connections/connection/change_list.html"
     list_display = [
@@ -103,12 +106,16 @@ class ConnectionAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         # The warning people must not miss: accounts that will stop publishing unless reconnected.
         horizon = timezone.now() + timedelta(days=settings.CONNECTION_EXPIRY_WARNING_DAYS)
-        expiring = Connection.objects.filter(unrenewable_before_q(horizon), status=Connection.Status.ACTIVE).count()
+        expiring = (
+            self.get_queryset(request).filter(unrenewable_before_q(horizon), status=Connection.Status.ACTIVE).count()
+        )
         if expiring:
             messages.warning(
                 request,
                 f"{expiring} connection(s) expire within {settings.CONNECTION_EXPIRY_WARNING_DAYS} days and cannot "
                 "be renewed automatically: reconnect them (see the renewal column).",
             )
-        extra_context = {**(extra_context or {}), "connect_url": reverse("connections:connect_teams")}
+        # Who may add a connection (ADMIN, OWNER) may connect one.
+        connect_url = reverse("connections:connect_teams") if self.has_add_permission(request) else ""
+        extra_context = {**(extra_context or {}), "connect_url": connect_url}
         return super().changelist_view(request, extra_context=extra_context)

@@ -31,6 +31,7 @@ from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_connect
 from planrrr.models import Team
+from planrrr.teamadmin import MANAGERS, teams_for
 from planrrr.text import safe_text
 
 logger = logging.getLogger("planrrr.connections")
@@ -59,11 +60,17 @@ def refused(request: HttpRequest, message: str, *, status: int = 400, team: Team
     )
 
 
+def _team(request: HttpRequest, team_id: int) -> Team:
+    """The team, if the user belongs to it (or is a superuser): another team is a 404, as in
+    the admin, so that its existence is not told; its members who may not connect get a 403."""
+    return get_object_or_404(teams_for(request.user), pk=team_id)
+
+
 @login_required(login_url=LOGIN_URL)
 @require_GET
 def connect_teams(request: HttpRequest) -> HttpResponse:
     """The teams this user may connect accounts for."""
-    teams = [team for team in Team.objects.order_by("name") if may_connect(request.user, team)]
+    teams = list(teams_for(request.user, MANAGERS).order_by("name"))
     return render(request, "connections/teams.html", {"title": "Connect an account", "teams": teams})
 
 
@@ -71,7 +78,7 @@ def connect_teams(request: HttpRequest) -> HttpResponse:
 @require_GET
 def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
     """A button per platform, or what to configure."""
-    team = get_object_or_404(Team, pk=team_id)
+    team = _team(request, team_id)
     if not may_connect(request.user, team):
         return refused(request, "Only the team's admins and owners may connect accounts for it.", status=403)
     platforms = [
@@ -99,7 +106,7 @@ def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
 @login_required(login_url=LOGIN_URL)
 @require_POST
 def connect_start(request: HttpRequest, team_id: int, platform: str) -> HttpResponse:
-    team = get_object_or_404(Team, pk=team_id)
+    team = _team(request, team_id)
     client = _client(platform)
     if client is None:
         return refused(request, f"planrrr cannot connect {platform!r} accounts.", status=404, team=team)

@@ -14,12 +14,20 @@ from django.utils.html import format_html, format_html_join
 
 from connections.admin import ConnectionAdmin
 from connections.models import Connection, Platform
-from planrrr.models import Membership, Team
+from planrrr.models import Team
+from planrrr.teamadmin import (
+    MANAGERS,
+    OperatorsOnlyAdmin,
+    TeamScopedAdmin,
+    TeamScopedInline,
+    team_role,
+    teams_for,
+)
 from publishing import rules, services
 from publishing.models import JobMetric, Post, Publication
 
 
-class PublicationInline(admin.TabularInline):
+class PublicationInline(TeamScopedInline, admin.TabularInline):
     model = Publication
     extra = 0
     can_delete = False
@@ -112,7 +120,9 @@ class PlatformFilter(admin.SimpleListFilter):
 
 
 @admin.register(Post)
-class PostAdmin(admin.ModelAdmin):
+class PostAdmin(TeamScopedAdmin):
+    # Every member writes, submits, cancels and publishes (the services hold a MEMBER's post for
+    # review where the team requires it); approving and rejecting is ADMIN's and OWNER's.
     form = PostForm
     list_display = ["__str__", "team", "status", "platform_chips", "scheduled_local", "published_at"]
     list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
@@ -139,9 +149,13 @@ class PostAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("publications")
 
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request) and self.in_teams(request, MANAGERS)
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
-            return ["status", "error", "published_at"]
+            # A team member writes as themselves: the user list is the operators' only.
+            return ["status", "error", "published_at", *([] if request.user.is_superuser else ["author"])]
         # A post that exists changes through its actions, not by editing fields.
         return [
             "team",
@@ -187,13 +201,15 @@ class PostAdmin(admin.ModelAdmin):
         return response
 
     def _zone(self, request: HttpRequest, object_id) -> ZoneInfo:
+        # Only the user's teams: another team's zone is not told, even by a help text.
+        visible = teams_for(request.user)
         team = None
         if object_id:
-            team = Team.objects.filter(posts__pk=object_id).first()
+            team = visible.filter(posts__pk=object_id).first() if str(object_id).isdigit() else None
         else:
             team_id = request.POST.get("team") or request.GET.get("team")
             if team_id and str(team_id).isdigit():
-                team = Team.objects.filter(pk=team_id).first()
+                team = visible.filter(pk=team_id).first()
             else:
                 teams = Team.objects.filter(memberships__user_id=request.user.pk)[:2]
                 team = teams[0] if len(teams) == 1 else None
@@ -226,11 +242,13 @@ class PostAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Post, form, change: bool) -> None:
         if change:
             return  # read-only once created
+        if not request.user.is_superuser:
+            obj.author = request.user
         services.post_save_new(post=obj, role=team_role(request, obj.team_id))
         for warning in getattr(obj, "warnings", []):
             self.message_user(request, warning, messages.WARNING)
 
-    @admin.action(description="Cancel selected posts (if not started)")
+    @admin.action(description="Cancel selected posts (if not started)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             if services.post_cancel(post=post):
@@ -243,7 +261,7 @@ class PostAdmin(admin.ModelAdmin):
                     messages.WARNING,
                 )
 
-    @admin.action(description="Publish selected drafts or scheduled posts now")
+    @admin.action(description="Publish selected drafts or scheduled posts now", permissions=["change"])
     def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             try:
@@ -257,7 +275,7 @@ class PostAdmin(admin.ModelAdmin):
 
     # --- review (Team.requires_approval): roles come from Membership, checked by the services ---
 
-    @admin.action(description="Submit selected drafts for review")
+    @admin.action(description="Submit selected drafts for review", permissions=["change"])
     def submit(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         done = 0
         for post in queryset:
@@ -268,7 +286,7 @@ class PostAdmin(admin.ModelAdmin):
                 self.message_user(request, f"Post #{post.pk}: {_words(err)}", messages.ERROR)
         self.message_user(request, f"Submitted {done} of {queryset.count()} posts for review.")
 
-    @admin.action(description="Approve selected posts in review (admins and owners)")
+    @admin.action(description="Approve selected posts in review (admins and owners)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[Post]):
         """Approve; a post whose time has passed is published now only after the approver
         confirms it on a page that lists them."""
@@ -289,7 +307,9 @@ class PostAdmin(admin.ModelAdmin):
         self.message_user(request, f"Approved {done} of {len(posts)} posts.")
         return None
 
-    @admin.action(description="Reject selected posts in review, with a note (admins and owners)")
+    @admin.action(
+        description="Reject selected posts in review, with a note (admins and owners)", permissions=["approve"]
+    )
     def reject(self, request: HttpRequest, queryset: QuerySet[Post]):
         posts = list(queryset)
         note = request.POST.get("review_note")
@@ -320,19 +340,19 @@ class PostAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Retry the failed publications of selected posts")
+    @admin.action(description="Retry the failed publications of selected posts", permissions=["change"])
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         for post in queryset:
             retry_post(self, request, post)
 
     def act_view(self, request: HttpRequest, pk: int, action: str):
         """The buttons of a post's page: one action on this post, then back to it."""
-        post = get_object_or_404(Post, pk=pk)
+        post = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method != "POST" or action not in POST_ACTIONS:
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request, post):
             raise PermissionDenied
-        getattr(self, action)(request, Post.objects.filter(pk=post.pk))
+        getattr(self, action)(request, self.get_queryset(request).filter(pk=post.pk))
         return HttpResponseRedirect(reverse("admin:publishing_post_change", args=[post.pk]))
 
 
@@ -399,20 +419,13 @@ def retry_post(model_admin, request: HttpRequest, post: Post, publications: list
     model_admin.message_user(request, f"{_name(post)}: retrying publication(s) {names}.", messages.SUCCESS)
 
 
-def team_role(request: HttpRequest, team_id: int) -> str | None:
-    """The user's role in the team (a superuser is an OWNER everywhere), or None."""
-    if request.user.is_superuser:
-        return Membership.Role.OWNER
-    membership = Membership.objects.filter(user_id=request.user.pk, team_id=team_id).first()
-    return membership.role if membership else None
-
-
 def _words(err: Exception) -> str:
     return " ".join(err.messages) if isinstance(err, ValidationError) else str(err)
 
 
 @admin.register(Publication)
-class PublicationAdmin(admin.ModelAdmin):
+class PublicationAdmin(TeamScopedAdmin):
+    team_path = "post__team"
     list_display = [
         "__str__",
         "status",
@@ -430,11 +443,16 @@ class PublicationAdmin(admin.ModelAdmin):
     change_form_template = "admin/publishing/publication/change_form.html"
 
     def get_fields(self, request, obj=None):
+        # RQ's job pages are the operators' (they list every team's jobs): others see the id.
+        job = "job_link" if request.user.is_superuser else "job_id"
         return [
             "post_link",
-            "job_link",
+            job,
             *(f for f in self.readonly_fields if f not in ("post", "post_link", "job_link")),
         ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "job_id"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -445,8 +463,8 @@ class PublicationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_retry_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("publishing.change_publication")
+    def has_retry_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("publishing.change_publication") and self.in_teams(request, self.manage_roles, obj)
 
     def get_urls(self):
         from django.urls import path
@@ -455,7 +473,7 @@ class PublicationAdmin(admin.ModelAdmin):
         return [path("<int:pk>/retry/", view, name="publishing_publication_retry"), *super().get_urls()]
 
     def render_change_form(self, request, context, *args, **kwargs):
-        context["can_retry"] = self.has_retry_permission(request)
+        context["can_retry"] = self.has_retry_permission(request, context.get("original"))
         return super().render_change_form(request, context, *args, **kwargs)
 
     @admin.display(description="error")
@@ -493,17 +511,20 @@ class PublicationAdmin(admin.ModelAdmin):
             retry_post(self, request, publications[0].post, publications)
 
     def retry_view(self, request: HttpRequest, pk: int):
-        publication = get_object_or_404(Publication, pk=pk)
+        publication = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not self.has_retry_permission(request):
+        if not self.has_retry_permission(request, publication):
             raise PermissionDenied
-        self.retry(request, Publication.objects.filter(pk=publication.pk))
+        self.retry(request, self.get_queryset(request).filter(pk=publication.pk))
         return HttpResponseRedirect(reverse("admin:publishing_publication_change", args=[publication.pk]))
 
 
 @admin.register(JobMetric)
-class JobMetricAdmin(admin.ModelAdmin):
+class JobMetricAdmin(OperatorsOnlyAdmin):
+    """Every team's jobs, and what they cost the installation: the operators' (the dashboard
+    shows a team its own figures)."""
+
     list_display = ["created_at", "kind", "platform", "outcome", "attempt", "duration_ms", "lag_ms", "peak_rss_bytes"]
     list_filter = ["kind", "platform", "outcome"]
     readonly_fields = [f.name for f in JobMetric._meta.fields]
@@ -532,6 +553,7 @@ class ReconnectConnectionAdmin(ConnectionAdmin):
     def changelist_view(self, request, extra_context=None):
         counts = (
             Publication.objects.filter(
+                connection__in=self.get_queryset(request),
                 connection__status=Connection.Status.ACTIVE,
                 status=Publication.Status.FAILED,
                 metadata__failedBecause=services.expiry.TOKEN,
@@ -557,7 +579,7 @@ class ReconnectConnectionAdmin(ConnectionAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
     def requeue_view(self, request: HttpRequest, pk: int):
-        connection = get_object_or_404(Connection, pk=pk)
+        connection = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, connection):
             raise PermissionDenied
         back = reverse("admin:connections_connection_changelist")

@@ -2,7 +2,9 @@
 drawn server-side as inline SVG: no script, nothing fetched), the slowest connections and
 the failing ones, and the live queue figures.
 
-Mounted by PostAdmin.get_urls at ``admin/publishing/post/dashboard/``.
+Mounted by PostAdmin.get_urls at ``admin/publishing/post/dashboard/``. An operator (superuser)
+sees the installation; anybody else their teams' figures only, over the job rows kept
+(METRICS_RAW_RETENTION_HOURS: rollups carry no team), without the workers and queues.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import redis
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from planrrr.models import Team
+from planrrr.teamadmin import team_ids
 from publishing import selectors
 from publishing.models import JobMetric
 
@@ -42,24 +47,31 @@ def dashboard(request: HttpRequest, model_admin: admin.ModelAdmin) -> HttpRespon
         raise PermissionDenied
     hours = _int(request.GET.get("hours"), default=24, low=1, high=24 * 14)
     now = timezone.now()
-    try:
-        queues = selectors.rq_state()
-    except redis.RedisError as err:
-        queues = None
-        queue_error = f"Redis unreachable: {err}"
-    else:
-        queue_error = ""
+    operator = request.user.is_superuser
+    # The teams whose posts the user sees (PostAdmin's roles); None: the whole installation.
+    teams = None if operator else team_ids(request, model_admin.view_roles)
+    queues, queue_error = None, ""
+    if operator:
+        try:
+            queues = selectors.rq_state()
+        except redis.RedisError as err:
+            queue_error = f"Redis unreachable: {err}"
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Publishing dashboard",
         "opts": model_admin.model._meta,
         "hours": hours,
         "hour_choices": [6, 24, 72, 168],
-        "charts": hourly_charts(selectors.publications_per_hour(hours=hours, now=now), hours=hours, now=now),
+        "operator": operator,
+        "team_names": [] if operator else sorted(Team.objects.filter(pk__in=teams).values_list("name", flat=True)),
+        "kept_hours": settings.METRICS_RAW_RETENTION_HOURS,
+        "charts": hourly_charts(
+            selectors.publications_per_hour(hours=hours, now=now, teams=teams), hours=hours, now=now
+        ),
         "legend": [{"outcome": Outcome(o).label, "colour": c} for o, c in OUTCOME_COLOURS.items()],
-        "summary": selectors.metrics_summary(),
-        "slowest": selectors.slowest_connections(hours=hours),
-        "failing": selectors.failing_connections(hours=hours),
+        "summary": selectors.metrics_summary(teams=teams),
+        "slowest": selectors.slowest_connections(hours=hours, teams=teams),
+        "failing": selectors.failing_connections(hours=hours, teams=teams),
         "queues": queues,
         "queue_error": queue_error,
         "chart_width": CHART_WIDTH + AXIS_WIDTH,

@@ -8,6 +8,7 @@ same whichever process asks. Only the queue figures come from Redis, read live.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,6 +75,15 @@ def _rollup_aggregates() -> dict:
 COUNTS = ("postsPublished", "postsFailed", "rateLimitHits", "retries", "reconciled", "jobs")
 
 
+def _jobs_of(teams: Sequence[int] | None):
+    """The JobMetric rows kept, of ``teams``' publications only when given (the admin's
+    dashboard for a team member). Rollups carry no team: those figures are the installation's."""
+    rows = JobMetric.objects.all()
+    if teams is not None:
+        rows = rows.filter(publication_id__in=Publication.objects.filter(post__team_id__in=teams).values("pk"))
+    return rows
+
+
 def _merged(raw: dict, rolled: dict | None) -> dict:
     """Raw and rolled-up figures as one row of the seed plan's names; times rounded to 0.1 ms."""
     rolled = rolled or {}
@@ -90,7 +100,7 @@ def _merged(raw: dict, rolled: dict | None) -> dict:
     return row
 
 
-def metrics_summary() -> dict:
+def metrics_summary(*, teams: Sequence[int] | None = None) -> dict:
     """The stored metrics, under the seed plan's names, overall and per platform.
 
     Counts come from JobMetric rows (one per job run) and their hourly rollups, so they
@@ -99,9 +109,14 @@ def metrics_summary() -> dict:
     rateLimitHits and retries the attempts that ended in a rate limit or a transient
     failure. Times are in milliseconds (lag: scheduled_at to the platform request, first
     attempts only; p99 over the rows kept, METRICS_RAW_RETENTION_HOURS), memory in bytes
-    (the largest peak RSS any job reported)."""
-    raw = JobMetric.objects.filter(kind="publish")
+    (the largest peak RSS any job reported).
+
+    ``teams``: those teams' figures only, over the rows kept (METRICS_RAW_RETENTION_HOURS)."""
+    raw = _jobs_of(teams).filter(kind="publish")
     rolled = JobMetricRollup.objects.filter(kind="publish")
+    if teams is not None:
+        rolled = rolled.none()
+    publications = Publication.objects.all() if teams is None else Publication.objects.filter(post__team_id__in=teams)
     summary = _merged(raw.aggregate(**_raw_aggregates()), rolled.aggregate(**_rollup_aggregates()))
     raw_by_platform = {r.pop("platform"): r for r in raw.values("platform").annotate(**_raw_aggregates()).order_by()}
     rolled_by_platform = {
@@ -111,26 +126,30 @@ def metrics_summary() -> dict:
         platform: _merged(raw_by_platform.get(platform, {}), rolled_by_platform.get(platform))
         for platform in sorted(raw_by_platform.keys() | rolled_by_platform.keys())
     }
-    summary["publicationsByStatus"] = dict(
-        Publication.objects.values_list("status").annotate(n=Count("pk")).order_by("status")
-    )
-    summary.update(webhook_summary())
+    by_status = publications.values_list("status").annotate(n=Count("pk")).order_by("status")
+    summary["publicationsByStatus"] = dict(by_status)
+    summary.update(webhook_summary(teams=teams))
     return summary
 
 
-def webhook_summary() -> dict:
+def webhook_summary(*, teams: Sequence[int] | None = None) -> dict:
     """Webhook deliveries that succeeded and that failed for good, and their HTTP attempts,
-    pruned events' counts (DeliveryRollup) included."""
-    deliveries = Delivery.objects.aggregate(
+    pruned events' counts (DeliveryRollup) included; ``teams``: theirs only, pruned ones left out."""
+    deliveries, attempts, rollups = Delivery.objects.all(), DeliveryAttempt.objects.all(), DeliveryRollup.objects.all()
+    if teams is not None:
+        deliveries = deliveries.filter(endpoint__team_id__in=teams)
+        attempts = attempts.filter(delivery__endpoint__team_id__in=teams)
+        rollups = rollups.none()
+    deliveries = deliveries.aggregate(
         webhookDeliveries=Count("pk", filter=Q(status=Delivery.Status.SUCCEEDED)),
         webhookFailures=Count("pk", filter=Q(status=Delivery.Status.FAILED)),
         webhookPending=Count("pk", filter=Q(status=Delivery.Status.PENDING)),
     )
-    attempts = DeliveryAttempt.objects.aggregate(
+    attempts = attempts.aggregate(
         webhookAttempts=Count("pk"),
         webhookAttemptFailures=Count("pk", filter=Q(succeeded=False)),
     )
-    rolled = DeliveryRollup.objects.aggregate(
+    rolled = rollups.aggregate(
         webhookDeliveries=Sum("deliveries_succeeded", default=0),
         webhookFailures=Sum("deliveries_failed", default=0),
         webhookAttempts=Sum(F("attempts_succeeded") + F("attempts_failed"), default=0),
@@ -319,14 +338,17 @@ def rq_state() -> RqState:
 # --- the admin dashboard -------------------------------------------------------------------
 
 
-def publications_per_hour(*, hours: int = 24, now: datetime | None = None) -> list[dict]:
+def publications_per_hour(
+    *, hours: int = 24, now: datetime | None = None, teams: Sequence[int] | None = None
+) -> list[dict]:
     """Publish jobs per hour over the last ``hours``, by platform and outcome:
     [{hour, platform, outcome, n}] (hours with no job are absent; hours already rolled up
-    come from their rollups)."""
+    come from their rollups, except for ``teams``: theirs only, over the rows kept)."""
     now = now or timezone.now()
     since = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
     raw = (
-        JobMetric.objects.filter(kind="publish", created_at__gte=since)
+        _jobs_of(teams)
+        .filter(kind="publish", created_at__gte=since)
         .annotate(hour=TruncHour("created_at"))
         .values_list("hour", "platform", "outcome")
         .annotate(n=Count("pk"))
@@ -338,25 +360,30 @@ def publications_per_hour(*, hours: int = 24, now: datetime | None = None) -> li
         .annotate(n=Sum("jobs"))
         .order_by()
     )
+    if teams is not None:
+        rolled = rolled.none()
     counts: dict[tuple, int] = {}
     for hour, platform, outcome, n in [*raw, *rolled]:
         counts[hour, platform, outcome] = counts.get((hour, platform, outcome), 0) + n
     return [{"hour": h, "platform": p, "outcome": o, "n": n} for (h, p, o), n in sorted(counts.items())]
 
 
-def _with_connection(rows):
+def _with_connection(rows, teams: Sequence[int] | None = None):
     """JobMetric rows annotated with their publication's connection (JobMetric keeps a plain
-    publication id so that metrics outlive deleted posts)."""
+    publication id so that metrics outlive deleted posts); ``teams``: their connections only."""
     connection = Publication.objects.filter(pk=OuterRef("publication_id")).values("connection_id")[:1]
-    return rows.annotate(connection_id=Subquery(connection)).filter(connection_id__isnull=False)
+    rows = rows.annotate(connection_id=Subquery(connection)).filter(connection_id__isnull=False)
+    if teams is not None:
+        rows = rows.filter(connection_id__in=Connection.objects.filter(team_id__in=teams).values("pk"))
+    return rows
 
 
-def slowest_connections(*, hours: int = 24, limit: int = 10) -> list[dict]:
+def slowest_connections(*, hours: int = 24, limit: int = 10, teams: Sequence[int] | None = None) -> list[dict]:
     """Connections by average publish job time over the last ``hours``, slowest first:
     [{connection, jobs, avg_ms, max_ms}]."""
     since = timezone.now() - timedelta(hours=hours)
     rows = (
-        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since))
+        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since), teams)
         .values("connection_id")
         .annotate(jobs=Count("pk"), avg_ms=Avg("duration_ms"), max_ms=Max("duration_ms"))
         .order_by("-avg_ms")[:limit]
@@ -364,14 +391,14 @@ def slowest_connections(*, hours: int = 24, limit: int = 10) -> list[dict]:
     return _attach_connections(list(rows))
 
 
-def failing_connections(*, hours: int = 24, limit: int = 10) -> list[dict]:
+def failing_connections(*, hours: int = 24, limit: int = 10, teams: Sequence[int] | None = None) -> list[dict]:
     """Connections with the most failed attempts (given up, retried, rate limited) over the
     last ``hours``, with the last error their publications recorded:
     [{connection, failed, retries, rate_limited, last_error, last_error_at}]."""
     since = timezone.now() - timedelta(hours=hours)
     failing = [Outcome.FAILED, Outcome.RETRY, Outcome.RATE_LIMITED]
     rows = (
-        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since, outcome__in=failing))
+        _with_connection(JobMetric.objects.filter(kind="publish", created_at__gte=since, outcome__in=failing), teams)
         .values("connection_id")
         .annotate(
             total=Count("pk"),

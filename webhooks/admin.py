@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from planrrr.models import Team
+from planrrr.teamadmin import MANAGERS, TeamScopedAdmin, TeamScopedInline, team_ids
 from webhooks import services
 from webhooks.models import EVENT_TYPES, Delivery, DeliveryAttempt, Endpoint, Event
 
@@ -34,10 +35,13 @@ def _endpoints() -> QuerySet[Endpoint]:
     return Endpoint.objects.defer("secret", "previous_secret")
 
 
-class EndpointFilter(admin.RelatedFieldListFilter):
+class EndpointFilter(admin.RelatedOnlyFieldListFilter):
+    """The endpoints of the deliveries listed (so only the user's teams'), named by URL."""
+
     def field_choices(self, field, request: HttpRequest, model_admin) -> list[tuple[int, str]]:
         ordering = self.field_admin_ordering(field, request, model_admin)
-        return [(endpoint.pk, str(endpoint)) for endpoint in _endpoints().order_by(*ordering)]
+        shown = _endpoints().filter(pk__in=model_admin.get_queryset(request).values("endpoint_id"))
+        return [(endpoint.pk, str(endpoint)) for endpoint in shown.order_by(*ordering)]
 
 
 class EndpointForm(forms.ModelForm):
@@ -56,7 +60,9 @@ class EndpointForm(forms.ModelForm):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(TeamScopedAdmin):
+    # A team's ADMINs and OWNERs see and manage its endpoints (a URL may carry a receiver's token).
+    view_roles = manage_roles = MANAGERS
     form = EndpointForm
     list_display = ["url", "team", "description", "event_list", "active", "failing_since", "deliveries"]
     list_filter = ["active", "team"]
@@ -80,6 +86,12 @@ class EndpointAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         return self.change_readonly if obj is not None else []
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # An endpoint's delivery log goes with it: who may delete the endpoint needs no
+        # permission to delete deliveries one by one (which the log does not offer).
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {Delivery._meta.verbose_name}, protected
 
     def save_model(self, request: HttpRequest, obj: Endpoint, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -106,14 +118,14 @@ class EndpointAdmin(admin.ModelAdmin):
     def deliveries(self, obj: Endpoint) -> str:
         return format_html('<a href="{}">deliveries</a>', _changelist("delivery", endpoint__id__exact=obj.id))
 
-    @admin.action(description="Send a test event")
+    @admin.action(description="Send a test event", permissions=["change"])
     def send_test_event(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             delivery = services.endpoint_send_test_event(endpoint=endpoint)
             url = reverse("admin:webhooks_delivery_change", args=[delivery.id])
             messages.info(request, format_html('Test event sent to {}: <a href="{}">its delivery</a>.', endpoint, url))
 
-    @admin.action(description="Rotate the signing secret")
+    @admin.action(description="Rotate the signing secret", permissions=["change"])
     def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             secret = services.endpoint_rotate_secret(endpoint=endpoint)
@@ -133,13 +145,13 @@ class EndpointAdmin(admin.ModelAdmin):
                 ),
             )
 
-    @admin.action(description="Enable (and forget past failures)")
+    @admin.action(description="Enable (and forget past failures)", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         for endpoint in queryset:
             services.endpoint_enable(endpoint=endpoint)
         messages.info(request, f"{len(queryset)} endpoint(s) enabled. Redeliver what failed meanwhile if needed.")
 
-    @admin.action(description="Disable")
+    @admin.action(description="Disable", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         reason = f"Disabled by {request.user} on {timezone.now():%Y-%m-%d %H:%M} UTC."
         for endpoint in queryset:
@@ -147,7 +159,7 @@ class EndpointAdmin(admin.ModelAdmin):
         messages.info(request, f"{len(queryset)} endpoint(s) disabled.")
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(TeamScopedInline, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
@@ -163,9 +175,18 @@ class RedeliverFailedForm(forms.Form):
     endpoint = forms.ModelChoiceField(_endpoints(), required=False, help_text="Only this endpoint.")
     team = forms.ModelChoiceField(Team.objects.all(), required=False, help_text="Only this team's endpoints.")
 
+    def __init__(self, *args, teams: list[int] | None = None, **kwargs):
+        """``teams``: the teams whose endpoints may be chosen (None: every team)."""
+        super().__init__(*args, **kwargs)
+        if teams is not None:
+            self.fields["endpoint"].queryset = _endpoints().filter(team_id__in=teams)
+            self.fields["team"].queryset = Team.objects.filter(pk__in=teams)
+
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(TeamScopedAdmin):
+    team_path = "endpoint__team"
+    view_roles = manage_roles = MANAGERS
     list_display = [
         "id",
         "event_type",
@@ -210,8 +231,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # the log is read-only; redelivery makes a new delivery
 
-    def has_redeliver_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("webhooks.change_delivery")
+    def has_redeliver_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("webhooks.change_delivery") and self.in_teams(request, self.manage_roles, obj)
 
     @admin.display(description="event", ordering="event__type")
     def event_type(self, obj: Delivery) -> str:
@@ -248,9 +269,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     def redeliver_failed_view(self, request: HttpRequest):
         if not self.has_redeliver_permission(request):
             raise PermissionDenied
-        form = RedeliverFailedForm(request.POST or None)
+        # Only the teams the user manages: with no team chosen, all of those, never another's.
+        teams = None if request.user.is_superuser else team_ids(request, self.manage_roles)
+        form = RedeliverFailedForm(request.POST or None, teams=teams)
         if request.method == "POST" and form.is_valid():
-            again = services.delivery_redeliver_failed(**form.cleaned_data)
+            again = services.delivery_redeliver_failed(**form.cleaned_data, teams=teams)
             since = form.cleaned_data["since"]
             messages.info(request, f"{len(again)} failed delivery(ies) since {since:%Y-%m-%d %H:%M} redelivered.")
             return HttpResponseRedirect(_changelist("delivery", status__exact="PENDING"))
@@ -264,7 +287,8 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(TeamScopedAdmin):
+    view_roles = manage_roles = MANAGERS
     list_display = ["id", "type", "team", "created_at", "deliveries"]
     list_filter = ["type", "team"]
     search_fields = ["id"]

@@ -69,11 +69,13 @@ class ConnectPageTests(ConnectTestCase):
         self.assertNotContains(page, 'id="connect-twitter"')
 
     def test_it_refuses_a_plain_member_and_an_outsider(self):
-        for user in (self.member, self.outsider):
+        # A member may not connect (403); to an outsider the team is not there (404, as in the admin).
+        for user, status in ((self.member, 403), (self.outsider, 404)):
             self.client.force_login(user)
-            self.assertEqual(self.client.get(reverse("connections:connect", args=[self.team.pk])).status_code, 403)
+            self.assertEqual(self.client.get(reverse("connections:connect", args=[self.team.pk])).status_code, status)
             response = self.client.post(reverse("connections:connect_start", args=[self.team.pk, "twitter"]))
-            self.assertEqual(response.status_code, 403)
+            self.assertEqual(response.status_code, status)
+            self.assertFalse(Connection.objects.filter(team=self.team, platform="TWITTER").exists())
 
     def test_it_sends_anonymous_people_to_the_admin_login(self):
         self.client.logout()

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api import services as api_services
-from planrrr.models import Membership
+from planrrr.models import Membership, Team
 from planrrr.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
@@ -158,6 +158,19 @@ class ReviewAdminTests(ReviewActors, TestCase):
 
     def test_a_member_cannot_approve_in_the_admin(self):
         post = self.in_review()
+        self.client.force_login(self.member)
+        self.assertNotContains(self.client.get(self.url), 'value="approve"')  # not offered
+
+        response = self.act("approve", post)
+
+        self.assertContains(response, "No action selected.")
+        post.refresh_from_db()
+        self.assertEqual(post.status, Post.Status.IN_REVIEW)
+
+    def test_an_admin_elsewhere_cannot_approve_where_they_are_a_member(self):
+        post = self.in_review()
+        elsewhere = Team.objects.create(name="Elsewhere")
+        Membership.objects.create(user=self.member, team=elsewhere, role=ADMIN)
         self.client.force_login(self.member)
 
         response = self.act("approve", post)
