@@ -23,6 +23,14 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
+
+import environ
+
+# The settings read ./.env (planrrr/settings.py): so does this file, for LOG_FORMAT and the sizes
+# below; the process's own environment wins, as there.
+if Path(".env").is_file():
+    environ.Env.read_env(".env")
 
 # WEB_CONCURRENCY is the variable gunicorn itself reads for the number of processes.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
