@@ -618,6 +618,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default=os.environ.get("IMAGE", "localhost/planrrr:local"))
     parser.add_argument("--keep-logs", action="store_true", help="Keep the processes' logs (printed path).")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help='More environment for the image\'s processes, e.g. GUNICORN_CMD_ARGS="--worker-class sync".',
+    )
     options = parser.parse_args()
     os.environ.setdefault("STORAGE_DRIVER", "vfs")
     directory = Path(tempfile.mkdtemp(prefix="planrrr-smoke-"))
@@ -628,6 +635,7 @@ def main() -> int:
     servers = Servers(directory / "servers")
     image = Image(options.image, logs)
     smoke = Smoke(image, servers)
+    smoke.env.update(dict(item.split("=", 1) for item in options.env))
     try:
         servers.start()
         smoke.run()
