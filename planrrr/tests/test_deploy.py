@@ -148,6 +148,35 @@ class GunicornTests(SimpleTestCase):
         # An OAuth callback's code is a credential: the query string is not logged.
         self.assertNotIn("a-secret-code", log.read_text())
 
+    def test_its_processes_start_one_embedded_database_together(self):
+        # Development without DATABASE_URL: every gunicorn process starts (or joins) the embedded
+        # PostgreSQL and creates its database if missing, at the same moment on a first run.
+        directory = self.enterContext(tempfile.TemporaryDirectory())
+        env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+        port = free_port()
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "planrrr.wsgi", "--bind", f"127.0.0.1:{port}"],
+            cwd=BASE_DIR,
+            env={**env, "EMBEDDED_DIR": directory, "WEB_CONCURRENCY": "4", "ALLOWED_HOSTS": "127.0.0.1"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.addCleanup(process.wait, 20)
+        self.addCleanup(process.terminate)
+
+        def healthz():
+            if process.poll() is not None:
+                self.fail("gunicorn exited: " + process.stderr.read()[-3000:])
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            except (requests.ConnectionError, requests.Timeout):
+                return False
+
+        wait_for(healthz, timeout=90, message="gunicorn on the embedded PostgreSQL")
+        for _ in range(8):  # every process answers, none failed to boot
+            self.assertTrue(healthz())
+
     def test_healthz_answers_while_a_request_waits_past_the_worker_timeout(self):
         # One process of threads with a 3 s timeout; the stand-in (mounted in the same process)
         # holds a Bluesky session request 6 s, as a slow PDS does during a connect flow.
