@@ -13,7 +13,9 @@ class TeamForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields["timezone"]
+        field = self.fields.get("timezone")
+        if field is None:
+            return  # shown read-only (a member's view of the team)
         self.fields["timezone"] = forms.ChoiceField(
             choices=timezones.choices(current=self.instance.timezone if self.instance.pk else ""),
             initial=field.initial or "UTC",
