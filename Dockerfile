@@ -2,16 +2,19 @@
 # the workers (`python manage.py planrrr_workers default webhooks`: a pool), migrations and the
 # stand-in APIs. Only the runtime requirements (requirements.txt): no embedded PostgreSQL/Redis.
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t planrrr .
+# BASE: any image with Python 3.11 as `python`, venv and groupadd/useradd; `make image` builds
+# this file with buildah on a stand-in made from Debian's packages (tools/image/base.sh).
+ARG BASE=python:3.11-slim
 
 # --- build: wheels compiled here, nothing of the toolchain goes further ---------------------
-FROM python:3.11-slim AS build
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 COPY requirements.txt /tmp/requirements.txt
 RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
 
 # --- runtime ---------------------------------------------------------------------------------
-FROM python:3.11-slim
+FROM ${BASE}
 ARG VERSION=unknown
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -34,5 +37,6 @@ EXPOSE 8000
 # has no web server: compose turns this off for it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
-# WEB_CONCURRENCY sets the number of gunicorn worker processes (default 1); GUNICORN_CMD_ARGS adds options.
-CMD ["gunicorn", "planrrr.wsgi", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# gunicorn reads /app/gunicorn.conf.py: WEB_CONCURRENCY processes (2) of GUNICORN_THREADS threads (8),
+# JSON log lines, no control socket; GUNICORN_CMD_ARGS adds or overrides options.
+CMD ["gunicorn", "planrrr.wsgi", "--bind", "0.0.0.0:8000"]

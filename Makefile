@@ -8,7 +8,7 @@ VENV := .venv
 TEST_PARALLEL ?= 6
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean image image-smoke
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) manage.py bench
+
+# The production image, built with buildah (no Docker engine) on a python:3.11-slim stand-in made
+# from Debian's packages (tools/image/base.sh; needs buildah and mmdebstrap: apt-get install buildah
+# mmdebstrap), then its smoke test: the image's own commands publishing through the API.
+image:
+	tools/image/base.sh
+	tools/image/build.sh
+
+image-smoke: $(VENV)/.installed
+	$(PY) tools/image/smoke.py
 
 clean:
 	rm -rf $(VENV) .local

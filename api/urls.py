@@ -1,5 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from api import views
@@ -20,6 +20,13 @@ urlpatterns = [
         "docs",
         SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
         name="docs",
+    ),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(
+            url_name="api:schema", template_name="api/redoc.html", authentication_classes=[], permission_classes=[]
+        ),
+        name="redoc",
     ),
     *router.urls,
 ]

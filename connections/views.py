@@ -71,7 +71,11 @@ def _team(request: HttpRequest, team_id: int) -> Team:
 def connect_teams(request: HttpRequest) -> HttpResponse:
     """The teams this user may connect accounts for."""
     teams = list(teams_for(request.user, MANAGERS).order_by("name"))
-    return render(request, "connections/teams.html", {"title": "Connect an account", "teams": teams})
+    return render(
+        request,
+        "connections/teams.html",
+        {"title": "Connect an account", "teams": teams, "no_team_exists": not Team.objects.exists()},
+    )
 
 
 @login_required(login_url=LOGIN_URL)

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django_rq import admin as rq_admin
 from django_rq.models import Dashboard
 
+from planrrr.forms import TeamForm
 from planrrr.models import Membership, Team
 from planrrr.teamadmin import (
     MANAGERS,
@@ -29,6 +30,7 @@ class MembershipInline(TeamScopedInline, admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(TeamScopedAdmin):
+    form = TeamForm
     team_path = "pk"
     manage_roles = MANAGERS  # ADMIN and OWNER change the team's settings
     list_display = ["name", "timezone", "requires_approval", "your_role", "created_at", "connect"]
@@ -93,3 +95,5 @@ for model, model_admin in ((User, UserAdmin), (Group, GroupAdmin), (Dashboard, Q
 # "View site": planrrr has no public site of its own; its HTTP API's documentation is the page
 # an operator (or a team's developer) looks for.
 admin.site.site_url = "/api/v1/docs"
+# The first page tells a user who cannot do anything yet what to do (planrrr.templatetags.planrrr_admin).
+admin.site.index_template = "planrrr/admin_index.html"

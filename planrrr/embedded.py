@@ -153,7 +153,10 @@ def postgres_url() -> str:
     with psycopg.connect(host=host, user="postgres", dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            try:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                pass  # another process starting at the same time (gunicorn's workers) created it first
     del server  # kept alive by pgserver's own registry until exit
     return f"postgres://postgres@/{DATABASE_NAME}?host={quote(host)}"
 

@@ -18,7 +18,10 @@ environ.Env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else Non
 
 # PRODUCTION=true refuses every development fallback (secret key, token key).
 PRODUCTION = env.bool("PRODUCTION", default=False)
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+# Django's debug pages show settings, SQL and source on every error: off unless asked for
+# (DEBUG=true), and on by default only for `manage.py runserver`, the development server.
+# gunicorn, the workers, `make run` and the tests run without them, as in production.
+DEBUG = env.bool("DEBUG", default=sys.argv[1:2] == ["runserver"] and not PRODUCTION)
 
 _DEV_SECRET_KEY = "planrrr-development-only-secret-key-not-for-production"
 SECRET_KEY = env("SECRET_KEY", default=None) or (None if PRODUCTION else _DEV_SECRET_KEY)
@@ -57,6 +60,8 @@ INSTALLED_APPS = [
     "django_rq",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI and ReDoc's files, served from the package (collectstatic), not from a CDN.
+    "drf_spectacular_sidecar",
     "planrrr",
     "connections",
     "webhooks",
@@ -68,6 +73,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: a container healthcheck on 127.0.0.1 needs no allowed host and no HTTPS.
     "planrrr.health.HealthMiddleware",
+    # Then Prometheus's scrape, likewise for any host over plain HTTP (METRICS_TOKEN guards it).
+    "publishing.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -342,6 +349,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # /api/v1/docs and /api/v1/redoc load their JavaScript and CSS from this server (the pinned
+    # drf-spectacular-sidecar package), so they work without internet access and change only
+    # with requirements.txt.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Post.platforms and Publication.platform share the platform choices: one enum, one name.
     "ENUM_NAME_OVERRIDES": {"Platform": "connections.models.Platform"},
 }

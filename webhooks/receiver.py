@@ -46,15 +46,17 @@ class Receiver:
     deduplicates would have acted on.
     """
 
-    def __init__(self, secrets: list[str] | None = None):
+    def __init__(self, secrets: list[str] | None = None, *, host: str = "127.0.0.1", url_host: str | None = None):
+        """Listens on ``host`` (a free port); ``url_host``: the name senders reach it by, when they
+        run elsewhere (another container: ``host="0.0.0.0"``, ``url_host`` the container's name)."""
         self.secrets = list(secrets or [])
         self.script: list[Answer] = []
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.url = f"http://{url_host or host}:{self.server.server_address[1]}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 

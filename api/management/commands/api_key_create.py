@@ -20,7 +20,10 @@ class Command(BaseCommand):
     def handle(self, *args, team: int, name: str, role: str, **options):
         found = Team.objects.filter(pk=team).first()
         if found is None:
-            raise CommandError(f"No team #{team}.")
+            raise CommandError(
+                f"No team #{team}: create one with `python manage.py team_create NAME --owner USERNAME`"
+                " (it prints the team's number), or in the admin (Teams > Add)."
+            )
         try:
             _, raw = api_key_create(team=found, name=name, role=role)
         except ValidationError as err:

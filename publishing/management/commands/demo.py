@@ -14,17 +14,28 @@ It runs on a database and a Redis database of its own (``publishing.stack.isolat
 ``<database>_demo``, Redis database ``--redis-db``), so a worker already running on this
 machine neither takes its posts nor is given them; its teams stay there to look at
 (``DATABASE_NAME_OVERRIDE=planrrr_demo manage.py runserver`` with the embedded PostgreSQL).
+
+``--stand-in URL --fleet`` (what compose's ``demo`` service runs) uses what is already running
+instead: the stand-in at URL, the workers registered on this database's Redis, this database; the
+webhook receiver listens on every interface and is reached by ``--receiver-host``. It refuses to
+run unless this process's platform settings (the same as the fleet's) point at the stand-in.
 """
 
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import redis
+import requests
+import rq
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection as db
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -51,32 +62,55 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=90.0)
         # Tests use database 15 and below, the bench 1, `manage.py rqworker` 0 (the settings').
         parser.add_argument("--redis-db", type=int, default=2, help="Redis database of the demo (default 2).")
+        parser.add_argument(
+            "--stand-in",
+            metavar="URL",
+            help="The stand-in APIs already serving at URL (compose: http://mock-apis:8080).",
+        )
+        parser.add_argument(
+            "--fleet",
+            action="store_true",
+            help="Publish with the workers already running on this database and Redis (compose's worker service) "
+            "instead of starting a pool on a database of its own.",
+        )
+        parser.add_argument(
+            "--receiver-host",
+            default=None,
+            help="With --fleet: the name the workers reach this process by, for the webhook receiver "
+            "(default: this host's name).",
+        )
 
     def handle(self, *args, **options):
-        with stack.isolated("demo", redis_db=options["redis_db"]) as database:
-            self.stdout.write(f"on the database {database!r} and Redis database {options['redis_db']}")
+        if options["fleet"]:
+            if not options["stand_in"]:
+                raise CommandError("--fleet needs --stand-in URL: the stand-in the running workers publish to.")
+            self.stdout.write(f"on the database {db.settings_dict['NAME']!r}, with the running workers")
             posts = self.run(options)
+        else:
+            with stack.isolated("demo", redis_db=options["redis_db"]) as database:
+                self.stdout.write(f"on the database {database!r} and Redis database {options['redis_db']}")
+                posts = self.run(options)
         if any(post.status != Post.Status.PUBLISHED for post in posts):
             raise CommandError("some posts were not published (see above)")
 
     def run(self, options) -> list[Post]:
-        mock = stack.StandInProcess().start()
+        mock = None if options["stand_in"] else stack.StandInProcess().start()
         workers: list[ManagedProcess] = []
         receiver = None
         try:
-            try:
-                mock.wait_ready()
-            except RuntimeError as error:
-                raise CommandError(str(error)) from error
-            base = mock.base_url
+            base = self.stand_in(mock, options["stand_in"])
             self.stdout.write(f"stand-in platform APIs on {base}")
-            receiver = Receiver()
             env = {**stack.stand_in_env(base), **stack.OAUTH_APP}
-            workers = [stack.workers_start(options["workers"], env)]
-            self.stdout.write(
-                f"{options['workers']} workers started (planrrr_workers: forked from one preloaded parent; "
-                "default webhooks)"
-            )
+            if options["fleet"]:
+                self.fleet_check(env, timeout=options["timeout"])
+                receiver = Receiver(host="0.0.0.0", url_host=options["receiver_host"] or socket.gethostname())
+            else:
+                receiver = Receiver()
+                workers = [stack.workers_start(options["workers"], env)]
+                self.stdout.write(
+                    f"{options['workers']} workers started (planrrr_workers: forked from one preloaded parent; "
+                    "default webhooks)"
+                )
             with override_settings(
                 **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
                 INSTANCE_ALLOW_PRIVATE_URLS=True,
@@ -87,10 +121,52 @@ class Command(BaseCommand):
         finally:
             for worker in workers:
                 worker.stop(timeout=10)
-            mock.stop()
+            if mock is not None:
+                mock.stop()
             if receiver is not None:
                 receiver.close()
         return posts
+
+    def stand_in(self, process: stack.StandInProcess | None, url: str | None) -> str:
+        """The stand-in's base URL: the process just started, once it answers, or ``url``'s."""
+        if process is not None:
+            try:
+                process.wait_ready()
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            return process.base_url
+        base = url.rstrip("/")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                MockApis(base).config()
+                return base
+            except (requests.RequestException, ValueError) as error:
+                if time.monotonic() > deadline:
+                    raise CommandError(f"no stand-in APIs answer at {base}: {error}") from error
+            time.sleep(0.5)
+
+    def fleet_check(self, env: dict[str, str], *, timeout: float) -> None:
+        """The running workers publish where their settings say, which are this process's (one
+        environment in compose): refuse unless those name the stand-in, then wait for a worker."""
+        wrong = [
+            f"{name}={getattr(settings, name)!r}"
+            for name, value in env.items()
+            if name.endswith("_URL") and name != "BLUESKY_PDS_URL" and getattr(settings, name, value) != value
+        ]
+        if wrong:
+            raise CommandError(
+                "--fleet publishes with the running workers, which would not publish to the stand-in: "
+                + ", ".join(wrong)
+                + f". Point them at it ({', '.join(f'{k}={v}' for k, v in env.items() if k.endswith('_URL'))})."
+            )
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        deadline = time.monotonic() + timeout
+        while not (found := rq.Worker.all(connection=client)):
+            if time.monotonic() > deadline:
+                raise CommandError(f"no worker is registered on {settings.REDIS_URL} after {timeout:.0f}s: start them.")
+            time.sleep(0.5)
+        self.stdout.write(f"{len(found)} workers running on this Redis")
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
@@ -202,7 +278,7 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             if not Post.objects.filter(pk__in=[p.pk for p in posts]).exclude(status__in=Post.FINAL).exists():
                 return
-            if not any(w.alive() for w in workers):
+            if workers and not any(w.alive() for w in workers):
                 raise CommandError("every worker died:\n" + workers[0].output()[-3000:])
             time.sleep(0.2)
         self.stderr.write(f"timed out after {timeout:.0f}s")
