@@ -42,7 +42,9 @@ A publication may take several steps (a thread: the post, then each part as a re
 PUBLISHING, ``record_step`` writes each step's result to ``metadata`` (a fenced UPDATE, nothing
 else) before the next step is sent, so an attempt that ends half-way leaves the steps done on
 the row, and the next attempt starts after them. The first comment comes after PUBLISHED, on
-its own job and counter (publishing.services.comments): it never moves the publication.
+its own job and counter (publishing.services.comments): it never moves the publication, but its
+attempts take the same steps (a claim, the token renewed, a lost answer looked up before sending
+again, the limits of ``apply_limits``, one settle), on ``metadata["firstComment"]``.
 
 One attempt counter: ``attempt_count`` is raised by the claim, before the platform is called,
 so an attempt that dies or whose outcome cannot be written still counts; waits the platform
@@ -294,14 +296,14 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
     publication = attempt.publication
     connection = publication.connection
     secrets = [connection.access_token] if connection is not None else []
-    error = safe_text(result.error, secrets=secrets)
     attempts = publication.attempt_count if result.counts else publication.attempt_count - 1
-    kind = result.kind
-    if kind == LATER and result.counts and attempts >= settings.PUBLISH_MAX_ATTEMPTS:
-        kind, error = GIVE_UP, rules.gave_up(error, attempts)
-    elif kind == LATER and not result.counts and _waited_too_long(publication, now):
-        kind = GIVE_UP
-        error = f"{error} — still not published {settings.PUBLISH_WAIT_LIMIT_HOURS} h after the first attempt; gave up."
+    kind, error, retry_at = apply_limits(
+        result,
+        error=safe_text(result.error, secrets=secrets),
+        attempts=attempts,
+        first=publication.first_attempt_at or publication.created_at,
+        now=now,
+    )
     fields = {
         "lease_token": None,
         "lease_expires_at": None,
@@ -309,7 +311,6 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
         "attempt_count": attempts,
         "metadata": _storable_json(attempt.state),
     }
-    retry_at = None
     if kind == DONE:
         published = result.published
         metadata = {**fields["metadata"], **_storable_json(published.metadata)}
@@ -329,8 +330,6 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=False,
         )
     elif kind == LATER:
-        delay = timedelta(seconds=_backoff(attempts)) if result.retry_at is None else None
-        retry_at = result.retry_at or now + delay
         note = [f"attempt {attempts}"] if result.counts else []
         note += ["rate limited"] if result.metric == Outcome.RATE_LIMITED else []
         note += [f"next attempt at {retry_at:%H:%M:%S} UTC"]
@@ -346,6 +345,26 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
     return kind, fields, retry_at
+
+
+def apply_limits(
+    result: Result, *, error: str, attempts: int, first: datetime | None, now: datetime
+) -> tuple[str, str, datetime | None]:
+    """What an attempt (a publication's, a first comment's) comes to once the limits are applied:
+    (kind, error, the next attempt's time for ``later``). A ``later`` that counts gives up at
+    PUBLISH_MAX_ATTEMPTS (``attempts``: those counted, this one included); one that does not (a
+    wait the platform asked for) gives up PUBLISH_WAIT_LIMIT_HOURS after ``first``; a ``later``
+    without a time of its own waits the backoff."""
+    kind = result.kind
+    if kind == LATER and result.counts and attempts >= settings.PUBLISH_MAX_ATTEMPTS:
+        kind, error = GIVE_UP, rules.gave_up(error, attempts)
+    elif kind == LATER and not result.counts and _waited_too_long(first, now):
+        kind = GIVE_UP
+        error = f"{error} — still not published {settings.PUBLISH_WAIT_LIMIT_HOURS} h after the first attempt; gave up."
+    retry_at = None
+    if kind == LATER:
+        retry_at = result.retry_at or now + timedelta(seconds=_backoff(attempts))
+    return kind, error, retry_at
 
 
 def _write(
@@ -432,8 +451,7 @@ def _settle_minimal(attempt: Attempt, err: Exception) -> str:
     return Outcome.FAILED if final else Outcome.SKIPPED
 
 
-def _waited_too_long(publication: Publication, now: datetime) -> bool:
-    first = publication.first_attempt_at or publication.created_at
+def _waited_too_long(first: datetime | None, now: datetime) -> bool:
     return bool(first) and now - first > timedelta(hours=settings.PUBLISH_WAIT_LIMIT_HOURS)
 
 
