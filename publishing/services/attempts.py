@@ -21,15 +21,19 @@ Publication states (``Publication.Status``) and every move between them::
     PUBLISHING  PENDING     settle(later)                 holds the lease; under           next_attempt_at, error,
                                                           PUBLISH_MAX_ATTEMPTS and         outcome_unknown; the next
                                                           PUBLISH_WAIT_LIMIT_HOURS         job, enqueued at that time
-    PUBLISHING  FAILED      settle(give up), or later     holds the lease                  error; post.failed
-                            past a limit
+    PUBLISHING  FAILED      settle(give up), or later     holds the lease                  error, outcome_unknown kept
+                            past a limit                                                   (an earlier attempt may
+                                                                                           have gone out); post.failed
     PUBLISHING  (settle)    publication_recover (sweep)   lease expired (worker lost)      settle(later, maybe sent):
                                                                                            the attempt still counts
     PENDING     FAILED      expiry (connection_expired    post PUBLISHING                  error "reconnect",
                             signal)                                                        failedBecause; post.failed
     FAILED      PENDING     retry.publications_retry,     asked by a person (API, admin);  attempt_count 0; the post
-                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job
-                            after_reconnect
+                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job.
+                            after_reconnect                                                One that may have gone out
+                                                                                           keeps outcome_unknown and
+                                                                                           first_attempt_at: it is
+                                                                                           looked up first
 
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
@@ -341,7 +345,14 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=publication.outcome_unknown or result.maybe_sent,
         )
     else:
-        fields.update(status=Publication.Status.FAILED, error=error, next_attempt_at=None, outcome_unknown=False)
+        # An attempt that may have gone out stays said so: a person's retry, or a re-queue after a
+        # reconnect, looks the post up on the platform before sending it again.
+        fields.update(
+            status=Publication.Status.FAILED,
+            error=error,
+            next_attempt_at=None,
+            outcome_unknown=publication.outcome_unknown or result.maybe_sent,
+        )
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
     return kind, fields, retry_at
@@ -434,7 +445,7 @@ def _settle_minimal(attempt: Attempt, err: Exception) -> str:
             ).update(
                 status=Publication.Status.FAILED if final else Publication.Status.PENDING,
                 error=rules.gave_up(reason, attempts) if final else reason,
-                outcome_unknown=not final,
+                outcome_unknown=True,
                 next_attempt_at=None if final else retry_at,
                 lease_token=None,
                 lease_expires_at=None,

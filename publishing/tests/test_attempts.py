@@ -151,6 +151,7 @@ class AttemptTests(Actors, TestCase):
         publication.refresh_from_db()
         self.assertEqual(publication.status, Publication.Status.FAILED)
         self.assertIn("gave up after 3 attempts", publication.error)
+        self.assertTrue(publication.outcome_unknown, "it may have gone out: a retry looks it up first")
 
     def test_a_recovered_attempt_counts_and_the_last_one_fails_with_a_reason(self):
         long_ago = timezone.now() - timedelta(minutes=5)

@@ -119,6 +119,37 @@ class MastodonPostAfterTheKeyWindowTests(ExactlyOnceCase):
         self.assertEqual(len(self.status_creates()), 1)
 
 
+class MastodonReconnectAfterTheKeyWindowTests(ExactlyOnceCase):
+    def test_a_publication_requeued_after_a_reconnect_looks_up_the_status_its_lost_answer_made(self):
+        # The status is made but its answer is lost; the look-up that follows is refused, the token
+        # revoked: the publication fails ("reconnect") and the connection expires. Reconnected after
+        # the key window, the re-queued publication looks the status up instead of posting again.
+        text = "Through a revoked token, once."
+        self.mock.fail("MASTODON", "accept_then_drop", times=1, contains=text)
+        self.mock.fail("MASTODON", "token_revoked", times=1, on="read")
+        self.start_worker()
+        post = self.post(text, ["MASTODON"])
+        self.wait_until_final(post, timeout=30)
+        self.assertEqual(post.status, Post.Status.FAILED, self.worker_logs())
+        publication = self.publication(post, "MASTODON")
+        self.assertEqual(publication.metadata.get("failedBecause"), "token")
+        self.assertTrue(publication.outcome_unknown, "the lost attempt may have gone out: said so on the row")
+        self.mock.configure(mastodon_idempotency_seconds=0)  # reconnected an hour later
+
+        reconnected = self.connect_mastodon()
+        self.assertEqual(reconnected.pk, self.mastodon.pk)
+        self.assertEqual(services.publications_requeue_after_reconnect(connection=reconnected), 1)
+        self.wait_until_final(post, timeout=30)
+
+        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
+        statuses = self.statuses()
+        self.assertEqual([s["text"] for s in statuses], [text], "exactly one status")
+        publication.refresh_from_db()
+        self.assertEqual(publication.external_id, statuses[0]["id"])
+        self.assertTrue(publication.metadata.get("reconciled"))
+        self.assertEqual(len(self.status_creates()), 1)
+
+
 class MastodonThreadPartAfterTheKeyWindowTests(ExactlyOnceCase):
     def test_a_thread_part_whose_answer_was_lost_is_found_after_the_key_window(self):
         self.mock.configure(mastodon_idempotency_seconds=0)
