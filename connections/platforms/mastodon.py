@@ -9,11 +9,12 @@ Did an attempt whose answer was lost make its status? The account's own statuses
 status is the one made since the attempt began, replying to what it replied to, with its text.
 Each status is also sent with an ``Idempotency-Key`` (the same at every attempt, unique to the
 publication, its part or its comment and to this installation), and the instance answers a
-repeat with the status it already made, but only for an hour: Mastodon keeps the key in Redis
-for 3,600 s (``PostStatusService``: ``redis.setex(idempotency_key, 3_600, @status.id)``), and
-sets it only once the status is made. planrrr may wait longer than that before trying again (a
-rate limit of 300 statuses per 3 hours, a person retrying a failed publication), so the key is
-a second guard, never the look-up.
+repeat with the status it already made, but only for an hour ("Idempotency keys are stored for
+up to 1 hour", https://docs.joinmastodon.org/methods/statuses/#create; ``PostStatusService``:
+``redis.setex(idempotency_key, 3_600, @status.id)``, set only once the status is made). planrrr
+may wait longer than that before trying again (a rate limit of 300 statuses per 3 hours, a
+person retrying a failed publication, a reconnect), so the key is a second guard, never the
+look-up.
 
 Images: ``POST /api/v2/media`` (multipart ``file``, ``description``) -> 200 when processed, or 202
 with ``"url": null`` while the instance works on it; ``GET /api/v1/media/:id`` answers 206 until
