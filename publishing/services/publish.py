@@ -80,14 +80,14 @@ def _call(attempt: Attempt) -> Result:
     if waiting is not None:
         return waiting
     text, media_urls = rules.content_for(post, publication.platform)
-    key = idempotency_key(publication) if adapter.takes_idempotency_key else ""
-    draft = Draft(text=text, media_urls=media_urls, state=attempt.state, idempotency_key=key)
     thread = rules.thread_for(post, publication.platform)
     # A minute of margin for the platform's clock; a narrow window keeps bursts of posts from
     # pushing this one off the page of recent posts.
     since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
     lag_ms = _lag_ms(publication, post, now)
     try:
+        key = idempotency_key(publication) if adapter.takes_idempotency_key else ""
+        draft = Draft(text=text, media_urls=media_urls, state=attempt.state, idempotency_key=key)
         if thread:
             return _publish_thread(adapter, attempt, draft, thread, since=since, lag_ms=lag_ms)
         sent = send_step(
