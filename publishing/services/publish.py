@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from connections.models import Connection
 from connections.oauth import OAuthFailure
 from connections.platforms import get_adapter
 from connections.platforms.base import (
@@ -200,11 +201,20 @@ def send_step(
 
 def account_hold(publication: Publication, now: datetime) -> Result | None:
     """What keeps any attempt for the publication's account (a post's, a first comment's) from
-    calling the platform now: the account asked to slow down (wait until then, uncounted), or its
-    token cannot be decrypted (give up and expire the connection). None to go on."""
+    calling the platform now: the account asked to slow down (wait until then, uncounted), its
+    token cannot be decrypted (give up and expire the connection), or it has already expired (give
+    up as one whose token died during the attempt: re-queued once the account is reconnected,
+    like the publications that were waiting when it expired). None to go on."""
     connection = publication.connection
     if connection is None:
         return None
+    if (
+        connection.status == Connection.Status.EXPIRED
+        and connection.team_id == publication.post.team_id
+        and connection.platform == publication.platform
+    ):
+        reason = connection.status_detail or f"Connection #{connection.pk}"
+        return Result(GIVE_UP, rules.reconnect(publication.platform, reason), counts=False, expire_connection=True)
     if connection.rate_limited_until and connection.rate_limited_until > now:
         until = connection.rate_limited_until
         return Result(
