@@ -18,7 +18,9 @@
 * ``GET app.bsky.feed.getAuthorFeed?actor&limit&cursor&filter`` -> ``{"feed": [{"post": {"uri",
   "cid", "author", "record", "indexedAt", …}, "reply"?: {"root", "parent"}}], "cursor"?}``, newest
   first; ``filter`` ``posts_with_replies`` (the default), ``posts_no_replies``,
-  ``posts_with_media`` or ``posts_and_author_threads``.
+  ``posts_with_media`` or ``posts_and_author_threads``. It is an AppView read: a post shows in it
+  ``bluesky_appview_lag_seconds`` after the PDS wrote it (0 by default), as the AppView indexes
+  the firehose behind the PDS.
 * ``POST com.atproto.repo.uploadBlob`` (raw bytes) -> ``{"blob": {"$type": "blob", "ref":
   {"$link": "bafkrei…"}, "mimeType", "size"}}``; over 2,000,000 bytes: 400 ``BlobTooLarge``.
 * ``GET com.atproto.identity.resolveHandle?handle`` -> ``{"did"}`` or 400 "Unable to resolve handle".
@@ -361,8 +363,13 @@ def get_author_feed(call: Call) -> HttpResponse:
     if kind not in FEED_FILTERS:
         return BLUESKY.invalid(call, f"filter must be one of {', '.join(FEED_FILTERS)}")
     did = person(actor)["did"]
+    # The AppView serves this feed from what it has indexed off the firehose: a post the PDS wrote
+    # less than bluesky_appview_lag_seconds ago is not in it yet (getRecord, on the PDS, has it).
+    indexed_by = time.time() - store.config.bluesky_appview_lag_seconds
     posts = []
     for post in store.find_posts("BLUESKY", did):
+        if post.created > indexed_by:
+            continue
         record = post.extra.get("record") or {}
         reply = record.get("reply")
         if kind == "posts_no_replies" and reply:

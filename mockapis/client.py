@@ -80,7 +80,9 @@ class MockApis:
         """Change switches (partial): rate_limit_enabled, rate_limit={"limit", "window_seconds"},
         random_failures, latency_ms, latency_p99_ms, seed, container_polls_before_finished, ig_daily_limit,
         duplicate_window_seconds, media_slow_seconds, fetch_timeout_seconds, the OAuth lifetimes
-        (see token_lifetimes) and linkedin_refresh_tokens. Returns the config."""
+        (see token_lifetimes), linkedin_refresh_tokens, mastodon_idempotency_seconds (how long the
+        instance keeps an Idempotency-Key) and bluesky_appview_lag_seconds (how far getAuthorFeed
+        lags behind the PDS). Returns the config."""
         return self._call("POST", "_control/config", json=options)
 
     def config(self) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 * ``POST _control/reset``: forget everything (posts, media, log, failures); config back to settings.
 * ``GET|POST _control/config``: ``{"rate_limit_enabled", "rate_limit": {"limit", "window_seconds"},
   "random_failures", "latency_ms", "latency_p99_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
-  "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds"}`` (partial updates).
+  "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds",
+  "mastodon_idempotency_seconds" (how long an Idempotency-Key is kept), "bluesky_appview_lag_seconds"
+  (how far getAuthorFeed lags behind the PDS), ...}`` (partial updates; state.Config lists all).
 * ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
   "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any", "message", "contains"}``; ``mode``
   one of state.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;

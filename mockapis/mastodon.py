@@ -8,12 +8,14 @@
 * ``GET api/v1/accounts/verify_credentials`` -> the account; ``GET api/v2/instance`` (public) ->
   ``configuration.statuses`` from the config (mastodon_max_characters ...).
 * ``POST api/v1/statuses`` (JSON or form) with ``Idempotency-Key``: the same key from the same
-  account within an hour answers the status it created, creating nothing -> 200 Status (``id`` a
-  Snowflake-like 18-digit string, ``url``, ``uri``, ``content`` HTML, ``in_reply_to_id``). Over the
+  account within an hour (``mastodon_idempotency_seconds``) answers the status it created,
+  creating nothing -> 200 Status (``id`` a Snowflake-like 18-digit string, ``url``, ``uri``,
+  ``created_at``, ``content`` the HTML Mastodon renders from the text (see ``render``: the text
+  itself is not returned), ``in_reply_to_id``, ``media_attachments``). Over the
   character limit, unknown or unprocessed media: 422 "Validation failed: …". A reply
   (``in_reply_to_id``) to a status that is not there: 404 "The post you are trying to reply to does
   not appear to exist." (checked before the Idempotency-Key, as Mastodon's ``set_thread`` is).
-* ``GET api/v1/accounts/<id>/statuses?limit&max_id&since_id&exclude_replies`` -> the account's
+* ``GET api/v1/accounts/<id>/statuses?limit&max_id&since_id&exclude_replies&exclude_reblogs`` -> the account's
   statuses, newest first (replies with their ``in_reply_to_id``), at most 40, the next page in a
   ``Link`` header; an unknown account: 404 "Record not found".
 * ``POST api/v2/media`` multipart ``file`` -> 202 ``"url": null`` while
@@ -41,9 +43,17 @@ from .media import sniff
 from .oauth import client_of, consent, oauth_error
 from .state import AUTHORIZE, IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, iso, store
 
-# Mastodon keeps an Idempotency-Key an hour per account.
-IDEMPOTENCY_SECONDS = 3600
 URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
+# What Mastodon's TextFormatter links in a status's text: URLs, mentions (of a local or a remote
+# account) and hashtags.
+ENTITY = regex.compile(
+    r"(?P<url>https?://[^\s<>\"]+)"
+    r"|(?<![\w@/])@(?P<user>\w+)(?:@(?P<domain>[\w.-]+\w))?"
+    r"|(?<![\w#&/])#(?P<tag>\w+)",
+    regex.IGNORECASE,
+)
+# Display of a linked URL: at most this many characters, the rest hidden (TextFormatter#link_to_url).
+URL_DISPLAY = 30
 # Create-and-remember of one Idempotency-Key happens under this lock (two racing retries: one status).
 _idempotency_lock = threading.Lock()
 _id_lock = threading.Lock()
@@ -282,7 +292,8 @@ def statuses(call: Call) -> HttpResponse:
     key = call.request.headers.get("Idempotency-Key", "")
     with _idempotency_lock:
         remembered = store.get("mastodon_idempotency", f"{call.account}:{key}") if key else None
-        if remembered is not None and remembered["at"] > time.time() - IDEMPOTENCY_SECONDS:
+        window = store.config.mastodon_idempotency_seconds
+        if remembered is not None and remembered["at"] > time.time() - window:
             post = store.find_post("MASTODON", remembered["id"])
             call.outcome = "idempotent_replay"
             return JsonResponse(status_json(call.request, post))
@@ -304,9 +315,56 @@ def statuses(call: Call) -> HttpResponse:
     return JsonResponse(status_json(call.request, post))
 
 
+def render(request: HttpRequest, text: str) -> str:
+    """A status's ``content`` as Mastodon's TextFormatter makes it from the text: escaped, each URL a
+    link whose scheme (and what passes 30 characters) is hidden in ``invisible`` spans, each
+    mention an h-card showing the account's local name only (``@user@example.social`` shows
+    ``@user``), each hashtag a link, paragraphs (blank lines) in ``<p>``, line breaks ``<br />``.
+    The text itself is not in the Status (only ``content``): a client that looks for a status it
+    sent compares with this."""
+
+    def entity(match) -> str:
+        if match["url"]:
+            url = match["url"]
+            scheme, _, rest = url.partition("://")
+            prefix = f"{scheme}://"
+            if rest.startswith("www."):
+                prefix, rest = prefix + "www.", rest[4:]
+            shown, hidden = html.escape(rest[:URL_DISPLAY]), html.escape(rest[URL_DISPLAY:])
+            display = f'<span class="ellipsis">{shown}</span>' if hidden else f'<span class="">{shown}</span>'
+            return (
+                f'<a href="{html.escape(url)}" target="_blank" rel="nofollow noopener" translate="no">'
+                f'<span class="invisible">{html.escape(prefix)}</span>{display}'
+                f'<span class="invisible">{hidden}</span></a>'
+            )
+        if match["user"]:
+            host = html.escape(match["domain"] or request.get_host())
+            return (
+                f'<span class="h-card" translate="no"><a href="https://{host}/@{match["user"]}" '
+                f'class="u-url mention">@<span>{match["user"]}</span></a></span>'
+            )
+        tag = match["tag"]
+        return (
+            f'<a href="{base_of(request)}/tags/{tag.lower()}" class="mention hashtag" rel="tag">#<span>{tag}</span></a>'
+        )
+
+    def linked(line: str) -> str:
+        out, last = [], 0
+        for match in ENTITY.finditer(line):
+            out.append(html.escape(line[last : match.start()]))
+            out.append(entity(match))
+            last = match.end()
+        out.append(html.escape(line[last:]))
+        return "".join(out)
+
+    paragraphs = regex.split(r"\n\s*\n+", text.strip())
+    return "".join(
+        "<p>" + "<br />".join(linked(line) for line in part.split("\n")) + "</p>" for part in paragraphs if part
+    )
+
+
 def status_json(request: HttpRequest, post) -> dict[str, Any]:
     account = account_json(request, post.account)
-    paragraphs = "".join(f"<p>{html.escape(part)}</p>" for part in post.text.split("\n\n") if part)
     return {
         "id": post.id,
         "created_at": iso(post.created),
@@ -315,7 +373,7 @@ def status_json(request: HttpRequest, post) -> dict[str, Any]:
         "in_reply_to_account_id": post.extra.get("in_reply_to_account_id"),
         "uri": f"{base_of(request)}/users/{account['username']}/statuses/{post.id}",
         "url": f"{account['url']}/{post.id}",
-        "content": paragraphs,
+        "content": render(request, post.text),
         "account": account,
         "media_attachments": [media_json(request, store.get("mastodon_media", m)) for m in post.media_ids],
         "mentions": [],
@@ -333,6 +391,7 @@ def account_statuses(call: Call, account_id: str) -> HttpResponse:
         limit = 20
     max_id, since_id = call.query.get("max_id"), call.query.get("since_id")
     exclude_replies = str(call.query.get("exclude_replies", "")).lower() in ("true", "1")
+    # exclude_reblogs is taken: the stand-in holds no boosts, so it changes nothing.
     found = [
         post
         for post in store.find_posts("MASTODON", account_id)

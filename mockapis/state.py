@@ -184,6 +184,14 @@ class Config:
     mastodon_max_characters: int = 500
     mastodon_max_media_attachments: int = 4
     mastodon_media_polls_before_ready: int = 1
+    # How long a Mastodon instance keeps an Idempotency-Key per account (PostStatusService:
+    # ``redis.setex(idempotency_key, 3_600, @status.id)``). Shorten it (0: forget at once) to play a
+    # retry that comes after the instance forgot the key: a long rate limit, a person's retry.
+    mastodon_idempotency_seconds: float = 3600.0
+    # How far Bluesky's AppView (app.bsky.* reads: getAuthorFeed) lags behind the PDS that wrote a
+    # record (com.atproto.repo.getRecord sees it at once): a post younger than this is not in the
+    # author feed yet.
+    bluesky_appview_lag_seconds: float = 0.0
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -226,10 +234,13 @@ class Config:
         for key, value in changes.items():
             if key in LIFETIMES and value <= 0:
                 raise ValueError(f"{key} must be above 0 seconds")
+            if key in DELAYS and value < 0:
+                raise ValueError(f"{key} must be 0 seconds or more")
             setattr(self, key, value)
 
 
 LIFETIMES = {f.name for f in fields(Config) if f.name.endswith(("_code_seconds", "_token_seconds"))}
+DELAYS = {"mastodon_idempotency_seconds", "bluesky_appview_lag_seconds"}
 
 
 def _coerce(key: str, value: Any, current: Any) -> Any:

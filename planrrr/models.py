@@ -1,10 +1,11 @@
-"""The tenant: every row of the other apps belongs to a Team."""
+"""The tenant: every row of the other apps belongs to a Team. And the installation itself."""
 
+import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 
 
 def validate_timezone(name: str) -> None:
@@ -68,3 +69,48 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team} ({self.role})"
+
+
+class Installation(models.Model):
+    """This planrrr installation: one row (id 1), made by the migration that adds the table, and
+    again by ``current_key`` if it is ever missing (a database emptied by ``manage.py flush``).
+
+    ``key`` is made with the row and never changes. It names what planrrr sends to a platform
+    that remembers a client's key for a while (Mastodon's Idempotency-Key), so that two
+    installations posting for one account (a staging and a production planrrr), or a database
+    started again, whose publications have the same numbers, never send one key for two posts
+    (the platform would answer the second with the first's status). Nobody has to set it: a new
+    database is a new installation. A copy of a database (a restored backup, production copied
+    to staging) is the same installation, with the same key."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="installation_one_row")]
+
+    def __str__(self) -> str:
+        return f"planrrr installation {self.key}"
+
+    @classmethod
+    def current_key(cls) -> str:
+        """The installation's key as 32 hex digits. Read once per process (it never changes: one
+        statement in the process's life); the row is made if it is missing (two processes at once
+        make one: the insert ignores a row already there). Not kept when read inside a
+        transaction, which could still undo a row it made."""
+        global _current_key
+        if _current_key is not None:
+            return _current_key
+        keys = cls.objects.filter(id=1).values_list("key", flat=True)
+        key = keys.first()
+        if key is None:
+            cls.objects.bulk_create([cls(id=1)], ignore_conflicts=True)
+            key = keys.get()
+        key = key.hex
+        if not transaction.get_connection().in_atomic_block:
+            _current_key = key
+        return key
+
+
+_current_key: str | None = None

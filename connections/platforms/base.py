@@ -137,11 +137,13 @@ class Draft:
     text: str
     media_urls: list[str] = field(default_factory=list)
     state: dict = field(default_factory=dict)
-    # Stable for the publication across attempts, for platforms that take one.
+    # Stable for the publication (its part, its first comment) across attempts and unique to this
+    # installation, for platforms that take one (Mastodon's Idempotency-Key). A platform may keep
+    # it for less time than planrrr waits: it is a second guard, never the only one.
     idempotency_key: str = ""
-    # A thread part: the platform id of the post this one replies to (X
-    # ``reply.in_reply_to_tweet_id``), and of the thread's first post (Bluesky's ``reply.root``
-    # needs it); "" for a post of its own.
+    # A thread part or a first comment: the platform id of the post this one replies to (X
+    # ``reply.in_reply_to_tweet_id``; for a comment, the post commented on), and of the thread's
+    # first post (Bluesky's ``reply.root`` needs it); "" for a post of its own.
     reply_to: str = ""
     reply_root: str = ""
 
@@ -168,6 +170,9 @@ class Adapter:
     supports_threads: ClassVar[bool] = False
     # A first comment's limit (a platform's own comment limit where it differs from its posts').
     max_comment_length: ClassVar[int] = 2_200
+    # Whether ``publish`` sends ``Draft.idempotency_key`` (Mastodon's Idempotency-Key): the caller
+    # makes one only for the platforms that take it.
+    takes_idempotency_key: ClassVar[bool] = False
 
     def text_length(self, text: str) -> int:
         """Length as the platform counts it (X weighs characters; most count code points)."""
@@ -217,19 +222,23 @@ class Adapter:
         raise NotImplementedError
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        """Reconciliation: the id of a post with this draft's text that the account published
-        since ``since``, or None. Called before retrying an attempt whose outcome is unknown
-        (for a thread part, among the account's recent posts and replies)."""
+        """Reconciliation: the id of the post this draft would be if an attempt since ``since``
+        made it (by what planrrr chose before sending, or by its text among the account's recent
+        posts; for a thread part, among its posts and replies), or None. Called before retrying an
+        attempt whose outcome is unknown, however long after: it must not count on anything the
+        platform keeps for less time than planrrr may wait (a rate limit, a person's retry)."""
         raise NotImplementedError
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
-        """Comment ``text`` on the account's post ``external_id`` (a reply on X); returns the
-        comment's id. Raises a PlatformError subclass on error."""
+    def comment(self, account: Account, draft: Draft) -> str:
+        """Comment ``draft.text`` on the account's post ``draft.reply_to`` (on X, Bluesky and
+        Mastodon a reply to it, ``draft.reply_root`` the post too); returns the comment's id.
+        ``draft.state`` is the comment's own across its attempts (what ``prepare`` fixes), its
+        ``idempotency_key`` the comment's. Raises a PlatformError subclass on error."""
         raise PermanentError(f"{self.label} takes no first comment from planrrr.")
 
-    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
-        """Reconciliation of a first comment whose outcome is unknown: the id of the account's
-        comment with this text on ``external_id``, or None."""
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """Reconciliation of a first comment whose outcome is unknown, as ``find_published`` for a
+        post: the id of the account's comment ``draft`` on ``draft.reply_to``, or None."""
         return None
 
 

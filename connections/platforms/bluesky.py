@@ -17,7 +17,10 @@ publish path answers by renewing the session once and trying again.
 Threads and first comments are replies: ``record["reply"] = {"root": {"uri", "cid"}, "parent":
 {"uri", "cid"}}``, strong refs (``app.bsky.feed.post#replyRef``, ``com.atproto.repo.strongRef``):
 the parent is the post replied to, the root the first post of the thread (a first comment: the
-post itself, both). A part over 300 graphemes is refused like a post.
+post itself, both). A part over 300 graphemes is refused like a post. Each part and each first
+comment has its own record key, chosen and kept like a post's, so each is found with one
+getRecord; ``app.bsky.feed.getAuthorFeed`` is read only for a step begun without one, and it
+lags: it is served by the AppView, which indexes the PDS's records after they are written.
 """
 
 from __future__ import annotations
@@ -396,13 +399,17 @@ class BlueskyAdapter(InstanceAdapter):
             params["cursor"] = body["cursor"]
         return None
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
-        """Bluesky has no comments: the first comment is a reply to the post (its root and parent)."""
-        return self.publish(account, Draft(text=text, reply_to=external_id, reply_root=external_id)).external_id
+    def comment(self, account: Account, draft: Draft) -> str:
+        """Bluesky has no comments: the first comment is a reply to the post (its root and parent),
+        written at the record key ``prepare`` chose and the caller kept before sending it."""
+        return self.publish(account, draft).external_id
 
-    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
-        # A comment's attempt keeps no state (no rkey to look up): its reply is searched for.
-        return self.find_in_feed(account, text, reply_to=external_id, since=since)
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """One getRecord of the comment's record key, as for a post: never a search of
+        getAuthorFeed, an AppView read that lags behind the PDS (a reply written seconds ago may
+        not be in it yet). A comment without a key (begun before keys were kept) is searched
+        for there, by its text and the post it replies to."""
+        return self.find_published(account, draft, since)
 
     def get_record(
         self, account: Account, rkey: str, *, repo: str = "", collection: str = POST_COLLECTION

@@ -26,6 +26,7 @@ from planrrr.text import MAX_WAIT, wait_from_seconds
 
 from .base import (
     Account,
+    Draft,
     Duplicate,
     PermanentError,
     PlatformError,
@@ -123,23 +124,23 @@ class GraphErrorMixin:
     # How the comments edge names a comment's text: Facebook "message", Instagram "text".
     comment_text_field: ClassVar[str] = "message"
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
+    def comment(self, account: Account, draft: Draft) -> str:
         """``POST /{post-id}/comments`` (Facebook) or ``/{ig-media-id}/comments`` (Instagram)
         ``message`` -> ``{"id": "<comment id>"}``
         (https://developers.facebook.com/docs/graph-api/reference/object/comments,
         https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media/comments)."""
-        response = self.request("POST", f"/{external_id}/comments", account=account, data={"message": text})
+        response = self.request("POST", f"/{draft.reply_to}/comments", account=account, data={"message": draft.text})
         comment_id = self.json(response).get("id")
         if not comment_id:
             raise self.malformed(response, "no comment id")
         return str(comment_id)
 
-    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
         # GET /{id}/comments -> {"data": [{"id", "message" | "text", "created_time" | "timestamp"}]}
         params = {"fields": f"id,{self.comment_text_field}", "limit": 100}
-        for comments in self.graph_pages(account, f"/{external_id}/comments", params):
+        for comments in self.graph_pages(account, f"/{draft.reply_to}/comments", params):
             for item in comments:
-                if isinstance(item, dict) and item.get(self.comment_text_field) == text and item.get("id"):
+                if isinstance(item, dict) and item.get(self.comment_text_field) == draft.text and item.get("id"):
                     return str(item["id"])
         return None
 

@@ -160,12 +160,12 @@ class LinkedInAdapter(HttpAdapter):
                 return None
         return None
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
+    def comment(self, account: Account, draft: Draft) -> str:
         """``POST /rest/socialActions/{url-encoded post URN}/comments`` ``{"actor", "object",
         "message": {"text"}}`` -> 201 with the Comment (its ``id``; also ``x-restli-id``)
         (https://learn.microsoft.com/linkedin/marketing/community-management/shares/comments-api)."""
-        payload = {"actor": account.account_id, "object": external_id, "message": {"text": little_text(text)}}
-        response = self.request("POST", self.comments_path(external_id), account=account, json=payload)
+        payload = {"actor": account.account_id, "object": draft.reply_to, "message": {"text": little_text(draft.text)}}
+        response = self.request("POST", self.comments_path(draft.reply_to), account=account, json=payload)
         comment_id = response.headers.get("x-restli-id")
         if not comment_id and response.content:
             comment_id = self.json(response).get("id")
@@ -173,14 +173,18 @@ class LinkedInAdapter(HttpAdapter):
             raise self.malformed(response, "no comment id")
         return str(comment_id)
 
-    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
-        response = self.request("GET", self.comments_path(external_id), account=account, params={"count": 100})
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        response = self.request("GET", self.comments_path(draft.reply_to), account=account, params={"count": 100})
         elements = self.json(response).get("elements")
         if not isinstance(elements, list):
             raise self.malformed(response, "no elements list")
         for item in elements:
             message = item.get("message") if isinstance(item, dict) else None
-            if isinstance(message, dict) and ESCAPED.sub(r"\1", str(message.get("text"))) == text and item.get("id"):
+            if (
+                isinstance(message, dict)
+                and ESCAPED.sub(r"\1", str(message.get("text"))) == draft.text
+                and item.get("id")
+            ):
                 return str(item["id"])
         return None
 

@@ -1,11 +1,20 @@
 """Mastodon, on the connection's instance (https://docs.joinmastodon.org/methods/statuses/).
 
 ``POST /api/v1/statuses`` ``{"status", "media_ids": [...], "visibility"}`` with the user's token
-as ``Authorization: Bearer`` -> 200 Status (``id`` a string, ``url``, ``uri``, ``content`` HTML).
-It is sent with an ``Idempotency-Key`` header derived from the publication (the same for every
-attempt): the instance keeps the key about an hour per account and answers a repeat with the
-status it already created, so a retry after a lost answer *is* the reconciliation — no search of
-recent statuses.
+as ``Authorization: Bearer`` -> 200 Status (``id`` a string, ``url``, ``uri``, ``created_at``,
+``content`` HTML, ``in_reply_to_id``).
+
+Did an attempt whose answer was lost make its status? The account's own statuses say
+(``find_published``): ``GET /api/v1/accounts/:id/statuses`` lists them newest first, and the
+status is the one made since the attempt began, replying to what it replied to, with its text.
+Each status is also sent with an ``Idempotency-Key`` (the same at every attempt, unique to the
+publication, its part or its comment and to this installation), and the instance answers a
+repeat with the status it already made, but only for an hour ("Idempotency keys are stored for
+up to 1 hour", https://docs.joinmastodon.org/methods/statuses/#create; ``PostStatusService``:
+``redis.setex(idempotency_key, 3_600, @status.id)``, set only once the status is made). planrrr
+may wait longer than that before trying again (a rate limit of 300 statuses per 3 hours, a
+person retrying a failed publication, a reconnect), so the key is a second guard, never the
+look-up.
 
 Images: ``POST /api/v2/media`` (multipart ``file``, ``description``) -> 200 when processed, or 202
 with ``"url": null`` while the instance works on it; ``GET /api/v1/media/:id`` answers 206 until
@@ -14,10 +23,10 @@ attempt ends NotReady and looks again shortly.
 
 Threads and first comments are replies: ``in_reply_to_id`` the status replied to, the same
 ``visibility`` as the post (unset, a status takes the account's default privacy, which may hide a
-part from the public the post reached), and an Idempotency-Key of their own (a thread part's is
-derived from the publication and the part by the publish path; a first comment's from the
-post's id). A reply to a status that is not there (deleted) is 404 ``{"error": "The post you are
-trying to reply to does not appear to exist."}``: permanent.
+part from the public the post reached), and an Idempotency-Key of their own (given by the publish
+path: a part's names the publication and the part, a first comment's the post's status). A reply
+to a status that is not there (deleted) is 404 ``{"error": "The post you are trying to reply to
+does not appear to exist."}``: permanent.
 
 Limits are the instance's, from ``GET /api/v2/instance`` ``configuration.statuses`` (characters,
 attachments, characters reserved per URL), cached MASTODON_INSTANCE_CACHE_SECONDS per instance;
@@ -29,8 +38,10 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from html.parser import HTMLParser
 from typing import Any
 
 import regex
@@ -55,6 +66,8 @@ URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 REMOTE_MENTION = re.compile(r"(?<![\w@])@(\w+)@[\w.-]+\w", re.UNICODE)
 # What every status planrrr posts is, replies included.
 VISIBILITY = "public"
+# GET /api/v1/accounts/:id/statuses: at most 40 statuses a page (20 by default).
+STATUSES_PAGE = 40
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class MastodonAdapter(InstanceAdapter):
     # when it is sent).
     supports_threads = True
     max_comment_length = DEFAULT_LIMITS.max_characters
+    takes_idempotency_key = True
 
     @property
     def base_url(self) -> str:
@@ -239,18 +253,60 @@ class MastodonAdapter(InstanceAdapter):
         return media_ids
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
-        """Nothing to look up: the attempt after a lost answer sends the same Idempotency-Key, and
-        the instance answers it with the status the lost attempt created (kept about an hour;
-        the publish retries of an attempt with an unknown outcome come well within it). So for a
-        thread part, whose key names the publication and the part."""
+        """The status this draft is, if an attempt since ``since`` made it: among the account's
+        own statuses, newest first, the one created since then that replies to ``draft.reply_to``
+        (to nothing for a post), with as many media and the same text. None if there is none
+        within RECONCILE_MAX_PAGES pages.
+
+        ``GET /api/v1/accounts/:id/statuses?limit=40&exclude_reblogs=true`` (max_id for the
+        next page; https://docs.joinmastodon.org/methods/accounts/#statuses) -> [Status], newest
+        first. A Status has no text, only ``content``: the HTML Mastodon renders from it
+        (https://docs.joinmastodon.org/entities/Status/#content; ``text`` only comes back
+        when a status is deleted), so both are compared as ``comparable`` text. ``:id`` is the
+        account's id on its instance, the part of the connection's ``<id>@<host>`` before the @.
+        Mastodon's statuses are read from its database, so a status made is listed at once."""
+        account_id = account.account_id.split("@", 1)[0]
+        wanted = comparable(draft.text)
+        params: dict[str, Any] = {"limit": STATUSES_PAGE, "exclude_reblogs": "true"}
+        url = self.url(account, f"/api/v1/accounts/{account_id}/statuses")
+        for _ in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request("GET", url, account=account, params=params)
+            try:
+                statuses = response.json()
+            except ValueError:
+                raise self.malformed(response, "not JSON") from None
+            if not isinstance(statuses, list):
+                raise self.malformed(response, "expected a list of statuses")
+            if not all(isinstance(status, dict) for status in statuses):
+                raise self.malformed(response, "a status is not an object")
+            past = False
+            for status in statuses:
+                if not status.get("id") or status.get("reblog"):
+                    continue
+                created = parse_time(status.get("created_at"))
+                if created is not None and created < since:
+                    past = True  # newest first: the rest of the page, and the pages after, are older
+                    break
+                if (
+                    str(status.get("in_reply_to_id") or "") == draft.reply_to
+                    and len(status.get("media_attachments") or []) == len(draft.media_urls)
+                    and comparable(text_of(status.get("content"))) == wanted
+                ):
+                    return str(status["id"])
+            last = statuses[-1].get("id") if statuses else None
+            if past or len(statuses) < STATUSES_PAGE or not last:
+                return None
+            params["max_id"] = str(last)
         return None
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
-        """Mastodon has no comments: the first comment is a reply to the post. Its key is derived
-        from the post (one first comment per post), the same for every attempt, so a retry after
-        a lost answer gets the status already made (find_comment has nothing to look up)."""
-        draft = Draft(text=text, reply_to=external_id, idempotency_key=f"planrrr-first-comment-{external_id}")
+    def comment(self, account: Account, draft: Draft) -> str:
+        """Mastodon has no comments: the first comment is a reply to the post (``draft.reply_to``),
+        with the key the caller gives it."""
         return self.publish(account, draft).external_id
+
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """Among the account's statuses, as a thread part: the reply to the post with this text."""
+        return self.find_published(account, draft, since)
 
     # --- errors and rate limits ----------------------------------------------------------
 
@@ -288,3 +344,40 @@ class MastodonAdapter(InstanceAdapter):
         if response.headers.get("X-RateLimit-Remaining") == "0":
             return self.reset_at(response)
         return None
+
+
+class _Text(HTMLParser):
+    """The text of a status's ``content``: what its text nodes say (an ``invisible`` span holds
+    the hidden part of a link, so a link reads as the whole URL), a line break for ``<br>``, a
+    blank line between paragraphs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag == "p" and self.parts:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def text_of(content: Any) -> str:
+    """The text Mastodon rendered as ``content`` (HTML), as far as it can be read back."""
+    if not isinstance(content, str):
+        return ""
+    parser = _Text()
+    parser.feed(content)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def comparable(text: str) -> str:
+    """A status's text as it can be compared with what Mastodon renders of it: a mention of a
+    remote account shows only its local name (``@dana@example.social`` reads ``@dana``), and
+    line breaks, paragraphs and runs of spaces are not told apart."""
+    text = REMOTE_MENTION.sub(r"@\1", unicodedata.normalize("NFC", text))
+    return " ".join(text.split())

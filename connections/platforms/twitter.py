@@ -196,12 +196,12 @@ class TwitterAdapter(HttpAdapter):
             params["pagination_token"] = meta["next_token"]
         return None
 
-    def comment(self, account: Account, external_id: str, text: str) -> str:
+    def comment(self, account: Account, draft: Draft) -> str:
         """X has no comments: the first comment is a reply to the post."""
-        return self.publish(account, Draft(text=text, reply_to=external_id)).external_id
+        return self.publish(account, draft).external_id
 
-    def find_comment(self, account: Account, external_id: str, text: str, since: datetime) -> str | None:
-        return self.find_published(account, Draft(text=text), since)
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        return self.find_published(account, draft, since)
 
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:

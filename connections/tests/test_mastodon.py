@@ -1,4 +1,5 @@
 import json
+import re
 from datetime import timedelta
 
 import requests
@@ -25,6 +26,8 @@ STATUSES = f"{API}/api/v1/statuses"
 INSTANCE = f"{API}/api/v2/instance"
 MEDIA = f"{API}/api/v2/media"
 STATUS_ID = "113427315827212800"
+# GET /api/v1/accounts/:id/statuses of whichever account a test acts for.
+ACCOUNT_STATUSES = re.compile(re.escape(API) + r"/api/v1/accounts/[^/?]+/statuses")
 RESET = (NOW + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -46,8 +49,6 @@ def instance(max_characters: int = 500, max_media: int = 4) -> dict:
 class MastodonTests(AdapterContract, AdapterTestCase):
     adapter_class = MastodonAdapter
     account = Account(account_id="109302316291234567@mastodon.test", access_token="token-1", base_url=MASTODON)
-    reads_recent_posts = False
-    reconciles_with_a_call = False
     too_long_text = "a" * 501
     rate_limited_retry_at = NOW + timedelta(minutes=3)
     errors = {
@@ -106,7 +107,21 @@ class MastodonTests(AdapterContract, AdapterTestCase):
         self.http.add(responses.POST, STATUSES, **kwargs)
 
     def mock_recent_call(self, **kwargs) -> None:
-        raise AssertionError("Mastodon reconciles with the Idempotency-Key, never by reading statuses")
+        self.http.add(responses.GET, ACCOUNT_STATUSES, **kwargs)
+
+    def status(self, status_id: str, text: str) -> dict:
+        created = NOW.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        content = f"<p>{text}</p>"
+        return {"id": status_id, "created_at": created, "in_reply_to_id": None, "content": content, "reblog": None}
+
+    def mock_recent(self, text: str) -> None:
+        self.mock_recent_call(json=[self.status("found-1", text)])
+
+    def mock_recent_pages(self, first: str, second: str) -> dict[str, str]:
+        page = [self.status(str(113427315827212900 - n), first) for n in range(40)]
+        self.mock_recent_call(json=page)
+        self.mock_recent_call(json=[self.status("found-1", second)])
+        return {"max_id": page[-1]["id"]}
 
     def test_it_posts_with_an_idempotency_key_of_the_publication(self):
         self.mock_success()
@@ -128,9 +143,12 @@ class MastodonTests(AdapterContract, AdapterTestCase):
         keys = [call.request.headers["Idempotency-Key"] for call in self.http.calls if call.request.method == "POST"]
         self.assertEqual(keys, ["planrrr-publication-7", "planrrr-publication-7"])
 
-    def test_it_needs_no_lookup_to_reconcile(self):
-        self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))
-        self.assertEqual(len(self.http.calls), 0)
+    def test_it_reads_the_statuses_of_the_account_by_its_id_on_the_instance(self):
+        self.mock_recent("Hello world")
+        self.assertEqual(self.adapter.find_published(self.account, self.draft(), NOW), "found-1")
+        self.assertEqual(
+            self.http.calls[0].request.url.split("?")[0], f"{API}/api/v1/accounts/109302316291234567/statuses"
+        )
 
     def test_it_reads_the_limits_of_the_instance_and_caches_them(self):
         cache.clear()

@@ -115,7 +115,8 @@ class BlueskyReplyTests(AdapterTestCase):
         self.mock_record(ROOT, ROOT_CID)
         self.mock_create()
 
-        self.assertEqual(self.adapter.comment(self.account, ROOT, "Menu: https://acme.example"), URI)
+        comment = Draft(text="Menu: https://acme.example", reply_to=ROOT, reply_root=ROOT)
+        self.assertEqual(self.adapter.comment(self.account, comment), URI)
 
         record = self.sent_record()
         self.assertEqual(record["text"], "Menu: https://acme.example")
@@ -153,9 +154,19 @@ class BlueskyReplyTests(AdapterTestCase):
         self.assertIsNone(self.adapter.find_published(self.account, Draft(text="3/3 the end", reply_to=PARENT), since))
         self.assertEqual(len(self.http.calls), 1, "no second page: the rest is older still")
 
+    def test_it_finds_its_first_comment_at_its_record_key_without_reading_the_feed(self):
+        self.mock_record(URI, CID)
+        comment = Draft(text="More below", reply_to=ROOT, reply_root=ROOT, state={"rkey": RKEY})
+
+        self.assertEqual(self.adapter.find_comment(self.account, comment, NOW), URI)
+
+        self.assertEqual(query(self.http.calls[0])["rkey"], RKEY)
+        self.assertEqual(len(self.http.calls), 1, "one getRecord; the AppView's feed, which lags, is not read")
+
     def test_it_finds_its_first_comment_by_text_under_the_post(self):
+        # A comment begun before its record key was kept.
         self.http.add(responses.GET, AUTHOR_FEED, json={"feed": [feed_item(URI, "More below", parent=ROOT)]})
-        self.assertEqual(self.adapter.find_comment(self.account, ROOT, "More below", NOW), URI)
+        self.assertEqual(self.adapter.find_comment(self.account, Draft(text="More below", reply_to=ROOT), NOW), URI)
 
 
 @override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
@@ -194,12 +205,15 @@ class MastodonReplyTests(AdapterTestCase):
         self.assertEqual(body, {"status": "2/2 more", "visibility": "public", "in_reply_to_id": "113427315827212801"})
         self.assertEqual(headers["Idempotency-Key"], "planrrr-publication-7-part-1")
 
-    def test_its_first_comment_is_a_reply_with_a_key_derived_from_the_post(self):
+    def test_its_first_comment_is_a_reply_with_the_key_it_is_given(self):
         self.mock_status(json={"id": "113427315827212809"})
-
-        self.assertEqual(
-            self.adapter.comment(self.account, "113427315827212801", "Shop: https://a.example"), "113427315827212809"
+        comment = Draft(
+            text="Shop: https://a.example",
+            reply_to="113427315827212801",
+            idempotency_key="planrrr-first-comment-113427315827212801",
         )
+
+        self.assertEqual(self.adapter.comment(self.account, comment), "113427315827212809")
 
         body, headers = self.sent()
         self.assertEqual(body["in_reply_to_id"], "113427315827212801")
@@ -211,6 +225,95 @@ class MastodonReplyTests(AdapterTestCase):
         self.mock_status(status=404, json={"error": words})
 
         with self.assertRaises(PermanentError) as caught:
-            self.adapter.comment(self.account, "1", "Too late")
+            self.adapter.comment(self.account, Draft(text="Too late", reply_to="1"))
 
         self.assertEqual(caught.exception.message, f"Mastodon API error (404): {words}")
+
+
+def status(status_id: str, content: str, *, reply_to: str | None = None, minutes_ago: int = 0, **fields) -> dict:
+    """A Status as GET /api/v1/accounts/:id/statuses lists it: no text, the rendered content."""
+    created = (NOW - timedelta(minutes=minutes_ago)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "id": status_id,
+        "created_at": created,
+        "in_reply_to_id": reply_to,
+        "content": content,
+        "media_attachments": [],
+        "reblog": None,
+        **fields,
+    }
+
+
+ACCOUNT_STATUSES = pinned(f"{MASTODON}/api/v1/accounts/109302316291234567/statuses")
+TEXT = (
+    "New roast & more\nSee https://acme.example/shop/a-very-long-path-to-the-roast, ask @dana@example.social\n\n#coffee"
+)
+RENDERED = (
+    '<p>New roast &amp; more<br />See <a href="https://acme.example/shop/a-very-long-path-to-the-roast" '
+    'target="_blank" rel="nofollow noopener" translate="no"><span class="invisible">https://</span>'
+    '<span class="ellipsis">acme.example/shop/a-very-long-</span><span class="invisible">path-to-the-roast'
+    '</span></a>, ask <span class="h-card" translate="no"><a href="https://example.social/@dana" '
+    'class="u-url mention">@<span>dana</span></a></span></p><p><a href="https://mastodon.test/tags/coffee" '
+    'class="mention hashtag" rel="tag">#<span>coffee</span></a></p>'
+)
+
+
+class MastodonLookupTests(AdapterTestCase):
+    """A status whose answer was lost is found among the account's own statuses: Mastodon keeps an
+    Idempotency-Key an hour, and planrrr may try again later than that."""
+
+    adapter_class = MastodonAdapter
+    account = Account(account_id="109302316291234567@mastodon.test", access_token="token-1", base_url=MASTODON)
+
+    def test_it_finds_a_post_by_the_content_mastodon_rendered_from_its_text(self):
+        statuses = [
+            status("113427315827212805", RENDERED, reply_to="113427315827212801"),  # a reply with the text
+            status("113427315827212804", "<p>Another post</p>"),
+            status("113427315827212803", RENDERED, reblog={"id": "1"}),  # a boost
+            status("113427315827212802", RENDERED),
+        ]
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=statuses)
+
+        found = self.adapter.find_published(self.account, Draft(text=TEXT), NOW - timedelta(minutes=1))
+
+        self.assertEqual(found, "113427315827212802")
+        self.assertEqual(query(self.http.calls[0]), {"limit": "40", "exclude_reblogs": "true"})
+
+    def test_it_finds_a_thread_part_or_a_comment_by_the_status_it_replies_to(self):
+        statuses = [
+            status("113427315827212805", "<p>2/2 more</p>", reply_to="113427315827212899"),
+            status("113427315827212804", "<p>2/2 more</p>", reply_to="113427315827212801"),
+        ]
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=statuses)
+
+        part = Draft(text="2/2 more", reply_to="113427315827212801")
+        self.assertEqual(self.adapter.find_published(self.account, part, NOW), "113427315827212804")
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=statuses)
+        self.assertEqual(self.adapter.find_comment(self.account, part, NOW), "113427315827212804")
+
+    def test_it_pages_back_with_max_id_and_stops_at_statuses_older_than_the_attempt(self):
+        first = [status(str(113427315827212900 - n), f"<p>Newer {n}</p>") for n in range(40)]
+        second = [
+            status("113427315827212800", "<p>Found me</p>", minutes_ago=2),
+            status("113427315827212799", "<p>Older</p>", minutes_ago=30),
+        ]
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=first)
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=second)
+
+        since = NOW - timedelta(minutes=5)
+        self.assertEqual(self.adapter.find_published(self.account, Draft(text="Found me"), since), "113427315827212800")
+        self.assertEqual(query(self.http.calls[1])["max_id"], "113427315827212861")
+
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=second)
+        self.assertIsNone(self.adapter.find_published(self.account, Draft(text="Never sent"), since))
+        self.assertEqual(len(self.http.calls), 3, "no page past a status older than the attempt")
+
+    def test_a_status_with_other_media_or_made_before_the_attempt_is_not_it(self):
+        statuses = [
+            status("113427315827212805", "<p>Look</p>", media_attachments=[{"id": "1"}, {"id": "2"}]),
+            status("113427315827212804", "<p>Look</p>", minutes_ago=10),
+        ]
+        self.http.add(responses.GET, ACCOUNT_STATUSES, json=statuses)
+
+        draft = Draft(text="Look", media_urls=["https://acme.example/a.png"])
+        self.assertIsNone(self.adapter.find_published(self.account, draft, NOW - timedelta(minutes=5)))

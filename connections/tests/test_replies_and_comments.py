@@ -31,7 +31,7 @@ class XReplyTests(AdapterTestCase):
 
     def test_its_first_comment_is_a_reply(self):
         self.http.add(responses.POST, f"{X}/2/tweets", status=201, json={"data": {"id": "33", "text": "more"}})
-        self.assertEqual(self.adapter.comment(ACCOUNT, "11", "more"), "33")
+        self.assertEqual(self.adapter.comment(ACCOUNT, Draft(text="more", reply_to="11")), "33")
         self.assertEqual(json.loads(self.http.calls[0].request.body)["reply"], {"in_reply_to_tweet_id": "11"})
 
 
@@ -41,7 +41,9 @@ class GraphCommentTests(AdapterTestCase):
     def test_it_comments_on_the_post_with_message(self):
         self.http.add(responses.POST, f"{GRAPH}/acct-1_99/comments", json={"id": "acct-1_555"})
 
-        self.assertEqual(self.adapter.comment(ACCOUNT, "acct-1_99", "Link: https://acme.example"), "acct-1_555")
+        self.assertEqual(
+            self.adapter.comment(ACCOUNT, Draft(text="Link: https://acme.example", reply_to="acct-1_99")), "acct-1_555"
+        )
 
         self.assertIn("message=Link", self.http.calls[0].request.body)
 
@@ -49,13 +51,13 @@ class GraphCommentTests(AdapterTestCase):
         body = {"error": {"message": "An unknown error occurred", "type": "OAuthException", "code": 1}}
         self.http.add(responses.POST, f"{GRAPH}/acct-1_99/comments", status=500, json=body)
         with self.assertRaises(TransientError):
-            self.adapter.comment(ACCOUNT, "acct-1_99", "x")
+            self.adapter.comment(ACCOUNT, Draft(text="x", reply_to="acct-1_99"))
 
     def test_instagram_finds_its_comment_by_text(self):
         self.adapter = InstagramAdapter()
         listing = {"data": [{"id": "1", "text": "other"}, {"id": "2", "text": "mine"}]}
         self.http.add(responses.GET, f"{GRAPH}/1789/comments", json=listing)
-        self.assertEqual(self.adapter.find_comment(ACCOUNT, "1789", "mine", NOW), "2")
+        self.assertEqual(self.adapter.find_comment(ACCOUNT, Draft(text="mine", reply_to="1789"), NOW), "2")
 
 
 class LinkedInCommentTests(AdapterTestCase):
@@ -66,7 +68,7 @@ class LinkedInCommentTests(AdapterTestCase):
         url = f"{LINKEDIN}/rest/socialActions/urn%3Ali%3Ashare%3A7012345678901234567/comments"
         self.http.add(responses.POST, url, status=201, json={"id": "7001"}, headers={"x-restli-id": "7001"})
 
-        self.assertEqual(self.adapter.comment(account, SHARE, "First!"), "7001")
+        self.assertEqual(self.adapter.comment(account, Draft(text="First!", reply_to=SHARE)), "7001")
 
         sent = json.loads(self.http.calls[0].request.body)
         self.assertEqual(sent, {"actor": ORG, "object": SHARE, "message": {"text": "First!"}})

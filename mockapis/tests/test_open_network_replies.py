@@ -83,6 +83,23 @@ class BlueskyReplyStandInTests(StandInTestCase):
         self.assertEqual(answer.status_code, 400)
         self.assertIn("must be the root of the parent's thread", answer.json()["message"])
 
+    def test_the_author_feed_lags_behind_the_pds_by_the_appview_lag(self):
+        store.configure({"bluesky_appview_lag_seconds": 60})
+        written = self.create("3l6oveex3ii2a", "Just written")
+
+        feed = self.xrpc("app.bsky.feed.getAuthorFeed", {"actor": DID}, get=True).json()["feed"]
+        found = self.xrpc(
+            "com.atproto.repo.getRecord",
+            {"repo": DID, "collection": "app.bsky.feed.post", "rkey": "3l6oveex3ii2a"},
+            get=True,
+        )
+
+        self.assertEqual(feed, [], "the AppView has not indexed it yet")
+        self.assertEqual((found.status_code, found.json()["uri"]), (200, written.json()["uri"]), "the PDS has it")
+        store.configure({"bluesky_appview_lag_seconds": 0})
+        feed = self.xrpc("app.bsky.feed.getAuthorFeed", {"actor": DID}, get=True).json()["feed"]
+        self.assertEqual([item["post"]["uri"] for item in feed], [written.json()["uri"]])
+
     def test_it_refuses_a_reply_ref_without_a_cid(self):
         first = self.create("3l6oveex3ii2a", "1/2")
         answer = self.create("3l6oveex3ii2b", "2/2", {"root": self.ref(first), "parent": {"uri": first.json()["uri"]}})
@@ -118,6 +135,37 @@ class MastodonReplyStandInTests(StandInTestCase):
             f"/mastodon/api/v1/accounts/{first['account']['id']}/statuses", {"exclude_replies": "true"}
         ).json()
         self.assertEqual([s["id"] for s in without], [first["id"]])
+
+    def test_it_answers_a_repeated_key_with_the_same_status_until_its_window_ends(self):
+        first = self.status("Once", "k-1").json()
+        again = self.status("Once", "k-1").json()
+        self.assertEqual(again["id"], first["id"])
+        self.assertEqual(len(store.find_posts("MASTODON")), 1)
+
+        store.configure({"mastodon_idempotency_seconds": 0})  # the instance forgot the key (an hour later)
+        later = self.status("Once", "k-1").json()
+
+        self.assertNotEqual(later["id"], first["id"])
+        self.assertEqual(len(store.find_posts("MASTODON")), 2)
+
+    def test_it_renders_the_content_as_mastodon_does_and_never_returns_the_text(self):
+        text = (
+            "New roast & more <3\nSee https://acme.example/shop/a-very-long-path-to-the-roast and ask "
+            "@dana@example.social or @acme\n\n#coffee #Roast"
+        )
+        status = self.status(text, "k-1").json()
+
+        self.assertNotIn("text", status)
+        content = status["content"]
+        self.assertTrue(content.startswith("<p>New roast &amp; more &lt;3<br />See <a href="), content)
+        self.assertIn(
+            '<span class="invisible">https://</span><span class="ellipsis">acme.example/shop/a-very-long-</span>'
+            '<span class="invisible">path-to-the-roast</span></a>',
+            content,
+        )
+        self.assertIn('class="u-url mention">@<span>dana</span></a></span> or <span class="h-card"', content)
+        self.assertIn('rel="tag">#<span>coffee</span></a> <a href=', content)
+        self.assertEqual(content.count("<p>"), 2)
 
     def test_it_answers_a_reply_to_an_unknown_status_with_a_404(self):
         answer = self.status("2/2", "k-2", in_reply_to_id="109999999999999999")

@@ -21,15 +21,19 @@ Publication states (``Publication.Status``) and every move between them::
     PUBLISHING  PENDING     settle(later)                 holds the lease; under           next_attempt_at, error,
                                                           PUBLISH_MAX_ATTEMPTS and         outcome_unknown; the next
                                                           PUBLISH_WAIT_LIMIT_HOURS         job, enqueued at that time
-    PUBLISHING  FAILED      settle(give up), or later     holds the lease                  error; post.failed
-                            past a limit
+    PUBLISHING  FAILED      settle(give up), or later     holds the lease                  error, outcome_unknown kept
+                            past a limit                                                   (an earlier attempt may
+                                                                                           have gone out); post.failed
     PUBLISHING  (settle)    publication_recover (sweep)   lease expired (worker lost)      settle(later, maybe sent):
                                                                                            the attempt still counts
     PENDING     FAILED      expiry (connection_expired    post PUBLISHING                  error "reconnect",
                             signal)                                                        failedBecause; post.failed
     FAILED      PENDING     retry.publications_retry,     asked by a person (API, admin);  attempt_count 0; the post
-                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job
-                            after_reconnect
+                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job.
+                            after_reconnect                                                One that may have gone out
+                                                                                           keeps outcome_unknown and
+                                                                                           first_attempt_at: it is
+                                                                                           looked up first
 
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
@@ -42,7 +46,9 @@ A publication may take several steps (a thread: the post, then each part as a re
 PUBLISHING, ``record_step`` writes each step's result to ``metadata`` (a fenced UPDATE, nothing
 else) before the next step is sent, so an attempt that ends half-way leaves the steps done on
 the row, and the next attempt starts after them. The first comment comes after PUBLISHED, on
-its own job and counter (publishing.services.comments): it never moves the publication.
+its own job and counter (publishing.services.comments): it never moves the publication, but its
+attempts take the same steps (a claim, the token renewed, a lost answer looked up before sending
+again, the limits of ``apply_limits``, one settle), on ``metadata["firstComment"]``.
 
 One attempt counter: ``attempt_count`` is raised by the claim, before the platform is called,
 so an attempt that dies or whose outcome cannot be written still counts; waits the platform
@@ -294,14 +300,14 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
     publication = attempt.publication
     connection = publication.connection
     secrets = [connection.access_token] if connection is not None else []
-    error = safe_text(result.error, secrets=secrets)
     attempts = publication.attempt_count if result.counts else publication.attempt_count - 1
-    kind = result.kind
-    if kind == LATER and result.counts and attempts >= settings.PUBLISH_MAX_ATTEMPTS:
-        kind, error = GIVE_UP, rules.gave_up(error, attempts)
-    elif kind == LATER and not result.counts and _waited_too_long(publication, now):
-        kind = GIVE_UP
-        error = f"{error} — still not published {settings.PUBLISH_WAIT_LIMIT_HOURS} h after the first attempt; gave up."
+    kind, error, retry_at = apply_limits(
+        result,
+        error=safe_text(result.error, secrets=secrets),
+        attempts=attempts,
+        first=publication.first_attempt_at or publication.created_at,
+        now=now,
+    )
     fields = {
         "lease_token": None,
         "lease_expires_at": None,
@@ -309,7 +315,6 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
         "attempt_count": attempts,
         "metadata": _storable_json(attempt.state),
     }
-    retry_at = None
     if kind == DONE:
         published = result.published
         metadata = {**fields["metadata"], **_storable_json(published.metadata)}
@@ -329,8 +334,6 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=False,
         )
     elif kind == LATER:
-        delay = timedelta(seconds=_backoff(attempts)) if result.retry_at is None else None
-        retry_at = result.retry_at or now + delay
         note = [f"attempt {attempts}"] if result.counts else []
         note += ["rate limited"] if result.metric == Outcome.RATE_LIMITED else []
         note += [f"next attempt at {retry_at:%H:%M:%S} UTC"]
@@ -342,10 +345,37 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=publication.outcome_unknown or result.maybe_sent,
         )
     else:
-        fields.update(status=Publication.Status.FAILED, error=error, next_attempt_at=None, outcome_unknown=False)
+        # An attempt that may have gone out stays said so: a person's retry, or a re-queue after a
+        # reconnect, looks the post up on the platform before sending it again.
+        fields.update(
+            status=Publication.Status.FAILED,
+            error=error,
+            next_attempt_at=None,
+            outcome_unknown=publication.outcome_unknown or result.maybe_sent,
+        )
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
     return kind, fields, retry_at
+
+
+def apply_limits(
+    result: Result, *, error: str, attempts: int, first: datetime | None, now: datetime
+) -> tuple[str, str, datetime | None]:
+    """What an attempt (a publication's, a first comment's) comes to once the limits are applied:
+    (kind, error, the next attempt's time for ``later``). A ``later`` that counts gives up at
+    PUBLISH_MAX_ATTEMPTS (``attempts``: those counted, this one included); one that does not (a
+    wait the platform asked for) gives up PUBLISH_WAIT_LIMIT_HOURS after ``first``; a ``later``
+    without a time of its own waits the backoff."""
+    kind = result.kind
+    if kind == LATER and result.counts and attempts >= settings.PUBLISH_MAX_ATTEMPTS:
+        kind, error = GIVE_UP, rules.gave_up(error, attempts)
+    elif kind == LATER and not result.counts and _waited_too_long(first, now):
+        kind = GIVE_UP
+        error = f"{error} — still not published {settings.PUBLISH_WAIT_LIMIT_HOURS} h after the first attempt; gave up."
+    retry_at = None
+    if kind == LATER:
+        retry_at = result.retry_at or now + timedelta(seconds=_backoff(attempts))
+    return kind, error, retry_at
 
 
 def _write(
@@ -415,7 +445,7 @@ def _settle_minimal(attempt: Attempt, err: Exception) -> str:
             ).update(
                 status=Publication.Status.FAILED if final else Publication.Status.PENDING,
                 error=rules.gave_up(reason, attempts) if final else reason,
-                outcome_unknown=not final,
+                outcome_unknown=True,
                 next_attempt_at=None if final else retry_at,
                 lease_token=None,
                 lease_expires_at=None,
@@ -432,8 +462,7 @@ def _settle_minimal(attempt: Attempt, err: Exception) -> str:
     return Outcome.FAILED if final else Outcome.SKIPPED
 
 
-def _waited_too_long(publication: Publication, now: datetime) -> bool:
-    first = publication.first_attempt_at or publication.created_at
+def _waited_too_long(first: datetime | None, now: datetime) -> bool:
     return bool(first) and now - first > timedelta(hours=settings.PUBLISH_WAIT_LIMIT_HOURS)
 
 

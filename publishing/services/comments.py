@@ -1,19 +1,32 @@
 """The first comment: posted on a publication once it is PUBLISHED, on its own job and with its
 own attempt counter, so that a comment that fails never fails or re-publishes the post.
 
-Its state is ``metadata["firstComment"]`` on the publication, written by compare-and-set (the
-UPDATE names the state it read: of two jobs for one comment exactly one goes on)::
+Its attempts follow a publication's (``publishing.services.attempts``, ``publish``): a claim
+before the platform is called, the account's slow-down and an expiring token renewed first, the
+request sent by ``publish.send_step`` (looked for on the platform first when an earlier attempt's
+outcome is unknown; what finds it, Bluesky's record key, written before it is sent; a refused
+token renewed once), the failure classified by ``publish.result_of`` and the limits of
+``attempts.apply_limits``, and one settle. Only where it is kept differs: the publication is
+PUBLISHED and stays so, so the comment's state is ``metadata["firstComment"]``, written by
+compare-and-set (each UPDATE names the state it read: of two jobs for one comment exactly one goes
+on, and an attempt that lost its claim writes nothing)::
 
     {"attempts": 1, "inFlight": "<lease end, ISO 8601>"}      an attempt is talking to the platform
-    {"attempts": 2, "error": "...", "nextAttemptAt": "...",    waiting for the next try (transient);
-     "outcomeUnknown": true}                                    the next one looks for it first
+    {"attempts": 2, "error": "...", "nextAttemptAt": "...",    waiting for the next try (transient,
+     "outcomeUnknown": true}                                    or a wait the platform asked for);
+                                                                the next one looks for it first
     {"attempts": 3, "id": "<comment id>"}                      done (``reconciled`` when found)
     {"attempts": 5, "error": "...", "gaveUp": true}            given up: a warning on the publication
                                                                (metadata["warnings"]) and one
                                                                ``post.comment_failed`` event
 
-The transient rules are the publication's: TransientError and RateLimited try again (after
-backoff, or at the platform's time), up to PUBLISH_MAX_ATTEMPTS; anything else gives up.
+and, beside those, ``"state"``: what the platform's adapter keeps for the comment across its
+attempts (Bluesky: the record key it is written at), when it keeps anything.
+
+TransientError, RateLimited and NotReady try again (after backoff, or at the platform's time; a
+wait the platform asked for costs no attempt), up to PUBLISH_MAX_ATTEMPTS and
+PUBLISH_WAIT_LIMIT_HOURS after the post was published; anything else gives up. A token that
+proves dead expires the connection, as a post's attempt does.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -30,13 +44,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connections.platforms import get_adapter
-from connections.platforms.base import Account, NotReady, PlatformError, RateLimited, TransientError
-from planrrr.text import clamp_wait, safe_text
+from connections.platforms.base import Draft, PlatformError
+from planrrr import logs
+from planrrr.text import safe_text
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.attempts import _backoff, _storable_json
+from publishing.services.attempts import DONE, GIVE_UP, LATER, Result, _storable_json, apply_limits
 from publishing.services.dispatch import first_comment_enqueue
+from publishing.services.expiry import connection_expire
+from publishing.services.publish import account_hold, renew_if_expiring, result_of, send_step
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -44,41 +61,163 @@ Outcome = JobMetric.Outcome
 KEY = "firstComment"
 
 
+@dataclass
+class CommentAttempt:
+    """One claimed attempt at a first comment: ``claimed`` is the state it wrote (and the only
+    state its later writes may replace); ``state`` the adapter's, kept across attempts."""
+
+    publication: Publication
+    text: str
+    attempts: int
+    unknown: bool
+    started: float
+    claimed: dict
+    state: dict = field(default_factory=dict)
+
+
 def publication_first_comment(*, publication_id: int) -> str:
     """One attempt at a publication's first comment. Safe to run twice or late: it does nothing
     for a publication not PUBLISHED, without a first comment, already commented, given up, or
     whose comment another job is making."""
-    started = time.monotonic()
+    attempt = _claim(publication_id, time.monotonic())
+    if attempt is None:
+        return Outcome.SKIPPED
+    return _settle(attempt, _call(attempt))
+
+
+def _claim(publication_id: int, started: float) -> CommentAttempt | None:
+    """The comment's next attempt, counted before the platform is called, if it is due and no
+    other attempt holds it (its lease, ``inFlight``, still running); None otherwise."""
     publication = Publication.objects.select_related("post", "connection").filter(pk=publication_id).first()
     if publication is None or publication.status != Publication.Status.PUBLISHED:
-        return Outcome.SKIPPED
+        return None
     text = publication.post.first_comment
     before = publication.metadata.get(KEY) if isinstance(publication.metadata, dict) else None
     state = dict(before) if isinstance(before, dict) else {}
     now = timezone.now()
     if not text or state.get("id") or state.get("gaveUp"):
-        return Outcome.SKIPPED
+        return None
     in_flight = _time(state.get("inFlight"))
     if in_flight and in_flight > now:
-        return Outcome.SKIPPED
+        return None
     waiting = _time(state.get("nextAttemptAt"))
     if waiting and waiting > now + timedelta(seconds=1):
-        return Outcome.SKIPPED
+        return None
     # An attempt that never wrote its outcome (worker killed) may have reached the platform.
     unknown = bool(state.get("outcomeUnknown") or in_flight)
     attempts = int(state.get("attempts", 0)) + 1
+    kept = state.get("state") if isinstance(state.get("state"), dict) else {}
     claimed = {
         "attempts": attempts,
         "inFlight": (now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS)).isoformat(),
         **({"outcomeUnknown": True} if unknown else {}),
+        **({"state": kept} if kept else {}),
     }
     if not _swap(publication, before, claimed):
-        return Outcome.SKIPPED
-    outcome, after = _attempt(publication, text, attempts=attempts, unknown=unknown)
+        return None
+    return CommentAttempt(
+        publication=publication,
+        text=text,
+        attempts=attempts,
+        unknown=unknown,
+        started=started,
+        claimed=claimed,
+        state=dict(kept),
+    )
+
+
+def _call(attempt: CommentAttempt) -> Result:
+    """Ask the platform, as a publication's attempt does (``publish._call``). Never raises."""
+    publication = attempt.publication
+    now = timezone.now()
+    held = account_hold(publication, now)
+    if held is not None:
+        return held
+    problem = rules.connection_problem(publication.post.team_id, publication.platform, publication.connection)
+    if problem:
+        return Result(GIVE_UP, problem, counts=False)
+    if attempt.attempts > settings.PUBLISH_MAX_ATTEMPTS:
+        return Result(GIVE_UP, rules.gave_up("No attempt left", attempt.attempts - 1))
+    waiting = renew_if_expiring(publication, now)
+    if waiting is not None:
+        return waiting
+    draft = Draft(
+        text=attempt.text,
+        state=attempt.state,
+        # The comment replies to (or is made on) the post; on Bluesky the post is its root too.
+        reply_to=publication.external_id,
+        reply_root=publication.external_id,
+        # One first comment per post: its key names the post's id on the platform, which no
+        # other installation's post has.
+        idempotency_key=f"planrrr-first-comment-{publication.external_id}",
+    )
+    since = (publication.published_at or now) - timedelta(minutes=1)
+    try:
+        sent = send_step(
+            get_adapter(publication.platform),
+            publication,
+            draft,
+            unknown=attempt.unknown,
+            since=since,
+            record=lambda: _record(attempt),
+            comment=True,
+        )
+        if sent is None:
+            return Result(LATER, "Another attempt took over this first comment.", metric=None)
+        published, found = sent
+        return Result(DONE, published=published, reconciled=found)
+    except PlatformError as err:
+        return result_of(err, platform=publication.platform, unknown=attempt.unknown)
+    except Exception as err:  # a bug, or the job timeout: the comment may have gone out
+        logger.exception("publication %s: first comment attempt %s raised", publication.pk, attempt.attempts)
+        return Result(LATER, f"First comment interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
+
+
+def _record(attempt: CommentAttempt) -> bool:
+    """Write the adapter's state for the comment (what finds it if the answer is lost) while the
+    attempt still holds its claim; False if it lost it."""
+    claimed = {**attempt.claimed, "state": dict(attempt.state)}
+    if not _swap(attempt.publication, attempt.claimed, claimed):
+        return False
+    attempt.claimed = claimed
+    return True
+
+
+def _settle(attempt: CommentAttempt, result: Result) -> str:
+    """End the attempt: its state, the metric, the event and the next job, written only if the
+    attempt still holds its claim."""
+    publication, now = attempt.publication, timezone.now()
+    connection = publication.connection
+    secrets = [connection.access_token] if connection is not None else []
+    attempts = attempt.attempts if result.counts else attempt.attempts - 1
+    kind, error, retry_at = apply_limits(
+        result,
+        error=safe_text(result.error, secrets=secrets),
+        attempts=attempts,
+        first=publication.published_at,
+        now=now,
+    )
+    after: dict = {"attempts": attempts}
+    if kind == DONE:
+        outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
+        after["id"] = result.published.external_id
+        if result.reconciled:
+            after["reconciled"] = True
+    elif kind == LATER:
+        outcome = result.metric or Outcome.SKIPPED
+        after.update(error=error, nextAttemptAt=retry_at.isoformat())
+        # Once unknown, stays unknown until an attempt learns the outcome.
+        if attempt.unknown or result.maybe_sent:
+            after["outcomeUnknown"] = True
+    else:
+        outcome = Outcome.FAILED
+        after.update(error=error, gaveUp=True)
+    if attempt.state:
+        after["state"] = attempt.state
     with transaction.atomic():
-        if not _swap(publication, claimed, after, warning=after.get("gaveUp") and after.get("error")):
+        if not _swap(publication, attempt.claimed, after, warning=error if kind == GIVE_UP else None):
             return Outcome.SKIPPED
-        if after.get("gaveUp"):
+        if kind == GIVE_UP:
             signals.emit(
                 publication.post.team_id,
                 "post.comment_failed",
@@ -91,55 +230,35 @@ def publication_first_comment(*, publication_id: int) -> str:
                     "attemptCount": attempts,
                 },
             )
-        elif after.get("nextAttemptAt"):
-            first_comment_enqueue(publication=publication, at=_time(after["nextAttemptAt"]))
-        signals.record_metric(publication, outcome, started=started, attempt=attempts, kind="comment")
+        elif kind == LATER:
+            first_comment_enqueue(publication=publication, at=retry_at)
+        if kind != LATER or result.metric:
+            signals.record_metric(publication, outcome, started=attempt.started, attempt=attempts, kind="comment")
+    if kind == GIVE_UP and result.expire_connection and connection is not None:
+        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+    _log_outcome(attempt, outcome, after)
     return outcome
 
 
-def _attempt(publication: Publication, text: str, *, attempts: int, unknown: bool) -> tuple[str, dict]:
-    """Ask the platform; (outcome, the state to write). Never raises."""
-    connection = publication.connection
-    base = {"attempts": attempts}
-    problem = rules.connection_problem(publication.post.team_id, publication.platform, connection)
-    if problem:
-        return Outcome.FAILED, {**base, "error": problem, "gaveUp": True}
-    adapter = get_adapter(publication.platform)
-    account = Account.of(connection)
-    secrets = [connection.access_token]
-    try:
-        found = None
-        if unknown:
-            since = (publication.published_at or timezone.now()) - timedelta(minutes=1)
-            found = adapter.find_comment(account, publication.external_id, text, since)
-        if found:
-            return Outcome.RECONCILED, {**base, "id": found, "reconciled": True}
-        return Outcome.PUBLISHED, {**base, "id": adapter.comment(account, publication.external_id, text)}
-    except PlatformError as err:
-        error = safe_text(err.message, secrets=secrets)
-        transient = isinstance(err, TransientError | RateLimited | NotReady)
-        if transient and attempts < settings.PUBLISH_MAX_ATTEMPTS:
-            retry_at = getattr(err, "retry_at", None)
-            if retry_at is not None:
-                retry_at = clamp_wait(retry_at, what=f"{publication.platform} comment")
-            retry_at = retry_at or timezone.now() + timedelta(seconds=_backoff(attempts))
-            state = {**base, "error": error, "nextAttemptAt": retry_at.isoformat()}
-            return Outcome.RETRY, {**state, **({"outcomeUnknown": True} if err.maybe_sent else {})}
-        if transient:
-            error = rules.gave_up(error, attempts)
-        return Outcome.FAILED, {**base, "error": error, "gaveUp": True}
-    except Exception as err:  # a bug, or the job timeout: the comment may have gone out
-        logger.exception("publication %s: first comment attempt %s raised", publication.pk, attempts)
-        error = safe_text(f"First comment interrupted: {err.__class__.__name__}: {err}", secrets=secrets)
-        if attempts < settings.PUBLISH_MAX_ATTEMPTS:
-            retry_at = timezone.now() + timedelta(seconds=_backoff(attempts))
-            return Outcome.RETRY, {
-                **base,
-                "error": error,
-                "nextAttemptAt": retry_at.isoformat(),
-                "outcomeUnknown": True,
-            }
-        return Outcome.FAILED, {**base, "error": rules.gave_up(error, attempts), "gaveUp": True}
+_LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.RETRY: logging.WARNING, Outcome.RATE_LIMITED: logging.WARNING}
+
+
+def _log_outcome(attempt: CommentAttempt, outcome: str, after: dict) -> None:
+    """One line per attempt's end, as a publication's: ``first comment outcome`` with the post,
+    publication, platform, outcome, attempt, duration and the stored (secret-free) error."""
+    publication = attempt.publication
+    logs.event(
+        logger,
+        _LEVELS.get(outcome, logging.INFO),
+        "first comment outcome",
+        post=publication.post_id,
+        publication=publication.pk,
+        platform=publication.platform,
+        outcome=str(outcome),
+        attempt=attempt.attempts,
+        duration_ms=round((time.monotonic() - attempt.started) * 1000, 1),
+        error=after.get("error", ""),
+    )
 
 
 _SWAP_SQL = f"""
@@ -171,7 +290,7 @@ def _swap(publication: Publication, before: dict | None, after: dict, *, warning
                 "now": timezone.now(),
                 "pk": publication.pk,
                 "published": Publication.Status.PUBLISHED,
-                "before": None if before is None else json.dumps(before),
+                "before": None if before is None else json.dumps(_storable_json(before)),
             },
         )
         swapped = cursor.rowcount == 1

@@ -132,7 +132,11 @@ def requeueable(*, connection: Connection):
 def publications_requeue_after_reconnect(*, connection: Connection) -> int:
     """Give the publications that failed because the token had expired a new start, now that
     the account is ACTIVE again: PENDING with a fresh attempt count, their posts PUBLISHING.
-    Returns how many. Each guarded, so asking twice re-queues once."""
+    Returns how many. Each guarded, so asking twice re-queues once.
+
+    One whose earlier attempt may have gone out (its answer lost before the token died) keeps
+    ``outcome_unknown`` and its ``first_attempt_at``: its next attempt looks for the post among
+    what the account made since then before sending it, however long the reconnect took."""
     if connection.status != Connection.Status.ACTIVE:
         return 0
     requeued = 0
@@ -150,9 +154,8 @@ def publications_requeue_after_reconnect(*, connection: Connection) -> int:
                     attempt_count=0,
                     error="",
                     metadata=metadata,
-                    outcome_unknown=False,
                     next_attempt_at=None,
-                    first_attempt_at=None,
+                    first_attempt_at=publication.first_attempt_at if publication.outcome_unknown else None,
                     updated_at=timezone.now(),
                 )
             )

@@ -4,17 +4,26 @@ The states, the claim and the one settle path are in ``publishing.services.attem
 docstring is the state machine's table); this module is the part in between: everything that
 talks to the platform for an attempt, and turns what it says into a ``Result``. It never
 raises and never writes a publication's status itself.
+
+Each request that makes something on the platform (the post, each part of a thread, the first
+comment: ``send_step``) goes the same way: if an earlier attempt's outcome is unknown, look for
+it on the platform first (``find_published``, ``find_comment``); else let the adapter fix what
+will find it (``prepare``: Bluesky's record key) and write that on the row before sending; send,
+renewing a token the platform refused once. The first comment's attempts
+(``publishing.services.comments``) take these same steps.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
+from connections.models import Connection
 from connections.oauth import OAuthFailure
 from connections.platforms import get_adapter
 from connections.platforms.base import (
@@ -30,6 +39,7 @@ from connections.platforms.base import (
 )
 from connections.services import connection_refresh
 from planrrr.crypto import is_undecryptable
+from planrrr.models import Installation
 from planrrr.text import clamp_wait
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
@@ -56,64 +66,61 @@ def publication_publish(*, publication_id: int) -> str:
 def _call(attempt: Attempt) -> Result:
     """Ask the platform, and say what came of it. Never raises."""
     publication = attempt.publication
-    post, connection = publication.post, publication.connection
+    post = publication.post
     now = timezone.now()
-    if connection is not None and connection.rate_limited_until and connection.rate_limited_until > now:
-        until = connection.rate_limited_until
-        return Result(
-            LATER,
-            f"Waiting until {until:%Y-%m-%d %H:%M:%S} UTC: {rules.label(publication.platform)} asked this "
-            "account to slow down (rate limit).",
-            retry_at=until,
-            counts=False,
-            metric=None,
-        )
-    if connection is not None and is_undecryptable(connection.access_token):
-        return Result(
-            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
-        )
+    held = account_hold(publication, now)
+    if held is not None:
+        return held
     refusal = rules.publication_refusal(publication)
     if refusal:
         return Result(GIVE_UP, refusal, counts=False)
     if publication.attempt_count > settings.PUBLISH_MAX_ATTEMPTS:
         return Result(GIVE_UP, rules.gave_up(publication.error or "No attempt left", publication.attempt_count - 1))
     adapter = get_adapter(publication.platform)
-    waiting = _renew_if_expiring(publication, now)
+    waiting = renew_if_expiring(publication, now)
     if waiting is not None:
         return waiting
-    connection = publication.connection
-    account = Account.of(connection)
     text, media_urls = rules.content_for(post, publication.platform)
-    draft = Draft(
-        text=text,
-        media_urls=media_urls,
-        state=attempt.state,
-        idempotency_key=f"planrrr-publication-{publication.pk}",
-    )
     thread = rules.thread_for(post, publication.platform)
+    # A minute of margin for the platform's clock; a narrow window keeps bursts of posts from
+    # pushing this one off the page of recent posts.
+    since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
+    lag_ms = _lag_ms(publication, post, now)
     try:
+        key = idempotency_key(publication) if adapter.takes_idempotency_key else ""
+        draft = Draft(text=text, media_urls=media_urls, state=attempt.state, idempotency_key=key)
         if thread:
-            return _publish_thread(adapter, attempt, account, draft, thread, lag_ms=_lag_ms(publication, post, now))
-        if publication.outcome_unknown:
-            # A minute of margin for the platform's clock; a narrow window keeps bursts of
-            # posts from pushing this one off the page of recent posts.
-            since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
-            external_id = adapter.find_published(account, draft, since)
-            if external_id:
-                return Result(DONE, published=Published(external_id=external_id), reconciled=True)
-        lag_ms = _lag_ms(publication, post, now)
-        if not _ready_to_send(adapter, attempt, draft):
+            return _publish_thread(adapter, attempt, draft, thread, since=since, lag_ms=lag_ms)
+        sent = send_step(
+            adapter,
+            publication,
+            draft,
+            unknown=publication.outcome_unknown,
+            since=since,
+            record=lambda: record_step(attempt),
+        )
+        if sent is None:
             return Result(LATER, "Another attempt took over this publication.", metric=None)
-        return Result(DONE, published=_publish(adapter, publication, account, draft), lag_ms=lag_ms)
+        published, found = sent
+        if found:
+            return Result(DONE, published=published, reconciled=True)
+        return Result(DONE, published=published, lag_ms=lag_ms)
     except PlatformError as err:
-        return result_of(err, publication)
+        return result_of(err, platform=publication.platform, unknown=publication.outcome_unknown)
     except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
         logger.exception("publication %s: attempt %s raised", publication.pk, publication.attempt_count)
         return Result(LATER, f"Attempt interrupted: {err.__class__.__name__}: {err}", maybe_sent=True)
 
 
+def idempotency_key(publication: Publication) -> str:
+    """The publication's key (Mastodon's Idempotency-Key), the same at every attempt and unique to
+    this installation: a database started again, or a second planrrr posting for the same
+    account, numbers its publications from 1 again."""
+    return f"planrrr-{Installation.current_key()}-publication-{publication.pk}"
+
+
 def _publish_thread(
-    adapter, attempt: Attempt, account: Account, post: Draft, thread: list[dict], *, lag_ms: float | None
+    adapter, attempt: Attempt, post: Draft, thread: list[dict], *, since: datetime, lag_ms: float | None
 ) -> Result:
     """A thread: several steps of one publication. Step 0 is the post itself, step i the i-th part
     of ``thread``, a reply to step i-1. ``metadata["parts"]`` lists the platform id of every step
@@ -133,33 +140,27 @@ def _publish_thread(
                 media_urls=list(part.get("media_urls", [])),
                 state=part_states.setdefault(str(number), {}),
                 # Each part its own key, the same at every attempt (Mastodon's Idempotency-Key):
-                # a part resent after a lost answer is answered with the status already made.
+                # a second guard, for an hour, beside the look-up of a part whose answer was lost.
                 idempotency_key=f"{post.idempotency_key}-part-{number}" if post.idempotency_key else "",
             )
         )
     unknown, reconciled = publication.outcome_unknown, False
-    since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)
     for index in range(len(parts), len(steps)):
         step = steps[index]
         step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
-        # A step may have renewed the token (_publish sets the new connection): use the newest.
-        connection = publication.connection
-        account = Account.of(connection)
-        external_id = adapter.find_published(account, step, since) if unknown else None
+        sent = send_step(adapter, publication, step, unknown=unknown, since=since, record=lambda: record_step(attempt))
         # Only the first step not recorded can have been sent: the ones after it never were.
         unknown = False
-        if external_id:
+        if sent is None:
+            return Result(LATER, "Another attempt took over this publication.", metric=None)
+        published, found = sent
+        if found:
             # Kept across attempts: which steps were found on the platform rather than sent.
             attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
             reconciled = True
-        else:
-            if not _ready_to_send(adapter, attempt, step):
-                return Result(LATER, "Another attempt took over this publication.", metric=None)
-            published = _publish(adapter, publication, account, step)
-            external_id = published.external_id
-            if index == 0 and published.url:
-                attempt.state["url"] = published.url
-        parts.append(external_id)
+        elif index == 0 and published.url:
+            attempt.state["url"] = published.url
+        parts.append(published.external_id)
         attempt.state["parts"] = list(parts)
         if not record_step(attempt):
             return Result(LATER, "Another attempt took over this publication.", metric=None)
@@ -167,14 +168,71 @@ def _publish_thread(
     return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
 
 
-def _ready_to_send(adapter, attempt: Attempt, draft: Draft) -> bool:
-    """Let the adapter fix what finds the request's outcome if its answer is lost (Bluesky: the
-    record key) and write it on the row (``record_step``) before the request goes out. False if
-    the attempt lost its lease meanwhile: it must send nothing."""
-    return record_step(attempt) if adapter.prepare(draft) else True
+def send_step(
+    adapter,
+    publication: Publication,
+    draft: Draft,
+    *,
+    unknown: bool,
+    since: datetime,
+    record: Callable[[], bool],
+    comment: bool = False,
+) -> tuple[Published, bool] | None:
+    """One request that makes something on the platform (a post, a thread part, with ``comment``
+    a first comment), sent at most once whatever happened to earlier attempts: (what the platform
+    has, whether it was found there rather than sent), or None if the attempt lost its claim
+    before sending (it must send nothing).
+
+    ``unknown``: an earlier attempt may have sent it without learning the answer, so it is
+    looked for first, among what the account made since ``since``. Otherwise the adapter fixes
+    what will find it if this answer is lost (``prepare``: Bluesky's record key) and ``record``
+    writes that on the row before the request goes out (False: the claim was lost). Raises the
+    adapter's PlatformError."""
+    account = Account.of(publication.connection)
+    if unknown:
+        find = adapter.find_comment if comment else adapter.find_published
+        found = find(account, draft, since)
+        if found:
+            return Published(external_id=found), True
+    if adapter.prepare(draft) and not record():
+        return None
+    return _publish(adapter, publication, account, draft, comment=comment), False
 
 
-def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
+def account_hold(publication: Publication, now: datetime) -> Result | None:
+    """What keeps any attempt for the publication's account (a post's, a first comment's) from
+    calling the platform now: the account asked to slow down (wait until then, uncounted), its
+    token cannot be decrypted (give up and expire the connection), or it has already expired (give
+    up as one whose token died during the attempt: re-queued once the account is reconnected,
+    like the publications that were waiting when it expired). None to go on."""
+    connection = publication.connection
+    if connection is None:
+        return None
+    if (
+        connection.status == Connection.Status.EXPIRED
+        and connection.team_id == publication.post.team_id
+        and connection.platform == publication.platform
+    ):
+        reason = connection.status_detail or f"Connection #{connection.pk}"
+        return Result(GIVE_UP, rules.reconnect(publication.platform, reason), counts=False, expire_connection=True)
+    if connection.rate_limited_until and connection.rate_limited_until > now:
+        until = connection.rate_limited_until
+        return Result(
+            LATER,
+            f"Waiting until {until:%Y-%m-%d %H:%M:%S} UTC: {rules.label(publication.platform)} asked this "
+            "account to slow down (rate limit).",
+            retry_at=until,
+            counts=False,
+            metric=None,
+        )
+    if is_undecryptable(connection.access_token):
+        return Result(
+            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
+        )
+    return None
+
+
+def renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
     """Renew a token that expires within JUST_IN_TIME (the periodic refresh runs ahead of
     expiry; this catches a token it could not renew yet). None to go on publishing."""
     connection = publication.connection
@@ -198,10 +256,17 @@ def _renew_if_expiring(publication: Publication, now: datetime) -> Result | None
     return None
 
 
-def _publish(adapter, publication: Publication, account: Account, draft: Draft) -> Published:
-    """Publish; on a 401, renew the token once (if it can be) and try again with the new one."""
-    try:
+def _publish(adapter, publication: Publication, account: Account, draft: Draft, *, comment: bool = False) -> Published:
+    """Publish (with ``comment``, comment); on a refused token (a 401, Bluesky's 400 ExpiredToken),
+    renew it once (if it can be) and try again with the new one."""
+
+    def send(account: Account) -> Published:
+        if comment:
+            return Published(external_id=adapter.comment(account, draft))
         return adapter.publish(account, draft)
+
+    try:
+        return send(account)
     except TokenExpired as refused:
         connection = publication.connection
         if not connection.refreshable:
@@ -215,7 +280,7 @@ def _publish(adapter, publication: Publication, account: Account, draft: Draft) 
         if renewed.access_token == account.access_token:
             raise
         publication.connection = renewed
-        return adapter.publish(Account.of(renewed), draft)
+        return send(Account.of(renewed))
 
 
 def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None:
@@ -227,12 +292,13 @@ def _lag_ms(publication: Publication, post: Post, now: datetime) -> float | None
     return max((now - due).total_seconds() * 1000, 0.0)
 
 
-def result_of(err: PlatformError, publication: Publication) -> Result:
-    """The adapter's classified failure as a Result."""
+def result_of(err: PlatformError, *, platform: str, unknown: bool) -> Result:
+    """The adapter's classified failure as a Result. ``unknown``: an earlier attempt may have sent
+    what this one was sending."""
     if isinstance(err, TokenExpired):
-        return Result(GIVE_UP, rules.reconnect(publication.platform, err.message), expire_connection=True)
+        return Result(GIVE_UP, rules.reconnect(platform, err.message), expire_connection=True)
     if isinstance(err, RateLimited):
-        at = clamp_wait(err.retry_at, what=f"{publication.platform} rate limit")
+        at = clamp_wait(err.retry_at, what=f"{platform} rate limit")
         return Result(
             LATER,
             err.message,
@@ -242,9 +308,9 @@ def result_of(err: PlatformError, publication: Publication) -> Result:
             metric=Outcome.RATE_LIMITED,
         )
     if isinstance(err, NotReady):
-        at = clamp_wait(err.retry_at, what=f"{publication.platform} processing")
+        at = clamp_wait(err.retry_at, what=f"{platform} processing")
         return Result(LATER, err.message, retry_at=at, counts=False, metric=None)
-    if isinstance(err, Duplicate) and publication.outcome_unknown:
+    if isinstance(err, Duplicate) and unknown:
         return Result(
             GIVE_UP,
             err.message + " — an earlier attempt whose answer was lost most likely published it, but it is not "

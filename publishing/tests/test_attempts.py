@@ -151,6 +151,7 @@ class AttemptTests(Actors, TestCase):
         publication.refresh_from_db()
         self.assertEqual(publication.status, Publication.Status.FAILED)
         self.assertIn("gave up after 3 attempts", publication.error)
+        self.assertTrue(publication.outcome_unknown, "it may have gone out: a retry looks it up first")
 
     def test_a_recovered_attempt_counts_and_the_last_one_fails_with_a_reason(self):
         long_ago = timezone.now() - timedelta(minutes=5)
@@ -181,6 +182,24 @@ class AttemptTests(Actors, TestCase):
         self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.FAILED, 0))
         self.assertIn("reconnect", publication.error)
         self.assertEqual(len(responses.calls), 0)
+
+    def test_a_publication_whose_account_expired_before_its_attempt_is_requeued_by_a_reconnect(self):
+        # The account's token died just before (another publication's attempt learnt it): this
+        # one fails as those waiting then did, to be re-queued once the account is reconnected.
+        publication = self.publication()
+        Connection.objects.filter(pk=self.facebook.pk).update(
+            status=Connection.Status.EXPIRED, status_detail="The session has been invalidated"
+        )
+        self.publish(publication)
+        self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.FAILED, 0))
+        self.assertIn("The session has been invalidated — the Facebook access token", publication.error)
+        self.assertEqual(publication.metadata.get("failedBecause"), "token")
+        self.assertEqual(len(responses.calls), 0)
+
+        Connection.objects.filter(pk=self.facebook.pk).update(status=Connection.Status.ACTIVE)
+        self.facebook.refresh_from_db()
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(services.publications_requeue_after_reconnect(connection=self.facebook), 1)
 
     def test_a_lag_is_measured_from_when_the_post_became_due(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
