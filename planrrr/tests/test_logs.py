@@ -40,7 +40,7 @@ class FormatterTests(SimpleTestCase):
         logs.event(logger, logging.WARNING, "publication outcome", post=3, platform="X", error="Rate limited (429)")
 
         line = stream.getvalue().strip()
-        self.assertRegex(line, r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING planrrr.test publication outcome ")
+        self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING planrrr.test publication outcome ")
         self.assertTrue(line.endswith('post=3 platform=X error="Rate limited (429)"'), line)
 
     def test_it_writes_one_json_object_a_line(self):
