@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from unittest import mock
 
 import django_rq
@@ -15,6 +16,7 @@ import psutil
 import rq
 from django.test import SimpleTestCase, TransactionTestCase
 
+from planrrr import pool as planrrr_pool
 from planrrr import rq as planrrr_rq
 from planrrr.processes import WorkerPoolProcess, memory_pss, tree
 from planrrr.testing import flush_redis, wait_for
@@ -23,10 +25,10 @@ from planrrr.testing import flush_redis, wait_for
 class WorkerPoolTests(SimpleTestCase):
     def test_it_preloads_and_closes_the_database_connections_before_it_forks(self):
         order = []
-        pool = planrrr_rq.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=2)
+        pool = planrrr_pool.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=2)
         with (
-            mock.patch.object(planrrr_rq, "preload", lambda: order.append("preload")),
-            mock.patch.object(planrrr_rq.db.connections, "close_all", lambda: order.append("close")),
+            mock.patch.object(planrrr_pool, "preload", lambda: order.append("preload")),
+            mock.patch.object(planrrr_pool.db.connections, "close_all", lambda: order.append("close")),
             mock.patch("rq.worker_pool.WorkerPool.start", lambda *a, **k: order.append("fork")),
         ):
             pool.start(burst=True)
@@ -35,9 +37,9 @@ class WorkerPoolTests(SimpleTestCase):
 
     def test_it_closes_the_database_connections_before_every_respawn(self):
         order = []
-        pool = planrrr_rq.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=1)
+        pool = planrrr_pool.WorkerPool(["default"], connection=django_rq.get_connection("default"), num_workers=1)
         with (
-            mock.patch.object(planrrr_rq.db.connections, "close_all", lambda: order.append("close")),
+            mock.patch.object(planrrr_pool.db.connections, "close_all", lambda: order.append("close")),
             mock.patch("rq.worker_pool.WorkerPool.start_worker", lambda *a, **k: order.append("fork")),
         ):
             pool.start_worker(burst=False)
@@ -103,6 +105,44 @@ class WorkerPoolProcessTests(TransactionTestCase):
         self.pool.process.wait(timeout=30)
         for worker in workers:
             self.assertFalse(_alive(worker), f"worker {worker.pid} outlived its pool")
+
+
+class SlowStartWorker(planrrr_rq.InProcessWorker):
+    """A worker whose start is slow where a loaded machine makes it slow: after it has started
+    its scheduler process, before RQ installs its signal handlers. The pause is the load being
+    played, not a wait of the test's."""
+
+    def _start_scheduler(self, *args, **kwargs) -> None:
+        super()._start_scheduler(*args, **kwargs)
+        time.sleep(2.0)
+
+
+class PoolStopTests(TransactionTestCase):
+    """A stop reaches every worker, whenever it comes."""
+
+    def setUp(self) -> None:
+        flush_redis()
+        self.addCleanup(flush_redis)
+
+    def test_it_stops_a_worker_that_is_still_starting(self):
+        # SIGTERM while a worker is still starting, its scheduler process already forked: RQ's
+        # signal handlers were not installed yet, the pool's SIGINT raised KeyboardInterrupt in
+        # the worker, which died without stopping its scheduler process, then waited for it as
+        # it exited (multiprocessing joins its children), for ever; the pool waited on it (the
+        # failure of test_it_stops_every_worker_on_one_sigterm under load).
+        pool = WorkerPoolProcess("default", workers=2, worker_class=f"{__name__}.SlowStartWorker").start()
+        self.addCleanup(pool.kill)
+        wait_for(lambda: len(tree([pool.pid])) == 1 + 2 + 1, timeout=60, message="the scheduler process")
+        workers = tree([pool.pid])
+
+        os.kill(pool.pid, signal.SIGTERM)
+
+        try:
+            pool.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail(f"the pool did not stop within 30 s of SIGTERM:\n{pool.output()[-3000:]}")
+        for process in workers:
+            self.assertFalse(_alive(process), f"process {process.pid} outlived its pool")
 
 
 def _alive(process: psutil.Process) -> bool:
