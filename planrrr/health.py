@@ -15,7 +15,10 @@ text may name internal addresses; the process's log has the whole text, once per
 an answer comes within a container healthcheck's timeout.
 
 Answered before any other middleware: the container healthcheck calls it on 127.0.0.1, a host
-that ALLOWED_HOSTS need not list, over plain HTTP, which SECURE_SSL_REDIRECT would redirect."""
+that ALLOWED_HOSTS need not list, over plain HTTP, which SECURE_SSL_REDIRECT would redirect.
+
+``OutageMiddleware``, next, answers any other request that fails because a server cannot be
+reached: 503, and the outage logged once by the process."""
 
 from __future__ import annotations
 
@@ -50,6 +53,48 @@ class HealthMiddleware:
         body = {"status": "pass" if healthy else "fail", "checks": {name: [result] for name, result in checks.items()}}
         response = HttpResponse(json.dumps(body) + "\n", status=200 if healthy else 503, content_type=CONTENT_TYPE)
         response["Cache-Control"] = "no-store"
+        # Django logs every 5xx answer at ERROR: the outage is logged once, by check().
+        response._has_been_logged = True
+        return response
+
+
+class OutageMiddleware:
+    """A request that fails because PostgreSQL or Redis cannot be reached is answered 503 with
+    ``Retry-After`` (RFC 9457 problem details under /api/), and the outage is logged once by
+    this process when it starts, not a traceback a request; while one is on, a request at most
+    once a second asks the server again, so its end is logged too."""
+
+    RETRY_AFTER = 5
+    PROBE_INTERVAL = 1.0
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+        self._probed = 0.0
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        now = time.monotonic()
+        if now - self._probed >= self.PROBE_INTERVAL:
+            for probe, outage in ((_postgresql, outages.database()), (_redis, outages.redis())):
+                if outage.ongoing:
+                    self._probed = now
+                    check(probe, outage)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        outage = outages.unreachable(exception)
+        if outage is None:
+            return None
+        outage.failed(exception)
+        detail = f"{outage.what} cannot be reached right now: try again in a moment."
+        if request.path.startswith("/api/"):
+            body = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": detail}
+            response = HttpResponse(json.dumps(body), status=503, content_type="application/problem+json")
+        else:
+            response = HttpResponse(detail + "\n", status=503, content_type="text/plain")
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        # Django logs every 5xx answer at ERROR: the outage is logged once, above.
+        response._has_been_logged = True
         return response
 
 

@@ -32,11 +32,11 @@ T = TypeVar("T")
 REDIS_ERRORS = (redis_py.exceptions.ConnectionError, redis_py.exceptions.TimeoutError)
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
-# SQLSTATE classes of a server that cannot be used now: 08 connection exception, 57 operator
-# intervention (an administrator's or a crash's shutdown, "the database system is starting up").
-# Other OperationalErrors (a deadlock, a statement timeout) come from a server that answers.
+# SQLSTATEs of a server that cannot be used now: class 08 (connection exception), and of class
+# 57 the shutdowns (an administrator's, a crash's) and "the database system is starting up".
+# Other OperationalErrors (a deadlock, a statement timeout: 57014) come from a server that answers.
 # https://www.postgresql.org/docs/current/errcodes-appendix.html
-_UNREACHABLE_CLASSES = ("08", "57")
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
 
 # Longest pause between two tries while a server cannot be reached.
 MAX_WAIT = 5.0
@@ -87,7 +87,7 @@ def database_unreachable(error: BaseException) -> bool:
     # Django wraps psycopg's error: a connection failure has no SQLSTATE (it never reached the
     # server, or the server's answer was cut).
     sqlstate = getattr(error.__cause__, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith(_UNREACHABLE_CLASSES)
+    return sqlstate is None or sqlstate.startswith(_UNREACHABLE_SQLSTATES)
 
 
 def unreachable(error: BaseException) -> Outage | None:

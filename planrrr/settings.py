@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "planrrr.health.HealthMiddleware",
     # Then Prometheus's scrape, likewise for any host over plain HTTP (METRICS_TOKEN guards it).
     "publishing.middleware.MetricsMiddleware",
+    # PostgreSQL or Redis unreachable: 503 and one log line per outage, not a 500 per request.
+    "planrrr.health.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -4,6 +4,7 @@ The live tests run a real pool on the test Redis and database."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from planrrr import pool as planrrr_pool
 from planrrr import rq as planrrr_rq
 from planrrr.processes import WorkerPoolProcess, memory_pss, tree
 from planrrr.testing import flush_redis, wait_for
+from publishing.selectors import rq_state
 
 
 class WorkerPoolTests(SimpleTestCase):
@@ -97,6 +99,20 @@ class WorkerPoolProcessTests(TransactionTestCase):
         # RQ's scheduler lock: one worker of the pool runs the scheduler process.
         wait_for(lambda: len(tree([self.pool.pid])) == 1 + 3 + 1, message="the scheduler process")
 
+    def test_it_unregisters_a_worker_that_was_killed(self):
+        # Issue 19, finding 8: workers that died without unregistering (crashed while Redis was
+        # down, or killed) stayed in RQ's registry, and /metrics counted them, busy, for minutes.
+        victim = self.pool.workers()[0]
+        victim.kill()
+
+        def replaced():
+            registered = {w.pid for w in rq.Worker.all(connection=self.redis)}
+            return victim.pid not in registered and len(registered) == 3
+
+        wait_for(replaced, timeout=30, message=f"the dead worker unregistered:\n{self.pool.output()[-3000:]}")
+        self.assertEqual(rq_state().workers, 3)
+        self.assertIn("was killed by SIGKILL", self.pool.output())
+
     def test_it_stops_every_worker_on_one_sigterm(self):
         workers = self.pool.workers()
 
@@ -105,6 +121,28 @@ class WorkerPoolProcessTests(TransactionTestCase):
         self.pool.process.wait(timeout=30)
         for worker in workers:
             self.assertFalse(_alive(worker), f"worker {worker.pid} outlived its pool")
+
+
+class PoolLogTests(TransactionTestCase):
+    def setUp(self) -> None:
+        flush_redis()
+        self.addCleanup(flush_redis)
+
+    def test_it_logs_its_start_and_its_stop(self):
+        # Issue 19, finding 10: the pool logged nothing when it started or stopped.
+        pool = WorkerPoolProcess("default", workers=2, env={"LOG_FORMAT": "json"}).start()
+        self.addCleanup(pool.kill)
+        wait_for(lambda: rq.Worker.count(connection=django_rq.get_connection("default")) == 2, timeout=60)
+
+        pool.stop(timeout=30)
+
+        lines = [json.loads(line) for line in pool.output().splitlines()]
+        messages = [line["message"] for line in lines if line["logger"] == "planrrr.workers"]
+        self.assertEqual(len(messages), 3, messages)
+        self.assertRegex(messages[0], r"^worker pool starting: 2 workers \(planrrr\.rq\.InProcessWorker\) on queues")
+        self.assertRegex(messages[1], r"^worker pool stopping on SIGTERM: 2 workers asked to stop")
+        self.assertEqual(messages[2], "worker pool stopped: every worker has exited")
+        self.assertTrue(all(line["time"].endswith("Z") for line in lines))
 
 
 class SlowStartWorker(planrrr_rq.InProcessWorker):
