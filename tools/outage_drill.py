@@ -193,6 +193,16 @@ class Drill:
         return 0
 
 
+GUNICORN_CONFIG = """\
+try:
+    from planrrr.logs import gunicorn_logconfig
+except ImportError:  # a planrrr from before it (a drill of the old code): gunicorn's own format
+    pass
+else:
+    logconfig_dict = gunicorn_logconfig()
+"""
+
+
 class Web:
     """``gunicorn planrrr.wsgi`` with ``planrrr.logs.gunicorn_logconfig``, its output (access log
     included) kept like the other processes'."""
@@ -208,7 +218,7 @@ class Web:
     def start(self) -> Web:
         # Its own lines (start, access log) in planrrr's format too, as a deployment configures it.
         config = self.log_path.with_suffix(".conf.py")
-        config.write_text("from planrrr.logs import gunicorn_logconfig\n\nlogconfig_dict = gunicorn_logconfig()\n")
+        config.write_text(GUNICORN_CONFIG)
         command = [sys.executable, "-m", "gunicorn", "planrrr.wsgi", "-c", str(config)]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
