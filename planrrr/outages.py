@@ -8,7 +8,8 @@ whatever number of calls failed in between. The first failure of a call reports 
 
 What fails meanwhile is not lost: Redis holds only work PostgreSQL can rebuild (the sweep
 enqueues a job that could not be), and a worker waits for PostgreSQL with backoff
-(``database_retry``) instead of failing the attempt in hand.
+(``database_retry``) instead of failing the attempt in hand. What each process does, and the
+drill that measures it: docs/operations.md, "Outages".
 """
 
 from __future__ import annotations

@@ -6,9 +6,16 @@ connections kept. ``Worker`` is RQ's forking worker: each job in a work-horse pr
 have these additions:
 
 * a Redis outage (a restart, a failover) does not end the worker: RQ retries a failed
-  dequeue but quits on a Redis error anywhere else in its loop (maintenance, suspension
-  check, heartbeat, job bookkeeping); this worker logs it, waits, and carries on, and
-  restarts its scheduler process (which dies with the connection) as soon as Redis is back;
+  dequeue (logging every try) but quits on a Redis error anywhere else (its start, its state,
+  maintenance, the suspension check, the heartbeat, a job's bookkeeping, its end), and its
+  scheduler process ends at the first one; here every step waits, with backoff, and is tried
+  again, the scheduler process too, and the outage is logged once when it starts and once
+  when it ends (``planrrr.outages``); a worker whose registration Redis lost registers again;
+* a PostgreSQL outage neither: while the process knows PostgreSQL unreachable, the worker
+  takes no job and asks PostgreSQL, with backoff, until it answers (an attempt in hand holds
+  its outcome and writes it when PostgreSQL is back: publishing.services.attempts.settle);
+  a job failing because either server is unreachable is part of the outage's two lines, not a
+  traceback of its own (docs/operations.md, "Outages");
 * the periodic work of ``PLANRRR_PERIODIC`` (the dispatch of due posts every
   ``DISPATCH_INTERVAL_SECONDS``, the sweeps every ``SWEEP_INTERVAL_SECONDS``) runs in the
   worker's main process, between jobs and while waiting for one, by one worker of the fleet
@@ -46,17 +53,14 @@ from django.apps import apps
 from django.conf import settings
 from django.utils.module_loading import import_string
 from rq.exceptions import DequeueTimeout, StopRequested
+from rq.job_lifecycle import call_exception_handlers
 from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker_pool import ForkProcess
 
 from planrrr import outages
-from planrrr.logs import Outage
 from planrrr.outages import REDIS_ERRORS
-
-logger = logging.getLogger("planrrr.sweep")
-
-PERIODIC_LOCK_PREFIX = "planrrr:periodic:"
+from planrrr.periodic import Outages, run_periodic
 
 # Modules the jobs import, directly or lazily inside functions, that Django's start-up does
 # not load: without this, every work-horse would import them again (PLANRRR_WORKER_PRELOAD
@@ -217,70 +221,6 @@ def _sleep(seconds: float, *, until) -> None:
         if left <= 0:
             return
         time.sleep(min(left, 0.1))
-
-
-class Outages:
-    """What fails at every loop of a worker, logged when it starts and when it ends (with its
-    duration), not at every loop: PostgreSQL unreachable, Redis unreachable (the process's
-    outages, ``planrrr.outages``), or one periodic task failing for another reason (its
-    traceback, once)."""
-
-    def __init__(self, database: Outage | None = None, redis: Outage | None = None) -> None:
-        self.database = database or outages.database()
-        self.redis = redis or outages.redis()
-        self.tasks: dict[str, Outage] = {}
-
-    def failed(self, path: str, error: BaseException) -> None:
-        if outages.database_unreachable(error):
-            self.database.failed(error)
-        elif outages.redis_unreachable(error):
-            self.redis.failed(error)
-        else:
-            self.tasks.setdefault(path, Outage(path, logger)).failed(error, traceback=True)
-
-    def ran(self, path: str) -> None:
-        """The task at ``path`` ran to its end: the database answered, and so did the task."""
-        self.database.ok()
-        if path in self.tasks:
-            self.tasks[path].ok()
-
-
-# How long a periodic task keeps other workers from starting it while it runs: one that takes
-# longer may run twice at once (each task is safe to), one whose worker died mid-run is held
-# up that long at most.
-PERIODIC_RUN_LIMIT = 10.0
-
-
-def run_periodic(connection, path: str, interval: float, outages: Outages | None = None) -> bool:
-    """Run the task at ``path`` unless another worker is running it, or ran it within
-    ``interval``. True if run."""
-    key = f"{PERIODIC_LOCK_PREFIX}{path}"
-    started = time.monotonic()
-    if not connection.set(key, "1", nx=True, px=_ms(max(interval, PERIODIC_RUN_LIMIT))):
-        return False
-    outages = outages or Outages()
-    outages.redis.ok()
-    db.close_old_connections()
-    try:
-        import_string(path)()
-    except Exception as error:
-        # A database or Redis outage must not stop the worker: note it, drop the broken
-        # connection, and try again at the next interval.
-        outages.failed(path, error)
-        db.connections.close_all()
-    else:
-        outages.ran(path)
-    # Held while it ran; the next run is due ``interval`` after this one started.
-    left = interval - (time.monotonic() - started)
-    if left > 0.001:
-        connection.pexpire(key, _ms(left))
-    else:
-        connection.delete(key)
-    return True
-
-
-def _ms(seconds: float) -> int:
-    return max(int(seconds * 1000), 1)
 
 
 # How long a registered worker may go without a heartbeat and still count as alive: an idle
@@ -595,6 +535,7 @@ class SweepingWorker:
             super().handle_exception(job, *exc_info)
             return
         outage.failed(exc_info[1])
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         # Inside a pipeline nothing is sent yet (and a job is running: not a moment to do

@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from planrrr import logs
 from planrrr.logs import Outage
+from planrrr.periodic import Outages, run_periodic
 from planrrr.processes import free_port, worker_env
-from planrrr.rq import Outages, run_periodic
 from planrrr.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import Post
@@ -163,9 +163,9 @@ class OutageTests(SimpleTestCase):
         task = mock.Mock(side_effect=OperationalError("connection refused"))
 
         with (
-            mock.patch("planrrr.rq.import_string", return_value=task),
-            mock.patch("planrrr.rq.db.close_old_connections"),
-            mock.patch("planrrr.rq.db.connections.close_all"),
+            mock.patch("planrrr.periodic.import_string", return_value=task),
+            mock.patch("planrrr.periodic.db.close_old_connections"),
+            mock.patch("planrrr.periodic.db.connections.close_all"),
             self.assertLogs("planrrr", level="DEBUG") as logged,
         ):
             for _ in range(50):

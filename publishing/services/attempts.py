@@ -76,6 +76,7 @@ from connections.platforms.base import (
     Published,
 )
 from planrrr import logs, outages, sql
+from planrrr.outages import DATABASE_ERRORS
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
@@ -305,10 +306,13 @@ def _settle(attempt: Attempt, result: Result) -> str:
     if kind != LATER or result.metric:
         metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
 
-    settled, deliveries, post_rows = outages.database_retry(
-        lambda: _write(attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER),
-        deadline=_settle_deadline(attempt),
-        using=Publication.objects.db,
+    deadline = _settle_deadline(attempt)
+
+    def retried(call):
+        return outages.database_retry(call, deadline=deadline, using=Publication.objects.db)
+
+    settled, deliveries, post_rows = retried(
+        lambda: _write(attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER)
     )
     if not settled:
         return Outcome.SKIPPED
@@ -320,10 +324,20 @@ def _settle(attempt: Attempt, result: Result) -> str:
         first_comment_enqueue(publication=publication)
     elif kind == LATER:
         publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
-    if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
-    if kind != LATER:
-        post_finalize_settled(publication=publication, rows=post_rows)
+    try:
+        if kind == GIVE_UP and result.expire_connection and connection is not None:
+            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0]))
+        if kind != LATER:
+            retried(lambda: post_finalize_settled(publication=publication, rows=post_rows))
+    except DATABASE_ERRORS as error:
+        if not outages.database_unreachable(error):
+            raise
+        # The outcome is written; the post's status is derived by the sweep (settled_posts_finalize),
+        # an expired connection found again by the next attempt that uses it.
+        logger.warning(
+            "publication %s: outcome written; what follows it is left to the sweep (PostgreSQL unreachable)",
+            publication.pk,
+        )
     return outcome
 
 

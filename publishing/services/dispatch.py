@@ -74,7 +74,7 @@ def _posts_dispatch(*, post_ids: list[int] | None, limit: int) -> tuple[int, int
     try:
         return _posts_dispatch_batch(post_ids=post_ids, limit=limit, one_by_one=False)
     except UNREACHABLE:
-        raise  # not one bad post: the worker logs the outage once (planrrr.rq.Outages)
+        raise  # not one bad post: the worker logs the outage once (planrrr.outages)
     except Exception:
         # Something in the batch raised and rolled the whole batch back: do it again post by
         # post, so that the post that raises fails alone and the others go out now.

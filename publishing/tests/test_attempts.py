@@ -346,3 +346,26 @@ class SettleOutageTests(Actors, TransactionTestCase):
         self.assertFalse([r for r in logged.records if r.exc_info], "no traceback")
         (line,) = [r for r in logged.records if "before its lease ran out" in r.getMessage()]
         self.assertEqual(line.levelname, "WARNING")
+
+    def test_the_posts_status_after_a_written_outcome_waits_for_postgresql_too(self):
+        # The outcome written, PostgreSQL goes away before the post's status is: that one
+        # statement waits too, rather than the attempt being taken for one that wrote nothing.
+        finalize, calls = attempts.post_finalize_settled, []
+
+        def failing(**kwargs):
+            calls.append(1)
+            if len(calls) <= 2:
+                raise OperationalError("server closed the connection unexpectedly")
+            return finalize(**kwargs)
+
+        with (
+            mock.patch.object(attempts, "post_finalize_settled", failing),
+            self.assertLogs("planrrr", "INFO") as logged,
+        ):
+            outcome = services.publication_publish(publication_id=self.publication.pk)
+
+        self.assertEqual(outcome, JobMetric.Outcome.PUBLISHED)
+        self.publication.post.refresh_from_db()
+        self.assertEqual(self.publication.post.status, Post.Status.PUBLISHED)
+        self.assertEqual(self.sleeps, [0.25, 0.5])
+        self.assertFalse([r for r in logged.records if r.levelname == "WARNING" and "left to" in r.getMessage()])
