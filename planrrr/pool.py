@@ -171,6 +171,7 @@ def _worker_main(*args, **kwargs) -> None:
     process is logged, not printed by multiprocessing in plain text."""
     if issubclass(kwargs.get("worker_class") or rq.Worker, SweepingWorker):
         planrrr_rq._stop_asked = False
+        planrrr_rq.pool_pid = os.getppid()
         signal.signal(signal.SIGINT, note_stop)
         signal.signal(signal.SIGTERM, note_stop)
     else:

@@ -165,6 +165,7 @@ class Scheduler(RQScheduler):
             if self.stopping():
                 return None
             self._status = self.Status.STARTED
+            self._parent = os.getpid()
             # A Redis connection cannot cross the fork: the child makes its own (RQ's start).
             self._connection = None
             self._process = ForkProcess(target=_scheduler_main, args=(self,), name="Scheduler")
@@ -182,6 +183,11 @@ class Scheduler(RQScheduler):
         registered = False
         wait = 0.0
         while not self._stop_requested:
+            if os.getppid() != self._parent:
+                # Its worker died without stopping it (SIGKILL): it would hold the scheduler lock,
+                # and outlive Redis outages, for ever; the worker that replaces it starts its own.
+                self.log.warning("Scheduler %s: its worker (pid %s) is gone; stopping", os.getpid(), self._parent)
+                break
             try:
                 if not registered:
                     self.register_birth()
@@ -276,6 +282,8 @@ REGISTRATION_CHECK_INTERVAL = 10.0
 # A stop asked of a pool's worker process before its worker object exists (see
 # planrrr.pool._worker_main, which installs this handler first thing after the fork).
 _stop_asked = False
+# In a pool's worker process, the pool's pid: a worker whose pool is gone stops.
+pool_pid: int | None = None
 
 
 def note_stop(signum, frame) -> None:
@@ -556,6 +564,11 @@ class SweepingWorker:
             self._scheduler_restart()
         if not self._stop_requested and not self._job_in_hand:
             self._database_wait()
+        if pool_pid is not None and os.getppid() != pool_pid and not self._stop_requested:
+            # The pool was killed (SIGKILL): nothing would stop this worker, and a new pool would
+            # run beside it.
+            self.log.warning("Worker %s: its pool (pid %s) is gone; stopping", self.name, pool_pid)
+            self.request_stop(signal.SIGTERM, None)
         if self._stop_requested and not self._job_in_hand:
             # Between jobs: RQ's loop ends on this, wherever it waits.
             raise StopRequested()

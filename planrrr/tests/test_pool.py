@@ -113,6 +113,28 @@ class WorkerPoolProcessTests(TransactionTestCase):
         self.assertEqual(rq_state().workers, 3)
         self.assertIn("was killed by SIGKILL", self.pool.output())
 
+    def test_a_killed_workers_scheduler_process_stops(self):
+        # A worker killed with SIGKILL leaves its scheduler process to init: it held the
+        # scheduler lock, and now outlives Redis outages, for ever.
+        scheduler = wait_for(self.scheduler_process, timeout=30, message="the scheduler process")
+        worker = scheduler.parent()
+
+        worker.kill()
+
+        wait_for(lambda: not _alive(scheduler), timeout=15, message="the orphaned scheduler process to stop")
+
+    def test_its_workers_stop_when_the_pool_is_killed(self):
+        workers = self.pool.workers()
+
+        self.pool.process.kill()  # the pool's process only, as an OOM killer would
+        self.pool.process.wait(5)
+
+        wait_for(lambda: not any(_alive(w) for w in workers), timeout=15, message="the workers to stop")
+
+    def scheduler_process(self) -> psutil.Process | None:
+        grandchildren = [p for w in self.pool.workers() for p in w.children()]
+        return grandchildren[0] if grandchildren else None
+
     def test_it_stops_every_worker_on_one_sigterm(self):
         workers = self.pool.workers()
 
