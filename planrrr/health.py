@@ -64,7 +64,6 @@ class OutageMiddleware:
     this process when it starts, not a traceback a request; while one is on, a request at most
     once a second asks the server again, so its end is logged too."""
 
-    RETRY_AFTER = 5
     PROBE_INTERVAL = 1.0
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
@@ -82,20 +81,30 @@ class OutageMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        outage = outages.unreachable(exception)
-        if outage is None:
-            return None
-        outage.failed(exception)
-        detail = f"{outage.what} cannot be reached right now: try again in a moment."
-        if request.path.startswith("/api/"):
-            body = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": detail}
-            response = HttpResponse(json.dumps(body), status=503, content_type="application/problem+json")
-        else:
-            response = HttpResponse(detail + "\n", status=503, content_type="text/plain")
-        response["Retry-After"] = str(self.RETRY_AFTER)
-        # Django logs every 5xx answer at ERROR: the outage is logged once, above.
-        response._has_been_logged = True
-        return response
+        return unavailable(request, exception)
+
+
+RETRY_AFTER = 5
+
+
+def unavailable(request: HttpRequest, error: Exception) -> HttpResponse | None:
+    """The answer to a request that failed on ``error`` if it says PostgreSQL or Redis cannot be
+    reached (None otherwise): 503 with ``Retry-After``, RFC 9457 problem details under /api/; the
+    outage noted, logged once by this process."""
+    outage = outages.unreachable(error)
+    if outage is None:
+        return None
+    outage.failed(error)
+    detail = f"{outage.what} cannot be reached right now: try again in a moment."
+    if request.path.startswith("/api/"):
+        body = {"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": detail}
+        response = HttpResponse(json.dumps(body), status=503, content_type="application/problem+json")
+    else:
+        response = HttpResponse(detail + "\n", status=503, content_type="text/plain")
+    response["Retry-After"] = str(RETRY_AFTER)
+    # Django logs every 5xx answer at ERROR: the outage is logged once, above.
+    response._has_been_logged = True
+    return response
 
 
 def check(probe: Callable[[], None], outage) -> dict:

@@ -12,7 +12,7 @@ fields as ``extra``; ``event(...)`` writes one::
 Every line of a process goes through these formatters: Django's own loggers, RQ's, Python's
 warnings (``configure``, the settings' LOGGING_CONFIG, routes them through logging) and an
 exception nothing caught (logged, not printed). Both formatters take no argument, so another
-program's logging configuration (gunicorn's ``logconfig_dict``) names them as
+program's logging configuration (gunicorn's ``logconfig_dict``, gunicorn.conf.py) names them as
 ``{"()": "planrrr.logs.JsonFormatter"}``; this module needs no Django settings.
 
 ``Outage`` reports a failure that repeats every loop (PostgreSQL or Redis unreachable) once
@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-import os
 import sys
 import threading
 import time
@@ -101,29 +100,6 @@ def configure(config: dict) -> None:
     logging.captureWarnings(True)
     sys.excepthook = _log_uncaught
     threading.excepthook = lambda args: _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback, args.thread)
-
-
-def gunicorn_logconfig(log_format: str | None = None) -> dict:
-    """A ``logconfig_dict`` for gunicorn: its own lines (``gunicorn.error``, on stderr) and its
-    access lines (``gunicorn.access``, on stdout) in this module's format, JSON when
-    ``log_format`` (default: the LOG_FORMAT variable) is ``json``. Not propagated: once Django
-    is loaded, the root logger has its own handler, which would write each line a second time."""
-    formatter = "json" if (log_format or os.environ.get("LOG_FORMAT", "text")).lower() == "json" else "text"
-
-    def handler(stream: str) -> dict:
-        return {"class": "logging.StreamHandler", "formatter": formatter, "stream": f"ext://sys.{stream}"}
-
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "planrrr.logs.JsonFormatter"}, "text": {"()": "planrrr.logs.TextFormatter"}},
-        "handlers": {"console": handler("stdout"), "error_console": handler("stderr")},
-        "root": {"level": "WARNING", "handlers": ["error_console"]},
-        "loggers": {
-            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
-        },
-    }
 
 
 def _log_uncaught(exc_type, value, traceback, thread: threading.Thread | None = None) -> None:

@@ -108,7 +108,6 @@ class Drill:
                 for name, process in processes.items():
                     (self.o.logs / f"{name}.log").write_text(process.output())
             web.log_path.unlink(missing_ok=True)
-            web.log_path.with_suffix(".conf.py").unlink(missing_ok=True)
 
     def drill(self, processes, mock) -> int:
         from datetime import timedelta
@@ -193,18 +192,8 @@ class Drill:
         return 0
 
 
-GUNICORN_CONFIG = """\
-try:
-    from planrrr.logs import gunicorn_logconfig
-except ImportError:  # a planrrr from before it (a drill of the old code): gunicorn's own format
-    pass
-else:
-    logconfig_dict = gunicorn_logconfig()
-"""
-
-
 class Web:
-    """``gunicorn planrrr.wsgi`` with ``planrrr.logs.gunicorn_logconfig``, its output (access log
+    """``gunicorn planrrr.wsgi`` with the repository's gunicorn.conf.py, its output (access log
     included) kept like the other processes'."""
 
     def __init__(self, env: dict):
@@ -216,13 +205,12 @@ class Web:
         self.log_path = Path(tempfile.mkstemp(prefix="planrrr-drill-web-", suffix=".log")[1])
 
     def start(self) -> Web:
-        # Its own lines (start, access log) in planrrr's format too, as a deployment configures it.
-        config = self.log_path.with_suffix(".conf.py")
-        config.write_text(GUNICORN_CONFIG)
-        command = [sys.executable, "-m", "gunicorn", "planrrr.wsgi", "-c", str(config)]
+        # From the repository, gunicorn reads its gunicorn.conf.py (its lines in planrrr's format),
+        # as the image does; a planrrr from before it: gunicorn's own format.
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [*command, "--bind", f"127.0.0.1:{self.port}", "--workers", "2", "--access-logfile", "-"],
+                [sys.executable, "-m", "gunicorn", "planrrr.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+                + ["--workers", "2", "--access-logfile", "-"],
                 env=self.env,
                 cwd=BASE_DIR,
                 stdout=log,

@@ -239,6 +239,16 @@ class OutageMiddlewareTests(FreshOutages, SimpleTestCase):
             self.assertIn("PostgreSQL cannot be reached", body["detail"])
         self.assertEqual(self.outage_records(logged), [("PostgreSQL", "started")])
 
+    def test_a_metrics_scrape_while_postgresql_is_down_is_a_503(self):
+        with (
+            mock.patch("publishing.views.exposition", side_effect=unreachable_database()),
+            self.assertLogs("planrrr.outage") as logged,
+        ):
+            responses = [self.client.get("/metrics") for _ in range(3)]
+
+        self.assertEqual([r.status_code for r in responses], [503, 503, 503])
+        self.assertEqual(self.outage_records(logged), [("PostgreSQL", "started")])
+
     def test_it_leaves_other_errors_to_django(self):
         self.assertIsNone(self.middleware.process_exception(self.requests.get("/"), ValueError("a bug")))
 
