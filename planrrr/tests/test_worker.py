@@ -27,6 +27,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import utcformat
 from rq.worker.base import BaseWorker
 
+from planrrr import outages
 from planrrr.embedded import forget_dead_handles
 from planrrr.rq import InProcessWorker, Scheduler, Worker, workers_alive
 from planrrr.testing import flush_redis
@@ -60,6 +61,9 @@ class OutlivingRedisTests(SimpleTestCase):
         # test process's objects) and the database sweeps.
         self.enterContext(mock.patch("planrrr.rq.preload"))
         self.enterContext(mock.patch("planrrr.rq.run_periodic"))
+        # The outages these note are this test process's: none before, none left after.
+        outages._forget()
+        self.addCleanup(outages._forget)
 
     def run_burst(self, worker_class, owner: type, method: str, error: Exception) -> tuple[rq.job.Job, FailsOnce]:
         job = self.queue.enqueue("builtins.len", "four")
