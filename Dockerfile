@@ -33,8 +33,8 @@ RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:63
     && mkdir -p /app/.local && chown planrrr:planrrr /app/.local
 USER planrrr
 EXPOSE 8000
-# 200 when this process answers and reaches PostgreSQL (planrrr.health); a worker container
-# has no web server: compose turns this off for it.
+# 200 when this process answers and reaches PostgreSQL and Redis, 503 naming the one it cannot
+# (planrrr.health); a worker container has no web server: compose turns this off for it.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 # gunicorn reads /app/gunicorn.conf.py: WEB_CONCURRENCY processes (2) of GUNICORN_THREADS threads (8),

@@ -13,6 +13,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 
 from api.models import ApiKey
 from api.services import key_hash
+from planrrr import outages
 
 logger = logging.getLogger("planrrr.api")
 
@@ -78,9 +79,17 @@ class KeyThrottle(throttling.SimpleRateThrottle):
 
     def allow_request(self, request, view) -> bool:
         try:
-            return super().allow_request(request, view)
-        except Exception:
+            allowed = super().allow_request(request, view)
+        except Exception as error:
             # Redis down: serve the request (the database is the truth and still guards every
-            # write) rather than fail every team's calls.
-            logger.exception("API throttle unavailable; request allowed")
+            # write) rather than fail every team's calls. The outage is logged once by this
+            # process, when it starts and when it ends, not a traceback a request.
+            outage = outages.unreachable(error)
+            if outage is None:
+                logger.exception("API throttle unavailable; request allowed")
+            else:
+                outage.failed(error)
             return True
+        if getattr(self, "key", None) is not None:  # Redis was asked
+            outages.redis().ok()
+        return allowed

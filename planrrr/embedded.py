@@ -217,8 +217,9 @@ class RedisServer:
                 raise RuntimeError(f"embedded redis-server did not start on {self.socket}")
             time.sleep(0.02)
 
-    def stop(self) -> None:
-        """Shut the server down, whoever started it."""
+    def stop(self, *, save: bool = False) -> None:
+        """Shut the server down, whoever started it; with ``save``, its data is written to disk
+        first and read back at the next start (as a server with persistence keeps it)."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -227,7 +228,7 @@ class RedisServer:
             # No retries: the server closing the connection as it exits is the expected answer.
             client = redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
             try:
-                client.shutdown(nosave=True)
+                client.shutdown(save=save, nosave=not save)
             except redis.ConnectionError:
                 pass
         if self.process is not None:
@@ -268,6 +269,51 @@ class RedisServer:
 
 def redis_url() -> str:
     return RedisServer().acquire()
+
+
+class PostgresServer:
+    """A PostgreSQL server of its own in ``directory`` (pgserver's binaries), on a Unix socket
+    there: for a test or a drill that stops and starts it, which the shared one cannot be."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.server = None
+
+    def url(self, database: str = "postgres") -> str:
+        # pgserver puts the socket in the data directory unless its path is too long for one.
+        socket_dir = self.server._postmaster_info.socket_dir
+        return f"postgres://postgres@/{database}?host={quote(str(socket_dir))}"
+
+    def start(self) -> None:
+        """Start it (the first time: create it, with the ``planrrr`` database) and wait until it
+        takes connections."""
+        import pgserver
+        import psycopg
+
+        if self.server is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            forget_dead_handles(self.directory)
+            # cleanup_mode=None: stopped here (stop()), not by pgserver's reference count.
+            self.server = pgserver.get_server(self.directory, cleanup_mode=None)
+            atexit.unregister(self.server._cleanup)
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone():
+                    conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+            return
+        with self.server._lock:
+            self.server.ensure_postgres_running()
+
+    def stop(self) -> None:
+        """Stop it at once (``pg_ctl stop -m fast``: every session ended, as a restart does)."""
+        from pgserver._commands import pg_ctl
+
+        if self.server is None or not (self.directory / "postmaster.pid").exists():
+            return
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.directory, user=self.server.system_user)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
 
 
 def with_redis_db(url: str, db: int) -> str:

@@ -203,7 +203,7 @@ class StandInProcess(ManagedProcess):
 
 class WorkerPoolProcess(ManagedProcess):
     """A real ``manage.py planrrr_workers --num-workers N`` process: N workers forked from one
-    preloaded parent (``planrrr.rq.WorkerPool``)."""
+    preloaded parent (``planrrr.pool.WorkerPool``)."""
 
     def __init__(self, *queues: str, workers: int, env: dict[str, Any] | None = None, worker_class: str | None = None):
         command = ["planrrr_workers", "--num-workers", str(workers), *(queues or ("default", "webhooks"))]

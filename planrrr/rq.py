@@ -6,9 +6,16 @@ connections kept. ``Worker`` is RQ's forking worker: each job in a work-horse pr
 have these additions:
 
 * a Redis outage (a restart, a failover) does not end the worker: RQ retries a failed
-  dequeue but quits on a Redis error anywhere else in its loop (maintenance, suspension
-  check, heartbeat, job bookkeeping); this worker logs it, waits, and carries on, and
-  restarts its scheduler process (which dies with the connection) as soon as Redis is back;
+  dequeue (logging every try) but quits on a Redis error anywhere else (its start, its state,
+  maintenance, the suspension check, the heartbeat, a job's bookkeeping, its end), and its
+  scheduler process ends at the first one; here every step waits, with backoff, and is tried
+  again, the scheduler process too, and the outage is logged once when it starts and once
+  when it ends (``planrrr.outages``); a worker whose registration Redis lost registers again;
+* a PostgreSQL outage neither: while the process knows PostgreSQL unreachable, the worker
+  takes no job and asks PostgreSQL, with backoff, until it answers (an attempt in hand holds
+  its outcome and writes it when PostgreSQL is back: publishing.services.attempts.settle);
+  a job failing because either server is unreachable is part of the outage's two lines, not a
+  traceback of its own (docs/operations.md, "Outages");
 * the periodic work of ``PLANRRR_PERIODIC`` (the dispatch of due posts every
   ``DISPATCH_INTERVAL_SECONDS``, the sweeps every ``SWEEP_INTERVAL_SECONDS``) runs in the
   worker's main process, between jobs and while waiting for one, by one worker of the fleet
@@ -28,6 +35,7 @@ have these additions:
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -36,26 +44,23 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import import_module
 
-import redis
 import rq
-import rq.worker_pool
 from django import db
 from django.apps import apps
 from django.conf import settings
 from django.utils.module_loading import import_string
-from rq.exceptions import StopRequested
+from rq.exceptions import DequeueTimeout, StopRequested
+from rq.job_lifecycle import call_exception_handlers
 from rq.scheduler import RQScheduler
 from rq.utils import now
+from rq.worker_pool import ForkProcess
 
-from planrrr.logs import Outage
-
-logger = logging.getLogger("planrrr.sweep")
-
-PERIODIC_LOCK_PREFIX = "planrrr:periodic:"
-
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+from planrrr import outages
+from planrrr.outages import REDIS_ERRORS
+from planrrr.periodic import Outages, run_periodic
 
 # Modules the jobs import, directly or lazily inside functions, that Django's start-up does
 # not load: without this, every work-horse would import them again (PLANRRR_WORKER_PRELOAD
@@ -144,7 +149,10 @@ def stop_signals_held() -> Iterator[None]:
 
 
 class Scheduler(RQScheduler):
-    """RQ's scheduler, whose process is never started once its worker has been asked to stop."""
+    """RQ's scheduler, whose process is never started once its worker has been asked to stop,
+    and which outlives Redis: RQ's process ends at the first Redis error (every job due by
+    ``enqueue_at`` then waits for a worker to start another); this one says so once, waits with
+    backoff and carries on, its locks kept (they outlive a minute without Redis)."""
 
     def stopping(self) -> bool:
         return False
@@ -156,96 +164,260 @@ class Scheduler(RQScheduler):
         with stop_signals_held():
             if self.stopping():
                 return None
-            return super().start()
+            self._status = self.Status.STARTED
+            self._parent = os.getpid()
+            # A Redis connection cannot cross the fork: the child makes its own (RQ's start).
+            self._connection = None
+            self._process = ForkProcess(target=_scheduler_main, args=(self,), name="Scheduler")
+            self._process.start()
+            return self._process
 
     def _install_signal_handlers(self) -> None:
         super()._install_signal_handlers()
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
+    def work(self) -> None:
+        """RQ's loop (register, keep the locks, enqueue what is due, every ``interval``), each
+        turn tried again after a Redis error instead of ending the process."""
+        self._install_signal_handlers()
+        registered = False
+        wait = 0.0
+        while not self._stop_requested:
+            if os.getppid() != self._parent:
+                # Its worker died without stopping it (SIGKILL): it would hold the scheduler lock,
+                # and outlive Redis outages, for ever; the worker that replaces it starts its own.
+                self.log.warning("Scheduler %s: its worker (pid %s) is gone; stopping", os.getpid(), self._parent)
+                break
+            try:
+                if not registered:
+                    self.register_birth()
+                    registered = True
+                if self.should_reacquire_locks:
+                    self.acquire_locks()
+                self.heartbeat()
+                self.enqueue_scheduled_jobs()
+            except REDIS_ERRORS as error:
+                outages.redis().failed(error)
+                wait = outages.backoff(wait)
+                _sleep(wait, until=lambda: self._stop_requested)
+                continue
+            outages.redis().ok()
+            wait = 0.0
+            _sleep(self.interval, until=lambda: self._stop_requested)
+        outages.redis_call(self.stop)
 
-# PostgreSQL unreachable (down, restarting, refusing connections), as opposed to a query it refused.
-DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
 
-
-class Outages:
-    """What fails at every loop of a worker, logged when it starts and when it ends (with its
-    duration), not at every loop: PostgreSQL unreachable, Redis unreachable, or one periodic task
-    failing for another reason (its traceback, once)."""
-
-    def __init__(self) -> None:
-        self.database = Outage("PostgreSQL", logger)
-        self.redis = Outage("Redis", logger)
-        self.tasks: dict[str, Outage] = {}
-
-    def failed(self, path: str, error: BaseException) -> None:
-        if isinstance(error, DATABASE_ERRORS):
-            self.database.failed(error)
-        elif isinstance(error, REDIS_ERRORS):
-            self.redis.failed(error)
-        else:
-            self.tasks.setdefault(path, Outage(path, logger)).failed(error, traceback=True)
-
-    def ran(self, path: str) -> None:
-        """The task at ``path`` ran to its end: the database answered, and so did the task."""
-        self.database.ok()
-        if path in self.tasks:
-            self.tasks[path].ok()
-
-
-def run_periodic(connection, path: str, interval: float, outages: Outages | None = None) -> bool:
-    """Run the task at ``path`` unless another worker did within ``interval``. True if run."""
-    if not connection.set(f"{PERIODIC_LOCK_PREFIX}{path}", "1", nx=True, px=max(int(interval * 1000), 50)):
-        return False
-    outages = outages or Outages()
-    outages.redis.ok()
-    db.close_old_connections()
+def _scheduler_main(scheduler: Scheduler) -> None:
+    """The scheduler process (RQ's ``run``): an error that ends it is logged, not printed by
+    multiprocessing in plain text."""
+    scheduler.log.info("Scheduler for %s started with PID %s", ", ".join(scheduler._queue_names), os.getpid())
     try:
-        import_string(path)()
-    except Exception as error:
-        # A database or Redis outage must not stop the worker: note it, drop the broken
-        # connection, and try again at the next interval.
-        outages.failed(path, error)
-        db.connections.close_all()
-    else:
-        outages.ran(path)
-    return True
+        scheduler.work()
+    except Exception:
+        scheduler.log.exception("Scheduler process %s ended on an error", os.getpid())
+        sys.exit(1)
+    scheduler.log.info("Scheduler with PID %d has stopped", os.getpid())
+
+
+def _sleep(seconds: float, *, until) -> None:
+    """Sleep ``seconds``, or less if ``until()`` becomes true (a stop request) meanwhile."""
+    end = time.monotonic() + seconds
+    while not until():
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
+
+
+# How long a registered worker may go without a heartbeat and still count as alive: an idle
+# planrrr worker beats at every turn of its loop (well under a second), a busy one before its
+# job, which its timeout bounds.
+IDLE_HEARTBEAT_LIMIT = 60.0
+
+
+def workers_alive(connection) -> list[rq.Worker]:
+    """The workers RQ has registered that are alive: their last heartbeat recent enough for
+    their state. A worker that died without unregistering (killed with its pool, or ended while
+    Redis was unreachable) stays registered until its key expires; it is left out at once."""
+    now = datetime.now(UTC)
+    busy_limit = settings.PUBLISH_JOB_TIMEOUT + IDLE_HEARTBEAT_LIMIT
+    alive = []
+    for worker in rq.Worker.all(connection=connection):
+        beat = worker.last_heartbeat or worker.birth_date
+        limit = busy_limit if worker.get_state() == "busy" else IDLE_HEARTBEAT_LIMIT
+        if beat is not None and (now - _aware(beat)).total_seconds() <= limit:
+            alive.append(worker)
+    return alive
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class OutlivingDequeue:
+    """A queue class whose ``dequeue_any`` takes Redis unreachable for a wait that found no job:
+    RQ retries a failed dequeue itself, but logs an error at every try (every second, then up to
+    every minute) and sleeps up to a minute, long after Redis is back. The worker's next
+    heartbeat waits, with backoff, and the outage is logged once (``planrrr.outages``)."""
+
+    @classmethod
+    def dequeue_any(cls, *args, **kwargs):
+        try:
+            return super().dequeue_any(*args, **kwargs)
+        except REDIS_ERRORS as error:
+            outages.redis().failed(error)
+            raise DequeueTimeout(0) from None
+
+
+@functools.cache
+def outliving_queue_class(queue_class: type) -> type:
+    if issubclass(queue_class, OutlivingDequeue):
+        return queue_class
+    return type(queue_class.__name__, (OutlivingDequeue, queue_class), {"__module__": __name__})
+
+
+# How often a worker checks that Redis still has its registration.
+REGISTRATION_CHECK_INTERVAL = 10.0
+
+# A stop asked of a pool's worker process before its worker object exists (see
+# planrrr.pool._worker_main, which installs this handler first thing after the fork).
+_stop_asked = False
+# In a pool's worker process, the pool's pid: a worker whose pool is gone stops.
+pool_pid: int | None = None
+
+
+def note_stop(signum, frame) -> None:
+    global _stop_asked
+    _stop_asked = True
 
 
 class SweepingWorker:
-    """What every planrrr worker adds to RQ's: the sweeps, the preloading, and outliving Redis."""
+    """What every planrrr worker adds to RQ's: the sweeps, the preloading, and outliving Redis
+    and PostgreSQL."""
 
     _redis_wait = 0.0
     # Longest pause between two tries while Redis cannot be reached.
-    max_redis_wait = 5.0
+    max_redis_wait = outages.MAX_WAIT
     # How long the scheduler process has to end after SIGTERM before it is killed. It ends
     # within its interval (1 s) unless Redis is slow or it missed the signal.
     scheduler_stop_timeout = 5.0
     # From the dequeue of a job to the end of its execution: a stop request waits for it.
     _job_in_hand = False
     _cold_stop = False
+    _birth_tried = False
 
     def __init__(self, *args, **kwargs) -> None:
         # RQ re-acquires the scheduler lock of a dead worker (TTL 61 s) only during
         # maintenance, every 10 minutes by default: every minute instead.
         kwargs.setdefault("maintenance_interval", 60)
         super().__init__(*args, **kwargs)
+        self.queue_class = outliving_queue_class(self.queue_class)
         self._last_run: dict[str, float] = {}
         self._outages = Outages()
 
     def work(self, *args, **kwargs) -> bool:
+        # A stop request from now on is only noted (RQ installs its handlers after it has
+        # registered, started its scheduler and, for a pool's worker, long after the fork).
+        self._install_signal_handlers()
+        if _stop_asked:
+            self.request_stop(signal.SIGTERM, None)
         preload()
         # RQ sets its loggers' level at start (django-rq's rqworker: INFO); RQ_LOG_LEVEL wins.
         kwargs["logging_level"] = settings.RQ_LOG_LEVEL
         return super().work(*args, **kwargs)
 
-    def _start_scheduler(self, *args, **kwargs) -> None:
-        super()._start_scheduler(*args, **kwargs)
-        if self.scheduler is not None:
-            # RQ builds a plain RQScheduler (and may have started its process: no stop can have
-            # been requested yet, RQ installs its signal handlers after this); every later start,
-            # RQ's at maintenance or ours, goes through Scheduler.start.
-            self.scheduler.__class__ = Scheduler
-            self.scheduler.stopping = lambda: self._stop_requested
+    # --- start and end: registered once Redis answers, unregistered if it does ---------------
+
+    def bootstrap(self, *args, **kwargs) -> None:
+        """RQ's start (register, subscribe to commands, set the state), tried again until Redis
+        answers or a stop is requested: a worker started, or restarted, while Redis is down waits
+        for it instead of ending."""
+        while True:
+            try:
+                super().bootstrap(*args, **kwargs)
+                # Read once here; RQ reads it after every dequeue, a Redis error away from
+                # losing the job it just popped.
+                self.get_redis_server_version()
+            except REDIS_ERRORS as error:
+                if self._stop_requested:
+                    return
+                self._redis_pause(error)
+                continue
+            self._redis_recovered()
+            return
+
+    def register_birth(self) -> None:
+        if self._birth_tried:
+            # The registration of an earlier try may have been written before its answer was
+            # lost: this worker's name is its own (a uuid), the key is this worker's.
+            self.connection.delete(self.key)
+        self._birth_tried = True
+        super().register_birth()
+
+    def subscribe(self) -> None:
+        if getattr(self, "pubsub_thread", None) is None:
+            super().subscribe()
+
+    def _pubsub_exception_handler(self, exc, pubsub, pubsub_thread) -> None:
+        """The command channel's thread: Redis unreachable is the process's outage (RQ logs an
+        error every 2 s per worker); redis-py subscribes again once it reconnects."""
+        if not isinstance(exc, REDIS_ERRORS):
+            super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+            return
+        outages.redis().failed(exc)
+        time.sleep(2.0)
+
+    def register_death(self) -> None:
+        # Without Redis the registration expires on its own; a pool prunes it as soon as it can.
+        outages.redis_call(super().register_death)
+
+    def unsubscribe(self) -> None:
+        outages.redis_call(super().unsubscribe)
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        # The state shown in RQ's registry; a pipeline's commands go with the step that sends it.
+        if pipeline is not None:
+            super().set_state(state, pipeline=pipeline)
+            return
+        self._state = state
+        outages.redis_call(lambda: super(SweepingWorker, self).set_state(state))
+
+    def set_shutdown_requested_date(self) -> None:
+        outages.redis_call(super().set_shutdown_requested_date)
+
+    def _install_signal_handlers(self) -> None:
+        # RQ installs its handlers after the start; a stop asked before keeps the handlers it
+        # set (a second signal is a cold stop).
+        if not self._stop_requested:
+            super()._install_signal_handlers()
+
+    def _start_scheduler(self, burst: bool = False, logging_level=None, *args, **kwargs) -> None:
+        """RQ's, with planrrr's Scheduler from the start (RQ builds its own, and starts it), and
+        no start at all while Redis cannot be reached: the heartbeat tries again every second."""
+        if self._stop_requested:
+            return
+        self.scheduler = Scheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            serializer=self.serializer,
+        )
+        self.scheduler.stopping = lambda: self._stop_requested
+        self._scheduler_pending = True
+        if burst:
+            # A burst worker enqueues what is due once, in this process (RQ's way).
+            super()._start_scheduler(burst, logging_level, *args, **kwargs)
+            self._scheduler_pending = False
+            return
+        self._scheduler_acquire()
+
+    def _scheduler_acquire(self) -> None:
+        try:
+            self.scheduler.acquire_locks(auto_start=True)
+        except REDIS_ERRORS as error:
+            outages.redis().failed(error)
+            return
+        self._scheduler_pending = False
 
     def request_stop(self, signum, frame) -> None:
         """Warm shutdown: finish the job in hand, start nothing new, then exit.
@@ -262,7 +434,8 @@ class SweepingWorker:
         signal.signal(signal.SIGTERM, self.request_force_stop)
         self._stop_requested = True
         self.handle_warm_shutdown_request()
-        process = self.scheduler and self.scheduler._process
+        scheduler = getattr(self, "scheduler", None)
+        process = scheduler and scheduler._process
         # is_alive() reaps a dead process: a live one's pid cannot have been reused.
         if process is not None and process.is_alive():
             try:
@@ -301,7 +474,9 @@ class SweepingWorker:
             process.join(1)
             # A killed scheduler cannot release its locks; another worker's would wait for
             # them to expire (61 s).
-            self._outliving_redis("the scheduler's locks", self.scheduler.release_locks)
+            outages.redis_call(self.scheduler.release_locks)
+
+    # --- the loop: every step outlives Redis ---------------------------------------------------
 
     def reorder_queues(self, reference_queue) -> None:
         # RQ calls this as soon as it has dequeued a job, and only then.
@@ -315,7 +490,7 @@ class SweepingWorker:
         return max(0.05, min(settings.PLANRRR_PERIODIC.values(), default=1.0))
 
     def _outliving_redis(self, step: str, call, *args):
-        """Run one step of RQ's loop; if Redis cannot be reached, log, wait, and return None.
+        """Run one step of RQ's loop; if Redis cannot be reached, note it, wait, and return None.
 
         The step is retried by the loop itself (maintenance stays due, the next job is
         dequeued again). Work in hand is not lost: a job popped but not started, or finished
@@ -325,15 +500,25 @@ class SweepingWorker:
         try:
             result = call(*args)
         except REDIS_ERRORS as error:
-            self._redis_wait = min(max(self._redis_wait * 2, 0.5), self.max_redis_wait)
-            # Once when it starts (the step it broke), once when it ends: not at every try.
-            self._outages.redis.failed(error)
             self._horse_reap()
-            time.sleep(self._redis_wait)
+            self._redis_pause(error)
             return None
-        self._redis_wait = 0.0
-        self._outages.redis.ok()
+        self._redis_recovered()
         return result
+
+    def _redis_pause(self, error: BaseException) -> None:
+        """Redis failed: the outage noted (logged when it starts, not at every try), then a pause
+        that doubles at every failure up to ``planrrr.outages.MAX_WAIT``, cut short by a stop."""
+        self._redis_wait = min(outages.backoff(self._redis_wait), self.max_redis_wait)
+        outages.redis().failed(error)
+        _sleep(self._redis_wait, until=lambda: self._stop_requested)
+
+    def _redis_recovered(self) -> None:
+        if self._redis_wait:
+            # Back after an outage: Redis may have come back without its data.
+            self._last_run["registration"] = 0.0
+        self._redis_wait = 0.0
+        outages.redis().ok()
 
     def _horse_reap(self) -> None:
         """After a Redis error in a job's bookkeeping: nothing to do without a work-horse."""
@@ -350,6 +535,16 @@ class SweepingWorker:
         finally:
             self._job_in_hand = False
 
+    def handle_exception(self, job, *exc_info) -> None:
+        """A job that failed because PostgreSQL or Redis could not be reached is part of the
+        outage, logged once, not a traceback per job (RQ's failed registry keeps each one)."""
+        outage = outages.unreachable(exc_info[1]) if exc_info[1] is not None else None
+        if outage is None:
+            super().handle_exception(job, *exc_info)
+            return
+        outage.failed(exc_info[1])
+        call_exception_handlers(self._exc_handlers, job, *exc_info)
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         # Inside a pipeline nothing is sent yet (and a job is running: not a moment to do
         # database work).
@@ -357,15 +552,56 @@ class SweepingWorker:
             super().heartbeat(timeout, pipeline=pipeline)
             return
         self._outliving_redis("the heartbeat", super().heartbeat, timeout)
+        now = time.monotonic()
+        if now - self._last_run.get("registration", 0.0) >= REGISTRATION_CHECK_INTERVAL:
+            self._last_run["registration"] = now
+            self._outliving_redis("the registration", self._register_again_if_lost)
         if not self._stop_requested:
             self._periodic_run()
         now = time.monotonic()
         if not self._stop_requested and now - self._last_run.get("scheduler", 0.0) >= 1.0:
             self._last_run["scheduler"] = now
             self._scheduler_restart()
+        if not self._stop_requested and not self._job_in_hand:
+            self._database_wait()
+        if pool_pid is not None and os.getppid() != pool_pid and not self._stop_requested:
+            # The pool was killed (SIGKILL): nothing would stop this worker, and a new pool would
+            # run beside it.
+            self.log.warning("Worker %s: its pool (pid %s) is gone; stopping", self.name, pool_pid)
+            self.request_stop(signal.SIGTERM, None)
         if self._stop_requested and not self._job_in_hand:
             # Between jobs: RQ's loop ends on this, wherever it waits.
             raise StopRequested()
+
+    def _register_again_if_lost(self) -> None:
+        """Register again if Redis lost this worker's registration (restarted without its data, or
+        flushed): RQ's heartbeat only refreshes the key, and RQ's registry, /metrics and the
+        pool would count this worker out for as long as it runs."""
+        if not self._birth_tried or self.connection.sismember(self.redis_workers_keys, self.key):
+            return
+        self.log.debug("Worker %s: registered again (Redis had lost its registration)", self.name)
+        self.register_birth()
+        self.set_state(self._state)
+
+    def _database_wait(self) -> None:
+        """While this process knows PostgreSQL to be unreachable, take no job (each would fail at
+        its first query): ask PostgreSQL, with backoff, until it answers; Redis is still told
+        this worker is alive. The jobs wait in their queue."""
+        outage = outages.database()
+        wait = 0.0
+        while outage.ongoing and not self._stop_requested:
+            try:
+                db.close_old_connections()
+                with db.connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            except outages.DATABASE_ERRORS as error:
+                db.connections.close_all()
+                outage.failed(error)
+                wait = outages.backoff(wait)
+                _sleep(wait, until=lambda: self._stop_requested)
+                self._outliving_redis("the heartbeat", super().heartbeat)
+                continue
+            outage.ok()
 
     def _periodic_run(self) -> None:
         ran = False
@@ -386,20 +622,19 @@ class SweepingWorker:
             db.reset_queries()
 
     def _scheduler_restart(self) -> None:
-        """Start the scheduler process again if it died, once its lock can be had.
+        """Start the scheduler process again if it died, once its lock can be had; or for the
+        first time, if Redis could not be reached when the worker started.
 
-        RQ's scheduler process exits on the first Redis error, and RQ checks for that only at
-        maintenance (every minute here): jobs due by ``enqueue_at`` (retries, rate-limit
-        waits) would wait that long after a Redis restart. Checked every second instead.
+        RQ checks for a dead scheduler only at maintenance (every minute here): jobs due by
+        ``enqueue_at`` (retries, rate-limit waits) would wait that long. Checked every second
+        instead.
         """
         scheduler = getattr(self, "scheduler", None)
-        process = scheduler and scheduler._process
-        if process is None or process.is_alive() or self._stop_requested:
+        if scheduler is None or self._stop_requested:
             return
-        try:
-            scheduler.acquire_locks(auto_start=True)
-        except REDIS_ERRORS as error:
-            self.log.warning("Worker %s: scheduler not restarted yet: %s", self.name, error)
+        process = scheduler._process
+        if getattr(self, "_scheduler_pending", False) or (process is not None and not process.is_alive()):
+            self._scheduler_acquire()
 
 
 class Worker(SweepingWorker, rq.Worker):
@@ -460,33 +695,3 @@ class InProcessWorker(SweepingWorker, rq.SimpleWorker):
             # The cold shutdown's SystemExit was raised inside the job, where RQ records it as
             # the job's failure; the worker still has to go.
             raise SystemExit()
-
-
-class WorkerPool(rq.worker_pool.WorkerPool):
-    """RQ's worker pool (``manage.py planrrr_workers --num-workers N``) whose parent loads, once,
-    what every worker needs, then forks the workers from it.
-
-    Each worker is a full RQ worker (the settings' ``RQ["WORKER_CLASS"]``, InProcessWorker by
-    default: one job at a time, its connections kept); a job waiting on a platform holds only
-    its worker. Forked from a parent that has imported Django, the jobs' modules and the
-    adapters, built the models' relation trees and frozen it all out of the garbage collector's
-    reach (``preload``), the workers share those pages with it and with each other instead of
-    each loading its own copy: what a worker adds is the memory it writes to. Database
-    connections are closed before every fork (a socket shared by two processes is corrupted by
-    both); each worker opens its own and keeps it.
-
-    Every worker runs ``with_scheduler`` (RQ's ``run_worker``): RQ's scheduler lock lets one of
-    them run the scheduler process, and another take over at maintenance when it dies. The
-    periodic dispatch and sweeps run under Redis locks, one worker at a time.
-    """
-
-    def start(self, burst: bool = False, logging_level: str = "INFO") -> None:
-        preload()
-        db.connections.close_all()
-        super().start(burst=burst, logging_level=logging_level)
-
-    def start_worker(self, *args, **kwargs) -> None:
-        # A respawn after a worker died, as well as the first round: nothing of this process's
-        # may be shared with the child (the parent opens none, but settings may run code).
-        db.connections.close_all()
-        super().start_worker(*args, **kwargs)

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "planrrr.health.HealthMiddleware",
     # Then Prometheus's scrape, likewise for any host over plain HTTP (METRICS_TOKEN guards it).
     "publishing.middleware.MetricsMiddleware",
+    # PostgreSQL or Redis unreachable: 503 and one log line per outage, not a 500 per request.
+    "planrrr.health.OutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -163,7 +165,7 @@ RQ_QUEUES = {
     "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60},
 }
 # The worker class `manage.py rqworker` runs, and each worker of a `manage.py planrrr_workers`
-# pool (planrrr.rq.WorkerPool: forked from one preloaded parent). InProcessWorker runs jobs in the worker process
+# pool (planrrr.pool.WorkerPool: forked from one preloaded parent). InProcessWorker runs jobs in the worker process
 # with its connections kept (2.7 times the publications a second of RQ's fork-per-job
 # planrrr.rq.Worker here, see `manage.py bench`); Worker buys a process per job for isolation.
 RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="planrrr.rq.InProcessWorker")}
@@ -379,13 +381,15 @@ STORAGES = {
 }
 
 # One line per publication outcome and per webhook delivery (planrrr.logs); LOG_FORMAT=json
-# writes them (and every other line) as JSON objects, anything else as readable text.
+# writes them (and every other line: Django's, RQ's, Python's warnings, an uncaught exception's)
+# as JSON objects, anything else as readable text. planrrr.logs.configure applies LOGGING.
 LOG_FORMAT = env("LOG_FORMAT", default="text")
 # The test process itself keeps quiet unless something breaks (its workers log as in production).
 LOG_LEVEL = env("LOG_LEVEL", default="ERROR" if TESTING else "INFO")
 # RQ's own lines ("Job OK", "default: publish ... (job id)", a line per job and more) are quiet
 # unless RQ_LOG_LEVEL=INFO: planrrr's outcome lines say what each job did.
 RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING")
+LOGGING_CONFIG = "planrrr.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -404,6 +408,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "ERROR" if TESTING else "WARNING"},
     "loggers": {
+        # Django's own handlers (a plain-text console in DEBUG, mail to ADMINS) are replaced:
+        # its lines go to the one console handler, in the one format.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "planrrr": {"level": LOG_LEVEL},
         "rq": {"level": RQ_LOG_LEVEL},
         "rq.worker": {"level": RQ_LOG_LEVEL},

@@ -12,7 +12,6 @@ key and outlive their team), so a counter never goes back.
 from __future__ import annotations
 
 import functools
-import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from planrrr import outages
 from publishing import selectors
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric
-
-logger = logging.getLogger("planrrr.metrics")
 
 Outcome = JobMetric.Outcome
 
@@ -172,10 +170,12 @@ class PlanrrrCollector(Collector):
     def queues(self) -> Iterator[Metric]:
         try:
             state = selectors.rq_state()
-        except redis.RedisError:
-            logger.warning("metrics: Redis unreachable", exc_info=True)
+        except redis.RedisError as error:
+            # Logged once by this process when the outage starts, and when it ends.
+            outages.redis().failed(error)
             yield GaugeMetricFamily("planrrr_rq_up", "1 if Redis answered this scrape.", value=0)
             return
+        outages.redis().ok()
         yield GaugeMetricFamily("planrrr_rq_up", "1 if Redis answered this scrape.", value=1)
         gauges = (
             ("planrrr_rq_queue_depth", "Jobs waiting in the queue for a worker.", "queued"),
@@ -193,7 +193,11 @@ class PlanrrrCollector(Collector):
             for queue in state.queues:
                 family.add_metric([queue.name], getattr(queue, attribute))
             yield family
-        workers = GaugeMetricFamily("planrrr_rq_workers", "RQ workers registered, by state.", labels=["state"])
+        workers = GaugeMetricFamily(
+            "planrrr_rq_workers",
+            "RQ workers alive (registered, with a recent heartbeat), by state.",
+            labels=["state"],
+        )
         workers.add_metric(["busy"], state.busy_workers)
         workers.add_metric(["idle"], state.workers - state.busy_workers)
         yield workers

@@ -307,9 +307,10 @@ class RqState:
 
 def rq_state() -> RqState:
     """Queue depth, running, scheduled (and how overdue the oldest is), failed, per queue of
-    RQ_QUEUES, and the workers registered. Raises redis.RedisError if Redis is down."""
+    RQ_QUEUES, and the workers alive. Raises redis.RedisError if Redis is down."""
     import django_rq
-    from rq import Worker
+
+    from planrrr.rq import workers_alive
 
     queues = []
     connection = None
@@ -330,7 +331,9 @@ def rq_state() -> RqState:
                 failed=queue.failed_job_registry.count,
             )
         )
-    workers = Worker.all(connection=connection) if connection is not None else []
+    # Only the live ones: a worker killed, or ended while Redis was unreachable, stays
+    # registered until its key expires, up to 8 minutes later.
+    workers = workers_alive(connection) if connection is not None else []
     busy = sum(1 for worker in workers if worker.get_state() == "busy")
     return RqState(queues=queues, workers=len(workers), busy_workers=busy)
 

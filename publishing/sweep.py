@@ -118,21 +118,32 @@ def lost_jobs_requeue(now) -> int:
     if not candidates:
         return 0
     queue = django_rq.get_queue("default")
+    # The queue's ids read once for the batch (during a burst, every candidate is QUEUED in a
+    # queue thousands long, and a position asked job by job reads the whole list each time), and
+    # before the jobs: a job the workers take in between is then in the list and no longer QUEUED,
+    # never QUEUED and missing from a list read after it was taken (enqueued a second time).
+    queued = set(queue.get_job_ids())
     jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=queue.connection)
-    # The queue's ids read once for the batch: during a burst, every candidate is QUEUED in a
-    # queue thousands long, and a position asked job by job reads the whole list each time.
-    queued: set[str] = set()
-    if any(job is not None and job.get_status(refresh=False) == JobStatus.QUEUED for job in jobs):
-        queued = set(queue.get_job_ids())
-    requeued = 0
-    for publication, job in zip(candidates, jobs, strict=True):
-        if job is not None and _alive(job, queued):
-            continue
+    requeued = [p for p, job in zip(candidates, jobs, strict=True) if job is None or not _alive(job, queued)]
+    if requeued:
+        # All at once (one UPDATE, one Redis round trip): after Redis lost its jobs, that is
+        # every waiting publication, and the burst resumes as soon as they are back in the queue.
         with transaction.atomic():
-            services.publication_enqueue(publication=publication)
-        requeued += 1
-        logger.warning("publication %s: job %s lost, enqueued again", publication.pk, publication.job_id)
-    return requeued
+            services.publications_enqueue(publications=requeued)
+        # One line a sweep: after Redis lost its data, that is every waiting publication at once.
+        logger.warning(
+            "%d publications whose job was lost enqueued again: %s",
+            len(requeued),
+            _some([p.pk for p in requeued]),
+            extra={"requeued": len(requeued)},
+        )
+    return len(requeued)
+
+
+def _some(ids: list[int], shown: int = 10) -> str:
+    """``ids`` for a log line: the first ``shown``, then how many more."""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(map(str, ids[:shown])) + more
 
 
 def _alive(job: Job, queued: set[str]) -> bool:

@@ -1,10 +1,12 @@
 import hmac
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from planrrr.health import unavailable
 from publishing.metrics import exposition
 
 
@@ -19,4 +21,13 @@ def metrics(request: HttpRequest) -> HttpResponse:
             response = HttpResponse("A bearer token is required: Authorization: Bearer <METRICS_TOKEN>.\n", status=401)
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    try:
+        body = exposition()
+    except DatabaseError as error:
+        # Answered ahead of the middleware that would say so (publishing.middleware): PostgreSQL
+        # unreachable is a 503 (the target down for Prometheus) and the outage's one log line.
+        response = unavailable(request, error)
+        if response is None:
+            raise
+        return response
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

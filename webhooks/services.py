@@ -40,7 +40,7 @@ from rq.job import Job, JobStatus
 from rq.timeouts import BaseTimeoutException
 from standardwebhooks.webhooks import Webhook
 
-from planrrr import logs
+from planrrr import logs, outages
 from planrrr.models import Team
 from planrrr.text import MAX_TEXT, clamp_wait, safe_text, scrub, wait_from_seconds
 from planrrr.urlsafety import UnsafeURL, public_session
@@ -143,8 +143,8 @@ def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_id
             for endpoint_id in endpoint_ids
         )
     jobs = [(d.id, d.job_id) for d in deliveries]
-    # robust: a Redis outage at commit must not break the caller; the sweep enqueues later.
-    transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+    # A Redis outage at commit must not break the caller; the sweep enqueues later.
+    outages.after_commit(lambda: _enqueue_now(jobs))
     return record
 
 
@@ -164,7 +164,7 @@ class EventSql:
         transaction). Robust, as in ``event_record``: the sweep enqueues what Redis missed."""
         jobs = [(delivery_id, job_id) for delivery_id, job_id in deliveries or []]
         if jobs:
-            transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+            outages.after_commit(lambda: _enqueue_now(jobs))
 
 
 def event_sql(*, team_id: int, event: str, data: dict[str, Any], when: str, name: str = "event") -> EventSql:
@@ -761,7 +761,7 @@ def delivery_redeliver(*, delivery: Delivery) -> Delivery:
             updated_at=now,
         )
         jobs = [(again.id, again.job_id)]
-        transaction.on_commit(lambda: _enqueue_now(jobs), robust=True)
+        outages.after_commit(lambda: _enqueue_now(jobs))
     return again
 
 

@@ -112,7 +112,8 @@ class GunicornTests(SimpleTestCase):
                 return None  # still booting (a loaded machine: the first request imports Django)
 
         response = wait_for(healthz, timeout=60, message="gunicorn to answer /healthz")
-        self.assertEqual((response.status_code, response.text), (200, "ok\n"))
+        self.assertEqual((response.status_code, response.json()["status"]), (200, "pass"))
+        self.assertEqual(set(response.json()["checks"]), {"postgresql", "redis"})
         return process, port, log
 
     def test_it_serves_the_healthcheck_and_the_admin(self):

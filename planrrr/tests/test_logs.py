@@ -6,17 +6,27 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import timedelta
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
 from unittest import mock
 
+import requests
 import responses
+from django.conf import settings
 from django.db import OperationalError
 from django.test import SimpleTestCase, TestCase, override_settings
 from django.utils import timezone
 
 from planrrr import logs
-from planrrr.rq import Outages, run_periodic
-from planrrr.testing import flush_redis
+from planrrr.logs import Outage
+from planrrr.periodic import Outages, run_periodic
+from planrrr.processes import free_port, worker_env
+from planrrr.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import FACEBOOK_PAGE, Actors
@@ -40,7 +50,7 @@ class FormatterTests(SimpleTestCase):
         logs.event(logger, logging.WARNING, "publication outcome", post=3, platform="X", error="Rate limited (429)")
 
         line = stream.getvalue().strip()
-        self.assertRegex(line, r"^\d{4}-\d\d-\d\d [\d:,]+ WARNING planrrr.test publication outcome ")
+        self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARNING planrrr.test publication outcome ")
         self.assertTrue(line.endswith('post=3 platform=X error="Rate limited (429)"'), line)
 
     def test_it_writes_one_json_object_a_line(self):
@@ -55,18 +65,105 @@ class FormatterTests(SimpleTestCase):
         self.assertEqual((line["post"], line["outcome"], line["duration_ms"]), (3, "PUBLISHED", 12.5))
         self.assertIn("time", line)
 
+    def test_a_json_line_has_an_rfc_3339_utc_time_and_its_traceback_inside(self):
+        # Issue 19, finding 10: "time" was "2026-12-06 07:47:41,294" (no T, no zone).
+        logger, stream = captured(logs.JsonFormatter())
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            logger.exception("it broke")
+
+        text = stream.getvalue()
+        self.assertEqual(len(text.splitlines()), 1, "one line, the traceback inside")
+        line = json.loads(text)
+        self.assertRegex(line["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        moment = datetime.fromisoformat(line["time"])
+        self.assertEqual(moment.utcoffset(), timedelta(0))
+        self.assertLess(abs((moment - timezone.now()).total_seconds()), 60)
+        self.assertEqual(line["pid"], os.getpid())
+        self.assertIn("RuntimeError: boom", line["exc_info"])
+
+
+class ProcessLinesTests(SimpleTestCase):
+    """With LOG_FORMAT=json, every line a process writes is a JSON object (issue 19, finding 10)."""
+
+    def assertAllJson(self, output: str) -> list[dict]:
+        lines = [line for line in output.splitlines() if line.strip()]
+        self.assertTrue(lines, "no output")
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                self.fail(f"not a JSON line: {line!r}\n{output[-3000:]}")
+            self.assertTrue(parsed[-1]["time"].endswith("Z"), line)
+        return parsed
+
+    def test_warnings_and_an_uncaught_exception_are_json_lines(self):
+        script = "import warnings; warnings.warn('mind the gap'); raise RuntimeError('nobody caught me')"
+        run = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", script],
+            cwd=settings.BASE_DIR,
+            env={**worker_env(), "LOG_FORMAT": "json"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+        lines = self.assertAllJson(run.stdout + run.stderr)
+        self.assertNotEqual(run.returncode, 0)
+        by_logger = {line["logger"]: line for line in lines}
+        self.assertIn("UserWarning: mind the gap", by_logger["py.warnings"]["message"])
+        self.assertEqual(by_logger["planrrr"]["level"], "CRITICAL")
+        self.assertIn("RuntimeError: nobody caught me", by_logger["planrrr"]["exc_info"])
+
+    def test_gunicorn_with_its_configuration_writes_json_lines(self):
+        # gunicorn's own lines and its access lines stayed plain text in the JSON stream; from the
+        # repository gunicorn reads gunicorn.conf.py, as the image does.
+        directory = Path(tempfile.mkdtemp(prefix="planrrr-gunicorn-"))
+        self.addCleanup(shutil.rmtree, directory, ignore_errors=True)
+        port = free_port()
+        output = directory / "output.log"
+        with open(output, "w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "planrrr.wsgi", "--bind", f"127.0.0.1:{port}"],
+                cwd=settings.BASE_DIR,
+                env={**worker_env(), "LOG_FORMAT": "json", "DEBUG": "false", "ALLOWED_HOSTS": "localhost"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.addCleanup(process.wait, 10)
+        self.addCleanup(process.terminate)
+
+        def get(path):
+            self.assertIsNone(process.poll(), output.read_text())
+            try:
+                return requests.get(f"http://127.0.0.1:{port}{path}", headers={"Host": "localhost"}, timeout=5)
+            except (requests.ConnectionError, requests.Timeout):
+                return None
+
+        wait_for(lambda: get("/healthz"), timeout=60, message="gunicorn to answer")
+        self.assertEqual(get("/no-such-page").status_code, 404)
+        wait_for(lambda: "/no-such-page" in output.read_text(), message="the access line")
+
+        lines = self.assertAllJson(output.read_text())
+        loggers = {line["logger"] for line in lines}
+        self.assertLessEqual({"gunicorn.error", "gunicorn.access", "django.request"}, loggers)
+        access = [line for line in lines if line["logger"] == "gunicorn.access" and line["path"] == "/no-such-page"]
+        self.assertEqual([line["status"] for line in access], ["404"])
+
 
 class OutageTests(SimpleTestCase):
     def test_an_outage_is_logged_when_it_starts_and_when_it_ends(self):
         connection = mock.Mock()
         connection.set.return_value = True
-        outages = Outages()
+        outages = Outages(database=Outage("PostgreSQL", logging.getLogger("planrrr.outage")))
         task = mock.Mock(side_effect=OperationalError("connection refused"))
 
         with (
-            mock.patch("planrrr.rq.import_string", return_value=task),
-            mock.patch("planrrr.rq.db.close_old_connections"),
-            mock.patch("planrrr.rq.db.connections.close_all"),
+            mock.patch("planrrr.periodic.import_string", return_value=task),
+            mock.patch("planrrr.periodic.db.close_old_connections"),
+            mock.patch("planrrr.periodic.db.connections.close_all"),
             self.assertLogs("planrrr", level="DEBUG") as logged,
         ):
             for _ in range(50):

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -19,13 +20,16 @@ from unittest import mock
 import django_rq
 import redis
 import rq
+from django.conf import settings
 from django.test import SimpleTestCase
 from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
+from rq.utils import utcformat
 from rq.worker.base import BaseWorker
 
+from planrrr import outages
 from planrrr.embedded import forget_dead_handles
-from planrrr.rq import InProcessWorker, Scheduler, Worker
+from planrrr.rq import InProcessWorker, Scheduler, Worker, workers_alive
 from planrrr.testing import flush_redis
 
 
@@ -57,6 +61,9 @@ class OutlivingRedisTests(SimpleTestCase):
         # test process's objects) and the database sweeps.
         self.enterContext(mock.patch("planrrr.rq.preload"))
         self.enterContext(mock.patch("planrrr.rq.run_periodic"))
+        # The outages these note are this test process's: none before, none left after.
+        outages._forget()
+        self.addCleanup(outages._forget)
 
     def run_burst(self, worker_class, owner: type, method: str, error: Exception) -> tuple[rq.job.Job, FailsOnce]:
         job = self.queue.enqueue("builtins.len", "four")
@@ -137,6 +144,33 @@ class OutlivingRedisTests(SimpleTestCase):
             worker.scheduler.acquire_locks(auto_start=True)
 
         start.assert_not_called()
+
+
+class WorkersAliveTests(SimpleTestCase):
+    def setUp(self) -> None:
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.connection = django_rq.get_connection("default")
+
+    def registered(self, name: str, *, state: str, beat_seconds_ago: float) -> rq.Worker:
+        worker = rq.Worker(["default"], name=name, connection=self.connection)
+        worker.register_birth()
+        worker.set_state(state)
+        beat = datetime.now(UTC) - timedelta(seconds=beat_seconds_ago)
+        self.connection.hset(worker.key, "last_heartbeat", utcformat(beat))
+        return worker
+
+    def test_it_leaves_out_a_registered_worker_whose_heartbeat_stopped(self):
+        self.registered("idle", state="idle", beat_seconds_ago=1)
+        self.registered("ghost", state="busy", beat_seconds_ago=settings.PUBLISH_JOB_TIMEOUT + 120)
+        self.registered("gone-idle", state="idle", beat_seconds_ago=120)
+        # A busy worker beats before its job; its job may take the whole job timeout.
+        self.registered("in-a-long-job", state="busy", beat_seconds_ago=settings.PUBLISH_JOB_TIMEOUT - 10)
+
+        alive = {w.name for w in workers_alive(self.connection)}
+
+        self.assertEqual(alive, {"idle", "in-a-long-job"})
+        self.assertEqual(rq.Worker.count(connection=self.connection), 4, "RQ's registry still holds them all")
 
 
 class EmbeddedPostgresTests(SimpleTestCase):

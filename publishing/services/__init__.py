@@ -4,7 +4,8 @@
                post_cancel, post_submit, post_approve, post_reject      (the door, review)
     series     series_continue, occurrence_after                        (recurring posts)
     staging    post_stage, publication_stage                            (media ahead of the slot)
-    dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue  (due -> jobs)
+    dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue,
+               publications_enqueue                                     (due -> jobs)
     attempts   claim, record_step, settle, publication_recover          (the state machine)
     comments   publication_first_comment, first_comments_requeue       (the first comment)
     publish    publication_publish: claim, ask the platform, settle     (one attempt)
@@ -23,7 +24,12 @@ all call these safely, exactly one wins each transition.
 from publishing.rules import active_connections, post_problems
 from publishing.services.attempts import claim, publication_recover, record_step, settle
 from publishing.services.comments import first_comments_requeue, publication_first_comment
-from publishing.services.dispatch import due_posts_dispatch, posts_dispatch, publication_enqueue
+from publishing.services.dispatch import (
+    due_posts_dispatch,
+    posts_dispatch,
+    publication_enqueue,
+    publications_enqueue,
+)
 from publishing.services.expiry import (
     connection_expire,
     publications_fail_for_expired,
@@ -73,6 +79,7 @@ __all__ = [
     "publications_requeue_after_reconnect",
     "requeueable",
     "publication_enqueue",
+    "publications_enqueue",
     "publication_first_comment",
     "publication_publish",
     "publication_recover",

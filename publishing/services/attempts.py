@@ -75,7 +75,8 @@ from connections.models import Connection
 from connections.platforms.base import (
     Published,
 )
-from planrrr import logs, sql
+from planrrr import logs, outages, sql
+from planrrr.outages import DATABASE_ERRORS
 from planrrr.text import clamp_wait, safe_text, storable
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
@@ -205,15 +206,47 @@ def settle(attempt: Attempt, result: Result) -> str:
     """End an attempt: write the row, the event and the metric in one statement, only if the
     attempt still holds its lease; enqueue the next job once that is committed; then derive the
     post's status.
-    If that cannot be written (a value PostgreSQL refuses, a bug), a minimal outcome is written
-    instead, so the attempt still ends and still counts."""
+
+    If PostgreSQL cannot be reached (restarting, failing over), the attempt holds its outcome
+    and writes it as soon as the database is back: tried again with backoff while the lease and
+    the job's timeout allow (``planrrr.outages.database_retry``), not left for the sweep to find
+    once the lease has run out. Past that, the lease's end is the sweep's to recover (the
+    attempt counts; the next one asks the platform first). If the outcome cannot be written for
+    another reason (a value PostgreSQL refuses, a bug), a minimal outcome is written instead,
+    so the attempt still ends and still counts."""
     try:
         outcome = _settle(attempt, result)
     except Exception as err:
-        logger.exception("publication %s: could not record the outcome of attempt", attempt.publication.pk)
-        outcome = _settle_minimal(attempt, err)
+        if outages.database_unreachable(err):
+            # The outage is logged once by the process; this publication's fate, once.
+            logger.warning(
+                "publication %s: the outcome of attempt %s could not be written before its lease ran out "
+                "(PostgreSQL unreachable); the sweep recovers it",
+                attempt.publication.pk,
+                attempt.publication.attempt_count,
+            )
+            outcome = Outcome.SKIPPED
+        else:
+            logger.exception("publication %s: could not record the outcome of attempt", attempt.publication.pk)
+            outcome = _settle_minimal(attempt, err)
     _log_outcome(attempt, outcome)
     return outcome
+
+
+# Kept between the last try at writing an outcome and the end of the lease or the job's timeout.
+SETTLE_MARGIN_SECONDS = 5.0
+
+
+def _settle_deadline(attempt: Attempt) -> float:
+    """The monotonic time after which an attempt stops waiting for PostgreSQL to write its
+    outcome: before its lease ends (another attempt may then take over) and before its job's
+    timeout (RQ would end it mid-wait)."""
+    job_end = attempt.started + settings.PUBLISH_JOB_TIMEOUT
+    lease_end = job_end
+    expires = attempt.publication.lease_expires_at
+    if expires is not None:
+        lease_end = time.monotonic() + (expires - timezone.now()).total_seconds()
+    return min(job_end, lease_end) - SETTLE_MARGIN_SECONDS
 
 
 # The level of each outcome's line: a retry is expected (a warning, no traceback); giving up is
@@ -273,8 +306,13 @@ def _settle(attempt: Attempt, result: Result) -> str:
     if kind != LATER or result.metric:
         metric = signals.metric_values(after, outcome, started=attempt.started, lag_ms=result.lag_ms)
 
-    settled, deliveries, post_rows = _write(
-        attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER
+    deadline = _settle_deadline(attempt)
+
+    def retried(call):
+        return outages.database_retry(call, deadline=deadline, using=Publication.objects.db)
+
+    settled, deliveries, post_rows = retried(
+        lambda: _write(attempt, fields, metric=metric, event=event, slow_until=slow_until, read_post=kind != LATER)
     )
     if not settled:
         return Outcome.SKIPPED
@@ -286,10 +324,20 @@ def _settle(attempt: Attempt, result: Result) -> str:
         first_comment_enqueue(publication=publication)
     elif kind == LATER:
         publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
-    if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
-    if kind != LATER:
-        post_finalize_settled(publication=publication, rows=post_rows)
+    try:
+        if kind == GIVE_UP and result.expire_connection and connection is not None:
+            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0]))
+        if kind != LATER:
+            retried(lambda: post_finalize_settled(publication=publication, rows=post_rows))
+    except DATABASE_ERRORS as error:
+        if not outages.database_unreachable(error):
+            raise
+        # The outcome is written; the post's status is derived by the sweep (settled_posts_finalize),
+        # an expired connection found again by the next attempt that uses it.
+        logger.warning(
+            "publication %s: outcome written; what follows it is left to the sweep (PostgreSQL unreachable)",
+            publication.pk,
+        )
     return outcome
 
 

@@ -45,12 +45,20 @@ from django.utils import timezone
 
 from connections.platforms import get_adapter
 from connections.platforms.base import Draft, PlatformError
-from planrrr import logs
+from planrrr import logs, outages
 from planrrr.text import safe_text
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.attempts import DONE, GIVE_UP, LATER, Result, _storable_json, apply_limits
+from publishing.services.attempts import (
+    DONE,
+    GIVE_UP,
+    LATER,
+    SETTLE_MARGIN_SECONDS,
+    Result,
+    _storable_json,
+    apply_limits,
+)
 from publishing.services.dispatch import first_comment_enqueue
 from publishing.services.expiry import connection_expire
 from publishing.services.publish import account_hold, renew_if_expiring, result_of, send_step
@@ -214,9 +222,32 @@ def _settle(attempt: CommentAttempt, result: Result) -> str:
         after.update(error=error, gaveUp=True)
     if attempt.state:
         after["state"] = attempt.state
+    # PostgreSQL unreachable (restarting, failing over): the outcome is held and written as soon
+    # as it is back, within the claim's lease and the job's timeout, as a publication's is.
+    deadline = min(
+        attempt.started + settings.PUBLISH_JOB_TIMEOUT,
+        time.monotonic() + ((_time(attempt.claimed.get("inFlight")) or now) - now).total_seconds(),
+    )
+    written = outages.database_retry(
+        lambda: _write(attempt, kind, outcome, after, error, retry_at, attempts),
+        deadline=deadline - SETTLE_MARGIN_SECONDS,
+        using=Publication.objects.db,
+    )
+    if not written:
+        return Outcome.SKIPPED
+    if kind == GIVE_UP and result.expire_connection and connection is not None:
+        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+    _log_outcome(attempt, outcome, after)
+    return outcome
+
+
+def _write(attempt: CommentAttempt, kind: str, outcome: str, after: dict, error: str, retry_at, attempts: int) -> bool:
+    """The attempt's end in one transaction: its state, the event, the next job, the metric;
+    False if it no longer held its claim."""
+    publication = attempt.publication
     with transaction.atomic():
         if not _swap(publication, attempt.claimed, after, warning=error if kind == GIVE_UP else None):
-            return Outcome.SKIPPED
+            return False
         if kind == GIVE_UP:
             signals.emit(
                 publication.post.team_id,
@@ -232,12 +263,9 @@ def _settle(attempt: CommentAttempt, result: Result) -> str:
             )
         elif kind == LATER:
             first_comment_enqueue(publication=publication, at=retry_at)
-        if kind != LATER or result.metric:
+        if kind != LATER or outcome != Outcome.SKIPPED:
             signals.record_metric(publication, outcome, started=attempt.started, attempt=attempts, kind="comment")
-    if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
-    _log_outcome(attempt, outcome, after)
-    return outcome
+    return True
 
 
 _LEVELS = {Outcome.FAILED: logging.ERROR, Outcome.RETRY: logging.WARNING, Outcome.RATE_LIMITED: logging.WARNING}

@@ -27,6 +27,7 @@ from django.utils import timezone
 from rq import Queue
 
 from connections.models import Connection, Platform
+from planrrr import outages
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
@@ -60,7 +61,9 @@ def due_posts_dispatch(*, batch: int = 100, most: int = 500, first: int = 10) ->
         taken, count = _posts_dispatch(post_ids=None, limit=limit)
         enqueued += count
         taken_total += taken
-        if taken < limit:
+        if taken < limit or outages.redis().ongoing:
+            # Redis could not take this batch's jobs (the sweep enqueues them once it is back):
+            # the posts not taken yet wait, SCHEDULED, for the dispatch after the outage.
             break
         size = min(size * 2, batch)
     return enqueued
@@ -71,7 +74,7 @@ def _posts_dispatch(*, post_ids: list[int] | None, limit: int) -> tuple[int, int
     try:
         return _posts_dispatch_batch(post_ids=post_ids, limit=limit, one_by_one=False)
     except UNREACHABLE:
-        raise  # not one bad post: the worker logs the outage once (planrrr.rq.Outages)
+        raise  # not one bad post: the worker logs the outage once (planrrr.outages)
     except Exception:
         # Something in the batch raised and rolled the whole batch back: do it again post by
         # post, so that the post that raises fails alone and the others go out now.
@@ -103,7 +106,7 @@ def _posts_dispatch_batch(*, post_ids: list[int] | None, limit: int, one_by_one:
                     continue
                 pending += one_pending
                 open_posts |= one_open
-        _publications_enqueue(pending)
+        publications_enqueue(publications=pending)
     failed_ids = {post.pk for post, _ in failed}
     for post, reason in failed:
         post_fail(post=post, reason=reason)
@@ -188,8 +191,8 @@ def publication_enqueue_on_commit(*, publication: Publication, job_id: str, at: 
         else:
             queue.enqueue(JOB, publication.pk, **options)
 
-    # Robust: a Redis outage must not undo the state change; the sweep enqueues what is lost.
-    transaction.on_commit(enqueue, robust=True)
+    # A Redis outage must not undo the state change; the sweep enqueues what is lost.
+    outages.after_commit(enqueue)
 
 
 def first_comment_enqueue(*, publication: Publication, at: datetime | None = None) -> None:
@@ -210,13 +213,13 @@ def first_comment_enqueue(*, publication: Publication, at: datetime | None = Non
         else:
             queue.enqueue(COMMENT_JOB, publication.pk, **options)
 
-    # Robust: the sweep enqueues a first comment whose job was lost (comments_requeue).
-    transaction.on_commit(enqueue, robust=True)
+    # The sweep enqueues a first comment whose job was lost (comments_requeue).
+    outages.after_commit(enqueue)
 
 
-def _publications_enqueue(publications: list[Publication]) -> None:
+def publications_enqueue(*, publications: list[Publication]) -> None:
     """Enqueue (after commit) one job per publication: one UPDATE of their job ids, one
-    Redis round trip."""
+    Redis round trip. Each publication needs its ``pk``, ``post_id`` and ``platform``."""
     if not publications:
         return
     now = timezone.now()
@@ -233,9 +236,9 @@ def _publications_enqueue(publications: list[Publication]) -> None:
             queue.enqueue_many(batch, pipeline=pipe)
             pipe.execute()
 
-    # Robust: if Redis is unreachable now, the dispatch stands (the publications hold their job
-    # ids) and the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
-    transaction.on_commit(enqueue, robust=True)
+    # If Redis is unreachable now, the dispatch stands (the publications hold their job ids) and
+    # the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
+    outages.after_commit(enqueue)
 
 
 def _job_options(publication: Publication, job_id: str, timeout_name: str = "job_timeout") -> dict:

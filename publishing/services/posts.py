@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
+from planrrr import outages
 from planrrr.models import Membership, Team
 from publishing import rules
 from publishing.models import Post, Publication
@@ -373,4 +374,4 @@ def _dispatch_if_due(post: Post) -> None:
     """A post due already goes out now, not at the workers' next dispatch round. Robust: the
     post is saved whatever happens here (the workers' dispatch and sweep finish the job)."""
     if post.scheduled_at <= timezone.now():
-        transaction.on_commit(lambda: posts_dispatch(post_ids=[post.pk]), robust=True)
+        outages.after_commit(lambda: posts_dispatch(post_ids=[post.pk]))

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from connections.platforms import get_adapter
 from connections.platforms.base import Account, Draft, PlatformError, TokenExpired
+from planrrr import outages
 from planrrr.text import safe_text
 from publishing import rules
 from publishing.models import Post, Publication
@@ -47,7 +48,7 @@ def stage_enqueue(post: Post) -> None:
         else:
             queue.enqueue_at(at, JOB, post.pk, **options)
 
-    transaction.on_commit(enqueue, robust=True)
+    outages.after_commit(enqueue)
 
 
 def stage_job_id(post: Post) -> str:

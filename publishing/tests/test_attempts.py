@@ -6,11 +6,13 @@ from datetime import timedelta
 from unittest import mock
 
 import responses
+from django.db import OperationalError
 from django.db import connection as db
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from connections.models import Connection
+from planrrr import outages
 from planrrr.testing import flush_redis
 from publishing import services, sweep
 from publishing.models import JobMetric, Post, Publication
@@ -274,3 +276,96 @@ class RoundTripTests(Actors, TransactionTestCase):
         self.assertFalse(finalize._finalize(post, publications))  # read stale: both are PENDING
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHING)
         self.assertFalse(Event.objects.exists())
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test")
+class SettleOutageTests(Actors, TransactionTestCase):
+    """PostgreSQL unreachable when an attempt's outcome is to be written (issue 19, finding 9);
+    outside any transaction, as a worker runs it."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        outages._forget()
+        self.addCleanup(outages._forget)
+        self.make_actors()
+        self.enterContext(responses.mock)
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        self.sleeps = []
+        self.enterContext(mock.patch("planrrr.outages.time.sleep", self.sleeps.append))
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
+        self.publication = post.publications.get()
+
+    def write_failing(self, times: int):
+        """attempts._write, failing ``times`` times as a restarting PostgreSQL fails it."""
+        write, calls = attempts._write, []
+
+        def failing(*args, **kwargs):
+            calls.append(1)
+            if len(calls) <= times:
+                raise OperationalError('connection to server on socket "/x/.s.PGSQL.5432" failed')
+            return write(*args, **kwargs)
+
+        return mock.patch.object(attempts, "_write", failing), calls
+
+    def test_the_outcome_is_written_as_soon_as_postgresql_answers_again(self):
+        patch, calls = self.write_failing(4)
+
+        with patch, self.assertLogs("planrrr", "INFO") as logged:
+            outcome = services.publication_publish(publication_id=self.publication.pk)
+
+        self.assertEqual(outcome, JobMetric.Outcome.PUBLISHED)
+        self.publication.refresh_from_db()
+        self.assertEqual(
+            (self.publication.status, self.publication.attempt_count, self.publication.external_id),
+            (Publication.Status.PUBLISHED, 1, f"{FACEBOOK_PAGE}_1"),
+        )
+        self.assertEqual((len(calls), self.sleeps), (5, [0.25, 0.5, 1.0, 2.0]))
+        self.assertEqual(len(responses.calls), 1)
+        outage = [(r.outage, r.state) for r in logged.records if hasattr(r, "outage")]
+        self.assertEqual(outage, [("PostgreSQL", "started"), ("PostgreSQL", "ended")])
+        self.assertFalse([r for r in logged.records if r.exc_info], "no traceback")
+
+    def test_an_outage_longer_than_the_lease_leaves_it_to_the_sweep_in_one_line(self):
+        patch, calls = self.write_failing(1000)
+
+        with (
+            patch,
+            override_settings(PUBLISH_JOB_TIMEOUT=8),
+            self.assertLogs("planrrr", "INFO") as logged,
+        ):
+            outcome = services.publication_publish(publication_id=self.publication.pk)
+
+        self.assertEqual(outcome, JobMetric.Outcome.SKIPPED)
+        self.publication.refresh_from_db()
+        self.assertEqual(self.publication.status, Publication.Status.PUBLISHING, "the lease is the sweep's")
+        # The job's 8 s less 5 s of margin: no pause that would end past it (the pauses are
+        # recorded, not slept: each is measured from the same moment).
+        self.assertEqual(self.sleeps, [0.25, 0.5, 1.0, 2.0])
+        self.assertFalse([r for r in logged.records if r.exc_info], "no traceback")
+        (line,) = [r for r in logged.records if "before its lease ran out" in r.getMessage()]
+        self.assertEqual(line.levelname, "WARNING")
+
+    def test_the_posts_status_after_a_written_outcome_waits_for_postgresql_too(self):
+        # The outcome written, PostgreSQL goes away before the post's status is: that one
+        # statement waits too, rather than the attempt being taken for one that wrote nothing.
+        finalize, calls = attempts.post_finalize_settled, []
+
+        def failing(**kwargs):
+            calls.append(1)
+            if len(calls) <= 2:
+                raise OperationalError("server closed the connection unexpectedly")
+            return finalize(**kwargs)
+
+        with (
+            mock.patch.object(attempts, "post_finalize_settled", failing),
+            self.assertLogs("planrrr", "INFO") as logged,
+        ):
+            outcome = services.publication_publish(publication_id=self.publication.pk)
+
+        self.assertEqual(outcome, JobMetric.Outcome.PUBLISHED)
+        self.publication.post.refresh_from_db()
+        self.assertEqual(self.publication.post.status, Post.Status.PUBLISHED)
+        self.assertEqual(self.sleeps, [0.25, 0.5])
+        self.assertFalse([r for r in logged.records if r.levelname == "WARNING" and "left to" in r.getMessage()])

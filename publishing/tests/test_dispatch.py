@@ -7,10 +7,11 @@ import django_rq
 import redis
 import rq
 from django.db import connection as db
-from django.test import TestCase, override_settings
+from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from connections.models import Connection
+from planrrr import outages
 from planrrr.testing import flush_redis
 from publishing import services, sweep
 from publishing.models import Post, Publication
@@ -267,3 +268,38 @@ class BadRowTests(Actors, TestCase):
             self.assertIn("reconnect the Facebook account", publication.error)
             self.assertEqual(publication.attempt_count, 0)
         self.assertEqual(Connection.objects.get(pk=self.facebook.pk).status, Connection.Status.EXPIRED)
+
+
+class RedisOutageDispatchTests(Actors, TransactionTestCase):
+    """Outside a transaction, as a worker's dispatch runs: each batch is committed, then its jobs
+    are enqueued."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        outages._forget()
+        self.addCleanup(outages._forget)
+        self.make_actors()
+
+    def test_a_dispatch_stops_taking_posts_once_redis_cannot_take_their_jobs(self):
+        # Redis went down in the middle of a burst's dispatch: every remaining batch was still taken
+        # (PUBLISHING, job ids written) with its jobs lost, for the sweep to find 10 s after Redis
+        # was back; the posts not taken wait, SCHEDULED, for the first dispatch after the outage.
+        long_ago = timezone.now() - timedelta(minutes=1)
+        for i in range(30):
+            post = services.post_create(team=self.team, content=f"Due {i}", platforms=["FACEBOOK"])
+            Post.objects.filter(pk=post.pk).update(status=Post.Status.SCHEDULED, scheduled_at=long_ago)
+
+        with (
+            mock.patch.object(dispatch.django_rq, "get_queue", side_effect=redis.ConnectionError("Connection refused")),
+            self.assertLogs("planrrr.outage") as logged,
+        ):
+            services.due_posts_dispatch(batch=10, first=10)
+
+        self.assertEqual(Post.objects.filter(status=Post.Status.PUBLISHING).count(), 10, "the first batch only")
+        self.assertEqual(Post.objects.filter(status=Post.Status.SCHEDULED).count(), 20)
+        self.assertEqual([(r.outage, r.state) for r in logged.records], [("Redis", "started")])
+
+        services.due_posts_dispatch(batch=10, first=10)
+        self.assertEqual(Post.objects.filter(status=Post.Status.SCHEDULED).count(), 0)
+        self.assertEqual(len(django_rq.get_queue("default").get_job_ids()), 20)

@@ -1,6 +1,7 @@
 """The sweep rebuilds from the database whatever Redis lost; each case in isolation."""
 
 from datetime import timedelta
+from unittest import mock
 
 import django_rq
 from django.test import TestCase, override_settings
@@ -51,6 +52,38 @@ class SweepTests(Actors, TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
         self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def test_it_leaves_alone_a_job_a_worker_takes_while_it_looks(self):
+        # The job is popped by a worker between the sweep's two reads (its status, the queue):
+        # still QUEUED, no longer in the queue. Read in that order, it looked lost and was enqueued
+        # a second time: during a burst's long queue, a dozen publications a sweep.
+        publication = self.publishing_post()
+        fetch_many = Job.fetch_many
+
+        def fetched_then_taken(*args, **kwargs):
+            jobs = fetch_many(*args, **kwargs)
+            self.queue.connection.lrem(self.queue.key, 0, publication.job_id)  # a worker's pop
+            return jobs
+
+        with (
+            mock.patch.object(Job, "fetch_many", side_effect=fetched_then_taken),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
+
+    def test_it_requeues_the_lost_jobs_at_once_in_one_line(self):
+        publications = [self.publishing_post() for _ in range(3)]
+        flush_redis()
+
+        with self.captureOnCommitCallbacks(execute=True), self.assertLogs("planrrr.sweep") as logged:
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 3)
+
+        (line,) = logged.records
+        self.assertEqual(line.requeued, 3)
+        for publication in publications:
+            publication.refresh_from_db()
+            self.assertIn(str(publication.pk), line.getMessage())
+        self.assertEqual(sorted(self.job_ids()), sorted(p.job_id for p in publications))
 
     def test_it_requeues_a_job_redis_forgot(self):
         publication = self.publishing_post()

@@ -1,5 +1,5 @@
 """``manage.py planrrr_workers [--num-workers N] [queue ...]``: N RQ workers forked from one
-preloaded parent (``planrrr.rq.WorkerPool``), the way planrrr runs its workers.
+preloaded parent (``planrrr.pool.WorkerPool``), the way planrrr runs its workers.
 
 django-rq's ``rqworker-pool`` builds RQ's own WorkerPool, whose parent loads nothing before it
 forks; this command is the same pool with planrrr's parent. Sizing: a worker keeps one
@@ -16,13 +16,13 @@ from django.core.management.base import BaseCommand, CommandParser
 from django_rq.queues import get_queues
 from django_rq.workers import get_worker_class
 
-from planrrr.rq import WorkerPool
+from planrrr.pool import WorkerPool
 
 DEFAULT_WORKERS = 16
 
 
 class Command(BaseCommand):
-    help = "Run N RQ workers forked from one preloaded parent (planrrr.rq.WorkerPool), each with RQ's scheduler lock."
+    help = "Run N RQ workers forked from one preloaded parent (planrrr.pool.WorkerPool), each with RQ's scheduler lock."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
