@@ -28,6 +28,7 @@ from rest_framework import serializers
 
 from api.idempotency import HEADER
 from api.problems import CONTENT_TYPE
+from api.queries import MAX_ID
 
 PROBLEMS = {
     400: "The request has errors: `errors` names each field and says what to change.",
@@ -70,7 +71,7 @@ IDEMPOTENCY = OpenApiParameter(
 )
 # The row ids of the paths ({id}): PostgreSQL bigint (api.views.TeamScoped.lookup_value_regex).
 ID = OpenApiParameter(
-    "id", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, OpenApiParameter.PATH, description="The row's id."
+    "id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, OpenApiParameter.PATH, description="The row's id."
 )
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Seconds to wait before trying again."

@@ -12,7 +12,7 @@ from api.problems import camel
 from connections.models import Connection, Platform
 from publishing import rules
 from publishing.models import Post, Publication
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.models import EVENT_TYPES, Delivery, DeliveryAttempt, Endpoint
 
 BULK_MAX = 500
 
@@ -58,6 +58,14 @@ def _kind(value) -> str:
     return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
 
 
+class Wording(Text):
+    """Text that must say something (the schema says ``minLength: 1``). An empty one still
+    reaches the rule book, which says what to write, in the admin's words."""
+
+    def run_validation(self, data=serializers.empty):
+        return "" if data == "" else super().run_validation(data)
+
+
 class Rfc3339Field(serializers.DateTimeField):
     """An RFC 3339 time with its offset (``2030-01-15T09:30:00+01:00`` or ``…Z``); a time
     without one is refused with the rule book's message, never read in some zone."""
@@ -76,9 +84,11 @@ class Rfc3339Field(serializers.DateTimeField):
         return parsed
 
 
+# What the rule book refuses, said in the schema too (a generated client checks it first).
+HTTP_URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
 MEDIA_URLS_SCHEMA = {
     "type": "array",
-    "items": {"type": "string", "maxLength": rules.MAX_MEDIA_URL_LENGTH},
+    "items": {**HTTP_URL, "maxLength": rules.MAX_MEDIA_URL_LENGTH},
     "maxItems": rules.MAX_MEDIA_URLS,
 }
 
@@ -239,7 +249,7 @@ class PlatformsField(serializers.ListField):
 class PostWriteSerializer(StrictSerializer):
     """A post to create (or, every field given, to replace)."""
 
-    content = Text(allow_blank=True, trim_whitespace=False)
+    content = Wording(trim_whitespace=False)
     platforms = PlatformsField(child=Text(), help_text="Where it goes: one account of each platform listed.")
     mediaUrls = MediaUrlsField(child=Text(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
@@ -301,7 +311,7 @@ class ApproveSerializer(StrictSerializer):
 class RejectSerializer(StrictSerializer):
     """Why the post goes back to its author."""
 
-    note = Text(allow_blank=True, trim_whitespace=False, help_text="Why: the author reads it.")
+    note = Wording(trim_whitespace=False, help_text="Why: the author reads it.")
 
 
 @extend_schema_field(PostCreateSerializer(many=True))
@@ -377,12 +387,22 @@ class EndpointCreatedSerializer(EndpointSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}})
+class EventsField(serializers.ListField):
+    """Event names; the model names the unknown ones."""
+
+
+@extend_schema_field(HTTP_URL)
+class UrlText(Text):
+    """An http(s) URL; the model checks where it leads."""
+
+
 class EndpointWriteSerializer(StrictSerializer):
     """A webhook endpoint: where events go, and which."""
 
-    url = Text()
-    description = Text(required=False, allow_blank=True, default="")
-    events = serializers.ListField(child=Text(), required=False, default=list, help_text="None means every event.")
+    url = UrlText(max_length=2_000, help_text="An http(s) URL reachable from the internet.")
+    description = Text(required=False, allow_blank=True, default="", max_length=200)
+    events = EventsField(child=Text(), required=False, default=list, help_text="None means every event.")
     active = serializers.BooleanField(required=False, help_text="false stops deliveries; true starts them again.")
 
 

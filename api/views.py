@@ -4,79 +4,34 @@ id is a 404, never a 403."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import serializers as s
 from api.idempotency import HEADER, answers_with_secret, idempotent
 from api.problems import flatten, from_django
+from api.queries import (
+    PLATFORM_FILTER,
+    Cursor,
+    choice_filter,
+    choices_filter,
+    id_filter,
+    id_parameter,
+    time_filter,
+    unknown_status,
+)
 from connections.models import Connection, Platform
 from publishing import rules, services
 from publishing.models import Post, Publication
 from webhooks import services as webhooks
 from webhooks.models import Delivery, Endpoint
-
-
-class Cursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
-
-    def get_page_size(self, request) -> int:
-        """``limit``: 1 to 200 (more is read as 200); anything else is a 400, not a page of 50."""
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
-            raise exceptions.ValidationError(
-                {"limit": [f"Give the page size as a whole number from 1 to {self.max_page_size}."]}
-            )
-        return min(int(raw), self.max_page_size)
-
-    def get_schema_operation_parameters(self, view) -> list[dict]:
-        cursor, limit = super().get_schema_operation_parameters(view)
-        cursor["description"] = (
-            "Where a page starts: the `cursor` of a page's `next` or `previous` link (400 if altered)."
-        )
-        limit["description"] = (
-            f"Page size, {self.page_size} unless given; at most {self.max_page_size} (a larger one is read as "
-            f"{self.max_page_size})."
-        )
-        limit["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size}
-        return [cursor, limit]
-
-    def decode_cursor(self, request):
-        """A cursor the API did not give (or altered) is the client's mistake: 400, not DRF's 404."""
-        invalid = exceptions.ValidationError(
-            {"cursor": ["This is not a cursor the API gave: follow a page's next or previous link, or leave it out."]}
-        )
-        try:
-            cursor = super().decode_cursor(request)
-        except exceptions.NotFound:
-            raise invalid from None
-        # The position is an id (ordering by -id): anything else would reach the query.
-        if cursor is not None and cursor.position is not None and not _is_id(cursor.position):
-            raise invalid
-        return cursor
-
-
-# The largest id PostgreSQL's bigint holds: a larger "id" names no row.
-MAX_ID = 2**63 - 1
-
-
-def _is_id(value: str) -> bool:
-    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 class TeamScoped:
@@ -99,53 +54,6 @@ class TeamScoped:
     def page(self, queryset, serializer_class):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def time_filter(request, name: str):
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    try:
-        when = s.Rfc3339Field().to_internal_value(value)
-    except serializers.ValidationError as err:
-        raise exceptions.ValidationError({name: err.detail}) from err
-    try:
-        return when.astimezone(UTC)
-    except OverflowError:
-        # Before year 1 or after 9999 in UTC: before or after every time a row holds.
-        return (datetime.min if when.year == 1 else datetime.max).replace(tzinfo=UTC)
-
-
-def choice_filter(request, name: str, choices: list[str], unknown) -> str | None:
-    """The query parameter ``name``, upper-cased, if it is one of ``choices``; a 400 naming them
-    otherwise (``unknown(value)`` says it)."""
-    value = request.query_params.get(name)
-    if not value:
-        return None
-    if value.strip().upper() not in choices:
-        raise exceptions.ValidationError({name: [unknown(value)]})
-    return value.strip().upper()
-
-
-def id_filter(request, name: str, what: str) -> str | None:
-    value = request.query_params.get(name)
-    if value is not None and not _is_id(value):
-        raise exceptions.ValidationError({name: [f"Give {what} id (a whole number)."]})
-    return value
-
-
-def unknown_status(choices: list[str]):
-    return lambda value: f"Unknown status {value!r}: choose from {', '.join(choices)}."
-
-
-# Filters take names in any case; the schema gives them as the API writes them.
-PLATFORM_FILTER = OpenApiParameter(
-    "platform", {"type": "string", "enum": Platform.values}, description="Rows of this platform."
-)
-
-
-def id_parameter(name: str, description: str) -> OpenApiParameter:
-    return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID}, description=description)
 
 
 # --- posts -----------------------------------------------------------------------------------
@@ -177,15 +85,8 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     )
     def list(self, request):
         posts = self.get_queryset()
-        if statuses := request.query_params.get("status"):
-            wanted = [v.strip().upper() for v in statuses.split(",") if v.strip()]
-            unknown = sorted(set(wanted) - set(Post.Status.values))
-            if unknown:
-                named = ", ".join(repr(name) for name in unknown)
-                raise exceptions.ValidationError(
-                    {"status": [f"Unknown status {named}: choose from {', '.join(Post.Status.values)}."]}
-                )
-            posts = posts.filter(status__in=wanted)
+        if statuses := choices_filter(request, "status", Post.Status.values):
+            posts = posts.filter(status__in=statuses)
         if platform := choice_filter(request, "platform", Platform.values, rules.unknown_platform):
             posts = posts.filter(platforms__contains=[platform])
         if (start := time_filter(request, "scheduledFrom")) is not None:
