@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from planrrr.crypto import EncryptedTextField
 from planrrr.models import Membership, Team
 
 
@@ -53,6 +54,8 @@ class IdempotencyKey(models.Model):
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
     body = models.JSONField(null=True)
+    # The answer instead of ``body`` when it carries a secret (api.idempotency), encrypted.
+    sealed_body = EncryptedTextField(blank=True, default="")
     headers = models.JSONField(default=dict)
     created_at = models.DateTimeField()
 

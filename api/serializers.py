@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -13,13 +12,17 @@ from api.problems import camel
 from connections.models import Connection, Platform
 from publishing import rules
 from publishing.models import Post, Publication
-from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.models import EVENT_TYPES, Delivery, DeliveryAttempt, Endpoint
 
 BULK_MAX = 500
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know: a misspelt ``scheduled_at`` must not make a draft."""
+    """Unknown fields are refused (400), naming the field meant when one is misspelt."""
+
+    # A misspelt ``scheduled_at`` must not make a draft. The schema says so (api.schema:
+    # ``additionalProperties: false``).
+    refuses_unknown_fields = True
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -31,6 +34,36 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError(unknown)
         return super().to_internal_value(data)
+
+
+class Text(serializers.CharField):
+    """A JSON string, and only a string: DRF's CharField takes ``5`` as ``"5"``, which hides a
+    client's bug (a number where text belongs) and is not what the schema says."""
+
+    default_error_messages = {"invalid": "Give text (a JSON string in quotes), not {kind}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", kind=_kind(data))
+        return super().to_internal_value(data)
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, int | float):
+        return f"{value!r} (a number)"
+    if value is None:
+        return "null"
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else type(value).__name__
+
+
+class Wording(Text):
+    """Text that must say something (the schema says ``minLength: 1``). An empty one still
+    reaches the rule book, which says what to write, in the admin's words."""
+
+    def run_validation(self, data=serializers.empty):
+        return "" if data == "" else super().run_validation(data)
 
 
 class Rfc3339Field(serializers.DateTimeField):
@@ -51,18 +84,42 @@ class Rfc3339Field(serializers.DateTimeField):
         return parsed
 
 
-VARIANTS_SCHEMA = {
-    "type": "object",
-    "description": "Per-platform text and media overriding the main ones there; keys are platform names.",
-    "additionalProperties": {
-        "type": "object",
-        "properties": {
-            "content": {"type": "string"},
-            "mediaUrls": {"type": "array", "items": {"type": "string", "format": "uri"}},
-        },
-    },
-    "example": {"TWITTER": {"content": "The short one for X"}},
+# What the rule book refuses, said in the schema too (a generated client checks it first).
+HTTP_URL = {"type": "string", "format": "uri", "pattern": "^https?://"}
+MEDIA_URLS_SCHEMA = {
+    "type": "array",
+    "items": {**HTTP_URL, "maxLength": rules.MAX_MEDIA_URL_LENGTH},
+    "maxItems": rules.MAX_MEDIA_URLS,
 }
+
+
+@extend_schema_field(MEDIA_URLS_SCHEMA)
+class MediaUrlsField(serializers.ListField):
+    """Links to images (http or https); the rule book checks them."""
+
+
+# The shapes of ``variants`` and ``thread``, for the schema: VariantsField and ThreadField take them
+# as JSON and leave every check to the rule book, which refuses unknown keys by name.
+class ThreadPartSerializer(StrictSerializer):
+    """A follow-up part of a thread."""
+
+    content = Text()
+    mediaUrls = MediaUrlsField(child=Text(), required=False)
+
+
+class VariantSerializer(StrictSerializer):
+    """What one platform gets instead of the post's own text, media or thread."""
+
+    content = Text(required=False)
+    mediaUrls = MediaUrlsField(child=Text(), required=False)
+    thread = ThreadPartSerializer(many=True, required=False, max_length=rules.MAX_THREAD_PARTS)
+
+
+class VariantsSerializer(StrictSerializer):
+    """Per-platform text, media and thread overriding the main ones there, by platform name."""
+
+    def get_fields(self):
+        return {platform: VariantSerializer(required=False) for platform in Platform.values}
 
 
 def _keys(value, names: dict[str, str]):
@@ -77,7 +134,7 @@ def _thread(value, names: dict[str, str]):
 TO_MODEL, TO_JSON = {"mediaUrls": "media_urls"}, {"media_urls": "mediaUrls"}
 
 
-@extend_schema_field(VARIANTS_SCHEMA)
+@extend_schema_field(VariantsSerializer)
 class VariantsField(serializers.JSONField):
     """{PLATFORM: {content?, mediaUrls?, thread?}} <-> the model's {PLATFORM: {content?,
     media_urls?, thread?}}. Other keys pass through untouched, for the rule book to refuse by name."""
@@ -101,16 +158,7 @@ class VariantsField(serializers.JSONField):
         return variant
 
 
-@extend_schema_field(
-    {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "properties": {"content": {"type": "string"}, "mediaUrls": {"type": "array", "items": {"type": "string"}}},
-        },
-        "example": [{"content": "2/2 The rest of the story"}],
-    }
-)
+@extend_schema_field(ThreadPartSerializer(many=True, max_length=rules.MAX_THREAD_PARTS))
 class ThreadField(serializers.JSONField):
     """[{content, mediaUrls?}] <-> the model's [{content, media_urls?}]; the rule book checks it."""
 
@@ -128,8 +176,8 @@ class PublicationSerializer(serializers.ModelSerializer):
     postId = serializers.IntegerField(source="post_id", read_only=True)
     externalId = serializers.CharField(source="external_id", read_only=True)
     attemptCount = serializers.IntegerField(source="attempt_count", read_only=True)
-    publishedAt = serializers.DateTimeField(source="published_at", read_only=True)
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    publishedAt = serializers.DateTimeField(source="published_at", read_only=True, allow_null=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True, allow_null=True)
     connectionId = serializers.IntegerField(source="connection_id", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
@@ -161,8 +209,8 @@ class PostSerializer(serializers.ModelSerializer):
     firstComment = serializers.CharField(source="first_comment", read_only=True)
     seriesId = serializers.IntegerField(source="series_id", read_only=True, allow_null=True)
     reviewNote = serializers.CharField(source="review_note", read_only=True)
-    scheduledAt = serializers.DateTimeField(source="scheduled_at", read_only=True)
-    publishedAt = serializers.DateTimeField(source="published_at", read_only=True)
+    scheduledAt = serializers.DateTimeField(source="scheduled_at", read_only=True, allow_null=True)
+    publishedAt = serializers.DateTimeField(source="published_at", read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
     publications = PublicationSerializer(many=True, read_only=True)
@@ -191,28 +239,33 @@ class PostSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(
+    {"type": "array", "items": {"$ref": "#/components/schemas/Platform"}, "minItems": 1, "uniqueItems": True}
+)
+class PlatformsField(serializers.ListField):
+    """Platform names; the rule book says which are unknown, listed twice, or not connected."""
+
+
 class PostWriteSerializer(StrictSerializer):
     """A post to create (or, every field given, to replace)."""
 
-    content = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    platforms = serializers.ListField(child=serializers.CharField(), help_text=", ".join(Platform.values))
-    mediaUrls = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    content = Wording(trim_whitespace=False)
+    platforms = PlatformsField(child=Text(), help_text="Where it goes: one account of each platform listed.")
+    mediaUrls = MediaUrlsField(child=Text(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
     thread = ThreadField(
         required=False,
         default=list,
         help_text=f"Follow-up parts, each a reply to the one before ({rules.THREAD_PLATFORMS} only).",
     )
-    firstComment = serializers.CharField(
+    firstComment = Text(
         required=False,
         default="",
         allow_blank=True,
         trim_whitespace=False,
         help_text="Commented once published (on X, Bluesky and Mastodon, a reply to the post).",
     )
-    repeat = serializers.CharField(
-        required=False, default="", allow_blank=True, help_text="RFC 5545 RRULE in the team's zone."
-    )
+    repeat = Text(required=False, default="", allow_blank=True, help_text="RFC 5545 RRULE in the team's zone.")
     scheduledAt = Rfc3339Field(
         required=False, allow_null=True, default=None, help_text="RFC 3339 with an offset; none makes a draft."
     )
@@ -247,6 +300,8 @@ class PostPatchSerializer(PostWriteSerializer):
 
 
 class ApproveSerializer(StrictSerializer):
+    """How to approve a post in review: at its time, at a new one, or now."""
+
     publishNow = serializers.BooleanField(
         required=False, default=False, help_text="Publish at once: required when the post's time has passed."
     )
@@ -254,11 +309,20 @@ class ApproveSerializer(StrictSerializer):
 
 
 class RejectSerializer(StrictSerializer):
-    note = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="Why: the author reads it.")
+    """Why the post goes back to its author."""
+
+    note = Wording(trim_whitespace=False, help_text="Why: the author reads it.")
+
+
+@extend_schema_field(PostCreateSerializer(many=True))
+class BulkPostsField(serializers.ListField):
+    """The posts of a bulk request: objects, each checked as POST /posts checks its body."""
 
 
 class BulkSerializer(StrictSerializer):
-    posts = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=BULK_MAX)
+    """Up to 500 posts, each created or refused on its own."""
+
+    posts = BulkPostsField(child=serializers.DictField(), min_length=1, max_length=BULK_MAX)
 
 
 class BulkItemSerializer(serializers.Serializer):
@@ -294,7 +358,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
         fields = ["id", "platform", "name", "accountId", "status", "statusDetail", "expiresAt", "createdAt"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field({"type": "string", "format": "date-time", "nullable": True})
     def get_expiresAt(self, obj):  # noqa: N802 - the JSON name
         # Connection.expires_at comes with the OAuth connect flows; until then: unknown (null).
         value = getattr(obj, "expires_at", None)
@@ -323,12 +387,22 @@ class EndpointCreatedSerializer(EndpointSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(EVENT_TYPES)}})
+class EventsField(serializers.ListField):
+    """Event names; the model names the unknown ones."""
+
+
+@extend_schema_field(HTTP_URL)
+class UrlText(Text):
+    """An http(s) URL; the model checks where it leads."""
+
+
 class EndpointWriteSerializer(StrictSerializer):
-    url = serializers.CharField()
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    events = serializers.ListField(
-        child=serializers.CharField(), required=False, default=list, help_text="None means every event."
-    )
+    """A webhook endpoint: where events go, and which."""
+
+    url = UrlText(max_length=2_000, help_text="An http(s) URL reachable from the internet.")
+    description = Text(required=False, allow_blank=True, default="", max_length=200)
+    events = EventsField(child=Text(), required=False, default=list, help_text="None means every event.")
     active = serializers.BooleanField(required=False, help_text="false stops deliveries; true starts them again.")
 
 
@@ -361,7 +435,7 @@ class DeliverySerializer(serializers.ModelSerializer):
     eventType = serializers.CharField(source="event.type", read_only=True)
     endpointId = serializers.IntegerField(source="endpoint_id", read_only=True)
     attemptCount = serializers.IntegerField(source="attempt_count", read_only=True)
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True, allow_null=True)
     lastStatusCode = serializers.IntegerField(source="last_status_code", read_only=True, allow_null=True)
     lastError = serializers.CharField(source="last_error", read_only=True)
     redeliveryOf = serializers.IntegerField(source="redelivery_of_id", read_only=True, allow_null=True)

@@ -1,8 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import views
+from api import problems, views
 
 app_name = "api"
 
@@ -29,4 +29,5 @@ urlpatterns = [
         name="redoc",
     ),
     *router.urls,
+    re_path(r"", problems.not_found),
 ]

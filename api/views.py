@@ -8,42 +8,38 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import serializers as s
-from api.idempotency import HEADER, idempotent
+from api.idempotency import HEADER, answers_with_secret, idempotent
 from api.problems import flatten, from_django
-from connections.models import Connection
-from publishing import services
+from api.queries import (
+    PLATFORM_FILTER,
+    Cursor,
+    choice_filter,
+    choices_filter,
+    id_filter,
+    id_parameter,
+    time_filter,
+    unknown_status,
+)
+from connections.models import Connection, Platform
+from publishing import rules, services
 from publishing.models import Post, Publication
 from webhooks import services as webhooks
 from webhooks.models import Delivery, Endpoint
-
-IDEMPOTENCY = OpenApiParameter(
-    HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Any unique string (a UUID): the same key and body within 24 h replay the first answer.",
-)
-
-
-class Cursor(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
 
 
 class TeamScoped:
     """The key's team, and Idempotency-Key on every POST."""
 
     pagination_class = Cursor
-    lookup_value_regex = r"\d+"
+    # ASCII digits only: \d would take other scripts' digits too.
+    lookup_value_regex = r"[0-9]{1,19}"
 
     @property
     def team(self):
@@ -60,16 +56,6 @@ class TeamScoped:
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
 
-def time_filter(request, name: str):
-    value = request.query_params.get(name)
-    if value is None:
-        return None
-    try:
-        return s.Rfc3339Field().to_internal_value(value)
-    except serializers.ValidationError as err:
-        raise exceptions.ValidationError({name: err.detail}) from err
-
-
 # --- posts -----------------------------------------------------------------------------------
 
 
@@ -77,31 +63,32 @@ def time_filter(request, name: str):
 class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     serializer_class = s.PostSerializer
     queryset = Post.objects.none()
+    # What a post's state can refuse (409): only drafts can be submitted, published ones not changed...
+    conflicts = {"update", "partial_update", "cancel", "retry", "publish_now", "submit", "approve", "reject"}
 
     def get_queryset(self):
         return Post.objects.filter(team=self.team).prefetch_related("publications")
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("status", OpenApiTypes.STR, description="One status, or several: SCHEDULED,FAILED"),
-            OpenApiParameter("platform", OpenApiTypes.STR, description="Posts that list this platform."),
+            OpenApiParameter(
+                "status",
+                {"type": "array", "items": {"type": "string", "enum": Post.Status.values}},
+                style="form",
+                explode=False,
+                description="One status, or several: SCHEDULED,FAILED",
+            ),
+            PLATFORM_FILTER,
             OpenApiParameter("scheduledFrom", OpenApiTypes.DATETIME, description="scheduledAt at or after (RFC 3339)"),
             OpenApiParameter("scheduledTo", OpenApiTypes.DATETIME, description="scheduledAt before (RFC 3339)"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="Page size, at most 200."),
         ]
     )
     def list(self, request):
         posts = self.get_queryset()
-        if statuses := request.query_params.get("status"):
-            wanted = [v.strip().upper() for v in statuses.split(",") if v.strip()]
-            unknown = sorted(set(wanted) - set(Post.Status.values))
-            if unknown:
-                raise exceptions.ValidationError(
-                    {"status": [f"Unknown status {', '.join(unknown)}: choose from {', '.join(Post.Status.values)}."]}
-                )
-            posts = posts.filter(status__in=wanted)
-        if platform := request.query_params.get("platform"):
-            posts = posts.filter(platforms__contains=[platform.strip().upper()])
+        if statuses := choices_filter(request, "status", Post.Status.values):
+            posts = posts.filter(status__in=statuses)
+        if platform := choice_filter(request, "platform", Platform.values, rules.unknown_platform):
+            posts = posts.filter(platforms__contains=[platform])
         if (start := time_filter(request, "scheduledFrom")) is not None:
             posts = posts.filter(scheduled_at__gte=start)
         if (end := time_filter(request, "scheduledTo")) is not None:
@@ -111,7 +98,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(s.PostSerializer(self.get_object()).data)
 
-    @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer}, parameters=[IDEMPOTENCY])
+    @extend_schema(request=s.PostCreateSerializer, responses={201: s.PostSerializer})
     def create(self, request):
         data = s.PostCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -134,7 +121,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
         post = services.post_update(post=post, role=self.role, **data.service_fields())
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses=s.PostSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel a post that has not started publishing (409 if it has)."""
@@ -148,7 +135,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
             )
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses=s.PostSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Try the FAILED publications of a FAILED or PARTIAL post again; published ones stay."""
@@ -156,21 +143,21 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
         services.publications_retry(post=post)
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses=s.PostSerializer)
     @action(detail=True, methods=["post"], url_path="publish-now")
     def publish_now(self, request, pk=None):
         """Publish a DRAFT or SCHEDULED post now."""
         post = services.post_schedule(post=self.get_object(), publish_now=True, role=self.role)
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=None, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses=s.PostSerializer)
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         """Submit a DRAFT for review (IN_REVIEW); an approve key approves or rejects it."""
         post = services.post_submit(post=self.get_object())
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=s.ApproveSerializer, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=s.ApproveSerializer, responses=s.PostSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve a post IN_REVIEW (approve keys only: 403 otherwise): it is SCHEDULED at its time.
@@ -185,13 +172,19 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
         )
         return Response(s.PostSerializer(self._fresh(post)).data)
 
-    @extend_schema(request=s.RejectSerializer, responses=s.PostSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=s.RejectSerializer, responses=s.PostSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject a post IN_REVIEW with a note (approve keys only: 403 otherwise): a DRAFT again."""
         data = s.RejectSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        post = services.post_reject(post=self.get_object(), role=self.role, note=data.validated_data["note"])
+        try:
+            post = services.post_reject(post=self.get_object(), role=self.role, note=data.validated_data["note"])
+        except DjangoValidationError as err:
+            if hasattr(err, "error_dict") and "review_note" in err.error_dict:
+                # The post keeps it as review_note; the client sent it as note.
+                raise exceptions.ValidationError({"note": err.message_dict["review_note"]}) from err
+            raise
         return Response(s.PostSerializer(self._fresh(post)).data)
 
     @property
@@ -199,7 +192,7 @@ class PostViewSet(TeamScoped, viewsets.GenericViewSet):
         """The team role the key acts with: an approve key is an ADMIN, any other a MEMBER."""
         return self.request.auth.member_role
 
-    @extend_schema(request=s.BulkSerializer, responses=s.BulkResultSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=s.BulkSerializer, responses=s.BulkResultSerializer)
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         """Create up to 500 posts. Each is created (201) or refused with its errors (400) on its
@@ -239,13 +232,15 @@ def _errors(detail) -> dict[str, list[str]]:
 # --- read-only resources -----------------------------------------------------------------------
 
 
-@extend_schema(
-    tags=["publications"],
-    parameters=[
-        OpenApiParameter("post", OpenApiTypes.INT, description="Publications of this post."),
-        OpenApiParameter("platform", OpenApiTypes.STR),
-        OpenApiParameter("status", OpenApiTypes.STR),
-    ],
+@extend_schema(tags=["publications"])
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            id_parameter("post", "Publications of this post."),
+            PLATFORM_FILTER,
+            OpenApiParameter("status", {"type": "string", "enum": Publication.Status.values}),
+        ]
+    )
 )
 class PublicationViewSet(TeamScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.PublicationSerializer
@@ -254,15 +249,13 @@ class PublicationViewSet(TeamScoped, mixins.ListModelMixin, mixins.RetrieveModel
     def get_queryset(self):
         rows = Publication.objects.filter(post__team=self.team)
         if self.action == "list":
-            params = self.request.query_params
-            if (post := params.get("post")) is not None:
-                if not post.isdigit():
-                    raise exceptions.ValidationError({"post": ["Give a post id (a number)."]})
+            if (post := id_filter(self.request, "post", "a post")) is not None:
                 rows = rows.filter(post_id=post)
-            if platform := params.get("platform"):
-                rows = rows.filter(platform=platform.upper())
-            if state := params.get("status"):
-                rows = rows.filter(status=state.upper())
+            if platform := choice_filter(self.request, "platform", Platform.values, rules.unknown_platform):
+                rows = rows.filter(platform=platform)
+            statuses = Publication.Status.values
+            if state := choice_filter(self.request, "status", statuses, unknown_status(statuses)):
+                rows = rows.filter(status=state)
         return rows
 
 
@@ -294,6 +287,7 @@ class EndpointViewSet(
         return Endpoint.objects.filter(team=self.team)
 
     @extend_schema(request=s.EndpointWriteSerializer, responses={201: s.EndpointCreatedSerializer})
+    @answers_with_secret
     def create(self, request):
         """Create an endpoint. Its signing secret is in this answer only: keep it."""
         data = s.EndpointWriteSerializer(data=request.data)
@@ -325,13 +319,14 @@ class EndpointViewSet(
         webhooks.endpoint_delete(endpoint=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=s.SecretSerializer, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses=s.SecretSerializer)
     @action(detail=True, methods=["post"])
+    @answers_with_secret
     def rotate(self, request, pk=None):
         """A new signing secret (in this answer only); the old one keeps signing for a day."""
         return Response({"secret": webhooks.endpoint_rotate_secret(endpoint=self.get_object())})
 
-    @extend_schema(request=None, responses={202: s.DeliverySerializer}, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses={202: s.DeliverySerializer})
     @action(detail=True, methods=["post"])
     def test(self, request, pk=None):
         """Send a ``webhook.test`` event to this endpoint."""
@@ -339,12 +334,14 @@ class EndpointViewSet(
         return Response(s.DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(
-    tags=["webhooks"],
-    parameters=[
-        OpenApiParameter("endpoint", OpenApiTypes.INT, description="Deliveries to this endpoint."),
-        OpenApiParameter("status", OpenApiTypes.STR, description="PENDING, SUCCEEDED or FAILED"),
-    ],
+@extend_schema(tags=["webhooks"])
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            id_parameter("endpoint", "Deliveries to this endpoint."),
+            OpenApiParameter("status", {"type": "string", "enum": Delivery.Status.values}),
+        ]
+    )
 )
 class DeliveryViewSet(TeamScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = s.DeliverySerializer
@@ -358,16 +355,14 @@ class DeliveryViewSet(TeamScoped, mixins.ListModelMixin, mixins.RetrieveModelMix
             .defer("event__payload")
         )
         if self.action == "list":
-            params = self.request.query_params
-            if (endpoint := params.get("endpoint")) is not None:
-                if not endpoint.isdigit():
-                    raise exceptions.ValidationError({"endpoint": ["Give an endpoint id (a number)."]})
+            if (endpoint := id_filter(self.request, "endpoint", "an endpoint")) is not None:
                 rows = rows.filter(endpoint_id=endpoint)
-            if state := params.get("status"):
-                rows = rows.filter(status=state.upper())
+            statuses = Delivery.Status.values
+            if state := choice_filter(self.request, "status", statuses, unknown_status(statuses)):
+                rows = rows.filter(status=state)
         return rows
 
-    @extend_schema(request=None, responses={202: s.DeliverySerializer}, parameters=[IDEMPOTENCY])
+    @extend_schema(request=None, responses={202: s.DeliverySerializer})
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
         """Send this delivery's event to its endpoint again (same event id), as a new delivery."""

@@ -7,7 +7,9 @@ class PlanrrrConfig(AppConfig):
     verbose_name = "Teams"
 
     def ready(self) -> None:
+        from planrrr import db
         from planrrr.teamadmin import team_group_sync
 
         # The admin's group for team members (planrrr.teamadmin), kept in step with the models.
         post_migrate.connect(team_group_sync, sender=self, dispatch_uid="planrrr.team_group_sync")
+        db.install()

@@ -326,6 +326,12 @@ if PUBLISH_LEASE_SECONDS <= PUBLISH_JOB_TIMEOUT:
 # --- HTTP API (/api/v1/) -------------------------------------------------------------------
 # Requests per API key (DRF rate: N/sec, N/min, N/hour or N/day); past it, 429 with Retry-After.
 API_THROTTLE_RATE = env("API_THROTTLE_RATE", default="600/min")
+# The largest request body the API reads; a larger one is 413, refused before it is read. The
+# largest request the API takes is a bulk of 500 posts (api.serializers.BULK_MAX): 500 times the
+# longest text any platform takes (Facebook's 63,206 characters) is 31.6 MB of plain text, which
+# fits in 32 MiB with its JSON (api.tests.test_limits checks it). Django's own
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) still bounds the admin's forms.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 # How long the answer to a POST with an Idempotency-Key is kept (and replayed) per team.
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 PLANRRR_PERIODIC["api.services.idempotency_keys_prune"] = 600.0
@@ -336,7 +342,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "api.problems.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -6,7 +6,7 @@ from django.db import models
 
 from connections.models import Connection, Platform
 from planrrr.models import Team
-from publishing.rules import THREAD_PLATFORMS
+from publishing.rules import MAX_MEDIA_URL_LENGTH, THREAD_PLATFORMS
 
 
 class Post(models.Model):
@@ -29,7 +29,7 @@ class Post(models.Model):
     )
     content = models.TextField()
     platforms = ArrayField(models.CharField(max_length=20, choices=Platform.choices))
-    media_urls = ArrayField(models.URLField(max_length=2000), default=list, blank=True)
+    media_urls = ArrayField(models.URLField(max_length=MAX_MEDIA_URL_LENGTH), default=list, blank=True)
     # Per-platform overrides of the text and media: {PLATFORM: {"content"?, "media_urls"?}}. A
     # platform without an entry (or an entry without a key) gets the main one
     # (publishing.rules.content_for). db_default: rows inserted by SQL without it still work.

@@ -14,7 +14,7 @@ Two layers:
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dateutil.rrule import rrulestr
 from django.conf import settings
@@ -59,6 +59,9 @@ MAX_THREAD_PARTS = 25
 # The most images any platform takes on one post (LinkedIn's 20): a longer list is refused
 # before each URL is checked (each check resolves the host).
 MAX_MEDIA_URLS = max(adapter.max_images for adapter in ADAPTERS.values())
+# The longest media URL kept (Post.media_urls' column; variants and thread parts keep theirs in
+# JSON, with the same bound).
+MAX_MEDIA_URL_LENGTH = 2_000
 THREAD_PLATFORMS = spoken_list([adapter.label for adapter in ADAPTERS.values() if adapter.supports_threads])
 
 
@@ -130,11 +133,26 @@ def scheduled_at_problem(scheduled_at: object, *, publish_now: bool = False) -> 
         return "Give the time as a date and time with a time zone."
     if timezone.is_naive(scheduled_at):
         return no_zone(scheduled_at)
+    if problem := out_of_range(scheduled_at):
+        return problem
     tolerance = timedelta(seconds=settings.SCHEDULE_PAST_TOLERANCE_SECONDS)
     if not publish_now and scheduled_at < timezone.now() - tolerance:
         return (
             f"{scheduled_at.isoformat()} is in the past: pick a time from now on, or publish now "
             f"(times up to {settings.SCHEDULE_PAST_TOLERANCE_SECONDS // 60} minutes ago are taken as now)."
+        )
+    return None
+
+
+def out_of_range(when: datetime) -> str | None:
+    """Why an aware time cannot be kept, or None: beyond the years 1 to 9999 in UTC (Python's, so
+    the ones a row can be read back with; PostgreSQL would store year 10000 and more)."""
+    try:
+        when.astimezone(UTC)
+    except OverflowError:
+        return (
+            f"{when.isoformat()} is outside the years 1 to 9999 in UTC, the times planrrr can keep: "
+            "pick a time within them."
         )
     return None
 
@@ -257,7 +275,16 @@ def media_urls_problems(urls: object) -> list[str]:
         return ["Give the media URLs as a list."]
     if len(urls) > MAX_MEDIA_URLS:
         return [f"No platform takes more than {MAX_MEDIA_URLS} images on a post; this list has {len(urls)}."]
-    return [p for p in (text_problem(url, "A media URL") or media_url_problem(url) for url in urls) if p]
+    return [p for p in (text_problem(url, "A media URL") or _media_url_problem(url) for url in urls) if p]
+
+
+def _media_url_problem(url: str) -> str | None:
+    if len(url) > MAX_MEDIA_URL_LENGTH:
+        return (
+            f"A media URL takes at most {MAX_MEDIA_URL_LENGTH:,} characters; {url[:60]!r}… has {len(url):,}: "
+            "use a shorter link to the image."
+        )
+    return media_url_problem(url)
 
 
 def thread_platform_problems(thread: list, platform: str, where: str, *, base_url: str = "") -> dict[str, list[str]]:

@@ -1,11 +1,17 @@
 """Who may call: keys, roles, revocation, throttling."""
 
-from django.test import override_settings
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from django.test import LiveServerTestCase, override_settings
 from django.utils import timezone
 
 from api import services as api_services
 from api.models import ApiKey
-from api.tests.base import ApiTestCase
+from api.tests.base import ApiActors, ApiTestCase
+from planrrr.testing import flush_redis
 
 
 class AuthTests(ApiTestCase):
@@ -65,3 +71,48 @@ class AuthTests(ApiTestCase):
         self.assertEqual(throttled["Content-Type"], "application/problem+json")
         # Another key has its own allowance.
         self.assertEqual(self.client_for(self.read_key).get("/api/v1/me").status_code, 200)
+
+    def test_it_says_which_role_a_key_lacks(self):
+        self.team.requires_approval = True
+        self.team.save()
+        post = self.create_post()
+        self.assertEqual(self.api.post(f"/api/v1/posts/{post['id']}/submit").status_code, 200)
+        for action, body in (("approve", {}), ("reject", {"note": "No"}), ("publish-now", None)):
+            with self.subTest(action):
+                refused = self.api.post(f"/api/v1/posts/{post['id']}/{action}", body, format="json")
+                self.assertEqual(refused.status_code, 403, refused.content)
+                self.assertIn(
+                    "This API key has the write role: it takes a key with the approve role", refused.json()["detail"]
+                )
+
+
+class ConcurrentThrottleTests(ApiActors, LiveServerTestCase):
+    """The rate holds exactly when a key's requests come at once (DRF's own count is a read, then a
+    write: concurrent requests all read the same count and all pass)."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_api_actors()
+
+    @override_settings(API_THROTTLE_RATE="40/min")
+    def test_it_lets_exactly_the_rate_through_when_requests_come_at_once(self):
+        http = requests.Session()
+        http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
+        start = threading.Barrier(16)
+
+        def send(_):
+            start.wait(timeout=10)
+            answers = []
+            for _ in range(8):
+                response = http.get(
+                    f"{self.live_server_url}/api/v1/me",
+                    headers={"Authorization": f"Bearer {self.write_key}"},
+                    timeout=30,
+                )
+                answers.append(response.status_code)
+            return answers
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = Counter(status for answers in pool.map(send, range(16)) for status in answers)
+        self.assertEqual(statuses, Counter({200: 40, 429: 88}))

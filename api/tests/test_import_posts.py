@@ -7,6 +7,7 @@ from io import StringIO
 from django.core.management import call_command
 from django.test import TestCase
 
+from api.management.commands.import_posts import posts_import
 from planrrr.testing import flush_redis
 from publishing.models import Post
 from publishing.tests.base import Actors
@@ -46,3 +47,13 @@ class ImportPostsTests(Actors, TestCase):
         self.assertEqual(morning.variants, {"TWITTER": {"content": "Short for X"}})
         self.assertIn(f"post #{morning.pk} SCHEDULED for 2030-01-15 09:30 Europe/Paris", report)
         self.assertEqual(Post.objects.get(content="A draft").status, Post.Status.DRAFT)
+
+    def test_it_refuses_a_row_past_the_year_9999_and_keeps_any_offset(self):
+        rows = [
+            {"content": "Far", "platforms": "FACEBOOK", "scheduled_at": "9999-12-31T23:30:00-01:00"},
+            {"content": "East", "platforms": "FACEBOOK", "scheduled_at": "2030-01-15T09:30:00+18:00"},
+        ]
+        report = posts_import(team=self.team, rows=rows)
+        self.assertIn("outside the years 1 to 9999 in UTC", report[0][1]["scheduled_at"][0])
+        self.assertEqual(report[1][1].scheduled_at, datetime(2030, 1, 14, 15, 30, tzinfo=UTC))
+        self.assertEqual(Post.objects.get().content, "East")

@@ -3,8 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
+from django.db import connection
 from django.utils import timezone
 
+from api import services as api_services
 from api.tests.base import ApiTestCase
 from publishing.models import Post, Publication
 from publishing.tests.base import INSTAGRAM_USER
@@ -226,3 +228,124 @@ class PostApiTests(ApiTestCase):
         self.assertNotIn(b"mock_fb_token", connections.content)
         self.assertNotIn("accessToken", connections.json()["results"][0])
         self.assertIn("expiresAt", connections.json()["results"][0])
+
+
+class PostInputTests(ApiTestCase):
+    """What a client may send wrong, each answered with a 4xx that names the field: never a 500."""
+
+    def later(self, minutes: int = 60) -> str:
+        return (timezone.now() + timedelta(minutes=minutes)).isoformat()
+
+    def post(self, **fields):
+        return self.api.post("/api/v1/posts", {"content": "x", "platforms": ["FACEBOOK"], **fields}, format="json")
+
+    def test_it_takes_a_time_with_any_offset_rfc_3339_allows(self):
+        # PostgreSQL takes offsets up to 15:59 only: this was a 500.
+        response = self.post(scheduledAt="2030-01-15T09:30:00+18:00")
+        self.assertEqual(response.status_code, 201, response.content)
+        self.assertEqual(response.json()["scheduledAt"], "2030-01-14T15:30:00Z")
+        found = self.api.get(
+            "/api/v1/posts?scheduledFrom=2030-01-01T00:00:00%2B18:37&scheduledTo=0001-01-01T00:00:00%2B18:00"
+        )
+        self.assertEqual(found.status_code, 200, found.content)
+        self.assertEqual(found.json()["results"], [])
+        found = self.api.get("/api/v1/posts?scheduledFrom=2030-01-01T00:00:00%2B18:37")
+        self.assertEqual([p["id"] for p in found.json()["results"]], [response.json()["id"]])
+
+    def test_it_refuses_a_nul_or_an_unknown_value_in_a_filter_naming_it(self):
+        for path, field in [
+            ("/api/v1/posts?platform=%00", "platform"),
+            ("/api/v1/posts?platform=MYSPACE", "platform"),
+            ("/api/v1/posts?status=%00", "status"),
+            ("/api/v1/publications?status=%00", "status"),
+            ("/api/v1/publications?platform=%00", "platform"),
+            ("/api/v1/publications?post=%C2%B2", "post"),
+            ("/api/v1/deliveries?status=%00", "status"),
+            ("/api/v1/deliveries?status=DONE", "status"),
+            ("/api/v1/deliveries?endpoint=99999999999999999999", "endpoint"),
+        ]:
+            with self.subTest(path):
+                response = self.api.get(path)
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(response["Content-Type"], "application/problem+json")
+                self.assertEqual(list(response.json()["errors"]), [field])
+        message = self.api.get("/api/v1/deliveries?status=%00").json()["errors"]["status"][0]
+        self.assertEqual(message, "Unknown status '\\x00': choose from PENDING, SUCCEEDED, FAILED.")
+        self.assertEqual(self.api.get("/api/v1/publications?status=failed&platform=twitter").status_code, 200)
+
+    def test_it_refuses_a_time_past_the_year_9999_at_the_door(self):
+        response = self.post(scheduledAt="9999-12-31T23:30:00-01:00")
+        self.assertEqual(response.status_code, 400, response.content)
+        self.assertIn("outside the years 1 to 9999 in UTC", response.json()["errors"]["scheduledAt"][0])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+        draft = self.create_post()
+        patched = self.api.patch(
+            f"/api/v1/posts/{draft['id']}", {"scheduledAt": "9999-12-31T23:59:00-00:01"}, format="json"
+        )
+        self.assertEqual(patched.status_code, 400, patched.content)
+        self.assertIn("scheduledAt", patched.json()["errors"])
+        self.assertEqual(self.api.get("/api/v1/posts").status_code, 200)
+
+    def test_it_still_reads_the_team_posts_when_a_row_holds_a_time_past_the_year_9999(self):
+        # Written past the door (SQL): every read of the team's posts used to be a 500, for ever.
+        data = self.create_post(scheduledAt=self.later())
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE publishing_post SET scheduled_at = '10000-01-01 00:30:00+00' WHERE id = %s", [data["id"]]
+            )
+        listed = self.api.get("/api/v1/posts")
+        self.assertEqual(listed.status_code, 200, listed.content)
+        one = self.api.get(f"/api/v1/posts/{data['id']}")
+        self.assertEqual(one.json()["scheduledAt"], "9999-12-31T23:59:59.999999Z")
+        fixed = self.api.patch(f"/api/v1/posts/{data['id']}", {"scheduledAt": "2030-01-15T09:30:00Z"}, format="json")
+        self.assertEqual(fixed.status_code, 200, fixed.content)
+        self.assertEqual(self.post_row(data).scheduled_at, datetime(2030, 1, 15, 9, 30, tzinfo=UTC))
+
+    def test_it_refuses_a_number_or_a_list_where_text_belongs(self):
+        response = self.post(content=5, firstComment=["x"], platforms=[5])
+        self.assertEqual(response.status_code, 400, response.content)
+        errors = response.json()["errors"]
+        self.assertEqual(errors["content"], ["Give text (a JSON string in quotes), not 5 (a number)."])
+        self.assertEqual(errors["firstComment"], ["Give text (a JSON string in quotes), not a list."])
+        self.assertIn("not 5 (a number)", errors["platforms.0"][0])
+        self.assertFalse(Post.objects.filter(team=self.team).exists())
+        hook = self.api.post("/api/v1/webhook-endpoints", {"url": True}, format="json")
+        self.assertEqual(hook.json()["errors"]["url"], ["Give text (a JSON string in quotes), not true (a boolean)."])
+
+    def test_it_names_the_note_the_client_sent_when_a_rejection_gives_none(self):
+        self.team.requires_approval = True
+        self.team.save()
+        data = self.create_post()
+        self.assertEqual(self.api.post(f"/api/v1/posts/{data['id']}/submit").status_code, 200)
+        _, approve_key = api_services.api_key_create(team=self.team, name="Reviewer", role="approve")
+        reviewer = self.client_for(approve_key)
+        for note in ("", "  \u200b"):
+            with self.subTest(note=note):
+                response = reviewer.post(f"/api/v1/posts/{data['id']}/reject", {"note": note}, format="json")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(
+                    response.json()["errors"], {"note": ["Say why the post is rejected: the author reads this note."]}
+                )
+
+    def test_it_refuses_a_page_size_or_a_cursor_it_did_not_give(self):
+        for query, field in [("limit=-3", "limit"), ("limit=0", "limit"), ("limit=ten", "limit"),
+                             ("cursor=zzz", "cursor"), ("cursor=cD1hYmM%3D", "cursor")]:  # fmt: skip
+            with self.subTest(query):
+                response = self.api.get(f"/api/v1/posts?{query}")
+                self.assertEqual(response.status_code, 400, response.content)
+                self.assertEqual(list(response.json()["errors"]), [field])
+        for _ in range(3):
+            self.create_post()
+        self.assertEqual(len(self.api.get("/api/v1/posts?limit=1000").json()["results"]), 3, "more than 200: 200")
+
+    def test_it_answers_an_unknown_path_with_a_problem(self):
+        for method, path in [
+            ("get", "/api/v1/posts/abc"),
+            ("post", "/api/v1/posts/-1/cancel"),
+            ("get", "/api/v1/nope"),
+        ]:
+            with self.subTest(path):
+                response = getattr(self.api, method)(path)
+                self.assertEqual(response.status_code, 404)
+                self.assertEqual(response["Content-Type"], "application/problem+json")
+                self.assertIn("No such API path", response.json()["detail"])

@@ -1,7 +1,8 @@
 """Bad input is refused at the door, with a message that says what to change, and nothing
 is saved or enqueued."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import django_rq
 from django.core.exceptions import ValidationError
@@ -119,6 +120,33 @@ class PostCreateTests(Actors, TestCase):
         post.refresh_from_db()
         self.assertEqual(post.status, Post.Status.PUBLISHING)
         self.assertLess(abs((post.scheduled_at - timezone.now()).total_seconds()), 60)
+
+    def test_it_refuses_a_time_past_the_year_9999_in_utc(self):
+        # Python reads no year past 9999: a row with one made every read of the team's posts fail.
+        last_half_hour = datetime(9999, 12, 31, 23, 30, tzinfo=dt_timezone(timedelta(hours=-1)))
+        self.assertRefused("scheduled_at", "outside the years 1 to 9999 in UTC", scheduled_at=last_half_hour)
+        post = services.post_create(team=self.team, content="Later", platforms=["FACEBOOK"])
+        with self.assertRaises(ValidationError) as caught:
+            services.post_update(post=post, scheduled_at=last_half_hour)
+        self.assertIn("outside the years 1 to 9999", caught.exception.message_dict["scheduled_at"][0])
+        post.refresh_from_db()
+        self.assertIsNone(post.scheduled_at)
+
+    def test_it_keeps_a_time_with_any_offset_python_takes(self):
+        # RFC 3339 allows offsets up to 23:59; PostgreSQL stores up to 15:59: it is kept as UTC.
+        far_east = datetime(2030, 1, 15, 9, 30, tzinfo=dt_timezone(timedelta(hours=18)))
+        post = services.post_create(team=self.team, content="Far", platforms=["FACEBOOK"], scheduled_at=far_east)
+        post.refresh_from_db()
+        self.assertEqual(post.scheduled_at, datetime(2030, 1, 14, 15, 30, tzinfo=UTC))
+
+    def test_it_refuses_a_media_url_longer_than_the_column_keeps(self):
+        long_url = "https://cdn.example.com/" + "a" * 2000 + ".png"
+        self.assertRefused("media_urls", "A media URL takes at most 2,000 characters", media_urls=[long_url])
+        self.assertRefused(
+            "variants.FACEBOOK.media_urls",
+            "A media URL takes at most 2,000 characters",
+            variants={"FACEBOOK": {"media_urls": [long_url]}},
+        )
 
     def test_it_takes_a_time_a_moment_ago_as_now(self):
         post = services.post_create(
