@@ -16,6 +16,8 @@ Which problems an operation can answer follows from what it is (``AutoSchema.pro
 413   every POST, PUT and PATCH: a body over API_MAX_BODY_BYTES
 415   every POST, PUT and PATCH: a body that is not JSON
 422   every POST: an ``Idempotency-Key`` already used for another request
+503   every operation: PostgreSQL or Redis is unreachable for now (planrrr.outages'
+      middleware; with ``Retry-After``)
 ====  ===================================================================================
 """
 
@@ -40,6 +42,7 @@ PROBLEMS = {
     415: "The body is not JSON: send `Content-Type: application/json`.",
     422: "This Idempotency-Key was already used for another request: use a new key.",
     429: "This key sent more than API_THROTTLE_RATE requests: wait `Retry-After` seconds.",
+    503: "PostgreSQL or Redis cannot be reached for now: try again after `Retry-After` seconds.",
 }
 
 
@@ -74,7 +77,11 @@ ID = OpenApiParameter(
     "id", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, OpenApiParameter.PATH, description="The row's id."
 )
 RETRY_AFTER = OpenApiParameter(
-    "Retry-After", int, OpenApiParameter.HEADER, response=[429], description="Seconds to wait before trying again."
+    "Retry-After",
+    int,
+    OpenApiParameter.HEADER,
+    response=[429, 503],
+    description="Seconds to wait before trying again.",
 )
 WWW_AUTHENTICATE = OpenApiParameter(
     "WWW-Authenticate", str, OpenApiParameter.HEADER, response=[401], description='`Bearer realm="planrrr"`'
@@ -85,7 +92,7 @@ class AutoSchema(openapi.AutoSchema):
     def problems(self) -> list[int]:
         """The problem statuses this operation can answer (see the module's table)."""
         action = getattr(self.view, "action", None)
-        codes = {401, 429}
+        codes = {401, 429, 503}
         if action == "list":
             codes.add(400)
         if "{id}" in self.path:

@@ -25,14 +25,25 @@ class SchemaTests(TestCase):
         problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         self.assertEqual(schema["components"]["schemas"]["Problem"]["required"], ["status", "title", "type"])
         expected = {
-            ("get", "/api/v1/posts"): {"400", "401", "429"},
-            ("post", "/api/v1/posts"): {"400", "401", "403", "413", "415", "422", "429"},
-            ("get", "/api/v1/posts/{id}"): {"401", "404", "429"},
-            ("patch", "/api/v1/posts/{id}"): {"400", "401", "403", "404", "409", "413", "415", "429"},
-            ("post", "/api/v1/posts/{id}/approve"): {"400", "401", "403", "404", "409", "413", "415", "422", "429"},
-            ("post", "/api/v1/webhook-endpoints"): {"400", "401", "403", "409", "413", "415", "422", "429"},
-            ("delete", "/api/v1/webhook-endpoints/{id}"): {"401", "403", "404", "429"},
-            ("get", "/api/v1/me"): {"401", "429"},
+            ("get", "/api/v1/posts"): {"400", "401", "429", "503"},
+            ("post", "/api/v1/posts"): {"400", "401", "403", "413", "415", "422", "429", "503"},
+            ("get", "/api/v1/posts/{id}"): {"401", "404", "429", "503"},
+            ("patch", "/api/v1/posts/{id}"): {"400", "401", "403", "404", "409", "413", "415", "429", "503"},
+            ("post", "/api/v1/posts/{id}/approve"): {
+                "400",
+                "401",
+                "403",
+                "404",
+                "409",
+                "413",
+                "415",
+                "422",
+                "429",
+                "503",
+            },
+            ("post", "/api/v1/webhook-endpoints"): {"400", "401", "403", "409", "413", "415", "422", "429", "503"},
+            ("delete", "/api/v1/webhook-endpoints/{id}"): {"401", "403", "404", "429", "503"},
+            ("get", "/api/v1/me"): {"401", "429", "503"},
         }
         for (method, path), codes in expected.items():
             with self.subTest(method=method, path=path):
@@ -41,6 +52,8 @@ class SchemaTests(TestCase):
                 for code in codes:
                     self.assertEqual(responses[code]["content"], problem)
         self.assertIn("Retry-After", paths["/api/v1/me"]["get"]["responses"]["429"]["headers"])
+        # PostgreSQL or Redis unreachable (planrrr.health's OutageMiddleware): 503 with Retry-After.
+        self.assertIn("Retry-After", paths["/api/v1/me"]["get"]["responses"]["503"]["headers"])
         self.assertIn("WWW-Authenticate", paths["/api/v1/me"]["get"]["responses"]["401"]["headers"])
 
     def test_it_says_what_the_server_takes_and_returns(self):
