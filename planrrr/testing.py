@@ -6,6 +6,7 @@ and start real ``manage.py rqworker`` processes pointed at the test database.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,19 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def process_stop(process, *, timeout: float = 10.0) -> None:
+    """Stop a child process a test started: SIGTERM, then SIGKILL if it has not exited within
+    ``timeout`` (a gunicorn finishing a request in flight, a loaded machine), so that one slow
+    shutdown never fails a test whose assertions passed, nor leaves the process behind."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def flush_redis() -> None:

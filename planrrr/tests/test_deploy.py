@@ -19,7 +19,7 @@ from django.test import SimpleTestCase, TestCase, override_settings
 
 from mockapis.client import MockApis
 from planrrr.processes import free_port, worker_env
-from planrrr.testing import wait_for
+from planrrr.testing import process_stop, wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -101,8 +101,7 @@ class GunicornTests(SimpleTestCase):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        self.addCleanup(process.wait, 10)
-        self.addCleanup(process.terminate)
+        self.addCleanup(process_stop, process, timeout=10)
 
         def healthz():
             self.assertIsNone(process.poll(), "gunicorn exited: " + log.read_text()[-3000:])
@@ -163,8 +162,7 @@ class GunicornTests(SimpleTestCase):
             stderr=subprocess.PIPE,
             text=True,
         )
-        self.addCleanup(process.wait, 20)
-        self.addCleanup(process.terminate)
+        self.addCleanup(process_stop, process, timeout=20)
 
         def healthz():
             if process.poll() is not None:

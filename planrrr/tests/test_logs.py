@@ -26,7 +26,7 @@ from planrrr import logs
 from planrrr.logs import Outage
 from planrrr.periodic import Outages, run_periodic
 from planrrr.processes import free_port, worker_env
-from planrrr.testing import flush_redis, wait_for
+from planrrr.testing import flush_redis, process_stop, wait_for
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import FACEBOOK_PAGE, Actors
@@ -132,8 +132,7 @@ class ProcessLinesTests(SimpleTestCase):
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self.addCleanup(process.wait, 10)
-        self.addCleanup(process.terminate)
+        self.addCleanup(process_stop, process, timeout=10)
 
         def get(path):
             self.assertIsNone(process.poll(), output.read_text())
