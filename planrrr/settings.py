@@ -280,6 +280,8 @@ PLANRRR_PERIODIC = {
 # What a worker's main process does once before it forks or starts working, besides the
 # preloading of planrrr.rq: dotted paths of functions taking no argument.
 PLANRRR_WORKER_WARM_UP = [
+    # Every platform's adapter and client (the registry imports them on first use).
+    "connections.platforms.import_all",
     # The proxy and CA bundle variables of the platforms' API hosts, read once (planrrr.http).
     "connections.platforms.environment_read_ahead",
 ]

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from connections.platforms.base import Account, PermanentError, TransientError
+from connections.platforms.http import HttpAdapter
 from planrrr.http import PinnedSession
 from planrrr.urlsafety import UnsafeURL, check_public_url
-
-from .base import Account, HttpAdapter, PermanentError, TransientError
 
 
 def normalized_base_url(value: str) -> str:

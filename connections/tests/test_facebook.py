@@ -4,7 +4,7 @@ from datetime import timedelta
 import responses
 
 from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
-from connections.platforms.facebook import FacebookAdapter
+from connections.platforms.facebook.adapter import FacebookAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
 from planrrr.text import MAX_WAIT
 

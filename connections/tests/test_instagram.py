@@ -4,7 +4,7 @@ from datetime import timedelta
 import responses
 
 from connections.platforms.base import Draft, NotReady, PermanentError, RateLimited, TokenExpired, TransientError
-from connections.platforms.instagram import InstagramAdapter
+from connections.platforms.instagram.adapter import InstagramAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
 from connections.tests.test_facebook import graph_error
 from planrrr.text import MAX_WAIT

@@ -203,7 +203,7 @@ class ConnectTests(TestCase):
         self.connected = Received(self, connection_connected)
 
     def choice(self, access="acc-new", refresh="ref-new"):
-        from connections.oauth import AccountChoice, Grant
+        from connections.grants import AccountChoice, Grant
 
         grant = Grant(access_token=access, refresh_token=refresh, expires_at=timezone.now() + timedelta(hours=2))
         return AccountChoice("TWITTER", "42", "@acme", grant)

@@ -12,7 +12,7 @@ from connections.platforms.base import (
     TokenExpired,
     TransientError,
 )
-from connections.platforms.linkedin import LinkedInAdapter, little_text
+from connections.platforms.linkedin.adapter import LinkedInAdapter, little_text
 from connections.tests.contract import LINKEDIN, NOW, PNG, AdapterContract, AdapterTestCase
 from planrrr.text import MAX_WAIT
 

@@ -16,7 +16,7 @@ from connections.platforms.base import (
     TokenExpired,
     TransientError,
 )
-from connections.platforms.mastodon import MastodonAdapter
+from connections.platforms.mastodon.adapter import MastodonAdapter
 from connections.tests.contract import MASTODON, NOW, PNG, AdapterContract, AdapterTestCase, pinned
 from planrrr.text import MAX_WAIT
 

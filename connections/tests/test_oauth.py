@@ -8,7 +8,11 @@ import requests
 import responses
 from django.test import SimpleTestCase, override_settings
 
-from connections.oauth import FacebookClient, Grant, LinkedInClient, OAuthFailure, XClient
+from connections.grants import Grant
+from connections.oauth import OAuthFailure
+from connections.platforms.facebook.client import FacebookClient
+from connections.platforms.linkedin.client import LinkedInClient
+from connections.platforms.x.client import XClient
 
 OAUTH = {
     "X_CLIENT_ID": "x-id",

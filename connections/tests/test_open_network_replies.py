@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from connections.platforms.base import Account, Draft, PermanentError
-from connections.platforms.bluesky import BlueskyAdapter
-from connections.platforms.mastodon import MastodonAdapter
+from connections.platforms.bluesky.adapter import BlueskyAdapter
+from connections.platforms.mastodon.adapter import MastodonAdapter
 from connections.tests.contract import BLUESKY, MASTODON, NOW, AdapterTestCase, pinned
 
 # Calls to a PDS or an instance connect to the address they checked (planrrr.urlsafety).

@@ -3,7 +3,11 @@ from unittest import mock
 from django.test import SimpleTestCase
 
 from connections.models import Connection, Platform
-from connections.platforms import ADAPTERS, UnknownPlatform, get_adapter
+from connections.platforms import DECLARATIONS, UnknownPlatform, get_adapter
+from connections.platforms import adapter_class as class_of
+
+# The adapter class of every declared platform, by name.
+ADAPTERS = {declared.name: class_of(declared.name) for declared in DECLARATIONS}
 
 
 class GetAdapterTests(SimpleTestCase):

@@ -6,10 +6,10 @@ import json
 import responses
 
 from connections.platforms.base import Account, Draft, TransientError
-from connections.platforms.facebook import FacebookAdapter
-from connections.platforms.instagram import InstagramAdapter
-from connections.platforms.linkedin import LinkedInAdapter
-from connections.platforms.twitter import TwitterAdapter
+from connections.platforms.facebook.adapter import FacebookAdapter
+from connections.platforms.instagram.adapter import InstagramAdapter
+from connections.platforms.linkedin.adapter import LinkedInAdapter
+from connections.platforms.x.adapter import XAdapter
 from connections.tests.contract import GRAPH, LINKEDIN, NOW, AdapterTestCase, X
 
 ACCOUNT = Account(account_id="acct-1", access_token="token-1")
@@ -18,7 +18,7 @@ ORG = "urn:li:organization:5515715"
 
 
 class XReplyTests(AdapterTestCase):
-    adapter_class = TwitterAdapter
+    adapter_class = XAdapter
 
     def test_it_sends_a_thread_part_as_a_reply_to_the_previous_post(self):
         self.http.add(responses.POST, f"{X}/2/tweets", status=201, json={"data": {"id": "22", "text": "2/2"}})

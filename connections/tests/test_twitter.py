@@ -5,7 +5,7 @@ import responses
 from django.test import SimpleTestCase
 
 from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
-from connections.platforms.twitter import TwitterAdapter, weighted_length
+from connections.platforms.x.adapter import XAdapter, weighted_length
 from connections.tests.contract import NOW, PNG, AdapterContract, AdapterTestCase, X, pinned
 from planrrr.text import MAX_WAIT
 
@@ -58,7 +58,7 @@ class WeightedLengthTests(SimpleTestCase):
 
 
 class TwitterTests(AdapterContract, AdapterTestCase):
-    adapter_class = TwitterAdapter
+    adapter_class = XAdapter
     too_long_text = "a" * 281
     rate_limited_retry_at = NOW + timedelta(minutes=15)
     errors = {

@@ -39,7 +39,7 @@ from django.db import connection as db
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from connections.clients import get_client
+from connections.platforms import get_client
 from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team

@@ -18,17 +18,11 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from connections.platforms.base import Account, Draft, Published
+from connections.platforms.http import HttpAdapter, error_body, quoted
+from connections.platforms.media import fetch_media
+from connections.platforms.x import DECLARATION
 from planrrr.text import time_from_epoch
-
-from .base import (
-    Account,
-    Draft,
-    HttpAdapter,
-    Published,
-    error_body,
-    quoted,
-)
-from .media import fetch_media
 
 # twitter-text's configuration v3 (https://github.com/twitter/twitter-text/blob/master/config/v3.json):
 # maxWeightedTweetLength 280, defaultWeight 200, scale 100, these ranges weigh 100 (one
@@ -116,10 +110,8 @@ def _emoji_end(points: list[int], i: int) -> int:
     return j
 
 
-class TwitterAdapter(HttpAdapter):
-    platform = "TWITTER"
-    label = "X"
-    base_url_setting = "TWITTER_API_URL"
+class XAdapter(HttpAdapter):
+    declaration = DECLARATION
     max_text_length = 280
     # "You can attach up to 4 photos, 1 animated GIF, or 1 video in a Post."
     max_images = 4

@@ -36,21 +36,20 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from planrrr.text import time_from_epoch, wait_from_seconds
-
-from .base import (
+from connections.platforms.base import (
     Account,
     Draft,
     PermanentError,
     Published,
     TokenExpired,
     TransientError,
-    error_body,
     parse_time,
-    quoted,
 )
-from .instance import InstanceAdapter
-from .media import fetch_media
+from connections.platforms.bluesky import DECLARATION
+from connections.platforms.http import error_body, quoted
+from connections.platforms.instance import InstanceAdapter
+from connections.platforms.media import fetch_media
+from planrrr.text import time_from_epoch, wait_from_seconds
 
 POST_COLLECTION = "app.bsky.feed.post"
 # at://<did>/<collection>/<rkey>, the external id of a post (https://atproto.com/specs/at-uri-scheme).
@@ -140,18 +139,13 @@ def detect_facets(text: str) -> list[dict[str, Any]]:
 
 
 class BlueskyAdapter(InstanceAdapter):
-    platform = "BLUESKY"
-    label = "Bluesky"
+    declaration = DECLARATION
     max_text_length = MAX_GRAPHEMES
     max_images = MAX_IMAGES
     # A thread part and a first comment are posts replying to another (see reply_refs): a first
     # comment has a post's limit, 300 graphemes.
     supports_threads = True
     max_comment_length = MAX_GRAPHEMES
-
-    @property
-    def base_url(self) -> str:
-        return settings.BLUESKY_PDS_URL.rstrip("/")
 
     def text_length(self, text: str) -> int:
         return grapheme_count(text)

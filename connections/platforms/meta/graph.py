@@ -22,9 +22,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from planrrr.text import MAX_WAIT, wait_from_seconds
-
-from .base import (
+from connections.platforms.base import (
     Account,
     Draft,
     Duplicate,
@@ -33,10 +31,11 @@ from .base import (
     RateLimited,
     TokenExpired,
     TransientError,
-    error_body,
-    header_json,
-    quoted,
 )
+from connections.platforms.config import value_of
+from connections.platforms.http import error_body, header_json, quoted
+from connections.platforms.meta import GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS
+from planrrr.text import MAX_WAIT, wait_from_seconds
 
 # 4 app, 17 user, 32 page, 613 custom-level throttling; 80000-80014 business use case limits
 # (80001 pages, 80002 Instagram).
@@ -67,7 +66,7 @@ class GraphErrorMixin:
 
     @property
     def base_url(self) -> str:
-        return f"{super().base_url}/{settings.GRAPH_API_VERSION}"
+        return f"{super().base_url}/{value_of(GRAPH_API_VERSION)}"
 
     def authorize(self, account: Account, method: str, kwargs: dict[str, Any]) -> None:
         """The token as the ``access_token`` field, as facebook-sdk sends it: in the form body of a
@@ -165,7 +164,7 @@ class GraphErrorMixin:
         """Graph rate-limit errors carry no reset time; the business use case header may say how
         many minutes until access is regained. Wait that long, and never less than the backoff."""
         minutes = regain_access_minutes(graph_usage(response))
-        seconds = max(minutes * 60, settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS)
+        seconds = max(minutes * 60, value_of(GRAPH_RATE_LIMIT_BACKOFF_SECONDS))
         return self.wait(seconds)
 
     def wait(self, seconds: float) -> datetime:
@@ -185,7 +184,7 @@ class GraphErrorMixin:
         if percent < SLOW_DOWN_PERCENT:
             return None, usage
         share = min(1.0, (percent - 80) / 20)
-        seconds = max(settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS * share, regain_access_minutes(usage) * 60)
+        seconds = max(value_of(GRAPH_RATE_LIMIT_BACKOFF_SECONDS) * share, regain_access_minutes(usage) * 60)
         return self.wait(seconds), usage
 
 

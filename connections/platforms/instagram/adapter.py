@@ -19,10 +19,9 @@ from datetime import datetime, timedelta
 import requests
 from django.utils import timezone
 
-from .base import (
+from connections.platforms.base import (
     Account,
     Draft,
-    HttpAdapter,
     NotReady,
     PermanentError,
     PlatformError,
@@ -31,7 +30,9 @@ from .base import (
     TransientError,
     parse_time,
 )
-from .graph import GraphErrorMixin
+from connections.platforms.http import HttpAdapter
+from connections.platforms.instagram import DECLARATION
+from connections.platforms.meta.graph import GraphErrorMixin
 
 # "#tag" as Instagram links it: not inside a word, at least one word character after the sign.
 HASHTAG = re.compile(r"(?<!\w)#\w+")
@@ -43,9 +44,7 @@ class MediaFetchFailed(PermanentError):
 
 
 class InstagramAdapter(GraphErrorMixin, HttpAdapter):
-    platform = "INSTAGRAM"
-    label = "Instagram"
-    base_url_setting = "INSTAGRAM_API_URL"
+    declaration = DECLARATION
     # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media:
     # "caption: maximum 2200 characters, 30 hashtags, and 20 @ tags"; carousels take up to 10 items.
     max_text_length = 2_200

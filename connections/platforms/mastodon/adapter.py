@@ -50,11 +50,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from connections.platforms.base import Account, Draft, NotReady, PermanentError, PlatformError, Published, parse_time
+from connections.platforms.config import value_of
+from connections.platforms.http import error_body, quoted
+from connections.platforms.instance import InstanceAdapter, normalized_base_url
+from connections.platforms.mastodon import DECLARATION, INSTANCE_CACHE_SECONDS
+from connections.platforms.media import fetch_media
 from planrrr.text import clamp_wait
-
-from .base import Account, Draft, NotReady, PermanentError, PlatformError, Published, error_body, parse_time, quoted
-from .instance import InstanceAdapter, normalized_base_url
-from .media import fetch_media
 
 logger = logging.getLogger("planrrr.connections.mastodon")
 
@@ -95,8 +97,7 @@ def countable_length(text: str, limits: Limits) -> int:
 
 
 class MastodonAdapter(InstanceAdapter):
-    platform = "MASTODON"
-    label = "Mastodon"
+    declaration = DECLARATION
     # Mastodon's defaults, the class's declared limits; each instance's own are read from it.
     max_text_length = DEFAULT_LIMITS.max_characters
     max_images = DEFAULT_LIMITS.max_media_attachments
@@ -106,10 +107,6 @@ class MastodonAdapter(InstanceAdapter):
     supports_threads = True
     max_comment_length = DEFAULT_LIMITS.max_characters
     takes_idempotency_key = True
-
-    @property
-    def base_url(self) -> str:
-        return ""
 
     # --- limits --------------------------------------------------------------------------
 
@@ -128,7 +125,7 @@ class MastodonAdapter(InstanceAdapter):
         except PlatformError as err:
             logger.warning("Could not read the limits of %s: %s", base, err.message)
             return DEFAULT_LIMITS
-        cache.set(key, asdict(limits), settings.MASTODON_INSTANCE_CACHE_SECONDS)
+        cache.set(key, asdict(limits), value_of(INSTANCE_CACHE_SECONDS))
         return limits
 
     def read_limits(self, account: Account) -> Limits:

@@ -18,17 +18,12 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from connections.platforms.base import Account, Draft, Published
+from connections.platforms.config import value_of
+from connections.platforms.http import HttpAdapter, error_body, quoted
+from connections.platforms.linkedin import API_VERSION, DECLARATION
+from connections.platforms.media import fetch_media
 from planrrr.text import time_from_retry_after
-
-from .base import (
-    Account,
-    Draft,
-    HttpAdapter,
-    Published,
-    error_body,
-    quoted,
-)
-from .media import fetch_media
 
 # "commentary" is in LinkedIn's "little" text format
 # (https://learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format):
@@ -53,9 +48,7 @@ def little_text(text: str) -> str:
 
 
 class LinkedInAdapter(HttpAdapter):
-    platform = "LINKEDIN"
-    label = "LinkedIn"
-    base_url_setting = "LINKEDIN_API_URL"
+    declaration = DECLARATION
     # Longer commentary is cut silently, not refused: we refuse it instead.
     max_text_length = 3_000
     # content.multiImage takes 2 to 20 images.
@@ -195,7 +188,7 @@ class LinkedInAdapter(HttpAdapter):
         """``Authorization: Bearer`` plus the versioning headers every call of the REST API carries."""
         super().authorize(account, method, kwargs)
         kwargs["headers"] = {
-            "LinkedIn-Version": settings.LINKEDIN_API_VERSION,
+            "LinkedIn-Version": value_of(API_VERSION),
             "X-Restli-Protocol-Version": "2.0.0",
             **kwargs["headers"],
         }

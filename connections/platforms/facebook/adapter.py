@@ -12,14 +12,14 @@ from datetime import datetime
 
 import requests
 
-from .base import Account, Draft, HttpAdapter, Published, parse_time
-from .graph import GraphErrorMixin
+from connections.platforms.base import Account, Draft, Published, parse_time
+from connections.platforms.facebook import DECLARATION
+from connections.platforms.http import HttpAdapter
+from connections.platforms.meta.graph import GraphErrorMixin
 
 
 class FacebookAdapter(GraphErrorMixin, HttpAdapter):
-    platform = "FACEBOOK"
-    label = "Facebook"
-    base_url_setting = "FACEBOOK_API_URL"
+    declaration = DECLARATION
     # https://developers.facebook.com/docs/graph-api/reference/page/feed: message length.
     max_text_length = 63_206
     # Facebook documents no maximum for attached_media; ten is our own cap, Instagram's too.
