@@ -8,25 +8,10 @@ Behaviour switches start from the settings ``RATE_LIMIT_ENABLED``, ``RANDOM_FAIL
 fraction, 0..1), ``LATENCY_MS`` and ``LATENCY_P99_MS`` (a lognormal tail), and change at run
 time through ``_control/config``.
 
-OAuth (mockapis.oauth): the store remembers every authorization code and token it issues
-(:class:`Code`, :class:`Issued`) and whether each is still good. The people a consent page
-"logs in" are the fixed demo identities of :data:`IDENTITIES`, the first of each platform by
-default (``login=<id>`` on the authorize URL or the consent form picks another):
-
-* X: user ``2244994945`` "Acme Coffee" @acmecoffee; user ``783214`` "Acme Support" @acmesupport.
-* Facebook: user ``10150000000000001`` "Dana Demo", who manages the page ``104857600123456``
-  "Acme Coffee" (linked Instagram business account ``17841400008460056``) and the page
-  ``104857600654321`` "Acme Roastery" (no Instagram); user ``10150000000000002`` "Sam Solo",
-  who manages no page.
-* LinkedIn: member ``sub`` ``yrZCpj2Z12`` "Dana Demo" (dana@acme.example), administrator of
-  ``urn:li:organization:5515715`` "Acme Coffee Ltd" and ``urn:li:organization:2414183``
-  "Acme Roastery"; member ``Xq1Ab2Cd3E`` "Sam Solo", administrator of none.
-
-* Bluesky: ``did:plc:ewvi7nxzyoun6zhxrhs64oiz`` @acmecoffee.bsky.social; any other handle logs in
-  too, as a DID derived from it. An app password containing "wrong" is refused.
-* Mastodon: account ``109302316291234567`` @acmecoffee "Acme Coffee".
-
-These match the accounts the demo and the end-to-end tests post to.
+OAuth (mockapis.oauth and each platform's ``standin_auth.py``): the store remembers every
+authorization code and token it issues (:class:`Code`, :class:`Issued`) and whether each is still
+good. The people a consent page "logs in" are each platform's demo identities, kept with its
+stand-in (connections/platforms/<name>/standin*.py).
 """
 
 from __future__ import annotations
@@ -38,14 +23,12 @@ import math
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-
-PLATFORMS = ("FACEBOOK", "INSTAGRAM", "TWITTER", "LINKEDIN", "BLUESKY", "MASTODON")
 
 # What a request does, which decides what applies to it: rate limits and random failures
 # only to CREATE (the calls that make a post); injected failures to the kind their rule names.
@@ -74,65 +57,6 @@ NOMINAL_LIMIT, NOMINAL_WINDOW_SECONDS = 10_000, 900.0
 DAY_SECONDS = 86_400
 # The standard normal's 99th percentile: a lognormal's p99 is exp(mu + Z99 * sigma).
 Z99 = 2.3263478740408408
-
-IDENTITIES: dict[str, list[dict[str, Any]]] = {
-    "TWITTER": [
-        {"id": "2244994945", "name": "Acme Coffee", "username": "acmecoffee"},
-        {"id": "783214", "name": "Acme Support", "username": "acmesupport"},
-    ],
-    "FACEBOOK": [
-        {
-            "id": "10150000000000001",
-            "name": "Dana Demo",
-            "pages": [
-                {
-                    "id": "104857600123456",
-                    "name": "Acme Coffee",
-                    "category": "Coffee Shop",
-                    "instagram_business_account": "17841400008460056",
-                },
-                {"id": "104857600654321", "name": "Acme Roastery", "category": "Food & Beverage Company"},
-            ],
-        },
-        {"id": "10150000000000002", "name": "Sam Solo", "pages": []},
-    ],
-    "LINKEDIN": [
-        {
-            "id": "yrZCpj2Z12",
-            "name": "Dana Demo",
-            "given_name": "Dana",
-            "family_name": "Demo",
-            "email": "dana@acme.example",
-            "organizations": [
-                {"urn": "urn:li:organization:5515715", "name": "Acme Coffee Ltd"},
-                {"urn": "urn:li:organization:2414183", "name": "Acme Roastery"},
-            ],
-        },
-        {
-            "id": "Xq1Ab2Cd3E",
-            "name": "Sam Solo",
-            "given_name": "Sam",
-            "family_name": "Solo",
-            "email": "sam@solo.example",
-            "organizations": [],
-        },
-    ],
-    "BLUESKY": [
-        {"id": "did:plc:ewvi7nxzyoun6zhxrhs64oiz", "name": "Acme Coffee", "username": "acmecoffee.bsky.social"},
-    ],
-    "MASTODON": [
-        {"id": "109302316291234567", "name": "Acme Coffee", "username": "acmecoffee"},
-        {"id": "109302316299876543", "name": "Sam Solo", "username": "samsolo"},
-    ],
-}
-
-
-def identity(platform: str, login: str | None = None) -> dict[str, Any] | None:
-    """The demo identity of ``platform`` with id (or X username) ``login``; the first when None."""
-    people = IDENTITIES[platform]
-    if not login:
-        return people[0]
-    return next((p for p in people if login in (p["id"], p.get("username"))), None)
 
 
 @dataclass
@@ -438,21 +362,9 @@ class Store:
             self.rules: list[Rule] = []
             self.windows: dict[tuple[str, str, bool], list[float]] = {}
             self.duplicate_rejections: Counter[str] = Counter()
-            # Platform objects that are not posts: Facebook photos, Instagram containers,
-            # LinkedIn images and their upload tokens, X tokens bound to users.
-            self.objects: dict[str, dict[str, dict]] = {
-                "photos": {},
-                "containers": {},
-                "images": {},
-                "uploads": {},
-                "x_media": {},
-                "page_tokens": {},
-                "bluesky_blobs": {},
-                "mastodon_apps": {},
-                "mastodon_media": {},
-                # (account, Idempotency-Key) -> status id, with when it was first used.
-                "mastodon_idempotency": {},
-            }
+            # Platform objects that are not posts, by collection, each a stand-in's own (Facebook
+            # photos, Instagram containers, LinkedIn images and their upload tokens, X media ...).
+            self.objects: defaultdict[str, dict[str, dict]] = defaultdict(dict)
             self.tokens: dict[str, dict[str, str]] = {}
             # Comments made on posts (not posts themselves: they never count as duplicates).
             self.comments: list[dict[str, Any]] = []

@@ -258,6 +258,8 @@ if not TOKEN_ENCRYPTION_KEY:
 # --- Stand-in platform APIs (mockapis) ------------------------------------------------
 # Mounted under /mock/ only when enabled; never in production.
 MOCK_APIS_ENABLED = env.bool("MOCK_APIS_ENABLED", default=not PRODUCTION)
+# Their URLs, as ROOT_URLCONF names the project's: the framework's and every platform's stand-in.
+MOCK_APIS_URLCONF = "connections.platforms.standins"
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
 RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)

@@ -35,7 +35,9 @@ def linkedin_post_body(commentary: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@override_settings(ROOT_URLCONF="mockapis.urls", RATE_LIMIT_ENABLED=False, RANDOM_FAILURES=0.0, LATENCY_MS=0)
+@override_settings(
+    ROOT_URLCONF="connections.platforms.standins", RATE_LIMIT_ENABLED=False, RANDOM_FAILURES=0.0, LATENCY_MS=0
+)
 class StandInTestCase(SimpleTestCase):
     """The stand-in at the root (as run_mock_apis serves it), behaviour switches off."""
 

@@ -54,7 +54,7 @@ class FacebookTests(StandInTestCase):
         self.assertTrue(error["fbtrace_id"])
         self.assertEqual(len(self.posts("FACEBOOK")), 1)
 
-    @mock.patch("mockapis.graph.fetch_image", return_value=AN_IMAGE)
+    @mock.patch("connections.platforms.facebook.standin.fetch_image", return_value=AN_IMAGE)
     def test_it_attaches_unpublished_photos_to_a_feed_post(self, fetch):
         photo_ids = []
         for name in ("a.jpg", "b.jpg"):
@@ -71,7 +71,7 @@ class FacebookTests(StandInTestCase):
         self.assertEqual(post["media_ids"], photo_ids)
         self.assertEqual(fetch.call_args_list[0].args[0], "http://img/a.jpg")
 
-    @mock.patch("mockapis.graph.fetch_image", return_value=AN_IMAGE)
+    @mock.patch("connections.platforms.facebook.standin.fetch_image", return_value=AN_IMAGE)
     def test_it_publishes_one_photo_with_its_post_id(self, fetch):
         response = self.graph("POST", f"{PAGE}/photos", {"url": "http://img/a.jpg", "caption": "One photo"})
 
@@ -86,7 +86,10 @@ class FacebookTests(StandInTestCase):
         self.assertEqual(self.graph_error(response)["code"], 100)
         self.assertEqual(self.posts(), [])
 
-    @mock.patch("mockapis.graph.fetch_image", side_effect=FetchError("http://img/x.jpg answered HTTP 404"))
+    @mock.patch(
+        "connections.platforms.facebook.standin.fetch_image",
+        side_effect=FetchError("http://img/x.jpg answered HTTP 404"),
+    )
     def test_it_answers_code_324_when_the_photo_cannot_be_fetched(self, fetch):
         response = self.graph("POST", f"{PAGE}/photos", {"url": "http://img/x.jpg", "caption": "c"})
 
@@ -167,7 +170,7 @@ class FacebookTests(StandInTestCase):
         self.assertEqual((error["code"], error["error_subcode"]), (100, 33))
 
 
-@mock.patch("mockapis.graph.fetch_image", return_value=AN_IMAGE)
+@mock.patch("connections.platforms.instagram.standin.fetch_image", return_value=AN_IMAGE)
 class InstagramTests(StandInTestCase):
     def container(self, **fields) -> str:
         response = self.graph("POST", f"{IG_USER}/media", {"image_url": "http://img/a.jpg", **fields})

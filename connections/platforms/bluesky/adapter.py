@@ -10,7 +10,7 @@ never a search of recent posts. Writing a key that already exists answers 500
 ``InternalServerError``, so a 500 from createRecord is settled with getRecord at once.
 
 Sessions: the access JWT (``accessJwt``, about 2 hours) is the connection's access token and the
-refresh JWT its refresh token, renewed by ``connections.oauth.BlueskyClient``. An expired access
+refresh JWT its refresh token, renewed by ``BlueskyClient`` (client.py). An expired access
 token is HTTP **400** ``{"error": "ExpiredToken"}``, not 401: it is a TokenExpired, which the
 publish path answers by renewing the session once and trying again.
 

@@ -1,4 +1,4 @@
-"""X API v2 as a publisher uses it (docs/platforms/x.md).
+"""X API v2 as a publisher uses it (docs/platforms/x.md), under ``x/``; its OAuth in standin_auth.
 
 * ``POST /2/tweets`` JSON ``{"text", "media": {"media_ids": [...]}, "reply":
   {"in_reply_to_tweet_id"}}`` with ``Authorization: Bearer`` -> **201** ``{"data": {"id", "text",
@@ -35,10 +35,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
+from django.urls import include, path
 
-from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
-from .media import sniff
-from .state import DAY_SECONDS, MEDIA, READ, store
+from connections.platforms.x import DECLARATION
+from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from mockapis.media import sniff
+from mockapis.state import DAY_SECONDS, MEDIA, READ, store
 
 MAX_WEIGHTED_LENGTH, MAX_MEDIA = 280, 4
 # X's historic per-user daily cap, reported in x-user-limit-24hour-* (never enforced here).
@@ -54,7 +56,7 @@ def problem(status: int, body: dict[str, Any]) -> JsonResponse:
 
 
 class XDialect(Dialect):
-    platform = "TWITTER"
+    platform, label = DECLARATION.name, DECLARATION.label
 
     def auth_error(self, call: Call, problem_: str) -> HttpResponse:
         return problem(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"})
@@ -291,3 +293,12 @@ def _rfc3339(value: str | None) -> float | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError as err:
         raise ValueError(f"Invalid date/time: [{value}] is not an RFC 3339 date-time (YYYY-MM-DDTHH:mm:ssZ)") from err
+
+
+urlpatterns = [
+    path("x/2/tweets", tweets),
+    path("x/2/media/upload", media_upload),
+    path("x/2/users/me", users_me),
+    path("x/2/users/<str:user_id>/tweets", user_tweets),
+    path("", include("connections.platforms.x.standin_auth")),
+]

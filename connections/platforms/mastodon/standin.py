@@ -1,10 +1,6 @@
-"""A Mastodon instance as a publisher uses it (docs/platforms/mastodon.md), under ``mastodon/``.
+"""A Mastodon instance as a publisher uses it (docs/platforms/mastodon.md), under ``mastodon/``;
+its app registration and OAuth in standin_auth.
 
-* ``POST api/v1/apps`` {client_name, redirect_uris, scopes, website} -> {"id", "name",
-  "client_id", "client_secret", "redirect_uri", ...}.
-* ``GET|POST oauth/authorize`` (consent page, PKCE optional) and ``POST oauth/token``
-  (authorization_code; the client in the form or Basic) -> {"access_token", "token_type":
-  "Bearer", "scope", "created_at"}: no expiry, no refresh token.
 * ``GET api/v1/accounts/verify_credentials`` -> the account; ``GET api/v2/instance`` (public) ->
   ``configuration.statuses`` from the config (mastodon_max_characters ...).
 * ``POST api/v1/statuses`` (JSON or form) with ``Idempotency-Key``: the same key from the same
@@ -29,7 +25,6 @@ invalid". Every answer carries ``X-RateLimit-Limit``, ``-Remaining`` and ``-Rese
 from __future__ import annotations
 
 import html
-import secrets
 import threading
 import time
 from datetime import UTC, datetime
@@ -37,11 +32,12 @@ from typing import Any
 
 import regex
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import include, path
 
-from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
-from .media import sniff
-from .oauth import client_of, consent, oauth_error
-from .state import AUTHORIZE, IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, iso, store
+from connections.platforms.mastodon import DECLARATION
+from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from mockapis.media import sniff
+from mockapis.state import AUTHORIZE, MEDIA, READ, iso, store
 
 URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
 # What Mastodon's TextFormatter links in a status's text: URLs, mentions (of a local or a remote
@@ -56,11 +52,18 @@ ENTITY = regex.compile(
 URL_DISPLAY = 30
 # Create-and-remember of one Idempotency-Key happens under this lock (two racing retries: one status).
 _idempotency_lock = threading.Lock()
+# The instance's accounts (who logs in on its consent page: the first by default).
+PEOPLE: list[dict[str, Any]] = [
+    {"id": "109302316291234567", "name": "Acme Coffee", "username": "acmecoffee"},
+    {"id": "109302316299876543", "name": "Sam Solo", "username": "samsolo"},
+]
+
 _id_lock = threading.Lock()
 _last_id = 0
 
 
 class MastodonDialect(Dialect):
+    platform, label = DECLARATION.name, DECLARATION.label
     platform = "MASTODON"
 
     def error(self, status: int, message: str) -> JsonResponse:
@@ -114,7 +117,7 @@ def token_account(call: Call, kwargs: dict | None = None) -> str:
     if not call.token:
         return ""
     issued = store.issued_token(call.token)
-    return issued.account if issued else IDENTITIES["MASTODON"][0]["id"]
+    return issued.account if issued else PEOPLE[0]["id"]
 
 
 def base_of(request: HttpRequest) -> str:
@@ -122,7 +125,7 @@ def base_of(request: HttpRequest) -> str:
 
 
 def account_json(request: HttpRequest, account_id: str) -> dict[str, Any]:
-    who = next((p for p in IDENTITIES["MASTODON"] if p["id"] == account_id), IDENTITIES["MASTODON"][0])
+    who = next((p for p in PEOPLE if p["id"] == account_id), PEOPLE[0])
     return {
         "id": who["id"],
         "username": who["username"],
@@ -131,96 +134,6 @@ def account_json(request: HttpRequest, account_id: str) -> dict[str, Any]:
         "url": f"{base_of(request)}/@{who['username']}",
         "created_at": "2022-11-08T00:00:00.000Z",
     }
-
-
-@endpoint(MASTODON, {"POST": TOKEN}, account=client_of)
-def apps(call: Call) -> HttpResponse:
-    body = call.body if isinstance(call.body, dict) else {}
-    if not body.get("client_name") or not body.get("redirect_uris"):
-        return MASTODON.invalid(call, "Application name can't be blank, Redirect URI can't be blank")
-    client_id, client_secret = store.token(43), store.token(43)
-    app = {
-        "id": store.digits(6),
-        "name": str(body["client_name"]),
-        "website": body.get("website"),
-        "redirect_uri": str(body["redirect_uris"]),
-        "redirect_uris": str(body["redirect_uris"]).split(),
-        "scopes": str(body.get("scopes") or "read").split(),
-        "client_id": client_id,
-        "client_secret": client_secret,
-        "vapid_key": store.token(87),
-    }
-    store.put("mastodon_apps", client_id, app)
-    call.outcome = "registered"
-    return JsonResponse(app)
-
-
-@endpoint(MASTODON, {"GET": AUTHORIZE, "POST": AUTHORIZE}, account=client_of)
-def authorize(call: Call) -> HttpResponse:
-    app = store.get("mastodon_apps", str(call.query.get("client_id") or ""))
-    if app is None:
-        return MASTODON.error(401, "Client authentication failed due to unknown client")
-    return consent(
-        call,
-        scope_separator=None,
-        code_seconds=store.config.mastodon_code_seconds,
-        denied={
-            "error": "access_denied",
-            "error_description": "The resource owner or authorization server denied the request.",
-        },
-    )
-
-
-@endpoint(MASTODON, {"POST": TOKEN}, account=client_of)
-def token(call: Call) -> HttpResponse:
-    client_id, client_secret = str(call.param("client_id") or ""), str(call.param("client_secret") or "")
-    app = store.get("mastodon_apps", client_id)
-    if app is None or not secrets.compare_digest(app["client_secret"], client_secret):
-        return oauth_error(
-            401,
-            "invalid_client",
-            "Client authentication failed due to unknown client, no client authentication included, "
-            "or unsupported authentication method.",
-        )
-    if call.param("grant_type") != "authorization_code":
-        return oauth_error(
-            400, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server."
-        )
-    try:
-        code = store.redeem_code(
-            "MASTODON",
-            str(call.param("code") or ""),
-            client_id=client_id,
-            redirect_uri=str(call.param("redirect_uri") or ""),
-            verifier=call.param("code_verifier"),
-        )
-    except OAuthRefused as refused:
-        call.outcome = f"refused:{refused.reason}"
-        return oauth_error(
-            400,
-            "invalid_grant",
-            "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI "
-            "used in the authorization request, or was issued to another client.",
-        )
-    access = store.issue_token(
-        "MASTODON",
-        "access",
-        account=code.account,
-        client_id=client_id,
-        scopes=code.scopes,
-        grant=code.code,
-        lifetime=None,
-        length=43,
-    )
-    call.outcome = "issued"
-    return JsonResponse(
-        {
-            "access_token": access.token,
-            "token_type": "Bearer",
-            "scope": " ".join(code.scopes),
-            "created_at": int(time.time()),
-        }
-    )
 
 
 @endpoint(MASTODON, {"GET": READ}, account=token_account)
@@ -383,7 +296,7 @@ def status_json(request: HttpRequest, post) -> dict[str, Any]:
 
 @endpoint(MASTODON, {"GET": READ}, account=token_account)
 def account_statuses(call: Call, account_id: str) -> HttpResponse:
-    if not any(p["id"] == account_id for p in IDENTITIES["MASTODON"]) and not store.find_posts("MASTODON", account_id):
+    if not any(p["id"] == account_id for p in PEOPLE) and not store.find_posts("MASTODON", account_id):
         return MASTODON.error(404, "Record not found")
     try:
         limit = min(max(int(call.query.get("limit", 20)), 1), 40)
@@ -446,3 +359,14 @@ def media_item(call: Call, media_id: str) -> HttpResponse:
         call.outcome = "processing"
         return JsonResponse(media_json(call.request, media), status=206)
     return JsonResponse(media_json(call.request, media))
+
+
+urlpatterns = [
+    path("mastodon/api/v1/accounts/verify_credentials", verify_credentials),
+    path("mastodon/api/v2/instance", instance),
+    path("mastodon/api/v1/statuses", statuses),
+    path("mastodon/api/v1/accounts/<str:account_id>/statuses", account_statuses),
+    path("mastodon/api/v2/media", media_upload),
+    path("mastodon/api/v1/media/<str:media_id>", media_item),
+    path("", include("connections.platforms.mastodon.standin_auth")),
+]

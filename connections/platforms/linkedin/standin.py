@@ -29,11 +29,12 @@ import time
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
-from django.urls import reverse
+from django.urls import include, path, reverse
 
-from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
-from .media import sniff
-from .state import COMMENT, MEDIA, READ, store
+from connections.platforms.linkedin import DECLARATION
+from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from mockapis.media import sniff
+from mockapis.state import COMMENT, MEDIA, READ, store
 
 MAX_COMMENTARY = 3_000
 AUTHOR = re.compile(r"^urn:li:(person|organization|organizationBrand):[A-Za-z0-9_-]+$")
@@ -42,7 +43,7 @@ UPLOAD_EXPIRES_MS = 24 * 3600 * 1000
 
 
 class LinkedInDialect(Dialect):
-    platform = "LINKEDIN"
+    platform, label = DECLARATION.name, DECLARATION.label
 
     def auth_error(self, call: Call, problem: str) -> HttpResponse:
         if problem == "missing":
@@ -223,12 +224,12 @@ def content_images(content: Any) -> list[str]:
         paths = [f"/content/multiImage/images/{i}/id" for i in range(len(images))]
     else:
         raise ValueError(f"/content :: the stand-in takes media or multiImage, not {', '.join(content)}")
-    for urn, path in zip(urns, paths, strict=True):
+    for urn, field_path in zip(urns, paths, strict=True):
         image = store.get("images", urn) if isinstance(urn, str) else None
         if image is None:
-            raise ValueError(f"{path} :: {urn!r} is not an image URN from initializeUpload")
+            raise ValueError(f"{field_path} :: {urn!r} is not an image URN from initializeUpload")
         if image["status"] != "AVAILABLE":
-            raise ValueError(f"{path} :: image {urn} is {image['status']}: PUT its bytes to the uploadUrl first")
+            raise ValueError(f"{field_path} :: image {urn} is {image['status']}: PUT its bytes to the uploadUrl first")
     return urns
 
 
@@ -373,3 +374,13 @@ def _comment(entry: dict) -> dict:
         "created": {"actor": entry["account"], "time": millis},
         "lastModified": {"actor": entry["account"], "time": millis},
     }
+
+
+urlpatterns = [
+    path("linkedin/rest/posts", posts),
+    path("linkedin/rest/socialActions/<str:urn>/comments", comments),
+    path("linkedin/rest/images", images),
+    path("linkedin/rest/images/<str:urn>", image),
+    path("linkedin/upload/<str:token>", upload, name="mockapis-linkedin-upload"),
+    path("", include("connections.platforms.linkedin.standin_auth")),
+]

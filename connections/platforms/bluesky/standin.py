@@ -1,11 +1,6 @@
-"""A Bluesky PDS as a publisher uses it (docs/platforms/bluesky.md), under ``bsky/xrpc/``.
+"""A Bluesky PDS as a publisher uses it (docs/platforms/bluesky.md), under ``bsky/xrpc/``; its
+sessions (createSession, refreshSession) in standin_auth.
 
-* ``POST com.atproto.server.createSession`` ``{"identifier", "password"}`` -> ``{"did", "handle",
-  "accessJwt", "refreshJwt", "active": true}``; a password containing "wrong": 401
-  ``AuthenticationRequired`` "Invalid identifier or password". Counted in the request log: a test
-  can assert how many sessions a client created.
-* ``POST com.atproto.server.refreshSession`` with ``Authorization: Bearer <refreshJwt>`` -> a new
-  pair (the refresh JWT spent); a dead one: 400 ``ExpiredToken`` "Token has been revoked".
 * ``POST com.atproto.repo.createRecord`` ``{"repo", "collection", "rkey"?, "record"}`` ->
   ``{"uri": "at://<did>/<collection>/<rkey>", "cid", "commit": {"cid", "rev"}, "validationStatus"}``;
   an rkey that exists: **500** ``InternalServerError``; text over 300 graphemes or 3,000 bytes:
@@ -44,10 +39,17 @@ from typing import Any
 
 import regex
 from django.http import HttpResponse, JsonResponse
+from django.urls import include, path
 
-from .gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
-from .media import sniff
-from .state import IDENTITIES, MEDIA, READ, TOKEN, OAuthRefused, iso, store
+from connections.platforms.bluesky import DECLARATION
+from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
+from mockapis.media import sniff
+from mockapis.state import MEDIA, READ, iso, store
+
+# The demo account; any other handle logs in too, as a DID derived from it.
+PEOPLE: list[dict[str, Any]] = [
+    {"id": "did:plc:ewvi7nxzyoun6zhxrhs64oiz", "name": "Acme Coffee", "username": "acmecoffee.bsky.social"},
+]
 
 POST_COLLECTION = "app.bsky.feed.post"
 MAX_GRAPHEMES, MAX_TEXT_BYTES, MAX_BLOB_BYTES = 300, 3_000, 2_000_000
@@ -71,16 +73,8 @@ def did_for(name: str) -> str:
     return "did:plc:" + b32(hashlib.sha256(name.encode()).digest())[:24]
 
 
-def jwt(claims: dict[str, Any]) -> str:
-    """A JWT-shaped token (header.claims.) whose signature part the store appends."""
-
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
-
-    return f"{part({'typ': 'at+jwt', 'alg': 'ES256K'})}.{part(claims)}."
-
-
 class BlueskyDialect(Dialect):
+    platform, label = DECLARATION.name, DECLARATION.label
     platform = "BLUESKY"
 
     def error(self, status: int, name: str, message: str) -> JsonResponse:
@@ -137,74 +131,12 @@ def token_did(call: Call, kwargs: dict | None = None) -> str:
 
 def person(identifier: str) -> dict[str, str]:
     """The demo identity with this handle or DID, or one made up for any other handle."""
-    for known in IDENTITIES["BLUESKY"]:
+    for known in PEOPLE:
         if identifier in (known["id"], known["username"]):
             return {"did": known["id"], "handle": known["username"]}
     if identifier.startswith("did:"):
         return {"did": identifier, "handle": f"{identifier.rsplit(':', 1)[-1][:10]}.bsky.social"}
     return {"did": did_for(identifier), "handle": identifier}
-
-
-def session(did: str, handle: str, grant: str) -> dict[str, Any]:
-    """A new access and refresh JWT pair for ``did``, as createSession and refreshSession answer."""
-    cfg, now = store.config, time.time()
-    tokens = {}
-    for kind, lifetime, scope in (
-        ("access", cfg.bluesky_access_token_seconds, "com.atproto.appPass"),
-        ("refresh", cfg.bluesky_refresh_token_seconds, "com.atproto.refresh"),
-    ):
-        claims = {"scope": scope, "sub": did, "iat": int(now), "exp": int(now + lifetime)}
-        tokens[kind] = store.issue_token(
-            "BLUESKY",
-            kind,
-            account=did,
-            client_id="app-password",
-            scopes=[scope],
-            grant=grant,
-            lifetime=lifetime,
-            prefix=jwt(claims),
-            length=43,
-        )
-    return {
-        "did": did,
-        "handle": handle,
-        "accessJwt": tokens["access"].token,
-        "refreshJwt": tokens["refresh"].token,
-        "active": True,
-        "didDoc": {"id": did, "alsoKnownAs": [f"at://{handle}"]},
-    }
-
-
-@endpoint(BLUESKY, {"POST": TOKEN})
-def create_session(call: Call) -> HttpResponse:
-    body = call.body if isinstance(call.body, dict) else {}
-    identifier, password = str(body.get("identifier") or ""), str(body.get("password") or "")
-    if not identifier or not password:
-        return BLUESKY.invalid(call, 'Input must have the properties "identifier" and "password"')
-    if "wrong" in password:
-        call.outcome = "refused"
-        return BLUESKY.error(401, "AuthenticationRequired", "Invalid identifier or password")
-    who = person(identifier)
-    call.account = who["did"]
-    call.outcome = "session_created"
-    return JsonResponse(session(who["did"], who["handle"], grant=store.token(16)))
-
-
-@endpoint(BLUESKY, {"POST": TOKEN})
-def refresh_session(call: Call) -> HttpResponse:
-    token = BLUESKY.token(call) or ""
-    try:
-        spent = store.spend_refresh("BLUESKY", token, client_id="app-password", rotate=True)
-    except OAuthRefused as refused:
-        call.outcome = f"refused:{refused.reason}"
-        if refused.reason == "unknown":
-            return BLUESKY.error(400, "InvalidToken", "Token could not be verified")
-        return BLUESKY.error(400, "ExpiredToken", "Token has been revoked")
-    call.account = spent.account
-    call.outcome = "session_refreshed"
-    answer = session(spent.account, person(spent.account)["handle"], grant=spent.grant)
-    store.link_refresh(spent, store.issued_token(answer["refreshJwt"]))
-    return JsonResponse(answer)
 
 
 def _made_up(token: str | None) -> bool:
@@ -423,7 +355,7 @@ def upload_blob(call: Call) -> HttpResponse:
 @endpoint(BLUESKY, {"GET": READ}, account=token_did)
 def resolve_handle(call: Call) -> HttpResponse:
     handle = str(call.query.get("handle") or "").lower()
-    known = next((p for p in IDENTITIES["BLUESKY"] if p["username"] == handle), None)
+    known = next((p for p in PEOPLE if p["username"] == handle), None)
     if known is None and not handle.endswith(".bsky.social"):
         return BLUESKY.invalid(call, "Unable to resolve handle")
     return JsonResponse({"did": known["id"] if known else did_for(handle)})
@@ -433,3 +365,13 @@ def _server_tid() -> str:
     """A TID as a PDS makes one (microseconds, a 10-bit clock id), base32-sortable."""
     value = (time.time_ns() // 1000) << 10 | int(store.digits(4)) % 1024
     return "".join(SORTABLE[(value >> shift) & 31] for shift in range(60, -1, -5))
+
+
+urlpatterns = [
+    path("bsky/xrpc/com.atproto.repo.createRecord", create_record),
+    path("bsky/xrpc/com.atproto.repo.getRecord", get_record),
+    path("bsky/xrpc/com.atproto.repo.uploadBlob", upload_blob),
+    path("bsky/xrpc/app.bsky.feed.getAuthorFeed", get_author_feed),
+    path("bsky/xrpc/com.atproto.identity.resolveHandle", resolve_handle),
+    path("", include("connections.platforms.bluesky.standin_auth")),
+]
