@@ -20,7 +20,7 @@ from connections.services import (
     tokens_refresh_due,
 )
 from connections.signals import connection_connected, connection_expired, connection_expiring
-from connections.tests.test_oauth import LI_TOKEN, OAUTH, X_TOKEN
+from connections.tests.oauth_apps import LI_TOKEN, OAUTH, X_TOKEN
 from planrrr.models import Team
 from planrrr.testing import flush_redis, wait_for
 

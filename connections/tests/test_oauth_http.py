@@ -14,9 +14,9 @@ from connections.platforms.mastodon.client import MastodonClient
 from connections.platforms.mastodon.models import MastodonApp
 from connections.platforms.x.client import XClient
 from connections.services import connection_refresh
+from connections.tests.oauth_apps import OAUTH
 from connections.tests.servers import JsonServer, SlowServer
 from connections.tests.test_lifecycle import x_connection
-from connections.tests.test_oauth import OAUTH
 from planrrr.models import Team
 
 

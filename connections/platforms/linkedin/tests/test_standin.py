@@ -1,8 +1,7 @@
 from urllib.parse import urlsplit
 
 from mockapis.media import PNG_BYTES
-
-from .base import LINKEDIN_HEADERS, ORG, StandInTestCase, linkedin_post_body
+from mockapis.tests.base import LINKEDIN_HEADERS, ORG, StandInTestCase, linkedin_post_body
 
 
 class LinkedInTests(StandInTestCase):

@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mockapis.media import PNG_BYTES
-
-from .base import X_TOKEN, StandInTestCase
+from mockapis.tests.base import X_TOKEN, StandInTestCase
 
 USER = "2244994945"
 

@@ -4,9 +4,9 @@ from datetime import timedelta
 import responses
 
 from connections.platforms.base import Draft, NotReady, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.facebook.tests.test_adapter import graph_error
 from connections.platforms.instagram.adapter import InstagramAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
-from connections.tests.test_facebook import graph_error
 from planrrr.text import MAX_WAIT
 
 MEDIA = f"{GRAPH}/acct-1/media"

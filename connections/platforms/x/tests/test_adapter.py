@@ -57,7 +57,7 @@ class WeightedLengthTests(SimpleTestCase):
         self.assertEqual(weighted_length("e\u0301"), 1)
 
 
-class TwitterTests(AdapterContract, AdapterTestCase):
+class XTests(AdapterContract, AdapterTestCase):
     adapter_class = XAdapter
     too_long_text = "a" * 281
     rate_limited_retry_at = NOW + timedelta(minutes=15)
