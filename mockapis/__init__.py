@@ -2,7 +2,8 @@
 
 This package is the framework every platform's stand-in builds on: the path every request takes
 (mockapis.gate: latency, tokens, injected failures, rate windows, the request log), what the
-stand-in remembers (mockapis.state), the consent pages (mockapis.oauth), a media file server
+stand-in remembers (mockapis.state: the run-time switches in mockapis.config, its records in
+mockapis.records, its OAuth memory in mockapis.grants), the consent pages (mockapis.oauth), a media file server
 (mockapis.media), the control interface and its client (mockapis.control, mockapis.client) and
 the server (mockapis.server, ``manage.py run_mock_apis``). Each platform's stand-in, answering in
 its real shapes (docs/platforms/), lives in its package (connections/platforms/<name>/standin.py);

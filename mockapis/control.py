@@ -5,11 +5,11 @@
   "random_failures", "latency_ms", "latency_p99_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
   "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds",
   "mastodon_idempotency_seconds" (how long an Idempotency-Key is kept), "bluesky_appview_lag_seconds"
-  (how far getAuthorFeed lags behind the PDS), ...}`` (partial updates; state.Config lists all).
+  (how far getAuthorFeed lags behind the PDS), ...}`` (partial updates; mockapis.config.Config lists all).
 * ``GET|POST|DELETE _control/fail``: ``{"platform" (one the loaded stand-ins play), "mode",
   "times": N or null (until reset), "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any",
   "message", "contains"}``; ``mode``
-  one of state.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
+  one of records.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
   one with ``contains`` only to requests whose body contains that text (one part of a thread).
 * ``GET _control/comments?platform=``: comments made (Facebook, Instagram, LinkedIn), oldest first.
 * ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
@@ -27,7 +27,7 @@
   "issued_at", "expires_at", "status", "uses", "replaced_by", ...}], "codes": [...],
   "refresh_uses": {refresh_token: times presented}}``. ``POST {"revoke": token}`` revokes an
   issued token (a refresh token: its grant); ``POST {"expire": token}`` makes it expire now.
-  Token lifetimes are config keys (``x_access_token_seconds`` ...: see state.Config).
+  Token lifetimes are config keys (``x_access_token_seconds`` ...: see mockapis.config.Config).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .gate import DIALECTS
-from .state import CONTAINER_MODES, DEFAULT_SECONDS, KINDS, MEDIA, MODES, Rule, store
+from .records import CONTAINER_MODES, DEFAULT_SECONDS, KINDS, MEDIA, MODES, Rule
+from .state import store
 
 
 class BadRequest(ValueError):

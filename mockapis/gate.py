@@ -26,7 +26,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from .state import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso, store
+from .records import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso
+from .state import store
 
 LOGGED_HEADERS = (
     "Authorization",

@@ -44,7 +44,8 @@ from django.urls import include, path
 from connections.platforms.bluesky import DECLARATION
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
-from mockapis.state import MEDIA, READ, iso, store
+from mockapis.records import MEDIA, READ, iso
+from mockapis.state import store
 
 # The demo account; any other handle logs in too, as a DID derived from it.
 PEOPLE: list[dict[str, Any]] = [

@@ -22,7 +22,8 @@ from django.urls import path
 
 from connections.platforms.bluesky.standin import BLUESKY, person
 from mockapis.gate import Call, endpoint
-from mockapis.state import TOKEN, OAuthRefused, store
+from mockapis.records import TOKEN, OAuthRefused
+from mockapis.state import store
 
 
 def jwt(claims: dict[str, Any]) -> str:

@@ -24,7 +24,8 @@ from connections.platforms.meta import standin as graph
 from connections.platforms.meta.standin import GRAPH, GraphDialect, graph_time, listing, node
 from mockapis.gate import Call, endpoint
 from mockapis.media import FetchError, Image, fetch_image, sniff
-from mockapis.state import CREATE, MEDIA, READ, store
+from mockapis.records import CREATE, MEDIA, READ
+from mockapis.state import store
 
 MAX_MESSAGE = 63_206
 

@@ -28,7 +28,8 @@ from connections.platforms.facebook.standin import FACEBOOK
 from connections.platforms.meta.standin import VERSION, listing
 from mockapis.gate import Call, endpoint
 from mockapis.oauth import client_of, consent, identity
-from mockapis.state import AUTHORIZE, READ, TOKEN, Issued, OAuthRefused, store
+from mockapis.records import AUTHORIZE, READ, TOKEN, Issued, OAuthRefused
+from mockapis.state import store
 
 PEOPLE: list[dict[str, Any]] = [
     {

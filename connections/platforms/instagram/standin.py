@@ -31,9 +31,11 @@ from connections.platforms.meta.standin import (
     node,
     requested_fields,
 )
+from mockapis.config import DAY_SECONDS
 from mockapis.gate import Call, endpoint
 from mockapis.media import FetchError, fetch_image
-from mockapis.state import CREATE, DAY_SECONDS, MEDIA, READ, store
+from mockapis.records import CREATE, MEDIA, READ
+from mockapis.state import store
 
 INSTAGRAM = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=4, usage_type="instagram")
 

@@ -34,7 +34,8 @@ from django.urls import include, path, reverse
 from connections.platforms.linkedin import DECLARATION
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
-from mockapis.state import COMMENT, MEDIA, READ, store
+from mockapis.records import COMMENT, MEDIA, READ
+from mockapis.state import store
 
 MAX_COMMENTARY = 3_000
 AUTHOR = re.compile(r"^urn:li:(person|organization|organizationBrand):[A-Za-z0-9_-]+$")

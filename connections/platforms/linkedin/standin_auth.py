@@ -27,7 +27,8 @@ from django.urls import path
 from connections.platforms.linkedin.standin import LINKEDIN, version_missing
 from mockapis.gate import Call, endpoint
 from mockapis.oauth import client_of, consent, identity, oauth_error
-from mockapis.state import AUTHORIZE, READ, TOKEN, OAuthRefused, store
+from mockapis.records import AUTHORIZE, READ, TOKEN, OAuthRefused
+from mockapis.state import store
 
 PEOPLE: list[dict[str, Any]] = [
     {

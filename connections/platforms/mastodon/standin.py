@@ -37,7 +37,8 @@ from django.urls import include, path
 from connections.platforms.mastodon import DECLARATION
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
-from mockapis.state import AUTHORIZE, MEDIA, READ, iso, store
+from mockapis.records import AUTHORIZE, MEDIA, READ, iso
+from mockapis.state import store
 
 URL = regex.compile(r"https?://[^\s<>\"]+", regex.IGNORECASE)
 # What Mastodon's TextFormatter links in a status's text: URLs, mentions (of a local or a remote

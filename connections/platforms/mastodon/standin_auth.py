@@ -18,7 +18,8 @@ from django.urls import path
 from connections.platforms.mastodon.standin import MASTODON, PEOPLE
 from mockapis.gate import Call, endpoint
 from mockapis.oauth import client_of, consent, oauth_error
-from mockapis.state import AUTHORIZE, TOKEN, OAuthRefused, store
+from mockapis.records import AUTHORIZE, TOKEN, OAuthRefused
+from mockapis.state import store
 
 
 @endpoint(MASTODON, {"POST": TOKEN}, account=client_of)

@@ -29,8 +29,10 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from django.urls import re_path
 
+from mockapis.config import DAY_SECONDS
 from mockapis.gate import API_ERROR_MESSAGE, DIALECTS, Call, Dialect, endpoint
-from mockapis.state import COMMENT, DAY_SECONDS, READ, store
+from mockapis.records import COMMENT, READ
+from mockapis.state import store
 
 # /graph[/v21.0]/<node>: Graph takes an optional version prefix.
 VERSION = r"(?:(?P<version>v\d+(?:\.\d+)?)/)?"

@@ -38,9 +38,11 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 
 from connections.platforms.x import DECLARATION
+from mockapis.config import DAY_SECONDS
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
-from mockapis.state import DAY_SECONDS, MEDIA, READ, store
+from mockapis.records import MEDIA, READ
+from mockapis.state import store
 
 MAX_WEIGHTED_LENGTH, MAX_MEDIA = 280, 4
 # X's historic per-user daily cap, reported in x-user-limit-24hour-* (never enforced here).

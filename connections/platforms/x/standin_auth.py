@@ -30,7 +30,8 @@ from django.urls import path
 from connections.platforms.x.standin import X
 from mockapis.gate import Call, endpoint
 from mockapis.oauth import client_of, consent, identity, oauth_error
-from mockapis.state import AUTHORIZE, TOKEN, Issued, OAuthRefused, store
+from mockapis.records import AUTHORIZE, TOKEN, Issued, OAuthRefused
+from mockapis.state import store
 
 PEOPLE: list[dict[str, Any]] = [
     {"id": "2244994945", "name": "Acme Coffee", "username": "acmecoffee"},

@@ -6,7 +6,8 @@ import responses
 from django.test import SimpleTestCase, override_settings
 
 from connections.platforms.base import Account, Draft, PermanentError, RateLimited, TokenExpired, TransientError
-from connections.platforms.bluesky.adapter import BlueskyAdapter, detect_facets, grapheme_count, new_tid
+from connections.platforms.bluesky.adapter import BlueskyAdapter
+from connections.platforms.bluesky.richtext import detect_facets, grapheme_count, new_tid
 from connections.tests.contract import BLUESKY, NOW, PNG, AdapterContract, AdapterTestCase, pinned
 
 # Registered as requested: at the address the PDS's name was checked to resolve to.
