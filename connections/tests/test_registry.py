@@ -227,7 +227,9 @@ class DeclaredPlatformTests(SimpleTestCase):
         for declared in DECLARATIONS:
             for setting in declared.all_settings:
                 with self.subTest(platform=declared.name, variable=setting.name):
-                    self.assertIn(f"`{setting.name}`", configuration)
+                    self.assertTrue(
+                        f"`{setting.name}`" in configuration, f"docs/configuration.md lacks {setting.name}."
+                    )
 
     def test_the_model_choices_need_no_migration(self):
         loader = MigrationLoader(None, ignore_no_migrations=True)
