@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest
 
-from connections.oauth import AccountChoice, Grant
+from connections.grants import AccountChoice, Grant
 from planrrr.crypto import decrypt, encrypt
 from planrrr.models import Membership, Team
 

@@ -2,15 +2,19 @@
 
 from django.db import models
 
-from connections.platforms import ADAPTERS
+from connections.platforms import DECLARATIONS, choices
+from connections.platforms.mastodon.models import MastodonApp  # noqa: F401 - one of this app's models, kept with its platform
 from planrrr.crypto import EncryptedTextField, is_undecryptable, mask
 from planrrr.models import Team
 
-# The platforms are declared once, by their adapters in the ADAPTERS registry; the choices are
+# The platforms are declared once, each by its package, listed in the registry; the choices are
 # built from it so that a name or a label can never disagree between the database, the admin
 # and the adapters' messages. Platform.FACEBOOK, Platform.values, Platform("TWITTER").label work
-# as with any TextChoices.
-Platform = models.TextChoices("Platform", [(name, (name, adapter.label)) for name, adapter in ADAPTERS.items()])
+# as with any TextChoices. The fields name the registry's ``choices`` (a callable): the migrations
+# name it too, so a new platform needs none.
+Platform = models.TextChoices(
+    "Platform", [(declared.name, (declared.name, declared.label)) for declared in DECLARATIONS]
+)
 
 
 class Connection(models.Model):
@@ -20,7 +24,7 @@ class Connection(models.Model):
         REVOKED = "REVOKED"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="connections")
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=choices)
     # The platform's id for the account: Facebook page id, Instagram user id, X user id,
     # LinkedIn author URN.
     account_id = models.CharField(max_length=200)
@@ -91,23 +95,3 @@ class Connection(models.Model):
         connection is refreshable (LinkedIn does not extend it by refreshing), else the access
         token's; None when neither is known to expire."""
         return self.refresh_expires_at if self.refreshable else self.expires_at
-
-
-class MastodonApp(models.Model):
-    """planrrr's OAuth app on one Mastodon instance, registered on first use there
-    (``POST /api/v1/apps``): every instance is its own authorization server."""
-
-    base_url = models.CharField(max_length=500)
-    redirect_uri = models.CharField(max_length=500)
-    client_id = models.CharField(max_length=200)
-    client_secret = EncryptedTextField()
-    scopes = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["base_url", "redirect_uri"], name="mastodon_app_unique_instance"),
-        ]
-
-    def __str__(self) -> str:
-        return f"planrrr on {self.base_url}"

@@ -1,29 +1,24 @@
-"""OAuth 2.0 clients that connect accounts and renew their tokens: one class per platform, all on
-Authlib's requests client (``OAuth2Session``: the authorization URL with PKCE, the code exchange,
-the refresh), one small class per platform holding only what differs.
+"""The base of the clients that connect accounts and renew their tokens, on Authlib's requests
+client (``OAuth2Session``: the authorization URL with PKCE, the code exchange, the refresh): each
+platform's ``client.py`` (connections/platforms/<name>/) holds only what differs.
 
 The contract, as healthchecks' transports state theirs: every method returns what the platform
-granted, or raises :class:`OAuthFailure`, whose one flag says whether the grant itself is dead
-(the person must connect the account again) or the failure may pass (retry with backoff). No
-message of it, no log line, carries a token, a code, a client secret or a URL holding them.
+granted (connections.grants), or raises :class:`OAuthFailure`, whose one flag says whether the
+grant itself is dead (the person must connect the account again) or the failure may pass (retry
+with backoff). No message of it, no log line, carries a token, a code, a client secret or a URL
+holding them.
 
 Every call, Authlib's to the token endpoint included, is :meth:`OAuthClient.fetch`: its whole
 answer read within PLATFORM_CALL_DEADLINE_SECONDS and MAX_ANSWER_BYTES, as the adapters read
 theirs. requests' read timeout bounds each read only: a server dripping a byte at a time would
 hold the web request, or the worker and the connection's row lock during a refresh, for as long
 as it liked, and a huge answer would be read whole into memory.
-
-Instagram has no client of its own: its business accounts are connected through the Facebook
-app, as the accounts linked to the pages a person picks.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
@@ -33,17 +28,14 @@ from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
 from django.utils import timezone
 
-from connections.platforms.base import BodyTooLarge, DeadlineExceeded, read_within
+from connections.grants import AccountChoice, Grant, lifetime_end, normalize_scopes
+from connections.platforms.config import value_of
+from connections.platforms.declaration import Declaration
+from connections.platforms.reading import BodyTooLarge, DeadlineExceeded, read_within
 from planrrr.http import PlatformSession
-from planrrr.text import safe_text, time_from_epoch, time_from_retry_after, wait_from_seconds
+from planrrr.text import safe_text, time_from_retry_after
 from planrrr.urlsafety import UnsafeURL
 
-logger = logging.getLogger("planrrr.connections.oauth")
-
-# A lifetime beyond this is not believed (a garbled expires_in must not overflow a datetime).
-MAX_LIFETIME = timedelta(days=3650)
-# Pages of a listing read at most (Facebook pages); more would be a loop, not a person's pages.
-MAX_LISTING_PAGES = 20
 # The most of one answer read: tokens, profiles and a page of 100 Facebook pages with their tokens
 # are a few kB to some tens of kB; anything near this is not an answer to what we asked.
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -75,65 +67,15 @@ class NotConfigured(OAuthFailure):
     """The platform's app is not configured (client id or secret unset)."""
 
 
-@dataclass
-class Grant:
-    """What a token endpoint granted, with lifetimes turned into times."""
-
-    access_token: str = field(repr=False)
-    refresh_token: str = field(default="", repr=False)
-    expires_at: datetime | None = None
-    refresh_expires_at: datetime | None = None
-    scopes: str = ""
-    # The account's own server (Mastodon instance, Bluesky PDS); "" for the others.
-    base_url: str = ""
-    # Bluesky: the app password the session was created with (see Connection.app_password).
-    app_password: str = field(default="", repr=False)
-
-
-@dataclass
-class AccountChoice:
-    """An account the person may connect with this grant: the X user, a Facebook page, the
-    Instagram account linked to a page, the LinkedIn member or an organization they administer."""
-
-    platform: str
-    account_id: str
-    name: str
-    grant: Grant = field(repr=False)
-    note: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.platform}:{self.account_id}"
-
-
-def lifetime_end(value: Any, *, now: datetime) -> datetime | None:
-    """``now`` plus a lifetime in seconds from a token answer; None if absent or not usable
-    (0 means "no expiry" in some Graph answers)."""
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        return None
-    if seconds <= 0:
-        return None
-    return now + min(timedelta(seconds=seconds), MAX_LIFETIME)
-
-
-def normalize_scopes(value: Any) -> str:
-    """Scopes as granted, space-separated (LinkedIn answers them comma-separated)."""
-    if isinstance(value, (list, tuple)):
-        value = " ".join(str(v) for v in value)
-    return " ".join(part for part in re.split(r"[\s,]+", str(value or "")) if part)
-
-
 class OAuthClient:
-    """One platform's OAuth app. Subclasses declare the platform, the settings naming the app,
-    the endpoints and scopes, and override ``classify`` for the platform's error quirks and
-    ``accounts`` for who may be connected with a grant."""
+    """One platform's OAuth app. Subclasses name their platform's ``declaration`` (its name,
+    label and the variables naming the app: ``client_id``, ``client_secret``, ``oauth_url``,
+    ``api_url``), say the endpoints and scopes, and override ``classify`` for the platform's error
+    quirks and ``accounts`` for who may be connected with a grant."""
 
+    declaration: ClassVar[Declaration]
     platform: ClassVar[str]
     label: ClassVar[str]
-    client_id_setting: ClassVar[str]
-    client_secret_setting: ClassVar[str]
     # How the app proves itself at the token endpoint (Authlib's names).
     token_auth_method: ClassVar[str] = "client_secret_basic"
     token_method: ClassVar[str] = "POST"
@@ -149,17 +91,30 @@ class OAuthClient:
     # What every call goes through (see HttpAdapter.session_class).
     session_class: ClassVar[type[requests.Session]] = PlatformSession
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "declaration" in cls.__dict__:
+            cls.platform, cls.label = cls.declaration.name, cls.declaration.label
+
     def __init__(self, session: requests.Session | None = None):
         self.http = session or self.session_class()
 
     # --- configuration -------------------------------------------------------------------
     @property
     def client_id(self) -> str:
-        return getattr(settings, self.client_id_setting, "")
+        setting = self.declaration.client_id
+        return str(value_of(setting)) if setting else ""
 
     @property
     def client_secret(self) -> str:
-        return getattr(settings, self.client_secret_setting, "")
+        setting = self.declaration.client_secret
+        return str(value_of(setting)) if setting else ""
+
+    @property
+    def app_settings(self) -> str:
+        """The variables naming the app, for messages: "X_CLIENT_ID and X_CLIENT_SECRET"."""
+        named = (self.declaration.client_id, self.declaration.client_secret)
+        return " and ".join(setting.name for setting in named if setting)
 
     @property
     def configured(self) -> bool:
@@ -167,7 +122,17 @@ class OAuthClient:
 
     @property
     def not_configured_message(self) -> str:
-        return f"not configured: set {self.client_id_setting} and {self.client_secret_setting}"
+        return f"not configured: set {self.app_settings}"
+
+    @property
+    def api_url(self) -> str:
+        """The platform's API base (``Declaration.api_url``), without a trailing slash."""
+        return str(value_of(self.declaration.api_url)).rstrip("/")
+
+    @property
+    def oauth_url(self) -> str:
+        """Where the platform's consent pages live (``Declaration.oauth_url``)."""
+        return str(value_of(self.declaration.oauth_url)).rstrip("/")
 
     @property
     def scopes(self) -> list[str]:
@@ -328,8 +293,7 @@ class OAuthClient:
             )
         if code in ("invalid_client", "unauthorized_client"):
             return OAuthFailure(
-                f"{self.label} refused planrrr's app credentials ({words}): check {self.client_id_setting} "
-                f"and {self.client_secret_setting}.",
+                f"{self.label} refused planrrr's app credentials ({words}): check {self.app_settings}.",
                 status_code=status,
             )
         return OAuthFailure(f"{self.label} refused the request (HTTP {status}, {words}).", status_code=status)
@@ -436,262 +400,3 @@ class FetchingOAuth2Session(OAuth2Session):
         # Authlib calls this for the token endpoint only, with the app's authentication as
         # ``auth``; no session here holds a token of its own to add (``withhold_token``).
         return self.client.fetch(method, url, what=self.what, auth=auth, **kwargs)
-
-
-class XClient(OAuthClient):
-    """X: OAuth 2.0 authorization code with PKCE (S256), a confidential client (Basic auth).
-
-    Refresh: ``POST {TWITTER_API_URL}/2/oauth2/token`` with ``grant_type=refresh_token``; the
-    access token lives 2 hours and every refresh answers a new refresh token (rotation): the
-    one sent is spent, and reusing it answers 400 ``invalid_request`` ("Value passed for the
-    token was invalid."), which is X's way of saying the grant is dead. A refresh token is
-    issued only with the ``offline.access`` scope.
-    https://docs.x.com/resources/fundamentals/authentication/oauth-2-0/user-access-token
-    """
-
-    platform = "TWITTER"
-    label = "X"
-    client_id_setting = "X_CLIENT_ID"
-    client_secret_setting = "X_CLIENT_SECRET"
-    pkce = True
-    # X answers a spent or revoked refresh token with invalid_request, not invalid_grant
-    # (docs/platforms/x.md, "Limits and tokens"); on the token endpoint nothing else we send can be
-    # malformed, so it is read as the grant's end.
-    dead_grant_errors = frozenset({"invalid_grant", "invalid_request"})
-
-    @property
-    def scopes(self) -> list[str]:
-        return ["tweet.read", "tweet.write", "users.read", "offline.access", "media.write"]
-
-    def authorize_endpoint(self) -> str:
-        return f"{settings.X_OAUTH_URL.rstrip('/')}/i/oauth2/authorize"
-
-    def token_endpoint(self) -> str:
-        return f"{settings.TWITTER_API_URL.rstrip('/')}/2/oauth2/token"
-
-    def token_params(self) -> dict[str, str]:
-        # X's examples send client_id in the form as well as in the Basic header.
-        return {"client_id": self.client_id}
-
-    def retry_at(self, response: requests.Response) -> datetime | None:
-        return time_from_epoch(response.headers.get("x-rate-limit-reset"), what="X token endpoint") or super().retry_at(
-            response
-        )
-
-    def error_of(self, response: requests.Response) -> tuple[str, str]:
-        code, description = super().error_of(response)
-        if not code:
-            # The v2 API's problem+json (a 401 without Basic auth, for one).
-            try:
-                body = response.json()
-                description = str(body.get("detail") or body.get("title") or description)
-            except (ValueError, AttributeError):
-                pass
-        return code, description
-
-    def accounts(self, grant: Grant) -> list[AccountChoice]:
-        body = self.get(
-            f"{settings.TWITTER_API_URL.rstrip('/')}/2/users/me",
-            token=grant.access_token,
-            what="the X account",
-            headers={"Authorization": f"Bearer {grant.access_token}"},
-        )
-        user = body.get("data") or {}
-        if not user.get("id"):
-            raise OAuthFailure("X did not say which account was connected.")
-        name = f"@{user['username']}" if user.get("username") else str(user.get("name") or user["id"])
-        return [AccountChoice("TWITTER", str(user["id"]), name, grant)]
-
-
-class FacebookClient(OAuthClient):
-    """Facebook Login for Pages (and the Instagram business accounts linked to them).
-
-    No refresh: the code is exchanged for a short-lived user token, which is exchanged at once
-    (``grant_type=fb_exchange_token``) for a long-lived one of about 60 days; Facebook issues
-    no refresh token. The tokens stored are the pages' own, read with the long-lived user
-    token from ``/me/accounts``: those carry no expiry until the person revokes the app or
-    changes their password, so a page connection usually has no ``expires_at``.
-    https://developers.facebook.com/docs/facebook-login/guides/access-tokens/get-long-lived
-    """
-
-    platform = "FACEBOOK"
-    label = "Facebook"
-    client_id_setting = "FACEBOOK_APP_ID"
-    client_secret_setting = "FACEBOOK_APP_SECRET"
-    # Graph takes the app's id and secret as query parameters of a GET.
-    token_auth_method = "none"
-    token_method = "GET"
-    scope_separator = ","
-    picks_accounts = True
-
-    # Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling):
-    # "190: Invalid OAuth 2.0 Access Token" (expired, revoked, password changed) ends the grant;
-    # 4, 17, 32, 613 and 80001 are rate limits.
-    GRAPH_DEAD = frozenset({190})
-    GRAPH_RATE_LIMITED = frozenset({4, 17, 32, 613, 80001})
-
-    @property
-    def refreshable(self) -> bool:
-        return False
-
-    @property
-    def scopes(self) -> list[str]:
-        return [
-            "pages_show_list",
-            "pages_manage_posts",
-            "pages_manage_engagement",
-            "pages_read_engagement",
-            "business_management",
-            "instagram_basic",
-            "instagram_content_publish",
-            "instagram_manage_comments",
-        ]
-
-    def graph(self, path: str) -> str:
-        return f"{settings.FACEBOOK_API_URL.rstrip('/')}/{settings.GRAPH_API_VERSION}{path}"
-
-    def authorize_endpoint(self) -> str:
-        return f"{settings.FACEBOOK_OAUTH_URL.rstrip('/')}/{settings.GRAPH_API_VERSION}/dialog/oauth"
-
-    def token_endpoint(self) -> str:
-        return self.graph("/oauth/access_token")
-
-    def token_params(self) -> dict[str, str]:
-        return {"client_secret": self.client_secret}
-
-    def exchange(self, *, code: str, redirect_uri: str, code_verifier: str | None) -> Grant:
-        """The long-lived user token for an authorization code (two calls)."""
-        short = super().exchange(code=code, redirect_uri=redirect_uri, code_verifier=None)
-        token = self._call(
-            "exchange for a long-lived token",
-            lambda oauth: oauth.fetch_token(
-                self.token_endpoint(),
-                method="GET",
-                grant_type="fb_exchange_token",
-                fb_exchange_token=short.access_token,
-                allow_redirects=False,
-                **self.token_params(),
-            ),
-            secrets=(short.access_token,),
-        )
-        return self.grant_from(token)
-
-    def refresh(self, *, refresh_token: str) -> Grant:
-        raise OAuthFailure("Facebook issues no refresh token: reconnect the account to renew it.", grant_dead=True)
-
-    def classify(self, response: requests.Response) -> OAuthFailure:
-        try:
-            error = response.json().get("error")
-        except (ValueError, AttributeError):
-            error = None
-        if not isinstance(error, dict):
-            return super().classify(response)
-        code = error.get("code")
-        words = f"{error.get('message', '')} (code {code})"
-        if code in self.GRAPH_DEAD:
-            return OAuthFailure(f"Facebook refused the token: {words}; reconnect the account.", grant_dead=True)
-        if code in self.GRAPH_RATE_LIMITED or response.status_code >= 500:
-            return OAuthFailure(f"Facebook asked to slow down or failed: {words}.", retry_at=self._backoff())
-        return OAuthFailure(f"Facebook refused the request: {words}.", status_code=response.status_code)
-
-    def _backoff(self) -> datetime | None:
-        # Graph's rate-limit errors carry no reset time.
-        return wait_from_seconds(settings.GRAPH_RATE_LIMIT_BACKOFF_SECONDS, what="Facebook")
-
-    def accounts(self, grant: Grant) -> list[AccountChoice]:
-        """The pages the person manages, each with its own token, and the Instagram business
-        account linked to each (connected with that page's token)."""
-        choices: list[AccountChoice] = []
-        url: str | None = self.graph("/me/accounts")
-        params: dict | None = {
-            "fields": "id,name,access_token,instagram_business_account",
-            "access_token": grant.access_token,
-            "limit": 100,
-        }
-        for _ in range(MAX_LISTING_PAGES):
-            if not url:
-                break
-            body = self.get(url, token=grant.access_token, what="your Facebook pages", params=params)
-            for page in body.get("data") or []:
-                if not isinstance(page, dict) or not page.get("id") or not page.get("access_token"):
-                    continue
-                # Page tokens read with a long-lived user token do not expire (see the docstring).
-                page_grant = Grant(access_token=page["access_token"], scopes=grant.scopes)
-                name = str(page.get("name") or page["id"])
-                choices.append(AccountChoice("FACEBOOK", str(page["id"]), name, page_grant))
-                ig = page.get("instagram_business_account")
-                if isinstance(ig, dict) and ig.get("id"):
-                    choices.append(
-                        AccountChoice(
-                            "INSTAGRAM", str(ig["id"]), f"{name} (Instagram)", page_grant, note=f"linked to page {name}"
-                        )
-                    )
-            # paging.next is the whole next URL, token included; it is never logged or shown.
-            url = (body.get("paging") or {}).get("next")
-            params = None
-        if not choices:
-            raise OAuthFailure("This Facebook account manages no page that planrrr may publish to.")
-        return choices
-
-
-class LinkedInClient(OAuthClient):
-    """LinkedIn: OAuth 2.0 authorization code (3-legged), the secret in the form.
-
-    Refresh: only for apps LinkedIn approved for programmatic refresh tokens. The access token
-    lives 60 days, the refresh token 365 days from the first consent and is **not** extended by
-    refreshing (an answer may repeat it or omit it: the stored one is kept); at its end, or if
-    revoked, LinkedIn answers 400 ``invalid_grant`` and the member must consent again. Apps
-    without refresh get no refresh token: such a connection is announced before it expires.
-    https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
-    """
-
-    platform = "LINKEDIN"
-    label = "LinkedIn"
-    client_id_setting = "LINKEDIN_CLIENT_ID"
-    client_secret_setting = "LINKEDIN_CLIENT_SECRET"
-    token_auth_method = "client_secret_post"
-    picks_accounts = True
-
-    @property
-    def scopes(self) -> list[str]:
-        return settings.LINKEDIN_SCOPES.split()
-
-    def authorize_endpoint(self) -> str:
-        return f"{settings.LINKEDIN_OAUTH_URL.rstrip('/')}/oauth/v2/authorization"
-
-    def token_endpoint(self) -> str:
-        return f"{settings.LINKEDIN_OAUTH_URL.rstrip('/')}/oauth/v2/accessToken"
-
-    def accounts(self, grant: Grant) -> list[AccountChoice]:
-        """The member (``urn:li:person:{sub}`` from OpenID userinfo) and the organizations they
-        administer (approved ADMINISTRATOR role assignments)."""
-        api = settings.LINKEDIN_API_URL.rstrip("/")
-        bearer = {"Authorization": f"Bearer {grant.access_token}"}
-        me = self.get(f"{api}/v2/userinfo", token=grant.access_token, what="your LinkedIn profile", headers=bearer)
-        if not me.get("sub"):
-            raise OAuthFailure("LinkedIn did not say which member consented.")
-        choices = [AccountChoice("LINKEDIN", f"urn:li:person:{me['sub']}", str(me.get("name") or me["sub"]), grant)]
-        try:
-            acls = self.get(
-                f"{api}/rest/organizationAcls",
-                token=grant.access_token,
-                what="the organizations you administer",
-                params={"q": "roleAssignee", "role": "ADMINISTRATOR", "state": "APPROVED"},
-                headers={
-                    **bearer,
-                    "LinkedIn-Version": settings.LINKEDIN_API_VERSION,
-                    "X-Restli-Protocol-Version": "2.0.0",
-                },
-            )
-        except OAuthFailure as err:
-            # Without the organization scopes (an app not approved for the Community Management
-            # API) the member can still be connected.
-            logger.info("LinkedIn organizations not listed: %s", err.message)
-            return choices
-        for element in acls.get("elements") or []:
-            urn = element.get("organization") if isinstance(element, dict) else None
-            if urn and isinstance(urn, str):
-                choices.append(
-                    AccountChoice("LINKEDIN", urn, f"Organization {urn.rsplit(':', 1)[-1]}", grant, note="organization")
-                )
-        return choices

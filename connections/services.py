@@ -26,9 +26,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connections.clients import CLIENT_OF_PLATFORM, CLIENTS, get_client
+from connections.grants import AccountChoice, Grant
 from connections.models import Connection
-from connections.oauth import AccountChoice, Grant, OAuthFailure
+from connections.oauth import OAuthFailure
+from connections.platforms import DECLARATIONS, UnknownPlatform, get_client
 from connections.signals import connection_connected, connection_expired, connection_expiring
 from planrrr.models import Team
 
@@ -59,7 +60,7 @@ def refresh_due_at(expires_at: datetime | None, *, now: datetime) -> datetime | 
 
 
 def refreshable_platforms() -> list[str]:
-    return [platform for platform, name in CLIENT_OF_PLATFORM.items() if CLIENTS[name]().refreshable]
+    return [declared.name for declared in DECLARATIONS if get_client(declared.name).refreshable]
 
 
 def connection_connect(*, team: Team, choice: AccountChoice) -> tuple[Connection, bool]:
@@ -154,8 +155,11 @@ def connection_refresh(
                 f"The connection is {connection.status}: {connection.status_detail or 'reconnect the account'}",
                 grant_dead=True,
             )
-        client = get_client(connection.platform)
-        if client is None or not client.refreshable or not connection.refreshable:
+        try:
+            client = get_client(connection.platform)
+        except UnknownPlatform:
+            return connection
+        if not client.refreshable or not connection.refreshable:
             return connection
         now = timezone.now()
         if rejected_token is not None:

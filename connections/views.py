@@ -17,7 +17,6 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connections.clients import CLIENTS
 from connections.connect import (
     Refused,
     may_connect,
@@ -28,6 +27,7 @@ from connections.connect import (
     state_issue,
 )
 from connections.oauth import OAuthClient, OAuthFailure
+from connections.platforms import connectable, connected_with, declaration, get_client
 from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_connect
 from planrrr.models import Team
@@ -40,8 +40,10 @@ LOGIN_URL = "admin:login"
 
 
 def _client(slug: str) -> OAuthClient | None:
+    """The client whose connect flow this URL names; None for a platform without one of its own
+    (Instagram's accounts are connected with Facebook's)."""
     platform = slug.upper()
-    return CLIENTS[platform]() if platform in CLIENTS else None
+    return get_client(platform) if platform in {declared.name for declared in connectable()} else None
 
 
 def redirect_uri(request: HttpRequest, client: OAuthClient) -> str:
@@ -88,12 +90,14 @@ def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
     platforms = [
         {
             "slug": client.platform.lower(),
-            "label": client.label + (" and Instagram" if client.platform == "FACEBOOK" else ""),
+            "label": " and ".join(declared.label for declared in connected_with(client.platform)),
             "configured": client.configured,
             "not_configured": client.not_configured_message,
             "form": client.connect_form,
+            # The server an app-password form offers (Bluesky: the PDS a connection uses by default).
+            "server": client.api_url if client.connect_form == "app_password" else "",
         }
-        for client in (cls() for cls in CLIENTS.values())
+        for client in (get_client(declared.name) for declared in connectable())
     ]
     return render(
         request,
@@ -102,7 +106,6 @@ def connect_team(request: HttpRequest, team_id: int) -> HttpResponse:
             "title": f"Connect an account to {team}",
             "team": team,
             "platforms": platforms,
-            "bluesky_pds_url": settings.BLUESKY_PDS_URL,
         },
     )
 
@@ -138,7 +141,7 @@ def connect_start(request: HttpRequest, team_id: int, platform: str) -> HttpResp
 def _connect_with_app_password(request: HttpRequest, team: Team, client) -> HttpResponse:
     """Bluesky: a session created once from the handle and app password (no redirect)."""
     handle, password = request.POST.get("handle", "").strip(), request.POST.get("app_password", "")
-    server = normalized_base_url(request.POST.get("pds_url", "") or settings.BLUESKY_PDS_URL)
+    server = normalized_base_url(request.POST.get("pds_url", "") or client.api_url)
     if not handle or not password:
         return refused(request, "Give the Bluesky handle and an app password (Settings > App passwords).", team=team)
     if problem := base_url_problem(server):
@@ -202,7 +205,7 @@ def connect_pick(request: HttpRequest, pick_id: str) -> HttpResponse:
         request,
         "connections/pick.html",
         {
-            "title": f"Pick the {CLIENTS[platform].label} accounts to connect to {team}",
+            "title": f"Pick the {declaration(platform).label} accounts to connect to {team}",
             "team": team,
             "pick_id": pick_id,
             "choices": choices,

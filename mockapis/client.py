@@ -40,19 +40,15 @@ class MockApis:
         return self.url(f"media/{name}")
 
     def api_settings(self) -> dict[str, str]:
-        """The platform base URL settings pointing at this stand-in (for a worker's environment)."""
+        """The platforms' variables pointing at this stand-in (for a worker's environment), as the
+        running stand-in says it plays them (``_control/settings``, from the platforms'
+        declarations): ``{"TWITTER_API_URL": "<base>/x", ...}``."""
+        played = self._call("GET", "_control/settings")["settings"]
         return {
-            "FACEBOOK_API_URL": self.url("graph"),
-            "INSTAGRAM_API_URL": self.url("graph"),
-            "TWITTER_API_URL": self.url("x"),
-            "LINKEDIN_API_URL": self.url("linkedin"),
-            "X_OAUTH_URL": self.url("x"),
-            "FACEBOOK_OAUTH_URL": self.url("facebook-www"),
-            "LINKEDIN_OAUTH_URL": self.url("linkedin-www"),
+            **{name: self.url(where) for name, where in played.items()},
             # Bluesky and Mastodon servers are per connection (Connection.base_url: bluesky_url and
-            # mastodon_url below); this is the PDS the Bluesky connect form offers. The stand-in is on
-            # loopback, which a connection's server may only be when this is allowed.
-            "BLUESKY_PDS_URL": self.bluesky_url,
+            # mastodon_url below). The stand-in is on loopback, which a connection's server may only
+            # be when this is allowed.
             "INSTANCE_ALLOW_PRIVATE_URLS": "true",
         }
 

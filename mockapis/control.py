@@ -5,10 +5,11 @@
   "random_failures", "latency_ms", "latency_p99_ms", "seed", "container_polls_before_finished", "ig_daily_limit",
   "duplicate_window_seconds", "media_slow_seconds", "fetch_timeout_seconds",
   "mastodon_idempotency_seconds" (how long an Idempotency-Key is kept), "bluesky_appview_lag_seconds"
-  (how far getAuthorFeed lags behind the PDS), ...}`` (partial updates; state.Config lists all).
-* ``GET|POST|DELETE _control/fail``: ``{"platform", "mode", "times": N or null (until reset),
-  "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any", "message", "contains"}``; ``mode``
-  one of state.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
+  (how far getAuthorFeed lags behind the PDS), ...}`` (partial updates; mockapis.config.Config lists all).
+* ``GET|POST|DELETE _control/fail``: ``{"platform" (one the loaded stand-ins play), "mode",
+  "times": N or null (until reset), "seconds", "on": "create"|"media"|"read"|"comment"|"token"|"any",
+  "message", "contains"}``; ``mode``
+  one of records.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
   one with ``contains`` only to requests whose body contains that text (one part of a thread).
 * ``GET _control/comments?platform=``: comments made (Facebook, Instagram, LinkedIn), oldest first.
 * ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
@@ -18,12 +19,15 @@
   (platform, account, text)) and ``duplicate_rejections``.
 * ``GET|POST _control/tokens``: bind a bearer token to an account (X), ``{"platform", "token",
   "account_id", "name", "username"}``.
+* ``GET _control/settings`` (served with the platforms' stand-ins, connections.platforms.standins):
+  ``{"settings": {"TWITTER_API_URL": "x", ...}}``, the variables that point a process at the
+  stand-in and the path under its base where each is played.
 * ``GET _control/oauth?platform=``: what the OAuth endpoints issued (mockapis.oauth):
   ``{"tokens": [{"token", "kind", "platform", "account", "client_id", "scopes", "grant",
   "issued_at", "expires_at", "status", "uses", "replaced_by", ...}], "codes": [...],
   "refresh_uses": {refresh_token: times presented}}``. ``POST {"revoke": token}`` revokes an
   issued token (a refresh token: its grant); ``POST {"expire": token}`` makes it expire now.
-  Token lifetimes are config keys (``x_access_token_seconds`` ...: see state.Config).
+  Token lifetimes are config keys (``x_access_token_seconds`` ...: see mockapis.config.Config).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .state import CONTAINER_MODES, DEFAULT_SECONDS, KINDS, MEDIA, MODES, PLATFORMS, Rule, store
+from .gate import DIALECTS
+from .records import CONTAINER_MODES, DEFAULT_SECONDS, KINDS, MEDIA, MODES, Rule
+from .state import store
 
 
 class BadRequest(ValueError):
@@ -66,10 +72,21 @@ def _refuse(err: Exception) -> JsonResponse:
 def index(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
-            "platforms": list(PLATFORMS),
+            "platforms": list(DIALECTS),
             "modes": list(MODES),
             "config": store.config.as_dict(),
-            "endpoints": ["reset", "config", "fail", "media", "requests", "posts", "tokens", "oauth"],
+            "endpoints": [
+                "reset",
+                "config",
+                "fail",
+                "media",
+                "requests",
+                "posts",
+                "comments",
+                "tokens",
+                "oauth",
+                "settings",
+            ],
         }
     )
 
@@ -94,8 +111,8 @@ def config(request: HttpRequest) -> JsonResponse:
 
 def _platform(value: Any) -> str:
     platform = str(value or "").upper()
-    if platform not in PLATFORMS:
-        raise BadRequest(f"platform must be one of {', '.join(PLATFORMS)}; got {value!r}")
+    if platform not in DIALECTS:
+        raise BadRequest(f"platform must be one of {', '.join(DIALECTS)}; got {value!r}")
     return platform
 
 
@@ -197,7 +214,7 @@ def posts(request: HttpRequest) -> JsonResponse:
 @require_GET
 def comments(request: HttpRequest) -> JsonResponse:
     platform = _optional_platform(request)
-    items = [c for p in ([platform] if platform else PLATFORMS) for c in store.find_comments(p)]
+    items = [c for p in ([platform] if platform else DIALECTS) for c in store.find_comments(p)]
     return JsonResponse({"comments": items, "count": len(items)})
 
 

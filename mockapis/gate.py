@@ -26,7 +26,8 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from .state import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso, store
+from .records import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso
+from .state import store
 
 LOGGED_HEADERS = (
     "Authorization",
@@ -79,10 +80,23 @@ class Call:
         return self.window or store.window(self.platform, self.account)
 
 
+# Every platform the loaded stand-ins play, by name, in the order they were loaded: what
+# _control accepts as a platform. A platform's stand-in makes its Dialect once, when imported (the
+# stand-in's urlconf imports every one).
+DIALECTS: dict[str, Dialect] = {}
+
+
 class Dialect:
-    """How a platform says things. Each platform module subclasses it with its own shapes."""
+    """How a platform says things. Each platform's stand-in subclasses it with its own shapes,
+    and names it with its declaration's name and label."""
 
     platform: str = ""
+    label: str = ""
+
+    def __init__(self, platform: str = "", label: str = "") -> None:
+        self.platform = platform or self.platform
+        self.label = label or self.label
+        DIALECTS[self.platform] = self
 
     def token(self, call: Call) -> str | None:
         """The bearer token (``Authorization: Bearer ...``)."""

@@ -29,7 +29,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.http import require_safe
 
 from .gate import ConnectionDropped, drop_connection
-from .state import iso, store
+from .records import iso
+from .state import store
 
 SIZE = 16
 COLOR = (0x2E, 0x86, 0xDE)

@@ -1,4 +1,4 @@
-"""Serving the stand-in on its own port: ``mockapis.urls`` at the root, nothing else.
+"""Serving the stand-in on its own port: its URLs (MOCK_APIS_URLCONF) at the root, nothing else.
 
 Used by ``manage.py run_mock_apis`` and usable in-process (a thread) by tools and tests:
 ``server = make_server("127.0.0.1", 0); threading.Thread(target=server.serve_forever).start()``.
@@ -6,15 +6,14 @@ Used by ``manage.py run_mock_apis`` and usable in-process (a thread) by tools an
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
-URLCONF = "mockapis.urls"
-
 
 class MockApisHandler(WSGIHandler):
-    """A WSGI handler answering only ``mockapis.urls``: no admin, no project URLs, and none of
+    """A WSGI handler answering only the stand-in's URLs (MOCK_APIS_URLCONF): no admin, no project URLs, and none of
     the project's middleware (sessions, CSRF, auth have no business on a platform's API)."""
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -25,7 +24,7 @@ class MockApisHandler(WSGIHandler):
 
     def get_response(self, request):
         # BaseHandler.resolve_request honours request.urlconf (and sets it for reverse()).
-        request.urlconf = URLCONF
+        request.urlconf = settings.MOCK_APIS_URLCONF
         return super().get_response(request)
 
 

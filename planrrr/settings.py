@@ -172,23 +172,13 @@ RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="planrrr.rq.InProcessWorker
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Platforms --------------------------------------------------------------------------
-FACEBOOK_API_URL = env("FACEBOOK_API_URL", default="https://graph.facebook.com")
-INSTAGRAM_API_URL = env("INSTAGRAM_API_URL", default="https://graph.facebook.com")
-TWITTER_API_URL = env("TWITTER_API_URL", default="https://api.x.com")
-LINKEDIN_API_URL = env("LINKEDIN_API_URL", default="https://api.linkedin.com")
-# Bluesky and Mastodon: every connection names its own server (Connection.base_url); this is the
-# PDS a Bluesky connection that names none uses, and the one the connect form offers.
-BLUESKY_PDS_URL = env("BLUESKY_PDS_URL", default="https://bsky.social")
-# A connection's server is an outbound URL a person typed: public addresses only, unless this is
-# set (development, tests and the demo, whose stand-in runs on loopback).
+# Each platform's own variables (its API's URL, its OAuth app, its API version: FACEBOOK_API_URL,
+# X_CLIENT_ID, GRAPH_API_VERSION ...) are declared once by the platform
+# (connections/platforms/<name>/__init__.py) and read where they are used, a Django setting of
+# the same name first; docs/configuration.md lists them. Here: what every platform shares.
+# A Bluesky or Mastodon connection's server is an outbound URL a person typed: public addresses
+# only, unless this is set (development, tests and the demo, whose stand-in runs on loopback).
 INSTANCE_ALLOW_PRIVATE_URLS = env.bool("INSTANCE_ALLOW_PRIVATE_URLS", default=False)
-# How long a Mastodon instance's limits (GET /api/v2/instance) are kept before being read again.
-MASTODON_INSTANCE_CACHE_SECONDS = env.int("MASTODON_INSTANCE_CACHE_SECONDS", default=3600)
-GRAPH_API_VERSION = env("GRAPH_API_VERSION", default="v21.0")
-LINKEDIN_API_VERSION = env("LINKEDIN_API_VERSION", default="202501")
-# Graph API rate-limit errors carry no reset time (at best minutes in usage headers):
-# wait at least this long before trying again.
-GRAPH_RATE_LIMIT_BACKOFF_SECONDS = env.int("GRAPH_RATE_LIMIT_BACKOFF_SECONDS", default=60)
 # Fallback wait when a 429 carries no reset time (LinkedIn).
 RATE_LIMIT_DEFAULT_BACKOFF_SECONDS = env.int("RATE_LIMIT_DEFAULT_BACKOFF_SECONDS", default=60)
 # (connect, read) seconds for every platform call.
@@ -204,23 +194,9 @@ PLATFORM_CALL_DEADLINE_SECONDS = env.float("PLATFORM_CALL_DEADLINE_SECONDS", def
 RECONCILE_MAX_PAGES = env.int("RECONCILE_MAX_PAGES", default=10)
 
 # --- Connecting accounts (OAuth) -------------------------------------------------------
-# One app per platform; a platform without its client id shows "not configured" instead of a
-# button. Instagram is connected through the Facebook app (a page's linked business account).
-X_CLIENT_ID = env("X_CLIENT_ID", default="")
-X_CLIENT_SECRET = env("X_CLIENT_SECRET", default="")
-FACEBOOK_APP_ID = env("FACEBOOK_APP_ID", default="")
-FACEBOOK_APP_SECRET = env("FACEBOOK_APP_SECRET", default="")
-LINKEDIN_CLIENT_ID = env("LINKEDIN_CLIENT_ID", default="")
-LINKEDIN_CLIENT_SECRET = env("LINKEDIN_CLIENT_SECRET", default="")
-# Where the consent pages (and LinkedIn's token endpoint) live, so the stand-in can play them.
-X_OAUTH_URL = env("X_OAUTH_URL", default="https://x.com")
-FACEBOOK_OAUTH_URL = env("FACEBOOK_OAUTH_URL", default="https://www.facebook.com")
-LINKEDIN_OAUTH_URL = env("LINKEDIN_OAUTH_URL", default="https://www.linkedin.com")
-# The member scopes, plus the organization ones (which need LinkedIn's Community Management API).
-LINKEDIN_SCOPES = env(
-    "LINKEDIN_SCOPES",
-    default="openid profile w_member_social w_organization_social r_organization_social rw_organization_admin",
-)
+# One app per platform, declared by the platform (X_CLIENT_ID, FACEBOOK_APP_ID ...); a platform
+# without its client id shows "not configured" instead of a button.
+
 # The public address the platforms send people back to (the callback URLs registered with
 # each app start with it); unset, it is taken from the request.
 OAUTH_REDIRECT_BASE_URL = env("OAUTH_REDIRECT_BASE_URL", default="")
@@ -258,6 +234,8 @@ if not TOKEN_ENCRYPTION_KEY:
 # --- Stand-in platform APIs (mockapis) ------------------------------------------------
 # Mounted under /mock/ only when enabled; never in production.
 MOCK_APIS_ENABLED = env.bool("MOCK_APIS_ENABLED", default=not PRODUCTION)
+# Their URLs, as ROOT_URLCONF names the project's: the framework's and every platform's stand-in.
+MOCK_APIS_URLCONF = "connections.platforms.standins"
 RATE_LIMIT_ENABLED = env.bool("RATE_LIMIT_ENABLED", default=False)
 RANDOM_FAILURES = env.float("RANDOM_FAILURES", default=0.0)
 LATENCY_MS = env.int("LATENCY_MS", default=0)
@@ -280,6 +258,8 @@ PLANRRR_PERIODIC = {
 # What a worker's main process does once before it forks or starts working, besides the
 # preloading of planrrr.rq: dotted paths of functions taking no argument.
 PLANRRR_WORKER_WARM_UP = [
+    # Every platform's adapter and client (the registry imports them on first use).
+    "connections.platforms.import_all",
     # The proxy and CA bundle variables of the platforms' API hosts, read once (planrrr.http).
     "connections.platforms.environment_read_ahead",
 ]

@@ -21,4 +21,4 @@ urlpatterns = [
 
 # The stand-in platform APIs, only where configured (tests, the demo, the benchmark).
 if settings.MOCK_APIS_ENABLED:
-    urlpatterns.append(path("mock/", include("mockapis.urls")))
+    urlpatterns.append(path("mock/", include(settings.MOCK_APIS_URLCONF)))

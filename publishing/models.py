@@ -4,7 +4,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from connections.models import Connection, Platform
+from connections.models import Connection
+from connections.platforms import choices as platform_choices
 from planrrr.models import Team
 from publishing.rules import MAX_MEDIA_URL_LENGTH, THREAD_PLATFORMS
 
@@ -28,7 +29,7 @@ class Post(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
     content = models.TextField()
-    platforms = ArrayField(models.CharField(max_length=20, choices=Platform.choices))
+    platforms = ArrayField(models.CharField(max_length=20, choices=platform_choices))
     media_urls = ArrayField(models.URLField(max_length=MAX_MEDIA_URL_LENGTH), default=list, blank=True)
     # Per-platform overrides of the text and media: {PLATFORM: {"content"?, "media_urls"?}}. A
     # platform without an entry (or an entry without a key) gets the main one
@@ -133,7 +134,7 @@ class Publication(models.Model):
     connection = models.ForeignKey(
         Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="publications"
     )
-    platform = models.CharField(max_length=20, choices=Platform.choices)
+    platform = models.CharField(max_length=20, choices=platform_choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     external_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)

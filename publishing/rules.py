@@ -21,7 +21,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from connections.models import Connection, Platform
-from connections.platforms import ADAPTERS, get_adapter
+from connections.platforms import adapter_classes, get_adapter
 from connections.platforms.base import media_url_problem
 from planrrr.crypto import is_undecryptable
 from planrrr.models import Team
@@ -58,11 +58,11 @@ def spoken_list(words: list[str]) -> str:
 MAX_THREAD_PARTS = 25
 # The most images any platform takes on one post (LinkedIn's 20): a longer list is refused
 # before each URL is checked (each check resolves the host).
-MAX_MEDIA_URLS = max(adapter.max_images for adapter in ADAPTERS.values())
+MAX_MEDIA_URLS = max(adapter.max_images for adapter in adapter_classes())
 # The longest media URL kept (Post.media_urls' column; variants and thread parts keep theirs in
 # JSON, with the same bound).
 MAX_MEDIA_URL_LENGTH = 2_000
-THREAD_PLATFORMS = spoken_list([adapter.label for adapter in ADAPTERS.values() if adapter.supports_threads])
+THREAD_PLATFORMS = spoken_list([adapter.label for adapter in adapter_classes() if adapter.supports_threads])
 
 
 EMPTY = "The post is empty: write some text."

@@ -1,6 +1,6 @@
 """The local stack `manage.py demo`, `manage.py bench` and the live tests run on, built one way.
 
-* ``ACCOUNTS``: the stand-in's demo identities (mockapis.state), the accounts every one of them
+* ``ACCOUNTS``: the stand-in's demo identities (each platform's stand-in), the accounts every one of them
   connects;
 * the stand-in platform APIs in a process of their own (``planrrr.processes.StandInProcess``)
   and the environment that points a worker at them (``stand_in_env``);
@@ -45,7 +45,7 @@ __all__ = [
     "workers_start",
 ]
 
-# The stand-in's demo identities, one account per platform (mockapis.state).
+# The stand-in's demo identities, one account per platform (each platform's stand-in).
 ACCOUNTS = {
     "FACEBOOK": "104857600123456",
     "TWITTER": "2244994945",

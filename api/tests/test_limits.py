@@ -8,12 +8,12 @@ from django.test import override_settings
 
 from api.serializers import BULK_MAX
 from api.tests.base import ApiTestCase
-from connections.platforms import ADAPTERS
+from connections.platforms import adapter_classes
 
 
 class BodyLimitTests(ApiTestCase):
     def test_it_fits_a_bulk_of_the_longest_posts_a_platform_takes(self):
-        longest = max(adapter.max_text_length for adapter in ADAPTERS.values())  # Facebook's 63,206
+        longest = max(adapter.max_text_length for adapter in adapter_classes())  # Facebook's 63,206
         post = {
             "content": "x" * longest,
             "platforms": ["FACEBOOK"],

@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
+from connections.platforms.base import Account, PermanentError, TransientError
+from connections.platforms.http import HttpAdapter
 from planrrr.http import PinnedSession
 from planrrr.urlsafety import UnsafeURL, check_public_url
-
-from .base import Account, HttpAdapter, PermanentError, TransientError
 
 
 def normalized_base_url(value: str) -> str:
@@ -56,7 +56,7 @@ def base_url_problem(value: str) -> str | None:
 
 class InstanceSession(PinnedSession):
     """The session of every call to a connection's own server, by the adapters and by the clients
-    that connect and renew accounts (connections.open_networks): pinned to the checked address,
+    that connect and renew accounts (Bluesky's and Mastodon's client.py): pinned to the checked address,
     with INSTANCE_ALLOW_PRIVATE_URLS read at each request."""
 
     def __init__(self) -> None:

@@ -25,9 +25,9 @@ import requests
 import urllib3
 from django.conf import settings
 
+from connections.platforms.base import PermanentError, TransientError
+from connections.platforms.reading import BodyTooLarge, DeadlineExceeded, read_within
 from planrrr.urlsafety import UnsafeURL, public_session
-
-from .base import BodyTooLarge, DeadlineExceeded, PermanentError, TransientError, read_within
 
 MAX_REDIRECTS = 3
 

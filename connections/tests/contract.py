@@ -20,13 +20,13 @@ from connections.platforms import get_adapter
 from connections.platforms.base import (
     Account,
     Draft,
-    HttpAdapter,
     PermanentError,
     PlatformError,
     RateLimited,
     TokenExpired,
     TransientError,
 )
+from connections.platforms.http import HttpAdapter
 from planrrr.crypto import Undecryptable
 from planrrr.text import MAX_TEXT
 

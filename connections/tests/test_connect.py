@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from connections.connect import STATE_SALT
 from connections.models import Connection
-from connections.tests.test_oauth import FB_ACCOUNTS, FB_TOKEN, LI_TOKEN, OAUTH, X_TOKEN
+from connections.tests.oauth_apps import FB_ACCOUNTS, FB_TOKEN, LI_TOKEN, OAUTH, X_TOKEN
 from planrrr.models import Membership, Team
 
 ME = "https://api.x.test/2/users/me"

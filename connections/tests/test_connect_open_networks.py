@@ -10,8 +10,9 @@ import responses
 from django.test import override_settings
 from django.urls import reverse
 
-from connections.models import Connection, MastodonApp
+from connections.models import Connection
 from connections.oauth import OAuthFailure
+from connections.platforms.mastodon.models import MastodonApp
 from connections.services import connection_refresh
 from connections.tests.contract import BLUESKY, MASTODON, pinned, resolve
 from connections.tests.test_connect import ConnectTestCase

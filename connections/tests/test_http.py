@@ -12,10 +12,11 @@ from unittest import mock
 import requests
 from django.test import SimpleTestCase, override_settings
 
-from connections.platforms import base
-from connections.platforms.base import Account, DeadlineExceeded, Draft, TransientError, read_within
-from connections.platforms.facebook import FacebookAdapter
-from connections.platforms.twitter import TwitterAdapter
+from connections.platforms import reading
+from connections.platforms.base import Account, Draft, TransientError
+from connections.platforms.facebook.adapter import FacebookAdapter
+from connections.platforms.reading import DeadlineExceeded, read_within
+from connections.platforms.x.adapter import XAdapter
 from connections.tests.contract import NOW
 from connections.tests.servers import JsonServer, SlowServer
 from planrrr.http import environment_settings
@@ -42,7 +43,7 @@ class CallDeadlineTests(SimpleTestCase):
         with SlowServer(content_type="application/json", interval=0.2) as server:
             with override_settings(TWITTER_API_URL=server.url):
                 error = self.assertCutAtDeadline(
-                    lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+                    lambda: XAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
                 )
         self.assertEqual(error.message, "X API error: the answer did not finish within 1 s")
         self.assertEqual(server.requests, ["/2/tweets"])
@@ -52,7 +53,7 @@ class CallDeadlineTests(SimpleTestCase):
         with SlowServer(content_type="application/json", length=100, interval=0.1, chunked=True) as server:
             with override_settings(TWITTER_API_URL=server.url):
                 error = self.assertCutAtDeadline(
-                    lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+                    lambda: XAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
                 )
         self.assertEqual(error.message, "X API error: the answer did not finish within 1 s")
 
@@ -71,14 +72,12 @@ class CallDeadlineTests(SimpleTestCase):
             longer.start()
             # The longer read has reached the stand-in and the watchdog sleeps until its deadline.
             wait_for(
-                lambda: server.requests and base._watchdog._wakes_at != math.inf,
+                lambda: server.requests and reading._watchdog._wakes_at != math.inf,
                 timeout=5,
                 message="the longer read to be watched",
             )
             with override_settings(TWITTER_API_URL=server.url):
-                self.assertCutAtDeadline(
-                    lambda: TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
-                )
+                self.assertCutAtDeadline(lambda: XAdapter().publish(Account("1", TOKEN), Draft(text="Hello world")))
         longer.join(5)
 
     def read_stalled(self, url: str, seconds: float) -> None:
@@ -147,7 +146,7 @@ class EnvironmentProxyTests(SimpleTestCase):
         return mock.patch.dict(os.environ, values)
 
     def test_it_sends_through_the_proxy_of_the_environment_reading_it_once(self):
-        adapter = TwitterAdapter()
+        adapter = XAdapter()
         with (
             JsonServer(self.CREATED, status=201) as proxy,
             # A name that resolves nowhere: only the proxy can answer for it.
@@ -172,6 +171,6 @@ class EnvironmentProxyTests(SimpleTestCase):
             override_settings(TWITTER_API_URL=platform.url),
             self.environment(http_proxy=proxy.url, no_proxy="127.0.0.1"),
         ):
-            TwitterAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
+            XAdapter().publish(Account("1", TOKEN), Draft(text="Hello world"))
         self.assertEqual(platform.requests, ["/2/tweets"])
         self.assertEqual(proxy.requests, [])

@@ -20,7 +20,7 @@ from connections.services import (
     tokens_refresh_due,
 )
 from connections.signals import connection_connected, connection_expired, connection_expiring
-from connections.tests.test_oauth import LI_TOKEN, OAUTH, X_TOKEN
+from connections.tests.oauth_apps import LI_TOKEN, OAUTH, X_TOKEN
 from planrrr.models import Team
 from planrrr.testing import flush_redis, wait_for
 
@@ -203,7 +203,7 @@ class ConnectTests(TestCase):
         self.connected = Received(self, connection_connected)
 
     def choice(self, access="acc-new", refresh="ref-new"):
-        from connections.oauth import AccountChoice, Grant
+        from connections.grants import AccountChoice, Grant
 
         grant = Grant(access_token=access, refresh_token=refresh, expires_at=timezone.now() + timedelta(hours=2))
         return AccountChoice("TWITTER", "42", "@acme", grant)

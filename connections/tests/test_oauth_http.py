@@ -6,13 +6,17 @@ import time
 
 from django.test import TestCase, override_settings
 
-from connections.models import Connection, MastodonApp
-from connections.oauth import MAX_ANSWER_BYTES, Grant, OAuthFailure, XClient
-from connections.open_networks import BlueskyClient, MastodonClient
+from connections.grants import Grant
+from connections.models import Connection
+from connections.oauth import MAX_ANSWER_BYTES, OAuthFailure
+from connections.platforms.bluesky.client import BlueskyClient
+from connections.platforms.mastodon.client import MastodonClient
+from connections.platforms.mastodon.models import MastodonApp
+from connections.platforms.x.client import XClient
 from connections.services import connection_refresh
+from connections.tests.oauth_apps import OAUTH
 from connections.tests.servers import JsonServer, SlowServer
 from connections.tests.test_lifecycle import x_connection
-from connections.tests.test_oauth import OAUTH
 from planrrr.models import Team
 
 

@@ -16,12 +16,13 @@ from unittest import mock
 from django.core.cache import cache
 from django.test import TestCase, override_settings
 
-from connections.models import MastodonApp
 from connections.oauth import OAuthFailure
-from connections.open_networks import BlueskyClient, MastodonClient
 from connections.platforms import get_adapter
 from connections.platforms.base import Account, Draft, PermanentError, TransientError
-from connections.platforms.mastodon import MastodonAdapter
+from connections.platforms.bluesky.client import BlueskyClient
+from connections.platforms.mastodon.adapter import MastodonAdapter
+from connections.platforms.mastodon.client import MastodonClient
+from connections.platforms.mastodon.models import MastodonApp
 from connections.tests.servers import JsonServer
 from planrrr import urlsafety
 from planrrr.http import PinnedSession

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import secrets
+import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from django.test import SimpleTestCase, override_settings
+from django.test import LiveServerTestCase, SimpleTestCase, override_settings
 
+from mockapis.client import MockApis
 from mockapis.media import Image
 from mockapis.state import store
 
@@ -20,6 +26,7 @@ LINKEDIN_HEADERS = {
     "HTTP_X_RESTLI_PROTOCOL_VERSION": "2.0.0",
 }
 AN_IMAGE = Image("image/jpeg", 16, 16, 162)
+CALLBACK = "https://planrrr.example/connect/callback"
 
 
 def linkedin_post_body(commentary: str, **extra: Any) -> dict[str, Any]:
@@ -35,7 +42,9 @@ def linkedin_post_body(commentary: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-@override_settings(ROOT_URLCONF="mockapis.urls", RATE_LIMIT_ENABLED=False, RANDOM_FAILURES=0.0, LATENCY_MS=0)
+@override_settings(
+    ROOT_URLCONF="connections.platforms.standins", RATE_LIMIT_ENABLED=False, RANDOM_FAILURES=0.0, LATENCY_MS=0
+)
 class StandInTestCase(SimpleTestCase):
     """The stand-in at the root (as run_mock_apis serves it), behaviour switches off."""
 
@@ -81,3 +90,40 @@ class StandInTestCase(SimpleTestCase):
     def graph_error(self, response) -> dict:
         self.assertIn("error", response.json(), response.content)
         return response.json()["error"]
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+class OAuthTestCase(LiveServerTestCase):
+    """Over the wire, as a connect flow meets the stand-in: under /mock/ in the live test server,
+    ``self.settings`` the platforms' variables pointing at it."""
+
+    databases = set()
+
+    def setUp(self) -> None:
+        self.mock = MockApis(f"{self.live_server_url}/mock")
+        self.mock.reset()
+        self.addCleanup(store.reset)
+        self.settings = self.mock.api_settings()
+
+    def wait_for(self, what: str, condition) -> None:
+        """Poll the stand-in until ``condition()`` holds (a lifetime of a second or so, configured)."""
+        deadline = time.monotonic() + 10
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail(f"{what}: not within 10 s")
+            time.sleep(0.05)
+
+    def wait_until_expired(self, token: str) -> None:
+        self.wait_for(
+            "token expired",
+            lambda: [t["status"] for t in self.mock.issued_tokens() if t["token"] == token] == ["expired"],
+        )

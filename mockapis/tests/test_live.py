@@ -161,7 +161,7 @@ class LiveServerTests(LiveServerTestCase):
 
 
 class RootServerTests(SimpleTestCase):
-    """The server run_mock_apis uses: mockapis.urls at the root and nothing of the project."""
+    """The server run_mock_apis uses: the stand-in's URLs at the root and nothing of the project."""
 
     def setUp(self) -> None:
         store.reset()

@@ -1,5 +1,5 @@
 """``manage.py run_mock_apis [--host 127.0.0.1] [--port 8080] [--seed N]``: the stand-in platform
-APIs on their own port (the seed's ``mock-apis`` service), ``mockapis.urls`` at the root.
+APIs on their own port (the seed's ``mock-apis`` service), their URLs (MOCK_APIS_URLCONF) at the root.
 
 Behaviour starts from the settings RATE_LIMIT_ENABLED, RANDOM_FAILURES and LATENCY_MS (read
 from the environment by planrrr/settings.py) and changes at run time through ``/_control/``.
@@ -20,7 +20,7 @@ def serve(host: str, port: int, *, seed: int | None = None, quiet: bool = True, 
     base = f"http://{host}:{server.server_port}"
     if stdout is not None:
         stdout.write(
-            f"Stand-in platform APIs on {base} (graph/, x/, linkedin/, facebook-www/, linkedin-www/, "
+            f"Stand-in platform APIs on {base} (where each platform is: {base}/_control/settings; "
             f"media/<name>, _control/); "
             f"config {store.config.as_dict()}"
         )
@@ -34,7 +34,7 @@ def serve(host: str, port: int, *, seed: int | None = None, quiet: bool = True, 
 
 
 class Command(BaseCommand):
-    help = "Serve the stand-in platform APIs (Graph, X, LinkedIn, media files, /_control/) on a port."
+    help = "Serve the stand-in platform APIs (every platform's, media files, /_control/) on a port."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")

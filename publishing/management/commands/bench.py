@@ -58,6 +58,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from connections.models import Platform
+from connections.platforms import get_adapter
 from planrrr.models import Team
 from planrrr.processes import ManagedProcess, WorkerProcess, memory_pss, tree
 from publishing import services, stack
@@ -87,7 +88,7 @@ def minimal_publish(publication_id: int, token: str) -> None:
     content, account = (
         Publication.objects.filter(pk=publication_id).values_list("post__content", "connection__account_id").get()
     )
-    url = f"{settings.FACEBOOK_API_URL}/{settings.GRAPH_API_VERSION}/{account}/feed"
+    url = f"{get_adapter('FACEBOOK').base_url}/{account}/feed"
     response = _session.post(url, data={"message": content, "access_token": token}, timeout=30)
     response.raise_for_status()
     Publication.objects.filter(pk=publication_id).update(

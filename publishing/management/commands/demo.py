@@ -39,7 +39,7 @@ from django.db import connection as db
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from connections.clients import get_client
+from connections.platforms import get_client, setting_value
 from connections.services import connection_connect
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team
@@ -150,9 +150,9 @@ class Command(BaseCommand):
         """The running workers publish where their settings say, which are this process's (one
         environment in compose): refuse unless those name the stand-in, then wait for a worker."""
         wrong = [
-            f"{name}={getattr(settings, name)!r}"
+            f"{name}={setting_value(name)!r}"
             for name, value in env.items()
-            if name.endswith("_URL") and name != "BLUESKY_PDS_URL" and getattr(settings, name, value) != value
+            if name.endswith("_URL") and name != "BLUESKY_PDS_URL" and setting_value(name) != value
         ]
         if wrong:
             raise CommandError(

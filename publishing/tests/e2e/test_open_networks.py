@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from connections.clients import get_client
 from connections.models import Connection
+from connections.platforms import get_client
 from connections.services import connection_connect
 from planrrr.models import Installation
 from publishing import services

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import django_rq
 import requests
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
+from connections.platforms import setting_value
 from planrrr.embedded import RedisServer
 from planrrr.testing import flush_redis, wait_for
 from publishing import services
@@ -114,7 +114,7 @@ class NeverTwiceTests(PublishingLiveTestCase):
             team=self.team, content="Under the fold", platforms=["FACEBOOK"], scheduled_at=timezone.now()
         )
         wait_for(lambda: self.mock.posts(platform="FACEBOOK"), message="the first attempt to reach the stand-in")
-        feed = f"{self.live_server_url}/mock/graph/{settings.GRAPH_API_VERSION}/{FACEBOOK_PAGE}/feed"
+        feed = f"{self.live_server_url}/mock/graph/{setting_value('GRAPH_API_VERSION')}/{FACEBOOK_PAGE}/feed"
         with requests.Session() as http:
             for i in range(120):
                 http.post(feed, data={"message": f"Busy page {i}", "access_token": "other-app"}, timeout=5)

@@ -1,0 +1,63 @@
+"""What a consent grants: the tokens (:class:`Grant`) and the accounts they may connect
+(:class:`AccountChoice`), as every client (connections.oauth, each platform's ``client.py``)
+hands them to ``connections.services.connection_connect``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+# A lifetime beyond this is not believed (a garbled expires_in must not overflow a datetime).
+MAX_LIFETIME = timedelta(days=3650)
+
+
+@dataclass
+class Grant:
+    """What a token endpoint granted, with lifetimes turned into times."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(default="", repr=False)
+    expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    scopes: str = ""
+    # The account's own server (Mastodon instance, Bluesky PDS); "" for the others.
+    base_url: str = ""
+    # Bluesky: the app password the session was created with (see Connection.app_password).
+    app_password: str = field(default="", repr=False)
+
+
+@dataclass
+class AccountChoice:
+    """An account the person may connect with this grant: the X user, a Facebook page, the
+    Instagram account linked to a page, the LinkedIn member or an organization they administer."""
+
+    platform: str
+    account_id: str
+    name: str
+    grant: Grant = field(repr=False)
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.account_id}"
+
+
+def lifetime_end(value: Any, *, now: datetime) -> datetime | None:
+    """``now`` plus a lifetime in seconds from a token answer; None if absent or not usable
+    (0 means "no expiry" in some Graph answers)."""
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        return None
+    if seconds <= 0:
+        return None
+    return now + min(timedelta(seconds=seconds), MAX_LIFETIME)
+
+
+def normalize_scopes(value: Any) -> str:
+    """Scopes as granted, space-separated (LinkedIn answers them comma-separated)."""
+    if isinstance(value, (list, tuple)):
+        value = " ".join(str(v) for v in value)
+    return " ".join(part for part in re.split(r"[\s,]+", str(value or "")) if part)

@@ -1,0 +1,159 @@
+"""Facebook Pages through the Graph API (docs/platforms/facebook.md), under ``graph/``:
+
+* ``POST /v{N}/{page-id}/feed`` ``message``[, ``link``][, ``attached_media[i]={"media_fbid": id}``]
+  -> ``{"id": "{page_id}_{post_id}"}``; ``GET`` the same edge lists the page's posts, newest
+  first, for reconciliation (``fields``, ``since``, ``limit``).
+* ``POST /v{N}/{page-id}/photos`` ``url``, ``caption``[, ``published=false``] ->
+  ``{"id": photo_id, "post_id": "{page_id}_{post_id}"}`` (no ``post_id`` when unpublished).
+  The image is really fetched from ``url``; failing that: code 324.
+
+What Facebook and Instagram share (the error envelope, usage headers, any node, comments) is
+connections/platforms/meta/standin.py; Facebook Login is standin_auth.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import include, path, re_path
+
+from connections.platforms.facebook import DECLARATION
+from connections.platforms.meta import standin as graph
+from connections.platforms.meta.standin import GRAPH, GraphDialect, graph_time, listing, node
+from mockapis.gate import Call, endpoint
+from mockapis.media import FetchError, Image, fetch_image, sniff
+from mockapis.records import CREATE, MEDIA, READ
+from mockapis.state import store
+
+MAX_MESSAGE = 63_206
+
+FACEBOOK = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=32, usage_type="pages")
+
+
+@endpoint(FACEBOOK, {"POST": CREATE, "GET": READ}, account=node)
+def feed(call: Call, node: str, **_: Any) -> HttpResponse:
+    if call.request.method == "GET":
+        posts = [
+            {"id": p.id, "message": p.text, "created_time": graph_time(p.created), "_ts": p.created}
+            for p in store.find_posts("FACEBOOK", node)
+        ]
+        return listing(call, posts, "id,message,created_time")
+
+    message, link = str(call.param("message") or ""), str(call.param("link") or "")
+    try:
+        media_ids = attached_media(call)
+    except ValueError as err:
+        return FACEBOOK.invalid(call, str(err))
+    if not (message or link or media_ids):
+        return FACEBOOK.invalid(call, "Requires one of the params: message, link, attached_media")
+    if len(message) > MAX_MESSAGE:
+        return FACEBOOK.invalid(call, f"The message is {len(message):,} characters; the limit is {MAX_MESSAGE:,}")
+    for i, media_id in enumerate(media_ids):
+        photo = store.get("photos", media_id)
+        if photo is None or photo["page"] != node:
+            return FACEBOOK.invalid(call, f"attached_media[{i}] has an invalid media_fbid: {media_id}")
+    post, earlier = store.create_post(
+        "FACEBOOK", node, message, make_id=lambda: f"{node}_{store.digits(16)}", media_ids=media_ids, link=link
+    )
+    if post is None:
+        call.outcome = "duplicate"
+        return FACEBOOK.duplicate(call, earlier.id if earlier else None)
+    call.outcome = "created"
+    return JsonResponse({"id": post.id})
+
+
+def attached_media(call: Call) -> list[str]:
+    """``attached_media[0]={"media_fbid": "..."}`` form fields in index order (Facebook's own
+    example), or ``attached_media`` as a JSON list (of objects or of JSON strings)."""
+    items: list[tuple[int, Any]] = []
+    body = call.body if isinstance(call.body, dict) else {}
+    for key, value in body.items():
+        if key.startswith("attached_media[") and key.endswith("]"):
+            try:
+                items.append((int(key[len("attached_media[") : -1]), value))
+            except ValueError as err:
+                raise ValueError(f"{key} is not an indexed attached_media parameter") from err
+    whole = body.get("attached_media")
+    if isinstance(whole, str):
+        try:
+            whole = json.loads(whole)
+        except ValueError as err:
+            raise ValueError("attached_media must be a JSON array") from err
+    if isinstance(whole, list):
+        items.extend(enumerate(whole))
+    ids = []
+    for index, value in sorted(items, key=lambda item: item[0]):
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise ValueError(f'attached_media[{index}] must be JSON like {{"media_fbid": "..."}}') from err
+        if not isinstance(value, dict) or not value.get("media_fbid"):
+            raise ValueError(f'attached_media[{index}] must be JSON like {{"media_fbid": "..."}}')
+        ids.append(str(value["media_fbid"]))
+    return ids
+
+
+def photo_kind(call: Call) -> str:
+    return CREATE if published(call) else MEDIA
+
+
+def published(call: Call) -> bool:
+    return str(call.param("published", "true")).lower() not in ("false", "0")
+
+
+@endpoint(FACEBOOK, {"POST": photo_kind}, account=node)
+def photos(call: Call, node: str, **_: Any) -> HttpResponse:
+    url = call.param("url")
+    source = call.files.get("source")
+    if not url and source is None:
+        return FACEBOOK.error(324, "(#324) Requires upload file")
+    try:
+        image = fetch_image(url, store.config.fetch_timeout_seconds) if url else _uploaded(source)
+    except FetchError as err:
+        call.outcome = "media_fetch_failed"
+        return FACEBOOK.error(324, f"(#324) Missing or invalid image file: {err}")
+    photo_id = store.digits(16)
+    store.put("photos", photo_id, {"id": photo_id, "page": node, "url": url, "published": published(call)})
+    store.add_media(
+        "FACEBOOK",
+        node,
+        photo_id,
+        source=url,
+        size=image.size,
+        content_type=image.content_type,
+        published=published(call),
+    )
+    if not published(call):
+        call.outcome = "uploaded"
+        return JsonResponse({"id": photo_id})
+    caption = str(call.param("caption") or call.param("message") or "")
+    post, _ = store.create_post(
+        "FACEBOOK",
+        node,
+        caption,
+        make_id=lambda: f"{node}_{store.digits(16)}",
+        media_ids=[photo_id],
+        reject_duplicates=False,
+    )
+    call.outcome = "created"
+    return JsonResponse({"id": photo_id, "post_id": post.id})
+
+
+def _uploaded(source) -> Image:
+    head = source.read(64 * 1024)
+    image = sniff(head, source.size)
+    if image is None:
+        raise FetchError("the uploaded source is not an image")
+    return image
+
+
+urlpatterns = [
+    path("", include("connections.platforms.facebook.standin_auth")),
+    re_path(GRAPH + r"/(?:feed|posts|published_posts)/?$", feed),
+    re_path(GRAPH + r"/photos/?$", photos),
+    # Graph's routes for any node (an object, its comments), after every more specific one.
+    *graph.urlpatterns,
+]

@@ -1,0 +1,205 @@
+"""Instagram professional accounts through the Graph API's content publishing.
+
+https://developers.facebook.com/docs/instagram-platform/content-publishing: a post is a
+*container* made from image URLs (Instagram fetches them), which Instagram processes
+(``status_code`` IN_PROGRESS, then FINISHED) before ``media_publish`` can turn it into a post.
+One image is one container; 2..10 are child containers (``is_carousel_item=true``) gathered
+in a CAROUSEL container.
+
+Publishing is spread over attempts rather than waiting here: containers made are kept in
+``draft.state`` (``mediaIds``: the single or child containers, ``containerId``: the one to
+publish) and, while Instagram is still processing, ``NotReady`` asks to be called again.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import requests
+from django.utils import timezone
+
+from connections.platforms.base import (
+    Account,
+    Draft,
+    NotReady,
+    PermanentError,
+    PlatformError,
+    Published,
+    RateLimited,
+    TransientError,
+    parse_time,
+)
+from connections.platforms.http import HttpAdapter
+from connections.platforms.instagram import DECLARATION
+from connections.platforms.meta.graph import GraphErrorMixin
+
+# "#tag" as Instagram links it: not inside a word, at least one word character after the sign.
+HASHTAG = re.compile(r"(?<!\w)#\w+")
+
+
+class MediaFetchFailed(PermanentError):
+    """Instagram could not download an image URL (code 9004, subcode 2207052); the caller knows
+    which URL it was and says so."""
+
+
+class InstagramAdapter(GraphErrorMixin, HttpAdapter):
+    declaration = DECLARATION
+    # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media:
+    # "caption: maximum 2200 characters, 30 hashtags, and 20 @ tags"; carousels take up to 10 items.
+    max_text_length = 2_200
+    max_hashtags = 30
+    max_images = 10
+    requires_media = True
+    # A comment's text is "text" in the comments edge; 2,200 characters like a caption (unverified).
+    comment_text_field = "text"
+    max_comment_length = 2_200
+    # An image container is usually FINISHED within seconds: look again soon, without holding a worker.
+    container_poll_interval = timedelta(seconds=2)
+    # The 24-hour publishing limit (50 posts) rolls: an hour frees the oldest slots at the earliest
+    # sensible retry; the limit itself says no more (content_publishing_limit has no reset time).
+    daily_limit_backoff = timedelta(hours=1)
+
+    def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
+        problems = super().validate(text=text, media_urls=media_urls)
+        hashtags = len(HASHTAG.findall(text))
+        if hashtags > self.max_hashtags:
+            problems.append(
+                f"Instagram allows at most {self.max_hashtags} hashtags; this post has {hashtags}. "
+                f"Remove {hashtags - self.max_hashtags}."
+            )
+        return problems
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        self.refuse_invalid(draft)
+        container_id = draft.state.get("containerId") or self.create_container(account, draft)
+
+        # GET /{container-id}?fields=status_code,status -> {"status_code": "FINISHED", "id": ...};
+        # "status" carries Instagram's words when it is ERROR.
+        response = self.request("GET", f"/{container_id}", account=account, params={"fields": "status_code,status"})
+        body = self.json(response)
+        status = body.get("status_code")
+        if status == "IN_PROGRESS":
+            raise NotReady(
+                f"Instagram is still processing the media (container {container_id} is IN_PROGRESS).",
+                retry_at=timezone.now() + self.container_poll_interval,
+            )
+        if status == "EXPIRED":
+            # Containers live 24 hours; children expire with their carousel. Make new ones.
+            self.forget_containers(draft)
+            raise TransientError(f"Instagram container {container_id} expired before it was published; making anew.")
+        if status == "ERROR":
+            self.forget_containers(draft)
+            raise PermanentError(
+                f"Instagram API error: could not process the media (container {container_id}): "
+                f"{body.get('status') or 'no reason given'}"
+            )
+        if status == "PUBLISHED":
+            # An earlier media_publish went through but its answer was lost.
+            external_id = self.find_published(account, draft, since=timezone.now() - timedelta(days=1))
+            if external_id:
+                return Published(external_id=external_id)
+            raise TransientError(
+                f"Instagram says container {container_id} is already published but its post is not in the "
+                "account's recent media yet.",
+                maybe_sent=True,
+            )
+        if status != "FINISHED":
+            raise self.malformed(response, f"unknown container status_code {status!r}")
+
+        response = self.request(
+            "POST", f"/{account.account_id}/media_publish", account=account, data={"creation_id": container_id}
+        )
+        media_id = self.json(response).get("id")
+        if not media_id:
+            raise self.malformed(response, "no media id")
+        slow_down_until, usage = self.slow_down(response)
+        return Published(
+            external_id=str(media_id),
+            metadata={"usage": usage} if usage else {},
+            slow_down_until=slow_down_until,
+        )
+
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Create the container(s) ahead of the slot (they live 24 hours); Instagram processes
+        them meanwhile, so ``publish`` finds them FINISHED and only calls media_publish."""
+        self.refuse_invalid(draft)
+        if not draft.state.get("containerId"):
+            self.create_container(account, draft)
+
+    def create_container(self, account: Account, draft: Draft) -> str:
+        """Make the container to publish and record it; child containers are recorded one by one
+        so that a retry after a failure half-way makes none of them twice."""
+        if len(draft.media_urls) == 1:
+            url = draft.media_urls[0]
+            container_id = self.create_media(account, {"image_url": url, "caption": draft.text}, url=url)
+            draft.state["mediaIds"] = [container_id]
+        else:
+            children = [str(child) for child in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
+            for url in draft.media_urls[len(children) :]:
+                children.append(self.create_media(account, {"image_url": url, "is_carousel_item": "true"}, url=url))
+                draft.state["mediaIds"] = list(children)
+            container_id = self.create_media(
+                account, {"media_type": "CAROUSEL", "children": ",".join(children), "caption": draft.text}
+            )
+        draft.state["containerId"] = container_id
+        return container_id
+
+    def create_media(self, account: Account, fields: dict, *, url: str = "") -> str:
+        """POST /{ig-user-id}/media -> {"id": "<container_id>"}."""
+        try:
+            response = self.request("POST", f"/{account.account_id}/media", account=account, data=fields)
+        except MediaFetchFailed as err:
+            raise PermanentError(
+                f"Instagram could not download the media {url}: {err.message}", status_code=err.status_code
+            ) from err
+        container_id = self.json(response).get("id")
+        if not container_id:
+            raise self.malformed(response, "no container id")
+        return str(container_id)
+
+    def forget_containers(self, draft: Draft) -> None:
+        draft.state.pop("containerId", None)
+        draft.state.pop("mediaIds", None)
+
+    def graph_error(self, response: requests.Response, error: dict) -> PlatformError:
+        code, subcode = error.get("code"), error.get("error_subcode")
+        status = response.status_code
+        # {"code": 9, "error_subcode": 2207042, "error_user_title": "Max posts reached", ...}:
+        # the account's 50 posts per rolling 24 hours are used up.
+        if (code, subcode) == (9, 2207042):
+            retry_at = max(self.graph_retry_at(response), timezone.now() + self.daily_limit_backoff)
+            return RateLimited(self.graph_message(error), retry_at=retry_at, status_code=status)
+        # {"code": 9007, "error_subcode": 2207027, "message": "Media ID is not available",
+        # "error_user_msg": "The media is not ready for publishing, please wait for a moment"}.
+        if (code, subcode) == (9007, 2207027):
+            return NotReady(
+                self.graph_message(error),
+                retry_at=timezone.now() + self.container_poll_interval,
+                status_code=status,
+            )
+        # {"code": 9004, "error_subcode": 2207052, "error_user_title": "Media download has failed",
+        # "error_user_msg": "The media could not be fetched from this URI: ..."}.
+        if (code, subcode) == (9004, 2207052):
+            return MediaFetchFailed(self.graph_message(error), status_code=status)
+        return super().graph_error(response, error)
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        # GET /{ig-user-id}/media?fields=id,caption,timestamp ->
+        # {"data": [{"id": "...", "caption": "...", "timestamp": "2024-05-01T10:00:00+0000"}]}, newest first.
+        params = {"fields": "id,caption,timestamp", "limit": 100}
+        for media in self.graph_pages(account, f"/{account.account_id}/media", params):
+            recent = False
+            for item in media:
+                if not isinstance(item, dict):
+                    continue
+                # Instagram takes duplicate captions: only a post made since the attempt is ours.
+                published_at = parse_time(item.get("timestamp"))
+                if published_at is None or published_at < since:
+                    continue
+                recent = True
+                if item.get("caption") == draft.text and item.get("id"):
+                    return str(item["id"])
+            if not recent:
+                return None  # the edge has no ``since``: a page older than the attempt is the last we need
+        return None

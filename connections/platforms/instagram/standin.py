@@ -1,0 +1,183 @@
+"""Instagram content publishing through the Graph API (docs/platforms/instagram.md), under ``graph/``:
+
+* ``POST /v{N}/{ig-user-id}/media`` ``image_url``, ``caption`` (or ``is_carousel_item=true``;
+  or ``media_type=CAROUSEL`` with ``children=id1,id2``) -> ``{"id": container_id}``; an image
+  that cannot be fetched: code 9004, subcode 2207052.
+* ``GET /v{N}/{container-id}?fields=status_code`` (connections/platforms/meta/standin.py) ->
+  IN_PROGRESS for ``container_polls_before_finished`` polls, then FINISHED (or ERROR / EXPIRED
+  when ``_control/fail`` says ``container_error`` / ``container_expired``), PUBLISHED once published.
+* ``POST /v{N}/{ig-user-id}/media_publish`` ``creation_id`` -> ``{"id": ig_media_id}``; not
+  FINISHED: code 9007, subcode 2207027; over ``ig_daily_limit`` posts in 24 h: code 9, subcode 2207042.
+* ``GET /v{N}/{ig-user-id}/media`` lists published media; ``.../content_publishing_limit`` the quota.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import re_path
+
+from connections.platforms.instagram import DECLARATION
+from connections.platforms.meta.standin import (
+    GRAPH,
+    MAX_CAPTION,
+    MAX_HASHTAGS,
+    GraphDialect,
+    container_status,
+    graph_time,
+    listing,
+    node,
+    requested_fields,
+)
+from mockapis.config import DAY_SECONDS
+from mockapis.gate import Call, endpoint
+from mockapis.media import FetchError, fetch_image
+from mockapis.records import CREATE, MEDIA, READ
+from mockapis.state import store
+
+INSTAGRAM = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=4, usage_type="instagram")
+
+
+@endpoint(INSTAGRAM, {"POST": MEDIA, "GET": READ}, account=node)
+def ig_media(call: Call, node: str, **_: Any) -> HttpResponse:
+    if call.request.method == "GET":
+        items = [
+            {
+                "id": p.id,
+                "caption": p.text,
+                "timestamp": graph_time(p.created),
+                "media_type": p.extra.get("media_type", "IMAGE"),
+                "permalink": f"https://www.instagram.com/p/{p.extra.get('shortcode', '')}/",
+                "_ts": p.created,
+            }
+            for p in store.find_posts("INSTAGRAM", node)
+        ]
+        return listing(call, items, "id")
+
+    media_type = str(call.param("media_type") or "IMAGE").upper()
+    caption = str(call.param("caption") or "")
+    if len(caption) > MAX_CAPTION or caption.count("#") > MAX_HASHTAGS:
+        return INSTAGRAM.invalid(call, f"The caption is over {MAX_CAPTION:,} characters or {MAX_HASHTAGS} hashtags")
+    carousel_item = str(call.param("is_carousel_item", "false")).lower() == "true"
+    children: list[str] = []
+    image_url = call.param("image_url")
+    if media_type == "CAROUSEL":
+        children = [c.strip() for c in str(call.param("children") or "").split(",") if c.strip()]
+        if not 2 <= len(children) <= 10:
+            return INSTAGRAM.invalid(call, f"A carousel takes 2 to 10 children; got {len(children)}")
+        for child in children:
+            container = store.get("containers", child)
+            if container is None or container["owner"] != node or not container["is_carousel_item"]:
+                return INSTAGRAM.invalid(call, f"Param children has an id that is not a carousel item here: {child}")
+    elif media_type == "IMAGE":
+        if not image_url:
+            return INSTAGRAM.invalid(call, "The parameter image_url is required.")
+        try:
+            fetch_image(image_url, store.config.fetch_timeout_seconds)
+        except FetchError as err:
+            call.outcome = "media_fetch_failed"
+            return INSTAGRAM.error(
+                9004,
+                "Only photo or video can be accepted as media type.",
+                subcode=2207052,
+                is_transient=False,
+                error_user_title="Media download has failed",
+                error_user_msg=f"The media could not be fetched from this URI: {err}.",
+            )
+    else:
+        return INSTAGRAM.invalid(call, f"media_type {media_type} is not supported by the stand-in (IMAGE, CAROUSEL)")
+
+    fate = {"container_error": "ERROR", "container_expired": "EXPIRED"}.get(call.rule.mode) if call.rule else None
+    container_id = store.digits(17, "178")
+    store.put(
+        "containers",
+        container_id,
+        {
+            "id": container_id,
+            "owner": node,
+            "caption": caption,
+            "image_url": image_url,
+            "is_carousel_item": carousel_item,
+            "media_type": media_type,
+            "children": children,
+            "in_progress_answers": 0,
+            "fate": fate,
+            "media_id": None,
+            "created": time.time(),
+        },
+    )
+    store.add_media("INSTAGRAM", node, container_id, source=image_url, media_type=media_type, children=children)
+    call.outcome = "uploaded"
+    return JsonResponse({"id": container_id})
+
+
+@endpoint(INSTAGRAM, {"POST": CREATE}, account=node)
+def ig_publish(call: Call, node: str, **_: Any) -> HttpResponse:
+    creation_id = str(call.param("creation_id") or "")
+    container = store.get("containers", creation_id)
+    if container is None or container["owner"] != node:
+        return INSTAGRAM.invalid(call, f"Param creation_id must be a media container of this account: {creation_id!r}")
+    if container["is_carousel_item"]:
+        return INSTAGRAM.invalid(call, f"Container {creation_id} is a carousel item; publish its carousel instead")
+    status = container_status(container, poll=False)
+    if status == "IN_PROGRESS":
+        call.outcome = "not_ready"
+        return INSTAGRAM.error(
+            9007,
+            "Media ID is not available",
+            subcode=2207027,
+            is_transient=False,
+            error_user_title="Media is not ready to be published",
+            error_user_msg="The media is not ready for publishing, please wait for a moment",
+        )
+    if status != "FINISHED":
+        return INSTAGRAM.invalid(call, f"Container {creation_id} is {status} and cannot be published")
+
+    limit = store.config.ig_daily_limit
+    post, _ = store.create_post(
+        "INSTAGRAM",
+        node,
+        container["caption"],
+        make_id=lambda: store.digits(17, "180"),
+        media_ids=container["children"] or [creation_id],
+        reject_duplicates=False,
+        daily_limit=limit,
+        container_id=creation_id,
+        media_type=container["media_type"],
+        shortcode=store.token(11),
+    )
+    if post is None:
+        call.outcome = "daily_limit"
+        return INSTAGRAM.error(
+            9,
+            "Application request limit reached",
+            subcode=2207042,
+            is_transient=False,
+            error_user_title="Max posts reached",
+            error_user_msg=f"You have reached the maximum of {limit} posts that can be published with the API "
+            "in 24 hours.",
+        )
+    store.update("containers", creation_id, media_id=post.id)
+    call.outcome = "created"
+    return JsonResponse({"id": post.id})
+
+
+@endpoint(INSTAGRAM, {"GET": READ}, account=node)
+def ig_limit(call: Call, node: str, **_: Any) -> HttpResponse:
+    since = time.time() - DAY_SECONDS
+    usage = sum(1 for p in store.find_posts("INSTAGRAM", node) if p.created >= since)
+    quota = {
+        "quota_usage": usage,
+        "config": {"quota_total": store.config.ig_daily_limit, "quota_duration": DAY_SECONDS},
+    }
+    wanted = requested_fields(call, "quota_usage,config")
+    return JsonResponse({"data": [{key: value for key, value in quota.items() if key in wanted}]})
+
+
+urlpatterns = [
+    re_path(GRAPH + r"/media/?$", ig_media),
+    re_path(GRAPH + r"/media_publish/?$", ig_publish),
+    re_path(GRAPH + r"/content_publishing_limit/?$", ig_limit),
+]

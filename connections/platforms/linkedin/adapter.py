@@ -1,0 +1,232 @@
+"""LinkedIn through the versioned REST Posts API.
+
+https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api: every
+call carries ``Authorization: Bearer``, ``LinkedIn-Version: YYYYMM`` and
+``X-Restli-Protocol-Version: 2.0.0``. ``POST /rest/posts`` answers 201 with an empty body and
+the new post's URN in the ``x-restli-id`` header. Images are uploaded as bytes first
+(https://learn.microsoft.com/linkedin/marketing/community-management/shares/images-api):
+``initializeUpload`` gives an upload URL and an image URN, the bytes are PUT there.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from connections.platforms.base import Account, Draft, Published
+from connections.platforms.config import value_of
+from connections.platforms.http import HttpAdapter, error_body, quoted
+from connections.platforms.linkedin import API_VERSION, DECLARATION
+from connections.platforms.media import fetch_media
+from planrrr.text import time_from_retry_after
+
+# "commentary" is in LinkedIn's "little" text format
+# (https://learn.microsoft.com/linkedin/marketing/community-management/shares/little-text-format):
+# | { } @ [ ] ( ) < > # * _ ~ and \ are markup, and an unescaped one makes LinkedIn cut the post
+# short there while answering 201. We escape them, except "#" opening a hashtag (it stays a
+# link) and inside URLs (so they still link).
+RESERVED = re.compile(r"[|{}@\[\]()<>*_~\\]|#(?!\w)")
+ESCAPED = re.compile(r"\\([|{}@\[\]()<>#*_~\\])")
+# A URL, without the punctuation that usually closes the sentence around it: "(see https://x.y/z)".
+URL = re.compile(r"""https?://[^\s<>]*[^\s<>.,:;!?'")\]}]""", re.IGNORECASE)
+
+
+def little_text(text: str) -> str:
+    """Plain text as LinkedIn's little format, shown exactly as written."""
+    parts, position = [], 0
+    for match in URL.finditer(text):
+        parts.append(RESERVED.sub(lambda m: "\\" + m.group(), text[position : match.start()]))
+        parts.append(match.group())
+        position = match.end()
+    parts.append(RESERVED.sub(lambda m: "\\" + m.group(), text[position:]))
+    return "".join(parts)
+
+
+class LinkedInAdapter(HttpAdapter):
+    declaration = DECLARATION
+    # Longer commentary is cut silently, not refused: we refuse it instead.
+    max_text_length = 3_000
+    # content.multiImage takes 2 to 20 images.
+    max_images = 20
+    # Comments: 1,250 characters (unverified).
+    max_comment_length = 1_250
+
+    def text_length(self, text: str) -> int:
+        """The commentary as sent, escapes included: whether LinkedIn counts them against its
+        3,000 is not documented, and refusing a little early beats a post cut short."""
+        return len(little_text(text))
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        self.refuse_invalid(draft)
+        payload: dict = {
+            "author": account.account_id,
+            "commentary": little_text(draft.text),
+            "visibility": "PUBLIC",
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": False,
+        }
+        images = self.upload_images(account, draft)
+        if len(images) == 1:
+            payload["content"] = {"media": {"id": images[0]}}
+        elif images:
+            payload["content"] = {"multiImage": {"images": [{"id": image} for image in images]}}
+        response = self.request("POST", "/rest/posts", account=account, json=payload)
+        # -> 201, empty body, "x-restli-id: urn:li:share:7012345678901234567".
+        post_id = response.headers.get("x-restli-id")
+        if not post_id:
+            raise self.malformed(response, "no x-restli-id header")
+        return Published(external_id=post_id, url=f"https://www.linkedin.com/feed/update/{post_id}/")
+
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Register and upload the images ahead of the slot."""
+        self.refuse_invalid(draft)
+        if draft.media_urls:
+            self.upload_images(account, draft)
+
+    def upload_images(self, account: Account, draft: Draft) -> list[str]:
+        """initializeUpload, then PUT the bytes, for each image not uploaded yet; an image's URN is
+        kept in state["mediaIds"] once its bytes are there, so a retry redoes none of those."""
+        images = [str(image) for image in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
+        for url in draft.media_urls[len(images) :]:
+            media = fetch_media(url)
+            response = self.request(
+                "POST",
+                "/rest/images",
+                params={"action": "initializeUpload"},
+                json={"initializeUploadRequest": {"owner": account.account_id}},
+                account=account,
+            )
+            # -> {"value": {"uploadUrlExpiresAt": 1650567510704, "uploadUrl": "https://www.linkedin.com/dms-uploads/...",
+            #    "image": "urn:li:image:C4E10AQFoyyAjHPMQuQ"}}
+            value = self.json(response).get("value")
+            if not isinstance(value, dict) or not value.get("uploadUrl") or not value.get("image"):
+                raise self.malformed(response, "no value.uploadUrl and value.image")
+            self.request(
+                "PUT",
+                value["uploadUrl"],
+                data=media.content,
+                account=account,
+                headers={"Content-Type": media.content_type},
+            )
+            images.append(str(value["image"]))
+            draft.state["mediaIds"] = list(images)
+        return images
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        # GET /rest/posts?q=author&author={encoded urn}&count=100&start=N ->
+        # {"elements": [{"id": "urn:li:share:...", "commentary": "...", "createdAt": 1700000000000, ...}]},
+        # newest first.
+        since_ms = since.timestamp() * 1000
+        count = 100
+        for page in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request(
+                "GET",
+                "/rest/posts",
+                params={"q": "author", "author": account.account_id, "count": count, "start": page * count},
+                account=account,
+            )
+            elements = self.json(response).get("elements")
+            if not isinstance(elements, list):
+                raise self.malformed(response, "no elements list")
+            recent = False
+            for post in elements:
+                if not isinstance(post, dict) or not post.get("id") or not isinstance(post.get("commentary"), str):
+                    continue
+                created = post.get("createdAt")
+                if isinstance(created, int | float) and created < since_ms:
+                    continue
+                recent = True
+                if ESCAPED.sub(r"\1", post["commentary"]) == draft.text:
+                    return str(post["id"])
+            # A short page is the last; a page with nothing as recent as the attempt, too.
+            if len(elements) < count or not recent:
+                return None
+        return None
+
+    def comment(self, account: Account, draft: Draft) -> str:
+        """``POST /rest/socialActions/{url-encoded post URN}/comments`` ``{"actor", "object",
+        "message": {"text"}}`` -> 201 with the Comment (its ``id``; also ``x-restli-id``)
+        (https://learn.microsoft.com/linkedin/marketing/community-management/shares/comments-api)."""
+        payload = {"actor": account.account_id, "object": draft.reply_to, "message": {"text": little_text(draft.text)}}
+        response = self.request("POST", self.comments_path(draft.reply_to), account=account, json=payload)
+        comment_id = response.headers.get("x-restli-id")
+        if not comment_id and response.content:
+            comment_id = self.json(response).get("id")
+        if not comment_id:
+            raise self.malformed(response, "no comment id")
+        return str(comment_id)
+
+    def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        response = self.request("GET", self.comments_path(draft.reply_to), account=account, params={"count": 100})
+        elements = self.json(response).get("elements")
+        if not isinstance(elements, list):
+            raise self.malformed(response, "no elements list")
+        for item in elements:
+            message = item.get("message") if isinstance(item, dict) else None
+            if (
+                isinstance(message, dict)
+                and ESCAPED.sub(r"\1", str(message.get("text"))) == draft.text
+                and item.get("id")
+            ):
+                return str(item["id"])
+        return None
+
+    def comments_path(self, urn: str) -> str:
+        return f"/rest/socialActions/{quote(urn, safe='')}/comments"
+
+    def authorize(self, account: Account, method: str, kwargs: dict) -> None:
+        """``Authorization: Bearer`` plus the versioning headers every call of the REST API carries."""
+        super().authorize(account, method, kwargs)
+        kwargs["headers"] = {
+            "LinkedIn-Version": value_of(API_VERSION),
+            "X-Restli-Protocol-Version": "2.0.0",
+            **kwargs["headers"],
+        }
+
+    def raise_for_response(self, response: requests.Response) -> None:
+        if response.ok:
+            return
+        message = f"LinkedIn API error ({response.status_code}): {_error_text(response)}"
+        # 401 {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401};
+        # 65601 "The token used in the request has been revoked by the user".
+        # 429 {"serviceErrorCode": 101, "message": "Resource level throttle limit for calls to this
+        # resource is reached.", "status": 429}.
+        # 422 {"errorDetails": {"inputErrors": [{"code": "DUPLICATE_POST", "description": ...}]},
+        # "message": "Content is a duplicate of urn:li:share:...", "status": 422}; 400 invalid
+        # body; 403 ACCESS_DENIED: the same request will never succeed.
+        raise self.status_error(response, message, duplicate="DUPLICATE_POST" in message)
+
+    def retry_at(self, response: requests.Response) -> datetime:
+        # No reset header is documented; Retry-After is honoured when a proxy sends one.
+        return _retry_at(response)
+
+
+def _error_text(response: requests.Response) -> str:
+    """The platform's ``message`` plus the codes of ``errorDetails.inputErrors`` (e.g. DUPLICATE_POST)."""
+    body = error_body(response)
+    text = str(body.get("message") or (quoted(response) if response.text else "no message"))
+    details = body.get("errorDetails")
+    input_errors = details.get("inputErrors") if isinstance(details, dict) else None
+    codes = [
+        str(error["code"])
+        for error in (input_errors if isinstance(input_errors, list) else [])
+        if isinstance(error, dict) and error.get("code")
+    ]
+    return f"{text} [{', '.join(codes)}]" if codes else text
+
+
+def _retry_at(response: requests.Response) -> datetime:
+    """Retry-After in seconds or as an HTTP date, at most MAX_WAIT ahead (``Retry-After:
+    999999999999`` overflowed ``datetime``), else RATE_LIMIT_DEFAULT_BACKOFF_SECONDS."""
+    retry_at = time_from_retry_after(response.headers.get("Retry-After"), what="LinkedIn Retry-After")
+    return retry_at or timezone.now() + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)

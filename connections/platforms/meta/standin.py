@@ -1,0 +1,321 @@
+"""Meta's Graph API as Facebook Pages and Instagram content publishing share it
+(docs/platforms/facebook.md, docs/platforms/instagram.md): its error envelope and usage headers
+(:class:`GraphDialect`), its edge pages (``listing``), ``GET /v{N}/{id}`` for any object (an
+Instagram container's status among them) and the comments on a post. Facebook's own endpoints are
+in connections/platforms/facebook/standin.py, Instagram's in .../instagram/standin.py; these
+shared routes are mounted with Facebook's.
+
+Comments (a first comment): ``POST /v{N}/{post-id}/comments`` (Facebook) or
+``/{ig-media-id}/comments`` (Instagram) ``message`` -> ``{"id"}``; ``GET`` lists them, oldest
+first: Facebook ``{"data": [{"id", "message", "created_time"}]}``, Instagram ``{"data": [{"id",
+"text", "timestamp"}]}``. A post that does not exist: code 100, subcode 33. Request kind COMMENT.
+
+Errors are ``{"error": {"message", "type": "OAuthException", "code", "error_subcode",
+"fbtrace_id"}}`` (docs/platforms/facebook.md), HTTP 400 except code 4 (403, as Graph answers it) and 5xx for
+transient ones. Every answer carries ``X-App-Usage``, ``X-Page-Usage`` and
+``X-Business-Use-Case-Usage`` as JSON: percent of the rate-limit window used (0 while rate
+limiting is off), 100 with ``estimated_time_to_regain_access`` (whole minutes, so 0 for the
+stand-in's windows of seconds) when throttled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpResponse, JsonResponse
+from django.urls import re_path
+
+from mockapis.config import DAY_SECONDS
+from mockapis.gate import API_ERROR_MESSAGE, DIALECTS, Call, Dialect, endpoint
+from mockapis.records import COMMENT, READ
+from mockapis.state import store
+
+# /graph[/v21.0]/<node>: Graph takes an optional version prefix.
+VERSION = r"(?:(?P<version>v\d+(?:\.\d+)?)/)?"
+GRAPH = r"^graph/" + VERSION + r"(?P<node>[^/]+)"
+
+MAX_CAPTION, MAX_HASHTAGS = 2_200, 30
+# Facebook comments: 8,000 characters (unverified).
+MAX_COMMENT = 8_000
+
+
+class GraphDialect(Dialect):
+    def __init__(self, platform: str, label: str, rate_limit_code: int, usage_type: str):
+        super().__init__(platform, label)
+        self.rate_limit_code = rate_limit_code
+        self.usage_type = usage_type
+
+    def token(self, call: Call) -> str | None:
+        # facebook-sdk sends access_token as a query or form field; Graph also takes a header.
+        return call.param("access_token") or super().token(call)
+
+    def error(self, code: int, message: str, *, status: int = 400, subcode: int | None = None, **extra) -> JsonResponse:
+        error = {"message": message, "type": "OAuthException", "code": code}
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        error.update(extra)
+        error["fbtrace_id"] = store.token(23)
+        return JsonResponse({"error": error}, status=status)
+
+    def auth_error(self, call: Call, problem: str) -> HttpResponse:
+        if problem == "missing":
+            return self.error(104, "An access token is required to request this resource.")
+        if problem == "expired":
+            now = datetime.now(UTC)
+            return self.error(
+                190,
+                f"Error validating access token: Session has expired on {now:%A, %d-%b-%y %H:%M:%S} UTC. "
+                f"The current time is {now:%A, %d-%b-%y %H:%M:%S} UTC.",
+                subcode=463,
+            )
+        if problem == "revoked":
+            return self.error(
+                190,
+                "Error validating access token: The session has been invalidated because the user changed their "
+                "password or Facebook has changed the session for security reasons.",
+                subcode=460,
+            )
+        return self.error(190, "Invalid OAuth access token - Cannot parse access token")
+
+    def invalid(self, call: Call, message: str) -> HttpResponse:
+        return self.error(100, f"(#100) {message}")
+
+    def api_error(self, call: Call) -> HttpResponse:
+        return self.error(100, f"(#100) {API_ERROR_MESSAGE}")
+
+    def server_error(self, call: Call, status: int) -> HttpResponse:
+        if status == 500:
+            message = (call.rule and call.rule.message) or "An unknown error occurred"
+            return self.error(1, message, status=500, is_transient=True)
+        return self.error(
+            2, "An unexpected error has occurred. Please retry your request later.", status=status, is_transient=True
+        )
+
+    def rate_limited(self, call: Call, seconds: float) -> HttpResponse:
+        if self.rate_limit_code == 4:
+            return self.error(4, "(#4) Application request limit reached", status=403, is_transient=True)
+        return self.error(32, "(#32) Page request limit reached")
+
+    def duplicate(self, call: Call, earlier_id: str | None) -> HttpResponse:
+        return self.error(
+            506,
+            "(#506) Duplicate status message",
+            subcode=1455006,
+            is_transient=False,
+            error_user_title="Duplicate Status Update",
+            error_user_msg="This status update is identical to the last one you posted. Try posting something "
+            "different, or delete your previous update.",
+        )
+
+    def headers(self, call: Call, response: HttpResponse) -> None:
+        if call.throttled_for is not None:
+            percent, regain = 100, call.throttled_for
+        else:
+            window = call.current_window()
+            percent = window.percent
+            regain = window.seconds_left() if window.exceeded else 0
+        usage = {"call_count": percent, "total_cputime": percent // 2, "total_time": percent // 2}
+        response["X-App-Usage"] = json.dumps(usage)
+        response["X-Page-Usage"] = json.dumps(usage)
+        # Whole minutes, as Graph gives them: 0 for a window that ends within the minute.
+        business = {**usage, "type": self.usage_type, "estimated_time_to_regain_access": int(regain // 60)}
+        response["X-Business-Use-Case-Usage"] = json.dumps({call.account or "0": [business]})
+
+
+# The two platforms on the Graph API; each one's stand-in makes its GraphDialect.
+FACEBOOK, INSTAGRAM = "FACEBOOK", "INSTAGRAM"
+
+
+def node(call: Call, kwargs: dict) -> str:
+    return kwargs["node"]
+
+
+def graph_time(ts: float) -> str:
+    """Graph's timestamps: ``2024-05-01T10:00:00+0000``."""
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def requested_fields(call: Call, default: str) -> list[str]:
+    return [f.strip() for f in str(call.param("fields") or default).split(",") if f.strip()]
+
+
+def pick(item: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+    """The fields asked for that the object has; Graph always includes ``id`` and leaves out empty ones."""
+    return {key: item[key] for key in ["id", *wanted] if item.get(key) not in (None, "")}
+
+
+def listing(call: Call, items: list[dict], default_fields: str) -> JsonResponse:
+    """A Graph edge page: ``since`` / ``until`` (Unix seconds), ``limit`` (default 25, at most 100)."""
+    since, until = _unix(call.param("since")), _unix(call.param("until"))
+    try:
+        limit = min(100, max(1, int(call.param("limit") or 25)))
+    except ValueError:
+        return call.dialect.invalid(call, "Param limit must be an integer")
+    items = [i for i in items if (since is None or i["_ts"] >= since) and (until is None or i["_ts"] <= until)]
+    after = call.param("after")
+    if after:
+        ids = [str(i["id"]) for i in items]
+        after_id = _uncursor(str(after))
+        items = items[ids.index(after_id) + 1 :] if after_id in ids else []
+    wanted = requested_fields(call, default_fields)
+    data = [pick(item, wanted) for item in items[:limit]]
+    paging = {}
+    if data:
+        paging["cursors"] = {"before": _cursor(data[0]["id"]), "after": _cursor(data[-1]["id"])}
+        if len(items) > limit:
+            # Graph gives the whole URL of the next page; clients may follow it or pass ``after``.
+            query = call.request.GET.copy()
+            query["after"] = paging["cursors"]["after"]
+            paging["next"] = call.request.build_absolute_uri(f"{call.request.path}?{query.urlencode()}")
+    return JsonResponse({"data": data, "paging": paging} if paging else {"data": data})
+
+
+def _cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except ValueError:
+        return ""
+
+
+def _unix(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+
+
+# --- Instagram containers, readable as any node -------------------------------------------
+
+STATUS_TEXT = {
+    "IN_PROGRESS": "In Progress: Media is still being processed.",
+    "FINISHED": "Finished: Media has been uploaded and it is complete.",
+    "PUBLISHED": "Published: Media has been successfully published.",
+    "ERROR": "Error: Media upload has failed with error code 2207052 (the stand-in was told to fail it)",
+    "EXPIRED": "Expired: The container was not published within 24 hours.",
+}
+
+
+def container_status(container: dict, *, poll: bool) -> str:
+    """IN_PROGRESS for the first ``container_polls_before_finished`` status polls, then FINISHED
+    (or the fate _control/fail gave it); PUBLISHED once published; EXPIRED after 24 hours."""
+    with store.lock:
+        if container["media_id"]:
+            return "PUBLISHED"
+        if time.time() - container["created"] > DAY_SECONDS:
+            return "EXPIRED"
+        if container["in_progress_answers"] < store.config.container_polls_before_finished:
+            if not poll:
+                return "IN_PROGRESS"
+            container["in_progress_answers"] += 1
+            return "IN_PROGRESS"
+        return container["fate"] or "FINISHED"
+
+
+# --- any node -------------------------------------------------------------------------------
+
+
+def _node_platform(kwargs: dict) -> GraphDialect:
+    node_id = kwargs["node"]
+    instagram = store.get("containers", node_id) or store.find_post(INSTAGRAM, node_id)
+    return DIALECTS[INSTAGRAM if instagram else FACEBOOK]
+
+
+def _node_owner(call: Call, kwargs: dict) -> str:
+    node_id = kwargs["node"]
+    container = store.get("containers", node_id)
+    if container:
+        return container["owner"]
+    photo = store.get("photos", node_id)
+    if photo:
+        return photo["page"]
+    post = store.find_post(call.platform, node_id)
+    return post.account if post else ""
+
+
+@endpoint(_node_platform, {"GET": READ}, account=_node_owner)
+def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
+    """``GET /{id}``: an Instagram container's status, or a post, photo or Instagram media."""
+    wanted = requested_fields(call, "id")
+    container = store.get("containers", node)
+    if container is not None:
+        item = {"id": node}
+        if "status_code" in wanted or "status" in wanted:
+            status = container_status(container, poll=True)
+            item.update(status_code=status, status=STATUS_TEXT[status])
+        return JsonResponse(pick(item, wanted))
+    post = store.find_post(call.platform, node)
+    if post is not None:
+        item = {
+            "id": post.id,
+            "message": post.text,
+            "caption": post.text,
+            "created_time": graph_time(post.created),
+            "timestamp": graph_time(post.created),
+        }
+        return JsonResponse(pick(item, wanted))
+    photo = store.get("photos", node)
+    if photo is not None:
+        return JsonResponse(pick({"id": node, "published": photo["published"]}, wanted))
+    return call.dialect.error(
+        100,
+        f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+        "permissions, or does not support this operation. Please read the Graph API documentation at "
+        "https://developers.facebook.com/docs/graph-api",
+        subcode=33,
+    )
+
+
+# --- comments -------------------------------------------------------------------------------
+
+
+def _commented_post(call: Call, kwargs: dict) -> str:
+    post = store.find_post(call.platform, kwargs["node"])
+    return post.account if post else ""
+
+
+@endpoint(_node_platform, {"POST": COMMENT, "GET": READ}, account=_commented_post)
+def comments(call: Call, node: str, **_: Any) -> HttpResponse:
+    dialect, platform = call.dialect, call.platform
+    if store.find_post(platform, node) is None:
+        return dialect.error(
+            100,
+            f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+        )
+    if call.request.method == "GET":
+        text_key, time_key = ("text", "timestamp") if platform == INSTAGRAM else ("message", "created_time")
+        items = [
+            {"id": c["id"], text_key: c["text"], time_key: graph_time(c["created"]), "_ts": c["created"]}
+            for c in reversed(store.find_comments(platform, node))
+        ]
+        return listing(call, items, f"id,{text_key},{time_key}")
+    message = call.param("message")
+    if not isinstance(message, str) or not message.strip():
+        return dialect.invalid(call, "The parameter message is required")
+    limit = MAX_CAPTION if platform == INSTAGRAM else MAX_COMMENT
+    if len(message) > limit:
+        return dialect.invalid(call, f"The comment is {len(message):,} characters; the limit is {limit:,}")
+    comment_id = f"{node.split('_')[0]}_{store.digits(16)}" if platform == FACEBOOK else store.digits(17, "1")
+    store.add_comment(platform, node, call.account, message, comment_id)
+    call.outcome = "commented"
+    return JsonResponse({"id": comment_id})
+
+
+urlpatterns = [
+    re_path(GRAPH + r"/comments/?$", comments),
+    re_path(GRAPH + r"/?$", node_object),
+]

@@ -1,0 +1,135 @@
+"""The stand-in's run-time switches (``_control/config``): they start from the settings
+``RATE_LIMIT_ENABLED``, ``RANDOM_FAILURES`` (a fraction, 0..1), ``LATENCY_MS`` and
+``LATENCY_P99_MS`` (a lognormal tail), and the platforms' behaviour (lifetimes, limits, lags)
+from the defaults below; ``_control/config`` changes any of them at run time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from django.conf import settings
+
+DAY_SECONDS = 86_400
+
+
+@dataclass
+class Config:
+    """Run-time switches. ``as_dict`` and ``update`` use the JSON shape of ``_control/config``."""
+
+    rate_limit_enabled: bool = False
+    rate_limit: int = 5
+    rate_window_seconds: float = 2.0
+    random_failures: float = 0.0
+    # Every request waits ``latency_ms`` (the median) or, with ``latency_p99_ms`` above it, a
+    # draw from the lognormal distribution with that median and that 99th percentile: real
+    # platforms answer in a few hundred milliseconds with a long tail of seconds.
+    latency_ms: int = 0
+    latency_p99_ms: int = 0
+    seed: int | None = None
+    # Status polls a new Instagram container answers IN_PROGRESS before it is FINISHED.
+    container_polls_before_finished: int = 1
+    ig_daily_limit: int = 50
+    # The same text twice on one account within this window is refused as a duplicate.
+    duplicate_window_seconds: float = DAY_SECONDS
+    # How long media/<name>-slow.<ext> sleeps before answering.
+    media_slow_seconds: float = 30.0
+    # How long Facebook and Instagram wait for an image URL they fetch.
+    fetch_timeout_seconds: float = 10.0
+    # OAuth lifetimes (docs/platforms/). X: codes 30 s, access tokens 2 h, refresh tokens
+    # single use (no lifetime of their own here).
+    x_code_seconds: float = 30.0
+    x_access_token_seconds: float = 7200.0
+    # Facebook: codes 10 minutes; a user token from a code lives about an hour, the long-lived
+    # one from fb_exchange_token about 60 days; page tokens listed with a long-lived user token
+    # never expire (with a short-lived one they end with it).
+    facebook_code_seconds: float = 600.0
+    facebook_user_token_seconds: float = 3600.0
+    facebook_long_lived_token_seconds: float = 60.0 * DAY_SECONDS
+    # LinkedIn: codes 30 minutes, access 60 days, refresh 365 days, not extended by refreshing;
+    # refresh tokens only for apps approved for them (switch off to play an app that is not).
+    linkedin_code_seconds: float = 1800.0
+    linkedin_access_token_seconds: float = 60.0 * DAY_SECONDS
+    linkedin_refresh_token_seconds: float = 365.0 * DAY_SECONDS
+    linkedin_refresh_tokens: bool = True
+    # Bluesky sessions: access JWT 2 hours, refresh JWT 90 days.
+    bluesky_access_token_seconds: float = 7200.0
+    bluesky_refresh_token_seconds: float = 90.0 * DAY_SECONDS
+    # Mastodon: codes 10 minutes (tokens do not expire); the instance's limits
+    # (GET /api/v2/instance); GET /api/v1/media/:id answers 206 this many times before 200 (0: the
+    # upload answers 200 at once instead of 202).
+    mastodon_code_seconds: float = 600.0
+    mastodon_max_characters: int = 500
+    mastodon_max_media_attachments: int = 4
+    mastodon_media_polls_before_ready: int = 1
+    # How long a Mastodon instance keeps an Idempotency-Key per account (PostStatusService:
+    # ``redis.setex(idempotency_key, 3_600, @status.id)``). Shorten it (0: forget at once) to play a
+    # retry that comes after the instance forgot the key: a long rate limit, a person's retry.
+    mastodon_idempotency_seconds: float = 3600.0
+    # How far Bluesky's AppView (app.bsky.* reads: getAuthorFeed) lags behind the PDS that wrote a
+    # record (com.atproto.repo.getRecord sees it at once): a post younger than this is not in the
+    # author feed yet.
+    bluesky_appview_lag_seconds: float = 0.0
+
+    @classmethod
+    def from_settings(cls) -> Config:
+        return cls(
+            rate_limit_enabled=bool(getattr(settings, "RATE_LIMIT_ENABLED", False)),
+            random_failures=float(getattr(settings, "RANDOM_FAILURES", 0.0) or 0.0),
+            latency_ms=int(getattr(settings, "LATENCY_MS", 0) or 0),
+            latency_p99_ms=int(getattr(settings, "LATENCY_P99_MS", 0) or 0),
+            seed=getattr(settings, "MOCK_APIS_SEED", None),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rate_limit"] = {"limit": data.pop("rate_limit"), "window_seconds": data.pop("rate_window_seconds")}
+        return data
+
+    def update(self, data: dict[str, Any]) -> None:
+        """Apply a partial ``_control/config`` body. Raises ValueError naming the bad key."""
+        data = dict(data)
+        rate_limit = data.pop("rate_limit", None)
+        if rate_limit is not None:
+            if not isinstance(rate_limit, dict):
+                raise ValueError('rate_limit must be an object: {"limit": 5, "window_seconds": 2}')
+            if "limit" in rate_limit:
+                data["rate_limit"] = rate_limit["limit"]
+            if "window_seconds" in rate_limit:
+                data["rate_window_seconds"] = rate_limit["window_seconds"]
+        known = {f.name: f for f in fields(self)}
+        changes = {}
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"unknown config key {key!r}; known: {', '.join(sorted(self.as_dict()))}")
+            changes[key] = _coerce(key, value, getattr(self, key))
+        if not 0 <= changes.get("random_failures", self.random_failures) <= 1:
+            raise ValueError("random_failures is a fraction between 0 and 1")
+        if changes.get("latency_ms", self.latency_ms) < 0 or changes.get("latency_p99_ms", self.latency_p99_ms) < 0:
+            raise ValueError("latency_ms and latency_p99_ms are milliseconds, 0 or more")
+        if changes.get("rate_limit", self.rate_limit) < 1 or changes.get("rate_window_seconds", 1) <= 0:
+            raise ValueError("rate_limit.limit must be at least 1 and rate_limit.window_seconds above 0")
+        for key, value in changes.items():
+            if key in LIFETIMES and value <= 0:
+                raise ValueError(f"{key} must be above 0 seconds")
+            if key in DELAYS and value < 0:
+                raise ValueError(f"{key} must be 0 seconds or more")
+            setattr(self, key, value)
+
+
+LIFETIMES = {f.name for f in fields(Config) if f.name.endswith(("_code_seconds", "_token_seconds"))}
+DELAYS = {"mastodon_idempotency_seconds", "bluesky_appview_lag_seconds"}
+
+
+def _coerce(key: str, value: Any, current: Any) -> Any:
+    if key == "seed":
+        return None if value is None else int(value)
+    kind = type(current) if current is not None else int
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{key} must be a number") from err
