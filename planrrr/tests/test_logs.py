@@ -143,7 +143,13 @@ class ProcessLinesTests(SimpleTestCase):
 
         wait_for(lambda: get("/healthz"), timeout=60, message="gunicorn to answer")
         self.assertEqual(get("/no-such-page").status_code, 404)
-        wait_for(lambda: "/no-such-page" in output.read_text(), message="the access line")
+        # Django's own "Not Found: /no-such-page" comes first: wait for gunicorn's access line.
+        wait_for(
+            lambda: any(
+                "gunicorn.access" in line and "/no-such-page" in line for line in output.read_text().splitlines()
+            ),
+            message="the access line",
+        )
 
         lines = self.assertAllJson(output.read_text())
         loggers = {line["logger"] for line in lines}
