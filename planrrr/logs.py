@@ -146,11 +146,14 @@ class Outage:
             extra={"outage": self.what, "state": "started"},
         )
 
-    def ok(self) -> None:
+    def ok(self, began: float | None = None) -> None:
+        """A try succeeded: the outage, if any, ends. ``began`` is the ``time.monotonic()`` at which
+        that try started: one that started before the outage was noted (another thread's, in
+        flight when the server went) says nothing of the server now, and ends nothing."""
         if self.since is None:
             return
         with self._lock:
-            if self.since is None:
+            if self.since is None or (began is not None and began < self.since):
                 return
             duration, failures = time.monotonic() - self.since, self.failures
             self.since, self.failures = None, 0

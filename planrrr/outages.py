@@ -108,12 +108,13 @@ def backoff(wait: float) -> float:
 def redis_call(func: Callable[[], T], *, default: Any = None) -> T | Any:
     """``func()``, which talks to Redis; if Redis cannot be reached, the outage is noted (logged
     once) and ``default`` returned. The next call that succeeds ends it."""
+    began = time.monotonic()
     try:
         result = func()
     except REDIS_ERRORS as error:
         redis().failed(error)
         return default
-    redis().ok()
+    redis().ok(began)
     return result
 
 
@@ -124,6 +125,7 @@ def after_commit(func: Callable[[], Any], *, using: str | None = None) -> None:
     Django's ``robust`` on_commit does."""
 
     def run() -> None:
+        began = time.monotonic()
         try:
             func()
         except Exception as error:
@@ -133,7 +135,7 @@ def after_commit(func: Callable[[], Any], *, using: str | None = None) -> None:
             else:
                 outage.failed(error)
             return
-        redis().ok()
+        redis().ok(began)
 
     transaction.on_commit(run, using=using)
 
@@ -146,6 +148,7 @@ def database_retry(call: Callable[[], T], *, deadline: float, using: str = DEFAU
     atomic block the error is raised at once, the block having to be rolled back first."""
     wait = 0.0
     while True:
+        began = time.monotonic()
         try:
             result = call()
         except DATABASE_ERRORS as error:
@@ -160,5 +163,5 @@ def database_retry(call: Callable[[], T], *, deadline: float, using: str = DEFAU
             connection.close()
             time.sleep(wait)
             continue
-        database().ok()
+        database().ok(began)
         return result

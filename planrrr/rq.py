@@ -497,13 +497,14 @@ class SweepingWorker:
         but not recorded, is found by the sweep (``lost_jobs_requeue``) from PostgreSQL, and a
         publication's lease keeps it from being published twice.
         """
+        began = time.monotonic()
         try:
             result = call(*args)
         except REDIS_ERRORS as error:
             self._horse_reap()
             self._redis_pause(error)
             return None
-        self._redis_recovered()
+        self._redis_recovered(began)
         return result
 
     def _redis_pause(self, error: BaseException) -> None:
@@ -513,12 +514,14 @@ class SweepingWorker:
         outages.redis().failed(error)
         _sleep(self._redis_wait, until=lambda: self._stop_requested)
 
-    def _redis_recovered(self) -> None:
+    def _redis_recovered(self, began: float | None = None) -> None:
         if self._redis_wait:
             # Back after an outage: Redis may have come back without its data.
             self._last_run["registration"] = 0.0
         self._redis_wait = 0.0
-        outages.redis().ok()
+        # A step that began before another thread saw Redis go (a job in hand while the
+        # heartbeat failed) does not end the outage.
+        outages.redis().ok(began)
 
     def _horse_reap(self) -> None:
         """After a Redis error in a job's bookkeeping: nothing to do without a work-horse."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from unittest import mock
 
 import psycopg
@@ -60,6 +61,20 @@ class OutageTests(FreshOutages, SimpleTestCase):
         self.assertIn("Redis failing: ConnectionError: Error 111", started.getMessage())
         self.assertIsNone(started.exc_info)
         self.assertEqual(ended.failures, 50)
+
+    def test_a_call_in_flight_when_the_outage_began_does_not_end_it(self):
+        # Seen in CI: a worker's job answered by Redis just before it stopped, its success
+        # noted after the heartbeat thread had seen the failure, ended the outage at once and
+        # the next failure started a second one (two lines each way for one outage).
+        began = time.monotonic()  # a call starts; Redis stops while it is in flight
+        with self.assertLogs("planrrr.outage", "DEBUG") as logged:
+            outages.redis_call(lambda: (_ for _ in ()).throw(redis.ConnectionError("down")))
+            outages.redis().ok(began)  # the call in flight returns, successfully
+            self.assertTrue(outages.redis().ongoing)
+            outages.redis_call(lambda: (_ for _ in ()).throw(redis.ConnectionError("down")))
+            outages.redis_call(lambda: "up")  # a call that started after: Redis is back
+        self.assertEqual(self.outage_records(logged), [("Redis", "started"), ("Redis", "ended")])
+        self.assertEqual(logged.records[-1].failures, 2)
 
     def test_a_forked_child_starts_without_its_parents_outages(self):
         with self.assertLogs("planrrr.outage"):
