@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import DisallowedHost, PermissionDenied, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -123,3 +124,23 @@ def not_found(request, *args, **kwargs) -> JsonResponse:
         "detail": printable(f"No such API path: {request.path!r}. The paths are listed at /api/v1/docs."),
     }
     return JsonResponse(body, status=404, content_type=CONTENT_TYPE)
+
+
+def bad_request(request, exception=None, *args, **kwargs):
+    """Django's answer to a request it cannot even read (``handler400``): an empty or unknown
+    ``Host`` header (``DisallowedHost``), too many fields, a malformed multipart body. Under
+    /api/ a 400 problem saying what to change, like every other answer of the API; elsewhere
+    Django's own page."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception, *args, **kwargs)
+    if isinstance(exception, DisallowedHost):
+        detail = (
+            "The Host header is empty, malformed or names a host this server does not answer to "
+            "(ALLOWED_HOSTS): send the host name the server is reached at."
+        )
+    elif isinstance(exception, TooManyFieldsSent):
+        detail = "The request has too many fields (DATA_UPLOAD_MAX_NUMBER_FIELDS): send fewer."
+    else:
+        detail = "The request is malformed and could not be read: check its headers and body."
+    body = {"type": "about:blank", "title": "Bad Request", "status": 400, "detail": detail}
+    return JsonResponse(body, status=400, content_type=CONTENT_TYPE)

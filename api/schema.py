@@ -7,8 +7,9 @@ Which problems an operation can answer follows from what it is (``AutoSchema.pro
 ====  ===================================================================================
 401   every operation: no key, or an unknown or revoked one (with ``WWW-Authenticate``)
 429   every operation: the key's API_THROTTLE_RATE is spent (with ``Retry-After``)
-400   a list (a bad filter, ``limit`` or ``cursor``) and every write (the body, by field;
-      a bad ``Idempotency-Key``)
+400   every operation: a request that cannot be read (an empty or unknown ``Host`` header);
+      a list's bad filter, ``limit`` or ``cursor``; every write's body, by field; a bad
+      ``Idempotency-Key``
 403   every write: a read key; approving and publishing past review take an approve key
 404   every operation on an ``{id}``: no such row in the key's team
 409   the actions a view lists in ``conflicts`` (a post's, by its state), and a replay whose
@@ -33,7 +34,8 @@ from api.problems import CONTENT_TYPE
 from api.queries import MAX_ID
 
 PROBLEMS = {
-    400: "The request has errors: `errors` names each field and says what to change.",
+    400: "The request has errors: `errors` names each field and says what to change, or `detail` says what "
+    "cannot be read (a filter, an empty or unknown Host header).",
     401: "No API key, or an unknown or revoked one.",
     403: "This key's role does not allow it (`detail` names the role it takes).",
     404: "No such row in the key's team (another team's ids are 404 too).",
@@ -92,9 +94,7 @@ class AutoSchema(openapi.AutoSchema):
     def problems(self) -> list[int]:
         """The problem statuses this operation can answer (see the module's table)."""
         action = getattr(self.view, "action", None)
-        codes = {401, 429, 503}
-        if action == "list":
-            codes.add(400)
+        codes = {400, 401, 429, 503}
         if "{id}" in self.path:
             codes.add(404)
         if self.method in ("POST", "PUT", "PATCH", "DELETE"):

@@ -19,6 +19,10 @@ urlpatterns = [
     path("", include("publishing.urls")),
 ]
 
+# A request Django cannot read (an empty or unknown Host header): under /api/ a problem like the
+# API's other answers, elsewhere Django's page.
+handler400 = "api.problems.bad_request"
+
 # The stand-in platform APIs, only where configured (tests, the demo, the benchmark).
 if settings.MOCK_APIS_ENABLED:
     urlpatterns.append(path("mock/", include(settings.MOCK_APIS_URLCONF)))

@@ -46,3 +46,33 @@ class BodyLimitTests(ApiTestCase):
         )
         self.assertEqual(keyed.status_code, 413, "the key's fingerprint reads the body under the same limit")
         self.assertEqual(self.api.post("/api/v1/posts", {"content": "x"}, format="json").status_code, 400)
+
+
+class UnreadableRequestTests(ApiTestCase):
+    # Found by the schema fuzz: a request with an empty Host header was Django's HTML
+    # "Bad Request (400)" on every path, an answer the schema did not list.
+    def test_an_empty_or_unknown_host_is_a_problem_saying_what_to_send(self):
+        for host in ("", "exa mple.com", "[::1"):
+            for method, path in (("get", "/api/v1/posts"), ("post", "/api/v1/posts/1/cancel")):
+                with self.subTest(host=host, path=path):
+                    response = getattr(self.api, method)(path, HTTP_HOST=host)
+                    self.assertEqual(response.status_code, 400)
+                    self.assertEqual(response["Content-Type"], "application/problem+json")
+                    self.assertIn("Host header", response.json()["detail"])
+
+    @override_settings(ALLOWED_HOSTS=["planrrr.example"])
+    def test_a_host_the_server_does_not_answer_to_says_so_and_pages_outside_the_api_stay_djangos(self):
+        response = self.api.get("/api/v1/posts", HTTP_HOST="elsewhere.example")
+        self.assertEqual(response.status_code, 400)
+        self.assertIn("(ALLOWED_HOSTS)", response.json()["detail"])
+        self.assertNotIn("elsewhere.example", response.json()["detail"])
+        page = self.client.get("/admin/login/", HTTP_HOST="elsewhere.example")
+        self.assertEqual(page.status_code, 400)
+        self.assertTrue(page["Content-Type"].startswith("text/html"))
+
+    def test_the_schema_lists_it_for_every_operation(self):
+        schema = self.api.get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                with self.subTest(f"{method.upper()} {path}"):
+                    self.assertIn("400", operation["responses"])

@@ -27,7 +27,7 @@ class SchemaTests(TestCase):
         expected = {
             ("get", "/api/v1/posts"): {"400", "401", "429", "503"},
             ("post", "/api/v1/posts"): {"400", "401", "403", "413", "415", "422", "429", "503"},
-            ("get", "/api/v1/posts/{id}"): {"401", "404", "429", "503"},
+            ("get", "/api/v1/posts/{id}"): {"400", "401", "404", "429", "503"},
             ("patch", "/api/v1/posts/{id}"): {"400", "401", "403", "404", "409", "413", "415", "429", "503"},
             ("post", "/api/v1/posts/{id}/approve"): {
                 "400",
@@ -42,8 +42,8 @@ class SchemaTests(TestCase):
                 "503",
             },
             ("post", "/api/v1/webhook-endpoints"): {"400", "401", "403", "409", "413", "415", "422", "429", "503"},
-            ("delete", "/api/v1/webhook-endpoints/{id}"): {"401", "403", "404", "429", "503"},
-            ("get", "/api/v1/me"): {"401", "429", "503"},
+            ("delete", "/api/v1/webhook-endpoints/{id}"): {"400", "401", "403", "404", "429", "503"},
+            ("get", "/api/v1/me"): {"400", "401", "429", "503"},
         }
         for (method, path), codes in expected.items():
             with self.subTest(method=method, path=path):
