@@ -12,7 +12,7 @@ import unittest
 from django.conf import settings
 from django.test import runner
 
-from planrrr.embedded import with_redis_db
+from devtools.embedded import with_redis_db
 
 
 def _init_worker(counter, *args, **kwargs):

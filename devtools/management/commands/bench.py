@@ -32,7 +32,7 @@ Isolation: a running fleet never sees the bench's work, nor the bench the fleet'
 works on a PostgreSQL database of its own (``<database>_bench``, created and migrated: a
 worker's dispatch finds due posts in the database, whatever Redis it uses) and a Redis database
 of its own (``--redis-db``, which must hold no worker and nothing but an earlier bench's
-leftovers; it is flushed before and after): ``publishing.stack.isolated``. Its team (posts,
+leftovers; it is flushed before and after): ``devtools.stack.isolated``. Its team (posts,
 publications, webhook events) is deleted at the end unless ``--keep`` is given; its job metrics
 stay, so the counters of that database never go back.
 """
@@ -59,9 +59,10 @@ from django.utils import timezone
 
 from connections.models import Platform
 from connections.platforms import get_adapter
+from devtools import stack
+from devtools.processes import ManagedProcess, WorkerProcess, memory_pss, tree
 from planrrr.models import Team
-from planrrr.processes import ManagedProcess, WorkerProcess, memory_pss, tree
-from publishing import services, stack
+from publishing import services
 from publishing.models import JobMetric, Post, Publication
 
 # Redis keys a bench may find in its database from an earlier, interrupted run.
@@ -523,7 +524,7 @@ class Bench:
     def make_endpoint(self, team: Team) -> None:
         """A webhook endpoint for the team (every event), answered and verified by a receiver
         on a port of this process, as a team's own system would."""
-        from webhooks.receiver import Receiver
+        from devtools.receiver import Receiver
         from webhooks.services import endpoint_create
 
         self.receiver = Receiver()
