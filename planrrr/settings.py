@@ -270,7 +270,7 @@ PLANRRR_PERIODIC = {
     "connections.services.expiring_connections_warn": 300.0,
 }
 # What a worker's main process does once before it forks or starts working, besides the
-# preloading of planrrr.rq: dotted paths of functions taking no argument.
+# preloading of planrrr.preload: dotted paths of functions taking no argument.
 PLANRRR_WORKER_WARM_UP = [
     # Every platform's adapter and client (the registry imports them on first use).
     "connections.platforms.import_all",
