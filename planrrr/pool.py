@@ -5,7 +5,7 @@ Each worker is a full RQ worker (the settings' ``RQ["WORKER_CLASS"]``, InProcess
 default: one job at a time, its connections kept); a job waiting on a platform holds only its
 worker. Forked from a parent that has imported Django, the jobs' modules and the adapters,
 built the models' relation trees and frozen it all out of the garbage collector's reach
-(``planrrr.rq.preload``), the workers share those pages with it and with each other instead of
+(``planrrr.preload``), the workers share those pages with it and with each other instead of
 each loading its own copy: what a worker adds is the memory it writes to. Database connections
 are closed before every fork (a socket shared by two processes is corrupted by both); each
 worker opens its own and keeps it.
@@ -46,7 +46,9 @@ from rq.worker_pool import ForkProcess, WorkerData
 from planrrr import outages
 from planrrr import rq as planrrr_rq
 from planrrr.outages import REDIS_ERRORS
-from planrrr.rq import STOP_SIGNALS, SweepingWorker, note_stop, preload, stop_signals_held
+from planrrr.preload import preload
+from planrrr.rq import SweepingWorker, note_stop
+from planrrr.scheduler import STOP_SIGNALS, stop_signals_held
 
 logger = logging.getLogger("planrrr.workers")
 

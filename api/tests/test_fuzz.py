@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api import services as api_services
 from api.tests.base import ApiActors
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
 from webhooks import services as webhooks

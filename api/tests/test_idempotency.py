@@ -11,7 +11,7 @@ from django.test import LiveServerTestCase, override_settings
 from api import services as api_services
 from api.models import IdempotencyKey
 from api.tests.base import ApiActors, ApiTestCase
-from planrrr.testing import flush_redis, wait_for
+from devtools.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import Post
 from webhooks.models import Endpoint

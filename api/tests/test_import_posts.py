@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.test import TestCase
 
 from api.management.commands.import_posts import posts_import
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing.models import Post
 from publishing.tests.base import Actors
 

@@ -5,7 +5,7 @@ stand-in receives its own text and media."""
 import requests
 
 from api import services as api_services
-from planrrr.testing import wait_for
+from devtools.testing import wait_for
 from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, PublishingLiveTestCase
 
 

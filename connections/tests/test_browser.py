@@ -6,8 +6,8 @@ from django.test import override_settings
 from selenium.webdriver.common.by import By
 
 from connections.models import Connection
+from devtools.testing import BrowserMixin, LiveWorkerTestCase, wait_for
 from planrrr.models import Membership, Team
-from planrrr.testing import BrowserMixin, LiveWorkerTestCase, wait_for
 
 OAUTH_APP = {"X_CLIENT_ID": "planrrr-browser", "X_CLIENT_SECRET": "browser-client-secret"}
 

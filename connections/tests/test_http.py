@@ -19,8 +19,8 @@ from connections.platforms.reading import DeadlineExceeded, read_within
 from connections.platforms.x.adapter import XAdapter
 from connections.tests.contract import NOW
 from connections.tests.servers import JsonServer, SlowServer
+from devtools.testing import wait_for
 from planrrr.http import environment_settings
-from planrrr.testing import wait_for
 
 TOKEN = "tok-SECRET-xyz123456789"
 

@@ -21,8 +21,8 @@ from connections.services import (
 )
 from connections.signals import connection_connected, connection_expired, connection_expiring
 from connections.tests.oauth_apps import LI_TOKEN, OAUTH, X_TOKEN
+from devtools.testing import flush_redis, wait_for
 from planrrr.models import Team
-from planrrr.testing import flush_redis, wait_for
 
 
 def lock_waiters() -> int:

@@ -17,9 +17,9 @@ import yaml
 from django.conf import settings
 from django.test import SimpleTestCase, TestCase, override_settings
 
+from devtools.processes import free_port, worker_env
+from devtools.testing import process_stop, wait_for
 from mockapis.client import MockApis
-from planrrr.processes import free_port, worker_env
-from planrrr.testing import process_stop, wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 

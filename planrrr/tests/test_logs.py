@@ -22,11 +22,11 @@ from django.db import OperationalError
 from django.test import SimpleTestCase, TestCase, override_settings
 from django.utils import timezone
 
+from devtools.processes import free_port, worker_env
+from devtools.testing import flush_redis, process_stop, wait_for
 from planrrr import logs
 from planrrr.logs import Outage
 from planrrr.periodic import Outages, run_periodic
-from planrrr.processes import free_port, worker_env
-from planrrr.testing import flush_redis, process_stop, wait_for
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import FACEBOOK_PAGE, Actors

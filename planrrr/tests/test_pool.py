@@ -17,10 +17,10 @@ import psutil
 import rq
 from django.test import SimpleTestCase, TransactionTestCase
 
+from devtools.processes import WorkerPoolProcess, memory_pss, tree
+from devtools.testing import flush_redis, wait_for
 from planrrr import pool as planrrr_pool
 from planrrr import rq as planrrr_rq
-from planrrr.processes import WorkerPoolProcess, memory_pss, tree
-from planrrr.testing import flush_redis, wait_for
 from publishing.selectors import rq_state
 
 

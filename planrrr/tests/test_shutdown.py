@@ -15,7 +15,7 @@ import psutil
 import rq
 from django.test import TransactionTestCase
 
-from planrrr.testing import WorkerProcess, flush_redis, wait_for
+from devtools.testing import WorkerProcess, flush_redis, wait_for
 
 
 class WorkerShutdownTests(TransactionTestCase):

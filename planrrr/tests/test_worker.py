@@ -27,10 +27,10 @@ from rq.scheduler import RQScheduler
 from rq.utils import utcformat
 from rq.worker.base import BaseWorker
 
+from devtools.embedded import forget_dead_handles
+from devtools.testing import flush_redis
 from planrrr import outages
-from planrrr.embedded import forget_dead_handles
 from planrrr.rq import InProcessWorker, Scheduler, Worker, workers_alive
-from planrrr.testing import flush_redis
 
 
 class FailsOnce:

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from connections.models import Connection
+from devtools.stack import ACCOUNTS
+from devtools.testing import LiveWorkerTestCase, wait_for
 from planrrr.models import Membership, Team
-from planrrr.testing import LiveWorkerTestCase, wait_for
 from publishing.models import Post, Publication
-from publishing.stack import ACCOUNTS
 
 # Account ids in the shapes the platforms use: the stand-in's, as the demo and bench connect.
 FACEBOOK_PAGE = ACCOUNTS["FACEBOOK"]

@@ -23,9 +23,9 @@ from django.utils import timezone
 from api import services as api_services
 from api.models import ApiKey
 from connections.models import Connection
+from devtools.testing import flush_redis
 from planrrr import teamadmin
 from planrrr.models import Membership, Team
-from planrrr.testing import flush_redis
 from publishing.admin import POST_ACTIONS
 from publishing.models import JobMetric, Post, Publication
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event

@@ -14,7 +14,7 @@ from django.test import TestCase
 from prometheus_client.parser import text_string_to_metric_families
 
 from connections.models import Connection
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing.tests.base import Actors
 
 RULES = Path(settings.BASE_DIR) / "prometheus" / "alerts.yml"

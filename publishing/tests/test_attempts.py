@@ -12,8 +12,8 @@ from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
 from connections.models import Connection
+from devtools.testing import flush_redis
 from planrrr import outages
-from planrrr.testing import flush_redis
 from publishing import services, sweep
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import attempts, finalize

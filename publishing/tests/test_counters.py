@@ -9,8 +9,9 @@ from django.test import TestCase
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from planrrr.testing import flush_redis
-from publishing import stack, sweep
+from devtools import stack
+from devtools.testing import flush_redis
+from publishing import sweep
 from publishing.models import JobMetric, Post, Publication
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
 from webhooks.services import events_prune

@@ -10,8 +10,8 @@ from django.db import OperationalError
 from django.test import TestCase, TransactionTestCase, override_settings
 from django.utils import timezone
 
+from devtools.testing import flush_redis
 from planrrr import outages
-from planrrr.testing import flush_redis
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import comments

@@ -6,7 +6,7 @@ import uuid
 
 import psutil
 
-from planrrr.processes import WorkerProcess
+from devtools.processes import WorkerProcess
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import PublishingLiveTestCase

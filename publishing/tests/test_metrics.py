@@ -14,12 +14,12 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from planrrr.testing import flush_redis, wait_for
+from devtools.receiver import Receiver
+from devtools.testing import flush_redis, wait_for
 from publishing import selectors, services, sweep
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 from publishing.tests.base import Actors, PublishingLiveTestCase
 from webhooks.models import Delivery
-from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
 Outcome = JobMetric.Outcome

@@ -4,7 +4,7 @@ comment checked with the platform's own limits (300 graphemes, 500 characters)."
 from django.core.exceptions import ValidationError
 from django.test import TestCase
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import LINKEDIN_ORG, Actors

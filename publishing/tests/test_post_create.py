@@ -10,7 +10,7 @@ from django.test import TestCase
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors

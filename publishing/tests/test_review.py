@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api import services as api_services
+from devtools.testing import flush_redis
 from planrrr.models import Membership, Team
-from planrrr.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors

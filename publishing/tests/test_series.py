@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.test import TestCase
 from django.utils import timezone
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors

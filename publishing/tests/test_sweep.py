@@ -9,7 +9,7 @@ from django.utils import timezone
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import selectors, services, sweep
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors

@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.test import TestCase
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import LINKEDIN_ORG, Actors

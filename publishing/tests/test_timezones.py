@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.test import TestCase
 from django.urls import reverse
 
+from devtools.testing import flush_redis
 from planrrr.models import Team
-from planrrr.testing import flush_redis
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import Actors

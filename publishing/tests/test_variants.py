@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection as db
 from django.test import TestCase
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from publishing import rules, services
 from publishing.models import Post, Publication
 from publishing.tests.base import INSTAGRAM_USER, Actors

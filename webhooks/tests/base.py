@@ -6,11 +6,11 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
 
+from devtools.receiver import Receiver
+from devtools.testing import flush_redis
 from planrrr.models import Team
-from planrrr.testing import flush_redis
 from webhooks import jobs, services
 from webhooks.models import Delivery, Endpoint
-from webhooks.receiver import Receiver
 
 PUBLISHED = {
     "postId": 41,

@@ -8,8 +8,8 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from devtools.receiver import Answer
 from webhooks.models import TEST_EVENT, Delivery, Endpoint
-from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
 
 

@@ -8,10 +8,10 @@ import requests
 from django.test import override_settings
 from django.utils import timezone
 
+from devtools.receiver import Answer
 from planrrr.text import MAX_WAIT
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt
-from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
 
 SCHEDULE = [1, 2, 3]

@@ -7,9 +7,9 @@ from django.test import override_settings
 from django.utils import timezone
 from urllib3.exceptions import ProtocolError
 
+from devtools.receiver import Answer, closed_port_url
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
-from webhooks.receiver import Answer, closed_port_url
 from webhooks.tests.base import BaseTestCase
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]

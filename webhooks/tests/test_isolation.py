@@ -9,10 +9,10 @@ from django.test import override_settings
 from django.utils import timezone
 from rq import SimpleWorker
 
-from planrrr.testing import flush_redis
+from devtools.receiver import Receiver
+from devtools.testing import flush_redis
 from webhooks import services
 from webhooks.models import Delivery, Endpoint, Event
-from webhooks.receiver import Receiver
 from webhooks.tests.base import BaseTestCase
 
 # How planrrr.crypto's stored form looks, but not decryptable with any key.

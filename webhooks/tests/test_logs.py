@@ -1,7 +1,7 @@
 """One structured line per webhook delivery attempt (planrrr.logs)."""
 
+from devtools.receiver import Answer
 from webhooks.models import Delivery
-from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
 
 

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from devtools.receiver import Answer
 from publishing import selectors
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, DeliveryRollup, Event
-from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
 
 

@@ -11,9 +11,9 @@ from django.db import connection as db
 from django.test import override_settings
 from django.urls import reverse
 
+from devtools.receiver import Answer
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
-from webhooks.receiver import Answer
 from webhooks.tests.base import BaseTestCase
 from webhooks.tests.test_isolation import UNDECRYPTABLE
 

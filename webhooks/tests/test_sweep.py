@@ -5,7 +5,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
-from planrrr.testing import flush_redis
+from devtools.testing import flush_redis
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt
 from webhooks.tests.base import BaseTestCase

@@ -6,11 +6,11 @@ from django.test import TransactionTestCase, override_settings
 from rq.job import Job
 from standardwebhooks.webhooks import Webhook
 
+from devtools.receiver import Answer, Receiver
+from devtools.testing import WorkerProcess, flush_redis, wait_for
 from planrrr.models import Team
-from planrrr.testing import WorkerProcess, flush_redis, wait_for
 from webhooks import services
 from webhooks.models import Delivery
-from webhooks.receiver import Answer, Receiver
 from webhooks.tests.base import PUBLISHED
 from webhooks.tests.jobs import COMMITTED_KEY
 
@@ -58,7 +58,7 @@ class WorkerTestCase(TransactionTestCase):
         return delivery
 
     def wait_for(self, predicate, **kwargs):
-        """planrrr.testing.wait_for, with the workers' output when it times out."""
+        """devtools.testing.wait_for, with the workers' output when it times out."""
         try:
             return wait_for(predicate, **kwargs)
         except AssertionError as err:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from planrrr.testing import BrowserMixin, wait_for
+from devtools.testing import BrowserMixin, wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.testing import wait_for
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

@@ -3,7 +3,7 @@
 from django.db import connection as db
 from django.utils import timezone
 
-from planrrr.testing import wait_for
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, PublishingLiveTestCase

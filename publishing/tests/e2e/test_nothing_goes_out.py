@@ -5,7 +5,7 @@ from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.testing import wait_for
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

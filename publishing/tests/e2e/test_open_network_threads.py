@@ -4,8 +4,8 @@ out twice."""
 
 from django.utils import timezone
 
+from devtools.testing import wait_for
 from planrrr.models import Installation
-from planrrr.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

@@ -22,9 +22,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from planrrr.embedded import PostgresServer, RedisServer
-from planrrr.processes import WorkerPoolProcess
-from planrrr.testing import wait_for
+from devtools.embedded import PostgresServer, RedisServer
+from devtools.processes import WorkerPoolProcess
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

@@ -11,8 +11,8 @@ import uuid
 import redis
 import rq
 
-from planrrr.processes import ManagedProcess, WorkerPoolProcess
-from planrrr.testing import wait_for
+from devtools.processes import ManagedProcess, WorkerPoolProcess
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post
 from publishing.selectors import metrics_summary

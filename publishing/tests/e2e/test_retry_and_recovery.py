@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from connections.models import Connection
 from connections.platforms import setting_value
-from planrrr.embedded import RedisServer
-from planrrr.testing import flush_redis, wait_for
+from devtools.embedded import RedisServer
+from devtools.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.selectors import metrics_summary

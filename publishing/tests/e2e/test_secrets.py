@@ -7,10 +7,11 @@ from django.db import connection as db
 from django.utils import timezone
 
 from connections.models import Connection
-from publishing import services, stack
+from devtools import stack
+from devtools.receiver import Receiver
+from publishing import services
 from publishing.models import Post
 from publishing.tests.base import INSTAGRAM_USER, LINKEDIN_ORG, TWITTER_USER, PublishingLiveTestCase
-from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
 TOKENS = {

@@ -5,7 +5,7 @@ import json
 
 from django.utils import timezone
 
-from planrrr.testing import wait_for
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.tests.base import PublishingLiveTestCase

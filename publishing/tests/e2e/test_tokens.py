@@ -8,11 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.testing import wait_for
+from devtools.receiver import Receiver
+from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import TWITTER_USER, PublishingLiveTestCase
-from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
 OAUTH_APP = {"X_CLIENT_ID": "planrrr-e2e", "X_CLIENT_SECRET": "e2e-client-secret"}

@@ -4,10 +4,10 @@ import json
 
 from django.utils import timezone
 
+from devtools.receiver import Receiver
 from publishing import services
 from publishing.models import Post
 from publishing.tests.base import PublishingLiveTestCase
-from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
 

@@ -1,10 +1,10 @@
 """An outage drill: a burst of posts on a pool of workers, Redis or PostgreSQL stopped for a while
 in the middle of it, and what every process logs meanwhile.
 
-    .venv/bin/python tools/outage_drill.py --stop redis --seconds 20 --log-format json
+    .venv/bin/python -m devtools.outage_drill --stop redis --seconds 20 --log-format json
 
 It runs on servers of its own, started here under a temporary directory and removed at the
-end (a redis-server and a PostgreSQL, planrrr.embedded), so nothing else on the machine is
+end (a redis-server and a PostgreSQL, devtools.embedded), so nothing else on the machine is
 touched: the stand-in platform APIs (``run_mock_apis``) answering after ``--latency-ms``, a
 ``planrrr_workers`` pool of ``--workers`` workers, and a web process (gunicorn) whose
 ``/healthz`` and ``GET /api/v1/posts`` are called every half second. ``--posts`` posts on
@@ -60,7 +60,7 @@ def main() -> int:
     os.environ["LOG_FORMAT"] = options.log_format
     os.environ.setdefault("XDG_RUNTIME_DIR", str(work))
     os.environ["DJANGO_SETTINGS_MODULE"] = "planrrr.settings"
-    from planrrr.embedded import PostgresServer, RedisServer
+    from devtools.embedded import PostgresServer, RedisServer
 
     redis_server, postgres = RedisServer(work / "redis"), PostgresServer(work / "pg")
     try:
@@ -87,8 +87,8 @@ class Drill:
         django.setup()
         from django.core.management import call_command
 
+        from devtools import stack
         from mockapis.client import MockApis
-        from publishing import stack
 
         call_command("migrate", verbosity=0, interactive=False)
         stand_in = stack.StandInProcess().start().wait_ready()
@@ -118,7 +118,8 @@ class Drill:
         from django.db.models import Count
         from django.utils import timezone
 
-        from publishing import services, stack
+        from devtools import stack
+        from publishing import services
         from publishing.models import Post, Publication
 
         pool, web = processes["pool"], processes["web"]
@@ -197,7 +198,7 @@ class Web:
     included) kept like the other processes'."""
 
     def __init__(self, env: dict):
-        from planrrr.processes import free_port, worker_env
+        from devtools.processes import free_port, worker_env
 
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"

@@ -17,8 +17,8 @@ from pathlib import Path
 from django.conf import settings
 from django.test import SimpleTestCase
 
-from planrrr.embedded import RedisServer
-from planrrr.testing import wait_for
+from devtools.embedded import RedisServer
+from devtools.testing import wait_for
 
 
 class EmbeddedReleaseTests(SimpleTestCase):

@@ -1,4 +1,4 @@
-"""The demo's and the bench's isolation from a running fleet (publishing.stack.isolated)."""
+"""The demo's and the bench's isolation from a running fleet (devtools.stack.isolated)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.test import TestCase
 
-from planrrr.testing import flush_redis
-from publishing import stack
+from devtools import stack
+from devtools.testing import flush_redis
 
 
 class IsolatedTests(TestCase):

@@ -2,16 +2,16 @@
 
 * ``ACCOUNTS``: the stand-in's demo identities (each platform's stand-in), the accounts every one of them
   connects;
-* the stand-in platform APIs in a process of their own (``planrrr.processes.StandInProcess``)
+* the stand-in platform APIs in a process of their own (``devtools.processes.StandInProcess``)
   and the environment that points a worker at them (``stand_in_env``);
-* the workers (``workers_start``: a ``planrrr_workers`` pool); the webhook receiver is ``webhooks.receiver.Receiver``;
+* the workers (``workers_start``: a ``planrrr_workers`` pool); the webhook receiver is ``devtools.receiver.Receiver``;
 * a team with a connection per platform (``team_create``);
 * ``isolated()``: a PostgreSQL database and a Redis database of their own, so that the demo and
   the benchmark never share work with a fleet already running. Both are needed: a worker finds
   due posts in PostgreSQL (its dispatch reads the database, whichever Redis it uses) and takes
   jobs from the queues of its Redis.
 
-The live tests (planrrr.testing.LiveWorkerTestCase) serve the stand-in from their live server
+The live tests (devtools.testing.LiveWorkerTestCase) serve the stand-in from their live server
 rather than a process, with the same ``stand_in_env``, and connect the same ``ACCOUNTS``.
 """
 
@@ -30,9 +30,9 @@ from django.db import DatabaseError, connection
 from django.test.utils import override_settings
 
 from connections.models import Connection
-from planrrr.embedded import with_redis_db
+from devtools.embedded import with_redis_db
+from devtools.processes import StandInProcess, WorkerPoolProcess, WorkerProcess, stand_in_env
 from planrrr.models import Team
-from planrrr.processes import StandInProcess, WorkerPoolProcess, WorkerProcess, stand_in_env
 
 __all__ = [
     "ACCOUNTS",

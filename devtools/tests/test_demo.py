@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import connection
 from django.test import TransactionTestCase
 
-from planrrr.processes import StandInProcess, WorkerPoolProcess, worker_env
-from planrrr.testing import flush_redis
-from publishing import stack
+from devtools import stack
+from devtools.processes import StandInProcess, WorkerPoolProcess, worker_env
+from devtools.testing import flush_redis
 
 
 def demo(*args: str, env: dict[str, str] | None = None, timeout: float = 150) -> subprocess.CompletedProcess:

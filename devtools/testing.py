@@ -15,7 +15,7 @@ import django_rq
 from django.test import LiveServerTestCase, override_settings
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
-from planrrr.processes import WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported for tests
+from devtools.processes import WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported for tests
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:

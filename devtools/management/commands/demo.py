@@ -10,7 +10,7 @@ Mastodon, a post with a first comment on Facebook, LinkedIn and Mastodon, and a 
 submits for review that an admin approves), waits until they are done, prints what happened,
 stops everything and exits 0 only if every post was PUBLISHED.
 
-It runs on a database and a Redis database of its own (``publishing.stack.isolated``:
+It runs on a database and a Redis database of its own (``devtools.stack.isolated``:
 ``<database>_demo``, Redis database ``--redis-db``), so a worker already running on this
 machine neither takes its posts nor is given them; its teams stay there to look at
 (``DATABASE_NAME_OVERRIDE=planrrr_demo manage.py runserver`` with the embedded PostgreSQL).
@@ -41,12 +41,13 @@ from django.utils import timezone
 
 from connections.platforms import get_client, setting_value
 from connections.services import connection_connect
+from devtools import stack
+from devtools.processes import ManagedProcess
+from devtools.receiver import Receiver
 from mockapis.client import MockApis
 from planrrr.models import Membership, Team
-from planrrr.processes import ManagedProcess
-from publishing import services, stack
+from publishing import services
 from publishing.models import Post
-from webhooks.receiver import Receiver
 from webhooks.services import endpoint_create
 
 # Bluesky: the handle and app password typed into the connect form.
