@@ -33,7 +33,7 @@ import requests
 import urllib3
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from rq.job import Job, JobStatus
@@ -90,6 +90,10 @@ def _lease() -> timedelta:
 
 
 # --- Recording events -------------------------------------------------------------------
+#
+# One implementation: ``event_sql`` writes the statement's pieces (which endpoints, the payload's
+# bytes, the Event row, a Delivery per endpoint and its job id); ``event_record`` runs them as a
+# statement of their own, and the publishing statements embed them (planrrr.sql).
 
 
 def event_record(*, team_id: int, event: str, data: dict[str, Any]) -> Event | None:
@@ -97,60 +101,16 @@ def event_record(*, team_id: int, event: str, data: dict[str, Any]) -> Event | N
 
     Call it inside the transaction of the state change it reports: the event and its
     deliveries commit or roll back with it, and the delivery jobs are enqueued only after
-    commit. Returns None, after one query, when no endpoint wants the event.
+    commit. One statement (``event_sql``'s), atomic on its own outside a transaction; returns
+    None when no endpoint wants the event (and then writes nothing).
     """
-    if event not in EVENT_TYPES:
-        raise ValueError(f"Unknown webhook event {event!r}; known: {', '.join(EVENT_TYPES)}.")
-    endpoint_ids = list(
-        Endpoint.objects.filter(team_id=team_id, active=True)
-        .filter(Q(events=[]) | Q(events__contains=[event]))
-        .values_list("id", flat=True)
-    )
-    if not endpoint_ids:
-        return None
-    return _event_create(team_id=team_id, event=event, data=data, endpoint_ids=endpoint_ids)
-
-
-def _payload(msg_id: str, event: str, now: datetime, data: dict[str, Any]) -> bytes:
-    body = {
-        "id": msg_id,
-        "event": event,
-        "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "data": data,
-    }
-    # Serialised once: these bytes are stored, signed and sent, at every attempt. Scrubbed
-    # first: an error text quoted in the data must not carry a token to the team's systems.
-    return json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
-
-
-def _event_create(*, team_id: int, event: str, data: dict[str, Any], endpoint_ids: list[int]) -> Event:
-    now = timezone.now()
-    msg_id = f"msg_{uuid.uuid4().hex}"
-    payload = _payload(msg_id, event, now, data)
-    # Inside the caller's transaction this adds no savepoint; outside one it makes the
-    # event and its deliveries one transaction.
-    with transaction.atomic(savepoint=False):
-        record = Event.objects.create(id=msg_id, team_id=team_id, type=event, payload=payload, created_at=now)
-        deliveries = Delivery.objects.bulk_create(
-            Delivery(
-                event=record,
-                endpoint_id=endpoint_id,
-                next_attempt_at=now,
-                job_id=_new_job_id(),
-                created_at=now,
-                updated_at=now,
-            )
-            for endpoint_id in endpoint_ids
-        )
-    jobs = [(d.id, d.job_id) for d in deliveries]
-    # A Redis outage at commit must not break the caller; the sweep enqueues later.
-    outages.after_commit(lambda: _enqueue_now(jobs))
-    return record
+    return _event_run(event_sql(team_id=team_id, event=event, data=data))
 
 
 @dataclass(frozen=True)
 class EventSql:
-    """An event recorded by the statement that makes the change it reports (``event_sql``)."""
+    """An event recorded by a statement: its own (``event_record``), or the one that makes the
+    change it reports (``event_sql``'s ``when``)."""
 
     # CTEs to put in the statement's WITH: the endpoints, the Event row, a Delivery per endpoint.
     ctes: str
@@ -158,54 +118,63 @@ class EventSql:
     # A scalar expression for the statement's SELECT list: the deliveries made, as a JSON list
     # of [id, job_id] (empty when no endpoint wanted the event or nothing changed).
     deliveries: str
+    # The Event row the statement inserts when an endpoint wants the event.
+    event: Event
 
     def enqueue(self, deliveries: list | None) -> None:
         """Once the statement ran: enqueue the deliveries' jobs after commit (at once outside a
-        transaction). Robust, as in ``event_record``: the sweep enqueues what Redis missed."""
+        transaction). A Redis outage at commit must not break the caller: the sweep enqueues
+        what Redis missed."""
         jobs = [(delivery_id, job_id) for delivery_id, job_id in deliveries or []]
         if jobs:
             outages.after_commit(lambda: _enqueue_now(jobs))
 
 
-def event_sql(*, team_id: int, event: str, data: dict[str, Any], when: str, name: str = "event") -> EventSql:
-    """``event_record`` as part of a hand-written statement (``planrrr.sql``): the event is
-    recorded, for every active endpoint of the team that subscribes to it when the statement
-    runs, only if the statement's CTE ``when`` returns a row (the change it reports was made).
-    One atomic statement, one round trip, where ``event_record`` inside a transaction is a
-    look-up, two INSERTs, BEGIN and COMMIT. Same rows, same payload bytes as ``event_record``."""
+def event_sql(
+    *,
+    team_id: int,
+    event: str,
+    data: dict[str, Any],
+    when: str | None = None,
+    name: str = "event",
+    endpoint_ids: list[int] | None = None,
+) -> EventSql:
+    """The event as part of a hand-written statement (``planrrr.sql``): recorded for every active
+    endpoint of the team that subscribes to it when the statement runs (``endpoint_ids``: those
+    endpoints of the team instead, whatever they subscribe to, as a test event is sent), and,
+    with ``when``, only if the statement's CTE ``when`` returns a row (the change it reports was
+    made). One atomic statement, one round trip."""
     from planrrr.sql import insert_select
 
-    if event not in EVENT_TYPES:
+    if event not in EVENT_TYPES and not (event == TEST_EVENT and endpoint_ids is not None):
         raise ValueError(f"Unknown webhook event {event!r}; known: {', '.join(EVENT_TYPES)}.")
     connection = transaction.get_connection(Event.objects.db)
     now = timezone.now()
     msg_id = f"msg_{uuid.uuid4().hex}"
-    event_columns, event_values, params = insert_select(
-        Event,
-        {"id": msg_id, "team_id": team_id, "type": event, "payload": _payload(msg_id, event, now, data)},
-        connection,
-        prefix=f"{name}_e",
-    )
+    payload = _payload(msg_id, event, now, data)
+    row = {"id": msg_id, "team_id": team_id, "type": event, "payload": payload, "created_at": now}
+    event_columns, event_values, params = insert_select(Event, row, connection, prefix=f"{name}_e")
     delivery_columns, delivery_values, delivery_params = insert_select(
         Delivery,
         {"next_attempt_at": now, "created_at": now, "updated_at": now},
         connection,
         prefix=f"{name}_d",
-        expressions={
-            "event_id": f"{name}_row.id",
-            "endpoint_id": f"{name}_endpoints.id",
-            # What _new_job_id makes, made by the database: one per delivery row.
-            "job_id": "'webhook-' || replace(gen_random_uuid()::text, '-', '')",
-        },
+        expressions={"event_id": f"{name}_row.id", "endpoint_id": f"{name}_endpoints.id", "job_id": JOB_ID_SQL},
     )
     params.update(delivery_params)
-    params[f"{name}_team"], params[f"{name}_type"] = team_id, event
+    params[f"{name}_team"] = team_id
+    if endpoint_ids is None:
+        params[f"{name}_type"] = event
+        chosen = f"endpoint.active AND (cardinality(endpoint.events) = 0 OR %({name}_type)s = ANY(endpoint.events))"
+    else:
+        params[f"{name}_ids"] = list(endpoint_ids)
+        chosen = f"endpoint.id = ANY(%({name}_ids)s)"
+    if when is not None:
+        chosen += f" AND EXISTS (SELECT 1 FROM {when})"
     ctes = f"""
         {name}_endpoints AS (
             SELECT endpoint.id FROM {Endpoint._meta.db_table} AS endpoint
-             WHERE endpoint.team_id = %({name}_team)s AND endpoint.active
-               AND (cardinality(endpoint.events) = 0 OR %({name}_type)s = ANY(endpoint.events))
-               AND EXISTS (SELECT 1 FROM {when})
+             WHERE endpoint.team_id = %({name}_team)s AND {chosen}
         ),
         {name}_row AS (
             INSERT INTO {Event._meta.db_table} ({event_columns})
@@ -218,7 +187,34 @@ def event_sql(*, team_id: int, event: str, data: dict[str, Any], when: str, name
             RETURNING id, job_id
         )"""
     deliveries = f"(SELECT COALESCE(json_agg(json_build_array(id, job_id)), '[]') FROM {name}_deliveries)"
-    return EventSql(ctes=ctes, params=params, deliveries=deliveries)
+    return EventSql(ctes=ctes, params=params, deliveries=deliveries, event=Event(**row))
+
+
+def _event_run(recorded: EventSql) -> Event | None:
+    """Run an event's statement on its own (inside the caller's transaction, if any): the Event
+    written, or None when no endpoint wanted it."""
+    connection = transaction.get_connection(Event.objects.db)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {recorded.ctes} SELECT {recorded.deliveries}", recorded.params)
+        deliveries = cursor.fetchone()[0]
+    if not deliveries:
+        return None
+    recorded.enqueue(deliveries)
+    event = recorded.event
+    event._state.adding, event._state.db = False, connection.alias
+    return event
+
+
+def _payload(msg_id: str, event: str, now: datetime, data: dict[str, Any]) -> bytes:
+    body = {
+        "id": msg_id,
+        "event": event,
+        "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "data": data,
+    }
+    # Serialised once: these bytes are stored, signed and sent, at every attempt. Scrubbed
+    # first: an error text quoted in the data must not carry a token to the team's systems.
+    return json.dumps(_scrubbed(body), separators=(",", ":"), default=_json_default).encode()
 
 
 def _scrubbed(value: Any) -> Any:
@@ -240,8 +236,14 @@ def _json_default(value: Any) -> Any:
     return str(value)  # Decimal, UUID
 
 
+# A delivery's job id: "webhook-" and a random UUID's 32 hex digits, made by Python for one
+# delivery and by PostgreSQL for the deliveries an event's statement inserts (one per endpoint).
+JOB_ID_PREFIX = "webhook-"
+JOB_ID_SQL = f"'{JOB_ID_PREFIX}' || replace(gen_random_uuid()::text, '-', '')"
+
+
 def _new_job_id() -> str:
-    return f"webhook-{uuid.uuid4().hex}"
+    return f"{JOB_ID_PREFIX}{uuid.uuid4().hex}"
 
 
 def _queue():
@@ -731,14 +733,15 @@ def endpoint_disable(*, endpoint: Endpoint, reason: str) -> None:
 
 def endpoint_send_test_event(*, endpoint: Endpoint) -> Delivery:
     """Send a ``webhook.test`` event to this endpoint only, whatever it subscribes to."""
-    with transaction.atomic():
-        event = _event_create(
+    event = _event_run(
+        event_sql(
             team_id=endpoint.team_id,
             event=TEST_EVENT,
             data={"endpointId": endpoint.id, "message": "A test event sent from the planrrr admin."},
             endpoint_ids=[endpoint.id],
         )
-        return event.deliveries.get()
+    )
+    return event.deliveries.get()
 
 
 # --- Redelivery -------------------------------------------------------------------------
