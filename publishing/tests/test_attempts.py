@@ -14,6 +14,7 @@ from django.utils import timezone
 from connections.models import Connection
 from devtools.testing import flush_redis
 from planrrr import outages
+from planrrr.tests.test_sql import db_default_field
 from publishing import services, sweep
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import attempts, finalize
@@ -56,6 +57,22 @@ class AttemptTests(Actors, TestCase):
                 self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
                 self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PENDING, 0))
         self.assertEqual(len(responses.calls), 0)
+
+    @override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+    def test_a_column_with_only_a_database_default_is_left_to_the_database(self):
+        # The settle's and the finalize's statements insert JobMetric, Event and Delivery rows: a
+        # field with only a db_default on them is filled by PostgreSQL, not sent as a parameter
+        # (which failed every settle, each then taken for a retry by the minimal outcome).
+        endpoint_create(team=self.team, url="http://127.0.0.1:9/planrrr")
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication()
+        with db_default_field(JobMetric), db_default_field(Event), db_default_field(Delivery):
+            self.assertEqual(self.publish(publication), JobMetric.Outcome.PUBLISHED)
+            self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PUBLISHED, 1))
+            self.assertEqual(list(JobMetric.objects.values_list("added", flat=True)), [7])
+            events = dict(Event.objects.values_list("type", "added"))
+            self.assertEqual(events, {"post.published": 7, "post.completed": 7})
+            self.assertEqual(list(Delivery.objects.values_list("added", flat=True)), [7, 7])
 
     def test_it_never_claims_before_the_post_is_due(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
