@@ -109,11 +109,23 @@ class Result:
     maybe_sent: bool = False
     # The attempt counts toward PUBLISH_MAX_ATTEMPTS (a wait the platform asked for does not).
     counts: bool = True
-    expire_connection: bool = False
+    # Why the account's token is dead (the platform's words, or planrrr's): the attempt's end
+    # expires the connection with this reason. None while the token is not known to be dead.
+    token_dead: str | None = None
     reconciled: bool = False
     # The JobMetric outcome of a ``later`` (RETRY, RATE_LIMITED; None records nothing).
     metric: str | None = Outcome.RETRY
     lag_ms: float | None = None
+
+    @classmethod
+    def dead_token(cls, platform: str, reason: str, *, counts: bool = True) -> Result:
+        """Give up: the account's token is dead (``reason``). Its error says to reconnect; the
+        reason is kept as it is, for the connection it expires."""
+        return cls(GIVE_UP, rules.reconnect(platform, reason), counts=counts, token_dead=reason)
+
+    @property
+    def expire_connection(self) -> bool:
+        return self.token_dead is not None
 
 
 @dataclass
@@ -326,7 +338,7 @@ def _settle(attempt: Attempt, result: Result) -> str:
         publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
     try:
         if kind == GIVE_UP and result.expire_connection and connection is not None:
-            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0]))
+            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.token_dead))
         if kind != LATER:
             retried(lambda: post_finalize_settled(publication=publication, rows=post_rows))
     except DATABASE_ERRORS as error:

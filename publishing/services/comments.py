@@ -236,7 +236,7 @@ def _settle(attempt: CommentAttempt, result: Result) -> str:
     if not written:
         return Outcome.SKIPPED
     if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+        connection_expire(connection_id=connection.pk, reason=result.token_dead)
     _log_outcome(attempt, outcome, after)
     return outcome
 

@@ -214,7 +214,7 @@ def account_hold(publication: Publication, now: datetime) -> Result | None:
         and connection.platform == publication.platform
     ):
         reason = connection.status_detail or f"Connection #{connection.pk}"
-        return Result(GIVE_UP, rules.reconnect(publication.platform, reason), counts=False, expire_connection=True)
+        return Result.dead_token(publication.platform, reason, counts=False)
     if connection.rate_limited_until and connection.rate_limited_until > now:
         until = connection.rate_limited_until
         return Result(
@@ -226,9 +226,7 @@ def account_hold(publication: Publication, now: datetime) -> Result | None:
             metric=None,
         )
     if is_undecryptable(connection.access_token):
-        return Result(
-            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
-        )
+        return Result.dead_token(publication.platform, rules.UNDECRYPTABLE, counts=False)
     return None
 
 
@@ -242,9 +240,7 @@ def renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
         publication.connection = connection_refresh(connection_id=connection.pk, valid_for=JUST_IN_TIME)
     except OAuthFailure as err:
         if err.grant_dead:
-            return Result(
-                GIVE_UP, rules.reconnect(publication.platform, err.message), counts=False, expire_connection=True
-            )
+            return Result.dead_token(publication.platform, err.message, counts=False)
         if connection.expires_at > now:
             return None  # the token still works: publish with it, the refresh is retried later
         return Result(
@@ -296,7 +292,7 @@ def result_of(err: PlatformError, *, platform: str, unknown: bool) -> Result:
     """The adapter's classified failure as a Result. ``unknown``: an earlier attempt may have sent
     what this one was sending."""
     if isinstance(err, TokenExpired):
-        return Result(GIVE_UP, rules.reconnect(platform, err.message), expire_connection=True)
+        return Result.dead_token(platform, err.message)
     if isinstance(err, RateLimited):
         at = clamp_wait(err.retry_at, what=f"{platform} rate limit")
         return Result(

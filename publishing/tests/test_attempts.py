@@ -15,7 +15,7 @@ from connections.models import Connection
 from devtools.testing import flush_redis
 from planrrr import outages
 from planrrr.tests.test_sql import db_default_field
-from publishing import services, sweep
+from publishing import rules, services, sweep
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import attempts, finalize
 from publishing.tests.base import FACEBOOK_PAGE, Actors
@@ -219,6 +219,19 @@ class AttemptTests(Actors, TestCase):
         self.facebook.refresh_from_db()
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(services.publications_requeue_after_reconnect(connection=self.facebook), 1)
+
+    def test_a_dead_token_expires_the_connection_with_the_platform_s_whole_reason(self):
+        # The reason is carried as data, not read back out of the publication's error by
+        # splitting on its " — ": a platform's message with a dash of its own is kept whole.
+        said = "Error validating access token: the session was invalidated — the user changed their password"
+        responses.post(FEED, status=400, json={"error": {"message": said, "type": "OAuthException", "code": 190}})
+        publication = self.publication()
+        self.publish(publication)
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.facebook.refresh_from_db()
+        self.assertEqual(self.facebook.status, Connection.Status.EXPIRED)
+        self.assertIn(said, self.facebook.status_detail)
+        self.assertEqual(publication.error, rules.reconnect("FACEBOOK", self.facebook.status_detail))
 
     def test_a_lag_is_measured_from_when_the_post_became_due(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
