@@ -88,7 +88,7 @@ from publishing.services.dispatch import (
     publication_job_id,
 )
 from publishing.services.expiry import TOKEN, connection_expire
-from publishing.services.finalize import READ_SQL, post_finalize, post_finalize_settled
+from publishing.services.finalize import post_finalize, post_finalize_settled, read_sql
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -444,7 +444,7 @@ def _write(
     """The attempt's end as one statement (its own transaction, one round trip): the row, fenced
     by the lease token; the metric row; the account's slow-down; the webhook event. Nothing is
     written unless the attempt still holds its lease. Returns (settled, the event's deliveries,
-    and with ``read_post`` the post as finalize reads it, ``finalize.READ_SQL``, in this
+    and with ``read_post`` the post as finalize reads it, ``finalize.read_sql()``, in this
     statement's snapshot)."""
     publication = attempt.publication
     connection = connections[Publication.objects.db]
@@ -481,7 +481,9 @@ def _write(
         params["finalize_post"] = publication.post_id
     statement = f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}"
     if read_post:
-        statement += f" FROM (SELECT 1) AS one LEFT JOIN ({READ_SQL}) AS post_read ON true ORDER BY post_read.id"
+        statement += (
+            f" FROM (SELECT 1) AS one LEFT JOIN ({read_sql()}) AS post_read ON true ORDER BY post_read.publication_id"
+        )
     rows = sql.execute(Publication, statement, params)
     first = rows[0]
     return bool(first[0]), (first[1] if event is not None else None), [row[width:] for row in rows]

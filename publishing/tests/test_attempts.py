@@ -17,7 +17,7 @@ from planrrr import outages
 from planrrr.tests.test_sql import db_default_field
 from publishing import rules, services, sweep
 from publishing.models import JobMetric, Post, Publication
-from publishing.services import attempts, finalize
+from publishing.services import attempts, finalize, signals
 from publishing.tests.base import FACEBOOK_PAGE, Actors
 from webhooks.models import Delivery, Event
 from webhooks.services import endpoint_create
@@ -290,7 +290,7 @@ class RoundTripTests(Actors, TransactionTestCase):
         post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
         post.publications.update(status=Publication.Status.PUBLISHED, published_at=timezone.now())
-        publications = list(post.publications.all())
+        publications = list(post.publications.values(*finalize.publication_read()))
         post.status = Post.Status.PUBLISHED
         # Both read every publication final, then both write: the row decides.
         self.assertTrue(finalize._finalize(post, publications))
@@ -301,11 +301,69 @@ class RoundTripTests(Actors, TransactionTestCase):
     def test_a_post_with_a_publication_open_is_not_finalized_whatever_was_read(self):
         post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
-        publications = list(post.publications.all())
+        publications = list(post.publications.values(*finalize.publication_read()))
         post.status = Post.Status.PUBLISHED
         self.assertFalse(finalize._finalize(post, publications))  # read stale: both are PENDING
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHING)
         self.assertFalse(Event.objects.exists())
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test", TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True)
+class CompletedPayloadTests(Actors, TestCase):
+    """post.completed says of each publication what its row holds, whichever path ends the post:
+    the settle of its last publication (the post read by the settle's statement), a finalize that
+    reads it again, or post_fail. Each reads the payload's fields by name, so a field the payload
+    gains has its value in every path (not its default in one)."""
+
+    # The payload with fields a path reading a fixed projection would have left at their default.
+    WIDER = {"publicationId": "id", "attemptCount": "attempt_count"}
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.enterContext(responses.mock)
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        responses.post(f"{X}/2/tweets", status=201, json={"data": {"id": "1346889436626259968", "text": "Hello"}})
+        endpoint_create(team=self.team, url="http://127.0.0.1:9/planrrr")
+        self.enterContext(mock.patch.dict(signals.COMPLETED_PUBLICATION, self.WIDER))
+
+    def publishing_post(self) -> Post:
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
+        return post
+
+    def told(self, post: Post) -> list[dict]:
+        data = json.loads(Event.objects.get(type="post.completed").body)["data"]
+        self.assertEqual(data["postId"], post.pk)
+        return data["publications"]
+
+    def rows(self, post: Post) -> list[dict]:
+        fields = signals.COMPLETED_PUBLICATION
+        rows = Publication.objects.filter(post=post).order_by("pk").values(*fields.values())
+        return [{key: row[field] for key, field in fields.items()} for row in rows]
+
+    def test_the_settle_of_the_last_publication_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        with self.captureOnCommitCallbacks(execute=True):
+            for publication in post.publications.order_by("pk"):
+                services.publication_publish(publication_id=publication.pk)
+        self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHED)
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {1})
+
+    def test_a_finalize_that_reads_the_post_again_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        post.publications.update(status=Publication.Status.FAILED, error="No.", attempt_count=3)
+        services.post_finalize(post_id=post.pk)
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {3})
+
+    def test_a_post_that_fails_alone_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        post.publications.update(status=Publication.Status.FAILED, error="No.", attempt_count=2)
+        services.post_fail(post=post, reason="A bad row.")
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {2})
 
 
 @override_settings(FACEBOOK_API_URL="https://graph.facebook.test")
