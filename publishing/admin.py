@@ -384,10 +384,11 @@ def _name(post: Post) -> str:
 
 
 def retry_post(model_admin, request: HttpRequest, post: Post, publications: list[Publication] | None = None) -> None:
-    """Retry a post's failed publications (publishing.services.publications_retry), refusing, with
-    the reason, when one cannot succeed yet: its account is not connected (EXPIRED, REVOKED, gone).
+    """Retry a post's failed publications (publishing.services.publications_retry: the API's move,
+    with its checks), saying which and, when it refuses, why (an account not connected: reconnect
+    it first, then its failed publications can be re-queued from the connections page).
     ``publications``: the ones asked for, named in the messages (a retry takes all of the post's)."""
-    failed = list(post.publications.filter(status=Publication.Status.FAILED).select_related("connection"))
+    failed = list(post.publications.filter(status=Publication.Status.FAILED))
     named = publications or failed
     label = ", ".join(f"publication #{p.pk} ({p.platform})" for p in named) or "no publication"
     if not failed:
@@ -396,17 +397,6 @@ def retry_post(model_admin, request: HttpRequest, post: Post, publications: list
             f"{_name(post)}: nothing to retry, no publication of it has failed (it is {post.status}).",
             messages.WARNING,
         )
-        return
-    active = rules.active_connections(team=post.team, platforms=[p.platform for p in failed])
-    unconnected = [p for p in failed if p.platform not in active]
-    if unconnected:
-        reasons = "; ".join(
-            f"{p.platform}: "
-            + (f"{p.connection} is {p.connection.status}" if p.connection else "no account connected")
-            + ", reconnect it first (its failed publications can then be re-queued from the connections page)"
-            for p in unconnected
-        )
-        model_admin.message_user(request, f"{_name(post)}: {label} not retried. {reasons}.", messages.ERROR)
         return
     try:
         retried = services.publications_retry(post=post)
@@ -551,18 +541,8 @@ class ReconnectConnectionAdmin(ConnectionAdmin):
         return [path("<int:pk>/requeue/", view, name="connections_connection_requeue"), *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        counts = (
-            Publication.objects.filter(
-                connection__in=self.get_queryset(request),
-                connection__status=Connection.Status.ACTIVE,
-                status=Publication.Status.FAILED,
-                metadata__failedBecause=services.expiry.TOKEN,
-                post__status__in=[Post.Status.FAILED, Post.Status.PARTIAL, Post.Status.PUBLISHING],
-            )
-            .values("connection")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
+        active = self.get_queryset(request).filter(status=Connection.Status.ACTIVE)
+        counts = services.requeueable(connections=active).values("connection").annotate(n=Count("pk")).order_by()
         for row in counts:
             connection = Connection.objects.get(pk=row["connection"])
             url = reverse("admin:connections_connection_requeue", args=[connection.pk])

@@ -24,6 +24,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
+from publishing import metadata as keys
 from publishing import services
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 
@@ -63,8 +64,8 @@ def due_media_stage(now) -> int:
     unstaged = (
         Publication.objects.filter(status=Publication.Status.PENDING, post__in=window.values("pk"))
         .filter(~Q(post__media_urls=[]) | Q(post__in=_with_variant_media(window)))
-        .exclude(metadata__has_key="stagedAt")
-        .exclude(metadata__has_key="stagingError")
+        .exclude(metadata__has_key=keys.STAGED_AT)
+        .exclude(metadata__has_key=keys.STAGING_ERROR)
     )
     posts = list(Post.objects.filter(pk__in=unstaged.values("post_id"))[:BATCH])
     if not posts:

@@ -11,10 +11,10 @@ Publication states (``Publication.Status``) and every move between them::
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
                                                           free (its own lease, never       stage_token,
                                                           the publish one)                 stage_expires_at
-    PENDING     PUBLISHING  claim (publish.publication_publish)post PUBLISHING and due;         attempt_count + 1, lease
-                                                          next_attempt_at reached; no      (lease_token, expires)
+    PENDING     PUBLISHING  claim (publish.publication_   post PUBLISHING and due;         attempt_count + 1, lease
+                            publish)                      next_attempt_at reached; no      (lease_token, expires)
                                                           live stage lease
-    PUBLISHING  PUBLISHING  record_step (publish, each     holds the lease                  metadata["parts"] only
+    PUBLISHING  PUBLISHING  record_step (publish, each    holds the lease                  metadata["parts"] only
                             step of a thread)
     PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
                                                                                            metadata; post.published
@@ -28,12 +28,13 @@ Publication states (``Publication.Status``) and every move between them::
                                                                                            the attempt still counts
     PENDING     FAILED      expiry (connection_expired    post PUBLISHING                  error "reconnect",
                             signal)                                                        failedBecause; post.failed
-    FAILED      PENDING     retry.publications_retry,     asked by a person (API, admin);  attempt_count 0; the post
-                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job.
-                            after_reconnect                                                One that may have gone out
-                                                                                           keeps outcome_unknown and
-                                                                                           first_attempt_at: it is
-                                                                                           looked up first
+    FAILED      PENDING     retry.publications_reopen:    its account connected (ACTIVE);  attempt_count 0, no error,
+                            a person's retry (API,        the post FAILED or PARTIAL (a    no failedBecause; the post
+                            admin: publications_retry),   reconnect: or still PUBLISHING); back to PUBLISHING, its row
+                            a reconnect's re-queue        the post's row locked            written; a job. One tried
+                            (expiry.publications_                                          before is outcome_unknown
+                            requeue_after_reconnect)                                       and keeps first_attempt_at:
+                                                                                           it is looked up first
 
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
@@ -78,6 +79,7 @@ from connections.platforms.base import (
 from planrrr import logs, outages, sql
 from planrrr.outages import DATABASE_ERRORS
 from planrrr.text import clamp_wait, safe_text, storable
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
@@ -87,7 +89,7 @@ from publishing.services.dispatch import (
     publication_enqueue_on_commit,
     publication_job_id,
 )
-from publishing.services.expiry import TOKEN, connection_expire
+from publishing.services.expiry import connection_expire
 from publishing.services.finalize import post_finalize, post_finalize_settled, read_sql
 
 logger = logging.getLogger("planrrr.publishing")
@@ -378,11 +380,11 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
     if kind == DONE:
         published = result.published
         metadata = {**fields["metadata"], **_storable_json(published.metadata)}
-        metadata.pop("outcomeUnknown", None)
+        metadata.pop(keys.OUTCOME_UNKNOWN, None)
         if published.url:
-            metadata["url"] = storable(published.url, limit=2000)
+            metadata[keys.URL] = storable(published.url, limit=2000)
         if result.reconciled:
-            metadata["reconciled"] = True
+            metadata[keys.RECONCILED] = True
         external_id = storable(published.external_id, limit=200)
         fields.update(
             status=Publication.Status.PUBLISHED,
@@ -414,7 +416,7 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=publication.outcome_unknown or result.maybe_sent,
         )
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
-            fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
+            fields["metadata"] = {**fields["metadata"], keys.FAILED_BECAUSE: keys.TOKEN}
     return kind, fields, retry_at
 
 

@@ -24,11 +24,14 @@ def post_finalize(*, post_id: int) -> str | None:
     Two round trips at most, no lock held between them: one read of the post's publications
     (for all but the last publication to finish, that is all: one is still open); then one
     statement that sets the post's status and records its event, only if the post is still
-    PUBLISHING and none of its publications is open. Called after each publication's final
-    status is committed, so whichever commits last sees all the others final; two callers
-    that both see that race for the post's row, and the loser's UPDATE (re-checked on the row
-    as the winner left it) changes nothing. A final publication of a PUBLISHING post never
-    opens again (a retry needs the post ended first), so what was read stays true."""
+    PUBLISHING, its row as it was read, and none of its publications is open. Called after each
+    publication's final status is committed, so whichever commits last sees all the others
+    final; two callers that both see that race for the post's row, and the loser's UPDATE
+    (re-checked on the row as the winner left it) changes nothing. A final publication of a
+    PUBLISHING post opens again only by ``retry.publications_reopen``, which writes the post's
+    row in the same transaction: a finalize that read the publications before it committed
+    finds the row changed and leaves the post publishing, so what was read and still matches
+    the row stays true."""
     with connection.cursor() as cursor:
         cursor.execute(read_sql(), {"finalize_post": post_id})
         rows = cursor.fetchall()
@@ -39,8 +42,8 @@ def post_finalize_settled(*, publication: Publication, rows: list[tuple]) -> str
     """``post_finalize`` right after ``publication`` reached a final status, given the post as the
     statement that settled it read it (``read_sql()``, in that statement's snapshot, where the
     publication is still as it was). If every other publication was final then, that read is
-    still true (a final publication of a publishing post never opens again): finalize from it
-    without reading again, one round trip saved. Otherwise one may have ended since: read."""
+    still true unless the post's row changed since (``post_finalize``): finalize from it without
+    reading again, one round trip saved. Otherwise one may have ended since: read."""
     post, publications = read_rows(rows)
     others = [row for row in publications if row["id"] != publication.pk]
     if any(row["status"] not in Publication.FINAL for row in others):
@@ -55,7 +58,7 @@ def _post_finalize(post_id: int, read: dict | None, publications: list[dict]) ->
         return None
     if any(p["status"] not in Publication.FINAL for p in publications):
         return None
-    post = Post(pk=post_id, team_id=read["team_id"], error=read["error"])
+    post = Post(pk=post_id, team_id=read["team_id"], error=read["error"], updated_at=read["updated_at"])
     published = [p for p in publications if p["status"] == Publication.Status.PUBLISHED]
     if publications and len(published) == len(publications):
         post.status = Post.Status.PUBLISHED
@@ -77,14 +80,16 @@ def _post_finalize(post_id: int, read: dict | None, publications: list[dict]) ->
 
 
 def _finalize(post: Post, publications: list[dict]) -> bool:
-    """The post's status and its ``post.completed`` event, in one statement; False if another
-    caller did it first."""
+    """The post's status and its ``post.completed`` event, in one statement, only if the post's
+    row is still as it was read (``post.updated_at``: a publication reopened since wrote it);
+    False if another caller did it first, or the row changed."""
     event = signals.event_sql(post.team_id, "post.completed", signals.completed_data(post, publications), when="done")
     params = {
         "post": post.pk,
         "status": post.status,
         "error": post.error,
         "published_at": post.published_at,
+        "read_at": post.updated_at,
         "now": timezone.now(),
         "publishing": Post.Status.PUBLISHING,
         "open": list(OPEN),
@@ -95,7 +100,7 @@ def _finalize(post: Post, publications: list[dict]) -> bool:
         f"""WITH done AS (
                 UPDATE {Post._meta.db_table}
                    SET status = %(status)s, error = %(error)s, published_at = %(published_at)s, updated_at = %(now)s
-                 WHERE id = %(post)s AND status = %(publishing)s
+                 WHERE id = %(post)s AND status = %(publishing)s AND updated_at = %(read_at)s
                    AND NOT EXISTS (
                          SELECT 1 FROM {Publication._meta.db_table}
                           WHERE post_id = %(post)s AND status = ANY(%(open)s)
@@ -117,7 +122,7 @@ OPEN = (Publication.Status.PENDING, Publication.Status.PUBLISHING)
 # publication, its status, its time and what ``post.completed`` says of it (the payload's fields,
 # ``signals.COMPLETED_PUBLICATION``). Read here, in the statement that settles a publication
 # (attempts._write) and, with the ORM, by post_fail: a field the payload gains is read in each.
-POST_READ = ("status", "team_id", "error", "repeat", "series_id")
+POST_READ = ("status", "team_id", "error", "repeat", "series_id", "updated_at")
 
 
 def publication_read() -> tuple[str, ...]:

@@ -41,6 +41,7 @@ from connections.services import connection_refresh
 from planrrr.crypto import is_undecryptable
 from planrrr.models import Installation
 from planrrr.text import clamp_wait
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step, settle
@@ -130,9 +131,9 @@ def _publish_thread(
     ``parts``, and never sends an earlier one again. The step whose answer was lost is looked for
     among the account's recent posts and replies first, like a post."""
     publication = attempt.publication
-    parts = [str(part) for part in attempt.state.get("parts", [])]
+    parts = [str(part) for part in attempt.state.get(keys.PARTS, [])]
     steps = [post]
-    part_states = attempt.state.setdefault("partMedia", {})
+    part_states = attempt.state.setdefault(keys.PART_MEDIA, {})
     for number, part in enumerate(thread, start=1):
         steps.append(
             Draft(
@@ -156,15 +157,15 @@ def _publish_thread(
         published, found = sent
         if found:
             # Kept across attempts: which steps were found on the platform rather than sent.
-            attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
+            attempt.state[keys.RECONCILED_PARTS] = [*attempt.state.get(keys.RECONCILED_PARTS, []), index]
             reconciled = True
         elif index == 0 and published.url:
-            attempt.state["url"] = published.url
+            attempt.state[keys.URL] = published.url
         parts.append(published.external_id)
-        attempt.state["parts"] = list(parts)
+        attempt.state[keys.PARTS] = list(parts)
         if not record_step(attempt):
             return Result(LATER, "Another attempt took over this publication.", metric=None)
-    published = Published(external_id=parts[0], url=attempt.state.get("url", ""))
+    published = Published(external_id=parts[0], url=attempt.state.get(keys.URL, ""))
     return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
 
 
