@@ -212,9 +212,31 @@ def content_for(post_or_fields, platform: str) -> tuple[str, list[str]]:
 
 def has_media(post) -> bool:
     """Whether any platform of the post gets media: the post's own, or only a variant's (an
-    Instagram photo on a post that is text elsewhere). What staging ahead of the slot is for."""
+    Instagram photo on a post that is text elsewhere). What staging ahead of the slot is for.
+    ``HAS_MEDIA_SQL`` asks the same of a row in SQL."""
     platforms = post.platforms if isinstance(post.platforms, list) else []
     return any(content_for(post, platform)[1] for platform in platforms)
+
+
+# ``has_media`` of a post's row in SQL, for a query on publishing_post (its columns unqualified):
+# for each of its platforms, ``content_for``'s media (the variant's ``media_urls`` where the
+# variant is an object that has the key, else the post's own), true as Python finds it true (a
+# non-empty list, object or text, a number but 0, true). The sweep stages with it; a test holds
+# it to the Python rule on rows written past the door.
+HAS_MEDIA_SQL = """EXISTS (
+    SELECT 1 FROM unnest(platforms) AS platform
+     WHERE CASE WHEN jsonb_typeof(variants -> platform) = 'object' AND (variants -> platform) ? 'media_urls'
+                THEN CASE jsonb_typeof(variants -> platform -> 'media_urls')
+                          WHEN 'array' THEN jsonb_array_length(variants -> platform -> 'media_urls') > 0
+                          WHEN 'object' THEN variants -> platform -> 'media_urls' <> '{}'::jsonb
+                          WHEN 'string' THEN variants -> platform -> 'media_urls' <> '""'::jsonb
+                          WHEN 'number' THEN variants -> platform -> 'media_urls' <> '0'::jsonb
+                          WHEN 'boolean' THEN variants -> platform -> 'media_urls' = 'true'::jsonb
+                          ELSE false
+                     END
+                ELSE COALESCE(cardinality(media_urls), 0) > 0
+            END
+)"""
 
 
 def thread_for(post_or_fields, platform: str) -> list:

@@ -10,7 +10,7 @@ from django.test import TestCase, TransactionTestCase
 from django.utils import timezone
 
 from connections.models import Connection
-from planrrr.testing import flush_redis, wait_for
+from devtools.testing import flush_redis, wait_for
 from publishing import metadata as keys
 from publishing import services
 from publishing.models import Post, Publication
