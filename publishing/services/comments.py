@@ -23,10 +23,14 @@ on, and an attempt that lost its claim writes nothing)::
 and, beside those, ``"state"``: what the platform's adapter keeps for the comment across its
 attempts (Bluesky: the record key it is written at), when it keeps anything.
 
-TransientError, RateLimited and NotReady try again (after backoff, or at the platform's time; a
-wait the platform asked for costs no attempt), up to PUBLISH_MAX_ATTEMPTS and
-PUBLISH_WAIT_LIMIT_HOURS after the post was published; anything else gives up. A token that
-proves dead expires the connection, as a post's attempt does.
+What comes of an attempt is decided as for a publication, by the same functions
+(``publish.account_hold``, ``renew_if_expiring``, ``result_of``): it tries again after a
+TransientError (after backoff), a RateLimited or NotReady (at the platform's time), an account
+asked to slow down or a token not renewed yet (waits that cost no attempt), and an attempt
+interrupted by anything else (a bug, the job's timeout: the comment may have gone out, so the
+next attempt looks for it first); up to PUBLISH_MAX_ATTEMPTS, and PUBLISH_WAIT_LIMIT_HOURS after
+the post was published. Anything else gives up; a token that proves dead expires the
+connection, as a post's attempt does.
 """
 
 from __future__ import annotations
