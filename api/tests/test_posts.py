@@ -74,7 +74,7 @@ class PostApiTests(ApiTestCase):
         self.assertIn("at most 25 follow-up parts; this one has 38", response.json()["errors"]["thread"][0])
 
         urls = [f"https://cdn.example.com/{n}.png" for n in range(5000)]
-        with mock.patch("publishing.rules.media_url_problem") as checked:
+        with mock.patch("publishing.rules.fields.media_url_problem") as checked:
             response = self.api.post(
                 "/api/v1/posts", {"content": "Many", "platforms": ["LINKEDIN"], "mediaUrls": urls}, format="json"
             )
