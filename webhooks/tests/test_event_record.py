@@ -5,6 +5,7 @@ from django.db import connection, transaction
 
 from webhooks import services
 from webhooks.models import Delivery, Event
+from webhooks.services import queue
 from webhooks.tests.base import PUBLISHED, BaseTestCase
 
 
@@ -91,7 +92,7 @@ class EventRecordTests(BaseTestCase):
     def test_a_job_id_is_the_same_shape_whoever_makes_it(self):
         self.endpoint()
         made_by_the_database = self.record().deliveries.get().job_id
-        made_by_python = services._new_job_id()
+        made_by_python = queue.new_job_id()
         for job_id in (made_by_the_database, made_by_python):
             self.assertRegex(job_id, r"^webhook-[0-9a-f]{32}$")
 
