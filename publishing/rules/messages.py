@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from connections.models import Connection, Platform
-from connections.platforms import ADAPTERS
+from connections.platforms import adapter_classes
 
 # The platform names, fixed once the adapters are registered: Platform.values builds its list
 # anew at every call (~5 µs), and the publish path asks at every attempt.
@@ -34,13 +34,13 @@ MAX_THREAD_PARTS = 25
 
 # The most images any platform takes on one post (LinkedIn's 20): a longer list is refused
 # before each URL is checked (each check resolves the host).
-MAX_MEDIA_URLS = max(adapter.max_images for adapter in ADAPTERS.values())
+MAX_MEDIA_URLS = max(adapter.max_images for adapter in adapter_classes())
 
 # The longest media URL kept (Post.media_urls' column; variants and thread parts keep theirs in
 # JSON, with the same bound).
 MAX_MEDIA_URL_LENGTH = 2_000
 
-THREAD_PLATFORMS = spoken_list([adapter.label for adapter in ADAPTERS.values() if adapter.supports_threads])
+THREAD_PLATFORMS = spoken_list([adapter.label for adapter in adapter_classes() if adapter.supports_threads])
 
 
 # --- messages ------------------------------------------------------------------------------
