@@ -87,22 +87,27 @@ def insert_select(
     ``model``: every concrete column but an auto primary key, the value from ``values`` (by
     field name), or an SQL expression from ``expressions`` (a column of another CTE), or else
     the field's default (``default``, ``auto_now_add``), as ``Model.save()`` would insert it.
+    A field with only a ``db_default`` is left out, so that the database fills it, as it does
+    for ``save()`` (which sends DEFAULT: a keyword an INSERT … SELECT cannot take).
     Returns (columns, select list, params)."""
     expressions = expressions or {}
     cols, selects, params = [], [], {}
     now = None
     for field in model._meta.concrete_fields:
         given = field.attname in values or field.name in values
-        if field.primary_key and not given and field.attname not in expressions:
-            continue  # an auto primary key: the database's sequence
-        cols.append(f'"{field.column}"')
         expression = expressions.get(field.attname) or expressions.get(field.name)
+        if field.primary_key and not given and not expression:
+            continue  # an auto primary key: the database's sequence
+        stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        if not (given or expression or stamped or field.has_default()) and field.has_db_default():
+            continue  # the column's DEFAULT (a DatabaseDefault is not a value to send)
+        cols.append(f'"{field.column}"')
         if expression:
             selects.append(expression)
             continue
         if given:
             value = values[field.attname] if field.attname in values else values[field.name]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        elif stamped:
             # What DateField.pre_save sets when a row is added.
             now = now or timezone.now()
             value = now if isinstance(field, DateTimeField) else datetime.date.today()

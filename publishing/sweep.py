@@ -24,7 +24,8 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
-from publishing import services
+from publishing import metadata as keys
+from publishing import rules, services
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
 
 logger = logging.getLogger("planrrr.sweep")
@@ -60,11 +61,11 @@ def due_media_stage(now) -> int:
     window = Post.objects.filter(
         status=Post.Status.SCHEDULED, scheduled_at__gt=now, scheduled_at__lte=now + timedelta(seconds=lead)
     )
+    with_media = window.alias(media=RawSQL(rules.HAS_MEDIA_SQL, (), output_field=BooleanField())).filter(media=True)
     unstaged = (
-        Publication.objects.filter(status=Publication.Status.PENDING, post__in=window.values("pk"))
-        .filter(~Q(post__media_urls=[]) | Q(post__in=_with_variant_media(window)))
-        .exclude(metadata__has_key="stagedAt")
-        .exclude(metadata__has_key="stagingError")
+        Publication.objects.filter(status=Publication.Status.PENDING, post__in=with_media.values("pk"))
+        .exclude(metadata__has_key=keys.STAGED_AT)
+        .exclude(metadata__has_key=keys.STAGING_ERROR)
     )
     posts = list(Post.objects.filter(pk__in=unstaged.values("post_id"))[:BATCH])
     if not posts:
@@ -84,13 +85,6 @@ def due_media_stage(now) -> int:
         )
         enqueued += 1
     return enqueued
-
-
-def _with_variant_media(posts):
-    """The ids of those ``posts`` where some platform's variant has media of its own (what
-    rules.has_media adds to the post's own media_urls, in SQL)."""
-    media = RawSQL("jsonb_path_exists(variants, '$.*.media_urls[0]')", (), output_field=BooleanField())
-    return posts.alias(variant_media=media).filter(variant_media=True).values("pk")
 
 
 def expired_leases_recover(now) -> int:

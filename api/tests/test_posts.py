@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from api import services as api_services
 from api.tests.base import ApiTestCase
+from connections.models import Connection
 from publishing.models import Post, Publication
 from publishing.tests.base import INSTAGRAM_USER
 
@@ -73,7 +74,7 @@ class PostApiTests(ApiTestCase):
         self.assertIn("at most 25 follow-up parts; this one has 38", response.json()["errors"]["thread"][0])
 
         urls = [f"https://cdn.example.com/{n}.png" for n in range(5000)]
-        with mock.patch("publishing.rules.media_url_problem") as checked:
+        with mock.patch("publishing.rules.fields.media_url_problem") as checked:
             response = self.api.post(
                 "/api/v1/posts", {"content": "Many", "platforms": ["LINKEDIN"], "mediaUrls": urls}, format="json"
             )
@@ -199,6 +200,21 @@ class PostApiTests(ApiTestCase):
         self.assertEqual((by_platform["TWITTER"]["status"], by_platform["TWITTER"]["attemptCount"]), ("PENDING", 0))
         self.assertEqual(by_platform["FACEBOOK"]["status"], "PUBLISHED")
         self.assertEqual(self.api.post(f"/api/v1/posts/{data['id']}/retry").status_code, 409)
+
+    def test_it_refuses_a_retry_whose_account_is_not_connected_saying_which(self):
+        # The admin's check, made by the one move the API shares: nothing moves, the 409 says why.
+        data = self.create_post(platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=data["id"]).update(status=Post.Status.FAILED)
+        Publication.objects.filter(post_id=data["id"]).update(status="FAILED", attempt_count=5)
+        Connection.objects.filter(team=self.team, platform="TWITTER").update(status=Connection.Status.EXPIRED)
+        response = self.api.post(f"/api/v1/posts/{data['id']}/retry")
+        self.assertEqual(response.status_code, 409, response.content)
+        self.assertIn("TWITTER:", response.json()["detail"])
+        self.assertIn("is EXPIRED, reconnect it first", response.json()["detail"])
+        self.assertEqual(Post.objects.get(pk=data["id"]).status, Post.Status.FAILED)
+        self.assertEqual(
+            set(Publication.objects.filter(post_id=data["id"]).values_list("status", flat=True)), {"FAILED"}
+        )
 
     def test_it_creates_in_bulk_each_item_on_its_own(self):
         items = [{"content": f"Bulk {i}", "platforms": ["FACEBOOK"]} for i in range(3)]

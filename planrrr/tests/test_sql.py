@@ -1,14 +1,34 @@
 """planrrr.sql: hand-written statements read and write rows as the ORM does."""
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from django.db import DataError, connection, transaction
+from django.db import DataError, connection, models, transaction
 from django.test import TestCase
 
 from connections.models import Connection
 from planrrr import sql
 from planrrr.models import Team
 from publishing.models import JobMetric, Post, Publication
+
+
+@contextmanager
+def db_default_field(model: type[models.Model], name: str = "added", db_default: int = 7) -> Iterator[None]:
+    """``model`` with one more field whose only default is the database's (``db_default``), its
+    column added for the duration (a test's transaction: PostgreSQL's DDL is transactional)."""
+    field = models.IntegerField(db_default=db_default)
+    field.contribute_to_class(model, name)
+    try:
+        with connection.schema_editor() as editor:
+            editor.add_field(model, field)
+        sql._readers.clear()
+        yield
+    finally:
+        model._meta.local_fields.remove(field)
+        model._meta._expire_cache()
+        delattr(model, name)
+        sql._readers.clear()
 
 
 class SqlTests(TestCase):
@@ -73,3 +93,21 @@ class SqlTests(TestCase):
             with self.assertRaises(DataError):
                 sql.execute(Post, "SELECT 1 / 0", {})
             self.assertEqual(Post.objects.count(), 1)
+
+    def test_an_insert_by_hand_leaves_a_column_with_only_a_database_default_to_the_database(self):
+        # What save() does (DEFAULT): a DatabaseDefault sent as a parameter failed every such insert.
+        with db_default_field(JobMetric):
+            columns, values, params = sql.insert_select(JobMetric, {"duration_ms": 1.0}, connection, prefix="m")
+            self.assertNotIn('"added"', columns)
+            sql.execute(
+                JobMetric, f"INSERT INTO {JobMetric._meta.db_table} ({columns}) SELECT {values} RETURNING id", params
+            )
+            self.assertEqual(JobMetric.objects.values_list("added", flat=True).get(), 7)
+            # A value given is written.
+            columns, values, params = sql.insert_select(
+                JobMetric, {"duration_ms": 1.0, "added": 3}, connection, prefix="m"
+            )
+            sql.execute(
+                JobMetric, f"INSERT INTO {JobMetric._meta.db_table} ({columns}) SELECT {values} RETURNING id", params
+            )
+            self.assertEqual(sorted(JobMetric.objects.values_list("added", flat=True)), [3, 7])

@@ -11,10 +11,10 @@ Publication states (``Publication.Status``) and every move between them::
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
                                                           free (its own lease, never       stage_token,
                                                           the publish one)                 stage_expires_at
-    PENDING     PUBLISHING  claim (publish.publication_publish)post PUBLISHING and due;         attempt_count + 1, lease
-                                                          next_attempt_at reached; no      (lease_token, expires)
+    PENDING     PUBLISHING  claim (publish.publication_   post PUBLISHING and due;         attempt_count + 1, lease
+                            publish)                      next_attempt_at reached; no      (lease_token, expires)
                                                           live stage lease
-    PUBLISHING  PUBLISHING  record_step (publish, each     holds the lease                  metadata["parts"] only
+    PUBLISHING  PUBLISHING  record_step (publish, each    holds the lease                  metadata["parts"] only
                             step of a thread)
     PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
                                                                                            metadata; post.published
@@ -28,12 +28,13 @@ Publication states (``Publication.Status``) and every move between them::
                                                                                            the attempt still counts
     PENDING     FAILED      expiry (connection_expired    post PUBLISHING                  error "reconnect",
                             signal)                                                        failedBecause; post.failed
-    FAILED      PENDING     retry.publications_retry,     asked by a person (API, admin);  attempt_count 0; the post
-                            expiry.publications_requeue_  the connection ACTIVE again      back to PUBLISHING; a job.
-                            after_reconnect                                                One that may have gone out
-                                                                                           keeps outcome_unknown and
-                                                                                           first_attempt_at: it is
-                                                                                           looked up first
+    FAILED      PENDING     retry.publications_reopen:    its account connected (ACTIVE);  attempt_count 0, no error,
+                            a person's retry (API,        the post FAILED or PARTIAL (a    no failedBecause; the post
+                            admin: publications_retry),   reconnect: or still PUBLISHING); back to PUBLISHING, its row
+                            a reconnect's re-queue        the post's row locked            written; a job. One tried
+                            (expiry.publications_                                          before is outcome_unknown
+                            requeue_after_reconnect)                                       and keeps first_attempt_at:
+                                                                                           it is looked up first
 
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
@@ -78,6 +79,7 @@ from connections.platforms.base import (
 from planrrr import logs, outages, sql
 from planrrr.outages import DATABASE_ERRORS
 from planrrr.text import clamp_wait, safe_text, storable
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
@@ -87,8 +89,8 @@ from publishing.services.dispatch import (
     publication_enqueue_on_commit,
     publication_job_id,
 )
-from publishing.services.expiry import TOKEN, connection_expire
-from publishing.services.finalize import READ_SQL, post_finalize, post_finalize_settled
+from publishing.services.expiry import connection_expire
+from publishing.services.finalize import post_finalize, post_finalize_settled, read_sql
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -109,11 +111,23 @@ class Result:
     maybe_sent: bool = False
     # The attempt counts toward PUBLISH_MAX_ATTEMPTS (a wait the platform asked for does not).
     counts: bool = True
-    expire_connection: bool = False
+    # Why the account's token is dead (the platform's words, or planrrr's): the attempt's end
+    # expires the connection with this reason. None while the token is not known to be dead.
+    token_dead: str | None = None
     reconciled: bool = False
     # The JobMetric outcome of a ``later`` (RETRY, RATE_LIMITED; None records nothing).
     metric: str | None = Outcome.RETRY
     lag_ms: float | None = None
+
+    @classmethod
+    def dead_token(cls, platform: str, reason: str, *, counts: bool = True) -> Result:
+        """Give up: the account's token is dead (``reason``). Its error says to reconnect; the
+        reason is kept as it is, for the connection it expires."""
+        return cls(GIVE_UP, rules.reconnect(platform, reason), counts=counts, token_dead=reason)
+
+    @property
+    def expire_connection(self) -> bool:
+        return self.token_dead is not None
 
 
 @dataclass
@@ -326,7 +340,7 @@ def _settle(attempt: Attempt, result: Result) -> str:
         publication_enqueue_on_commit(publication=publication, job_id=publication.job_id, at=retry_at)
     try:
         if kind == GIVE_UP and result.expire_connection and connection is not None:
-            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0]))
+            retried(lambda: connection_expire(connection_id=connection.pk, reason=result.token_dead))
         if kind != LATER:
             retried(lambda: post_finalize_settled(publication=publication, rows=post_rows))
     except DATABASE_ERRORS as error:
@@ -366,11 +380,11 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
     if kind == DONE:
         published = result.published
         metadata = {**fields["metadata"], **_storable_json(published.metadata)}
-        metadata.pop("outcomeUnknown", None)
+        metadata.pop(keys.OUTCOME_UNKNOWN, None)
         if published.url:
-            metadata["url"] = storable(published.url, limit=2000)
+            metadata[keys.URL] = storable(published.url, limit=2000)
         if result.reconciled:
-            metadata["reconciled"] = True
+            metadata[keys.RECONCILED] = True
         external_id = storable(published.external_id, limit=200)
         fields.update(
             status=Publication.Status.PUBLISHED,
@@ -402,7 +416,7 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
             outcome_unknown=publication.outcome_unknown or result.maybe_sent,
         )
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
-            fields["metadata"] = {**fields["metadata"], "failedBecause": TOKEN}
+            fields["metadata"] = {**fields["metadata"], keys.FAILED_BECAUSE: keys.TOKEN}
     return kind, fields, retry_at
 
 
@@ -432,7 +446,7 @@ def _write(
     """The attempt's end as one statement (its own transaction, one round trip): the row, fenced
     by the lease token; the metric row; the account's slow-down; the webhook event. Nothing is
     written unless the attempt still holds its lease. Returns (settled, the event's deliveries,
-    and with ``read_post`` the post as finalize reads it, ``finalize.READ_SQL``, in this
+    and with ``read_post`` the post as finalize reads it, ``finalize.read_sql()``, in this
     statement's snapshot)."""
     publication = attempt.publication
     connection = connections[Publication.objects.db]
@@ -469,7 +483,9 @@ def _write(
         params["finalize_post"] = publication.post_id
     statement = f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}"
     if read_post:
-        statement += f" FROM (SELECT 1) AS one LEFT JOIN ({READ_SQL}) AS post_read ON true ORDER BY post_read.id"
+        statement += (
+            f" FROM (SELECT 1) AS one LEFT JOIN ({read_sql()}) AS post_read ON true ORDER BY post_read.publication_id"
+        )
     rows = sql.execute(Publication, statement, params)
     first = rows[0]
     return bool(first[0]), (first[1] if event is not None else None), [row[width:] for row in rows]

@@ -23,10 +23,14 @@ on, and an attempt that lost its claim writes nothing)::
 and, beside those, ``"state"``: what the platform's adapter keeps for the comment across its
 attempts (Bluesky: the record key it is written at), when it keeps anything.
 
-TransientError, RateLimited and NotReady try again (after backoff, or at the platform's time; a
-wait the platform asked for costs no attempt), up to PUBLISH_MAX_ATTEMPTS and
-PUBLISH_WAIT_LIMIT_HOURS after the post was published; anything else gives up. A token that
-proves dead expires the connection, as a post's attempt does.
+What comes of an attempt is decided as for a publication, by the same functions
+(``publish.account_hold``, ``renew_if_expiring``, ``result_of``): it tries again after a
+TransientError (after backoff), a RateLimited or NotReady (at the platform's time), an account
+asked to slow down or a token not renewed yet (waits that cost no attempt), and an attempt
+interrupted by anything else (a bug, the job's timeout: the comment may have gone out, so the
+next attempt looks for it first); up to PUBLISH_MAX_ATTEMPTS, and PUBLISH_WAIT_LIMIT_HOURS after
+the post was published. Anything else gives up; a token that proves dead expires the
+connection, as a post's attempt does.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from connections.platforms import get_adapter
 from connections.platforms.base import Draft, PlatformError
 from planrrr import logs, outages
 from planrrr.text import safe_text
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
@@ -66,7 +71,6 @@ from publishing.services.publish import account_hold, renew_if_expiring, result_
 logger = logging.getLogger("planrrr.publishing")
 
 Outcome = JobMetric.Outcome
-KEY = "firstComment"
 
 
 @dataclass
@@ -100,26 +104,26 @@ def _claim(publication_id: int, started: float) -> CommentAttempt | None:
     if publication is None or publication.status != Publication.Status.PUBLISHED:
         return None
     text = publication.post.first_comment
-    before = publication.metadata.get(KEY) if isinstance(publication.metadata, dict) else None
+    before = publication.metadata.get(keys.FIRST_COMMENT) if isinstance(publication.metadata, dict) else None
     state = dict(before) if isinstance(before, dict) else {}
     now = timezone.now()
-    if not text or state.get("id") or state.get("gaveUp"):
+    if not text or state.get(keys.ID) or state.get(keys.GAVE_UP):
         return None
-    in_flight = _time(state.get("inFlight"))
+    in_flight = _time(state.get(keys.IN_FLIGHT))
     if in_flight and in_flight > now:
         return None
-    waiting = _time(state.get("nextAttemptAt"))
+    waiting = _time(state.get(keys.NEXT_ATTEMPT_AT))
     if waiting and waiting > now + timedelta(seconds=1):
         return None
     # An attempt that never wrote its outcome (worker killed) may have reached the platform.
-    unknown = bool(state.get("outcomeUnknown") or in_flight)
-    attempts = int(state.get("attempts", 0)) + 1
-    kept = state.get("state") if isinstance(state.get("state"), dict) else {}
+    unknown = bool(state.get(keys.OUTCOME_UNKNOWN) or in_flight)
+    attempts = int(state.get(keys.ATTEMPTS, 0)) + 1
+    kept = state.get(keys.STATE) if isinstance(state.get(keys.STATE), dict) else {}
     claimed = {
-        "attempts": attempts,
-        "inFlight": (now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS)).isoformat(),
-        **({"outcomeUnknown": True} if unknown else {}),
-        **({"state": kept} if kept else {}),
+        keys.ATTEMPTS: attempts,
+        keys.IN_FLIGHT: (now + timedelta(seconds=settings.PUBLISH_LEASE_SECONDS)).isoformat(),
+        **({keys.OUTCOME_UNKNOWN: True} if unknown else {}),
+        **({keys.STATE: kept} if kept else {}),
     }
     if not _swap(publication, before, claimed):
         return None
@@ -184,7 +188,7 @@ def _call(attempt: CommentAttempt) -> Result:
 def _record(attempt: CommentAttempt) -> bool:
     """Write the adapter's state for the comment (what finds it if the answer is lost) while the
     attempt still holds its claim; False if it lost it."""
-    claimed = {**attempt.claimed, "state": dict(attempt.state)}
+    claimed = {**attempt.claimed, keys.STATE: dict(attempt.state)}
     if not _swap(attempt.publication, attempt.claimed, claimed):
         return False
     attempt.claimed = claimed
@@ -205,28 +209,28 @@ def _settle(attempt: CommentAttempt, result: Result) -> str:
         first=publication.published_at,
         now=now,
     )
-    after: dict = {"attempts": attempts}
+    after: dict = {keys.ATTEMPTS: attempts}
     if kind == DONE:
         outcome = Outcome.RECONCILED if result.reconciled else Outcome.PUBLISHED
-        after["id"] = result.published.external_id
+        after[keys.ID] = result.published.external_id
         if result.reconciled:
-            after["reconciled"] = True
+            after[keys.RECONCILED] = True
     elif kind == LATER:
         outcome = result.metric or Outcome.SKIPPED
-        after.update(error=error, nextAttemptAt=retry_at.isoformat())
+        after.update({keys.ERROR: error, keys.NEXT_ATTEMPT_AT: retry_at.isoformat()})
         # Once unknown, stays unknown until an attempt learns the outcome.
         if attempt.unknown or result.maybe_sent:
-            after["outcomeUnknown"] = True
+            after[keys.OUTCOME_UNKNOWN] = True
     else:
         outcome = Outcome.FAILED
-        after.update(error=error, gaveUp=True)
+        after.update({keys.ERROR: error, keys.GAVE_UP: True})
     if attempt.state:
-        after["state"] = attempt.state
+        after[keys.STATE] = attempt.state
     # PostgreSQL unreachable (restarting, failing over): the outcome is held and written as soon
     # as it is back, within the claim's lease and the job's timeout, as a publication's is.
     deadline = min(
         attempt.started + settings.PUBLISH_JOB_TIMEOUT,
-        time.monotonic() + ((_time(attempt.claimed.get("inFlight")) or now) - now).total_seconds(),
+        time.monotonic() + ((_time(attempt.claimed.get(keys.IN_FLIGHT)) or now) - now).total_seconds(),
     )
     written = outages.database_retry(
         lambda: _write(attempt, kind, outcome, after, error, retry_at, attempts),
@@ -236,7 +240,7 @@ def _settle(attempt: CommentAttempt, result: Result) -> str:
     if not written:
         return Outcome.SKIPPED
     if kind == GIVE_UP and result.expire_connection and connection is not None:
-        connection_expire(connection_id=connection.pk, reason=result.error.split(" — ")[0])
+        connection_expire(connection_id=connection.pk, reason=result.token_dead)
     _log_outcome(attempt, outcome, after)
     return outcome
 
@@ -257,7 +261,7 @@ def _write(attempt: CommentAttempt, kind: str, outcome: str, after: dict, error:
                     "publicationId": publication.pk,
                     "platform": publication.platform,
                     "externalId": publication.external_id,
-                    "error": after["error"],
+                    "error": after[keys.ERROR],
                     "attemptCount": attempts,
                 },
             )
@@ -285,7 +289,7 @@ def _log_outcome(attempt: CommentAttempt, outcome: str, after: dict) -> None:
         outcome=str(outcome),
         attempt=attempt.attempts,
         duration_ms=round((time.monotonic() - attempt.started) * 1000, 1),
-        error=after.get("error", ""),
+        error=after.get(keys.ERROR, ""),
     )
 
 
@@ -293,14 +297,14 @@ _SWAP_SQL = f"""
     UPDATE {Publication._meta.db_table}
        SET metadata = jsonb_set(
                CASE WHEN %(warning)s::text IS NULL THEN metadata
-                    ELSE jsonb_set(metadata, '{{warnings}}',
-                                   COALESCE(metadata->'warnings', '[]'::jsonb) || to_jsonb(%(warning)s::text))
+                    ELSE jsonb_set(metadata, '{{{keys.WARNINGS}}}',
+                                   COALESCE(metadata->'{keys.WARNINGS}', '[]'::jsonb) || to_jsonb(%(warning)s::text))
                END,
-               '{{{KEY}}}', %(after)s::jsonb),
+               '{{{keys.FIRST_COMMENT}}}', %(after)s::jsonb),
            updated_at = %(now)s
      WHERE id = %(pk)s
        AND status = %(published)s
-       AND (metadata->'{KEY}') IS NOT DISTINCT FROM %(before)s::jsonb
+       AND (metadata->'{keys.FIRST_COMMENT}') IS NOT DISTINCT FROM %(before)s::jsonb
 """
 
 
@@ -323,9 +327,9 @@ def _swap(publication: Publication, before: dict | None, after: dict, *, warning
         )
         swapped = cursor.rowcount == 1
     if swapped:
-        publication.metadata = {**publication.metadata, KEY: after}
+        publication.metadata = {**publication.metadata, keys.FIRST_COMMENT: after}
         if note:
-            publication.metadata["warnings"] = [*publication.metadata.get("warnings", []), note]
+            publication.metadata[keys.WARNINGS] = [*publication.metadata.get(keys.WARNINGS, []), note]
     return swapped
 
 
@@ -337,17 +341,20 @@ def first_comments_requeue(now: datetime) -> int:
         Publication.objects.filter(status=Publication.Status.PUBLISHED, published_at__lt=late)
         .exclude(post__first_comment="")
         # Not done nor given up (a missing key is not "not done" to SQL's NOT: said apart).
-        .filter(Q(metadata__firstComment__isnull=True) | ~Q(metadata__firstComment__has_any_keys=["id", "gaveUp"]))
+        .filter(
+            Q(**{f"metadata__{keys.FIRST_COMMENT}__isnull": True})
+            | ~Q(**{f"metadata__{keys.FIRST_COMMENT}__has_any_keys": [keys.ID, keys.GAVE_UP]})
+        )
         .filter(post__status__in=[Post.Status.PUBLISHED, Post.Status.PARTIAL])
         .only("pk", "metadata", "platform", "post_id")[:200]
     )
     requeued = 0
     for publication in candidates:
-        state = publication.metadata.get(KEY) if isinstance(publication.metadata, dict) else None
+        state = publication.metadata.get(keys.FIRST_COMMENT) if isinstance(publication.metadata, dict) else None
         state = state if isinstance(state, dict) else {}
-        if state.get("id") or state.get("gaveUp"):
+        if state.get(keys.ID) or state.get(keys.GAVE_UP):
             continue
-        due = _time(state.get("inFlight")) or _time(state.get("nextAttemptAt"))
+        due = _time(state.get(keys.IN_FLIGHT)) or _time(state.get(keys.NEXT_ATTEMPT_AT))
         if state and (due is None or due > late):
             continue
         first_comment_enqueue(publication=publication)

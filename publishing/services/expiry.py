@@ -6,11 +6,12 @@ The connections app owns the token lifecycle and says what happened through sign
 
 * ``connection_expired``: tell the team (``connection.expired``) and fail the publications
   waiting on that account at once, saying "reconnect" (no attempts burned on a dead token).
-  They are marked ``metadata["failedBecause"] = "token"``;
+  They are marked ``metadata["failedBecause"] = "token"`` (``publishing.metadata``);
 * ``connection_expiring``: tell the team (``connection.expiring``);
 * ``connection_connected``: tell the team (``connection.connected``). After a reconnect, the
   admin offers, with a count, to re-queue the publications that failed only because the token
-  had expired (``publications_requeue_after_reconnect``): they then publish once, as new.
+  had expired (``publications_requeue_after_reconnect``, the move of ``retry.publications_reopen``):
+  they then publish once.
 """
 
 from __future__ import annotations
@@ -18,22 +19,22 @@ from __future__ import annotations
 import logging
 import time
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from connections import services as connection_services
 from connections.models import Connection
 from planrrr.text import safe_text
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.dispatch import publication_enqueue
 from publishing.services.finalize import post_finalize
+from publishing.services.retry import REOPENABLE, publications_reopen
 
 logger = logging.getLogger("planrrr.publishing")
-
-TOKEN = "token"  # metadata["failedBecause"] of a publication failed by a dead token
 
 
 def connection_expire(*, connection_id: int, reason: str) -> bool:
@@ -72,7 +73,7 @@ def publications_fail_for_expired(*, connection: Connection, reason: str) -> int
         for publication in waiting:
             publication.status, publication.error = Publication.Status.FAILED, message
             publication.next_attempt_at, publication.updated_at = None, now
-            publication.metadata = {**publication.metadata, "failedBecause": TOKEN}
+            publication.metadata = {**publication.metadata, keys.FAILED_BECAUSE: keys.TOKEN}
         Publication.objects.bulk_update(waiting, ["status", "error", "next_attempt_at", "updated_at", "metadata"])
         for publication in waiting:
             signals.emit_failed(publication, publication.post)
@@ -118,48 +119,48 @@ def on_connection_connected(sender, *, connection: Connection, created: bool, **
 # --- after a reconnect -----------------------------------------------------------------------
 
 
-def requeueable(*, connection: Connection):
-    """Publications of this account that failed only because its token had expired, of posts
-    that have not gone out everywhere else since (FAILED or PARTIAL)."""
-    return Publication.objects.filter(
-        connection=connection,
+def requeueable(*, connection: Connection | None = None, connections: QuerySet | None = None) -> QuerySet:
+    """Publications of this account (or of these ``connections``) that failed only because its
+    token had expired, of posts that have not gone out everywhere else since (FAILED or PARTIAL)
+    or are still publishing: what ``publications_requeue_after_reconnect`` re-queues."""
+    failed = Publication.objects.filter(
         status=Publication.Status.FAILED,
-        metadata__failedBecause=TOKEN,
-        post__status__in=[Post.Status.FAILED, Post.Status.PARTIAL, Post.Status.PUBLISHING],
+        **{f"metadata__{keys.FAILED_BECAUSE}": keys.TOKEN},
+        post__status__in=REOPENABLE,
     )
+    if connection is not None:
+        failed = failed.filter(connection=connection)
+    if connections is not None:
+        failed = failed.filter(connection__in=connections)
+    return failed
 
 
 def publications_requeue_after_reconnect(*, connection: Connection) -> int:
     """Give the publications that failed because the token had expired a new start, now that
-    the account is ACTIVE again: PENDING with a fresh attempt count, their posts PUBLISHING.
-    Returns how many. Each guarded, so asking twice re-queues once.
+    the account is ACTIVE again (``retry.publications_reopen``, a post at a time): PENDING with a
+    fresh attempt count, their posts PUBLISHING. Returns how many. Each guarded, so asking twice
+    re-queues once.
 
-    One whose earlier attempt may have gone out (its answer lost before the token died) keeps
-    ``outcome_unknown`` and its ``first_attempt_at``: its next attempt looks for the post among
-    what the account made since then before sending it, however long the reconnect took."""
+    One attempted before (its answer may have been lost before the token died) is marked
+    ``outcome_unknown`` and keeps its ``first_attempt_at``: its next attempt looks for the post
+    among what the account made since then before sending it, however long the reconnect took."""
     if connection.status != Connection.Status.ACTIVE:
         return 0
     requeued = 0
-    with transaction.atomic():
-        for publication in requeueable(connection=connection).select_for_update(of=("self",)):
-            metadata = {k: v for k, v in publication.metadata.items() if k != "failedBecause"}
-            Post.objects.filter(pk=publication.post_id, status__in=[Post.Status.FAILED, Post.Status.PARTIAL]).update(
-                status=Post.Status.PUBLISHING, published_at=None, updated_at=timezone.now()
+    for post_id in sorted(set(requeueable(connection=connection).values_list("post_id", flat=True))):
+        with transaction.atomic():
+            post = Post.objects.select_for_update().select_related("team").filter(pk=post_id).first()
+            if post is None or post.status not in REOPENABLE:
+                continue
+            failed = list(
+                requeueable(connection=connection)
+                .filter(post_id=post_id)
+                .select_related("connection")
+                .select_for_update(of=("self",))
+                .order_by("pk")
             )
-            updated = (
-                Publication.objects.filter(pk=publication.pk, status=Publication.Status.FAILED)
-                .filter(Q(metadata__failedBecause=TOKEN))
-                .update(
-                    status=Publication.Status.PENDING,
-                    attempt_count=0,
-                    error="",
-                    metadata=metadata,
-                    next_attempt_at=None,
-                    first_attempt_at=publication.first_attempt_at if publication.outcome_unknown else None,
-                    updated_at=timezone.now(),
-                )
-            )
-            if updated:
-                publication_enqueue(publication=publication)
-                requeued += 1
+            try:
+                requeued += len(publications_reopen(post=post, publications=failed))
+            except ValidationError as err:  # the account expired again meanwhile: nothing moves
+                logger.warning("connection %s: publications of post %s not re-queued: %s", connection.pk, post_id, err)
     return requeued

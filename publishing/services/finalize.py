@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,58 +24,42 @@ def post_finalize(*, post_id: int) -> str | None:
     Two round trips at most, no lock held between them: one read of the post's publications
     (for all but the last publication to finish, that is all: one is still open); then one
     statement that sets the post's status and records its event, only if the post is still
-    PUBLISHING and none of its publications is open. Called after each publication's final
-    status is committed, so whichever commits last sees all the others final; two callers
-    that both see that race for the post's row, and the loser's UPDATE (re-checked on the row
-    as the winner left it) changes nothing. A final publication of a PUBLISHING post never
-    opens again (a retry needs the post ended first), so what was read stays true."""
+    PUBLISHING, its row as it was read, and none of its publications is open. Called after each
+    publication's final status is committed, so whichever commits last sees all the others
+    final; two callers that both see that race for the post's row, and the loser's UPDATE
+    (re-checked on the row as the winner left it) changes nothing. A final publication of a
+    PUBLISHING post opens again only by ``retry.publications_reopen``, which writes the post's
+    row in the same transaction: a finalize that read the publications before it committed
+    finds the row changed and leaves the post publishing, so what was read and still matches
+    the row stays true."""
     with connection.cursor() as cursor:
-        cursor.execute(READ_SQL, {"finalize_post": post_id})
+        cursor.execute(read_sql(), {"finalize_post": post_id})
         rows = cursor.fetchall()
-    return _post_finalize(post_id, rows)
+    return _post_finalize(post_id, *read_rows(rows))
 
 
 def post_finalize_settled(*, publication: Publication, rows: list[tuple]) -> str | None:
     """``post_finalize`` right after ``publication`` reached a final status, given the post as the
-    statement that settled it read it (``READ_SQL``, in that statement's snapshot, where the
+    statement that settled it read it (``read_sql()``, in that statement's snapshot, where the
     publication is still as it was). If every other publication was final then, that read is
-    still true (a final publication of a publishing post never opens again): finalize from it
-    without reading again, one round trip saved. Otherwise one may have ended since: read."""
-    others = [row for row in rows if row[5] is not None and row[5] != publication.pk]
-    if any(row[7] not in Publication.FINAL for row in others):
+    still true unless the post's row changed since (``post_finalize``): finalize from it without
+    reading again, one round trip saved. Otherwise one may have ended since: read."""
+    post, publications = read_rows(rows)
+    others = [row for row in publications if row["id"] != publication.pk]
+    if any(row["status"] not in Publication.FINAL for row in others):
         return post_finalize(post_id=publication.post_id)
-    own = (
-        publication.pk,
-        publication.platform,
-        publication.status,
-        publication.external_id,
-        publication.error,
-        publication.published_at,
-    )
-    return _post_finalize(publication.post_id, [row[:5] + own if row[5] == publication.pk else row for row in rows])
+    own = {name: getattr(publication, Publication._meta.get_field(name).attname) for name in publication_read()}
+    publications = [own if row["id"] == publication.pk else row for row in publications]
+    return _post_finalize(publication.post_id, post, publications)
 
 
-def _post_finalize(post_id: int, rows: list[tuple]) -> str | None:
-    if not rows or rows[0][0] != Post.Status.PUBLISHING:
+def _post_finalize(post_id: int, read: dict | None, publications: list[dict]) -> str | None:
+    if read is None or read["status"] != Post.Status.PUBLISHING:
         return None
-    status, team_id, error, repeat, series_id = rows[0][:5]
-    publications = [
-        Publication(
-            id=row[5],
-            post_id=post_id,
-            platform=row[6],
-            status=row[7],
-            external_id=row[8],
-            error=row[9],
-            published_at=row[10],
-        )
-        for row in rows
-        if row[5] is not None
-    ]
-    if any(p.status not in Publication.FINAL for p in publications):
+    if any(p["status"] not in Publication.FINAL for p in publications):
         return None
-    post = Post(pk=post_id, team_id=team_id, error=error)
-    published = [p for p in publications if p.status == Publication.Status.PUBLISHED]
+    post = Post(pk=post_id, team_id=read["team_id"], error=read["error"], updated_at=read["updated_at"])
+    published = [p for p in publications if p["status"] == Publication.Status.PUBLISHED]
     if publications and len(published) == len(publications):
         post.status = Post.Status.PUBLISHED
     elif published:
@@ -82,8 +68,8 @@ def _post_finalize(post_id: int, rows: list[tuple]) -> str | None:
         post.status = Post.Status.FAILED
         if not publications and not post.error:
             post.error = NOTHING_TO_PUBLISH
-    post.published_at = max((p.published_at for p in published), default=None)
-    if not repeat and series_id is None:
+    post.published_at = max((p["published_at"] for p in published), default=None)
+    if not read["repeat"] and read["series_id"] is None:
         return post.status if _finalize(post, publications) else None
     # A series: its next occurrence is made in the same transaction as the end of this one.
     with transaction.atomic():
@@ -93,15 +79,17 @@ def _post_finalize(post_id: int, rows: list[tuple]) -> str | None:
     return post.status
 
 
-def _finalize(post: Post, publications: list[Publication]) -> bool:
-    """The post's status and its ``post.completed`` event, in one statement; False if another
-    caller did it first."""
+def _finalize(post: Post, publications: list[dict]) -> bool:
+    """The post's status and its ``post.completed`` event, in one statement, only if the post's
+    row is still as it was read (``post.updated_at``: a publication reopened since wrote it);
+    False if another caller did it first, or the row changed."""
     event = signals.event_sql(post.team_id, "post.completed", signals.completed_data(post, publications), when="done")
     params = {
         "post": post.pk,
         "status": post.status,
         "error": post.error,
         "published_at": post.published_at,
+        "read_at": post.updated_at,
         "now": timezone.now(),
         "publishing": Post.Status.PUBLISHING,
         "open": list(OPEN),
@@ -112,7 +100,7 @@ def _finalize(post: Post, publications: list[Publication]) -> bool:
         f"""WITH done AS (
                 UPDATE {Post._meta.db_table}
                    SET status = %(status)s, error = %(error)s, published_at = %(published_at)s, updated_at = %(now)s
-                 WHERE id = %(post)s AND status = %(publishing)s
+                 WHERE id = %(post)s AND status = %(publishing)s AND updated_at = %(read_at)s
                    AND NOT EXISTS (
                          SELECT 1 FROM {Publication._meta.db_table}
                           WHERE post_id = %(post)s AND status = ANY(%(open)s)
@@ -130,17 +118,48 @@ def _finalize(post: Post, publications: list[Publication]) -> bool:
 
 OPEN = (Publication.Status.PENDING, Publication.Status.PUBLISHING)
 
-# The post's status and what finalize needs of it, with each publication (none: one row of NULLs).
-# Also read by the statement that settles a publication (attempts._write).
-READ_SQL = f"""
-    SELECT post.status, post.team_id, post.error, post.repeat, post.series_id,
-           publication.id, publication.platform, publication.status, publication.external_id,
-           publication.error, publication.published_at
+# What finalize reads, by name: of the post, its status and what its end writes; of each
+# publication, its status, its time and what ``post.completed`` says of it (the payload's fields,
+# ``signals.COMPLETED_PUBLICATION``). Read here, in the statement that settles a publication
+# (attempts._write) and, with the ORM, by post_fail: a field the payload gains is read in each.
+POST_READ = ("status", "team_id", "error", "repeat", "series_id", "updated_at")
+
+
+def publication_read() -> tuple[str, ...]:
+    """The publication's fields finalize reads (the payload's, as they are declared now)."""
+    return tuple(dict.fromkeys(("id", "status", "published_at", *signals.COMPLETED_PUBLICATION.values())))
+
+
+def read_sql() -> str:
+    """The post and each of its publications (none: one row of NULLs), the columns named
+    ``post_<field>`` and ``publication_<field>`` (``read_rows`` reads them back by name)."""
+    return _read_sql(publication_read())
+
+
+@functools.cache
+def _read_sql(publication_fields: tuple[str, ...]) -> str:
+    post_columns = [f"post.{Post._meta.get_field(name).column} AS post_{name}" for name in POST_READ]
+    publication_columns = [
+        f"publication.{Publication._meta.get_field(name).column} AS publication_{name}" for name in publication_fields
+    ]
+    return f"""
+    SELECT {", ".join(post_columns + publication_columns)}
       FROM {Post._meta.db_table} AS post
       LEFT JOIN {Publication._meta.db_table} AS publication ON publication.post_id = post.id
      WHERE post.id = %(finalize_post)s
      ORDER BY publication.id
 """
+
+
+def read_rows(rows: list[tuple]) -> tuple[dict | None, list[dict]]:
+    """``read_sql()``'s rows by name: the post (None if it is gone) and its publications."""
+    if not rows:
+        return None, []
+    publication_fields = publication_read()
+    width = len(POST_READ)
+    post = dict(zip(POST_READ, rows[0][:width], strict=True))
+    publications = [dict(zip(publication_fields, row[width:], strict=True)) for row in rows]
+    return post, [p for p in publications if p["id"] is not None]
 
 
 def post_fail(*, post: Post, reason: str) -> bool:
@@ -151,6 +170,6 @@ def post_fail(*, post: Post, reason: str) -> bool:
         )
         if updated:
             post.refresh_from_db()
-            signals.emit_completed(post, list(post.publications.all()))
+            signals.emit_completed(post, list(post.publications.order_by("pk").values(*publication_read())))
             series_continue(post=post)
     return bool(updated)

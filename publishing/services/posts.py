@@ -19,6 +19,7 @@ from django.utils import timezone
 from connections.models import Connection
 from planrrr import outages
 from planrrr.models import Membership, Team
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
 from publishing.services import signals
@@ -128,7 +129,7 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
                 post=post,
                 platform=name,
                 connection=connections.get(name),
-                metadata={"warnings": [warnings[name]]} if name in warnings else {},
+                metadata={keys.WARNINGS: [warnings[name]]} if name in warnings else {},
             )
             for name in post.platforms
         )

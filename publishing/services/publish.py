@@ -41,6 +41,7 @@ from connections.services import connection_refresh
 from planrrr.crypto import is_undecryptable
 from planrrr.models import Installation
 from planrrr.text import clamp_wait
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step, settle
@@ -130,9 +131,9 @@ def _publish_thread(
     ``parts``, and never sends an earlier one again. The step whose answer was lost is looked for
     among the account's recent posts and replies first, like a post."""
     publication = attempt.publication
-    parts = [str(part) for part in attempt.state.get("parts", [])]
+    parts = [str(part) for part in attempt.state.get(keys.PARTS, [])]
     steps = [post]
-    part_states = attempt.state.setdefault("partMedia", {})
+    part_states = attempt.state.setdefault(keys.PART_MEDIA, {})
     for number, part in enumerate(thread, start=1):
         steps.append(
             Draft(
@@ -156,15 +157,15 @@ def _publish_thread(
         published, found = sent
         if found:
             # Kept across attempts: which steps were found on the platform rather than sent.
-            attempt.state["reconciledParts"] = [*attempt.state.get("reconciledParts", []), index]
+            attempt.state[keys.RECONCILED_PARTS] = [*attempt.state.get(keys.RECONCILED_PARTS, []), index]
             reconciled = True
         elif index == 0 and published.url:
-            attempt.state["url"] = published.url
+            attempt.state[keys.URL] = published.url
         parts.append(published.external_id)
-        attempt.state["parts"] = list(parts)
+        attempt.state[keys.PARTS] = list(parts)
         if not record_step(attempt):
             return Result(LATER, "Another attempt took over this publication.", metric=None)
-    published = Published(external_id=parts[0], url=attempt.state.get("url", ""))
+    published = Published(external_id=parts[0], url=attempt.state.get(keys.URL, ""))
     return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
 
 
@@ -214,7 +215,7 @@ def account_hold(publication: Publication, now: datetime) -> Result | None:
         and connection.platform == publication.platform
     ):
         reason = connection.status_detail or f"Connection #{connection.pk}"
-        return Result(GIVE_UP, rules.reconnect(publication.platform, reason), counts=False, expire_connection=True)
+        return Result.dead_token(publication.platform, reason, counts=False)
     if connection.rate_limited_until and connection.rate_limited_until > now:
         until = connection.rate_limited_until
         return Result(
@@ -226,9 +227,7 @@ def account_hold(publication: Publication, now: datetime) -> Result | None:
             metric=None,
         )
     if is_undecryptable(connection.access_token):
-        return Result(
-            GIVE_UP, rules.reconnect(publication.platform, rules.UNDECRYPTABLE), counts=False, expire_connection=True
-        )
+        return Result.dead_token(publication.platform, rules.UNDECRYPTABLE, counts=False)
     return None
 
 
@@ -242,9 +241,7 @@ def renew_if_expiring(publication: Publication, now: datetime) -> Result | None:
         publication.connection = connection_refresh(connection_id=connection.pk, valid_for=JUST_IN_TIME)
     except OAuthFailure as err:
         if err.grant_dead:
-            return Result(
-                GIVE_UP, rules.reconnect(publication.platform, err.message), counts=False, expire_connection=True
-            )
+            return Result.dead_token(publication.platform, err.message, counts=False)
         if connection.expires_at > now:
             return None  # the token still works: publish with it, the refresh is retried later
         return Result(
@@ -296,7 +293,7 @@ def result_of(err: PlatformError, *, platform: str, unknown: bool) -> Result:
     """The adapter's classified failure as a Result. ``unknown``: an earlier attempt may have sent
     what this one was sending."""
     if isinstance(err, TokenExpired):
-        return Result(GIVE_UP, rules.reconnect(platform, err.message), expire_connection=True)
+        return Result.dead_token(platform, err.message)
     if isinstance(err, RateLimited):
         at = clamp_wait(err.retry_at, what=f"{platform} rate limit")
         return Result(

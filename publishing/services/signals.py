@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from publishing.models import JobMetric, Post, Publication
 
@@ -59,21 +61,25 @@ def emit_published(publication: Publication, *, external_id: str, url: str, publ
     )
 
 
-def completed_data(post: Post, publications: list[Publication]) -> dict:
-    """The data of ``post.completed``: the post's outcome and each publication's."""
+# What ``post.completed`` says of each publication: its key in the payload -> the Publication
+# field. Every path that ends a post reads these fields by name (finalize.publication_read), so
+# a key added here carries the row's value whichever path tells it.
+COMPLETED_PUBLICATION = {"platform": "platform", "status": "status", "externalId": "external_id", "error": "error"}
+
+
+def completed_data(post: Post, publications: Iterable[Mapping[str, Any]]) -> dict:
+    """The data of ``post.completed``: the post's outcome and each publication's (``publications``:
+    their fields by name, at least those of COMPLETED_PUBLICATION)."""
     return {
         "postId": post.pk,
         "status": post.status,
         "publishedAt": post.published_at.isoformat() if post.published_at else None,
         "error": post.error,
-        "publications": [
-            {"platform": p.platform, "status": p.status, "externalId": p.external_id, "error": p.error}
-            for p in publications
-        ],
+        "publications": [{key: row[field] for key, field in COMPLETED_PUBLICATION.items()} for row in publications],
     }
 
 
-def emit_completed(post: Post, publications: list[Publication]) -> None:
+def emit_completed(post: Post, publications: Iterable[Mapping[str, Any]]) -> None:
     emit(post.team_id, "post.completed", completed_data(post, publications))
 
 

@@ -23,6 +23,7 @@ from connections.platforms import get_adapter
 from connections.platforms.base import Account, Draft, PlatformError, TokenExpired
 from planrrr import outages
 from planrrr.text import safe_text
+from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
 from publishing.services.attempts import _storable_json
@@ -65,7 +66,7 @@ def post_stage(*, post_id: int) -> int:
 
 
 def publication_stage(*, publication: Publication, post: Post) -> bool:
-    if "stagedAt" in publication.metadata or rules.publication_refusal(publication):
+    if keys.STAGED_AT in publication.metadata or rules.publication_refusal(publication):
         return False  # done already, or publish time will refuse it with the reason
     token, now = uuid.uuid4(), timezone.now()
     held = (
@@ -91,11 +92,11 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
             Account.of(connection),
             draft,
         )
-        draft.state["stagedAt"] = timezone.now().isoformat()
-        draft.state.pop("stagingError", None)
+        draft.state[keys.STAGED_AT] = timezone.now().isoformat()
+        draft.state.pop(keys.STAGING_ERROR, None)
     except PlatformError as err:
         message = safe_text(err.message, secrets=[connection.access_token])
-        draft.state["stagingError"] = message
+        draft.state[keys.STAGING_ERROR] = message
         error = f"Staging the media failed ({message}); publishing will try again at the scheduled time."
         if isinstance(err, TokenExpired):
             expired = message

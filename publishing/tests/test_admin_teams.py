@@ -26,7 +26,7 @@ from connections.models import Connection
 from devtools.testing import flush_redis
 from planrrr import teamadmin
 from planrrr.models import Membership, Team
-from publishing.admin import POST_ACTIONS
+from publishing.admin.posts import POST_ACTIONS
 from publishing.models import JobMetric, Post, Publication
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint, Event
 

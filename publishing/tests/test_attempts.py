@@ -14,9 +14,10 @@ from django.utils import timezone
 from connections.models import Connection
 from devtools.testing import flush_redis
 from planrrr import outages
-from publishing import services, sweep
+from planrrr.tests.test_sql import db_default_field
+from publishing import rules, services, sweep
 from publishing.models import JobMetric, Post, Publication
-from publishing.services import attempts, finalize
+from publishing.services import attempts, finalize, signals
 from publishing.tests.base import FACEBOOK_PAGE, Actors
 from webhooks.models import Delivery, Event
 from webhooks.services import endpoint_create
@@ -56,6 +57,22 @@ class AttemptTests(Actors, TestCase):
                 self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
                 self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PENDING, 0))
         self.assertEqual(len(responses.calls), 0)
+
+    @override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
+    def test_a_column_with_only_a_database_default_is_left_to_the_database(self):
+        # The settle's and the finalize's statements insert JobMetric, Event and Delivery rows: a
+        # field with only a db_default on them is filled by PostgreSQL, not sent as a parameter
+        # (which failed every settle, each then taken for a retry by the minimal outcome).
+        endpoint_create(team=self.team, url="http://127.0.0.1:9/planrrr")
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publication = self.publication()
+        with db_default_field(JobMetric), db_default_field(Event), db_default_field(Delivery):
+            self.assertEqual(self.publish(publication), JobMetric.Outcome.PUBLISHED)
+            self.assertEqual((publication.status, publication.attempt_count), (Publication.Status.PUBLISHED, 1))
+            self.assertEqual(list(JobMetric.objects.values_list("added", flat=True)), [7])
+            events = dict(Event.objects.values_list("type", "added"))
+            self.assertEqual(events, {"post.published": 7, "post.completed": 7})
+            self.assertEqual(list(Delivery.objects.values_list("added", flat=True)), [7, 7])
 
     def test_it_never_claims_before_the_post_is_due(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
@@ -203,6 +220,19 @@ class AttemptTests(Actors, TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(services.publications_requeue_after_reconnect(connection=self.facebook), 1)
 
+    def test_a_dead_token_expires_the_connection_with_the_platform_s_whole_reason(self):
+        # The reason is carried as data, not read back out of the publication's error by
+        # splitting on its " — ": a platform's message with a dash of its own is kept whole.
+        said = "Error validating access token: the session was invalidated — the user changed their password"
+        responses.post(FEED, status=400, json={"error": {"message": said, "type": "OAuthException", "code": 190}})
+        publication = self.publication()
+        self.publish(publication)
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.facebook.refresh_from_db()
+        self.assertEqual(self.facebook.status, Connection.Status.EXPIRED)
+        self.assertIn(said, self.facebook.status_detail)
+        self.assertEqual(publication.error, rules.reconnect("FACEBOOK", self.facebook.status_detail))
+
     def test_a_lag_is_measured_from_when_the_post_became_due(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
         publication = self.publication()
@@ -260,7 +290,7 @@ class RoundTripTests(Actors, TransactionTestCase):
         post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
         post.publications.update(status=Publication.Status.PUBLISHED, published_at=timezone.now())
-        publications = list(post.publications.all())
+        publications = list(post.publications.values(*finalize.publication_read()))
         post.status = Post.Status.PUBLISHED
         # Both read every publication final, then both write: the row decides.
         self.assertTrue(finalize._finalize(post, publications))
@@ -271,11 +301,69 @@ class RoundTripTests(Actors, TransactionTestCase):
     def test_a_post_with_a_publication_open_is_not_finalized_whatever_was_read(self):
         post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING)
-        publications = list(post.publications.all())
+        publications = list(post.publications.values(*finalize.publication_read()))
         post.status = Post.Status.PUBLISHED
         self.assertFalse(finalize._finalize(post, publications))  # read stale: both are PENDING
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHING)
         self.assertFalse(Event.objects.exists())
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test", TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True)
+class CompletedPayloadTests(Actors, TestCase):
+    """post.completed says of each publication what its row holds, whichever path ends the post:
+    the settle of its last publication (the post read by the settle's statement), a finalize that
+    reads it again, or post_fail. Each reads the payload's fields by name, so a field the payload
+    gains has its value in every path (not its default in one)."""
+
+    # The payload with fields a path reading a fixed projection would have left at their default.
+    WIDER = {"publicationId": "id", "attemptCount": "attempt_count"}
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.enterContext(responses.mock)
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        responses.post(f"{X}/2/tweets", status=201, json={"data": {"id": "1346889436626259968", "text": "Hello"}})
+        endpoint_create(team=self.team, url="http://127.0.0.1:9/planrrr")
+        self.enterContext(mock.patch.dict(signals.COMPLETED_PUBLICATION, self.WIDER))
+
+    def publishing_post(self) -> Post:
+        post = services.post_create(team=self.team, content="Hello", platforms=["FACEBOOK", "TWITTER"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
+        return post
+
+    def told(self, post: Post) -> list[dict]:
+        data = json.loads(Event.objects.get(type="post.completed").body)["data"]
+        self.assertEqual(data["postId"], post.pk)
+        return data["publications"]
+
+    def rows(self, post: Post) -> list[dict]:
+        fields = signals.COMPLETED_PUBLICATION
+        rows = Publication.objects.filter(post=post).order_by("pk").values(*fields.values())
+        return [{key: row[field] for key, field in fields.items()} for row in rows]
+
+    def test_the_settle_of_the_last_publication_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        with self.captureOnCommitCallbacks(execute=True):
+            for publication in post.publications.order_by("pk"):
+                services.publication_publish(publication_id=publication.pk)
+        self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHED)
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {1})
+
+    def test_a_finalize_that_reads_the_post_again_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        post.publications.update(status=Publication.Status.FAILED, error="No.", attempt_count=3)
+        services.post_finalize(post_id=post.pk)
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {3})
+
+    def test_a_post_that_fails_alone_tells_each_row_as_it_is(self):
+        post = self.publishing_post()
+        post.publications.update(status=Publication.Status.FAILED, error="No.", attempt_count=2)
+        services.post_fail(post=post, reason="A bad row.")
+        self.assertEqual(self.told(post), self.rows(post))
+        self.assertEqual({p["attemptCount"] for p in self.told(post)}, {2})
 
 
 @override_settings(FACEBOOK_API_URL="https://graph.facebook.test")

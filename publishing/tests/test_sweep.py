@@ -4,13 +4,16 @@ from datetime import timedelta
 from unittest import mock
 
 import django_rq
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from devtools.testing import flush_redis
-from publishing import selectors, services, sweep
+from publishing import rules, selectors, services, sweep
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors
 
@@ -257,3 +260,82 @@ class MediaStagingTests(Actors, TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(sweep.due_media_stage(timezone.now()), 0)
         self.assertEqual(services.post_stage(post_id=post.pk), 0)
+
+    def test_a_post_whose_variants_take_its_media_away_is_not_staged_again_and_again(self):
+        # Instagram's variant has media of its own but Instagram is not among the post's platforms,
+        # and Facebook's variant drops the post's photo: no platform gets media. The sweep asked
+        # SQL a different question than rules.has_media, and enqueued a staging job that did
+        # nothing, at every sweep until the slot.
+        with self.captureOnCommitCallbacks(execute=True):
+            post = services.post_create(
+                team=self.team,
+                content="Text only in the end",
+                platforms=["FACEBOOK"],
+                media_urls=["https://cdn.example.com/photo.jpg"],
+                variants={"FACEBOOK": {"media_urls": []}},
+                scheduled_at=timezone.now() + timedelta(minutes=2),
+            )
+        Post.objects.filter(pk=post.pk).update(
+            variants={"FACEBOOK": {"media_urls": []}, "INSTAGRAM": {"media_urls": ["https://cdn.example.com/a.jpg"]}}
+        )
+        post.refresh_from_db()
+        self.assertFalse(rules.has_media(post))
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_media_stage(timezone.now()), 0)
+        self.assertEqual(self.queue.get_job_ids() + self.scheduler.get_job_ids(), [])
+
+
+class HasMediaTests(Actors, TestCase):
+    """rules.has_media and its SQL (rules.HAS_MEDIA_SQL) give the same answer for every row,
+    those written past the door too."""
+
+    ROWS = [
+        {"platforms": ["FACEBOOK"], "media_urls": ["https://a/1.jpg"]},
+        {"platforms": ["FACEBOOK"], "media_urls": []},
+        {"platforms": ["FACEBOOK"], "media_urls": ["https://a/1.jpg"], "variants": {"FACEBOOK": {"media_urls": []}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"content": "Other text"}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK", "INSTAGRAM"], "variants": {"INSTAGRAM": {"media_urls": ["https://a/1.jpg"]}}},
+        {"platforms": ["FACEBOOK"], "variants": {"INSTAGRAM": {"media_urls": ["https://a/1.jpg"]}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": "not an object"}, "media_urls": ["https://a/1.jpg"]},
+        {"platforms": ["FACEBOOK"], "variants": ["not", "an", "object"], "media_urls": ["https://a/1.jpg"]},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": None}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": "https://a/1.jpg"}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": ""}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": {"a": 1}}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": {}}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": 0}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": 2.5}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": True}}},
+        {"platforms": ["FACEBOOK"], "variants": {"FACEBOOK": {"media_urls": False}}, "media_urls": ["https://a"]},
+        {"platforms": ["FACEBOOK", "FACEBOOK"], "media_urls": ["https://a/1.jpg"]},
+        {"platforms": [], "media_urls": ["https://a/1.jpg"]},
+    ]
+
+    def setUp(self):
+        self.make_actors()
+
+    def test_the_rule_and_its_sql_agree_on_every_row(self):
+        post = services.post_create(team=self.team, content="Rows", platforms=["FACEBOOK"])
+        rows = Post.objects.filter(pk=post.pk)
+        in_sql = rows.alias(media=RawSQL(rules.HAS_MEDIA_SQL, (), output_field=BooleanField())).filter(media=True)
+        for fields in self.ROWS:
+            with self.subTest(**fields):
+                rows.update(**{"variants": {}, "media_urls": [], **fields})
+                self.assertEqual(in_sql.exists(), rules.has_media(rows.get()))
+
+    def test_they_agree_on_nulls_written_by_sql(self):
+        post = services.post_create(team=self.team, content="Nulls", platforms=["FACEBOOK"])
+        rows = Post.objects.filter(pk=post.pk)
+        in_sql = rows.alias(media=RawSQL(rules.HAS_MEDIA_SQL, (), output_field=BooleanField())).filter(media=True)
+        statements = [
+            "UPDATE publishing_post SET platforms = ARRAY[NULL], media_urls = ARRAY['https://a'] WHERE id = %s",
+            "UPDATE publishing_post SET platforms = ARRAY['FACEBOOK'], variants = 'null' WHERE id = %s",
+            "UPDATE publishing_post SET media_urls = ARRAY[NULL] WHERE id = %s",
+            """UPDATE publishing_post SET variants = '{"FACEBOOK": {"media_urls": null}}', media_urls = '{}'
+                WHERE id = %s""",
+        ]
+        for statement in statements:
+            with self.subTest(statement=statement):
+                with connection.cursor() as cursor:
+                    cursor.execute(statement, [post.pk])
+                self.assertEqual(in_sql.exists(), rules.has_media(rows.get()))

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from devtools.receiver import Answer
 from planrrr.text import MAX_WAIT
-from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt
+from webhooks.services import outcomes
 from webhooks.tests.base import BaseTestCase
 
 SCHEDULE = [1, 2, 3]
@@ -86,7 +86,7 @@ class AttemptLimitTests(BaseTestCase):
         delivery = self.delivery()
         # requests quotes what it was given (a URL, an answer) in its exception text.
         error = requests.ConnectionError("bad \ud800 and \x00 text")
-        with mock.patch("webhooks.services.public_session", side_effect=error):
+        with mock.patch("webhooks.services.delivery.public_session", side_effect=error):
             delivery = self.attempt(delivery)
 
         self.assertEqual((delivery.status, delivery.attempt_count), (Delivery.Status.PENDING, 1))
@@ -113,7 +113,7 @@ class AttemptLimitTests(BaseTestCase):
         delivery = self.delivery()
         # Each time the request goes out, then the worker dies before it records the answer;
         # the lease runs out and the sweep starts the attempt again.
-        with mock.patch("webhooks.services._record", side_effect=WorkerKilled):
+        with mock.patch("webhooks.services.delivery.record", side_effect=WorkerKilled):
             for _ in range(ATTEMPTS):
                 with self.assertRaises(WorkerKilled):
                     self.attempt(delivery)
@@ -150,24 +150,24 @@ class AttemptLimitTests(BaseTestCase):
         delivery = self.delivery()
 
         # As if making the answer storable were forgotten: PostgreSQL refuses the NUL byte.
-        with mock.patch("webhooks.services._safe", side_effect=lambda text, *a, **k: text):
+        with mock.patch("webhooks.services.outcomes.safe", side_effect=lambda text, *a, **k: text):
             with self.assertLogs("planrrr.webhooks", "ERROR") as logs:
                 delivery = self.attempt(delivery)
 
         self.assertIn("could not record the outcome of webhook delivery", logs.output[0])
         self.assertEqual((delivery.status, delivery.attempt_count), (Delivery.Status.PENDING, 1))
         self.assertIsNotNone(self.scheduled_at(delivery.job_id))
-        self.assertEqual(delivery.last_error, services.UNRECORDABLE)
-        self.assertEqual(delivery.attempts.get().error, services.UNRECORDABLE)
+        self.assertEqual(delivery.last_error, outcomes.UNRECORDABLE)
+        self.assertEqual(delivery.attempts.get().error, outcomes.UNRECORDABLE)
 
     def test_it_ends_failed_with_a_minimal_outcome_on_the_last_attempt(self):
         delivery = self.delivery()
         Delivery.objects.filter(id=delivery.id).update(attempt_count=ATTEMPTS - 1)
         self.receiver.answer(Answer(500, body=b"\x00"))
 
-        with mock.patch("webhooks.services._safe", side_effect=lambda text, *a, **k: text):
+        with mock.patch("webhooks.services.outcomes.safe", side_effect=lambda text, *a, **k: text):
             with self.assertLogs("planrrr.webhooks", "ERROR"):
                 delivery = self.attempt(delivery)
 
         self.assertEqual(delivery.status, Delivery.Status.FAILED)
-        self.assertEqual(delivery.last_error, f"{services.UNRECORDABLE} Gave up after {ATTEMPTS} attempts.")
+        self.assertEqual(delivery.last_error, f"{outcomes.UNRECORDABLE} Gave up after {ATTEMPTS} attempts.")

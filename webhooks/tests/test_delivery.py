@@ -10,6 +10,7 @@ from urllib3.exceptions import ProtocolError
 from devtools.receiver import Answer, closed_port_url
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt, Endpoint
+from webhooks.services import outcomes
 from webhooks.tests.base import BaseTestCase
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
@@ -142,7 +143,7 @@ class DeliveryAttemptTests(BaseTestCase):
     def test_it_reads_at_most_an_excerpt_of_the_answer(self):
         self.receiver.answer(Answer(200, body=b"x" * 1_000_000))
         delivery = self.attempt(self.delivery())
-        self.assertEqual(len(delivery.attempts.get().response_excerpt), services.RESPONSE_EXCERPT_BYTES)
+        self.assertEqual(len(delivery.attempts.get().response_excerpt), outcomes.RESPONSE_EXCERPT_BYTES)
 
     def test_it_keeps_the_status_when_the_answer_breaks_off(self):
         broken = mock.patch("urllib3.response.HTTPResponse.read", side_effect=ProtocolError("Connection broken"))
@@ -192,7 +193,7 @@ class DeliveryAttemptTests(BaseTestCase):
 
     def test_it_records_an_unexpected_error_and_retries(self):
         delivery = self.delivery()
-        with mock.patch("webhooks.services.public_session", side_effect=RuntimeError("boom")):
+        with mock.patch("webhooks.services.delivery.public_session", side_effect=RuntimeError("boom")):
             with self.assertLogs("planrrr.webhooks", "ERROR"):
                 delivery = self.attempt(delivery)
         self.assertEqual(delivery.status, Delivery.Status.PENDING)

@@ -5,6 +5,7 @@ from django.db import connection, transaction
 
 from webhooks import services
 from webhooks.models import Delivery, Event
+from webhooks.services import queue
 from webhooks.tests.base import PUBLISHED, BaseTestCase
 
 
@@ -63,6 +64,37 @@ class EventRecordTests(BaseTestCase):
     def test_it_refuses_an_unknown_event(self):
         with self.assertRaisesMessage(ValueError, "Unknown webhook event 'post.deleted'"):
             services.event_record(team_id=self.team.id, event="post.deleted", data={})
+
+    def test_it_is_one_statement_whatever_it_records(self):
+        # event_record runs event_sql's statement: the same endpoints, payload, rows and job ids
+        # whichever path records an event, in one round trip.
+        self.endpoint()
+        self.endpoint(url=self.receiver.url + "?second")
+        with self.captureOnCommitCallbacks(execute=True), transaction.atomic(), self.assertNumQueries(1):
+            event = services.event_record(team_id=self.team.id, event="post.published", data=PUBLISHED)
+        self.assertEqual(Event.objects.get(), event)
+        self.assertEqual(bytes(Event.objects.get().payload), event.body)
+        self.assertEqual(event.created_at, Event.objects.get().created_at)
+        self.assertEqual(sorted(self.queued_job_ids()), sorted(event.deliveries.values_list("job_id", flat=True)))
+
+    def test_a_test_event_goes_to_its_endpoint_only_whatever_it_subscribes_to(self):
+        chosen = self.endpoint(events=["post.failed"])
+        services.endpoint_disable(endpoint=chosen, reason="paused")
+        self.endpoint()
+        with self.captureOnCommitCallbacks(execute=True):
+            delivery = services.endpoint_send_test_event(endpoint=chosen)
+        self.assertEqual((delivery.endpoint_id, delivery.event.type), (chosen.id, "webhook.test"))
+        self.assertEqual(Delivery.objects.count(), 1)
+        self.assertEqual(self.queued_job_ids(), [delivery.job_id])
+        with self.assertRaisesMessage(ValueError, "Unknown webhook event 'webhook.test'"):
+            services.event_record(team_id=self.team.id, event="webhook.test", data={})
+
+    def test_a_job_id_is_the_same_shape_whoever_makes_it(self):
+        self.endpoint()
+        made_by_the_database = self.record().deliveries.get().job_id
+        made_by_python = queue.new_job_id()
+        for job_id in (made_by_the_database, made_by_python):
+            self.assertRegex(job_id, r"^webhook-[0-9a-f]{32}$")
 
 
 class EventSqlTests(BaseTestCase):

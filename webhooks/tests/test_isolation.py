@@ -13,6 +13,7 @@ from devtools.receiver import Receiver
 from devtools.testing import flush_redis
 from webhooks import services
 from webhooks.models import Delivery, Endpoint, Event
+from webhooks.services.delivery import CANNOT_SIGN, NOT_JSON
 from webhooks.tests.base import BaseTestCase
 
 # How planrrr.crypto's stored form looks, but not decryptable with any key.
@@ -60,7 +61,7 @@ class IsolationTests(BaseTestCase):
         bad.refresh_from_db()
         self.assertEqual((bad.status, bad.attempt_count), (Delivery.Status.FAILED, 1))
         self.assertIn("cannot sign: re-enter or rotate the endpoint's secret", bad.last_error)
-        self.assertEqual(bad.attempts.get().error, services.CANNOT_SIGN)
+        self.assertEqual(bad.attempts.get().error, CANNOT_SIGN)
         self.assertEqual(self.receiver.received, [])
 
     def test_it_fails_a_delivery_whose_secret_cannot_be_decrypted_and_delivers_the_other_teams(self):
@@ -82,7 +83,7 @@ class IsolationTests(BaseTestCase):
 
         self.assertGood()
         bad.refresh_from_db()
-        self.assertEqual((bad.status, bad.last_error), (Delivery.Status.FAILED, services.NOT_JSON))
+        self.assertEqual((bad.status, bad.last_error), (Delivery.Status.FAILED, NOT_JSON))
         self.assertEqual(self.receiver.received, [])
 
     def test_it_sweeps_past_a_job_redis_cannot_read(self):

@@ -76,9 +76,10 @@ class SecretTests(BaseTestCase):
         self.receiver.answer(Answer(500, body=f"bad signature; expected one from {self.new_secret}".encode()))
         with self.assertLogs(level=logging.DEBUG) as logs:
             echoed = self.attempt(self.record(event="post.failed", data=data).deliveries.get())
-            with mock.patch("webhooks.services.public_session", side_effect=RuntimeError(f"boom {self.old_secret}")):
+            boom = RuntimeError(f"boom {self.old_secret}")
+            with mock.patch("webhooks.services.delivery.public_session", side_effect=boom):
                 raised = self.attempt(self.record(event="post.failed", data=data).deliveries.get())
-            with mock.patch("webhooks.services._attempt", side_effect=ValueError(f"bad {self.new_secret}")):
+            with mock.patch("webhooks.services.delivery._attempt", side_effect=ValueError(f"bad {self.new_secret}")):
                 before = self.attempt(self.record(event="post.failed", data=data).deliveries.get())
             # Retried until they give up, the same way.
             self.receiver.answer(Answer(500, body=self.old_secret.encode()))

@@ -8,6 +8,7 @@ from rq.job import Job, JobStatus
 from devtools.testing import flush_redis
 from webhooks import services
 from webhooks.models import Delivery, DeliveryAttempt
+from webhooks.services import queue
 from webhooks.tests.base import BaseTestCase
 
 
@@ -69,7 +70,7 @@ class DeliverySweepTests(BaseTestCase):
     def test_it_enqueues_a_retry_whose_scheduler_is_not_running(self):
         django_rq.get_queue("webhooks").empty()
         when = timezone.now() - timedelta(seconds=30)
-        services._enqueue_at(when, self.delivery.id, "webhook-scheduled")
+        queue.enqueue_at(when, self.delivery.id, "webhook-scheduled")
         Delivery.objects.filter(id=self.delivery.id).update(job_id="webhook-scheduled", next_attempt_at=when)
 
         self.assertSweeps(1)

@@ -1,0 +1,284 @@
+"""Posts in the admin: a team's calendar of posts, written through the services, read-only once
+created and changed by their actions (publish now, cancel, retry, review), times in the team's
+zone, a chip per platform coloured by its publication's status."""
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from planrrr.models import Team
+from planrrr.teamadmin import MANAGERS, TeamScopedAdmin, team_role, teams_for
+from publishing import services
+from publishing.admin.actions import post_name, retry_post, words
+from publishing.admin.forms import PlatformFilter, PostForm
+from publishing.admin.publications import PublicationInline
+from publishing.models import Post, Publication
+
+
+@admin.register(Post)
+class PostAdmin(TeamScopedAdmin):
+    # Every member writes, submits, cancels and publishes (the services hold a MEMBER's post for
+    # review where the team requires it); approving and rejecting is ADMIN's and OWNER's.
+    form = PostForm
+    list_display = ["__str__", "team", "status", "platform_chips", "scheduled_local", "published_at"]
+    list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
+    search_fields = ["content"]
+    date_hierarchy = "scheduled_at"
+    inlines = [PublicationInline]
+    actions = ["cancel", "publish_now", "retry_failed", "submit", "approve", "reject"]
+    list_select_related = ["team"]
+    change_form_template = "admin/publishing/post/change_form.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        from publishing.dashboard import dashboard
+
+        view = self.admin_site.admin_view(lambda request: dashboard(request, self))
+        act = self.admin_site.admin_view(self.act_view)
+        return [
+            path("dashboard/", view, name="publishing_post_dashboard"),
+            path("<int:pk>/act/<slug:action>/", act, name="publishing_post_act"),
+            *super().get_urls(),
+        ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("publications")
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request) and self.in_teams(request, MANAGERS)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            # A team member writes as themselves: the user list is the operators' only.
+            return ["status", "error", "published_at", *([] if request.user.is_superuser else ["author"])]
+        # A post that exists changes through its actions, not by editing fields.
+        return [
+            "team",
+            "author",
+            "content",
+            "platforms",
+            "media_urls",
+            "variants",
+            "thread",
+            "first_comment",
+            "repeat",
+            "series",
+            "scheduled_local",
+            "status",
+            "review_note",
+            "reviewed_by",
+            "error",
+            "published_at",
+        ]
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # The stored UTC time is shown once, in the team's zone (scheduled_local).
+        return [f for f in fields if f != "scheduled_at"] if obj is not None else fields
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Show and read times in the team's zone: the post's team, or the team being chosen
+        (the add form's POST, ``?team=ID``), or the user's only team; else UTC."""
+        if object_id:
+            # A post that exists is read-only: it changes through its actions (the buttons above).
+            extra_context = {
+                **(extra_context or {}),
+                "show_save": False,
+                "show_save_and_continue": False,
+                "show_save_and_add_another": False,
+                "show_delete": False,
+                "post_actions": POST_ACTIONS,
+            }
+        with timezone.override(self._zone(request, object_id)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # inside the zone: dates are formatted at render time
+        return response
+
+    def _zone(self, request: HttpRequest, object_id) -> ZoneInfo:
+        # Only the user's teams: another team's zone is not told, even by a help text.
+        visible = teams_for(request.user)
+        team = None
+        if object_id:
+            team = visible.filter(posts__pk=object_id).first() if str(object_id).isdigit() else None
+        else:
+            team_id = request.POST.get("team") or request.GET.get("team")
+            if team_id and str(team_id).isdigit():
+                team = visible.filter(pk=team_id).first()
+            else:
+                teams = Team.objects.filter(memberships__user_id=request.user.pk)[:2]
+                team = teams[0] if len(teams) == 1 else None
+        return team.zone if team else ZoneInfo("UTC")
+
+    @admin.display(description="scheduled at", ordering="scheduled_at")
+    def scheduled_local(self, obj: Post) -> str:
+        """The time in the team's zone, naming the zone (and UTC beside it when they differ)."""
+        if not obj.scheduled_at:
+            return "-"
+        zone = obj.team.zone
+        local = obj.scheduled_at.astimezone(zone)
+        text = f"{local:%Y-%m-%d %H:%M} {zone.key}"
+        if local.utcoffset():
+            text += f" ({obj.scheduled_at.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
+        return text
+
+    @admin.display(description="platforms")
+    def platform_chips(self, obj: Post) -> str:
+        """A chip per platform, coloured by its publication's status: which one failed, at a glance."""
+        by_platform = {p.platform: p for p in obj.publications.all()}
+        # A row written by SQL may hold anything (a NULL element): show it, never fail the page.
+        names = [str(name) for name in obj.platforms or []] or list(by_platform)
+        return format_html_join(
+            " ",
+            '<span title="{}" style="{}">{} {}</span>',
+            (_chip(name, by_platform.get(name)) for name in names),
+        )
+
+    def save_model(self, request, obj: Post, form, change: bool) -> None:
+        if change:
+            return  # read-only once created
+        if not request.user.is_superuser:
+            obj.author = request.user
+        services.post_save_new(post=obj, role=team_role(request, obj.team_id))
+        for warning in getattr(obj, "warnings", []):
+            self.message_user(request, warning, messages.WARNING)
+
+    @admin.action(description="Cancel selected posts (if not started)", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:
+            if services.post_cancel(post=post):
+                self.message_user(request, f"{post_name(post)}: cancelled.", messages.SUCCESS)
+            else:
+                post.refresh_from_db()
+                self.message_user(
+                    request,
+                    f"{post_name(post)}: not cancelled, it is {post.status} (only drafts and scheduled posts can be).",
+                    messages.WARNING,
+                )
+
+    @admin.action(description="Publish selected drafts or scheduled posts now", permissions=["change"])
+    def publish_now(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:
+            try:
+                services.post_schedule(post=post, publish_now=True, role=team_role(request, post.team_id))
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"{post_name(post)}: not published, {words(err)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{post_name(post)}: publishing now on {', '.join(post.platforms)}.", messages.SUCCESS
+                )
+
+    # --- review (Team.requires_approval): roles come from Membership, checked by the services ---
+
+    @admin.action(description="Submit selected drafts for review", permissions=["change"])
+    def submit(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        done = 0
+        for post in queryset:
+            try:
+                services.post_submit(post=post, user=request.user)
+                done += 1
+            except ValidationError as err:
+                self.message_user(request, f"Post #{post.pk}: {words(err)}", messages.ERROR)
+        self.message_user(request, f"Submitted {done} of {queryset.count()} posts for review.")
+
+    @admin.action(description="Approve selected posts in review (admins and owners)", permissions=["approve"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[Post]):
+        """Approve; a post whose time has passed is published now only after the approver
+        confirms it on a page that lists them."""
+        posts = list(queryset.select_related("team"))
+        tolerance = timezone.now() - timezone.timedelta(seconds=settings.SCHEDULE_PAST_TOLERANCE_SECONDS)
+        late = [p for p in posts if p.status == Post.Status.IN_REVIEW and (p.scheduled_at or tolerance) <= tolerance]
+        if late and request.POST.get("confirm") != "publish_now":
+            return self._review_page(request, posts, action="approve", late=late)
+        done = 0
+        for post in posts:
+            try:
+                services.post_approve(
+                    post=post, role=team_role(request, post.team_id), user=request.user, publish_now=post in late
+                )
+                done += 1
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"Post #{post.pk}: {words(err)}", messages.ERROR)
+        self.message_user(request, f"Approved {done} of {len(posts)} posts.")
+        return None
+
+    @admin.action(
+        description="Reject selected posts in review, with a note (admins and owners)", permissions=["approve"]
+    )
+    def reject(self, request: HttpRequest, queryset: QuerySet[Post]):
+        posts = list(queryset)
+        note = request.POST.get("review_note")
+        if note is None:
+            return self._review_page(request, posts, action="reject")
+        done = 0
+        for post in posts:
+            try:
+                services.post_reject(post=post, role=team_role(request, post.team_id), note=note, user=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"Post #{post.pk}: {words(err)}", messages.ERROR)
+        self.message_user(request, f"Rejected {done} of {len(posts)} posts.")
+        return None
+
+    def _review_page(self, request: HttpRequest, posts: list[Post], *, action: str, late=()) -> TemplateResponse:
+        return TemplateResponse(
+            request,
+            "admin/publishing/post/review.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Approve posts" if action == "approve" else "Reject posts",
+                "action": action,
+                "posts": posts,
+                "late": late,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Retry the failed publications of selected posts", permissions=["change"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset:
+            retry_post(self, request, post)
+
+    def act_view(self, request: HttpRequest, pk: int, action: str):
+        """The buttons of a post's page: one action on this post, then back to it."""
+        post = get_object_or_404(self.get_queryset(request), pk=pk)
+        if request.method != "POST" or action not in POST_ACTIONS:
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request, post):
+            raise PermissionDenied
+        getattr(self, action)(request, self.get_queryset(request).filter(pk=post.pk))
+        return HttpResponseRedirect(reverse("admin:publishing_post_change", args=[post.pk]))
+
+
+# The buttons on a post's page: action name -> label.
+POST_ACTIONS = {"publish_now": "Publish now", "cancel": "Cancel", "retry_failed": "Retry failed publications"}
+
+
+CHIP_COLOURS = {
+    Publication.Status.PUBLISHED: "#1b7f3b",
+    Publication.Status.FAILED: "#b42318",
+    Publication.Status.PUBLISHING: "#175cd3",
+    Publication.Status.PENDING: "#667085",
+}
+
+
+def _chip(platform: str, publication: Publication | None) -> tuple[str, str, str, str]:
+    status = publication.status if publication else "-"
+    waiting = publication is not None and status == Publication.Status.PENDING and publication.next_attempt_at
+    title = publication.error if publication and publication.error else status
+    colour = CHIP_COLOURS.get(status, "#98a2b3")
+    if waiting and publication.attempt_count:
+        status = "RETRYING"
+    style = f"display:inline-block;padding:1px 6px;border-radius:8px;color:#fff;background:{colour};font-size:11px"
+    return title, style, platform, status

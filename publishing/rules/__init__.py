@@ -1,0 +1,280 @@
+"""The rule book: every check a post must pass and every message that says what to change, in
+one place. The door (services, the admin's form, later the API) and the publish path (a row
+can be written straight into the database, past the door) ask the same questions here and get
+the same words back.
+
+Two layers:
+
+* ``post_problems``: what is wrong with a post someone is writing, per field, every problem at
+  once (a ValidationError's ``message_dict``);
+* ``post_row_problem`` / ``publication_refusal``: what is wrong with a row already in the
+  database, one sentence, so that the bad row fails alone with its reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connections.models import Connection
+from connections.platforms import get_adapter
+from planrrr.crypto import is_undecryptable
+from planrrr.models import Team
+from publishing.rules.content import HAS_MEDIA_SQL, content_for, has_media, thread_for
+from publishing.rules.fields import (
+    REPEAT_MIN_GAP,
+    first_comment_problems,
+    is_blank,
+    media_urls_problems,
+    out_of_range,
+    repeat_problem,
+    repeat_rule,
+    scheduled_at_problem,
+    text_problem,
+    thread_platform_problems,
+    thread_shape_problems,
+    variants_problems,
+)
+from publishing.rules.messages import (
+    EMPTY,
+    MAX_MEDIA_URL_LENGTH,
+    MAX_MEDIA_URLS,
+    MAX_THREAD_PARTS,
+    NO_PLATFORMS,
+    PLATFORM_NAMES,
+    THREAD_PLATFORMS,
+    UNDECRYPTABLE,
+    gave_up,
+    label,
+    listed_twice,
+    no_connection,
+    no_threads,
+    no_zone,
+    other_team,
+    reconnect,
+    spoken_list,
+    unknown_platform,
+    wrong_platform,
+)
+
+# The rule book's vocabulary, used by the door, the admin, the API and the publish path as
+# ``rules.<name>``: its checks of one field (fields), what each platform gets (content), its
+# words (messages), and the book itself below.
+__all__ = [
+    "EMPTY",
+    "HAS_MEDIA_SQL",
+    "MAX_MEDIA_URL_LENGTH",
+    "MAX_MEDIA_URLS",
+    "MAX_THREAD_PARTS",
+    "NO_PLATFORMS",
+    "REPEAT_MIN_GAP",
+    "THREAD_PLATFORMS",
+    "UNDECRYPTABLE",
+    "active_connections",
+    "connection_problem",
+    "content_for",
+    "expiry_warnings",
+    "first_comment_problems",
+    "gave_up",
+    "has_media",
+    "is_blank",
+    "label",
+    "listed_twice",
+    "media_urls_problems",
+    "no_connection",
+    "no_threads",
+    "no_zone",
+    "other_team",
+    "out_of_range",
+    "post_problems",
+    "post_row_problem",
+    "publication_refusal",
+    "reconnect",
+    "repeat_problem",
+    "repeat_rule",
+    "scheduled_at_problem",
+    "spoken_list",
+    "text_problem",
+    "thread_for",
+    "thread_platform_problems",
+    "thread_shape_problems",
+    "unknown_platform",
+    "variants_problems",
+    "wrong_platform",
+]
+
+# A longest platform name: longer is not a platform (and would not fit the column).
+_PLATFORM_MAX = 20
+
+
+def post_problems(
+    *,
+    team: Team,
+    content: object,
+    platforms: list,
+    media_urls: list,
+    connections: dict[str, Connection] | None = None,
+    scheduled_at: object = None,
+    publish_now: bool = False,
+    variants: object = None,
+    thread: object = None,
+    first_comment: object = "",
+    repeat: object = "",
+) -> dict[str, list[str]]:
+    """Everything that would make this post fail, per field, each message saying what to
+    change. Runs before anything is saved or enqueued. Every platform's rules are checked on
+    the text and media it will get (``content_for``): a problem of a variant's text or media
+    is keyed ``variants.PLATFORM.content`` / ``variants.PLATFORM.media_urls``."""
+    problems: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        problems.setdefault(field, []).append(message)
+
+    content_ok = True
+    if problem := text_problem(content, "The text"):
+        add("content", problem)
+        content_ok = False
+    elif is_blank(content):
+        add("content", EMPTY)
+        content_ok = False
+    if problem := scheduled_at_problem(scheduled_at, publish_now=publish_now):
+        add("scheduled_at", problem)
+    if not platforms:
+        add("platforms", NO_PLATFORMS)
+    seen: list[str] = []
+    for name in platforms:
+        if not isinstance(name, str) or name not in PLATFORM_NAMES:
+            add("platforms", unknown_platform(name))
+        elif name in seen:
+            add("platforms", listed_twice(name))
+        else:
+            seen.append(name)
+    urls_ok = True
+    for problem in media_urls_problems(media_urls):
+        add("media_urls", problem)
+        urls_ok = False
+    variant_problems = variants_problems(variants, seen)
+    for field, messages in variant_problems.items():
+        problems.setdefault(field, []).extend(messages)
+    if connections is None:
+        connections = active_connections(team=team, platforms=seen)
+    thread_problems = thread_shape_problems(thread, "thread")
+    for field, messages in thread_problems.items():
+        problems.setdefault(field, []).extend(messages)
+    for message in first_comment_problems(first_comment, seen):
+        add("first_comment", message)
+    if problem := repeat_problem(repeat, scheduled_at, team.zone):
+        add("repeat", problem)
+    fields = {"content": content, "media_urls": media_urls, "variants": variants, "thread": thread}
+    for name in seen:
+        variant = variants.get(name) if isinstance(variants, dict) else None
+        own = isinstance(variant, dict) and "thread" in variant
+        base_url = connections[name].base_url if connections.get(name) else ""
+        if not (variant_problems if own else thread_problems):
+            where = f"variants.{name}.thread" if own else "thread"
+            found = thread_platform_problems(thread_for(fields, name), name, where, base_url=base_url)
+            for field, messages in found.items():
+                problems.setdefault(field, []).extend(messages)
+        if problem := connection_problem(team.pk, name, connections.get(name)):
+            add("platforms", problem)
+        variant = variants.get(name) if isinstance(variants, dict) else None
+        variant = variant if isinstance(variant, dict) else {}
+        if any(key.startswith(f"variants.{name}") for key in variant_problems):
+            continue
+        text_ok = content_ok or "content" in variant
+        media_ok = urls_ok or "media_urls" in variant
+        if not (text_ok and media_ok):
+            continue
+        text, urls = content_for(fields, name)
+        for message in get_adapter(name).validate(text=text, media_urls=urls, base_url=base_url):
+            field = "content" if "image" not in message else "media_urls"
+            add(f"variants.{name}.{field}" if field in variant else field, message)
+    return problems
+
+
+def connection_problem(team_id: int, platform: str, connection: Connection | None) -> str | None:
+    """Why ``connection`` cannot publish ``platform`` for the team, or None."""
+    if connection is None:
+        return no_connection(team_id, platform)
+    if connection.team_id != team_id:
+        return other_team(platform, connection)
+    if connection.platform != platform:
+        return wrong_platform(platform, connection)
+    if connection.status != Connection.Status.ACTIVE:
+        return reconnect(platform, connection.status_detail or f"Connection #{connection.pk}")
+    if is_undecryptable(connection.access_token):
+        return reconnect(platform, UNDECRYPTABLE)
+    return None
+
+
+def expiry_warnings(*, connections: dict[str, Connection], scheduled_at: datetime | None) -> dict[str, str]:
+    """Per platform, a warning when the account's token ends before the post's time and cannot be
+    renewed without the person ("your LinkedIn token expires on 3 Jan 2027, before this post")."""
+    warnings = {}
+    if scheduled_at is None:
+        return warnings
+    for platform, connection in connections.items():
+        ends = connection.grant_expires_at
+        if ends is not None and ends < scheduled_at:
+            warnings[platform] = (
+                f"Your {label(platform)} token expires on {ends:%-d %b %Y %H:%M} UTC, before this post: "
+                f"reconnect the {label(platform)} account before then, or the post will fail there."
+            )
+    return warnings
+
+
+def active_connections(*, team: Team, platforms: list[str]) -> dict[str, Connection]:
+    """The team's active connection per platform (the oldest, if it has several)."""
+    found: dict[str, Connection] = {}
+    rows = Connection.objects.filter(team=team, platform__in=platforms, status=Connection.Status.ACTIVE)
+    for connection in rows.order_by("created_at", "pk"):
+        found.setdefault(connection.platform, connection)
+    return found
+
+
+# --- rows past the door --------------------------------------------------------------------
+
+
+def post_row_problem(platforms: object) -> str | None:
+    """Why a post row cannot get its publications at all (a row written by SQL with no
+    platforms, a NULL in the list, a name longer than any platform's), or None. Unknown
+    names that fit are the publications' own problem (each fails alone, naming it)."""
+    if not platforms:
+        return "This post lists no platforms: choose at least one, then schedule it again."
+    for name in platforms:
+        if not isinstance(name, str) or not name or len(name) > _PLATFORM_MAX:
+            return f"This post lists {name!r} among its platforms: {unknown_platform(name)}"
+    return None
+
+
+def publication_refusal(publication) -> str | None:
+    """Why this publication cannot be attempted at all (its post or connection changed under
+    it, or its row was written past the door), or None. Checked at every attempt."""
+    post = publication.post
+    if publication.platform not in PLATFORM_NAMES:
+        return unknown_platform(publication.platform)
+    if problem := connection_problem(post.team_id, publication.platform, publication.connection):
+        return problem
+    text, urls = content_for(post, publication.platform)
+    problem = text_problem(text, "The text")
+    if problem is None and is_blank(text):
+        problem = EMPTY
+    if problem:
+        return problem
+    if not isinstance(urls, list):
+        return "The media URLs of this post are not a list: give a list of URLs."
+    problems = media_urls_problems(urls)
+    base_url = publication.connection.base_url if publication.connection else ""
+    if not problems:
+        problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
+    if not problems:
+        problems = _thread_refusal(post, publication.platform, base_url)
+    return " ".join(problems) or None
+
+
+def _thread_refusal(post, platform: str, base_url: str) -> list[str]:
+    """The thread's problems for a row past the door, as sentences."""
+    thread = thread_for(post, platform)
+    found = thread_shape_problems(thread, "thread") or thread_platform_problems(
+        thread, platform, "thread", base_url=base_url
+    )
+    return [message for messages in found.values() for message in messages]
