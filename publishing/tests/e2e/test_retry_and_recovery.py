@@ -109,15 +109,24 @@ class NeverTwiceTests(PublishingLiveTestCase):
         # The answer to the first attempt is lost; before the retry asks, the page publishes 120
         # other posts (another app, a busy team): the lost one is on the second page.
         self.mock.fail("FACEBOOK", mode="accept_then_drop", times=1)
-        self.start_worker(PUBLISH_RETRY_BASE_SECONDS=4)
+        worker = self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1)
         post = services.post_create(
             team=self.team, content="Under the fold", platforms=["FACEBOOK"], scheduled_at=timezone.now()
         )
-        wait_for(lambda: self.mock.posts(platform="FACEBOOK"), message="the first attempt to reach the stand-in")
+        publication = self.publication(post, "FACEBOOK")
+        wait_for(
+            lambda: Publication.objects.filter(pk=publication.pk, next_attempt_at__isnull=False).exists(),
+            message="the first attempt to end, its answer lost, and a retry to be planned",
+        )
+        # No retry until the page is busy: the worker goes (the planned retry stays in Redis)
+        # and another comes once the 120 posts are made, however long they take.
+        worker.stop()
         feed = f"{self.live_server_url}/mock/graph/{setting_value('GRAPH_API_VERSION')}/{FACEBOOK_PAGE}/feed"
         with requests.Session() as http:
             for i in range(120):
                 http.post(feed, data={"message": f"Busy page {i}", "access_token": "other-app"}, timeout=5)
+        self.assertEqual(self.mock.requests(platform="FACEBOOK", method="GET"), [], "nothing read yet")
+        self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1)
 
         self.wait_until_final(post, timeout=20)
 
