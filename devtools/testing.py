@@ -19,15 +19,26 @@ from devtools.processes import WorkerProcess, stand_in_env, worker_env  # noqa: 
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    The pause between two polls starts at ``interval`` and grows by half at each poll up to
+    ``MAX_POLL_INTERVAL``: a condition met at once is seen at once, and a long wait (a retry's
+    backoff, a worker starting) does not spend the machine's CPU asking (each poll of the
+    stand-in is an HTTP request served by this process, of PostgreSQL a query)."""
     deadline = time.monotonic() + timeout
+    pause = interval
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
-        time.sleep(interval)
+        time.sleep(min(pause, max(deadline - time.monotonic(), 0.0) + 0.001))
+        pause = min(pause * 1.5, max(interval, MAX_POLL_INTERVAL))
+
+
+# The longest pause between two polls of wait_for.
+MAX_POLL_INTERVAL = 0.25
 
 
 def process_stop(process, *, timeout: float = 10.0) -> None:
