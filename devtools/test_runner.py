@@ -128,6 +128,15 @@ class DiscoverRunner(runner.DiscoverRunner):
             help="After the run, print the N slowest test modules and test classes (their wall time).",
         )
 
+    def setup_test_environment(self, **kwargs) -> None:
+        super().setup_test_environment(**kwargs)
+        # Django's default hasher (PBKDF2, a million iterations) costs ~0.5 s of CPU per user
+        # made or logged in, by design; the tests make hundreds. Their passwords protect nothing:
+        # the fast hasher Django's documentation advises for tests ("Speeding up the tests").
+        # The settings of every other process (production, the workers the tests start) are
+        # untouched; no test logs in through one of those.
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
     def get_resultclass(self):
         # --debug-sql and --pdb have result classes of their own, and win.
         return super().get_resultclass() or (TimedTextTestResult if self.slowest else None)
