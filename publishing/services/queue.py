@@ -254,7 +254,7 @@ def queued_targets_of(post: Post) -> list[Publication]:
 def post_queue_top(*, post: Post) -> Post:
     """Move the post's queued targets to the top of their queues (the next free slots)."""
     targets = queued_targets_of(post)
-    if not targets or post.status not in QUEUED_POSTS:
+    if not targets or not Post.objects.filter(pk=post.pk, status__in=QUEUED_POSTS).exists():
         raise ValidationError(f"Post #{post.pk} is not in a queue.")
     with transaction.atomic():
         channel_ids = sorted({t.connection_id for t in targets})
