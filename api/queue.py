@@ -6,7 +6,7 @@ a 404)."""
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 
@@ -19,12 +19,19 @@ from publishing.models import Post
 # --- serializers -----------------------------------------------------------------------------
 
 
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "09:00"})
+class LocalTime(serializers.TimeField):
+    """HH:MM, a wall-clock time (OpenAPI's ``format: time`` is RFC 3339's, with seconds and an
+    offset: not what a slot is)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", input_formats=["%H:%M"], **kwargs)
+
+
 class SlotSerializer(StrictSerializer):
     weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 Monday … 6 Sunday.")
-    time = serializers.TimeField(
-        format="%H:%M",
-        input_formats=["%H:%M", "%H:%M:%S"],
-        help_text="Wall-clock time in the team's zone (HH:MM); it stays that local time across DST changes.",
+    time = LocalTime(
+        help_text="Wall-clock time in the team's zone (HH:MM); it stays that local time across DST changes."
     )
 
 
