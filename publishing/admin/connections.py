@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from connections.admin import ConnectionAdmin
 from connections.models import Connection
+from planrrr.teamadmin import TeamScopedInline
 from publishing import services
 from publishing.models import PostingSlot
 
@@ -23,7 +24,7 @@ QUEUE_ACTIONS = {
 }
 
 
-class PostingSlotInline(admin.TabularInline):
+class PostingSlotInline(TeamScopedInline, admin.TabularInline):
     """The channel's weekly slots (wall-clock times in the team's zone). Saved through
     services.channel_slots_set, which gives the queue its new slots."""
 
@@ -63,6 +64,8 @@ class ReconnectConnectionAdmin(ConnectionAdmin):
             for f in formset.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE") and f.cleaned_data.get("time") is not None
         ]
+        # What the admin's history says of the formset (construct_change_message reads these).
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         try:
             services.channel_slots_set(channel=form.instance, slots=slots)
         except ValidationError as err:

@@ -2,11 +2,13 @@
 resume and shuffle; a post's actions add it to the queue. Through the services, team-scoped."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import TestCase
 from django.urls import reverse
 
 from devtools.testing import flush_redis
 from planrrr.models import Membership
+from planrrr.teamadmin import TEAM_GROUP, team_group_sync
 from publishing import services
 from publishing.models import Post, PostingSlot
 from publishing.tests.base import Actors
@@ -20,6 +22,8 @@ class QueueAdminTests(Actors, TestCase):
         self.team.save()
         self.owner.is_staff = True
         self.owner.save()
+        team_group_sync()
+        self.owner.groups.add(Group.objects.get(name=TEAM_GROUP))
         self.client.force_login(self.owner)
         self.page = reverse("admin:connections_connection_change", args=[self.facebook.pk])
 
@@ -77,6 +81,7 @@ class QueueAdminTests(Actors, TestCase):
 
     def test_a_member_cannot_pause_and_another_teams_channel_is_not_found(self):
         member = get_user_model().objects.create_user("bob", "bob@example.org", "password", is_staff=True)
+        member.groups.add(Group.objects.get(name=TEAM_GROUP))
         Membership.objects.create(user=member, team=self.team, role=Membership.Role.MEMBER)
         self.client.force_login(member)
         response = self.client.post(reverse("admin:connections_connection_queue", args=[self.facebook.pk, "pause"]))
