@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import problems, views
+from api import problems, queue, views
 
 app_name = "api"
 
@@ -29,5 +29,6 @@ urlpatterns = [
         name="redoc",
     ),
     *router.urls,
+    *queue.urls(),
     re_path(r"", problems.not_found),
 ]

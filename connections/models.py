@@ -58,6 +58,9 @@ class Connection(models.Model):
     status_detail = models.TextField(blank=True, help_text="Why the connection is not ACTIVE, in the platform's words.")
     # Set when the platform said to slow down; publications of this account wait until then.
     rate_limited_until = models.DateTimeField(null=True, blank=True)
+    # The account's queue is paused: its queued targets are held, with no time, until it resumes
+    # (publishing.services.queue).
+    queue_paused = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -54,6 +54,11 @@ TEAM_GROUP_PERMISSIONS = (
     "publishing.change_post",
     "publishing.view_publication",
     "publishing.change_publication",
+    # A channel's weekly posting slots, on its page (ADMIN and OWNER change them).
+    "publishing.view_postingslot",
+    "publishing.add_postingslot",
+    "publishing.change_postingslot",
+    "publishing.delete_postingslot",
     "connections.view_connection",
     "connections.add_connection",
     "connections.change_connection",

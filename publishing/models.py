@@ -162,6 +162,12 @@ class Publication(models.Model):
     job_id = models.CharField(max_length=100, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     first_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The target's own time; null: the post's. Its effective time is
+    # COALESCE(scheduled_at, post.scheduled_at), except in a queue (publishing.services.queue).
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    # Its place in its channel's queue (1 first), while it is queued; its time is then the queue's
+    # (scheduled_at), and none while the queue is paused (held: never due).
+    queue_position = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -170,10 +176,57 @@ class Publication(models.Model):
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="publication_lease_idx"),
             models.Index(fields=["status", "platform"]),
+            # A channel's queue, in order.
+            models.Index(
+                fields=["connection", "queue_position"],
+                name="publication_queue_idx",
+                condition=models.Q(queue_position__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_platform_display()} for post #{self.post_id}"
+
+    @property
+    def held(self) -> bool:
+        """Queued in a paused queue: no time, never due."""
+        return self.queue_position is not None and self.scheduled_at is None
+
+    @property
+    def effective_at(self):
+        """When this target is due: its own time, else its post's (None while held)."""
+        if self.queue_position is not None:
+            return self.scheduled_at
+        return self.scheduled_at or self.post.scheduled_at
+
+
+class PostingSlot(models.Model):
+    """A weekly time at which a channel (a team's Connection) publishes what is in its queue:
+    a weekday (0 Monday .. 6 Sunday) and a wall-clock time in the team's zone, which stays that
+    wall-clock time across a DST change (docs/posts.md, "Queues")."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0
+        TUESDAY = 1
+        WEDNESDAY = 2
+        THURSDAY = 3
+        FRIDAY = 4
+        SATURDAY = 5
+        SUNDAY = 6
+
+    channel = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="slots")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    time = models.TimeField(help_text="Local time in the team's time zone, e.g. 09:00.")
+
+    class Meta:
+        ordering = ["weekday", "time"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "weekday", "time"], name="postingslot_unique"),
+            models.CheckConstraint(condition=models.Q(weekday__gte=0, weekday__lte=6), name="postingslot_weekday"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.time:%H:%M}"
 
 
 # Upper bounds (seconds) of the Prometheus histogram buckets; JobMetricRollup stores its counts

@@ -105,9 +105,12 @@ def lost_jobs_requeue(now) -> int:
     cutoff = now - timedelta(seconds=settings.SWEEP_REQUEUE_AFTER_SECONDS)
     candidates = list(
         Publication.objects.filter(status=Publication.Status.PENDING, post__status=Post.Status.PUBLISHING)
+        # Held in a paused queue: no job until it resumes.
+        .exclude(queue_position__isnull=False, scheduled_at__isnull=True)
         .annotate(waiting_since=Greatest("enqueued_at", "next_attempt_at"))
         .filter(Q(waiting_since__lt=cutoff) | Q(waiting_since__isnull=True))
-        .only("pk", "job_id", "post_id", "platform")[:BATCH]
+        .select_related("post")
+        .only("pk", "job_id", "post_id", "platform", "scheduled_at", "queue_position", "post__scheduled_at")[:BATCH]
     )
     if not candidates:
         return 0

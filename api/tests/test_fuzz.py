@@ -121,6 +121,15 @@ VALID = [
     ("GET /api/v1/publications/{id}", "publication", {}, None, {}),
     ("GET /api/v1/deliveries/{id}", "delivery", {}, None, {}),
     ("GET /api/v1/me", None, {}, None, {}),
+    ("GET /api/v1/channels/{id}/slots", "connection", {}, None, {}),
+    ("PUT /api/v1/channels/{id}/slots", "connection", {}, {"slots": [{"weekday": 6, "time": "02:30"}]}, {}),
+    ("GET /api/v1/channels/{id}/queue", "connection", {}, None, {}),
+    ("POST /api/v1/channels/{id}/queue/pause", "connection", {}, None, KEY),
+    ("POST /api/v1/channels/{id}/queue/resume", "connection", {}, None, {}),
+    ("POST /api/v1/channels/{id}/queue/shuffle", "connection", {}, None, {}),
+    ("POST /api/v1/posts/{id}/queue", "draft", {}, None, KEY),
+    ("POST /api/v1/posts/{id}/queue/top", "queued", {}, None, {}),
+    ("POST /api/v1/posts/{id}/queue/remove", "queued", {}, None, {}),
 ]
 
 
@@ -156,7 +165,12 @@ class FuzzTestCase(ApiActors, TestCase):
         review = services.post_create(team=self.team, content="In review", platforms=["TWITTER"])
         Post.objects.filter(pk=review.pk).update(status=Post.Status.IN_REVIEW)
         endpoint = webhooks.endpoint_create(team=self.team, url="http://127.0.0.1:9/hook")
+        services.channel_slots_set(channel=self.facebook, slots=[{"weekday": 0, "time": "09:00"}])
+        queued = services.post_queue(
+            post=services.post_create(team=self.team, content="Queued", platforms=["FACEBOOK"])
+        )
         return {
+            "queued": queued.pk,
             "draft": draft.pk,
             "failed": failed.pk,
             "review": review.pk,
@@ -170,7 +184,8 @@ class FuzzTestCase(ApiActors, TestCase):
         """The team's rows an operation on ``{id}`` can act on."""
         resource = operation.path.removeprefix("/api/v1/").split("/")[0]
         return {
-            "posts": [self.rows["draft"], self.rows["failed"], self.rows["review"]],
+            "posts": [self.rows["draft"], self.rows["failed"], self.rows["review"], self.rows["queued"]],
+            "channels": [self.rows["connection"]],
             "publications": [self.rows["publication"]],
             "connections": [self.rows["connection"]],
             "webhook-endpoints": [self.rows["endpoint"]],
@@ -251,6 +266,7 @@ class GeneratedCasesTests(FuzzTestCase):
     def test_the_rest_answers_as_documented(self):
         self.run_operations("publications")
         self.run_operations("connections")
+        self.run_operations("channels")
         self.run_operations("me")
 
 

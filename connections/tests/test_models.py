@@ -54,6 +54,9 @@ class UndecryptableConnectionTests(TestCase):
                     "access_token": "",
                     "status": "ACTIVE",
                     "status_detail": "",
+                    # The channel's posting slots (an inline the publishing app adds), none.
+                    "slots-TOTAL_FORMS": "0",
+                    "slots-INITIAL_FORMS": "0",
                 },
             )
         self.assertEqual(response.status_code, 302)

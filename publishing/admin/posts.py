@@ -34,7 +34,17 @@ class PostAdmin(TeamScopedAdmin):
     search_fields = ["content"]
     date_hierarchy = "scheduled_at"
     inlines = [PublicationInline]
-    actions = ["cancel", "publish_now", "retry_failed", "submit", "approve", "reject"]
+    actions = [
+        "cancel",
+        "publish_now",
+        "add_to_queue",
+        "queue_top",
+        "queue_remove",
+        "retry_failed",
+        "submit",
+        "approve",
+        "reject",
+    ]
     list_select_related = ["team"]
     change_form_template = "admin/publishing/post/change_form.html"
 
@@ -178,6 +188,41 @@ class PostAdmin(TeamScopedAdmin):
                     request, f"{post_name(post)}: publishing now on {', '.join(post.platforms)}.", messages.SUCCESS
                 )
 
+    # --- queues (publishing.services.queue) ---
+
+    @admin.action(description="Add selected posts to their channels' queues", permissions=["change"])
+    def add_to_queue(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        for post in queryset.select_related("team"):
+            try:
+                post = services.post_queue(post=post, role=team_role(request, post.team_id))
+            except (ValidationError, PermissionDenied) as err:
+                self.message_user(request, f"{post_name(post)}: not queued, {words(err)}", messages.ERROR)
+                continue
+            times = ", ".join(
+                f"{p.platform} {p.scheduled_at.astimezone(post.team.zone):%a %Y-%m-%d %H:%M}"
+                if p.scheduled_at
+                else f"{p.platform} held (queue paused)"
+                for p in post.publications.order_by("pk")
+            )
+            self.message_user(request, f"{post_name(post)}: queued ({times}).", messages.SUCCESS)
+
+    @admin.action(description="Move selected queued posts to the top of their queues", permissions=["change"])
+    def queue_top(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        self._queue_move(request, queryset, services.post_queue_top, "moved to the top of its queues")
+
+    @admin.action(description="Remove selected posts from their queues", permissions=["change"])
+    def queue_remove(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
+        self._queue_move(request, queryset, services.post_queue_remove, "out of its queues (a draft again)")
+
+    def _queue_move(self, request: HttpRequest, queryset: QuerySet[Post], move, done: str) -> None:
+        for post in queryset:
+            try:
+                move(post=post)
+            except ValidationError as err:
+                self.message_user(request, f"{post_name(post)}: {words(err)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{post_name(post)}: {done}.", messages.SUCCESS)
+
     # --- review (Team.requires_approval): roles come from Membership, checked by the services ---
 
     @admin.action(description="Submit selected drafts for review", permissions=["change"])
@@ -262,7 +307,14 @@ class PostAdmin(TeamScopedAdmin):
 
 
 # The buttons on a post's page: action name -> label.
-POST_ACTIONS = {"publish_now": "Publish now", "cancel": "Cancel", "retry_failed": "Retry failed publications"}
+POST_ACTIONS = {
+    "publish_now": "Publish now",
+    "add_to_queue": "Add to queue",
+    "queue_top": "Move to top of queue",
+    "queue_remove": "Remove from queue",
+    "cancel": "Cancel",
+    "retry_failed": "Retry failed publications",
+}
 
 
 CHIP_COLOURS = {

@@ -13,6 +13,9 @@
                publications_requeue_after_reconnect                     (tokens that die)
     finalize   post_finalize, post_fail                                 (the post's outcome)
     retry      publications_retry                                       (failed ones again)
+    queue      post_queue, post_queue_top, post_queue_remove, channel_queue_*,
+               channel_slots_set, channel_queue_recompute              (slots and queues)
+    caps       cap_problem, cap_live_store                              (publishing caps)
     signals    webhook events and metric rows
 
 The rules every entry point checks are in ``publishing.rules``; jobs (``publishing.jobs``)
@@ -49,11 +52,31 @@ from publishing.services.posts import (
     post_update,
 )
 from publishing.services.publish import publication_publish
+from publishing.services.queue import (
+    channel_queue,
+    channel_queue_pause,
+    channel_queue_recompute,
+    channel_queue_resume,
+    channel_queue_shuffle,
+    channel_slots_set,
+    post_queue,
+    post_queue_remove,
+    post_queue_top,
+)
 from publishing.services.retry import publications_retry
 from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
+    "channel_queue",
+    "channel_queue_pause",
+    "channel_queue_recompute",
+    "channel_queue_resume",
+    "channel_queue_shuffle",
+    "channel_slots_set",
+    "post_queue",
+    "post_queue_remove",
+    "post_queue_top",
     "active_connections",
     "claim",
     "connection_expire",

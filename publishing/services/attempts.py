@@ -11,9 +11,16 @@ Publication states (``Publication.Status``) and every move between them::
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
                                                           free (its own lease, never       stage_token,
                                                           the publish one)                 stage_expires_at
-    PENDING     PUBLISHING  claim (publish.publication_   post PUBLISHING and due;         attempt_count + 1, lease
-                            publish)                      next_attempt_at reached; no      (lease_token, expires)
-                                                          live stage lease
+    PENDING     PENDING     dispatch (post due: its       post PUBLISHING; the target's    next_attempt_at (its time),
+                            earliest target's time)       own time later than now          its job enqueued at it
+    PENDING     PENDING     queue.channel_queue_recompute queued (queue_position), never   scheduled_at (its slot; null
+                            (add, top, remove, shuffle,   attempted (first_attempt_at      while its queue is paused:
+                            slots, pause, resume, a post  null); the channel's row locked  held), queue_position; a
+                            scheduled, cancelled)                                          started post's job at it
+    PENDING     PUBLISHING  claim (publish.publication_   post PUBLISHING and due; the     attempt_count + 1, lease
+                            publish)                      target's own time come (not      (lease_token, expires)
+                                                          held); next_attempt_at reached;
+                                                          no live stage lease
     PUBLISHING  PUBLISHING  record_step (publish, each    holds the lease                  metadata["parts"] only
                             step of a thread)
     PUBLISHING  PUBLISHED   settle(done)                  holds the lease                  external_id, published_at,
@@ -39,9 +46,17 @@ Publication states (``Publication.Status``) and every move between them::
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status. Because the claim requires the post to be PUBLISHING and due, a
 CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's publication can never reach a platform,
-whatever job sits in the queue or whatever lease is recovered. Every write out of PUBLISHING
-is fenced by the attempt's ``lease_token``: a late answer of an attempt presumed dead cannot
-overwrite what its successor did.
+whatever job sits in the queue or whatever lease is recovered.
+
+Each target has its own time: ``COALESCE(publication.scheduled_at, post.scheduled_at)``, a
+queued target's being its slot only (none while its queue is paused), and ``Post.scheduled_at``
+is the earliest of its targets'. The post starts (PUBLISHING) when its earliest target is due;
+the claim also requires the target's own time, so a target due later is never published early,
+whatever job runs: dispatch enqueues it at its time, with ``next_attempt_at`` saying when (the
+sweep's lost-job recovery waits for it), and a held target gets no job until its queue resumes.
+
+Every write out of PUBLISHING is fenced by the attempt's ``lease_token``: a late answer of an
+attempt presumed dead cannot overwrite what its successor did.
 
 A publication may take several steps (a thread: the post, then each part as a reply): within
 PUBLISHING, ``record_step`` writes each step's result to ``metadata`` (a fenced UPDATE, nothing
@@ -143,10 +158,10 @@ class Attempt:
 
 def claim(publication_id: int, started: float) -> Attempt | None:
     """PENDING -> PUBLISHING, counting the attempt before the platform is called, only while
-    the post is PUBLISHING and due. Exactly one caller wins. One statement that also returns
-    the row as it now is, with its post and connection: the attempt's only read before the
-    platform is called (Django's update() returns only a count, and a select_related() before
-    it would be a second round trip)."""
+    the post is PUBLISHING and due, and the target's own time has come. Exactly one caller wins.
+    One statement that also returns the row as it now is, with its post and connection: the
+    attempt's only read before the platform is called (Django's update() returns only a count,
+    and a select_related() before it would be a second round trip)."""
     token, now = uuid.uuid4(), timezone.now()
     params = {
         "token": token,
@@ -193,6 +208,9 @@ _CLAIM_SQL = f"""
                   WHERE post.id = p.post_id
                     AND post.status = %(post_publishing)s
                     AND post.scheduled_at <= %(due_by)s
+                    -- The target's own time (a queued one's only: held in a paused queue, none).
+                    AND COALESCE(p.scheduled_at, CASE WHEN p.queue_position IS NULL THEN post.scheduled_at END)
+                        <= %(due_by)s
                )
      RETURNING p.*
     )

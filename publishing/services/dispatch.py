@@ -1,4 +1,5 @@
-"""Due posts start publishing: SCHEDULED -> PUBLISHING, one RQ job per pending publication.
+"""Due posts start publishing: SCHEDULED -> PUBLISHING, one RQ job per pending publication, at
+the target's own time (a post starts when its earliest target is due; docs/posts.md, "Queues").
 
 Due posts are found in the database (``due_posts_dispatch``, run by the workers every
 DISPATCH_INTERVAL_SECONDS, and at once for a post created already due) and dispatched in
@@ -128,7 +129,9 @@ def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int
         else:
             good.append(post)
     Post.objects.filter(pk__in=[post.pk for post in good]).update(status=Post.Status.PUBLISHING, updated_at=now)
-    publications = list(Publication.objects.filter(post__in=good).order_by("post__scheduled_at", "pk"))
+    publications = list(
+        Publication.objects.filter(post__in=good).select_related("post").order_by("post__scheduled_at", "pk")
+    )
     publications += _ensure_publications(good, publications)
     pending = [p for p in publications if p.status == Publication.Status.PENDING]
     return pending, {p.post_id for p in publications if p.status not in Publication.FINAL}
@@ -166,9 +169,20 @@ def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list
 
 def publication_enqueue(*, publication: Publication, at: datetime | None = None) -> str:
     """Enqueue (after commit) the job carrying the publication's next attempt, at ``at`` if
-    given; remember its id so the sweep can tell when Redis lost it."""
+    given, else at the target's own time if that is still ahead (``next_attempt_at`` then says
+    when, so the sweep waits for it); remember its id so the sweep can tell when Redis lost it.
+    A held target (queued in a paused queue) gets none: its queue's resume enqueues it."""
     job_id = publication_job_id(publication)
-    Publication.objects.filter(pk=publication.pk).update(job_id=job_id, enqueued_at=timezone.now())
+    now = timezone.now()
+    fields = {"job_id": job_id, "enqueued_at": now}
+    if at is None:
+        target = Publication.objects.select_related("post").filter(pk=publication.pk).first()
+        if target is not None and target.held:
+            return ""
+        due = target.effective_at if target is not None else None
+        if due is not None and due > now:
+            at = fields["next_attempt_at"] = due
+    Publication.objects.filter(pk=publication.pk).update(**fields)
     publication_enqueue_on_commit(publication=publication, job_id=job_id, at=at)
     return job_id
 
@@ -219,21 +233,37 @@ def first_comment_enqueue(*, publication: Publication, at: datetime | None = Non
 
 def publications_enqueue(*, publications: list[Publication]) -> None:
     """Enqueue (after commit) one job per publication: one UPDATE of their job ids, one
-    Redis round trip. Each publication needs its ``pk``, ``post_id`` and ``platform``."""
+    Redis round trip. Each publication needs its ``pk``, ``post_id``, ``platform``, its own
+    ``scheduled_at`` and ``queue_position``, and its post's ``scheduled_at`` (select_related):
+    a target whose own time is still ahead is enqueued at it, with ``next_attempt_at`` saying
+    when (the sweep waits for it); a held one (queued in a paused queue) is not enqueued."""
+    publications = [p for p in publications if not p.held]
     if not publications:
         return
     now = timezone.now()
+    later: list[tuple[Publication, datetime]] = []
     for publication in publications:
         publication.job_id, publication.enqueued_at = publication_job_id(publication), now
-    Publication.objects.bulk_update(publications, ["job_id", "enqueued_at"])
+        due = publication.effective_at
+        if due is not None and due > now:
+            publication.next_attempt_at = due
+            later.append((publication, due))
+    Publication.objects.bulk_update(publications, ["job_id", "enqueued_at", "next_attempt_at"])
+    waiting = {p.pk for p, _ in later}
     batch = [
-        Queue.prepare_data(JOB, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout")) for p in publications
+        Queue.prepare_data(JOB, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout"))
+        for p in publications
+        if p.pk not in waiting
     ]
 
     def enqueue() -> None:
         queue = django_rq.get_queue("default", commit_mode="auto")
         with queue.connection.pipeline() as pipe:
-            queue.enqueue_many(batch, pipeline=pipe)
+            if batch:
+                queue.enqueue_many(batch, pipeline=pipe)
+            for publication, due in later:
+                options = _job_options(publication, publication.job_id)
+                queue.enqueue_at(due, JOB, publication.pk, **options, pipeline=pipe)
             pipe.execute()
 
     # If Redis is unreachable now, the dispatch stands (the publications hold their job ids) and

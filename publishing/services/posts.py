@@ -22,7 +22,7 @@ from planrrr.models import Membership, Team
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
-from publishing.services import signals
+from publishing.services import caps, queue, signals
 from publishing.services.dispatch import posts_dispatch
 from publishing.services.staging import stage_enqueue
 
@@ -88,6 +88,9 @@ def post_create(
         first_comment=first_comment,
         repeat=repeat,
     )
+    if not problems and scheduled_at is not None:
+        accounts = chosen or rules.active_connections(team=team, platforms=platforms)
+        problems = caps_problems(team=team, connections=accounts.values(), at=scheduled_at)
     if problems:
         raise ValidationError(problems)
     post = Post(
@@ -134,9 +137,28 @@ def post_save_new(*, post: Post, connections: dict[str, Connection] | None = Non
             for name in post.platforms
         )
         if post.status == Post.Status.SCHEDULED:
+            # Its time takes a slot of its channels' queues.
+            queue.post_channels_recompute(post=post)
             _dispatch_if_due(post)
             stage_enqueue(post)
     return post
+
+
+def caps_problems(*, team: Team, connections, at: datetime, exclude_post_id: int | None = None) -> dict:
+    """The door's check of the platforms' publishing caps (publishing.services.caps): one more
+    target at ``at`` on each of ``connections``; {"scheduled_at": [messages]} or {}."""
+    messages = [
+        problem
+        for connection in connections
+        if connection is not None
+        and (problem := caps.cap_problem(connection=connection, at=at, exclude_post_id=exclude_post_id, zone=team.zone))
+    ]
+    return {"scheduled_at": messages} if messages else {}
+
+
+def _targets_caps_problems(post: Post, at: datetime) -> dict:
+    accounts = [p.connection for p in post.publications.select_related("connection") if p.connection_id]
+    return caps_problems(team=post.team, connections=accounts, at=at, exclude_post_id=post.pk)
 
 
 def post_schedule(
@@ -151,19 +173,24 @@ def post_schedule(
     problems = _problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
     if scheduled_at is None:
         problems.setdefault("scheduled_at", []).append("Pick a time to publish at, or publish now.")
+    if not problems:
+        problems = _targets_caps_problems(post, scheduled_at)
     if problems:
         raise ValidationError(problems)
-    updated = Post.objects.filter(pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.SCHEDULED]).update(
-        status=Post.Status.SCHEDULED, scheduled_at=scheduled_at, error="", updated_at=timezone.now()
-    )
-    if not updated:
-        post.refresh_from_db()
-        raise ValidationError(
-            f"Post #{post.pk} is {post.status.lower()}: only drafts and scheduled posts can be scheduled."
+    with transaction.atomic():
+        updated = Post.objects.filter(pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.SCHEDULED]).update(
+            status=Post.Status.SCHEDULED, scheduled_at=scheduled_at, error="", updated_at=timezone.now()
         )
-    post.refresh_from_db()
-    _dispatch_if_due(post)
-    stage_enqueue(post)
+        if not updated:
+            post.refresh_from_db()
+            raise ValidationError(
+                f"Post #{post.pk} is {post.status.lower()}: only drafts and scheduled posts can be scheduled."
+            )
+        # A time of its own: out of its queues, and its time takes a slot there.
+        queue.post_queue_leave(post=post)
+        post.refresh_from_db()
+        _dispatch_if_due(post)
+        stage_enqueue(post)
     return post
 
 
@@ -265,14 +292,33 @@ def post_update(
         else:
             locked.status = Post.Status.SCHEDULED if locked.scheduled_at else Post.Status.DRAFT
         locked.error = ""
+        # Queued and not given a time of its own: it keeps its places in its channels' queues.
+        places = {}
+        if not rescheduled and locked.status == Post.Status.SCHEDULED:
+            places = {t.connection_id: t.queue_position for t in queue.queued_targets_of(locked)}
+        before_channels = set(locked.publications.values_list("connection_id", flat=True))
+        if places and locked.status == Post.Status.SCHEDULED:
+            locked.scheduled_at = None  # the queue's times, given again below
+        elif locked.scheduled_at and locked.status == Post.Status.SCHEDULED:
+            problems = _targets_caps_problems(locked, locked.scheduled_at) if rescheduled else {}
+            if problems:
+                raise ValidationError(problems)
         locked.full_clean()
         locked.save()
         locked.publications.all().delete()
         connections = rules.active_connections(team=locked.team, platforms=list(locked.platforms))
         Publication.objects.bulk_create(
-            Publication(post=locked, platform=name, connection=connections.get(name)) for name in locked.platforms
+            Publication(
+                post=locked,
+                platform=name,
+                connection=connections.get(name),
+                queue_position=places.get(getattr(connections.get(name), "pk", None)),
+            )
+            for name in locked.platforms
         )
-        if locked.status == Post.Status.SCHEDULED:
+        queue.channels_recompute(before_channels | {c.pk for c in connections.values()})
+        locked.refresh_from_db()
+        if locked.status == Post.Status.SCHEDULED and locked.scheduled_at:
             _dispatch_if_due(locked)
             stage_enqueue(locked)
         if locked.status == Post.Status.IN_REVIEW and before == Post.Status.SCHEDULED:
@@ -321,6 +367,8 @@ def post_approve(
             f"This post was due at {scheduled_at.isoformat()}, which has passed: approve it to publish now "
             "(publishNow), or give a new time."
         ]
+    if not problems:
+        problems = _targets_caps_problems(post, scheduled_at)
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
@@ -336,6 +384,7 @@ def post_approve(
         if not updated:
             raise ValidationError(f"Post #{post.pk} is {post.status.lower()}: only posts in review can be approved.")
         signals.emit_review(post, "post.approved", user=user)
+        queue.post_channels_recompute(post=post)
         _dispatch_if_due(post)
         stage_enqueue(post)
     return post
@@ -365,9 +414,12 @@ def post_reject(*, post: Post, role: str | None, note: str, user=None) -> Post:
 def post_cancel(*, post: Post) -> bool:
     """Cancel a post that has not started publishing. Returns False if it already has. A
     cancelled post of a series stops the series (publishing.services.series)."""
-    updated = Post.objects.filter(
-        pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
-    ).update(status=Post.Status.CANCELLED, updated_at=timezone.now())
+    with transaction.atomic():
+        updated = Post.objects.filter(
+            pk=post.pk, status__in=[Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
+        ).update(status=Post.Status.CANCELLED, updated_at=timezone.now())
+        if updated:
+            queue.post_queue_leave(post=post)  # its slots go to the others
     return bool(updated)
 
 

@@ -96,6 +96,9 @@ class AdminTests(Actors, TestCase):
             "access_token": "",
             "status": "ACTIVE",
             "status_detail": "",
+            # The channel's posting slots (an inline), none.
+            "slots-TOTAL_FORMS": "0",
+            "slots-INITIAL_FORMS": "0",
         }
         self.assertEqual(self.client.post(url, data).status_code, 302)
         self.facebook.refresh_from_db()

@@ -1,6 +1,6 @@
 """LinkedIn members and organizations (REST Posts API): docs/platforms/linkedin.md."""
 
-from connections.platforms.declaration import Declaration, Setting
+from connections.platforms.declaration import Cap, Declaration, Setting
 
 API_VERSION = Setting("LINKEDIN_API_VERSION", "202501")
 # The member scopes, plus the organization ones (which need LinkedIn's Community Management API).
@@ -22,5 +22,7 @@ DECLARATION = Declaration(
     # The consent page and the token endpoint.
     oauth_url=Setting("LINKEDIN_OAUTH_URL", "https://www.linkedin.com", standin="linkedin-www"),
     settings=(API_VERSION, SCOPES),
-    # No published per-account cap (docs/platforms/linkedin.md).
+    # No published per-account cap (docs/platforms/linkedin.md): 100 posts a day, the figure other
+    # schedulers keep to.
+    caps=(Cap(count=100, window_seconds=24 * 3600),),
 )

@@ -1,0 +1,128 @@
+"""Publishing caps at scheduling time: each platform declares how many posts an account may
+publish in a rolling window (``Declaration.caps``, from its documentation: docs/platforms/), and
+the door refuses a time that would exceed one, saying when the next room is; the queue skips
+full windows (publishing.services.queue). A cap reached anyway (posts made elsewhere, a lower
+live limit) is the platform's refusal, which is a wait (RateLimited), not a failure.
+
+What counts, per account (connection): its targets published (at ``published_at``), and those
+scheduled or queued (at their own time, ``COALESCE(publication.scheduled_at, post.scheduled_at)``)
+of posts SCHEDULED or PUBLISHING; a target held in a paused queue has no time and does not
+count until it has one.
+
+Where the platform reports the account's own figure (Instagram's content_publishing_limit), the
+last one read (``cap_live_store``) replaces the declared count for a day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Q
+
+from connections.models import Connection
+from connections.platforms import UnknownPlatform
+from connections.platforms import declaration as declaration_of
+from publishing.models import Post, Publication
+from publishing.slots import Window, fits, next_room
+
+# How long a live figure read from the platform stands in for the declared count.
+LIVE_SECONDS = 24 * 3600
+
+
+def _live_key(connection_id: int) -> str:
+    return f"planrrr:cap-live:{connection_id}"
+
+
+def cap_live_store(*, connection_id: int, count: int) -> None:
+    """Remember the account's own figure, as the platform reported it."""
+    cache.set(_live_key(connection_id), int(count), LIVE_SECONDS)
+
+
+def windows_of(connection: Connection) -> list[Window]:
+    """The caps of ``connection``'s platform as windows; a live cap's count is the figure the
+    platform last reported for this account, when one is known."""
+    try:
+        declared = declaration_of(connection.platform)
+    except UnknownPlatform:
+        return []
+    live = None
+    if any(cap.live for cap in declared.caps):
+        try:
+            live = cache.get(_live_key(connection.pk))
+        except Exception:  # Redis down: the declared figure holds
+            live = None
+    return [
+        Window(count=live if cap.live and live is not None else cap.count, seconds=cap.window_seconds)
+        for cap in declared.caps
+    ]
+
+
+def counted_targets(connection_id: int):
+    """The account's targets a cap counts (published, scheduled, queued), annotated ``at``."""
+    published = Q(status=Publication.Status.PUBLISHED, published_at__isnull=False)
+    waiting = Q(
+        status__in=[Publication.Status.PENDING, Publication.Status.PUBLISHING],
+        post__status__in=[Post.Status.SCHEDULED, Post.Status.PUBLISHING],
+    )
+    return Publication.objects.filter(connection_id=connection_id).filter(published | waiting)
+
+
+def taken_times(
+    connection_id: int, *, start: datetime, end: datetime, exclude_post_id: int | None = None, queued: bool = True
+) -> list[datetime]:
+    """The instants (sorted) of the account's counted targets within [start, end]: published
+    ones at ``published_at``, the others at their own time. ``queued=False`` leaves queued
+    targets out (the queue gives those their times itself)."""
+    rows = counted_targets(connection_id).select_related("post")
+    if exclude_post_id is not None:
+        rows = rows.exclude(post_id=exclude_post_id)
+    if not queued:
+        rows = rows.filter(queue_position__isnull=True)
+    rows = rows.only("status", "published_at", "scheduled_at", "queue_position", "post__scheduled_at")
+    times = []
+    for row in rows.filter(
+        Q(published_at__range=(start, end))
+        | Q(scheduled_at__range=(start, end))
+        | Q(scheduled_at__isnull=True, queue_position__isnull=True, post__scheduled_at__range=(start, end))
+    ):
+        at = row.published_at if row.status == Publication.Status.PUBLISHED else row.effective_at
+        if at is not None and start <= at <= end:
+            times.append(at)
+    return sorted(times)
+
+
+def cap_problem(*, connection: Connection, at: datetime, exclude_post_id: int | None = None, zone=None) -> str | None:
+    """Why one more target on ``connection`` at ``at`` would exceed a cap of its platform, with
+    the next time it fits; None when it fits. ``exclude_post_id``: the post being (re)scheduled,
+    whose own targets are not counted against it."""
+    windows = windows_of(connection)
+    if not windows:
+        return None
+    widest = max(window.span for window in windows)
+    taken = taken_times(connection.pk, start=at - widest, end=at + widest, exclude_post_id=exclude_post_id)
+    full = [window for window in windows if not fits(taken, at, window)]
+    if not full:
+        return None
+    # The next room may lie past the windows read so far: read up to a year on.
+    later = taken_times(
+        connection.pk, start=at - widest, end=at + timedelta(days=366) + widest, exclude_post_id=exclude_post_id
+    )
+    room = next_room(later, at, windows)
+    label = connection.get_platform_display()
+    name = connection.name or connection.account_id
+    window = full[0]
+    shown = _local(at, zone)
+    message = (
+        f"{label} takes at most {window.describe()} on {name} (channel #{connection.pk}); it already has "
+        f"{window.count} published, scheduled or queued within {window.describe().split(' per ')[1]} of {shown}."
+    )
+    if room is None:
+        return message + " There is no room within a year: remove or move some of its posts."
+    return f"{message} The next room is at {_local(room, zone)}: pick that time or later, or add the post to the queue."
+
+
+def _local(at: datetime, zone) -> str:
+    if zone is None:
+        return at.strftime("%Y-%m-%d %H:%M UTC")
+    return at.astimezone(zone).strftime(f"%Y-%m-%d %H:%M ({zone.key})")
