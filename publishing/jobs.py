@@ -14,3 +14,7 @@ def publication_publish(publication_id: int) -> str:
 
 def publication_first_comment(publication_id: int) -> str:
     return services.publication_first_comment(publication_id=publication_id)
+
+
+def cap_live_read(connection_id: int) -> int | None:
+    return services.cap_live_read(connection_id=connection_id)

@@ -222,6 +222,12 @@ class Adapter:
         platform keeps for less time than planrrr may wait (a rate limit, a person's retry)."""
         raise NotImplementedError
 
+    def publishing_limit(self, account: Account) -> int | None:
+        """The account's own publishing cap, as the platform reports it now, for a platform whose
+        declaration has a ``live`` cap (Instagram's content_publishing_limit); None where the
+        platform reports none. Raises a PlatformError subclass on error."""
+        return None
+
     def comment(self, account: Account, draft: Draft) -> str:
         """Comment ``draft.text`` on the account's post ``draft.reply_to`` (on X, Bluesky and
         Mastodon a reply to it, ``draft.reply_root`` the post too); returns the comment's id.

@@ -15,7 +15,7 @@
     retry      publications_retry                                       (failed ones again)
     queue      post_queue, post_queue_top, post_queue_remove, channel_queue_*,
                channel_slots_set, channel_queue_recompute              (slots and queues)
-    caps       cap_problem, cap_live_store                              (publishing caps)
+    caps       cap_problem, cap_live_store, caps_live_due, cap_live_read (publishing caps)
     signals    webhook events and metric rows
 
 The rules every entry point checks are in ``publishing.rules``; jobs (``publishing.jobs``)
@@ -26,6 +26,7 @@ all call these safely, exactly one wins each transition.
 
 from publishing.rules import active_connections, post_problems
 from publishing.services.attempts import claim, publication_recover, record_step, settle
+from publishing.services.caps import cap_live_read, caps_live_due
 from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import (
     due_posts_dispatch,
@@ -68,6 +69,8 @@ from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
+    "cap_live_read",
+    "caps_live_due",
     "channel_queue",
     "channel_queue_pause",
     "channel_queue_recompute",

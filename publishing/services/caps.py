@@ -10,33 +10,99 @@ of posts SCHEDULED or PUBLISHING; a target held in a paused queue has no time an
 count until it has one.
 
 Where the platform reports the account's own figure (Instagram's content_publishing_limit), the
-last one read (``cap_live_store``) replaces the declared count for a day.
+last one read (``cap_live_store``) replaces the declared count for a day. It is read by a job per
+account (``cap_live_read``), enqueued by the periodic ``caps_live_due`` for every active account
+of such a platform whose figure is older than LIVE_REFRESH_SECONDS: never in a request, never in
+the worker loop; an account the platform will not answer for keeps the declared count.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+import django_rq
 from django.core.cache import cache
 from django.db.models import Q
 
 from connections.models import Connection
-from connections.platforms import UnknownPlatform
+from connections.platforms import UnknownPlatform, declarations, get_adapter
 from connections.platforms import declaration as declaration_of
+from connections.platforms.base import Account, PlatformError
 from publishing.models import Post, Publication
 from publishing.slots import Window, fits, next_room
 
+logger = logging.getLogger("planrrr.caps")
+
 # How long a live figure read from the platform stands in for the declared count.
 LIVE_SECONDS = 24 * 3600
+# How old a live figure may grow before it is read again (a job per account).
+LIVE_REFRESH_SECONDS = 6 * 3600
+# At most this many reads enqueued per periodic run (the next run takes the rest).
+LIVE_BATCH = 200
+LIVE_JOB = "publishing.jobs.cap_live_read"
 
 
 def _live_key(connection_id: int) -> str:
     return f"planrrr:cap-live:{connection_id}"
 
 
+def _fresh_key(connection_id: int) -> str:
+    # Set when a read is enqueued (or made): no other read of the account until it lapses.
+    return f"planrrr:cap-live-fresh:{connection_id}"
+
+
 def cap_live_store(*, connection_id: int, count: int) -> None:
     """Remember the account's own figure, as the platform reported it."""
     cache.set(_live_key(connection_id), int(count), LIVE_SECONDS)
+
+
+def live_platforms() -> list[str]:
+    """The platforms whose declaration has a cap the platform reports per account."""
+    return [declared.name for declared in declarations() if any(cap.live for cap in declared.caps)]
+
+
+def caps_live_due() -> list[int]:
+    """Periodic (PLANRRR_PERIODIC): enqueue the read of the live cap of every active account of
+    a platform that reports one, whose last read is older than LIVE_REFRESH_SECONDS; return
+    their ids. The read runs in a job (``cap_live_read``), so a slow platform never holds up
+    the loop that dispatches due posts."""
+    platforms = live_platforms()
+    if not platforms:
+        return []
+    ids = Connection.objects.filter(platform__in=platforms, status=Connection.Status.ACTIVE).order_by("pk")
+    queue = django_rq.get_queue("default")
+    enqueued = []
+    for connection_id in ids.values_list("pk", flat=True).iterator():
+        if len(enqueued) >= LIVE_BATCH:
+            break
+        if cache.add(_fresh_key(connection_id), 1, LIVE_REFRESH_SECONDS):
+            queue.enqueue(LIVE_JOB, connection_id, job_timeout=120)
+            enqueued.append(connection_id)
+    return enqueued
+
+
+def cap_live_read(*, connection_id: int) -> int | None:
+    """Read the account's own publishing cap from its platform and keep it (``cap_live_store``);
+    the figure, or None when the account is gone, not active, or the platform did not answer
+    (logged: the declared count holds until the next read)."""
+    connection = Connection.objects.filter(pk=connection_id, status=Connection.Status.ACTIVE).first()
+    if connection is None:
+        return None
+    try:
+        count = get_adapter(connection.platform).publishing_limit(Account.of(connection))
+    except PlatformError as error:
+        logger.warning(
+            "could not read the publishing cap of connection %s (%s): %s; the declared count holds",
+            connection.pk,
+            connection.platform,
+            error,
+            extra={"connection": connection.pk, "platform": connection.platform},
+        )
+        return None
+    if count is not None:
+        cap_live_store(connection_id=connection.pk, count=count)
+    return count
 
 
 def windows_of(connection: Connection) -> list[Window]:

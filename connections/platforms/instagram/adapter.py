@@ -120,6 +120,23 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
             slow_down_until=slow_down_until,
         )
 
+    def publishing_limit(self, account: Account) -> int | None:
+        """GET /{ig-user-id}/content_publishing_limit?fields=config ->
+        {"data": [{"config": {"quota_total": 50, "quota_duration": 86400}}]}: how many posts the
+        account may publish through the API in a rolling 24 hours, which Meta has changed over
+        the years (25, 50, 100) and may set per account.
+        https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/content_publishing_limit
+        """
+        response = self.request(
+            "GET", f"/{account.account_id}/content_publishing_limit", account=account, params={"fields": "config"}
+        )
+        data = self.json(response).get("data")
+        config = data[0].get("config") if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        total = config.get("quota_total") if isinstance(config, dict) else None
+        if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+            raise self.malformed(response, "no quota_total in content_publishing_limit")
+        return total
+
     def stage(self, account: Account, draft: Draft) -> None:
         """Create the container(s) ahead of the slot (they live 24 hours); Instagram processes
         them meanwhile, so ``publish`` finds them FINISHED and only calls media_publish."""
