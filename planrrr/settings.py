@@ -268,8 +268,6 @@ PLANRRR_PERIODIC = {
     "webhooks.services.events_prune": 60.0,
     "connections.services.tokens_refresh_due": TOKEN_REFRESH_INTERVAL_SECONDS,
     "connections.services.expiring_connections_warn": 300.0,
-    # The publishing caps that platforms report per account (Instagram's), read by a job each.
-    "publishing.services.caps_live_due": 600.0,
 }
 # What a worker's main process does once before it forks or starts working, besides the
 # preloading of planrrr.preload: dotted paths of functions taking no argument.

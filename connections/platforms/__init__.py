@@ -51,11 +51,6 @@ def declaration(name: str) -> Declaration:
         raise UnknownPlatform(f"Unknown platform {name!r}; known platforms: {', '.join(_BY_NAME)}.") from None
 
 
-def declarations() -> tuple[Declaration, ...]:
-    """Every platform's declaration, in the order of the choices."""
-    return DECLARATIONS
-
-
 def choices() -> list[tuple[str, str]]:
     """(name, label) of every platform: the choices of the fields that store a platform's name.
     A callable, so that the migrations name it rather than copy the list, and a new platform

@@ -15,7 +15,7 @@
     retry      publications_retry                                       (failed ones again)
     queue      post_queue, post_queue_top, post_queue_remove, channel_queue_*,
                channel_slots_set, channel_queue_recompute              (slots and queues)
-    caps       cap_problem, cap_live_store, caps_live_due, cap_live_read (publishing caps)
+    caps       cap_problem, cap_live_store, cap_live_refresh, cap_live_read (publishing caps)
     signals    webhook events and metric rows
 
 The rules every entry point checks are in ``publishing.rules``; jobs (``publishing.jobs``)
@@ -26,7 +26,7 @@ all call these safely, exactly one wins each transition.
 
 from publishing.rules import active_connections, post_problems
 from publishing.services.attempts import claim, publication_recover, record_step, settle
-from publishing.services.caps import cap_live_read, caps_live_due
+from publishing.services.caps import cap_live_read, cap_live_refresh
 from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import (
     due_posts_dispatch,
@@ -70,7 +70,7 @@ from publishing.services.staging import post_stage, publication_stage, stage_enq
 
 __all__ = [
     "cap_live_read",
-    "caps_live_due",
+    "cap_live_refresh",
     "channel_queue",
     "channel_queue_pause",
     "channel_queue_recompute",

@@ -10,10 +10,10 @@ of posts SCHEDULED or PUBLISHING; a target held in a paused queue has no time an
 count until it has one.
 
 Where the platform reports the account's own figure (Instagram's content_publishing_limit), the
-last one read (``cap_live_store``) replaces the declared count for a day. It is read by a job per
-account (``cap_live_read``), enqueued by the periodic ``caps_live_due`` for every active account
-of such a platform whose figure is older than LIVE_REFRESH_SECONDS: never in a request, never in
-the worker loop; an account the platform will not answer for keeps the declared count.
+last one read (``cap_live_store``) replaces the declared count for a day. It is read by a job
+(``cap_live_read``) asked for where a cap of the account is weighed (``cap_live_refresh``: the
+door, the queue) when the last read is older than LIVE_REFRESH_SECONDS: never in a request,
+never in the worker loop; an account the platform will not answer for keeps the declared count.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from connections.models import Connection
-from connections.platforms import UnknownPlatform, declarations, get_adapter
+from connections.platforms import UnknownPlatform, get_adapter
 from connections.platforms import declaration as declaration_of
 from connections.platforms.base import Account, PlatformError
+from planrrr import outages
 from publishing.models import Post, Publication
 from publishing.slots import Window, fits, next_room
 
@@ -38,8 +39,6 @@ logger = logging.getLogger("planrrr.caps")
 LIVE_SECONDS = 24 * 3600
 # How old a live figure may grow before it is read again (a job per account).
 LIVE_REFRESH_SECONDS = 6 * 3600
-# At most this many reads enqueued per periodic run (the next run takes the rest).
-LIVE_BATCH = 200
 LIVE_JOB = "publishing.jobs.cap_live_read"
 
 
@@ -57,29 +56,20 @@ def cap_live_store(*, connection_id: int, count: int) -> None:
     cache.set(_live_key(connection_id), int(count), LIVE_SECONDS)
 
 
-def live_platforms() -> list[str]:
-    """The platforms whose declaration has a cap the platform reports per account."""
-    return [declared.name for declared in declarations() if any(cap.live for cap in declared.caps)]
+def cap_live_refresh(connection: Connection) -> bool:
+    """Ask a worker to read the account's own cap from its platform (``cap_live_read``) unless
+    it was read, or asked for, within LIVE_REFRESH_SECONDS; True if asked. Called where a cap of
+    the account is weighed (the door, the queue): an account nobody schedules on is never read,
+    and nothing reaches a platform for a post that is not published. Redis unreachable: nothing
+    asked, the declared figure (or the last one read) holds."""
 
+    def ask() -> bool:
+        if not cache.add(_fresh_key(connection.pk), 1, LIVE_REFRESH_SECONDS):
+            return False
+        django_rq.get_queue("default").enqueue(LIVE_JOB, connection.pk, job_timeout=120)
+        return True
 
-def caps_live_due() -> list[int]:
-    """Periodic (PLANRRR_PERIODIC): enqueue the read of the live cap of every active account of
-    a platform that reports one, whose last read is older than LIVE_REFRESH_SECONDS; return
-    their ids. The read runs in a job (``cap_live_read``), so a slow platform never holds up
-    the loop that dispatches due posts."""
-    platforms = live_platforms()
-    if not platforms:
-        return []
-    ids = Connection.objects.filter(platform__in=platforms, status=Connection.Status.ACTIVE).order_by("pk")
-    queue = django_rq.get_queue("default")
-    enqueued = []
-    for connection_id in ids.values_list("pk", flat=True).iterator():
-        if len(enqueued) >= LIVE_BATCH:
-            break
-        if cache.add(_fresh_key(connection_id), 1, LIVE_REFRESH_SECONDS):
-            queue.enqueue(LIVE_JOB, connection_id, job_timeout=120)
-            enqueued.append(connection_id)
-    return enqueued
+    return bool(outages.redis_call(ask, default=False))
 
 
 def cap_live_read(*, connection_id: int) -> int | None:
@@ -118,6 +108,7 @@ def windows_of(connection: Connection) -> list[Window]:
             live = cache.get(_live_key(connection.pk))
         except Exception:  # Redis down: the declared figure holds
             live = None
+        cap_live_refresh(connection)
     return [
         Window(count=live if cap.live and live is not None else cap.count, seconds=cap.window_seconds)
         for cap in declared.caps

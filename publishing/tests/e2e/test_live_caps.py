@@ -19,23 +19,21 @@ PHOTO = "https://example.org/photo.jpg"
 
 
 class LiveCapTests(PublishingLiveTestCase):
-    def test_the_accounts_own_figure_is_read_by_a_worker_and_refuses_past_it_at_the_door(self):
+    def test_the_door_asks_a_worker_to_read_the_accounts_own_figure_and_refuses_past_it(self):
         instagram = self.connect("INSTAGRAM", INSTAGRAM_USER, "mock_ig_token")
         self.mock.configure(ig_daily_limit=2)
-        self.assertEqual([w.count for w in caps.windows_of(instagram)], [25], "the declared figure until read")
         self.start_worker()
+        self.assertEqual(self.mock.requests(platform="INSTAGRAM"), [], "nothing read before a post is scheduled there")
 
+        first = services.post_create(
+            team=self.team, content="Photo 0", platforms=["INSTAGRAM"], media_urls=[PHOTO], scheduled_at=self.soon(3600)
+        )
         wait_for(lambda: caps.windows_of(instagram)[0].count == 2, timeout=20, message="the live figure to be read")
-        (read,) = self.mock.requests(path="content_publishing_limit")
-        self.assertEqual(read["method"], "GET")
-        for i in range(2):
-            services.post_create(
-                team=self.team,
-                content=f"Photo {i}",
-                platforms=["INSTAGRAM"],
-                media_urls=[PHOTO],
-                scheduled_at=self.soon(3600 + i),
-            )
+        (read,) = self.mock.requests(platform="INSTAGRAM")
+        self.assertEqual((read["method"], "content_publishing_limit" in read["path"]), ("GET", True))
+        services.post_create(
+            team=self.team, content="Photo 1", platforms=["INSTAGRAM"], media_urls=[PHOTO], scheduled_at=self.soon(3601)
+        )
         with self.assertRaises(ValidationError) as refused:
             services.post_create(
                 team=self.team,
@@ -45,8 +43,10 @@ class LiveCapTests(PublishingLiveTestCase):
                 scheduled_at=self.soon(3700),
             )
         self.assertIn("Instagram takes at most 2 posts per 24 h on", str(refused.exception))
-        # Read once per LIVE_REFRESH_SECONDS, however often the periodic task runs.
-        self.assertEqual(caps.caps_live_due(), [])
+        # Read once per LIVE_REFRESH_SECONDS, however often a cap of the account is weighed.
+        self.assertFalse(caps.cap_live_refresh(instagram))
+        self.assertEqual(len(self.mock.requests(platform="INSTAGRAM", path="content_publishing_limit")), 1)
+        self.assertEqual(first.publications.get().status, "PENDING")
 
     def test_an_account_the_platform_does_not_answer_for_keeps_the_declared_figure(self):
         instagram = self.connect("INSTAGRAM", INSTAGRAM_USER, "mock_ig_token")
