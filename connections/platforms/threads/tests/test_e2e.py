@@ -6,7 +6,6 @@ Each post is a container then ``threads_publish``; the stand-in answers "media n
 container, as Threads does: a wait, never a failure. A lost answer and a worker killed
 mid-publish still give exactly one post."""
 
-import secrets
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
