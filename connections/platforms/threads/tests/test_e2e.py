@@ -9,6 +9,7 @@ mid-publish still give exactly one post."""
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from connections.services import connection_connect, connection_refresh
 from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post, Publication
+from publishing.services import caps
 from publishing.tests.base import PublishingLiveTestCase
 
 APP = {"THREADS_APP_ID": "planrrr-e2e", "THREADS_APP_SECRET": "e2e-threads-secret"}
@@ -106,6 +108,24 @@ class ThreadsPublishingTests(ThreadsCase):
         self.assertEqual(made["2/3 Twelve minutes."]["reply_to"], made["1/3 How we roast."]["id"])
         self.assertEqual(made["3/3 Rested."]["reply_to"], made["2/3 Twelve minutes."]["id"])
         self.assertEqual(len(made), 4)
+
+    def test_the_accounts_own_cap_is_read_by_a_worker_and_refuses_past_it_at_the_door(self):
+        self.mock.configure(threads_daily_limit=2)
+        self.assertEqual([w.count for w in caps.windows_of(self.threads)], [250], "the declared figure until read")
+        self.start_worker()
+
+        wait_for(lambda: caps.windows_of(self.threads)[0].count == 2, timeout=20, message="the live figure read")
+        (read,) = self.mock.requests("THREADS", path="threads_publishing_limit")
+        self.assertEqual(read["status"], 200)
+        for i in range(2):
+            services.post_create(
+                team=self.team, content=f"Later {i}", platforms=["THREADS"], scheduled_at=self.soon(3600 + i)
+            )
+        with self.assertRaises(ValidationError) as refused:
+            services.post_create(
+                team=self.team, content="One too many", platforms=["THREADS"], scheduled_at=self.soon(3700)
+            )
+        self.assertIn("Threads takes at most 2 posts per 24 h on", str(refused.exception))
 
 
 class ThreadsExactlyOnceTests(ThreadsCase):
