@@ -53,6 +53,7 @@ ACCOUNTS = {
     "LINKEDIN": "urn:li:organization:5515715",
     "BLUESKY": "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
     "MASTODON": "109302316291234567",
+    "THREADS": "7362450123456789",
 }
 # An OAuth app on each platform (the stand-in takes any client id and secret).
 OAUTH_APP = {
@@ -62,6 +63,8 @@ OAUTH_APP = {
     "FACEBOOK_APP_SECRET": "demo-facebook-secret",
     "LINKEDIN_CLIENT_ID": "planrrr-demo",
     "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
+    "THREADS_APP_ID": "planrrr-demo",
+    "THREADS_APP_SECRET": "demo-threads-secret",
 }
 QUEUES = ("default", "webhooks")
 

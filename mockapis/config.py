@@ -70,6 +70,18 @@ class Config:
     # record (com.atproto.repo.getRecord sees it at once): a post younger than this is not in the
     # author feed yet.
     bluesky_appview_lag_seconds: float = 0.0
+    # Threads (connections/platforms/threads/standin.py): threads_publish answers "media not
+    # found" (code 24, subcode 4279009) for a container younger than this; status polls a new
+    # container answers IN_PROGRESS; posts and replies per account in 24 hours; codes 10 minutes
+    # (unconfirmed), short-lived tokens an hour, long-lived 60 days, refreshable from 24 hours old.
+    threads_publish_lag_seconds: float = 2.0
+    threads_polls_before_finished: int = 0
+    threads_daily_limit: int = 250
+    threads_reply_daily_limit: int = 1000
+    threads_code_seconds: float = 600.0
+    threads_short_lived_token_seconds: float = 3600.0
+    threads_long_lived_token_seconds: float = 60.0 * DAY_SECONDS
+    threads_refresh_min_age_seconds: float = DAY_SECONDS
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -118,7 +130,12 @@ class Config:
 
 
 LIFETIMES = {f.name for f in fields(Config) if f.name.endswith(("_code_seconds", "_token_seconds"))}
-DELAYS = {"mastodon_idempotency_seconds", "bluesky_appview_lag_seconds"}
+DELAYS = {
+    "mastodon_idempotency_seconds",
+    "bluesky_appview_lag_seconds",
+    "threads_publish_lag_seconds",
+    "threads_refresh_min_age_seconds",
+}
 
 
 def _coerce(key: str, value: Any, current: Any) -> Any:

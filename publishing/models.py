@@ -7,7 +7,7 @@ from django.db import models
 from connections.models import Connection
 from connections.platforms import choices as platform_choices
 from planrrr.models import Team
-from publishing.rules import MAX_MEDIA_URL_LENGTH, THREAD_PLATFORMS
+from publishing.rules import MAX_MEDIA_URL_LENGTH
 
 
 class Post(models.Model):
@@ -55,7 +55,9 @@ class Post(models.Model):
         help_text=(
             'Optional follow-up parts, each a reply to the previous one, as JSON: [{"content": "2/3 …"}, '
             '{"content": "3/3 …", "media_urls": ["https://…/chart.png"]}]. '
-            f"Only {THREAD_PLATFORMS} have threads; give the others a variant without one."
+            # Not the list of platforms with threads: a new one would change the field (a migration).
+            "Only the platforms with threads take them (the API's message names them); give the others a "
+            "variant without one."
         ),
     )
     # Commented on the new post right after it is published, on its own job and counter: a failed

@@ -70,4 +70,4 @@ class OpenNetworkThreadRuleTests(Actors, TestCase):
 
     def test_a_platform_without_threads_is_told_which_have_them(self):
         errors = self.refused(platforms=["BLUESKY", "LINKEDIN"], thread=[{"content": "2/2"}])
-        self.assertIn("LinkedIn has no threads (only X, Bluesky and Mastodon have)", errors["thread"][0])
+        self.assertIn("LinkedIn has no threads (only X, Bluesky, Mastodon and Threads have)", errors["thread"][0])

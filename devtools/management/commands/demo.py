@@ -171,7 +171,7 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY"):
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -193,11 +193,11 @@ class Command(BaseCommand):
         drafts = [
             ("Our autumn menu is here: pumpkin spice is back.", ["FACEBOOK", "TWITTER"], []),
             ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN"], []),
-            ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"], images),
+            ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS"], images),
             ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
             (
                 "Now on the open networks too: say hi to @acmecoffee.bsky.social #coffee https://acme.example/menu",
-                ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN"],
+                ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS"],
                 images[:1],
             ),
         ]
@@ -214,7 +214,7 @@ class Command(BaseCommand):
                     {"content": "2/3 Green beans in, 12 minutes at 200 °C."},
                     {"content": "3/3 Rested for two days, then ground to order."},
                 ],
-                platforms=["TWITTER", "BLUESKY", "MASTODON"],
+                platforms=["TWITTER", "BLUESKY", "MASTODON", "THREADS"],
                 scheduled_at=at,
             )
         )
