@@ -7,7 +7,7 @@ job's bookkeeping, its end. Here every step waits, with backoff, and is tried ag
 logged once when it starts and once when it ends (``planrrr.outages``); a worker whose
 registration Redis lost registers again. While the process knows PostgreSQL unreachable, the
 worker takes no job and asks PostgreSQL, with backoff, until it answers (an attempt in hand holds
-its outcome and writes it when PostgreSQL is back: publishing.services.attempts.settle); a job
+its outcome and writes it when PostgreSQL is back: publishing.services.outcome.settle); a job
 failing because either server is unreachable is part of the outage's two lines, not a traceback
 of its own (docs/operations.md, "Outages").
 

@@ -6,7 +6,8 @@
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue,
                publications_enqueue                                     (due -> jobs)
-    attempts   claim, record_step, settle, publication_recover          (the state machine)
+    attempts   claim, record_step                                       (the state machine)
+    outcome    settle, publication_recover                              (an attempt's end)
     comments   publication_first_comment, first_comments_requeue       (the first comment)
     publish    publication_publish: claim, ask the platform, settle     (one attempt)
     expiry     connection_expire, the connection signals' receivers,
@@ -25,7 +26,7 @@ all call these safely, exactly one wins each transition.
 """
 
 from publishing.rules import active_connections, post_problems
-from publishing.services.attempts import claim, publication_recover, record_step, settle
+from publishing.services.attempts import claim, record_step
 from publishing.services.caps import cap_live_read, cap_live_refresh
 from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import (
@@ -41,6 +42,7 @@ from publishing.services.expiry import (
     requeueable,
 )
 from publishing.services.finalize import post_fail, post_finalize
+from publishing.services.outcome import publication_recover, settle
 from publishing.services.posts import (
     is_approver,
     post_approve,

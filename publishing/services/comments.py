@@ -6,7 +6,7 @@ before the platform is called, the account's slow-down and an expiring token ren
 request sent by ``publish.send_step`` (looked for on the platform first when an earlier attempt's
 outcome is unknown; what finds it, Bluesky's record key, written before it is sent; a refused
 token renewed once), the failure classified by ``publish.result_of`` and the limits of
-``attempts.apply_limits``, and one settle. Only where it is kept differs: the publication is
+``outcome.apply_limits``, and one settle. Only where it is kept differs: the publication is
 PUBLISHED and stays so, so the comment's state is ``metadata["firstComment"]``, written by
 compare-and-set (each UPDATE names the state it read: of two jobs for one comment exactly one goes
 on, and an attempt that lost its claim writes nothing)::
@@ -55,17 +55,10 @@ from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import signals
-from publishing.services.attempts import (
-    DONE,
-    GIVE_UP,
-    LATER,
-    SETTLE_MARGIN_SECONDS,
-    Result,
-    _storable_json,
-    apply_limits,
-)
+from publishing.services.attempts import DONE, GIVE_UP, LATER, Result, storable_json
 from publishing.services.dispatch import first_comment_enqueue
 from publishing.services.expiry import connection_expire
+from publishing.services.outcome import SETTLE_MARGIN_SECONDS, apply_limits
 from publishing.services.publish import account_hold, renew_if_expiring, result_of, send_step
 
 logger = logging.getLogger("planrrr.publishing")
@@ -311,7 +304,7 @@ _SWAP_SQL = f"""
 def _swap(publication: Publication, before: dict | None, after: dict, *, warning: str | None = None) -> bool:
     """metadata.firstComment ``before`` -> ``after`` (and a warning added), only if it still is
     ``before``: one statement, so the publish path's fields are never touched."""
-    after = _storable_json(after)
+    after = storable_json(after)
     note = f"The first comment could not be posted: {warning}" if warning else None
     with db.cursor() as cursor:
         cursor.execute(
@@ -322,7 +315,7 @@ def _swap(publication: Publication, before: dict | None, after: dict, *, warning
                 "now": timezone.now(),
                 "pk": publication.pk,
                 "published": Publication.Status.PUBLISHED,
-                "before": None if before is None else json.dumps(_storable_json(before)),
+                "before": None if before is None else json.dumps(storable_json(before)),
             },
         )
         swapped = cursor.rowcount == 1

@@ -121,7 +121,7 @@ OPEN = (Publication.Status.PENDING, Publication.Status.PUBLISHING)
 # What finalize reads, by name: of the post, its status and what its end writes; of each
 # publication, its status, its time and what ``post.completed`` says of it (the payload's fields,
 # ``signals.COMPLETED_PUBLICATION``). Read here, in the statement that settles a publication
-# (attempts._write) and, with the ORM, by post_fail: a field the payload gains is read in each.
+# (outcome._write) and, with the ORM, by post_fail: a field the payload gains is read in each.
 POST_READ = ("status", "team_id", "error", "repeat", "series_id", "updated_at")
 
 

@@ -44,7 +44,8 @@ from planrrr.text import clamp_wait
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
-from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step, settle
+from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step
+from publishing.services.outcome import settle
 
 logger = logging.getLogger("planrrr.publishing")
 

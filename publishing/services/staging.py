@@ -26,7 +26,7 @@ from planrrr.text import safe_text
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
-from publishing.services.attempts import _storable_json
+from publishing.services.attempts import storable_json
 from publishing.services.dispatch import publication_enqueue
 from publishing.services.expiry import connection_expire
 
@@ -104,7 +104,7 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
         # Only this stager, and only while nobody started publishing (a publish claim waits
         # for a live stage lease, and takes an expired one over).
         Publication.objects.filter(pk=publication.pk, status=Publication.Status.PENDING, stage_token=token).update(
-            stage_token=None, stage_expires_at=None, metadata=_storable_json(draft.state), error=error
+            stage_token=None, stage_expires_at=None, metadata=storable_json(draft.state), error=error
         )
         if Post.objects.filter(pk=post.pk, status=Post.Status.PUBLISHING).exists():
             # The slot came while we held the stage lease: the publish claim waited for us.

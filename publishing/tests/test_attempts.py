@@ -18,6 +18,7 @@ from planrrr.tests.test_sql import db_default_field
 from publishing import rules, services, sweep
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import attempts, finalize, signals
+from publishing.services import outcome as ending
 from publishing.tests.base import FACEBOOK_PAGE, Actors
 from webhooks.models import Delivery, Event
 from webhooks.services import endpoint_create
@@ -153,7 +154,7 @@ class AttemptTests(Actors, TestCase):
     def test_an_outcome_that_cannot_be_written_still_ends_and_counts(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
         publication = self.publication()
-        with mock.patch.object(attempts, "_settle", side_effect=RuntimeError("disk on fire")):
+        with mock.patch.object(ending, "_settle", side_effect=RuntimeError("disk on fire")):
             self.assertEqual(self.publish(publication), JobMetric.Outcome.SKIPPED)
         self.assertEqual(publication.status, Publication.Status.PENDING)
         self.assertTrue(publication.outcome_unknown, "the platform may have it: the next attempt asks first")
@@ -165,8 +166,8 @@ class AttemptTests(Actors, TestCase):
         attempt = attempts.Attempt(publication=publication, token=None, started=0.0)
         Publication.objects.filter(pk=publication.pk).update(status=Publication.Status.PUBLISHING)
         publication.status = Publication.Status.PUBLISHING
-        with mock.patch.object(attempts, "_settle", side_effect=RuntimeError("disk on fire")):
-            attempts.settle(attempt, attempts.Result(attempts.LATER, "x"))
+        with mock.patch.object(ending, "_settle", side_effect=RuntimeError("disk on fire")):
+            ending.settle(attempt, attempts.Result(attempts.LATER, "x"))
         publication.refresh_from_db()
         self.assertEqual(publication.status, Publication.Status.FAILED)
         self.assertIn("gave up after 3 attempts", publication.error)
@@ -386,8 +387,8 @@ class SettleOutageTests(Actors, TransactionTestCase):
         self.publication = post.publications.get()
 
     def write_failing(self, times: int):
-        """attempts._write, failing ``times`` times as a restarting PostgreSQL fails it."""
-        write, calls = attempts._write, []
+        """ending._write, failing ``times`` times as a restarting PostgreSQL fails it."""
+        write, calls = ending._write, []
 
         def failing(*args, **kwargs):
             calls.append(1)
@@ -395,7 +396,7 @@ class SettleOutageTests(Actors, TransactionTestCase):
                 raise OperationalError('connection to server on socket "/x/.s.PGSQL.5432" failed')
             return write(*args, **kwargs)
 
-        return mock.patch.object(attempts, "_write", failing), calls
+        return mock.patch.object(ending, "_write", failing), calls
 
     def test_the_outcome_is_written_as_soon_as_postgresql_answers_again(self):
         patch, calls = self.write_failing(4)
@@ -438,7 +439,7 @@ class SettleOutageTests(Actors, TransactionTestCase):
     def test_the_posts_status_after_a_written_outcome_waits_for_postgresql_too(self):
         # The outcome written, PostgreSQL goes away before the post's status is: that one
         # statement waits too, rather than the attempt being taken for one that wrote nothing.
-        finalize, calls = attempts.post_finalize_settled, []
+        finalize, calls = ending.post_finalize_settled, []
 
         def failing(**kwargs):
             calls.append(1)
@@ -447,7 +448,7 @@ class SettleOutageTests(Actors, TransactionTestCase):
             return finalize(**kwargs)
 
         with (
-            mock.patch.object(attempts, "post_finalize_settled", failing),
+            mock.patch.object(ending, "post_finalize_settled", failing),
             self.assertLogs("planrrr", "INFO") as logged,
         ):
             outcome = services.publication_publish(publication_id=self.publication.pk)
