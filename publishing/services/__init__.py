@@ -24,7 +24,7 @@ guarded ``UPDATE … WHERE status = …``: concurrent workers, duplicate jobs an
 all call these safely, exactly one wins each transition.
 """
 
-from publishing.rules import active_connections, post_problems
+from publishing.rules import active_accounts, door_targets, post_problems
 from publishing.services.attempts import claim, publication_recover, record_step, settle
 from publishing.services.caps import cap_live_read, cap_live_refresh
 from publishing.services.comments import first_comments_requeue, publication_first_comment
@@ -51,6 +51,7 @@ from publishing.services.posts import (
     post_schedule,
     post_submit,
     post_update,
+    post_update_problems,
 )
 from publishing.services.publish import publication_publish
 from publishing.services.queue import (
@@ -69,6 +70,8 @@ from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
+    "active_accounts",
+    "door_targets",
     "cap_live_read",
     "cap_live_refresh",
     "channel_queue",
@@ -80,7 +83,6 @@ __all__ = [
     "post_queue",
     "post_queue_remove",
     "post_queue_top",
-    "active_connections",
     "claim",
     "connection_expire",
     "due_posts_dispatch",
@@ -100,6 +102,7 @@ __all__ = [
     "post_schedule",
     "post_stage",
     "post_update",
+    "post_update_problems",
     "posts_dispatch",
     "publications_fail_for_expired",
     "publications_requeue_after_reconnect",
