@@ -185,17 +185,15 @@ class Publication(models.Model):
 
     class Meta:
         constraints = [
-            # One publication per account of the post; a publication without one (a platform the
-            # post names but no account resolves to, or an account since deleted) per platform.
+            # One publication per account of the post. Publications without one are not held
+            # unique per platform: deleting two accounts of one platform that a post went to
+            # leaves both its publications without an account (SET_NULL), and the history of
+            # both is kept; the dispatch, which alone makes such rows, makes each once (it holds
+            # the post's row and looks at what the post has: dispatch._ensure_publications).
             models.UniqueConstraint(
                 fields=["post", "connection"],
                 name="publication_unique_channel",
                 condition=models.Q(connection__isnull=False),
-            ),
-            models.UniqueConstraint(
-                fields=["post", "platform"],
-                name="publication_unique_platform",
-                condition=models.Q(connection__isnull=True),
             ),
         ]
         indexes = [

@@ -69,8 +69,4 @@ class Migration(migrations.Migration):
             model_name='publication',
             constraint=models.UniqueConstraint(condition=models.Q(('connection__isnull', False)), fields=('post', 'connection'), name='publication_unique_channel'),
         ),
-        migrations.AddConstraint(
-            model_name='publication',
-            constraint=models.UniqueConstraint(condition=models.Q(('connection__isnull', True)), fields=('post', 'platform'), name='publication_unique_platform'),
-        ),
     ]

@@ -176,6 +176,14 @@ class EditTests(ChannelsTestCase):
         self.assertEqual(Post.objects.get(pk=post.pk).channels, [self.coffee.pk])
 
 
+class DeletedAccountTests(ChannelsTestCase):
+    def test_deleting_two_accounts_a_post_went_to_keeps_both_publications(self):
+        post = services.post_create(team=self.team, content="Hello", channels=[self.facebook.pk, self.coffee.pk])
+        Publication.objects.filter(post=post).update(status="PUBLISHED", external_id="x")
+        Connection.objects.filter(pk__in=[self.facebook.pk, self.coffee.pk]).delete()
+        self.assertEqual(list(post.publications.values_list("platform", "connection_id")), [("FACEBOOK", None)] * 2)
+
+
 class FollowingTests(ChannelsTestCase):
     def test_a_series_next_occurrence_keeps_the_channels(self):
         post = services.post_create(
