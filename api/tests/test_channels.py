@@ -1,7 +1,10 @@
 """GET /api/v1/channels: the team's accounts as the places its posts go to."""
 
+from datetime import time
+
 from api.tests.base import ApiTestCase
 from connections.models import Connection
+from publishing.models import PostingSlot
 
 
 class ChannelsApiTests(ApiTestCase):
@@ -11,6 +14,8 @@ class ChannelsApiTests(ApiTestCase):
             name="Acme Coffee", avatar_url="https://scontent.test/coffee.jpg"
         )
         Connection.objects.filter(pk=self.twitter.pk).update(status=Connection.Status.EXPIRED, status_detail="Gone")
+        PostingSlot.objects.create(channel=second, weekday=4, time=time(17, 0))
+        PostingSlot.objects.create(channel=second, weekday=0, time=time(9, 30))
         self.connect("FACEBOOK", "555", "their_token", team=self.outsiders)
 
         listing = self.api.get("/api/v1/channels")
@@ -26,6 +31,8 @@ class ChannelsApiTests(ApiTestCase):
                 "avatarUrl": "https://scontent.test/coffee.jpg",
                 "status": "ACTIVE",
                 "statusDetail": "",
+                "queuePaused": False,
+                "slots": [{"weekday": 0, "time": "09:30"}, {"weekday": 4, "time": "17:00"}],
             },
         )
         self.assertEqual((rows[self.twitter.pk]["status"], rows[self.twitter.pk]["statusDetail"]), ("EXPIRED", "Gone"))

@@ -410,8 +410,9 @@ def _publications_update(post: Post, chosen: Chosen, before: dict, places: dict[
         if channel in warnings:
             metadata[keys.WARNINGS] = [warnings[channel]]
         fields = {"metadata": metadata, "updated_at": timezone.now()}
-        if not places:
-            fields.update(queue_position=None, scheduled_at=None)  # out of the queue: the post's time
+        # Queued: its place kept, its time given again by the queue's recompute; else out of the
+        # queue, at the post's time.
+        fields.update(scheduled_at=None, **({} if places else {"queue_position": None}))
         if old != new:
             fields.update(stage_token=None, stage_expires_at=None, error="")
         Publication.objects.filter(pk=publication.pk).update(**fields)
