@@ -1,4 +1,4 @@
-"""The migration to channels (publishing 0011): existing posts keep publishing where they did."""
+"""The migration to channels (publishing 0012): existing posts keep publishing where they did."""
 
 from datetime import timedelta
 
@@ -7,8 +7,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import TransactionTestCase
 from django.utils import timezone
 
-BEFORE = [("publishing", "0010_posting_slots_and_target_times"), ("connections", "0006_connection_queue_paused")]
-AFTER = [("publishing", "0011_post_channels"), ("connections", "0007_connection_avatar_url")]
+BEFORE = [("publishing", "0011_thread_help_text_names_no_platform"), ("connections", "0006_connection_queue_paused")]
+AFTER = [("publishing", "0012_post_channels"), ("connections", "0007_connection_avatar_url")]
 
 
 class PostChannelsMigrationTests(TransactionTestCase):

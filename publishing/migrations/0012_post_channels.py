@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('connections', '0007_connection_avatar_url'),
-        ('publishing', '0010_posting_slots_and_target_times'),
+        ('publishing', '0011_thread_help_text_names_no_platform'),
     ]
 
     operations = [
