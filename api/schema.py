@@ -127,6 +127,10 @@ class AutoSchema(openapi.AutoSchema):
         # A request body the server refuses unknown fields of says so (api.serializers.StrictSerializer).
         if direction == "request" and getattr(serializer, "refuses_unknown_fields", False):
             schema["additionalProperties"] = False
+        if getattr(serializer, "channel_keys", False) and schema.get("properties"):
+            # Variants keyed by channel id ("7") take the same shape as those keyed by platform
+            # (OpenAPI 3.0 has no patternProperties: the rule book refuses other keys by name).
+            schema["additionalProperties"] = next(iter(schema["properties"].values()))
         return schema
 
 

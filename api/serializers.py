@@ -116,7 +116,12 @@ class VariantSerializer(StrictSerializer):
 
 
 class VariantsSerializer(StrictSerializer):
-    """Per-platform text, media and thread overriding the main ones there, by platform name."""
+    """Per-platform or per-channel text, media and thread overriding the main ones there: keyed
+    by platform name, or by channel id (as a string of digits: "7"), whose entry overrides its
+    platform's."""
+
+    # api.schema: the channel ids' keys (patternProperties), beside the platforms' names.
+    channel_keys = True
 
     def get_fields(self):
         return {platform: VariantSerializer(required=False) for platform in Platform.values}
@@ -179,6 +184,12 @@ class PublicationSerializer(serializers.ModelSerializer):
     publishedAt = serializers.DateTimeField(source="published_at", read_only=True, allow_null=True)
     nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True, allow_null=True)
     connectionId = serializers.IntegerField(source="connection_id", read_only=True, allow_null=True)
+    channelId = serializers.IntegerField(
+        source="connection_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The channel (account) it goes to; null for a platform no account was found for.",
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -196,6 +207,7 @@ class PublicationSerializer(serializers.ModelSerializer):
             "publishedAt",
             "nextAttemptAt",
             "connectionId",
+            "channelId",
             "createdAt",
             "updatedAt",
         ]
@@ -203,6 +215,7 @@ class PublicationSerializer(serializers.ModelSerializer):
 
 
 class PostSerializer(serializers.ModelSerializer):
+    channels = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField(), read_only=True)
     variants = VariantsField(read_only=True)
     thread = ThreadField(read_only=True)
@@ -221,6 +234,7 @@ class PostSerializer(serializers.ModelSerializer):
             "id",
             "status",
             "content",
+            "channels",
             "platforms",
             "mediaUrls",
             "variants",
@@ -246,11 +260,28 @@ class PlatformsField(serializers.ListField):
     """Platform names; the rule book says which are unknown, listed twice, or not connected."""
 
 
+@extend_schema_field({"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "uniqueItems": True})
+class ChannelsField(serializers.ListField):
+    """Channel ids (GET /api/v1/channels); the rule book says which are not the team's or not active."""
+
+
 class PostWriteSerializer(StrictSerializer):
     """A post to create (or, every field given, to replace)."""
 
     content = Wording(trim_whitespace=False)
-    platforms = PlatformsField(child=Text(), help_text="Where it goes: one account of each platform listed.")
+    channels = ChannelsField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        help_text="Where it goes: the accounts (GET /api/v1/channels), in this order.",
+    )
+    platforms = PlatformsField(
+        child=Text(),
+        required=False,
+        help_text=(
+            "Where it goes, by platform: each platform listed must have exactly one active account in the "
+            "team (else give channels). With channels too, the platforms of those channels."
+        ),
+    )
     mediaUrls = MediaUrlsField(child=Text(), required=False, default=list)
     variants = VariantsField(required=False, default=dict)
     thread = ThreadField(

@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import problems, queue, views
+from api import channels, problems, queue, views
 
 app_name = "api"
 
@@ -10,6 +10,7 @@ router = SimpleRouter(trailing_slash=False)
 router.register("posts", views.PostViewSet, basename="post")
 router.register("publications", views.PublicationViewSet, basename="publication")
 router.register("connections", views.ConnectionViewSet, basename="connection")
+router.register("channels", channels.ChannelViewSet, basename="channel")
 router.register("webhook-endpoints", views.EndpointViewSet, basename="endpoint")
 router.register("deliveries", views.DeliveryViewSet, basename="delivery")
 

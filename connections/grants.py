@@ -38,10 +38,24 @@ class AccountChoice:
     name: str
     grant: Grant = field(repr=False)
     note: str = ""
+    # The account's picture, where the platform gives one (avatar_of): what pickers show.
+    avatar_url: str = ""
 
     @property
     def key(self) -> str:
         return f"{self.platform}:{self.account_id}"
+
+
+# The longest picture URL kept (Connection.avatar_url's column).
+MAX_AVATAR_URL_LENGTH = 1000
+
+
+def avatar_of(value: Any) -> str:
+    """A platform's picture URL as kept: an http(s) URL that fits the column, else "" (a picture
+    is a nicety: an odd answer never stops a connect)."""
+    if not isinstance(value, str) or len(value) > MAX_AVATAR_URL_LENGTH:
+        return ""
+    return value if re.match(r"^https?://[^\s]+$", value) else ""
 
 
 def lifetime_end(value: Any, *, now: datetime) -> datetime | None:

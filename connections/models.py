@@ -29,6 +29,10 @@ class Connection(models.Model):
     # LinkedIn author URN.
     account_id = models.CharField(max_length=200)
     name = models.CharField(max_length=200, blank=True, help_text="A label people recognise, e.g. the page name.")
+    # The account's picture where the platform gives one at connect (a Facebook page's picture,
+    # X's profile_image_url, LinkedIn's picture or logo, Bluesky's and Mastodon's avatar): what
+    # the channel pickers show beside the name.
+    avatar_url = models.URLField(max_length=1000, blank=True, default="", db_default="")
     access_token = EncryptedTextField()
     # Empty when the platform issues none (Facebook, LinkedIn apps without refresh, pasted
     # tokens): such a connection cannot be renewed and is announced CONNECTION_EXPIRY_WARNING_DAYS

@@ -91,6 +91,7 @@ def _connect(*, team: Team, choice: AccountChoice) -> tuple[Connection, bool]:
         if created:
             connection = Connection(team=team, platform=choice.platform, account_id=choice.account_id)
         connection.name = choice.name or connection.name
+        connection.avatar_url = choice.avatar_url or connection.avatar_url
         connection.access_token = grant.access_token
         connection.refresh_token = grant.refresh_token
         connection.expires_at = grant.expires_at

@@ -358,7 +358,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Post.platforms and Publication.platform share the platform choices: one enum, one name.
-    "ENUM_NAME_OVERRIDES": {"Platform": "connections.models.Platform"},
+    "ENUM_NAME_OVERRIDES": {
+        "Platform": "connections.models.Platform",
+        "ConnectionStatus": "connections.models.Connection.Status",
+    },
 }
 
 # --- The rest ---------------------------------------------------------------------------

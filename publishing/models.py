@@ -29,6 +29,16 @@ class Post(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="posts"
     )
     content = models.TextField()
+    # The accounts (Connection ids, "channels") the post goes to, in the order chosen. ``platforms``
+    # is kept in step by the services (the platforms of these channels). A row written straight
+    # into the database with ``platforms`` only still publishes: each platform no channel covers
+    # resolves at dispatch to the team's one active account on it (rules.platform_targets).
+    channels = ArrayField(
+        models.BigIntegerField(),
+        default=list,
+        db_default=models.Value([], output_field=ArrayField(models.BigIntegerField())),
+        blank=True,
+    )
     platforms = ArrayField(models.CharField(max_length=20, choices=platform_choices))
     media_urls = ArrayField(models.URLField(max_length=MAX_MEDIA_URL_LENGTH), default=list, blank=True)
     # Per-platform overrides of the text and media: {PLATFORM: {"content"?, "media_urls"?}}. A
@@ -174,7 +184,18 @@ class Publication(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["post", "platform"], name="publication_unique_platform")]
+        constraints = [
+            # One publication per account of the post. Publications without one are not held
+            # unique per platform: deleting two accounts of one platform that a post went to
+            # leaves both its publications without an account (SET_NULL), and the history of
+            # both is kept; the dispatch, which alone makes such rows, makes each once (it holds
+            # the post's row and looks at what the post has: dispatch._ensure_publications).
+            models.UniqueConstraint(
+                fields=["post", "connection"],
+                name="publication_unique_channel",
+                condition=models.Q(connection__isnull=False),
+            ),
+        ]
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="publication_lease_idx"),
             models.Index(fields=["status", "platform"]),
@@ -200,6 +221,11 @@ class Publication(models.Model):
         if self.queue_position is not None:
             return self.scheduled_at
         return self.scheduled_at or self.post.scheduled_at
+
+    @property
+    def channel_id(self) -> int | None:
+        """The account (channel) this publication goes to: its connection's id."""
+        return self.connection_id
 
 
 class PostingSlot(models.Model):

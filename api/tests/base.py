@@ -34,6 +34,7 @@ class ApiActors(Actors):
             "posts": post.pk,
             "publications": Publication.objects.get(post=post).pk,
             "connections": connection.pk,
+            "channels": connection.pk,
             "webhook-endpoints": endpoint.pk,
             "deliveries": Delivery.objects.get(pk=delivery.pk).pk,
         }

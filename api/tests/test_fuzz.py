@@ -118,6 +118,8 @@ VALID = [
     ("GET /api/v1/posts", None, {"status": "DRAFT,IN_REVIEW", "platform": "twitter", "limit": "1"}, None, {}),
     ("GET /api/v1/connections", None, {"limit": "1000"}, None, {}),
     ("GET /api/v1/connections/{id}", "connection", {}, None, {}),
+    ("GET /api/v1/channels", None, {"platform": "facebook"}, None, {}),
+    ("GET /api/v1/channels/{id}", "connection", {}, None, {}),
     ("GET /api/v1/publications/{id}", "publication", {}, None, {}),
     ("GET /api/v1/deliveries/{id}", "delivery", {}, None, {}),
     ("GET /api/v1/me", None, {}, None, {}),

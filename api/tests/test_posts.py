@@ -25,8 +25,10 @@ class PostApiTests(ApiTestCase):
         self.assertEqual([p["platform"] for p in data["publications"]], ["FACEBOOK", "TWITTER"])
         self.assertEqual(set(data["publications"][0]), {
             "id", "postId", "platform", "status", "externalId", "error", "attemptCount", "metadata",
-            "publishedAt", "nextAttemptAt", "connectionId", "createdAt", "updatedAt",
+            "publishedAt", "nextAttemptAt", "connectionId", "channelId", "createdAt", "updatedAt",
         })  # fmt: skip
+        self.assertEqual(data["channels"], [self.facebook.pk, self.twitter.pk])
+        self.assertEqual([p["channelId"] for p in data["publications"]], data["channels"])
         self.assertEqual(self.post_row(data).scheduled_at, datetime(2030, 1, 15, 8, 30, tzinfo=UTC))
 
     def test_it_answers_a_create_with_its_location(self):

@@ -50,7 +50,7 @@ class OAuthCallDeadlineTests(TestCase):
         self.assertEqual(
             error.message, "X was too slow when asked to read the X account: its answer did not finish within 1 s."
         )
-        self.assertEqual(server.requests, ["/2/users/me"])
+        self.assertEqual(server.requests, ["/2/users/me?user.fields=profile_image_url"])
 
     def test_it_cuts_a_chunk_size_line_that_drips_past_the_deadline(self):
         # All inside one read of http.client: only the watchdog can end it.

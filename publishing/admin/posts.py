@@ -1,6 +1,7 @@
-"""Posts in the admin: a team's calendar of posts, written through the services, read-only once
-created and changed by their actions (publish now, cancel, retry, review), times in the team's
-zone, a chip per platform coloured by its publication's status."""
+"""Posts in the admin: a team's calendar of posts, written through the services; a post not yet
+publishing (draft, in review, scheduled) is changed on its page through ``post_update``, one that
+has started is read-only; all change by their actions (publish now, cancel, retry, review),
+times in the team's zone, a chip per target (its account) coloured by its publication's status."""
 
 from zoneinfo import ZoneInfo
 
@@ -14,14 +15,17 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
+from connections.models import Connection
 from planrrr.models import Team
-from planrrr.teamadmin import MANAGERS, TeamScopedAdmin, team_role, teams_for
-from publishing import services
+from planrrr.teamadmin import MANAGERS, TeamScopedAdmin, team_ids, team_role, teams_for
+from publishing import rules, services
 from publishing.admin.actions import post_name, retry_post, words
 from publishing.admin.forms import PlatformFilter, PostForm
 from publishing.admin.publications import PublicationInline
 from publishing.models import Post, Publication
+from publishing.services.posts import EDITABLE
 
 
 @admin.register(Post)
@@ -62,49 +66,62 @@ class PostAdmin(TeamScopedAdmin):
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("publications")
+        return super().get_queryset(request).prefetch_related("publications__connection")
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return self.has_change_permission(request) and self.in_teams(request, MANAGERS)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        # The channel picker offers the accounts of the teams the person writes for.
+        form.channel_teams = None if request.user.is_superuser else team_ids(request)
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             # A team member writes as themselves: the user list is the operators' only.
             return ["status", "error", "published_at", *([] if request.user.is_superuser else ["author"])]
-        # A post that exists changes through its actions, not by editing fields.
+        system = ["team", "author", "series", "status", "review_note", "reviewed_by", "error", "published_at"]
+        if editable(obj) and self.has_change_permission(request, obj):
+            # Not yet publishing: what it says, where and when can change (post_update); the
+            # platforms follow the channels, the time is shown in the team's zone too.
+            return [*system, "platforms", "targets", "scheduled_local"]
+        # A post that has started publishing changes through its actions, not by editing fields.
         return [
-            "team",
-            "author",
+            *system,
             "content",
             "platforms",
+            "targets",
             "media_urls",
             "variants",
             "thread",
             "first_comment",
             "repeat",
-            "series",
             "scheduled_local",
-            "status",
-            "review_note",
-            "reviewed_by",
-            "error",
-            "published_at",
         ]
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        # The stored UTC time is shown once, in the team's zone (scheduled_local).
-        return [f for f in fields if f != "scheduled_at"] if obj is not None else fields
+        if obj is None:
+            return fields
+        if editable(obj) and self.has_change_permission(request, obj):
+            return fields
+        # The stored UTC time is shown once, in the team's zone (scheduled_local); the accounts
+        # with their publications (targets), not the ids.
+        return [f for f in fields if f not in ("scheduled_at", "channels")]
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Show and read times in the team's zone: the post's team, or the team being chosen
         (the add form's POST, ``?team=ID``), or the user's only team; else UTC."""
         if object_id:
-            # A post that exists is read-only: it changes through its actions (the buttons above).
+            # A post that has started publishing is read-only: it changes through its actions
+            # (the buttons above); one that has not is saved through post_update.
+            post = self.get_queryset(request).filter(pk=object_id).first() if str(object_id).isdigit() else None
+            changing = post is not None and editable(post) and self.has_change_permission(request, post)
             extra_context = {
                 **(extra_context or {}),
-                "show_save": False,
-                "show_save_and_continue": False,
+                "show_save": changing,
+                "show_save_and_continue": changing,
                 "show_save_and_add_another": False,
                 "show_delete": False,
                 "post_actions": POST_ACTIONS,
@@ -142,21 +159,46 @@ class PostAdmin(TeamScopedAdmin):
             text += f" ({obj.scheduled_at.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
         return text
 
-    @admin.display(description="platforms")
+    @admin.display(description="channels")
     def platform_chips(self, obj: Post) -> str:
-        """A chip per platform, coloured by its publication's status: which one failed, at a glance."""
-        by_platform = {p.platform: p for p in obj.publications.all()}
+        """A chip per target (its account, or its platform where it has none yet), coloured by its
+        publication's status: which one failed, at a glance."""
+        publications = list(obj.publications.all())
+        by_channel = {p.connection_id: p for p in publications if p.connection_id}
+        by_platform = {p.platform: p for p in publications if not p.connection_id}
+        chips = [(f"#{channel}", by_channel.get(channel)) for channel in obj.channels or []]
+        covered = {p.platform for p in by_channel.values()}
         # A row written by SQL may hold anything (a NULL element): show it, never fail the page.
-        names = [str(name) for name in obj.platforms or []] or list(by_platform)
-        return format_html_join(
-            " ",
-            '<span title="{}" style="{}">{} {}</span>',
-            (_chip(name, by_platform.get(name)) for name in names),
-        )
+        chips += [(str(name), by_platform.get(name)) for name in obj.platforms or [] if name not in covered]
+        if not chips:
+            chips = [(p.platform, p) for p in publications]
+        return format_html_join(" ", '<span title="{}" style="{}">{} {}</span>', (_chip(*chip) for chip in chips))
+
+    @admin.display(description="targets")
+    def targets(self, obj: Post) -> str:
+        """Each account the post goes to, with its publication's status (the table below has the rest)."""
+        publications = {p.connection_id: p for p in obj.publications.all() if p.connection_id}
+        accounts = {c.pk: c for c in Connection.objects.filter(pk__in=obj.channels or [], team_id=obj.team_id)}
+        rows = []
+        for channel in obj.channels or []:
+            account = accounts.get(channel)
+            publication = publications.get(channel)
+            name = rules.channel_label(account) if account else f"#{channel} (account removed)"
+            platform = account.get_platform_display() if account else ""
+            rows.append((name, platform, publication.status if publication else "-"))
+        return format_html_join(mark_safe("<br>"), "{} · {} · {}", rows) or "-"
 
     def save_model(self, request, obj: Post, form, change: bool) -> None:
         if change:
-            return  # read-only once created
+            # Changed through the door (checked already by the form: post_update_problems).
+            given = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+            try:
+                post = services.post_update(post=obj, role=team_role(request, obj.team_id), **given)
+            except ValidationError as err:
+                self.message_user(request, f"{post_name(obj)}: not changed, {words(err)}", messages.ERROR)
+            else:
+                obj.__dict__.update(post.__dict__)
+            return
         if not request.user.is_superuser:
             obj.author = request.user
         services.post_save_new(post=obj, role=team_role(request, obj.team_id))
@@ -306,6 +348,11 @@ class PostAdmin(TeamScopedAdmin):
         return HttpResponseRedirect(reverse("admin:publishing_post_change", args=[post.pk]))
 
 
+def editable(post: Post) -> bool:
+    """Whether the post's page edits it: it has not started publishing (post_update's rule)."""
+    return post.status in EDITABLE
+
+
 # The buttons on a post's page: action name -> label.
 POST_ACTIONS = {
     "publish_now": "Publish now",
@@ -325,7 +372,10 @@ CHIP_COLOURS = {
 }
 
 
-def _chip(platform: str, publication: Publication | None) -> tuple[str, str, str, str]:
+def _chip(name: str, publication: Publication | None) -> tuple[str, str, str, str]:
+    platform = publication.platform if publication else name
+    if publication and publication.connection_id:
+        platform = f"{publication.platform} {publication.connection.name or name}"
     status = publication.status if publication else "-"
     waiting = publication is not None and status == Publication.Status.PENDING and publication.next_attempt_at
     title = publication.error if publication and publication.error else status

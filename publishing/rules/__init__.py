@@ -17,7 +17,6 @@ from datetime import datetime
 
 from connections.models import Connection
 from connections.platforms import get_adapter
-from planrrr.crypto import is_undecryptable
 from planrrr.models import Team
 from publishing.rules.content import HAS_MEDIA_SQL, content_for, has_media, thread_for
 from publishing.rules.fields import (
@@ -55,12 +54,25 @@ from publishing.rules.messages import (
     unknown_platform,
     wrong_platform,
 )
+from publishing.rules.targets import (
+    NO_TARGETS,
+    Chosen,
+    Target,
+    active_accounts,
+    channel_label,
+    connection_problem,
+    door_targets,
+    post_targets,
+    row_targets,
+    several_accounts,
+)
 
 # The rule book's vocabulary, used by the door, the admin, the API and the publish path as
 # ``rules.<name>``: its checks of one field (fields), what each platform gets (content), its
 # words (messages), and the book itself below.
 __all__ = [
     "EMPTY",
+    "NO_TARGETS",
     "HAS_MEDIA_SQL",
     "MAX_MEDIA_URL_LENGTH",
     "MAX_MEDIA_URLS",
@@ -69,8 +81,15 @@ __all__ = [
     "REPEAT_MIN_GAP",
     "THREAD_PLATFORMS",
     "UNDECRYPTABLE",
-    "active_connections",
+    "Chosen",
+    "Target",
+    "active_accounts",
+    "channel_label",
     "connection_problem",
+    "door_targets",
+    "post_targets",
+    "row_targets",
+    "several_accounts",
     "content_for",
     "expiry_warnings",
     "first_comment_problems",
@@ -112,7 +131,7 @@ def post_problems(
     content: object,
     platforms: list,
     media_urls: list,
-    connections: dict[str, Connection] | None = None,
+    targets: Chosen | None = None,
     scheduled_at: object = None,
     publish_now: bool = False,
     variants: object = None,
@@ -121,13 +140,16 @@ def post_problems(
     repeat: object = "",
 ) -> dict[str, list[str]]:
     """Everything that would make this post fail, per field, each message saying what to
-    change. Runs before anything is saved or enqueued. Every platform's rules are checked on
-    the text and media it will get (``content_for``): a problem of a variant's text or media
-    is keyed ``variants.PLATFORM.content`` / ``variants.PLATFORM.media_urls``."""
+    change. Runs before anything is saved or enqueued. ``targets``: where it goes, as
+    ``door_targets`` resolved it (its problems are the post's); by default ``platforms`` resolved
+    alone. Every target's rules are checked on the text, media and thread it will get
+    (``content_for``, with the limits of its own account: a Mastodon instance's): a problem of a
+    variant's text or media is keyed ``variants.PLATFORM.content`` or ``variants.ID.content``."""
     problems: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
-        problems.setdefault(field, []).append(message)
+        if message not in problems.get(field, []):  # two accounts of one platform: said once
+            problems.setdefault(field, []).append(message)
 
     content_ok = True
     if problem := text_problem(content, "The text"):
@@ -138,8 +160,6 @@ def post_problems(
         content_ok = False
     if problem := scheduled_at_problem(scheduled_at, publish_now=publish_now):
         add("scheduled_at", problem)
-    if not platforms:
-        add("platforms", NO_PLATFORMS)
     seen: list[str] = []
     for name in platforms:
         if not isinstance(name, str) or name not in PLATFORM_NAMES:
@@ -148,87 +168,76 @@ def post_problems(
             add("platforms", listed_twice(name))
         else:
             seen.append(name)
+    if targets is None:
+        targets = door_targets(team=team, platforms=seen)
+    if not platforms and not targets.connections and "channels" not in targets.problems:
+        add("platforms", NO_PLATFORMS)
+    for field, messages in targets.problems.items():
+        for message in messages:
+            add(field, message)
+    seen += [name for name in targets.platforms if name not in seen]
     urls_ok = True
     for problem in media_urls_problems(media_urls):
         add("media_urls", problem)
         urls_ok = False
-    variant_problems = variants_problems(variants, seen)
+    variant_problems = variants_problems(variants, seen, targets.ids)
     for field, messages in variant_problems.items():
         problems.setdefault(field, []).extend(messages)
-    if connections is None:
-        connections = active_connections(team=team, platforms=seen)
     thread_problems = thread_shape_problems(thread, "thread")
     for field, messages in thread_problems.items():
         problems.setdefault(field, []).extend(messages)
-    for message in first_comment_problems(first_comment, seen):
+    for message in first_comment_problems(first_comment, targets.platforms):
         add("first_comment", message)
     if problem := repeat_problem(repeat, scheduled_at, team.zone):
         add("repeat", problem)
     fields = {"content": content, "media_urls": media_urls, "variants": variants, "thread": thread}
-    for name in seen:
-        variant = variants.get(name) if isinstance(variants, dict) else None
-        own = isinstance(variant, dict) and "thread" in variant
-        base_url = connections[name].base_url if connections.get(name) else ""
-        if not (variant_problems if own else thread_problems):
-            where = f"variants.{name}.thread" if own else "thread"
-            found = thread_platform_problems(thread_for(fields, name), name, where, base_url=base_url)
-            for field, messages in found.items():
-                problems.setdefault(field, []).extend(messages)
-        if problem := connection_problem(team.pk, name, connections.get(name)):
-            add("platforms", problem)
-        variant = variants.get(name) if isinstance(variants, dict) else None
-        variant = variant if isinstance(variant, dict) else {}
-        if any(key.startswith(f"variants.{name}") for key in variant_problems):
+    entries = variants if isinstance(variants, dict) else {}
+    for connection in targets.connections:
+        name, channel = connection.platform, connection.pk
+        keys = [key for key in (str(channel), name) if isinstance(entries.get(key), dict)]
+        if any(k.startswith(f"variants.{key}.") or k == f"variants.{key}" for key in keys for k in variant_problems):
             continue
-        text_ok = content_ok or "content" in variant
-        media_ok = urls_ok or "media_urls" in variant
+
+        def where(field: str, keys=keys) -> str:
+            """The field a target's value comes from: its channel's variant, its platform's, or the post's."""
+            return next((f"variants.{key}.{field}" for key in keys if field in entries[key]), field)
+
+        base_url = connection.base_url
+        thread_from = where("thread")
+        if thread_from != "thread" or not thread_problems:
+            found = thread_platform_problems(
+                thread_for(fields, name, channel=channel), name, thread_from, base_url=base_url
+            )
+            for field, messages in found.items():
+                for message in messages:
+                    add(field, message)
+        text_ok = content_ok or where("content") != "content"
+        media_ok = urls_ok or where("media_urls") != "media_urls"
         if not (text_ok and media_ok):
             continue
-        text, urls = content_for(fields, name)
+        text, urls = content_for(fields, name, channel=channel)
         for message in get_adapter(name).validate(text=text, media_urls=urls, base_url=base_url):
-            field = "content" if "image" not in message else "media_urls"
-            add(f"variants.{name}.{field}" if field in variant else field, message)
+            add(where("content" if "image" not in message else "media_urls"), message)
     return problems
 
 
-def connection_problem(team_id: int, platform: str, connection: Connection | None) -> str | None:
-    """Why ``connection`` cannot publish ``platform`` for the team, or None."""
-    if connection is None:
-        return no_connection(team_id, platform)
-    if connection.team_id != team_id:
-        return other_team(platform, connection)
-    if connection.platform != platform:
-        return wrong_platform(platform, connection)
-    if connection.status != Connection.Status.ACTIVE:
-        return reconnect(platform, connection.status_detail or f"Connection #{connection.pk}")
-    if is_undecryptable(connection.access_token):
-        return reconnect(platform, UNDECRYPTABLE)
-    return None
-
-
-def expiry_warnings(*, connections: dict[str, Connection], scheduled_at: datetime | None) -> dict[str, str]:
-    """Per platform, a warning when the account's token ends before the post's time and cannot be
-    renewed without the person ("your LinkedIn token expires on 3 Jan 2027, before this post")."""
+def expiry_warnings(*, connections: list[Connection], scheduled_at: datetime | None) -> dict[int, str]:
+    """Per account (by id), a warning when its token ends before the post's time and cannot be
+    renewed without the person ("your LinkedIn token for Acme Coffee expires on 3 Jan 2027,
+    before this post")."""
     warnings = {}
     if scheduled_at is None:
         return warnings
-    for platform, connection in connections.items():
+    for connection in connections:
         ends = connection.grant_expires_at
         if ends is not None and ends < scheduled_at:
-            warnings[platform] = (
-                f"Your {label(platform)} token expires on {ends:%-d %b %Y %H:%M} UTC, before this post: "
-                f"reconnect the {label(platform)} account before then, or the post will fail there."
+            name = label(connection.platform)
+            account = connection.name or connection.account_id
+            warnings[connection.pk] = (
+                f"Your {name} token for {account} expires on {ends:%-d %b %Y %H:%M} UTC, before this post: "
+                f"reconnect that {name} account before then, or the post will fail there."
             )
     return warnings
-
-
-def active_connections(*, team: Team, platforms: list[str]) -> dict[str, Connection]:
-    """The team's active connection per platform (the oldest, if it has several)."""
-    found: dict[str, Connection] = {}
-    rows = Connection.objects.filter(team=team, platform__in=platforms, status=Connection.Status.ACTIVE)
-    for connection in rows.order_by("created_at", "pk"):
-        found.setdefault(connection.platform, connection)
-    return found
 
 
 # --- rows past the door --------------------------------------------------------------------
@@ -254,7 +263,7 @@ def publication_refusal(publication) -> str | None:
         return unknown_platform(publication.platform)
     if problem := connection_problem(post.team_id, publication.platform, publication.connection):
         return problem
-    text, urls = content_for(post, publication.platform)
+    text, urls = content_for(post, publication.platform, channel=publication.connection_id)
     problem = text_problem(text, "The text")
     if problem is None and is_blank(text):
         problem = EMPTY
@@ -267,13 +276,13 @@ def publication_refusal(publication) -> str | None:
     if not problems:
         problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
     if not problems:
-        problems = _thread_refusal(post, publication.platform, base_url)
+        problems = _thread_refusal(post, publication.platform, base_url, publication.connection_id)
     return " ".join(problems) or None
 
 
-def _thread_refusal(post, platform: str, base_url: str) -> list[str]:
+def _thread_refusal(post, platform: str, base_url: str, channel: int | None) -> list[str]:
     """The thread's problems for a row past the door, as sentences."""
-    thread = thread_for(post, platform)
+    thread = thread_for(post, platform, channel=channel)
     found = thread_shape_problems(thread, "thread") or thread_platform_problems(
         thread, platform, "thread", base_url=base_url
     )

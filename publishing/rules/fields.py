@@ -24,6 +24,7 @@ from publishing.rules.messages import (
     no_threads,
     no_zone,
     unknown_platform,
+    variant_channel_not_listed,
     variant_not_listed,
     variant_unknown_key,
 )
@@ -233,9 +234,10 @@ def repeat_problem(repeat: object, scheduled_at: object, zone) -> str | None:
     return None
 
 
-def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]:
-    """What is wrong with the variants' shape and values, keyed ``variants.PLATFORM.key``
-    (platform rules on the resulting text are checked with the rest, per platform)."""
+def variants_problems(variants: object, platforms: list, channels: list | tuple = ()) -> dict[str, list[str]]:
+    """What is wrong with the variants' shape and values, keyed ``variants.PLATFORM.key`` or
+    ``variants.ID.key`` (a channel's, by its id as a string of digits; platform rules on the
+    resulting text are checked with the rest, per target)."""
     problems: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -248,10 +250,14 @@ def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]
         return problems
     for platform, variant in variants.items():
         where = f"variants.{platform}"
-        if platform not in PLATFORM_NAMES:
+        if isinstance(platform, str) and platform.isascii() and platform.isdigit():
+            if int(platform) not in channels:
+                add(where, variant_channel_not_listed(platform))
+                continue
+        elif platform not in PLATFORM_NAMES:
             add(where, unknown_platform(platform))
             continue
-        if platform not in platforms:
+        elif platform not in platforms:
             add(where, variant_not_listed(platform))
             continue
         if not isinstance(variant, dict):
@@ -262,10 +268,11 @@ def variants_problems(variants: object, platforms: list) -> dict[str, list[str]]
                 add(f"{where}.{key}", variant_unknown_key(key))
         if "content" in variant:
             content = variant["content"]
-            if problem := text_problem(content, f"The {label(platform)} text"):
+            name = label(platform) if platform in PLATFORM_NAMES else f"channel #{platform}"
+            if problem := text_problem(content, f"The {name} text"):
                 add(f"{where}.content", problem)
             elif is_blank(content):
-                add(f"{where}.content", f"The {label(platform)} text is empty: write some, or leave content out.")
+                add(f"{where}.content", f"The {name} text is empty: write some, or leave content out.")
         if "media_urls" in variant:
             for problem in media_urls_problems(variant["media_urls"]):
                 add(f"{where}.media_urls", problem)

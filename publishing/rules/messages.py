@@ -101,6 +101,10 @@ def variant_not_listed(platform: str) -> str:
     return f"{label(platform)} is not among this post's platforms: add {platform} to them, or remove its variant."
 
 
+def variant_channel_not_listed(channel: str) -> str:
+    return f"Channel #{channel} is not among this post's channels: add it to them, or remove its variant."
+
+
 def variant_unknown_key(key: object) -> str:
     return f"Unknown key {key!r}: a variant takes {', '.join(VARIANT_KEYS)} only."
 

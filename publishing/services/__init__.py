@@ -25,7 +25,7 @@ guarded ``UPDATE … WHERE status = …``: concurrent workers, duplicate jobs an
 all call these safely, exactly one wins each transition.
 """
 
-from publishing.rules import active_connections, post_problems
+from publishing.rules import active_accounts, door_targets, post_problems
 from publishing.services.attempts import claim, record_step
 from publishing.services.caps import cap_live_read, cap_live_refresh
 from publishing.services.comments import first_comments_requeue, publication_first_comment
@@ -53,6 +53,7 @@ from publishing.services.posts import (
     post_schedule,
     post_submit,
     post_update,
+    post_update_problems,
 )
 from publishing.services.publish import publication_publish
 from publishing.services.queue import (
@@ -71,6 +72,8 @@ from publishing.services.series import occurrence_after, series_continue
 from publishing.services.staging import post_stage, publication_stage, stage_enqueue, stage_job_id
 
 __all__ = [
+    "active_accounts",
+    "door_targets",
     "cap_live_read",
     "cap_live_refresh",
     "channel_queue",
@@ -82,7 +85,6 @@ __all__ = [
     "post_queue",
     "post_queue_remove",
     "post_queue_top",
-    "active_connections",
     "claim",
     "connection_expire",
     "due_posts_dispatch",
@@ -102,6 +104,7 @@ __all__ = [
     "post_schedule",
     "post_stage",
     "post_update",
+    "post_update_problems",
     "posts_dispatch",
     "publications_fail_for_expired",
     "publications_requeue_after_reconnect",

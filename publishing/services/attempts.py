@@ -5,9 +5,18 @@ Publication states (``Publication.Status``) and every move between them::
 
     from        to          who                           only when                        writes
     ----------  ----------  ----------------------------  -------------------------------  ---------------------------
-    -           PENDING     posts.post_save_new,          -                                connection
-                            dispatch (a row by SQL)
-    -           FAILED      dispatch                      unknown platform, no connection  error; post.failed
+    -           PENDING     posts.post_save_new,          -                                connection (the channel;
+                            post_update (a channel                                         a platform named without
+                            added), dispatch (a row by                                     one: its team's one
+                            SQL), series                                                   active account on it)
+    -           FAILED      dispatch                      unknown platform; a platform     error; post.failed
+                                                          named without a channel that
+                                                          has no account, or several
+    PENDING     (deleted)   posts.post_update (its        post DRAFT, IN_REVIEW or         -
+                            channel removed)              SCHEDULED, its row locked
+    PENDING     PENDING     posts.post_update (what it    post DRAFT, IN_REVIEW or         metadata emptied (staged
+                            gets changed)                 SCHEDULED, its row locked        media go), stage lease
+                                                                                           cleared
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
                                                           free (its own lease, never       stage_token,
                                                           the publish one)                 stage_expires_at
@@ -44,7 +53,16 @@ Publication states (``Publication.Status``) and every move between them::
                                                                                            it is looked up first
 
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
-publication's status. Because the claim requires the post to be PUBLISHING and due, a
+publication's status.
+
+An edit (``posts.post_update``: the API's PATCH and PUT, the admin's change form) is allowed
+while the post is DRAFT, IN_REVIEW or SCHEDULED and refused from PUBLISHING on (the API's 409,
+with the reason): it locks the post's row, and the dispatch's guarded move to PUBLISHING waits
+for that lock, so an edit is either in before the post starts or refused after; no publication
+can be claimed before its post is PUBLISHING. A stager at work when an edit discards its media
+loses its stage lease and cannot write them back (its write is fenced by ``stage_token``).
+
+Because the claim requires the post to be PUBLISHING and due, a
 CANCELLED, DRAFT, IN_REVIEW or SCHEDULED post's publication can never reach a platform,
 whatever job sits in the queue or whatever lease is recovered.
 

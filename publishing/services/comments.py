@@ -253,6 +253,7 @@ def _write(attempt: CommentAttempt, kind: str, outcome: str, after: dict, error:
                     "postId": publication.post_id,
                     "publicationId": publication.pk,
                     "platform": publication.platform,
+                    **signals.channel_data(publication),
                     "externalId": publication.external_id,
                     "error": after[keys.ERROR],
                     "attemptCount": attempts,

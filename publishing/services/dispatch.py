@@ -27,10 +27,11 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from rq import Queue
 
-from connections.models import Connection, Platform
+from connections.models import Connection
 from planrrr import outages
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
+from publishing.rules.targets import active_accounts, row_targets
 from publishing.services import signals
 from publishing.services.finalize import post_fail, post_finalize
 
@@ -123,7 +124,8 @@ def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int
     posts with a publication still open)."""
     good = []
     for post in posts:
-        problem = rules.post_row_problem(post.platforms)
+        # A post with channels may name no platform (a row written by SQL): its channels say.
+        problem = None if post.channels and not post.platforms else rules.post_row_problem(post.platforms)
         if problem:
             Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, error=problem, updated_at=now)
         else:
@@ -139,23 +141,36 @@ def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int
 
 def _ensure_publications(posts: list[Post], existing: list[Publication]) -> list[Publication]:
     """Create the publications missing for ``posts`` (a post written straight into the
-    database has none): PENDING, or FAILED at once with the reason (unknown platform, no
-    connection). Returns those created."""
-    have = {(p.post_id, p.platform) for p in existing}
-    wanted = [(post, name) for post in posts for name in dict.fromkeys(post.platforms) if (post.pk, name) not in have]
-    if not wanted:
-        return []
+    database has none): one per target (rules.row_targets), PENDING, or FAILED at
+    once with the reason (unknown platform, no account, several accounts for a platform named
+    without a channel). Returns those created."""
+    channels_had = {(p.post_id, p.connection_id) for p in existing if p.connection_id is not None}
+    # A platform named without a channel that has a publication already, with an account or
+    # not, has its target (it was made when the post was written, or by an earlier dispatch).
+    platforms_had = {(p.post_id, p.platform) for p in existing}
+    lacking = [
+        post
+        for post in posts
+        if any((post.pk, channel) not in channels_had for channel in post.channels or [])
+        or any((post.pk, name) not in platforms_had for name in post.platforms or [])
+    ]
+    if not lacking:
+        return []  # the usual case: every publication was made when the post was written
+    teams = {post.team_id for post in lacking}
+    accounts_of = {team: active_accounts(team=team) for team in teams}
+    connections = {c.pk: c for c in Connection.objects.filter(team_id__in=teams)}
     rows = []
-    connections_of: dict[int, dict[str, Connection]] = {}
-    for post, name in wanted:
-        if post.team_id not in connections_of:
-            connections_of[post.team_id] = rules.active_connections(team=post.team, platforms=list(Platform.values))
-        publication = Publication(post=post, platform=name, connection=connections_of[post.team_id].get(name))
-        if name not in Platform.values:
-            publication.status, publication.error = Publication.Status.FAILED, rules.unknown_platform(name)
-        elif publication.connection is None:
-            publication.status, publication.error = Publication.Status.FAILED, rules.no_connection(post.team_id, name)
-        rows.append(publication)
+    for post in lacking:
+        for target in row_targets(post, accounts_of[post.team_id], connections):
+            chosen = target.connection is not None and target.connection.pk in (post.channels or [])
+            if target.connection is not None and (post.pk, target.connection.pk) in channels_had:
+                continue
+            if not chosen and (post.pk, target.platform) in platforms_had:
+                continue
+            publication = Publication(post=post, platform=target.platform, connection=target.connection)
+            if target.error:
+                publication.status, publication.error = Publication.Status.FAILED, target.error
+            rows.append(publication)
     Publication.objects.bulk_create(rows)
     for publication in rows:
         if publication.status == Publication.Status.FAILED:

@@ -7,6 +7,7 @@ import functools
 from django.db import connection, transaction
 from django.utils import timezone
 
+from connections.models import Connection
 from planrrr import sql
 from planrrr.text import safe_text
 from publishing.models import Post, Publication
@@ -48,7 +49,7 @@ def post_finalize_settled(*, publication: Publication, rows: list[tuple]) -> str
     others = [row for row in publications if row["id"] != publication.pk]
     if any(row["status"] not in Publication.FINAL for row in others):
         return post_finalize(post_id=publication.post_id)
-    own = {name: getattr(publication, Publication._meta.get_field(name).attname) for name in publication_read()}
+    own = {name: publication_value(publication, name) for name in publication_read()}
     publications = [own if row["id"] == publication.pk else row for row in publications]
     return _post_finalize(publication.post_id, post, publications)
 
@@ -130,6 +131,17 @@ def publication_read() -> tuple[str, ...]:
     return tuple(dict.fromkeys(("id", "status", "published_at", *signals.COMPLETED_PUBLICATION.values())))
 
 
+# A field of the publication's account read with it ("connection__name"): the account's column.
+_ACCOUNT = "connection__"
+
+
+def publication_value(publication: Publication, name: str):
+    """The value of ``name`` (a field, or ``connection__<field>``) on a Publication instance."""
+    if name.startswith(_ACCOUNT):
+        return getattr(publication.connection, name.removeprefix(_ACCOUNT)) if publication.connection_id else None
+    return getattr(publication, Publication._meta.get_field(name).attname)
+
+
 def read_sql() -> str:
     """The post and each of its publications (none: one row of NULLs), the columns named
     ``post_<field>`` and ``publication_<field>`` (``read_rows`` reads them back by name)."""
@@ -140,12 +152,16 @@ def read_sql() -> str:
 def _read_sql(publication_fields: tuple[str, ...]) -> str:
     post_columns = [f"post.{Post._meta.get_field(name).column} AS post_{name}" for name in POST_READ]
     publication_columns = [
-        f"publication.{Publication._meta.get_field(name).column} AS publication_{name}" for name in publication_fields
+        f"account.{Connection._meta.get_field(name.removeprefix(_ACCOUNT)).column} AS publication_{name}"
+        if name.startswith(_ACCOUNT)
+        else f"publication.{Publication._meta.get_field(name).column} AS publication_{name}"
+        for name in publication_fields
     ]
     return f"""
     SELECT {", ".join(post_columns + publication_columns)}
       FROM {Post._meta.db_table} AS post
       LEFT JOIN {Publication._meta.db_table} AS publication ON publication.post_id = post.id
+      LEFT JOIN {Connection._meta.db_table} AS account ON account.id = publication.connection_id
      WHERE post.id = %(finalize_post)s
      ORDER BY publication.id
 """

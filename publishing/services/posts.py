@@ -16,12 +16,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from connections.models import Connection
 from planrrr import outages
 from planrrr.models import Membership, Team
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
+from publishing.rules.targets import Chosen, Target, door_targets, post_targets
 from publishing.services import caps, queue, signals
 from publishing.services.dispatch import posts_dispatch
 from publishing.services.staging import stage_enqueue
@@ -44,11 +44,11 @@ def post_create(
     *,
     team: Team,
     content: str,
-    platforms: list[str],
+    platforms: list[str] | None = None,
+    channels: list[int] | None = None,
     author=None,
     media_urls: list[str] | tuple[str, ...] = (),
     scheduled_at: datetime | None = None,
-    connections: list[Connection] | None = None,
     publish_now: bool = False,
     variants: dict | None = None,
     thread: list | None = None,
@@ -57,30 +57,33 @@ def post_create(
     role: str | None = None,
 ) -> Post:
     """Create a post, DRAFT or SCHEDULED (when ``scheduled_at`` is given, or ``publish_now``),
-    with one publication per platform. When the team requires approval and ``role`` is not an
+    with one publication per target. When the team requires approval and ``role`` is not an
     approver's, the post is a DRAFT (keeping its time) that must be submitted (``post_submit``).
-    ``thread``: follow-up parts [{"content", "media_urls"?}]; ``first_comment``: commented on
-    the post once published; ``repeat``: an RRULE making it the first post of a series.
-    Raises ValidationError (by field) and saves nothing when the post could not succeed.
-    ``connections`` picks specific accounts; by default the team's active one per platform is used. ``variants``
-    overrides the text and media per platform
-    ({PLATFORM: {"content"?, "media_urls"?}})."""
-    platforms = list(platforms) if isinstance(platforms, list | tuple) else platforms
+    Where it goes: ``channels`` (the team's accounts, by id, in order) or ``platforms`` (each
+    with exactly one active account in the team), or both when they agree
+    (rules.door_targets). ``variants`` overrides the text, media and thread per
+    platform or per channel ({PLATFORM or "id": {"content"?, "media_urls"?, "thread"?}});
+    ``thread``: follow-up parts [{"content", "media_urls"?}]; ``first_comment``: commented on the
+    post once published; ``repeat``: an RRULE making it the first post of a series. Raises
+    ValidationError (by field) and saves nothing when the post could not succeed."""
+    if platforms is not None:
+        platforms = list(platforms) if isinstance(platforms, list | tuple) else platforms
+    if channels is not None:
+        channels = list(channels) if isinstance(channels, list | tuple) else channels
     media_urls = list(media_urls) if isinstance(media_urls, list | tuple) else media_urls
-    if not isinstance(platforms, list) or not isinstance(media_urls, list):
+    if (platforms is not None and not isinstance(platforms, list)) or not isinstance(media_urls, list):
         raise ValidationError({"platforms": ["Give the platforms and media URLs as lists."]})
+    if platforms is None and channels is None:
+        platforms = []
     if publish_now:
         scheduled_at = timezone.now()
-    chosen = None
-    if connections is not None:
-        chosen = {c.platform: c for c in connections}
-        platforms += [c.platform for c in connections if c.platform not in platforms]
+    chosen = door_targets(team=team, channels=channels, platforms=platforms)
     problems = rules.post_problems(
         team=team,
         content=content,
-        platforms=platforms,
+        platforms=platforms if platforms is not None else chosen.platforms,
         media_urls=media_urls,
-        connections=chosen,
+        targets=chosen,
         scheduled_at=scheduled_at,
         publish_now=publish_now,
         variants=variants,
@@ -89,15 +92,15 @@ def post_create(
         repeat=repeat,
     )
     if not problems and scheduled_at is not None:
-        accounts = chosen or rules.active_connections(team=team, platforms=platforms)
-        problems = caps_problems(team=team, connections=accounts.values(), at=scheduled_at)
+        problems = caps_problems(team=team, connections=chosen.connections, at=scheduled_at)
     if problems:
         raise ValidationError(problems)
     post = Post(
         team=team,
         author=author,
         content=content,
-        platforms=platforms,
+        channels=chosen.ids,
+        platforms=chosen.platforms,
         media_urls=media_urls,
         variants=variants or {},
         thread=thread or [],
@@ -106,36 +109,30 @@ def post_create(
         status=Post.Status.SCHEDULED if scheduled_at else Post.Status.DRAFT,
         scheduled_at=scheduled_at,
     )
-    return post_save_new(post=post, connections=chosen, role=role)
+    return post_save_new(post=post, role=role)
 
 
-def post_save_new(*, post: Post, connections: dict[str, Connection] | None = None, role: str | None = None) -> Post:
-    """Save a validated new post with its publications; a post already due is dispatched at
-    once, a later one by the workers' dispatch at its time; one that needs review (see the
-    module docstring) stays a DRAFT. The admin's add form comes through here after
-    validating with rules.post_problems."""
-    if connections is None:
-        connections = rules.active_connections(team=post.team, platforms=list(post.platforms))
+def post_save_new(*, post: Post, role: str | None = None) -> Post:
+    """Save a validated new post (its ``channels`` and ``platforms`` as the door resolved them)
+    with its publications, one per target; a post already due is dispatched at once, a later
+    one by the workers' dispatch at its time; one that needs review (see the module docstring)
+    stays a DRAFT. The admin's add form comes through here after validating with
+    rules.post_problems."""
+    targets = post_targets(post)
     held = needs_review(post.team, role)
     if held:
         post.status = Post.Status.DRAFT
     elif post.scheduled_at and post.status == Post.Status.DRAFT:
         post.status = Post.Status.SCHEDULED
-    warnings = rules.expiry_warnings(connections=connections, scheduled_at=post.scheduled_at)
+    warnings = rules.expiry_warnings(
+        connections=[t.connection for t in targets if t.connection], scheduled_at=post.scheduled_at
+    )
     # Said to the caller (the admin shows them, the API returns them) and kept on the publication.
-    post.warnings = list(warnings.values()) + ([NEEDS_REVIEW] if held else [])
+    post.warnings = list(dict.fromkeys(warnings.values())) + ([NEEDS_REVIEW] if held else [])
     with transaction.atomic():
         post.full_clean()
         post.save()
-        Publication.objects.bulk_create(
-            Publication(
-                post=post,
-                platform=name,
-                connection=connections.get(name),
-                metadata={keys.WARNINGS: [warnings[name]]} if name in warnings else {},
-            )
-            for name in post.platforms
-        )
+        Publication.objects.bulk_create(_publications(post, targets, warnings))
         if post.status == Post.Status.SCHEDULED:
             # Its time takes a slot of its channels' queues.
             queue.post_channels_recompute(post=post)
@@ -159,6 +156,23 @@ def caps_problems(*, team: Team, connections, at: datetime, exclude_post_id: int
 def _targets_caps_problems(post: Post, at: datetime) -> dict:
     accounts = [p.connection for p in post.publications.select_related("connection") if p.connection_id]
     return caps_problems(team=post.team, connections=accounts, at=at, exclude_post_id=post.pk)
+
+
+def _publications(post: Post, targets: list[Target], warnings: dict[int, str] | None = None) -> list[Publication]:
+    """The publications of ``post``'s targets; one that cannot be resolved (a platform named
+    without a channel that has no account, or several) is left to the dispatch, which fails it
+    saying why (the door refuses such posts: only rows past it have them)."""
+    warnings = warnings or {}
+    return [
+        Publication(
+            post=post,
+            platform=target.platform,
+            connection=target.connection,
+            metadata={keys.WARNINGS: [warnings[target.connection.pk]]} if target.connection.pk in warnings else {},
+        )
+        for target in targets
+        if target.connection is not None
+    ]
 
 
 def post_schedule(
@@ -195,12 +209,14 @@ def post_schedule(
 
 
 def _problems(post: Post, *, scheduled_at, publish_now: bool = False) -> dict[str, list[str]]:
-    """The rule book on a stored post, at ``scheduled_at``."""
+    """The rule book on a stored post, at ``scheduled_at``: its channels as they are now, and
+    the platforms it names without one resolved as at the door."""
     return rules.post_problems(
         team=post.team,
         content=post.content,
         platforms=list(post.platforms or []),
         media_urls=list(post.media_urls or []),
+        targets=stored_targets(post),
         scheduled_at=scheduled_at,
         publish_now=publish_now,
         variants=post.variants,
@@ -210,8 +226,82 @@ def _problems(post: Post, *, scheduled_at, publish_now: bool = False) -> dict[st
     )
 
 
+def stored_targets(post: Post) -> Chosen:
+    """``door_targets`` of a stored post: its channels (if it has any), with any platform it
+    names that none of them is on."""
+    platforms = list(post.platforms or []) if isinstance(post.platforms, list) else []
+    return door_targets(team=post.team, channels=list(post.channels) if post.channels else None, platforms=platforms)
+
+
+# What a person may still change; from PUBLISHING on, an edit is refused (docs/architecture.md:
+# the post's row lock holds the dispatch while an edit is written, and the dispatch moves the
+# post to PUBLISHING before any attempt is made).
 EDITABLE = [Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
 _UNSET = object()
+
+
+def post_update_problems(*, post: Post, **given) -> dict[str, list[str]]:
+    """What ``post_update`` would refuse in these changes (by field), without changing anything:
+    the admin's change form asks before it saves. Takes post_update's keyword arguments."""
+    return _changed(post, {name: given.get(name, _UNSET) for name in _UPDATABLE})[3]
+
+
+_UPDATABLE = (
+    "content",
+    "platforms",
+    "channels",
+    "media_urls",
+    "variants",
+    "scheduled_at",
+    "thread",
+    "first_comment",
+    "repeat",
+)
+
+
+def _changed(post: Post, given: dict) -> tuple[dict, dict, Chosen, dict[str, list[str]]]:
+    """(the post's fields before, after the changes ``given``, its targets after, the problems),
+    with the creation rules; fields given as ``_UNSET`` are kept."""
+    before = {
+        "content": post.content,
+        "media_urls": list(post.media_urls or []),
+        "variants": post.variants,
+        "scheduled_at": post.scheduled_at,
+        "thread": post.thread,
+        "first_comment": post.first_comment,
+        "repeat": post.repeat,
+    }
+    values = {**before, **{name: given[name] for name in before if given.get(name, _UNSET) is not _UNSET}}
+    channels, platforms = given.get("channels", _UNSET), given.get("platforms", _UNSET)
+    if channels is not _UNSET or platforms is not _UNSET:
+        chosen = door_targets(
+            team=post.team,
+            channels=None if channels is _UNSET else channels,
+            platforms=None if platforms is _UNSET else platforms,
+        )
+        named = platforms if platforms is not _UNSET and platforms is not None else chosen.platforms
+    else:
+        chosen, named = stored_targets(post), list(post.platforms or [])
+    scheduled_at = given.get("scheduled_at", _UNSET)
+    rescheduled = scheduled_at is not _UNSET and scheduled_at != post.scheduled_at
+    problems = rules.post_problems(
+        team=post.team,
+        content=values["content"],
+        platforms=list(named) if isinstance(named, list | tuple) else [],
+        media_urls=list(values["media_urls"]) if isinstance(values["media_urls"], list | tuple) else [],
+        targets=chosen,
+        # An unchanged time may have passed since it was set: only a new one must be ahead.
+        scheduled_at=values["scheduled_at"] if rescheduled else None,
+        variants=values["variants"],
+        thread=values["thread"],
+        first_comment=values["first_comment"],
+        repeat=values["repeat"],
+    )
+    if values["repeat"] and not rescheduled and not problems.get("repeat"):
+        # The rule was checked against the stored time above only when the time changed.
+        if problem := rules.repeat_problem(values["repeat"], values["scheduled_at"], post.team.zone):
+            problems["repeat"] = [problem]
+    return before, values, chosen, problems
 
 
 def post_update(
@@ -219,6 +309,7 @@ def post_update(
     post: Post,
     content: str | object = _UNSET,
     platforms: list[str] | object = _UNSET,
+    channels: list[int] | object = _UNSET,
     media_urls: list[str] | object = _UNSET,
     variants: dict | object = _UNSET,
     scheduled_at: datetime | None | object = _UNSET,
@@ -228,33 +319,27 @@ def post_update(
     role: str | None = None,
 ) -> Post:
     """Change a DRAFT, IN_REVIEW or SCHEDULED post: the fields given replace the stored ones,
-    and the whole post is validated again. ``scheduled_at=None`` makes it a draft again; a time
-    makes it SCHEDULED; but in a team that requires approval, a writer who is not an approver
-    sends a SCHEDULED (approved) or IN_REVIEW post (back) to review, and keeps a draft a draft.
-    Its publications are made afresh (none has started: the post is not PUBLISHING), so
-    nothing staged for the old text or media is published. Raises ValidationError by field, or without a field
-    when the post is no longer editable."""
+    and the whole post is validated again with the creation rules. ``scheduled_at=None`` makes
+    it a draft again; a time makes it SCHEDULED; but in a team that requires approval, a writer
+    who is not an approver sends a SCHEDULED (approved) or IN_REVIEW post (back) to review, and
+    keeps a draft a draft. ``channels`` or ``platforms`` change where it goes (as at creation):
+    the publications of channels removed go, those of channels added are made, the others stay,
+    their staged media discarded when the text, media or variants they were made from changed
+    (nothing staged for the old text is ever published). Raises ValidationError by field, or
+    without a field when the post is no longer editable (it started publishing: the API's 409)."""
     with transaction.atomic():
         # The lock holds the dispatch (a guarded UPDATE of this row) until the change is in.
         locked = Post.objects.select_for_update().select_related("team").filter(pk=post.pk).first()
         if locked is None or locked.status not in EDITABLE:
             status = locked.status.lower() if locked else "deleted"
             raise ValidationError(
-                f"Post #{post.pk} is {status}: only drafts and scheduled posts can be changed (and posts in review)."
+                f"Post #{post.pk} is {status}: only drafts and scheduled posts can be changed (and posts in "
+                "review), until they start publishing."
             )
-        values = {
-            "content": locked.content,
-            "platforms": list(locked.platforms or []),
-            "media_urls": list(locked.media_urls or []),
-            "variants": locked.variants,
-            "scheduled_at": locked.scheduled_at,
-            "thread": locked.thread,
-            "first_comment": locked.first_comment,
-            "repeat": locked.repeat,
-        }
         given = {
             "content": content,
             "platforms": platforms,
+            "channels": channels,
             "media_urls": media_urls,
             "variants": variants,
             "scheduled_at": scheduled_at,
@@ -262,32 +347,17 @@ def post_update(
             "first_comment": first_comment,
             "repeat": repeat,
         }
-        values.update({name: value for name, value in given.items() if value is not _UNSET})
-        rescheduled = scheduled_at is not _UNSET and scheduled_at != locked.scheduled_at
-        problems = rules.post_problems(
-            team=locked.team,
-            content=values["content"],
-            platforms=list(values["platforms"]) if isinstance(values["platforms"], list | tuple) else [],
-            media_urls=list(values["media_urls"]) if isinstance(values["media_urls"], list | tuple) else [],
-            # An unchanged time may have passed since it was set: only a new one must be ahead.
-            scheduled_at=values["scheduled_at"] if rescheduled else None,
-            variants=values["variants"],
-            thread=values["thread"],
-            first_comment=values["first_comment"],
-            repeat=values["repeat"],
-        )
-        if values["repeat"] and not rescheduled and not problems.get("repeat"):
-            # The rule was checked against the stored time above only when the time changed.
-            if problem := rules.repeat_problem(values["repeat"], values["scheduled_at"], locked.team.zone):
-                problems["repeat"] = [problem]
+        before, values, chosen, problems = _changed(locked, given)
         if problems:
             raise ValidationError(problems)
+        rescheduled = scheduled_at is not _UNSET and scheduled_at != locked.scheduled_at
         empty = {"variants": {}, "thread": [], "first_comment": "", "repeat": ""}
         for name, value in values.items():
             setattr(locked, name, (value or empty[name]) if name in empty else value)
-        before = locked.status
+        locked.channels, locked.platforms = chosen.ids, chosen.platforms
+        status_before = locked.status
         if needs_review(locked.team, role):
-            back_to_review = before in (Post.Status.SCHEDULED, Post.Status.IN_REVIEW) and locked.scheduled_at
+            back_to_review = status_before in (Post.Status.SCHEDULED, Post.Status.IN_REVIEW) and locked.scheduled_at
             locked.status = Post.Status.IN_REVIEW if back_to_review else Post.Status.DRAFT
         else:
             locked.status = Post.Status.SCHEDULED if locked.scheduled_at else Post.Status.DRAFT
@@ -300,30 +370,59 @@ def post_update(
         if places and locked.status == Post.Status.SCHEDULED:
             locked.scheduled_at = None  # the queue's times, given again below
         elif locked.scheduled_at and locked.status == Post.Status.SCHEDULED:
-            problems = _targets_caps_problems(locked, locked.scheduled_at) if rescheduled else {}
+            # A new time counts on every account; an account added, at the post's time.
+            counted = [c for c in chosen.connections if rescheduled or c.pk not in before_channels]
+            problems = caps_problems(
+                team=locked.team, connections=counted, at=locked.scheduled_at, exclude_post_id=locked.pk
+            )
             if problems:
                 raise ValidationError(problems)
         locked.full_clean()
         locked.save()
-        locked.publications.all().delete()
-        connections = rules.active_connections(team=locked.team, platforms=list(locked.platforms))
-        Publication.objects.bulk_create(
-            Publication(
-                post=locked,
-                platform=name,
-                connection=connections.get(name),
-                queue_position=places.get(getattr(connections.get(name), "pk", None)),
-            )
-            for name in locked.platforms
-        )
-        queue.channels_recompute(before_channels | {c.pk for c in connections.values()})
+        _publications_update(locked, chosen, before, places)
+        queue.channels_recompute(before_channels | set(chosen.ids))
         locked.refresh_from_db()
         if locked.status == Post.Status.SCHEDULED and locked.scheduled_at:
             _dispatch_if_due(locked)
             stage_enqueue(locked)
-        if locked.status == Post.Status.IN_REVIEW and before == Post.Status.SCHEDULED:
+        if locked.status == Post.Status.IN_REVIEW and status_before == Post.Status.SCHEDULED:
             signals.emit_review(locked, "post.submitted", note="Changed after approval: back to review.")
     return locked
+
+
+def _publications_update(post: Post, chosen: Chosen, before: dict, places: dict[int, int]) -> None:
+    """Bring the publications of an edited post (none started: it is not PUBLISHING) in line
+    with its targets: those of removed channels (and any without an account) go, those of added
+    ones are made; a kept one loses what was staged for it when what it gets changed, and its
+    stage lease, so that a stager still at work cannot write its media back. ``places``: the
+    post's places in its channels' queues, kept when it stays queued (an account added joins
+    the end of its queue); without, every target takes the post's own time."""
+    wanted = {connection.pk: connection for connection in chosen.connections}
+    kept = list(post.publications.filter(connection_id__in=list(wanted)))
+    post.publications.exclude(pk__in=[publication.pk for publication in kept]).delete()
+    warnings = rules.expiry_warnings(connections=chosen.connections, scheduled_at=post.scheduled_at)
+    for publication in kept:
+        channel = publication.connection_id
+        old = rules.content_for(before, publication.platform, channel=channel)
+        new = rules.content_for(post, publication.platform, channel=channel)
+        metadata = dict(publication.metadata or {}) if old == new else {}
+        metadata.pop(keys.WARNINGS, None)
+        if channel in warnings:
+            metadata[keys.WARNINGS] = [warnings[channel]]
+        fields = {"metadata": metadata, "updated_at": timezone.now()}
+        # Queued: its place kept, its time given again by the queue's recompute; else out of the
+        # queue, at the post's time.
+        fields.update(scheduled_at=None, **({} if places else {"queue_position": None}))
+        if old != new:
+            fields.update(stage_token=None, stage_expires_at=None, error="")
+        Publication.objects.filter(pk=publication.pk).update(**fields)
+    have = {publication.connection_id for publication in kept}
+    added = _publications(post, [Target(c.platform, c) for c in chosen.connections if c.pk not in have], warnings)
+    if places:
+        for publication in added:
+            last = queue.queued_last(channel_id=publication.connection_id)
+            publication.queue_position = last + 1
+    Publication.objects.bulk_create(added)
 
 
 def post_submit(*, post: Post, user=None) -> Post:

@@ -82,8 +82,8 @@ def _call(attempt: Attempt) -> Result:
     waiting = renew_if_expiring(publication, now)
     if waiting is not None:
         return waiting
-    text, media_urls = rules.content_for(post, publication.platform)
-    thread = rules.thread_for(post, publication.platform)
+    text, media_urls = rules.content_for(post, publication.platform, channel=publication.connection_id)
+    thread = rules.thread_for(post, publication.platform, channel=publication.connection_id)
     # A minute of margin for the platform's clock; a narrow window keeps bursts of posts from
     # pushing this one off the page of recent posts.
     since = (publication.first_attempt_at or publication.created_at) - timedelta(minutes=1)

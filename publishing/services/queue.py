@@ -52,6 +52,11 @@ def _queued(channel_id: int):
     )
 
 
+def queued_last(*, channel_id: int) -> int:
+    """The last queue position taken on the channel (0 for an empty queue)."""
+    return _queued(channel_id).aggregate(last=Max("queue_position"))["last"] or 0
+
+
 # --- selectors -----------------------------------------------------------------------------
 
 

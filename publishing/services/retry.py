@@ -3,10 +3,12 @@ retry (the API's and the admin's: ``publications_retry``) and for the re-queue a
 (``expiry.publications_requeue_after_reconnect``: the publications a dead token failed).
 
 The move, with the post's row locked, for each publication still FAILED: its account must be
-connected (its own connection if it is ACTIVE, else the team's ACTIVE one for its platform, a
-reconnect having made a new one), or nothing moves and the reason names the platform to
-reconnect; it goes back to PENDING with a fresh attempt counter, no error, and without the
-mark of a token failure (``metadata["failedBecause"]``); the post goes back to PUBLISHING (a
+connected (its own connection, the channel chosen for it, if it is ACTIVE: a reconnect updates
+the same connection; one without a connection, a platform named without a channel, the team's
+one ACTIVE account on that platform), or nothing moves and the reason names the account to
+reconnect, or the platform's accounts to choose from; it goes back to PENDING with a fresh
+attempt counter, no error, and without the mark of a token failure (``metadata["failedBecause"]``);
+the post goes back to PUBLISHING (a
 new round: the post is told ``post.completed`` again when it ends); a job is enqueued for each.
 What already went out stays PUBLISHED and is never sent again. A publication attempted before
 (or whose outcome is unknown) is marked ``outcome_unknown`` and keeps its ``first_attempt_at``:
@@ -33,6 +35,7 @@ from connections.models import Connection
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
+from publishing.rules.targets import active_accounts, several_accounts
 from publishing.services.dispatch import publication_enqueue
 
 # A person retries a post whose round has ended.
@@ -97,18 +100,22 @@ def publications_reopen(*, post: Post, publications: list[Publication]) -> list[
 
 
 def _accounts(post: Post, publications: list[Publication]) -> dict[int, Connection]:
-    """The connection each publication will publish with; raises ValidationError naming every
-    platform whose account is not connected."""
-    active = rules.active_connections(team=post.team, platforms=[p.platform for p in publications])
+    """The connection each publication will publish with: its own (never another account of its
+    platform: the post goes where it was meant to); raises ValidationError naming every account
+    that is not connected, and every platform without a channel that has no account or several."""
+    active = active_accounts(team=post.team_id, platforms=[p.platform for p in publications])
     chosen, reasons = {}, []
     for publication in publications:
         own = publication.connection
+        found = active.get(publication.platform, [])
         if own is not None and rules.connection_problem(post.team_id, publication.platform, own) is None:
             chosen[publication.pk] = own
-        elif publication.platform in active:
-            chosen[publication.pk] = active[publication.platform]
-        elif own is not None and own.status != Connection.Status.ACTIVE:
+        elif own is not None:
             reasons.append(f"{publication.platform}: {own} is {own.status}, reconnect it first")
+        elif len(found) == 1:
+            chosen[publication.pk] = found[0]
+        elif found:
+            reasons.append(f"{publication.platform}: {several_accounts(publication.platform, found)}")
         else:
             reasons.append(f"{publication.platform}: no account connected, connect one first")
     if reasons:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from publishing import rules
 from publishing.models import Post, Publication
+from publishing.rules.targets import post_targets
 
 logger = logging.getLogger("planrrr.publishing")
 
@@ -59,6 +60,7 @@ def series_continue(*, post: Post) -> Post | None:
         team_id=root.team_id,
         author_id=post.author_id,
         content=post.content,
+        channels=list(post.channels or []),
         platforms=list(post.platforms or []),
         media_urls=list(post.media_urls or []),
         variants=post.variants or {},
@@ -68,13 +70,15 @@ def series_continue(*, post: Post) -> Post | None:
         status=Post.Status.SCHEDULED,
         scheduled_at=when,
     )
-    connections = rules.active_connections(team=root.team, platforms=list(occurrence.platforms))
+    # The channels chosen for the series, as they are now (a reconnected account is the same
+    # channel); a target that cannot be resolved is left to the dispatch, which fails it saying why.
+    targets = [target for target in post_targets(occurrence) if target.connection is not None]
     try:
         with transaction.atomic():
             occurrence.save()
             Publication.objects.bulk_create(
-                Publication(post=occurrence, platform=name, connection=connections.get(name))
-                for name in occurrence.platforms
+                Publication(post=occurrence, platform=target.platform, connection=target.connection)
+                for target in targets
             )
     except IntegrityError:
         return None  # made already (post_finalize and the sweep both got here)

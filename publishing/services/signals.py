@@ -18,12 +18,22 @@ def emit(team_id: int, event: str, data: dict) -> None:
     event_record(team_id=team_id, event=event, data=data)
 
 
+def channel_data(publication: Publication) -> dict:
+    """Which account (channel) an event is about, beside its platform: ``channelId`` (the
+    connection's id) and ``channelName`` (the account's name as connected); null for a
+    publication that found no account."""
+    if publication.connection_id is None:
+        return {"channelId": None, "channelName": None}
+    return {"channelId": publication.connection_id, "channelName": publication.connection.name}
+
+
 def failed_data(publication: Publication) -> dict:
     """The data of ``post.failed``: a publication ended FAILED."""
     return {
         "postId": publication.post_id,
         "publicationId": publication.pk,
         "platform": publication.platform,
+        **channel_data(publication),
         "error": publication.error,
         "attemptCount": publication.attempt_count,
     }
@@ -47,6 +57,7 @@ def published_data(publication: Publication, *, external_id: str, url: str, publ
         "postId": publication.post_id,
         "publicationId": publication.pk,
         "platform": publication.platform,
+        **channel_data(publication),
         "externalId": external_id,
         "url": url,
         "publishedAt": published_at.isoformat(),
@@ -64,7 +75,15 @@ def emit_published(publication: Publication, *, external_id: str, url: str, publ
 # What ``post.completed`` says of each publication: its key in the payload -> the Publication
 # field. Every path that ends a post reads these fields by name (finalize.publication_read), so
 # a key added here carries the row's value whichever path tells it.
-COMPLETED_PUBLICATION = {"platform": "platform", "status": "status", "externalId": "external_id", "error": "error"}
+COMPLETED_PUBLICATION = {
+    "platform": "platform",
+    "channelId": "connection_id",
+    # The account's name, read with the publication (finalize joins its connection).
+    "channelName": "connection__name",
+    "status": "status",
+    "externalId": "external_id",
+    "error": "error",
+}
 
 
 def completed_data(post: Post, publications: Iterable[Mapping[str, Any]]) -> dict:

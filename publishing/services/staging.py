@@ -79,7 +79,7 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
     if not held:
         return False
     connection = publication.connection
-    text, media_urls = rules.content_for(post, publication.platform)
+    text, media_urls = rules.content_for(post, publication.platform, channel=publication.connection_id)
     draft = Draft(
         text=text,
         media_urls=media_urls,

@@ -105,12 +105,13 @@ class AdminTests(Actors, TestCase):
         self.assertEqual((self.facebook.name, self.facebook.access_token), ("Renamed", "mock_fb_token"))
 
     def test_it_refuses_a_post_that_could_not_succeed_with_the_reason(self):
+        self.outsiders_page = self.connect("FACEBOOK", "555", "their_token", team=self.outsiders)
         response = self.client.post(
             reverse("admin:publishing_post_add"),
             {
                 "team": self.team.pk,
                 "content": "x" * 300,
-                "platforms": "TWITTER,LINKEDIN",
+                "channels": [self.twitter.pk, self.outsiders_page.pk],
                 "media_urls": "",
                 "scheduled_at_0": timezone.now().date().isoformat(),
                 "scheduled_at_1": "12:00:00",
@@ -119,7 +120,8 @@ class AdminTests(Actors, TestCase):
         )
         self.assertEqual(response.status_code, 200)
         self.assertContains(response, "at most 280")
-        self.assertContains(response, "no LinkedIn connection")
+        # Another team's account is refused, by the rules every entry point asks.
+        self.assertContains(response, f"Channel {self.outsiders_page.pk} is not one of your team")
         self.assertEqual(Post.objects.count(), 1)
 
     def test_it_creates_a_scheduled_post_with_its_publications(self):
@@ -128,7 +130,7 @@ class AdminTests(Actors, TestCase):
             {
                 "team": self.team.pk,
                 "content": "From the admin",
-                "platforms": "FACEBOOK",
+                "channels": [self.facebook.pk],
                 "media_urls": "",
                 "scheduled_at_0": (timezone.now().date()).isoformat(),
                 "scheduled_at_1": "23:59:59",
@@ -239,8 +241,8 @@ class OperatorActionTests(Actors, TestCase):
 
         page = self.client.get(reverse("admin:publishing_post_changelist")).content.decode()
 
-        self.assertRegex(page, r'title="Platform said no"[^>]*>FACEBOOK FAILED</span>')
-        self.assertRegex(page, r">TWITTER PUBLISHED</span>")
+        self.assertRegex(page, r'title="Platform said no"[^>]*>FACEBOOK Facebook FAILED</span>')
+        self.assertRegex(page, r">TWITTER Twitter PUBLISHED</span>")
 
     def test_view_site_is_not_a_404(self):
         page = self.client.get(reverse("admin:index"))

@@ -52,7 +52,7 @@ class PostCreateTests(Actors, TestCase):
 
     def test_it_refuses_a_connection_of_another_team(self):
         theirs = self.connect("FACEBOOK", "999", "their_token", team=self.outsiders)
-        self.assertRefused("platforms", "belongs to another team", connections=[theirs])
+        self.assertRefused("channels", "is not one of your team's accounts", channels=[theirs.pk])
 
     def test_it_refuses_text_too_long_for_a_platform(self):
         self.assertRefused("content", "at most 280", platforms=["TWITTER"], content="x" * 281)
@@ -235,7 +235,7 @@ class ExpiryWarningTests(Actors, TestCase):
             team=self.team, content="Next week", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon(7 * 86400)
         )
         self.assertEqual(len(post.warnings), 1)
-        self.assertIn(f"Your Facebook token expires on {ends:%-d %b %Y}", post.warnings[0])
+        self.assertIn(f"Your Facebook token for Facebook expires on {ends:%-d %b %Y}", post.warnings[0])
         self.assertIn("before this post", post.warnings[0])
         self.assertEqual(post.publications.get(platform="FACEBOOK").metadata["warnings"], post.warnings)
         self.assertNotIn("warnings", post.publications.get(platform="TWITTER").metadata)

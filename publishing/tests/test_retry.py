@@ -52,20 +52,25 @@ class ReopenTests(Actors, TestCase):
 
     def test_a_retry_keeps_the_publication_s_own_account_when_it_is_connected(self):
         # A team with two X accounts: the publication goes out on its own, not on the oldest.
-        own = self.connect("TWITTER", "1000000000000000001", "second_token")
         post = self.failed(platforms=["TWITTER"])
+        own = self.connect("TWITTER", "1000000000000000001", "second_token")
         post.publications.update(connection=own)
         with self.captureOnCommitCallbacks(execute=True):
             (retried,) = services.publications_retry(post=post)
         self.assertEqual(Publication.objects.get(pk=retried.pk).connection_id, own.pk)
 
-    def test_a_retry_takes_the_account_reconnected_since(self):
+    def test_a_retry_never_moves_a_publication_to_another_account_of_its_platform(self):
+        # The channel chosen is the account: another X account of the team is not a stand-in.
         post = self.failed(platforms=["TWITTER"])
         Connection.objects.filter(pk=self.twitter.pk).update(status=Connection.Status.EXPIRED)
-        again = self.connect("TWITTER", "1000000000000000002", "new_token")
+        self.connect("TWITTER", "1000000000000000002", "new_token")
+        with self.assertRaisesMessage(ValidationError, "TWITTER: X Twitter is EXPIRED, reconnect it first"):
+            services.publications_retry(post=post)
+        # Reconnected (in place: the same connection), it goes out on that account.
+        Connection.objects.filter(pk=self.twitter.pk).update(status=Connection.Status.ACTIVE)
         with self.captureOnCommitCallbacks(execute=True):
             services.publications_retry(post=post)
-        self.assertEqual(post.publications.get().connection_id, again.pk)
+        self.assertEqual(post.publications.get().connection_id, self.twitter.pk)
 
     def test_a_reconnect_and_a_retry_make_the_same_move(self):
         fields = {"attempt_count": 2, "first_attempt_at": timezone.now(), "next_attempt_at": timezone.now()}

@@ -30,7 +30,7 @@ class TeamTimezoneTests(Actors, TestCase):
             {
                 "team": self.team.pk,
                 "content": f"Paris morning {day}",
-                "platforms": "FACEBOOK",
+                "channels": [self.facebook.pk],
                 "media_urls": "",
                 "variants": "",
                 "scheduled_at_0": day,

@@ -93,13 +93,17 @@ class PostUpdateTests(Actors, TestCase):
         flush_redis()
         self.make_actors()
 
-    def test_it_changes_a_scheduled_post_and_makes_its_publications_afresh(self):
+    def test_it_changes_a_scheduled_post_keeping_the_publication_of_a_kept_account(self):
         post = services.post_create(team=self.team, content="Old", platforms=["FACEBOOK"], scheduled_at=self.soon(600))
         old = post.publications.get()
+        Publication.objects.filter(pk=old.pk).update(metadata={"stagedAt": "then", "containerId": "c1"})
         post = services.post_update(post=post, content="New", platforms=["FACEBOOK", "TWITTER"])
         self.assertEqual((post.content, post.status), ("New", Post.Status.SCHEDULED))
+        self.assertEqual(post.channels, [self.facebook.pk, self.twitter.pk])
         self.assertEqual(sorted(post.publications.values_list("platform", flat=True)), ["FACEBOOK", "TWITTER"])
-        self.assertFalse(Publication.objects.filter(pk=old.pk).exists())
+        # The same account's publication stays, without what was staged for the old text.
+        self.assertEqual(post.publications.get(platform="FACEBOOK").pk, old.pk)
+        self.assertEqual(post.publications.get(platform="FACEBOOK").metadata, {})
 
     def test_it_validates_the_post_as_changed(self):
         post = services.post_create(team=self.team, content="Fine", platforms=["TWITTER"])

@@ -1,15 +1,19 @@
 """manage.py import_posts FILE.csv --team ID: create a team's posts from a CSV, one transaction
 per row, through the same door (publishing.services.post_create) as the admin and the API.
 
-Columns (a header row; only ``content`` and ``platforms`` are required):
+Columns (a header row; ``content``, and ``channels`` or ``platforms``, are required):
 
     content          the main text
-    platforms        platform names separated by spaces, commas or semicolons: "FACEBOOK TWITTER"
+    channels         channel ids (the team's accounts, GET /api/v1/channels) separated by spaces,
+                     commas or semicolons: "3 7 12"
+    platforms        platform names, the same way: "FACEBOOK TWITTER" (each with exactly one
+                     active account in the team; with channels, their platforms)
     media_urls       image URLs separated by spaces
     scheduled_at     RFC 3339 ("2030-01-15T09:30:00+01:00"); a time without an offset
                      ("2030-01-15 09:30") is read in the team's time zone; empty: a draft
-    PLATFORM.content, PLATFORM.media_urls
-                     a variant, e.g. "TWITTER.content" (optional, any platform of the row)
+    PLATFORM.content, PLATFORM.media_urls, ID.content, ID.media_urls
+                     a variant, e.g. "TWITTER.content" or "7.content" (optional, any platform
+                     or channel of the row; a channel's overrides its platform's)
 
 Prints a progress line per row and a report: created post ids, refused rows with their errors.
 Exits 1 when any row was refused.
@@ -36,9 +40,17 @@ def row_fields(row: dict[str, str], team: Team) -> dict:
     """A CSV row as post_create's arguments (types only: the rules are the door's)."""
     fields: dict = {
         "content": row.get("content") or "",
-        "platforms": [p.upper() for p in _SPLIT.split(row.get("platforms") or "") if p],
         "media_urls": [u for u in (row.get("media_urls") or "").split() if u],
     }
+    if (row.get("platforms") or "").strip() or not (row.get("channels") or "").strip():
+        fields["platforms"] = [p.upper() for p in _SPLIT.split(row.get("platforms") or "") if p]
+    if (row.get("channels") or "").strip():
+        ids = [c for c in _SPLIT.split(row["channels"]) if c]
+        wrong = [c for c in ids if not (c.isascii() and c.isdigit() and len(c) <= 18)]
+        if wrong:
+            message = f'{wrong[0]!r} is not a channel id: write the ids of the team\'s channels, e.g. "3 7".'
+            raise ValidationError({"channels": [message]})
+        fields["channels"] = [int(c) for c in ids]
     when = (row.get("scheduled_at") or "").strip()
     if when:
         parsed = parse_datetime(when)
@@ -50,7 +62,8 @@ def row_fields(row: dict[str, str], team: Team) -> dict:
     for column, value in row.items():
         if column and "." in column and value not in (None, ""):
             platform, key = column.split(".", 1)
-            variants.setdefault(platform.upper(), {})[key] = value.split() if key == "media_urls" else value
+            name = platform if platform.isdigit() else platform.upper()
+            variants.setdefault(name, {})[key] = value.split() if key == "media_urls" else value
     if variants:
         fields["variants"] = variants
     return fields
@@ -86,8 +99,10 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {err}") from err
         with handle:
             rows = list(csv.DictReader(handle))
-        if rows and not {"content", "platforms"} <= set(rows[0]):
-            raise CommandError("The CSV needs a header row with at least the columns content and platforms.")
+        if rows and not ("content" in rows[0] and {"channels", "platforms"} & set(rows[0])):
+            raise CommandError(
+                "The CSV needs a header row with at least the columns content, and channels or platforms."
+            )
 
         def progress(done: int, total: int) -> None:
             width = 30

@@ -4,10 +4,11 @@ business accounts linked to the pages too (docs/platforms/instagram.md)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import requests
 
-from connections.grants import AccountChoice, Grant
+from connections.grants import AccountChoice, Grant, avatar_of
 from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.config import value_of
 from connections.platforms.facebook import DECLARATION
@@ -117,7 +118,9 @@ class FacebookClient(OAuthClient):
         choices: list[AccountChoice] = []
         url: str | None = self.graph("/me/accounts")
         params: dict | None = {
-            "fields": "id,name,access_token,instagram_business_account",
+            # picture: the page's profile picture ({"data": {"url"}}), shown beside its name.
+            # https://developers.facebook.com/docs/graph-api/reference/page/picture/
+            "fields": "id,name,access_token,instagram_business_account,picture",
             "access_token": grant.access_token,
             "limit": 100,
         }
@@ -131,7 +134,8 @@ class FacebookClient(OAuthClient):
                 # Page tokens read with a long-lived user token do not expire (see the docstring).
                 page_grant = Grant(access_token=page["access_token"], scopes=grant.scopes)
                 name = str(page.get("name") or page["id"])
-                choices.append(AccountChoice(self.platform, str(page["id"]), name, page_grant))
+                avatar = avatar_of(_nested(page, "picture", "data", "url"))
+                choices.append(AccountChoice(self.platform, str(page["id"]), name, page_grant, avatar_url=avatar))
                 ig = page.get("instagram_business_account")
                 if isinstance(ig, dict) and ig.get("id"):
                     choices.append(
@@ -149,3 +153,10 @@ class FacebookClient(OAuthClient):
         if not choices:
             raise OAuthFailure("This Facebook account manages no page that planrrr may publish to.")
         return choices
+
+
+def _nested(body: Any, *keys: str) -> Any:
+    """body[k1][k2]... or None where a level is missing or not an object."""
+    for key in keys:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body

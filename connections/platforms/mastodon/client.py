@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from connections.grants import AccountChoice, Grant, normalize_scopes
+from connections.grants import AccountChoice, Grant, avatar_of, normalize_scopes
 from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.instance import InstanceSession, base_url_problem, normalized_base_url
 from connections.platforms.mastodon import DECLARATION
@@ -141,4 +141,6 @@ class MastodonClient(OAuthClient):
             raise OAuthFailure("Mastodon did not say which account was connected.")
         host = urlsplit(self.instance).netloc
         name = f"@{me.get('acct') or me.get('username') or me['id']}@{host}"
-        return [AccountChoice(self.platform, f"{me['id']}@{host}", name, grant)]
+        # The Account entity's "avatar": https://docs.joinmastodon.org/entities/Account/#avatar
+        avatar = avatar_of(me.get("avatar"))
+        return [AccountChoice(self.platform, f"{me['id']}@{host}", name, grant, avatar_url=avatar)]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import requests
 
-from connections.grants import AccountChoice, Grant
+from connections.grants import AccountChoice, Grant, avatar_of
 from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.x import DECLARATION
 from planrrr.text import time_from_epoch
@@ -65,10 +65,13 @@ class XClient(OAuthClient):
             f"{self.api_url}/2/users/me",
             token=grant.access_token,
             what="the X account",
+            # https://docs.x.com/x-api/users/user-lookup-me: profile_image_url only when asked.
+            params={"user.fields": "profile_image_url"},
             headers={"Authorization": f"Bearer {grant.access_token}"},
         )
         user = body.get("data") or {}
         if not user.get("id"):
             raise OAuthFailure("X did not say which account was connected.")
         name = f"@{user['username']}" if user.get("username") else str(user.get("name") or user["id"])
-        return [AccountChoice(self.platform, str(user["id"]), name, grant)]
+        avatar = avatar_of(user.get("profile_image_url"))
+        return [AccountChoice(self.platform, str(user["id"]), name, grant, avatar_url=avatar)]

@@ -40,7 +40,9 @@ class AdminInBrowserTests(BrowserMixin, PublishingLiveTestCase):
         self.open("/admin/publishing/post/add/")
         Select(self.browser.find_element(By.ID, "id_team")).select_by_visible_text("Acme")
         self.browser.find_element(By.ID, "id_content").send_keys("Our autumn menu is here, with pumpkin spice.")
-        self.browser.find_element(By.ID, "id_platforms").send_keys("FACEBOOK,TWITTER")
+        # The channel picker: a checkbox per account of the team.
+        for account in (self.facebook, self.twitter):
+            self.browser.find_element(By.CSS_SELECTOR, f"input[name='channels'][value='{account.pk}']").click()
         variants = self.browser.find_element(By.ID, "id_variants")
         variants.clear()
         variants.send_keys(json.dumps({"TWITTER": {"content": "Autumn menu: pumpkin spice is back."}}))
@@ -54,8 +56,8 @@ class AdminInBrowserTests(BrowserMixin, PublishingLiveTestCase):
 
         wait_for(lambda: Post.objects.get(pk=post.pk).status in Post.FINAL, timeout=20, message="the post to end")
         self.open("/admin/publishing/post/")
-        self.wait_for_text("FACEBOOK PUBLISHED")
-        self.assertIn("TWITTER PUBLISHED", self.browser.page_source)
+        self.wait_for_text("FACEBOOK Facebook PUBLISHED")
+        self.assertIn("TWITTER Twitter PUBLISHED", self.browser.page_source)
         self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHED)
         texts = {p["platform"]: p["text"] for p in self.mock.posts()}
         self.assertEqual(texts["TWITTER"], "Autumn menu: pumpkin spice is back.")
@@ -77,7 +79,7 @@ class AdminInBrowserTests(BrowserMixin, PublishingLiveTestCase):
 
         self.mock.clear_failures()
         self.open("/admin/publishing/post/")
-        self.wait_for_text("FACEBOOK FAILED")
+        self.wait_for_text("FACEBOOK Facebook FAILED")
         self.open(f"/admin/publishing/publication/{failed.pk}/change/")
         self.assertNotIn('name="_save"', self.browser.page_source)
         self.click_button("Retry")

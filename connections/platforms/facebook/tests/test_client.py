@@ -35,6 +35,7 @@ class FacebookClientTests(SimpleTestCase):
                         "name": "Acme",
                         "access_token": "page-1-token",
                         "instagram_business_account": {"id": "ig1"},
+                        "picture": {"data": {"url": "https://scontent.test/p1.jpg", "is_silhouette": False}},
                     }
                 ],
                 "paging": {"cursors": {"after": "A"}, "next": f"{FB_ACCOUNTS}?after=A&access_token=long"},
@@ -54,7 +55,8 @@ class FacebookClientTests(SimpleTestCase):
                 ("FACEBOOK", "p2", "page-2-token"),
             ],
         )
-        self.assertEqual(query(responses.calls[0])["fields"], "id,name,access_token,instagram_business_account")
+        self.assertEqual(query(responses.calls[0])["fields"], "id,name,access_token,instagram_business_account,picture")
+        self.assertEqual([c.avatar_url for c in choices], ["https://scontent.test/p1.jpg", "", ""])
         self.assertIn("after=A", responses.calls[1].request.url)
         self.assertTrue(all(call.request.req_kwargs["timeout"] for call in responses.calls))
 

@@ -52,6 +52,24 @@ class LinkedInClientTests(SimpleTestCase):
         self.assertEqual(query(responses.calls[1])["q"], "roleAssignee")
 
     @responses.activate
+    def test_it_names_organizations_by_their_localized_name_and_shows_the_members_picture(self):
+        picture = "https://media.licdn.com/dms/image/abc.jpg"
+        responses.get("https://api.linkedin.test/v2/userinfo", json={"sub": "abc", "name": "Ada", "picture": picture})
+        responses.get(
+            "https://api.linkedin.test/rest/organizationAcls",
+            json={"elements": [{"organization": "urn:li:organization:7"}, {"organization": "urn:li:organization:8"}]},
+        )
+        responses.get("https://api.linkedin.test/rest/organizations/7", json={"id": 7, "localizedName": "Acme Coffee"})
+        responses.get("https://api.linkedin.test/rest/organizations/8", status=403, json={"message": "Not enough"})
+
+        choices = LinkedInClient().accounts(Grant(access_token="li-acc"))
+        self.assertEqual([c.name for c in choices], ["Ada", "Acme Coffee", "Organization 8"])
+        self.assertEqual(choices[0].avatar_url, picture)
+        lookup = responses.calls[2].request
+        self.assertEqual(lookup.headers["X-Restli-Protocol-Version"], "2.0.0")
+        self.assertIn("LinkedIn-Version", lookup.headers)
+
+    @responses.activate
     def test_it_offers_the_member_alone_when_organizations_cannot_be_listed(self):
         responses.get("https://api.linkedin.test/v2/userinfo", json={"sub": "abc", "name": "Ada"})
         responses.get(
