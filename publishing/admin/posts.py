@@ -25,7 +25,7 @@ from publishing.admin.actions import post_name, retry_post, words
 from publishing.admin.forms import PlatformFilter, PostForm
 from publishing.admin.publications import PublicationInline
 from publishing.models import Post, Publication
-from publishing.services.posts import EDITABLE
+from publishing.services.editing import EDITABLE
 
 
 @admin.register(Post)

@@ -1,7 +1,8 @@
 """Writes of the publishing app, one module per seam of the flow (docs/architecture.md):
 
-    posts      post_create, post_save_new, post_schedule, post_update,
+    posts      post_create, post_save_new, post_schedule,
                post_cancel, post_submit, post_approve, post_reject      (the door, review)
+    editing    post_update, post_update_problems                        (what is not yet out)
     series     series_continue, occurrence_after                        (recurring posts)
     staging    post_stage, publication_stage                            (media ahead of the slot)
     dispatch   posts_dispatch, due_posts_dispatch, publication_enqueue,
@@ -35,6 +36,7 @@ from publishing.services.dispatch import (
     publication_enqueue,
     publications_enqueue,
 )
+from publishing.services.editing import post_update, post_update_problems
 from publishing.services.expiry import (
     connection_expire,
     publications_fail_for_expired,
@@ -52,8 +54,6 @@ from publishing.services.posts import (
     post_save_new,
     post_schedule,
     post_submit,
-    post_update,
-    post_update_problems,
 )
 from publishing.services.publish import publication_publish
 from publishing.services.queue import (

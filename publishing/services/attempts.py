@@ -12,9 +12,9 @@ Publication states (``Publication.Status``) and every move between them::
     -           FAILED      dispatch                      unknown platform; a platform     error; post.failed
                                                           named without a channel that
                                                           has no account, or several
-    PENDING     (deleted)   posts.post_update (its        post DRAFT, IN_REVIEW or         -
+    PENDING     (deleted)   editing.post_update (its        post DRAFT, IN_REVIEW or         -
                             channel removed)              SCHEDULED, its row locked
-    PENDING     PENDING     posts.post_update (what it    post DRAFT, IN_REVIEW or         metadata emptied (staged
+    PENDING     PENDING     editing.post_update (what it    post DRAFT, IN_REVIEW or         metadata emptied (staged
                             gets changed)                 SCHEDULED, its row locked        media go), stage lease
                                                                                            cleared
     PENDING     PENDING     staging.publication_stage     post SCHEDULED; stage lease      metadata (media ids);
@@ -55,7 +55,7 @@ Publication states (``Publication.Status``) and every move between them::
 PUBLISHED is final; FAILED is final unless a person asks again. Nothing else writes a
 publication's status.
 
-An edit (``posts.post_update``: the API's PATCH and PUT, the admin's change form) is allowed
+An edit (``editing.post_update``: the API's PATCH and PUT, the admin's change form) is allowed
 while the post is DRAFT, IN_REVIEW or SCHEDULED and refused from PUBLISHING on (the API's 409,
 with the reason): it locks the post's row, and the dispatch's guarded move to PUBLISHING waits
 for that lock, so an edit is either in before the post starts or refused after; no publication
