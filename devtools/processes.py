@@ -45,6 +45,10 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         **MockApis(base_url).api_settings(),
         "MEDIA_ALLOW_PRIVATE_URLS": "true",
         "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+        # The stand-in's Threads finds a container 2 s after it is made (threads_publish_lag_seconds);
+        # production waits 15 s after "media not found", as Meta advises: a demo's three-part
+        # thread waited 45 s for nothing.
+        "THREADS_PUBLISH_WAIT_SECONDS": "2",
     }
 
 

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import requests
 
-from connections.grants import AccountChoice, Grant
+from connections.grants import AccountChoice, Grant, avatar_of
 from connections.oauth import OAuthClient, OAuthFailure
 from connections.platforms.config import value_of
 from connections.platforms.meta import GRAPH_RATE_LIMIT_BACKOFF_SECONDS
@@ -117,4 +117,5 @@ class ThreadsClient(OAuthClient):
             raise OAuthFailure("Threads did not say which profile logged in.")
         username = body.get("username")
         name = f"@{username}" if username else str(body.get("name") or body["id"])
-        return [AccountChoice(self.platform, str(body["id"]), name, grant)]
+        avatar = avatar_of(body.get("threads_profile_picture_url"))
+        return [AccountChoice(self.platform, str(body["id"]), name, grant, avatar_url=avatar)]

@@ -56,6 +56,7 @@ class ThreadsCase(PublishingLiveTestCase):
 class ThreadsPublishingTests(ThreadsCase):
     def test_it_connects_through_the_oauth_flow_with_a_long_lived_token(self):
         self.assertEqual((self.threads.account_id, self.threads.name), ("7362450123456789", "@acmecoffee"))
+        self.assertEqual(self.threads.avatar_url, "https://scontent.cdninstagram.com/standin/7362450123456789.jpg")
         self.assertTrue(self.threads.refreshable, "the long-lived token renews itself")
         self.assertGreater(self.threads.expires_at, timezone.now() + timedelta(days=59))
         tokens = self.mock.issued_tokens("THREADS")
