@@ -29,6 +29,7 @@ all call these safely, exactly one wins each transition.
 from publishing.rules import active_accounts, door_targets, post_problems
 from publishing.services.attempts import claim, record_step
 from publishing.services.caps import cap_live_read, cap_live_refresh
+from publishing.services.checks import is_approver
 from publishing.services.comments import first_comments_requeue, publication_first_comment
 from publishing.services.dispatch import (
     due_posts_dispatch,
@@ -46,7 +47,6 @@ from publishing.services.expiry import (
 from publishing.services.finalize import post_fail, post_finalize
 from publishing.services.outcome import publication_recover, settle
 from publishing.services.posts import (
-    is_approver,
     post_approve,
     post_cancel,
     post_create,

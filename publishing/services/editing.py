@@ -18,15 +18,13 @@ from publishing import rules
 from publishing.models import Post, Publication
 from publishing.rules.targets import Chosen, Target, door_targets
 from publishing.services import queue, signals
-from publishing.services.posts import (
-    _dispatch_if_due,
-    _publications,
-    caps_problems,
-    needs_review,
-    stored_targets,
-)
+from publishing.services.checks import caps_problems, needs_review, stored_targets
+from publishing.services.posts import _dispatch_if_due, _publications
 from publishing.services.staging import stage_enqueue
 
+# What a person may still change; from PUBLISHING on, an edit is refused (docs/architecture.md:
+# the post's row lock holds the dispatch while an edit is written, and the dispatch moves the
+# post to PUBLISHING before any attempt is made).
 EDITABLE = [Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED]
 _UNSET = object()
 

@@ -17,27 +17,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from planrrr import outages
-from planrrr.models import Membership, Team
+from planrrr.models import Team
 from publishing import metadata as keys
 from publishing import rules
 from publishing.models import Post, Publication
-from publishing.rules.targets import Chosen, Target, door_targets, post_targets
-from publishing.services import caps, queue, signals
+from publishing.rules.targets import Target, door_targets, post_targets
+from publishing.services import queue, signals
+from publishing.services.checks import (
+    NEEDS_REVIEW,
+    caps_problems,
+    is_approver,
+    needs_review,
+    stored_problems,
+)
 from publishing.services.dispatch import posts_dispatch
 from publishing.services.staging import stage_enqueue
-
-NEEDS_REVIEW = (
-    "Your team requires approval: submit this post for review; an admin or owner schedules it by approving it."
-)
-
-
-def is_approver(role: str | None) -> bool:
-    """ADMIN and OWNER approve; MEMBER (and no role at all) writes and submits."""
-    return role in Membership.APPROVERS
-
-
-def needs_review(team: Team, role: str | None) -> bool:
-    return bool(team.requires_approval) and not is_approver(role)
 
 
 def post_create(
@@ -141,18 +135,6 @@ def post_save_new(*, post: Post, role: str | None = None) -> Post:
     return post
 
 
-def caps_problems(*, team: Team, connections, at: datetime, exclude_post_id: int | None = None) -> dict:
-    """The door's check of the platforms' publishing caps (publishing.services.caps): one more
-    target at ``at`` on each of ``connections``; {"scheduled_at": [messages]} or {}."""
-    messages = [
-        problem
-        for connection in connections
-        if connection is not None
-        and (problem := caps.cap_problem(connection=connection, at=at, exclude_post_id=exclude_post_id, zone=team.zone))
-    ]
-    return {"scheduled_at": messages} if messages else {}
-
-
 def _targets_caps_problems(post: Post, at: datetime) -> dict:
     accounts = [p.connection for p in post.publications.select_related("connection") if p.connection_id]
     return caps_problems(team=post.team, connections=accounts, at=at, exclude_post_id=post.pk)
@@ -184,7 +166,7 @@ def post_schedule(
         raise PermissionDenied(NEEDS_REVIEW)
     if publish_now:
         scheduled_at = timezone.now()
-    problems = _problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
+    problems = stored_problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
     if scheduled_at is None:
         problems.setdefault("scheduled_at", []).append("Pick a time to publish at, or publish now.")
     if not problems:
@@ -208,38 +190,10 @@ def post_schedule(
     return post
 
 
-def _problems(post: Post, *, scheduled_at, publish_now: bool = False) -> dict[str, list[str]]:
-    """The rule book on a stored post, at ``scheduled_at``: its channels as they are now, and
-    the platforms it names without one resolved as at the door."""
-    return rules.post_problems(
-        team=post.team,
-        content=post.content,
-        platforms=list(post.platforms or []),
-        media_urls=list(post.media_urls or []),
-        targets=stored_targets(post),
-        scheduled_at=scheduled_at,
-        publish_now=publish_now,
-        variants=post.variants,
-        thread=post.thread,
-        first_comment=post.first_comment,
-        repeat=post.repeat,
-    )
-
-
-def stored_targets(post: Post) -> Chosen:
-    """``door_targets`` of a stored post: its channels (if it has any), with any platform it
-    names that none of them is on."""
-    platforms = list(post.platforms or []) if isinstance(post.platforms, list) else []
-    return door_targets(team=post.team, channels=list(post.channels) if post.channels else None, platforms=platforms)
-
-
-# What a person may still change; from PUBLISHING on, an edit is refused (docs/architecture.md:
-# the post's row lock holds the dispatch while an edit is written, and the dispatch moves the
-# post to PUBLISHING before any attempt is made).
 def post_submit(*, post: Post, user=None) -> Post:
     """DRAFT -> IN_REVIEW, validated again (its time is checked when it is approved). Anyone
     who writes may submit. Emits ``post.submitted``."""
-    problems = _problems(post, scheduled_at=None)
+    problems = stored_problems(post, scheduled_at=None)
     if problems:
         raise ValidationError(problems)
     with transaction.atomic():
@@ -269,7 +223,7 @@ def post_approve(
     if publish_now:
         scheduled_at = timezone.now()
     scheduled_at = scheduled_at or post.scheduled_at
-    problems = _problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
+    problems = stored_problems(post, scheduled_at=scheduled_at, publish_now=publish_now)
     if scheduled_at is None:
         problems.setdefault("scheduled_at", []).append("This post has no time: give one, or approve it to publish now.")
     elif "scheduled_at" in problems and not publish_now:

@@ -34,6 +34,7 @@ from django.utils import timezone
 from connections.models import Connection
 from publishing.models import Post, PostingSlot, Publication
 from publishing.services import caps
+from publishing.services.checks import NEEDS_REVIEW, needs_review, stored_problems
 from publishing.services.dispatch import publication_enqueue
 from publishing.services.staging import stage_enqueue
 from publishing.slots import HORIZON_DAYS, free_instants
@@ -181,7 +182,6 @@ def post_queue(*, post: Post, role: str | None = None) -> Post:
     earliest. A DRAFT or a SCHEDULED post (which leaves its time for the queue's); in a team
     that requires approval, an approver only (PermissionDenied otherwise). Raises
     ValidationError saying what to change."""
-    from publishing.services.posts import NEEDS_REVIEW, _problems, needs_review
 
     if needs_review(post.team, role):
         raise PermissionDenied(NEEDS_REVIEW)
@@ -194,7 +194,7 @@ def post_queue(*, post: Post, role: str | None = None) -> Post:
             raise ValidationError(
                 {"repeat": ["A repeating post keeps the times of its rule: remove the rule to add it to the queue."]}
             )
-        problems = _problems(locked, scheduled_at=None)
+        problems = stored_problems(locked, scheduled_at=None)
         if problems:
             raise ValidationError(problems)
         targets = list(
