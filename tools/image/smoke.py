@@ -283,8 +283,8 @@ class Smoke:
             "ALLOWED_HOSTS": PUBLIC_HOST,
             "CSRF_TRUSTED_ORIGINS": f"https://{PUBLIC_HOST}",
             "METRICS_TOKEN": self.metrics_token,
-            # Every platform is the stand-in on loopback, allowed for it only.
-            **self.stand_in.api_settings(),
+            # Every platform is the stand-in on loopback, allowed for it only (its URLs are added
+            # once it runs: start_processes asks it where it plays each platform).
             "MEDIA_ALLOW_PRIVATE_URLS": "true",
             **OAUTH_APP,
             # A PDS that answers after 45 s is waited for (the default read timeout is 30 s).
@@ -388,6 +388,10 @@ class Smoke:
             ["python", "manage.py", "run_mock_apis", "--host", "127.0.0.1", "--port", str(self.stand_in_port)],
             stand_in_env,
         )
+        wait_for("the stand-in", lambda: _answers(self.stand_in), 60)
+        # Where the stand-in plays each platform (from the platforms' declarations), for the web
+        # and the pool; the stand-in's own process needs none of it.
+        self.env.update(self.stand_in.api_settings())
         # The image's own command and healthcheck, the port 8000 moved to a free one on loopback.
         command = [arg.replace("0.0.0.0:8000", f"127.0.0.1:{self.web_port}") for arg in self.command]
         started = time.monotonic()
@@ -405,7 +409,6 @@ class Smoke:
         wait_for("the image's healthcheck", healthy, 90, interval=0.5)
         seconds = self.timed("web start to healthy", started)
         self.check("gunicorn passes the image's healthcheck", True, f"{seconds:.1f} s")
-        wait_for("the stand-in", lambda: _answers(self.stand_in), 60)
 
         wait_for("the worker pool's 4 workers", lambda: _workers_registered(self.servers.redis_port) >= 4, 90)
         self.check("the pool's workers are registered", True, f"{_workers_registered(self.servers.redis_port)} workers")
