@@ -27,11 +27,11 @@ from connections.platforms.base import (
     PlatformError,
     Published,
     RateLimited,
-    TransientError,
     parse_time,
 )
 from connections.platforms.http import HttpAdapter
 from connections.platforms.instagram import DECLARATION
+from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
 
 # "#tag" as Instagram links it: not inside a word, at least one word character after the sign.
@@ -43,8 +43,12 @@ class MediaFetchFailed(PermanentError):
     which URL it was and says so."""
 
 
-class InstagramAdapter(GraphErrorMixin, HttpAdapter):
+class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
+    # A container's status: GET /{container-id}?fields=status_code,status -> {"status_code":
+    # "FINISHED", "id": ...}; "status" carries Instagram's words when it is ERROR.
+    status_field, reason_field = "status_code", "status"
+    container_holds, recent_posts = "the media", "in the account's recent media"
     # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media:
     # "caption: maximum 2200 characters, 30 hashtags, and 20 @ tags"; carousels take up to 10 items.
     max_text_length = 2_200
@@ -74,38 +78,9 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
         self.refuse_invalid(draft)
         container_id = draft.state.get("containerId") or self.create_container(account, draft)
 
-        # GET /{container-id}?fields=status_code,status -> {"status_code": "FINISHED", "id": ...};
-        # "status" carries Instagram's words when it is ERROR.
-        response = self.request("GET", f"/{container_id}", account=account, params={"fields": "status_code,status"})
-        body = self.json(response)
-        status = body.get("status_code")
-        if status == "IN_PROGRESS":
-            raise NotReady(
-                f"Instagram is still processing the media (container {container_id} is IN_PROGRESS).",
-                retry_at=timezone.now() + self.container_poll_interval,
-            )
-        if status == "EXPIRED":
-            # Containers live 24 hours; children expire with their carousel. Make new ones.
-            self.forget_containers(draft)
-            raise TransientError(f"Instagram container {container_id} expired before it was published; making anew.")
-        if status == "ERROR":
-            self.forget_containers(draft)
-            raise PermanentError(
-                f"Instagram API error: could not process the media (container {container_id}): "
-                f"{body.get('status') or 'no reason given'}"
-            )
-        if status == "PUBLISHED":
-            # An earlier media_publish went through but its answer was lost.
-            external_id = self.find_published(account, draft, since=timezone.now() - timedelta(days=1))
-            if external_id:
-                return Published(external_id=external_id)
-            raise TransientError(
-                f"Instagram says container {container_id} is already published but its post is not in the "
-                "account's recent media yet.",
-                maybe_sent=True,
-            )
-        if status != "FINISHED":
-            raise self.malformed(response, f"unknown container status_code {status!r}")
+        published = self.container_ready(account, draft, container_id)
+        if published is not None:
+            return published
 
         response = self.request(
             "POST", f"/{account.account_id}/media_publish", account=account, data={"creation_id": container_id}
@@ -174,10 +149,6 @@ class InstagramAdapter(GraphErrorMixin, HttpAdapter):
         if not container_id:
             raise self.malformed(response, "no container id")
         return str(container_id)
-
-    def forget_containers(self, draft: Draft) -> None:
-        draft.state.pop("containerId", None)
-        draft.state.pop("mediaIds", None)
 
     def graph_error(self, response: requests.Response, error: dict) -> PlatformError:
         code, subcode = error.get("code"), error.get("error_subcode")

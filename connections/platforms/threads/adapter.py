@@ -29,11 +29,11 @@ from connections.platforms.base import (
     PlatformError,
     Published,
     RateLimited,
-    TransientError,
     parse_time,
 )
 from connections.platforms.config import value_of
 from connections.platforms.http import HttpAdapter
+from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
 from connections.platforms.threads import DECLARATION, THREADS_API_VERSION, THREADS_PUBLISH_WAIT_SECONDS
 
@@ -58,8 +58,13 @@ def _counted_length(character: str) -> int:
     return 1
 
 
-class ThreadsAdapter(GraphErrorMixin, HttpAdapter):
+class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
+    # A container's status: GET /{threads-container-id}?fields=status,error_message; ERROR comes
+    # with error_message (FAILED_DOWNLOADING_VIDEO, ..., UNKNOWN)
+    # (https://developers.facebook.com/docs/threads/troubleshooting).
+    status_field, reason_field = "status", "error_message"
+    container_holds, recent_posts = "the post", "among the account's recent posts"
     # "Text posts are limited to 500 characters" (https://developers.facebook.com/docs/threads/posts).
     max_text_length = 500
     # Carousels: 2 to 20 items (https://developers.facebook.com/docs/threads/posts#carousel-posts).
@@ -87,39 +92,9 @@ class ThreadsAdapter(GraphErrorMixin, HttpAdapter):
         self.refuse_invalid(draft)
         container_id = draft.state.get("containerId") or self.create_container(account, draft)
 
-        # GET /{threads-container-id}?fields=status,error_message -> {"status": "FINISHED", "id": ...};
-        # ERROR comes with error_message (FAILED_DOWNLOADING_VIDEO, ..., UNKNOWN)
-        # (https://developers.facebook.com/docs/threads/troubleshooting).
-        response = self.request("GET", f"/{container_id}", account=account, params={"fields": "status,error_message"})
-        body = self.json(response)
-        status = body.get("status")
-        if status == "IN_PROGRESS":
-            raise NotReady(
-                f"Threads is still processing the post (container {container_id} is IN_PROGRESS).",
-                retry_at=timezone.now() + self.container_poll_interval,
-            )
-        if status == "EXPIRED":
-            # "The container was not published within 24 hours and has expired": make a new one.
-            self.forget_containers(draft)
-            raise TransientError(f"Threads container {container_id} expired before it was published; making anew.")
-        if status == "ERROR":
-            self.forget_containers(draft)
-            raise PermanentError(
-                f"Threads API error: could not process the post (container {container_id}): "
-                f"{body.get('error_message') or 'no reason given'}"
-            )
-        if status == "PUBLISHED":
-            # An earlier threads_publish went through but its answer was lost.
-            external_id = self.find_published(account, draft, since=timezone.now() - timedelta(days=1))
-            if external_id:
-                return Published(external_id=external_id)
-            raise TransientError(
-                f"Threads says container {container_id} is already published but its post is not among the "
-                "account's recent posts yet.",
-                maybe_sent=True,
-            )
-        if status != "FINISHED":
-            raise self.malformed(response, f"unknown container status {status!r}")
+        published = self.container_ready(account, draft, container_id)
+        if published is not None:
+            return published
 
         try:
             response = self.request(
@@ -222,10 +197,6 @@ class ThreadsAdapter(GraphErrorMixin, HttpAdapter):
         if not container_id:
             raise self.malformed(response, "no container id")
         return str(container_id)
-
-    def forget_containers(self, draft: Draft) -> None:
-        draft.state.pop("containerId", None)
-        draft.state.pop("mediaIds", None)
 
     def graph_error(self, response: requests.Response, error: dict) -> PlatformError:
         code, subcode = error.get("code"), error.get("error_subcode")
