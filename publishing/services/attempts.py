@@ -214,10 +214,12 @@ _CLAIM_SQL = f"""
                  SELECT 1 FROM {Post._meta.db_table} AS post
                   WHERE post.id = p.post_id
                     AND post.status = %(post_publishing)s
-                    AND post.scheduled_at <= %(due_by)s
-                    -- The target's own time (a queued one's only: held in a paused queue, none).
+                    -- The post's time and the target's own (a queued one's only: held in a paused
+                    -- queue, none) have come: never a moment early, whatever job runs. A planned
+                    -- retry's next_attempt_at alone has a second's slack (the scheduler's tick).
+                    AND post.scheduled_at <= %(now)s
                     AND COALESCE(p.scheduled_at, CASE WHEN p.queue_position IS NULL THEN post.scheduled_at END)
-                        <= %(due_by)s
+                        <= %(now)s
                )
      RETURNING p.*
     )
