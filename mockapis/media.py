@@ -1,7 +1,11 @@
 """A media file server for posts' ``media_urls``, and the image handling the platforms share.
 
 ``GET media/<name>`` serves a small real image made in code (16x16; JPEG for ``.jpg`` /
-``.jpeg`` names, PNG otherwise) with Content-Type and Content-Length. The name picks a fault:
+``.jpeg`` names, PNG otherwise) with Content-Type and Content-Length; a video's name (.mp4, .m4v,
+.mov, .webm: connections.platforms.kinds) gets a real 3-second 180x320 H.264/AAC MP4
+(``files/sample.mp4``, made with ffmpeg: ``testsrc`` and a 440 Hz ``sine``), and
+``...-big.<ext>`` the same padded by a ``free`` box to 1.25 MB, for uploads in several chunks.
+The name picks a fault:
 
 * ``...-missing.<ext>``: 404.
 * ``...-huge.<ext>``: announces a Content-Length of 60 MB (above any platform's image limit),
@@ -12,9 +16,10 @@
 * ``...-drip.<ext>``: the image, one byte a second (each read arrives well within any read
   timeout; only an overall deadline stops the download).
 
-Facebook and Instagram fetch image URLs themselves (docs/platforms/facebook.md: ``/photos`` takes ``url``,
+Facebook, Instagram and Threads fetch media URLs themselves (docs/platforms/facebook.md: ``/photos`` takes ``url``,
 ``/media`` takes ``image_url``): :func:`fetch_image` does that here, for real, with a timeout
-and a size cap. X and LinkedIn receive bytes: :func:`sniff` checks that they are an image.
+and a size cap (:func:`fetch_video` for a video). X and LinkedIn receive bytes: :func:`sniff`
+checks that they are an image, :func:`sniff_video` that they are a video.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -102,6 +108,25 @@ def jpeg(width: int = SIZE, height: int = SIZE, gray: int = 0x66) -> bytes:
 
 PNG_BYTES = png()
 JPEG_BYTES = jpeg()
+MP4_BYTES = (Path(__file__).parent / "files" / "sample.mp4").read_bytes()
+# The names served as a video: the extensions planrrr reads as one (docs/posts.md).
+VIDEO_NAMES = (".mp4", ".m4v", ".mov", ".webm")
+# What ``...-big.mp4`` weighs: five of YouTube's 256 KiB upload chunks.
+BIG_VIDEO_BYTES = 5 * 256 * 1024
+# The most the stand-ins accept from a video URL they fetch themselves.
+FETCH_MAX_VIDEO_BYTES = 100 * 1024 * 1024
+
+
+def padded_mp4(size: int) -> bytes:
+    """The sample MP4 grown to ``size`` bytes by a trailing ``free`` box, which players skip
+    (ISO/IEC 14496-12, 8.1.2): still a valid video."""
+    pad = size - len(MP4_BYTES)
+    if pad < 8:
+        return MP4_BYTES
+    return MP4_BYTES + struct.pack(">I", pad) + b"free" + b"\x00" * (pad - 8)
+
+
+BIG_MP4_BYTES = padded_mp4(BIG_VIDEO_BYTES)
 
 
 @dataclass(frozen=True)
@@ -125,6 +150,23 @@ def sniff(data: bytes, size: int | None = None) -> Image | None:
         return Image("image/webp", 0, 0, size)
     if data.startswith(b"\xff\xd8"):
         return _jpeg_size(data, size)
+    return None
+
+
+@dataclass(frozen=True)
+class Video:
+    content_type: str
+    size: int
+
+
+def sniff_video(data: bytes, size: int | None = None) -> Video | None:
+    """What video the bytes start with (MP4 or QuickTime by their ``ftyp`` box, WebM by its EBML
+    header), or None if they are none."""
+    size = len(data) if size is None else size
+    if data[4:8] == b"ftyp":
+        return Video("video/quicktime" if data[8:10] == b"qt" else "video/mp4", size)
+    if data[:4] == b"\x1a\x45\xdf\xa3":
+        return Video("video/webm", size)
     return None
 
 
@@ -170,6 +212,37 @@ def fetch_image(url: str, timeout: float) -> Image:
     return image
 
 
+def fetch_video(url: str, timeout: float) -> Video:
+    """Download a video as a platform that pulls from a URL would (Facebook's ``file_url``,
+    Instagram's and Threads' ``video_url``, TikTok's PULL_FROM_URL, Pinterest's media source):
+    a timeout, a size cap, video bytes only."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise FetchError(f"{url!r} is not an http(s) URL")
+    try:
+        with requests.get(url, stream=True, timeout=(min(timeout, 5.0), timeout)) as response:
+            if response.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {response.status_code}")
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > FETCH_MAX_VIDEO_BYTES:
+                raise FetchError(f"{url} is {int(declared):,} bytes, more than {FETCH_MAX_VIDEO_BYTES:,}")
+            head, size = b"", 0
+            for chunk in response.iter_content(256 * 1024):
+                if len(head) < 16:
+                    head += chunk[: 16 - len(head)]
+                size += len(chunk)
+                if size > FETCH_MAX_VIDEO_BYTES:
+                    raise FetchError(f"{url} is more than {FETCH_MAX_VIDEO_BYTES:,} bytes")
+    except requests.exceptions.Timeout as err:
+        raise FetchError(f"{url} did not answer within {timeout:g} s") from err
+    except requests.exceptions.RequestException as err:
+        raise FetchError(f"{url} could not be downloaded ({err.__class__.__name__})") from err
+    video = sniff_video(head, size)
+    if video is None:
+        kind = response.headers.get("Content-Type", "no content type")
+        raise FetchError(f"{url} is not a video ({kind})")
+    return video
+
+
 @require_safe
 def serve(request: HttpRequest, name: str) -> HttpResponse:
     started = time.time()
@@ -204,9 +277,14 @@ def serve(request: HttpRequest, name: str) -> HttpResponse:
 
 def _answer(request: HttpRequest, name: str) -> HttpResponse:
     stem = name.rsplit(".", 1)[0].lower()
-    data, content_type = (
-        (JPEG_BYTES, "image/jpeg") if name.lower().endswith((".jpg", ".jpeg")) else (PNG_BYTES, "image/png")
-    )
+    lowered = name.lower()
+    if lowered.endswith(VIDEO_NAMES):
+        content_type = "video/quicktime" if lowered.endswith(".mov") else "video/mp4"
+        data = BIG_MP4_BYTES if stem.endswith("-big") else MP4_BYTES
+    elif lowered.endswith((".jpg", ".jpeg")):
+        data, content_type = JPEG_BYTES, "image/jpeg"
+    else:
+        data, content_type = PNG_BYTES, "image/png"
     if stem.endswith("-missing"):
         return HttpResponse(b"Not Found", status=404, content_type="text/plain")
     if stem.endswith("-text"):

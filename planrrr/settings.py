@@ -230,6 +230,11 @@ MEDIA_MAX_BYTES = env.int("MEDIA_MAX_BYTES", default=8 * 1024 * 1024)
 MEDIA_FETCH_TIMEOUT = (5.0, 20.0)
 # Seconds one image download may take in all (redirects included), for the same reason.
 MEDIA_FETCH_DEADLINE_SECONDS = env.float("MEDIA_FETCH_DEADLINE_SECONDS", default=30.0)
+# A video planrrr uploads itself (TikTok, YouTube) is streamed to a temporary file: at most this
+# many bytes (YouTube takes up to 256 GB, TikTok 4 GB; a scheduler's clips are far smaller), within
+# this overall deadline.
+MEDIA_MAX_VIDEO_BYTES = env.int("MEDIA_MAX_VIDEO_BYTES", default=1024 * 1024 * 1024)
+MEDIA_VIDEO_FETCH_DEADLINE_SECONDS = env.float("MEDIA_VIDEO_FETCH_DEADLINE_SECONDS", default=600.0)
 # Media is uploaded (containers created) this long before the slot, so that publishing at
 # the scheduled time is a single request. 0 turns staging off.
 MEDIA_STAGING_LEAD_SECONDS = env.int("MEDIA_STAGING_LEAD_SECONDS", default=300)

@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from connections.platforms.declaration import Declaration
+from connections.platforms.declaration import IMAGE, VIDEO, Declaration
+from connections.platforms.kinds import VIDEO_EXTENSIONS, split_media
 from planrrr.text import safe_text
 from planrrr.urlsafety import UnsafeURL, check_public_url
 
@@ -153,6 +154,11 @@ class Adapter:
     label: ClassVar[str]
     max_text_length: ClassVar[int]
     max_images: ClassVar[int]
+    # Videos one post may carry, where the declaration's ``media`` includes VIDEO (a URL's kind:
+    # connections.platforms.kinds), and whether one post may carry images and a video together
+    # (an Instagram or Threads carousel may; most platforms take one or the other).
+    max_videos: ClassVar[int] = 1
+    mixes_media: ClassVar[bool] = False
     requires_media: ClassVar[bool] = False
     # Whether ``publish`` takes ``Draft.reply_to`` (threads). Platforms without say so at the door.
     supports_threads: ClassVar[bool] = False
@@ -182,10 +188,40 @@ class Adapter:
                 f"{self.label} allows at most {self.max_text_length:,} characters; this post has "
                 f"{length:,}. Shorten it by {length - self.max_text_length:,}."
             )
+        problems.extend(self.media_problems(media_urls))
+        return problems
+
+    def media_problems(self, media_urls: list[str]) -> list[str]:
+        """What is wrong with a post's media for this platform: kinds it does not take, too many
+        of one kind, images and a video together where the platform takes one or the other, or
+        none where it needs some."""
+        kinds = self.declaration.media
+        images, videos = split_media(media_urls)
+        label, problems = self.label, []
         if self.requires_media and not media_urls:
-            problems.append(f"{self.label} needs at least one image: add a media URL or remove {self.label}.")
-        if len(media_urls) > self.max_images:
-            problems.append(f"{self.label} takes at most {self.max_images} images; this post has {len(media_urls)}.")
+            needed = "at least one image" if IMAGE in kinds else "a video"
+            what = "a media URL" if IMAGE in kinds else f"a video URL ({', '.join(VIDEO_EXTENSIONS)})"
+            problems.append(f"{label} needs {needed}: add {what} or remove {label}.")
+        if videos and VIDEO not in kinds:
+            problems.append(
+                f"{label} takes no video from planrrr: remove {_count(len(videos), 'video')} ({videos[0]}) "
+                f"or remove {label}."
+            )
+        elif len(videos) > self.max_videos:
+            problems.append(
+                f"{label} takes at most {_count(self.max_videos, 'video')} in a post; this post has {len(videos)}."
+            )
+        if images and IMAGE not in kinds:
+            problems.append(
+                f"{label} takes video only: replace {_count(len(images), 'image')} ({images[0]}) with a video URL "
+                f"({', '.join(VIDEO_EXTENSIONS)}) or remove {label}."
+            )
+        elif len(images) > self.max_images:
+            problems.append(f"{label} takes at most {self.max_images} images; this post has {len(images)}.")
+        if images and videos and not self.mixes_media and IMAGE in kinds and VIDEO in kinds:
+            problems.append(
+                f"{label} takes images or a video in one post, not both: keep the video or the images for {label}."
+            )
         return problems
 
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
@@ -239,6 +275,10 @@ class Adapter:
         """Reconciliation of a first comment whose outcome is unknown, as ``find_published`` for a
         post: the id of the account's comment ``draft`` on ``draft.reply_to``, or None."""
         return None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def media_url_problem(url: str) -> str | None:

@@ -11,7 +11,7 @@ import math
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import requests
 import urllib3
@@ -28,10 +28,14 @@ class BodyTooLarge(Exception):
     """A body went past the byte limit it was read with."""
 
 
-def read_within(response: requests.Response, *, deadline: float, limit: int | None = None) -> bytes:
+def read_within(
+    response: requests.Response, *, deadline: float, limit: int | None = None, into: BinaryIO | None = None
+) -> bytes:
     """The whole body of a streamed response, read in small pieces, by ``deadline`` (a
     ``time.monotonic()`` value) and, if given, within ``limit`` bytes. Raises DeadlineExceeded or
-    BodyTooLarge, or what the transport raises (urllib3 errors, OSError).
+    BodyTooLarge, or what the transport raises (urllib3 errors, OSError). With ``into`` (a file
+    open for writing), the pieces are written there as they arrive and b"" is returned: a video
+    is not held in memory.
 
     urllib3's ``read1`` returns as soon as some bytes are there, so a drip is checked against the
     deadline at every piece. A server that sends nothing blocks the read until the read timeout,
@@ -60,7 +64,10 @@ def read_within(response: requests.Response, *, deadline: float, limit: int | No
             # Content-Length may be absent or lie: count what actually arrives.
             if limit is not None and total > limit:
                 raise BodyTooLarge
-            pieces.append(piece)
+            if into is None:
+                pieces.append(piece)
+            else:
+                into.write(piece)
     finally:
         _watchdog.done(watch)
 
