@@ -65,6 +65,14 @@ class Connection(models.Model):
     # The account's queue is paused: its queued targets are held, with no time, until it resumes
     # (publishing.services.queue).
     queue_paused = models.BooleanField(default=False, db_default=False)
+    # What the platform told about the account at connect and since, which its adapter reads
+    # (TikTok's creator_info, a Pinterest default board): never a secret.
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, output_field=models.JSONField()),
+        help_text="What the platform said about the account (no secrets).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -109,6 +109,11 @@ class VariantSerializer(StrictSerializer):
     content = Text(required=False)
     mediaUrls = MediaUrlsField(child=Text(), required=False)
     thread = ThreadPartSerializer(many=True, required=False, max_length=rules.MAX_THREAD_PARTS)
+    options = serializers.DictField(
+        required=False,
+        help_text="The platform's own settings for this post (a YouTube title, a Pinterest board, a TikTok "
+        "privacy level): each platform's names are in its docs page; a name it does not take is refused.",
+    )
 
 
 class VariantsSerializer(StrictSerializer):

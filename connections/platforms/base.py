@@ -107,12 +107,21 @@ class Account:
     # The connection's own API base (a Mastodon instance, a Bluesky PDS); "" for platforms
     # with one API for everybody, whose base comes from the settings.
     base_url: str = ""
+    # The connection's ``details``: what the platform said about the account (TikTok's creator
+    # info, a Pinterest default board).
+    details: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, connection) -> Account:
         """The account of a stored Connection: every call for it goes through here, so none
         forgets the connection's own server."""
-        return cls(account_id=connection.account_id, access_token=connection.access_token, base_url=connection.base_url)
+        details = connection.details if isinstance(connection.details, dict) else {}
+        return cls(
+            account_id=connection.account_id,
+            access_token=connection.access_token,
+            base_url=connection.base_url,
+            details=details,
+        )
 
 
 @dataclass
@@ -133,6 +142,9 @@ class Draft:
     # first post (Bluesky's ``reply.root`` needs it); "" for a post of its own.
     reply_to: str = ""
     reply_root: str = ""
+    # The target's options (its variant's ``options``: a YouTube title, a Pinterest board), as the
+    # adapter's ``options_problems`` accepted them at the door; {} when none.
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -167,6 +179,9 @@ class Adapter:
     # Whether ``publish`` sends ``Draft.idempotency_key`` (Mastodon's Idempotency-Key): the caller
     # makes one only for the platforms that take it.
     takes_idempotency_key: ClassVar[bool] = False
+    # The options a variant may give this platform (``variants.<PLATFORM or channel id>.options``):
+    # name -> what it does, in one line (docs/posts.md, and the message refusing an unknown one).
+    options: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -223,6 +238,19 @@ class Adapter:
                 f"{label} takes images or a video in one post, not both: keep the video or the images for {label}."
             )
         return problems
+
+    def options_problems(self, options: dict, *, details: dict) -> list[str]:
+        """What is wrong with a target's options, each saying what to change: names the platform
+        does not take here; a subclass adds its values' checks (calling this first). ``details``:
+        the connection's (the privacy levels a TikTok account allows)."""
+        unknown = [name for name in options if name not in self.options]
+        if not unknown:
+            return []
+        if not self.options:
+            return [f"{self.label} takes no options: remove {', '.join(map(repr, unknown))}."]
+        return [
+            f"{self.label} takes no option {name!r}: its options are {', '.join(self.options)}." for name in unknown
+        ]
 
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         """The rules again at publish time, since rows can be written straight into the database,

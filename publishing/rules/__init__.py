@@ -18,7 +18,7 @@ from datetime import datetime
 from connections.models import Connection
 from connections.platforms import get_adapter
 from planrrr.models import Team
-from publishing.rules.content import HAS_MEDIA_SQL, content_for, has_media, thread_for
+from publishing.rules.content import HAS_MEDIA_SQL, content_for, has_media, options_for, thread_for
 from publishing.rules.fields import (
     REPEAT_MIN_GAP,
     first_comment_problems,
@@ -102,6 +102,7 @@ __all__ = [
     "no_connection",
     "no_threads",
     "no_zone",
+    "options_for",
     "other_team",
     "out_of_range",
     "post_problems",
@@ -211,13 +212,20 @@ def post_problems(
             for field, messages in found.items():
                 for message in messages:
                     add(field, message)
+        adapter = get_adapter(name)
+        details = connection.details if isinstance(connection.details, dict) else {}
+        for message in adapter.options_problems(options_for(fields, name, channel=channel), details=details):
+            found = where("options")
+            add(found if found != "options" else f"variants.{name}.options", message)
         text_ok = content_ok or where("content") != "content"
         media_ok = urls_ok or where("media_urls") != "media_urls"
         if not (text_ok and media_ok):
             continue
         text, urls = content_for(fields, name, channel=channel)
-        for message in get_adapter(name).validate(text=text, media_urls=urls, base_url=base_url):
-            add(where("content" if "image" not in message else "media_urls"), message)
+        media_problems = set(adapter.media_problems(urls))
+        for message in adapter.validate(text=text, media_urls=urls, base_url=base_url):
+            media = message in media_problems or "image" in message
+            add(where("media_urls" if media else "content"), message)
     return problems
 
 
@@ -277,6 +285,10 @@ def publication_refusal(publication) -> str | None:
         problems = get_adapter(publication.platform).validate(text=text, media_urls=urls, base_url=base_url)
     if not problems:
         problems = _thread_refusal(post, publication.platform, base_url, publication.connection_id)
+    if not problems and publication.connection is not None:
+        details = publication.connection.details if isinstance(publication.connection.details, dict) else {}
+        options = options_for(post, publication.platform, channel=publication.connection_id)
+        problems = get_adapter(publication.platform).options_problems(options, details=details)
     return " ".join(problems) or None
 
 

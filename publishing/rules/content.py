@@ -40,6 +40,23 @@ def content_for(post_or_fields, platform: str, *, channel: int | None = None) ->
     return text, list(media) if isinstance(media, list | tuple) else media
 
 
+def options_for(post_or_fields, platform: str, *, channel: int | None = None) -> dict:
+    """The options a target gets (a YouTube title, a Pinterest board): its platform's variant's
+    ``options``, each one its channel's variant names taking precedence; {} when none, or when
+    what is stored is not an object (a row written past the door: the door refuses it)."""
+    get = _getter(post_or_fields)
+    variants = get("variants")
+    if not isinstance(variants, dict):
+        return {}
+    merged: dict = {}
+    for key in (platform, None if channel is None else str(channel)):
+        entry = variants.get(key) if key is not None else None
+        options = entry.get("options") if isinstance(entry, dict) else None
+        if isinstance(options, dict):
+            merged.update(options)
+    return merged
+
+
 def has_media(post) -> bool:
     """Whether any platform of the post gets media: the post's own, or only a variant's (an
     Instagram photo on a post that is text elsewhere), or a variant of one of its channels. What

@@ -281,4 +281,6 @@ def variants_problems(variants: object, platforms: list, channels: list | tuple 
         if "thread" in variant:
             for field, messages in thread_shape_problems(variant["thread"], f"{where}.thread").items():
                 problems.setdefault(field, []).extend(messages)
+        if "options" in variant and not isinstance(variant["options"], dict):
+            add(f"{where}.options", 'Give the options as an object of the platform\'s settings: {"title": "…"}.')
     return problems

@@ -92,7 +92,7 @@ def no_zone(naive: datetime) -> str:
     )
 
 
-VARIANT_KEYS = ("content", "media_urls", "thread")
+VARIANT_KEYS = ("content", "media_urls", "thread", "options")
 
 PART_KEYS = ("content", "media_urls")
 

@@ -90,7 +90,8 @@ def _call(attempt: Attempt) -> Result:
     lag_ms = _lag_ms(publication, post, now)
     try:
         key = idempotency_key(publication) if adapter.takes_idempotency_key else ""
-        draft = Draft(text=text, media_urls=media_urls, state=attempt.state, idempotency_key=key)
+        options = rules.options_for(post, publication.platform, channel=publication.connection_id)
+        draft = Draft(text=text, media_urls=media_urls, state=attempt.state, idempotency_key=key, options=options)
         if thread:
             return _publish_thread(adapter, attempt, draft, thread, since=since, lag_ms=lag_ms)
         sent = send_step(

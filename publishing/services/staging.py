@@ -85,6 +85,7 @@ def publication_stage(*, publication: Publication, post: Post) -> bool:
         media_urls=media_urls,
         state=dict(publication.metadata),
         idempotency_key=f"planrrr-publication-{publication.pk}",
+        options=rules.options_for(post, publication.platform, channel=publication.connection_id),
     )
     error, expired = "", None
     try:

@@ -73,6 +73,30 @@ class VariantRulesTests(Actors, TestCase):
         self.assertIn("The X text is empty", errors["variants.TWITTER.content"][0])
         self.assertIn("file:///etc/passwd", errors["variants.TWITTER.media_urls"][0])
 
+    def test_options_reach_the_target_and_a_channels_own_take_precedence(self):
+        fields = {
+            "variants": {
+                "TWITTER": {"options": {"a": 1, "b": 2}},
+                str(self.twitter.pk): {"options": {"b": 3}},
+                "FACEBOOK": {"options": "not an object"},
+            }
+        }
+        self.assertEqual(rules.options_for(fields, "TWITTER"), {"a": 1, "b": 2})
+        self.assertEqual(rules.options_for(fields, "TWITTER", channel=self.twitter.pk), {"a": 1, "b": 3})
+        self.assertEqual(rules.options_for(fields, "FACEBOOK"), {})
+        self.assertEqual(rules.options_for({"variants": None}, "FACEBOOK"), {})
+
+    def test_it_refuses_options_a_platform_does_not_take_and_options_that_are_no_object(self):
+        errors = self.refused(variants={"TWITTER": {"options": {"title": "Launch"}}, "FACEBOOK": {"options": ["x"]}})
+        self.assertEqual(errors["variants.TWITTER.options"], ["X takes no options: remove 'title'."])
+        self.assertIn("Give the options as an object", errors["variants.FACEBOOK.options"][0])
+
+    def test_it_refuses_at_publish_time_options_written_past_the_door(self):
+        post = services.post_create(team=self.team, content="ok", platforms=["TWITTER"])
+        Post.objects.filter(pk=post.pk).update(variants={"TWITTER": {"options": {"board": "1"}}})
+        publication = Publication(post=Post.objects.get(pk=post.pk), platform="TWITTER", connection=self.twitter)
+        self.assertEqual(rules.publication_refusal(publication), "X takes no options: remove 'board'.")
+
     def test_it_refuses_at_publish_time_a_variant_written_past_the_door(self):
         with db.cursor() as cursor:
             cursor.execute(
