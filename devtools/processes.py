@@ -1,14 +1,25 @@
 """Child processes the demo, the benchmark and the tests start: workers and the stand-in
-APIs, on the same PostgreSQL database and Redis as the parent."""
+APIs, on the same PostgreSQL database and Redis as the parent.
+
+In the tests (``FORK``, set by devtools.test_runner) a worker or a pool is forked from the test
+process, which has Django set up and every module imported, rather than started as a new
+interpreter: a new one costs about 1 s of CPU before its first job, and the suite starts about
+150. The child is the command a new interpreter would run, with the same environment and
+settings (docs/performance.md, "The test suite's time"); a start whose environment changes what
+is read once at start (logging, the databases) is a new interpreter still.
+"""
 
 from __future__ import annotations
 
+import io
+import multiprocessing
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +28,27 @@ from django.conf import settings
 from django.db import connection
 
 BASE_DIR = Path(settings.BASE_DIR)
+
+# Fork workers and pools from this process (the tests) instead of starting an interpreter.
+FORK = False
+# The commands that may be forked: the workers'. The stand-in and the web server are started as
+# they are run for real.
+FORKABLE = frozenset({"rqworker", "planrrr_workers"})
+# Variables read once when the settings are imported or logging is set up: a child forked from a
+# process set up with other values would not follow them, so a start that changes one is a new
+# interpreter.
+READ_AT_START = frozenset(
+    {
+        "ALLOWED_HOSTS",
+        "DATABASE_NAME_OVERRIDE",
+        "DATABASE_URL",
+        "DEBUG",
+        "DJANGO_SETTINGS_MODULE",
+        "EMBEDDED_DIR",
+        "REDIS_URL",
+        "SECRET_KEY",
+    }
+)
 
 
 def free_port() -> int:
@@ -67,6 +99,10 @@ class ManagedProcess:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{self.command[0]}-{os.getpid()}-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close()
+        overrides = self._fork_overrides()
+        if overrides is not None:
+            self.process = _fork(self.command, self.env, overrides, self.log)
+            return self
         # The process that starts it (the test runner, the demo, the bench) has run Django's
         # system checks: each child running them again (the URLconfs, the admin) cost ~0.3 s
         # of CPU, 150 times a suite.
@@ -80,6 +116,24 @@ class ManagedProcess:
             preexec_fn=_die_with_parent,
         )
         return self
+
+    def _fork_overrides(self) -> dict[str, str] | None:
+        """The variables this child's environment changes, if it may be forked from this process
+        (FORK, a worker's command, nothing changed that is read only at start); else None."""
+        if not FORK or self.command[0] not in FORKABLE:
+            return None
+        from connections.platforms import _SETTINGS as PLATFORM_SETTINGS
+
+        same = {"DATABASE_NAME_OVERRIDE": connection.settings_dict["NAME"], "REDIS_URL": settings.REDIS_URL}
+        changed = {
+            name: value
+            for name, value in self.env.items()
+            if os.environ.get(name) != value and name != "PYTHONUNBUFFERED" and same.get(name) != value
+        }
+        for name in changed:
+            if name in READ_AT_START or not (name in PLATFORM_SETTINGS or hasattr(settings, name)):
+                return None
+        return changed
 
     @property
     def pid(self) -> int:
@@ -169,6 +223,131 @@ class WorkerProcess(ManagedProcess):
                 raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()[-3000:]}")
             time.sleep(0.05)
         return self
+
+
+class _Forked:
+    """What ManagedProcess uses of a ``subprocess.Popen``, for a child forked from this process."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: gone, its status unknown
+                self.returncode = -signal.SIGKILL
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def send_signal(self, number: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, number)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"forked pid {self.pid}", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+
+def _fork(command: list[str], env: dict[str, str], overrides: dict[str, str], log) -> _Forked:
+    """Run ``manage.py <command>`` in a child forked from this process, as a new interpreter
+    would: its own session, killed with its parent, output to ``log``, ``env`` as its environment
+    and the settings ``overrides`` names in force."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+    pid = os.fork()
+    if pid:
+        return _Forked(pid)
+    code = 1
+    try:
+        _become_child(env, overrides, log.fileno())
+        from django.core.management import call_command
+
+        call_command(*command)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (ValueError, OSError):
+                pass
+        # No atexit handler, no finaliser of the parent's objects: they are the parent's.
+        os._exit(code)
+
+
+def _become_child(env: dict[str, str], overrides: dict[str, str], log_fd: int) -> None:
+    from importlib import import_module
+
+    from django.db import connections
+
+    from devtools.testing import _typed
+
+    os.setsid()
+    _die_with_parent()
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGUSR1):
+        signal.signal(number, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+    sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
+    os.environ.clear()
+    os.environ.update(env)
+    # The parent's database connections are the parent's: the child makes its own (psycopg does
+    # not close, when collected, a connection made by another process).
+    for alias in connections:
+        connections[alias].connection = None
+    # A TransactionTestCase's ``available_apps`` narrow the parent's registry: the child has
+    # every installed app, as a worker started for real (django_rq's commands among them).
+    from django.apps import apps
+    from django.core.management import get_commands
+
+    while apps.stored_app_configs:
+        apps.unset_available_apps()
+    get_commands.cache_clear()
+    # A test process of Django's parallel runner is a daemonic pool worker; the child is a main
+    # process, which may start RQ's scheduler process.
+    multiprocessing.current_process()._config["daemon"] = False
+    if overrides:
+        from django.test.utils import override_settings
+
+        override_settings(**_typed({k: v for k, v in overrides.items() if hasattr(settings, k)})).enable()
+    # It logs as a worker started for real does (the test process keeps quiet), to its log: the
+    # handlers made for the parent's streams are made again.
+    from django.utils.module_loading import import_string
+
+    configured = import_module(os.environ.get("DJANGO_SETTINGS_MODULE", "planrrr.settings"))
+    settings.TESTING = False
+    settings.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    settings.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    settings.RQ_LOG_LEVEL = os.environ.get("RQ_LOG_LEVEL", "WARNING")
+    settings.LOGGING = configured.logging_config(
+        testing=False, log_format=settings.LOG_FORMAT, log_level=settings.LOG_LEVEL, rq_log_level=settings.RQ_LOG_LEVEL
+    )
+    import_string(settings.LOGGING_CONFIG)(settings.LOGGING)
 
 
 def _die_with_parent() -> None:

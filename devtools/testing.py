@@ -130,6 +130,9 @@ def _typed(env: dict[str, Any]) -> dict[str, Any]:
             typed[name] = str(value).lower() in ("1", "true", "yes", "on")
         elif isinstance(current, (int, float)) and not isinstance(value, (int, float)):
             typed[name] = type(current)(value)
+        elif isinstance(current, (list, tuple)) and isinstance(value, str):
+            # As django-environ reads a list: comma-separated.
+            typed[name] = type(current)(part.strip() for part in value.split(",") if part.strip())
         else:
             typed[name] = value
     return typed

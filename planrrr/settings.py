@@ -398,31 +398,39 @@ LOG_LEVEL = env("LOG_LEVEL", default="ERROR" if TESTING else "INFO")
 # unless RQ_LOG_LEVEL=INFO: planrrr's outcome lines say what each job did.
 RQ_LOG_LEVEL = env("RQ_LOG_LEVEL", default="WARNING")
 LOGGING_CONFIG = "planrrr.logs.configure"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "text": {"()": "planrrr.logs.TextFormatter"},
-        "json": {"()": "planrrr.logs.JsonFormatter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "json" if LOG_FORMAT == "json" else "text",
-            # The test process prints only what broke (the live server's 404s for static files,
-            # expected retries: no); its worker processes log as in production.
-            "level": "ERROR" if TESTING else "NOTSET",
-        }
-    },
-    "root": {"handlers": ["console"], "level": "ERROR" if TESTING else "WARNING"},
-    "loggers": {
-        # Django's own handlers (a plain-text console in DEBUG, mail to ADMINS) are replaced:
-        # its lines go to the one console handler, in the one format.
-        "django": {"handlers": [], "level": "INFO", "propagate": True},
-        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
-        "planrrr": {"level": LOG_LEVEL},
-        "rq": {"level": RQ_LOG_LEVEL},
-        "rq.worker": {"level": RQ_LOG_LEVEL},
-        "rq.job": {"level": RQ_LOG_LEVEL},
-    },
-}
+
+
+def logging_config(*, testing: bool, log_format: str, log_level: str, rq_log_level: str) -> dict:
+    """LOGGING for a process: the test process's, or a worker's (devtools.processes builds a
+    forked worker's with this)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "text": {"()": "planrrr.logs.TextFormatter"},
+            "json": {"()": "planrrr.logs.JsonFormatter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if log_format == "json" else "text",
+                # The test process prints only what broke (the live server's 404s for static files,
+                # expected retries: no); its worker processes log as in production.
+                "level": "ERROR" if testing else "NOTSET",
+            }
+        },
+        "root": {"handlers": ["console"], "level": "ERROR" if testing else "WARNING"},
+        "loggers": {
+            # Django's own handlers (a plain-text console in DEBUG, mail to ADMINS) are replaced:
+            # its lines go to the one console handler, in the one format.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+            "planrrr": {"level": log_level},
+            "rq": {"level": rq_log_level},
+            "rq.worker": {"level": rq_log_level},
+            "rq.job": {"level": rq_log_level},
+        },
+    }
+
+
+LOGGING = logging_config(testing=TESTING, log_format=LOG_FORMAT, log_level=LOG_LEVEL, rq_log_level=RQ_LOG_LEVEL)
