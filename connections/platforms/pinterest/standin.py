@@ -315,9 +315,9 @@ def s3_error(status: int, code: str, message: str) -> HttpResponse:
 
 def form_parts(request) -> list[tuple[str, bytes]]:
     """A multipart body's parts in order, (field name, content): S3 reads them in order."""
-    if request.content_type != "multipart/form-data" or not request.content_type_params.get("boundary"):
+    if request.content_type != "multipart/form-data" or not request.content_params.get("boundary"):
         return []
-    boundary = b"--" + request.content_type_params["boundary"].encode()
+    boundary = b"--" + request.content_params["boundary"].encode()
     parts = []
     for chunk in request.body.split(boundary)[1:]:
         if chunk.startswith(b"--"):
