@@ -112,7 +112,7 @@ class PinterestAdapter(HttpAdapter):
         return problems
 
     def options_problems(self, options: dict, *, details: dict) -> list[str]:
-        problems = []
+        problems = super().options_problems(options, details=details)
         board = options.get("boardId")
         if board is not None:
             boards = known_boards(details)

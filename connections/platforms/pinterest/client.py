@@ -80,6 +80,7 @@ class PinterestClient(OAuthClient):
                 grant,
                 note=f"pins go to the board {board['name']!r} unless a post names another",
                 avatar_url=avatar,
+                pick=board["id"],
                 details={"defaultBoardId": board["id"], "defaultBoardName": board["name"], "boards": boards},
             )
             for board in boards
