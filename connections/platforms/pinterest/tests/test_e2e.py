@@ -7,10 +7,12 @@ the registration's S3 form (the parameters first, the file last: the stand-in re
 order as S3 does), waited for while Pinterest processes it, then pinned. A lost answer, a killed
 worker and a cut upload still give exactly one pin."""
 
+import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from connections.models import Connection
@@ -80,47 +82,57 @@ class PinterestPublishingTests(PinterestCase):
         spent = [t for t in self.mock.issued_tokens("PINTEREST", kind="refresh") if t["token"] == before_refresh]
         self.assertEqual(spent[0]["status"], "rotated")
 
-    def test_it_pins_an_image_and_a_video_its_cover_first_once_processed(self):
-        self.mock.configure(pinterest_processing_polls=2)
+    def test_it_pins_an_image_a_video_after_a_cut_upload_and_to_a_posts_own_board(self):
+        # The video's first upload is cut half-way; Pinterest then processes it for two looks.
+        self.mock.configure(pinterest_processing_polls=2, pinterest_cut_uploads=1)
         self.start_worker()
         image = self.post("Our autumn menu.", media_urls=[self.mock.media_url("menu.jpg")])
         # The cover comes first: the video is still the file uploaded (the attachment-order bug).
-        cover, clip = self.mock.media_url("cover.jpg"), self.mock.media_url("pour.mp4")
+        cover, clip = self.mock.media_url("cover.jpg"), self.mock.media_url("pour-big.mp4")
         video = self.post("Pouring a flat white.", media_urls=[cover, clip])
+        # Another board for one post, with a title and a link; a board the account does not have
+        # is refused at the door, naming those it has.
+        options = {"boardId": HOME, "title": "Flat white", "link": "https://acme.example/menu"}
+        elsewhere = self.post(
+            "On the other board.",
+            media_urls=[self.mock.media_url("menu.jpg")],
+            variants={"PINTEREST": {"options": options}},
+        )
+        with self.assertRaises(ValidationError) as refused:
+            self.post("Nowhere.", media_urls=[cover], variants={"PINTEREST": {"options": {"boardId": "42"}}})
+        self.assertIn(
+            f"Pinterest board 42 is not one of this account's boards as known ({HOME}", str(refused.exception)
+        )
 
-        self.wait_until_final(image, timeout=30)
-        self.wait_until_final(video, timeout=40)
+        for post in (image, video, elsewhere):
+            self.wait_until_final(post, timeout=40)
 
-        self.assertEqual((image.status, video.status), (Post.Status.PUBLISHED,) * 2, self.worker_logs())
+        statuses = [post.status for post in (image, video, elsewhere)]
+        self.assertEqual(statuses, [Post.Status.PUBLISHED] * 3, self.worker_logs())
         made = {p["text"]: p for p in self.mock.posts("PINTEREST")}
-        self.assertEqual(len(made), 2)
+        self.assertEqual(len(made), 3)
         self.assertEqual(made["Our autumn menu."]["board_id"], LATTE_ART, "the default board picked at connect")
         self.assertEqual(made["Our autumn menu."]["creative_type"], "REGULAR")
+        other = made["On the other board."]
+        self.assertEqual(
+            (other["board_id"], other["title"], other["link"]), (HOME, "Flat white", "https://acme.example/menu")
+        )
         pin = made["Pouring a flat white."]
         self.assertEqual((pin["creative_type"], pin["media"]["cover_image_url"]), ("VIDEO", cover))
-        (upload,) = self.uploads()
-        self.assertEqual((upload["status"], upload["outcome"]), (204, "uploaded"))
+
+        # S3 form posts do not resume: the cut upload's registration is dropped, the whole file
+        # goes to a fresh one, and arrives once; one pin.
+        self.assertEqual([(u["outcome"]) for u in self.uploads()], ["cut", "uploaded"])
+        registrations = [r for r in self.mock.requests("PINTEREST", method="POST") if r["path"].endswith("/v5/media")]
+        self.assertEqual(len(registrations), 2)
+        (kept,) = self.mock.media("PINTEREST")
+        self.assertEqual(kept["size"], 5 * 256 * 1024)
+        self.assertEqual(len([r for r in self.pin_creates() if "video_id" in json.dumps(r["body"])]), 1)
         looks = [r for r in self.mock.requests("PINTEREST", method="GET") if "/v5/media/" in r["path"]]
         self.assertGreaterEqual(len(looks), 3, "processing for two looks, then succeeded")
         publication = self.publication(video, "PINTEREST")
         self.assertEqual(publication.external_id, pin["id"])
-        self.assertEqual(publication.attempt_count, 1, "a processing wait costs no attempt")
-
-    def test_a_cut_upload_goes_again_whole_to_a_fresh_registration_and_pins_once(self):
-        self.mock.configure(pinterest_cut_uploads=1, pinterest_processing_polls=0)
-        self.start_worker()
-        post = self.post("Cut mid-upload.", media_urls=[self.mock.media_url("pour-big.mp4")])
-
-        self.wait_until_final(post, timeout=40)
-
-        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
-        self.assertEqual(len(self.mock.posts("PINTEREST")), 1)
-        self.assertEqual([u["outcome"] for u in self.uploads()], ["cut", "uploaded"])
-        registrations = [r for r in self.mock.requests("PINTEREST", method="POST") if r["path"].endswith("/v5/media")]
-        self.assertEqual(len(registrations), 2, "S3 form posts do not resume: a fresh registration")
-        (kept,) = self.mock.media("PINTEREST")
-        self.assertEqual(kept["size"], 5 * 256 * 1024, "the whole file arrived once, in the upload that was not cut")
-        self.assertEqual(len(self.pin_creates()), 1)
+        self.assertEqual(publication.attempt_count, 2, "the cut upload cost an attempt, the processing waits none")
 
     def test_the_stand_in_refuses_the_file_before_the_parameters_as_s3_does(self):
         token = self.pinterest.access_token
@@ -180,20 +192,27 @@ class PinterestPublishingTests(PinterestCase):
 
 
 class PinterestExactlyOnceTests(PinterestCase):
-    def test_a_dropped_answer_gives_one_pin_found_on_the_board(self):
-        self.mock.fail("PINTEREST", "accept_then_drop", times=1)
+    def test_a_dropped_answer_a_500_and_a_429_each_end_in_one_pin(self):
+        # The first pin is made and its answer lost; the second meets a 500, then a 429.
+        self.mock.fail("PINTEREST", "accept_then_drop", times=1, contains="Exactly once")
+        self.mock.fail("PINTEREST", "server_error", times=1, contains="Through")
+        self.mock.fail("PINTEREST", "rate_limit", times=1, seconds=1, contains="Through")
         self.start_worker()
-        post = self.post("Exactly once on Pinterest.", media_urls=[self.mock.media_url("menu.jpg")])
+        dropped = self.post("Exactly once on Pinterest.", media_urls=[self.mock.media_url("menu.jpg")])
+        retried = self.post("Through a 500 and a 429.", media_urls=[self.mock.media_url("menu.jpg")])
 
-        self.wait_until_final(post, timeout=30)
+        self.wait_until_final(dropped, timeout=30)
+        self.wait_until_final(retried, timeout=40)
 
-        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
-        made = self.mock.posts("PINTEREST")
-        self.assertEqual([p["text"] for p in made], ["Exactly once on Pinterest."], "exactly one pin")
-        publication = self.publication(post, "PINTEREST")
-        self.assertEqual(publication.external_id, made[0]["id"])
+        self.assertEqual((dropped.status, retried.status), (Post.Status.PUBLISHED,) * 2, self.worker_logs())
+        made = {p["text"]: p for p in self.mock.posts("PINTEREST")}
+        self.assertEqual(sorted(made), ["Exactly once on Pinterest.", "Through a 500 and a 429."], "one pin each")
+        publication = self.publication(dropped, "PINTEREST")
+        self.assertEqual(publication.external_id, made["Exactly once on Pinterest."]["id"])
         self.assertTrue(publication.metadata.get("reconciled"), "found on the board")
-        self.assertEqual(len(self.pin_creates()), 1, "nothing pinned after the lost answer")
+        creates = {text: [r["status"] for r in self.pin_creates() if text in json.dumps(r["body"])] for text in made}
+        self.assertEqual(len(creates["Exactly once on Pinterest."]), 1, "nothing pinned after the lost answer")
+        self.assertEqual(sorted(creates["Through a 500 and a 429."]), [201, 429, 500])
 
     def test_a_worker_killed_mid_publish_gives_one_pin(self):
         self.mock.fail("PINTEREST", "accept_then_stall", times=1, seconds=30)
@@ -211,16 +230,3 @@ class PinterestExactlyOnceTests(PinterestCase):
         self.assertEqual(len(made), 1, "exactly one pin")
         self.assertEqual(self.publication(post, "PINTEREST").external_id, made[0]["id"])
         self.assertEqual(len(self.pin_creates()), 1)
-
-    def test_server_errors_and_rate_limits_are_retried_into_one_pin(self):
-        self.mock.fail("PINTEREST", "server_error", times=1)
-        self.mock.fail("PINTEREST", "rate_limit", times=1, seconds=1)
-        self.start_worker()
-        post = self.post("Through a 500 and a 429.", media_urls=[self.mock.media_url("menu.jpg")])
-        self.wait_until_final(post, timeout=40)
-
-        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
-        self.assertEqual(len(self.mock.posts("PINTEREST")), 1)
-        statuses = [r["status"] for r in self.pin_creates()]
-        self.assertIn(500, statuses)
-        self.assertIn(429, statuses)
