@@ -397,9 +397,9 @@ def _upload(call: Call) -> HttpResponse:
 urlpatterns = [
     path("", include("connections.platforms.pinterest.standin_auth")),
     re_path(V5 + r"boards/?$", boards),
-    re_path(V5 + r"boards/(?P<board_id>\d+)/pins/?$", board_pins),
+    re_path(V5 + r"boards/(?P<board_id>[^/]+)/pins/?$", board_pins),
     re_path(V5 + r"pins/?$", pins),
     re_path(V5 + r"media/?$", media_register),
-    re_path(V5 + r"media/(?P<media_id>\d+)/?$", media_status),
+    re_path(V5 + r"media/(?P<media_id>[^/]+)/?$", media_status),
     path("pinterest-upload/", upload, name="mockapis-pinterest-upload"),
 ]
