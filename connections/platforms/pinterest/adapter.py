@@ -190,6 +190,20 @@ class PinterestAdapter(HttpAdapter):
 
     # --- video -----------------------------------------------------------------------------------
 
+    def stage(self, account: Account, draft: Draft) -> None:
+        """Register and upload a post's video ahead of its slot (MEDIA_STAGING_LEAD_SECONDS):
+        Pinterest has usually processed it by then, so the pin at the slot is one look at the
+        media and one request. Image pins have nothing to stage (Pinterest fetches the image)."""
+        self.refuse_invalid(draft)
+        videos = split_media(draft.media_urls)[1]
+        if not videos:
+            return
+        video = draft.state.setdefault("video", {})
+        if not video.get("mediaId"):
+            self.register(account, draft, video)
+        if not video.get("uploaded"):
+            self.upload(draft, video, videos[0])
+
     def video_source(self, account: Account, draft: Draft, url: str, *, cover: str) -> dict[str, Any]:
         """The ``video_id`` media source of an uploaded, processed video; registers and uploads
         it first where it is not yet (the table in the module's docstring)."""

@@ -277,6 +277,25 @@ class PinterestTests(AdapterContract, AdapterTestCase):
             self.body(pin)["media_source"], {"source_type": "video_id", "media_id": "555", "cover_image_url": A}
         )
 
+    def test_a_video_is_uploaded_ahead_of_its_slot_and_pinned_at_it_with_one_look(self):
+        self.mock_register()
+        self.mock_video()
+        self.http.add(responses.POST, UPLOAD, status=204)
+        draft = Draft(text="Staged", media_urls=[VIDEO])
+        self.adapter.stage(self.account, draft)
+        self.assertEqual(len(self.http.calls), 3, "registered, fetched, uploaded; not looked at")
+        self.assertTrue(draft.state["video"]["uploaded"])
+
+        self.http.reset()
+        self.mock_status("succeeded")
+        self.mock_success()
+        self.adapter.publish(self.account, draft)
+        self.assertEqual([call.request.method for call in self.http.calls], ["GET", "POST"])
+
+    def test_an_image_pin_stages_nothing(self):
+        self.adapter.stage(self.account, self.draft())
+        self.assertEqual(len(self.http.calls), 0)
+
     def test_a_video_pinterest_could_not_process_fails(self):
         draft = Draft(text="Broken", media_urls=[VIDEO], state={"video": {"mediaId": "555", "uploaded": True}})
         self.mock_status("failed")
