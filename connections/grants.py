@@ -40,10 +40,15 @@ class AccountChoice:
     note: str = ""
     # The account's picture, where the platform gives one (avatar_of): what pickers show.
     avatar_url: str = ""
+    # What tells apart several choices of one account (the Pinterest board its pins go to by
+    # default); part of the key, so the picker offers each. One of them is connected.
+    pick: str = ""
+    # What the platform told about the account, kept as its connection's details (Connection.details).
+    details: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:
-        return f"{self.platform}:{self.account_id}"
+        return f"{self.platform}:{self.account_id}" + (f":{self.pick}" if self.pick else "")
 
 
 # The longest picture URL kept (Connection.avatar_url's column).

@@ -92,6 +92,12 @@ def _connect(*, team: Team, choice: AccountChoice) -> tuple[Connection, bool]:
             connection = Connection(team=team, platform=choice.platform, account_id=choice.account_id)
         connection.name = choice.name or connection.name
         connection.avatar_url = choice.avatar_url or connection.avatar_url
+        if choice.details:
+            # What the platform said at this consent replaces what an earlier one said, name by name.
+            connection.details = {
+                **(connection.details if isinstance(connection.details, dict) else {}),
+                **choice.details,
+            }
         connection.access_token = grant.access_token
         connection.refresh_token = grant.refresh_token
         connection.expires_at = grant.expires_at

@@ -200,6 +200,15 @@ def connect_pick(request: HttpRequest, pick_id: str) -> HttpResponse:
         if not chosen:
             # The offer was spent by this POST: nothing picked means start again, nothing stored.
             return refused(request, "No account was picked, so nothing was connected: start again.", team=team)
+        accounts = [(choice.platform, choice.account_id) for choice in chosen]
+        if len(set(accounts)) < len(accounts):
+            # Several choices of one account (Pinterest boards): one is its default, so one is picked.
+            twice = next(choice for choice in chosen if accounts.count((choice.platform, choice.account_id)) > 1)
+            return refused(
+                request,
+                f"Pick one choice for {twice.name}, not several: nothing was connected, start again.",
+                team=team,
+            )
         return _connected(request, team, [connection_connect(team=team, choice=choice) for choice in chosen])
     return render(
         request,

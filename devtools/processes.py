@@ -81,6 +81,9 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         # production waits 15 s after "media not found", as Meta advises: a demo's three-part
         # thread waited 45 s for nothing.
         "THREADS_PUBLISH_WAIT_SECONDS": "2",
+        # The stand-in's Pinterest processes a video in a few looks (pinterest_processing_polls):
+        # production looks every 10 s.
+        "PINTEREST_MEDIA_POLL_SECONDS": "1",
     }
 
 

@@ -54,6 +54,18 @@ ACCOUNTS = {
     "BLUESKY": "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
     "MASTODON": "109302316291234567",
     "THREADS": "7362450123456789",
+    "PINTEREST": "1130405611271855432",
+}
+# What a connection of these accounts knows from its connect (Connection.details): where a pin goes.
+DETAILS = {
+    "PINTEREST": {
+        "defaultBoardId": "1130405542553124017",
+        "defaultBoardName": "Coffee at home",
+        "boards": [
+            {"id": "1130405542553124017", "name": "Coffee at home", "privacy": "PUBLIC"},
+            {"id": "1130405542553124018", "name": "Latte art", "privacy": "PUBLIC"},
+        ],
+    },
 }
 # An OAuth app on each platform (the stand-in takes any client id and secret).
 OAUTH_APP = {
@@ -65,6 +77,8 @@ OAUTH_APP = {
     "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
     "THREADS_APP_ID": "planrrr-demo",
     "THREADS_APP_SECRET": "demo-threads-secret",
+    "PINTEREST_APP_ID": "planrrr-demo",
+    "PINTEREST_APP_SECRET": "demo-pinterest-secret",
 }
 QUEUES = ("default", "webhooks")
 
@@ -106,6 +120,7 @@ def team_create(
             name=f"{name} {platform.lower()}",
             access_token=f"{token}_{platform.lower()}",
             base_url=(base_urls or {}).get(platform, ""),
+            details=DETAILS.get(platform, {}),
         )
     return team
 

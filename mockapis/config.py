@@ -82,6 +82,17 @@ class Config:
     threads_short_lived_token_seconds: float = 3600.0
     threads_long_lived_token_seconds: float = 60.0 * DAY_SECONDS
     threads_refresh_min_age_seconds: float = DAY_SECONDS
+    # Pinterest (connections/platforms/pinterest/standin.py): looks at an uploaded video
+    # (GET /v5/media/{id}) that answer processing before succeeded; the next uploads cut off
+    # half-way (the connection dropped mid-body, nothing kept); boards deleted since connect
+    # (comma-separated ids); codes 10 minutes (unconfirmed), access tokens 30 days, continuous
+    # refresh tokens 60 days.
+    pinterest_processing_polls: int = 2
+    pinterest_cut_uploads: int = 0
+    pinterest_deleted_boards: str = ""
+    pinterest_code_seconds: float = 600.0
+    pinterest_access_token_seconds: float = 30.0 * DAY_SECONDS
+    pinterest_refresh_token_seconds: float = 60.0 * DAY_SECONDS
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -142,6 +153,8 @@ def _coerce(key: str, value: Any, current: Any) -> Any:
     if key == "seed":
         return None if value is None else int(value)
     kind = type(current) if current is not None else int
+    if kind is str:
+        return str(value)
     if kind is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{key} must be true or false")

@@ -27,6 +27,7 @@ from .facebook import DECLARATION as FACEBOOK
 from .instagram import DECLARATION as INSTAGRAM
 from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
+from .pinterest import DECLARATION as PINTEREST
 from .threads import DECLARATION as THREADS
 from .x import DECLARATION as X
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from connections.oauth import OAuthClient
     from connections.platforms.http import HttpAdapter
 
-DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS)
+DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS, PINTEREST)
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}
 _SETTINGS = {setting.name: setting for declaration in DECLARATIONS for setting in declaration.all_settings}

@@ -334,7 +334,9 @@ class AdapterContract:
         }
 
     def test_it_never_lets_the_token_out(self):
-        account = Account(account_id="acct-1", access_token=SECRET, base_url=self.account.base_url)
+        account = Account(
+            account_id="acct-1", access_token=SECRET, base_url=self.account.base_url, details=self.account.details
+        )
         calls = {
             "publish": (self.mock_key_call, lambda: self.adapter.publish(account, self.draft())),
             "reconcile": (self.mock_recent_call, lambda: self.adapter.find_published(account, self.draft(), NOW)),
@@ -368,6 +370,7 @@ class AdapterContract:
             account_id="acct-1",
             access_token=Undecryptable("fernet:stored-under-another-key"),
             base_url=self.account.base_url,
+            details=self.account.details,
         )
         calls = [
             lambda: self.adapter.publish(account, self.draft()),

@@ -171,7 +171,7 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS"):
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS", "PINTEREST"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -193,13 +193,15 @@ class Command(BaseCommand):
         drafts = [
             ("Our autumn menu is here: pumpkin spice is back.", ["FACEBOOK", "TWITTER"], []),
             ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN"], []),
-            ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS"], images),
+            ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS", "PINTEREST"], images),
             ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
             (
                 "Now on the open networks too: say hi to @acmecoffee.bsky.social #coffee https://acme.example/menu",
-                ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS"],
+                ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS", "PINTEREST"],
                 images[:1],
             ),
+            # A video pin: registered, uploaded, processed, pinned with its cover (the image).
+            ("Pouring a flat white, in three seconds.", ["PINTEREST"], [images[0], f"{base}/media/pour.mp4"]),
         ]
         with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
             posts = [
@@ -268,11 +270,12 @@ class Command(BaseCommand):
         code = parse_qs(urlsplit(mock.approve(url)).query)["code"][0]
         grant = client.exchange(code=code, redirect_uri=redirect_uri, code_verifier=verifier)
         wanted = set(stack.ACCOUNTS.values())
-        return [
-            connection_connect(team=team, choice=choice)[0]
-            for choice in client.accounts(grant)
-            if choice.account_id in wanted or platform == "MASTODON"
-        ]
+        picked: dict[tuple[str, str], object] = {}
+        for choice in client.accounts(grant):
+            if choice.account_id in wanted or platform == "MASTODON":
+                # One choice per account: a Pinterest account offers one per board, its first the default.
+                picked.setdefault((choice.platform, choice.account_id), choice)
+        return [connection_connect(team=team, choice=choice)[0] for choice in picked.values()]
 
     def wait(self, posts: list[Post], timeout: float, workers: list[ManagedProcess]) -> None:
         deadline = time.monotonic() + timeout
