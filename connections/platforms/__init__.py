@@ -28,13 +28,14 @@ from .instagram import DECLARATION as INSTAGRAM
 from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
 from .threads import DECLARATION as THREADS
+from .tiktok import DECLARATION as TIKTOK
 from .x import DECLARATION as X
 
 if TYPE_CHECKING:
     from connections.oauth import OAuthClient
     from connections.platforms.http import HttpAdapter
 
-DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS)
+DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS, TIKTOK)
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}
 _SETTINGS = {setting.name: setting for declaration in DECLARATIONS for setting in declaration.all_settings}
