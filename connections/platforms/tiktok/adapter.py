@@ -289,13 +289,14 @@ class TikTokAdapter(HttpAdapter):
             reason = status.get("fail_reason") or "no reason given"
             forget(state)
             raise TransientError(f"TikTok dropped the unfinished upload ({reason}); it will be made again.")
-        if status.get("status") not in ("PROCESSING_UPLOAD", None):
+        received = int(status.get("uploaded_bytes") or 0)
+        if status.get("status") != "PROCESSING_UPLOAD" or received >= size:
+            # The whole video arrived (the answer to its last chunk may have been lost).
             state[UPLOADED] = True
             return
-        received = int(status.get("uploaded_bytes") or 0)
         upload_url = decrypt(state[UPLOAD_URL])
         secrets = (upload_url, account.access_token)
-        first = min(received // chunk_size, chunks) if received < size else chunks
+        first = min(received // chunk_size, chunks - 1)
         with self.video(draft.media_urls[0]) as video:
             if video.size != size:
                 forget(state)
