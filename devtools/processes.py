@@ -81,6 +81,8 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         # production waits 15 s after "media not found", as Meta advises: a demo's three-part
         # thread waited 45 s for nothing.
         "THREADS_PUBLISH_WAIT_SECONDS": "2",
+        # The stand-in's TikTok finishes processing a video within a poll or two: a poll a second.
+        "TIKTOK_STATUS_POLL_SECONDS": "1",
     }
 
 
