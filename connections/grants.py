@@ -26,6 +26,9 @@ class Grant:
     base_url: str = ""
     # Bluesky: the app password the session was created with (see Connection.app_password).
     app_password: str = field(default="", repr=False)
+    # What the platform says of the account now (TikTok's creator_info, read again at a renewal):
+    # merged into Connection.details; {} to leave them as they are.
+    details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +43,8 @@ class AccountChoice:
     note: str = ""
     # The account's picture, where the platform gives one (avatar_of): what pickers show.
     avatar_url: str = ""
+    # What the platform said of the account (Connection.details: TikTok's creator_info).
+    details: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -101,6 +101,8 @@ def _connect(*, team: Team, choice: AccountChoice) -> tuple[Connection, bool]:
             connection.base_url = grant.base_url
         if grant.app_password:
             connection.app_password = grant.app_password
+        if choice.details:
+            connection.details = {**(connection.details or {}), **choice.details}
         connection.status = Connection.Status.ACTIVE
         connection.status_detail = ""
         connection.refreshed_at = now
@@ -195,6 +197,8 @@ def _store_refreshed(connection: Connection, grant: Grant, *, now: datetime) -> 
         connection.expiry_warned_at = None
     if grant.scopes:
         connection.scopes = grant.scopes
+    if grant.details:
+        connection.details = {**(connection.details or {}), **grant.details}
     connection.refreshed_at = now
     connection.refresh_failures = 0
     connection.refresh_error = ""
@@ -207,6 +211,7 @@ def _store_refreshed(connection: Connection, grant: Grant, *, now: datetime) -> 
             "refresh_expires_at",
             "expiry_warned_at",
             "scopes",
+            "details",
             "refreshed_at",
             "refresh_failures",
             "refresh_error",

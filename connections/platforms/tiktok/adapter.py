@@ -157,7 +157,7 @@ class TikTokAdapter(HttpAdapter):
     def options_problems(self, options: dict, *, details: dict) -> list[str]:
         """What is wrong with a post's TikTok options for an account whose creator_info is
         ``details``, each saying what to change."""
-        problems = []
+        problems = super().options_problems(options, details=details)
         level = options.get("privacyLevel")
         offered = allowed_levels(details)
         if level is not None:
@@ -211,7 +211,7 @@ class TikTokAdapter(HttpAdapter):
     def init(self, account: Account, draft: Draft) -> None:
         """creator_info (what the creator allows now), then video/init; records the publish_id
         and ends the attempt (NotReady at once), so that it is stored before any byte is sent."""
-        options, details = draft_options(draft), account_details(account)
+        options, details = draft.options, account.details
         creator = self.creator_info(account)
         level = self.privacy_level(options, creator, details)
         source = self.source()
@@ -340,7 +340,7 @@ class TikTokAdapter(HttpAdapter):
             # "publicaly_available_post_id" (sic): the post's id(s) once moderated, none for a
             # private (SELF_ONLY) post, which is then known by its publish_id.
             ids = [str(i) for i in status.get("publicaly_available_post_id") or [] if str(i)]
-            username = account_details(account).get(DETAILS_USERNAME)
+            username = account.details.get(DETAILS_USERNAME)
             url = f"https://www.tiktok.com/@{username}/video/{ids[0]}" if ids and username else ""
             metadata = {"publishId": publish_id, "postIds": ids, PRIVACY: state.get(PRIVACY, "")}
             return Published(external_id=ids[0] if ids else publish_id, url=url, metadata=metadata)
@@ -475,15 +475,3 @@ def forget(state: dict) -> None:
 def allowed_levels(details: dict) -> list[str]:
     levels = details.get(DETAILS_PRIVACY) if isinstance(details, dict) else None
     return [str(level) for level in levels] if isinstance(levels, list) else []
-
-
-def draft_options(draft: Draft) -> dict:
-    """The post's TikTok options (``Draft.options``), {} when none."""
-    options = getattr(draft, "options", None)
-    return options if isinstance(options, dict) else {}
-
-
-def account_details(account: Account) -> dict:
-    """What TikTok told of the account (``Connection.details``: creator_info), {} when none."""
-    details = getattr(account, "details", None)
-    return details if isinstance(details, dict) else {}

@@ -112,9 +112,21 @@ class TikTokClient(OAuthClient):
         username = user.get("username") or creator.get("creator_username")
         name = f"@{username}" if username else str(user.get("display_name") or user["open_id"])
         avatar = avatar_of(user.get("avatar_url") or creator.get("creator_avatar_url"))
-        choice = AccountChoice(self.platform, str(user["open_id"]), name, grant, avatar_url=avatar)
-        choice.details = creator_details(creator, username=username)
-        return [choice]
+        details = creator_details(creator, username=username)
+        return [AccountChoice(self.platform, str(user["open_id"]), name, grant, avatar_url=avatar, details=details)]
+
+    def refresh_connection(self, connection) -> Grant:
+        """A renewal (about daily, with 24-hour tokens) reads creator_info again, so that the door
+        sees the privacy levels TikTok offers now (an app audited since, an account gone private);
+        one TikTok will not answer keeps the details as they are: the token was renewed."""
+        grant = super().refresh_connection(connection)
+        try:
+            creator = self.creator_info(grant)
+        except OAuthFailure:
+            return grant
+        username = (connection.details or {}).get(DETAILS_USERNAME) or creator.get("creator_username")
+        grant.details = creator_details(creator, username=username)
+        return grant
 
     def creator_info(self, grant: Grant) -> dict:
         """POST /v2/post/publish/creator_info/query/ (needs video.publish): what the account may

@@ -8,8 +8,10 @@ worker killed mid-init each still give exactly one post, and TikTok gets each by
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from api.serializers.posts import PostSerializer
 from connections.models import Connection
 from connections.platforms import get_client
 from connections.services import connection_connect, connection_refresh
@@ -43,13 +45,14 @@ class TikTokTests(PublishingLiveTestCase):
         grant = client.exchange(code=code, redirect_uri=redirect_uri, code_verifier=None)
         return connection_connect(team=self.team, choice=client.accounts(grant)[0])[0]
 
-    def post(self, content: str, video: str = "clip-big.mp4") -> Post:
+    def post(self, content: str, video: str = "clip-big.mp4", **kwargs) -> Post:
         return services.post_create(
             team=self.team,
             content=content,
-            platforms=["TIKTOK"],
+            **({"channels": [self.tiktok.pk]} if "channels" not in kwargs else {}),
             media_urls=[self.mock.media_url(video)],
             scheduled_at=timezone.now(),
+            **kwargs,
         )
 
     def inits(self) -> list[dict]:
@@ -130,3 +133,43 @@ class TikTokTests(PublishingLiveTestCase):
         )
         self.assertEqual(self.mock.posts("TIKTOK"), [])
         self.assertIn(429, [r["status"] for r in self.inits()])
+
+    def test_an_unaudited_account_is_told_at_scheduling_time_and_its_video_is_posted_privately(self):
+        sam = self.connect_tiktok(login="-000samsoloOpenId")
+        self.assertEqual(sam.details["privacyLevelOptions"], ["SELF_ONLY"], "creator_info kept at connect")
+        self.assertEqual(
+            self.tiktok.details["privacyLevelOptions"], ["PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY"]
+        )
+
+        public = {"TIKTOK": {"options": {"privacyLevel": "PUBLIC_TO_EVERYONE"}}}
+        with self.assertRaises(ValidationError) as refused:
+            self.post("Public, please.", video="clip.mp4", channels=[sam.pk], variants=public)
+        self.assertIn(
+            "TikTok offers @samsolo the privacy levels SELF_ONLY, not PUBLIC_TO_EVERYONE: set privacyLevel to one "
+            "of them.",
+            str(refused.exception),
+        )
+
+        self.start_worker()
+        post = self.post("Private until the audit.", video="clip.mp4", channels=[sam.pk, self.tiktok.pk])
+        notices = PostSerializer(post).data["notices"]
+        self.assertEqual(
+            notices,
+            [
+                {
+                    "channelId": sam.pk,
+                    "platform": "TIKTOK",
+                    "message": "TikTok will publish this video as private (SELF_ONLY): it will be visible only to "
+                    "the account owner until planrrr's TikTok app passes TikTok's audit.",
+                }
+            ],
+            "a notice for the unaudited channel only",
+        )
+        self.wait_until_final(post, timeout=40)
+
+        self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
+        made = {p["account"]: p for p in self.mock.posts("TIKTOK")}
+        self.assertEqual(made[sam.account_id]["privacy_level"], "SELF_ONLY")
+        self.assertEqual(made[self.tiktok.account_id]["privacy_level"], "PUBLIC_TO_EVERYONE")
+        private = Publication.objects.get(post=post, connection=sam)
+        self.assertEqual(private.external_id, made[sam.account_id]["publish_id"], "a private post has no public id")
