@@ -17,8 +17,8 @@ step       what it sends                             what it keeps              
 =========  ========================================  ===================================  ===========
 init       creator_info, video/init                  publishId, uploadUrl (encrypted),    NotReady
                                                      videoSize, chunkSize, chunks         (at once)
-upload     status/fetch (bytes TikTok has), then     uploaded                             NotReady
-           the missing chunks, in order                                                   (poll)
+upload     status/fetch (bytes TikTok has), then     uploaded                             outcome
+           the missing chunks, in order
 outcome    status/fetch                              —                                    PUBLISHED,
                                                                                           FAILED or
                                                                                           NotReady
@@ -308,11 +308,8 @@ class TikTokAdapter(HttpAdapter):
                 start = index * chunk_size
                 end = size if index == chunks - 1 else start + chunk_size
                 self.put_chunk(upload_url, video, start, end, size, secrets=secrets)
+        # The video is whole: what TikTok makes of it is read at once (``outcome``).
         state[UPLOADED] = True
-        raise NotReady(
-            f"TikTok received the video (publish_id {state[PUBLISH_ID]}) and is processing it.",
-            retry_at=self.poll_at(),
-        )
 
     def put_chunk(self, upload_url: str, video: Video, start: int, end: int, size: int, *, secrets: tuple) -> None:
         headers = {

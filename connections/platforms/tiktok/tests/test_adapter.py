@@ -186,13 +186,14 @@ class TikTokTests(AdapterContract, AdapterTestCase):
         self.add_video()
         self.http.add(responses.PUT, UPLOAD, status=206)
         self.http.add(responses.PUT, UPLOAD, status=201)
+        self.http.add(responses.POST, STATUS, **ok({"status": "PROCESSING_UPLOAD", "uploaded_bytes": 1000}))
         draft = self.upload_state()
 
         with self.assertRaises(NotReady) as caught:
             self.adapter.publish(self.account, draft)
 
-        self.assertIn("TikTok received the video (publish_id p-1) and is processing it.", caught.exception.message)
-        first, second = self.http.calls[2:]
+        self.assertIn("The video (publish_id p-1) is being processed by TikTok", caught.exception.message)
+        first, second = self.http.calls[2:4]
         self.assertEqual(first.request.headers["Content-Range"], "bytes 0-399/1000")
         self.assertEqual(second.request.headers["Content-Range"], "bytes 400-999/1000", "the last takes the rest")
         self.assertEqual(len(first.request.body) + len(second.request.body), 1000)
@@ -204,8 +205,8 @@ class TikTokTests(AdapterContract, AdapterTestCase):
         self.http.add(responses.POST, STATUS, **ok({"status": "PROCESSING_UPLOAD", "uploaded_bytes": 400}))
         self.add_video()
         self.http.add(responses.PUT, UPLOAD, status=201)
-        with self.assertRaises(NotReady):
-            self.adapter.publish(self.account, self.upload_state())
+        self.http.add(responses.POST, STATUS, **ok({"status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [7]}))
+        self.assertEqual(self.adapter.publish(self.account, self.upload_state()).external_id, "7")
         (put,) = [call for call in self.http.calls if call.request.method == "PUT"]
         self.assertEqual(put.request.headers["Content-Range"], "bytes 400-999/1000")
 

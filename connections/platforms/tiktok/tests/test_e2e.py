@@ -33,7 +33,7 @@ class TikTokTests(PublishingLiveTestCase):
 
     def setUp(self):
         super().setUp()
-        self.mock.configure(tiktok_min_chunk_bytes=CHUNK, tiktok_polls_before_complete=1)
+        self.mock.configure(tiktok_min_chunk_bytes=CHUNK, tiktok_polls_before_complete=0)
         self.tiktok = self.connect_tiktok()
 
     def connect_tiktok(self, login: str | None = None) -> Connection:
@@ -83,6 +83,8 @@ class TikTokTests(PublishingLiveTestCase):
         # goes to it. The next upload's first chunk arrives, then the connection is cut.
         self.mock.fail("TIKTOK", "accept_then_drop", times=1)
         self.mock.fail("TIKTOK", "accept_then_drop", times=1, on="media")
+        # Processing takes a poll here (PROCESSING_UPLOAD, then PUBLISH_COMPLETE); none elsewhere.
+        self.mock.configure(tiktok_polls_before_complete=1)
         self.start_worker(**CHUNKED)
         post = self.post("Our autumn menu, in motion.")
 
@@ -102,20 +104,25 @@ class TikTokTests(PublishingLiveTestCase):
         )
         self.assertEqual([r["outcome"] for r in self.puts()][-1], "uploaded")
 
-    def test_a_worker_killed_mid_init_gives_one_post(self):
-        self.mock.fail("TIKTOK", "accept_then_stall", times=1, seconds=30)
-        first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4)
-        post = self.post("Killed mid-init.", video="clip.mp4")
-        wait_for(lambda: self.inits(), message="video/init to arrive")
+    def test_a_worker_killed_mid_upload_gives_one_post_and_each_byte_once(self):
+        # The first chunk arrives and the stand-in stalls its answer; the worker dies (SIGKILL)
+        # waiting, having recorded nothing of the upload. The next worker asks TikTok what it has
+        # and sends the rest under the same publish_id.
+        self.mock.fail("TIKTOK", "accept_then_stall", times=1, seconds=30, on="media")
+        first = self.start_worker(PUBLISH_JOB_TIMEOUT=3, PUBLISH_LEASE_SECONDS=4, **CHUNKED)
+        post = self.post("Killed mid-upload.")
+        wait_for(lambda: self.puts(), message="the first chunk to arrive")
         self.assertEqual(self.publication(post, "TIKTOK").status, Publication.Status.PUBLISHING)
 
         first.kill()
-        self.start_worker()
+        self.start_worker(**CHUNKED)
 
         self.wait_until_final(post, timeout=40)
         self.assertEqual(post.status, Post.Status.PUBLISHED, self.worker_logs())
         self.assertEqual(len(self.mock.posts("TIKTOK")), 1, "exactly one post")
-        self.assertEqual(len(self.inits()), 2)
+        self.assertEqual(len(self.inits()), 1, "the publish_id kept before the upload is the one finished")
+        ranges = [r["headers"].get("Content-Range") for r in self.puts()]
+        self.assertEqual(ranges, [f"bytes {i * CHUNK}-{(i + 1) * CHUNK - 1}/{5 * CHUNK}" for i in range(5)])
 
     def test_failed_ends_with_tiktoks_reason_and_429_is_waited_out(self):
         self.mock.configure(tiktok_fail_reason="duration_check_failed")
