@@ -54,6 +54,7 @@ ACCOUNTS = {
     "BLUESKY": "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
     "MASTODON": "109302316291234567",
     "THREADS": "7362450123456789",
+    "TIKTOK": "-000acmecoffeeOpenId",
 }
 # An OAuth app on each platform (the stand-in takes any client id and secret).
 OAUTH_APP = {
@@ -65,6 +66,8 @@ OAUTH_APP = {
     "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
     "THREADS_APP_ID": "planrrr-demo",
     "THREADS_APP_SECRET": "demo-threads-secret",
+    "TIKTOK_CLIENT_KEY": "planrrr-demo",
+    "TIKTOK_CLIENT_SECRET": "demo-tiktok-secret",
 }
 QUEUES = ("default", "webhooks")
 

@@ -171,7 +171,7 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS"):
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS", "TIKTOK"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -200,6 +200,8 @@ class Command(BaseCommand):
                 ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS"],
                 images[:1],
             ),
+            # A video, uploaded to TikTok in chunks (FILE_UPLOAD) and published once processed.
+            ("Latte art, poured in 3 seconds.", ["TIKTOK"], [f"{base}/media/latte-pour.mp4"]),
         ]
         with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
             posts = [
