@@ -340,6 +340,8 @@ class TikTokAdapter(HttpAdapter):
             username = account.details.get(DETAILS_USERNAME)
             url = f"https://www.tiktok.com/@{username}/video/{ids[0]}" if ids and username else ""
             metadata = {"publishId": publish_id, "postIds": ids, PRIVACY: state.get(PRIVACY, "")}
+            # Its hour is over and nothing is uploaded to it again.
+            state.pop(UPLOAD_URL, None)
             return Published(external_id=ids[0] if ids else publish_id, url=url, metadata=metadata)
         if word == "FAILED":
             reason = str(status.get("fail_reason") or "")

@@ -113,7 +113,7 @@ class Command(BaseCommand):
                     "default webhooks)"
                 )
             with override_settings(
-                **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
+                **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET", "_CLIENT_KEY"))},
                 INSTANCE_ALLOW_PRIVATE_URLS=True,
             ):
                 posts = self.create_posts(base, receiver, options["delay"])
