@@ -71,8 +71,11 @@ class TikTokTests(PublishingLiveTestCase):
         self.assertEqual(authorize["query"]["scope"], "user.info.basic,video.publish,video.list")
 
         before = (self.tiktok.access_token, self.tiktok.refresh_token)
+        read_at = self.tiktok.details["creatorInfoAt"]
         connection_refresh(connection_id=self.tiktok.pk, valid_for=timedelta(days=2))
         self.tiktok.refresh_from_db()
+        self.assertGreater(self.tiktok.details["creatorInfoAt"], read_at, "creator_info read again at the renewal")
+        self.assertEqual(self.tiktok.details["username"], "acmecoffee")
         self.assertNotEqual(self.tiktok.access_token, before[0])
         self.assertNotEqual(self.tiktok.refresh_token, before[1], "the new refresh token is stored")
         self.assertEqual(self.tiktok.status, Connection.Status.ACTIVE)
