@@ -26,6 +26,9 @@ class Grant:
     base_url: str = ""
     # Bluesky: the app password the session was created with (see Connection.app_password).
     app_password: str = field(default="", repr=False)
+    # What the platform says of the account now (TikTok's creator_info, read again at a renewal):
+    # merged into Connection.details; {} to leave them as they are.
+    details: dict = field(default_factory=dict)
 
 
 @dataclass

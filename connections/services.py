@@ -201,6 +201,8 @@ def _store_refreshed(connection: Connection, grant: Grant, *, now: datetime) -> 
         connection.expiry_warned_at = None
     if grant.scopes:
         connection.scopes = grant.scopes
+    if grant.details:
+        connection.details = {**(connection.details or {}), **grant.details}
     connection.refreshed_at = now
     connection.refresh_failures = 0
     connection.refresh_error = ""
@@ -213,6 +215,7 @@ def _store_refreshed(connection: Connection, grant: Grant, *, now: datetime) -> 
             "refresh_expires_at",
             "expiry_warned_at",
             "scopes",
+            "details",
             "refreshed_at",
             "refresh_failures",
             "refresh_error",

@@ -84,6 +84,8 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         # The stand-in's Pinterest processes a video in a few looks (pinterest_processing_polls):
         # production looks every 10 s.
         "PINTEREST_MEDIA_POLL_SECONDS": "1",
+        # The stand-in's TikTok finishes processing a video within a poll or two: a poll a second.
+        "TIKTOK_STATUS_POLL_SECONDS": "1",
     }
 
 

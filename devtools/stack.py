@@ -55,6 +55,7 @@ ACCOUNTS = {
     "MASTODON": "109302316291234567",
     "THREADS": "7362450123456789",
     "PINTEREST": "1130405611271855432",
+    "TIKTOK": "-000acmecoffeeOpenId",
 }
 # What a connection of these accounts knows from its connect (Connection.details): where a pin goes.
 DETAILS = {
@@ -79,6 +80,8 @@ OAUTH_APP = {
     "THREADS_APP_SECRET": "demo-threads-secret",
     "PINTEREST_APP_ID": "planrrr-demo",
     "PINTEREST_APP_SECRET": "demo-pinterest-secret",
+    "TIKTOK_CLIENT_KEY": "planrrr-demo",
+    "TIKTOK_CLIENT_SECRET": "demo-tiktok-secret",
 }
 QUEUES = ("default", "webhooks")
 

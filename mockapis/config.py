@@ -93,6 +93,17 @@ class Config:
     pinterest_code_seconds: float = 600.0
     pinterest_access_token_seconds: float = 30.0 * DAY_SECONDS
     pinterest_refresh_token_seconds: float = 60.0 * DAY_SECONDS
+    # TikTok (connections/platforms/tiktok/standin.py): codes 10 minutes (unconfirmed), access
+    # tokens 24 hours, refresh tokens 365 days; status/fetch answers PROCESSING_UPLOAD (or
+    # PROCESSING_DOWNLOAD) this many times once the video arrived, then PUBLISH_COMPLETE; the
+    # smallest chunk of a FILE_UPLOAD (TikTok: 5 MB; lower it to chunk the stand-in's small
+    # videos); a fail_reason the next videos end FAILED with ("" for none).
+    tiktok_code_seconds: float = 600.0
+    tiktok_access_token_seconds: float = DAY_SECONDS
+    tiktok_refresh_token_seconds: float = 365.0 * DAY_SECONDS
+    tiktok_polls_before_complete: int = 1
+    tiktok_min_chunk_bytes: int = 5_000_000
+    tiktok_fail_reason: str = ""
 
     @classmethod
     def from_settings(cls) -> Config:

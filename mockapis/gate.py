@@ -36,6 +36,7 @@ LOGGED_HEADERS = (
     "X-Restli-Protocol-Version",
     "X-RestLi-Method",
     "Idempotency-Key",
+    "Content-Range",
     "User-Agent",
 )
 

@@ -60,6 +60,20 @@ class PublicationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+NOTICES_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "channelId": {"type": "integer"},
+            "platform": {"$ref": "#/components/schemas/Platform"},
+            "message": {"type": "string"},
+        },
+        "required": ["channelId", "platform", "message"],
+    },
+}
+
+
 class PostSerializer(serializers.ModelSerializer):
     channels = serializers.ListField(child=serializers.IntegerField(), read_only=True)
     mediaUrls = serializers.ListField(source="media_urls", child=serializers.CharField(), read_only=True)
@@ -73,6 +87,10 @@ class PostSerializer(serializers.ModelSerializer):
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
     publications = PublicationSerializer(many=True, read_only=True)
+    notices = serializers.SerializerMethodField(
+        help_text="What a platform says of a channel of this post although nothing is refused (TikTok: the "
+        "video will be private while planrrr's TikTok app is not audited): channelId, platform, message.",
+    )
 
     class Meta:
         model = Post
@@ -95,8 +113,13 @@ class PostSerializer(serializers.ModelSerializer):
             "createdAt",
             "updatedAt",
             "publications",
+            "notices",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(NOTICES_SCHEMA)
+    def get_notices(self, post: Post) -> list[dict]:
+        return rules.post_notices(post)
 
 
 @extend_schema_field(

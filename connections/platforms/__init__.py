@@ -29,13 +29,24 @@ from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
 from .pinterest import DECLARATION as PINTEREST
 from .threads import DECLARATION as THREADS
+from .tiktok import DECLARATION as TIKTOK
 from .x import DECLARATION as X
 
 if TYPE_CHECKING:
     from connections.oauth import OAuthClient
     from connections.platforms.http import HttpAdapter
 
-DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS, PINTEREST)
+DECLARATIONS: tuple[Declaration, ...] = (
+    FACEBOOK,
+    INSTAGRAM,
+    X,
+    LINKEDIN,
+    BLUESKY,
+    MASTODON,
+    THREADS,
+    TIKTOK,
+    PINTEREST,
+)
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}
 _SETTINGS = {setting.name: setting for declaration in DECLARATIONS for setting in declaration.all_settings}

@@ -252,6 +252,12 @@ class Adapter:
             f"{self.label} takes no option {name!r}: its options are {', '.join(self.options)}." for name in unknown
         ]
 
+    def options_notices(self, options: dict, *, details: dict) -> list[str]:
+        """What the person scheduling a target should know although nothing is refused (TikTok: an
+        app not yet audited posts privately only), each in words; nothing by default. Shown where
+        the post is answered (the API's ``notices``, the admin's warnings), never a failure."""
+        return []
+
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         """The rules again at publish time, since rows can be written straight into the database,
         past the door: ``validate`` plus ``media_url_problem`` for every media URL. Raises

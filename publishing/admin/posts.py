@@ -198,12 +198,19 @@ class PostAdmin(TeamScopedAdmin):
                 self.message_user(request, f"{post_name(obj)}: not changed, {words(err)}", messages.ERROR)
             else:
                 obj.__dict__.update(post.__dict__)
+                self.show_notices(request, obj)
             return
         if not request.user.is_superuser:
             obj.author = request.user
         services.post_save_new(post=obj, role=team_role(request, obj.team_id))
         for warning in getattr(obj, "warnings", []):
             self.message_user(request, warning, messages.WARNING)
+        self.show_notices(request, obj)
+
+    def show_notices(self, request: HttpRequest, post: Post) -> None:
+        """What a platform says of a channel although nothing is refused (the API's ``notices``)."""
+        for notice in rules.post_notices(post):
+            self.message_user(request, f"{post_name(post)}: {notice['message']}", messages.WARNING)
 
     @admin.action(description="Cancel selected posts (if not started)", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime
 
 from connections.models import Connection
 from connections.platforms import get_adapter
+from connections.platforms.base import Adapter
 from planrrr.models import Team
 from publishing.rules.content import HAS_MEDIA_SQL, content_for, has_media, options_for, thread_for
 from publishing.rules.fields import (
@@ -105,6 +106,7 @@ __all__ = [
     "options_for",
     "other_team",
     "out_of_range",
+    "post_notices",
     "post_problems",
     "post_row_problem",
     "publication_refusal",
@@ -227,6 +229,25 @@ def post_problems(
             media = message in media_problems or "image" in message
             add(where("media_urls" if media else "content"), message)
     return problems
+
+
+def post_notices(post) -> list[dict]:
+    """What the person scheduling ``post`` should know about its targets although nothing is
+    refused (TikTok: an app not yet audited posts privately only): ``[{"channelId", "platform",
+    "message"}]``, per publication, in its order, read from the account's details now (so a notice
+    goes once the platform's answer changes). Only the platforms whose adapter says such things
+    read their account."""
+    notices = []
+    for publication in post.publications.all():
+        adapter = get_adapter(publication.platform)
+        if type(adapter).options_notices is Adapter.options_notices or publication.connection_id is None:
+            continue
+        connection = publication.connection
+        details = connection.details if isinstance(connection.details, dict) else {}
+        options = options_for(post, publication.platform, channel=connection.pk)
+        for message in adapter.options_notices(options, details=details):
+            notices.append({"channelId": connection.pk, "platform": publication.platform, "message": message})
+    return notices
 
 
 def expiry_warnings(*, connections: list[Connection], scheduled_at: datetime | None) -> dict[int, str]:

@@ -113,7 +113,7 @@ class Command(BaseCommand):
                     "default webhooks)"
                 )
             with override_settings(
-                **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET"))},
+                **{k: v for k, v in env.items() if k.endswith(("_URL", "_ID", "_SECRET", "_CLIENT_KEY"))},
                 INSTANCE_ALLOW_PRIVATE_URLS=True,
             ):
                 posts = self.create_posts(base, receiver, options["delay"])
@@ -171,7 +171,7 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS", "PINTEREST"):
+        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS", "TIKTOK", "PINTEREST"):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -202,6 +202,8 @@ class Command(BaseCommand):
             ),
             # A video pin: registered, uploaded, processed, pinned with its cover (the image).
             ("Pouring a flat white, in three seconds.", ["PINTEREST"], [images[0], f"{base}/media/pour.mp4"]),
+            # A video, uploaded to TikTok in chunks (FILE_UPLOAD) and published once processed.
+            ("Latte art, poured in 3 seconds.", ["TIKTOK"], [f"{base}/media/latte-pour.mp4"]),
         ]
         with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
             posts = [
