@@ -29,12 +29,13 @@ from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
 from .threads import DECLARATION as THREADS
 from .x import DECLARATION as X
+from .youtube import DECLARATION as YOUTUBE
 
 if TYPE_CHECKING:
     from connections.oauth import OAuthClient
     from connections.platforms.http import HttpAdapter
 
-DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS)
+DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS, YOUTUBE)
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}
 _SETTINGS = {setting.name: setting for declaration in DECLARATIONS for setting in declaration.all_settings}
