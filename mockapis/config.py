@@ -96,6 +96,10 @@ class Config:
     youtube_fate: str = ""
     youtube_daily_uploads: int = 100
     youtube_cut_at_bytes: int = 0
+    # With youtube_stall_at_bytes above 0 the chunk crossing that offset is stored whole, then its
+    # answer held back youtube_stall_seconds (once): a worker killed while it waits.
+    youtube_stall_at_bytes: int = 0
+    youtube_stall_seconds: float = 30.0
     # Google Business Profile (connections/platforms/google_business/standin.py): GETs of a new
     # local post answered PROCESSING before it is LIVE (or REJECTED, while
     # gbp_reject_contains is in its summary or "*" for all).
@@ -154,6 +158,7 @@ DELAYS = {
     "bluesky_appview_lag_seconds",
     "threads_publish_lag_seconds",
     "threads_refresh_min_age_seconds",
+    "youtube_stall_seconds",
 }
 
 

@@ -309,6 +309,6 @@ def quota_problem(*, connection: Connection, at: datetime, exclude_post_id: int 
     if later is None:
         return message + " No day within a year has room: remove or move some posts."
     return (
-        f"{message} The next day with room starts at {_local(later, zone)} ({_local(later, room.zone)}): pick that "
-        "time or later."
+        f"{message} The next day with room starts at {_local(later, room.zone)}, that is {_local(later, zone)}: pick "
+        "that time or later."
     )

@@ -9,8 +9,10 @@
   (kind MEDIA), the chunk that completes the file 200 with the video resource (kind CREATE: the
   video is made, uploadStatus "uploaded"); ``bytes */size`` asks where the upload stands (kind
   READ); an unknown session is 404. With ``youtube_cut_at_bytes`` the chunk crossing that offset
-  is stored up to it and the connection cut (once). Every byte received is counted per session
-  (``_control/posts``: ``bytes_received`` beside ``size``), so a test sees a byte sent twice.
+  is stored up to it and the connection cut (once); with ``youtube_stall_at_bytes`` the chunk
+  crossing that offset is stored and its answer held back ``youtube_stall_seconds``. Every byte
+  received is counted per session (``sessions()``, and ``_control/posts``: ``bytes_received``
+  beside ``size``), so a test sees a byte sent twice.
 * ``GET youtube/v3/videos?part=status,processingDetails&id=`` -> the videos' status: "uploaded"
   for ``youtube_polls_before_processed`` reads, then "processed" (or ``youtube_fate``'s).
 * ``GET youtube/v3/channels?part=snippet,contentDetails&mine=true|id=`` and
@@ -184,8 +186,13 @@ def upload_session(call: Call, **_: Any) -> HttpResponse:
         call.outcome = "gap"
         return _where(session)
     _store(session, start, piece)
+    stall = store.config.youtube_stall_at_bytes
+    if stall and start < stall <= end:
+        store.configure({"youtube_stall_at_bytes": 0})
+        call.outcome = "stalled"
+        store.sleep(store.config.youtube_stall_seconds)
     if len(session["data"]) < session["size"]:
-        call.outcome = "chunk"
+        call.outcome = call.outcome or "chunk"
         return _where(session)
     return _complete(call, session)
 
@@ -199,6 +206,8 @@ def _store(session: dict, start: int, piece: bytes) -> None:
 def _where(session: dict) -> HttpResponse:
     if session["video_id"]:
         video = store.get("youtube_videos", session["video_id"])
+        if video is None:  # forgotten by a reset while the upload went on
+            return google_error(404, "The upload session does not exist or has expired.", "notFound")
         return JsonResponse(_resource(video, {"snippet", "status"}), status=200)
     response = HttpResponse(status=308)
     stored = len(session["data"])
