@@ -193,6 +193,8 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
 
     def publish(self, account: Account, draft: Draft) -> Published:
         self.refuse_invalid(draft)
+        # A token that cannot be used is said before the video is downloaded for nothing.
+        self.authorize(account, "POST", {})
         if draft.state.get(VIDEO_ID):
             return self.processing(account, draft, str(draft.state[VIDEO_ID]))
         with fetch_video(draft.media_urls[0]) as video:
