@@ -81,6 +81,10 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         # production waits 15 s after "media not found", as Meta advises: a demo's three-part
         # thread waited 45 s for nothing.
         "THREADS_PUBLISH_WAIT_SECONDS": "2",
+        # The stand-in's YouTube processes a video, and its Business Profile reviews a local post,
+        # within a few reads: production reads once a minute.
+        "YOUTUBE_PROCESSING_POLL_SECONDS": "1",
+        "GOOGLE_BUSINESS_POLL_SECONDS": "1",
     }
 
 

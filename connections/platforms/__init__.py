@@ -24,6 +24,7 @@ from .bluesky import DECLARATION as BLUESKY
 from .config import value_of
 from .declaration import Declaration, Setting
 from .facebook import DECLARATION as FACEBOOK
+from .google_business import DECLARATION as GOOGLE_BUSINESS
 from .instagram import DECLARATION as INSTAGRAM
 from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
@@ -35,7 +36,17 @@ if TYPE_CHECKING:
     from connections.oauth import OAuthClient
     from connections.platforms.http import HttpAdapter
 
-DECLARATIONS: tuple[Declaration, ...] = (FACEBOOK, INSTAGRAM, X, LINKEDIN, BLUESKY, MASTODON, THREADS, YOUTUBE)
+DECLARATIONS: tuple[Declaration, ...] = (
+    FACEBOOK,
+    INSTAGRAM,
+    X,
+    LINKEDIN,
+    BLUESKY,
+    MASTODON,
+    THREADS,
+    YOUTUBE,
+    GOOGLE_BUSINESS,
+)
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}
 _SETTINGS = {setting.name: setting for declaration in DECLARATIONS for setting in declaration.all_settings}
