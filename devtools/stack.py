@@ -54,6 +54,8 @@ ACCOUNTS = {
     "BLUESKY": "did:plc:ewvi7nxzyoun6zhxrhs64oiz",
     "MASTODON": "109302316291234567",
     "THREADS": "7362450123456789",
+    "YOUTUBE": "UCAcmeCoffeeRoasters0001",
+    "GOOGLE_BUSINESS": "accounts/106432298714625830841/locations/3418226097813749921",
 }
 # An OAuth app on each platform (the stand-in takes any client id and secret).
 OAUTH_APP = {
@@ -65,6 +67,8 @@ OAUTH_APP = {
     "LINKEDIN_CLIENT_SECRET": "demo-linkedin-secret",
     "THREADS_APP_ID": "planrrr-demo",
     "THREADS_APP_SECRET": "demo-threads-secret",
+    "GOOGLE_CLIENT_ID": "planrrr-demo.apps.googleusercontent.com",
+    "GOOGLE_CLIENT_SECRET": "demo-google-secret",
 }
 QUEUES = ("default", "webhooks")
 
