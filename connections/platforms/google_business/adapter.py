@@ -53,10 +53,11 @@ class GoogleBusinessAdapter(GoogleErrorMixin, HttpAdapter):
         '"https://..."} (CALL takes no url)',
     }
 
-    def options_problems(self, options: dict, *, details: dict | None = None) -> list[str]:
+    def options_problems(self, options: dict, *, details: dict) -> list[str]:
+        unknown = super().options_problems(options, details=details)
         action = options.get("callToAction")
-        if action is None:
-            return []
+        if unknown or action is None:
+            return unknown
         if not isinstance(action, dict) or action.get("actionType") not in ACTIONS:
             return [
                 f'Google Business Profile\'s options.callToAction is {{"actionType": one of {", ".join(ACTIONS)}, '
@@ -71,7 +72,7 @@ class GoogleBusinessAdapter(GoogleErrorMixin, HttpAdapter):
 
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         super().refuse_invalid(draft, base_url=base_url)
-        problems = self.options_problems(draft.options)
+        problems = self.options_problems(draft.options, details={})
         if not draft.text.strip() and not draft.media_urls:
             problems.append("Google Business Profile needs a text or a photo: write a summary.")
         if problems:

@@ -148,9 +148,9 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         problems.extend(self.media_problems(media_urls))
         return problems
 
-    def options_problems(self, options: dict, *, details: dict | None = None) -> list[str]:
+    def options_problems(self, options: dict, *, details: dict) -> list[str]:
         """What is wrong with a variant's ``options`` for YouTube, each saying what to change."""
-        problems = []
+        problems = super().options_problems(options, details=details)
         title = options.get("title")
         if title is not None:
             if not isinstance(title, str) or not title.strip():
@@ -183,7 +183,7 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
 
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         super().refuse_invalid(draft, base_url=base_url)
-        problems = self.options_problems(draft.options)
+        problems = self.options_problems(draft.options, details={})
         if not title_of(draft.text, draft.options):
             problems.append("YouTube needs a title: write a text (its first line is the title) or set options.title.")
         if problems:

@@ -152,9 +152,9 @@ class GoogleBusinessTests(AdapterContract, AdapterTestCase):
         self.assertIsNone(self.adapter.find_published(self.account, Draft(text="Hello world"), NOW))
 
     def test_it_refuses_a_button_google_would_refuse(self):
-        self.assertEqual(self.adapter.options_problems({"callToAction": {"actionType": "CALL"}}), [])
+        self.assertEqual(self.adapter.options_problems({"callToAction": {"actionType": "CALL"}}, details={}), [])
         self.assertEqual(
-            self.adapter.options_problems({"callToAction": {"actionType": "ORDER"}}),
+            self.adapter.options_problems({"callToAction": {"actionType": "ORDER"}}, details={}),
             ["Google Business Profile's ORDER button needs an http(s) url."],
         )
-        self.assertIn("one of BOOK, ORDER", self.adapter.options_problems({"callToAction": "yes"})[0])
+        self.assertIn("one of BOOK, ORDER", self.adapter.options_problems({"callToAction": "yes"}, details={})[0])

@@ -359,13 +359,19 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
         self.assertEqual(body["snippet"]["tags"], ["coffee"])
         self.assertEqual(body["status"], {"privacyStatus": "unlisted", "selfDeclaredMadeForKids": True})
 
+    def test_it_refuses_an_option_it_does_not_take(self):
+        self.assertEqual(
+            self.adapter.options_problems({"board": "x"}, details={}),
+            ["YouTube takes no option 'board': its options are title, privacyStatus, madeForKids, tags."],
+        )
+
     def test_the_title_is_the_texts_first_line_cut_to_100_characters(self):
         self.assertEqual(title_of("\n  " + "x" * 120 + "\nmore", {}), "x" * 100)
         self.assertEqual(title_of("Hello\nworld", {"title": "  Mine "}), "Mine")
 
     def test_it_refuses_options_youtube_would_refuse(self):
         problems = self.adapter.options_problems(
-            {"title": "a" * 101, "privacyStatus": "friends", "madeForKids": "yes", "tags": ["a b"] * 130}
+            {"title": "a" * 101, "privacyStatus": "friends", "madeForKids": "yes", "tags": ["a b"] * 130}, details={}
         )
         self.assertEqual(
             problems,
@@ -378,7 +384,7 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
             ],
         )
         self.assertEqual(
-            self.adapter.options_problems({"title": "<b>"}),
+            self.adapter.options_problems({"title": "<b>"}, details={}),
             ["YouTube takes no < or > in a title: remove them from options.title."],
         )
         self.assertEqual(

@@ -122,7 +122,8 @@ class YouTubePublishingTests(YouTubeCase):
     def test_a_video_youtube_rejects_in_processing_ends_failed_with_the_reason(self):
         self.mock.configure(youtube_fate="rejected", youtube_polls_before_processed=1)
         self.start_worker(**CHUNKS)
-        post = self.post("Same clip again")
+        options = {"title": "Latte art, again", "privacyStatus": "unlisted", "madeForKids": False}
+        post = self.post("Same clip again", variants={"YOUTUBE": {"options": options}})
 
         self.wait_until_final(post, timeout=30)
 
@@ -130,7 +131,8 @@ class YouTubePublishingTests(YouTubeCase):
         publication = self.publication(post, "YOUTUBE")
         self.assertIn("YouTube rejected the video", publication.error)
         self.assertIn("it duplicates a video already on the channel (rejectionReason duplicate)", publication.error)
-        self.assertEqual(len(self.videos()), 1, "uploaded once, then waited on")
+        (video,) = self.videos()
+        self.assertEqual((video["title"], video["privacyStatus"]), ("Latte art, again", "unlisted"), "the options")
 
     def test_the_projects_daily_quota_is_planned_at_the_door_and_a_used_one_is_a_wait(self):
         tomorrow = timezone.now().astimezone(PACIFIC).date() + timedelta(days=2)
