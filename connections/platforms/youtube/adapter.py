@@ -218,19 +218,18 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         resource YouTube answers when every byte arrived."""
         state = draft.state
         session = state.get(SESSION)
-        offset = 0
-        if isinstance(session, dict) and session.get("size") == video.size and session.get("uri"):
+        # A session is resumed only for the file it was made for (an edit empties the state; a
+        # file changed at its URL is uploaded anew).
+        if isinstance(session, dict) and session.get("uri") and session.get("size") == video.size:
             resource, offset = self.upload_status(account, session["uri"], video.size)
             if resource is not None:
                 return resource
-            if offset is None:
-                # The session expired (404): the bytes sent with it are gone; start again.
-                state.pop(SESSION, None)
-        if not isinstance(state.get(SESSION), dict) or offset is None:
-            state[SESSION] = {"uri": self.start_session(account, draft, video), "size": video.size, "offset": 0}
-            offset = 0
-            self.checkpoint(draft)
-        return self.send_chunks(account, draft, video, offset)
+            if offset is not None:
+                return self.send_chunks(account, draft, video, offset)
+            # The session expired (404): the bytes sent with it are gone; start again.
+        state[SESSION] = {"uri": self.start_session(account, draft, video), "size": video.size, "offset": 0}
+        self.checkpoint(draft)
+        return self.send_chunks(account, draft, video, 0)
 
     def start_session(self, account: Account, draft: Draft, video: Video) -> str:
         """videos.insert's resumable session: its URI, from ``Location``."""

@@ -256,6 +256,17 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
             self.assertEqual(self.adapter.publish(self.account, draft).external_id, "vid-4")
         self.assertIn("upload_id=up-2", self.http.calls[-1].request.url)
 
+    def test_a_session_made_for_another_file_is_not_resumed(self):
+        self.add_video()
+        self.add_session(location=f"{UPLOAD}?uploadType=resumable&upload_id=up-3")
+        self.add_chunk(json=resource("vid-7", "processed"))
+        draft = self.draft()
+        draft.state[SESSION] = {"uri": SESSION_URI, "size": 999, "offset": 0}
+        with override_settings(YOUTUBE_UPLOAD_CHUNK_BYTES=1024 * KIB):
+            self.assertEqual(self.adapter.publish(self.account, draft).external_id, "vid-7")
+        self.assertEqual([c.request.method for c in self.http.calls], ["GET", "POST", "PUT"])
+        self.assertIn("upload_id=up-3", self.http.calls[-1].request.url)
+
     def test_it_sends_no_token_to_a_session_on_another_host(self):
         self.add_video()
         self.add_session(location="https://attacker.example/upload?upload_id=1")
