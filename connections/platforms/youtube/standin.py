@@ -14,7 +14,8 @@
   received is counted per session (``sessions()``, and ``_control/posts``: ``bytes_received``
   beside ``size``), so a test sees a byte sent twice.
 * ``GET youtube/v3/videos?part=status,processingDetails&id=`` -> the videos' status: "uploaded"
-  for ``youtube_polls_before_processed`` reads, then "processed" (or ``youtube_fate``'s).
+  for ``youtube_polls_before_processed`` reads (0: decided when the upload is answered), then
+  "processed" (or ``youtube_fate``'s).
 * ``GET youtube/v3/channels?part=snippet,contentDetails&mine=true|id=`` and
   ``GET youtube/v3/playlistItems?part=snippet&playlistId=UU...`` (newest first, ``maxResults``,
   ``pageToken``).
@@ -256,6 +257,11 @@ def _complete(call: Call, session: dict) -> HttpResponse:
             "created": time.time(),
         },
     )
+    if not store.config.youtube_polls_before_processed:
+        # Processed by the time the upload is answered when no read is to find it uploaded.
+        video = store.get("youtube_videos", video_id)
+        with store.lock:
+            _decide(video)
     with store.lock:
         session["video_id"] = video_id
     call.outcome = "created"
@@ -267,12 +273,16 @@ def _status(video: dict, *, read: bool) -> str:
         if video["uploadStatus"] == "uploaded" and read:
             video["reads"] += 1
             if video["reads"] > store.config.youtube_polls_before_processed:
-                fate = video["fate"] or "processed"
-                video["uploadStatus"] = fate.split(":")[0]
-                video["reason"] = (
-                    fate.split(":")[1] if ":" in fate else {"failed": "codec", "rejected": "duplicate"}.get(fate, "")
-                )
+                _decide(video)
         return video["uploadStatus"]
+
+
+def _decide(video: dict) -> None:
+    """The end of processing: "processed", or the fate given (``failed:codec``, ``rejected``)."""
+    fate = video["fate"] or "processed"
+    status, _, reason = fate.partition(":")
+    video["uploadStatus"] = status
+    video["reason"] = reason or {"failed": "codec", "rejected": "duplicate"}.get(status, "")
 
 
 def _resource(video: dict, parts: set[str]) -> dict:
