@@ -86,6 +86,10 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         "PINTEREST_MEDIA_POLL_SECONDS": "1",
         # The stand-in's TikTok finishes processing a video within a poll or two: a poll a second.
         "TIKTOK_STATUS_POLL_SECONDS": "1",
+        # The stand-in's YouTube processes a video, and its Business Profile reviews a local post,
+        # within a few reads: production reads once a minute.
+        "YOUTUBE_PROCESSING_POLL_SECONDS": "1",
+        "GOOGLE_BUSINESS_POLL_SECONDS": "1",
     }
 
 

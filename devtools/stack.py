@@ -56,6 +56,8 @@ ACCOUNTS = {
     "THREADS": "7362450123456789",
     "PINTEREST": "1130405611271855432",
     "TIKTOK": "-000acmecoffeeOpenId",
+    "YOUTUBE": "UCAcmeCoffeeRoasters0001",
+    "GOOGLE_BUSINESS": "accounts/106432298714625830841/locations/3418226097813749921",
 }
 # What a connection of these accounts knows from its connect (Connection.details): where a pin goes.
 DETAILS = {
@@ -82,6 +84,8 @@ OAUTH_APP = {
     "PINTEREST_APP_SECRET": "demo-pinterest-secret",
     "TIKTOK_CLIENT_KEY": "planrrr-demo",
     "TIKTOK_CLIENT_SECRET": "demo-tiktok-secret",
+    "GOOGLE_CLIENT_ID": "planrrr-demo.apps.googleusercontent.com",
+    "GOOGLE_CLIENT_SECRET": "demo-google-secret",
 }
 QUEUES = ("default", "webhooks")
 

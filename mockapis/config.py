@@ -104,6 +104,29 @@ class Config:
     tiktok_polls_before_complete: int = 1
     tiktok_min_chunk_bytes: int = 5_000_000
     tiktok_fail_reason: str = ""
+    # Google (connections/platforms/google/standin_auth.py): codes 10 minutes, access tokens an
+    # hour; refresh tokens do not expire (a Testing app's 7 days: _control/oauth {"expire": ...}).
+    google_code_seconds: float = 600.0
+    google_access_token_seconds: float = 3600.0
+    # YouTube (connections/platforms/youtube/standin.py): status polls a new video answers
+    # uploadStatus "uploaded" before "processed", or with youtube_fate "failed" or "rejected" that
+    # (failureReason codec, rejectionReason duplicate); the project's videos.insert calls a Pacific
+    # day (the quota's own bucket);
+    # with youtube_cut_at_bytes above 0 the next upload chunk crossing that offset is stored up to
+    # it and the connection is cut (once: the switch goes back to 0).
+    youtube_polls_before_processed: int = 1
+    youtube_fate: str = ""
+    youtube_daily_uploads: int = 100
+    youtube_cut_at_bytes: int = 0
+    # With youtube_stall_at_bytes above 0 the chunk crossing that offset is stored whole, then its
+    # answer held back youtube_stall_seconds (once): a worker killed while it waits.
+    youtube_stall_at_bytes: int = 0
+    youtube_stall_seconds: float = 30.0
+    # Google Business Profile (connections/platforms/google_business/standin.py): GETs of a new
+    # local post answered PROCESSING before it is LIVE (or REJECTED, while
+    # gbp_reject_contains is in its summary or "*" for all).
+    gbp_polls_before_live: int = 2
+    gbp_reject_contains: str = ""
 
     @classmethod
     def from_settings(cls) -> Config:
@@ -157,6 +180,7 @@ DELAYS = {
     "bluesky_appview_lag_seconds",
     "threads_publish_lag_seconds",
     "threads_refresh_min_age_seconds",
+    "youtube_stall_seconds",
 }
 
 

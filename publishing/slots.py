@@ -135,10 +135,13 @@ def free_instants(
     taken: Iterable[datetime],
     windows: Sequence[Window] = (),
     count: int,
+    room=None,
 ) -> list[datetime]:
     """The first ``count`` free instants of the weekly ``slots`` after ``after``: not ``taken``
     (to the minute) by another target of the channel, and not in a window a cap has filled,
-    each instant given counting the ones before it. Fewer when the horizon ends first."""
+    each instant given counting the ones before it. Fewer when the horizon ends first. ``room``:
+    a daily quota across the installation (publishing.services.caps.QuotaRoom: ``fits``, ``add``),
+    whose full days are skipped too."""
     booked = sorted(taken)
     minutes = {_minute(t) for t in booked}
     chosen: list[datetime] = []
@@ -149,6 +152,10 @@ def free_instants(
             continue
         if not all(fits(booked, instant, window) for window in windows):
             continue
+        if room is not None and not room.fits(instant):
+            continue
+        if room is not None:
+            room.add(instant)
         chosen.append(instant)
         bisect.insort(booked, instant)
         minutes.add(_minute(instant))

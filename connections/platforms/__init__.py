@@ -24,6 +24,7 @@ from .bluesky import DECLARATION as BLUESKY
 from .config import value_of
 from .declaration import Declaration, Setting
 from .facebook import DECLARATION as FACEBOOK
+from .google_business import DECLARATION as GOOGLE_BUSINESS
 from .instagram import DECLARATION as INSTAGRAM
 from .linkedin import DECLARATION as LINKEDIN
 from .mastodon import DECLARATION as MASTODON
@@ -31,6 +32,7 @@ from .pinterest import DECLARATION as PINTEREST
 from .threads import DECLARATION as THREADS
 from .tiktok import DECLARATION as TIKTOK
 from .x import DECLARATION as X
+from .youtube import DECLARATION as YOUTUBE
 
 if TYPE_CHECKING:
     from connections.oauth import OAuthClient
@@ -46,6 +48,8 @@ DECLARATIONS: tuple[Declaration, ...] = (
     THREADS,
     TIKTOK,
     PINTEREST,
+    YOUTUBE,
+    GOOGLE_BUSINESS,
 )
 
 _BY_NAME = {declaration.name: declaration for declaration in DECLARATIONS}

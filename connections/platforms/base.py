@@ -21,7 +21,7 @@ store. Errors from a call are scrubbed again with the token of the account it wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -145,6 +145,11 @@ class Draft:
     # The target's options (its variant's ``options``: a YouTube title, a Pinterest board), as the
     # adapter's ``options_problems`` accepted them at the door; {} when none.
     options: dict = field(default_factory=dict)
+    # Writes ``state`` on the publication's row now, before the attempt ends; False when the
+    # attempt lost its claim (it must then send nothing more). A long upload in steps (YouTube's
+    # resumable session and offset) calls it after each step, so that a worker killed half-way
+    # leaves the next attempt to resume. Nothing to write outside an attempt.
+    checkpoint: Callable[[], bool] = field(default=lambda: True, repr=False, compare=False)
 
 
 @dataclass

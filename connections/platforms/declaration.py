@@ -44,6 +44,18 @@ class Cap:
 
 
 @dataclass(frozen=True)
+class ProjectQuota:
+    """A daily quota of planrrr's own app on the platform (one per installation, shared by every
+    account of every team: YouTube's Google Cloud project), reset at midnight in ``zone``: ``units``
+    a day, a post costing ``cost`` (both variables, so a project with a raised quota says so). The
+    door and the queue count a day's posts across the installation (publishing.services.caps)."""
+
+    units: Setting
+    cost: Setting
+    zone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class Declaration:
     """One platform. ``name`` is the stored value and the API's name (a contract: docs/api.md),
     ``label`` what people read; the rest derives from here (the model choices, the messages,
@@ -71,6 +83,8 @@ class Declaration:
     settings: tuple[Setting, ...] = ()
     # Publishing caps per account, from the platform's documentation (docs/platforms/<name>.md).
     caps: tuple[Cap, ...] = ()
+    # A daily quota of planrrr's app across the installation, where the platform has one.
+    quota: ProjectQuota | None = None
     # The media kinds it takes.
     media: tuple[str, ...] = (IMAGE,)
     # Whether a post the platform accepted waits for the platform to make it public (a review, a

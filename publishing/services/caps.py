@@ -19,14 +19,16 @@ never in the worker loop; an account the platform will not answer for keeps the 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import django_rq
 from django.core.cache import cache
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 from connections.models import Connection
-from connections.platforms import UnknownPlatform, get_adapter
+from connections.platforms import UnknownPlatform, get_adapter, setting_value
 from connections.platforms import declaration as declaration_of
 from connections.platforms.base import Account, PlatformError
 from planrrr import outages
@@ -150,9 +152,16 @@ def taken_times(
 
 
 def cap_problem(*, connection: Connection, at: datetime, exclude_post_id: int | None = None, zone=None) -> str | None:
-    """Why one more target on ``connection`` at ``at`` would exceed a cap of its platform, with
-    the next time it fits; None when it fits. ``exclude_post_id``: the post being (re)scheduled,
-    whose own targets are not counted against it."""
+    """Why one more target on ``connection`` at ``at`` would exceed a cap of its platform (its
+    windows per account, or its app's daily quota across the installation), with the next time
+    it fits; None when it fits. ``exclude_post_id``: the post being (re)scheduled, whose own
+    targets are not counted against it."""
+    return _window_problem(connection=connection, at=at, exclude_post_id=exclude_post_id, zone=zone) or quota_problem(
+        connection=connection, at=at, exclude_post_id=exclude_post_id, zone=zone
+    )
+
+
+def _window_problem(*, connection: Connection, at: datetime, exclude_post_id: int | None, zone) -> str | None:
     windows = windows_of(connection)
     if not windows:
         return None
@@ -183,3 +192,123 @@ def _local(at: datetime, zone) -> str:
     if zone is None:
         return at.strftime("%Y-%m-%d %H:%M UTC")
     return at.astimezone(zone).strftime(f"%Y-%m-%d %H:%M ({zone.key})")
+
+
+# --- an app's daily quota across the installation (Declaration.quota: YouTube's project) ----------
+
+
+class QuotaRoom:
+    """A platform's daily quota of planrrr's app, counted across the installation (every team,
+    every account of the platform): at most ``per_day`` posts in a day running midnight to
+    midnight in ``zone`` (YouTube: Pacific time). What counts is what the caps count (published at
+    ``published_at``, scheduled or queued at their own time), of every account of the platform.
+    ``fits(at)`` and ``add(at)`` let the queue place several targets one after the other."""
+
+    def __init__(self, platform: str, *, exclude_post_id: int | None = None, exclude_queued_of: int | None = None):
+        quota = declaration_of(platform).quota
+        self.platform = platform
+        self.units, self.cost = int(setting_value(quota.units)), max(1, int(setting_value(quota.cost)))
+        self.names = (quota.units.name, quota.cost.name)
+        self.per_day = self.units // self.cost
+        self.zone = ZoneInfo(quota.zone)
+        self.exclude_post_id = exclude_post_id
+        self.exclude_queued_of = exclude_queued_of
+        self.counts: dict[date, int] = {}
+
+    def day_of(self, at: datetime) -> date:
+        return at.astimezone(self.zone).date()
+
+    def start_of(self, day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=self.zone).astimezone(UTC)
+
+    def load(self, first: date, last: date) -> None:
+        """Count the days ``first`` to ``last`` (one query)."""
+        rows = Publication.objects.filter(platform=self.platform).filter(
+            Q(status=Publication.Status.PUBLISHED, published_at__isnull=False)
+            | Q(
+                status__in=[Publication.Status.PENDING, Publication.Status.PUBLISHING],
+                post__status__in=[Post.Status.SCHEDULED, Post.Status.PUBLISHING],
+            )
+        )
+        # A target held in a paused queue has no time: it counts once it has one.
+        rows = rows.exclude(scheduled_at__isnull=True, queue_position__isnull=False)
+        if self.exclude_post_id is not None:
+            rows = rows.exclude(post_id=self.exclude_post_id)
+        if self.exclude_queued_of is not None:
+            # The channel's queued targets not yet started are being placed (channel_queue_recompute).
+            rows = rows.exclude(
+                connection_id=self.exclude_queued_of,
+                queue_position__isnull=False,
+                status=Publication.Status.PENDING,
+                first_attempt_at__isnull=True,
+            )
+        start, end = self.start_of(first), self.start_of(last + timedelta(days=1))
+        rows = rows.annotate(counted_at=Coalesce("published_at", "scheduled_at", "post__scheduled_at")).filter(
+            counted_at__gte=start, counted_at__lt=end
+        )
+        for day in (first + timedelta(days=n) for n in range((last - first).days + 1)):
+            self.counts.setdefault(day, 0)
+        for row in rows.values_list("status", "published_at", "scheduled_at", "post__scheduled_at"):
+            status, published_at, scheduled_at, post_at = row
+            at = published_at if status == Publication.Status.PUBLISHED else (scheduled_at or post_at)
+            if at is not None and start <= at < end:
+                self.counts[self.day_of(at)] = self.counts.get(self.day_of(at), 0) + 1
+
+    def count(self, day: date) -> int:
+        if day not in self.counts:
+            self.load(day, day + timedelta(days=31))
+        return self.counts[day]
+
+    def fits(self, at: datetime) -> bool:
+        return self.count(self.day_of(at)) < self.per_day
+
+    def add(self, at: datetime) -> None:
+        day = self.day_of(at)
+        self.counts[day] = self.count(day) + 1
+
+    def next_room(self, at: datetime) -> datetime | None:
+        """The start of the first day after ``at``'s with room, within a year; None if none."""
+        day = self.day_of(at)
+        for _ in range(366):
+            day += timedelta(days=1)
+            if self.count(day) < self.per_day:
+                return self.start_of(day)
+        return None
+
+
+def quota_room(connection: Connection, *, exclude_post_id: int | None = None, queued: bool = True) -> QuotaRoom | None:
+    """The daily quota of ``connection``'s platform's app, where it has one (else None).
+    ``queued=False``: the channel's queued targets are left out (the queue places them)."""
+    try:
+        declared = declaration_of(connection.platform)
+    except UnknownPlatform:
+        return None
+    if declared.quota is None:
+        return None
+    return QuotaRoom(
+        connection.platform, exclude_post_id=exclude_post_id, exclude_queued_of=None if queued else connection.pk
+    )
+
+
+def quota_problem(*, connection: Connection, at: datetime, exclude_post_id: int | None = None, zone=None) -> str | None:
+    """Why one more post on ``connection``'s platform on ``at``'s day would exceed its app's daily
+    quota across the installation, saying when the next day with room starts; None when it fits."""
+    room = quota_room(connection, exclude_post_id=exclude_post_id)
+    if room is None or room.fits(at):
+        return None
+    label = connection.get_platform_display()
+    day = room.day_of(at)
+    units, cost = room.names
+    message = (
+        f"{label} takes at most {room.per_day:,} posts a day from this planrrr installation (its app's daily quota: "
+        f"{room.units:,} units, {room.cost:,} a post; {units} and {cost}), counted across every team and "
+        f"channel, the day running from midnight to midnight {room.zone.key}; {day.isoformat()} already has "
+        f"{room.count(day):,} published or scheduled."
+    )
+    later = room.next_room(at)
+    if later is None:
+        return message + " No day within a year has room: remove or move some posts."
+    return (
+        f"{message} The next day with room starts at {_local(later, room.zone)}, that is {_local(later, zone)}: pick "
+        "that time or later."
+    )

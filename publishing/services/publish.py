@@ -192,6 +192,7 @@ def send_step(
     writes that on the row before the request goes out (False: the claim was lost). Raises the
     adapter's PlatformError."""
     account = Account.of(publication.connection)
+    draft.checkpoint = record
     if unknown:
         find = adapter.find_comment if comment else adapter.find_published
         found = find(account, draft, since)

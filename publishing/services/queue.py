@@ -79,7 +79,15 @@ def channel_queue(*, channel: Connection, free: int = 10) -> QueueView:
         windows = caps.windows_of(channel)
         widest = max((window.span for window in windows), default=timedelta(0))
         taken = caps.taken_times(channel.pk, start=now - widest, end=now + timedelta(days=HORIZON_DAYS) + widest)
-        instants = free_instants(slots, after=now, zone=channel.team.zone, taken=taken, windows=windows, count=free)
+        instants = free_instants(
+            slots,
+            after=now,
+            zone=channel.team.zone,
+            taken=taken,
+            windows=windows,
+            count=free,
+            room=caps.quota_room(channel),
+        )
     return QueueView(channel=channel, targets=targets, free=instants)
 
 
@@ -114,8 +122,17 @@ def channel_queue_recompute(*, channel_id: int) -> int:
                 channel_id, start=now - widest, end=now + timedelta(days=HORIZON_DAYS) + widest, queued=False
             )
             taken += [t.scheduled_at for t in due]
+            room = caps.quota_room(channel, queued=False)
+            for target in due if room is not None else ():
+                room.add(target.scheduled_at)
             found = free_instants(
-                slots, after=now, zone=channel.team.zone, taken=taken, windows=windows, count=len(waiting)
+                slots,
+                after=now,
+                zone=channel.team.zone,
+                taken=taken,
+                windows=windows,
+                count=len(waiting),
+                room=room,
             )
             times[: len(found)] = found
         changed = []

@@ -251,3 +251,52 @@ class CapsTests(QueueTestCase):
         self.fill(self.instagram, "INSTAGRAM", [utc(2027, 5, 3, 9), utc(2027, 5, 3, 10)])
         with self.assertRaisesMessage(ValidationError, "Instagram takes at most 2 posts per 24 h"):
             self.draft("third", platforms=["INSTAGRAM"], media_urls=PHOTO, scheduled_at=utc(2027, 5, 3, 11))
+
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+CLIP = ["https://example.org/clip.mp4"]
+
+
+class ProjectQuotaTests(QueueTestCase):
+    """YouTube's daily quota belongs to planrrr's Google project: every team's YouTube posts of one
+    Pacific day count against it, at the door and in the queue (publishing.services.caps.QuotaRoom)."""
+
+    def setUp(self):
+        super().setUp()
+        self.channel = self.connect("YOUTUBE", "UCAcmeCoffeeRoasters0001", "yt-token")
+        self.others = self.connect("YOUTUBE", "UCSamSoloMakesVideos0002", "yt-token-2", team=self.outsiders)
+        self.enterContext(self.settings(YOUTUBE_DAILY_QUOTA_UNITS=3200, YOUTUBE_UPLOAD_COST_UNITS=1600))
+
+    def video(self, team, channel, at=None, text="A video"):
+        return services.post_create(team=team, content=text, channels=[channel.pk], media_urls=CLIP, scheduled_at=at)
+
+    def test_another_teams_uploads_fill_the_pacific_day_at_the_door(self):
+        with Clock(utc(2027, 6, 1, 12)):
+            # 23:30 and 23:45 Pacific on 2 June are 06:30 and 06:45 UTC on 3 June.
+            self.video(self.outsiders, self.others, utc(2027, 6, 3, 6, 30))
+            self.video(self.outsiders, self.others, utc(2027, 6, 3, 6, 45))
+            with self.assertRaises(ValidationError) as refused:
+                self.video(self.team, self.channel, utc(2027, 6, 2, 20))
+            # The next Pacific day (3 June from 07:00 UTC) has room, whatever the UTC date says.
+            self.video(self.team, self.channel, utc(2027, 6, 3, 7, 30))
+        message = str(refused.exception)
+        self.assertIn("YouTube takes at most 2 posts a day from this planrrr installation", message)
+        self.assertIn("2027-06-02 already has 2 published or scheduled", message)
+        self.assertIn(
+            "The next day with room starts at 2027-06-03 00:00 (America/Los_Angeles), that is "
+            "2027-06-03 09:00 (Europe/Paris)",
+            message,
+        )
+
+    def test_the_queue_puts_a_video_on_the_next_pacific_day_with_room(self):
+        with Clock(utc(2027, 6, 1, 12)):
+            self.video(self.outsiders, self.others, utc(2027, 6, 2, 17))
+            self.video(self.outsiders, self.others, utc(2027, 6, 2, 18))
+            # Every day at 19:00 Paris (10:00 Pacific): 2 June is full, 3 June has room.
+            self.slots(self.channel, *({"weekday": day, "time": "19:00"} for day in range(7)))
+            first, second, third = (self.video(self.team, self.channel, text=f"Queued {i}") for i in range(3))
+            for post in (first, second, third):
+                services.post_queue(post=post)
+        days = [self.times(post)["YOUTUBE"].astimezone(PACIFIC).date().isoformat() for post in (first, second, third)]
+        # One slot a day: 2 June, full across the installation, is skipped.
+        self.assertEqual(days, ["2027-06-01", "2027-06-03", "2027-06-04"])

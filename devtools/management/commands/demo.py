@@ -171,7 +171,18 @@ class Command(BaseCommand):
 
     def create_posts(self, base: str, receiver: Receiver, delay: float) -> list[Post]:
         team = Team.objects.create(name=f"Demo team {timezone.now():%Y-%m-%d %H:%M:%S}")
-        for platform in ("TWITTER", "FACEBOOK", "LINKEDIN", "MASTODON", "BLUESKY", "THREADS", "TIKTOK", "PINTEREST"):
+        for platform in (
+            "TWITTER",
+            "FACEBOOK",
+            "LINKEDIN",
+            "MASTODON",
+            "BLUESKY",
+            "THREADS",
+            "YOUTUBE",
+            "GOOGLE_BUSINESS",
+            "TIKTOK",
+            "PINTEREST",
+        ):
             for connection in self.connect(MockApis(base), team, platform):
                 renewal = (
                     f"renewed before {connection.expires_at:%Y-%m-%d %H:%M} UTC"
@@ -192,9 +203,15 @@ class Command(BaseCommand):
         images = [f"{base}/media/latte-{i}.png" for i in (1, 2)]
         drafts = [
             ("Our autumn menu is here: pumpkin spice is back.", ["FACEBOOK", "TWITTER"], []),
-            ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN"], []),
+            ("Open late on Fridays from next week.", ["FACEBOOK", "TWITTER", "LINKEDIN", "GOOGLE_BUSINESS"], []),
             ("Latte art, two ways.", ["FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS", "PINTEREST"], images),
-            ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK"], images[:1]),
+            ("We are hiring baristas in Leeds.", ["LINKEDIN", "FACEBOOK", "GOOGLE_BUSINESS"], images[:1]),
+            # A video, uploaded in resumable chunks, processed, then PUBLISHED.
+            (
+                "Roasting day\nFrom green beans to your cup, in three seconds.",
+                ["YOUTUBE"],
+                [f"{base}/media/roast-big.mp4"],
+            ),
             (
                 "Now on the open networks too: say hi to @acmecoffee.bsky.social #coffee https://acme.example/menu",
                 ["BLUESKY", "MASTODON", "FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "THREADS", "PINTEREST"],

@@ -1,0 +1,479 @@
+"""YouTube through the YouTube Data API v3 (docs/platforms/youtube.md).
+
+A post is one video, uploaded with ``videos.insert``'s resumable protocol
+(https://developers.google.com/youtube/v3/guides/using_resumable_upload_protocol):
+
+1. ``POST /upload/youtube/v3/videos?uploadType=resumable&part=snippet,status`` with the video's
+   metadata (``X-Upload-Content-Length``, ``X-Upload-Content-Type``) -> 200, the upload session's
+   URI in ``Location``;
+2. ``PUT <session>`` one chunk at a time (``Content-Range: bytes a-b/size``, each a multiple of
+   256 KiB but the last) -> ``308 Resume Incomplete`` with ``Range: bytes=0-<last byte stored>``,
+   and after the last chunk 200/201 with the video resource;
+3. after a cut, ``PUT <session>`` with ``Content-Range: bytes */size`` and no body asks how much
+   arrived (308 with ``Range``, or 200/201 if it all did; 404 once the session expired), and the
+   upload resumes from the byte after what the server reports, never from what was sent.
+
+The session URI and the offset are kept in ``draft.state`` (``uploadSession``) and written to the
+publication's row after the session is made and after every chunk (``Draft.checkpoint``), so a
+worker killed mid-upload leaves the next attempt to resume where YouTube stands.
+
+A video is PUBLISHED once YouTube has processed it (``status.uploadStatus`` "processed"): until
+then the publication waits (NotReady, the video's id in ``draft.state``), reading
+``videos.list?part=status,processingDetails``; "failed" or "rejected" ends it FAILED with
+YouTube's reason in words. A lost answer is found before anything is uploaded again: the upload
+session's own status, else the channel's uploads playlist, by the title and description planrrr
+chose, since the attempt.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+import requests
+from django.conf import settings
+from django.utils import timezone
+
+from connections.platforms.base import (
+    Account,
+    Draft,
+    NotReady,
+    PermanentError,
+    PlatformError,
+    Published,
+    RateLimited,
+    TransientError,
+    parse_time,
+)
+from connections.platforms.config import value_of
+from connections.platforms.google.errors import GoogleErrorMixin
+from connections.platforms.http import HttpAdapter
+from connections.platforms.media import Video, fetch_video
+from connections.platforms.youtube import (
+    DECLARATION,
+    YOUTUBE_PROCESSING_POLL_SECONDS,
+    YOUTUBE_UPLOAD_CHUNK_BYTES,
+)
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+# Keys of draft.state.
+SESSION, VIDEO_ID, MISSING = "uploadSession", "videoId", "videoMissing"
+# "upload ... in chunks whose size is a multiple of 256 KB" (the resumable protocol's step 3).
+CHUNK_UNIT = 256 * 1024
+# Cuts resumed within one attempt (ask the offset, go on) before the attempt gives the upload to
+# the next one: a link that keeps breaking is the queue's to back off from.
+MAX_RESUMES = 3
+# Reads of a video the upload answered for that list no such video, before it counts as gone.
+MAX_MISSING = 3
+TITLE_MAX, DESCRIPTION_MAX_BYTES, TAGS_MAX = 100, 5000, 500
+PRIVACY = ("public", "unlisted", "private")
+# https://developers.google.com/youtube/v3/docs/videos#status.failureReason and .rejectionReason
+FAILURES = {
+    "codec": "its codec is not supported",
+    "conversion": "YouTube could not convert it",
+    "emptyFile": "the file is empty",
+    "invalidFile": "the file is not a video YouTube can read",
+    "tooSmall": "the file is too small",
+    "uploadAborted": "the upload was aborted",
+}
+REJECTIONS = {
+    "claim": "a copyright claim",
+    "copyright": "copyright infringement",
+    "duplicate": "it duplicates a video already on the channel",
+    "inappropriate": "inappropriate content",
+    "legal": "legal reasons",
+    "length": "it is too long",
+    "termsOfUse": "a violation of YouTube's Terms of Service",
+    "trademark": "trademark infringement",
+    "uploaderAccountClosed": "the channel's account is closed",
+    "uploaderAccountSuspended": "the channel's account is suspended",
+}
+
+
+def next_pacific_midnight(now: datetime | None = None) -> datetime:
+    """When the project's daily quota is given back: "Daily quotas reset at midnight Pacific Time"
+    (https://developers.google.com/youtube/v3/determine_quota_cost)."""
+    local = (now or timezone.now()).astimezone(PACIFIC)
+    tomorrow = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=PACIFIC)
+    return tomorrow.astimezone(UTC)
+
+
+def title_of(text: str, options: dict) -> str:
+    """The video's title: the variant's ``options.title``, else the text's first line that is not
+    blank, cut to 100 characters (docs/platforms/youtube.md)."""
+    title = options.get("title")
+    if isinstance(title, str) and title.strip():
+        return title.strip()
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first[:TITLE_MAX].rstrip()
+
+
+def tags_length(tags: list[str]) -> int:
+    """Tags as YouTube counts them: "the property value has a maximum length of 500 characters",
+    commas between tags count, and a tag with a space counts its quotation marks
+    (https://developers.google.com/youtube/v3/docs/videos#snippet.tags)."""
+    return sum(len(tag) + (2 if " " in tag else 0) for tag in tags) + max(0, len(tags) - 1)
+
+
+class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
+    declaration = DECLARATION
+    # The text is the description: "a maximum length of 5000 bytes" (UTF-8), not characters
+    # (https://developers.google.com/youtube/v3/docs/videos#snippet.description).
+    max_text_length = DESCRIPTION_MAX_BYTES
+    max_images = 0
+    requires_media = True
+    # What a variant's ``options`` may say (name -> what it does; docs/platforms/youtube.md).
+    options: ClassVar[dict[str, str]] = {
+        "title": "the video's title, at most 100 characters without < or > (default: the text's first line)",
+        "privacyStatus": "public, unlisted or private (default: public)",
+        "madeForKids": "true if the video is made for kids (status.selfDeclaredMadeForKids; default: false)",
+        "tags": "a list of tags, 500 characters at most in all",
+    }
+
+    def text_length(self, text: str) -> int:
+        return len(text.encode("utf-8"))
+
+    def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
+        problems = []
+        size = self.text_length(text)
+        if size > self.max_text_length:
+            problems.append(
+                f"YouTube allows at most {self.max_text_length:,} bytes (UTF-8) in a video's description, which is "
+                f"the post's text; this one has {size:,}. Shorten it by {size - self.max_text_length:,} bytes."
+            )
+        if re.search(r"[<>]", text):
+            problems.append("YouTube takes no < or > in a video's title or description: remove them from the text.")
+        problems.extend(self.media_problems(media_urls))
+        return problems
+
+    def options_problems(self, options: dict, *, details: dict) -> list[str]:
+        """What is wrong with a variant's ``options`` for YouTube, each saying what to change."""
+        problems = super().options_problems(options, details=details)
+        title = options.get("title")
+        if title is not None:
+            if not isinstance(title, str) or not title.strip():
+                problems.append("YouTube's options.title must be text: give the video a title or leave it out.")
+            elif len(title.strip()) > TITLE_MAX:
+                problems.append(
+                    f"YouTube allows at most {TITLE_MAX} characters in a title; options.title has "
+                    f"{len(title.strip())}. Shorten it by {len(title.strip()) - TITLE_MAX}."
+                )
+            elif re.search(r"[<>]", title):
+                problems.append("YouTube takes no < or > in a title: remove them from options.title.")
+        privacy = options.get("privacyStatus")
+        if privacy is not None and privacy not in PRIVACY:
+            problems.append(f"YouTube's options.privacyStatus is one of {', '.join(PRIVACY)}; got {privacy!r}.")
+        kids = options.get("madeForKids")
+        if kids is not None and not isinstance(kids, bool):
+            problems.append("YouTube's options.madeForKids is true or false.")
+        tags = options.get("tags")
+        if tags is not None:
+            if not isinstance(tags, list) or not all(isinstance(tag, str) and tag.strip() for tag in tags):
+                problems.append('YouTube\'s options.tags is a list of words: ["coffee", "latte art"].')
+            elif re.search(r"[<>]", "".join(tags)):
+                problems.append("YouTube takes no < or > in tags: remove them from options.tags.")
+            elif tags_length(tags) > TAGS_MAX:
+                problems.append(
+                    f"YouTube allows at most {TAGS_MAX} characters of tags (commas and the quotes of tags with "
+                    f"spaces count); options.tags has {tags_length(tags)}."
+                )
+        return problems
+
+    def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
+        super().refuse_invalid(draft, base_url=base_url)
+        problems = self.options_problems(draft.options, details={})
+        if not title_of(draft.text, draft.options):
+            problems.append("YouTube needs a title: write a text (its first line is the title) or set options.title.")
+        if problems:
+            raise PermanentError(" ".join(problems))
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def publish(self, account: Account, draft: Draft) -> Published:
+        self.refuse_invalid(draft)
+        # A token that cannot be used is said before the video is downloaded for nothing.
+        self.authorize(account, "POST", {})
+        if draft.state.get(VIDEO_ID):
+            return self.processing(account, draft, str(draft.state[VIDEO_ID]))
+        with fetch_video(draft.media_urls[0]) as video:
+            resource = self.upload(account, draft, video)
+        return self.uploaded(account, draft, resource)
+
+    def metadata(self, draft: Draft) -> dict:
+        """The video resource's snippet and status, as planrrr chooses them (and looks them up)."""
+        options = draft.options
+        snippet = {"title": title_of(draft.text, options), "description": draft.text, "categoryId": "22"}
+        if options.get("tags"):
+            snippet["tags"] = list(options["tags"])
+        status = {
+            "privacyStatus": options.get("privacyStatus") or "public",
+            "selfDeclaredMadeForKids": bool(options.get("madeForKids", False)),
+        }
+        return {"snippet": snippet, "status": status}
+
+    def upload(self, account: Account, draft: Draft, video: Video) -> dict:
+        """Upload the video, resuming the session in ``draft.state`` if there is one; the video
+        resource YouTube answers when every byte arrived."""
+        state = draft.state
+        session = state.get(SESSION)
+        # A session is resumed only for the file it was made for (an edit empties the state; a
+        # file changed at its URL is uploaded anew).
+        if isinstance(session, dict) and session.get("uri") and session.get("size") == video.size:
+            resource, offset = self.upload_status(account, session["uri"], video.size)
+            if resource is not None:
+                return resource
+            if offset is not None:
+                return self.send_chunks(account, draft, video, offset)
+            # The session expired (404): the bytes sent with it are gone; start again.
+        state[SESSION] = {"uri": self.start_session(account, draft, video), "size": video.size, "offset": 0}
+        self.checkpoint(draft)
+        return self.send_chunks(account, draft, video, 0)
+
+    def start_session(self, account: Account, draft: Draft, video: Video) -> str:
+        """videos.insert's resumable session: its URI, from ``Location``."""
+        response = self.request(
+            "POST",
+            "/upload/youtube/v3/videos",
+            account=account,
+            params={"uploadType": "resumable", "part": "snippet,status"},
+            json=self.metadata(draft),
+            headers={"X-Upload-Content-Length": str(video.size), "X-Upload-Content-Type": video.content_type},
+        )
+        uri = response.headers.get("Location", "")
+        # Only ever a URI on the API's own host: the token goes with every chunk.
+        if not uri.startswith(f"{self.base_url}/"):
+            raise self.malformed(response, "no upload session on the API's host in Location")
+        return uri
+
+    def send_chunks(self, account: Account, draft: Draft, video: Video, offset: int) -> dict:
+        uri, size = draft.state[SESSION]["uri"], video.size
+        chunk = max(CHUNK_UNIT, int(value_of(YOUTUBE_UPLOAD_CHUNK_BYTES)) // CHUNK_UNIT * CHUNK_UNIT)
+        resumes = 0
+        while True:
+            piece = video.read(offset, chunk)
+            headers = {"Content-Range": f"bytes {offset}-{offset + len(piece) - 1}/{size}"}
+            try:
+                response = self.request(
+                    "PUT", uri, account=account, data=piece, headers={**headers, "Content-Type": video.content_type}
+                )
+            except TransientError as cut:
+                # A broken connection or a timeout: ask YouTube how much arrived and go on from
+                # there (the protocol's step 4). A 5xx answer is the queue's to back off from.
+                if cut.status_code is not None or resumes >= MAX_RESUMES:
+                    raise
+                resumes += 1
+                resource, reported = self.upload_status(account, uri, size)
+                if resource is not None:
+                    return resource
+                if reported is None:
+                    draft.state.pop(SESSION, None)
+                    self.checkpoint(draft)
+                    raise TransientError(
+                        f"YouTube API error: the upload session expired after a cut ({cut.message}); the next "
+                        "attempt uploads the video again."
+                    ) from None
+                offset = reported
+                self.record_offset(draft, offset)
+                continue
+            if response.status_code in (200, 201):
+                return self.json(response)
+            if response.status_code != 308:
+                raise self.malformed(response, f"HTTP {response.status_code} to an upload chunk")
+            offset = stored_through(response)
+            self.record_offset(draft, offset)
+            if offset >= size:
+                raise self.malformed(response, "every byte stored but no video resource")
+
+    def upload_status(self, account: Account, uri: str, size: int) -> tuple[dict | None, int | None]:
+        """Where the session stands: (the video resource, size) if every byte arrived, (None, the
+        next offset) while not, (None, None) once the session expired."""
+        try:
+            response = self.request("PUT", uri, account=account, data=b"", headers={"Content-Range": f"bytes */{size}"})
+        except PermanentError as gone:
+            if gone.status_code in (404, 410):
+                return None, None
+            raise
+        if response.status_code in (200, 201):
+            return self.json(response), size
+        if response.status_code == 308:
+            return None, stored_through(response)
+        raise self.malformed(response, f"HTTP {response.status_code} to an upload status query")
+
+    def record_offset(self, draft: Draft, offset: int) -> None:
+        draft.state[SESSION] = {**draft.state[SESSION], "offset": offset}
+        self.checkpoint(draft)
+
+    def checkpoint(self, draft: Draft) -> None:
+        """Write ``draft.state`` on the publication's row now (a worker killed later leaves it to
+        the next attempt); an attempt that lost its claim stops here."""
+        if not draft.checkpoint():
+            raise TransientError("Another attempt took over this YouTube upload.")
+
+    def uploaded(self, account: Account, draft: Draft, resource: dict) -> Published:
+        video_id = resource.get("id")
+        if not isinstance(video_id, str) or not video_id:
+            raise TransientError("YouTube API error: malformed answer, no video id after the upload", maybe_sent=True)
+        draft.state[VIDEO_ID] = video_id
+        draft.state.pop(SESSION, None)
+        self.checkpoint(draft)
+        return self.verdict(draft, video_id, resource)
+
+    def processing(self, account: Account, draft: Draft, video_id: str) -> Published:
+        """Read the uploaded video's status: PUBLISHED once processed, a wait until then."""
+        response = self.request(
+            "GET",
+            "/youtube/v3/videos",
+            account=account,
+            params={"part": "status,processingDetails", "id": video_id},
+        )
+        items = self.json(response).get("items")
+        if not isinstance(items, list):
+            raise self.malformed(response, "no items in videos.list")
+        resource = next((item for item in items if isinstance(item, dict) and item.get("id") == video_id), None)
+        if resource is None:
+            missing = int(draft.state.get(MISSING, 0)) + 1
+            draft.state[MISSING] = missing
+            if missing >= MAX_MISSING:
+                raise PermanentError(
+                    f"YouTube no longer lists video {video_id} (read {missing} times): it was deleted on YouTube "
+                    "before it was processed."
+                )
+            raise NotReady(f"YouTube does not list video {video_id} yet.", retry_at=self.poll_at())
+        draft.state.pop(MISSING, None)
+        return self.verdict(draft, video_id, resource)
+
+    def verdict(self, draft: Draft, video_id: str, resource: dict) -> Published:
+        """https://developers.google.com/youtube/v3/docs/videos#status.uploadStatus: deleted,
+        failed, processed, rejected, uploaded."""
+        status = resource.get("status") if isinstance(resource.get("status"), dict) else {}
+        upload = status.get("uploadStatus")
+        if upload == "processed":
+            return Published(
+                external_id=video_id,
+                url=f"https://www.youtube.com/watch?v={video_id}",
+                metadata={"privacyStatus": status.get("privacyStatus", "")},
+            )
+        if upload == "failed":
+            reason = str(status.get("failureReason") or "")
+            words = FAILURES.get(reason, "it could not be processed")
+            raise PermanentError(f"YouTube could not process the video {video_id}: {words} (failureReason {reason}).")
+        if upload == "rejected":
+            reason = str(status.get("rejectionReason") or "")
+            words = REJECTIONS.get(reason, "no reason given")
+            raise PermanentError(f"YouTube rejected the video {video_id}: {words} (rejectionReason {reason}).")
+        if upload == "deleted":
+            raise PermanentError(f"The video {video_id} was deleted on YouTube before it was processed.")
+        raise NotReady(
+            f"YouTube is processing video {video_id} (uploadStatus {upload or 'unknown'}).", retry_at=self.poll_at()
+        )
+
+    def poll_at(self) -> datetime:
+        return timezone.now() + timedelta(seconds=value_of(YOUTUBE_PROCESSING_POLL_SECONDS))
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    def google_error(self, response: requests.Response, reason: str, message: str) -> PlatformError:
+        status = response.status_code
+        # 403 quotaExceeded: "The request cannot be completed because you have exceeded your quota."
+        # The project's daily quota: nothing goes through until it is given back at midnight
+        # Pacific time (https://developers.google.com/youtube/v3/docs/errors#general). A wait,
+        # never a failure.
+        if reason in ("quotaExceeded", "dailyLimitExceeded"):
+            return RateLimited(
+                f"{message} — planrrr's Google project used its YouTube quota for today; waiting until midnight "
+                "Pacific time.",
+                retry_at=next_pacific_midnight(),
+                status_code=status,
+            )
+        # 400 uploadLimitExceeded: "The user has exceeded the number of videos they may upload."
+        # The channel's own limit, which YouTube does not publish; taken as daily (unverified).
+        if reason == "uploadLimitExceeded":
+            return RateLimited(
+                f"{message} — the channel reached YouTube's upload limit; waiting until midnight Pacific time.",
+                retry_at=next_pacific_midnight(),
+                status_code=status,
+            )
+        return super().google_error(response, reason, message)
+
+    # --- reconciliation --------------------------------------------------------------------------
+
+    def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """The video an earlier attempt uploaded, if YouTube has processed it; a video found but
+        still processing is kept in ``draft.state`` (None: ``publish`` then waits for it), one
+        found failed or rejected ends the publication (PermanentError). Looked for in the upload
+        session's own status first, then among the channel's uploads since ``since``."""
+        state = draft.state
+        if state.get(VIDEO_ID):
+            return None
+        session = state.get(SESSION)
+        if isinstance(session, dict) and session.get("uri") and session.get("size"):
+            resource, offset = self.upload_status(account, session["uri"], int(session["size"]))
+            if resource is not None and resource.get("id"):
+                state[VIDEO_ID] = str(resource["id"])
+                state.pop(SESSION, None)
+                return self.processed_id(draft, str(resource["id"]), resource)
+            if offset is not None:
+                return None  # the upload is not complete: ``publish`` resumes it
+            state.pop(SESSION, None)
+        video_id = self.find_upload(account, draft, since)
+        if video_id is None:
+            return None
+        state[VIDEO_ID] = video_id
+        try:
+            published = self.processing(account, draft, video_id)
+        except NotReady:
+            return None
+        return published.external_id
+
+    def processed_id(self, draft: Draft, video_id: str, resource: dict) -> str | None:
+        try:
+            return self.verdict(draft, video_id, resource).external_id
+        except NotReady:
+            return None
+
+    def find_upload(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """The channel's upload with the title and description planrrr chose, added since
+        ``since``: channels.list (contentDetails.relatedPlaylists.uploads), then playlistItems.list
+        of that playlist, newest first, at most RECONCILE_MAX_PAGES pages."""
+        response = self.request(
+            "GET", "/youtube/v3/channels", account=account, params={"part": "contentDetails", "id": account.account_id}
+        )
+        items = self.json(response).get("items")
+        try:
+            playlist = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
+        except (TypeError, KeyError, IndexError):
+            raise self.malformed(response, "no uploads playlist for the channel") from None
+        wanted = self.metadata(draft)["snippet"]
+        params = {"part": "snippet", "playlistId": playlist, "maxResults": 50}
+        for _ in range(settings.RECONCILE_MAX_PAGES):
+            response = self.request("GET", "/youtube/v3/playlistItems", account=account, params=params)
+            body = self.json(response)
+            page = body.get("items")
+            if not isinstance(page, list):
+                raise self.malformed(response, "no items in playlistItems.list")
+            older = 0
+            for item in page:
+                snippet = item.get("snippet") if isinstance(item, dict) else None
+                if not isinstance(snippet, dict):
+                    continue
+                added = parse_time(snippet.get("publishedAt"))
+                if added is not None and added < since:
+                    older += 1
+                    continue
+                video_id = (snippet.get("resourceId") or {}).get("videoId")
+                if (snippet.get("title"), snippet.get("description")) == (wanted["title"], wanted["description"]):
+                    if video_id:
+                        return str(video_id)
+            if not body.get("nextPageToken") or (page and older == len(page)):
+                return None
+            params["pageToken"] = body["nextPageToken"]
+        return None
+
+
+def stored_through(response: requests.Response) -> int:
+    """The next offset from a 308's ``Range: bytes=0-524287`` (no Range: nothing stored yet,
+    https://github.com/googleapis/google-api-python-client/pull/312)."""
+    found = re.fullmatch(r"\s*bytes=0-(\d+)\s*", response.headers.get("Range", ""))
+    return int(found.group(1)) + 1 if found else 0
