@@ -86,6 +86,9 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         "PINTEREST_MEDIA_POLL_SECONDS": "1",
         # The stand-in's TikTok finishes processing a video within a poll or two: a poll a second.
         "TIKTOK_STATUS_POLL_SECONDS": "1",
+        # The stand-in's Meta processes a video over a few status polls (video_polls_before_ready),
+        # not a minute or more: look again each second, not every 30.
+        "META_VIDEO_POLL_SECONDS": "1",
     }
 
 

@@ -215,6 +215,8 @@ class Adapter:
         label, problems = self.label, []
         if self.requires_media and not media_urls:
             needed = "at least one image" if IMAGE in kinds else "a video"
+            if IMAGE in kinds and VIDEO in kinds:
+                needed = "at least one image or video"
             what = "a media URL" if IMAGE in kinds else f"a video URL ({', '.join(VIDEO_EXTENSIONS)})"
             problems.append(f"{label} needs {needed}: add {what} or remove {label}.")
         if videos and VIDEO not in kinds:
