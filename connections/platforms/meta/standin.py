@@ -45,7 +45,9 @@ MAX_COMMENT = 8_000
 
 
 class GraphDialect(Dialect):
-    def __init__(self, platform: str, label: str, rate_limit_code: int, usage_type: str, *, processes: str):
+    def __init__(
+        self, platform: str, label: str, rate_limit_code: int, usage_type: str, *, processes: str | None = None
+    ):
         super().__init__(platform, label)
         self.rate_limit_code = rate_limit_code
         self.usage_type = usage_type
