@@ -90,6 +90,9 @@ def stand_in_env(base_url: str) -> dict[str, str]:
         # within a few reads: production reads once a minute.
         "YOUTUBE_PROCESSING_POLL_SECONDS": "1",
         "GOOGLE_BUSINESS_POLL_SECONDS": "1",
+        # The stand-in's Meta processes a video over a few status polls (video_polls_before_ready),
+        # not a minute or more: look again each second, not every 30.
+        "META_VIDEO_POLL_SECONDS": "1",
     }
 
 

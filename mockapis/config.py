@@ -29,6 +29,10 @@ class Config:
     seed: int | None = None
     # Status polls a new Instagram container answers IN_PROGRESS before it is FINISHED.
     container_polls_before_finished: int = 1
+    # Status polls a video answers still processing before it is done: a Facebook video
+    # (video_status "processing", then "ready"), an Instagram Reel or a Threads video container,
+    # or a carousel with a video item (IN_PROGRESS, then FINISHED). Meta takes a minute or more.
+    video_polls_before_ready: int = 2
     ig_daily_limit: int = 50
     # The same text twice on one account within this window is refused as a duplicate.
     duplicate_window_seconds: float = DAY_SECONDS

@@ -11,6 +11,9 @@
   "message", "contains"}``; ``mode``
   one of records.MODES, or ``"none"`` to clear the platform's rules. Rules apply in the order given;
   one with ``contains`` only to requests whose body contains that text (one part of a thread).
+  ``container_error`` / ``container_expired``: what the platform makes while the rule applies (an
+  Instagram or Threads container, a Facebook video) ends in ERROR (with ``message`` as the
+  platform's reason, if given) / EXPIRED; for the platforms whose Dialect ``processes``.
 * ``GET _control/comments?platform=``: comments made (Facebook, Instagram, LinkedIn), oldest first.
 * ``GET|POST _control/media``: media uploaded (Facebook photos, Instagram containers, X media,
   LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
@@ -130,11 +133,13 @@ def rule_from(body: dict[str, Any], *, on: str | None = None) -> Rule | None:
     seconds = body.get("seconds", DEFAULT_SECONDS.get(mode, 0.0))
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
         raise BadRequest("seconds must be a number of seconds, 0 or more")
-    on = on or body.get("on") or (MEDIA if mode in CONTAINER_MODES else "create")
+    processes = DIALECTS[platform].processes
+    if mode in CONTAINER_MODES and processes is None:
+        playing = ", ".join(name for name, dialect in DIALECTS.items() if dialect.processes)
+        raise BadRequest(f"{mode} is for what a platform processes (Meta's containers and videos): {playing}")
+    on = on or body.get("on") or (processes if mode in CONTAINER_MODES else "create")
     if on not in (*KINDS, "any"):
         raise BadRequest(f"on must be one of {', '.join(KINDS)} or any; got {on!r}")
-    if mode in CONTAINER_MODES and platform != "INSTAGRAM":
-        raise BadRequest(f"{mode} is for INSTAGRAM containers")
     message = body.get("message", "")
     if not isinstance(message, str):
         raise BadRequest("message must be text")

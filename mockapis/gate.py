@@ -93,6 +93,10 @@ class Dialect:
 
     platform: str = ""
     label: str = ""
+    # The kind of request that makes something the platform then processes (an Instagram or
+    # Threads container: MEDIA; a Facebook video: CREATE), to which _control/fail's container
+    # modes apply; None where the stand-in processes nothing.
+    processes: str | None = None
 
     def __init__(self, platform: str = "", label: str = "") -> None:
         self.platform = platform or self.platform

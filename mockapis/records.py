@@ -29,7 +29,7 @@ AUTHORIZE = "authorize"
 # (nothing is created); AFTER_CREATE modes let the request create its post first.
 ANSWER_MODES = ("error", "server_error", "timeout", "rate_limit", "token_expired", "token_revoked", "duplicate")
 AFTER_CREATE_MODES = ("accept_then_drop", "accept_then_stall")
-# Instagram containers created while one of these applies end in ERROR / EXPIRED.
+# Meta containers (and Facebook videos) created while one of these applies end in ERROR / EXPIRED.
 CONTAINER_MODES = ("container_error", "container_expired")
 MODES = ANSWER_MODES + AFTER_CREATE_MODES + CONTAINER_MODES
 DEFAULT_SECONDS = {"timeout": 3.0, "accept_then_stall": 3.0, "rate_limit": 60.0}

@@ -220,6 +220,8 @@ class Adapter:
         label, problems = self.label, []
         if self.requires_media and not media_urls:
             needed = "at least one image" if IMAGE in kinds else "a video"
+            if IMAGE in kinds and VIDEO in kinds:
+                needed = "at least one image or video"
             what = "a media URL" if IMAGE in kinds else f"a video URL ({', '.join(VIDEO_EXTENSIONS)})"
             problems.append(f"{label} needs {needed}: add {what} or remove {label}.")
         if videos and VIDEO not in kinds:
@@ -294,7 +296,9 @@ class Adapter:
         made it (by what planrrr chose before sending, or by its text among the account's recent
         posts; for a thread part, among its posts and replies), or None. Called before retrying an
         attempt whose outcome is unknown, however long after: it must not count on anything the
-        platform keeps for less time than planrrr may wait (a rate limit, a person's retry)."""
+        platform keeps for less time than planrrr may wait (a rate limit, a person's retry).
+        What it finds must be public: where the platform processes it first (a Facebook video), it
+        raises NotReady until then, or PermanentError if the processing failed, like ``publish``."""
         raise NotImplementedError
 
     def publishing_limit(self, account: Account) -> int | None:

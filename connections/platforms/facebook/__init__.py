@@ -1,7 +1,7 @@
 """Facebook Pages: docs/platforms/facebook.md."""
 
-from connections.platforms.declaration import Declaration, Setting
-from connections.platforms.meta import GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS
+from connections.platforms.declaration import IMAGE, VIDEO, Declaration, Setting
+from connections.platforms.meta import GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS, META_VIDEO_POLL_SECONDS
 
 DECLARATION = Declaration(
     name="FACEBOOK",
@@ -15,5 +15,9 @@ DECLARATION = Declaration(
     client_id=Setting("FACEBOOK_APP_ID", ""),
     client_secret=Setting("FACEBOOK_APP_SECRET", ""),
     oauth_url=Setting("FACEBOOK_OAUTH_URL", "https://www.facebook.com", standin="facebook-www"),
-    settings=(GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS),
+    settings=(GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS, META_VIDEO_POLL_SECONDS),
+    # Images, or one video (POST /{page-id}/videos with file_url), which Facebook answers at once
+    # and processes before it is public: a video post is PUBLISHED once Facebook says it is ready.
+    media=(IMAGE, VIDEO),
+    waits_until_public=True,
 )

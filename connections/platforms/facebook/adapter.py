@@ -2,20 +2,41 @@
 
 https://developers.facebook.com/docs/pages-api/posts and .../photos. The page access token
 goes in the ``access_token`` form or query field, as facebook-sdk sends it. Facebook fetches
-image URLs itself, so we send URLs, not bytes (after checking them: see base.media_url_problem).
+image and video URLs itself, so we send URLs, not bytes (after checking them: see
+base.media_url_problem).
+
+A video (docs/platforms/facebook.md, "Video"): ``POST /{page-id}/videos`` with ``file_url`` and
+``description`` (https://developers.facebook.com/docs/graph-api/reference/page/videos: "file_url:
+Accessible URL of a video file. Cannot be used with upload_phase") answers ``{"id": <video id>}``
+at once; Facebook then fetches and processes the file, and the video is public once
+``GET /{video-id}?fields=status`` says ``video_status: ready``
+(https://developers.facebook.com/docs/graph-api/reference/video-status). Until then the
+publication waits (NotReady) with the video id in ``draft.state["videoId"]``, so that no attempt
+uploads it twice; ``error`` (with the processing phase's errors) fails it with Facebook's words.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
+from django.utils import timezone
 
-from connections.platforms.base import Account, Draft, Published, parse_time
+from connections.platforms.base import Account, Draft, NotReady, PermanentError, Published, parse_time
+from connections.platforms.config import value_of
 from connections.platforms.facebook import DECLARATION
 from connections.platforms.http import HttpAdapter
+from connections.platforms.kinds import split_media
+from connections.platforms.meta import META_VIDEO_POLL_SECONDS
 from connections.platforms.meta.graph import GraphErrorMixin
+
+# GET /{video-id}?fields=status -> {"status": {"video_status": "processing" | "ready" | "error" |
+# "expired", "processing_progress": 0..100, "uploading_phase": {"status", "errors"},
+# "processing_phase": {"status", "errors": [{"code", "message"}]}, "publishing_phase": {...}}}.
+VIDEO_READY = "ready"
+VIDEO_FAILED = frozenset({"error", "expired"})
+VIDEO_PHASES = ("uploading_phase", "processing_phase", "publishing_phase")
 
 
 class FacebookAdapter(GraphErrorMixin, HttpAdapter):
@@ -24,13 +45,19 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
     max_text_length = 63_206
     # Facebook documents no maximum for attached_media; ten is our own cap, Instagram's too.
     max_images = 10
+    # One video a post, alone: a Page video is a post of its own (attached_media takes photos).
+    max_videos = 1
+    mixes_media = False
     # Facebook comments: 8,000 characters (unverified).
     max_comment_length = 8_000
 
     def publish(self, account: Account, draft: Draft) -> Published:
         """Text: one feed post. One image: one published photo with the text as caption. Several:
-        each uploaded unpublished, then one feed post attaching them all."""
+        each uploaded unpublished, then one feed post attaching them all. A video: uploaded from
+        its URL, published once Facebook has processed it."""
         self.refuse_invalid(draft)
+        if split_media(draft.media_urls)[1]:
+            return self.publish_video(account, draft)
         if not draft.media_urls:
             response = self.post(account, "feed", {"message": draft.text})
             return self.published(response, self.json(response).get("id"))
@@ -53,9 +80,11 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
         return self.published(response, self.json(response).get("id"))
 
     def stage(self, account: Account, draft: Draft) -> None:
-        """Upload the photos unpublished; ``publish`` then attaches them to one feed post."""
+        """Upload the photos unpublished; ``publish`` then attaches them to one feed post. A video
+        is not staged: its upload publishes it (a post cancelled before its time must never reach
+        the page), and Facebook processes it within the wait that follows."""
         self.refuse_invalid(draft)
-        if draft.media_urls:
+        if draft.media_urls and not split_media(draft.media_urls)[1]:
             self.upload_unpublished_photos(account, draft)
 
     def upload_unpublished_photos(self, account: Account, draft: Draft) -> list[str]:
@@ -71,7 +100,60 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
             draft.state["mediaIds"] = list(media_ids)
         return media_ids
 
+    def publish_video(self, account: Account, draft: Draft) -> Published:
+        """The video the draft's earlier attempt uploaded (``state["videoId"]``), or a new upload;
+        then its processing status."""
+        video_id = draft.state.get("videoId")
+        if not video_id:
+            # file_url, not graph-video.facebook.com's upload of bytes: Facebook's own PHP SDK sends a
+            # request without a file to graph.facebook.com (it switches host only to upload one).
+            fields = {"file_url": split_media(draft.media_urls)[1][0], "description": draft.text}
+            response = self.post(account, "videos", fields)
+            video_id = self.json(response).get("id")
+            if not video_id:
+                raise self.malformed(response, "no video id")
+            self.keep_video(draft, str(video_id))
+        return self.video_ready(account, draft, str(video_id))
+
+    def keep_video(self, draft: Draft, video_id: str) -> None:
+        draft.state["videoId"] = video_id
+        draft.state["mediaIds"] = [video_id]
+
+    def video_ready(self, account: Account, draft: Draft, video_id: str) -> Published:
+        """The video as a post once Facebook says it is ``ready``; raises NotReady while it is
+        processing, PermanentError if processing failed (with Facebook's reasons), after which
+        the next attempt (a person's retry) uploads it anew."""
+        response = self.request("GET", f"/{video_id}", account=account, params={"fields": "status"})
+        status = self.json(response).get("status")
+        state = status.get("video_status") if isinstance(status, dict) else None
+        if not isinstance(state, str) or not state:
+            raise self.malformed(response, "no video_status")
+        if state == VIDEO_READY:
+            slow_down_until, usage = self.slow_down(response)
+            return Published(
+                external_id=video_id,
+                url=f"https://www.facebook.com/{account.account_id}/videos/{video_id}",
+                metadata={"usage": usage} if usage else {},
+                slow_down_until=slow_down_until,
+            )
+        if state in VIDEO_FAILED:
+            draft.state.pop("videoId", None)
+            draft.state.pop("mediaIds", None)
+            draft.state["failedVideos"] = [*draft.state.get("failedVideos", []), video_id]
+            raise PermanentError(
+                f"Facebook API error: could not process the video (video {video_id} is {state}): "
+                f"{video_reasons(status) or 'no reason given'}"
+            )
+        progress = status.get("processing_progress")
+        done = f", {progress} % done" if isinstance(progress, int) and not isinstance(progress, bool) else ""
+        raise NotReady(
+            f"Facebook is still processing the video (video {video_id} is {state}{done}).",
+            retry_at=timezone.now() + timedelta(seconds=value_of(META_VIDEO_POLL_SECONDS)),
+        )
+
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        if split_media(draft.media_urls)[1]:
+            return self.find_video(account, draft, since)
         params = {
             "fields": "id,message,created_time",
             "since": int(since.timestamp()),
@@ -87,6 +169,45 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
                     return str(post["id"])
         return None
 
+    def find_video(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        """The video an attempt since ``since`` uploaded, among the page's videos, by the
+        description planrrr sent (GET /{page-id}/videos?type=uploaded -> {"data": [{"id",
+        "description", "created_time"}]}, newest first); None if there is none. A video found is
+        kept in ``draft.state`` and counts only once processed: NotReady while Facebook
+        processes it, PermanentError if it failed, so the post is PUBLISHED only once public.
+        A video whose processing failed before is never taken again."""
+        video_id = draft.state.get("videoId")
+        if not video_id:
+            video_id = self.find_uploaded_video(account, draft, since)
+            if video_id is None:
+                return None
+            self.keep_video(draft, video_id)
+        return self.video_ready(account, draft, str(video_id)).external_id
+
+    def find_uploaded_video(self, account: Account, draft: Draft, since: datetime) -> str | None:
+        failed = {str(video) for video in draft.state.get("failedVideos", [])}
+        params = {
+            "fields": "id,description,created_time",
+            "type": "uploaded",
+            "since": int(since.timestamp()),
+            "limit": 100,
+        }
+        for videos in self.graph_pages(account, f"/{account.account_id}/videos", params):
+            recent = False
+            for video in videos:
+                if not isinstance(video, dict) or not video.get("id"):
+                    continue
+                created = parse_time(video.get("created_time"))
+                if created is not None and created < since:
+                    continue
+                recent = True
+                # Graph leaves an empty description out.
+                if (video.get("description") or "") == draft.text and str(video["id"]) not in failed:
+                    return str(video["id"])
+            if not recent:
+                return None  # ``since`` may not filter this edge: a page older than the attempt is the last
+        return None
+
     def post(self, account: Account, edge: str, fields: dict) -> requests.Response:
         return self.request("POST", f"/{account.account_id}/{edge}", account=account, data=fields)
 
@@ -100,3 +221,16 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
             metadata={"usage": usage} if usage else {},
             slow_down_until=slow_down_until,
         )
+
+
+def video_reasons(status: dict) -> str:
+    """Facebook's words for a failed video: each phase's errors (``{"code", "message"}``), in
+    order, as "message (code N)"."""
+    reasons = []
+    for phase in VIDEO_PHASES:
+        errors = status.get(phase, {}).get("errors") if isinstance(status.get(phase), dict) else None
+        for error in errors if isinstance(errors, list) else []:
+            if isinstance(error, dict) and error.get("message"):
+                code = f" (code {error['code']})" if error.get("code") is not None else ""
+                reasons.append(f"{error['message']}{code}")
+    return "; ".join(reasons)

@@ -6,6 +6,14 @@
 * ``POST /v{N}/{page-id}/photos`` ``url``, ``caption``[, ``published=false``] ->
   ``{"id": photo_id, "post_id": "{page_id}_{post_id}"}`` (no ``post_id`` when unpublished).
   The image is really fetched from ``url``; failing that: code 324.
+* ``POST /v{N}/{page-id}/videos`` ``file_url``, ``description``[, ``title``] -> ``{"id": video_id}``
+  (request kind CREATE). The video is really fetched from ``file_url`` (mockapis.media.fetch_video);
+  failing that: code 389 "Unable to fetch video file from URL". Facebook then processes it:
+  ``GET /v{N}/{video-id}?fields=status`` (connections/platforms/meta/standin.py) answers
+  ``video_status`` ``processing`` for ``video_polls_before_ready`` polls, then ``ready`` (the page's
+  post is made then, under the video's id), or ``error`` with the processing phase's errors when
+  ``_control/fail`` said ``container_error`` (its ``message`` the reason) on the upload.
+  ``GET`` the edge lists the page's videos, newest first (``fields``, ``since``, ``limit``).
 
 What Facebook and Instagram share (the error envelope, usage headers, any node, comments) is
 connections/platforms/meta/standin.py; Facebook Login is standin_auth.
@@ -14,6 +22,7 @@ connections/platforms/meta/standin.py; Facebook Login is standin_auth.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
@@ -21,15 +30,17 @@ from django.urls import include, path, re_path
 
 from connections.platforms.facebook import DECLARATION
 from connections.platforms.meta import standin as graph
-from connections.platforms.meta.standin import GRAPH, GraphDialect, graph_time, listing, node
+from connections.platforms.meta.standin import GRAPH, GraphDialect, graph_time, listing, node, processing_fate
 from mockapis.gate import Call, endpoint
-from mockapis.media import FetchError, Image, fetch_image, sniff
+from mockapis.media import FetchError, Image, fetch_image, fetch_video, sniff
 from mockapis.records import CREATE, MEDIA, READ
 from mockapis.state import store
 
 MAX_MESSAGE = 63_206
 
-FACEBOOK = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=32, usage_type="pages")
+# A video's upload is what Facebook then processes (and publishes): _control/fail's container modes
+# apply to the create requests.
+FACEBOOK = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=32, usage_type="pages", processes=CREATE)
 
 
 @endpoint(FACEBOOK, {"POST": CREATE, "GET": READ}, account=node)
@@ -142,6 +153,63 @@ def photos(call: Call, node: str, **_: Any) -> HttpResponse:
     return JsonResponse({"id": photo_id, "post_id": post.id})
 
 
+@endpoint(FACEBOOK, {"POST": CREATE, "GET": READ}, account=node)
+def videos(call: Call, node: str, **_: Any) -> HttpResponse:
+    if call.request.method == "GET":
+        with store.lock:
+            page = [dict(v) for v in store.objects["videos"].values() if v["page"] == node]
+        items = [
+            {
+                "id": v["id"],
+                "description": v["description"],
+                "title": v["title"],
+                "created_time": graph_time(v["created"]),
+                "updated_time": graph_time(v["created"]),
+                "_ts": v["created"],
+            }
+            for v in reversed(page)
+        ]
+        return listing(call, items, "id,description,updated_time")
+
+    if call.param("upload_phase") or call.files:
+        return FACEBOOK.invalid(call, "The stand-in takes a video by file_url only (no upload_phase, no source)")
+    file_url, description = call.param("file_url"), str(call.param("description") or "")
+    if not file_url:
+        return FACEBOOK.invalid(call, "Requires one of the params: source, file_url, fbuploader_video_file_chunk")
+    if len(description) > MAX_MESSAGE:
+        return FACEBOOK.invalid(
+            call, f"The description is {len(description):,} characters; the limit is {MAX_MESSAGE:,}"
+        )
+    try:
+        video = fetch_video(file_url, store.config.fetch_timeout_seconds)
+    except FetchError as err:
+        call.outcome = "media_fetch_failed"
+        return FACEBOOK.error(389, f"(#389) Unable to fetch video file from URL: {err}")
+    fate, reason = processing_fate(call)
+    video_id = store.digits(16)
+    store.put(
+        "videos",
+        video_id,
+        {
+            "id": video_id,
+            "page": node,
+            "file_url": file_url,
+            "description": description,
+            "title": str(call.param("title") or ""),
+            "published": published(call),
+            "size": video.size,
+            "polls": 0,
+            "fate": fate,
+            "reason": reason,
+            "post_id": None,
+            "created": time.time(),
+        },
+    )
+    store.add_media("FACEBOOK", node, video_id, source=file_url, size=video.size, content_type=video.content_type)
+    call.outcome = "uploaded"
+    return JsonResponse({"id": video_id})
+
+
 def _uploaded(source) -> Image:
     head = source.read(64 * 1024)
     image = sniff(head, source.size)
@@ -154,6 +222,7 @@ urlpatterns = [
     path("", include("connections.platforms.facebook.standin_auth")),
     re_path(GRAPH + r"/(?:feed|posts|published_posts)/?$", feed),
     re_path(GRAPH + r"/photos/?$", photos),
+    re_path(GRAPH + r"/videos/?$", videos),
     # Graph's routes for any node (an object, its comments), after every more specific one.
     *graph.urlpatterns,
 ]

@@ -1,10 +1,13 @@
 """Instagram professional accounts through the Graph API's content publishing.
 
 https://developers.facebook.com/docs/instagram-platform/content-publishing: a post is a
-*container* made from image URLs (Instagram fetches them), which Instagram processes
+*container* made from media URLs (Instagram fetches them), which Instagram processes
 (``status_code`` IN_PROGRESS, then FINISHED) before ``media_publish`` can turn it into a post.
-One image is one container; 2..10 are child containers (``is_carousel_item=true``) gathered
-in a CAROUSEL container.
+One image is one container; one video is a Reel (``media_type=REELS``, ``video_url``: "Beginning
+November 9, 2023, the VIDEO value for media_type will no longer be supported. Use the REELS media
+type", https://developers.facebook.com/docs/graph-api/changelog/out-of-cycle-changes/june-28-2022);
+2..10 items, images and videos mixed, are child containers (``is_carousel_item=true``; a video
+child ``media_type=VIDEO``) gathered in a CAROUSEL container.
 
 Publishing is spread over attempts rather than waiting here: containers made are kept in
 ``draft.state`` (``mediaIds``: the single or child containers, ``containerId``: the one to
@@ -29,8 +32,10 @@ from connections.platforms.base import (
     RateLimited,
     parse_time,
 )
+from connections.platforms.declaration import VIDEO
 from connections.platforms.http import HttpAdapter
 from connections.platforms.instagram import DECLARATION
+from connections.platforms.kinds import media_kind
 from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
 
@@ -53,8 +58,17 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     # "caption: maximum 2200 characters, 30 hashtags, and 20 @ tags"; carousels take up to 10 items.
     max_text_length = 2_200
     max_hashtags = 30
-    max_images = 10
+    # "Carousels are limited to 10 images, videos, or a mix of the two" (content publishing guide).
+    max_images = max_videos = max_carousel_items = 10
+    mixes_media = True
     requires_media = True
+    # https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user/media:
+    # share_to_feed (Reels only). planrrr sends true unless a variant says otherwise: a scheduled Reel
+    # is meant to be seen on the profile, as a post would be.
+    options = {
+        "shareToFeed": "A Reel only: true (the default) shows it in the profile's feed as well as the Reels "
+        "tab, false in the Reels tab only."
+    }
     # A comment's text is "text" in the comments edge; 2,200 characters like a caption (unverified).
     comment_text_field = "text"
     max_comment_length = 2_200
@@ -71,6 +85,15 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
             problems.append(
                 f"Instagram allows at most {self.max_hashtags} hashtags; this post has {hashtags}. "
                 f"Remove {hashtags - self.max_hashtags}."
+            )
+        return problems
+
+    def options_problems(self, options: dict, *, details: dict) -> list[str]:
+        problems = super().options_problems(options, details=details)
+        if "shareToFeed" in options and not isinstance(options["shareToFeed"], bool):
+            problems.append(
+                f"Instagram's shareToFeed is true or false; it is {options['shareToFeed']!r}: "
+                "write true or false without quotes."
             )
         return problems
 
@@ -114,7 +137,8 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
 
     def stage(self, account: Account, draft: Draft) -> None:
         """Create the container(s) ahead of the slot (they live 24 hours); Instagram processes
-        them meanwhile, so ``publish`` finds them FINISHED and only calls media_publish."""
+        them meanwhile (a video for a minute or more), so ``publish`` finds them FINISHED and only
+        calls media_publish."""
         self.refuse_invalid(draft)
         if not draft.state.get("containerId"):
             self.create_container(account, draft)
@@ -124,12 +148,19 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
         so that a retry after a failure half-way makes none of them twice."""
         if len(draft.media_urls) == 1:
             url = draft.media_urls[0]
-            container_id = self.create_media(account, {"image_url": url, "caption": draft.text}, url=url)
+            if media_kind(url) == VIDEO:
+                share = draft.options.get("shareToFeed", True) is not False
+                fields = {"media_type": "REELS", "video_url": url, "share_to_feed": str(share).lower()}
+            else:
+                fields = {"image_url": url}
+            container_id = self.create_media(account, {**fields, "caption": draft.text}, url=url)
             draft.state["mediaIds"] = [container_id]
         else:
             children = [str(child) for child in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
             for url in draft.media_urls[len(children) :]:
-                children.append(self.create_media(account, {"image_url": url, "is_carousel_item": "true"}, url=url))
+                # A carousel's video item is media_type=VIDEO (REELS is for a video alone).
+                item = {"media_type": "VIDEO", "video_url": url} if media_kind(url) == VIDEO else {"image_url": url}
+                children.append(self.create_media(account, {**item, "is_carousel_item": "true"}, url=url))
                 draft.state["mediaIds"] = list(children)
             container_id = self.create_media(
                 account, {"media_type": "CAROUSEL", "children": ",".join(children), "caption": draft.text}

@@ -1,6 +1,8 @@
 """What Instagram and Threads share: a post is a *container* Meta processes (IN_PROGRESS, then
 FINISHED) before it can be published, kept in ``draft.state`` (``containerId``, and the child
-containers of a carousel in ``mediaIds``) so that a retry never makes one twice.
+containers of a carousel in ``mediaIds``) so that a retry never makes one twice. A video
+(an Instagram Reel, a Threads video, a carousel's video item) is processed for longer than an
+image: it is looked at again every META_VIDEO_POLL_SECONDS rather than every few seconds.
 
 https://developers.facebook.com/docs/instagram-platform/content-publishing,
 https://developers.facebook.com/docs/threads/posts: a container lives 24 hours (EXPIRED), may
@@ -16,6 +18,9 @@ from typing import ClassVar
 from django.utils import timezone
 
 from connections.platforms.base import Account, Draft, NotReady, PermanentError, Published, TransientError
+from connections.platforms.config import value_of
+from connections.platforms.kinds import split_media
+from connections.platforms.meta import META_VIDEO_POLL_SECONDS
 
 
 class ContainerMixin:
@@ -29,8 +34,30 @@ class ContainerMixin:
     # ("in the account's recent media").
     container_holds: ClassVar[str]
     recent_posts: ClassVar[str]
-    # How soon to look again at a container still IN_PROGRESS, without holding a worker.
+    # How soon to look again at a container of images still IN_PROGRESS, without holding a worker
+    # (one with a video: META_VIDEO_POLL_SECONDS).
     container_poll_interval: ClassVar[timedelta] = timedelta(seconds=2)
+    # The items one carousel may hold, images and videos together.
+    max_carousel_items: ClassVar[int]
+
+    def media_problems(self, media_urls: list[str]) -> list[str]:
+        """The base's rules, plus a carousel's size when it mixes images and videos (each kind's own
+        maximum is the base's)."""
+        problems = super().media_problems(media_urls)
+        images, videos = split_media(media_urls)
+        items, most = len(images) + len(videos), self.max_carousel_items
+        if images and videos and items > most:
+            problems.append(
+                f"{self.label} takes at most {most} items in a carousel, images and videos together; this post "
+                f"has {items} ({len(images)} images, {len(videos)} videos): remove {items - most}."
+            )
+        return problems
+
+    def container_wait(self, draft: Draft) -> timedelta:
+        """How soon to look again at the draft's container while Meta processes it."""
+        if split_media(draft.media_urls)[1]:
+            return timedelta(seconds=value_of(META_VIDEO_POLL_SECONDS))
+        return self.container_poll_interval
 
     def container_ready(self, account: Account, draft: Draft, container_id: str) -> Published | None:
         """None when the container is FINISHED (publish it); the post when an earlier publish
@@ -43,7 +70,7 @@ class ContainerMixin:
         if status == "IN_PROGRESS":
             raise NotReady(
                 f"{self.label} is still processing {self.container_holds} (container {container_id} is IN_PROGRESS).",
-                retry_at=timezone.now() + self.container_poll_interval,
+                retry_at=timezone.now() + self.container_wait(draft),
             )
         if status == "EXPIRED":
             # Containers live 24 hours; children expire with their carousel. Make new ones.

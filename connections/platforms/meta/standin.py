@@ -1,7 +1,8 @@
 """Meta's Graph API as Facebook Pages and Instagram content publishing share it
 (docs/platforms/facebook.md, docs/platforms/instagram.md): its error envelope and usage headers
 (:class:`GraphDialect`), its edge pages (``listing``), ``GET /v{N}/{id}`` for any object (an
-Instagram container's status among them) and the comments on a post. Facebook's own endpoints are
+Instagram container's status and a Facebook video's among them), what Meta processes (a container,
+a video: ``processing_fate``, ``polls_needed``) and the comments on a post. Facebook's own endpoints are
 in connections/platforms/facebook/standin.py, Instagram's in .../instagram/standin.py; these
 shared routes are mounted with Facebook's.
 
@@ -44,10 +45,13 @@ MAX_COMMENT = 8_000
 
 
 class GraphDialect(Dialect):
-    def __init__(self, platform: str, label: str, rate_limit_code: int, usage_type: str):
+    def __init__(
+        self, platform: str, label: str, rate_limit_code: int, usage_type: str, *, processes: str | None = None
+    ):
         super().__init__(platform, label)
         self.rate_limit_code = rate_limit_code
         self.usage_type = usage_type
+        self.processes = processes
 
     def token(self, call: Call) -> str | None:
         # facebook-sdk sends access_token as a query or form field; Graph also takes a header.
@@ -197,6 +201,25 @@ def _unix(value: Any) -> float | None:
             return None
 
 
+# --- what Meta processes: containers, Facebook videos ---------------------------------------
+
+
+def processing_fate(call: Call) -> tuple[str | None, str]:
+    """What the container (or Facebook video) this request makes ends in, by the _control/fail
+    rule that applies to it: ("ERROR", the rule's message as the platform's reason, "" for the
+    platform's own default) for container_error, ("EXPIRED", "") for container_expired, else
+    (None, "")."""
+    mode = call.rule.mode if call.rule else ""
+    fate = {"container_error": "ERROR", "container_expired": "EXPIRED"}.get(mode)
+    return fate, (call.rule.message if fate == "ERROR" and call.rule else "")
+
+
+def polls_needed(video: bool, images: int) -> int:
+    """Status polls a new container answers still processing: ``images`` (the platform's figure)
+    for images, ``video_polls_before_ready`` when it holds a video."""
+    return store.config.video_polls_before_ready if video else images
+
+
 # --- Instagram containers, readable as any node -------------------------------------------
 
 STATUS_TEXT = {
@@ -209,19 +232,77 @@ STATUS_TEXT = {
 
 
 def container_status(container: dict, *, poll: bool) -> str:
-    """IN_PROGRESS for the first ``container_polls_before_finished`` status polls, then FINISHED
-    (or the fate _control/fail gave it); PUBLISHED once published; EXPIRED after 24 hours."""
+    """IN_PROGRESS for the first ``container_polls_before_finished`` status polls (a container with
+    a video: ``video_polls_before_ready``), then FINISHED (or the fate _control/fail or a video that
+    could not be fetched gave it); PUBLISHED once published; EXPIRED after 24 hours."""
     with store.lock:
         if container["media_id"]:
             return "PUBLISHED"
         if time.time() - container["created"] > DAY_SECONDS:
             return "EXPIRED"
-        if container["in_progress_answers"] < store.config.container_polls_before_finished:
-            if not poll:
-                return "IN_PROGRESS"
-            container["in_progress_answers"] += 1
+        needed = polls_needed(container.get("video", False), store.config.container_polls_before_finished)
+        if container["in_progress_answers"] < needed:
+            if poll:
+                container["in_progress_answers"] += 1
             return "IN_PROGRESS"
         return container["fate"] or "FINISHED"
+
+
+def container_text(container: dict, status: str) -> str:
+    """The container's ``status`` field: Instagram's words for its status_code, its own reason for
+    an ERROR when it has one."""
+    if status == "ERROR" and container.get("reason"):
+        return str(container["reason"])
+    return STATUS_TEXT[status]
+
+
+# --- Facebook videos, readable as any node ----------------------------------------------------
+
+# What the stand-in's Facebook says of a video it could not process, unless told otherwise.
+VIDEO_ERROR = (6000, "There was a problem uploading your video file. Please try again with another file.")
+
+
+def video_status(video: dict, *, poll: bool) -> dict:
+    """A Facebook video's ``status`` (https://developers.facebook.com/docs/graph-api/reference/video-status):
+    ``processing`` for its first ``video_polls_before_ready`` polls, then ``ready`` (or ``error``
+    / ``expired``, its fate), with the upload, processing and publishing phases. Ready, it becomes
+    the page's post, under the video's id."""
+    with store.lock:
+        needed = store.config.video_polls_before_ready
+        if video["polls"] < needed:
+            if poll:
+                video["polls"] += 1
+            state = "processing"
+        else:
+            state = {"ERROR": "error", "EXPIRED": "expired"}.get(video["fate"] or "", "ready")
+        publish = state == "ready" and not video["post_id"]
+        if publish:
+            video["post_id"] = video["id"]
+        polls = video["polls"]
+    if publish:
+        store.create_post(
+            FACEBOOK,
+            video["page"],
+            video["description"],
+            make_id=lambda: video["id"],
+            media_ids=[video["id"]],
+            reject_duplicates=False,
+            media_type="VIDEO",
+        )
+    processing = {"processing": "in_progress", "error": "error"}.get(state, "complete")
+    body: dict[str, Any] = {
+        "video_status": state,
+        "processing_progress": 100 if state == "ready" else min(99, polls * 100 // (needed + 1)),
+        "uploading_phase": {"status": "complete", "bytes_transferred": video["size"]},
+        "processing_phase": {"status": processing},
+        "publishing_phase": {"status": "complete" if state == "ready" else "not_started"},
+    }
+    if state == "ready":
+        body["publishing_phase"].update(publish_status="published", publish_time=graph_time(video["created"]))
+    if state == "error":
+        code, message = VIDEO_ERROR
+        body["processing_phase"]["errors"] = [{"code": code, "message": video["reason"] or message}]
+    return body
 
 
 # --- any node -------------------------------------------------------------------------------
@@ -238,6 +319,9 @@ def _node_owner(call: Call, kwargs: dict) -> str:
     container = store.get("containers", node_id)
     if container:
         return container["owner"]
+    video = store.get("videos", node_id)
+    if video:
+        return video["page"]
     photo = store.get("photos", node_id)
     if photo:
         return photo["page"]
@@ -247,14 +331,26 @@ def _node_owner(call: Call, kwargs: dict) -> str:
 
 @endpoint(_node_platform, {"GET": READ}, account=_node_owner)
 def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
-    """``GET /{id}``: an Instagram container's status, or a post, photo or Instagram media."""
+    """``GET /{id}``: an Instagram container's status, a Facebook video's, or a post, photo or
+    Instagram media."""
     wanted = requested_fields(call, "id")
     container = store.get("containers", node)
     if container is not None:
         item = {"id": node}
         if "status_code" in wanted or "status" in wanted:
             status = container_status(container, poll=True)
-            item.update(status_code=status, status=STATUS_TEXT[status])
+            item.update(status_code=status, status=container_text(container, status))
+        return JsonResponse(pick(item, wanted))
+    video = store.get("videos", node)
+    if video is not None:
+        item = {
+            "id": node,
+            "description": video["description"],
+            "created_time": graph_time(video["created"]),
+            "published": video["published"],
+        }
+        if "status" in wanted:
+            item["status"] = video_status(video, poll=True)
         return JsonResponse(pick(item, wanted))
     post = store.find_post(call.platform, node)
     if post is not None:

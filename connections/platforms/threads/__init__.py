@@ -1,7 +1,7 @@
 """Threads (Meta's Threads API): docs/platforms/threads.md."""
 
-from connections.platforms.declaration import IMAGE, Cap, Declaration, Setting
-from connections.platforms.meta import GRAPH_RATE_LIMIT_BACKOFF_SECONDS
+from connections.platforms.declaration import IMAGE, VIDEO, Cap, Declaration, Setting
+from connections.platforms.meta import GRAPH_RATE_LIMIT_BACKOFF_SECONDS, META_VIDEO_POLL_SECONDS
 
 # The Threads API's own version, not the Graph API's (https://graph.threads.net/v1.0/...).
 THREADS_API_VERSION = Setting("THREADS_API_VERSION", "v1.0")
@@ -20,13 +20,18 @@ DECLARATION = Declaration(
     client_id=Setting("THREADS_APP_ID", ""),
     client_secret=Setting("THREADS_APP_SECRET", ""),
     oauth_url=Setting("THREADS_OAUTH_URL", "https://threads.net", standin="threads-www"),
-    settings=(THREADS_API_VERSION, THREADS_PUBLISH_WAIT_SECONDS, GRAPH_RATE_LIMIT_BACKOFF_SECONDS),
+    settings=(
+        THREADS_API_VERSION,
+        THREADS_PUBLISH_WAIT_SECONDS,
+        GRAPH_RATE_LIMIT_BACKOFF_SECONDS,
+        META_VIDEO_POLL_SECONDS,
+    ),
     # "Threads profiles are limited to 250 API-published posts within a 24-hour moving period"
     # (carousels count as one); GET /{threads-user-id}/threads_publishing_limit reports the
     # account's own (config.quota_total). Its 1,000 replies a day are not a cap here: a cap counts
     # posts, and a thread's replies are parts of one post (the platform's refusal is a wait).
     caps=(Cap(count=250, window_seconds=24 * 3600, live=True),),
-    # VIDEO (media_type=VIDEO, video_url, a container processed IN_PROGRESS like Instagram's) is
-    # later work: the adapter takes images only until then.
-    media=(IMAGE,),
+    # A video is a container (media_type=VIDEO, video_url) processed like Instagram's; a carousel
+    # mixes images and videos.
+    media=(IMAGE, VIDEO),
 )

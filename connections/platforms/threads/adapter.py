@@ -1,8 +1,9 @@
 """Threads through Meta's Threads API (docs/platforms/threads.md).
 
 https://developers.facebook.com/docs/threads/posts: a post is a *container* (``POST
-/{threads-user-id}/threads`` with ``media_type`` TEXT or IMAGE, or CAROUSEL over child
-containers made with ``is_carousel_item=true``), then ``POST /{threads-user-id}/threads_publish``
+/{threads-user-id}/threads`` with ``media_type`` TEXT, IMAGE (``image_url``) or VIDEO
+(``video_url``), or CAROUSEL over child containers, images and videos mixed, made with
+``is_carousel_item=true``), then ``POST /{threads-user-id}/threads_publish``
 ``creation_id`` makes it a post. A reply (a thread's next part, a first comment) is a container
 with ``reply_to_id``.
 
@@ -11,7 +12,10 @@ subcode 4279009) although nothing is wrong: Threads has not finished making it. 
 (NotReady), never a failure. As with Instagram, the containers made are kept in ``draft.state``
 (``mediaIds``, ``containerId``) so that no attempt makes them twice.
 
-Video (``media_type=VIDEO``, ``video_url``) is later work: the declaration takes images only.
+A video container is processed for a while (IN_PROGRESS; "FAILED_DOWNLOADING_VIDEO",
+"FAILED_PROCESSING_VIDEO" and the like in ``error_message`` when it fails:
+https://developers.facebook.com/docs/threads/troubleshooting), looked at again every
+META_VIDEO_POLL_SECONDS (connections/platforms/meta/containers.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from connections.platforms.base import (
     parse_time,
 )
 from connections.platforms.config import value_of
+from connections.platforms.declaration import VIDEO
 from connections.platforms.http import HttpAdapter
+from connections.platforms.kinds import media_kind
 from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
 from connections.platforms.threads import DECLARATION, THREADS_API_VERSION, THREADS_PUBLISH_WAIT_SECONDS
@@ -58,6 +64,13 @@ def _counted_length(character: str) -> int:
     return 1
 
 
+def item_fields(url: str) -> dict:
+    """A media URL as a container's fields: IMAGE with ``image_url``, or VIDEO with ``video_url``."""
+    if media_kind(url) == VIDEO:
+        return {"media_type": "VIDEO", "video_url": url}
+    return {"media_type": "IMAGE", "image_url": url}
+
+
 class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
     # A container's status: GET /{threads-container-id}?fields=status,error_message; ERROR comes
@@ -67,14 +80,16 @@ class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     container_holds, recent_posts = "the post", "among the account's recent posts"
     # "Text posts are limited to 500 characters" (https://developers.facebook.com/docs/threads/posts).
     max_text_length = 500
-    # Carousels: 2 to 20 items (https://developers.facebook.com/docs/threads/posts#carousel-posts).
-    max_images = 20
+    # Carousels: 2 to 20 items, images, videos or both
+    # (https://developers.facebook.com/docs/threads/posts#carousel-posts).
+    max_images = max_videos = max_carousel_items = 20
+    mixes_media = True
     # A reply is a container with reply_to_id: a thread's parts reply each to the one before.
     supports_threads = True
     # A first comment is a reply of the account to its own post, 500 characters like any post.
     max_comment_length = 500
     # An image container is usually FINISHED within seconds; the troubleshooting page suggests a
-    # status query a minute for videos, which are not taken yet.
+    # status query a minute for videos (META_VIDEO_POLL_SECONDS: containers.ContainerMixin).
     container_poll_interval = timedelta(seconds=2)
     # The 24-hour publishing limit rolls: an hour frees the oldest slots at the earliest sensible
     # retry (threads_publishing_limit has no reset time).
@@ -161,7 +176,7 @@ class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
 
     def stage(self, account: Account, draft: Draft) -> None:
         """Make the container(s) ahead of the slot (they live 24 hours): Threads has long finished
-        them when ``publish`` calls threads_publish, so no "media not found" wait."""
+        them (a video too, usually) when ``publish`` calls threads_publish, so no wait then."""
         self.refuse_invalid(draft)
         if not draft.state.get("containerId"):
             self.create_container(account, draft)
@@ -175,14 +190,12 @@ class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
             draft.state["mediaIds"] = []
         elif len(draft.media_urls) == 1:
             url = draft.media_urls[0]
-            fields = {"media_type": "IMAGE", "image_url": url, "text": draft.text, **reply}
-            container_id = self.create_media(account, fields, url=url)
+            container_id = self.create_media(account, {**item_fields(url), "text": draft.text, **reply}, url=url)
             draft.state["mediaIds"] = [container_id]
         else:
             children = [str(child) for child in draft.state.get("mediaIds", [])][: len(draft.media_urls)]
             for url in draft.media_urls[len(children) :]:
-                fields = {"media_type": "IMAGE", "image_url": url, "is_carousel_item": "true"}
-                children.append(self.create_media(account, fields, url=url))
+                children.append(self.create_media(account, {**item_fields(url), "is_carousel_item": "true"}, url=url))
                 draft.state["mediaIds"] = list(children)
             container_id = self.create_media(
                 account, {"media_type": "CAROUSEL", "children": ",".join(children), "text": draft.text, **reply}

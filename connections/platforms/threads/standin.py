@@ -1,12 +1,15 @@
 """The Threads API as planrrr meets it (docs/platforms/threads.md), under ``threads/``:
 
-* ``POST /v1.0/{threads-user-id}/threads`` ``media_type`` TEXT | IMAGE | CAROUSEL, ``text``,
-  ``image_url``, ``is_carousel_item``, ``children``, ``reply_to_id`` -> ``{"id": container_id}``
-  (request kind MEDIA: nothing is public yet); ``GET`` lists the account's posts, newest first
-  (``since``, ``until``, ``limit``, ``after``), ``.../replies`` its replies.
+* ``POST /v1.0/{threads-user-id}/threads`` ``media_type`` TEXT | IMAGE | VIDEO | CAROUSEL, ``text``,
+  ``image_url``, ``video_url``, ``is_carousel_item``, ``children``, ``reply_to_id`` -> ``{"id":
+  container_id}`` (request kind MEDIA: nothing is public yet); ``GET`` lists the account's posts,
+  newest first (``since``, ``until``, ``limit``, ``after``), ``.../replies`` its replies. A video is
+  really fetched (mockapis.media.fetch_video); one that cannot be makes a container that ends in
+  ERROR with ``FAILED_DOWNLOADING_VIDEO``, as Threads fetches a video while it processes it.
 * ``GET /v1.0/{container-id}?fields=status,error_message`` -> IN_PROGRESS for
-  ``threads_polls_before_finished`` polls, then FINISHED (or ERROR / EXPIRED when ``_control/fail``
-  says ``container_error`` / ``container_expired`` on ``media``), PUBLISHED once published.
+  ``threads_polls_before_finished`` polls (``video_polls_before_ready`` for a container with a
+  video), then FINISHED (or ERROR / EXPIRED when ``_control/fail`` says ``container_error`` (its
+  ``message`` the error_message) / ``container_expired`` on ``media``), PUBLISHED once published.
 * ``POST /v1.0/{threads-user-id}/threads_publish`` ``creation_id`` -> ``{"id": media_id}`` (kind
   CREATE); a container younger than ``threads_publish_lag_seconds``, IN_PROGRESS or unknown:
   code 24, subcode 4279009 "Media Not Found", as Threads answers a publish that comes too early;
@@ -28,12 +31,21 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from django.urls import include, path, re_path
 
-from connections.platforms.meta.standin import VERSION, GraphDialect, graph_time, listing, pick, requested_fields
+from connections.platforms.meta.standin import (
+    VERSION,
+    GraphDialect,
+    graph_time,
+    listing,
+    pick,
+    polls_needed,
+    processing_fate,
+    requested_fields,
+)
 from connections.platforms.threads import DECLARATION
 from connections.platforms.threads.adapter import _counted_length
 from mockapis.config import DAY_SECONDS
 from mockapis.gate import Call, endpoint
-from mockapis.media import FetchError, fetch_image
+from mockapis.media import FetchError, fetch_image, fetch_video
 from mockapis.records import CREATE, MEDIA, READ
 from mockapis.state import store
 
@@ -53,7 +65,7 @@ class ThreadsDialect(GraphDialect):
         """Threads documents no usage headers (its limits are per app and user, in impressions)."""
 
 
-THREADS = ThreadsDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=4, usage_type="threads")
+THREADS = ThreadsDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=4, usage_type="threads", processes=MEDIA)
 
 
 def node(call: Call, kwargs: dict) -> str:
@@ -107,8 +119,10 @@ def threads_edge(call: Call, node: str, **_: Any) -> HttpResponse:
     reply_to = str(call.param("reply_to_id") or "")
     if reply_to and store.find_post("THREADS", reply_to) is None:
         return THREADS.invalid(call, f"Param reply_to_id is not a Threads post: {reply_to}")
-    image_url = call.param("image_url")
+    image_url, video_url = call.param("image_url"), call.param("video_url")
     children: list[str] = []
+    fate, reason = processing_fate(call)
+    video = media_type == "VIDEO"
     if media_type == "TEXT":
         if not text:
             return THREADS.invalid(call, "Param text is required for media_type TEXT.")
@@ -120,6 +134,15 @@ def threads_edge(call: Call, node: str, **_: Any) -> HttpResponse:
         except FetchError as err:
             call.outcome = "media_fetch_failed"
             return THREADS.invalid(call, f"The media could not be fetched from this URI: {err}.")
+    elif media_type == "VIDEO":
+        if not video_url:
+            return THREADS.invalid(call, "Param video_url is required for media_type VIDEO.")
+        try:
+            fetch_video(video_url, store.config.fetch_timeout_seconds)
+        except FetchError:
+            # Threads fetches a video while it processes the container: the container fails.
+            call.outcome = "media_fetch_failed"
+            fate, reason = "ERROR", "FAILED_DOWNLOADING_VIDEO"
     elif media_type == "CAROUSEL":
         children = [c.strip() for c in str(call.param("children") or "").split(",") if c.strip()]
         if not 2 <= len(children) <= MAX_CAROUSEL:
@@ -128,12 +151,18 @@ def threads_edge(call: Call, node: str, **_: Any) -> HttpResponse:
             container = store.get("threads_containers", child)
             if container is None or container["owner"] != node or not container["is_carousel_item"]:
                 return THREADS.invalid(call, f"Param children has an id that is not a carousel item here: {child}")
+            # A carousel is processed with its items: one with a video takes as long, and fails with it.
+            video = video or container.get("video", False)
+            if container["fate"] == "ERROR" and fate is None:
+                fate, reason = "ERROR", container.get("reason", "")
     else:
         return THREADS.invalid(
-            call, f"media_type {media_type or '(none)'} is not supported by the stand-in (TEXT, IMAGE, CAROUSEL)"
+            call,
+            f"media_type {media_type or '(none)'} is not supported by the stand-in (TEXT, IMAGE, VIDEO, CAROUSEL)",
         )
 
-    fate = {"container_error": "ERROR", "container_expired": "EXPIRED"}.get(call.rule.mode) if call.rule else None
+    if fate == "ERROR" and not reason:
+        reason = "FAILED_PROCESSING_VIDEO" if video else "UNKNOWN"
     container_id = store.digits(17, "178")
     store.put(
         "threads_containers",
@@ -144,16 +173,21 @@ def threads_edge(call: Call, node: str, **_: Any) -> HttpResponse:
             "text": text,
             "media_type": media_type,
             "image_url": image_url,
+            "video_url": video_url,
+            "video": video,
             "is_carousel_item": carousel_item,
             "children": children,
             "reply_to": reply_to,
             "in_progress_answers": 0,
             "fate": fate,
+            "reason": reason,
             "media_id": None,
             "created": time.time(),
         },
     )
-    store.add_media("THREADS", node, container_id, source=image_url, media_type=media_type, children=children)
+    store.add_media(
+        "THREADS", node, container_id, source=video_url or image_url, media_type=media_type, children=children
+    )
     call.outcome = "uploaded"
     return JsonResponse({"id": container_id})
 
@@ -164,14 +198,12 @@ def container_status(container: dict, *, poll: bool) -> str:
             return "PUBLISHED"
         if time.time() - container["created"] > DAY_SECONDS:
             return "EXPIRED"
-        if container["in_progress_answers"] < store.config.threads_polls_before_finished:
+        needed = polls_needed(container.get("video", False), store.config.threads_polls_before_finished)
+        if container["in_progress_answers"] < needed:
             if poll:
                 container["in_progress_answers"] += 1
             return "IN_PROGRESS"
         return container["fate"] or "FINISHED"
-
-
-ERROR_MESSAGES = {"ERROR": "UNKNOWN", "EXPIRED": ""}
 
 
 @endpoint(THREADS, {"POST": CREATE}, account=node)
@@ -193,7 +225,9 @@ def threads_publish(call: Call, node: str, **_: Any) -> HttpResponse:
 
     reply_to = container["reply_to"]
     limit = store.config.threads_reply_daily_limit if reply_to else store.config.threads_daily_limit
-    media_type = {"TEXT": "TEXT_POST", "CAROUSEL": "CAROUSEL_ALBUM"}.get(container["media_type"], "IMAGE")
+    media_type = {"TEXT": "TEXT_POST", "CAROUSEL": "CAROUSEL_ALBUM", "VIDEO": "VIDEO"}.get(
+        container["media_type"], "IMAGE"
+    )
     with _publishing:
         if usage(node, replies=bool(reply_to)) >= limit:
             post = None
@@ -266,7 +300,7 @@ def threads_node(call: Call, node: str, **_: Any) -> HttpResponse:
         item: dict[str, Any] = {"id": node}
         if "status" in wanted or "error_message" in wanted:
             status = container_status(container, poll=True)
-            item.update(status=status, error_message=ERROR_MESSAGES.get(status, ""))
+            item.update(status=status, error_message=container["reason"] if status == "ERROR" else "")
         return JsonResponse(pick(item, wanted))
     post = store.find_post("THREADS", node)
     if post is not None:

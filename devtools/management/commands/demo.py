@@ -221,6 +221,13 @@ class Command(BaseCommand):
             ("Pouring a flat white, in three seconds.", ["PINTEREST"], [images[0], f"{base}/media/pour.mp4"]),
             # A video, uploaded to TikTok in chunks (FILE_UPLOAD) and published once processed.
             ("Latte art, poured in 3 seconds.", ["TIKTOK"], [f"{base}/media/latte-pour.mp4"]),
+            # A video: a Facebook Page video, an Instagram Reel, a Threads video, each published once
+            # Meta's stand-in has processed it.
+            (
+                "Roasting day, in three seconds.",
+                ["FACEBOOK", "INSTAGRAM", "THREADS"],
+                [f"{base}/media/roasting-day.mp4"],
+            ),
         ]
         with override_settings(MEDIA_ALLOW_PRIVATE_URLS=True):
             posts = [

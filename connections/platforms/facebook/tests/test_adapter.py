@@ -2,8 +2,18 @@ import json
 from datetime import timedelta
 
 import responses
+from django.test import override_settings
 
-from connections.platforms.base import Draft, Duplicate, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import (
+    Account,
+    Draft,
+    Duplicate,
+    NotReady,
+    PermanentError,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
 from connections.platforms.facebook.adapter import FacebookAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
 from planrrr.text import MAX_WAIT
@@ -308,3 +318,182 @@ class FacebookTests(AdapterContract, AdapterTestCase):
         with self.assertLogs("planrrr.text", "WARNING"):
             published = self.adapter.publish(self.account, Draft(text="Hi"))
         self.assertEqual(published.slow_down_until, NOW + MAX_WAIT)
+
+
+VIDEOS = f"{GRAPH}/acct-1/videos"
+CLIP = "https://cdn.example.com/clips/launch.mp4"
+PHOTO = "https://cdn.example.com/a.jpg"
+
+
+def video_status(state: str, **status) -> dict:
+    """GET /{video-id}?fields=status, as https://developers.facebook.com/docs/graph-api/reference/video-status
+    shapes it."""
+    return {"json": {"id": "v-1", "status": {"video_status": state, **status}}}
+
+
+@override_settings(META_VIDEO_POLL_SECONDS=30)
+class FacebookVideoTests(AdapterTestCase):
+    """A Page video: uploaded from its URL (file_url), PUBLISHED once Facebook has processed it."""
+
+    adapter_class = FacebookAdapter
+    account = Account(account_id="acct-1", access_token="token-1")
+
+    def draft(self, **state) -> Draft:
+        return Draft(text="Roasting day, in 30 seconds.", media_urls=[CLIP], state=dict(state))
+
+    def test_it_uploads_the_video_from_its_url_and_waits_while_facebook_processes_it(self):
+        self.http.add(responses.POST, VIDEOS, json={"id": "v-1"})
+        self.http.add(
+            responses.GET, f"{GRAPH}/v-1", **video_status("processing", processing_progress=40, processing_phase={})
+        )
+        draft = self.draft()
+
+        with self.assertRaises(NotReady) as caught:
+            self.adapter.publish(self.account, draft)
+
+        upload, check = self.http.calls
+        self.assertEqual(
+            self.form(upload),
+            {"file_url": CLIP, "description": "Roasting day, in 30 seconds.", "access_token": "token-1"},
+        )
+        self.assertEqual(self.query(check), {"fields": "status", "access_token": "token-1"})
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=30))
+        self.assertEqual(
+            caught.exception.message, "Facebook is still processing the video (video v-1 is processing, 40 % done)."
+        )
+        self.assertEqual(draft.state, {"videoId": "v-1", "mediaIds": ["v-1"]})
+
+    def test_it_publishes_the_video_once_ready_without_uploading_it_again(self):
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("ready", processing_progress=100))
+
+        published = self.adapter.publish(self.account, self.draft(videoId="v-1", mediaIds=["v-1"]))
+
+        self.assertEqual(len(self.http.calls), 1, "a status read, no upload")
+        self.assertEqual(published.external_id, "v-1")
+        self.assertEqual(published.url, "https://www.facebook.com/acct-1/videos/v-1")
+
+    @override_settings(META_VIDEO_POLL_SECONDS=2)
+    def test_it_looks_again_after_meta_video_poll_seconds(self):
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("processing"))
+        with self.assertRaises(NotReady) as caught:
+            self.adapter.publish(self.account, self.draft(videoId="v-1"))
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=2))
+        self.assertEqual(caught.exception.message, "Facebook is still processing the video (video v-1 is processing).")
+
+    def test_it_fails_with_facebooks_reason_when_processing_fails_and_a_retry_uploads_anew(self):
+        errors = [{"code": 1363008, "message": "Video Format Not Supported: the video file is corrupt."}]
+        self.http.add(
+            responses.GET,
+            f"{GRAPH}/v-1",
+            **video_status("error", processing_phase={"status": "error", "errors": errors}),
+        )
+        draft = self.draft(videoId="v-1", mediaIds=["v-1"])
+
+        with self.assertRaises(PermanentError) as caught:
+            self.adapter.publish(self.account, draft)
+
+        self.assertEqual(
+            caught.exception.message,
+            "Facebook API error: could not process the video (video v-1 is error): "
+            "Video Format Not Supported: the video file is corrupt. (code 1363008)",
+        )
+        self.assertEqual(draft.state, {"failedVideos": ["v-1"]}, "the next attempt uploads anew")
+
+    def test_it_says_so_when_facebook_gives_no_reason(self):
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("expired"))
+        with self.assertRaises(PermanentError) as caught:
+            self.adapter.publish(self.account, self.draft(videoId="v-1"))
+        self.assertTrue(caught.exception.message.endswith("(video v-1 is expired): no reason given"))
+
+    def test_a_status_without_video_status_is_malformed(self):
+        for body in ({"id": "v-1"}, {"status": "ready"}, {"status": {"video_status": ""}}):
+            with self.subTest(body=body):
+                self.http.reset()
+                self.http.add(responses.GET, f"{GRAPH}/v-1", json=body)
+                with self.assertRaises(TransientError):
+                    self.adapter.publish(self.account, self.draft(videoId="v-1"))
+
+    def test_a_refused_video_url_fails_with_facebooks_words(self):
+        self.http.add(responses.POST, VIDEOS, **graph_error(389, "(#389) Unable to fetch video file from URL."))
+        with self.assertRaises(PermanentError) as caught:
+            self.adapter.publish(self.account, self.draft())
+        self.assertEqual(
+            caught.exception.message, "Facebook API error (code 389): (#389) Unable to fetch video file from URL."
+        )
+
+    def test_a_lost_upload_is_found_among_the_pages_videos_and_waited_for(self):
+        self.http.add(
+            responses.GET,
+            VIDEOS,
+            json={
+                "data": [
+                    {"id": "v-2", "description": "Another clip", "created_time": "2025-03-01T12:00:09+0000"},
+                    {
+                        "id": "v-1",
+                        "description": "Roasting day, in 30 seconds.",
+                        "created_time": "2025-03-01T12:00:05+0000",
+                    },
+                ]
+            },
+        )
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("processing"))
+        draft = self.draft()
+
+        with self.assertRaises(NotReady):
+            self.adapter.find_published(self.account, draft, NOW)
+
+        listing = self.query(self.http.calls[0])
+        self.assertEqual(
+            {key: listing[key] for key in ("type", "since", "fields")},
+            {"type": "uploaded", "since": str(int(NOW.timestamp())), "fields": "id,description,created_time"},
+        )
+        self.assertEqual(draft.state, {"videoId": "v-1", "mediaIds": ["v-1"]}, "the next attempt polls it")
+
+    def test_a_lost_upload_found_processed_is_the_post(self):
+        self.http.add(
+            responses.GET,
+            VIDEOS,
+            json={
+                "data": [
+                    {
+                        "id": "v-1",
+                        "description": "Roasting day, in 30 seconds.",
+                        "created_time": "2025-03-01T12:00:05+0000",
+                    }
+                ]
+            },
+        )
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("ready"))
+        self.assertEqual(self.adapter.find_published(self.account, self.draft(), NOW), "v-1")
+
+    def test_it_finds_no_video_older_than_the_attempt_nor_one_that_failed(self):
+        old = {"id": "v-0", "description": "Roasting day, in 30 seconds.", "created_time": "2025-03-01T11:00:00+0000"}
+        failed = {
+            "id": "v-1",
+            "description": "Roasting day, in 30 seconds.",
+            "created_time": "2025-03-01T12:00:05+0000",
+        }
+        self.http.add(responses.GET, VIDEOS, json={"data": [failed, old]})
+        self.assertIsNone(self.adapter.find_published(self.account, self.draft(failedVideos=["v-1"]), NOW))
+
+    def test_an_upload_whose_answer_came_is_not_looked_for(self):
+        self.http.add(responses.GET, f"{GRAPH}/v-1", **video_status("ready"))
+        self.assertEqual(self.adapter.find_published(self.account, self.draft(videoId="v-1"), NOW), "v-1")
+        self.assertEqual(len(self.http.calls), 1)
+
+    def test_it_takes_one_video_alone(self):
+        self.assertEqual(
+            self.adapter.validate(text="Hi", media_urls=[CLIP, PHOTO]),
+            ["Facebook takes images or a video in one post, not both: keep the video or the images for Facebook."],
+        )
+        self.assertEqual(
+            self.adapter.validate(text="Hi", media_urls=[CLIP, CLIP.replace("launch", "teaser")]),
+            ["Facebook takes at most 1 video in a post; this post has 2."],
+        )
+        self.assertEqual(self.adapter.validate(text="Hi", media_urls=[CLIP]), [])
+
+    def test_it_stages_no_video(self):
+        # Uploading the video publishes it: nothing goes up before the post's time.
+        draft = self.draft()
+        self.adapter.stage(self.account, draft)
+        self.assertEqual((len(self.http.calls), draft.state), (0, {}))

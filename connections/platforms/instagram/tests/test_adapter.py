@@ -2,8 +2,17 @@ import json
 from datetime import timedelta
 
 import responses
+from django.test import override_settings
 
-from connections.platforms.base import Draft, NotReady, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import (
+    Account,
+    Draft,
+    NotReady,
+    PermanentError,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
 from connections.platforms.facebook.tests.test_adapter import graph_error
 from connections.platforms.instagram.adapter import InstagramAdapter
 from connections.tests.contract import GRAPH, NOW, AdapterContract, AdapterTestCase
@@ -238,7 +247,7 @@ class InstagramTests(AdapterContract, AdapterTestCase):
     def test_it_needs_an_image(self):
         self.assertEqual(
             self.adapter.validate(text="Hi", media_urls=[]),
-            ["Instagram needs at least one image: add a media URL or remove Instagram."],
+            ["Instagram needs at least one image or video: add a media URL or remove Instagram."],
         )
 
     def test_it_refuses_more_than_thirty_hashtags(self):
@@ -261,3 +270,106 @@ class InstagramTests(AdapterContract, AdapterTestCase):
             },
         )
         self.assertIsNone(self.adapter.find_published(self.account, self.draft(), NOW))
+
+
+CLIP, TEASER = "https://cdn.example.com/clips/launch.mp4", "https://cdn.example.com/clips/teaser.mov"
+
+
+@override_settings(META_VIDEO_POLL_SECONDS=30)
+class InstagramVideoTests(AdapterTestCase):
+    """A video alone is a Reel; a carousel mixes images and videos; a container with a video is
+    looked at again every META_VIDEO_POLL_SECONDS while Instagram processes it."""
+
+    adapter_class = InstagramAdapter
+    account = Account(account_id="acct-1", access_token="token-1")
+
+    def add_status(self, container: str, code: str, **extra) -> None:
+        self.http.add(responses.GET, f"{GRAPH}/{container}", json={"status_code": code, "id": container, **extra})
+
+    def test_a_video_is_a_reel_published_once_instagram_has_processed_it(self):
+        self.http.add(responses.POST, MEDIA, json={"id": "reel-1"})
+        self.add_status("reel-1", "IN_PROGRESS")
+        draft = Draft(text="Roasting day #coffee", media_urls=[CLIP])
+
+        with self.assertRaises(NotReady) as caught:
+            self.adapter.publish(self.account, draft)
+
+        self.assertEqual(
+            self.form(self.http.calls[0]),
+            {
+                "media_type": "REELS",
+                "video_url": CLIP,
+                "share_to_feed": "true",
+                "caption": "Roasting day #coffee",
+                "access_token": "token-1",
+            },
+        )
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=30))
+        self.assertEqual(draft.state, {"mediaIds": ["reel-1"], "containerId": "reel-1"})
+
+        self.http.reset()
+        self.add_status("reel-1", "FINISHED")
+        self.http.add(responses.POST, PUBLISH, json={"id": "ig-9"})
+        self.assertEqual(self.adapter.publish(self.account, draft).external_id, "ig-9")
+        self.assertEqual(len(self.http.calls), 2, "no second container")
+
+    def test_share_to_feed_follows_the_variants_option(self):
+        self.http.add(responses.POST, MEDIA, json={"id": "reel-1"})
+        draft = Draft(text="Reels tab only", media_urls=[CLIP], options={"shareToFeed": False})
+        self.adapter.stage(self.account, draft)
+        self.assertEqual(self.form(self.http.calls[0])["share_to_feed"], "false")
+
+    def test_it_checks_its_option(self):
+        self.assertEqual(self.adapter.options_problems({"shareToFeed": False}, details={}), [])
+        self.assertEqual(
+            self.adapter.options_problems({"shareToFeed": "no", "title": "x"}, details={}),
+            [
+                "Instagram takes no option 'title': its options are shareToFeed.",
+                "Instagram's shareToFeed is true or false; it is 'no': write true or false without quotes.",
+            ],
+        )
+
+    def test_a_carousel_mixes_images_and_videos(self):
+        for child in ("child-1", "child-2", "child-3", "carousel-1"):
+            self.http.add(responses.POST, MEDIA, json={"id": child})
+        self.add_status("carousel-1", "IN_PROGRESS")
+        draft = Draft(text="Two ways", media_urls=[A, CLIP, TEASER])
+
+        with self.assertRaises(NotReady) as caught:
+            self.adapter.publish(self.account, draft)
+
+        image, video, mov, carousel = (self.form(call) for call in self.http.calls[:4])
+        self.assertEqual(image, {"image_url": A, "is_carousel_item": "true", "access_token": "token-1"})
+        self.assertEqual(
+            video, {"media_type": "VIDEO", "video_url": CLIP, "is_carousel_item": "true", "access_token": "token-1"}
+        )
+        self.assertEqual(mov["video_url"], TEASER)
+        self.assertEqual(carousel["children"], "child-1,child-2,child-3")
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=30), "a video's wait")
+
+    def test_a_reel_instagram_could_not_process_fails_with_its_words(self):
+        self.add_status("reel-1", "ERROR", status="Error: Media download has failed. The media could not be fetched")
+        draft = Draft(text="Hi", media_urls=[CLIP], state={"mediaIds": ["reel-1"], "containerId": "reel-1"})
+        with self.assertRaisesMessage(
+            PermanentError,
+            "Instagram API error: could not process the media (container reel-1): "
+            "Error: Media download has failed. The media could not be fetched",
+        ):
+            self.adapter.publish(self.account, draft)
+        self.assertEqual(draft.state, {}, "a person's retry makes a new container")
+
+    def test_a_carousel_holds_ten_items_images_and_videos_together(self):
+        images = [f"https://cdn.example.com/{i}.jpg" for i in range(6)]
+        videos = [f"https://cdn.example.com/{i}.mp4" for i in range(5)]
+        self.assertEqual(
+            self.adapter.validate(text="Hi", media_urls=images + videos),
+            [
+                "Instagram takes at most 10 items in a carousel, images and videos together; this post has 11 "
+                "(6 images, 5 videos): remove 1."
+            ],
+        )
+        self.assertEqual(self.adapter.validate(text="Hi", media_urls=images + videos[:4]), [])
+        self.assertEqual(
+            self.adapter.validate(text="Hi", media_urls=videos * 3)[0],
+            "Instagram takes at most 10 videos in a post; this post has 15.",
+        )

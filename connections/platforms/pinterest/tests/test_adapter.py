@@ -195,7 +195,7 @@ class PinterestTests(AdapterContract, AdapterTestCase):
     def test_a_pin_needs_media(self):
         self.assertEqual(
             self.adapter.validate(text="Just words", media_urls=[]),
-            ["Pinterest needs at least one image: add a media URL or remove Pinterest."],
+            ["Pinterest needs at least one image or video: add a media URL or remove Pinterest."],
         )
 
     def test_a_video_takes_one_image_beside_it_as_its_cover_in_any_order(self):

@@ -3,7 +3,15 @@ from datetime import timedelta
 import responses
 from django.test import override_settings
 
-from connections.platforms.base import Draft, NotReady, PermanentError, RateLimited, TokenExpired, TransientError
+from connections.platforms.base import (
+    Account,
+    Draft,
+    NotReady,
+    PermanentError,
+    RateLimited,
+    TokenExpired,
+    TransientError,
+)
 from connections.platforms.facebook.tests.test_adapter import graph_error
 from connections.platforms.threads.adapter import MAX_CONTAINERS, MAX_NOT_FOUND_WAITS, ThreadsAdapter
 from connections.tests.contract import NOW, AdapterContract, AdapterTestCase
@@ -242,3 +250,87 @@ class ThreadsTests(AdapterContract, AdapterTestCase):
         self.assertEqual(self.adapter.text_length("🎉"), 4)
         self.assertEqual(self.adapter.validate(text="🎉" * 125, media_urls=[]), [])
         self.assertEqual(len(self.adapter.validate(text="🎉" * 126, media_urls=[])), 1)
+
+
+CLIP = "https://cdn.example.com/clips/launch.mp4"
+
+
+@override_settings(
+    THREADS_API_URL="https://threads.test",
+    THREADS_API_VERSION="v1.0",
+    THREADS_PUBLISH_WAIT_SECONDS=15,
+    META_VIDEO_POLL_SECONDS=30,
+)
+class ThreadsVideoTests(AdapterTestCase):
+    """A video is a VIDEO container processed like Instagram's; a carousel mixes images and videos."""
+
+    adapter_class = ThreadsAdapter
+    account = Account(account_id="acct-1", access_token="token-1")
+
+    def add_status(self, container: str, status: str, error_message: str = "") -> None:
+        body = {"id": container, "status": status, **({"error_message": error_message} if error_message else {})}
+        self.http.add(responses.GET, f"{API}/{container}", json=body)
+
+    def test_a_video_waits_while_threads_processes_it_then_is_published_once(self):
+        self.http.add(responses.POST, THREADS, json={"id": "c-1"})
+        self.add_status("c-1", "IN_PROGRESS")
+        draft = Draft(text="Roasting day.", media_urls=[CLIP])
+
+        with self.assertRaises(NotReady) as caught:
+            self.adapter.publish(self.account, draft)
+
+        self.assertEqual(
+            self.form(self.http.calls[0]),
+            {"media_type": "VIDEO", "video_url": CLIP, "text": "Roasting day.", "access_token": "token-1"},
+        )
+        self.assertEqual(caught.exception.retry_at, NOW + timedelta(seconds=30))
+
+        self.http.reset()
+        self.add_status("c-1", "FINISHED")
+        self.http.add(responses.POST, PUBLISH, json={"id": "th-7"})
+        self.assertEqual(self.adapter.publish(self.account, draft).external_id, "th-7")
+        self.assertEqual(len(self.http.calls), 2, "no second container")
+
+    def test_a_reply_may_carry_a_video(self):
+        self.http.add(responses.POST, THREADS, json={"id": "c-2"})
+        draft = Draft(text="2/2 The clip.", media_urls=[CLIP], reply_to="th-1")
+        self.adapter.stage(self.account, draft)
+        self.assertEqual(self.form(self.http.calls[0])["reply_to_id"], "th-1")
+        self.assertEqual(self.form(self.http.calls[0])["media_type"], "VIDEO")
+
+    def test_a_carousel_mixes_images_and_videos(self):
+        for container in ("child-1", "child-2", "carousel-1"):
+            self.http.add(responses.POST, THREADS, json={"id": container})
+        draft = Draft(text="Two ways.", media_urls=[A, CLIP])
+
+        self.adapter.stage(self.account, draft)
+
+        image, video, carousel = (self.form(call) for call in self.http.calls)
+        self.assertEqual(
+            image, {"media_type": "IMAGE", "image_url": A, "is_carousel_item": "true", "access_token": "token-1"}
+        )
+        self.assertEqual(
+            video, {"media_type": "VIDEO", "video_url": CLIP, "is_carousel_item": "true", "access_token": "token-1"}
+        )
+        self.assertEqual((carousel["media_type"], carousel["children"]), ("CAROUSEL", "child-1,child-2"))
+
+    def test_a_video_threads_could_not_process_fails_with_its_words(self):
+        self.add_status("c-1", "ERROR", "FAILED_PROCESSING_VIDEO")
+        draft = Draft(text="Hi", media_urls=[CLIP], state={"mediaIds": ["c-1"], "containerId": "c-1"})
+        with self.assertRaisesMessage(
+            PermanentError, "Threads API error: could not process the post (container c-1): FAILED_PROCESSING_VIDEO"
+        ):
+            self.adapter.publish(self.account, draft)
+
+    def test_a_carousel_holds_twenty_items_images_and_videos_together(self):
+        media = [f"https://cdn.example.com/{i}.jpg" for i in range(11)] + [
+            f"https://cdn.example.com/{i}.mp4" for i in range(10)
+        ]
+        self.assertEqual(
+            self.adapter.validate(text="Hi", media_urls=media),
+            [
+                "Threads takes at most 20 items in a carousel, images and videos together; this post has 21 "
+                "(11 images, 10 videos): remove 1."
+            ],
+        )
+        self.assertEqual(self.adapter.validate(text="Hi", media_urls=media[1:]), [])
