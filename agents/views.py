@@ -1,0 +1,118 @@
+"""MCP over Streamable HTTP at ``/mcp``, served by the Django app itself (gunicorn is WSGI).
+
+The transport is the SDK's own (``StreamableHTTPSessionManager``), stateless and answering JSON:
+each POST carries one JSON-RPC message and gets its answer in the response, with no session to
+keep between requests or processes (gunicorn's workers share nothing but the database), and no
+SSE stream (a GET is 405, as the transport says for a stateless server). This view hands the
+request to it as ASGI, in process (asgiref's ``async_to_sync``), so that /mcp goes through the
+project's middleware (allowed hosts, HTTPS, outages) like every other path, and a tool's API call
+runs back on this request's thread and connection (agents.gateway). Measured: docs/mcp.md.
+
+The key is checked at the door, before any MCP message is read: no key, or an unknown or revoked
+one, is a 401 with ``WWW-Authenticate``, as on the API. Each tool call is then the API's request
+with the same key (its role, its throttle).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from rest_framework import exceptions
+
+from agents import gateway
+from agents.server import CALLER, server
+from api.auth import ApiKeyAuthentication
+from api.problems import CONTENT_TYPE
+
+# One tool call is one post at most (no bulk): the SDK's default limit for a message.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _problem(status: int, detail: str, headers: dict | None = None) -> JsonResponse:
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail}
+    return JsonResponse(body, status=status, content_type=CONTENT_TYPE, headers=headers)
+
+
+def _refusal(request) -> JsonResponse | None:
+    try:
+        known = ApiKeyAuthentication().authenticate(request)
+    except exceptions.AuthenticationFailed as err:
+        known, detail = None, str(err.detail)
+    else:
+        detail = "Send a team API key: Authorization: Bearer <key>."
+    if known is None:
+        return _problem(401, detail, {"WWW-Authenticate": 'Bearer realm="planrrr"'})
+    origin = request.headers.get("Origin")
+    # The MCP transport asks servers to check Origin (DNS rebinding): a browser page's request
+    # comes from this server's own origin or one trusted for the admin, or not at all.
+    allowed = {f"{request.scheme}://{request.get_host()}", *settings.CSRF_TRUSTED_ORIGINS}
+    if origin and origin not in allowed:
+        return _problem(403, f"Requests from the origin {origin!r} are not accepted.")
+    return None
+
+
+@csrf_exempt  # the key is a header, never a cookie: nothing for a forged form to borrow
+def mcp(request) -> HttpResponse:
+    if (refused := _refusal(request)) is not None:
+        return refused
+    caller = gateway.Caller.over_http(request)
+    body = request.read(MAX_BODY_BYTES + 1)
+    status, headers, content = async_to_sync(_serve)(_scope(request), body, caller)
+    response = HttpResponse(content, status=status)
+    for name, value in headers:
+        response[name.decode("latin-1")] = value.decode("latin-1")
+    return response
+
+
+def _scope(request) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": request.scheme,
+        "path": request.path,
+        "raw_path": request.path.encode(),
+        "root_path": "",
+        "query_string": request.META.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
+        "server": (request.META.get("SERVER_NAME", ""), int(request.META.get("SERVER_PORT") or 0)),
+        "client": (request.META.get("REMOTE_ADDR", ""), 0),
+    }
+
+
+async def _serve(scope: dict, body: bytes, caller: gateway.Caller) -> tuple[int, list, bytes]:
+    CALLER.set(caller)
+    answer: dict = {"status": 500, "headers": [], "body": []}
+    delivered = False
+
+    async def receive() -> dict:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"], answer["headers"] = message["status"], list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            answer["body"].append(message.get("body", b""))
+
+    manager = StreamableHTTPSessionManager(
+        app=server(),
+        json_response=True,
+        stateless=True,
+        # Django has checked the Host (ALLOWED_HOSTS) and the view the Origin.
+        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        max_request_body_size=MAX_BODY_BYTES,
+    )
+    async with manager.run():
+        await manager.handle_request(scope, receive, send)
+    return answer["status"], answer["headers"], b"".join(answer["body"])
