@@ -1,16 +1,23 @@
-"""The MCP server driven by the SDK's own client, over Streamable HTTP (/mcp on the live server) and
-over stdio (a ``manage.py mcp`` subprocess), against real workers publishing to the stand-in."""
+"""Agents and automation against a live server, real workers and the stand-in platforms (one live
+class, for the suite's time): the MCP server driven by the SDK's own client over Streamable HTTP
+(/mcp) and stdio (a ``manage.py mcp`` subprocess), and the n8n workflow of docs/automation.md run
+with the very bodies and verification code the page shows."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
+import re
 import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import httpx2
+import requests
 from django.conf import settings
 from django.utils import timezone
 from mcp import Client
@@ -21,13 +28,14 @@ from mcp.shared.exceptions import MCPError
 from api import services as api_services
 from api.models import ApiKey
 from devtools.processes import worker_env
+from devtools.receiver import Receiver
 from publishing.models import Post
 from publishing.tests.base import PublishingLiveTestCase
 
 TIMEOUT = 30
 
 
-class McpTests(PublishingLiveTestCase):
+class AgentsAndAutomationTests(PublishingLiveTestCase):
     def setUp(self):
         super().setUp()
         _, self.key = api_services.api_key_create(team=self.team, name="Agent", role="write")
@@ -196,3 +204,95 @@ class McpTests(PublishingLiveTestCase):
         _, later = self.session("http", self.key, call)
         self.assertEqual(later.structured_content["id"], first.structured_content["id"])
         self.assertEqual(Post.objects.count(), 2)
+
+    # --- docs/automation.md, end to end ----------------------------------------------------------
+
+    def test_the_documented_workflow_schedules_and_verifies_what_happened(self):
+        blocks = automation_blocks()
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        self.mock.fail("TWITTER", mode="error")
+        self.start_worker()
+        api = f"{self.live_server_url}/api/v1"
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {self.key}"
+        self.addCleanup(http.close)
+
+        # 1. The endpoint, at the Webhook node's URL (here the receiver's).
+        endpoint = {**json.loads(blocks["endpoint"]), "url": receiver.url}
+        created = http.post(f"{api}/webhook-endpoints", json=endpoint, timeout=TIMEOUT)
+        self.assertEqual(created.status_code, 201, created.text)
+        secret = created.json()["secret"]
+
+        # 2. The HTTP Request node, with an item whose text needs escaping; n8n's Retry On Fail sends it again.
+        item = {"id": 42, "text": 'Our "new" roast is out,\nwith its story.', "shortText": "New roast is out."}
+        item["publishAt"] = (timezone.now() + timedelta(seconds=1)).isoformat()
+        request = {
+            "data": render(blocks["schedule"], item).encode(),
+            "headers": {"Idempotency-Key": render(blocks["idempotency-key"], item), "Content-Type": "application/json"},
+            "timeout": TIMEOUT,
+        }
+        first, retried = http.post(f"{api}/posts", **request), http.post(f"{api}/posts", **request)
+        self.assertEqual(first.status_code, 201, first.text)
+        self.assertEqual(first.json()["status"], "SCHEDULED")
+        self.assertEqual(retried.json()["id"], first.json()["id"])
+        self.assertEqual(retried.headers["Idempotent-Replayed"], "true")
+        post = self.wait_until_final(Post.objects.get())
+        self.assertEqual(post.status, Post.Status.PARTIAL)
+        self.assertEqual(post.content, item["text"])
+
+        # 3. The Webhook node's deliveries, verified by the page's code; a forgery is refused.
+        namespace: dict = {}
+        exec(blocks["verify"], namespace)  # the page's code, as pasted into the Code node
+        verify = namespace["verify"]
+        events = {}
+        for delivery in receiver.wait_for(2, timeout=TIMEOUT):
+            event = verify(secret, delivery.headers, delivery.body)
+            events[event["event"]] = event["data"]
+        self.assertEqual(events["post.published"]["platform"], "FACEBOOK")
+        self.assertEqual(events["post.published"]["postId"], post.pk)
+        self.assertEqual(events["post.failed"]["platform"], "TWITTER")
+        self.assertIn("API error", events["post.failed"]["error"])
+        delivery = receiver.received[0]
+        with self.assertRaisesRegex(ValueError, "No signature matches"):
+            verify(
+                secret,
+                delivery.headers,
+                delivery.body.replace(b"FACEBOOK", b"FACEB00K").replace(b"TWITTER", b"TW1TTER"),
+            )
+        with self.assertRaisesRegex(ValueError, "No signature matches"):
+            verify("whsec_" + base64.b64encode(b"not the secret").decode(), delivery.headers, delivery.body)
+
+        # The post.failed branch, once the cause is fixed: retry; X's publication goes out.
+        self.mock.clear_failures("TWITTER")
+        method, url = render(blocks["retry"], {"data": events["post.failed"]}).split()
+        retry = http.request(method, url.replace("https://planrrr.example.com/api/v1", api), timeout=TIMEOUT)
+        self.assertEqual(retry.status_code, 200, retry.text)
+        [*_, last] = receiver.wait_for(3, timeout=TIMEOUT)
+        self.assertEqual(verify(secret, last.headers, last.body)["data"]["platform"], "TWITTER")
+        self.assertEqual(self.wait_until_final(post).status, Post.Status.PUBLISHED)
+
+
+def automation_blocks() -> dict[str, str]:
+    """The blocks of docs/automation.md marked ``<!-- automation:NAME -->``, by name."""
+    page = (Path(settings.BASE_DIR) / "docs" / "automation.md").read_text()
+    return dict(re.findall(r"<!-- automation:([a-z-]+) -->\n```[a-z]*\n(.*?)\n```", page, flags=re.DOTALL))
+
+
+def render(template: str, item: dict) -> str:
+    """An n8n expression's ``{{ }}`` as n8n fills them from the item: ``$json.a.b`` its text,
+    ``JSON.stringify(...)`` as a JSON value."""
+
+    def value(path: str):
+        found = item
+        for part in path.removeprefix("$json.").split("."):
+            found = found[part]
+        return found
+
+    def fill(match: re.Match) -> str:
+        expression = match.group(1).strip()
+        if stringified := re.fullmatch(r"JSON\.stringify\((.+)\)", expression):
+            return json.dumps(value(stringified.group(1)))
+        return str(value(expression))
+
+    return re.sub(r"\{\{(.+?)\}\}", fill, template)
