@@ -173,7 +173,8 @@ def explain(answer: Answer) -> str:
     characters; this post has 301. Shorten it by 21.``); the field names are the tool's arguments."""
     body = answer.body if isinstance(answer.body, dict) else {}
     title = body.get("title") or HTTPStatus(answer.status).phrase
-    lines = [f"{answer.status} {title}: {body.get('detail') or str(answer.body)[:500]}"]
+    # Not a problem (a 500's page): the status says all there is to say.
+    lines = [f"{answer.status} {title}" + (f": {body['detail']}" if body.get("detail") else ".")]
     for name, messages in (body.get("errors") or {}).items():
         for message in messages:
             lines.append(f"- {name or '(the request)'}: {message}")

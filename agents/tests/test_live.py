@@ -9,19 +9,22 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import re
-import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from unittest import mock
 
 import httpx2
 import requests
 from django.conf import settings
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -63,7 +66,9 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
                         command=sys.executable, args=["manage.py", "mcp"], cwd=str(settings.BASE_DIR),
                         env=self.stdio_env(PLANRRR_API_KEY=key),
                     )  # fmt: skip
-                    client = Client(command, read_timeout_seconds=TIMEOUT)
+                    # Its log (a line at start, the API's warnings) kept apart from the test's output.
+                    errors = stack.enter_context(tempfile.TemporaryFile("w+"))
+                    client = Client(stdio_client(command, errlog=errors), read_timeout_seconds=TIMEOUT)
                 await stack.enter_async_context(client)
                 answers = [await client.list_tools()]
                 for name, arguments in calls:
@@ -85,10 +90,11 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
     # --- scheduling and publishing -----------------------------------------------------------
 
     def schedule_to_two_channels(self, transport: str, content: str) -> None:
-        tools, channels, created, status = self.session(
+        tools, channels, refused, created, status = self.session(
             transport,
             self.key,
             ("list_channels", {}),
+            ("create_post", {"content": content, "channels": [self.facebook.pk, 999999]}),
             (
                 "create_post",
                 {
@@ -104,6 +110,8 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
         self.assertLessEqual({"list_channels", "create_post", "get_post", "retry_post", "cancel_post"}, names)
         listed = {row["id"]: row["platform"] for row in channels.structured_content["results"]}
         self.assertEqual(listed, {self.facebook.pk: "FACEBOOK", self.twitter.pk: "TWITTER"})
+        self.assertTrue(refused.is_error)
+        self.assertEqual(list(refused.structured_content["errors"]), ["channels"], refused.content)
         self.assertFalse(created.is_error, created.content)
         self.assertEqual(created.structured_content["status"], "SCHEDULED")
         self.assertEqual(status.structured_content["status"], "PUBLISHED", f"{status.content} {self.worker_logs()}")
@@ -177,14 +185,14 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
 
         revoked, key = api_services.api_key_create(team=self.team, name="Gone", role="write")
         ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
-        ran = subprocess.run(
-            [sys.executable, "manage.py", "mcp"], env=self.stdio_env(PLANRRR_API_KEY=key), cwd=settings.BASE_DIR,
-            capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        self.assertEqual(ran.returncode, 1)
-        self.assertIn("PLANRRR_API_KEY is not a key of this server, or it was revoked", ran.stderr)
-        self.assertNotIn(key, ran.stderr)
-        self.assertEqual(ran.stdout, "")
+        with mock.patch.dict(os.environ, {"PLANRRR_API_KEY": key}), self.assertRaises(CommandError) as failed:
+            call_command("mcp")
+        self.assertEqual(
+            str(failed.exception),
+            "PLANRRR_API_KEY is not a key of this server, or it was revoked: Unknown or revoked API key.",
+        )
+        with mock.patch.dict(os.environ, {"PLANRRR_API_KEY": ""}), self.assertRaisesRegex(CommandError, "Set PLANRRR"):
+            call_command("mcp")
 
     def test_a_retried_create_makes_one_post(self):
         call = ("create_post", {"content": "Once only.", "platforms": ["FACEBOOK"]})
