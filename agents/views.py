@@ -3,7 +3,7 @@
 The transport is the SDK's own (``StreamableHTTPSessionManager``), stateless and answering JSON:
 each POST carries one JSON-RPC message and gets its answer in the response, with no session to
 keep between requests or processes (gunicorn's workers share nothing but the database), and no
-SSE stream (a GET is 405, as the transport says for a stateless server). This view hands the
+SSE stream (a GET is 405, as the transport allows a server that offers none). This view hands the
 request to it as ASGI, in process (asgiref's ``async_to_sync``), so that /mcp goes through the
 project's middleware (allowed hosts, HTTPS, outages) like every other path, and a tool's API call
 runs back on this request's thread and connection (agents.gateway). Measured: docs/mcp.md.
@@ -16,6 +16,7 @@ with the same key (its role, its throttle).
 from __future__ import annotations
 
 from http import HTTPStatus
+from wsgiref.util import is_hop_by_hop
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -61,12 +62,19 @@ def _refusal(request) -> JsonResponse | None:
 def mcp(request) -> HttpResponse:
     if (refused := _refusal(request)) is not None:
         return refused
+    if request.method == "GET":
+        # The stream a client may open with GET carries what the server sends unasked: this one
+        # sends nothing unasked, and a stream kept open would hold a worker's thread.
+        return _problem(405, "This server answers each POST in its response: it offers no stream to GET.",
+                        {"Allow": "POST, DELETE"})  # fmt: skip
     caller = gateway.Caller.over_http(request)
     body = request.read(MAX_BODY_BYTES + 1)
     status, headers, content = async_to_sync(_serve)(_scope(request), body, caller)
     response = HttpResponse(content, status=status)
     for name, value in headers:
-        response[name.decode("latin-1")] = value.decode("latin-1")
+        name = name.decode("latin-1")
+        if not is_hop_by_hop(name):  # the WSGI server's business (PEP 3333)
+            response[name] = value.decode("latin-1")
     return response
 
 

@@ -48,11 +48,14 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
     def stdio_env(self, **env) -> dict[str, str]:
         return worker_env(**self.platform_env(), **env)
 
-    def session(self, transport: str, key: str, *calls: tuple[str, dict], until_published: bool = False) -> list:
+    def session(
+        self, transport: str, key: str, *calls: tuple[str, dict], until_published: bool = False, mode: str = "auto"
+    ) -> list:
         """The tool listing, then ``calls`` in order, in one session of the SDK's client over
         ``transport`` ("http": /mcp of the live server; "stdio": a ``manage.py mcp`` subprocess).
         ``until_published``: then get_post on the last answer's post, as an agent polls, until it
-        is final (or the deadline passes)."""
+        is final (or the deadline passes). ``mode``: the client's protocol era ("auto": the newest
+        the server speaks; "legacy": the initialize handshake of the clients before 2026-07-28)."""
 
         async def run():
             async with contextlib.AsyncExitStack() as stack:
@@ -60,7 +63,7 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
                     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT)
                     # Closed at the end: a kept-alive connection would keep its server thread.
                     await stack.enter_async_context(http)
-                    client = Client(streamable_http_client(f"{self.live_server_url}/mcp", http_client=http))
+                    client = Client(streamable_http_client(f"{self.live_server_url}/mcp", http_client=http), mode=mode)
                 else:
                     command = StdioServerParameters(
                         command=sys.executable, args=["manage.py", "mcp"], cwd=str(settings.BASE_DIR),
@@ -68,7 +71,7 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
                     )  # fmt: skip
                     # Its log (a line at start, the API's warnings) kept apart from the test's output.
                     errors = stack.enter_context(tempfile.TemporaryFile("w+"))
-                    client = Client(stdio_client(command, errlog=errors), read_timeout_seconds=TIMEOUT)
+                    client = Client(stdio_client(command, errlog=errors), read_timeout_seconds=TIMEOUT, mode=mode)
                 await stack.enter_async_context(client)
                 answers = [await client.list_tools()]
                 for name, arguments in calls:
@@ -158,9 +161,14 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
         self.assertTrue(unknown.is_error)
         self.assertEqual(unknown.content[0].text, "get_post takes no argument id: it takes postId.")
 
-        # A read key reads, and is refused a write with the API's words.
+        # A read key reads, and is refused a write with the API's words (here from a client of the
+        # handshake era).
         _, channels, forbidden = self.session(
-            "http", read_key, ("list_channels", {}), ("create_post", {"content": "Hi", "platforms": ["FACEBOOK"]})
+            "http",
+            read_key,
+            ("list_channels", {}),
+            ("create_post", {"content": "Hi", "platforms": ["FACEBOOK"]}),
+            mode="legacy",
         )
         self.assertFalse(channels.is_error)
         self.assertTrue(forbidden.is_error)
@@ -179,6 +187,10 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
         self.assertEqual(refused.status_code, 401)
         self.assertEqual(refused.headers["WWW-Authenticate"], 'Bearer realm="planrrr"')
         self.assertEqual(refused.json()["detail"], "Unknown or revoked API key.")
+        self.assertEqual(httpx2.get(f"{self.live_server_url}/mcp").status_code, 401)
+        # A stateless server offers no stream to GET (Streamable HTTP: 405).
+        stream = httpx2.get(f"{self.live_server_url}/mcp", headers={"Authorization": f"Bearer {self.key}"})
+        self.assertEqual(stream.status_code, 405)
         with self.assertRaises(ExceptionGroup) as failed:  # the SDK's client cannot connect: the 401 above
             self.session("http", wrong)
         self.assertIsNotNone(failed.exception.subgroup(lambda error: isinstance(error, MCPError)))
