@@ -59,16 +59,21 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
 
         async def run():
             async with contextlib.AsyncExitStack() as stack:
+                # The configurations of docs/mcp.md, pointed at this server, its files and the key.
+                config = client_configuration(transport, key)
                 if transport == "http":
-                    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=TIMEOUT)
+                    url = config["url"].replace("https://planrrr.example.com", self.live_server_url)
+                    http = httpx2.AsyncClient(headers=config["headers"], timeout=TIMEOUT)
                     # Closed at the end: a kept-alive connection would keep its server thread.
                     await stack.enter_async_context(http)
-                    client = Client(streamable_http_client(f"{self.live_server_url}/mcp", http_client=http), mode=mode)
+                    client = Client(streamable_http_client(url, http_client=http), mode=mode)
                 else:
+                    self.assertEqual(config["command"], "/srv/planrrr/.venv/bin/python")
                     command = StdioServerParameters(
-                        command=sys.executable, args=["manage.py", "mcp"], cwd=str(settings.BASE_DIR),
-                        env=self.stdio_env(PLANRRR_API_KEY=key),
-                    )  # fmt: skip
+                        command=sys.executable,
+                        args=[arg.replace("/srv/planrrr", str(settings.BASE_DIR)) for arg in config["args"]],
+                        env={**self.stdio_env(), **config["env"]},
+                    )
                     # Its log (a line at start, the API's warnings) kept apart from the test's output.
                     errors = stack.enter_context(tempfile.TemporaryFile("w+"))
                     client = Client(stdio_client(command, errlog=errors), read_timeout_seconds=TIMEOUT, mode=mode)
@@ -188,6 +193,13 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
         self.assertEqual(refused.headers["WWW-Authenticate"], 'Bearer realm="planrrr"')
         self.assertEqual(refused.json()["detail"], "Unknown or revoked API key.")
         self.assertEqual(httpx2.get(f"{self.live_server_url}/mcp").status_code, 401)
+        # A page of another site cannot use the server through a browser that has a key (DNS rebinding).
+        foreign = httpx2.post(
+            f"{self.live_server_url}/mcp",
+            headers={"Authorization": f"Bearer {self.key}", "Origin": "https://evil.example"},
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        )
+        self.assertEqual(foreign.status_code, 403)
         # A stateless server offers no stream to GET (Streamable HTTP: 405).
         stream = httpx2.get(f"{self.live_server_url}/mcp", headers={"Authorization": f"Bearer {self.key}"})
         self.assertEqual(stream.status_code, 405)
@@ -291,6 +303,13 @@ class AgentsAndAutomationTests(PublishingLiveTestCase):
         [*_, last] = receiver.wait_for(3, timeout=TIMEOUT)
         self.assertEqual(verify(secret, last.headers, last.body)["data"]["platform"], "TWITTER")
         self.assertEqual(self.wait_until_final(post).status, Post.Status.PUBLISHED)
+
+
+def client_configuration(transport: str, key: str) -> dict:
+    """docs/mcp.md's configuration for ``transport`` ("http", "stdio"), with ``key``."""
+    page = (Path(settings.BASE_DIR) / "docs" / "mcp.md").read_text()
+    block = re.search(rf"<!-- mcp:{transport} -->\n```json\n(.*?)\n```", page, flags=re.DOTALL).group(1)
+    return json.loads(block.replace("planrrr_YOUR_KEY", key))["mcpServers"]["planrrr"]
 
 
 def automation_blocks() -> dict[str, str]:

@@ -2,6 +2,9 @@
 tool or listed as deliberately absent with its reason: an operation the API gains fails here, by
 name, until it is given a tool (one declaration in agents/tools.py) or a reason."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.test import SimpleTestCase
 
 from agents.openapi import operations
@@ -42,3 +45,7 @@ class ParityTests(SimpleTestCase):
         self.assertEqual(
             operations()["posts_create"].input_schema["properties"]["scheduledAt"]["type"], ["string", "null"]
         )
+
+    def test_the_docs_list_every_tool(self):
+        page = (Path(settings.BASE_DIR) / "docs" / "mcp.md").read_text()
+        self.assertEqual([tool.name for tool in TOOLS if f"`{tool.name}`" not in page], [])
