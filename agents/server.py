@@ -54,11 +54,11 @@ def tool_list() -> list[types.Tool]:
                 name=tool.name,
                 description=f"{tool.description} ({operation.method} {operation.path})",
                 input_schema=schema,
+                # Hints for a client deciding what to confirm with its user: reads change nothing;
+                # a create with the same arguments again changes nothing more (Idempotency-Key).
                 annotations=types.ToolAnnotations(
                     read_only_hint=operation.method == "GET",
-                    destructive_hint=False if operation.method == "GET" else None,
-                    idempotent_hint=True if operation.method == "GET" or tool.creates else None,
-                    open_world_hint=operation.id.endswith(("create", "update")) or None,
+                    idempotent_hint=operation.method == "GET" or tool.creates,
                 ),
             )
         )

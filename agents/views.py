@@ -18,16 +18,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from wsgiref.util import is_hop_by_hop
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import TransportSecuritySettings
 from rest_framework import exceptions
 
 from agents import gateway
-from agents.server import CALLER, server
 from api.auth import ApiKeyAuthentication
 from api.problems import CONTENT_TYPE
 
@@ -69,58 +65,14 @@ def mcp(request) -> HttpResponse:
                         {"Allow": "POST, DELETE"})  # fmt: skip
     caller = gateway.Caller.over_http(request)
     body = request.read(MAX_BODY_BYTES + 1)
-    status, headers, content = async_to_sync(_serve)(_scope(request), body, caller)
+    # The SDK is imported on the first call, not with the URLconf: 1.3 s of CPU that every web
+    # process, command and test server would pay otherwise.
+    from agents.transport import answer
+
+    status, headers, content = answer(request, body, caller, max_body_bytes=MAX_BODY_BYTES)
     response = HttpResponse(content, status=status)
     for name, value in headers:
         name = name.decode("latin-1")
         if not is_hop_by_hop(name):  # the WSGI server's business (PEP 3333)
             response[name] = value.decode("latin-1")
     return response
-
-
-def _scope(request) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": request.method,
-        "scheme": request.scheme,
-        "path": request.path,
-        "raw_path": request.path.encode(),
-        "root_path": "",
-        "query_string": request.META.get("QUERY_STRING", "").encode("latin-1"),
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers.items()],
-        "server": (request.META.get("SERVER_NAME", ""), int(request.META.get("SERVER_PORT") or 0)),
-        "client": (request.META.get("REMOTE_ADDR", ""), 0),
-    }
-
-
-async def _serve(scope: dict, body: bytes, caller: gateway.Caller) -> tuple[int, list, bytes]:
-    CALLER.set(caller)
-    answer: dict = {"status": 500, "headers": [], "body": []}
-    delivered = False
-
-    async def receive() -> dict:
-        nonlocal delivered
-        if delivered:
-            return {"type": "http.disconnect"}
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"], answer["headers"] = message["status"], list(message.get("headers", []))
-        elif message["type"] == "http.response.body":
-            answer["body"].append(message.get("body", b""))
-
-    manager = StreamableHTTPSessionManager(
-        app=server(),
-        json_response=True,
-        stateless=True,
-        # Django has checked the Host (ALLOWED_HOSTS) and the view the Origin.
-        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        max_request_body_size=MAX_BODY_BYTES,
-    )
-    async with manager.run():
-        await manager.handle_request(scope, receive, send)
-    return answer["status"], answer["headers"], b"".join(answer["body"])
