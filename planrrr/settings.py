@@ -70,6 +70,8 @@ INSTALLED_APPS = [
     "publishing",
     "mockapis",
     "api",
+    # The MCP server over the API (/mcp, manage.py mcp): docs/mcp.md.
+    "agents",
     # The development tooling's commands (demo, bench); nothing of the application imports it.
     "devtools",
 ]

@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_rq import urls as rq_urls
 
+from agents.views import mcp
 from planrrr.teamadmin import operators_only
 
 # django-rq's pages show every team's jobs (arguments, tracebacks); its own check lets any
@@ -16,6 +17,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("connections.urls")),
     path("api/v1/", include("api.urls")),
+    path("mcp", mcp, name="mcp"),
     path("", include("publishing.urls")),
 ]
 
