@@ -16,6 +16,7 @@ import django_rq
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from rq.job import Job, JobStatus
 
 from planrrr import outages
 
@@ -108,7 +109,16 @@ def analytics_sweep() -> list[int]:
 
 
 def jobs_enqueue(connection_ids: list[int]) -> None:
+    """One job per channel, its id the channel's: a channel whose job still waits (workers that do
+    not take the ``analytics`` queue, a long backlog) gets no second one, so the queue never grows
+    past one job per channel."""
     queue = django_rq.get_queue(QUEUE)
-    stamp = timezone.now().strftime("%Y%m%d%H%M%S%f")
-    for connection_id in connection_ids:
-        queue.enqueue(JOB, connection_id=connection_id, job_id=f"analytics-{connection_id}-{stamp}")
+    ids = [f"analytics-{connection_id}" for connection_id in connection_ids]
+    waiting = {
+        job.id
+        for job in Job.fetch_many(ids, connection=queue.connection)
+        if job is not None and job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED)
+    }
+    for connection_id, job_id in zip(connection_ids, ids, strict=True):
+        if job_id not in waiting:
+            queue.enqueue(JOB, connection_id=connection_id, job_id=job_id, result_ttl=0)
