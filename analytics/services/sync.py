@@ -30,6 +30,7 @@ analytics only (``ChannelSync.waits_until``), never the account's publishing.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
@@ -251,12 +253,48 @@ def _record(chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, 
                 **{column: figures.values.get(name) for name, column in COLUMNS.items()},
             )
         )
-    fields = ["misses", "next_sync_at", "error", "first_captured_at", "raw", "unavailable", "captured_at", "syncs"]
     with transaction.atomic():
         Snapshot.objects.bulk_create(snapshots, ignore_conflicts=True)
-        Tracking.objects.bulk_update(chunk, [*fields, *COLUMNS.values()])
+        _trackings_write(chunk)
         for tracking in firsts:
             webhooks.event_record(team_id=tracking.team_id, event=EVENT, data=event_data(tracking))
+
+
+# Every column a reading writes on its tracking, with its SQL type: one UPDATE ... FROM unnest(...)
+# for the whole batch (Django's bulk_update writes a CASE per column and row: 100 rows, 16 columns,
+# a statement of 1,600 branches).
+TRACKING_COLUMNS = {
+    "misses": "smallint",
+    "next_sync_at": "timestamptz",
+    "error": "text",
+    "first_captured_at": "timestamptz",
+    "captured_at": "timestamptz",
+    "syncs": "integer",
+    "raw": "jsonb",
+    "unavailable": "jsonb",
+    **dict.fromkeys(COLUMNS.values(), "bigint"),
+}
+
+
+def _trackings_write(trackings: list[Tracking]) -> None:
+    names = list(TRACKING_COLUMNS)
+    columns = {name: [getattr(t, name) for t in trackings] for name in names}
+    for name in ("raw", "unavailable"):
+        columns[name] = [json.dumps(value) for value in columns[name]]
+    arrays = ", ".join(
+        f"%({name})s::{'text' if kind == 'jsonb' else kind}[]" for name, kind in TRACKING_COLUMNS.items()
+    )
+    assignments = ", ".join(
+        f"{name} = v.{name}::jsonb" if kind == "jsonb" else f"{name} = v.{name}"
+        for name, kind in TRACKING_COLUMNS.items()
+    )
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE analytics_tracking t SET {assignments} "
+            f"FROM unnest(%(ids)s::bigint[], {arrays}) AS v(publication_id, {', '.join(names)}) "
+            "WHERE t.publication_id = v.publication_id",
+            {"ids": [t.publication_id for t in trackings], **columns},
+        )
 
 
 def event_data(tracking: Tracking) -> dict[str, Any]:

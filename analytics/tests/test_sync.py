@@ -62,8 +62,7 @@ class SyncTests(Published, Actors, TestCase):
         self.user = {"data": {"id": TWITTER_USER, "public_metrics": {"followers_count": 10}}}
 
     def track(self, *external_ids: str) -> list[Tracking]:
-        for external_id in external_ids:
-            self.published(self.twitter, external_id)
+        self.published_many(self.twitter, list(external_ids))
         sweep.trackings_start()
         return list(Tracking.objects.filter(connection=self.twitter).order_by("external_id"))
 
