@@ -192,7 +192,8 @@ class AnalyticsView(TeamScoped, APIView):
 
     def perform_content_negotiation(self, request, force=False):
         chosen = request.query_params.get("format")
-        if chosen is not None and chosen not in FORMATS:
+        # force: the answer to an error, which is problem+json whatever was asked.
+        if not force and chosen is not None and chosen not in FORMATS:
             raise exceptions.ValidationError({"format": [f"Give format as one of {', '.join(FORMATS)}."]})
         return super().perform_content_negotiation(request, force)
 
