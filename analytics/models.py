@@ -17,6 +17,7 @@ platform did not give the figure (``unavailable`` says which and why): never a z
 from django.db import models
 
 from connections.models import Connection
+from connections.platforms import choices as platform_choices
 from planrrr.models import Team
 from publishing.models import Publication
 
@@ -57,7 +58,7 @@ class Tracking(Figured):
     publication = models.OneToOneField(Publication, on_delete=models.CASCADE, primary_key=True, related_name="tracking")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     connection = models.ForeignKey(Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    platform = models.CharField(max_length=20)
+    platform = models.CharField(max_length=20, choices=platform_choices)
     external_id = models.CharField(max_length=200)
     published_at = models.DateTimeField()
     next_sync_at = models.DateTimeField(null=True, blank=True)

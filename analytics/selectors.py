@@ -186,11 +186,12 @@ def summary(*, team_id: int, start: datetime, end: datetime, top: int = 10) -> d
     }
 
 
-def top_posts_this_week(*, team_id: int | None = None, now: datetime, top: int = 10) -> list[Tracking]:
-    """The admin's week: the trackings of posts published in the last 7 days with the most engagement."""
+def top_posts_this_week(*, team_ids: list[int] | None = None, now: datetime, top: int = 10) -> list[Tracking]:
+    """The admin's week: the trackings of posts published in the last 7 days with the most
+    engagement, of ``team_ids`` (None: every team)."""
     rows = Tracking.objects.filter(published_at__gte=now - timedelta(days=7), captured_at__isnull=False)
-    if team_id is not None:
-        rows = rows.filter(team_id=team_id)
+    if team_ids is not None:
+        rows = rows.filter(team_id__in=team_ids)
     engagement = sum((Coalesce(F(name), 0) for name in ENGAGEMENT), Value(0))
     return list(
         rows.annotate(engagement=engagement)

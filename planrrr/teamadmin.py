@@ -71,6 +71,9 @@ TEAM_GROUP_PERMISSIONS = (
     "webhooks.view_delivery",
     "webhooks.view_deliveryattempt",
     "webhooks.change_delivery",
+    # A post's and a channel's figures, read-only.
+    "analytics.view_tracking",
+    "analytics.view_channelsync",
     "api.view_apikey",
     "api.add_apikey",
     "api.change_apikey",
