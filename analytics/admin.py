@@ -113,7 +113,6 @@ class TrackingAdmin(ReadOnly):
 
 @admin.register(ChannelSync)
 class ChannelSyncAdmin(ReadOnly):
-    team_path = "connection__team"
     list_display = ["connection", "status_detail", "waits_until", "last_synced_at", "budget_used", "calls"]
     list_select_related = ["connection"]
     fields = [
