@@ -103,9 +103,9 @@ class Snapshot(Figured):
     unavailable = models.JSONField(default=list)
 
     class Meta:
-        # The table is made by migration 0001 with SQL (PARTITION BY RANGE), and its partitions by
-        # analytics.services.storage.
-        managed = False
+        # The table is made by migration 0001 with SQL (PARTITION BY RANGE; the model is its state
+        # only), and its partitions by analytics.services.storage. Managed, so that the tests'
+        # flush truncates it with the publications it refers to.
         db_table = "analytics_snapshot"
 
     def __str__(self) -> str:

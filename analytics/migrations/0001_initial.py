@@ -47,29 +47,6 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Snapshot',
-            fields=[
-                ('views', models.BigIntegerField(blank=True, null=True)),
-                ('reach', models.BigIntegerField(blank=True, null=True)),
-                ('likes', models.BigIntegerField(blank=True, null=True)),
-                ('comments', models.BigIntegerField(blank=True, null=True)),
-                ('shares', models.BigIntegerField(blank=True, null=True)),
-                ('saves', models.BigIntegerField(blank=True, null=True)),
-                ('clicks', models.BigIntegerField(blank=True, null=True)),
-                ('video_views', models.BigIntegerField(blank=True, null=True)),
-                ('pk', models.CompositePrimaryKey('publication_id', 'captured_at', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('publication_id', models.BigIntegerField()),
-                ('captured_at', models.DateTimeField()),
-                ('team_id', models.BigIntegerField()),
-                ('raw', models.JSONField(default=dict)),
-                ('unavailable', models.JSONField(default=list)),
-            ],
-            options={
-                'db_table': 'analytics_snapshot',
-                'managed': False,
-            },
-        ),
-        migrations.CreateModel(
             name='ChannelSync',
             fields=[
                 ('connection', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='analytics', serialize=False, to='connections.connection')),
@@ -132,7 +109,33 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(condition=models.Q(('next_sync_at__isnull', False)), fields=['connection', 'next_sync_at'], name='tracking_due_idx'), models.Index(fields=['team', 'published_at'], name='tracking_team_published_idx'), models.Index(fields=['published_at'], name='tracking_published_idx')],
             },
         ),
-        migrations.RunSQL(SNAPSHOT_SQL, reverse_sql="DROP TABLE analytics_snapshot"),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.CreateModel(
+                    name='Snapshot',
+                    fields=[
+                        ('views', models.BigIntegerField(blank=True, null=True)),
+                        ('reach', models.BigIntegerField(blank=True, null=True)),
+                        ('likes', models.BigIntegerField(blank=True, null=True)),
+                        ('comments', models.BigIntegerField(blank=True, null=True)),
+                        ('shares', models.BigIntegerField(blank=True, null=True)),
+                        ('saves', models.BigIntegerField(blank=True, null=True)),
+                        ('clicks', models.BigIntegerField(blank=True, null=True)),
+                        ('video_views', models.BigIntegerField(blank=True, null=True)),
+                        ('pk', models.CompositePrimaryKey('publication_id', 'captured_at', blank=True, editable=False, primary_key=True, serialize=False)),
+                        ('publication_id', models.BigIntegerField()),
+                        ('captured_at', models.DateTimeField()),
+                        ('team_id', models.BigIntegerField()),
+                        ('raw', models.JSONField(default=dict)),
+                        ('unavailable', models.JSONField(default=list)),
+                    ],
+                    options={
+                        'db_table': 'analytics_snapshot',
+                    },
+                ),
+            ],
+            database_operations=[migrations.RunSQL(SNAPSHOT_SQL, reverse_sql="DROP TABLE analytics_snapshot")],
+        ),
         migrations.RunSQL(PUBLISHED_INDEX_SQL, reverse_sql="DROP INDEX IF EXISTS analytics_publication_published_idx"),
         migrations.RunPython(first_partitions, migrations.RunPython.noop),
     ]
