@@ -120,6 +120,12 @@ class MockApis:
             "POST", "_control/tokens", json={"platform": platform, "token": token, "account_id": account_id, **details}
         )
 
+    def seed_posts(self, platform: str, account: str, posts: list[dict]) -> int:
+        """Add posts as if made ``age_seconds`` ago, without their requests: ``[{"id", "text",
+        "age_seconds", "extra"}]``. Returns how many."""
+        body = {"platform": platform, "account": account, "posts": posts}
+        return self._call("POST", "_control/posts", json=body)["made"]
+
     def retire_metrics(self, platform: str, names: list[str]) -> dict[str, list[str]]:
         """Make ``platform`` no longer give the engagement metrics ``names`` (Graph: code 100 when
         asked for one; the others leave them out); ``[]`` gives them back. Returns every retired list."""

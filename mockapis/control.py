@@ -19,7 +19,9 @@
   LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
 * ``GET _control/requests?platform=&method=&path=&outcome=``: the request log.
 * ``GET _control/posts?platform=``: posts created, with ``duplicates`` (extra copies of one
-  (platform, account, text)) and ``duplicate_rejections``.
+  (platform, account, text)) and ``duplicate_rejections``. ``POST {"platform", "account", "posts":
+  [{"id", "text", "age_seconds", "extra"}]}`` adds posts as if made that long ago (the bench's
+  tracked posts: thousands at once, without their requests).
 * ``GET|POST _control/tokens``: bind a bearer token to an account (X), ``{"platform", "token",
   "account_id", "name", "username"}``.
 * ``GET _control/settings`` (served with the platforms' stand-ins, connections.platforms.standins):
@@ -215,8 +217,20 @@ def requests_log(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"requests": entries, "count": len(entries)})
 
 
-@require_GET
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def posts(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            platform = _platform(body.get("platform"))
+            items = body.get("posts")
+            if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("id") for i in items):
+                raise BadRequest("posts must be a list of {id, text, age_seconds, extra}")
+        except BadRequest as err:
+            return _refuse(err)
+        made = store.seed_posts(platform, str(body.get("account") or ""), items)
+        return JsonResponse({"made": made})
     return JsonResponse(store.snapshot_posts(_optional_platform(request)))
 
 

@@ -239,6 +239,23 @@ class Store(Grants):
             self.latest[key] = post
             return post, None
 
+    def seed_posts(self, platform: str, account: str, items: list[dict[str, Any]]) -> int:
+        """Posts made ``age_seconds`` ago without their requests (``_control/posts``); returns how many."""
+        now = time.time()
+        with self.lock:
+            for item in items:
+                post = Post(
+                    platform=platform,
+                    id=str(item["id"]),
+                    account=account,
+                    text=str(item.get("text") or ""),
+                    created=now - float(item.get("age_seconds") or 0),
+                    extra=dict(item.get("extra") or {}),
+                )
+                self.posts.append(post)
+                self.by_id[(platform, post.id)] = post
+        return len(items)
+
     def find_posts(self, platform: str, account: str | None = None) -> list[Post]:
         """Posts newest first."""
         with self.lock:

@@ -303,6 +303,9 @@ ANALYTICS_RETENTION_DAYS = env.int("ANALYTICS_RETENTION_DAYS", default=3 * 365)
 ANALYTICS_ACCOUNT_SYNC_SECONDS = env.int("ANALYTICS_ACCOUNT_SYNC_SECONDS", default=24 * 3600)
 # A transient failure (timeout, 5xx) waits this long before the channel is read again.
 ANALYTICS_RETRY_SECONDS = env.int("ANALYTICS_RETRY_SECONDS", default=300)
+# How long one analytics job may read before it ends (the rest stays due for the next sweep): a
+# worker in an analytics job publishes nothing, so this bounds what publishing can wait for it.
+ANALYTICS_JOB_SECONDS = env.float("ANALYTICS_JOB_SECONDS", default=0.25)
 # The share of each platform's analytics budget (its adapter's metrics_budget) planrrr may spend.
 ANALYTICS_BUDGET_SHARE = env.float("ANALYTICS_BUDGET_SHARE", default=1.0)
 PLANRRR_PERIODIC = {

@@ -35,15 +35,17 @@ def claim_seconds() -> int:
     return int(settings.RQ_QUEUES[QUEUE]["DEFAULT_TIMEOUT"]) + 60
 
 
-def trackings_start(*, now: datetime | None = None) -> int:
+def trackings_start(*, now: datetime | None = None, since: datetime | None = None) -> int:
     """Track every publication PUBLISHED with an external id and an account since the newest one
     tracked (the last 90 days the first time: posts published before analytics existed are read
-    too), its first reading ANALYTICS_FIRST_SYNC_SECONDS after it was published. Returns how many."""
+    too), or since ``since``, its first reading ANALYTICS_FIRST_SYNC_SECONDS after it was
+    published. Returns how many (at most START_BATCH: call again for more)."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT max(published_at) FROM analytics_tracking")
-        newest = cursor.fetchone()[0]
-        since = max(newest - OVERLAP, now - LOOKBACK) if newest else now - LOOKBACK
+        if since is None:
+            cursor.execute("SELECT max(published_at) FROM analytics_tracking")
+            newest = cursor.fetchone()[0]
+            since = max(newest - OVERLAP, now - LOOKBACK) if newest else now - LOOKBACK
         cursor.execute(
             """
             INSERT INTO analytics_tracking (

@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import django_rq
+import redis
 from django.conf import settings
 from django.db import connection as db
 from django.db import transaction
@@ -55,6 +58,8 @@ from webhooks import services as webhooks
 
 logger = logging.getLogger("planrrr.analytics")
 
+# Calls one job makes at most (its slice, ANALYTICS_JOB_SECONDS, usually ends it first).
+MAX_CALLS_PER_JOB = 25
 # Readings in a row without the post before its tracking stops (a deleted post).
 MAX_MISSES = 3
 EVENT = "post.analytics_available"
@@ -140,12 +145,21 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
     budget = Budget.of(state, adapter, now)
     calls = _Caller(connection, adapter)
     batch = adapter.metrics_batch
+    # A slice of a worker's time, ended early when publishing has work waiting: a worker in an
+    # analytics job runs no publish job and no dispatch of due posts (the periodic work runs
+    # between jobs), so publishing waits at most one slice, usually one platform call. What is
+    # left stays due and is read at the next sweep.
+    ends = time.monotonic() + settings.ANALYTICS_JOB_SECONDS
+    # At most what one job reads in its slice: a backlog is read a job at a time, not loaded whole.
+    calls_now = min(budget.left, MAX_CALLS_PER_JOB)
     due = list(
         Tracking.objects.filter(connection=connection, next_sync_at__lte=now).order_by("next_sync_at")[
-            : budget.left * batch
+            : calls_now * batch
         ]
     )
     for start in range(0, len(due), batch):
+        if time.monotonic() > ends or publishing_waits():
+            break
         if not budget.take():
             break
         chunk = due[start : start + batch]
@@ -194,6 +208,14 @@ class _Caller:
                 raise
             self.connection = renewed
             return method(Account.of(renewed), *args)
+
+
+def publishing_waits() -> bool:
+    """Whether a publish job waits in its queue (one LLEN); a Redis error says no: the job goes on."""
+    try:
+        return django_rq.get_queue("default").count > 0
+    except redis.RedisError:
+        return False
 
 
 def _failed(connection: Connection, state: ChannelSync, err: PlatformError, now: datetime) -> str:
