@@ -216,7 +216,7 @@ class WorkerProcess(ManagedProcess):
     """
 
     def __init__(self, *queues: str, env: dict[str, Any] | None = None, name: str | None = None):
-        command = ["rqworker", "--with-scheduler", *(queues or ("default", "webhooks", "analytics"))]
+        command = ["rqworker", "--with-scheduler", *(queues or ("default", "webhooks"))]
         if name:
             command += ["--name", name]
         super().__init__(*command, env=env)
@@ -404,7 +404,7 @@ class WorkerPoolProcess(ManagedProcess):
     preloaded parent (``planrrr.pool.WorkerPool``)."""
 
     def __init__(self, *queues: str, workers: int, env: dict[str, Any] | None = None, worker_class: str | None = None):
-        command = ["planrrr_workers", "--num-workers", str(workers), *(queues or ("default", "webhooks", "analytics"))]
+        command = ["planrrr_workers", "--num-workers", str(workers), *(queues or ("default", "webhooks"))]
         if worker_class:
             command[1:1] = ["--worker-class", worker_class]
         super().__init__(*command, env=env)

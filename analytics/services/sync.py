@@ -150,6 +150,7 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
     # between jobs), so publishing waits at most one slice, usually one platform call. What is
     # left stays due and is read at the next sweep.
     ends = time.monotonic() + settings.ANALYTICS_JOB_SECONDS
+    used_before = state.budget_used
     # At most what one job reads in its slice: a backlog is read a job at a time, not loaded whole.
     calls_now = min(budget.left, MAX_CALLS_PER_JOB)
     due = list(
@@ -158,7 +159,9 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
         ]
     )
     for start in range(0, len(due), batch):
-        if time.monotonic() > ends or publishing_waits():
+        # Every job makes one call at least, however slow the database was before it: a backlog
+        # always moves.
+        if start and (time.monotonic() > ends or publishing_waits()):
             break
         if not budget.take():
             break
@@ -169,7 +172,10 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             _give_up(chunk, err, now)
             continue
         _record(chunk, found, now, label=label)
-    if (state.next_account_sync_at is None or state.next_account_sync_at <= now) and budget.take():
+    read_any = bool(due) and state.budget_used > used_before
+    slice_left = not read_any or (time.monotonic() <= ends and not publishing_waits())
+    account_due = state.next_account_sync_at is None or state.next_account_sync_at <= now
+    if account_due and slice_left and budget.take():
         _record_account(connection, calls(adapter.account_metrics), now)
         state.next_account_sync_at = now + timedelta(seconds=settings.ANALYTICS_ACCOUNT_SYNC_SECONDS)
     still_due = Tracking.objects.filter(connection=connection, next_sync_at__lte=now).exists()

@@ -63,7 +63,7 @@ class AnalyticsOverTheWireTests(PublishingLiveTestCase):
         def all_read():
             return Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count() == len(NETWORKS)
 
-        wait_for(all_read, timeout=30, message=f"every network's figures ({self.worker_logs()})")
+        wait_for(all_read, timeout=60, message=f"every network's figures ({self.worker_logs()})")
 
         for tracking in Tracking.objects.filter(publication__post=post):
             with self.subTest(platform=tracking.platform):

@@ -48,7 +48,10 @@ class ScheduleTests(TestCase):
         self.assertEqual(readings_in_a_life(), 81)
 
 
-@override_settings(TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True, ANALYTICS_FIRST_SYNC_SECONDS=0)
+# A slice long enough that the budget, not the clock, ends a job here (the slice: SliceTests).
+@override_settings(
+    TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True, ANALYTICS_FIRST_SYNC_SECONDS=0, ANALYTICS_JOB_SECONDS=60
+)
 class SyncTests(Published, Actors, TestCase):
     def setUp(self):
         super().setUp()
@@ -216,6 +219,27 @@ class SyncTests(Published, Actors, TestCase):
         self.assertIsNone(tracking.next_sync_at)
         self.assertIn("Community Management API", tracking.error)
         self.assertIn("Community Management API", state.status_detail)
+
+    @override_settings(ANALYTICS_JOB_SECONDS=0)
+    def test_a_job_ends_after_its_slice_but_reads_once_at_least(self):
+        ids = [str(10**18 + i) for i in range(150)]
+        self.track(*ids)
+        self.add_tweets(*ids[:100])
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 1, "one call, then the slice is over")
+        self.assertEqual(Tracking.objects.filter(captured_at__isnull=False).count(), 100)
+        self.assertEqual(state.status_detail, "", "not a wait: the rest is read at the next sweep")
+        self.assertIn(self.twitter.pk, sweep.channels_claim())
+
+    def test_a_job_stops_when_a_publish_job_waits(self):
+        ids = [str(10**18 + i) for i in range(150)]
+        self.track(*ids)
+        self.add_tweets(*ids[:100])
+        with mock.patch.object(sync, "publishing_waits", return_value=True):
+            sync.channel_sync(connection_id=self.twitter.pk)
+        self.assertEqual(len(self.http.calls), 1)
 
 
 class SweepTests(Published, Actors, TestCase):
