@@ -10,6 +10,7 @@ claim that runs out, after which the next sweep enqueues it again.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import django_rq
@@ -19,6 +20,8 @@ from django.utils import timezone
 from rq.job import Job, JobStatus
 
 from planrrr import outages
+
+logger = logging.getLogger("planrrr.analytics")
 
 JOB = "analytics.jobs.channel_sync"
 QUEUE = "analytics"
@@ -102,8 +105,10 @@ def channels_claim(*, now: datetime | None = None) -> list[int]:
 def analytics_sweep() -> list[int]:
     """Start tracking what was published, then enqueue a sync job per channel with figures due.
     Returns the channels enqueued."""
-    trackings_start()
+    started = trackings_start()
     claimed = channels_claim()
+    if started or claimed:
+        logger.info("analytics sweep: %s posts tracked, channels %s claimed", started, claimed)
     if claimed:
         # A Redis outage here leaves the claims to run out: the next sweep after them enqueues again.
         outages.after_commit(lambda: jobs_enqueue(claimed))

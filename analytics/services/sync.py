@@ -114,6 +114,13 @@ def channel_sync(*, connection_id: int, now: datetime | None = None) -> ChannelS
         state.claimed_until = None
         state.status_detail = safe_text(state.status_detail, limit=1000)
         state.save()
+        logger.info(
+            "analytics read channel=%s platform=%s calls=%s detail=%r",
+            connection_id,
+            connection.platform,
+            state.budget_used,
+            state.status_detail,
+        )
     return state
 
 

@@ -63,7 +63,15 @@ class AnalyticsOverTheWireTests(PublishingLiveTestCase):
         def all_read():
             return Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count() == len(NETWORKS)
 
-        wait_for(all_read, timeout=60, message=f"every network's figures ({self.worker_logs()})")
+        def state() -> str:
+            channels = list(ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail"))
+            trackings = list(Tracking.objects.values("platform", "next_sync_at", "captured_at", "error"))
+            return f"channels {channels}, trackings {trackings}, workers: {self.worker_logs()}"
+
+        try:
+            wait_for(all_read, timeout=60, message="every network's figures")
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}: {state()}") from None
 
         for tracking in Tracking.objects.filter(publication__post=post):
             with self.subTest(platform=tracking.platform):
