@@ -1,5 +1,5 @@
 # The production image: gunicorn for the web process (the default command), the same image for
-# the workers (`python manage.py planrrr_workers default webhooks`: a pool), migrations and the
+# the workers (`python manage.py planrrr_workers default webhooks analytics`: a pool), migrations and the
 # stand-in APIs. Only the runtime requirements (requirements.txt): no embedded PostgreSQL/Redis.
 #   docker build --build-arg VERSION=$(git describe --always --dirty) -t planrrr .
 # BASE: any image with Python 3.11 as `python`, venv and groupadd/useradd; `make image` builds

@@ -26,6 +26,25 @@ class Tool:
 
 TOOLS: tuple[Tool, ...] = (
     Tool("whoami", "me_retrieve", "The API key's team (with its time zone, in which slots are read) and its role."),
+    # --- analytics: what published posts did (docs/analytics.md) ----------------------------
+    Tool(
+        "get_post_analytics",
+        "posts_analytics_retrieve",
+        "A post's engagement figures per network: the latest (views, reach, likes, comments, shares, saves, "
+        "clicks, videoViews; null where the network gives none, with why in `unavailable`), every reading, "
+        "capturedAt and nextSyncAt.",
+    ),
+    Tool(
+        "get_channel_analytics",
+        "channels_analytics_retrieve",
+        "A channel's followers by day and why its figures wait, if they do.",
+    ),
+    Tool(
+        "get_analytics_summary",
+        "analytics_summary_retrieve",
+        "The team's posts published in a period (the last 7 days by default): totals, by network, by channel, "
+        "and the top posts by engagement.",
+    ),
     # --- channels: where a post goes -------------------------------------------------------
     Tool(
         "list_channels",

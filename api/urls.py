@@ -2,7 +2,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from api import channels, problems, queue, views
+from api import analytics, channels, problems, queue, views
 
 app_name = "api"
 
@@ -31,5 +31,6 @@ urlpatterns = [
     ),
     *router.urls,
     *queue.urls(),
+    *analytics.urls(),
     re_path(r"", problems.not_found),
 ]

@@ -40,6 +40,9 @@ FORKABLE = frozenset({"rqworker", "planrrr_workers"})
 READ_AT_START = frozenset(
     {
         "ALLOWED_HOSTS",
+        # Read into PLANRRR_PERIODIC's intervals when the settings load: a forked child's override
+        # of the setting would leave the sweep at its old interval.
+        "ANALYTICS_SWEEP_INTERVAL_SECONDS",
         "DATABASE_NAME_OVERRIDE",
         "DATABASE_URL",
         "DEBUG",

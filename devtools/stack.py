@@ -87,7 +87,7 @@ OAUTH_APP = {
     "GOOGLE_CLIENT_ID": "planrrr-demo.apps.googleusercontent.com",
     "GOOGLE_CLIENT_SECRET": "demo-google-secret",
 }
-QUEUES = ("default", "webhooks")
+QUEUES = ("default", "webhooks", "analytics")
 
 
 def workers_start(

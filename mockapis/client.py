@@ -11,6 +11,7 @@ mock.approve(authorize_url)                         # the consent page's redirec
 mock.issued_tokens("TWITTER", kind="refresh"); mock.refresh_uses("TWITTER"); mock.expire_token(token)
 mock.bluesky_url, mock.mastodon_url                 # the servers of Bluesky and Mastodon connections
 mock.bluesky_sessions()                             # createSession calls answered
+mock.retire_metrics("INSTAGRAM", ["saved"])         # a platform stops giving an engagement metric
 """
 
 from __future__ import annotations
@@ -118,6 +119,17 @@ class MockApis:
         self._call(
             "POST", "_control/tokens", json={"platform": platform, "token": token, "account_id": account_id, **details}
         )
+
+    def seed_posts(self, platform: str, account: str, posts: list[dict]) -> int:
+        """Add posts as if made ``age_seconds`` ago, without their requests: ``[{"id", "text",
+        "age_seconds", "extra"}]``. Returns how many."""
+        body = {"platform": platform, "account": account, "posts": posts}
+        return self._call("POST", "_control/posts", json=body)["made"]
+
+    def retire_metrics(self, platform: str, names: list[str]) -> dict[str, list[str]]:
+        """Make ``platform`` no longer give the engagement metrics ``names`` (Graph: code 100 when
+        asked for one; the others leave them out); ``[]`` gives them back. Returns every retired list."""
+        return self._call("POST", "_control/analytics", json={"platform": platform, "retire": names})["retired"]
 
     # --- OAuth ---------------------------------------------------------------------------
 

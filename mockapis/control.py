@@ -19,12 +19,17 @@
   LinkedIn images); POST ``{"platform", "on_upload": <mode>, "times"}`` fails the next uploads.
 * ``GET _control/requests?platform=&method=&path=&outcome=``: the request log.
 * ``GET _control/posts?platform=``: posts created, with ``duplicates`` (extra copies of one
-  (platform, account, text)) and ``duplicate_rejections``.
+  (platform, account, text)) and ``duplicate_rejections``. ``POST {"platform", "account", "posts":
+  [{"id", "text", "age_seconds", "extra"}]}`` adds posts as if made that long ago (the bench's
+  tracked posts: thousands at once, without their requests).
 * ``GET|POST _control/tokens``: bind a bearer token to an account (X), ``{"platform", "token",
   "account_id", "name", "username"}``.
 * ``GET _control/settings`` (served with the platforms' stand-ins, connections.platforms.standins):
   ``{"settings": {"TWITTER_API_URL": "x", ...}}``, the variables that point a process at the
   stand-in and the path under its base where each is played.
+* ``GET|POST _control/analytics``: ``{"platform", "retire": [metric names]}``: the platform's
+  stand-in no longer gives those metrics (Graph refuses them with code 100, the others leave them
+  out of their answers), as when a platform retires one; ``"retire": []`` gives them back.
 * ``GET _control/oauth?platform=``: what the OAuth endpoints issued (mockapis.oauth):
   ``{"tokens": [{"token", "kind", "platform", "account", "client_id", "scopes", "grant",
   "issued_at", "expires_at", "status", "uses", "replaced_by", ...}], "codes": [...],
@@ -88,6 +93,7 @@ def index(request: HttpRequest) -> JsonResponse:
                 "comments",
                 "tokens",
                 "oauth",
+                "analytics",
                 "settings",
             ],
         }
@@ -211,8 +217,20 @@ def requests_log(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"requests": entries, "count": len(entries)})
 
 
-@require_GET
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
 def posts(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            platform = _platform(body.get("platform"))
+            items = body.get("posts")
+            if not isinstance(items, list) or not all(isinstance(i, dict) and i.get("id") for i in items):
+                raise BadRequest("posts must be a list of {id, text, age_seconds, extra}")
+        except BadRequest as err:
+            return _refuse(err)
+        made = store.seed_posts(platform, str(body.get("account") or ""), items)
+        return JsonResponse({"made": made})
     return JsonResponse(store.snapshot_posts(_optional_platform(request)))
 
 
@@ -255,3 +273,20 @@ def oauth(request: HttpRequest) -> JsonResponse:
         except BadRequest as err:
             return _refuse(err)
     return JsonResponse(store.snapshot_oauth(_optional_platform(request)))
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def analytics(request: HttpRequest) -> JsonResponse:
+    if request.method == "POST":
+        try:
+            body = _body(request)
+            platform = _platform(body.get("platform"))
+            names = body.get("retire")
+            if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+                raise BadRequest("retire must be a list of metric names")
+        except BadRequest as err:
+            return _refuse(err)
+        store.retire_metrics(platform, names)
+    with store.lock:
+        return JsonResponse({"retired": {p: sorted(names) for p, names in store.retired.items()}})

@@ -70,6 +70,10 @@ class Store(Grants):
             # Comments made on posts (not posts themselves: they never count as duplicates).
             self.comments: list[dict[str, Any]] = []
             self.codes: dict[str, Code] = {}
+            # Engagement metrics each platform no longer gives (_control/analytics).
+            self.retired: dict[str, set[str]] = {}
+            # Posts by (platform, id): a metrics read looks up to 100 at once.
+            self.by_id: dict[tuple[str, str], Post] = {}
             self.issued: dict[str, Issued] = {}
             woken, self._wake = self._wake, threading.Event()
         woken.set()
@@ -231,8 +235,26 @@ class Store(Grants):
                 platform=platform, id=post_id, account=account, text=text, media_ids=media_ids or [], extra=extra
             )
             self.posts.append(post)
+            self.by_id[(platform, post_id)] = post
             self.latest[key] = post
             return post, None
+
+    def seed_posts(self, platform: str, account: str, items: list[dict[str, Any]]) -> int:
+        """Posts made ``age_seconds`` ago without their requests (``_control/posts``); returns how many."""
+        now = time.time()
+        with self.lock:
+            for item in items:
+                post = Post(
+                    platform=platform,
+                    id=str(item["id"]),
+                    account=account,
+                    text=str(item.get("text") or ""),
+                    created=now - float(item.get("age_seconds") or 0),
+                    extra=dict(item.get("extra") or {}),
+                )
+                self.posts.append(post)
+                self.by_id[(platform, post.id)] = post
+        return len(items)
 
     def find_posts(self, platform: str, account: str | None = None) -> list[Post]:
         """Posts newest first."""
@@ -243,7 +265,15 @@ class Store(Grants):
 
     def find_post(self, platform: str, post_id: str) -> Post | None:
         with self.lock:
-            return next((p for p in self.posts if p.platform == platform and p.id == post_id), None)
+            return self.by_id.get((platform, post_id))
+
+    def retire_metrics(self, platform: str, names: list[str]) -> None:
+        with self.lock:
+            self.retired[platform] = set(names)
+
+    def retired_metrics(self, platform: str) -> set[str]:
+        with self.lock:
+            return set(self.retired.get(platform, ()))
 
     def add_media(self, platform: str, account: str, media_id: str, **details: Any) -> dict:
         entry = {"platform": platform, "id": media_id, "account": account, "created_at": iso(time.time()), **details}

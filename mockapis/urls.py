@@ -21,5 +21,6 @@ urlpatterns = [
     path("_control/comments", control.comments),
     path("_control/tokens", control.tokens),
     path("_control/oauth", control.oauth),
+    path("_control/analytics", control.analytics),
     path("media/<str:name>", media.serve, name="mockapis-media"),
 ]

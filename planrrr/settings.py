@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "webhooks",
     "publishing",
     "mockapis",
+    "analytics",
     "api",
     # The MCP server over the API (/mcp, manage.py mcp): docs/mcp.md.
     "agents",
@@ -179,6 +180,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
 RQ_QUEUES = {
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": PUBLISH_JOB_TIMEOUT},
     "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 60},
+    # Engagement figures (docs/analytics.md): last in a worker's queues, so that a worker takes an
+    # analytics job only when no publish or webhook job waits.
+    "analytics": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
 }
 # The worker class `manage.py rqworker` runs, and each worker of a `manage.py planrrr_workers`
 # pool (planrrr.pool.WorkerPool: forked from one preloaded parent). InProcessWorker runs jobs in the worker process
@@ -284,6 +288,32 @@ PLANRRR_WORKER_WARM_UP = [
     # The proxy and CA bundle variables of the platforms' API hosts, read once (planrrr.http).
     "connections.platforms.environment_read_ahead",
 ]
+# --- Analytics (engagement figures; docs/analytics.md) --------------------------------------
+# How often the sweep starts tracking newly published posts and enqueues a sync job per channel
+# with figures due (one job per channel at a time).
+ANALYTICS_SWEEP_INTERVAL_SECONDS = env.float("ANALYTICS_SWEEP_INTERVAL_SECONDS", default=60.0)
+# A post's first reading comes this long after it was published (the hourly schedule follows).
+ANALYTICS_FIRST_SYNC_SECONDS = env.int("ANALYTICS_FIRST_SYNC_SECONDS", default=600)
+# The decaying schedule: (age up to, in hours; hours between two readings). Past the last age, a
+# post is no longer read. Hourly in its first day, every 6 h to day 7, daily to day 30, weekly to 90.
+ANALYTICS_SCHEDULE = [(24, 1), (7 * 24, 6), (30 * 24, 24), (90 * 24, 7 * 24)]
+# Readings (snapshots) older than this are dropped, a month's partition at a time; a channel's days too.
+ANALYTICS_RETENTION_DAYS = env.int("ANALYTICS_RETENTION_DAYS", default=3 * 365)
+# A channel's account figures (followers) are read once this often.
+ANALYTICS_ACCOUNT_SYNC_SECONDS = env.int("ANALYTICS_ACCOUNT_SYNC_SECONDS", default=24 * 3600)
+# A transient failure (timeout, 5xx) waits this long before the channel is read again.
+ANALYTICS_RETRY_SECONDS = env.int("ANALYTICS_RETRY_SECONDS", default=300)
+# How long one analytics job may read before it ends (the rest stays due for the next sweep): a
+# worker in an analytics job publishes nothing, so this bounds what publishing can wait for it.
+ANALYTICS_JOB_SECONDS = env.float("ANALYTICS_JOB_SECONDS", default=0.25)
+# The share of each platform's analytics budget (its adapter's metrics_budget) planrrr may spend.
+ANALYTICS_BUDGET_SHARE = env.float("ANALYTICS_BUDGET_SHARE", default=1.0)
+PLANRRR_PERIODIC = {
+    **PLANRRR_PERIODIC,
+    "analytics.services.sweep.analytics_sweep": ANALYTICS_SWEEP_INTERVAL_SECONDS,
+    "analytics.services.storage.snapshots_maintain": 3600.0,
+}
+
 # Per-job metric rows older than this are summed into hourly rollups and deleted: counters
 # and histograms are unchanged, the p99 job time and the dashboard read the rows kept.
 METRICS_RAW_RETENTION_HOURS = env.int("METRICS_RAW_RETENTION_HOURS", default=24 * 14)

@@ -71,6 +71,9 @@ TEAM_GROUP_PERMISSIONS = (
     "webhooks.view_delivery",
     "webhooks.view_deliveryattempt",
     "webhooks.change_delivery",
+    # A post's and a channel's figures, read-only.
+    "analytics.view_tracking",
+    "analytics.view_channelsync",
     "api.view_apikey",
     "api.add_apikey",
     "api.change_apikey",
@@ -83,7 +86,8 @@ TEAM_GROUP_PERMISSIONS = (
 def team_path(model: type[models.Model]) -> str | None:
     """The ORM path from ``model`` to the Team its rows belong to ("team", "post__team";
     "pk" for Team itself), or None for a model whose rows belong to no team. Follows
-    many-to-one relations, a row's own (non-null) ones first."""
+    many-to-one and one-to-one relations (a channel's analytics row is its connection's), a
+    row's own (non-null) ones first."""
     return _team_path(model, frozenset())
 
 
@@ -92,7 +96,11 @@ def _team_path(model: type[models.Model], seen: frozenset) -> str | None:
         return "pk"
     seen = seen | {model}
     relations = sorted(
-        (f for f in model._meta.get_fields() if f.many_to_one and f.concrete and f.related_model not in seen),
+        (
+            f
+            for f in model._meta.get_fields()
+            if (f.many_to_one or f.one_to_one) and f.concrete and f.related_model not in seen
+        ),
         key=lambda f: f.null,
     )
     for field in relations:

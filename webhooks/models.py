@@ -30,6 +30,7 @@ EVENT_TYPES = {
     "post.submitted": "A post was submitted for review (or sent back to review by an edit).",
     "post.approved": "A post in review was approved by an admin or owner: it is scheduled.",
     "post.rejected": "A post in review was rejected with a note: it is a draft again.",
+    "post.analytics_available": "A published post's engagement figures were first read (one per publication).",
 }
 # Shown instead of a secret that cannot be decrypted (or is empty): deliveries cannot be signed.
 UNREADABLE_SECRET = "(cannot be read: rotate the secret)"

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from connections.platforms.declaration import IMAGE, VIDEO, Declaration
+from connections.platforms.figures import Figures
 from connections.platforms.kinds import VIDEO_EXTENSIONS, split_media
 from planrrr.text import safe_text
 from planrrr.urlsafety import UnsafeURL, check_public_url
@@ -187,6 +188,15 @@ class Adapter:
     # The options a variant may give this platform (``variants.<PLATFORM or channel id>.options``):
     # name -> what it does, in one line (docs/posts.md, and the message refusing an unknown one).
     options: ClassVar[dict[str, str]] = {}
+    # Engagement figures (docs/analytics.md). How many posts one ``post_metrics`` call reads (X 100
+    # ids, Bluesky 25 uris, most platforms 1); 0: planrrr reads no figures from this platform yet.
+    metrics_batch: ClassVar[int] = 0
+    # The common names the platform never gives, each with why, in words shown to the team (the
+    # API's answer, docs/analytics.md): Mastodon counts no views.
+    metrics_lacks: ClassVar[dict[str, str]] = {}
+    # Calls the analytics may make per account within a window (calls, seconds), well below the
+    # platform's own limits for those endpoints, which publishing may share.
+    metrics_budget: ClassVar[tuple[int, int]] = (60, 3600)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -318,6 +328,25 @@ class Adapter:
         """Reconciliation of a first comment whose outcome is unknown, as ``find_published`` for a
         post: the id of the account's comment ``draft`` on ``draft.reply_to``, or None."""
         return None
+
+    def metrics_refused(self, account: Account) -> str | None:
+        """Why planrrr reads no figures for this account, in words for the team, or None when it
+        does. A platform may refuse some accounts only (LinkedIn: members' posts)."""
+        if not self.metrics_batch:
+            return f"planrrr reads no engagement figures from {self.label} yet."
+        return None
+
+    def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
+        """The figures of the account's posts ``external_ids`` (at most ``metrics_batch``), by id; a
+        post the platform no longer returns (deleted) is left out. A metric the platform does not
+        give is unavailable in that post's Figures, never zero, and never fails the others.
+        Raises a PlatformError subclass when the call fails as a whole."""
+        raise PermanentError(self.metrics_refused(account) or f"{self.label} reads no post figures.")
+
+    def account_metrics(self, account: Account) -> Figures:
+        """The account's own figures now: ``followers`` and whatever else the platform gives about
+        the account. Raises a PlatformError subclass on error."""
+        raise PermanentError(self.metrics_refused(account) or f"{self.label} reads no account figures.")
 
 
 def _count(n: int, noun: str) -> str:

@@ -62,6 +62,11 @@ class Options:
     steady_seconds: float = 10.0
     # A webhook endpoint for the team, served by a receiver in this process.
     webhooks: bool = False
+    # The analytics run (devtools.bench.analytics): readings made with generate_series for the
+    # storage's figures, and published posts tracked and read over the stand-in.
+    analytics: bool = False
+    storage_rows: int = 3_000_000
+    tracked: int = 10_000
 
     @property
     def publications(self) -> int:

@@ -245,7 +245,7 @@ class ComposeFileTests(SimpleTestCase):
         worker = self.services["worker"]
         self.assertNotIn("ports", worker)
         self.assertNotIn("container_name", worker)
-        self.assertIn("planrrr_workers default webhooks", worker["command"])
+        self.assertIn("planrrr_workers default webhooks analytics", worker["command"])
 
     def test_the_seed_test_services_keep_their_ports(self):
         self.assertEqual(self.services["postgres-test"]["ports"], ["5433:5432"])

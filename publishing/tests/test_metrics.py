@@ -178,7 +178,7 @@ class MetricsCommandTests(MetricsTestCase):
         self.assertEqual(data["peakMemoryUsage"], 80 * 1024 * 1024)
         self.assertEqual(data["platforms"]["FACEBOOK"]["jobs"], 2)
         self.assertEqual(data["webhookDeliveries"], 0)
-        self.assertEqual([q["name"] for q in data["queues"]["queues"]], ["default", "webhooks"])
+        self.assertEqual([q["name"] for q in data["queues"]["queues"]], ["default", "webhooks", "analytics"])
 
     def test_it_prints_a_table(self):
         self.job("TWITTER", Outcome.PUBLISHED, connection=self.twitter)

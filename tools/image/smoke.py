@@ -397,7 +397,9 @@ class Smoke:
         started = time.monotonic()
         self.web_process = self.image.start("web", command, {**self.env, "WEB_CONCURRENCY": "2"})
         self.pool = self.image.start(
-            "pool", ["python", "manage.py", "planrrr_workers", "--num-workers", "4", "default", "webhooks"], self.env
+            "pool",
+            ["python", "manage.py", "planrrr_workers", "--num-workers", "4", "default", "webhooks", "analytics"],
+            self.env,
         )
         probe = [arg.replace("127.0.0.1:8000", f"127.0.0.1:{self.web_port}") for arg in self.healthcheck[1:]]
 

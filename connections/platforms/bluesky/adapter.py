@@ -44,6 +44,18 @@ from connections.platforms.base import (
 )
 from connections.platforms.bluesky import DECLARATION
 from connections.platforms.bluesky.richtext import detect_facets, grapheme_count, new_tid
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import error_body, quoted
 from connections.platforms.instance import InstanceAdapter
 from connections.platforms.media import fetch_media
@@ -59,6 +71,10 @@ MAX_TEXT_BYTES = 3_000
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 2_000_000
 
+# app.bsky.feed.defs#postView's counts onto the common names: a repost and a quote both share it.
+POST_METRICS = {LIKES: ("likeCount",), COMMENTS: ("replyCount",), SHARES: ("repostCount", "quoteCount")}
+POST_RAW = ("likeCount", "replyCount", "repostCount", "quoteCount")
+
 # Errors that mean the access token cannot be used: 400 ExpiredToken ("Token has expired"),
 # 400 InvalidToken ("Token could not be verified"), 401 AuthMissing / AuthenticationRequired.
 TOKEN_ERRORS = frozenset({"ExpiredToken", "InvalidToken", "AuthMissing", "AuthenticationRequired"})
@@ -72,6 +88,17 @@ class BlueskyAdapter(InstanceAdapter):
     # comment has a post's limit, 300 graphemes.
     supports_threads = True
     max_comment_length = MAX_GRAPHEMES
+    # app.bsky.feed.getPosts takes up to 25 uris; reads through the PDS count against the per-IP
+    # 3,000 requests per 5 minutes (https://docs.bsky.app/docs/advanced-guides/rate-limits).
+    metrics_batch = 25
+    metrics_budget = (150, 5 * 60)
+    metrics_lacks = {
+        VIEWS: "Bluesky counts no views.",
+        REACH: "Bluesky counts no reach.",
+        SAVES: "Bluesky does not publish how often a post is saved (bookmarks are private).",
+        CLICKS: "Bluesky counts no link clicks.",
+        VIDEO_VIEWS: "Bluesky counts no video views.",
+    }
 
     def text_length(self, text: str) -> int:
         return grapheme_count(text)
@@ -351,6 +378,40 @@ class BlueskyAdapter(InstanceAdapter):
         if not isinstance(body.get("uri"), str):
             raise self.malformed(response, "getRecord answered no uri")
         return body
+
+    # --- engagement figures --------------------------------------------------------------
+
+    def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
+        """``GET /xrpc/app.bsky.feed.getPosts?uris=…&uris=…`` (at most 25) -> ``{"posts": [{"uri",
+        "cid", "likeCount", "repostCount", "replyCount", "quoteCount", ...}]}``
+        (https://docs.bsky.app/docs/api/app-bsky-feed-get-posts); a deleted post is left out of
+        ``posts``. Served by the AppView through the PDS, like getAuthorFeed."""
+        response = self.request(
+            "GET", self.url(account, "/xrpc/app.bsky.feed.getPosts"), account=account, params={"uris": external_ids}
+        )
+        posts = self.json(response).get("posts")
+        if not isinstance(posts, list):
+            raise self.malformed(response, "posts is not a list")
+        return {
+            str(post["uri"]): Figures.mapped(
+                post, POST_METRICS, expected=POST_RAW, lacks=self.metrics_lacks, label="Bluesky"
+            )
+            for post in posts
+            if isinstance(post, dict) and isinstance(post.get("uri"), str)
+        }
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /xrpc/app.bsky.actor.getProfile?actor=<did>`` -> ``{"did", "handle",
+        "followersCount", "followsCount", "postsCount", ...}``."""
+        response = self.request(
+            "GET",
+            self.url(account, "/xrpc/app.bsky.actor.getProfile"),
+            account=account,
+            params={"actor": account.account_id},
+        )
+        profile = self.json(response)
+        raw = {name: profile[name] for name in ("followersCount", "followsCount", "postsCount") if name in profile}
+        return Figures.mapped(raw, {FOLLOWERS: ("followersCount",)}, label="Bluesky")
 
     # --- errors --------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 
 from connections.platforms.bluesky import DECLARATION
+from mockapis import engagement
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
 from mockapis.records import MEDIA, READ, iso
@@ -252,6 +253,10 @@ def _reply_problem(record: dict) -> str | None:
     return None
 
 
+# The counts of app.bsky.feed.defs#postView.
+POST_COUNTS = ("likeCount", "repostCount", "replyCount", "quoteCount")
+
+
 def _post_view(post) -> dict[str, Any]:
     """app.bsky.feed.defs#postView of a post held here."""
     who = person(post.account)
@@ -272,6 +277,48 @@ def _post_view(post) -> dict[str, Any]:
         "indexedAt": iso(post.created),
         "labels": [],
     }
+
+
+@endpoint(BLUESKY, {"GET": READ}, account=token_did)
+def get_posts(call: Call) -> HttpResponse:
+    """``app.bsky.feed.getPosts?uris=…`` (1 to 25): the views of those found, with their counts
+    grown by age (mockapis.engagement); a count retired by ``_control/analytics`` is left out."""
+    uris = call.request.GET.getlist("uris")
+    if not uris:
+        return BLUESKY.invalid(call, 'Params must have the property "uris"')
+    if len(uris) > 25:
+        return BLUESKY.invalid(call, "uris must not have more than 25 elements")
+    retired = store.retired_metrics("BLUESKY")
+    posts = []
+    for uri in uris:
+        post = store.find_post("BLUESKY", uri)
+        if post is None:
+            continue
+        view = _post_view(post)
+        grown = engagement.counts(post.id, post.created, [n for n in POST_COUNTS if n not in retired])
+        view.update({name: max(view.get(name, 0), value) for name, value in grown.items()})
+        for name in retired:
+            view.pop(name, None)
+        posts.append(view)
+    return JsonResponse({"posts": posts})
+
+
+@endpoint(BLUESKY, {"GET": READ}, account=token_did)
+def get_profile(call: Call) -> HttpResponse:
+    """``app.bsky.actor.getProfile?actor=`` -> profileViewDetailed with its counts."""
+    actor = str(call.query.get("actor") or "")
+    if not actor:
+        return BLUESKY.invalid(call, 'Params must have the property "actor"')
+    who = person(actor)
+    return JsonResponse(
+        {
+            "did": who["did"],
+            "handle": who["handle"],
+            "followersCount": engagement.followers(who["did"]),
+            "followsCount": 150,
+            "postsCount": len(store.find_posts("BLUESKY", who["did"])),
+        }
+    )
 
 
 def _ref_view(uri: str) -> dict[str, Any]:
@@ -374,5 +421,7 @@ urlpatterns = [
     path("bsky/xrpc/com.atproto.repo.uploadBlob", upload_blob),
     path("bsky/xrpc/app.bsky.feed.getAuthorFeed", get_author_feed),
     path("bsky/xrpc/com.atproto.identity.resolveHandle", resolve_handle),
+    path("bsky/xrpc/app.bsky.feed.getPosts", get_posts),
+    path("bsky/xrpc/app.bsky.actor.getProfile", get_profile),
     path("", include("connections.platforms.bluesky.standin_auth")),
 ]

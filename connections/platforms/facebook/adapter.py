@@ -26,10 +26,23 @@ from django.utils import timezone
 from connections.platforms.base import Account, Draft, NotReady, PermanentError, Published, parse_time
 from connections.platforms.config import value_of
 from connections.platforms.facebook import DECLARATION
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import HttpAdapter
 from connections.platforms.kinds import split_media
 from connections.platforms.meta import META_VIDEO_POLL_SECONDS
 from connections.platforms.meta.graph import GraphErrorMixin
+from connections.platforms.meta.insights import InsightsMixin
 
 # GET /{video-id}?fields=status -> {"status": {"video_status": "processing" | "ready" | "error" |
 # "expired", "processing_progress": 0..100, "uploading_phase": {"status", "errors"},
@@ -39,7 +52,7 @@ VIDEO_FAILED = frozenset({"error", "expired"})
 VIDEO_PHASES = ("uploading_phase", "processing_phase", "publishing_phase")
 
 
-class FacebookAdapter(GraphErrorMixin, HttpAdapter):
+class FacebookAdapter(InsightsMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
     # https://developers.facebook.com/docs/graph-api/reference/page/feed: message length.
     max_text_length = 63_206
@@ -50,6 +63,29 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
     mixes_media = False
     # Facebook comments: 8,000 characters (unverified).
     max_comment_length = 8_000
+    # A post's insights (https://developers.facebook.com/docs/graph-api/reference/insights#page-posts),
+    # one post a call; pages_read_engagement. The page's calls count against its Business Use Case
+    # limit, which publishing shares: 100 an hour keeps far below it.
+    metrics_batch = 1
+    metrics_budget = (100, 3600)
+    insights_metrics = (
+        "post_impressions",
+        "post_impressions_unique",
+        "post_clicks",
+        "post_reactions_by_type_total",
+        "post_activity_by_action_type",
+        "post_video_views",
+    )
+    insights_mapping = {
+        VIEWS: ("post_impressions",),
+        REACH: ("post_impressions_unique",),
+        CLICKS: ("post_clicks",),
+        LIKES: ("post_reactions_by_type_total",),
+        COMMENTS: ("post_activity_by_action_type.comment",),
+        SHARES: ("post_activity_by_action_type.share",),
+        VIDEO_VIEWS: ("post_video_views",),
+    }
+    metrics_lacks = {SAVES: "Facebook gives no saves count for a page's post."}
 
     def publish(self, account: Account, draft: Draft) -> Published:
         """Text: one feed post. One image: one published photo with the text as caption. Several:
@@ -220,6 +256,13 @@ class FacebookAdapter(GraphErrorMixin, HttpAdapter):
             url=f"https://www.facebook.com/{external_id}",
             metadata={"usage": usage} if usage else {},
             slow_down_until=slow_down_until,
+        )
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /{page-id}?fields=followers_count,fan_count`` -> ``{"followers_count", "fan_count", "id"}``
+        (https://developers.facebook.com/docs/graph-api/reference/page)."""
+        return self.fields_figures(
+            account, account.account_id, ("followers_count", "fan_count"), {FOLLOWERS: ("followers_count",)}
         )
 
 

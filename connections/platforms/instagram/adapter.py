@@ -33,11 +33,24 @@ from connections.platforms.base import (
     parse_time,
 )
 from connections.platforms.declaration import VIDEO
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import HttpAdapter
 from connections.platforms.instagram import DECLARATION
 from connections.platforms.kinds import media_kind
 from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
+from connections.platforms.meta.insights import InsightsMixin
 
 # "#tag" as Instagram links it: not inside a word, at least one word character after the sign.
 HASHTAG = re.compile(r"(?<!\w)#\w+")
@@ -48,7 +61,7 @@ class MediaFetchFailed(PermanentError):
     which URL it was and says so."""
 
 
-class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
+class InstagramAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
     # A container's status: GET /{container-id}?fields=status_code,status -> {"status_code":
     # "FINISHED", "id": ...}; "status" carries Instagram's words when it is ERROR.
@@ -77,6 +90,24 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     # The 24-hour publishing limit (50 posts) rolls: an hour frees the oldest slots at the earliest
     # sensible retry; the limit itself says no more (content_publishing_limit has no reset time).
     daily_limit_backoff = timedelta(hours=1)
+    # A media's insights (https://developers.facebook.com/docs/instagram-platform/reference/instagram-media/insights),
+    # one media a call; 200 calls per account an hour is Instagram's limit, publishing shares it.
+    # Since v22.0 there is no "impressions" ("views" replaces it): a metric can disappear.
+    metrics_batch = 1
+    metrics_budget = (100, 3600)
+    insights_metrics = ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions")
+    insights_mapping = {
+        VIEWS: ("views",),
+        REACH: ("reach",),
+        LIKES: ("likes",),
+        COMMENTS: ("comments",),
+        SHARES: ("shares",),
+        SAVES: ("saved",),
+    }
+    metrics_lacks = {
+        CLICKS: "Instagram gives no link clicks for a post (captions hold no links).",
+        VIDEO_VIEWS: "Instagram counts a video's plays in views since v22.0: no separate video views.",
+    }
 
     def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         problems = super().validate(text=text, media_urls=media_urls)
@@ -222,3 +253,9 @@ class InstagramAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
             if not recent:
                 return None  # the edge has no ``since``: a page older than the attempt is the last we need
         return None
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /{ig-user-id}?fields=followers_count,follows_count,media_count``
+        (https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-user)."""
+        fields = ("followers_count", "follows_count", "media_count")
+        return self.fields_figures(account, account.account_id, fields, {FOLLOWERS: ("followers_count",)})

@@ -32,6 +32,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import include, path, reverse
 
 from connections.platforms.linkedin import DECLARATION
+from mockapis import engagement
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
 from mockapis.records import COMMENT, MEDIA, READ
@@ -377,8 +378,56 @@ def _comment(entry: dict) -> dict:
     }
 
 
+# totalShareStatistics' counts (https://learn.microsoft.com/linkedin/marketing/community-management/
+# organizations/share-statistics).
+SHARE_COUNTS = ("impressionCount", "uniqueImpressionsCount", "clickCount", "likeCount", "commentCount", "shareCount")
+URN_LIST = re.compile(r"^List\((?P<urns>[^()]*)\)$")
+
+
+def _organization(call: Call, kwargs: dict) -> str:
+    return str(kwargs.get("urn") or call.query.get("organizationalEntity") or "")
+
+
+@endpoint(LINKEDIN, {"GET": READ}, account=_organization)
+def share_statistics(call: Call) -> HttpResponse:
+    """``GET /rest/organizationalEntityShareStatistics?q=organizationalEntity&organizationalEntity=<org>
+    &shares=List(<encoded urns>)&ugcPosts=List(...)``: lifetime statistics of each post found. URNs
+    inside ``List()`` must be encoded (Rest.li 2.0): unencoded ones are refused, as LinkedIn does."""
+    if call.query.get("q") != "organizationalEntity" or not call.account.startswith("urn:li:organization:"):
+        return LINKEDIN.invalid(call, "q=organizationalEntity and an organization's organizationalEntity are required")
+    raw = call.request.META.get("QUERY_STRING", "")
+    if "List(urn:" in raw:
+        return LINKEDIN.invalid(call, "Invalid query parameter: URNs in List() must be URL-encoded (Rest.li 2.0)")
+    retired = store.retired_metrics("LINKEDIN")
+    elements = []
+    for name, key in (("shares", "share"), ("ugcPosts", "ugcPost")):
+        value = call.query.get(name)
+        if value is None:
+            continue
+        found = URN_LIST.match(str(value))
+        if not found:
+            return LINKEDIN.invalid(call, f"{name} must be List(<urn>,...)")
+        for urn in filter(None, found.group("urns").split(",")):
+            post = store.find_post("LINKEDIN", urn)
+            if post is None or post.account != call.account:
+                continue
+            counts = engagement.counts(post.id, post.created, [n for n in SHARE_COUNTS if n not in retired])
+            elements.append({key: urn, "organizationalEntity": call.account, "totalShareStatistics": counts})
+    return JsonResponse({"paging": {"count": 10, "start": 0, "links": []}, "elements": elements})
+
+
+@endpoint(LINKEDIN, {"GET": READ}, account=_organization)
+def network_size(call: Call, urn: str) -> HttpResponse:
+    """``GET /rest/networkSizes/<org urn>?edgeType=COMPANY_FOLLOWED_BY_MEMBER`` -> ``{"firstDegreeSize"}``."""
+    if call.query.get("edgeType") != "COMPANY_FOLLOWED_BY_MEMBER" or not urn.startswith("urn:li:organization:"):
+        return LINKEDIN.invalid(call, "edgeType=COMPANY_FOLLOWED_BY_MEMBER and an organization URN are required")
+    return JsonResponse({"firstDegreeSize": engagement.followers(urn)})
+
+
 urlpatterns = [
     path("linkedin/rest/posts", posts),
+    path("linkedin/rest/organizationalEntityShareStatistics", share_statistics),
+    path("linkedin/rest/networkSizes/<str:urn>", network_size),
     path("linkedin/rest/socialActions/<str:urn>/comments", comments),
     path("linkedin/rest/images", images),
     path("linkedin/rest/images/<str:urn>", image),

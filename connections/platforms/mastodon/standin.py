@@ -35,6 +35,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 
 from connections.platforms.mastodon import DECLARATION
+from mockapis import engagement
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
 from mockapis.records import AUTHORIZE, MEDIA, READ, iso
@@ -104,6 +105,10 @@ class MastodonDialect(Dialect):
 MASTODON = MastodonDialect()
 
 
+# A Status's counts (https://docs.joinmastodon.org/entities/Status/).
+STATUS_COUNTS = ("favourites_count", "reblogs_count", "replies_count")
+
+
 def status_id() -> str:
     """An id shaped like Mastodon's: milliseconds since the Unix epoch shifted 16 bits, plus a
     sequence (18 digits), increasing."""
@@ -139,7 +144,24 @@ def account_json(request: HttpRequest, account_id: str) -> dict[str, Any]:
 
 @endpoint(MASTODON, {"GET": READ}, account=token_account)
 def verify_credentials(call: Call) -> HttpResponse:
-    return JsonResponse(account_json(call.request, call.account))
+    counts = {
+        "followers_count": engagement.followers(call.account),
+        "following_count": 80,
+        "statuses_count": len(store.find_posts("MASTODON", call.account)),
+    }
+    return JsonResponse({**account_json(call.request, call.account), **counts})
+
+
+@endpoint(MASTODON, {"GET": READ}, account=token_account)
+def status(call: Call, status_id: str) -> HttpResponse:
+    """``GET /api/v1/statuses/:id``: the Status with its counts grown by age (mockapis.engagement);
+    a count retired by ``_control/analytics`` is left out."""
+    post = store.find_post("MASTODON", status_id)
+    if post is None:
+        return MASTODON.error(404, "Record not found")
+    retired = store.retired_metrics("MASTODON")
+    counts = engagement.counts(post.id, post.created, [name for name in STATUS_COUNTS if name not in retired])
+    return JsonResponse({**status_json(call.request, post), **counts})
 
 
 @endpoint(MASTODON, {"GET": AUTHORIZE})
@@ -366,6 +388,7 @@ urlpatterns = [
     path("mastodon/api/v1/accounts/verify_credentials", verify_credentials),
     path("mastodon/api/v2/instance", instance),
     path("mastodon/api/v1/statuses", statuses),
+    path("mastodon/api/v1/statuses/<str:status_id>", status),
     path("mastodon/api/v1/accounts/<str:account_id>/statuses", account_statuses),
     path("mastodon/api/v2/media", media_upload),
     path("mastodon/api/v1/media/<str:media_id>", media_item),

@@ -30,6 +30,7 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 from django.urls import re_path
 
+from mockapis import engagement
 from mockapis.config import DAY_SECONDS
 from mockapis.gate import API_ERROR_MESSAGE, DIALECTS, Call, Dialect, endpoint
 from mockapis.records import COMMENT, READ
@@ -365,6 +366,11 @@ def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
     photo = store.get("photos", node)
     if photo is not None:
         return JsonResponse(pick({"id": node, "published": photo["published"]}, wanted))
+    if any(name in ACCOUNT_FIELDS for name in wanted):
+        # A page or an Instagram account asked for its counts.
+        posts = store.find_posts(call.platform, node)
+        counts = {"followers_count": engagement.followers(node), "follows_count": 90, "media_count": len(posts)}
+        return JsonResponse(pick({"id": node, **counts, "fan_count": counts["followers_count"]}, wanted))
     return call.dialect.error(
         100,
         f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
@@ -372,6 +378,80 @@ def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
         "https://developers.facebook.com/docs/graph-api",
         subcode=33,
     )
+
+
+# --- insights -------------------------------------------------------------------------------
+
+# The metrics each platform's media insights take (v22.0: Instagram has "views", no "impressions"),
+# and those answered as a breakdown by type.
+INSIGHT_METRICS = {
+    FACEBOOK: (
+        "post_impressions",
+        "post_impressions_unique",
+        "post_clicks",
+        "post_reactions_by_type_total",
+        "post_activity_by_action_type",
+        "post_video_views",
+    ),
+    INSTAGRAM: ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions"),
+}
+BREAKDOWNS = {
+    "post_reactions_by_type_total": ("like", "love", "wow"),
+    "post_activity_by_action_type": ("like", "comment", "share"),
+}
+# What an account node tells about itself when asked (a page's, an Instagram account's counts).
+ACCOUNT_FIELDS = ("followers_count", "fan_count", "follows_count", "media_count")
+
+
+def insights_answer(call: Call, post, known: tuple[str, ...], retired: set[str]) -> HttpResponse:
+    """``GET /{id}/insights?metric=a,b``: ``{"data": [{"name", "period": "lifetime", "values":
+    [{"value"}], "title", "description", "id"}]}``. An unknown metric, or one retired by
+    ``_control/analytics``, fails the whole request with code 100, as Graph does."""
+    names = [name.strip() for name in str(call.param("metric") or "").split(",") if name.strip()]
+    if not names:
+        return call.dialect.error(100, "(#100) The parameter metric is required")
+    for index, name in enumerate(names):
+        if name in retired:
+            return call.dialect.error(
+                100,
+                f"(#100) Starting from version v22.0 and above, the {name} metric is no longer supported for "
+                "this media. Please refer to the documentation for a list of supported metrics.",
+            )
+        if name not in known:
+            return call.dialect.error(
+                100, f"(#100) metric[{index}] must be one of the following values: {', '.join(known)}"
+            )
+    data = []
+    for name in names:
+        if name in BREAKDOWNS:
+            value: Any = engagement.counts(post.id, post.created, [f"{name}.{key}" for key in BREAKDOWNS[name]])
+            value = {key.rsplit(".", 1)[-1]: number for key, number in value.items()}
+        else:
+            value = engagement.count(post.id, post.created, name)
+        data.append(
+            {
+                "name": name,
+                "period": "lifetime",
+                "values": [{"value": value}],
+                "title": name.replace("_", " ").capitalize(),
+                "description": f"Lifetime: {name}",
+                "id": f"{post.id}/insights/{name}/lifetime",
+            }
+        )
+    return JsonResponse({"data": data})
+
+
+@endpoint(_node_platform, {"GET": READ}, account=_node_owner)
+def insights(call: Call, node: str, **_: Any) -> HttpResponse:
+    post = store.find_post(call.platform, node)
+    if post is None:
+        return call.dialect.error(
+            100,
+            f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+        )
+    return insights_answer(call, post, INSIGHT_METRICS[call.platform], store.retired_metrics(call.platform))
 
 
 # --- comments -------------------------------------------------------------------------------
@@ -413,5 +493,6 @@ def comments(call: Call, node: str, **_: Any) -> HttpResponse:
 
 urlpatterns = [
     re_path(GRAPH + r"/comments/?$", comments),
+    re_path(GRAPH + r"/insights/?$", insights),
     re_path(GRAPH + r"/?$", node_object),
 ]

@@ -37,10 +37,23 @@ from connections.platforms.base import (
 )
 from connections.platforms.config import value_of
 from connections.platforms.declaration import VIDEO
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import HttpAdapter
 from connections.platforms.kinds import media_kind
 from connections.platforms.meta.containers import ContainerMixin
 from connections.platforms.meta.graph import GraphErrorMixin
+from connections.platforms.meta.insights import InsightsMixin, insight_values
 from connections.platforms.threads import DECLARATION, THREADS_API_VERSION, THREADS_PUBLISH_WAIT_SECONDS
 
 # {"code": 24, "error_subcode": 4279009, "message": "The requested resource does not exist",
@@ -71,7 +84,7 @@ def item_fields(url: str) -> dict:
     return {"media_type": "IMAGE", "image_url": url}
 
 
-class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
+class ThreadsAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter):
     declaration = DECLARATION
     # A container's status: GET /{threads-container-id}?fields=status,error_message; ERROR comes
     # with error_message (FAILED_DOWNLOADING_VIDEO, ..., UNKNOWN)
@@ -94,6 +107,23 @@ class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
     # The 24-hour publishing limit rolls: an hour frees the oldest slots at the earliest sensible
     # retry (threads_publishing_limit has no reset time).
     daily_limit_backoff = timedelta(hours=1)
+    # A post's insights (https://developers.facebook.com/docs/threads/insights): GET
+    # /{threads-media-id}/insights?metric=views,likes,replies,reposts,quotes,shares, one post a call.
+    metrics_batch = 1
+    metrics_budget = (100, 3600)
+    insights_metrics = ("views", "likes", "replies", "reposts", "quotes", "shares")
+    insights_mapping = {
+        VIEWS: ("views",),
+        LIKES: ("likes",),
+        COMMENTS: ("replies",),
+        SHARES: ("reposts", "quotes", "shares"),
+    }
+    metrics_lacks = {
+        REACH: "Threads gives no reach for a post.",
+        SAVES: "Threads gives no saves count.",
+        CLICKS: "Threads gives link clicks for the account only (clicks in threads_insights), not per post.",
+        VIDEO_VIEWS: "Threads counts a video's plays in views: no separate video views.",
+    }
 
     @property
     def base_url(self) -> str:
@@ -244,3 +274,12 @@ class ThreadsAdapter(ContainerMixin, GraphErrorMixin, HttpAdapter):
                 if published_at is None or published_at >= since:
                     return str(item["id"])
         return None
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /{threads-user-id}/threads_insights?metric=followers_count`` -> ``{"data": [{"name":
+        "followers_count", "period": "day", "total_value": {"value": N}}]}``."""
+        response = self.request(
+            "GET", f"/{account.account_id}/threads_insights", account=account, params={"metric": "followers_count"}
+        )
+        raw = insight_values(self.json(response).get("data"))
+        return Figures.mapped(raw, {FOLLOWERS: ("followers_count",)}, label=self.label)

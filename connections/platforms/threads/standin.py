@@ -35,6 +35,7 @@ from connections.platforms.meta.standin import (
     VERSION,
     GraphDialect,
     graph_time,
+    insights_answer,
     listing,
     pick,
     polls_needed,
@@ -43,6 +44,7 @@ from connections.platforms.meta.standin import (
 )
 from connections.platforms.threads import DECLARATION
 from connections.platforms.threads.adapter import _counted_length
+from mockapis import engagement
 from mockapis.config import DAY_SECONDS
 from mockapis.gate import Call, endpoint
 from mockapis.media import FetchError, fetch_image, fetch_video
@@ -313,6 +315,47 @@ def threads_node(call: Call, node: str, **_: Any) -> HttpResponse:
     )
 
 
+# A post's insights (https://developers.facebook.com/docs/threads/insights).
+INSIGHT_METRICS = ("views", "likes", "replies", "reposts", "quotes", "shares")
+
+
+@endpoint(THREADS, {"GET": READ}, account=_owner)
+def threads_insights_of_post(call: Call, node: str, **_: Any) -> HttpResponse:
+    """``GET /{threads-media-id}/insights?metric=views,likes,...``, in Graph's insights shape."""
+    post = store.find_post("THREADS", node)
+    if post is None:
+        return THREADS.error(
+            100,
+            f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+        )
+    return insights_answer(call, post, INSIGHT_METRICS, store.retired_metrics("THREADS"))
+
+
+@endpoint(THREADS, {"GET": READ}, account=node)
+def threads_user_insights(call: Call, node: str, **_: Any) -> HttpResponse:
+    """``GET /{threads-user-id}/threads_insights?metric=followers_count`` -> ``{"data": [{"name":
+    "followers_count", "period": "day", "total_value": {"value": N}, "title", "description", "id"}]}``."""
+    names = [name.strip() for name in str(call.param("metric") or "").split(",") if name.strip()]
+    if names != ["followers_count"]:
+        return THREADS.error(100, "(#100) The stand-in plays metric=followers_count only")
+    return JsonResponse(
+        {
+            "data": [
+                {
+                    "name": "followers_count",
+                    "period": "day",
+                    "title": "followers_count",
+                    "description": "Your followers on Threads.",
+                    "total_value": {"value": engagement.followers(node)},
+                    "id": f"{node}/insights/followers_count/day",
+                }
+            ]
+        }
+    )
+
+
 urlpatterns = [
     # The consent page, the token endpoints and /me first: the node routes would take "me".
     path("", include("connections.platforms.threads.standin_auth")),
@@ -320,5 +363,7 @@ urlpatterns = [
     re_path(NODE + r"/threads_publish/?$", threads_publish),
     re_path(NODE + r"/replies/?$", threads_replies),
     re_path(NODE + r"/threads_publishing_limit/?$", threads_limit),
+    re_path(NODE + r"/insights/?$", threads_insights_of_post),
+    re_path(NODE + r"/threads_insights/?$", threads_user_insights),
     re_path(NODE + r"/?$", threads_node),
 ]

@@ -19,6 +19,18 @@ from django.conf import settings
 from django.utils import timezone
 
 from connections.platforms.base import Account, Draft, Published
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.media import fetch_media
 from connections.platforms.x import DECLARATION
@@ -45,6 +57,17 @@ KEYCAP = 0x20E3
 SKIN_TONES = range(0x1F3FB, 0x1F400)
 TAGS = range(0xE0020, 0xE0080)
 REGIONAL_INDICATORS = range(0x1F1E6, 0x1F200)
+
+# public_metrics (https://docs.x.com/x-api/fundamentals/metrics) onto the common names: a repost
+# and a quote both share the post further.
+TWEET_METRICS = {
+    VIEWS: ("impression_count",),
+    LIKES: ("like_count",),
+    COMMENTS: ("reply_count",),
+    SHARES: ("retweet_count", "quote_count"),
+    SAVES: ("bookmark_count",),
+}
+TWEET_RAW = ("impression_count", "like_count", "reply_count", "retweet_count", "quote_count", "bookmark_count")
 
 # Windows whose remaining count, at zero, stops the account until their reset.
 RATE_LIMIT_WINDOWS = ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour")
@@ -119,6 +142,15 @@ class XAdapter(HttpAdapter):
     # {"reply": {"in_reply_to_tweet_id": "<previous id>"}} (https://docs.x.com/x-api/posts/create-post).
     supports_threads = True
     max_comment_length = 280
+    # GET /2/tweets takes up to 100 ids (https://docs.x.com/x-api/posts/get-posts-by-ids); its limit
+    # per user is 15 requests per 15 minutes on the Basic plan (900 on Pro): 12 keeps below both.
+    metrics_batch = 100
+    metrics_budget = (12, 15 * 60)
+    metrics_lacks = {
+        REACH: "X gives no reach (unique viewers) in public_metrics.",
+        CLICKS: "X gives link clicks only in non_public_metrics, for 30 days, with the author's OAuth 1.0a token.",
+        VIDEO_VIEWS: "X gives video views per media item (media.fields), not per post.",
+    }
 
     def text_length(self, text: str) -> int:
         return weighted_length(text)
@@ -194,6 +226,33 @@ class XAdapter(HttpAdapter):
 
     def find_comment(self, account: Account, draft: Draft, since: datetime) -> str | None:
         return self.find_published(account, draft, since)
+
+    def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
+        """``GET /2/tweets?ids=…&tweet.fields=public_metrics`` -> ``{"data": [{"id", "text",
+        "public_metrics": {"retweet_count", "reply_count", "like_count", "quote_count",
+        "bookmark_count", "impression_count"}}], "errors": [{"resource_id", "title": "Not Found
+        Error", ...}]}``: a deleted post is an entry of ``errors``, not a failure of the call."""
+        params = {"ids": ",".join(external_ids), "tweet.fields": "public_metrics"}
+        body = self.json(self.request("GET", "/2/tweets", account=account, params=params))
+        found = {}
+        for tweet in body.get("data") or []:
+            if isinstance(tweet, dict) and tweet.get("id") and isinstance(tweet.get("public_metrics"), dict):
+                found[str(tweet["id"])] = Figures.mapped(
+                    tweet["public_metrics"], TWEET_METRICS, expected=TWEET_RAW, lacks=self.metrics_lacks, label="X"
+                )
+        return found
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /2/users/{id}?user.fields=public_metrics`` -> ``{"data": {"public_metrics":
+        {"followers_count", "following_count", "tweet_count", "listed_count", "like_count"}}}``
+        (https://docs.x.com/x-api/users/get-user-by-id)."""
+        params = {"user.fields": "public_metrics"}
+        response = self.request("GET", f"/2/users/{account.account_id}", account=account, params=params)
+        data = self.json(response).get("data")
+        metrics = data.get("public_metrics") if isinstance(data, dict) else None
+        if not isinstance(metrics, dict):
+            raise self.malformed(response, "no data.public_metrics")
+        return Figures.mapped(metrics, {FOLLOWERS: ("followers_count",)}, label="X")
 
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:

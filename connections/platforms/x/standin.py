@@ -38,6 +38,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 
 from connections.platforms.x import DECLARATION
+from mockapis import engagement
 from mockapis.config import DAY_SECONDS
 from mockapis.gate import API_ERROR_MESSAGE, CREATE, Call, Dialect, endpoint
 from mockapis.media import sniff
@@ -50,6 +51,8 @@ DAILY_TWEETS = 2_400
 MEDIA_EXPIRES_SECONDS = 86_400
 INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
 URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# public_metrics of a post (https://docs.x.com/x-api/fundamentals/metrics).
+PUBLIC_METRICS = ("retweet_count", "reply_count", "like_count", "quote_count", "bookmark_count", "impression_count")
 STATUS_TITLES = {500: "Internal Server Error", 503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
@@ -142,8 +145,10 @@ def weighted_length(text: str) -> int:
     return total
 
 
-@endpoint(X, {"POST": CREATE}, account=token_user)
+@endpoint(X, {"POST": CREATE, "GET": READ}, account=token_user)
 def tweets(call: Call) -> HttpResponse:
+    if call.request.method == "GET":
+        return tweets_lookup(call)
     body = call.body
     if not isinstance(body, dict):
         return X.invalid(call, "The request body must be a JSON object")
@@ -186,6 +191,47 @@ def tweets(call: Call) -> HttpResponse:
         return X.duplicate(call, earlier.id if earlier else None)
     call.outcome = "created"
     return JsonResponse({"data": {"id": post.id, "text": text, "edit_history_tweet_ids": [post.id]}}, status=201)
+
+
+def tweets_lookup(call: Call) -> HttpResponse:
+    """``GET /2/tweets?ids=1,2&tweet.fields=public_metrics``: up to 100 ids; one not found is an
+    entry of ``errors`` beside ``data`` (no ``data`` when none is found), as X answers."""
+    ids = [i for i in str(call.query.get("ids") or "").split(",") if i]
+    if not ids:
+        return X.invalid(call, "The `ids` query parameter can not be empty")
+    if len(ids) > 100:
+        return X.invalid(
+            call, f"The number of values in the `ids` query parameter list [{len(ids)}] is not between 1 and 100"
+        )
+    if not all(i.isdigit() and len(i) <= 19 for i in ids):
+        return X.invalid(call, "The `ids` query parameter value is not valid: each id must be a number")
+    wanted = {f.strip() for f in str(call.query.get("tweet.fields", "")).split(",")}
+    retired = store.retired_metrics("TWITTER")
+    data, errors = [], []
+    for tweet_id in ids:
+        post = store.find_post("TWITTER", tweet_id)
+        if post is None:
+            errors.append(
+                {
+                    "value": tweet_id,
+                    "detail": f"Could not find tweet with ids: [{tweet_id}].",
+                    "title": "Not Found Error",
+                    "resource_type": "tweet",
+                    "parameter": "ids",
+                    "resource_id": tweet_id,
+                    "type": "https://api.twitter.com/2/problems/resource-not-found",
+                }
+            )
+            continue
+        item: dict[str, Any] = {"id": post.id, "text": post.text, "edit_history_tweet_ids": [post.id]}
+        if "public_metrics" in wanted:
+            names = [name for name in PUBLIC_METRICS if name not in retired]
+            item["public_metrics"] = engagement.counts(post.id, post.created, names)
+        data.append(item)
+    body: dict[str, Any] = {"data": data} if data else {}
+    if errors:
+        body["errors"] = errors
+    return JsonResponse(body)
 
 
 @endpoint(X, {"POST": MEDIA}, account=token_user)
@@ -234,6 +280,27 @@ def users_me(call: Call) -> HttpResponse:
             }
         }
     )
+
+
+@endpoint(X, {"GET": READ}, account=path_user)
+def user_lookup(call: Call, user_id: str) -> HttpResponse:
+    """``GET /2/users/{id}?user.fields=public_metrics`` -> ``{"data": {"id", "name", "username",
+    "public_metrics": {"followers_count", "following_count", "tweet_count", "listed_count", "like_count"}}}``."""
+    bound = store.token_account(call.token) or {}
+    data: dict[str, Any] = {
+        "id": user_id,
+        "name": bound.get("name") or "Stand-in user",
+        "username": bound.get("username") or f"standin_{user_id[-6:]}",
+    }
+    if "public_metrics" in str(call.query.get("user.fields", "")):
+        data["public_metrics"] = {
+            "followers_count": engagement.followers(user_id),
+            "following_count": 120,
+            "tweet_count": len(store.find_posts("TWITTER", user_id)),
+            "listed_count": 3,
+            "like_count": 40,
+        }
+    return JsonResponse({"data": data})
 
 
 @endpoint(X, {"GET": READ}, account=path_user)
@@ -302,5 +369,6 @@ urlpatterns = [
     path("x/2/media/upload", media_upload),
     path("x/2/users/me", users_me),
     path("x/2/users/<str:user_id>/tweets", user_tweets),
+    path("x/2/users/<str:user_id>", user_lookup),
     path("", include("connections.platforms.x.standin_auth")),
 ]

@@ -70,6 +70,14 @@ class Command(BaseCommand):
             help="Length of the steady schedule, seconds; 0 skips it (default %(default)s).",
         )
         parser.add_argument(
+            "--analytics",
+            action="store_true",
+            help="The analytics run: the time series' storage at --storage-rows readings, then --tracked published "
+            "posts read over the stand-in beside the steady schedule (docs/performance.md).",
+        )
+        parser.add_argument("--storage-rows", type=int, default=d.storage_rows, help="Readings (default %(default)s).")
+        parser.add_argument("--tracked", type=int, default=d.tracked, help="Tracked posts (default %(default)s).")
+        parser.add_argument(
             "--no-pool",
             dest="pool",
             action="store_false",
@@ -109,7 +117,12 @@ class Command(BaseCommand):
             rate=opts["rate"],
             steady_seconds=opts["steady_seconds"],
             webhooks=opts["webhooks"],
+            analytics=opts["analytics"],
+            storage_rows=opts["storage_rows"],
+            tracked=opts["tracked"],
         )
+        if options.analytics:
+            return self.analytics(options, opts)
         if options.kills >= options.publications:
             raise CommandError("--kills must be fewer than the publications")
         bench = Bench(options, Progress(), lambda line: self.stderr.write(line))
@@ -123,6 +136,24 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(results, indent=2, default=str))
         if options.keep:
             self.stdout.write(f"\nkept: team {bench.run_id!r} with its posts and job metrics")
+
+    def analytics(self, options: Options, opts: dict) -> None:
+        """The analytics run (devtools.bench.analytics) and its table."""
+        from devtools.bench import analytics
+
+        if options.tracked < len(analytics.NETWORKS) or options.storage_rows < 1000:
+            raise CommandError("--tracked must be at least 7 and --storage-rows at least 1000")
+        # The steady schedule's rate: the burst that would measure one is not run here.
+        options.rate = options.rate or 2.0
+        bench = analytics.AnalyticsBench(options, Progress(), lambda line: self.stderr.write(line))
+        results = bench.run()
+        rows = analytics.table(results)
+        width = max(len(name) for name, _ in rows)
+        self.stdout.write("")
+        for name, value in rows:
+            self.stdout.write(f"{name:<{width}}  {value}")
+        if opts["json"]:
+            self.stdout.write(json.dumps(results, indent=2, default=str))
 
 
 def parse_rate_limit(value: str) -> tuple[int, float] | None:

@@ -35,7 +35,12 @@ class Command(BaseCommand):
             "--worker-class", default=None, help="RQ worker class (default: RQ['WORKER_CLASS'] of the settings)."
         )
         parser.add_argument("--burst", action="store_true", help="Stop once the queues are empty.")
-        parser.add_argument("queues", nargs="*", default=["default", "webhooks"], help="Queues (default: all).")
+        parser.add_argument(
+            "queues",
+            nargs="*",
+            default=["default", "webhooks", "analytics"],
+            help="Queues, in the order they are taken (default: all).",
+        )
 
     def handle(self, *args, **options) -> None:
         queues = get_queues(*options["queues"])

@@ -1,0 +1,104 @@
+"""Engagement figures over the wire (issue 24): a real worker publishes a post on the seven
+networks through the stand-in, then reads each one's figures on the analytics queue. X answers the
+first analytics read with a 429, which defers the analytics only (a second X post goes out at
+once); Instagram no longer gives "saved", which is recorded unavailable, not zero."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from analytics.models import ChannelDay, ChannelSync, Tracking
+from connections.models import Connection
+from devtools.stack import ACCOUNTS
+from devtools.testing import wait_for
+from publishing import services
+from publishing.models import Post
+from publishing.tests.base import PublishingLiveTestCase
+from webhooks import services as webhooks
+from webhooks.models import Event
+
+NETWORKS = ("FACEBOOK", "TWITTER", "INSTAGRAM", "LINKEDIN", "BLUESKY", "MASTODON", "THREADS")
+ANALYTICS = {
+    "ANALYTICS_SWEEP_INTERVAL_SECONDS": "0.3",
+    "ANALYTICS_FIRST_SYNC_SECONDS": "0",
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    "THREADS_PUBLISH_WAIT_SECONDS": "1",
+}
+
+
+class AnalyticsOverTheWireTests(PublishingLiveTestCase):
+    def channels(self) -> dict[str, Connection]:
+        found = {"FACEBOOK": self.facebook, "TWITTER": self.twitter}
+        servers = {"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url}
+        for platform in ("INSTAGRAM", "LINKEDIN", "BLUESKY", "MASTODON", "THREADS"):
+            found[platform] = Connection.objects.create(
+                team=self.team,
+                platform=platform,
+                account_id=ACCOUNTS[platform],
+                name=platform.title(),
+                access_token=f"e2e_{platform.lower()}",
+                base_url=servers.get(platform, ""),
+            )
+        return found
+
+    def test_figures_are_read_from_every_network_and_a_429_defers_only_the_analytics(self):
+        channels = self.channels()
+        self.mock.configure(threads_publish_lag_seconds=0, container_polls_before_finished=0)
+        self.mock.retire_metrics("INSTAGRAM", ["saved"])
+        self.mock.fail("TWITTER", "rate_limit", times=1, seconds=1, on="read")
+        webhooks.endpoint_create(
+            team=self.team, url=f"{self.live_server_url}/mock/_control/", events=["post.analytics_available"]
+        )
+        self.start_worker("default", "webhooks", "analytics", **ANALYTICS)
+
+        post = services.post_create(
+            team=self.team,
+            content="Our autumn menu is here.",
+            channels=[channel.pk for channel in channels.values()],
+            variants={"INSTAGRAM": {"media_urls": [self.mock.media_url("a.jpg")]}},
+            scheduled_at=timezone.now(),
+        )
+        self.assertEqual(self.wait_until_final(post, timeout=30).status, Post.Status.PUBLISHED, self.worker_logs())
+
+        def all_read():
+            return Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count() == len(NETWORKS)
+
+        def state() -> str:
+            channels = list(ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail"))
+            trackings = list(Tracking.objects.values("platform", "next_sync_at", "captured_at", "error"))
+            return f"channels {channels}, trackings {trackings}, workers: {self.worker_logs()}"
+
+        try:
+            wait_for(all_read, timeout=60, message="every network's figures")
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}: {state()}") from None
+
+        for tracking in Tracking.objects.filter(publication__post=post):
+            with self.subTest(platform=tracking.platform):
+                self.assertIsNotNone(tracking.likes, tracking.unavailable)
+                self.assertIsNotNone(tracking.comments, tracking.unavailable)
+                self.assertEqual(tracking.error, "")
+                self.assertIsNotNone(tracking.next_sync_at)
+                self.assertTrue(ChannelDay.objects.filter(connection_id=tracking.connection_id).exists())
+        instagram = Tracking.objects.get(publication__post=post, platform="INSTAGRAM")
+        self.assertIsNone(instagram.saves, "a retired metric is unavailable, not zero")
+        self.assertIn("no longer gives 'saved'", instagram.unavailable["saves"])
+        self.assertIsNotNone(instagram.reach, "the others are still read")
+        x = Tracking.objects.get(publication__post=post, platform="TWITTER")
+        self.assertIsNotNone(x.views)
+        self.assertIsNone(x.reach)
+        # X's first analytics read was refused (429) and read again after its reset; publishing
+        # on the account was never deferred by it.
+        reads = [r for r in self.mock.requests("TWITTER", method="GET") if r["status"] in (200, 429)]
+        self.assertEqual(reads[0]["status"], 429)
+        self.assertTrue(any(r["status"] == 200 and r["path"].endswith("/2/tweets") for r in reads[1:]))
+        self.twitter.refresh_from_db()
+        self.assertIsNone(self.twitter.rate_limited_until)
+        self.assertEqual(ChannelSync.objects.get(pk=self.twitter.pk).status_detail, "", "cleared once read")
+        self.assertEqual(Event.objects.filter(team=self.team, type="post.analytics_available").count(), len(NETWORKS))
+
+        second = services.post_create(
+            team=self.team, content="A second post, at once.", platforms=["TWITTER"], scheduled_at=timezone.now()
+        )
+        self.assertEqual(self.wait_until_final(second, timeout=15).status, Post.Status.PUBLISHED)
+        self.assertLess(second.published_at - second.scheduled_at, timedelta(seconds=5))

@@ -1,0 +1,270 @@
+"""A channel's figures read by the sync job (analytics.services.sync), the platform played by
+``responses`` (X: 100 ids a call): the schedule, the budget, a 429 that defers the analytics only,
+a retired metric unavailable and not zero, the first reading's event, a deleted post, a dead token."""
+
+import json
+from datetime import timedelta
+from unittest import mock
+
+import responses
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from analytics.models import ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.services import sweep, sync
+from analytics.services.schedule import next_sync_at, readings_in_a_life
+from analytics.tests.base import Published
+from connections.models import Connection
+from devtools.testing import flush_redis
+from publishing.tests.base import TWITTER_USER, Actors
+from webhooks import services as webhooks
+from webhooks.models import Event
+
+X = "https://x.test"
+METRICS = {
+    "retweet_count": 1,
+    "reply_count": 2,
+    "like_count": 3,
+    "quote_count": 0,
+    "bookmark_count": 1,
+    "impression_count": 50,
+}
+
+
+def tweets(*ids: str, metrics: dict | None = None) -> dict:
+    return {"data": [{"id": i, "text": "t", "public_metrics": metrics or METRICS} for i in ids]}
+
+
+class ScheduleTests(TestCase):
+    def test_it_reads_hourly_then_six_hourly_then_daily_then_weekly_then_stops(self):
+        published = timezone.now()
+        hours = lambda h: published + timedelta(hours=h)  # noqa: E731
+        self.assertEqual(next_sync_at(published_at=published, after=hours(0.2)), hours(1.2))
+        self.assertEqual(next_sync_at(published_at=published, after=hours(23.5)), hours(24), "not past the first day")
+        self.assertEqual(next_sync_at(published_at=published, after=hours(24)), hours(30))
+        self.assertEqual(next_sync_at(published_at=published, after=hours(8 * 24)), hours(9 * 24))
+        self.assertEqual(next_sync_at(published_at=published, after=hours(31 * 24)), hours(38 * 24))
+        self.assertIsNone(next_sync_at(published_at=published, after=hours(90 * 24)))
+        self.assertEqual(readings_in_a_life(), 81)
+
+
+# A slice long enough that the budget, not the clock, ends a job here (the slice: SliceTests).
+@override_settings(
+    TWITTER_API_URL=X, WEBHOOK_ALLOW_PRIVATE_URLS=True, ANALYTICS_FIRST_SYNC_SECONDS=0, ANALYTICS_JOB_SECONDS=60
+)
+class SyncTests(Published, Actors, TestCase):
+    def setUp(self):
+        super().setUp()
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.http = responses.RequestsMock(assert_all_requests_are_fired=True)
+        self.http.start()
+        self.addCleanup(self.http.stop)
+        self.addCleanup(self.http.reset)
+        self.user = {"data": {"id": TWITTER_USER, "public_metrics": {"followers_count": 10}}}
+
+    def track(self, *external_ids: str) -> list[Tracking]:
+        self.published_many(self.twitter, list(external_ids))
+        sweep.trackings_start()
+        return list(Tracking.objects.filter(connection=self.twitter).order_by("external_id"))
+
+    def add_tweets(self, *ids, **kwargs):
+        self.http.add(responses.GET, f"{X}/2/tweets", **kwargs) if kwargs else self.http.add(
+            responses.GET, f"{X}/2/tweets", json=tweets(*ids)
+        )
+
+    def add_user(self):
+        self.http.add(responses.GET, f"{X}/2/users/{TWITTER_USER}", json=self.user)
+
+    def test_it_reads_due_posts_in_one_batch_and_schedules_the_next_reading(self):
+        ids = [str(10**18 + i) for i in range(3)]
+        self.track(*ids)
+        self.add_tweets(*ids)
+        self.add_user()
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 2, "one call for three posts, one for the account")
+        self.assertEqual(state.status_detail, "")
+        self.assertIsNone(state.claimed_until)
+        for tracking in Tracking.objects.filter(connection=self.twitter):
+            self.assertEqual((tracking.views, tracking.likes, tracking.shares, tracking.reach), (50, 3, 1, None))
+            self.assertIn("reach", tracking.unavailable)
+            self.assertEqual(
+                tracking.next_sync_at, next_sync_at(published_at=tracking.published_at, after=tracking.captured_at)
+            )
+        self.assertEqual(Snapshot.objects.filter(team_id=self.team.pk).count(), 3)
+        self.assertEqual(ChannelDay.objects.get(connection=self.twitter).followers, 10)
+
+    def test_the_first_reading_records_post_analytics_available_once(self):
+        endpoint = webhooks.endpoint_create(team=self.team, url="http://127.0.0.1:9/hook")
+        [tracking] = self.track("111")
+        self.add_tweets("111")
+        self.add_user()
+        with self.captureOnCommitCallbacks(execute=False):
+            sync.channel_sync(connection_id=self.twitter.pk)
+        Tracking.objects.filter(pk=tracking.pk).update(next_sync_at=timezone.now())
+        self.add_tweets("111")
+        with self.captureOnCommitCallbacks(execute=False):
+            sync.channel_sync(connection_id=self.twitter.pk)
+
+        events = Event.objects.filter(team=self.team, type="post.analytics_available")
+        self.assertEqual(events.count(), 1)
+        data = json.loads(events.get().body)["data"]
+        self.assertEqual((data["publicationId"], data["platform"], data["externalId"]), (tracking.pk, "TWITTER", "111"))
+        self.assertEqual(data["channelId"], self.twitter.pk)
+        self.assertEqual(data["figures"]["likes"], 3)
+        self.assertIsNotNone(data["nextSyncAt"])
+        self.assertTrue(endpoint.pk)
+
+    def test_a_retired_metric_is_unavailable_not_zero_and_the_others_are_kept(self):
+        self.track("111")
+        metrics = {k: v for k, v in METRICS.items() if k != "impression_count"}
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("111", metrics=metrics))
+        self.add_user()
+
+        sync.channel_sync(connection_id=self.twitter.pk)
+
+        tracking = Tracking.objects.get(connection=self.twitter)
+        self.assertIsNone(tracking.views)
+        self.assertIn("views", tracking.unavailable)
+        self.assertEqual(tracking.likes, 3)
+        snapshot = Snapshot.objects.get(publication_id=tracking.pk)
+        self.assertIsNone(snapshot.views)
+        self.assertIn("views", snapshot.unavailable)
+
+    def test_a_429_defers_the_analytics_only_and_says_until_when(self):
+        self.track("111")
+        reset = int((timezone.now() + timedelta(minutes=10)).timestamp())
+        self.http.add(
+            responses.GET,
+            f"{X}/2/tweets",
+            status=429,
+            json={"title": "Too Many Requests", "status": 429},
+            headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+        )
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(int(state.waits_until.timestamp()), reset)
+        self.assertIn("rate-limited the figures' reads", state.status_detail)
+        self.twitter.refresh_from_db()
+        self.assertIsNone(self.twitter.rate_limited_until, "publishing is not deferred")
+        self.assertLessEqual(Tracking.objects.get().next_sync_at, timezone.now(), "still due")
+        self.assertNotIn(self.twitter.pk, sweep.channels_claim(), "not claimed again before the reset")
+        self.assertIn(self.twitter.pk, sweep.channels_claim(now=timezone.now() + timedelta(minutes=11)))
+
+    def test_an_account_rate_limited_for_publishing_is_skipped_visibly(self):
+        self.track("111")
+        until = timezone.now() + timedelta(minutes=5)
+        Connection.objects.filter(pk=self.twitter.pk).update(rate_limited_until=until)
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 0)
+        self.assertIn("slow down", state.status_detail)
+        self.assertEqual(state.waits_until, until)
+
+    def test_the_budget_bounds_the_calls_and_says_when_the_rest_come(self):
+        ids = [str(10**18 + i) for i in range(250)]
+        self.track(*ids)
+        with mock.patch.object(type(sync.get_adapter("TWITTER")), "metrics_budget", (2, 900)):
+            self.add_tweets(*ids[:100])
+            self.add_tweets(*ids[100:200])
+            state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 2, "two calls of 100, no more")
+        self.assertEqual(Tracking.objects.filter(captured_at__isnull=False).count(), 200)
+        self.assertIn("budget of 2 calls per 15 min", state.status_detail)
+        self.assertEqual(state.waits_until, state.budget_window_start + timedelta(seconds=900))
+
+    def test_a_post_the_platform_no_longer_returns_stops_after_three_readings(self):
+        self.track("111")
+        for _ in range(3):
+            self.http.add(
+                responses.GET, f"{X}/2/tweets", json={"errors": [{"resource_id": "111", "title": "Not Found Error"}]}
+            )
+        self.add_user()
+        for _ in range(3):
+            Tracking.objects.update(next_sync_at=timezone.now())
+            sync.channel_sync(connection_id=self.twitter.pk)
+
+        tracking = Tracking.objects.get()
+        self.assertIsNone(tracking.next_sync_at)
+        self.assertIn("no longer returns this post", tracking.error)
+        self.assertIsNone(tracking.captured_at)
+
+    def test_a_refused_token_expires_the_connection_and_says_so(self):
+        self.track("111")
+        self.http.add(responses.GET, f"{X}/2/tweets", status=401, json={"title": "Unauthorized", "status": 401})
+
+        with self.captureOnCommitCallbacks(execute=True):
+            state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.twitter.refresh_from_db()
+        self.assertEqual(self.twitter.status, Connection.Status.EXPIRED)
+        self.assertIn("reconnect the account", state.status_detail)
+        again = sync.channel_sync(connection_id=self.twitter.pk)
+        self.assertIn("is expired", again.status_detail)
+
+    def test_a_linkedin_member_is_told_why_there_are_no_figures(self):
+        member = self.connect("LINKEDIN", "urn:li:person:abc", "token")
+        self.published(member, "urn:li:share:1")
+        sweep.trackings_start()
+
+        state = sync.channel_sync(connection_id=member.pk)
+
+        tracking = Tracking.objects.get(connection=member)
+        self.assertIsNone(tracking.next_sync_at)
+        self.assertIn("Community Management API", tracking.error)
+        self.assertIn("Community Management API", state.status_detail)
+
+    @override_settings(ANALYTICS_JOB_SECONDS=0)
+    def test_a_job_ends_after_its_slice_but_reads_once_at_least(self):
+        ids = [str(10**18 + i) for i in range(150)]
+        self.track(*ids)
+        self.add_tweets(*ids[:100])
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 1, "one call, then the slice is over")
+        self.assertEqual(Tracking.objects.filter(captured_at__isnull=False).count(), 100)
+        self.assertEqual(state.status_detail, "", "not a wait: the rest is read at the next sweep")
+        self.assertIn(self.twitter.pk, sweep.channels_claim())
+
+    def test_a_job_stops_when_a_publish_job_waits(self):
+        ids = [str(10**18 + i) for i in range(150)]
+        self.track(*ids)
+        self.add_tweets(*ids[:100])
+        with mock.patch.object(sync, "publishing_waits", return_value=True):
+            sync.channel_sync(connection_id=self.twitter.pk)
+        self.assertEqual(len(self.http.calls), 1)
+
+
+class SweepTests(Published, Actors, TestCase):
+    def setUp(self):
+        super().setUp()
+        self.make_actors()
+
+    def test_it_tracks_each_published_post_once_and_claims_each_channel_once(self):
+        publication = self.published(self.twitter, "111")
+        self.published(self.facebook, "1_2")
+        self.assertEqual(sweep.trackings_start(), 2)
+        self.assertEqual(sweep.trackings_start(), 0)
+        tracking = Tracking.objects.get(pk=publication.pk)
+        self.assertEqual(tracking.next_sync_at, publication.published_at + timedelta(seconds=600))
+
+        claimed = sweep.channels_claim()
+
+        self.assertEqual(claimed, sorted([self.twitter.pk, self.facebook.pk]), "the accounts' figures are due at once")
+        self.assertEqual(sweep.channels_claim(), [], "a claim holds")
+        self.assertTrue(ChannelSync.objects.get(pk=self.twitter.pk).claimed_until)
+
+    def test_a_post_not_published_or_without_an_id_is_not_tracked(self):
+        publication = self.published(self.twitter, "")
+        self.assertEqual(sweep.trackings_start(), 0)
+        publication.external_id = "1"
+        publication.status = "FAILED"
+        publication.save()
+        self.assertEqual(sweep.trackings_start(), 0)

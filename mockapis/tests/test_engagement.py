@@ -1,0 +1,60 @@
+"""The stand-ins' engagement figures: counts that grow with a post's age and never go back, in each
+platform's shape, and a metric retired by ``_control/analytics`` (Graph refuses it with code 100,
+the others leave it out)."""
+
+import json
+import time
+
+from mockapis import engagement
+from mockapis.state import store
+from mockapis.tests.base import PAGE, X_TOKEN, StandInTestCase
+
+
+class EngagementTests(StandInTestCase):
+    def test_a_count_grows_with_the_posts_age_and_never_goes_back(self):
+        now = time.time()
+        counts = [engagement.count("1", now - age, "like_count", now=now) for age in (60, 3600, 86400, 30 * 86400)]
+        self.assertEqual(counts, sorted(counts))
+        self.assertGreater(counts[-1], counts[0])
+        self.assertGreater(engagement.count("1", now - 3600, "impression_count", now=now), counts[1], "views run ahead")
+
+    def test_x_answers_public_metrics_for_up_to_a_hundred_ids(self):
+        post, _ = store.create_post("TWITTER", "2244994945", "Hello", make_id=store.snowflake)
+        answer = self.client.get(
+            "/x/2/tweets",
+            {"ids": f"{post.id},123", "tweet.fields": "public_metrics"},
+            HTTP_AUTHORIZATION=f"Bearer {X_TOKEN}",
+        ).json()
+        self.assertEqual(answer["data"][0]["id"], post.id)
+        self.assertIn("impression_count", answer["data"][0]["public_metrics"])
+        self.assertEqual(answer["errors"][0]["resource_id"], "123")
+        too_many = ",".join(str(i) for i in range(101))
+        self.assertEqual(
+            self.client.get("/x/2/tweets", {"ids": too_many}, HTTP_AUTHORIZATION="Bearer t").status_code, 400
+        )
+
+    def test_a_retired_metric_fails_a_graph_call_and_is_left_out_elsewhere(self):
+        self.client.post(
+            "/_control/analytics",
+            json.dumps({"platform": "INSTAGRAM", "retire": ["saved"]}),
+            content_type="application/json",
+        )
+        self.client.post(
+            "/_control/analytics",
+            json.dumps({"platform": "TWITTER", "retire": ["impression_count"]}),
+            content_type="application/json",
+        )
+        media, _ = store.create_post("INSTAGRAM", PAGE, "Hi", make_id=lambda: "179000")
+        refused = self.graph("GET", "179000/insights", {"metric": "reach,saved"})
+        self.assertEqual(refused.status_code, 400)
+        self.assertEqual(refused.json()["error"]["code"], 100)
+        self.assertIn("saved metric is no longer supported", refused.json()["error"]["message"])
+        self.assertEqual(
+            [d["name"] for d in self.graph("GET", "179000/insights", {"metric": "reach"}).json()["data"]], ["reach"]
+        )
+        tweet, _ = store.create_post("TWITTER", "2244994945", "Hello", make_id=store.snowflake)
+        metrics = self.client.get(
+            "/x/2/tweets", {"ids": tweet.id, "tweet.fields": "public_metrics"}, HTTP_AUTHORIZATION=f"Bearer {X_TOKEN}"
+        ).json()["data"][0]["public_metrics"]
+        self.assertNotIn("impression_count", metrics)
+        self.assertIn("like_count", metrics)
