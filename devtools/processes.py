@@ -40,9 +40,6 @@ FORKABLE = frozenset({"rqworker", "planrrr_workers"})
 READ_AT_START = frozenset(
     {
         "ALLOWED_HOSTS",
-        # Read into PLANRRR_PERIODIC's intervals when the settings load: a forked child's override
-        # of the setting would leave the sweep at its old interval.
-        "ANALYTICS_SWEEP_INTERVAL_SECONDS",
         "DATABASE_NAME_OVERRIDE",
         "DATABASE_URL",
         "DEBUG",
@@ -52,6 +49,17 @@ READ_AT_START = frozenset(
         "SECRET_KEY",
     }
 )
+
+
+# PLANRRR_PERIODIC's intervals read from a setting when the settings load: a forked child's
+# override of the setting is carried into the interval, as a new interpreter would read it.
+PERIODIC_INTERVALS = {
+    "publishing.sweep.due_posts_dispatch": "DISPATCH_INTERVAL_SECONDS",
+    "publishing.sweep.sweep": "SWEEP_INTERVAL_SECONDS",
+    "webhooks.services.delivery_sweep": "SWEEP_INTERVAL_SECONDS",
+    "connections.services.tokens_refresh_due": "TOKEN_REFRESH_INTERVAL_SECONDS",
+    "analytics.services.sweep.analytics_sweep": "ANALYTICS_SWEEP_INTERVAL_SECONDS",
+}
 
 
 def free_port() -> int:
@@ -350,6 +358,11 @@ def _become_child(env: dict[str, str], overrides: dict[str, str], log_fd: int) -
         from django.test.utils import override_settings
 
         override_settings(**_typed({k: v for k, v in overrides.items() if hasattr(settings, k)})).enable()
+        periodic = dict(settings.PLANRRR_PERIODIC)
+        for path, name in PERIODIC_INTERVALS.items():
+            if path in periodic and name in overrides:
+                periodic[path] = float(getattr(settings, name))
+        settings.PLANRRR_PERIODIC = periodic
     # It logs as a worker started for real does (the test process keeps quiet), to its log: the
     # handlers made for the parent's streams are made again.
     from django.utils.module_loading import import_string
