@@ -56,6 +56,7 @@ from connections.platforms.youtube import (
     YOUTUBE_PROCESSING_POLL_SECONDS,
     YOUTUBE_UPLOAD_CHUNK_BYTES,
 )
+from planrrr.crypto import decrypt, encrypt
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 # Keys of draft.state.
@@ -220,14 +221,17 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         session = state.get(SESSION)
         # A session is resumed only for the file it was made for (an edit empties the state; a
         # file changed at its URL is uploaded anew).
-        if isinstance(session, dict) and session.get("uri") and session.get("size") == video.size:
-            resource, offset = self.upload_status(account, session["uri"], video.size)
+        uri = session_uri(session)
+        if uri and session.get("size") == video.size:
+            resource, offset = self.upload_status(account, uri, video.size)
             if resource is not None:
                 return resource
             if offset is not None:
                 return self.send_chunks(account, draft, video, offset)
             # The session expired (404): the bytes sent with it are gone; start again.
-        state[SESSION] = {"uri": self.start_session(account, draft, video), "size": video.size, "offset": 0}
+        # The session URI is kept encrypted, as a token is: the publication's metadata is shown to
+        # the team, and Google does not say whether the URI alone lets one upload to it.
+        state[SESSION] = {"uri": encrypt(self.start_session(account, draft, video)), "size": video.size, "offset": 0}
         self.checkpoint(draft)
         return self.send_chunks(account, draft, video, 0)
 
@@ -248,7 +252,7 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         return uri
 
     def send_chunks(self, account: Account, draft: Draft, video: Video, offset: int) -> dict:
-        uri, size = draft.state[SESSION]["uri"], video.size
+        uri, size = session_uri(draft.state[SESSION]), video.size
         chunk = max(CHUNK_UNIT, int(value_of(YOUTUBE_UPLOAD_CHUNK_BYTES)) // CHUNK_UNIT * CHUNK_UNIT)
         resumes = 0
         while True:
@@ -408,8 +412,9 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         if state.get(VIDEO_ID):
             return None
         session = state.get(SESSION)
-        if isinstance(session, dict) and session.get("uri") and session.get("size"):
-            resource, offset = self.upload_status(account, session["uri"], int(session["size"]))
+        uri = session_uri(session)
+        if uri and session.get("size"):
+            resource, offset = self.upload_status(account, uri, int(session["size"]))
             if resource is not None and resource.get("id"):
                 state[VIDEO_ID] = str(resource["id"])
                 state.pop(SESSION, None)
@@ -477,3 +482,14 @@ def stored_through(response: requests.Response) -> int:
     https://github.com/googleapis/google-api-python-client/pull/312)."""
     found = re.fullmatch(r"\s*bytes=0-(\d+)\s*", response.headers.get("Range", ""))
     return int(found.group(1)) + 1 if found else 0
+
+
+def session_uri(session: object) -> str | None:
+    """The upload session's URI kept in the state (encrypted), or None if there is none or it
+    cannot be read (the key changed): the upload then starts a new session."""
+    if not isinstance(session, dict) or not isinstance(session.get("uri"), str):
+        return None
+    try:
+        return decrypt(session["uri"])
+    except ValueError:
+        return None

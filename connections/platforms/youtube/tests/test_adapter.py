@@ -6,8 +6,16 @@ import responses
 from django.test import override_settings
 
 from connections.platforms.base import Draft, NotReady, PermanentError, RateLimited, TokenExpired, TransientError
-from connections.platforms.youtube.adapter import SESSION, VIDEO_ID, YouTubeAdapter, next_pacific_midnight, title_of
+from connections.platforms.youtube.adapter import (
+    SESSION,
+    VIDEO_ID,
+    YouTubeAdapter,
+    next_pacific_midnight,
+    session_uri,
+    title_of,
+)
 from connections.tests.contract import NOW, AdapterContract, AdapterTestCase, pinned
+from planrrr.crypto import encrypt
 
 API = "https://youtube.test"
 UPLOAD = f"{API}/upload/youtube/v3/videos"
@@ -234,7 +242,11 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
         draft = self.draft()
         with self.assertRaises(TransientError):
             self.adapter.publish(self.account, draft)
-        self.assertEqual(draft.state[SESSION], {"uri": SESSION_URI, "size": len(MP4), "offset": 0})
+        self.assertEqual(
+            {**draft.state[SESSION], "uri": session_uri(draft.state[SESSION])},
+            {"uri": SESSION_URI, "size": len(MP4), "offset": 0},
+        )
+        self.assertNotIn(SESSION_URI, str(draft.state), "the session URI is kept encrypted")
 
         # The next attempt asks where the session stands and goes on from there.
         self.add_video()
@@ -251,7 +263,7 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
         self.add_session(location=f"{UPLOAD}?uploadType=resumable&upload_id=up-2")
         self.add_chunk(json=resource("vid-4", "processed"))
         draft = self.draft()
-        draft.state[SESSION] = {"uri": SESSION_URI, "size": len(MP4), "offset": 512 * KIB}
+        draft.state[SESSION] = {"uri": encrypt(SESSION_URI), "size": len(MP4), "offset": 512 * KIB}
         with override_settings(YOUTUBE_UPLOAD_CHUNK_BYTES=1024 * KIB):
             self.assertEqual(self.adapter.publish(self.account, draft).external_id, "vid-4")
         self.assertIn("upload_id=up-2", self.http.calls[-1].request.url)
@@ -261,7 +273,7 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
         self.add_session(location=f"{UPLOAD}?uploadType=resumable&upload_id=up-3")
         self.add_chunk(json=resource("vid-7", "processed"))
         draft = self.draft()
-        draft.state[SESSION] = {"uri": SESSION_URI, "size": 999, "offset": 0}
+        draft.state[SESSION] = {"uri": encrypt(SESSION_URI), "size": 999, "offset": 0}
         with override_settings(YOUTUBE_UPLOAD_CHUNK_BYTES=1024 * KIB):
             self.assertEqual(self.adapter.publish(self.account, draft).external_id, "vid-7")
         self.assertEqual([c.request.method for c in self.http.calls], ["GET", "POST", "PUT"])
@@ -335,12 +347,12 @@ class YouTubeTests(AdapterContract, AdapterTestCase):
 
     def test_a_lost_answer_is_found_in_the_sessions_own_status(self):
         draft = self.draft()
-        draft.state[SESSION] = {"uri": SESSION_URI, "size": len(MP4), "offset": 512 * KIB}
+        draft.state[SESSION] = {"uri": encrypt(SESSION_URI), "size": len(MP4), "offset": 512 * KIB}
         self.add_chunk(status=200, json=resource("vid-6", "processed"))
         self.assertEqual(self.adapter.find_published(self.account, draft, NOW), "vid-6")
 
         draft = self.draft()
-        draft.state[SESSION] = {"uri": SESSION_URI, "size": len(MP4), "offset": 256 * KIB}
+        draft.state[SESSION] = {"uri": encrypt(SESSION_URI), "size": len(MP4), "offset": 256 * KIB}
         self.add_chunk(stored=512 * KIB)
         self.assertIsNone(self.adapter.find_published(self.account, draft, NOW), "not complete: publish resumes")
         self.assertIn(SESSION, draft.state)
