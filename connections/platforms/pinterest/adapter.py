@@ -38,6 +38,7 @@ made since the attempt, before anything is sent again.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +64,7 @@ from connections.platforms.config import value_of
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.kinds import split_media
 from connections.platforms.pinterest import DECLARATION, PINTEREST_MEDIA_POLL_SECONDS
+from planrrr.crypto import decrypt, encrypt
 from planrrr.text import safe_text, time_from_retry_after, wait_from_seconds
 
 # PinCreate's limits (https://github.com/pinterest/api-description, v5/openapi.yaml: title
@@ -252,7 +254,9 @@ class PinterestAdapter(HttpAdapter):
         video.update(
             mediaId=str(media_id),
             uploadUrl=upload_url,
-            parameters={str(k): str(v) for k, v in parameters.items()},
+            # The form's policy and signature authorize an upload: kept encrypted, as tokens are
+            # (the publication's metadata is shown to the team), and dropped once used.
+            parameters=encrypt(json.dumps({str(k): str(v) for k, v in parameters.items()})),
             uploaded=False,
             registrations=made + 1,
         )
@@ -266,12 +270,20 @@ class PinterestAdapter(HttpAdapter):
         and signature in the parameters are the authorization."""
         from connections.platforms.media import fetch_video  # a worker fetches videos only for platforms taking them
 
+        try:
+            parameters = json.loads(decrypt(video["parameters"]))
+        except (KeyError, TypeError, ValueError):
+            # Unreadable (the key changed, a row written by hand): a fresh registration next time.
+            video["mediaId"] = ""
+            raise TransientError(
+                "Pinterest's upload registration could not be read; the video is registered again."
+            ) from None
         with fetch_video(url) as downloaded, open(downloaded.path, "rb") as handle:
             try:
                 response = self.send(
                     "POST",
                     video["uploadUrl"],
-                    data=video["parameters"],
+                    data=parameters,
                     files={"file": (downloaded.filename, handle, downloaded.content_type)},
                     timeout=settings.PLATFORM_TIMEOUT,
                 )
@@ -287,6 +299,7 @@ class PinterestAdapter(HttpAdapter):
                 ) from None
         if response.status_code in (200, 201, 204):
             video["uploaded"] = True
+            video.pop("parameters", None)
             return
         code, message = s3_error(response)
         words = f"Pinterest's upload server answered HTTP {response.status_code} ({code}: {message})"
