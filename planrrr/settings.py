@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "api",
     # The MCP server over the API (/mcp, manage.py mcp): docs/mcp.md.
     "agents",
+    # The team workspace at /app/: calendar, composer, media, approvals (docs/workspace.md).
+    "workspace",
+    "django_htmx",
     # The development tooling's commands (demo, bench); nothing of the application imports it.
     "devtools",
 ]
@@ -91,9 +94,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # request.htmx: the workspace answers htmx's requests with the fragment they ask for.
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "planrrr.urls"
+# Where a logged-out person is sent: the workspace's own page (the admin and the connect flow
+# name theirs).
+LOGIN_URL = "workspace:login"
+LOGIN_REDIRECT_URL = "workspace:home"
 WSGI_APPLICATION = "planrrr.wsgi.application"
 
 TEMPLATES = [

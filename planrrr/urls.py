@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("connections.urls")),
     path("api/v1/", include("api.urls")),
     path("mcp", mcp, name="mcp"),
+    path("app/", include("workspace.urls")),
     path("", include("publishing.urls")),
 ]
 
