@@ -138,6 +138,11 @@ def _settle(attempt: Attempt, result: Result) -> str:
         fields.update(job_id=publication_job_id(publication), enqueued_at=now)
     else:
         outcome = Outcome.FAILED
+    if kind != LATER or result.metric:
+        fields["metadata"] = _with_history(fields, outcome=outcome, now=now)
+    elif result.counts:  # an attempt lost with its worker (publication_recover)
+        fields["metadata"] = _with_history(fields, outcome=INTERRUPTED, now=now)
+    # A wait the platform asked for (processing, review) is not an attempt's end: no line.
     # The row as it will be once settled (the event and the metric describe that row); the
     # attempt's own copy changes only if the write succeeds.
     after = copy.copy(publication)
@@ -251,6 +256,24 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
         if result.expire_connection:  # failed only because of the token: re-queued after a reconnect
             fields["metadata"] = {**fields["metadata"], keys.FAILED_BECAUSE: keys.TOKEN}
     return kind, fields, retry_at
+
+
+# The history's outcome of an attempt whose worker was lost (metadata.HISTORY).
+INTERRUPTED = "INTERRUPTED"
+
+
+def _with_history(fields: dict, *, outcome: str, now: datetime) -> dict:
+    """The publication's metadata with this attempt's end added to its history (metadata.HISTORY)."""
+    metadata = fields["metadata"]
+    kept = metadata.get(keys.HISTORY)
+    history = [entry for entry in kept if isinstance(entry, dict)] if isinstance(kept, list) else []
+    entry = {
+        "attempt": fields["attempt_count"],
+        "at": now.isoformat(),
+        "outcome": str(outcome),
+        "error": fields.get("error", ""),
+    }
+    return {**metadata, keys.HISTORY: [*history, entry][-keys.HISTORY_KEPT :]}
 
 
 def apply_limits(

@@ -105,6 +105,35 @@ class AttemptTests(Actors, TestCase):
         self.assertEqual(len([c for c in responses.calls if c.request.method == "POST"]), 3)
         self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.FAILED)
 
+    def test_each_attempts_end_is_kept_with_its_error_in_words(self):
+        # The first attempt's error stays readable after a second attempt went out (a person sees
+        # "attempt 2" and why there was one).
+        responses.post(FEED, status=500, json={"error": {"message": "Service temporarily down", "code": 2}})
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_7"})
+        responses.get(FEED, json={"data": []})  # reconciliation: not among the page's posts
+        publication = self.publication()
+        self.publish(publication)
+        Publication.objects.filter(pk=publication.pk).update(next_attempt_at=None)
+        self.publish(publication)
+        self.assertEqual(publication.status, Publication.Status.PUBLISHED)
+        history = publication.metadata["history"]
+        self.assertEqual([(h["attempt"], h["outcome"]) for h in history], [(1, "RETRY"), (2, "PUBLISHED")])
+        self.assertIn("Service temporarily down", history[0]["error"])
+        self.assertEqual(history[1]["error"], "")
+        self.assertLessEqual(history[0]["at"], history[1]["at"])
+
+    def test_the_history_keeps_the_last_ten(self):
+        responses.post(FEED, status=500, json={"error": {"message": "down", "code": 2}})
+        responses.get(FEED, json={"data": []})
+        at = "2026-01-01T00:00:00+00:00"
+        earlier = [{"attempt": n, "at": at, "outcome": "RETRY", "error": "x"} for n in range(10)]
+        publication = self.publication(metadata={"history": [*earlier, "not an entry"]})
+        self.publish(publication)
+        history = publication.metadata["history"]
+        self.assertEqual(len(history), 10)
+        self.assertEqual(history[0]["attempt"], 1)
+        self.assertIn("down", history[-1]["error"])
+
     def test_a_rate_limit_holds_the_account_and_its_next_publication_waits_without_a_call(self):
         usage = {FACEBOOK_PAGE: [{"type": "pages", "call_count": 100, "estimated_time_to_regain_access": 5}]}
         responses.post(
@@ -194,6 +223,9 @@ class AttemptTests(Actors, TestCase):
         self.assertIn("was interrupted", publication.error)
         self.assertIn("gave up after 3 attempts", publication.error)
         self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.FAILED)
+        history = publication.metadata["history"]
+        self.assertEqual([(h["attempt"], h["outcome"]) for h in history], [(2, "INTERRUPTED"), (3, "FAILED")])
+        self.assertIn("was interrupted", history[0]["error"])
 
     def test_a_refusal_costs_no_attempt(self):
         publication = self.publication()
