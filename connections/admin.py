@@ -10,6 +10,7 @@ from connections.models import Connection
 from connections.platforms.instance import base_url_problem, normalized_base_url
 from connections.services import connection_expiry_note, unrenewable_before_q
 from planrrr.teamadmin import MANAGERS, TeamScopedAdmin
+from planrrr.timezones import labelled
 
 
 class ConnectionForm(forms.ModelForm):
@@ -75,11 +76,12 @@ class ConnectionAdmin(TeamScopedAdmin):
         "account_id",
         "status",
         "masked_token",
-        "expires_at",
+        "expires_local",
         "expiry",
-        "rate_limited_until",
+        "slowed_until",
     ]
     list_filter = ["platform", "status", "team"]
+    list_select_related = ["team"]
     search_fields = ["name", "account_id", "team__name"]
     readonly_fields = [
         "masked_token",
@@ -89,7 +91,7 @@ class ConnectionAdmin(TeamScopedAdmin):
         "next_refresh_at",
         "refresh_error",
         "expiry_warned_at",
-        "rate_limited_until",
+        "slowed_until",
         "created_at",
         "updated_at",
     ]
@@ -97,6 +99,17 @@ class ConnectionAdmin(TeamScopedAdmin):
     @admin.display(description="access token")
     def masked_token(self, obj: Connection) -> str:
         return obj.masked_token
+
+    @admin.display(description="token expires", ordering="expires_at")
+    def expires_local(self, obj: Connection) -> str:
+        return labelled(obj.expires_at, obj.team.zone) if obj.expires_at else "-"
+
+    @admin.display(description="rate limited until", ordering="rate_limited_until")
+    def slowed_until(self, obj: Connection) -> str:
+        """Only a wait still running: a past one says nothing about the account now."""
+        if obj.rate_limited_until is None or obj.rate_limited_until <= timezone.now():
+            return "-"
+        return labelled(obj.rate_limited_until, obj.team.zone)
 
     @admin.display(description="renewal")
     def expiry(self, obj: Connection) -> str:

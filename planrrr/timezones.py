@@ -36,3 +36,12 @@ def choices(*, current: str = "") -> list:
         else:
             groups["Other"].append((name, name))
     return [("UTC", "UTC"), *((region, members) for region, members in groups.items() if members)]
+
+
+def labelled(value, zone=None) -> str:
+    """``2026-12-07 08:49 Europe/Paris``: a time in ``zone`` (UTC when None) that says which zone,
+    as every page shows times (a bare "7:49 a.m." is read in whatever zone the reader assumes)."""
+    if value is None:
+        return "-"
+    zone = zone or zoneinfo.ZoneInfo("UTC")
+    return f"{value.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"

@@ -20,12 +20,15 @@ from django.utils.safestring import mark_safe
 from connections.models import Connection
 from planrrr.models import Team
 from planrrr.teamadmin import MANAGERS, TeamScopedAdmin, team_ids, team_role, teams_for
+from planrrr.timezones import labelled
 from publishing import rules, services
 from publishing.admin.actions import post_name, retry_post, words
 from publishing.admin.forms import PlatformFilter, PostForm
 from publishing.admin.publications import PublicationInline
 from publishing.models import Post, Publication
 from publishing.services.editing import EDITABLE
+from publishing.services.queue import queued_targets_of
+from publishing.services.retry import RETRYABLE
 
 
 @admin.register(Post)
@@ -33,7 +36,7 @@ class PostAdmin(TeamScopedAdmin):
     # Every member writes, submits, cancels and publishes (the services hold a MEMBER's post for
     # review where the team requires it); approving and rejecting is ADMIN's and OWNER's.
     form = PostForm
-    list_display = ["__str__", "team", "status", "platform_chips", "scheduled_local", "published_at"]
+    list_display = ["__str__", "team", "status", "platform_chips", "scheduled_local", "published_local"]
     list_filter = ["status", PlatformFilter, "team", "scheduled_at"]
     search_fields = ["content"]
     date_hierarchy = "scheduled_at"
@@ -80,8 +83,8 @@ class PostAdmin(TeamScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             # A team member writes as themselves: the user list is the operators' only.
-            return ["status", "error", "published_at", *([] if request.user.is_superuser else ["author"])]
-        system = ["team", "author", "series", "status", "review_note", "reviewed_by", "error", "published_at"]
+            return ["status", "error", "published_local", *([] if request.user.is_superuser else ["author"])]
+        system = ["team", "author", "series", "status", "review_note", "reviewed_by", "error", "published_local"]
         if editable(obj) and self.has_change_permission(request, obj):
             # Not yet publishing: what it says, where and when can change (post_update); the
             # platforms follow the channels, the time is shown in the team's zone too.
@@ -124,7 +127,7 @@ class PostAdmin(TeamScopedAdmin):
                 "show_save_and_continue": changing,
                 "show_save_and_add_another": False,
                 "show_delete": False,
-                "post_actions": POST_ACTIONS,
+                "post_actions": post_actions_for(post) if post is not None else {},
             }
         with timezone.override(self._zone(request, object_id)):
             response = super().changeform_view(request, object_id, form_url, extra_context)
@@ -158,6 +161,10 @@ class PostAdmin(TeamScopedAdmin):
         if local.utcoffset():
             text += f" ({obj.scheduled_at.astimezone(ZoneInfo('UTC')):%H:%M} UTC)"
         return text
+
+    @admin.display(description="published at", ordering="published_at")
+    def published_local(self, obj: Post) -> str:
+        return labelled(obj.published_at, obj.team.zone) if obj.published_at else "-"
 
     @admin.display(description="channels")
     def platform_chips(self, obj: Post) -> str:
@@ -358,6 +365,23 @@ class PostAdmin(TeamScopedAdmin):
 def editable(post: Post) -> bool:
     """Whether the post's page edits it: it has not started publishing (post_update's rule)."""
     return post.status in EDITABLE
+
+
+def post_actions_for(post: Post) -> dict[str, str]:
+    """The buttons that apply to the post as it is (the services refuse the rest anyway): no
+    Publish now or Cancel once it has started publishing, Retry only with a failed publication
+    of an ended post, the queue's moves only for a post in a queue."""
+    status = post.status
+    applies = set()
+    if status in (Post.Status.DRAFT, Post.Status.SCHEDULED):
+        applies.add("publish_now")
+    if status in (Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED):
+        applies.add("cancel")
+        queued = queued_targets_of(post)
+        applies.update(("queue_top", "queue_remove") if queued else ("add_to_queue",))
+    if status in RETRYABLE and any(p.status == Publication.Status.FAILED for p in post.publications.all()):
+        applies.add("retry_failed")
+    return {action: label for action, label in POST_ACTIONS.items() if action in applies}
 
 
 # The buttons on a post's page: action name -> label.

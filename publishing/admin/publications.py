@@ -1,6 +1,8 @@
 """Publications in the admin, read-only (written by the workers; retried by an action), and the
 job metrics (the operators')."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -8,11 +10,47 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from planrrr.teamadmin import OperatorsOnlyAdmin, TeamScopedAdmin, TeamScopedInline
+from planrrr.timezones import labelled
+from publishing import metadata as keys
 from publishing.admin.actions import post_name, retry_post
 from publishing.models import JobMetric, Publication
+
+
+def live_post(obj: Publication) -> str:
+    """The post on the platform, where the platform gave its address."""
+    url = (obj.metadata or {}).get(keys.URL) if isinstance(obj.metadata, dict) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        return obj.external_id or "-"
+    return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, "view the post")
+
+
+def attempts_told(obj: Publication) -> str:
+    """Each attempt's end in words, oldest first (metadata.history), in the team's zone."""
+    history = (obj.metadata or {}).get(keys.HISTORY) if isinstance(obj.metadata, dict) else None
+    if not isinstance(history, list) or not history:
+        return "-"
+    zone = obj.post.team.zone
+    lines = []
+    for entry in history:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            at = labelled(datetime.fromisoformat(str(entry.get("at"))), zone)
+        except ValueError:
+            at = "?"
+        lines.append(
+            (
+                entry.get("attempt", "?"),
+                at,
+                str(entry.get("outcome", "")).lower().replace("_", " "),
+                entry.get("error") or "",
+            )
+        )
+    return format_html_join(mark_safe("<br>"), "attempt {} · {} · {} {}", lines)
 
 
 class PublicationInline(TeamScopedInline, admin.TabularInline):
@@ -21,16 +59,34 @@ class PublicationInline(TeamScopedInline, admin.TabularInline):
     can_delete = False
     fields = [
         "platform",
-        "status",
-        "external_id",
-        "error",
-        "attempt_count",
-        "next_attempt_at",
-        "published_at",
         "connection",
-        "metadata",
+        "status",
+        "live_post",
+        "error",
+        "attempts",
+        "next_attempt",
+        "published",
     ]
     readonly_fields = fields
+
+    @admin.display(description="on the platform")
+    def live_post(self, obj: Publication) -> str:
+        return live_post(obj)
+
+    @admin.display(description="attempts")
+    def attempts(self, obj: Publication) -> str:
+        return attempts_told(obj)
+
+    @admin.display(description="next attempt")
+    def next_attempt(self, obj: Publication) -> str:
+        return labelled(obj.next_attempt_at, obj.post.team.zone) if obj.next_attempt_at else "-"
+
+    @admin.display(description="published at")
+    def published(self, obj: Publication) -> str:
+        return labelled(obj.published_at, obj.post.team.zone) if obj.published_at else "-"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("post__team", "connection")
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -50,7 +106,14 @@ class PublicationAdmin(TeamScopedAdmin):
     ]
     list_filter = ["status", "platform", "post__team", "outcome_unknown"]
     search_fields = ["external_id", "error", "post__content"]
-    readonly_fields = ["post_link", "job_link", *(f.name for f in Publication._meta.fields if f.name != "job_id")]
+    # The lease and stage tokens are the workers' fences, not something a person reads or acts on.
+    readonly_fields = [
+        "post_link",
+        "job_link",
+        "live",
+        "attempt_history",
+        *(f.name for f in Publication._meta.fields if f.name not in ("job_id", "lease_token", "stage_token")),
+    ]
     list_select_related = ["post"]
     actions = ["retry"]
     change_form_template = "admin/publishing/publication/change_form.html"
@@ -97,6 +160,14 @@ class PublicationAdmin(TeamScopedAdmin):
     def post_link(self, obj: Publication) -> str:
         url = reverse("admin:publishing_post_change", args=[obj.post_id])
         return format_html('<a href="{}">{}</a>', url, post_name(obj.post))
+
+    @admin.display(description="on the platform")
+    def live(self, obj: Publication) -> str:
+        return live_post(obj)
+
+    @admin.display(description="attempts, oldest first")
+    def attempt_history(self, obj: Publication) -> str:
+        return attempts_told(obj)
 
     @admin.display(description="RQ job")
     def job_link(self, obj: Publication) -> str:

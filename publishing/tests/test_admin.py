@@ -1,5 +1,8 @@
 """The admin operators work in: every page renders, secrets stay hidden, bad posts are refused."""
 
+import uuid
+from datetime import UTC, datetime
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -9,6 +12,7 @@ from django.utils import timezone
 
 from connections.models import Connection
 from devtools.testing import flush_redis
+from planrrr.models import Team
 from publishing import services
 from publishing.models import Post, Publication
 from publishing.tests.base import Actors
@@ -204,9 +208,75 @@ class OperatorActionTests(Actors, TestCase):
         page = self.client.get(reverse("admin:publishing_post_change", args=[post.pk])).content.decode()
 
         self.assertIn(reverse("admin:publishing_post_act", args=[post.pk, "retry_failed"]), page)
-        self.assertIn("Publish now", page)
         self.assertNotIn('name="_save"', page)
         self.assertNotIn("deletelink", page)
+        # Only the buttons that apply: a post that has ended is not published now or cancelled.
+        for action in ("publish_now", "cancel", "add_to_queue", "queue_top", "queue_remove"):
+            self.assertNotIn(reverse("admin:publishing_post_act", args=[post.pk, action]), page)
+
+    def test_the_post_page_links_the_live_post_tells_each_attempt_and_labels_its_times(self):
+        Team.objects.filter(pk=self.team.pk).update(timezone="Europe/Paris")
+        post = self.failed_post()
+        published = post.publications.get(platform="TWITTER")
+        failed = post.publications.get(platform="FACEBOOK")
+        Publication.objects.filter(pk=published.pk).update(
+            published_at=datetime(2026, 12, 7, 7, 49, tzinfo=UTC),
+            lease_token=uuid.uuid4(),
+            metadata={
+                "url": "https://x.com/acme/status/1",
+                "history": [
+                    {"attempt": 1, "at": "2026-12-07T07:48:00+00:00", "outcome": "RETRY", "error": "X said 503"},
+                    {"attempt": 2, "at": "2026-12-07T07:49:00+00:00", "outcome": "PUBLISHED", "error": ""},
+                ],
+            },
+        )
+        Post.objects.filter(pk=post.pk).update(published_at=datetime(2026, 12, 7, 7, 49, tzinfo=UTC))
+
+        page = self.client.get(reverse("admin:publishing_post_change", args=[post.pk])).content.decode()
+        self.assertIn('href="https://x.com/acme/status/1"', page)
+        self.assertIn("attempt 1 · 2026-12-07 08:48 Europe/Paris · retry X said 503", page)
+        self.assertIn("2026-12-07 08:49 Europe/Paris", page)
+        self.assertNotIn("lease", page.lower())
+
+        detail = self.client.get(reverse("admin:publishing_publication_change", args=[published.pk])).content.decode()
+        self.assertIn("attempt 2 · 2026-12-07 08:49 Europe/Paris · published", detail)
+        self.assertNotIn("Lease token", detail)
+        self.assertNotIn("Stage token", detail)
+        self.assertNotIn(str(Publication.objects.get(pk=published.pk).lease_token), detail)
+        self.assertIn(
+            "Platform said no",
+            self.client.get(reverse("admin:publishing_publication_change", args=[failed.pk])).content.decode(),
+        )
+
+        listing = self.client.get(reverse("admin:publishing_post_changelist")).content.decode()
+        self.assertIn("2026-12-07 08:49 Europe/Paris", listing)
+
+    def test_the_accounts_list_labels_expiry_and_shows_only_a_rate_limit_still_running(self):
+        Team.objects.filter(pk=self.team.pk).update(timezone="Europe/Paris")
+        Connection.objects.filter(pk=self.facebook.pk).update(
+            expires_at=datetime(2027, 1, 10, 12, 0, tzinfo=UTC),
+            rate_limited_until=timezone.now() - timezone.timedelta(hours=1),
+        )
+        Connection.objects.filter(pk=self.twitter.pk).update(
+            rate_limited_until=datetime(2030, 1, 1, 8, 0, tzinfo=UTC),
+        )
+        listing = self.client.get(reverse("admin:connections_connection_changelist")).content.decode()
+        self.assertIn("2027-01-10 13:00 Europe/Paris", listing)
+        self.assertIn("2030-01-01 09:00 Europe/Paris", listing)
+        past = self.client.get(reverse("admin:connections_connection_change", args=[self.facebook.pk])).content.decode()
+        self.assertNotIn(f"{timezone.now():%Y}-", past.split("Rate limited until")[1][:300])
+
+    def test_a_scheduled_posts_page_offers_publish_now_cancel_and_the_queue_not_retry(self):
+        post = services.post_create(
+            team=self.team, content="Later", platforms=["FACEBOOK"], scheduled_at=self.soon(600)
+        )
+
+        page = self.client.get(reverse("admin:publishing_post_change", args=[post.pk])).content.decode()
+
+        for action in ("publish_now", "cancel", "add_to_queue"):
+            self.assertIn(reverse("admin:publishing_post_act", args=[post.pk, action]), page)
+        for action in ("retry_failed", "queue_top", "queue_remove"):
+            self.assertNotIn(reverse("admin:publishing_post_act", args=[post.pk, action]), page)
 
     def test_publication_page_is_read_only_with_retry_and_a_job_link(self):
         post = self.failed_post()
