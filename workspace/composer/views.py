@@ -8,6 +8,7 @@ fields they name."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -39,6 +40,12 @@ class OptionField:
     choices: list[tuple[str, str]]
     value: str
     field_id: str
+
+    @property
+    def label(self) -> str:
+        """ "privacyStatus" -> "Privacy status", "boardId" -> "Board": the option's name in words."""
+        words = re.sub(r"([A-Z])", r" \1", self.name.removesuffix("Id")).strip()
+        return words[:1].upper() + words[1:].lower()
 
 
 @dataclass

@@ -43,7 +43,10 @@ class ComposerTestCase(TestCase):
         cls.pinterest = cls.connect(
             "PINTEREST",
             "Bakery pins",
-            details={"defaultBoardId": "101", "boards": [{"id": "101", "name": "Breads"}, {"id": "102", "name": "Cakes"}]},
+            details={
+                "defaultBoardId": "101",
+                "boards": [{"id": "101", "name": "Breads"}, {"id": "102", "name": "Cakes"}],
+            },
         )
         cls.linkedin = cls.connect("LINKEDIN", "Bakery Ltd")
         Connection.objects.filter(pk=cls.linkedin.pk).update(
