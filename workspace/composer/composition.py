@@ -46,6 +46,9 @@ class ChannelState:
     own_media: bool = False
     media_text: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    # A thread of this channel's own (given through the API), kept as it is: the composer edits
+    # the post's thread, not a channel's (v-N-thread, as JSON; "" for none).
+    thread_json: str = ""
 
 
 @dataclass
@@ -83,7 +86,10 @@ class Composition:
                 entry["content"] = state.content
             if state.own_media:
                 entry["media_urls"] = urls_of(state.media_text)
-            if thread and not adapter.supports_threads:
+            own_thread = _own_thread(state.thread_json)
+            if own_thread is not None and adapter.supports_threads:
+                entry["thread"] = own_thread
+            elif thread and not adapter.supports_threads:
                 # The platform has no threads (rules.no_threads): this channel gets the post alone,
                 # which the page says beside the thread.
                 entry["thread"] = []
@@ -172,6 +178,7 @@ def from_post_data(data: QueryDict) -> Composition:
             options={
                 key[len(prefix + "opt-") :]: value for key, value in data.items() if key.startswith(prefix + "opt-")
             },
+            thread_json=data.get(prefix + "thread", ""),
         )
     return Composition(
         content=data.get("content", ""),
@@ -202,6 +209,7 @@ def from_post(post: Post, zone: ZoneInfo) -> Composition:
             own_media="media_urls" in variant,
             media_text="\n".join(map(str, variant.get("media_urls") or [])),
             options={name: _typed(value, kinds.get(name, "text")) for name, value in options.items()},
+            thread_json=json.dumps(variant["thread"]) if variant.get("thread") else "",
         )
     when = post.scheduled_at.astimezone(zone).strftime(LOCAL_FORMAT) if post.scheduled_at else ""
     return Composition(
@@ -217,6 +225,18 @@ def from_post(post: Post, zone: ZoneInfo) -> Composition:
         per_channel=per_channel,
         when=when,
     )
+
+
+def _own_thread(text: str) -> list | None:
+    """A channel's own thread kept by the form (None: it follows the post's). Written by the page
+    from the stored post: what does not read back is dropped, as a hand-edited form's would be."""
+    if not text:
+        return None
+    try:
+        thread = json.loads(text)
+    except ValueError:
+        return None
+    return thread if isinstance(thread, list) else None
 
 
 def _typed(value: object, kind: str) -> str:

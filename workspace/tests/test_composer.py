@@ -325,6 +325,33 @@ class ComposerEditTests(ComposerTestCase):
         post.refresh_from_db()
         self.assertEqual((post.content, post.status), ("Bread?", Post.Status.IN_REVIEW))
 
+    def test_a_channels_own_thread_given_through_the_api_is_kept(self):
+        own = [{"content": "Only on X: 2/2"}]
+        post = services.post_create(
+            team=self.team,
+            content="Bread.",
+            channels=[self.x.pk, self.bluesky.pk],
+            thread=[{"content": "For Bluesky: 2/2"}],
+            variants={str(self.x.pk): {"thread": own}},
+            role="OWNER",
+        )
+        edit = f"/app/{self.team.pk}/posts/{post.pk}/edit/"
+        page = self.client.get(edit)
+        self.assertContains(page, "has a thread of its own (given through the API), kept as it is")
+        data = {
+            **self.form(content="Bread!", channels=[self.x.pk, self.bluesky.pk]),
+            "thread": ["For Bluesky: 2/2"],
+            f"v-{self.x.pk}-thread": re.search(rf'name="v-{self.x.pk}-thread" value="([^"]*)"', page.content.decode())
+            .group(1)
+            .replace("&quot;", '"'),
+            "action": "draft",
+        }
+        self.client.post(edit, data)
+        post.refresh_from_db()
+        self.assertEqual(post.content, "Bread!")
+        self.assertEqual(post.variants, {str(self.x.pk): {"thread": own}})
+        self.assertEqual(post.thread, [{"content": "For Bluesky: 2/2"}])
+
     def test_a_post_that_started_publishing_cannot_be_changed_and_the_page_says_so(self):
         post = services.post_create(team=self.team, content="Bread.", channels=[self.x.pk], role="OWNER")
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHED)
@@ -410,6 +437,20 @@ class ComposerCheckTests(ComposerTestCase):
                         self.assertIn(str(message).replace("'", "&#x27;").replace('"', "&quot;"), html)
                 self.assertEqual("Every channel takes this post as it is." in html, not expected)
         self.assertEqual(self.door(from_post_data(self.querydict(cases["fits"]))), {})
+
+    @override_settings(YOUTUBE_DAILY_QUOTA_UNITS=2, YOUTUBE_UPLOAD_COST_UNITS=1)
+    def test_the_check_says_a_full_quota_as_the_door_does(self):
+        when = self.later()
+        data = {"content": "Video", "channels": [self.youtube.pk], "media_urls": VIDEO, "when": self.local(when)}
+        for _ in range(2):
+            services.post_create(
+                team=self.team, content="Video", channels=[self.youtube.pk], media_urls=[VIDEO], scheduled_at=when
+            )
+        expected = self.door(from_post_data(self.querydict(data)))
+        self.assertIn("YouTube takes at most 2 posts a day", expected["scheduled_at"][0])
+        self.assertEqual(composer_problems(self.workspace(), from_post_data(self.querydict(data)), None), expected)
+        html = self.client.post(f"/app/{self.team.pk}/compose/check/", data).content.decode()
+        self.assertIn("YouTube takes at most 2 posts a day", html)
 
     def test_an_edits_check_answers_what_post_update_answers(self):
         post = services.post_create(team=self.team, content="Bread.", channels=[self.x.pk], role="OWNER")
