@@ -352,6 +352,9 @@ def _context(request: HttpRequest, composition: Composition, post: Post | None, 
         buttons = [(a, "Save and send for approval again" if a == "save" else text) for a, text in buttons]
     if post is not None and post.status == Post.Status.SCHEDULED:
         buttons = [(a, "Back to draft" if a == "draft" else text) for a, text in buttons]
+    if post is not None and post.status == Post.Status.IN_REVIEW and not reviewed and post.scheduled_at:
+        # An approver's change of a post in review schedules it (post_update), as the API's PATCH does.
+        buttons = [(a, "Save and schedule" if a == "save" else text) for a, text in buttons]
     if post is None:
         check_url = reverse("workspace:compose_check", kwargs={"team_id": team.pk})
     else:

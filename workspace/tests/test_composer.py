@@ -104,6 +104,36 @@ class ComposerPageTests(ComposerTestCase):
         self.assertContains(page, '<option value="102">Cakes</option>', html=True)
         self.assertContains(page, f'name="v-{self.youtube.pk}-opt-title"')
 
+    def test_every_control_has_a_label(self):
+        from html.parser import HTMLParser
+
+        class Controls(HTMLParser):
+            def __init__(self):
+                super().__init__()
+                self.controls, self.labelled = [], set()
+
+            def handle_starttag(self, tag, attrs):
+                attrs = dict(attrs)
+                if tag == "label" and attrs.get("for"):
+                    self.labelled.add(attrs["for"])
+                if tag in ("input", "select", "textarea") and attrs.get("type") not in ("hidden",):
+                    self.controls.append(attrs.get("id") or attrs.get("name"))
+
+        post = services.post_create(
+            team=self.team,
+            content="Bread.",
+            channels=[self.x.pk, self.youtube.pk],
+            thread=[{"content": "2/2"}],
+            variants={str(self.youtube.pk): {"media_urls": [VIDEO], "thread": []}},
+            role="OWNER",
+        )
+        for url in (self.compose_url, f"/app/{self.team.pk}/posts/{post.pk}/edit/"):
+            with self.subTest(url):
+                found = Controls()
+                found.feed(self.client.get(url).content.decode())
+                self.assertGreater(len(found.controls), 20)
+                self.assertEqual([c for c in found.controls if c not in found.labelled], [])
+
     def test_a_member_is_told_to_ask_and_another_team_is_not_found(self):
         self.client.force_login(self.mia)
         page = self.client.get(self.compose_url)
