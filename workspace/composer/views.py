@@ -8,9 +8,12 @@ fields they name."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -18,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from connections.models import Connection
 from connections.platforms import DECLARATIONS, get_adapter
@@ -139,12 +143,29 @@ def post_edit(request: HttpRequest, post_id: int) -> HttpResponse:
     return _composer(request, post=post)
 
 
+def _page_login(view):
+    """For the check htmx asks while the person types: a session that ended sends the whole page
+    to the login (and back to the composer after it), rather than the login form into the
+    preview."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated and request.htmx:
+            back = request.htmx.current_url_abs_path or "/app/"
+            return HttpResponseClientRedirect(f"{reverse(settings.LOGIN_URL)}?{urlencode({'next': back})}")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@_page_login
 @team_view
 @require_POST
 def compose_check(request: HttpRequest) -> HttpResponse:
     return _check(request, post=None)
 
 
+@_page_login
 @team_view
 @require_POST
 def post_edit_check(request: HttpRequest, post_id: int) -> HttpResponse:

@@ -493,6 +493,15 @@ class ComposerCheckTests(ComposerTestCase):
         html = self.client.post(f"/app/{self.team.pk}/posts/{post.pk}/edit/check/", data).content.decode()
         self.assertIn("X allows at most 280 characters; this post has 281", html)
 
+    def test_a_check_after_the_session_ended_sends_the_page_to_the_login(self):
+        self.client.logout()
+        url = f"http://testserver/app/{self.team.pk}/compose/"
+        answer = self.client.post(
+            f"/app/{self.team.pk}/compose/check/", self.form(), headers={"HX-Request": "true", "HX-Current-URL": url}
+        )
+        self.assertEqual(answer.status_code, 200)
+        self.assertEqual(answer["HX-Redirect"], f"/app/login/?next=%2Fapp%2F{self.team.pk}%2Fcompose%2F")
+
     def test_the_counters_count_as_each_network_does(self):
         data = {
             "content": "Hello 👋 https://example.org/" + "p" * 100,

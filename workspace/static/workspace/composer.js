@@ -92,5 +92,15 @@
     form.dispatchEvent(new Event("input", { bubbles: true }));
   });
 
+  // Leaving with changes not saved asks first: a tab closed by mistake would lose the post.
+  let changed = false;
+  form.addEventListener("input", () => { changed = true; });
+  form.addEventListener("submit", () => { changed = false; });
+  window.addEventListener("beforeunload", (event) => {
+    if (!changed) return;
+    event.preventDefault();
+    event.returnValue = "";
+  });
+
   refreshTabs();
 })();
