@@ -182,9 +182,10 @@ def first_link(text: str) -> dict | None:
     }
 
 
-def channel_preview(account: Connection, fields: dict) -> ChannelPreview:
+def channel_preview(account: Connection, fields) -> ChannelPreview:
     """The preview and counters of one channel for a composition's ``fields`` (post_create's
-    arguments), through ``rules.content_for`` and the rest of the door's functions."""
+    arguments) or a stored Post, through ``rules.content_for`` and the rest of the door's
+    functions."""
     platform, channel = account.platform, account.pk
     adapter = get_adapter(platform)
     text, urls = rules.content_for(fields, platform, channel=channel)
@@ -207,7 +208,7 @@ def channel_preview(account: Connection, fields: dict) -> ChannelPreview:
         part_text = part.get("content") if isinstance(part.get("content"), str) else ""
         used, most = adapter.text_count(part_text, base_url=account.base_url)
         counters.append(Counter(f"Part {index + 2}", used, most, unit))
-    first_comment = fields.get("first_comment") or ""
+    first_comment = (fields.get("first_comment") if isinstance(fields, dict) else fields.first_comment) or ""
     if first_comment:
         counters.append(Counter("First comment", adapter.text_length(first_comment), adapter.max_comment_length, unit))
     # The door's own checks of this channel (rules.post_problems runs the same on every target).
@@ -233,3 +234,11 @@ def channel_preview(account: Connection, fields: dict) -> ChannelPreview:
         counters=counters,
         problems=list(dict.fromkeys(problems)),
     )
+
+
+def post_previews(post) -> list[ChannelPreview]:
+    """Each channel's preview of a stored post, in its channels' order: for a page that shows a
+    post as each network will (the approvals inbox, a post's page), with
+    ``workspace/composer/_preview.html`` (``preview`` in its context) and composer.css."""
+    accounts = {c.pk: c for c in Connection.objects.filter(team_id=post.team_id, pk__in=post.channels or [])}
+    return [channel_preview(accounts[channel], post) for channel in post.channels or [] if channel in accounts]

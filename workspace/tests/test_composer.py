@@ -519,6 +519,23 @@ class ComposerCheckTests(ComposerTestCase):
         self.assertIn('id="counters"', html)
         self.assertIn('id="err-content"', html)
 
+    def test_a_stored_post_has_the_same_previews_for_other_pages(self):
+        from workspace.composer.preview import channel_preview, post_previews
+
+        post = services.post_create(
+            team=self.team,
+            content="Bread. https://bakery.example/",
+            channels=[self.x.pk, self.facebook.pk],
+            variants={str(self.x.pk): {"content": "X bread."}},
+            first_comment="Hours on the site.",
+        )
+        previews = post_previews(post)
+        self.assertEqual([p.account for p in previews], [self.x, self.facebook])
+        self.assertEqual((previews[0].text, previews[1].text), ("X bread.", "Bread. https://bakery.example/"))
+        self.assertEqual(previews[1].link["host"], "bakery.example")
+        fields = {"content": post.content, "variants": post.variants, "first_comment": post.first_comment}
+        self.assertEqual(channel_preview(self.x, fields).counters, previews[0].counters)
+
     def test_the_preview_folds_links_and_crops_as_the_network_does(self):
         text = "Our croissants are back. " * 10 + "https://bakery.example/menu"
         data = {"content": text, "channels": [self.instagram.pk, self.facebook.pk, self.x.pk], "media_urls": ""}
