@@ -77,7 +77,8 @@ class Counter:
 
     @property
     def near(self) -> bool:
-        return not self.over and self.most > 0 and self.used >= self.most * 0.9
+        """Within the last tenth of a text's room (a count of images at its most is no warning)."""
+        return not self.over and self.most >= 20 and self.used >= self.most * 0.9
 
 
 @dataclass
