@@ -4,12 +4,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from workspace import views
+from workspace.composer import views as composer
 
 app_name = "workspace"
 
 team_patterns = [
     path("", views.team_home, name="team"),
     path("preferences/", views.preferences, name="preferences"),
+    # The composer (workspace/composer/): a new post, a post not yet publishing, their live check.
+    path("compose/", composer.compose, name="compose"),
+    path("compose/check/", composer.compose_check, name="compose_check"),
+    path("posts/<int:post_id>/edit/", composer.post_edit, name="post_edit"),
+    path("posts/<int:post_id>/edit/check/", composer.post_edit_check, name="post_edit_check"),
 ]
 
 urlpatterns = [

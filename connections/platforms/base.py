@@ -188,6 +188,10 @@ class Adapter:
     # The options a variant may give this platform (``variants.<PLATFORM or channel id>.options``):
     # name -> what it does, in one line (docs/posts.md, and the message refusing an unknown one).
     options: ClassVar[dict[str, str]] = {}
+    # How a form asks for an option whose value is not a line of text: "bool" (true or false),
+    # "list" (of words), "json" (an object), "choice" (one of ``option_choices``). The workspace's
+    # composer builds its fields from these (docs/workspace.md); the door checks the values.
+    option_kinds: ClassVar[dict[str, str]] = {}
     # Engagement figures (docs/analytics.md). How many posts one ``post_metrics`` call reads (X 100
     # ids, Bluesky 25 uris, most platforms 1); 0: planrrr reads no figures from this platform yet.
     metrics_batch: ClassVar[int] = 0
@@ -207,16 +211,22 @@ class Adapter:
         """Length as the platform counts it (X weighs characters; most count code points)."""
         return len(text)
 
+    def text_count(self, text: str, *, base_url: str = "") -> tuple[int, int]:
+        """(the text's length as the platform counts it, the most it takes) for the account whose
+        API is at ``base_url``: what ``validate`` compares, and what the workspace's counters show
+        as the person types (docs/workspace.md)."""
+        return self.text_length(text), self.max_text_length
+
     def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         """Problems that would make the platform refuse this draft, each saying what to change.
         ``base_url``: the connection's own API base, for platforms whose limits are the
         instance's (Mastodon); the others ignore it."""
         problems = []
-        length = self.text_length(text)
-        if length > self.max_text_length:
+        length, most = self.text_count(text, base_url=base_url)
+        if length > most:
             problems.append(
-                f"{self.label} allows at most {self.max_text_length:,} characters; this post has "
-                f"{length:,}. Shorten it by {length - self.max_text_length:,}."
+                f"{self.label} allows at most {most:,} characters; this post has {length:,}. "
+                f"Shorten it by {length - most:,}."
             )
         problems.extend(self.media_problems(media_urls))
         return problems
@@ -268,6 +278,12 @@ class Adapter:
         return [
             f"{self.label} takes no option {name!r}: its options are {', '.join(self.options)}." for name in unknown
         ]
+
+    def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
+        """(value, label) of what a "choice" option takes for the account whose ``details`` these
+        are (a Pinterest account's boards), in the order to offer them; [] when the account's
+        details do not say (a text field then)."""
+        return []
 
     def options_notices(self, options: dict, *, details: dict) -> list[str]:
         """What the person scheduling a target should know although nothing is refused (TikTok: an

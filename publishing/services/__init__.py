@@ -1,6 +1,6 @@
 """Writes of the publishing app, one module per seam of the flow (docs/architecture.md):
 
-    posts      post_create, post_save_new, post_schedule,
+    posts      post_create, post_create_problems, post_save_new, post_schedule,
                post_cancel, post_submit, post_approve, post_reject      (the door, review)
     editing    post_update, post_update_problems                        (what is not yet out)
     series     series_continue, occurrence_after                        (recurring posts)
@@ -50,6 +50,7 @@ from publishing.services.posts import (
     post_approve,
     post_cancel,
     post_create,
+    post_create_problems,
     post_reject,
     post_save_new,
     post_schedule,
@@ -97,6 +98,7 @@ __all__ = [
     "post_submit",
     "series_continue",
     "post_create",
+    "post_create_problems",
     "post_fail",
     "post_finalize",
     "post_problems",

@@ -60,24 +60,14 @@ def post_create(
     ``thread``: follow-up parts [{"content", "media_urls"?}]; ``first_comment``: commented on the
     post once published; ``repeat``: an RRULE making it the first post of a series. Raises
     ValidationError (by field) and saves nothing when the post could not succeed."""
-    if platforms is not None:
-        platforms = list(platforms) if isinstance(platforms, list | tuple) else platforms
-    if channels is not None:
-        channels = list(channels) if isinstance(channels, list | tuple) else channels
-    media_urls = list(media_urls) if isinstance(media_urls, list | tuple) else media_urls
-    if (platforms is not None and not isinstance(platforms, list)) or not isinstance(media_urls, list):
-        raise ValidationError({"platforms": ["Give the platforms and media URLs as lists."]})
-    if platforms is None and channels is None:
-        platforms = []
     if publish_now:
         scheduled_at = timezone.now()
-    chosen = door_targets(team=team, channels=channels, platforms=platforms)
-    problems = rules.post_problems(
+    chosen, problems = _create_checked(
         team=team,
         content=content,
-        platforms=platforms if platforms is not None else chosen.platforms,
+        platforms=platforms,
+        channels=channels,
         media_urls=media_urls,
-        targets=chosen,
         scheduled_at=scheduled_at,
         publish_now=publish_now,
         variants=variants,
@@ -85,8 +75,6 @@ def post_create(
         first_comment=first_comment,
         repeat=repeat,
     )
-    if not problems and scheduled_at is not None:
-        problems = caps_problems(team=team, connections=chosen.connections, at=scheduled_at)
     if problems:
         raise ValidationError(problems)
     post = Post(
@@ -95,7 +83,7 @@ def post_create(
         content=content,
         channels=chosen.ids,
         platforms=chosen.platforms,
-        media_urls=media_urls,
+        media_urls=list(media_urls),
         variants=variants or {},
         thread=thread or [],
         first_comment=first_comment or "",
@@ -104,6 +92,67 @@ def post_create(
         scheduled_at=scheduled_at,
     )
     return post_save_new(post=post, role=role)
+
+
+def post_create_problems(
+    *,
+    team: Team,
+    content: object,
+    platforms: list[str] | None = None,
+    channels: list[int] | None = None,
+    media_urls: list[str] | tuple[str, ...] = (),
+    scheduled_at: datetime | None = None,
+    publish_now: bool = False,
+    variants: dict | None = None,
+    thread: list | None = None,
+    first_comment: str = "",
+    repeat: str = "",
+) -> dict[str, list[str]]:
+    """What ``post_create`` would refuse in this post (by field, its ValidationError's
+    ``message_dict``), without saving anything: the workspace's composer asks it as the person
+    types, so that what the composer accepts the door accepts. Takes post_create's arguments."""
+    if publish_now:
+        scheduled_at = timezone.now()
+    return _create_checked(
+        team=team,
+        content=content,
+        platforms=platforms,
+        channels=channels,
+        media_urls=media_urls,
+        scheduled_at=scheduled_at,
+        publish_now=publish_now,
+        variants=variants,
+        thread=thread,
+        first_comment=first_comment,
+        repeat=repeat,
+    )[1]
+
+
+def _create_checked(*, team: Team, platforms, channels, media_urls, scheduled_at, publish_now, **fields):
+    """The door's check of a new post: (its targets as resolved, the problems by field); a
+    tuple is taken for a list."""
+    if platforms is not None:
+        platforms = list(platforms) if isinstance(platforms, list | tuple) else platforms
+    if channels is not None:
+        channels = list(channels) if isinstance(channels, list | tuple) else channels
+    media_urls = list(media_urls) if isinstance(media_urls, list | tuple) else media_urls
+    if (platforms is not None and not isinstance(platforms, list)) or not isinstance(media_urls, list):
+        return door_targets(team=team), {"platforms": ["Give the platforms and media URLs as lists."]}
+    if platforms is None and channels is None:
+        platforms = []
+    chosen = door_targets(team=team, channels=channels, platforms=platforms)
+    problems = rules.post_problems(
+        team=team,
+        platforms=platforms if platforms is not None else chosen.platforms,
+        media_urls=media_urls,
+        targets=chosen,
+        scheduled_at=scheduled_at,
+        publish_now=publish_now,
+        **fields,
+    )
+    if not problems and scheduled_at is not None:
+        problems = caps_problems(team=team, connections=chosen.connections, at=scheduled_at)
+    return chosen, problems
 
 
 def post_save_new(*, post: Post, role: str | None = None) -> Post:

@@ -53,6 +53,8 @@ class GoogleBusinessAdapter(GoogleErrorMixin, HttpAdapter):
         '"https://..."} (CALL takes no url)',
     }
 
+    option_kinds: ClassVar[dict[str, str]] = {"callToAction": "json"}
+
     def options_problems(self, options: dict, *, details: dict) -> list[str]:
         unknown = super().options_problems(options, details=details)
         action = options.get("callToAction")

@@ -82,6 +82,7 @@ class InstagramAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapt
         "shareToFeed": "A Reel only: true (the default) shows it in the profile's feed as well as the Reels "
         "tab, false in the Reels tab only."
     }
+    option_kinds = {"shareToFeed": "bool"}
     # A comment's text is "text" in the comments edge; 2,200 characters like a caption (unverified).
     comment_text_field = "text"
     max_comment_length = 2_200

@@ -188,6 +188,11 @@ class MastodonAdapter(InstanceAdapter):
         first comment with."""
         return countable_length(text, DEFAULT_LIMITS)
 
+    def text_count(self, text: str, *, base_url: str = "") -> tuple[int, int]:
+        """As the account's instance counts, against its own limit."""
+        limits = self.limits(base_url)
+        return countable_length(text, limits), limits.max_characters
+
     def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         limits = self.limits(base_url)
         where = "This Mastodon instance" if limits.from_instance else "Mastodon"

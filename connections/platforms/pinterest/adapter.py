@@ -97,6 +97,12 @@ class PinterestAdapter(HttpAdapter):
         "altText": f"the image's text for people who cannot see it, at most {MAX_ALT_TEXT} characters",
     }
 
+    option_kinds = {"boardId": "choice"}
+
+    def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
+        """The account's boards as read at connect."""
+        return list(known_boards(details).items()) if name == "boardId" else []
+
     # --- the door ----------------------------------------------------------------------------
 
     def media_problems(self, media_urls: list[str]) -> list[str]:

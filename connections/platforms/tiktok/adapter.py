@@ -149,6 +149,19 @@ class TikTokAdapter(HttpAdapter):
         "disableStitch": "true to turn stitches off",
     }
 
+    option_kinds: ClassVar[dict[str, str]] = {
+        "privacyLevel": "choice",
+        "disableComment": "bool",
+        "disableDuet": "bool",
+        "disableStitch": "bool",
+    }
+
+    def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
+        """The privacy levels TikTok offers the account (its creator_info), else all of them."""
+        if name != "privacyLevel":
+            return []
+        return [(level, level.replace("_", " ").capitalize()) for level in allowed_levels(details) or PRIVACY_LEVELS]
+
     def text_length(self, text: str) -> int:
         return utf16_length(text)
 

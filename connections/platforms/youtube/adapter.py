@@ -133,6 +133,11 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         "tags": "a list of tags, 500 characters at most in all",
     }
 
+    option_kinds: ClassVar[dict[str, str]] = {"privacyStatus": "choice", "madeForKids": "bool", "tags": "list"}
+
+    def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
+        return [(level, level.capitalize()) for level in PRIVACY] if name == "privacyStatus" else []
+
     def text_length(self, text: str) -> int:
         return len(text.encode("utf-8"))
 
