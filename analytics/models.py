@@ -153,3 +153,19 @@ class ChannelDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} on {self.day}"
+
+
+class QuotaUse(models.Model):
+    """Units of a platform app's daily quota the analytics spent on one of the quota's days (YouTube:
+    the Google Cloud project's, a Pacific day), counted across the installation (every team, every
+    channel), so that they stay within what publishing leaves them (analytics.services.quota)."""
+
+    platform = models.CharField(max_length=20, choices=platform_choices)
+    day = models.DateField()
+    units = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "day"], name="quota_use_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} analytics on {self.day}: {self.units} units"

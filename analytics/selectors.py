@@ -34,18 +34,24 @@ def figures_of(row: Any) -> dict[str, int | None]:
     return {name: get(column) for name, column in COLUMNS.items()}
 
 
-def platform_lacks(platform: str, connection: Connection | None) -> tuple[dict[str, str], str | None]:
-    """(the common names the platform never gives, with why; why it gives this account nothing, or None)."""
+def platform_lacks(
+    platform: str, connection: Connection | None, *, posts: bool = False
+) -> tuple[dict[str, str], str | None]:
+    """(the common names the platform never gives, with why; why it gives this account nothing, or
+    with ``posts``, why it gives nothing for the account's posts, or None)."""
     try:
         adapter = get_adapter(platform)
     except UnknownPlatform:
         return {}, f"planrrr knows no platform {platform!r}."
-    refused = adapter.metrics_refused(Account.of(connection)) if connection else None
+    if connection is None:
+        return dict(adapter.metrics_lacks), None
+    account = Account.of(connection)
+    refused = adapter.post_metrics_refused(account) if posts else adapter.metrics_refused(account)
     return dict(adapter.metrics_lacks), refused
 
 
 def publication_analytics(publication: Publication, tracking: Tracking | None) -> dict[str, Any]:
-    lacks, refused = platform_lacks(publication.platform, publication.connection)
+    lacks, refused = platform_lacks(publication.platform, publication.connection, posts=True)
     answer: dict[str, Any] = {
         "publicationId": publication.pk,
         "platform": publication.platform,

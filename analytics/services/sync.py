@@ -46,12 +46,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.models import COLUMNS, ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.services.quota import AppQuota, QuotaSpent, quota_room
 from analytics.services.schedule import next_sync_at
 from connections.models import Connection
 from connections.oauth import OAuthFailure
 from connections.platforms import UnknownPlatform, get_adapter
 from connections.platforms.base import Account, PermanentError, PlatformError, RateLimited, TokenExpired, TransientError
-from connections.platforms.figures import FOLLOWERS, Figures
+from connections.platforms.figures import FOLLOWERS, POST_NAMES, Figures
 from connections.services import connection_expire, connection_refresh
 from planrrr.text import clamp_wait, safe_text
 from webhooks import services as webhooks
@@ -149,9 +150,16 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
         )
         state.next_account_sync_at = None
         return refused
+    posts_refused = adapter.post_metrics_refused(account)
+    if posts_refused:
+        # The platform gives the account's figures but none per post (Google Business Profile).
+        Tracking.objects.filter(connection=connection, next_sync_at__isnull=False).update(
+            next_sync_at=None, error=posts_refused
+        )
     budget = Budget.of(state, adapter, now)
-    calls = _Caller(connection, adapter)
-    batch = adapter.metrics_batch
+    quota = quota_room(adapter, connection.platform, now)
+    calls = _Caller(connection, adapter, quota)
+    batch = max(1, adapter.metrics_batch)
     # A slice of a worker's time, ended early when publishing has work waiting: a worker in an
     # analytics job runs no publish job and no dispatch of due posts (the periodic work runs
     # between jobs), so publishing waits at most one slice, usually one platform call. What is
@@ -201,10 +209,13 @@ class _Caller:
     platform renews tokens: a Bluesky session lasts 2 hours) and the call made again, as the
     publish path does."""
 
-    def __init__(self, connection: Connection, adapter: Any):
-        self.connection, self.adapter = connection, adapter
+    def __init__(self, connection: Connection, adapter: Any, quota: AppQuota | None = None):
+        self.connection, self.adapter, self.quota = connection, adapter, quota
 
     def __call__(self, method: Callable, *args: Any) -> Any:
+        if self.quota is not None:
+            # The app's daily quota, across the installation (YouTube): spent before the call.
+            self.quota.take()
         account = Account.of(self.connection)
         try:
             return method(account, *args)
@@ -233,6 +244,9 @@ def publishing_waits() -> bool:
 
 def _failed(connection: Connection, state: ChannelSync, err: PlatformError, now: datetime) -> str:
     label = connection.get_platform_display()
+    if isinstance(err, QuotaSpent):
+        state.waits_until = err.retry_at
+        return err.message
     if isinstance(err, RateLimited):
         state.waits_until = clamp_wait(err.retry_at, what=f"{label} analytics rate limit", now=now)
         until = _at(state.waits_until)
@@ -269,6 +283,11 @@ def _record(chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, 
             else:
                 tracking.next_sync_at = next_sync_at(published_at=tracking.published_at, after=now)
                 tracking.error = f"{label} did not return this post at the last reading."
+            continue
+        if not figures.values and not figures.raw and all(name in figures.unavailable for name in POST_NAMES):
+            # The platform gives nothing for this post, saying why (TikTok's private video): no reading.
+            tracking.next_sync_at = None
+            tracking.error = safe_text(figures.unavailable[POST_NAMES[0]], limit=1000)
             continue
         if tracking.first_captured_at is None:
             tracking.first_captured_at = now
