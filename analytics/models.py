@@ -72,6 +72,11 @@ class Tracking(Figured):
     unavailable = models.JSONField(default=dict, blank=True)
     # Why the last reading failed or why tracking stopped, in words; "" when it went well.
     error = models.TextField(blank=True, default="")
+    # A thread's parts after the first (their platform ids, in order: Publication.metadata["parts"]),
+    # read apart where the platform counts them apart; the columns above are then the thread's sum,
+    # and ``parts`` each part's latest figures ([{"externalId", <common names>, "unavailable"}]).
+    part_ids = models.JSONField(default=list, blank=True)
+    parts = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

@@ -65,6 +65,7 @@ def publication_analytics(publication: Publication, tracking: Tracking | None) -
         "unavailable": lacks,
         "notOffered": refused,
         "error": None,
+        "parts": [],
         "series": [],
     }
     if tracking is None:
@@ -80,6 +81,7 @@ def publication_analytics(publication: Publication, tracking: Tracking | None) -
         raw=tracking.raw,
         unavailable={**lacks, **tracking.unavailable},
         error=tracking.error or None,
+        parts=tracking.parts,
         series=[
             {"capturedAt": snapshot.captured_at, **figures_of(snapshot)}
             for snapshot in Snapshot.objects.filter(

@@ -69,6 +69,12 @@ class ReadingSerializer(FiguresSerializer):
     capturedAt = serializers.DateTimeField()
 
 
+class PartFiguresSerializer(FiguresSerializer):
+    externalId = serializers.CharField()
+    unavailable = serializers.ListField(child=serializers.CharField(), help_text="Names this part was not given.")
+    error = serializers.CharField(required=False, help_text="Why this part has no figures (not returned: deleted?).")
+
+
 class PublicationFiguresSerializer(serializers.Serializer):
     publicationId = serializers.IntegerField()
     platform = serializers.CharField()
@@ -88,6 +94,11 @@ class PublicationFiguresSerializer(serializers.Serializer):
         allow_null=True, help_text="Why the platform gives no figures for this account (a LinkedIn member)."
     )
     error = serializers.CharField(allow_null=True)
+    parts = PartFiguresSerializer(
+        many=True,
+        help_text="A thread's parts, each read apart where the network counts them apart (X, Bluesky, Mastodon, "
+        "Threads), the first post first; ``latest`` and ``series`` are then their sum. Empty for a single post.",
+    )
     series = ReadingSerializer(many=True, help_text="Every reading, oldest first.")
 
 

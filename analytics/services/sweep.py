@@ -53,10 +53,13 @@ def trackings_start(*, now: datetime | None = None, since: datetime | None = Non
             """
             INSERT INTO analytics_tracking (
                 publication_id, team_id, connection_id, platform, external_id, published_at, next_sync_at,
-                syncs, misses, raw, unavailable, error
+                syncs, misses, raw, unavailable, error, part_ids, parts
             )
             SELECT p.id, post.team_id, p.connection_id, p.platform, p.external_id, p.published_at,
-                   p.published_at + make_interval(secs => %(first)s), 0, 0, '{}', '{}', ''
+                   p.published_at + make_interval(secs => %(first)s), 0, 0, '{}', '{}', '',
+                   CASE WHEN jsonb_typeof(p.metadata->'parts') = 'array' THEN (p.metadata->'parts') - 0
+                        ELSE '[]'::jsonb END,
+                   '[]'
               FROM publishing_publication p
               JOIN publishing_post post ON post.id = p.post_id
              WHERE p.status = 'PUBLISHED' AND p.published_at >= %(since)s AND p.external_id <> ''

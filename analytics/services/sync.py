@@ -164,7 +164,7 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
     # analytics job runs no publish job and no dispatch of due posts (the periodic work runs
     # between jobs), so publishing waits at most one slice, usually one platform call. What is
     # left stays due and is read at the next sweep.
-    ends = time.monotonic() + settings.ANALYTICS_JOB_SECONDS
+    reader = _Reader(adapter, calls, budget, ends=time.monotonic() + settings.ANALYTICS_JOB_SECONDS)
     used_before = state.budget_used
     # At most what one job reads in its slice: a backlog is read a job at a time, not loaded whole.
     calls_now = min(budget.left, MAX_CALLS_PER_JOB)
@@ -173,22 +173,16 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             : calls_now * batch
         ]
     )
-    for start in range(0, len(due), batch):
-        # Every job makes one call at least, however slow the database was before it: a backlog
-        # always moves.
-        if start and (time.monotonic() > ends or publishing_waits()):
-            break
-        if not budget.take():
-            break
-        chunk = due[start : start + batch]
-        try:
-            found = calls(adapter.post_metrics, [tracking.external_id for tracking in chunk])
-        except PermanentError as err:
-            _give_up(chunk, err, now)
-            continue
-        _record(chunk, found, now, label=label)
+    # A thread's parts are read with it where the platform counts them apart (X, Bluesky, Mastodon, Threads).
+    parts = adapter.metrics_parts
+    reader.read(
+        due,
+        ids_of=lambda tracking: [tracking.external_id, *(tracking.part_ids if parts else [])],
+        record=lambda group, found: _record(group, found, now, label=label, parts=parts),
+        give_up=lambda group, err: _give_up(group, err, now),
+    )
     read_any = bool(due) and state.budget_used > used_before
-    slice_left = not read_any or (time.monotonic() <= ends and not publishing_waits())
+    slice_left = not read_any or (time.monotonic() <= reader.ends and not publishing_waits())
     account_due = state.next_account_sync_at is None or state.next_account_sync_at <= now
     if account_due and slice_left and budget.take():
         _record_account(connection, calls(adapter.account_metrics), now)
@@ -202,6 +196,52 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
         )
     state.waits_until = None
     return ""
+
+
+class _Reader:
+    """Reads rows' figures a batch of ids at a time (``metrics_batch``), each call taken from the
+    budget, within the job's slice: the first call always, the others while the slice lasts and no
+    publish job waits. A row whose ids take several calls (a long thread where the platform reads one
+    post a call) is recorded once all of them are read; one left half-read stays due."""
+
+    def __init__(self, adapter: Any, calls: _Caller, budget: Budget, *, ends: float):
+        self.adapter, self.calls, self.budget, self.ends = adapter, calls, budget, ends
+        self.batch = max(1, adapter.metrics_batch)
+        self.made = 0
+
+    def read(self, rows: list, *, ids_of: Callable, record: Callable, give_up: Callable) -> bool:
+        """Returns False when the slice or the budget ended it before every row was read."""
+        for group in self.groups(rows, ids_of):
+            ids = [i for row in group for i in ids_of(row)]
+            found: dict[str, Figures] = {}
+            try:
+                for start in range(0, len(ids), self.batch):
+                    # Every job makes one call at least, however slow the database was before it: a
+                    # backlog always moves.
+                    if self.made and (time.monotonic() > self.ends or publishing_waits()):
+                        return False
+                    if not self.budget.take():
+                        return False
+                    self.made += 1
+                    found.update(self.calls(self.adapter.post_metrics, ids[start : start + self.batch]))
+            except PermanentError as err:
+                give_up(group, err)
+                continue
+            record(group, found)
+        return True
+
+    def groups(self, rows: list, ids_of: Callable) -> list[list]:
+        """Rows together while their ids fit in one call."""
+        groups: list[list] = []
+        size = 0
+        for row in rows:
+            count = len(ids_of(row))
+            if not groups or size + count > self.batch:
+                groups.append([])
+                size = 0
+            groups[-1].append(row)
+            size += count
+        return groups
 
 
 class _Caller:
@@ -267,12 +307,40 @@ def _give_up(chunk: list[Tracking], err: PlatformError, now: datetime) -> None:
     Tracking.objects.bulk_update(chunk, ["error", "next_sync_at"])
 
 
-def _record(chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, label: str) -> None:
+def thread_figures(tracking: Tracking, found: dict[str, Figures], first: Figures) -> Figures:
+    """A thread's figures: each common name the sum over its parts that gave it (the post and every
+    reply the platform returned); ``tracking.parts`` set to each part's. The platform's own names
+    are summed alike; what the first post lacks stays unavailable."""
+    total = Figures(unavailable=dict(first.unavailable))
+    tracking.parts = []
+    for index, part_id in enumerate([tracking.external_id, *tracking.part_ids]):
+        figures = first if index == 0 else found.get(part_id)
+        part: dict[str, Any] = {"externalId": part_id, **{name: None for name in COLUMNS}, "unavailable": []}
+        if figures is None:
+            part["error"] = "Not returned at the last reading (deleted?)."
+        else:
+            part.update({name: figures.values.get(name) for name in COLUMNS}, unavailable=sorted(figures.unavailable))
+            for name, value in figures.values.items():
+                total.values[name] = total.values.get(name, 0) + value
+            for name, value in figures.raw.items():
+                total.raw[name] = total.raw.get(name, 0) + value
+        tracking.parts.append(part)
+    for name in total.values:
+        total.unavailable.pop(name, None)
+    return total
+
+
+def _record(
+    chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, label: str, parts: bool = False
+) -> None:
     """Each post's reading: a snapshot, its tracking's latest figures and next time; a post the
-    platform did not return counts a miss. The first reading of a post records its event."""
+    platform did not return counts a miss. The first reading of a post records its event. With
+    ``parts``, a thread's figures are its parts' sum, each part's kept on the tracking."""
     snapshots, firsts = [], []
     for tracking in chunk:
         figures = found.get(tracking.external_id)
+        if figures is not None and parts and tracking.part_ids:
+            figures = thread_figures(tracking, found, figures)
         if figures is None:
             tracking.misses += 1
             if tracking.misses >= MAX_MISSES:
@@ -326,6 +394,7 @@ TRACKING_COLUMNS = {
     "syncs": "integer",
     "raw": "jsonb",
     "unavailable": "jsonb",
+    "parts": "jsonb",
     **dict.fromkeys(COLUMNS.values(), "bigint"),
 }
 
@@ -333,7 +402,7 @@ TRACKING_COLUMNS = {
 def _trackings_write(trackings: list[Tracking]) -> None:
     names = list(TRACKING_COLUMNS)
     columns = {name: [getattr(t, name) for t in trackings] for name in names}
-    for name in ("raw", "unavailable"):
+    for name in ("raw", "unavailable", "parts"):
         columns[name] = [json.dumps(value) for value in columns[name]]
     arrays = ", ".join(
         f"%({name})s::{'text' if kind == 'jsonb' else kind}[]" for name, kind in TRACKING_COLUMNS.items()

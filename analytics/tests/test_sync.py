@@ -5,6 +5,7 @@ a retired metric unavailable and not zero, the first reading's event, a deleted 
 import json
 from datetime import timedelta
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import responses
 from django.test import TestCase, override_settings
@@ -268,3 +269,60 @@ class SweepTests(Published, Actors, TestCase):
         publication.status = "FAILED"
         publication.save()
         self.assertEqual(sweep.trackings_start(), 0)
+
+
+@override_settings(TWITTER_API_URL=X, ANALYTICS_FIRST_SYNC_SECONDS=0, ANALYTICS_JOB_SECONDS=60)
+class ThreadPartsTests(Published, Actors, TestCase):
+    """A thread's parts are posts X counts apart: each is read, the post's figures are their sum."""
+
+    def setUp(self):
+        super().setUp()
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.http = responses.RequestsMock(assert_all_requests_are_fired=True)
+        self.http.start()
+        self.addCleanup(self.http.stop)
+        self.addCleanup(self.http.reset)
+        ChannelSync.objects.create(connection=self.twitter, next_account_sync_at=timezone.now() + timedelta(days=1))
+
+    def thread(self, *ids: str) -> Tracking:
+        publication = self.published(self.twitter, ids[0])
+        publication.metadata = {"parts": list(ids)}
+        publication.save(update_fields=["metadata"])
+        sweep.trackings_start()
+        return Tracking.objects.get(publication=publication)
+
+    def test_each_part_is_read_in_the_same_call_and_the_post_is_their_sum(self):
+        tracking = self.thread("100", "101", "102")
+        self.assertEqual(tracking.part_ids, ["101", "102"])
+        reply = dict(METRICS, impression_count=20, like_count=1, bookmark_count=0)
+        body = tweets("100")
+        body["data"].append({"id": "101", "text": "t", "public_metrics": reply})
+        self.http.add(responses.GET, f"{X}/2/tweets", json=body)
+
+        sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(parse_qs(urlsplit(self.http.calls[0].request.url).query)["ids"], ["100,101,102"])
+        tracking.refresh_from_db()
+        self.assertEqual((tracking.views, tracking.likes, tracking.saves), (70, 4, 1), "the parts' sum")
+        self.assertEqual(tracking.raw["impression_count"], 70)
+        self.assertEqual([part["externalId"] for part in tracking.parts], ["100", "101", "102"])
+        self.assertEqual((tracking.parts[0]["views"], tracking.parts[1]["views"]), (50, 20))
+        self.assertIsNone(tracking.parts[2]["views"])
+        self.assertIn("deleted?", tracking.parts[2]["error"])
+        self.assertEqual(Snapshot.objects.get(publication_id=tracking.pk).views, 70)
+        self.assertEqual(tracking.error, "")
+
+    def test_a_thread_longer_than_a_call_takes_several_and_is_recorded_once_whole(self):
+        tracking = self.thread("200", "201", "202")
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("200", "201"))
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("202"))
+
+        with mock.patch("connections.platforms.x.adapter.XAdapter.metrics_batch", 2):
+            sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 2)
+        tracking.refresh_from_db()
+        self.assertEqual(tracking.views, 150)
+        self.assertEqual([part["views"] for part in tracking.parts], [50, 50, 50])

@@ -57,6 +57,7 @@ class AnalyticsApiTests(Published, ApiTestCase):
         self.assertIn("clicks", item["unavailable"], "what X never gives, from its adapter")
         self.assertEqual([reading["views"] for reading in item["series"]], [300, 900])
         self.assertEqual(item["channelId"], self.twitter.pk)
+        self.assertEqual(item["parts"], [], "a single post has no parts")
 
     def test_a_post_answers_csv_by_format_or_accept(self):
         for response in (

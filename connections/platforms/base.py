@@ -205,6 +205,9 @@ class Adapter:
     # the account's own (Google Business Profile: its Performance API is per location, by day);
     # with it and ``metrics_batch`` 0, a post's tracking stops saying so and the account is read.
     post_metrics_absent: ClassVar[str] = ""
+    # Whether a thread's parts are posts the platform counts apart (X, Bluesky, Mastodon, Threads):
+    # then each is read, and the post's figures are their sum.
+    metrics_parts: ClassVar[bool] = False
     # Units of a daily quota of planrrr's app one analytics call costs (YouTube: 1 of the project's
     # units); 0 where the platform has no such quota (analytics.services.quota).
     metrics_quota_cost: ClassVar[int] = 0

@@ -90,6 +90,8 @@ class BlueskyAdapter(InstanceAdapter):
     max_comment_length = MAX_GRAPHEMES
     # app.bsky.feed.getPosts takes up to 25 uris; reads through the PDS count against the per-IP
     # 3,000 requests per 5 minutes (https://docs.bsky.app/docs/advanced-guides/rate-limits).
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 25
     metrics_budget = (150, 5 * 60)
     metrics_lacks = {

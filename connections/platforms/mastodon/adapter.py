@@ -128,6 +128,8 @@ class MastodonAdapter(InstanceAdapter):
     # One status a call (GET /api/v1/statuses/:id; the batch GET /api/v1/statuses?id[]= exists only
     # from Mastodon 4.3), a fifth of the 300 requests per 5 minutes an account may make
     # (https://docs.joinmastodon.org/api/rate-limits/), which publishing shares.
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 1
     metrics_budget = (60, 5 * 60)
     metrics_lacks = {

@@ -144,6 +144,8 @@ class XAdapter(HttpAdapter):
     max_comment_length = 280
     # GET /2/tweets takes up to 100 ids (https://docs.x.com/x-api/posts/get-posts-by-ids); its limit
     # per user is 15 requests per 15 minutes on the Basic plan (900 on Pro): 12 keeps below both.
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 100
     metrics_budget = (12, 15 * 60)
     metrics_lacks = {
