@@ -82,8 +82,11 @@ def channels_claim(*, now: datetime | None = None) -> list[int]:
         # Every active channel has its analytics row: its account figures are due at once.
         cursor.execute(
             """
-            INSERT INTO analytics_channelsync (connection_id, next_account_sync_at, budget_used, status_detail, calls)
-            SELECT c.id, %(now)s, 0, '', 0 FROM connections_connection c
+            INSERT INTO analytics_channelsync (
+                connection_id, next_account_sync_at, budget_used, status_detail, calls, backfill_cursor,
+                backfill_found, backfill_detail
+            )
+            SELECT c.id, %(now)s, 0, '', 0, '', 0, '' FROM connections_connection c
              WHERE c.status = 'ACTIVE'
                AND NOT EXISTS (SELECT 1 FROM analytics_channelsync s WHERE s.connection_id = c.id)
             ON CONFLICT DO NOTHING
@@ -96,8 +99,11 @@ def channels_claim(*, now: datetime | None = None) -> list[int]:
              WHERE (s.claimed_until IS NULL OR s.claimed_until < %(now)s)
                AND (s.waits_until IS NULL OR s.waits_until <= %(now)s)
                AND (s.next_account_sync_at <= %(now)s
+                    OR s.backfill_done_at IS NULL
                     OR EXISTS (SELECT 1 FROM analytics_tracking t
-                                WHERE t.connection_id = s.connection_id AND t.next_sync_at <= %(now)s))
+                                WHERE t.connection_id = s.connection_id AND t.next_sync_at <= %(now)s)
+                    OR EXISTS (SELECT 1 FROM analytics_externalpost e
+                                WHERE e.connection_id = s.connection_id AND e.next_sync_at <= %(now)s))
             RETURNING s.connection_id
             """,
             {"now": now, "until": now + timedelta(seconds=claim_seconds())},

@@ -45,7 +45,8 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.models import COLUMNS, ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import COLUMNS, ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
+from analytics.services import backfill
 from analytics.services.quota import AppQuota, QuotaSpent, quota_room
 from analytics.services.schedule import next_sync_at
 from connections.models import Connection
@@ -181,13 +182,26 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
         record=lambda group, found: _record(group, found, now, label=label, parts=parts),
         give_up=lambda group, err: _give_up(group, err, now),
     )
-    read_any = bool(due) and state.budget_used > used_before
+    read_any = state.budget_used > used_before
     slice_left = not read_any or (time.monotonic() <= reader.ends and not publishing_waits())
     account_due = state.next_account_sync_at is None or state.next_account_sync_at <= now
     if account_due and slice_left and budget.take():
+        reader.made += 1
         _record_account(connection, calls(adapter.account_metrics), now)
         state.next_account_sync_at = now + timedelta(seconds=settings.ANALYTICS_ACCOUNT_SYNC_SECONDS)
-    still_due = Tracking.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+    # Last, the account's posts made outside planrrr: listed (the backfill; at once done, saying
+    # why, where the network lists none or gives no post figures), then read as they are due, in
+    # what is left of the slice and the budget.
+    backfill.backfill_step(connection=connection, state=state, adapter=adapter, reader=reader, calls=calls, now=now)
+    if not posts_refused:
+        backfill.externals_read(
+            connection=connection, reader=reader, now=now, label=label, limit=MAX_CALLS_PER_JOB * batch
+        )
+    still_due = (
+        Tracking.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+        or ExternalPost.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+        or state.backfill_done_at is None
+    )
     if still_due and not budget.left:
         state.waits_until = budget.renews_at
         return (
@@ -209,6 +223,20 @@ class _Reader:
         self.batch = max(1, adapter.metrics_batch)
         self.made = 0
 
+    def may_call(self) -> bool:
+        """Whether one more call fits (and its budget is taken): every job makes one call at least,
+        however slow the database was before it (a backlog always moves); the others while the
+        slice lasts and no publish job waits."""
+        if self.made and (self.made >= MAX_CALLS_PER_JOB or time.monotonic() > self.ends or publishing_waits()):
+            return False
+        if not self.budget.take():
+            return False
+        self.made += 1
+        return True
+
+    def slice_left(self) -> bool:
+        return not self.made or (time.monotonic() <= self.ends and not publishing_waits())
+
     def read(self, rows: list, *, ids_of: Callable, record: Callable, give_up: Callable) -> bool:
         """Returns False when the slice or the budget ended it before every row was read."""
         for group in self.groups(rows, ids_of):
@@ -216,13 +244,8 @@ class _Reader:
             found: dict[str, Figures] = {}
             try:
                 for start in range(0, len(ids), self.batch):
-                    # Every job makes one call at least, however slow the database was before it: a
-                    # backlog always moves.
-                    if self.made and (time.monotonic() > self.ends or publishing_waits()):
+                    if not self.may_call():
                         return False
-                    if not self.budget.take():
-                        return False
-                    self.made += 1
                     found.update(self.calls(self.adapter.post_metrics, ids[start : start + self.batch]))
             except PermanentError as err:
                 give_up(group, err)
@@ -252,13 +275,13 @@ class _Caller:
     def __init__(self, connection: Connection, adapter: Any, quota: AppQuota | None = None):
         self.connection, self.adapter, self.quota = connection, adapter, quota
 
-    def __call__(self, method: Callable, *args: Any) -> Any:
+    def __call__(self, method: Callable, *args: Any, **kwargs: Any) -> Any:
         if self.quota is not None:
             # The app's daily quota, across the installation (YouTube): spent before the call.
             self.quota.take()
         account = Account.of(self.connection)
         try:
-            return method(account, *args)
+            return method(account, *args, **kwargs)
         except TokenExpired:
             if not self.connection.refreshable:
                 raise
@@ -271,7 +294,7 @@ class _Caller:
             if renewed.access_token == account.access_token:
                 raise
             self.connection = renewed
-            return method(Account.of(renewed), *args)
+            return method(Account.of(renewed), *args, **kwargs)
 
 
 def publishing_waits() -> bool:

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from analytics.models import ChannelDay, ChannelSync, QuotaUse, Tracking
+from analytics import selectors
+from analytics.models import ChannelDay, ChannelSync, ExternalPost, QuotaUse, Tracking
 from analytics.tests.base import Published
 from connections.models import Connection
 from devtools.stack import ACCOUNTS
@@ -124,6 +125,11 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
                 platform, ACCOUNTS[platform], [{"id": external_id, "text": "Autumn", "age_seconds": 7200}]
             )
             self.published(channels[platform], external_id)
+        # Made in the apps, 40 days ago, not through planrrr: found by the channels' backfill.
+        outside = {"TIKTOK": "7300000000000000099", "YOUTUBE": "e2eOutside99"}
+        for platform, external_id in outside.items():
+            age = 40 * 86400
+            self.mock.seed_posts(platform, ACCOUNTS[platform], [{"id": external_id, "text": "Hi", "age_seconds": age}])
         local_post = f"{ACCOUNTS['GOOGLE_BUSINESS']}/localPosts/e2e1"
         self.published(channels["GOOGLE_BUSINESS"], local_post)
         self.mock.retire_metrics("TIKTOK", ["share_count"])
@@ -134,12 +140,14 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
             read = Tracking.objects.filter(external_id__in=MADE.values(), captured_at__isnull=False).count()
             business = Tracking.objects.filter(external_id=local_post, next_sync_at__isnull=True).exists()
             days = ChannelDay.objects.filter(connection__in=channels.values()).count()
-            return read == len(MADE) and business and days == len(channels)
+            found = ExternalPost.objects.filter(external_id__in=outside.values(), captured_at__isnull=False).count()
+            return read == len(MADE) and business and days == len(channels) and found == len(outside)
 
         try:
             wait_for(all_read, timeout=60, message="the figures of TikTok, YouTube, Pinterest and the location")
         except AssertionError as failed:
-            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail"))
+            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail", "backfill_detail"))
+            states.append(list(ExternalPost.objects.values("platform", "external_id", "captured_at", "error")))
             raise AssertionError(
                 f"{failed}: {states}, {list(Tracking.objects.values())}, {self.worker_logs()}"
             ) from None
@@ -174,3 +182,17 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         channels["YOUTUBE"].refresh_from_db()
         self.assertIsNone(channels["YOUTUBE"].rate_limited_until)
         self.assertEqual(QuotaUse.objects.get(platform="YOUTUBE").units, len(reads))
+        # The backfill found the posts made outside planrrr only, read them, and shows them as such.
+        for platform, external_id in outside.items():
+            post = ExternalPost.objects.get(connection=channels[platform])
+            self.assertEqual(post.external_id, external_id, "planrrr's own post is not taken")
+            self.assertGreater(post.views, 0)
+            self.assertGreater(post.next_sync_at - post.captured_at, timedelta(days=6), "weekly at 40 days")
+        now = timezone.now()
+        answer = selectors.channel_analytics(channel=channels["TIKTOK"], start=now - timedelta(days=90), end=now)
+        self.assertEqual(answer["backfill"]["state"], "done")
+        self.assertEqual([p["externalId"] for p in answer["externalPosts"]], [outside["TIKTOK"]])
+        self.assertFalse(answer["externalPosts"][0]["publishedByPlanrrr"])
+        summary = selectors.summary(team_id=self.team.pk, start=now - timedelta(days=60), end=now)
+        self.assertEqual(summary["notByPlanrrr"]["posts"], len(outside))
+        self.assertIn("does not list", ChannelSync.objects.get(pk=channels["PINTEREST"].pk).backfill_detail)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from connections.platforms.declaration import IMAGE, VIDEO, Declaration
-from connections.platforms.figures import Figures
+from connections.platforms.figures import Figures, ListedPost
 from connections.platforms.kinds import VIDEO_EXTENSIONS, split_media
 from planrrr.text import safe_text
 from planrrr.urlsafety import UnsafeURL, check_public_url
@@ -365,6 +365,16 @@ class Adapter:
     def post_metrics_refused(self, account: Account) -> str | None:
         """Why planrrr reads no figures for this account's posts (its own may still be read), or None."""
         return self.metrics_refused(account) or (self.post_metrics_absent if not self.metrics_batch else None)
+
+    # Why planrrr lists no posts the account made outside it (the backfill), where it does not.
+    backfill_absent: ClassVar[str] = "planrrr does not list the {label} posts an account made outside planrrr yet."
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """One page of the account's own posts made since ``since``, newest first, from ``cursor``
+        (None: the first page), and the cursor of the next page (None: no more since ``since``)."""
+        raise PermanentError(self.backfill_absent.format(label=self.label))
 
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         """The figures of the account's posts ``external_ids`` (at most ``metrics_batch``), by id; a

@@ -37,7 +37,7 @@ PULL_FROM_URL init whose answer was lost is looked for among the account's video
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
@@ -68,6 +68,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import HttpAdapter, error_body
 from connections.platforms.media import Video, fetch_video
@@ -515,6 +516,36 @@ class TikTokAdapter(HttpAdapter):
             raise self.malformed(response, "no data.user")
         raw = {name: user[name] for name in USER_COUNTS if name in user}
         return Figures.mapped(raw, {FOLLOWERS: ("follower_count",)}, label="TikTok")
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``POST /v2/video/list/?fields=id,title,create_time,share_url`` ``{"max_count": 20,
+        "cursor"}`` -> ``{"data": {"videos": [...], "cursor", "has_more"}}``, newest first (the
+        account's public videos)."""
+        body: dict[str, Any] = {"max_count": 20}
+        if cursor:
+            body["cursor"] = int(cursor)
+        response = self.request(
+            "POST", VIDEO_LIST, account=account, params={"fields": "id,title,create_time,share_url"}, json=body
+        )
+        data = self.data(response)
+        videos = data.get("videos") if isinstance(data.get("videos"), list) else []
+        listed, past = [], False
+        for video in videos:
+            created = video.get("create_time") if isinstance(video, dict) else None
+            if not isinstance(created, int) or isinstance(created, bool) or not video.get("id"):
+                continue
+            at = datetime.fromtimestamp(created, tz=UTC)
+            if at < since:
+                past = True
+                break
+            url = str(video.get("share_url") or "")[:500]
+            listed.append(ListedPost(str(video["id"]), at, str(video.get("title") or "")[:300], url))
+        more = data.get("has_more") and data.get("cursor") is not None and not past
+        return listed, (str(data["cursor"]) if more else None)
 
     # --- TikTok's answers ---------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.google.errors import GoogleErrorMixin
 from connections.platforms.http import HttpAdapter
@@ -519,6 +520,37 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
             return self.verdict(draft, video_id, resource).external_id
         except NotReady:
             return None
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /youtube/v3/playlistItems?part=snippet&playlistId=UU…&maxResults=50`` (``pageToken``)
+        -> ``{"items": [{"snippet": {"publishedAt", "title", "resourceId": {"videoId"}}}],
+        "nextPageToken"?}``, newest first: the channel's uploads playlist, whose id is the channel's
+        with "UU" for "UC" (what channels.list's relatedPlaylists.uploads answers; one unit a page)."""
+        params = {"part": "snippet", "playlistId": "UU" + account.account_id[2:], "maxResults": 50}
+        if cursor:
+            params["pageToken"] = cursor
+        response = self.request("GET", "/youtube/v3/playlistItems", account=account, params=params)
+        body = self.json(response)
+        page = body.get("items")
+        if not isinstance(page, list):
+            raise self.malformed(response, "no items in playlistItems.list")
+        listed, past = [], False
+        for item in page:
+            snippet = item.get("snippet") if isinstance(item, dict) else None
+            video_id = (snippet.get("resourceId") or {}).get("videoId") if isinstance(snippet, dict) else None
+            added = parse_time(snippet.get("publishedAt")) if isinstance(snippet, dict) else None
+            if not video_id or added is None:
+                continue
+            if added < since:
+                past = True
+                continue
+            url = f"https://www.youtube.com/watch?v={video_id}"
+            listed.append(ListedPost(str(video_id), added, str(snippet.get("title") or "")[:300], url))
+        return listed, (str(body["nextPageToken"]) if body.get("nextPageToken") and not past else None)
 
     def find_upload(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """The channel's upload with the title and description planrrr chose, added since

@@ -409,11 +409,15 @@ def playlist_items(call: Call, **_: Any) -> HttpResponse:
             "playlistNotFound",
             domain="youtube.playlistItem",
         )
-    videos = sorted(
-        (v for v in store.objects["youtube_videos"].values() if v["channel"] == channel),
-        key=lambda v: v["created"],
-        reverse=True,
-    )
+    uploaded = [v for v in store.objects["youtube_videos"].values() if v["channel"] == channel]
+    known = {v["id"] for v in uploaded}
+    # Videos made before (``_control/posts``), uploaded outside planrrr.
+    made = [
+        {"id": p.id, "created": p.created, "title": p.extra.get("title") or p.text[:100], "description": p.text}
+        for p in store.find_posts("YOUTUBE", channel)
+        if p.id not in known
+    ]
+    videos = sorted([*uploaded, *made], key=lambda v: v["created"], reverse=True)
     size = min(50, int(call.query.get("maxResults") or 5))
     start = int(call.query.get("pageToken") or 0)
     page = videos[start : start + size]
