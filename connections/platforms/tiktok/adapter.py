@@ -527,7 +527,8 @@ class TikTokAdapter(HttpAdapter):
         account's public videos)."""
         body: dict[str, Any] = {"max_count": 20}
         if cursor:
-            body["cursor"] = int(cursor)
+            # TikTok's cursor is an int64 (a time in ms), sent back as it came.
+            body["cursor"] = int(cursor) if cursor.isdigit() else cursor
         response = self.request(
             "POST", VIDEO_LIST, account=account, params={"fields": "id,title,create_time,share_url"}, json=body
         )
