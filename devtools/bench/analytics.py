@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from unittest.mock import patch
 
@@ -247,12 +247,20 @@ class AnalyticsBench(Bench):
     def make_team(self) -> Team:
         """A team with an account on each of the eleven networks (Bluesky's and Mastodon's on the
         stand-in's servers)."""
-        return stack.team_create(
+        team = stack.team_create(
             name=f"bench analytics {self.run_id}",
             platforms=list(NETWORKS),
             token=f"bench_{self.run_id}",
             base_urls={"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url},
         )
+        # The run measures the schedule's readings: the channels' backfill (their posts made outside
+        # planrrr, here none) is taken as done before any worker's sweep sees them.
+        now = timezone.now()
+        ChannelSync.objects.bulk_create(
+            ChannelSync(connection=channel, next_account_sync_at=now, backfill_done_at=now, backfill_detail="bench")
+            for channel in team.connections.all()
+        )
+        return team
 
     def track(self, team: Team) -> None:
         """``--tracked`` published posts spread over the eleven networks and the schedule's life, on
@@ -260,6 +268,13 @@ class AnalyticsBench(Bench):
         tracked, now = self.o.tracked, timezone.now()
         life = settings.ANALYTICS_SCHEDULE[-1][0] * 3600
         self.log(f"tracking {tracked} published posts over {len(NETWORKS)} networks")
+        # One transaction: the workers' sweeps see the posts and their trackings only once all are
+        # due now (a worker reading some while this made them due deadlocked on their rows).
+        with transaction.atomic():
+            self.make_tracked(team, tracked, now, life)
+        ChannelSync.objects.filter(connection__team=team).update(calls=0)
+
+    def make_tracked(self, team: Team, tracked: int, now: datetime, life: float) -> None:
         for index, platform in enumerate(NETWORKS):
             channel = team.connections.get(platform=platform)
             count = tracked // len(NETWORKS) + (1 if index < tracked % len(NETWORKS) else 0)
@@ -293,13 +308,6 @@ class AnalyticsBench(Bench):
         while sweep.trackings_start(since=now - timedelta(days=91)):
             pass
         Tracking.objects.filter(team=team).update(next_sync_at=now)
-        ChannelSync.objects.filter(connection__team=team).update(calls=0)
-        # The round measures the schedule's readings: the channels' backfill (their posts made outside
-        # planrrr, here none) is taken as done.
-        for channel in team.connections.all():
-            ChannelSync.objects.update_or_create(
-                connection=channel, defaults={"backfill_done_at": now, "backfill_detail": "bench"}
-            )
 
     def wait_read(self, team: Team, started: float) -> None:
         rows = Tracking.objects.filter(team=team, publication__post__content__startswith="tracked ")
