@@ -150,6 +150,9 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             next_sync_at=None, error=refused
         )
         state.next_account_sync_at = None
+        # Nothing to list either: its backfill ends here, or the channel would be claimed at every sweep.
+        if state.backfill_done_at is None:
+            state.backfill_done_at, state.backfill_detail = now, refused
         return refused
     posts_refused = adapter.post_metrics_refused(account)
     if posts_refused:

@@ -403,3 +403,15 @@ class BackfillTests(Published, Actors, TestCase):
         self.assertIn("does not list the LinkedIn posts", state.backfill_detail)
         self.assertEqual(len(self.http.calls), 0)
         self.assertNotIn(linkedin.pk, sweep.channels_claim())
+
+    def test_a_channel_that_gives_nothing_ends_its_backfill_and_is_not_claimed_again(self):
+        member = Connection.objects.create(
+            team=self.team, platform="LINKEDIN", account_id="urn:li:person:abc", access_token="t"
+        )
+        ChannelSync.objects.create(connection=member)
+
+        state = sync.channel_sync(connection_id=member.pk)
+
+        self.assertIn("Community Management API", state.backfill_detail)
+        self.assertIsNotNone(state.backfill_done_at)
+        self.assertNotIn(member.pk, sweep.channels_claim())
