@@ -158,6 +158,7 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
 
     def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
         return [(level, level.capitalize()) for level in PRIVACY] if name == "privacyStatus" else []
+
     # videos.list takes up to 50 ids (``maxResults`` "Acceptable values are 0 to 50", and an id
     # list that long); each call costs 1 unit of the project's daily quota, which every channel of
     # the installation shares: the analytics spend only what publishing leaves them of it
