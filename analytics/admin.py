@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from analytics import charts, selectors
-from analytics.models import ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from planrrr.teamadmin import TeamScopedAdmin, team_ids
 
 CURVE = ("views", "likes", "comments", "shares")
@@ -126,6 +126,10 @@ class ChannelSyncAdmin(ReadOnly):
         "budget_window_start",
         "budget_used",
         "calls",
+        "backfill_detail",
+        "backfill_since",
+        "backfill_done_at",
+        "backfill_found",
     ]
     readonly_fields = fields
 
@@ -134,3 +138,16 @@ class ChannelSyncAdmin(ReadOnly):
         days = ChannelDay.objects.filter(connection_id=obj.connection_id).order_by("day")[:366]
         series = {"followers": [(day.captured_at, day.followers) for day in days]}
         return charts.line_chart(series, title=f"Followers of {obj.connection}", empty="No day read yet.")
+
+
+@admin.register(ExternalPost)
+class ExternalPostAdmin(ReadOnly):
+    """A channel's posts made outside planrrr (its backfill), read like planrrr's own: not published by planrrr."""
+
+    list_display = ["external_id", "platform", "connection", "published_at", "captured_at", "next_sync_at", "views"]
+    list_display += ["likes", "comments", "shares", "error"]
+    list_filter = ["platform"]
+    list_select_related = ["connection"]
+    search_fields = ["external_id", "text"]
+    date_hierarchy = "published_at"
+    readonly_fields = [field.name for field in ExternalPost._meta.fields]

@@ -72,6 +72,11 @@ class Tracking(Figured):
     unavailable = models.JSONField(default=dict, blank=True)
     # Why the last reading failed or why tracking stopped, in words; "" when it went well.
     error = models.TextField(blank=True, default="")
+    # A thread's parts after the first (their platform ids, in order: Publication.metadata["parts"]),
+    # read apart where the platform counts them apart; the columns above are then the thread's sum,
+    # and ``parts`` each part's latest figures ([{"externalId", <common names>, "unavailable"}]).
+    part_ids = models.JSONField(default=list, blank=True)
+    parts = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [
@@ -129,6 +134,15 @@ class ChannelSync(models.Model):
     status_detail = models.TextField(blank=True, default="")
     last_synced_at = models.DateTimeField(null=True, blank=True)
     calls = models.PositiveBigIntegerField(default=0, help_text="Calls made for figures, in all.")
+    # The backfill of the account's posts made outside planrrr (ExternalPost): how far back it goes
+    # (fixed when it starts), the platform's cursor of the next page (kept after every page, so a
+    # killed worker's backfill resumes there), when it ended, how many posts it found, and, where
+    # the platform lists no posts, why.
+    backfill_since = models.DateTimeField(null=True, blank=True)
+    backfill_cursor = models.TextField(blank=True, default="")
+    backfill_done_at = models.DateTimeField(null=True, blank=True)
+    backfill_found = models.PositiveIntegerField(default=0)
+    backfill_detail = models.TextField(blank=True, default="")
 
     class Meta:
         verbose_name = "channel analytics"
@@ -153,3 +167,59 @@ class ChannelDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} on {self.day}"
+
+
+class QuotaUse(models.Model):
+    """Units of a platform app's daily quota the analytics spent on one of the quota's days (YouTube:
+    the Google Cloud project's, a Pacific day), counted across the installation (every team, every
+    channel), so that they stay within what publishing leaves them (analytics.services.quota)."""
+
+    platform = models.CharField(max_length=20, choices=platform_choices)
+    day = models.DateField()
+    units = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "day"], name="quota_use_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.platform} analytics on {self.day}: {self.units} units"
+
+
+class ExternalPost(Figured):
+    """A post an account made outside planrrr, found by the channel's backfill (its recent posts,
+    as far back as the platform lists them, at most 90 days), and read on the decaying schedule by
+    its age like a published post: its latest figures here, shown on the channel and in the summary
+    as not published by planrrr. Not a planrrr Post: nothing else (publishing, the caps, the
+    quota, the calendar) ever sees it."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="external_posts")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=20, choices=platform_choices)
+    external_id = models.CharField(max_length=200)
+    published_at = models.DateTimeField()
+    text = models.CharField(max_length=300, blank=True, default="")
+    url = models.URLField(max_length=500, blank=True, default="")
+    found_at = models.DateTimeField()
+    next_sync_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    syncs = models.PositiveIntegerField(default=0)
+    misses = models.PositiveSmallIntegerField(default=0)
+    raw = models.JSONField(default=dict, blank=True)
+    unavailable = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="external_post_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["connection", "next_sync_at"],
+                name="external_post_due_idx",
+                condition=models.Q(next_sync_at__isnull=False),
+            ),
+            models.Index(fields=["team", "published_at"], name="external_post_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} post {self.external_id} (not by planrrr)"

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import F, Max, Min, Sum, Value
 from django.db.models.functions import Coalesce
 
-from analytics.models import COLUMNS, ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import COLUMNS, ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from connections.models import Connection
 from connections.platforms import UnknownPlatform, get_adapter
 from connections.platforms.base import Account
@@ -26,6 +26,37 @@ from publishing.models import Post, Publication
 LIFE = timedelta(hours=max(until for until, _ in settings.ANALYTICS_SCHEDULE)) + timedelta(days=7)
 # What ranks the top posts: what people did with it, then how many saw it.
 ENGAGEMENT = ("likes", "comments", "shares", "saves")
+# A channel's answer lists at most this many of its posts made outside planrrr, newest first.
+EXTERNAL_LISTED = 100
+
+
+def external_post(post: ExternalPost) -> dict[str, Any]:
+    """A post the account made outside planrrr, as the channel and the summary show it."""
+    return {
+        "externalId": post.external_id,
+        "publishedByPlanrrr": False,
+        "platform": post.platform,
+        "channelId": post.connection_id,
+        "url": post.url or None,
+        "content": post.text[:200],
+        "publishedAt": post.published_at,
+        "capturedAt": post.captured_at,
+        "nextSyncAt": post.next_sync_at,
+        "error": post.error or None,
+        **figures_of(post),
+    }
+
+
+def backfill_of(state: ChannelSync | None) -> dict[str, Any]:
+    """Where the channel's backfill of its posts made outside planrrr stands."""
+    if state is None or (state.backfill_since is None and state.backfill_done_at is None):
+        return {"state": "pending", "since": None, "postsFound": 0, "detail": None}
+    return {
+        "state": "done" if state.backfill_done_at else "listing",
+        "since": state.backfill_since,
+        "postsFound": state.backfill_found,
+        "detail": state.backfill_detail or None,
+    }
 
 
 def figures_of(row: Any) -> dict[str, int | None]:
@@ -34,18 +65,24 @@ def figures_of(row: Any) -> dict[str, int | None]:
     return {name: get(column) for name, column in COLUMNS.items()}
 
 
-def platform_lacks(platform: str, connection: Connection | None) -> tuple[dict[str, str], str | None]:
-    """(the common names the platform never gives, with why; why it gives this account nothing, or None)."""
+def platform_lacks(
+    platform: str, connection: Connection | None, *, posts: bool = False
+) -> tuple[dict[str, str], str | None]:
+    """(the common names the platform never gives, with why; why it gives this account nothing, or
+    with ``posts``, why it gives nothing for the account's posts, or None)."""
     try:
         adapter = get_adapter(platform)
     except UnknownPlatform:
         return {}, f"planrrr knows no platform {platform!r}."
-    refused = adapter.metrics_refused(Account.of(connection)) if connection else None
+    if connection is None:
+        return dict(adapter.metrics_lacks), None
+    account = Account.of(connection)
+    refused = adapter.post_metrics_refused(account) if posts else adapter.metrics_refused(account)
     return dict(adapter.metrics_lacks), refused
 
 
 def publication_analytics(publication: Publication, tracking: Tracking | None) -> dict[str, Any]:
-    lacks, refused = platform_lacks(publication.platform, publication.connection)
+    lacks, refused = platform_lacks(publication.platform, publication.connection, posts=True)
     answer: dict[str, Any] = {
         "publicationId": publication.pk,
         "platform": publication.platform,
@@ -59,6 +96,7 @@ def publication_analytics(publication: Publication, tracking: Tracking | None) -
         "unavailable": lacks,
         "notOffered": refused,
         "error": None,
+        "parts": [],
         "series": [],
     }
     if tracking is None:
@@ -74,6 +112,7 @@ def publication_analytics(publication: Publication, tracking: Tracking | None) -
         raw=tracking.raw,
         unavailable={**lacks, **tracking.unavailable},
         error=tracking.error or None,
+        parts=tracking.parts,
         series=[
             {"capturedAt": snapshot.captured_at, **figures_of(snapshot)}
             for snapshot in Snapshot.objects.filter(
@@ -113,6 +152,8 @@ def channel_analytics(*, channel: Connection, start: datetime, end: datetime) ->
     next_sync = min([t for t in (posts["next"], state and state.next_account_sync_at) if t], default=None)
     if next_sync and state and state.waits_until and state.waits_until > next_sync:
         next_sync = state.waits_until  # rate-limited, budget spent: not before then
+    externals = ExternalPost.objects.filter(connection=channel)
+    listed = externals.filter(published_at__gte=start, published_at__lt=end).order_by("-published_at")
     return {
         "channelId": channel.pk,
         "platform": channel.platform,
@@ -125,6 +166,9 @@ def channel_analytics(*, channel: Connection, start: datetime, end: datetime) ->
         "unavailable": lacks,
         "status": (state.status_detail if state else "") or None,
         "postsTracked": posts["tracked"],
+        "backfill": backfill_of(state),
+        "externalPostsTracked": externals.count(),
+        "externalPosts": [external_post(post) for post in listed[:EXTERNAL_LISTED]],
         "days": [
             {"day": day.day, "capturedAt": day.captured_at, "followers": day.followers, "raw": day.raw} for day in days
         ],
@@ -151,6 +195,18 @@ def summary(*, team_id: int, start: datetime, end: datetime, top: int = 10) -> d
         .select_related("publication__post")
         .order_by("-engagement", F("views").desc(nulls_last=True), "publication_id")[:top]
     )
+    externals = ExternalPost.objects.filter(team_id=team_id, published_at__gte=start, published_at__lt=end)
+    external_totals = externals.aggregate(posts=Coalesce(Sum(Value(1)), 0), **sums)
+    external_by_channel = (
+        externals.values("connection_id", "connection__name", "platform")
+        .annotate(posts=Sum(Value(1)), **sums)
+        .order_by("connection_id")
+    )
+    external_best = (
+        externals.filter(captured_at__isnull=False)
+        .annotate(engagement=engagement)
+        .order_by("-engagement", F("views").desc(nulls_last=True), "id")[:top]
+    )
     return {
         "from": start,
         "to": end,
@@ -173,6 +229,7 @@ def summary(*, team_id: int, start: datetime, end: datetime, top: int = 10) -> d
             {
                 "postId": tracking.publication.post_id,
                 "publicationId": tracking.publication_id,
+                "publishedByPlanrrr": True,
                 "platform": tracking.platform,
                 "channelId": tracking.connection_id,
                 "content": tracking.publication.post.content[:200],
@@ -183,6 +240,22 @@ def summary(*, team_id: int, start: datetime, end: datetime, top: int = 10) -> d
             }
             for tracking in best
         ],
+        # The channels' posts made outside planrrr (their backfill), apart from planrrr's own.
+        "notByPlanrrr": {
+            "posts": external_totals["posts"],
+            "totals": figures_of(external_totals),
+            "byChannel": [
+                {
+                    "channelId": row["connection_id"],
+                    "name": row["connection__name"],
+                    "platform": row["platform"],
+                    "posts": row["posts"],
+                    **figures_of(row),
+                }
+                for row in external_by_channel
+            ],
+            "topPosts": [{**external_post(post), "engagement": post.engagement} for post in external_best],
+        },
     }
 
 

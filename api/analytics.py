@@ -69,6 +69,12 @@ class ReadingSerializer(FiguresSerializer):
     capturedAt = serializers.DateTimeField()
 
 
+class PartFiguresSerializer(FiguresSerializer):
+    externalId = serializers.CharField()
+    unavailable = serializers.ListField(child=serializers.CharField(), help_text="Names this part was not given.")
+    error = serializers.CharField(required=False, help_text="Why this part has no figures (not returned: deleted?).")
+
+
 class PublicationFiguresSerializer(serializers.Serializer):
     publicationId = serializers.IntegerField()
     platform = serializers.CharField()
@@ -88,6 +94,11 @@ class PublicationFiguresSerializer(serializers.Serializer):
         allow_null=True, help_text="Why the platform gives no figures for this account (a LinkedIn member)."
     )
     error = serializers.CharField(allow_null=True)
+    parts = PartFiguresSerializer(
+        many=True,
+        help_text="A thread's parts, each read apart where the network counts them apart (X, Bluesky, Mastodon, "
+        "Threads), the first post first; ``latest`` and ``series`` are then their sum. Empty for a single post.",
+    )
     series = ReadingSerializer(many=True, help_text="Every reading, oldest first.")
 
 
@@ -105,6 +116,28 @@ class ChannelDaySerializer(serializers.Serializer):
     raw = serializers.DictField(child=serializers.IntegerField())
 
 
+class ExternalPostSerializer(FiguresSerializer):
+    externalId = serializers.CharField()
+    publishedByPlanrrr = serializers.BooleanField(help_text="Always false: a post the account made outside planrrr.")
+    platform = serializers.CharField()
+    channelId = serializers.IntegerField()
+    url = serializers.CharField(allow_null=True)
+    content = serializers.CharField()
+    publishedAt = serializers.DateTimeField()
+    capturedAt = serializers.DateTimeField(allow_null=True)
+    nextSyncAt = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class BackfillSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["pending", "listing", "done"], help_text="Where the listing of posts made outside planrrr stands."
+    )
+    since = serializers.DateTimeField(allow_null=True, help_text="How far back it lists (at most 90 days).")
+    postsFound = serializers.IntegerField()
+    detail = serializers.CharField(allow_null=True, help_text="What it found, or why the network lists no posts.")
+
+
 class ChannelAnalyticsSerializer(serializers.Serializer):
     channelId = serializers.IntegerField()
     platform = serializers.CharField()
@@ -119,6 +152,11 @@ class ChannelAnalyticsSerializer(serializers.Serializer):
         allow_null=True, help_text="Why figures wait or are skipped (rate-limited, expired, budget spent), if they do."
     )
     postsTracked = serializers.IntegerField()
+    backfill = BackfillSerializer()
+    externalPostsTracked = serializers.IntegerField(help_text="The channel's posts made outside planrrr, tracked.")
+    externalPosts = ExternalPostSerializer(
+        many=True, help_text="Those published in the period, newest first (at most 100), not published by planrrr."
+    )
     days = ChannelDaySerializer(many=True)
 
 
@@ -139,12 +177,24 @@ class ChannelTotalsSerializer(TotalsSerializer):
 class TopPostSerializer(FiguresSerializer):
     postId = serializers.IntegerField()
     publicationId = serializers.IntegerField()
+    publishedByPlanrrr = serializers.BooleanField()
     platform = serializers.CharField()
     channelId = serializers.IntegerField(allow_null=True)
     content = serializers.CharField()
     publishedAt = serializers.DateTimeField()
     capturedAt = serializers.DateTimeField(allow_null=True)
     engagement = serializers.IntegerField(help_text="likes + comments + shares + saves.")
+
+
+class ExternalTopPostSerializer(ExternalPostSerializer):
+    engagement = serializers.IntegerField(help_text="likes + comments + shares + saves.")
+
+
+class NotByPlanrrrSerializer(serializers.Serializer):
+    posts = serializers.IntegerField()
+    totals = FiguresSerializer()
+    byChannel = ChannelTotalsSerializer(many=True)
+    topPosts = ExternalTopPostSerializer(many=True)
 
 
 class SummarySerializer(serializers.Serializer):
@@ -157,6 +207,9 @@ class SummarySerializer(serializers.Serializer):
     byNetwork = NetworkTotalsSerializer(many=True)
     byChannel = ChannelTotalsSerializer(many=True)
     topPosts = TopPostSerializer(many=True)
+    notByPlanrrr = NotByPlanrrrSerializer(
+        help_text="The channels' posts made outside planrrr (found by their backfill) in the period, apart."
+    )
 
     def get_fields(self):
         # "from" is a Python keyword: the field is declared as fromTime and answered as "from".
@@ -347,6 +400,16 @@ class SummaryView(AnalyticsView):
                     **_figures(p),
                 }
                 for p in data["topPosts"]
+            ),
+            *(
+                {
+                    "scope": "channel not by planrrr",
+                    "platform": c["platform"],
+                    "channelId": c["channelId"],
+                    "name": c["name"],
+                    **_figures(c),
+                }
+                for c in data["notByPlanrrr"]["byChannel"]
             ),
         ]
         return self.answer(data, [{column: row.get(column) for column in columns} for row in rows], columns)

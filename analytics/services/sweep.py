@@ -53,10 +53,13 @@ def trackings_start(*, now: datetime | None = None, since: datetime | None = Non
             """
             INSERT INTO analytics_tracking (
                 publication_id, team_id, connection_id, platform, external_id, published_at, next_sync_at,
-                syncs, misses, raw, unavailable, error
+                syncs, misses, raw, unavailable, error, part_ids, parts
             )
             SELECT p.id, post.team_id, p.connection_id, p.platform, p.external_id, p.published_at,
-                   p.published_at + make_interval(secs => %(first)s), 0, 0, '{}', '{}', ''
+                   p.published_at + make_interval(secs => %(first)s), 0, 0, '{}', '{}', '',
+                   CASE WHEN jsonb_typeof(p.metadata->'parts') = 'array' THEN (p.metadata->'parts') - 0
+                        ELSE '[]'::jsonb END,
+                   '[]'
               FROM publishing_publication p
               JOIN publishing_post post ON post.id = p.post_id
              WHERE p.status = 'PUBLISHED' AND p.published_at >= %(since)s AND p.external_id <> ''
@@ -79,8 +82,11 @@ def channels_claim(*, now: datetime | None = None) -> list[int]:
         # Every active channel has its analytics row: its account figures are due at once.
         cursor.execute(
             """
-            INSERT INTO analytics_channelsync (connection_id, next_account_sync_at, budget_used, status_detail, calls)
-            SELECT c.id, %(now)s, 0, '', 0 FROM connections_connection c
+            INSERT INTO analytics_channelsync (
+                connection_id, next_account_sync_at, budget_used, status_detail, calls, backfill_cursor,
+                backfill_found, backfill_detail
+            )
+            SELECT c.id, %(now)s, 0, '', 0, '', 0, '' FROM connections_connection c
              WHERE c.status = 'ACTIVE'
                AND NOT EXISTS (SELECT 1 FROM analytics_channelsync s WHERE s.connection_id = c.id)
             ON CONFLICT DO NOTHING
@@ -93,8 +99,11 @@ def channels_claim(*, now: datetime | None = None) -> list[int]:
              WHERE (s.claimed_until IS NULL OR s.claimed_until < %(now)s)
                AND (s.waits_until IS NULL OR s.waits_until <= %(now)s)
                AND (s.next_account_sync_at <= %(now)s
+                    OR s.backfill_done_at IS NULL
                     OR EXISTS (SELECT 1 FROM analytics_tracking t
-                                WHERE t.connection_id = s.connection_id AND t.next_sync_at <= %(now)s))
+                                WHERE t.connection_id = s.connection_id AND t.next_sync_at <= %(now)s)
+                    OR EXISTS (SELECT 1 FROM analytics_externalpost e
+                                WHERE e.connection_id = s.connection_id AND e.next_sync_at <= %(now)s))
             RETURNING s.connection_id
             """,
             {"now": now, "until": now + timedelta(seconds=claim_seconds())},

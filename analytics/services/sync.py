@@ -45,13 +45,15 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.models import COLUMNS, ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import COLUMNS, ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
+from analytics.services import backfill
+from analytics.services.quota import AppQuota, QuotaSpent, quota_room
 from analytics.services.schedule import next_sync_at
 from connections.models import Connection
 from connections.oauth import OAuthFailure
 from connections.platforms import UnknownPlatform, get_adapter
 from connections.platforms.base import Account, PermanentError, PlatformError, RateLimited, TokenExpired, TransientError
-from connections.platforms.figures import FOLLOWERS, Figures
+from connections.platforms.figures import FOLLOWERS, POST_NAMES, Figures
 from connections.services import connection_expire, connection_refresh
 from planrrr.text import clamp_wait, safe_text
 from webhooks import services as webhooks
@@ -148,15 +150,25 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             next_sync_at=None, error=refused
         )
         state.next_account_sync_at = None
+        # Nothing to list either: its backfill ends here, or the channel would be claimed at every sweep.
+        if state.backfill_done_at is None:
+            state.backfill_done_at, state.backfill_detail = now, refused
         return refused
+    posts_refused = adapter.post_metrics_refused(account)
+    if posts_refused:
+        # The platform gives the account's figures but none per post (Google Business Profile).
+        Tracking.objects.filter(connection=connection, next_sync_at__isnull=False).update(
+            next_sync_at=None, error=posts_refused
+        )
     budget = Budget.of(state, adapter, now)
-    calls = _Caller(connection, adapter)
-    batch = adapter.metrics_batch
+    quota = quota_room(adapter, connection.platform, now)
+    calls = _Caller(connection, adapter, quota)
+    batch = max(1, adapter.metrics_batch)
     # A slice of a worker's time, ended early when publishing has work waiting: a worker in an
     # analytics job runs no publish job and no dispatch of due posts (the periodic work runs
     # between jobs), so publishing waits at most one slice, usually one platform call. What is
     # left stays due and is read at the next sweep.
-    ends = time.monotonic() + settings.ANALYTICS_JOB_SECONDS
+    reader = _Reader(adapter, calls, budget, ends=time.monotonic() + settings.ANALYTICS_JOB_SECONDS)
     used_before = state.budget_used
     # At most what one job reads in its slice: a backlog is read a job at a time, not loaded whole.
     calls_now = min(budget.left, MAX_CALLS_PER_JOB)
@@ -165,27 +177,34 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             : calls_now * batch
         ]
     )
-    for start in range(0, len(due), batch):
-        # Every job makes one call at least, however slow the database was before it: a backlog
-        # always moves.
-        if start and (time.monotonic() > ends or publishing_waits()):
-            break
-        if not budget.take():
-            break
-        chunk = due[start : start + batch]
-        try:
-            found = calls(adapter.post_metrics, [tracking.external_id for tracking in chunk])
-        except PermanentError as err:
-            _give_up(chunk, err, now)
-            continue
-        _record(chunk, found, now, label=label)
-    read_any = bool(due) and state.budget_used > used_before
-    slice_left = not read_any or (time.monotonic() <= ends and not publishing_waits())
+    # A thread's parts are read with it where the platform counts them apart (X, Bluesky, Mastodon, Threads).
+    parts = adapter.metrics_parts
+    reader.read(
+        due,
+        ids_of=lambda tracking: [tracking.external_id, *(tracking.part_ids if parts else [])],
+        record=lambda group, found: _record(group, found, now, label=label, parts=parts),
+        give_up=lambda group, err: _give_up(group, err, now),
+    )
+    read_any = state.budget_used > used_before
+    slice_left = not read_any or (time.monotonic() <= reader.ends and not publishing_waits())
     account_due = state.next_account_sync_at is None or state.next_account_sync_at <= now
     if account_due and slice_left and budget.take():
+        reader.made += 1
         _record_account(connection, calls(adapter.account_metrics), now)
         state.next_account_sync_at = now + timedelta(seconds=settings.ANALYTICS_ACCOUNT_SYNC_SECONDS)
-    still_due = Tracking.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+    # Last, the account's posts made outside planrrr: listed (the backfill; at once done, saying
+    # why, where the network lists none or gives no post figures), then read as they are due, in
+    # what is left of the slice and the budget.
+    backfill.backfill_step(connection=connection, state=state, adapter=adapter, reader=reader, calls=calls, now=now)
+    if not posts_refused:
+        backfill.externals_read(
+            connection=connection, reader=reader, now=now, label=label, limit=MAX_CALLS_PER_JOB * batch
+        )
+    still_due = (
+        Tracking.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+        or ExternalPost.objects.filter(connection=connection, next_sync_at__lte=now).exists()
+        or state.backfill_done_at is None
+    )
     if still_due and not budget.left:
         state.waits_until = budget.renews_at
         return (
@@ -196,18 +215,76 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
     return ""
 
 
+class _Reader:
+    """Reads rows' figures a batch of ids at a time (``metrics_batch``), each call taken from the
+    budget, within the job's slice: the first call always, the others while the slice lasts and no
+    publish job waits. A row whose ids take several calls (a long thread where the platform reads one
+    post a call) is recorded once all of them are read; one left half-read stays due."""
+
+    def __init__(self, adapter: Any, calls: _Caller, budget: Budget, *, ends: float):
+        self.adapter, self.calls, self.budget, self.ends = adapter, calls, budget, ends
+        self.batch = max(1, adapter.metrics_batch)
+        self.made = 0
+
+    def may_call(self) -> bool:
+        """Whether one more call fits (and its budget is taken): every job makes one call at least,
+        however slow the database was before it (a backlog always moves); the others while the
+        slice lasts and no publish job waits."""
+        if self.made and (self.made >= MAX_CALLS_PER_JOB or time.monotonic() > self.ends or publishing_waits()):
+            return False
+        if not self.budget.take():
+            return False
+        self.made += 1
+        return True
+
+    def slice_left(self) -> bool:
+        return not self.made or (time.monotonic() <= self.ends and not publishing_waits())
+
+    def read(self, rows: list, *, ids_of: Callable, record: Callable, give_up: Callable) -> bool:
+        """Returns False when the slice or the budget ended it before every row was read."""
+        for group in self.groups(rows, ids_of):
+            ids = [i for row in group for i in ids_of(row)]
+            found: dict[str, Figures] = {}
+            try:
+                for start in range(0, len(ids), self.batch):
+                    if not self.may_call():
+                        return False
+                    found.update(self.calls(self.adapter.post_metrics, ids[start : start + self.batch]))
+            except PermanentError as err:
+                give_up(group, err)
+                continue
+            record(group, found)
+        return True
+
+    def groups(self, rows: list, ids_of: Callable) -> list[list]:
+        """Rows together while their ids fit in one call."""
+        groups: list[list] = []
+        size = 0
+        for row in rows:
+            count = len(ids_of(row))
+            if not groups or size + count > self.batch:
+                groups.append([])
+                size = 0
+            groups[-1].append(row)
+            size += count
+        return groups
+
+
 class _Caller:
     """Calls an adapter's method for the account; a refused token is renewed once (where the
     platform renews tokens: a Bluesky session lasts 2 hours) and the call made again, as the
     publish path does."""
 
-    def __init__(self, connection: Connection, adapter: Any):
-        self.connection, self.adapter = connection, adapter
+    def __init__(self, connection: Connection, adapter: Any, quota: AppQuota | None = None):
+        self.connection, self.adapter, self.quota = connection, adapter, quota
 
-    def __call__(self, method: Callable, *args: Any) -> Any:
+    def __call__(self, method: Callable, *args: Any, **kwargs: Any) -> Any:
+        if self.quota is not None:
+            # The app's daily quota, across the installation (YouTube): spent before the call.
+            self.quota.take()
         account = Account.of(self.connection)
         try:
-            return method(account, *args)
+            return method(account, *args, **kwargs)
         except TokenExpired:
             if not self.connection.refreshable:
                 raise
@@ -220,7 +297,7 @@ class _Caller:
             if renewed.access_token == account.access_token:
                 raise
             self.connection = renewed
-            return method(Account.of(renewed), *args)
+            return method(Account.of(renewed), *args, **kwargs)
 
 
 def publishing_waits() -> bool:
@@ -233,6 +310,9 @@ def publishing_waits() -> bool:
 
 def _failed(connection: Connection, state: ChannelSync, err: PlatformError, now: datetime) -> str:
     label = connection.get_platform_display()
+    if isinstance(err, QuotaSpent):
+        state.waits_until = err.retry_at
+        return err.message
     if isinstance(err, RateLimited):
         state.waits_until = clamp_wait(err.retry_at, what=f"{label} analytics rate limit", now=now)
         until = _at(state.waits_until)
@@ -253,12 +333,40 @@ def _give_up(chunk: list[Tracking], err: PlatformError, now: datetime) -> None:
     Tracking.objects.bulk_update(chunk, ["error", "next_sync_at"])
 
 
-def _record(chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, label: str) -> None:
+def thread_figures(tracking: Tracking, found: dict[str, Figures], first: Figures) -> Figures:
+    """A thread's figures: each common name the sum over its parts that gave it (the post and every
+    reply the platform returned); ``tracking.parts`` set to each part's. The platform's own names
+    are summed alike; what the first post lacks stays unavailable."""
+    total = Figures(unavailable=dict(first.unavailable))
+    tracking.parts = []
+    for index, part_id in enumerate([tracking.external_id, *tracking.part_ids]):
+        figures = first if index == 0 else found.get(part_id)
+        part: dict[str, Any] = {"externalId": part_id, **{name: None for name in COLUMNS}, "unavailable": []}
+        if figures is None:
+            part["error"] = "Not returned at the last reading (deleted?)."
+        else:
+            part.update({name: figures.values.get(name) for name in COLUMNS}, unavailable=sorted(figures.unavailable))
+            for name, value in figures.values.items():
+                total.values[name] = total.values.get(name, 0) + value
+            for name, value in figures.raw.items():
+                total.raw[name] = total.raw.get(name, 0) + value
+        tracking.parts.append(part)
+    for name in total.values:
+        total.unavailable.pop(name, None)
+    return total
+
+
+def _record(
+    chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, label: str, parts: bool = False
+) -> None:
     """Each post's reading: a snapshot, its tracking's latest figures and next time; a post the
-    platform did not return counts a miss. The first reading of a post records its event."""
+    platform did not return counts a miss. The first reading of a post records its event. With
+    ``parts``, a thread's figures are its parts' sum, each part's kept on the tracking."""
     snapshots, firsts = [], []
     for tracking in chunk:
         figures = found.get(tracking.external_id)
+        if figures is not None and parts and tracking.part_ids:
+            figures = thread_figures(tracking, found, figures)
         if figures is None:
             tracking.misses += 1
             if tracking.misses >= MAX_MISSES:
@@ -269,6 +377,11 @@ def _record(chunk: list[Tracking], found: dict[str, Figures], now: datetime, *, 
             else:
                 tracking.next_sync_at = next_sync_at(published_at=tracking.published_at, after=now)
                 tracking.error = f"{label} did not return this post at the last reading."
+            continue
+        if not figures.values and not figures.raw and all(name in figures.unavailable for name in POST_NAMES):
+            # The platform gives nothing for this post, saying why (TikTok's private video): no reading.
+            tracking.next_sync_at = None
+            tracking.error = safe_text(figures.unavailable[POST_NAMES[0]], limit=1000)
             continue
         if tracking.first_captured_at is None:
             tracking.first_captured_at = now
@@ -307,6 +420,7 @@ TRACKING_COLUMNS = {
     "syncs": "integer",
     "raw": "jsonb",
     "unavailable": "jsonb",
+    "parts": "jsonb",
     **dict.fromkeys(COLUMNS.values(), "bigint"),
 }
 
@@ -314,7 +428,7 @@ TRACKING_COLUMNS = {
 def _trackings_write(trackings: list[Tracking]) -> None:
     names = list(TRACKING_COLUMNS)
     columns = {name: [getattr(t, name) for t in trackings] for name in names}
-    for name in ("raw", "unavailable"):
+    for name in ("raw", "unavailable", "parts"):
         columns[name] = [json.dumps(value) for value in columns[name]]
     arrays = ", ".join(
         f"%({name})s::{'text' if kind == 'jsonb' else kind}[]" for name, kind in TRACKING_COLUMNS.items()

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from analytics.models import ChannelDay, ChannelSync, Tracking
+from analytics import selectors
+from analytics.models import ChannelDay, ChannelSync, ExternalPost, QuotaUse, Tracking
+from analytics.tests.base import Published
 from connections.models import Connection
 from devtools.stack import ACCOUNTS
 from devtools.testing import wait_for
@@ -26,7 +28,11 @@ ANALYTICS = {
 }
 
 
-class AnalyticsOverTheWireTests(PublishingLiveTestCase):
+# Videos and pins made before (the stand-in's _control/posts): their figures grow from then.
+MADE = {"TIKTOK": "7300000000000000042", "YOUTUBE": "e2eVideo042", "PINTEREST": "1130405700000000042"}
+
+
+class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
     def channels(self) -> dict[str, Connection]:
         found = {"FACEBOOK": self.facebook, "TWITTER": self.twitter}
         servers = {"BLUESKY": self.mock.bluesky_url, "MASTODON": self.mock.mastodon_url}
@@ -61,7 +67,11 @@ class AnalyticsOverTheWireTests(PublishingLiveTestCase):
         self.assertEqual(self.wait_until_final(post, timeout=30).status, Post.Status.PUBLISHED, self.worker_logs())
 
         def all_read():
-            return Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count() == len(NETWORKS)
+            # A channel's own figures come after its posts', in the same job or, when the job's slice
+            # ended first (a loaded machine), in the next.
+            read = Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count()
+            days = ChannelDay.objects.filter(connection__in=channels.values()).count()
+            return read == len(NETWORKS) and days == len(NETWORKS)
 
         def state() -> str:
             channels = list(ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail"))
@@ -102,3 +112,91 @@ class AnalyticsOverTheWireTests(PublishingLiveTestCase):
         )
         self.assertEqual(self.wait_until_final(second, timeout=15).status, Post.Status.PUBLISHED)
         self.assertLess(second.published_at - second.scheduled_at, timedelta(seconds=5))
+
+    def test_tiktok_youtube_pinterest_and_a_business_locations_figures_are_read_and_a_429_defers_only_them(self):
+        channels = {
+            platform: Connection.objects.create(
+                team=self.team,
+                platform=platform,
+                account_id=ACCOUNTS[platform],
+                name=platform.title(),
+                access_token=f"e2e_{platform.lower()}",
+            )
+            for platform in (*MADE, "GOOGLE_BUSINESS")
+        }
+        for platform, external_id in MADE.items():
+            self.mock.seed_posts(
+                platform, ACCOUNTS[platform], [{"id": external_id, "text": "Autumn", "age_seconds": 7200}]
+            )
+            self.published(channels[platform], external_id)
+        # Made in the apps, 40 days ago, not through planrrr: found by the channels' backfill.
+        outside = {"TIKTOK": "7300000000000000099", "YOUTUBE": "e2eOutside99"}
+        for platform, external_id in outside.items():
+            age = 40 * 86400
+            self.mock.seed_posts(platform, ACCOUNTS[platform], [{"id": external_id, "text": "Hi", "age_seconds": age}])
+        local_post = f"{ACCOUNTS['GOOGLE_BUSINESS']}/localPosts/e2e1"
+        self.published(channels["GOOGLE_BUSINESS"], local_post)
+        self.mock.retire_metrics("TIKTOK", ["share_count"])
+        self.mock.fail("YOUTUBE", "rate_limit", times=1, seconds=1, on="read")
+        self.start_worker("default", "webhooks", "analytics", **ANALYTICS)
+
+        def all_read():
+            read = Tracking.objects.filter(external_id__in=MADE.values(), captured_at__isnull=False).count()
+            business = Tracking.objects.filter(external_id=local_post, next_sync_at__isnull=True).exists()
+            days = ChannelDay.objects.filter(connection__in=channels.values()).count()
+            found = ExternalPost.objects.filter(external_id__in=outside.values(), captured_at__isnull=False).count()
+            return read == len(MADE) and business and days == len(channels) and found == len(outside)
+
+        try:
+            wait_for(all_read, timeout=60, message="the figures of TikTok, YouTube, Pinterest and the location")
+        except AssertionError as failed:
+            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail", "backfill_detail"))
+            states.append(list(ExternalPost.objects.values("platform", "external_id", "captured_at", "error")))
+            raise AssertionError(
+                f"{failed}: {states}, {list(Tracking.objects.values())}, {self.worker_logs()}"
+            ) from None
+
+        figures = {t.platform: t for t in Tracking.objects.filter(external_id__in=MADE.values())}
+        tiktok, youtube, pinterest = figures["TIKTOK"], figures["YOUTUBE"], figures["PINTEREST"]
+        self.assertGreater(tiktok.views, 0)
+        self.assertEqual(tiktok.video_views, tiktok.views)
+        self.assertIsNotNone(tiktok.likes)
+        self.assertIsNone(tiktok.shares, "a retired metric is unavailable, not zero")
+        self.assertIn("share_count", tiktok.unavailable)
+        self.assertGreater(youtube.views, 0)
+        self.assertIsNotNone(youtube.comments)
+        self.assertIn("yt-analytics.readonly", youtube.unavailable["estimatedMinutesWatched"])
+        self.assertGreater(pinterest.views, 0)
+        self.assertIsNotNone(pinterest.saves)
+        self.assertIsNone(pinterest.likes)
+        business = Tracking.objects.get(external_id=local_post)
+        self.assertIsNone(business.captured_at)
+        self.assertIn("reportInsights", business.error)
+        day = ChannelDay.objects.get(connection=channels["GOOGLE_BUSINESS"])
+        self.assertIn("WEBSITE_CLICKS", day.raw)
+        self.assertIsNone(day.followers)
+        self.assertEqual(ChannelDay.objects.get(connection=channels["TIKTOK"]).followers > 0, True)
+        self.assertIsNotNone(ChannelDay.objects.get(connection=channels["YOUTUBE"]).followers)
+        self.assertIsNotNone(ChannelDay.objects.get(connection=channels["PINTEREST"]).followers)
+        # YouTube's first read answered 429: read again after it, the channel's publishing untouched;
+        # every call, the refused one too, spent a unit of the project's quota.
+        reads = [r["status"] for r in self.mock.requests("YOUTUBE", method="GET") if r["status"] in (200, 429)]
+        self.assertEqual(reads[0], 429)
+        self.assertIn(200, reads[1:])
+        channels["YOUTUBE"].refresh_from_db()
+        self.assertIsNone(channels["YOUTUBE"].rate_limited_until)
+        self.assertEqual(QuotaUse.objects.get(platform="YOUTUBE").units, len(reads))
+        # The backfill found the posts made outside planrrr only, read them, and shows them as such.
+        for platform, external_id in outside.items():
+            post = ExternalPost.objects.get(connection=channels[platform])
+            self.assertEqual(post.external_id, external_id, "planrrr's own post is not taken")
+            self.assertGreater(post.views, 0)
+            self.assertGreater(post.next_sync_at - post.captured_at, timedelta(days=6), "weekly at 40 days")
+        now = timezone.now()
+        answer = selectors.channel_analytics(channel=channels["TIKTOK"], start=now - timedelta(days=90), end=now)
+        self.assertEqual(answer["backfill"]["state"], "done")
+        self.assertEqual([p["externalId"] for p in answer["externalPosts"]], [outside["TIKTOK"]])
+        self.assertFalse(answer["externalPosts"][0]["publishedByPlanrrr"])
+        summary = selectors.summary(team_id=self.team.pk, start=now - timedelta(days=60), end=now)
+        self.assertEqual(summary["notByPlanrrr"]["posts"], len(outside))
+        self.assertIn("does not list", ChannelSync.objects.get(pk=channels["PINTEREST"].pk).backfill_detail)

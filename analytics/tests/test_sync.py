@@ -5,12 +5,13 @@ a retired metric unavailable and not zero, the first reading's event, a deleted 
 import json
 from datetime import timedelta
 from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
 import responses
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from analytics.models import ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from analytics.services import sweep, sync
 from analytics.services.schedule import next_sync_at, readings_in_a_life
 from analytics.tests.base import Published
@@ -63,6 +64,8 @@ class SyncTests(Published, Actors, TestCase):
         self.addCleanup(self.http.stop)
         self.addCleanup(self.http.reset)
         self.user = {"data": {"id": TWITTER_USER, "public_metrics": {"followers_count": 10}}}
+        # The account's posts made outside planrrr were listed (BackfillTests read them).
+        ChannelSync.objects.create(connection=self.twitter, backfill_done_at=timezone.now())
 
     def track(self, *external_ids: str) -> list[Tracking]:
         self.published_many(self.twitter, list(external_ids))
@@ -268,3 +271,147 @@ class SweepTests(Published, Actors, TestCase):
         publication.status = "FAILED"
         publication.save()
         self.assertEqual(sweep.trackings_start(), 0)
+
+
+@override_settings(TWITTER_API_URL=X, ANALYTICS_FIRST_SYNC_SECONDS=0, ANALYTICS_JOB_SECONDS=60)
+class ThreadPartsTests(Published, Actors, TestCase):
+    """A thread's parts are posts X counts apart: each is read, the post's figures are their sum."""
+
+    def setUp(self):
+        super().setUp()
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.http = responses.RequestsMock(assert_all_requests_are_fired=True)
+        self.http.start()
+        self.addCleanup(self.http.stop)
+        self.addCleanup(self.http.reset)
+        ChannelSync.objects.create(
+            connection=self.twitter,
+            next_account_sync_at=timezone.now() + timedelta(days=1),
+            backfill_done_at=timezone.now(),
+        )
+
+    def thread(self, *ids: str) -> Tracking:
+        publication = self.published(self.twitter, ids[0])
+        publication.metadata = {"parts": list(ids)}
+        publication.save(update_fields=["metadata"])
+        sweep.trackings_start()
+        return Tracking.objects.get(publication=publication)
+
+    def test_each_part_is_read_in_the_same_call_and_the_post_is_their_sum(self):
+        tracking = self.thread("100", "101", "102")
+        self.assertEqual(tracking.part_ids, ["101", "102"])
+        reply = dict(METRICS, impression_count=20, like_count=1, bookmark_count=0)
+        body = tweets("100")
+        body["data"].append({"id": "101", "text": "t", "public_metrics": reply})
+        self.http.add(responses.GET, f"{X}/2/tweets", json=body)
+
+        sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(parse_qs(urlsplit(self.http.calls[0].request.url).query)["ids"], ["100,101,102"])
+        tracking.refresh_from_db()
+        self.assertEqual((tracking.views, tracking.likes, tracking.saves), (70, 4, 1), "the parts' sum")
+        self.assertEqual(tracking.raw["impression_count"], 70)
+        self.assertEqual([part["externalId"] for part in tracking.parts], ["100", "101", "102"])
+        self.assertEqual((tracking.parts[0]["views"], tracking.parts[1]["views"]), (50, 20))
+        self.assertIsNone(tracking.parts[2]["views"])
+        self.assertIn("deleted?", tracking.parts[2]["error"])
+        self.assertEqual(Snapshot.objects.get(publication_id=tracking.pk).views, 70)
+        self.assertEqual(tracking.error, "")
+
+    def test_a_thread_longer_than_a_call_takes_several_and_is_recorded_once_whole(self):
+        tracking = self.thread("200", "201", "202")
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("200", "201"))
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("202"))
+
+        with mock.patch("connections.platforms.x.adapter.XAdapter.metrics_batch", 2):
+            sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual(len(self.http.calls), 2)
+        tracking.refresh_from_db()
+        self.assertEqual(tracking.views, 150)
+        self.assertEqual([part["views"] for part in tracking.parts], [50, 50, 50])
+
+
+@override_settings(TWITTER_API_URL=X, ANALYTICS_FIRST_SYNC_SECONDS=0, ANALYTICS_JOB_SECONDS=60)
+class BackfillTests(Published, Actors, TestCase):
+    """The account's posts made outside planrrr: listed page by page (resumed where a job stopped),
+    planrrr's own left out, then read on the schedule by their age."""
+
+    def setUp(self):
+        super().setUp()
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.make_actors()
+        self.http = responses.RequestsMock(assert_all_requests_are_fired=True)
+        self.http.start()
+        self.addCleanup(self.http.stop)
+        self.addCleanup(self.http.reset)
+        ChannelSync.objects.create(connection=self.twitter, next_account_sync_at=timezone.now() + timedelta(days=1))
+
+    def listed(self, *posts: tuple[str, timedelta], next_token: str | None = None) -> dict:
+        now = timezone.now()
+        data = [{"id": i, "text": f"Post {i}", "created_at": (now - age).isoformat()} for i, age in posts]
+        return {"data": data, "meta": {"result_count": len(data), **({"next_token": next_token} if next_token else {})}}
+
+    def test_it_lists_page_by_page_resumes_where_a_job_stopped_and_reads_each_post_by_its_age(self):
+        self.published(self.twitter, "500")
+        timeline = f"{X}/2/users/{TWITTER_USER}/tweets"
+        self.http.add(
+            responses.GET,
+            timeline,
+            json=self.listed(("501", timedelta(hours=2)), ("500", timedelta(hours=3)), next_token="T2"),
+        )
+        self.http.add(responses.GET, timeline, status=503, json={"title": "Service Unavailable", "status": 503})
+
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        self.assertEqual((state.backfill_cursor, state.backfill_found, state.backfill_done_at), ("T2", 1, None))
+        self.assertEqual(list(ExternalPost.objects.values_list("external_id", flat=True)), ["501"], "not planrrr's own")
+        self.assertIn("tried again", state.status_detail)
+        since = state.backfill_since
+        self.assertAlmostEqual(since, timezone.now() - timedelta(days=90), delta=timedelta(minutes=1))
+
+        ChannelSync.objects.update(waits_until=None)
+        self.http.add(responses.GET, timeline, json=self.listed(("502", timedelta(days=40))))
+        self.http.add(responses.GET, f"{X}/2/tweets", json=tweets("501", "502"))
+        state = sync.channel_sync(connection_id=self.twitter.pk)
+
+        resumed = parse_qs(urlsplit(self.http.calls[2].request.url).query)
+        self.assertEqual(resumed["pagination_token"], ["T2"])
+        self.assertEqual(resumed["start_time"], [since.strftime("%Y-%m-%dT%H:%M:%SZ")], "the same 90 days")
+        self.assertIsNotNone(state.backfill_done_at)
+        self.assertEqual(state.backfill_found, 2)
+        self.assertIn("2 posts made outside planrrr", state.backfill_detail)
+        self.assertEqual(parse_qs(urlsplit(self.http.calls[3].request.url).query)["ids"], ["501,502"])
+        young, old = ExternalPost.objects.order_by("external_id")
+        self.assertEqual((young.views, old.likes), (50, 3))
+        self.assertEqual(young.next_sync_at, young.captured_at + timedelta(hours=1), "hourly in its first day")
+        self.assertEqual(old.next_sync_at, old.captured_at + timedelta(days=7), "weekly at 40 days")
+        self.assertFalse(Tracking.objects.exists(), "not a planrrr post")
+
+    def test_a_network_that_lists_no_posts_says_so_once(self):
+        linkedin = Connection.objects.create(
+            team=self.team, platform="LINKEDIN", account_id="urn:li:organization:1", access_token="t"
+        )
+        ChannelSync.objects.create(connection=linkedin, next_account_sync_at=timezone.now() + timedelta(days=1))
+
+        state = sync.channel_sync(connection_id=linkedin.pk)
+
+        self.assertIsNotNone(state.backfill_done_at)
+        self.assertIn("does not list the LinkedIn posts", state.backfill_detail)
+        self.assertEqual(len(self.http.calls), 0)
+        self.assertNotIn(linkedin.pk, sweep.channels_claim())
+
+    def test_a_channel_that_gives_nothing_ends_its_backfill_and_is_not_claimed_again(self):
+        member = Connection.objects.create(
+            team=self.team, platform="LINKEDIN", account_id="urn:li:person:abc", access_token="t"
+        )
+        ChannelSync.objects.create(connection=member)
+
+        state = sync.channel_sync(connection_id=member.pk)
+
+        self.assertIn("Community Management API", state.backfill_detail)
+        self.assertIsNotNone(state.backfill_done_at)
+        self.assertNotIn(member.pk, sweep.channels_claim())

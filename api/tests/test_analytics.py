@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from analytics.models import ChannelDay, ChannelSync, Snapshot, Tracking
+from analytics.models import ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from analytics.tests.base import Published
 from api.tests.base import ApiTestCase
 
@@ -57,6 +57,7 @@ class AnalyticsApiTests(Published, ApiTestCase):
         self.assertIn("clicks", item["unavailable"], "what X never gives, from its adapter")
         self.assertEqual([reading["views"] for reading in item["series"]], [300, 900])
         self.assertEqual(item["channelId"], self.twitter.pk)
+        self.assertEqual(item["parts"], [], "a single post has no parts")
 
     def test_a_post_answers_csv_by_format_or_accept(self):
         for response in (
@@ -143,3 +144,43 @@ class AnalyticsApiTests(Published, ApiTestCase):
         schema = self.client_for(None).get("/api/v1/schema", HTTP_ACCEPT="application/json").json()
         for path in ("/api/v1/posts/{id}/analytics", "/api/v1/channels/{id}/analytics", "/api/v1/analytics/summary"):
             self.assertIn("text/csv", schema["paths"][path]["get"]["responses"]["200"]["content"])
+
+    def test_posts_made_outside_planrrr_are_shown_apart_and_marked_so(self):
+        ChannelSync.objects.create(
+            connection=self.twitter,
+            backfill_since=self.now - timedelta(days=90),
+            backfill_done_at=self.now,
+            backfill_found=1,
+            backfill_detail="1 posts made outside planrrr since ... found and tracked.",
+        )
+        ExternalPost.objects.create(
+            connection=self.twitter,
+            team=self.team,
+            platform="TWITTER",
+            external_id="999",
+            published_at=self.now - timedelta(days=2),
+            text="Made in the X app",
+            url="https://x.com/i/status/999",
+            found_at=self.now,
+            captured_at=self.now,
+            next_sync_at=self.now + timedelta(hours=6),
+            views=70,
+            likes=9,
+        )
+
+        channel = self.api.get(f"/api/v1/channels/{self.twitter.pk}/analytics").json()
+        summary = self.api.get("/api/v1/analytics/summary").json()
+
+        self.assertEqual(channel["backfill"]["state"], "done")
+        self.assertEqual(channel["externalPostsTracked"], 1)
+        [external] = channel["externalPosts"]
+        self.assertEqual(
+            (external["externalId"], external["publishedByPlanrrr"], external["views"]), ("999", False, 70)
+        )
+        self.assertEqual(channel["postsTracked"], 1, "planrrr's own, apart")
+        self.assertEqual(summary["posts"], 1)
+        self.assertEqual(summary["totals"]["views"], 900, "planrrr's posts only")
+        self.assertTrue(summary["topPosts"][0]["publishedByPlanrrr"])
+        self.assertEqual(summary["notByPlanrrr"]["posts"], 1)
+        self.assertEqual(summary["notByPlanrrr"]["totals"]["likes"], 9)
+        self.assertEqual(summary["notByPlanrrr"]["topPosts"][0]["url"], "https://x.com/i/status/999")

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from connections.platforms.declaration import IMAGE, VIDEO, Declaration
-from connections.platforms.figures import Figures
+from connections.platforms.figures import Figures, ListedPost
 from connections.platforms.kinds import VIDEO_EXTENSIONS, split_media
 from planrrr.text import safe_text
 from planrrr.urlsafety import UnsafeURL, check_public_url
@@ -201,6 +201,16 @@ class Adapter:
     # Calls the analytics may make per account within a window (calls, seconds), well below the
     # platform's own limits for those endpoints, which publishing may share.
     metrics_budget: ClassVar[tuple[int, int]] = (60, 3600)
+    # Why the platform gives no figures per post at all, in words for the team, where it still gives
+    # the account's own (Google Business Profile: its Performance API is per location, by day);
+    # with it and ``metrics_batch`` 0, a post's tracking stops saying so and the account is read.
+    post_metrics_absent: ClassVar[str] = ""
+    # Whether a thread's parts are posts the platform counts apart (X, Bluesky, Mastodon, Threads):
+    # then each is read, and the post's figures are their sum.
+    metrics_parts: ClassVar[bool] = False
+    # Units of a daily quota of planrrr's app one analytics call costs (YouTube: 1 of the project's
+    # units); 0 where the platform has no such quota (analytics.services.quota).
+    metrics_quota_cost: ClassVar[int] = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -348,9 +358,23 @@ class Adapter:
     def metrics_refused(self, account: Account) -> str | None:
         """Why planrrr reads no figures for this account, in words for the team, or None when it
         does. A platform may refuse some accounts only (LinkedIn: members' posts)."""
-        if not self.metrics_batch:
+        if not self.metrics_batch and not self.post_metrics_absent:
             return f"planrrr reads no engagement figures from {self.label} yet."
         return None
+
+    def post_metrics_refused(self, account: Account) -> str | None:
+        """Why planrrr reads no figures for this account's posts (its own may still be read), or None."""
+        return self.metrics_refused(account) or (self.post_metrics_absent if not self.metrics_batch else None)
+
+    # Why planrrr lists no posts the account made outside it (the backfill), where it does not.
+    backfill_absent: ClassVar[str] = "planrrr does not list the {label} posts an account made outside planrrr yet."
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """One page of the account's own posts made since ``since``, newest first, from ``cursor``
+        (None: the first page), and the cursor of the next page (None: no more since ``since``)."""
+        raise PermanentError(self.backfill_absent.format(label=self.label))
 
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         """The figures of the account's posts ``external_ids`` (at most ``metrics_batch``), by id; a

@@ -53,6 +53,8 @@ class ProjectQuota:
     units: Setting
     cost: Setting
     zone: str = "UTC"
+    # The most the analytics' reads may spend of the project's units a day (None: they spend none of it).
+    analytics_units: Setting | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # The common names (a contract: the API's fields, the CSV's columns, the webhook's figures).
@@ -85,3 +86,13 @@ def count(value: Any) -> int | None:
     if isinstance(value, int) and 0 <= value <= MAX_COUNT:
         return value
     return None
+
+
+@dataclass
+class ListedPost:
+    """A post of the account as the platform lists it (``recent_posts``: the backfill)."""
+
+    external_id: str
+    published_at: datetime
+    text: str = ""
+    url: str = ""

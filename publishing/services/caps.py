@@ -290,6 +290,37 @@ def quota_room(connection: Connection, *, exclude_post_id: int | None = None, qu
     )
 
 
+# Units planrrr's publishing itself reads per post it may upload in a day, beside the upload (the
+# session's status, the processing polls, a reconciliation's playlistItems.list): kept free of the
+# analytics' reads.
+PUBLISHING_READ_UNITS_PER_POST = 20
+# "10,000 units per day combined for all other endpoints" beside videos.insert's own bucket
+# (https://developers.google.com/youtube/v3/determine_quota_cost; docs/platforms/youtube.md).
+OTHER_ENDPOINTS_UNITS = 10_000
+
+
+def analytics_quota_units(platform: str) -> int | None:
+    """Units of the platform app's daily quota (YouTube's project) that the analytics may spend in
+    one of its days, across the installation, so that they never eat what publishing may need that
+    day: every post the day may hold (``per_day``, however few are planned yet: a post may be made
+    for today at any time) with its own reads, and, on a project where uploads draw on the same
+    units (YOUTUBE_UPLOAD_COST_UNITS above 1, the older model), its uploads. None: the platform has
+    no such quota."""
+    try:
+        quota = declaration_of(platform).quota
+    except UnknownPlatform:
+        return None
+    if quota is None or quota.analytics_units is None:
+        return None
+    room = QuotaRoom(platform)
+    publishing = room.per_day * PUBLISHING_READ_UNITS_PER_POST
+    if room.cost > 1:
+        pool, publishing = room.units, publishing + room.per_day * room.cost
+    else:
+        pool = OTHER_ENDPOINTS_UNITS
+    return max(0, min(int(setting_value(quota.analytics_units)), pool - publishing))
+
+
 def quota_problem(*, connection: Connection, at: datetime, exclude_post_id: int | None = None, zone=None) -> str | None:
     """Why one more post on ``connection``'s platform on ``at``'s day would exceed its app's daily
     quota across the installation, saying when the next day with room starts; None when it fits."""

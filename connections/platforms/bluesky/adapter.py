@@ -55,6 +55,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import error_body, quoted
 from connections.platforms.instance import InstanceAdapter
@@ -90,6 +91,8 @@ class BlueskyAdapter(InstanceAdapter):
     max_comment_length = MAX_GRAPHEMES
     # app.bsky.feed.getPosts takes up to 25 uris; reads through the PDS count against the per-IP
     # 3,000 requests per 5 minutes (https://docs.bsky.app/docs/advanced-guides/rate-limits).
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 25
     metrics_budget = (150, 5 * 60)
     metrics_lacks = {
@@ -303,6 +306,45 @@ class BlueskyAdapter(InstanceAdapter):
             return None
         found = self.get_record(account, str(rkey))
         return str(found["uri"]) if found else None
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /xrpc/app.bsky.feed.getAuthorFeed?actor&filter=posts_with_replies&limit=100``
+        (``cursor``) -> ``{"feed": [{"post": {"uri", "record": {"text", "createdAt"}}, "reason"?}],
+        "cursor"?}``, newest first: the account's own posts (a repost shows another's: left out)."""
+        params: dict[str, Any] = {"actor": account.account_id, "filter": "posts_with_replies", "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        response = self.request(
+            "GET", self.url(account, "/xrpc/app.bsky.feed.getAuthorFeed"), account=account, params=params
+        )
+        body = self.json(response)
+        feed = body.get("feed")
+        if not isinstance(feed, list):
+            raise self.malformed(response, "feed is not a list")
+        own, listed, past = f"at://{account.account_id}/", [], False
+        for item in feed:
+            post = item.get("post") if isinstance(item, dict) else None
+            record = post.get("record") if isinstance(post, dict) else None
+            uri = post.get("uri") if isinstance(post, dict) else None
+            if (
+                not isinstance(record, dict)
+                or not isinstance(uri, str)
+                or not uri.startswith(own)
+                or item.get("reason")
+            ):
+                continue
+            created = parse_time(record.get("createdAt"))
+            if created is None:
+                continue
+            if created < since:
+                past = True
+                continue
+            listed.append(ListedPost(uri, created, str(record.get("text") or "")[:300]))
+        return listed, (str(body["cursor"]) if body.get("cursor") and not past else None)
 
     def find_in_feed(self, account: Account, text: str, *, reply_to: str, since: datetime) -> str | None:
         """The URI of the account's own post with exactly ``text``, replying to ``reply_to`` (or to

@@ -12,6 +12,10 @@ GOOGLE_BUSINESS_ACCOUNTS_URL = Setting(
 GOOGLE_BUSINESS_INFO_URL = Setting(
     "GOOGLE_BUSINESS_INFO_URL", "https://mybusinessbusinessinformation.googleapis.com", standin="gbp-info"
 )
+# The Business Profile Performance API (a location's daily figures: impressions, calls, clicks).
+GOOGLE_BUSINESS_PERFORMANCE_URL = Setting(
+    "GOOGLE_BUSINESS_PERFORMANCE_URL", "https://businessprofileperformance.googleapis.com", standin="gbp-performance"
+)
 # How long to wait between two reads of a local post Google is still processing or reviewing.
 GOOGLE_BUSINESS_POLL_SECONDS = Setting("GOOGLE_BUSINESS_POLL_SECONDS", 60)
 
@@ -26,7 +30,13 @@ DECLARATION = Declaration(
     client_id=GOOGLE_CLIENT_ID,
     client_secret=GOOGLE_CLIENT_SECRET,
     oauth_url=GOOGLE_OAUTH_URL,
-    settings=(GOOGLE_TOKEN_URL, GOOGLE_BUSINESS_ACCOUNTS_URL, GOOGLE_BUSINESS_INFO_URL, GOOGLE_BUSINESS_POLL_SECONDS),
+    settings=(
+        GOOGLE_TOKEN_URL,
+        GOOGLE_BUSINESS_ACCOUNTS_URL,
+        GOOGLE_BUSINESS_INFO_URL,
+        GOOGLE_BUSINESS_PERFORMANCE_URL,
+        GOOGLE_BUSINESS_POLL_SECONDS,
+    ),
     # Google publishes no cap per location; its 429s are honoured.
     media=(IMAGE,),
     # A local post answered 200 may be PROCESSING (under review) and end REJECTED: PUBLISHED only

@@ -26,8 +26,13 @@ from django.utils import timezone
 
 from connections.platforms.base import Account, Draft, NotReady, PermanentError, Published, parse_time
 from connections.platforms.config import value_of
+from connections.platforms.figures import FOLLOWERS, Figures, count
 from connections.platforms.google.errors import GoogleErrorMixin
-from connections.platforms.google_business import DECLARATION, GOOGLE_BUSINESS_POLL_SECONDS
+from connections.platforms.google_business import (
+    DECLARATION,
+    GOOGLE_BUSINESS_PERFORMANCE_URL,
+    GOOGLE_BUSINESS_POLL_SECONDS,
+)
 from connections.platforms.http import HttpAdapter
 
 LOCAL_POST = "localPost"
@@ -41,8 +46,33 @@ STATES = {
 }
 
 
+# The location's daily metrics read (https://developers.google.com/my-business/reference/performance/rest/v1/DailyMetric).
+DAILY_METRICS = (
+    "BUSINESS_IMPRESSIONS_DESKTOP_MAPS",
+    "BUSINESS_IMPRESSIONS_DESKTOP_SEARCH",
+    "BUSINESS_IMPRESSIONS_MOBILE_MAPS",
+    "BUSINESS_IMPRESSIONS_MOBILE_SEARCH",
+    "CALL_CLICKS",
+    "WEBSITE_CLICKS",
+    "BUSINESS_DIRECTION_REQUESTS",
+    "BUSINESS_CONVERSATIONS",
+)
+# Google's figures come days late: the last week is asked, and its latest day with figures kept.
+PERFORMANCE_DAYS = 7
+
+
 class GoogleBusinessAdapter(GoogleErrorMixin, HttpAdapter):
     declaration = DECLARATION
+    # No figures per local post: the v4 API's localPosts.reportInsights went with the v4 insights
+    # (replaced by the Business Profile Performance API, which is per location and day), and no
+    # documented endpoint gives a local post's views or clicks today (docs/platforms/google-business.md).
+    post_metrics_absent = (
+        "Google gives no figures per Business Profile post: its posts' insights (localPosts.reportInsights) were "
+        "retired, and the Business Profile Performance API counts per location and day only; the location's "
+        "figures are on its channel."
+    )
+    # One reading a day per location; the Performance API's quota is the Google Cloud project's.
+    metrics_budget = (10, 3600)
     # LocalPost.summary; 1,500 characters in Google's Business Profile help (not in the API
     # reference: docs/platforms/google-business.md).
     max_text_length = 1500
@@ -71,6 +101,43 @@ class GoogleBusinessAdapter(GoogleErrorMixin, HttpAdapter):
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             return [f"Google Business Profile's {action['actionType']} button needs an http(s) url."]
         return []
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET {performance}/v1/locations/{id}:fetchMultiDailyMetricsTimeSeries?dailyMetrics=…&
+        dailyRange.startDate.year=…`` -> ``{"multiDailyMetricTimeSeries": [{"dailyMetricTimeSeries":
+        [{"dailyMetric", "timeSeries": {"datedValues": [{"date": {"year", "month", "day"}, "value":
+        "12"}]}}]}]}`` (a zero is a dated value without ``value``). The location's latest day with
+        figures, each metric by Google's name; a location has no followers."""
+        location = account.account_id.rsplit("/locations/", 1)[-1]
+        today = timezone.now().date()
+        start, end = today - timedelta(days=PERFORMANCE_DAYS), today - timedelta(days=1)
+        params: list[tuple[str, str | int]] = [("dailyMetrics", name) for name in DAILY_METRICS]
+        for which, day in (("startDate", start), ("endDate", end)):
+            params += [(f"dailyRange.{which}.year", day.year), (f"dailyRange.{which}.month", day.month)]
+            params += [(f"dailyRange.{which}.day", day.day)]
+        base = str(value_of(GOOGLE_BUSINESS_PERFORMANCE_URL)).rstrip("/")
+        url = f"{base}/v1/locations/{location}:fetchMultiDailyMetricsTimeSeries"
+        response = self.request("GET", url, account=account, params=params)
+        groups = self.json(response).get("multiDailyMetricTimeSeries")
+        if not isinstance(groups, list):
+            raise self.malformed(response, "no multiDailyMetricTimeSeries")
+        by_day: dict[tuple, dict[str, int]] = {}
+        for group in groups:
+            for series in group.get("dailyMetricTimeSeries", []) if isinstance(group, dict) else []:
+                name = series.get("dailyMetric") if isinstance(series, dict) else None
+                dated = (series.get("timeSeries") or {}).get("datedValues") if name in DAILY_METRICS else None
+                for point in dated if isinstance(dated, list) else []:
+                    when = point.get("date") if isinstance(point, dict) else None
+                    if not isinstance(when, dict):
+                        continue
+                    day = (when.get("year"), when.get("month"), when.get("day"))
+                    value = count(point.get("value", 0))
+                    if value is not None:
+                        by_day.setdefault(day, {})[name] = value
+        latest = by_day[max(by_day)] if by_day else {}
+        figures = Figures.mapped(latest, {}, expected=DAILY_METRICS if by_day else (), label="Google Business Profile")
+        figures.unavailable[FOLLOWERS] = "A Business Profile location has no followers."
+        return figures
 
     def refuse_invalid(self, draft: Draft, *, base_url: str = "") -> None:
         super().refuse_invalid(draft, base_url=base_url)

@@ -9,6 +9,9 @@
   ``gbp_polls_before_live`` reads, then LIVE with a ``searchUrl``, or REJECTED when
   ``gbp_reject_contains`` is in its summary ("*": every post).
 
+* ``GET gbp-performance/v1/locations/{l}:fetchMultiDailyMetricsTimeSeries``: the location's daily
+  metrics (Business Profile Performance API), a value per day (none where it is zero).
+
 429, an expired token and a dropped answer are the gate's (``_control/fail`` rate_limit,
 token_expired, accept_then_drop). Errors in Google's envelope; the consent and token endpoints are
 Google's (connections/platforms/google/standin_auth.py), included here.
@@ -16,6 +19,7 @@ Google's (connections/platforms/google/standin_auth.py), included here.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
@@ -24,6 +28,7 @@ from django.urls import include, path, re_path
 from connections.platforms.google.standin import GoogleDialect, google_error
 from connections.platforms.google.standin_auth import PEOPLE, person_of
 from connections.platforms.google_business import DECLARATION
+from mockapis import engagement
 from mockapis.gate import Call, endpoint
 from mockapis.media import FetchError, fetch_image
 from mockapis.records import CREATE, READ, iso
@@ -163,6 +168,65 @@ def local_post(call: Call, parent: str, post_id: str, **_: Any) -> HttpResponse:
     return JsonResponse(_local_post(post))
 
 
+# The Performance API's daily metrics (DailyMetric) the stand-in counts.
+DAILY_METRICS = (
+    "BUSINESS_IMPRESSIONS_DESKTOP_MAPS",
+    "BUSINESS_IMPRESSIONS_DESKTOP_SEARCH",
+    "BUSINESS_IMPRESSIONS_MOBILE_MAPS",
+    "BUSINESS_IMPRESSIONS_MOBILE_SEARCH",
+    "CALL_CLICKS",
+    "WEBSITE_CLICKS",
+    "BUSINESS_DIRECTION_REQUESTS",
+    "BUSINESS_CONVERSATIONS",
+    "BUSINESS_BOOKINGS",
+    "BUSINESS_FOOD_ORDERS",
+    "BUSINESS_FOOD_MENU_CLICKS",
+)
+
+
+def location_of(call: Call, kwargs: dict) -> str:
+    return f"locations/{kwargs['location']}"
+
+
+@endpoint(GBP, {"GET": READ}, account=location_of)
+def fetch_daily_metrics(call: Call, location: str, **_: Any) -> HttpResponse:
+    """``GET gbp-performance/v1/locations/{l}:fetchMultiDailyMetricsTimeSeries?dailyMetrics=…&
+    dailyRange.startDate.year=…`` -> each metric's value per day of the range (a zero has no
+    ``value``; the metric's day count grows with the clock); a location the token does not manage
+    is 403; a metric retired by ``_control/analytics`` is 400 INVALID_ARGUMENT, as an unknown
+    DailyMetric is."""
+    account = ACCOUNTS[person_of(call.token)["id"]]["name"]
+    if f"locations/{location}" not in {loc["name"] for loc in LOCATIONS[account]}:
+        return google_error(403, "The caller does not have permission", "PERMISSION_DENIED")
+    metrics = call.request.GET.getlist("dailyMetrics")
+    retired = store.retired_metrics("GOOGLE_BUSINESS")
+    unknown = [m for m in metrics if m not in DAILY_METRICS or m in retired]
+    if not metrics or unknown:
+        message = f"Invalid value at 'daily_metrics' ({', '.join(unknown) or 'none given'})"
+        return google_error(400, message, "INVALID_ARGUMENT")
+    try:
+        start, end = (
+            date(*(int(call.query[f"dailyRange.{which}.{part}"]) for part in ("year", "month", "day")))
+            for which in ("startDate", "endDate")
+        )
+    except (KeyError, ValueError):
+        return google_error(400, "dailyRange.startDate and dailyRange.endDate are required.", "INVALID_ARGUMENT")
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    series = []
+    for metric in metrics:
+        points = []
+        for day in days:
+            value = engagement.count(
+                f"locations/{location}", 1_700_000_000, f"{metric}:{day}", now=1_700_000_000 + 3600
+            )
+            point: dict[str, Any] = {"date": {"year": day.year, "month": day.month, "day": day.day}}
+            if value:
+                point["value"] = str(value)
+            points.append(point)
+        series.append({"dailyMetric": metric, "timeSeries": {"datedValues": points}})
+    return JsonResponse({"multiDailyMetricTimeSeries": [{"dailyMetricTimeSeries": series}]})
+
+
 def posts_made() -> list[dict]:
     """The local posts as Google holds them now, for tests (state included)."""
     return [_local_post(post) for post in reversed(store.find_posts("GOOGLE_BUSINESS"))]
@@ -172,6 +236,9 @@ urlpatterns = [
     path("", include("connections.platforms.google.standin_auth")),
     re_path(r"^gbp-accounts/v1/accounts/?$", accounts_list),
     re_path(r"^gbp-info/v1/(?P<account>accounts/[^/]+)/locations/?$", locations_list),
+    re_path(
+        r"^gbp-performance/v1/locations/(?P<location>[^/:]+):fetchMultiDailyMetricsTimeSeries$", fetch_daily_metrics
+    ),
     re_path(PARENT + r"/localPosts/?$", local_posts),
     re_path(PARENT + r"/localPosts/(?P<post_id>[^/]+)/?$", local_post),
 ]

@@ -63,6 +63,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import error_body, quoted
 from connections.platforms.instance import InstanceAdapter, normalized_base_url
@@ -128,6 +129,8 @@ class MastodonAdapter(InstanceAdapter):
     # One status a call (GET /api/v1/statuses/:id; the batch GET /api/v1/statuses?id[]= exists only
     # from Mastodon 4.3), a fifth of the 300 requests per 5 minutes an account may make
     # (https://docs.joinmastodon.org/api/rate-limits/), which publishing shares.
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 1
     metrics_budget = (60, 5 * 60)
     metrics_lacks = {
@@ -283,6 +286,40 @@ class MastodonAdapter(InstanceAdapter):
             ready.add(media_id)
             draft.state["mediaReady"] = sorted(ready)
         return media_ids
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /api/v1/accounts/:id/statuses?limit=40&exclude_reblogs=true`` (``max_id``: the
+        cursor) -> [Status], newest first; the listing ends at the first status before ``since``."""
+        account_id = account.account_id.split("@", 1)[0]
+        params: dict[str, Any] = {"limit": STATUSES_PAGE, "exclude_reblogs": "true"}
+        if cursor:
+            params["max_id"] = cursor
+        response = self.request(
+            "GET", self.url(account, f"/api/v1/accounts/{account_id}/statuses"), account=account, params=params
+        )
+        try:
+            statuses = response.json()
+        except ValueError:
+            raise self.malformed(response, "not JSON") from None
+        if not isinstance(statuses, list):
+            raise self.malformed(response, "expected a list of statuses")
+        listed, past = [], False
+        for status in statuses:
+            created = parse_time(status.get("created_at")) if isinstance(status, dict) else None
+            if created is None or not status.get("id") or status.get("reblog"):
+                continue
+            if created < since:
+                past = True
+                break
+            text = text_of(status.get("content"))[:300]
+            listed.append(ListedPost(str(status["id"]), created, text, str(status.get("url") or "")[:500]))
+        last = statuses[-1].get("id") if statuses and isinstance(statuses[-1], dict) else None
+        more = not past and len(statuses) >= STATUSES_PAGE and last
+        return listed, (str(last) if more else None)
 
     def find_published(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """The status this draft is, if an attempt since ``since`` made it: among the account's

@@ -61,6 +61,18 @@ from connections.platforms.base import (
     parse_time,
 )
 from connections.platforms.config import value_of
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+)
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.kinds import split_media
 from connections.platforms.pinterest import DECLARATION, PINTEREST_MEDIA_POLL_SECONDS
@@ -82,8 +94,30 @@ MAX_REGISTRATIONS = 3
 PAGE_SIZE = 100
 
 
+# Pin analytics' metric types (https://developers.pinterest.com/docs/api/v5/pins-analytics): the
+# pin's impressions, saves, closeups (PIN_CLICK, kept raw), clicks to its link (OUTBOUND_CLICK) and
+# video views (VIDEO_MRC_VIEW: 2 s at 50 % in view; video pins only).
+PIN_METRICS = {VIEWS: ("IMPRESSION",), SAVES: ("SAVE",), CLICKS: ("OUTBOUND_CLICK",), VIDEO_VIEWS: ("VIDEO_MRC_VIEW",)}
+PIN_METRIC_TYPES = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "VIDEO_MRC_VIEW")
+PIN_RAW = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")
+# "start_date ... Metric report start date (UTC). Format: YYYY-MM-DD. Cannot be more than 90 days
+# back from today."
+ANALYTICS_DAYS = 90
+ACCOUNT_COUNTS = ("follower_count", "following_count", "pin_count", "monthly_views")
+
+
 class PinterestAdapter(HttpAdapter):
     declaration = DECLARATION
+    # One pin a call: the multi-pin endpoint (GET /v5/pins/analytics) "is currently in beta and not
+    # available to all apps".
+    metrics_batch = 1
+    metrics_budget = (100, 3600)
+    metrics_lacks = {
+        REACH: "Pinterest gives no reach per pin (its audience figures are the account's).",
+        LIKES: "Pinterest's pin analytics give no reactions.",
+        COMMENTS: "Pinterest's pin analytics give no comments.",
+        SHARES: "Pinterest's pin analytics give no shares.",
+    }
     # The text is the pin's description (PinCreate.description maxLength 800).
     max_text_length = 800
     max_images = MAX_CAROUSEL
@@ -355,6 +389,43 @@ class PinterestAdapter(HttpAdapter):
                 return None
             params = {"page_size": PAGE_SIZE, "bookmark": bookmark}
         return None
+
+    # --- engagement figures (docs/analytics.md) -------------------------------------------------
+
+    def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
+        """``GET /v5/pins/{pin_id}/analytics?start_date&end_date&metric_types=IMPRESSION,…&app_types=ALL``
+        -> ``{"all": {"summary_metrics": {"IMPRESSION": n, …}, "daily_metrics": […],
+        "lifetime_metrics": {…}}}``: the sum over the last 90 days (as far back as Pinterest allows,
+        and the whole of a tracked pin's life). A deleted pin (404) is left out."""
+        (pin_id,) = external_ids
+        today = timezone.now().date()
+        params = {
+            "start_date": (today - timedelta(days=ANALYTICS_DAYS - 1)).isoformat(),
+            "end_date": today.isoformat(),
+            "metric_types": ",".join(PIN_METRIC_TYPES),
+            "app_types": "ALL",
+        }
+        try:
+            response = self.request("GET", f"/v5/pins/{pin_id}/analytics", account=account, params=params)
+        except PermanentError as err:
+            if err.status_code == 404:
+                return {}
+            raise
+        every = self.json(response).get("all")
+        summary = every.get("summary_metrics") if isinstance(every, dict) else None
+        if not isinstance(summary, dict):
+            raise self.malformed(response, "no all.summary_metrics")
+        return {
+            pin_id: Figures.mapped(summary, PIN_METRICS, expected=PIN_RAW, lacks=self.metrics_lacks, label="Pinterest")
+        }
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /v5/user_account`` -> ``{"username", "follower_count", "following_count",
+        "pin_count", "monthly_views", …}``."""
+        response = self.request("GET", "/v5/user_account", account=account)
+        body = self.json(response)
+        raw = {name: body[name] for name in ACCOUNT_COUNTS if name in body}
+        return Figures.mapped(raw, {FOLLOWERS: ("follower_count",)}, label="Pinterest")
 
     # --- errors ------------------------------------------------------------------------------
 

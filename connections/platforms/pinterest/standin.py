@@ -26,6 +26,7 @@ consent page, the token endpoint and ``v5/user_account`` are in standin_auth.py.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 import time
@@ -37,6 +38,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from connections.platforms.pinterest import DECLARATION
+from mockapis import engagement
 from mockapis.gate import (
     API_ERROR_MESSAGE,
     CREATE,
@@ -179,6 +181,37 @@ def board_pins(call: Call, board_id: str) -> HttpResponse:
         return PINTEREST.error(404, 40, "Board not found.")
     pins = [pin_of(p) for p in store.find_posts("PINTEREST", person["id"]) if p.extra.get("board_id") == board_id]
     return page(call, pins)
+
+
+PIN_METRIC_TYPES = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "VIDEO_MRC_VIEW", "ENGAGEMENT")
+
+
+@endpoint(PINTEREST, {"GET": READ}, account=account_of)
+def pin_analytics(call: Call, pin_id: str) -> HttpResponse:
+    """``GET v5/pins/{pin_id}/analytics?start_date&end_date&metric_types`` -> ``{"all":
+    {"lifetime_metrics", "daily_metrics", "summary_metrics"}}``: the pin's counts grown by age
+    (mockapis.engagement); a start over 90 days back is 400, another account's or unknown pin
+    404, a metric retired by ``_control/analytics`` left out; VIDEO_MRC_VIEW for a video pin only."""
+    post = store.find_post("PINTEREST", pin_id)
+    if post is None or post.account != person_of(call)["id"]:
+        return PINTEREST.error(404, 50, "Pin not found.")
+    try:
+        start = datetime.date.fromisoformat(str(call.query.get("start_date") or ""))
+        end = datetime.date.fromisoformat(str(call.query.get("end_date") or ""))
+    except ValueError:
+        return PINTEREST.invalid(call, "start_date and end_date are required, as YYYY-MM-DD.")
+    today = datetime.datetime.now(datetime.UTC).date()
+    if (today - start).days > 90 or end < start:
+        return PINTEREST.invalid(call, "start_date cannot be more than 90 days back from today, nor after end_date.")
+    wanted = [t for t in str(call.query.get("metric_types") or "").split(",") if t in PIN_METRIC_TYPES]
+    if not wanted:
+        return PINTEREST.invalid(call, f"metric_types must name some of {', '.join(PIN_METRIC_TYPES)}.")
+    retired = store.retired_metrics("PINTEREST")
+    video = post.extra.get("creative_type") == "VIDEO"
+    names = [t for t in wanted if t not in retired and (video or t != "VIDEO_MRC_VIEW")]
+    counts = engagement.counts(post.id, post.created, names)
+    day = {"date": today.isoformat(), "data_status": "READY", "metrics": counts}
+    return JsonResponse({"all": {"lifetime_metrics": counts, "daily_metrics": [day], "summary_metrics": counts}})
 
 
 def source_problem(call: Call, source: Any, account: str) -> tuple[str | None, dict[str, Any]]:
@@ -399,6 +432,7 @@ urlpatterns = [
     re_path(V5 + r"boards/?$", boards),
     re_path(V5 + r"boards/(?P<board_id>[^/]+)/pins/?$", board_pins),
     re_path(V5 + r"pins/?$", pins),
+    re_path(V5 + r"pins/(?P<pin_id>[^/]+)/analytics/?$", pin_analytics),
     re_path(V5 + r"media/?$", media_register),
     re_path(V5 + r"media/(?P<media_id>[^/]+)/?$", media_status),
     path("pinterest-upload/", upload, name="mockapis-pinterest-upload"),

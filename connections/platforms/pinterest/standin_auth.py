@@ -25,6 +25,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import re_path
 
 from connections.platforms.pinterest.standin import PEOPLE, PINTEREST, person_of
+from mockapis import engagement
 from mockapis.gate import Call, endpoint
 from mockapis.oauth import client_of, consent
 from mockapis.records import AUTHORIZE, READ, TOKEN, OAuthRefused
@@ -125,7 +126,13 @@ def user_account(call: Call) -> HttpResponse:
         "profile_image": f"https://i.pinimg.com/600x600_R/standin/{person['id']}.jpg",
         "website_url": "",
         "board_count": len(person["boards"]),
+        "follower_count": engagement.followers(person["id"]),
+        "following_count": 75,
+        "pin_count": len(store.find_posts("PINTEREST", person["id"])),
+        "monthly_views": 4200,
     }
+    for name in store.retired_metrics("PINTEREST"):
+        item.pop(name, None)
     return JsonResponse(item)
 
 

@@ -109,6 +109,8 @@ class ThreadsAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter
     daily_limit_backoff = timedelta(hours=1)
     # A post's insights (https://developers.facebook.com/docs/threads/insights): GET
     # /{threads-media-id}/insights?metric=views,likes,replies,reposts,quotes,shares, one post a call.
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 1
     metrics_budget = (100, 3600)
     insights_metrics = ("views", "likes", "replies", "reposts", "quotes", "shares")

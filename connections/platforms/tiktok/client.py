@@ -37,9 +37,10 @@ class TikTokClient(OAuthClient):
 
     @property
     def scopes(self) -> list[str]:
-        # https://developers.tiktok.com/doc/tiktok-api-scopes: the profile, Direct Post, and the
-        # account's videos (where a lost PULL_FROM_URL init is looked for).
-        return ["user.info.basic", "video.publish", "video.list"]
+        # https://developers.tiktok.com/doc/tiktok-api-scopes: the profile, Direct Post, the
+        # account's videos (where a lost PULL_FROM_URL init is looked for, and their figures:
+        # video/query) and the profile's counts (followers: user.info.stats).
+        return ["user.info.basic", "video.publish", "video.list", "user.info.stats"]
 
     def authorize_endpoint(self) -> str:
         return f"{self.oauth_url}/v2/auth/authorize/"

@@ -26,6 +26,9 @@
   PULL_FROM_URL) for ``tiktok_polls_before_complete`` polls, then PUBLISH_COMPLETE (the post's id
   in ``publicaly_available_post_id`` unless it is private) or FAILED with its ``fail_reason``.
 * ``POST tiktok/v2/video/list/`` the account's public videos, newest first, ``cursor``/``has_more``.
+* ``POST tiktok/v2/video/query/?fields=`` ``{"filters": {"video_ids"}}`` (1 to 20): the account's
+  videos among them with their counts, growing with age; ``GET tiktok/v2/user/info/`` gives the
+  follower counts to a token granted ``user.info.stats`` only (else ``scope_not_authorized``).
 
 Errors are TikTok's v2 envelope ``{"data": {}, "error": {"code", "message", "log_id"}}``:
 ``access_token_invalid`` 401, ``rate_limit_exceeded`` 429, ``internal_error`` 500,
@@ -42,6 +45,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import re_path
 
 from connections.platforms.tiktok import DECLARATION
+from mockapis import engagement
 from mockapis.gate import API_ERROR_MESSAGE, Call, Dialect, endpoint
 from mockapis.media import FetchError, fetch_video, sniff_video
 from mockapis.oauth import consent, identity, oauth_error
@@ -57,6 +61,9 @@ PEOPLE: list[dict[str, Any]] = [
 MAX_TITLE = 2200
 MAX_CHUNK, MAX_LAST_CHUNK, MAX_CHUNKS = 64_000_000, 128_000_000, 1000
 RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
+# The Display API's counts (video/query) and the user's (user/info, scope user.info.stats).
+VIDEO_COUNTS = ("view_count", "like_count", "comment_count", "share_count")
+USER_COUNTS = ("follower_count", "following_count", "likes_count", "video_count")
 
 
 def envelope(code: str = "ok", message: str = "", *, data: dict | None = None, status: int = 200) -> JsonResponse:
@@ -201,6 +208,22 @@ def tiktok_user_info(call: Call, **_: Any) -> HttpResponse:
         "username": person["username"],
     }
     wanted = [f for f in str(call.query.get("fields") or "open_id").split(",") if f]
+    if any(name in wanted for name in USER_COUNTS):
+        # The counts need user.info.stats (a made-up token is taken as granting every scope).
+        issued = store.issued_token(call.token)
+        if issued is not None and "user.info.stats" not in issued.scopes:
+            return envelope(
+                "scope_not_authorized",
+                "The user did not authorize the scope required for completing this request.",
+                status=401,
+            )
+        retired = store.retired_metrics("TIKTOK")
+        user["follower_count"] = engagement.followers(person["id"])
+        user.update(
+            {"following_count": 42, "likes_count": 1200, "video_count": len(store.find_posts("TIKTOK", person["id"]))}
+        )
+        for name in retired:
+            user.pop(name, None)
     return envelope(data={"user": {key: value for key, value in user.items() if key in wanted}})
 
 
@@ -386,6 +409,32 @@ def tiktok_video_list(call: Call, **_: Any) -> HttpResponse:
     return envelope(data={"videos": videos, "cursor": int(cursor) + len(page), "has_more": more})
 
 
+@endpoint(TIKTOK, {"POST": READ}, account=open_id)
+def tiktok_video_query(call: Call, **_: Any) -> HttpResponse:
+    """``POST /v2/video/query/?fields=...`` ``{"filters": {"video_ids": [...]}}`` (1 to 20): the
+    account's videos among them, with the fields asked, counts grown by age (mockapis.engagement);
+    another account's or an unknown id is left out, and a count retired by ``_control/analytics``."""
+    filters = call.param("filters")
+    ids = filters.get("video_ids") if isinstance(filters, dict) else None
+    if not isinstance(ids, list) or not ids:
+        return TIKTOK.invalid(call, "filters.video_ids is required.")
+    if len(ids) > 20:
+        return TIKTOK.invalid(call, "The number of video ids should not be larger than 20.")
+    wanted = [f for f in str(call.query.get("fields") or "id").split(",") if f]
+    retired = store.retired_metrics("TIKTOK")
+    owner = person_of(call)["id"]
+    videos = []
+    for video_id in ids:
+        post = store.find_post("TIKTOK", str(video_id))
+        if post is None or post.account != owner:
+            continue
+        names = [n for n in VIDEO_COUNTS if n in wanted and n not in retired]
+        item = {"id": post.id, "title": post.text, "create_time": int(post.created)}
+        item.update(engagement.counts(post.id, post.created, names))
+        videos.append({key: value for key, value in item.items() if key in wanted or key in names})
+    return envelope(data={"videos": videos, "cursor": 0, "has_more": False})
+
+
 urlpatterns = [
     re_path(r"^tiktok-www/v2/auth/authorize/?$", tiktok_authorize),
     re_path(r"^tiktok/v2/oauth/token/?$", tiktok_token),
@@ -394,5 +443,6 @@ urlpatterns = [
     re_path(r"^tiktok/v2/post/publish/video/init/?$", tiktok_video_init),
     re_path(r"^tiktok/v2/post/publish/status/fetch/?$", tiktok_status),
     re_path(r"^tiktok/v2/video/list/?$", tiktok_video_list),
+    re_path(r"^tiktok/v2/video/query/?$", tiktok_video_query),
     re_path(r"^tiktok-upload/video/?$", tiktok_upload),
 ]

@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from connections.platforms.base import Account, Draft, Published
+from connections.platforms.base import Account, Draft, Published, parse_time
 from connections.platforms.figures import (
     CLICKS,
     COMMENTS,
@@ -30,6 +30,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.media import fetch_media
@@ -144,6 +145,8 @@ class XAdapter(HttpAdapter):
     max_comment_length = 280
     # GET /2/tweets takes up to 100 ids (https://docs.x.com/x-api/posts/get-posts-by-ids); its limit
     # per user is 15 requests per 15 minutes on the Basic plan (900 on Pro): 12 keeps below both.
+    # A thread's replies are posts of their own, each with its counts.
+    metrics_parts = True
     metrics_batch = 100
     metrics_budget = (12, 15 * 60)
     metrics_lacks = {
@@ -253,6 +256,37 @@ class XAdapter(HttpAdapter):
         if not isinstance(metrics, dict):
             raise self.malformed(response, "no data.public_metrics")
         return Figures.mapped(metrics, {FOLLOWERS: ("followers_count",)}, label="X")
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /2/users/{id}/tweets?max_results=100&start_time=…&tweet.fields=created_at``
+        (``pagination_token`` for the next page) -> ``{"data": [{"id", "text", "created_at"}],
+        "meta": {"next_token"?}}``, newest first; X lists a user's last 3,200 posts at most
+        (https://docs.x.com/x-api/posts/user-posts-timeline-by-user-id)."""
+        params = {
+            "max_results": 100,
+            "start_time": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tweet.fields": "created_at",
+        }
+        if cursor:
+            params["pagination_token"] = cursor
+        response = self.request("GET", f"/2/users/{account.account_id}/tweets", account=account, params=params)
+        body = self.json(response)
+        tweets = body.get("data", [])
+        if not isinstance(tweets, list):
+            raise self.malformed(response, "data is not a list")
+        listed = [
+            ListedPost(
+                str(tweet["id"]), created, str(tweet.get("text") or "")[:300], f"https://x.com/i/status/{tweet['id']}"
+            )
+            for tweet in tweets
+            if isinstance(tweet, dict) and tweet.get("id") and (created := parse_time(tweet.get("created_at")))
+        ]
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+        return listed, (str(meta["next_token"]) if meta.get("next_token") else None)
 
     def raise_for_response(self, response: requests.Response) -> None:
         if response.ok:

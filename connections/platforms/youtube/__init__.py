@@ -10,6 +10,10 @@ from connections.platforms.google import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET,
 # raised quota says so here.
 YOUTUBE_DAILY_QUOTA_UNITS = Setting("YOUTUBE_DAILY_QUOTA_UNITS", 100)
 YOUTUBE_UPLOAD_COST_UNITS = Setting("YOUTUBE_UPLOAD_COST_UNITS", 1)
+# What the analytics (videos.list and channels.list, 1 unit a call) may spend of the project's
+# units in a Pacific day at most; publishing's own share is kept free of them whatever this says
+# (publishing.services.caps.analytics_quota_units).
+YOUTUBE_ANALYTICS_DAILY_UNITS = Setting("YOUTUBE_ANALYTICS_DAILY_UNITS", 5000)
 # Bytes per upload request: a multiple of 256 KiB (the resumable protocol's rule); the last chunk
 # is what is left.
 YOUTUBE_UPLOAD_CHUNK_BYTES = Setting("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
@@ -32,12 +36,18 @@ DECLARATION = Declaration(
         GOOGLE_TOKEN_URL,
         YOUTUBE_DAILY_QUOTA_UNITS,
         YOUTUBE_UPLOAD_COST_UNITS,
+        YOUTUBE_ANALYTICS_DAILY_UNITS,
         YOUTUBE_UPLOAD_CHUNK_BYTES,
         YOUTUBE_PROCESSING_POLL_SECONDS,
     ),
     # No per-channel cap is documented; the project's daily quota is the limit, counted across
     # the installation (publishing.services.caps).
-    quota=ProjectQuota(units=YOUTUBE_DAILY_QUOTA_UNITS, cost=YOUTUBE_UPLOAD_COST_UNITS, zone="America/Los_Angeles"),
+    quota=ProjectQuota(
+        units=YOUTUBE_DAILY_QUOTA_UNITS,
+        cost=YOUTUBE_UPLOAD_COST_UNITS,
+        zone="America/Los_Angeles",
+        analytics_units=YOUTUBE_ANALYTICS_DAILY_UNITS,
+    ),
     media=(VIDEO,),
     # A video is PUBLISHED once YouTube has processed it (uploadStatus "processed"): one it
     # rejects or fails to process is FAILED with the reason, never shown as published.

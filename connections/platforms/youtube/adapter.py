@@ -48,6 +48,19 @@ from connections.platforms.base import (
     parse_time,
 )
 from connections.platforms.config import value_of
+from connections.platforms.figures import (
+    CLICKS,
+    COMMENTS,
+    FOLLOWERS,
+    LIKES,
+    REACH,
+    SAVES,
+    SHARES,
+    VIDEO_VIEWS,
+    VIEWS,
+    Figures,
+    ListedPost,
+)
 from connections.platforms.google.errors import GoogleErrorMixin
 from connections.platforms.http import HttpAdapter
 from connections.platforms.media import Video, fetch_video
@@ -59,6 +72,14 @@ from connections.platforms.youtube import (
 from planrrr.crypto import decrypt, encrypt
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
+# videos#statistics (https://developers.google.com/youtube/v3/docs/videos#statistics), counts as
+# strings; dislikeCount is private since December 2021 and favoriteCount is always 0 (deprecated):
+# neither is read. Every post is a video: its views are its video views.
+VIDEO_METRICS = {VIEWS: ("viewCount",), VIDEO_VIEWS: ("viewCount",), LIKES: ("likeCount",), COMMENTS: ("commentCount",)}
+VIDEO_RAW = ("viewCount", "likeCount", "commentCount")
+# channels#statistics: subscriberCount is rounded to three significant figures, and absent when
+# hiddenSubscriberCount is true.
+CHANNEL_COUNTS = ("subscriberCount", "viewCount", "videoCount")
 # Keys of draft.state.
 SESSION, VIDEO_ID, MISSING = "uploadSession", "videoId", "videoMissing"
 # "upload ... in chunks whose size is a multiple of 256 KB" (the resumable protocol's step 3).
@@ -138,8 +159,66 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
     def option_choices(self, name: str, *, details: dict) -> list[tuple[str, str]]:
         return [(level, level.capitalize()) for level in PRIVACY] if name == "privacyStatus" else []
 
+    # videos.list takes up to 50 ids (``maxResults`` "Acceptable values are 0 to 50", and an id
+    # list that long); each call costs 1 unit of the project's daily quota, which every channel of
+    # the installation shares: the analytics spend only what publishing leaves them of it
+    # (analytics.services.quota), beside this per-channel budget.
+    metrics_batch = 50
+    metrics_budget = (60, 3600)
+    metrics_quota_cost = 1
+    metrics_lacks = {
+        REACH: "YouTube's Data API gives no reach; unique viewers are in the YouTube Analytics API, which needs "
+        "the yt-analytics.readonly permission planrrr does not ask for.",
+        SHARES: "YouTube's Data API gives no shares (only the YouTube Analytics API, another permission, does).",
+        SAVES: "YouTube gives no saves (favoriteCount is deprecated and always 0).",
+        CLICKS: "YouTube's Data API gives no clicks.",
+    }
+
     def text_length(self, text: str) -> int:
         return len(text.encode("utf-8"))
+
+    # --- engagement figures (docs/analytics.md) ----------------------------------------------------
+
+    def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
+        """``GET /youtube/v3/videos?part=statistics&id=a,b,…`` (at most 50) -> ``{"items": [{"id",
+        "statistics": {"viewCount": "…", "likeCount", "favoriteCount", "commentCount"}}]}``; a
+        deleted video is left out of ``items``. Watch time is not here: it is the YouTube
+        Analytics API's (yt-analytics.readonly), recorded unavailable in ``raw`` terms below."""
+        response = self.request(
+            "GET", "/youtube/v3/videos", account=account, params={"part": "statistics", "id": ",".join(external_ids)}
+        )
+        items = self.json(response).get("items")
+        if not isinstance(items, list):
+            raise self.malformed(response, "no items in videos.list")
+        found = {}
+        for item in items:
+            if isinstance(item, dict) and item.get("id") in external_ids and isinstance(item.get("statistics"), dict):
+                figures = Figures.mapped(
+                    item["statistics"], VIDEO_METRICS, expected=VIDEO_RAW, lacks=self.metrics_lacks, label="YouTube"
+                )
+                figures.unavailable["estimatedMinutesWatched"] = (
+                    "Watch time is only in the YouTube Analytics API (permission yt-analytics.readonly), which "
+                    "planrrr does not read."
+                )
+                found[str(item["id"])] = figures
+        return found
+
+    def account_metrics(self, account: Account) -> Figures:
+        """``GET /youtube/v3/channels?part=statistics&id=<channel>`` -> ``{"items": [{"statistics":
+        {"viewCount", "subscriberCount", "hiddenSubscriberCount", "videoCount"}}]}``."""
+        response = self.request(
+            "GET", "/youtube/v3/channels", account=account, params={"part": "statistics", "id": account.account_id}
+        )
+        items = self.json(response).get("items")
+        channel = items[0] if isinstance(items, list) and items and isinstance(items[0], dict) else None
+        if channel is None or not isinstance(channel.get("statistics"), dict):
+            raise self.malformed(response, "no channel statistics in channels.list")
+        statistics = channel["statistics"]
+        raw = {name: statistics[name] for name in CHANNEL_COUNTS if name in statistics}
+        figures = Figures.mapped(raw, {FOLLOWERS: ("subscriberCount",)}, label="YouTube")
+        if statistics.get("hiddenSubscriberCount") is True:
+            figures.unavailable[FOLLOWERS] = "The channel hides its subscriber count on YouTube."
+        return figures
 
     def validate(self, *, text: str, media_urls: list[str], base_url: str = "") -> list[str]:
         problems = []
@@ -442,6 +521,37 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
             return self.verdict(draft, video_id, resource).external_id
         except NotReady:
             return None
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /youtube/v3/playlistItems?part=snippet&playlistId=UU…&maxResults=50`` (``pageToken``)
+        -> ``{"items": [{"snippet": {"publishedAt", "title", "resourceId": {"videoId"}}}],
+        "nextPageToken"?}``, newest first: the channel's uploads playlist, whose id is the channel's
+        with "UU" for "UC" (what channels.list's relatedPlaylists.uploads answers; one unit a page)."""
+        params = {"part": "snippet", "playlistId": "UU" + account.account_id[2:], "maxResults": 50}
+        if cursor:
+            params["pageToken"] = cursor
+        response = self.request("GET", "/youtube/v3/playlistItems", account=account, params=params)
+        body = self.json(response)
+        page = body.get("items")
+        if not isinstance(page, list):
+            raise self.malformed(response, "no items in playlistItems.list")
+        listed, past = [], False
+        for item in page:
+            snippet = item.get("snippet") if isinstance(item, dict) else None
+            video_id = (snippet.get("resourceId") or {}).get("videoId") if isinstance(snippet, dict) else None
+            added = parse_time(snippet.get("publishedAt")) if isinstance(snippet, dict) else None
+            if not video_id or added is None:
+                continue
+            if added < since:
+                past = True
+                continue
+            url = f"https://www.youtube.com/watch?v={video_id}"
+            listed.append(ListedPost(str(video_id), added, str(snippet.get("title") or "")[:300], url))
+        return listed, (str(body["nextPageToken"]) if body.get("nextPageToken") and not past else None)
 
     def find_upload(self, account: Account, draft: Draft, since: datetime) -> str | None:
         """The channel's upload with the title and description planrrr chose, added since

@@ -16,7 +16,9 @@
 * ``GET youtube/v3/videos?part=status,processingDetails&id=`` -> the videos' status: "uploaded"
   for ``youtube_polls_before_processed`` reads (0: decided when the upload is answered), then
   "processed" (or ``youtube_fate``'s).
-* ``GET youtube/v3/channels?part=snippet,contentDetails&mine=true|id=`` and
+* ``GET youtube/v3/videos?part=statistics&id=a,b`` (at most 50): each video's counts (strings),
+  growing with its age (mockapis.engagement); a count retired by ``_control/analytics`` is left out.
+* ``GET youtube/v3/channels?part=snippet,contentDetails,statistics&mine=true|id=`` and
   ``GET youtube/v3/playlistItems?part=snippet&playlistId=UU...`` (newest first, ``maxResults``,
   ``pageToken``).
 
@@ -39,6 +41,7 @@ from django.views.decorators.csrf import csrf_exempt
 from connections.platforms.google.standin import GoogleDialect, google_error
 from connections.platforms.google.standin_auth import PEOPLE, person_of
 from connections.platforms.youtube import DECLARATION
+from mockapis import engagement
 from mockapis.gate import Call, drop_connection, endpoint
 from mockapis.media import sniff_video
 from mockapis.records import CREATE, MEDIA, READ, iso
@@ -328,15 +331,37 @@ def _video_owner(call: Call, kwargs: dict) -> str:
 @endpoint(YOUTUBE, {"GET": READ}, account=_video_owner)
 def videos_list(call: Call, **_: Any) -> HttpResponse:
     ids = [i for i in str(call.query.get("id") or "").split(",") if i]
+    if len(ids) > 50:
+        return google_error(400, "The request specifies more than 50 video ids.", "badRequest")
     parts = _parts(call)
     items = []
     for video_id in ids:
         video = store.get("youtube_videos", video_id)
+        post = store.find_post("YOUTUBE", video_id)
+        if video is None and post is not None and post.account == call.account and parts <= {"statistics", "id"}:
+            # A video made before (``_control/posts``): its statistics only.
+            items.append({"kind": "youtube#video", "etag": store.token(27), "id": video_id, **_statistics(post)})
+            continue
         if video is None or video["channel"] != call.account:
             continue
-        _status(video, read=True)
-        items.append(_resource(video, parts))
+        if parts - {"statistics"}:
+            _status(video, read=True)
+        item = _resource(video, parts)
+        if "statistics" in parts and post is not None:
+            item.update(_statistics(post))
+        items.append(item)
     return JsonResponse({"kind": "youtube#videoListResponse", "items": items, "pageInfo": {"totalResults": len(items)}})
+
+
+def _statistics(post) -> dict:
+    """videos#statistics, counts as strings as YouTube sends them, growing with the video's age;
+    a count retired by ``_control/analytics`` is left out."""
+    retired = store.retired_metrics("YOUTUBE")
+    names = [n for n in ("viewCount", "likeCount", "commentCount") if n not in retired]
+    counts = {name: str(value) for name, value in engagement.counts(post.id, post.created, names).items()}
+    if "favoriteCount" not in retired:
+        counts["favoriteCount"] = "0"
+    return {"statistics": counts}
 
 
 @endpoint(YOUTUBE, {"GET": READ}, account=_video_owner)
@@ -357,6 +382,18 @@ def channels_list(call: Call, **_: Any) -> HttpResponse:
             }
         if "contentDetails" in parts:
             item["contentDetails"] = {"relatedPlaylists": {"likes": "", "uploads": uploads_playlist(channel["id"])}}
+        if "statistics" in parts:
+            item["statistics"] = {
+                "viewCount": str(
+                    sum(
+                        engagement.count(p.id, p.created, "viewCount")
+                        for p in store.find_posts("YOUTUBE", channel["id"])
+                    )
+                ),
+                "subscriberCount": str(engagement.followers(channel["id"])),
+                "hiddenSubscriberCount": False,
+                "videoCount": str(len(store.find_posts("YOUTUBE", channel["id"]))),
+            }
         items.append(item)
     return JsonResponse({"kind": "youtube#channelListResponse", "items": items})
 
@@ -372,11 +409,15 @@ def playlist_items(call: Call, **_: Any) -> HttpResponse:
             "playlistNotFound",
             domain="youtube.playlistItem",
         )
-    videos = sorted(
-        (v for v in store.objects["youtube_videos"].values() if v["channel"] == channel),
-        key=lambda v: v["created"],
-        reverse=True,
-    )
+    uploaded = [v for v in store.objects["youtube_videos"].values() if v["channel"] == channel]
+    known = {v["id"] for v in uploaded}
+    # Videos made before (``_control/posts``), uploaded outside planrrr.
+    made = [
+        {"id": p.id, "created": p.created, "title": p.extra.get("title") or p.text[:100], "description": p.text}
+        for p in store.find_posts("YOUTUBE", channel)
+        if p.id not in known
+    ]
+    videos = sorted([*uploaded, *made], key=lambda v: v["created"], reverse=True)
     size = min(50, int(call.query.get("maxResults") or 5))
     start = int(call.query.get("pageToken") or 0)
     page = videos[start : start + size]

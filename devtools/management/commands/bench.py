@@ -142,7 +142,7 @@ class Command(BaseCommand):
         from devtools.bench import analytics
 
         if options.tracked < len(analytics.NETWORKS) or options.storage_rows < 1000:
-            raise CommandError("--tracked must be at least 7 and --storage-rows at least 1000")
+            raise CommandError(f"--tracked must be at least {len(analytics.NETWORKS)} and --storage-rows at least 1000")
         # The steady schedule's rate: the burst that would measure one is not run here.
         options.rate = options.rate or 2.0
         bench = analytics.AnalyticsBench(options, Progress(), lambda line: self.stderr.write(line))

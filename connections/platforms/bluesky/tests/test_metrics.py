@@ -63,3 +63,26 @@ class BlueskyMetricsTests(AdapterTestCase):
         from urllib.parse import parse_qs, urlsplit
 
         return parse_qs(urlsplit(call.request.url).query)[name]
+
+    def test_the_backfill_lists_the_accounts_own_posts_not_its_reposts(self):
+        from datetime import timedelta
+
+        from connections.tests.contract import NOW
+
+        def item(uri: str, days: float, **extra) -> dict:
+            created = (NOW - timedelta(days=days)).isoformat()
+            return {"post": {"uri": uri, "record": {"text": "hi", "createdAt": created}}, **extra}
+
+        own = f"at://{DID}/app.bsky.feed.post/3kaaaaaaaaaaa"
+        feed = [
+            item(own, 1),
+            item("at://did:plc:other/app.bsky.feed.post/3kb", 2, reason={"$type": "app.bsky.feed.defs#reasonRepost"}),
+            item(f"at://{DID}/app.bsky.feed.post/3kcccccccccc", 120),
+        ]
+        url = pinned(f"{BLUESKY}/xrpc/app.bsky.feed.getAuthorFeed")
+        self.http.add(responses.GET, url, json={"feed": feed, "cursor": "c2"})
+
+        listed, cursor = self.adapter.recent_posts(ACCOUNT, since=NOW - timedelta(days=90), cursor=None)
+
+        self.assertEqual([p.external_id for p in listed], [own])
+        self.assertIsNone(cursor, "past 90 days: no next page")

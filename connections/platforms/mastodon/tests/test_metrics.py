@@ -50,3 +50,25 @@ class MastodonMetricsTests(AdapterTestCase):
             json={"id": "109", "followers_count": 77, "following_count": 1, "statuses_count": 5},
         )
         self.assertEqual(self.adapter.account_metrics(ACCOUNT).values, {"followers": 77})
+
+    def test_the_backfill_lists_the_accounts_statuses_until_the_first_older_than_since(self):
+        from datetime import timedelta
+
+        from connections.tests.contract import NOW
+
+        def status(i: str, hours: float, **extra) -> dict:
+            created = (NOW - timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+            return {"id": i, "created_at": created, "content": f"<p>Post {i}</p>", "url": f"https://m/{i}", **extra}
+
+        page = [status(str(40 - n), n) for n in range(40)]
+        page[1]["reblog"] = {"id": "other"}
+        url = pinned(f"{MASTODON}/api/v1/accounts/109/statuses")
+        self.http.add(responses.GET, url, json=page)
+        self.http.add(responses.GET, url, json=[status("0", 50), status("-1", 24 * 100)])
+
+        listed, cursor = self.adapter.recent_posts(ACCOUNT, since=NOW - timedelta(days=90), cursor=None)
+        self.assertEqual((len(listed), cursor), (39, "1"), "a boost is not the account's post")
+        self.assertEqual((listed[0].text, listed[0].url), ("Post 40", "https://m/40"))
+        listed, cursor = self.adapter.recent_posts(ACCOUNT, since=NOW - timedelta(days=90), cursor="1")
+        self.assertEqual(self.query(self.http.calls[1])["max_id"], "1")
+        self.assertEqual(([p.external_id for p in listed], cursor), (["0"], None), "older than 90 days: the end")

@@ -68,7 +68,7 @@ class TikTokTests(PublishingLiveTestCase):
         self.assertGreater(self.tiktok.refresh_expires_at, timezone.now() + timedelta(days=364))
         (authorize,) = self.mock.requests("TIKTOK", path="auth/authorize")
         self.assertEqual(authorize["query"]["client_key"], "planrrr-e2e")
-        self.assertEqual(authorize["query"]["scope"], "user.info.basic,video.publish,video.list")
+        self.assertEqual(authorize["query"]["scope"], "user.info.basic,video.publish,video.list,user.info.stats")
 
         before = (self.tiktok.access_token, self.tiktok.refresh_token)
         read_at = self.tiktok.details["creatorInfoAt"]
