@@ -36,6 +36,8 @@ from devtools.embedded import with_redis_db
 
 def _init_worker(counter, *args, **kwargs):
     runner._init_worker(counter, *args, **kwargs)
+    if _adopted:  # the parent's: a forked child is no subreaper until it asks
+        adopt_orphans()
     url = with_redis_db(settings.REDIS_URL, settings.TEST_REDIS_DB - runner._worker_id)
     settings.REDIS_URL = url
     settings.CACHES["default"]["LOCATION"] = url
@@ -53,10 +55,52 @@ def _init_worker(counter, *args, **kwargs):
 
 def cpu_seconds() -> float:
     """The CPU this process has spent (all its threads), and its children that have ended and
-    been waited for (with theirs: a worker's work-horses)."""
+    been waited for (with theirs: a worker's work-horses; with ``adopt_orphans``, the browser a
+    driver started too)."""
+    _reap_orphans()
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+_adopted = False
+
+
+def adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (Linux's child subreaper), so
+    that the CPU of a process whose parent ended without waiting for it (Chromium, whose driver
+    quits first; a killed worker's work-horse) is counted as its children's. For the timing
+    reports only: a run without them leaves orphans to init, as a user's shell would."""
+    global _adopted
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    try:
+        _adopted = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1) == 0
+    except (OSError, AttributeError):
+        _adopted = False  # not Linux: orphans' CPU goes uncounted
+
+
+def _reap_orphans() -> None:
+    """Wait for the children that have ended and that no one waited for: adopted orphans, and a
+    process a test started and left. Called between tests (and classes), when every process a
+    test started and stopped has been waited for by whoever started it."""
+    if not _adopted:
+        return
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # /proc/<pid>/stat: state and parent pid follow the command's parenthesis.
+            state, parent = (entry / "stat").read_text().rpartition(")")[2].split()[:2]
+        except OSError:
+            continue
+        if state == "Z" and parent == me:
+            try:
+                os.waitpid(int(entry.name), os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def _run_subsuite_timed(args):
@@ -181,6 +225,8 @@ class DiscoverRunner(runner.DiscoverRunner):
         # The workers the tests start are forked from the test process (devtools.processes):
         # about 1 s of CPU saved per worker. TEST_FORK_WORKERS=0 starts each as a new interpreter.
         processes.FORK = os.environ.get("TEST_FORK_WORKERS", "1") != "0"
+        if self.slowest or self.class_times:
+            adopt_orphans()
 
     def get_resultclass(self):
         # --debug-sql and --pdb have result classes of their own, and win.
