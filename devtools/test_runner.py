@@ -30,7 +30,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.test import runner
 
-from devtools import processes
+from devtools import flush, processes
 from devtools.embedded import with_redis_db
 
 
@@ -225,6 +225,11 @@ class DiscoverRunner(runner.DiscoverRunner):
         # The workers the tests start are forked from the test process (devtools.processes):
         # about 1 s of CPU saved per worker. TEST_FORK_WORKERS=0 starts each as a new interpreter.
         processes.FORK = os.environ.get("TEST_FORK_WORKERS", "1") != "0"
+        # A TransactionTestCase's flush by DELETE and COPY, not TRUNCATE and post_migrate: about
+        # 0.25 s of CPU saved per test, 200 times a suite (devtools.flush). TEST_FAST_FLUSH=0
+        # flushes as Django does.
+        if os.environ.get("TEST_FAST_FLUSH", "1") != "0":
+            flush.install()
         if self.slowest or self.class_times:
             adopt_orphans()
 
