@@ -257,7 +257,9 @@ class GeneratedCasesTests(FuzzTestCase):
             print(" ".join(f"{label} {status}: {n}" for (label, status), n in sorted(self.seen.items())))
         self.assertFalse(failures, "\n\n".join(f"{label}:\n{err}" for label, err in failures.items()))
 
-    # Three parts, which the parallel runner can give to different processes.
+    # Three parts, in one class: Django's parallel runner hands out a class at a time (not a
+    # test), and in classes of their own each would read the schema in its process again; the
+    # fuzz, a TestCase, is handed out among the first, so it does not end the run last.
     def test_posts_answer_as_documented(self):
         self.run_operations("posts")
 

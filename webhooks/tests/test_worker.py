@@ -17,9 +17,6 @@ from webhooks.tests.jobs import COMMITTED_KEY
 
 @override_settings(WEBHOOK_ALLOW_PRIVATE_URLS=True)
 class WorkerTestCase(TransactionTestCase):
-    # Flush only these apps' tables between tests (faster); the worker touches no others.
-    available_apps = ["django.contrib.auth", "django.contrib.contenttypes", "planrrr", "webhooks"]
-
     def setUp(self):
         flush_redis()
         self.receiver = Receiver()
