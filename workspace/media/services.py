@@ -65,8 +65,14 @@ def refusals(file: limits.File, channels: list[Connection]) -> dict[str, str]:
     found = {}
     for channel in channels:
         if why := limits.problem(file, channel.platform):
-            found[f"{channel.get_platform_display()} {channel.name or channel.account_id}"] = why
+            found[channel_name(channel)] = why
     return found
+
+
+def channel_name(channel: Connection) -> str:
+    """'Instagram (Bakery on Instagram)', or 'Instagram' where the account bears that name."""
+    label, name = channel.get_platform_display(), channel.name or channel.account_id
+    return label if name.lower() == label.lower() else f"{label} ({name})"
 
 
 def item_refusals(item: MediaItem, channels: list[Connection]) -> dict[str, str]:

@@ -137,8 +137,8 @@ class MediaLibraryTests(MediaStorageMixin, TestCase):
     def test_a_file_some_channels_cannot_take_is_kept_with_a_warning_naming_them(self):
         page = self.upload(SimpleUploadedFile("logo.png", image_bytes("PNG", (300, 300))))
         self.assertContains(page, "Uploaded logo.png, but not for every channel.")
-        self.assertContains(page, "Instagram Bakery on Instagram: Instagram takes JPEG images: convert this PNG.")
-        self.assertNotContains(page, "X Bakery on X:")
+        self.assertContains(page, "Instagram (Bakery on Instagram): Instagram takes JPEG images: convert this PNG.")
+        self.assertNotContains(page, "X (Bakery on X):")
         self.assertTrue(MediaItem.objects.filter(name="logo.png").exists())
 
     def test_a_file_no_channel_can_take_is_refused_with_what_to_change(self):
