@@ -477,26 +477,22 @@ def logging_config(*, testing: bool, log_format: str, log_level: str, rq_log_lev
 LOGGING = logging_config(testing=TESTING, log_format=LOG_FORMAT, log_level=LOG_LEVEL, rq_log_level=RQ_LOG_LEVEL)
 
 # --- The workspace's media library (docs/workspace.md, docs/configuration.md) ---------------
-# Uploaded images and videos: local files under MEDIA_ROOT (a volume in docker-compose), or an
-# S3-compatible bucket through django-storages when MEDIA_S3_BUCKET is set (credentials from
-# MEDIA_S3_ACCESS_KEY_ID / MEDIA_S3_SECRET_ACCESS_KEY, else boto3's own chain: an instance role,
-# AWS_ACCESS_KEY_ID ...). The files are never served as public files: the workspace shows them to
-# the team's members, and the platforms fetch them through signed, expiring URLs.
+# Uploaded images and videos: local files under MEDIA_ROOT (a volume in docker-compose), or a
+# private S3-compatible bucket when MEDIA_S3_BUCKET is set (workspace.media.storage; credentials
+# from MEDIA_S3_ACCESS_KEY_ID / MEDIA_S3_SECRET_ACCESS_KEY, else the environment's AWS_ACCESS_KEY_ID
+# or the instance's role). The files are never public: the workspace shows them to the team's
+# members, and the platforms fetch them through signed, expiring URLs.
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media"))
 MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
 if MEDIA_S3_BUCKET:
     STORAGES["media"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "workspace.media.storage.S3MediaStorage",
         "OPTIONS": {
-            "bucket_name": MEDIA_S3_BUCKET,
-            "location": env("MEDIA_S3_PREFIX", default=""),
-            "endpoint_url": env("MEDIA_S3_ENDPOINT_URL", default="") or None,
-            "region_name": env("MEDIA_S3_REGION", default="") or None,
-            "access_key": env("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
-            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
-            # Private objects, never overwritten (every item has its own folder).
-            "default_acl": None,
-            "file_overwrite": False,
+            "bucket": MEDIA_S3_BUCKET,
+            "endpoint": env("MEDIA_S3_ENDPOINT_URL", default=""),
+            "region": env("MEDIA_S3_REGION", default=""),
+            "access_key": env("MEDIA_S3_ACCESS_KEY_ID", default=""),
+            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY", default=""),
         },
     }
 else:

@@ -7,16 +7,37 @@ import uuid
 
 from django.conf import settings
 from django.core.files.storage import storages
+from django.core.signals import setting_changed
 from django.db import models
+from django.dispatch import receiver
+from django.utils.functional import LazyObject, empty
 
 from planrrr.models import Team
+
+
+class MediaStorage(LazyObject):
+    """``STORAGES["media"]``, looked up when first used rather than when the model is defined (a
+    FileField calls its storage callable once, at import), and again after the setting changes
+    (tests)."""
+
+    def _setup(self):
+        self._wrapped = storages["media"]
+
+
+_media = MediaStorage()
+
+
+@receiver(setting_changed)
+def _storages_changed(*, setting: str, **kwargs) -> None:
+    if setting == "STORAGES":
+        _media._wrapped = empty
 
 
 def media_storage():
     """Where the library's files live: ``STORAGES["media"]`` (local files under MEDIA_ROOT, or an
     S3-compatible bucket: docs/configuration.md). A callable, so that the migrations name it and
     not the storage of the machine that made them."""
-    return storages["media"]
+    return _media
 
 
 def file_path(item: MediaItem, filename: str) -> str:
