@@ -42,6 +42,8 @@ from workspace.media.models import MediaItem
 from workspace.media.processing import NotMedia, inspect
 
 SALT = "workspace.media.url"
+# An item's key in one of its signed URLs (the path's /m/<key>/...).
+KEY_IN_URL = re.compile(r"/m/([0-9a-f]{32})/")
 # The posts whose media a person can still change or that may still go out: a file they use is
 # not deleted under them.
 LIVE = (Post.Status.DRAFT, Post.Status.IN_REVIEW, Post.Status.SCHEDULED, Post.Status.PUBLISHING)
@@ -151,6 +153,33 @@ def media_usage(*, item: MediaItem) -> QuerySet[Post]:
     )
 
 
+def usage_by_item(items: list[MediaItem], *, per_item: int = 10) -> dict[int, list[Post]]:
+    """{item id: the newest posts using it} for a page of items, in one query: the team's posts
+    whose media name any library file (``/m/`` in a URL), matched by key here."""
+    if not items:
+        return {}
+    found: dict[int, list[Post]] = {item.pk: [] for item in items}
+    keys = {item.key.hex: item.pk for item in items}
+    posts = (
+        Post.objects.filter(team_id=items[0].team_id)
+        .annotate(
+            _media=Cast("media_urls", TextField()),
+            _variants=Cast("variants", TextField()),
+            _thread=Cast("thread", TextField()),
+        )
+        .filter(Q(_media__contains="/m/") | Q(_variants__contains="/m/") | Q(_thread__contains="/m/"))
+        .only("pk", "status", "team_id")
+        .order_by("-pk")
+    )
+    for post in posts.iterator(chunk_size=500):
+        text = post._media + post._variants + post._thread
+        for key in KEY_IN_URL.findall(text):
+            used = found.get(keys.get(key, -1))
+            if used is not None and len(used) < per_item and post not in used:
+                used.append(post)
+    return found
+
+
 def media_delete(*, item: MediaItem, role: str, user) -> None:
     """Delete an item and its files. Refused (ValidationError, naming the posts) while a post
     still to be published, or still a draft, uses it; a MEMBER deletes only their own uploads."""
@@ -225,18 +254,16 @@ def signature_valid(key: str, expires: int, signature: str) -> bool:
 
 
 def still_needed(item: MediaItem) -> bool:
-    """Whether a post still to be published uses the item within its time and grace: a URL past
-    its own expiry keeps working for it."""
+    """Whether a post still to be published uses the item: one publishing now (its attempts and
+    retries, however late), or one waiting for its time (or within the grace after it): a URL
+    past its own expiry keeps working for it."""
     grace = timedelta(hours=settings.MEDIA_URL_GRACE_HOURS)
-    posts = media_usage(item=item).filter(status__in=LIVE)
-    return posts.filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__gt=timezone.now() - grace)).exists()
+    waiting = Q(status__in=LIVE) & (Q(scheduled_at__isnull=True) | Q(scheduled_at__gt=timezone.now() - grace))
+    return media_usage(item=item).filter(waiting | Q(status=Post.Status.PUBLISHING)).exists()
 
 
 def expired(expires: int) -> bool:
     return expires < time.time()
-
-
-KEY_IN_URL = re.compile(r"/m/([0-9a-f]{32})/")
 
 
 def items_in(urls: list[str], team: Team) -> list[MediaItem]:

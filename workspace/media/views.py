@@ -50,9 +50,10 @@ def library(request: HttpRequest) -> HttpResponse:
     workspace = request.workspace
     items = list(MediaItem.objects.filter(team=workspace.team).select_related("uploaded_by")[:PAGE])
     channels = services.channels_of(workspace.team)
+    usage = services.usage_by_item(items)
     rows = []
     for item in items:
-        used = list(services.media_usage(item=item)[:10])
+        used = usage[item.pk]
         rows.append(
             {
                 "item": item,

@@ -260,6 +260,41 @@ class MediaLibraryTests(MediaStorageMixin, TestCase):
         publishing.post_cancel(post=post)
         self.assertEqual(self.client.get(path).status_code, 410)
 
+    def test_an_expired_url_works_for_a_post_publishing_days_after_its_time(self):
+        item = self.item()
+        stale = media_url(item, expires=timezone.now() - timedelta(hours=1))
+        post = publishing.post_create(
+            team=self.team,
+            content="Retried late",
+            channels=[self.x.pk],
+            media_urls=[stale],
+            scheduled_at=timezone.now(),
+        )
+        path = stale.removeprefix("http://localhost")
+        # Its time and the grace long past, its publication retried by a person: still served.
+        Post.objects.filter(pk=post.pk).update(
+            status=Post.Status.PUBLISHING, scheduled_at=timezone.now() - timedelta(days=10)
+        )
+        self.assertEqual(self.client.get(path).status_code, 200)
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.FAILED)
+        self.assertEqual(self.client.get(path).status_code, 410)
+
+    def test_the_library_reads_every_items_posts_in_one_query(self):
+        def queries() -> int:
+            from django.db import connection
+            from django.test.utils import CaptureQueriesContext
+
+            with CaptureQueriesContext(connection) as captured:
+                self.assertEqual(self.client.get(self.page).status_code, 200)
+            return len(captured)
+
+        first = self.item("one.jpg")
+        self.scheduled_post(first)
+        one = queries()
+        for name in ("two.jpg", "three.jpg", "four.jpg"):
+            self.scheduled_post(self.item(name))
+        self.assertEqual(queries(), one)
+
     def test_a_deleted_files_url_is_404(self):
         item = self.item()
         path = media_url(item).removeprefix("http://localhost")
