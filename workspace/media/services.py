@@ -16,6 +16,7 @@ items it uses (``media_usage``); the extension is the item's kind as planrrr rea
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -41,6 +42,7 @@ from workspace.media import limits
 from workspace.media.models import MediaItem
 from workspace.media.processing import NotMedia, inspect
 
+logger = logging.getLogger("planrrr.workspace.media")
 SALT = "workspace.media.url"
 # An item's key in one of its signed URLs (the path's /m/<key>/...).
 KEY_IN_URL = re.compile(r"/m/([0-9a-f]{32})/")
@@ -126,10 +128,18 @@ def media_upload(*, team: Team, upload, user=None) -> Uploaded:
             thumbnail_note=found.thumbnail_note,
             uploaded_by=user if getattr(user, "is_authenticated", False) else None,
         )
-        with open(path, "rb") as handle:
-            item.file.save(_safe_name(name, found.extension), handle, save=False)
-        if found.thumbnail:
-            item.thumbnail.save("thumbnail.jpg", ContentFile(found.thumbnail), save=False)
+        try:
+            with open(path, "rb") as handle:
+                item.file.save(_safe_name(name, found.extension), handle, save=False)
+            if found.thumbnail:
+                item.thumbnail.save("thumbnail.jpg", ContentFile(found.thumbnail), save=False)
+        except Exception as err:  # noqa: BLE001 - any store's failure (disk, S3): said in words, never a 500
+            logger.exception("Could not store %s in team %s's media library", name, team.pk)
+            _remove_files(item)
+            raise ValidationError(
+                f"Could not store {name}: the media store did not take it ({err.__class__.__name__}). Try again; "
+                "if it keeps failing, tell whoever runs planrrr."
+            ) from err
         try:
             item.save()
         except Exception:
@@ -205,7 +215,10 @@ def media_delete(*, item: MediaItem, role: str, user) -> None:
 def _remove_files(item: MediaItem) -> None:
     for field in (item.file, item.thumbnail):
         if field:
-            field.storage.delete(field.name)
+            try:
+                field.storage.delete(field.name)
+            except Exception:  # noqa: BLE001 - the row is gone (or never was): a leftover file is logged
+                logger.exception("Could not delete %s from the media store", field.name)
 
 
 # --- Signed URLs ---------------------------------------------------------------------------

@@ -8,17 +8,19 @@ same S3 API (Signature V4) over urllib3, with no such pin.
 
 The bucket stays private: nothing here makes it public, and no storage URL is ever handed out.
 People see the files through the workspace (members only) and the platforms through planrrr's
-signed URLs, which stream from here (workspace.media.views.signed_file)."""
+signed URLs, which stream from here (workspace.media.views.signed_file). A file read is first
+copied to a spooled temporary file (django-minio-storage's default: memory, then disk), so that a
+store's failure is known before the answer starts, and a connection is never held by a slow reader."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import urllib3
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.deconstruct import deconstructible
 from minio import Minio
 from minio.credentials import ChainedProvider, EnvAWSProvider, IamAwsProvider
-from minio_storage.files import ReadOnlyMinioObjectFile
 from minio_storage.storage import MinioStorage
 
 AWS = "https://s3.amazonaws.com"
@@ -29,9 +31,6 @@ class S3MediaStorage(MinioStorage):
     """An S3-compatible bucket, named by plain settings. ``endpoint``: the store's URL
     (https://s3.eu-west-3.amazonaws.com, http://minio:9000); without keys, the credentials come from
     the environment (AWS_ACCESS_KEY_ID ...) or the instance's IAM role, as AWS's SDKs find them."""
-
-    # A video is streamed from the bucket as it is read, not copied to a temporary file first.
-    file_class = ReadOnlyMinioObjectFile
 
     def __init__(
         self,
@@ -54,6 +53,13 @@ class S3MediaStorage(MinioStorage):
                 "Set both MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY, or neither (the environment's "
                 "or the instance's credentials are then used)."
             )
+        # MinIO's own default waits 5 minutes for an answer and retries 5 times: a person's upload
+        # and a platform's fetch wait for this, so a store that does not answer is said in seconds.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5, read=60),
+            retries=urllib3.Retry(total=3, backoff_factor=0.1, status_forcelist=[500, 502, 503, 504]),
+            maxsize=10,
+        )
         client = Minio(
             parts.netloc,
             access_key=access_key or None,
@@ -61,5 +67,6 @@ class S3MediaStorage(MinioStorage):
             secure=parts.scheme == "https",
             region=region or None,
             credentials=None if access_key else ChainedProvider([EnvAWSProvider(), IamAwsProvider()]),
+            http_client=http,
         )
         super().__init__(client, bucket, **kwargs)

@@ -3,6 +3,7 @@ URLs the platforms fetch at /app/m/... (no login: the signature is the permissio
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 
@@ -19,6 +20,7 @@ from workspace.media import services
 from workspace.media.limits import TYPE_NAMES, size_words
 from workspace.media.models import MediaItem
 
+logger = logging.getLogger("planrrr.workspace.media")
 # Files in one upload: a person's batch, not a migration.
 MAX_FILES = 20
 PAGE = 60
@@ -114,11 +116,23 @@ def delete(request: HttpRequest, item_id: int) -> HttpResponse:
     return redirect("workspace:media", team_id=workspace.team.pk)
 
 
-def _stream(field, content_type: str, *, filename: str, max_age: int) -> FileResponse:
+def _stream(field, content_type: str, *, filename: str, max_age: int) -> HttpResponse:
+    """The stored file, streamed; 404 when it is gone, 503 when the store does not answer (the
+    platforms and planrrr's fetcher try a 5xx again later, where a 404 would fail the post)."""
     try:
         handle = field.storage.open(field.name, "rb")
-    except (FileNotFoundError, OSError) as err:
-        raise Http404("The file is gone from the storage.") from err
+        handle.file  # noqa: B018 - a bucket's file is fetched on first use: fail here, before the answer starts
+    except FileNotFoundError as err:
+        raise Http404("The file is gone from the media store.") from err
+    except Exception as err:  # noqa: BLE001 - a store's own errors (S3, disk): transient for whoever fetches
+        if getattr(err, "code", "") == "NoSuchKey":
+            raise Http404("The file is gone from the media store.") from err
+        logger.exception("Could not read %s from the media store", field.name)
+        response = HttpResponse(
+            "The media store did not answer; try again in a minute.", status=503, content_type="text/plain"
+        )
+        response["Retry-After"] = "60"
+        return response
     response = FileResponse(handle, content_type=content_type, filename=filename)
     response["Content-Disposition"] = response["Content-Disposition"].replace("attachment", "inline", 1)
     response["X-Content-Type-Options"] = "nosniff"
@@ -164,5 +178,6 @@ def signed_file(request: HttpRequest, key: str, expires: int, signature: str, na
         )
     remaining = max(0, expires - int(datetime.now(UTC).timestamp()))
     response = _stream(item.file, item.content_type, filename=name, max_age=min(remaining, 3600))
-    response["Content-Length"] = str(item.size)
+    if isinstance(response, FileResponse):
+        response["Content-Length"] = str(item.size)
     return response

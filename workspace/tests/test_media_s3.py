@@ -10,12 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import TestCase, override_settings
 
 from planrrr.models import Membership, Team
-from workspace.media import media_url
+from workspace.media import MediaItem, media_url
 from workspace.media.services import media_delete, media_upload
 from workspace.media.storage import S3MediaStorage
 from workspace.tests.test_media import image_bytes
@@ -131,6 +131,25 @@ class S3StorageTests(TestCase):
 
         media_delete(item=item, role=Membership.Role.OWNER, user=self.owner)
         self.assertEqual(FakeS3.objects, {})
+
+    def test_a_store_that_does_not_answer_is_said_in_words_and_served_as_503(self):
+        item = media_upload(team=self.team, upload=SimpleUploadedFile("bread.jpg", image_bytes()), user=self.owner).item
+        url = media_url(item).removeprefix("http://localhost")
+        down = {
+            "BACKEND": "workspace.media.storage.S3MediaStorage",
+            "OPTIONS": {**settings.STORAGES["media"]["OPTIONS"], "endpoint": "http://127.0.0.1:9"},
+        }
+        with (
+            override_settings(STORAGES={**settings.STORAGES, "media": down}),
+            self.assertLogs("planrrr.workspace.media", "ERROR") as logged,
+            self.assertLogs("django.request", "ERROR"),
+        ):
+            with self.assertRaisesMessage(ValidationError, "Could not store cake.jpg: the media store did not take it"):
+                media_upload(team=self.team, upload=SimpleUploadedFile("cake.jpg", image_bytes()), user=self.owner)
+            served = self.client.get(url)
+            self.assertEqual((served.status_code, served["Retry-After"]), (503, "60"))
+        self.assertEqual(MediaItem.objects.count(), 1)
+        self.assertFalse(any("not-a-real-secret" in line for line in logged.output))
 
     def test_a_half_configured_store_says_what_to_set(self):
         with self.assertRaisesMessage(ImproperlyConfigured, "Set both MEDIA_S3_ACCESS_KEY_ID and"):
