@@ -36,8 +36,8 @@ class Limits:
 
 
 LIMITS: dict[str, Limits] = {
-    # Graph API page photos: JPEG, BMP, PNG, GIF, TIFF, under 4 MB; videos up to 1 GB by file_url.
-    "FACEBOOK": Limits(image_types=(JPEG, PNG, GIF), image_bytes=4 * MB, video_bytes=1024 * MB),
+    # Graph API page photos: JPG, PNG, GIF, TIFF, HEIF or WebP, under 4 MB; videos up to 1 GB by file_url.
+    "FACEBOOK": Limits(image_bytes=4 * MB, video_bytes=1024 * MB),
     # Content publishing: images JPEG only, 8 MB; Reels MP4/MOV, 300 MB, 3 s to 15 min.
     "INSTAGRAM": Limits(image_types=(JPEG,), image_bytes=8 * MB, video_bytes=300 * MB, video_seconds=15 * 60),
     # Threads: images JPEG or PNG, 8 MB; videos MP4/MOV, 1 GB, 5 min.
