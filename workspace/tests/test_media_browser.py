@@ -16,6 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
+from devtools.processes import WorkerProcess
 from devtools.testing import wait_for
 from planrrr.models import Membership
 from publishing import services
@@ -55,6 +56,9 @@ class MediaBrowserTests(MediaStorageMixin, WorkspaceBrowserMixin, PublishingLive
         return [card.text for card in self.browser.find_elements(By.CSS_SELECTOR, ".media-card")]
 
     def test_a_person_uploads_and_a_worker_publishes_the_image_from_its_signed_url(self):
+        # The worker starts while the browser works; it is waited for before the post is made.
+        worker = WorkerProcess(env=self.platform_env()).start()
+        self.workers.append(worker)
         self.log_in_workspace("mia", "writes every day")
         self.open(f"/app/{self.team.pk}/media/")
         self.wait_for_text("Drop images or videos here")
@@ -107,7 +111,7 @@ class MediaBrowserTests(MediaStorageMixin, WorkspaceBrowserMixin, PublishingLive
         item = MediaItem.objects.get(name="croissant.jpg")
         at = timezone.now()
         url = media_url(item, expires=media_url_expiry(at))
-        self.start_worker()
+        worker.wait_ready()
         post = services.post_create(
             team=self.team, content="Fresh croissants", channels=[self.instagram.pk], media_urls=[url], scheduled_at=at
         )
