@@ -153,6 +153,13 @@ class MediaLibraryTests(MediaStorageMixin, TestCase):
         bluesky.refresh_from_db()
         self.assertContains(self.upload(SimpleUploadedFile("oven.mov", MP4_BYTES)), "Bluesky takes images only.")
 
+    def test_two_accounts_of_one_name_that_cannot_take_a_file_refuse_it(self):
+        self.x.delete()
+        self.connect(self.team, "INSTAGRAM", "17841400000000002", "Bakery on Instagram")
+        page = self.upload(SimpleUploadedFile("logo.png", image_bytes("PNG", (300, 300))))
+        self.assertContains(page, "None of this team&#x27;s channels can take logo.png.")
+        self.assertFalse(MediaItem.objects.exists())
+
     def test_a_team_without_channels_keeps_what_any_network_takes(self):
         item = self.item("croissant.jpg", team=self.tokyo)
         self.assertEqual(item.team, self.tokyo)
