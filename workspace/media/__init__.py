@@ -7,8 +7,8 @@
 * ``media_url(item, *, expires=None, request=None)``: its signed, expiring URL, for a post's
   ``media_urls``; ``media_url_expiry(scheduled_at)``: the expiry to give a post at that time.
 * ``items_in(urls, team)``: the items a post's media URLs name (to show them picked).
-* the template ``workspace/media/_picker.html``: checkboxes named ``media`` (the items' keys),
-  with thumbnails; ``picked(team, keys)`` turns the submitted keys back into the team's items.
+* the template ``workspace/media/_picker.html``: checkboxes named ``media`` (the items' ids),
+  with thumbnails; ``picked(team, ids)`` turns the submitted ids back into the team's items.
 
 Imported lazily: this package's models load with the app, its services after.
 """

@@ -293,9 +293,9 @@ def picker_items(team: Team, *, limit: int = 60) -> list[MediaItem]:
     return list(MediaItem.objects.filter(team=team)[:limit])
 
 
-def picked(team: Team, keys: list[str]) -> list[MediaItem]:
-    """The team's items for the keys a picker submitted (``media``), in the order given; a key of
+def picked(team: Team, ids: list) -> list[MediaItem]:
+    """The team's items for the ids a picker submitted (``media``), in the order given; an id of
     another team's item, or of no item, is left out."""
-    wanted = [key for key in keys if isinstance(key, str) and re.fullmatch(r"[0-9a-f]{32}", key)]
-    found = {item.key.hex: item for item in MediaItem.objects.filter(team=team, key__in=wanted)}
-    return [found[key] for key in dict.fromkeys(wanted) if key in found]
+    wanted = [int(value) for value in ids if str(value).isdigit()]
+    found = MediaItem.objects.filter(team=team, pk__in=wanted).in_bulk()
+    return [found[pk] for pk in dict.fromkeys(wanted) if pk in found]

@@ -337,16 +337,33 @@ class MediaLibraryTests(MediaStorageMixin, TestCase):
         request = RequestFactory().get("/")
         request.workspace = Workspace(team=self.team, role="MEMBER", user=self.mia, zone=self.team.zone)
         html = render_to_string(
-            "workspace/media/_picker.html",
-            {"media_items": [mine], "picked_keys": [mine.key.hex]},
-            request=request,
+            "workspace/media/_picker.html", {"items": [mine], "picked_ids": [mine.pk]}, request=request
         )
-        self.assertIn(f'name="media" value="{mine.key.hex}" id="media-pick-{mine.pk}" checked', html)
+        self.assertIn(f'name="media" value="{mine.pk}" id="media-pick-{mine.pk}" checked', html)
         self.assertIn(f'<label for="media-pick-{mine.pk}">', html)
-        self.assertEqual(picked(self.team, [theirs.key.hex, mine.key.hex, "nonsense", mine.key.hex]), [mine])
+        self.assertEqual(picked(self.team, [str(theirs.pk), str(mine.pk), "nonsense", mine.pk]), [mine])
         urls = ["https://elsewhere.example/a.jpg", media_url(mine)]
         self.assertEqual(items_in(urls, self.team), [mine])
         self.assertEqual(items_in(urls, self.tokyo), [])
+
+    @override_settings(MEDIA_BASE_URL="")
+    def test_a_file_ticked_in_the_composer_becomes_its_signed_link_in_the_post(self):
+        item, theirs = self.item(), self.item("tea.jpg", team=self.tokyo)
+        compose = f"/app/{self.team.pk}/compose/"
+        page = self.client.get(compose)
+        self.assertContains(page, f'name="media" value="{item.pk}"')
+        self.assertNotContains(page, f'value="{theirs.pk}" id="media-pick')
+        self.client.post(
+            compose,
+            {"content": "Fresh croissants", "channels": [self.x.pk], "media_urls": "", "media": [item.pk, theirs.pk],
+             "action": "draft"},
+            HTTP_HOST="bakery.localhost:8000",
+        )  # fmt: skip
+        post = Post.objects.get(content="Fresh croissants")
+        (url,) = post.media_urls
+        self.assertTrue(url.startswith("http://bakery.localhost:8000/app/m/"), url)  # the request's address
+        self.assertEqual(items_in(post.media_urls, self.team), [item])
+        self.assertIn(f"#{post.pk}", self.client.get(self.page).content.decode())
 
 
 def _size(n: int) -> str:
