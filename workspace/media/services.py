@@ -40,7 +40,6 @@ from planrrr.models import Team
 from publishing.models import Post
 from workspace.media import limits
 from workspace.media.models import MediaItem
-from workspace.media.processing import NotMedia, inspect
 
 logger = logging.getLogger("planrrr.workspace.media")
 SALT = "workspace.media.url"
@@ -92,6 +91,9 @@ def media_upload(*, team: Team, upload, user=None) -> Uploaded:
     """Keep an uploaded file (a Django UploadedFile) in the team's library. Refused
     (ValidationError) when it is no image or video a network takes, or when none of the team's
     channels can take it; kept when some can, with the others named (``Uploaded.refused_by``)."""
+    # Pillow is imported by the first upload, not with the URLconf every process loads.
+    from workspace.media.processing import NotMedia, inspect
+
     name = os.path.basename(upload.name or "file")
     with tempfile.NamedTemporaryFile(prefix="planrrr-upload-") as copy:
         if hasattr(upload, "temporary_file_path"):
