@@ -30,7 +30,7 @@ COPY . .
 RUN DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
         python manage.py collectstatic --noinput --verbosity 0 \
     && echo "$VERSION" > VERSION \
-    && mkdir -p /app/.local && chown planrrr:planrrr /app/.local
+    && mkdir -p /app/.local/media && chown -R planrrr:planrrr /app/.local
 USER planrrr
 EXPOSE 8000
 # 200 when this process answers and reaches PostgreSQL and Redis, 503 naming the one it cannot

@@ -475,3 +475,40 @@ def logging_config(*, testing: bool, log_format: str, log_level: str, rq_log_lev
 
 
 LOGGING = logging_config(testing=TESTING, log_format=LOG_FORMAT, log_level=LOG_LEVEL, rq_log_level=RQ_LOG_LEVEL)
+
+# --- The workspace's media library (docs/workspace.md, docs/configuration.md) ---------------
+# Uploaded images and videos: local files under MEDIA_ROOT (a volume in docker-compose), or a
+# private S3-compatible bucket when MEDIA_S3_BUCKET is set (workspace.media.storage; credentials
+# from MEDIA_S3_ACCESS_KEY_ID / MEDIA_S3_SECRET_ACCESS_KEY, else the environment's AWS_ACCESS_KEY_ID
+# or the instance's role). The files are never public: the workspace shows them to the team's
+# members, and the platforms fetch them through signed, expiring URLs.
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / ".local" / "media"))
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["media"] = {
+        "BACKEND": "workspace.media.storage.S3MediaStorage",
+        "OPTIONS": {
+            "bucket": MEDIA_S3_BUCKET,
+            "endpoint": env("MEDIA_S3_ENDPOINT_URL", default=""),
+            "region": env("MEDIA_S3_REGION", default=""),
+            "access_key": env("MEDIA_S3_ACCESS_KEY_ID", default=""),
+            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY", default=""),
+        },
+    }
+else:
+    STORAGES["media"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "base_url": None},
+    }
+# The public address the platforms fetch the library's files from (https://planrrr.example.com);
+# unset: OAUTH_REDIRECT_BASE_URL, else the address the person's browser used.
+MEDIA_BASE_URL = env("MEDIA_BASE_URL", default="")
+# How long after its post's time a library file's URL still works: the media are staged
+# MEDIA_STAGING_LEAD_SECONDS ahead, and a publication waits and retries for up to
+# PUBLISH_WAIT_LIMIT_HOURS before it gives up. Past it the URL answers 410 Gone, unless a post
+# still to be published uses the file (moved to a later time, say).
+MEDIA_URL_GRACE_HOURS = env.int("MEDIA_URL_GRACE_HOURS", default=PUBLISH_WAIT_LIMIT_HOURS + 24)
+# ffmpeg and ffprobe make a video's thumbnail (its first frame) and read its size and duration;
+# where they are not installed a video is kept with a placeholder that says so.
+FFMPEG_PATH = env("FFMPEG_PATH", default="ffmpeg")
+FFPROBE_PATH = env("FFPROBE_PATH", default="ffprobe")

@@ -36,3 +36,8 @@ class Preference(models.Model):
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             return None
+
+
+# The media library's model lives with the rest of the library (workspace/media/); imported here so
+# that Django and the migrations find it.
+from workspace.media.models import MediaItem  # noqa: E402, F401

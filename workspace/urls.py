@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from workspace import views
 from workspace.composer import views as composer
+from workspace.media import views as media
 
 app_name = "workspace"
 
@@ -16,6 +17,11 @@ team_patterns = [
     path("compose/check/", composer.compose_check, name="compose_check"),
     path("posts/<int:post_id>/edit/", composer.post_edit, name="post_edit"),
     path("posts/<int:post_id>/edit/check/", composer.post_edit_check, name="post_edit_check"),
+    path("media/", media.library, name="media"),
+    path("media/upload/", media.upload, name="media_upload"),
+    path("media/<int:item_id>/delete/", media.delete, name="media_delete"),
+    path("media/<int:item_id>/thumbnail/", media.thumbnail, name="media_thumbnail"),
+    path("media/<int:item_id>/file/", media.original, name="media_original"),
 ]
 
 urlpatterns = [
@@ -27,4 +33,6 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(next_page="workspace:login"), name="logout"),
     path("<int:team_id>/", include(team_patterns)),
+    # A library file for the platforms: signed and expiring, no login (workspace.media.services).
+    path("m/<str:key>/<int:expires>/<str:signature>/<str:name>", media.signed_file, name="media_file"),
 ]

@@ -32,5 +32,7 @@ def with_library(request: HttpRequest, media_text: str) -> str:
     ids = [value for value in request.POST.getlist("media") if value.isdigit()]
     if library is None or not ids:
         return media_text
-    picked = library.MediaItem.objects.filter(team=request.workspace.team, pk__in=ids)
-    return "\n".join([media_text.rstrip(), *(library.media_url(item) for item in picked)]).strip()
+    picked = library.picked(request.workspace.team, ids)
+    # The request gives the link its address where MEDIA_BASE_URL is not set (development).
+    links = [library.media_url(item, request=request) for item in picked]
+    return "\n".join([media_text.rstrip(), *links]).strip()
