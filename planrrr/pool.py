@@ -3,12 +3,12 @@ what every worker needs, then forks the workers from it.
 
 Each worker is a full RQ worker process (the settings' ``RQ["WORKER_CLASS"]``: by default
 planrrr.threaded.ThreadedWorker, RQ_WORKER_THREADS jobs at once, each in a thread that is an RQ
-worker of its own); a job waiting on a platform holds only its thread. Forked from a parent that has imported Django, the jobs' modules and the adapters,
-built the models' relation trees and frozen it all out of the garbage collector's reach
-(``planrrr.preload``), the workers share those pages with it and with each other instead of
-each loading its own copy: what a worker adds is the memory it writes to. Database connections
-are closed before every fork (a socket shared by two processes is corrupted by both); each
-worker opens its own and keeps it.
+worker of its own); a job waiting on a platform holds only its thread. Forked from a parent that
+has imported Django, the jobs' modules and the adapters, built the models' relation trees and
+frozen it all out of the garbage collector's reach (``planrrr.preload``), the workers share
+those pages with it and with each other instead of each loading its own copy: what a worker adds
+is the memory it writes to. Database connections are closed before every fork (a socket shared
+by two processes is corrupted by both); each worker opens its own (a ThreadedWorker: a pool).
 
 Every worker runs ``with_scheduler`` (RQ's ``run_worker``): RQ's scheduler lock lets one of them
 run the scheduler process, and another take over when it dies. The periodic dispatch and sweeps
