@@ -147,6 +147,7 @@ class Bench:
                 self.results.update(minimal_measure(team=team, total=total, token=token, timeout=timeout, **measure))
                 if self.o.webhooks:
                     self.make_endpoint(team)
+                self.faults_configure()
                 self.publish_phase(team, worker_fleet)
                 if self.o.webhooks:
                     self.webhooks_measure()
@@ -185,17 +186,19 @@ class Bench:
         base = mock.base_url
         self.mock = MockApis(base)
         self.mock.reset()
+        # The baselines run without the faults (a minimal job has no retry: a 429 or a 500 would
+        # fail it); the faults are turned on for the pipeline's phases (faults_configure).
+        self.mock.configure(latency_ms=self.o.latency_ms, latency_p99_ms=self.o.latency_p99_ms, seed=self.o.seed)
+        return mock, base
+
+    def faults_configure(self) -> None:
         config: dict[str, Any] = {
-            "latency_ms": self.o.latency_ms,
-            "latency_p99_ms": self.o.latency_p99_ms,
             "random_failures": self.o.failure_rate,
             "rate_limit_enabled": self.o.rate_limit is not None,
-            "seed": self.o.seed,
         }
         if self.o.rate_limit:
             config["rate_limit"] = {"limit": self.o.rate_limit[0], "window_seconds": self.o.rate_limit[1]}
         self.mock.configure(**config)
-        return mock, base
 
     def worker_env(self, base: str) -> dict[str, Any]:
         window = self.o.rate_limit[1] if self.o.rate_limit else 1
