@@ -15,8 +15,10 @@ process's main thread is the main thread's:
   other; a second signal (cold stop) ends the process at once, its jobs left to their leases and
   the sweep, as a ``kill -9`` would;
 * **job timeouts**: SIGALRM reaches the main thread only, so each thread's job is timed by RQ's
-  ``TimerDeathPenalty`` (an exception raised in that thread); a platform call is bounded before
-  that by its own deadline (``connections.platforms.reading``);
+  ``TimerDeathPenalty`` (an exception raised in that thread once it runs Python again); a
+  platform call is bounded before that by its own deadline (``connections.platforms.reading``),
+  and a stop waits for a job at most ``OVERDUE_GRACE`` past its timeout, then fails it as RQ
+  would and ends (a job blocked in a call that never returns cannot be interrupted in a thread);
 * **the periodic work, the scheduler process, RQ's maintenance, the wait for PostgreSQL** run in
   the main thread, which takes no job itself, so the dispatch of due posts never waits for a job
   (``planrrr.rq``);
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 
 import rq
 from django import db
@@ -49,6 +52,8 @@ from planrrr.scheduler import pause
 
 # How long a job thread waits on its queues at most before it looks for a stop request.
 THREAD_DEQUEUE_TIMEOUT = 0.5
+# A stop waits this long past a job's timeout for its thread, then abandons the job.
+OVERDUE_GRACE = 2.0
 
 
 class JobThread(OutlivingWorker, rq.SimpleWorker):
@@ -89,18 +94,53 @@ class JobThread(OutlivingWorker, rq.SimpleWorker):
     # --- the job ---------------------------------------------------------------------------
 
     def reorder_queues(self, reference_queue) -> None:
-        # RQ calls this as soon as a job is dequeued: the job is in hand, a stop waits for it.
+        # RQ calls this as soon as a job is dequeued: the job in hand, a stop waits for it.
         self._job_in_hand = True
         super().reorder_queues(reference_queue)
 
     def execute_job(self, job, queue) -> None:
+        # The job, its queue and when it started: what a stop that cannot wait any longer fails.
+        self.current = (job, queue, time.monotonic())
         # As Django does around a request; with the process's pool, the connection goes back.
         db.close_old_connections()
         try:
             super().execute_job(job, queue)
         finally:
+            self.current = None
             self._job_in_hand = False
             db.close_old_connections()
+
+    def overdue(self, grace: float) -> bool:
+        """The job in hand ran ``grace`` seconds past its timeout: RQ's TimerDeathPenalty raises
+        in the thread only once it runs Python again, and a job blocked in a call that never
+        returns (a sleep, a socket without a timeout) never does."""
+        current = getattr(self, "current", None)
+        if current is None:
+            return False
+        job, _, started = current
+        timeout = job.timeout
+        return timeout is not None and timeout > 0 and time.monotonic() - started > timeout + grace
+
+    def abandon(self) -> None:
+        """Fail the overdue job in hand as RQ fails a job past its timeout, from the main thread,
+        and take this thread's registration away: the process ends without it. A publish job's
+        attempt is the lease's and the sweep's, as after a kill."""
+        current = getattr(self, "current", None)
+        if current is None:
+            return
+        job, queue, _ = current
+        self.log.warning(
+            "Worker %s: job %s ran past its timeout (%s s) and is abandoned", self.name, job.id, job.timeout
+        )
+        try:
+            self.handle_job_failure(
+                job,
+                queue,
+                exc_string=f"JobTimeoutException: the job ran past its timeout ({job.timeout} s) in a thread "
+                "that could not be interrupted; abandoned when its worker stopped",
+            )
+        finally:
+            self.register_death()
 
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
         """RQ's heartbeat (outliving Redis); between jobs, no job taken while the process knows
@@ -207,9 +247,12 @@ class ThreadedWorker(InProcessWorker):
         for worker, _ in self.job_threads.values():
             worker._stop_requested = True
         try:
-            for _, thread in self.job_threads.values():
+            for worker, thread in self.job_threads.values():
                 while thread.is_alive():
                     thread.join(0.2)
+                    if worker.overdue(OVERDUE_GRACE):
+                        outages.redis_call(worker.abandon)
+                        break
         except SystemExit:
             # Cold stop: the threads' registrations go now (they will not say so themselves).
             for worker, thread in self.job_threads.values():

@@ -46,7 +46,7 @@ class InFlightCase(PublishingLiveTestCase):
     def wait_in_flight(self, count: int) -> None:
         wait_for(
             lambda: self.pending() >= count,
-            timeout=15,
+            timeout=30,
             message=f"{count} calls in flight at once (workers: {self.worker_logs()})",
         )
 
