@@ -174,6 +174,9 @@ class ThreadedWorker(InProcessWorker):
         super().__init__(*args, **kwargs)
         self.threads = max(1, threads if threads is not None else settings.RQ_WORKER_THREADS)
         self.job_threads: dict[int, tuple[JobThread, threading.Thread]] = {}
+        # When each thread index was last started, and how many times: a replacement gets a name
+        # of its own (the dead one's registration may linger) and waits a second after the last.
+        self._started: dict[int, tuple[float, int]] = {}
         self._burst = False
         self._wake = threading.Event()
 
@@ -194,9 +197,11 @@ class ThreadedWorker(InProcessWorker):
         ]
 
     def _thread_start(self, index: int) -> None:
+        _, generation = self._started.get(index, (0.0, 0))
+        self._started[index] = (time.monotonic(), generation + 1)
         worker = JobThread(
             self.queues_of(index),
-            name=f"{self.name}.{index}",
+            name=f"{self.name}.{index}" + (f"-{generation}" if generation else ""),
             connection=self.connection,
             process=self,
             job_class=self.job_class,
@@ -224,10 +229,12 @@ class ThreadedWorker(InProcessWorker):
                 self.run_maintenance_tasks()
             for index in range(self.threads):
                 entry = self.job_threads.get(index)
-                if entry is None or (not entry[1].is_alive() and not self._burst and not self._stop_requested):
-                    if entry is not None:
-                        self.log.warning("Worker %s: thread %d ended; another starts", self.name, index)
+                if entry is None:
                     self._thread_start(index)
+                elif not entry[1].is_alive() and not self._burst and not self._stop_requested:
+                    if time.monotonic() - self._started[index][0] >= 1.0:
+                        self.log.warning("Worker %s: thread %d ended; another starts", self.name, index)
+                        self._thread_start(index)
             if self._burst and not any(thread.is_alive() for _, thread in self.job_threads.values()):
                 return None
             self._wake.wait(self.dequeue_timeout)
