@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.signals import connection_created
 from psycopg import DataError
 from psycopg.pq import Format
@@ -65,3 +67,74 @@ def _adapt(sender, connection, **kwargs) -> None:
 def install() -> None:
     """Adapt every new database connection (called once, when the apps are ready)."""
     connection_created.connect(_adapt, dispatch_uid="planrrr.db.adapt")
+    # A forked child (a pool's worker, a work-horse, a test's worker) makes its own pool.
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
+# --- a pool of connections for a process of many threads -----------------------------------
+
+# Pools a forked child inherited from its parent: kept referenced, never closed or collected in
+# the child (their sockets are the parent's; psycopg leaves another process's connection alone,
+# but a pool's finaliser would try to stop its worker threads, which the child does not have).
+_inherited_pools: list = []
+
+
+def pool_enable(*, size: int, alias: str = DEFAULT_DB_ALIAS) -> None:
+    """Hold this process's connections to PostgreSQL in a pool (Django's, psycopg_pool) of at
+    most ``size``, shared by its threads, instead of one kept connection per thread: a worker
+    process of many job threads would otherwise open as many connections as it has calls in
+    flight. Each thread takes a connection for a statement and gives it back
+    (``connection_release``) before it waits on anything else, such as a platform's answer.
+
+    Called by a worker process before it opens any connection (``planrrr.rq.ThreadedWorker``):
+    Django refuses a pool beside persistent connections, so CONN_MAX_AGE becomes 0 in this
+    process. A pool is never shared with a forked child (``_forget_pools``)."""
+    wrapper = connections[alias]
+    if wrapper.vendor != "postgresql" or size <= 0:
+        return
+    connections.close_all()
+    settings_dict = wrapper.settings_dict
+    settings_dict["CONN_MAX_AGE"] = 0
+    # psycopg_pool's min_size: one connection kept open while the process is idle; a
+    # connection idle for max_idle is closed down to it. A statement waits for a connection up
+    # to ``timeout``, then fails as PostgreSQL unreachable (planrrr.outages): as long as a new
+    # connection's connect_timeout, so that an outage is seen as soon as without a pool.
+    timeout = float(settings_dict["OPTIONS"].get("connect_timeout") or 5)
+    settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": size, "timeout": timeout, "max_idle": 60.0}
+    # Its connections named in pg_stat_activity: which process holds how many.
+    settings_dict["OPTIONS"]["application_name"] = application_name()
+
+
+def application_name() -> str:
+    """What a worker process's pooled connections are called in PostgreSQL (pg_stat_activity)."""
+    return f"planrrr worker {os.getpid()}"
+
+
+def pool_size(alias: str = DEFAULT_DB_ALIAS) -> int:
+    """The most connections this process's pool may open; 0 without a pool."""
+    pool = connections[alias].settings_dict.get("OPTIONS", {}).get("pool")
+    return pool["max_size"] if isinstance(pool, dict) else 0
+
+
+def connection_release(alias: str = DEFAULT_DB_ALIAS) -> None:
+    """Give this thread's connection back to the pool, if the process has one and no transaction
+    is open: called before a call that waits (a platform's answer, a webhook's receiver), so that
+    a thread holds a connection only while its statements run. The next statement takes one
+    again (a lock and a check of the connection: well under a millisecond). Without a pool the
+    connection is kept, as Django keeps it (CONN_MAX_AGE)."""
+    wrapper = connections[alias]
+    if wrapper.connection is None or wrapper.in_atomic_block or not pool_size(alias):
+        return
+    wrapper.close()
+
+
+def _forget_pools() -> None:
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    if DatabaseWrapper._connection_pools:
+        _inherited_pools.append(dict(DatabaseWrapper._connection_pools))
+        DatabaseWrapper._connection_pools.clear()
+    # The forking thread's connection, if it came from such a pool, is the parent's too.
+    for wrapper in connections.all(initialized_only=True):
+        if getattr(wrapper.connection, "_pool", None) is not None:
+            wrapper.connection = None

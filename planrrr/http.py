@@ -33,10 +33,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
+from django.conf import settings
+from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.sessions import merge_setting
 
-from planrrr.urlsafety import PinnedAdapter
+from planrrr.urlsafety import PinnedAdapter, ReleasingSession
 
 # (scheme, proxy URL) pairs, as requests' proxies dict holds them; a tuple, so that no caller
 # can change what the cache hands to the next one.
@@ -62,8 +63,22 @@ def environment_read(urls: Iterable[str]) -> None:
             environment_settings(parts.scheme, parts.netloc.rpartition("@")[2], None)
 
 
-class EnvironmentOnceSession(requests.Session):
-    """``requests.Session`` whose environment settings come from :func:`environment_settings`."""
+def pool_connections() -> int:
+    """Connections a session keeps per host: one per job thread of a worker process
+    (RQ_WORKER_THREADS), at least requests' 10. Fewer, and each request past them would open a
+    connection (a TLS handshake, in production) and drop it after the answer."""
+    return max(10, getattr(settings, "RQ_WORKER_THREADS", 1))
+
+
+class EnvironmentOnceSession(ReleasingSession):
+    """``requests.Session`` whose environment settings come from :func:`environment_settings`;
+    the thread's database connection is given back before each request (``ReleasingSession``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        adapter = HTTPAdapter(pool_maxsize=pool_connections())
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def merge_environment_settings(
         self, url: str, proxies: dict[str, str] | None, stream: Any, verify: Any, cert: Any
@@ -129,7 +144,7 @@ class PinnedSession(PlatformSession):
     def __init__(self, *, allow_private: bool | Callable[[], bool] = False) -> None:
         super().__init__()
         self.trust_env = False
-        self.pinned = PinnedAdapter(allow_private=allow_private)
+        self.pinned = PinnedAdapter(allow_private=allow_private, pool_maxsize=pool_connections())
         self.mount("http://", self.pinned)
         self.mount("https://", self.pinned)
 

@@ -1,14 +1,14 @@
 """The worker pool ``manage.py planrrr_workers`` runs: RQ's WorkerPool whose parent loads, once,
 what every worker needs, then forks the workers from it.
 
-Each worker is a full RQ worker (the settings' ``RQ["WORKER_CLASS"]``, InProcessWorker by
-default: one job at a time, its connections kept); a job waiting on a platform holds only its
-worker. Forked from a parent that has imported Django, the jobs' modules and the adapters,
-built the models' relation trees and frozen it all out of the garbage collector's reach
-(``planrrr.preload``), the workers share those pages with it and with each other instead of
-each loading its own copy: what a worker adds is the memory it writes to. Database connections
-are closed before every fork (a socket shared by two processes is corrupted by both); each
-worker opens its own and keeps it.
+Each worker is a full RQ worker process (the settings' ``RQ["WORKER_CLASS"]``: by default
+planrrr.threaded.ThreadedWorker, RQ_WORKER_THREADS jobs at once, each in a thread that is an RQ
+worker of its own); a job waiting on a platform holds only its thread. Forked from a parent that
+has imported Django, the jobs' modules and the adapters, built the models' relation trees and
+frozen it all out of the garbage collector's reach (``planrrr.preload``), the workers share
+those pages with it and with each other instead of each loading its own copy: what a worker adds
+is the memory it writes to. Database connections are closed before every fork (a socket shared
+by two processes is corrupted by both); each worker opens its own (a ThreadedWorker: a pool).
 
 Every worker runs ``with_scheduler`` (RQ's ``run_worker``): RQ's scheduler lock lets one of them
 run the scheduler process, and another take over when it dies. The periodic dispatch and sweeps
@@ -155,11 +155,16 @@ class WorkerPool(rq.worker_pool.WorkerPool):
     def _unregister_dead(self) -> None:
         """Remove from RQ's registry the workers that died without saying so (killed, or Redis
         unreachable as they ended); kept for later while Redis cannot be reached."""
+        prefix = rq.Worker.redis_worker_namespace_prefix
         for name in sorted(self._unregistered):
             try:
-                found = rq.Worker.find_by_key(f"{rq.Worker.redis_worker_namespace_prefix}{name}", self.connection)
-                if found is not None:
-                    found.register_death()
+                # The worker, and its job threads' workers (planrrr.threaded: "<name>.<n>").
+                threads = [key for key in rq.Worker.all_keys(self.connection) if key.startswith(f"{prefix}{name}.")]
+                keys = [f"{prefix}{name}", *threads]
+                for key in keys:
+                    found = rq.Worker.find_by_key(key, self.connection)
+                    if found is not None:
+                        found.register_death()
             except REDIS_ERRORS as error:
                 outages.redis().failed(error)
                 return

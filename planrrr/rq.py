@@ -1,9 +1,9 @@
 """RQ wiring: the worker classes ``manage.py rqworker`` runs (``RQ["WORKER_CLASS"]``,
 ``RQ_WORKER_CLASS``), and each worker of a ``manage.py planrrr_workers`` pool (planrrr.pool).
 
-``InProcessWorker`` (the default) is RQ's SimpleWorker: each job in the worker process, its
-connections kept. ``Worker`` is RQ's forking worker: each job in a work-horse process. Both add
-to RQ's, module by module:
+``InProcessWorker`` is RQ's SimpleWorker: each job in the worker process, its connections kept;
+``planrrr.threaded.ThreadedWorker`` (the default) is one with many of them in threads. ``Worker``
+is RQ's forking worker: each job in a work-horse process. They add to RQ's, module by module:
 
 * ``planrrr.outliving``: a Redis or PostgreSQL outage does not end the worker; every step of
   RQ's loop waits, with backoff, and the outage is two lines, not a traceback per try;

@@ -194,10 +194,20 @@ RQ_QUEUES = {
     "analytics": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
 }
 # The worker class `manage.py rqworker` runs, and each worker of a `manage.py planrrr_workers`
-# pool (planrrr.pool.WorkerPool: forked from one preloaded parent). InProcessWorker runs jobs in the worker process
-# with its connections kept (2.7 times the publications a second of RQ's fork-per-job
-# planrrr.rq.Worker here, see `manage.py bench`); Worker buys a process per job for isolation.
-RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="planrrr.rq.InProcessWorker")}
+# pool (planrrr.pool.WorkerPool: forked from one preloaded parent). ThreadedWorker runs
+# RQ_WORKER_THREADS jobs at once in the worker process, each in a thread of its own (a job waits
+# on a platform's answer far longer than it computes), its PostgreSQL connections in a pool of
+# DB_POOL_SIZE; InProcessWorker runs one job at a time with its connections kept; Worker buys a
+# process per job for isolation (docs/performance.md, `manage.py bench`).
+RQ = {"WORKER_CLASS": env("RQ_WORKER_CLASS", default="planrrr.threaded.ThreadedWorker")}
+# Jobs a ThreadedWorker process runs at once (its calls in flight).
+RQ_WORKER_THREADS = env.int("RQ_WORKER_THREADS", default=24)
+# PostgreSQL connections a ThreadedWorker process opens at most, shared by its threads, each
+# holding one only while its statements run (0: one kept per thread, as DB_CONN_MAX_AGE says).
+DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=4)
+# The share of a ThreadedWorker's threads that may take a queue's jobs (at least one thread):
+# analytics reads never take the room publishing needs (docs/analytics.md).
+RQ_QUEUE_THREAD_SHARE = {"analytics": 0.25}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Platforms --------------------------------------------------------------------------
@@ -467,6 +477,9 @@ def logging_config(*, testing: bool, log_format: str, log_level: str, rq_log_lev
             "django": {"handlers": [], "level": "INFO", "propagate": True},
             "django.server": {"handlers": [], "level": "INFO", "propagate": True},
             "planrrr": {"level": log_level},
+            # psycopg_pool logs each failed try to reconnect while PostgreSQL is down: the
+            # outage's own two lines say it (planrrr.outages).
+            "psycopg.pool": {"level": "ERROR"},
             "rq": {"level": rq_log_level},
             "rq.worker": {"level": rq_log_level},
             "rq.job": {"level": rq_log_level},

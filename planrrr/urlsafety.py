@@ -203,12 +203,24 @@ class PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
+class ReleasingSession(Session):
+    """A requests Session that gives the thread's database connection back to the process's pool
+    (if it has one, ``planrrr.db.connection_release``) before each request: a worker thread
+    waiting on another server's answer holds no PostgreSQL connection."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Response:
+        from planrrr.db import connection_release
+
+        connection_release()
+        return super().request(*args, **kwargs)
+
+
 def public_session(*, allow_private: bool = False) -> Session:
     """A requests Session that only reaches public addresses, each checked before use.
 
     Proxies from the environment are ignored: a proxy would resolve the name itself.
     """
-    session = Session()
+    session = ReleasingSession()
     session.trust_env = False
     adapter = PinnedAdapter(allow_private=allow_private)
     session.mount("http://", adapter)

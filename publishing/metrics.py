@@ -195,7 +195,8 @@ class PlanrrrCollector(Collector):
             yield family
         workers = GaugeMetricFamily(
             "planrrr_rq_workers",
-            "RQ workers alive (registered, with a recent heartbeat), by state.",
+            "RQ workers alive (registered, with a recent heartbeat), by state: a threaded worker process is one "
+            "and one per job thread.",
             labels=["state"],
         )
         workers.add_metric(["busy"], state.busy_workers)

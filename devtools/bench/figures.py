@@ -67,6 +67,7 @@ def burst_figures(r: dict[str, Any], *, at, post_ids: list[int], fleet: Fleet, m
     r["platform_posts"] = len(mine)
     r["duplicates"] = sum(n - 1 for n in copies.values() if n > 1)
     lags = [ts - at.timestamp() for ts in first_requests(mock, lambda text: run_id in text).values()]
+    r["in_flight_peak"] = in_flight_peak(mock.requests(), since=at.timestamp())
     r["lag_p50"], r["lag_p99"] = percentile(lags, 0.5), percentile(lags, 0.99)
     r["lag_max"] = max(lags, default=0.0)
     r["lag_min"] = min(lags, default=0.0)
@@ -90,9 +91,27 @@ def burst_figures(r: dict[str, Any], *, at, post_ids: list[int], fleet: Fleet, m
     survivors = fleet.original & set(fleet.worker_pids())
     growth = [s.rss_last[pid] - s.rss_first[pid] for pid in survivors]
     r["worker_rss_growth"] = max(growth, default=0)
+    r["connections_peak"] = s.connections_peak
     r["kills"] = len(fleet.killed)
     r["kills_mid_job"] = sum(1 for k in fleet.killed if k["mid_job"])
     r["workers"] = workers
+
+
+def in_flight_peak(entries: list[dict], *, since: float) -> int:
+    """The most requests the stand-in was answering at once from ``since`` on (its log: each
+    request's arrival and how long its answer took): the fleet's calls in flight at their peak."""
+    edges = []
+    for entry in entries:
+        if entry.get("ts", 0) >= since and entry.get("duration_ms") is not None:
+            edges.append((entry["ts"], 1))
+            edges.append((entry["ts"] + entry["duration_ms"] / 1000, -1))
+    # An answer that ends as another arrives is not counted with it.
+    edges.sort(key=lambda edge: (edge[0], edge[1]))
+    peak = current = 0
+    for _, step in edges:
+        current += step
+        peak = max(peak, current)
+    return peak
 
 
 def _text_of(body: Any) -> str:
@@ -119,10 +138,19 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         faults.append(f"{o.latency_ms} ms latency")
     if o.kills:
         faults.append(f"{o.kills} worker kills")
-    fleet = "one planrrr_workers pool" if o.pool else "separate rqworker processes"
+    if not o.pool:
+        fleet = "separate rqworker processes"
+    elif o.pools > 1:
+        fleet = f"in each of {o.pools} planrrr_workers pools, separate process groups"
+    else:
+        fleet = "one planrrr_workers pool"
+    worker_class = o.worker_class or settings.RQ["WORKER_CLASS"]
+    threads = o.threads or settings.RQ_WORKER_THREADS
+    if worker_class.endswith("ThreadedWorker"):
+        worker_class = f"{worker_class}, {threads} job threads each"
     run = (
         f"{r['posts']} posts x {len(o.platforms)} platforms ({', '.join(o.platforms)}), "
-        f"{r['workers']} workers ({fleet}, {o.worker_class or settings.RQ['WORKER_CLASS']}), "
+        f"{r['workers']} workers ({fleet}, {worker_class}), "
         f"{', '.join(faults) or 'no faults'}"
     )
     drain = (
@@ -162,7 +190,8 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
     job = f"avg {r['job_avg_ms']:.1f} ms  p99 {r['job_p99_ms']:.1f} ms ({r['jobs']} publish jobs: {outcomes})"
     memory = (
         f"{r['pss_peak'] / mb:.0f} MB PSS at the burst's peak, all {r['pss_processes']} processes of the fleet "
-        f"({r['pss_peak'] / mb / r['workers']:.1f} MB a worker); largest worker RSS {r['worker_peak_rss'] / mb:.1f} MB"
+        f"({r['pss_peak'] / mb / (r['workers'] * o.pools):.1f} MB a worker); "
+        f"largest worker RSS {r['worker_peak_rss'] / mb:.1f} MB"
     )
     growth = f"{r['worker_rss_growth'] / mb:+.1f} MB (worker main process, the largest, over the publishing run)"
     webhooks = None
@@ -183,6 +212,8 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         *([("lag, steady", steady)] if steady else []),
         ("job time", job),
         ("CPU", cpu if not o.kills else "n/a (workers were killed)"),
+        ("in flight", f"{r['in_flight_peak']} platform calls at once at the peak (the stand-in's log)"),
+        ("PostgreSQL", f"{r['connections_peak']} connections of the fleet at the peak (pg_stat_activity)"),
         ("worker memory", memory),
         ("RSS growth", growth),
         ("success rate", f"{r['success_rate']:.2%} ({r['published']}/{r['publications']} publications PUBLISHED)"),
@@ -190,6 +221,9 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         ("duplicates", f"{r['duplicates']} (extra copies among the {r['platform_posts']} posts the stand-in received)"),
         *([("webhooks", webhooks)] if webhooks else []),
     ]
+    if len(r.get("jobs_by_pool", [])) > 1:
+        shares = ", ".join(f"{jobs}" for jobs in r["jobs_by_pool"])
+        rows.append(("pools", f"jobs done by each pool during the burst: {shares} (RQ's counts)"))
     if o.kills:
         rows.append(("kills", f"{r['kills']} workers SIGKILLed ({r['kills_mid_job']} mid-job) and replaced"))
     return rows

@@ -25,6 +25,9 @@ class Samples:
     rss_peak: int = 0
     rss_first: dict[int, int] = field(default_factory=dict)
     rss_last: dict[int, int] = field(default_factory=dict)
+    # PostgreSQL connections of the fleet (every backend on the bench's database but this
+    # process's own), at their most.
+    connections_peak: int = 0
 
 
 class Fleet:
@@ -32,8 +35,11 @@ class Fleet:
     parent) or ``size`` separate ``rqworker`` processes; started, sampled, killed at random and
     replaced."""
 
-    def __init__(self, size: int, env: dict[str, Any], worker_class: str | None = None, pool: bool = True):
+    def __init__(
+        self, size: int, env: dict[str, Any], worker_class: str | None = None, pool: bool = True, *, pools: int = 1
+    ):
         self.size = size
+        self.pools = pools if pool else 1
         self.env = env
         self.worker_class = worker_class
         self.pool = pool
@@ -44,7 +50,11 @@ class Fleet:
 
     def start(self) -> None:
         if self.pool:
-            self.roots = [stack.workers_start(self.size, self.env, worker_class=self.worker_class)]
+            # Each pool a process group of its own (devtools.processes: its own session), as a
+            # machine of its own would run it.
+            self.roots = [
+                stack.workers_start(self.size, self.env, worker_class=self.worker_class) for _ in range(self.pools)
+            ]
         else:
             self.roots = [self.new_worker() for _ in range(self.size)]
 
@@ -54,7 +64,7 @@ class Fleet:
     def worker_pids(self) -> list[int]:
         """The workers' pids (a pool's children; the separate processes themselves)."""
         if self.pool:
-            return [p.pid for p in self.roots[0].workers()] if self.roots[0].alive() else []
+            return [p.pid for root in self.roots if root.alive() for p in root.workers()]
         return [w.pid for w in self.roots if w.alive()]
 
     def wait_registered(self, connection, timeout: float = 60.0) -> None:
@@ -62,7 +72,7 @@ class Fleet:
         from rq import Worker
 
         deadline = time.monotonic() + timeout
-        while Worker.count(connection=connection) < self.size:
+        while len({w.pid for w in Worker.all(connection=connection)}) < self.size * self.pools:
             dead = [w for w in self.roots if not w.alive()]
             if dead:
                 raise CommandError(f"a worker exited while starting:\n{dead[0].output()[-3000:]}")
@@ -108,6 +118,28 @@ class Fleet:
             s.rss_first.setdefault(pid, rss)
             s.rss_last[pid] = rss
             s.rss_peak = max(s.rss_peak, rss)
+
+    def sample_connections(self) -> None:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            (count,) = cursor.fetchone()
+        self.samples.connections_peak = max(self.samples.connections_peak, count)
+
+    def jobs_by_pool(self, connection) -> dict[int, int]:
+        """Jobs RQ counts as done by each pool's workers (by the pool's pid; its job threads
+        included), as their registrations in Redis say now."""
+        from rq import Worker
+
+        pool_of = {p.pid: root.pid for root in self.roots if root.alive() for p in [root, *root.descendants()]}
+        done: dict[int, int] = {root.pid: 0 for root in self.roots}
+        for worker in Worker.all(connection=connection):
+            if worker.pid in pool_of:
+                done[pool_of[worker.pid]] += worker.successful_job_count + worker.failed_job_count
+        return done
 
     def reset_samples(self) -> None:
         """Start sampling afresh; RSS growth is measured on the workers alive now."""

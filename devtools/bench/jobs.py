@@ -7,6 +7,7 @@ import requests
 from django.utils import timezone
 
 from connections.platforms import get_adapter
+from planrrr.http import PlatformSession
 from publishing.models import Publication
 
 
@@ -26,7 +27,9 @@ def minimal_publish(publication_id: int, token: str) -> None:
     spends beyond it is the cost of planrrr's guarantees."""
     global _session
     if _session is None:
-        _session = requests.Session()
+        # The session the adapters use: as many pooled connections as a worker has threads, and
+        # the thread's database connection given back to the pool while the answer is awaited.
+        _session = PlatformSession()
     content, account = (
         Publication.objects.filter(pk=publication_id).values_list("post__content", "connection__account_id").get()
     )

@@ -24,6 +24,12 @@ from planrrr import rq as planrrr_rq
 from publishing.selectors import rq_state
 
 
+def processes_registered(connection) -> int:
+    """Worker processes registered in RQ: a ThreadedWorker process registers its own worker and
+    one per job thread, all with its pid."""
+    return len({worker.pid for worker in rq.Worker.all(connection=connection)})
+
+
 class WorkerPoolTests(SimpleTestCase):
     def test_it_preloads_and_closes_the_database_connections_before_it_forks(self):
         order = []
@@ -80,10 +86,10 @@ class WorkerPoolProcessTests(TransactionTestCase):
         flush_redis()
         self.addCleanup(flush_redis)
         self.redis = django_rq.get_connection("default")
-        self.pool = WorkerPoolProcess("default", workers=3).start()
+        self.pool = WorkerPoolProcess("default", workers=3, env={"RQ_WORKER_THREADS": 1}).start()
         self.addCleanup(self.pool.kill)
         wait_for(
-            lambda: rq.Worker.count(connection=self.redis) == 3,
+            lambda: rq.Worker.count(connection=self.redis) == 3 * 2,
             timeout=60,
             message=f"three workers to register:\n{self.pool.output()[-3000:]}",
         )
@@ -106,11 +112,12 @@ class WorkerPoolProcessTests(TransactionTestCase):
         victim.kill()
 
         def replaced():
-            registered = {w.pid for w in rq.Worker.all(connection=self.redis)}
-            return victim.pid not in registered and len(registered) == 3
+            registered = [w.pid for w in rq.Worker.all(connection=self.redis)]
+            # Its job thread's registration too (planrrr.threaded: "<name>.<n>").
+            return victim.pid not in registered and len(registered) == 3 * 2
 
         wait_for(replaced, timeout=30, message=f"the dead worker unregistered:\n{self.pool.output()[-3000:]}")
-        self.assertEqual(rq_state().workers, 3)
+        self.assertEqual(rq_state().workers, 3 * 2)
         self.assertIn("was killed by SIGKILL", self.pool.output())
 
     def test_a_killed_workers_scheduler_process_stops(self):
@@ -154,14 +161,16 @@ class PoolLogTests(TransactionTestCase):
         # Issue 19, finding 10: the pool logged nothing when it started or stopped.
         pool = WorkerPoolProcess("default", workers=2, env={"LOG_FORMAT": "json"}).start()
         self.addCleanup(pool.kill)
-        wait_for(lambda: rq.Worker.count(connection=django_rq.get_connection("default")) == 2, timeout=60)
+        wait_for(lambda: processes_registered(django_rq.get_connection("default")) == 2, timeout=60)
 
         pool.stop(timeout=30)
 
         lines = [json.loads(line) for line in pool.output().splitlines()]
         messages = [line["message"] for line in lines if line["logger"] == "planrrr.workers"]
         self.assertEqual(len(messages), 3, messages)
-        self.assertRegex(messages[0], r"^worker pool starting: 2 workers \(planrrr\.rq\.InProcessWorker\) on queues")
+        self.assertRegex(
+            messages[0], r"^worker pool starting: 2 workers \(planrrr\.threaded\.ThreadedWorker\) on queues"
+        )
         self.assertRegex(messages[1], r"^worker pool stopping on SIGTERM: 2 workers asked to stop")
         self.assertEqual(messages[2], "worker pool stopped: every worker has exited")
         self.assertTrue(all(line["time"].endswith("Z") for line in lines))

@@ -244,7 +244,7 @@ class MetricsAfterARunTests(PublishingLiveTestCase):
         self.addCleanup(receiver.close)
         receiver.secrets.append(endpoint_create(team=self.team, url=receiver.url).secret)
         self.mock.fail("TWITTER", mode="error", times=1)  # X refuses the first post for good
-        self.start_worker()
+        self.start_worker(RQ_WORKER_THREADS=2)
         posts = [
             services.post_create(
                 team=self.team, content=f"Counted post {i}", platforms=["FACEBOOK", "TWITTER"], scheduled_at=self.soon()
@@ -278,7 +278,8 @@ class MetricsAfterARunTests(PublishingLiveTestCase):
         self.assertEqual(samples["planrrr_publications"][(("platform", "TWITTER"), ("status", "FAILED"))], 1)
         self.assertEqual(samples["planrrr_posts"], {(("status", "PARTIAL"),): 1, (("status", "PUBLISHED"),): 1})
         self.assertEqual(samples["planrrr_rq_queue_depth"][(("queue", "default"),)], 0)
-        self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 1)
+        # One worker process: its own RQ worker and one per job thread (planrrr.threaded).
+        self.assertEqual(sum(samples["planrrr_rq_workers"].values()), 1 + 2)
 
 
 class RollupTests(MetricsTestCase):

@@ -27,6 +27,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--workers", type=int, default=d.workers, help="Worker processes (default %(default)s).")
         parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="Job threads per worker process (ThreadedWorker; default: RQ_WORKER_THREADS, "
+            f"{settings.RQ_WORKER_THREADS}).",
+        )
+        parser.add_argument(
+            "--pools",
+            type=int,
+            default=1,
+            help="planrrr_workers pools, each of --workers processes, as separate process groups (as separate "
+            "machines) on the one PostgreSQL and Redis (default 1).",
+        )
+        parser.add_argument(
             "--latency-ms", type=int, default=0, help="Stand-in latency per request, the median (default 0)."
         )
         parser.add_argument(
@@ -103,6 +117,8 @@ class Command(BaseCommand):
             posts=opts["posts"],
             platforms=platforms,
             workers=opts["workers"],
+            threads=opts["threads"],
+            pools=max(1, opts["pools"]),
             latency_ms=opts["latency_ms"],
             latency_p99_ms=opts["latency_p99_ms"],
             pool=opts["pool"],

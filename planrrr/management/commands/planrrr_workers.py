@@ -2,9 +2,9 @@
 preloaded parent (``planrrr.pool.WorkerPool``), the way planrrr runs its workers.
 
 django-rq's ``rqworker-pool`` builds RQ's own WorkerPool, whose parent loads nothing before it
-forks; this command is the same pool with planrrr's parent. Sizing: a worker keeps one
-platform call in flight, so a deployment needs about publications a second x platform latency
-workers (docs/performance.md).
+forks; this command is the same pool with planrrr's parent. Sizing: a worker process keeps
+RQ_WORKER_THREADS platform calls in flight (planrrr.threaded), and does about one core's worth
+of publishing; a machine runs about two processes a core (docs/operations.md, "The workers").
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from django_rq.workers import get_worker_class
 
 from planrrr.pool import WorkerPool
 
-DEFAULT_WORKERS = 16
+# Worker processes, each of RQ_WORKER_THREADS job threads: 4 x 24 calls in flight.
+DEFAULT_WORKERS = 4
 
 
 class Command(BaseCommand):
@@ -29,7 +30,8 @@ class Command(BaseCommand):
             "--num-workers",
             type=int,
             default=int(os.environ.get("RQ_WORKERS", DEFAULT_WORKERS)),
-            help=f"Workers to fork (default: RQ_WORKERS, else {DEFAULT_WORKERS}).",
+            help=f"Worker processes to fork, each of RQ_WORKER_THREADS job threads (default: RQ_WORKERS, else "
+            f"{DEFAULT_WORKERS}).",
         )
         parser.add_argument(
             "--worker-class", default=None, help="RQ worker class (default: RQ['WORKER_CLASS'] of the settings)."

@@ -220,6 +220,13 @@ class PostgresqlOutageTests(OutageTestCase):
         self.assertEqual(len(self.mock.posts(platform="FACEBOOK")), WORKERS, "each post once")
         self.assertSameWorkers(pool, workers)
         self.assertEveryLineSaneJson(pool)
+        # A worker process whose threads had no attempt in hand sees PostgreSQL back at its next
+        # try (backoff), after the others wrote their outcomes.
+        wait_for(
+            lambda: all(self.outage_lines(pool, "PostgreSQL")[pid]["ended"] for pid in workers),
+            timeout=20,
+            message=f"every worker to see PostgreSQL back:\n{pool.output()[-3000:]}",
+        )
         for pid in workers:
             self.assertEqual(self.outage_lines(pool, "PostgreSQL")[pid], Counter(started=1, ended=1))
 

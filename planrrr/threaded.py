@@ -1,0 +1,280 @@
+"""A worker process with many jobs in flight: ``ThreadedWorker`` (the default ``RQ["WORKER_CLASS"]``)
+runs ``RQ_WORKER_THREADS`` RQ workers, each in a thread of its own, and keeps for its main thread
+what only the main thread can do.
+
+A publish job spends a few milliseconds of CPU and hundreds waiting on the platform's answer: a
+process that runs one job at a time (``InProcessWorker``) is a whole process (~30 MB) per call in
+flight. Here a call in flight is a thread waiting on a socket. What RQ assumes of a worker is kept
+by making each thread a whole RQ worker (``JobThread``, RQ's SimpleWorker): its own name and
+registration, its one current job, the started registry, heartbeats and the abandoned-job
+handling of a worker that stops beating; ``rq info`` lists each. What RQ does only in a
+process's main thread is the main thread's:
+
+* **signals**: the stop handlers are the main thread's (``SweepingWorker``'s: a stop is noted,
+  never raised); a stop is passed to every thread, which finishes the job in hand and takes no
+  other; a second signal (cold stop) ends the process at once, its jobs left to their leases and
+  the sweep, as a ``kill -9`` would;
+* **job timeouts**: SIGALRM reaches the main thread only, so each thread's job is timed by RQ's
+  ``TimerDeathPenalty`` (an exception raised in that thread once it runs Python again); a
+  platform call is bounded before that by its own deadline (``connections.platforms.reading``),
+  and a stop waits for a job at most ``OVERDUE_GRACE`` past its timeout, then fails it as RQ
+  would and ends (a job blocked in a call that never returns cannot be interrupted in a thread);
+* **the periodic work, the scheduler process, RQ's maintenance, the wait for PostgreSQL** run in
+  the main thread, which takes no job itself, so the dispatch of due posts never waits for a job
+  (``planrrr.rq``);
+* **a thread that died** (an error outside any job) is replaced at the next turn.
+
+PostgreSQL connections stay bounded: the process's connections are a pool of ``DB_POOL_SIZE``
+(``planrrr.db.pool_enable``), and a thread holds one only while its statements run: it gives it
+back before each call to another server (``planrrr.urlsafety.ReleasingSession``) and after each
+job. The analytics queue is taken by a share of the threads only (``RQ_QUEUE_THREAD_SHARE``), so
+its reads never take the publish path's room.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import rq
+from django import db
+from django.conf import settings
+from rq.exceptions import StopRequested
+from rq.timeouts import TimerDeathPenalty
+from rq.worker.base import WorkerStatus
+
+from planrrr import outages
+from planrrr.db import pool_enable
+from planrrr.outliving import OutlivingWorker
+from planrrr.rq import InProcessWorker
+from planrrr.scheduler import pause
+
+# How long a job thread waits on its queues at most before it looks for a stop request.
+THREAD_DEQUEUE_TIMEOUT = 0.5
+# A stop waits this long past a job's timeout for its thread, then abandons the job.
+OVERDUE_GRACE = 2.0
+
+
+class JobThread(OutlivingWorker, rq.SimpleWorker):
+    """One of a ThreadedWorker's RQ workers: runs jobs in its thread, one at a time, outliving Redis
+    and PostgreSQL as every planrrr worker does; stops when its process asks."""
+
+    death_penalty_class = TimerDeathPenalty
+    _job_in_hand = False
+
+    def __init__(self, *args, process: ThreadedWorker, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.process = process
+
+    # --- what belongs to the process's main thread -------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        """Signals reach the main thread only: its worker passes a stop on (``ThreadedWorker``)."""
+
+    def subscribe(self) -> None:
+        """RQ's commands (shutdown, kill-horse, stop-job) go to the process's worker: a command
+        channel per thread would be a Redis connection and a thread more each."""
+
+    def unsubscribe(self) -> None:
+        pass
+
+    def procline(self, message: str) -> None:
+        """The process title is the main thread's."""
+
+    @property
+    def should_run_maintenance_tasks(self) -> bool:
+        # RQ's maintenance (registries, the scheduler lock) is the process's worker's.
+        return False
+
+    @property
+    def dequeue_timeout(self) -> float:
+        return THREAD_DEQUEUE_TIMEOUT
+
+    # --- the job ---------------------------------------------------------------------------
+
+    def reorder_queues(self, reference_queue) -> None:
+        # RQ calls this as soon as a job is dequeued: the job in hand, a stop waits for it.
+        self._job_in_hand = True
+        super().reorder_queues(reference_queue)
+
+    def execute_job(self, job, queue) -> None:
+        # The job, its queue and when it started: what a stop that cannot wait any longer fails.
+        self.current = (job, queue, time.monotonic())
+        # As Django does around a request; with the process's pool, the connection goes back.
+        db.close_old_connections()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            self.current = None
+            self._job_in_hand = False
+            db.close_old_connections()
+
+    def overdue(self, grace: float) -> bool:
+        """The job in hand ran ``grace`` seconds past its timeout: RQ's TimerDeathPenalty raises
+        in the thread only once it runs Python again, and a job blocked in a call that never
+        returns (a sleep, a socket without a timeout) never does."""
+        current = getattr(self, "current", None)
+        if current is None:
+            return False
+        job, _, started = current
+        timeout = job.timeout
+        return timeout is not None and timeout > 0 and time.monotonic() - started > timeout + grace
+
+    def abandon(self) -> None:
+        """Fail the overdue job in hand as RQ fails a job past its timeout, from the main thread,
+        and take this thread's registration away: the process ends without it. A publish job's
+        attempt is the lease's and the sweep's, as after a kill."""
+        current = getattr(self, "current", None)
+        if current is None:
+            return
+        job, queue, _ = current
+        self.log.warning(
+            "Worker %s: job %s ran past its timeout (%s s) and is abandoned", self.name, job.id, job.timeout
+        )
+        try:
+            self.handle_job_failure(
+                job,
+                queue,
+                exc_string=f"JobTimeoutException: the job ran past its timeout ({job.timeout} s) in a thread "
+                "that could not be interrupted; abandoned when its worker stopped",
+            )
+        finally:
+            self.register_death()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ's heartbeat (outliving Redis); between jobs, no job taken while the process knows
+        PostgreSQL unreachable (its main thread asks it again, with backoff), and the stop."""
+        super().heartbeat(timeout, pipeline=pipeline)
+        if pipeline is not None or self._job_in_hand:
+            return
+        database = outages.database()
+        while database.ongoing and not self._stop_requested:
+            pause(1.0, until=lambda: self._stop_requested or not database.ongoing)
+            super().heartbeat(timeout)
+        if self._stop_requested:
+            raise StopRequested()
+
+    def run(self, burst: bool) -> None:
+        """The thread's body: RQ's loop, then the thread's connections closed."""
+        try:
+            self.work(burst=burst, logging_level=settings.RQ_LOG_LEVEL)
+        except Exception:
+            self.log.exception("Worker %s: its thread ended on an error", self.name)
+        finally:
+            db.connections.close_all()
+
+
+class ThreadedWorker(InProcessWorker):
+    """A worker process running ``threads`` jobs at once, each in a JobThread; its own loop (the
+    main thread) takes no job: it runs the periodic work, the scheduler process, RQ's maintenance,
+    the stop, and replaces a thread that died."""
+
+    def __init__(self, *args, threads: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads = max(1, threads if threads is not None else settings.RQ_WORKER_THREADS)
+        self.job_threads: dict[int, tuple[JobThread, threading.Thread]] = {}
+        # When each thread index was last started, and how many times: a replacement gets a name
+        # of its own (the dead one's registration may linger) and waits a second after the last.
+        self._started: dict[int, tuple[float, int]] = {}
+        self._burst = False
+        self._wake = threading.Event()
+
+    def work(self, burst: bool = False, *args, **kwargs) -> bool:
+        self._burst = burst
+        # Before the first connection of this process: its threads share a pool.
+        pool_enable(size=settings.DB_POOL_SIZE)
+        return super().work(burst, *args, **kwargs)
+
+    def queues_of(self, index: int) -> list:
+        """The queues thread ``index`` takes, in the worker's order: a queue with a share in
+        RQ_QUEUE_THREAD_SHARE only on the first threads (at least one)."""
+        shares = settings.RQ_QUEUE_THREAD_SHARE
+        return [
+            queue
+            for queue in self.queues
+            if queue.name not in shares or index < max(1, math.floor(self.threads * shares[queue.name]))
+        ]
+
+    def _thread_start(self, index: int) -> None:
+        _, generation = self._started.get(index, (0.0, 0))
+        self._started[index] = (time.monotonic(), generation + 1)
+        worker = JobThread(
+            self.queues_of(index),
+            name=f"{self.name}.{index}" + (f"-{generation}" if generation else ""),
+            connection=self.connection,
+            process=self,
+            job_class=self.job_class,
+            # The class of the queues themselves (this worker's queue_class is wrapped by
+            # OutlivingWorker, and RQ checks each queue is of the worker's class).
+            queue_class=type(self.queues[0]),
+            serializer=self.serializer,
+            exception_handlers=self._exc_handlers or None,
+            maintenance_interval=self.maintenance_interval,
+        )
+        thread = threading.Thread(target=worker.run, args=(self._burst,), name=f"rq-job-{index}", daemon=True)
+        self.job_threads[index] = (worker, thread)
+        thread.start()
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        """RQ's wait for a job, in the main thread: no job is taken here. The job threads are
+        started (and a dead one replaced); between two heartbeats (the periodic work, the
+        scheduler, the stop: ``SweepingWorker.heartbeat``, which raises StopRequested) the loop
+        waits ``dequeue_timeout``. In burst mode, returns None once every thread has ended."""
+        self.set_state(WorkerStatus.IDLE)
+        self.procline(f"{self.threads} job threads on {','.join(self.queue_names())}")
+        while True:
+            self.heartbeat()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            for index in range(self.threads):
+                entry = self.job_threads.get(index)
+                if entry is None:
+                    self._thread_start(index)
+                elif not entry[1].is_alive() and not self._burst and not self._stop_requested:
+                    if time.monotonic() - self._started[index][0] >= 1.0:
+                        self.log.warning("Worker %s: thread %d ended; another starts", self.name, index)
+                        self._thread_start(index)
+            if self._burst and not any(thread.is_alive() for _, thread in self.job_threads.values()):
+                return None
+            self._wake.wait(self.dequeue_timeout)
+
+    def request_stop(self, signum, frame) -> None:
+        """The stop (noted, see SweepingWorker.request_stop), passed to every job thread: each
+        finishes the job in hand and takes no other."""
+        super().request_stop(signum, frame)
+        for worker, _ in self.job_threads.values():
+            worker._stop_requested = True
+        self._wake.set()
+
+    def teardown(self) -> None:
+        """Wait for the job threads to finish their jobs (each bounded by its job timeout), then
+        RQ's teardown. A second stop signal (cold stop) raises SystemExit here: the process ends,
+        its jobs in hand left to their leases and the sweep."""
+        for worker, _ in self.job_threads.values():
+            worker._stop_requested = True
+        try:
+            for worker, thread in self.job_threads.values():
+                while thread.is_alive():
+                    thread.join(0.2)
+                    if worker.overdue(OVERDUE_GRACE):
+                        outages.redis_call(worker.abandon)
+                        break
+        except SystemExit:
+            # Cold stop: the threads' registrations go now (they will not say so themselves).
+            for worker, thread in self.job_threads.values():
+                if thread.is_alive():
+                    worker.register_death()
+            super().teardown()
+            raise
+        super().teardown()
+
+    def handle_warm_shutdown_request(self) -> None:
+        busy = sum(1 for worker, _ in self.job_threads.values() if worker._job_in_hand)
+        self.log.info(
+            "Worker %s [PID %d]: warm shut down requested; %d of %d threads finish their job",
+            self.name,
+            self.pid,
+            busy,
+            self.threads,
+        )
