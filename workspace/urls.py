@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from workspace import views
+from workspace import approvals, calendar, posts, views
 from workspace.composer import views as composer
 
 app_name = "workspace"
@@ -16,6 +16,12 @@ team_patterns = [
     path("compose/check/", composer.compose_check, name="compose_check"),
     path("posts/<int:post_id>/edit/", composer.post_edit, name="post_edit"),
     path("posts/<int:post_id>/edit/check/", composer.post_edit_check, name="post_edit_check"),
+    path("calendar/", calendar.calendar, name="calendar"),
+    path("calendar/move/", calendar.calendar_move, name="calendar_move"),
+    path("approvals/", approvals.approvals, name="approvals"),
+    path("approvals/<int:post_id>/", approvals.approval_decide, name="approval_decide"),
+    path("posts/<int:post_id>/", posts.post_page, name="post"),
+    path("posts/<int:post_id>/act/<slug:action>/", posts.post_act, name="post_act"),
 ]
 
 urlpatterns = [

@@ -1,0 +1,24 @@
+"""Small filters of the calendar's, approvals' and post page's templates."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def get_item(mapping, key):
+    """``{{ links|get_item:name }}``: a dict's value (None when absent or not a dict)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    return value.split()
+
+
+@register.filter
+def free_count(marks) -> int:
+    """How many of a cell's posting slots are free."""
+    return sum(1 for mark in marks if mark.free)
