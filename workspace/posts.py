@@ -38,7 +38,7 @@ OUTCOMES = {
     "RETRY": "Failed, tried again later",
     "RATE_LIMITED": "Rate limited, tried again later",
     "FAILED": "Failed, gave up",
-    "SKIPPED": "Interrupted, checked with the platform before trying again",
+    "INTERRUPTED": "Interrupted (its worker was lost), checked with the platform before trying again",
 }
 
 

@@ -16,6 +16,16 @@ from publishing.models import Post, Publication
 from workspace.tests.test_calendar import MEMBER, NOW, OWNER, CalendarTestCase
 
 
+def history(*ends: tuple[int, datetime, str, str]) -> dict:
+    """A publication's metadata with these attempts' ends (publishing.metadata.HISTORY)."""
+    return {
+        keys.HISTORY: [
+            {"attempt": attempt, "at": at.isoformat(), "outcome": outcome, "error": error}
+            for attempt, at, outcome, error in ends
+        ]
+    }
+
+
 class PostPageTests(CalendarTestCase):
     def page(self, post: Post):
         return self.client.get(f"/app/{self.team.pk}/posts/{post.pk}/")
@@ -24,24 +34,23 @@ class PostPageTests(CalendarTestCase):
         """A post out on Facebook at attempt 2 (attempt 1: a 500), failed on X."""
         post = self.post(at=NOW + timedelta(hours=1))
         Post.objects.filter(pk=post.pk).update(status=Post.Status.PARTIAL)
-        history = {}
-        for attempt, outcome, error in [(1, "RETRY", "Service down (attempt 1)"), (2, "PUBLISHED", "")]:
-            history = keys.history_add(
-                history, attempt=attempt, at=NOW + timedelta(minutes=attempt), outcome=outcome, error=error
-            )
+        ends = history(
+            (1, NOW + timedelta(minutes=1), "RETRY", "Service down (attempt 1)"),
+            (2, NOW + timedelta(minutes=2), "PUBLISHED", ""),
+        )
         Publication.objects.filter(post=post, platform="FACEBOOK").update(
             status=Publication.Status.PUBLISHED,
             attempt_count=2,
             external_id="1001_77",
             published_at=NOW + timedelta(minutes=2),
             lease_token="6d3e3a39-52cf-4b8b-9d8a-0a8b8cb0e7c1",
-            metadata={**history, keys.URL: "https://www.facebook.com/1001_77", "mediaIds": ["m-internal"]},
+            metadata={**ends, keys.URL: "https://www.facebook.com/1001_77", "mediaIds": ["m-internal"]},
         )
         Publication.objects.filter(post=post, platform="TWITTER").update(
             status=Publication.Status.FAILED,
             attempt_count=1,
             error="X says: text too long (gave up)",
-            metadata=keys.history_add({}, attempt=1, at=NOW, outcome="FAILED", error="X says: text too long (gave up)"),
+            metadata=history((1, NOW, "FAILED", "X says: text too long (gave up)")),
         )
         return post
 
