@@ -23,6 +23,7 @@ from publishing.rules.content import variant_for
 from workspace.access import team_view
 from workspace.calendar import local_moment
 from workspace.channels import channel_look
+from workspace.templatetags.workspace import label
 
 
 @dataclass
@@ -156,8 +157,6 @@ def approval_decide(request: HttpRequest, post_id: int) -> HttpResponse:
                 post=post, role=workspace.role, user=request.user, scheduled_at=at, publish_now=publish_now
             )
             post.refresh_from_db()
-            from workspace.templatetags.workspace import label
-
             when = "now" if publish_now else f"at {label(post.scheduled_at, workspace.zone)}"
             messages.success(request, f"Post #{post.pk} is approved: it is published {when}.")
         else:

@@ -18,6 +18,7 @@ from django.db.models import DateTimeField, Q
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from connections.models import Connection
@@ -27,10 +28,14 @@ from publishing.models import Post, Publication
 from publishing.slots import local_instant, slot_instants
 from workspace.access import team_view
 from workspace.channels import channel_look
+from workspace.templatetags.workspace import label
 
 VIEWS = ("month", "week", "day")
 # The post statuses a filter offers; CANCELLED posts are shown only when asked for.
 SHOWN_BY_DEFAULT = [s for s in Post.Status.values if s != Post.Status.CANCELLED]
+# The days the calendar shows and a post may be moved to: far enough for any plan, and far from
+# the ends of Python's dates (a month's grid, a queue's year ahead of a time, must not overflow).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 # How many free queue slots are asked for at most (a month of hourly slots on a channel).
 FREE_SLOTS_LIMIT = 750
 
@@ -131,9 +136,12 @@ def _anchor(params: QueryDict, zone) -> tuple[date, str | None]:
     if not value:
         return today, None
     try:
-        return date.fromisoformat(value), None
+        chosen = date.fromisoformat(value)
     except ValueError:
         return today, f"{value!r} is not a date: use YYYY-MM-DD (e.g. {today.isoformat()}); showing today."
+    if not FIRST_DAY <= chosen <= LAST_DAY:
+        return today, f"{value} is out of the calendar: pick a day between {FIRST_DAY} and {LAST_DAY}; showing today."
+    return chosen, None
 
 
 def _days(view: str, anchor: date) -> list[date]:
@@ -364,6 +372,9 @@ def local_moment(params: QueryDict, zone) -> tuple[datetime | None, dict[str, li
         day = date.fromisoformat(params.get("date", ""))
     except ValueError:
         problems["date"] = ["Give the day as YYYY-MM-DD (e.g. 2026-12-07)."]
+    else:
+        if not FIRST_DAY <= day <= LAST_DAY:
+            problems["date"] = [f"Pick a day between {FIRST_DAY} and {LAST_DAY}."]
     try:
         at = time.fromisoformat(params.get("time", ""))
     except ValueError:
@@ -398,11 +409,8 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
         return HttpResponseNotAllowed(["POST"])
     workspace = request.workspace
     back = QueryDict(request.POST.get("back", ""))
-    post = (
-        Post.objects.filter(team=workspace.team, pk=request.POST.get("post") or 0).first()
-        if (str(request.POST.get("post", "")).isdigit())
-        else None
-    )
+    asked = str(request.POST.get("post", ""))
+    post = Post.objects.filter(team=workspace.team, pk=int(asked)).first() if asked.isdigit() else None
     errors: dict[str, list[str]] = {}
     if post is None:
         errors[""] = ["That post is not in this team's calendar any more: reload the page."]
@@ -414,8 +422,6 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
             except (ValidationError, PermissionDenied) as err:
                 errors = _words(err)
             else:
-                from workspace.templatetags.workspace import label
-
                 note = (
                     " It is back in review: an admin or owner approves it again."
                     if (moved.status == Post.Status.IN_REVIEW)
@@ -433,4 +439,4 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
         context = _context(request, back)
         context.update(focus_post=post.pk, move_errors={post.pk: errors})
         return render(request, "workspace/calendar/calendar.html", context, status=400)
-    return redirect(request.path.rsplit("move/", 1)[0] + "?" + back.urlencode())
+    return redirect(reverse("workspace:calendar", kwargs={"team_id": workspace.team.pk}) + "?" + back.urlencode())

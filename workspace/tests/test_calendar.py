@@ -122,6 +122,10 @@ class CalendarViewTests(CalendarTestCase):
         page = self.client.get(self.url + "?date=07/12/2026")
         self.assertContains(page, "is not a date: use YYYY-MM-DD")
         self.assertContains(page, "Week of 7 Dec")
+        # The ends of the calendar (a month's grid beyond them would not exist).
+        for day in ("0001-01-01", "9999-12-31"):
+            page = self.client.get(self.url + f"?view=month&date={day}")
+            self.assertContains(page, f"{day} is out of the calendar: pick a day between 1970-01-01 and 2999-12-31")
 
     def test_filters_by_channel_status_and_author(self):
         mine = self.post(at=datetime(2026, 12, 8, 9, 0, tzinfo=UTC), author=self.mia, content="Croissants by Mia")
@@ -237,6 +241,10 @@ class CalendarMoveTests(CalendarTestCase):
         response = self.move(post, "10/12/2026", "11h", HTTP_HX_REQUEST="true")
         self.assertContains(response, "Give the day as YYYY-MM-DD")
         self.assertContains(response, "Give the time as HH:MM (e.g. 09:30), in Europe/Paris.")
+        response = self.move(post, "9999-12-31", "11:00", HTTP_HX_REQUEST="true")
+        self.assertContains(response, "Pick a day between 1970-01-01 and 2999-12-31.")
+        post.refresh_from_db()
+        self.assertEqual(post.scheduled_at, datetime(2026, 12, 9, 14, 30, tzinfo=UTC))
 
     def test_another_teams_post_is_not_moved(self):
         theirs = services.post_create(
