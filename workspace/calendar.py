@@ -417,16 +417,16 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
     else:
         at, errors = local_moment(request.POST, workspace.zone)
         if at is not None:
+            queued = post.publications.filter(queue_position__isnull=False).exists()
             try:
                 moved = services.post_update(post=post, scheduled_at=at, role=workspace.role)
             except (ValidationError, PermissionDenied) as err:
                 errors = _words(err)
             else:
-                note = (
-                    " It is back in review: an admin or owner approves it again."
-                    if (moved.status == Post.Status.IN_REVIEW)
-                    else ""
-                )
+                # A time of its own takes it out of its queues (post_update), as the API's PATCH does.
+                note = " It left its channels' queues for this time." if queued else ""
+                if moved.status == Post.Status.IN_REVIEW:
+                    note += " It is back in review: an admin or owner approves it again."
                 messages.success(request, f"Post #{post.pk} moved to {label(at, workspace.zone)}.{note}")
     if errors:
         said = " ".join(message for found in errors.values() for message in found)

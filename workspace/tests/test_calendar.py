@@ -167,6 +167,11 @@ class CalendarViewTests(CalendarTestCase):
         month = self.client.get(self.url + "?view=month")
         self.assertContains(month, "1 free slot of 1")  # Thursday 10 December
         self.assertContains(month, "0 free slots of 1")  # Tuesday 8 December
+        # Moved to a time of its own, it leaves the queue and its slot is free again.
+        moved = self.client.post(self.url + "move/", {"post": queued.pk, "date": "2026-12-09", "time": "12:00"})
+        self.assertContains(self.client.get(moved["Location"]), "It left its channels&#x27; queues for this time.")
+        self.assertFalse(queued.publications.filter(queue_position__isnull=False).exists())
+        self.assertContains(self.client.get(self.url), "Facebook Bakery page: free slot", count=2)
 
     def test_an_outsider_gets_a_404(self):
         stranger = get_user_model().objects.create_user("sam", password="not in the team")
