@@ -7,6 +7,7 @@ and the card stays where it was."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import takewhile
@@ -16,7 +17,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import DateTimeField, Q
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -60,6 +61,26 @@ class Card:
     @property
     def dom_id(self) -> str:
         return f"card-{self.post.pk}-{self.publication.pk if self.publication else self.platform}"
+
+    @property
+    def move_query(self) -> str:
+        """What the card's Move form starts from: the post, the card (the fields' ids), its day and time."""
+        return urlencode({"post": self.post.pk, "card": self.dom_id, "date": self.local_date, "time": self.local_time})
+
+    def move_form(self, errors: dict | None = None) -> dict:
+        return move_form(post=self.post.pk, card=self.dom_id, day=self.local_date, at=self.local_time, errors=errors)
+
+
+def move_form(*, post: int, card: str, day: str, at: str, errors: dict | None = None) -> dict:
+    """The context of a Move form (workspace/calendar/_move_form.html): the fields' id prefix (a
+    card's id), the post, the day and time it shows, and the refusal's errors by field."""
+    return {
+        "id": card if re.fullmatch(r"[A-Za-z0-9_-]{1,80}", card or "") else "move",
+        "post": post,
+        "date": day,
+        "time": at,
+        "errors": errors or {},
+    }
 
 
 @dataclass
@@ -405,9 +426,11 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
     ``post_update`` with the person's role, which refuses (and says why) a post that has started
     publishing, a time in the past, a publishing cap's full window... A member of a team that
     requires approval moving an approved post sends it back to review, as the API's PATCH does."""
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     workspace = request.workspace
+    if request.method == "GET":
+        return _move_page(request)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "POST"])
     back = QueryDict(request.POST.get("back", ""))
     asked = str(request.POST.get("post", ""))
     post = Post.objects.filter(team=workspace.team, pk=int(asked)).first() if asked.isdigit() else None
@@ -436,7 +459,33 @@ def calendar_move(request: HttpRequest) -> HttpResponse:
         context.update(focus_post=post.pk if post else None, move_errors={post.pk: errors} if post and errors else {})
         return render(request, "workspace/calendar/_calendar.html", context)
     if errors and post is not None:
-        context = _context(request, back)
-        context.update(focus_post=post.pk, move_errors={post.pk: errors})
-        return render(request, "workspace/calendar/calendar.html", context, status=400)
+        form = move_form(
+            post=post.pk,
+            card=request.POST.get("card", ""),
+            day=request.POST.get("date", ""),
+            at=request.POST.get("time", ""),
+            errors=errors,
+        )
+        context = {"move": form, "post": post, "query": back.urlencode()}
+        return render(request, "workspace/calendar/move.html", context, status=400)
     return redirect(reverse("workspace:calendar", kwargs={"team_id": workspace.team.pk}) + "?" + back.urlencode())
+
+
+def _move_page(request: HttpRequest) -> HttpResponse:
+    """A post's Move form: for htmx, the form alone (into the card whose Move was opened); else a
+    page of its own (the way without JavaScript)."""
+    workspace = request.workspace
+    asked = str(request.GET.get("post", ""))
+    post = Post.objects.filter(team=workspace.team, pk=int(asked)).first() if asked.isdigit() else None
+    if post is None:
+        raise Http404("No such post in this team.")
+    local = post.scheduled_at.astimezone(workspace.zone) if post.scheduled_at else None
+    form = move_form(
+        post=post.pk,
+        card=request.GET.get("card", ""),
+        day=request.GET.get("date") or (local.date().isoformat() if local else ""),
+        at=request.GET.get("time") or (local.strftime("%H:%M") if local else ""),
+    )
+    context = {"move": form, "post": post, "query": request.GET.get("back", "")}
+    template = "workspace/calendar/_move_form.html" if request.htmx else "workspace/calendar/move.html"
+    return render(request, template, context)

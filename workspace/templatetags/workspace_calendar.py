@@ -22,3 +22,9 @@ def split(value: str) -> list[str]:
 def free_count(marks) -> int:
     """How many of a cell's posting slots are free."""
     return sum(1 for mark in marks if mark.free)
+
+
+@register.filter
+def move_with(card, errors):
+    """``{% include "…/_move_form.html" with move=card|move_with:errors %}``: a card's Move form."""
+    return card.move_form(errors)

@@ -241,6 +241,28 @@ class CalendarMoveTests(CalendarTestCase):
         post.refresh_from_db()
         self.assertEqual(post.scheduled_at, datetime(2026, 12, 9, 14, 30, tzinfo=UTC))
 
+    def test_the_move_form_is_fetched_by_the_card_or_opened_on_its_own_page(self):
+        post = self.post(at=datetime(2026, 12, 9, 14, 30, tzinfo=UTC))
+        card = post.publications.get(platform="FACEBOOK")
+        page = self.client.get(self.url)
+        # The cards carry no form until one is opened: a button, and a link without JavaScript.
+        self.assertNotContains(page, 'class="move-form"')
+        self.assertContains(page, "Open the Move form", count=2)
+        query = f"post={post.pk}&card=card-{post.pk}-{card.pk}&date=2026-12-09&time=15:30&back=view%3Dweek"
+        fragment = self.client.get(self.url + "move/?" + query, HTTP_HX_REQUEST="true")
+        self.assertNotContains(fragment, "<html")
+        self.assertContains(fragment, f'id="card-{post.pk}-{card.pk}-date" name="date" value="2026-12-09"')
+        self.assertContains(fragment, 'name="time" value="15:30"')
+        self.assertContains(fragment, "Time (Europe/Paris)")
+        alone = self.client.get(self.url + f"move/?post={post.pk}")
+        self.assertContains(alone, f"<h1>Move post #{post.pk}</h1>")
+        self.assertContains(alone, 'name="time" value="15:30"')  # its time, in the person's zone
+        self.assertEqual(self.client.get(self.url + "move/?post=999999").status_code, 404)
+        # Refused without JavaScript: the form again, with the reason beside the time.
+        refused = self.client.post(self.url + "move/", {"post": post.pk, "date": "2026-12-01", "time": "09:00"})
+        self.assertContains(refused, 'aria-invalid="true"', count=1, status_code=400)
+        self.assertContains(refused, 'name="date" value="2026-12-01"', status_code=400)
+
     def test_a_bad_day_or_time_says_what_to_write(self):
         post = self.post(at=datetime(2026, 12, 9, 14, 30, tzinfo=UTC))
         response = self.move(post, "10/12/2026", "11h", HTTP_HX_REQUEST="true")
@@ -264,8 +286,8 @@ class CalendarMoveTests(CalendarTestCase):
         Team.objects.filter(pk=self.team.pk).update(requires_approval=True)
         post = self.post(at=datetime(2026, 12, 9, 14, 30, tzinfo=UTC))  # the owner's: scheduled
         self.client.force_login(self.mia)
-        page = self.client.get(self.url)
-        self.assertContains(page, "Moving it sends it back for review.", count=2)
+        form = self.client.get(self.url + f"move/?post={post.pk}", HTTP_HX_REQUEST="true")
+        self.assertContains(form, "Moving it sends it back for review.")
         response = self.move(post, "2026-12-10", "11:00", HTTP_HX_REQUEST="true")
         post.refresh_from_db()
         self.assertEqual(

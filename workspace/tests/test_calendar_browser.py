@@ -104,15 +104,17 @@ class CalendarInBrowserTests(WorkspaceBrowserMixin, PublishingLiveTestCase):
         self.assertEqual(self.browser.switch_to.active_element.get_attribute("class"), "card-link")  # focus follows
         self.shot("dragged to thursday 11:00")
 
-        # The keyboard: Tab to the card's Move, Enter, a new day and time, Enter.
+        # The keyboard: Tab to the card's Move, Enter (its form comes, the day field focused), a
+        # new day and time, Enter.
         move = self.card(post).find_element(By.CSS_SELECTOR, "details.move summary")
         self.browser.execute_script("arguments[0].focus()", self.card(post).find_element(By.CLASS_NAME, "card-link"))
         self.browser.switch_to.active_element.send_keys(Keys.TAB)
         self.assertEqual(self.browser.switch_to.active_element, move)
         move.send_keys(Keys.ENTER)
-        day = self.card(post).find_element(By.CSS_SELECTOR, "input[type=date]")
-        self.browser.switch_to.active_element.send_keys(Keys.TAB)
-        self.assertEqual(self.browser.switch_to.active_element, day)
+        day = wait_for(
+            lambda: self.card(post).find_elements(By.CSS_SELECTOR, "input[type=date]"), message="the Move form"
+        )[0]
+        wait_for(lambda: self.browser.switch_to.active_element == day, message="the focus on the Move form's day")
         # The fields as a person fills them (the browser's own date and time widgets: their
         # typing order depends on the locale, so their values are set, then Enter submits).
         self.browser.execute_script("arguments[0].value = arguments[1]", day, self.thursday.isoformat())

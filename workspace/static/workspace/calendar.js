@@ -88,8 +88,16 @@
   document.addEventListener("pointercancel", reset);
   document.addEventListener("keydown", function (event) { if (event.key === "Escape") reset(); });
 
+  // A Move form fetched into its card: its first field takes the focus (the keyboard's way on).
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target.classList.contains("move-slot")) return;
+    var field = event.detail.target.querySelector("input[type=date]");
+    if (field) field.focus();
+  });
+
   // After a move, the moved post's card (where the server put it) takes the focus again.
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.target.id !== "calendar") return;
     var moved = document.querySelector(".card[data-focus] .card-link");
     if (moved) moved.focus();
   });
