@@ -352,7 +352,7 @@ def _context(request: HttpRequest, params: QueryDict) -> dict:
         "marks": marks,
         "channels": list(channels.values()),
         "authors": list(authors.values()),
-        "statuses": Post.Status.values,
+        "statuses": [(value, label.capitalize()) for value, label in Post.Status.choices],
         "filters": filters,
         "problems": [p for p in [date_problem, *filters.problems] if p],
         "range_start": start,

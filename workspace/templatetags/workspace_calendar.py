@@ -28,3 +28,10 @@ def free_count(marks) -> int:
 def move_with(card, errors):
     """``{% include "…/_move_form.html" with move=card|move_with:errors %}``: a card's Move form."""
     return card.move_form(errors)
+
+
+@register.filter
+def web_url(value) -> str:
+    """``value`` when it is an http(s) address, else "": a media URL in a row written past the door
+    (javascript:…, a bare word) is shown as text, never as a link."""
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""

@@ -68,6 +68,14 @@ class PostPageTests(CalendarTestCase):
         for secret in ("fb-secret-token", "x-secret-token", "6d3e3a39", "m-internal", "lease"):
             self.assertNotContains(page, secret)
 
+    def test_a_media_address_written_past_the_door_is_text_not_a_link(self):
+        post = self.post(at=NOW + timedelta(days=1))
+        Post.objects.filter(pk=post.pk).update(media_urls=["javascript:alert(1)", "https://cdn.example/bread.jpg"])
+        page = self.page(post)
+        self.assertNotContains(page, 'href="javascript:')
+        self.assertContains(page, "<li>javascript:alert(1)</li>", count=2)
+        self.assertContains(page, 'href="https://cdn.example/bread.jpg"', count=2)
+
     def test_actions_are_offered_only_where_they_apply(self):
         ended = self.ended()
         page = self.page(ended)
