@@ -23,6 +23,7 @@ from publishing.rules.content import variant_for
 from workspace.access import team_view
 from workspace.calendar import local_moment
 from workspace.channels import channel_look
+from workspace.composer.preview import post_previews
 from workspace.templatetags.workspace import label
 
 
@@ -40,6 +41,8 @@ class Review:
     post: Post
     previews: list[Preview]
     late: bool
+    # Each channel as its network will show it (the composer's previews), beside the text as sent.
+    looks: list = field(default_factory=list)
     errors: dict[str, list[str]] = field(default_factory=dict)
     asked: str = ""  # "late": the approver must choose publish now or a new time
 
@@ -89,6 +92,7 @@ def _reviews(workspace, *, errors: dict[int, dict] | None = None, asked: dict[in
         Review(
             post=post,
             previews=_previews(post),
+            looks=post_previews(post),
             late=_late(post),
             errors=errors.get(post.pk, {}),
             asked=asked.get(post.pk, ""),

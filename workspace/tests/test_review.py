@@ -185,6 +185,10 @@ class ApprovalsTests(CalendarTestCase):
         self.assertContains(page, "Short for X")
         self.assertContains(page, 'class="badge" title="1 waiting for review"')
         self.assertContains(page, f"Approve post #{post.pk}")
+        # And as each network will show it: the composer's previews, one per channel.
+        self.assertContains(page, "As each network will show it")
+        self.assertContains(page, 'aria-label="Preview on Facebook, Bakery page"')
+        self.assertContains(page, 'aria-label="Preview on X, @bakery"')
 
     def test_approve_schedules_it_at_its_time(self):
         post = self.submitted()
