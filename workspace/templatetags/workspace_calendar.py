@@ -35,3 +35,12 @@ def web_url(value) -> str:
     """``value`` when it is an http(s) address, else "": a media URL in a row written past the door
     (javascript:…, a bare word) is shown as text, never as a link."""
     return value if isinstance(value, str) and value.startswith(("https://", "http://")) else ""
+
+
+@register.filter
+def person(user, empty: str = "—") -> str:
+    """A person's name as the pages show it: their full name, else their user name; ``empty`` for
+    none (a post made with an API key has no author; a reviewer's account may have been deleted)."""
+    if user is None:
+        return empty
+    return user.get_full_name() or user.get_username()

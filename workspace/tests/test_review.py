@@ -150,6 +150,15 @@ class PostPageTests(CalendarTestCase):
         self.assertContains(page, "analytics-chart")
         self.assertContains(page, 'data-series="likes"', count=2)
 
+    def test_a_post_made_through_the_api_has_no_author_and_its_page_says_so(self):
+        post = services.post_create(
+            team=self.team, content="From a key", channels=[self.facebook.pk], scheduled_at=NOW + timedelta(days=1)
+        )
+        page = self.page(post)
+        self.assertContains(page, "— (made through the API)")
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.IN_REVIEW)
+        self.assertContains(self.client.get(f"/app/{self.team.pk}/approvals/"), "by —,")
+
     def test_another_teams_post_is_a_404(self):
         theirs = services.post_create(
             team=self.others, content="Tea", channels=[self.other_page.pk], scheduled_at=NOW + timedelta(days=2)
