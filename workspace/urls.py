@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from workspace import views
+from workspace import approvals, calendar, posts, views
 from workspace.composer import views as composer
 from workspace.media import views as media
 
@@ -22,6 +22,12 @@ team_patterns = [
     path("media/<int:item_id>/delete/", media.delete, name="media_delete"),
     path("media/<int:item_id>/thumbnail/", media.thumbnail, name="media_thumbnail"),
     path("media/<int:item_id>/file/", media.original, name="media_original"),
+    path("calendar/", calendar.calendar, name="calendar"),
+    path("calendar/move/", calendar.calendar_move, name="calendar_move"),
+    path("approvals/", approvals.approvals, name="approvals"),
+    path("approvals/<int:post_id>/", approvals.approval_decide, name="approval_decide"),
+    path("posts/<int:post_id>/", posts.post_page, name="post"),
+    path("posts/<int:post_id>/act/<slug:action>/", posts.post_act, name="post_act"),
 ]
 
 urlpatterns = [
