@@ -38,11 +38,12 @@ class WorkspaceBrowserMixin(BrowserMixin):
         wait_for(lambda: "/app/login/" in self.browser.current_url, message="the workspace to log out")
 
     def wait_for_text(self, text: str, timeout: float = 15) -> None:
-        wait_for(
-            lambda: text in self.browser.find_element(By.TAG_NAME, "body").text,
-            timeout=timeout,
-            message=f"{text!r} on the page",
-        )
+        def shown() -> bool:
+            # Read in one go: a click that loads a page leaves a moment with no body (or the old
+            # one, gone the instant it is read).
+            return text in (self.browser.execute_script("return document.body ? document.body.innerText : '';") or "")
+
+        wait_for(shown, timeout=timeout, message=f"{text!r} on the page")
 
     def shot(self, step: str) -> str:
         """Save the page as it is now, numbered in the test's order; returns the file's path."""

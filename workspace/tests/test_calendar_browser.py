@@ -1,14 +1,13 @@
 """The calendar, the approvals and a post's page in a real headless Chromium, on the live server
 (its static files served as in development) with the stand-in platforms and a real worker: a
-card dragged in the week view and moved with the keyboard, a refused move, the phone's agenda, and
-a member's post approved by the owner and watched out, with its links to the live posts. Each step
-checks the page and saves a screenshot (.local/screenshots/workspace/CalendarInBrowserTests/)."""
+card dragged in the week view and moved with the keyboard, a refused move, the phone's agenda (a
+member's post approved by the owner and watched out, with its links to the live posts, is
+test_journey_browser's, after the composer and the library). Each step checks the page and saves a screenshot (.local/screenshots/workspace/CalendarInBrowserTests/)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.utils import timezone
 from selenium.webdriver.common.action_chains import ActionChains
@@ -149,55 +148,3 @@ class CalendarInBrowserTests(WorkspaceBrowserMixin, PublishingLiveTestCase):
         self.assertLessEqual(card.rect["x"] + card.rect["width"], 390)
         self.assertLessEqual(self.browser.execute_script("return document.documentElement.scrollWidth"), 390)
         self.shot("phone agenda")
-
-    def test_a_members_post_is_approved_by_the_owner_and_watched_out(self):
-        self.team.requires_approval = True
-        self.team.save()
-        mia = get_user_model().objects.create_user("mia", password="writes every day", first_name="Mia")
-        Membership.objects.create(user=mia, team=self.team, role=MEMBER)
-        post = services.post_create(
-            team=self.team,
-            author=mia,
-            content="Our winter loaf is back on Saturday.",
-            channels=[self.facebook.pk, self.twitter.pk],
-            scheduled_at=timezone.now() + timedelta(seconds=3),
-            role=MEMBER,
-        )
-        services.post_submit(post=post, user=mia)
-        self.start_worker()
-
-        self.log_in_workspace("mia", "writes every day")
-        self.open(f"/app/{self.team.pk}/approvals/")
-        self.wait_for_text("Your posts waiting for review (1)")
-        self.assertIn("Waiting for an admin or owner.", self.browser.page_source)
-        self.shot("member sees her post waiting")
-        self.log_out_workspace()
-
-        self.log_in_workspace("alice", "owns the bakery")
-        self.open(f"/app/{self.team.pk}/approvals/")
-        badge = self.browser.find_element(By.CSS_SELECTOR, "nav .badge")
-        self.assertEqual(badge.get_attribute("title"), "1 waiting for review")
-        self.assertIn("Our winter loaf is back on Saturday.", self.browser.find_element(By.ID, f"post-{post.pk}").text)
-        self.shot("owner's inbox with the preview per channel")
-        self.browser.find_element(By.XPATH, f"//button[normalize-space()='Approve post #{post.pk}']").click()
-        self.wait_for_text(f"Post #{post.pk} is approved")
-        self.assertEqual(Post.objects.get(pk=post.pk).reviewed_by, self.owner)
-        self.shot("approved")
-
-        wait_for(
-            lambda: Post.objects.get(pk=post.pk).status in Post.FINAL,
-            timeout=60,
-            message=f"the post to be published (workers: {self.worker_logs()})",
-        )
-        self.assertEqual(Post.objects.get(pk=post.pk).status, Post.Status.PUBLISHED)
-        self.open(f"/app/{self.team.pk}/posts/{post.pk}/")
-        links = self.browser.find_elements(By.CSS_SELECTOR, "a.live-link")
-        self.assertEqual(len(links), 2)
-        for link, publication in zip(links, post.publications.order_by("pk"), strict=True):
-            self.assertEqual(link.get_attribute("href"), publication.metadata["url"])
-        body = self.browser.find_element(By.TAG_NAME, "body").text
-        self.assertIn("Attempt 1", body)
-        self.assertIn("Europe/Paris", body)
-        self.assertNotIn("Publish now", body)
-        self.assertNotIn("Cancel this post", body)
-        self.shot("post page with links to the live posts")

@@ -146,9 +146,22 @@ class InstagramAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapt
         slow_down_until, usage = self.slow_down(response)
         return Published(
             external_id=str(media_id),
+            url=self.permalink(account, str(media_id)),
             metadata={"usage": usage} if usage else {},
             slow_down_until=slow_down_until,
         )
+
+    def permalink(self, account: Account, media_id: str) -> str:
+        """The post's address, for the people who look at it: ``GET /{ig-media-id}?fields=permalink``
+        (https://developers.facebook.com/docs/instagram-platform/instagram-graph-api/reference/ig-media).
+        media_publish answers with the id only. The post is published whatever this answers: a
+        failure here leaves it without a link, never retried."""
+        try:
+            response = self.request("GET", f"/{media_id}", account=account, params={"fields": "permalink"})
+            link = self.json(response).get("permalink")
+        except (PlatformError, ValueError, AttributeError):
+            return ""
+        return link if isinstance(link, str) and link.startswith("https://") else ""
 
     def publishing_limit(self, account: Account) -> int | None:
         """GET /{ig-user-id}/content_publishing_limit?fields=config ->

@@ -362,6 +362,8 @@ def node_object(call: Call, node: str, **_: Any) -> HttpResponse:
             "created_time": graph_time(post.created),
             "timestamp": graph_time(post.created),
         }
+        if post.extra.get("shortcode"):  # an Instagram media's address
+            item["permalink"] = f"https://www.instagram.com/p/{post.extra['shortcode']}/"
         return JsonResponse(pick(item, wanted))
     photo = store.get("photos", node)
     if photo is not None:

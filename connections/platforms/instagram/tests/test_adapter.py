@@ -106,14 +106,25 @@ class InstagramTests(AdapterContract, AdapterTestCase):
 
     def test_it_creates_a_container_checks_it_and_publishes_it(self):
         self.mock_success()
+        link = "https://www.instagram.com/p/DAbc123/"
+        self.http.add(responses.GET, f"{GRAPH}/ig-1", json={"id": "ig-1", "permalink": link})
         draft = self.draft()
-        self.adapter.publish(self.account, draft)
+        published = self.adapter.publish(self.account, draft)
 
-        create, check, publish = self.http.calls
+        create, check, publish, permalink = self.http.calls
         self.assertEqual(self.form(create), {"image_url": A, "caption": "Hello world", "access_token": "token-1"})
         self.assertEqual(self.query(check), {"fields": "status_code,status", "access_token": "token-1"})
         self.assertEqual(self.form(publish), {"creation_id": "c-1", "access_token": "token-1"})
+        # media_publish answers with the id only: the post's address is asked for after.
+        self.assertEqual(self.query(permalink), {"fields": "permalink", "access_token": "token-1"})
+        self.assertEqual((published.external_id, published.url), ("ig-1", link))
         self.assertEqual(draft.state, {"mediaIds": ["c-1"], "containerId": "c-1"})
+
+    def test_a_permalink_that_cannot_be_read_leaves_the_post_published_without_a_link(self):
+        self.mock_success()
+        self.http.add(responses.GET, f"{GRAPH}/ig-1", status=500, json={"error": {"message": "down", "code": 2}})
+        published = self.adapter.publish(self.account, self.draft())
+        self.assertEqual((published.external_id, published.url), ("ig-1", ""))
 
     def test_it_publishes_a_carousel_once_instagram_has_processed_it(self):
         self.http.add(responses.POST, MEDIA, json={"id": "child-1"})
@@ -144,7 +155,7 @@ class InstagramTests(AdapterContract, AdapterTestCase):
         self.add_status("carousel-1", "FINISHED")
         self.http.add(responses.POST, PUBLISH, json={"id": "ig-2"})
         self.assertEqual(self.adapter.publish(self.account, draft).external_id, "ig-2")
-        self.assertEqual(len(self.http.calls), 2)
+        self.assertEqual(len(self.http.calls), 3)  # the status, the publish, the permalink
         self.assertEqual(self.form(self.http.calls[1])["creation_id"], "carousel-1")
         self.assertEqual(draft.state["mediaIds"], ["child-1", "child-2"])
 
@@ -311,7 +322,7 @@ class InstagramVideoTests(AdapterTestCase):
         self.add_status("reel-1", "FINISHED")
         self.http.add(responses.POST, PUBLISH, json={"id": "ig-9"})
         self.assertEqual(self.adapter.publish(self.account, draft).external_id, "ig-9")
-        self.assertEqual(len(self.http.calls), 2, "no second container")
+        self.assertEqual(len(self.http.calls), 3, "no second container (the status, the publish, the permalink)")
 
     def test_share_to_feed_follows_the_variants_option(self):
         self.http.add(responses.POST, MEDIA, json={"id": "reel-1"})
