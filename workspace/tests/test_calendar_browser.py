@@ -1,8 +1,9 @@
 """The calendar, the approvals and a post's page in a real headless Chromium, on the live server
 (its static files served as in development) with the stand-in platforms and a real worker: a
-card dragged in the week view and moved with the keyboard, a refused move, the phone's agenda (a
+card dragged in the week view and moved with the keyboard, a refused move, the phone's agenda. A
 member's post approved by the owner and watched out, with its links to the live posts, is
-test_journey_browser's, after the composer and the library). Each step checks the page and saves a screenshot (.local/screenshots/workspace/CalendarInBrowserTests/)."""
+test_journey_browser's, after the composer and the library. Each step checks the page and saves
+a screenshot (.local/screenshots/workspace/CalendarInBrowserTests/)."""
 
 from __future__ import annotations
 
