@@ -199,7 +199,18 @@ class ThreadedWorker(InProcessWorker):
     def _thread_start(self, index: int) -> None:
         _, generation = self._started.get(index, (0.0, 0))
         self._started[index] = (time.monotonic(), generation + 1)
-        worker = JobThread(
+        # RQ's worker names itself on Redis as it is made: while Redis is down (a restart) the
+        # thread is started at a later turn of the loop, and the process carries on (it ended
+        # here, every job thread with it, before).
+        worker = outages.redis_call(lambda: self._job_thread(index, generation))
+        if worker is None:
+            return
+        thread = threading.Thread(target=worker.run, args=(self._burst,), name=f"rq-job-{index}", daemon=True)
+        self.job_threads[index] = (worker, thread)
+        thread.start()
+
+    def _job_thread(self, index: int, generation: int) -> JobThread:
+        return JobThread(
             self.queues_of(index),
             name=f"{self.name}.{index}" + (f"-{generation}" if generation else ""),
             connection=self.connection,
@@ -212,9 +223,6 @@ class ThreadedWorker(InProcessWorker):
             exception_handlers=self._exc_handlers or None,
             maintenance_interval=self.maintenance_interval,
         )
-        thread = threading.Thread(target=worker.run, args=(self._burst,), name=f"rq-job-{index}", daemon=True)
-        self.job_threads[index] = (worker, thread)
-        thread.start()
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         """RQ's wait for a job, in the main thread: no job is taken here. The job threads are
@@ -230,7 +238,8 @@ class ThreadedWorker(InProcessWorker):
             for index in range(self.threads):
                 entry = self.job_threads.get(index)
                 if entry is None:
-                    self._thread_start(index)
+                    if time.monotonic() - self._started.get(index, (-1e9, 0))[0] >= 1.0:
+                        self._thread_start(index)
                 elif not entry[1].is_alive() and not self._burst and not self._stop_requested:
                     if time.monotonic() - self._started[index][0] >= 1.0:
                         self.log.warning("Worker %s: thread %d ended; another starts", self.name, index)

@@ -4,6 +4,7 @@ publishing/tests/e2e/test_in_flight.py)."""
 from __future__ import annotations
 
 import django_rq
+import redis
 import rq
 from django.test import SimpleTestCase, override_settings
 
@@ -36,3 +37,24 @@ class QueueShareTests(SimpleTestCase):
         self.assertEqual(
             [self.names(worker, i) for i in range(2)], [["default", "webhooks", "analytics"], ["default", "webhooks"]]
         )
+
+
+class ThreadStartTests(SimpleTestCase):
+    def test_a_thread_that_cannot_start_while_redis_is_down_is_started_later_not_the_process_ended(self):
+        # RQ's worker names itself on Redis as it is made (CLIENT SETNAME): with Redis restarting,
+        # replacing a job thread raised ConnectionError into the main thread's loop, which ended
+        # the whole process (found by test_retry_and_recovery's Redis restart).
+        connection = django_rq.get_connection("default")
+        worker = ThreadedWorker([rq.Queue("default", connection=connection)], connection=connection, threads=2)
+        calls = []
+
+        def down(index, generation):
+            calls.append(index)
+            raise redis.exceptions.ConnectionError("Error 2 connecting to redis.sock. No such file or directory.")
+
+        worker._job_thread = down
+        worker._thread_start(0)
+
+        self.assertEqual(calls, [0])
+        self.assertNotIn(0, worker.job_threads)
+        self.assertIn(0, worker._started)  # tried again a second later, by the loop
