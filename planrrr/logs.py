@@ -124,6 +124,8 @@ class Outage:
         self.what = what
         self.logger = logger
         self.since: float | None = None
+        # When the last outage ended (time.monotonic()).
+        self.ended: float | None = None
         self.failures = 0
         self._lock = threading.Lock()
 
@@ -131,8 +133,14 @@ class Outage:
     def ongoing(self) -> bool:
         return self.since is not None
 
-    def failed(self, error: BaseException, *, traceback: bool = False) -> None:
+    def failed(self, error: BaseException, *, began: float | None = None, traceback: bool = False) -> None:
+        """A try failed: the outage starts, unless it is on already. ``began`` is the
+        ``time.monotonic()`` at which that try started: one that started before the last outage
+        ended (a call in flight through it, on a connection the server dropped) is part of that
+        outage, and starts no other."""
         with self._lock:
+            if self.since is None and began is not None and self.ended is not None and began < self.ended:
+                return
             self.failures += 1
             if self.since is not None:
                 return
@@ -155,7 +163,8 @@ class Outage:
         with self._lock:
             if self.since is None or (began is not None and began < self.since):
                 return
-            duration, failures = time.monotonic() - self.since, self.failures
+            self.ended = time.monotonic()
+            duration, failures = self.ended - self.since, self.failures
             self.since, self.failures = None, 0
         self.logger.warning(
             "%s back after %.1f s (%d failed tries)",

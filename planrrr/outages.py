@@ -112,7 +112,7 @@ def redis_call(func: Callable[[], T], *, default: Any = None) -> T | Any:
     try:
         result = func()
     except REDIS_ERRORS as error:
-        redis().failed(error)
+        redis().failed(error, began=began)
         return default
     redis().ok(began)
     return result
@@ -133,7 +133,7 @@ def after_commit(func: Callable[[], Any], *, using: str | None = None) -> None:
             if outage is None:
                 logger.exception("could not run %s after commit", getattr(func, "__qualname__", func))
             else:
-                outage.failed(error)
+                outage.failed(error, began=began)
             return
         redis().ok(began)
 
@@ -155,7 +155,7 @@ def database_retry(call: Callable[[], T], *, deadline: float, using: str = DEFAU
             connection = connections[using]
             if not database_unreachable(error) or connection.in_atomic_block:
                 raise
-            database().failed(error)
+            database().failed(error, began=began)
             wait = backoff(wait)
             if time.monotonic() + wait > deadline:
                 raise

@@ -39,10 +39,11 @@ class OutlivingDequeue:
 
     @classmethod
     def dequeue_any(cls, *args, **kwargs):
+        began = time.monotonic()
         try:
             return super().dequeue_any(*args, **kwargs)
         except REDIS_ERRORS as error:
-            outages.redis().failed(error)
+            outages.redis().failed(error, began=began)
             raise DequeueTimeout(0) from None
 
 
@@ -140,16 +141,17 @@ class OutlivingWorker:
             result = call(*args)
         except REDIS_ERRORS as error:
             self._horse_reap()
-            self._redis_pause(error)
+            self._redis_pause(error, began)
             return None
         self._redis_recovered(began)
         return result
 
-    def _redis_pause(self, error: BaseException) -> None:
-        """Redis failed: the outage noted (logged when it starts, not at every try), then a pause
-        that doubles at every failure up to ``planrrr.outages.MAX_WAIT``, cut short by a stop."""
+    def _redis_pause(self, error: BaseException, began: float | None = None) -> None:
+        """Redis failed: the outage noted (logged when it starts, not at every try; a step that
+        began before the last outage ended is part of that one), then a pause that doubles at
+        every failure up to ``planrrr.outages.MAX_WAIT``, cut short by a stop."""
         self._redis_wait = min(outages.backoff(self._redis_wait), self.max_redis_wait)
-        outages.redis().failed(error)
+        outages.redis().failed(error, began=began)
         pause(self._redis_wait, until=lambda: self._stop_requested)
 
     def _redis_recovered(self, began: float | None = None) -> None:

@@ -87,6 +87,7 @@ class Scheduler(RQScheduler):
                 # and outlive Redis outages, for ever; the worker that replaces it starts its own.
                 self.log.warning("Scheduler %s: its worker (pid %s) is gone; stopping", os.getpid(), self._parent)
                 break
+            began = time.monotonic()
             try:
                 if not registered:
                     self.register_birth()
@@ -96,11 +97,11 @@ class Scheduler(RQScheduler):
                 self.heartbeat()
                 self.enqueue_scheduled_jobs()
             except REDIS_ERRORS as error:
-                outages.redis().failed(error)
+                outages.redis().failed(error, began=began)
                 wait = outages.backoff(wait)
                 pause(wait, until=lambda: self._stop_requested)
                 continue
-            outages.redis().ok()
+            outages.redis().ok(began)
             wait = 0.0
             pause(self.interval, until=lambda: self._stop_requested)
         outages.redis_call(self.stop)

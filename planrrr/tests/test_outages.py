@@ -76,6 +76,20 @@ class OutageTests(FreshOutages, SimpleTestCase):
         self.assertEqual(self.outage_records(logged), [("Redis", "started"), ("Redis", "ended")])
         self.assertEqual(logged.records[-1].failures, 2)
 
+    def test_a_call_in_flight_through_an_outage_that_fails_after_it_ends_starts_no_other(self):
+        # Seen in CI: Redis restarted in 20 ms; a worker thread's step that began before the
+        # restart failed on its dropped connection just after another thread had seen Redis back,
+        # and the process said "failing" and "back" twice for one restart.
+        began = time.monotonic()  # a step starts; Redis restarts while it is in flight
+        with self.assertLogs("planrrr.outage", "DEBUG") as logged:
+            outages.redis_call(lambda: (_ for _ in ()).throw(redis.ConnectionError("down")))
+            outages.redis_call(lambda: "up")  # another thread's call: Redis is back
+            outages.redis().failed(redis.ConnectionError("Connection closed by server."), began=began)
+            self.assertFalse(outages.redis().ongoing)
+            # A call that began after the end and fails is a new outage.
+            outages.redis_call(lambda: (_ for _ in ()).throw(redis.ConnectionError("down again")))
+        self.assertEqual(self.outage_records(logged), [("Redis", "started"), ("Redis", "ended"), ("Redis", "started")])
+
     def test_a_forked_child_starts_without_its_parents_outages(self):
         with self.assertLogs("planrrr.outage"):
             outages.redis().failed(redis.ConnectionError("down"))

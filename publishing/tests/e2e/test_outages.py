@@ -94,11 +94,15 @@ class RedisOutageTests(OutageTestCase):
         # siblings stayed registered as busy. Here Redis restarts without its data, the worst case.
         self.mock.configure(latency_ms=300)
         pool = self.start_pool(REDIS_URL=self.redis.url, SWEEP_REQUEUE_AFTER_SECONDS=2)
-        registry = rq.Worker.count
         wait_for(lambda: len(pool.workers()) == WORKERS, timeout=60, message="the pool's workers")
-        client = self.redis_client()
-        wait_for(lambda: registry(connection=client) == WORKERS, timeout=60, message="the workers to register")
         workers = {p.pid for p in pool.workers()}
+        client = self.redis_client()
+        # Each process registers itself and each of its job threads (planrrr.threaded).
+        wait_for(
+            lambda: {w.pid for w in rq.Worker.all(connection=client)} == workers,
+            timeout=60,
+            message="the workers to register",
+        )
         posts = self.posts(12)
         wait_for(
             lambda: Publication.objects.filter(status=Publication.Status.PUBLISHED).count() >= 3,
