@@ -16,10 +16,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The project's bytecode, written once: with PYTHONDONTWRITEBYTECODE set (as on this machine and
+# its CI) every new interpreter (a worker, gunicorn, the demo's processes) compiled the project's
+# ~550 modules again, 0.45 s of CPU each (1.5 s here, once).
+COMPILE := $(PY) -m compileall -q -x '(^|/)(\.venv|\.local|\.git)/' . > /dev/null
+
 run: $(VENV)/.installed
+	$(COMPILE)
 	$(PY) manage.py demo
 
 test: $(VENV)/.installed
+	$(COMPILE)
 	$(PY) manage.py test --noinput --parallel $(TEST_PARALLEL)
 
 lint: $(VENV)/.installed
