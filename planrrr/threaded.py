@@ -57,6 +57,9 @@ THREAD_DEQUEUE_TIMEOUT = 0.5
 # an idle process at 5 % of a core), and before every job. Well within the limit to which an idle
 # worker counts as alive (planrrr.rq.IDLE_HEARTBEAT_LIMIT, 60 s) and RQ's registration lasts.
 THREAD_HEARTBEAT_INTERVAL = 15.0
+# How often a job thread asks Redis whether the workers are suspended (`rq suspend`): RQ asks
+# before every job, a call to Redis each.
+SUSPENSION_CHECK_INTERVAL = 1.0
 # A stop waits this long past a job's timeout for its thread, then abandons the job.
 OVERDUE_GRACE = 2.0
 
@@ -67,8 +70,12 @@ class JobThread(OutlivingWorker, rq.SimpleWorker):
 
     death_penalty_class = TimerDeathPenalty
     _job_in_hand = False
-    # When this thread's heartbeat last went to Redis (time.monotonic()).
+    # When this thread's heartbeat last went to Redis, and when it last asked whether the workers
+    # are suspended (time.monotonic()).
     _beaten = float("-inf")
+    _suspension_checked = float("-inf")
+    # Redis holds this thread's state as idle, written by this thread.
+    _idle_written = False
 
     def __init__(self, *args, process: ThreadedWorker, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -97,6 +104,28 @@ class JobThread(OutlivingWorker, rq.SimpleWorker):
     @property
     def dequeue_timeout(self) -> float:
         return THREAD_DEQUEUE_TIMEOUT
+
+    # --- RQ's calls to Redis between two jobs, fewer -------------------------------------------
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check, at most once every ``SUSPENSION_CHECK_INTERVAL`` (it asks before every job)."""
+        if time.monotonic() - self._suspension_checked < SUSPENSION_CHECK_INTERVAL:
+            return
+        self._suspension_checked = time.monotonic()
+        super().check_for_suspension(burst)
+
+    def set_state(self, state: str, pipeline=None) -> None:
+        """RQ's, without writing idle again over idle: RQ writes it at the end of every job and
+        again as it waits for the next one."""
+        if pipeline is None and state == WorkerStatus.IDLE and self._idle_written and self.get_state() == state:
+            return
+        super().set_state(state, pipeline=pipeline)
+        self._idle_written = pipeline is None and state == WorkerStatus.IDLE
+
+    def register_birth(self) -> None:
+        # A registration made again (Redis lost it) holds no state yet.
+        self._idle_written = False
+        super().register_birth()
 
     # --- the job ---------------------------------------------------------------------------
 

@@ -7,8 +7,12 @@ import django_rq
 import redis
 import rq
 from django.test import SimpleTestCase, override_settings
+from rq.job import JobStatus
+from rq.suspension import resume, suspend
+from rq.worker.base import WorkerStatus
 
-from planrrr.threaded import ThreadedWorker
+from devtools.testing import flush_redis
+from planrrr.threaded import JobThread, ThreadedWorker
 
 
 class QueueShareTests(SimpleTestCase):
@@ -58,3 +62,44 @@ class ThreadStartTests(SimpleTestCase):
         self.assertEqual(calls, [0])
         self.assertNotIn(0, worker.job_threads)
         self.assertIn(0, worker._started)  # tried again a second later, by the loop
+
+
+class JobThreadRedisCallsTests(SimpleTestCase):
+    """A job thread calls Redis less than RQ's worker does between two jobs (its heartbeat, the
+    suspension check, its idle state), without losing what those calls are for."""
+
+    def setUp(self):
+        flush_redis()
+        self.addCleanup(flush_redis)
+        self.connection = django_rq.get_connection("default")
+        self.queue = rq.Queue("default", connection=self.connection)
+        self.process = ThreadedWorker([self.queue], connection=self.connection, threads=1)
+
+    def thread(self, name: str) -> JobThread:
+        return JobThread([self.queue], name=name, connection=self.connection, process=self.process)
+
+    def test_a_job_thread_takes_no_job_while_the_workers_are_suspended(self):
+        job = self.queue.enqueue("operator.add", 1, 2)
+        suspend(self.connection)
+
+        self.thread("suspended.0").work(burst=True)
+        self.assertEqual(job.get_status(refresh=True), JobStatus.QUEUED)
+
+        resume(self.connection)
+        self.thread("resumed.0").work(burst=True)
+        self.assertEqual(job.get_status(refresh=True), JobStatus.FINISHED)
+        self.assertEqual(job.return_value(), 3)
+
+    def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
+        thread = self.thread("idle.0")
+        thread.register_birth()
+        thread.set_state(WorkerStatus.IDLE)
+        self.assertEqual(self.connection.hget(thread.key, "state"), b"idle")
+        self.connection.hdel(thread.key, "state")
+        thread.set_state(WorkerStatus.IDLE)  # idle over idle, as RQ does after every job: not sent
+        self.assertIsNone(self.connection.hget(thread.key, "state"))
+
+        self.connection.delete(thread.key)  # Redis restarted without its data
+        thread.register_birth()
+        thread.set_state(thread.get_state())  # as OutlivingWorker._register_again_if_lost does
+        self.assertEqual(self.connection.hget(thread.key, "state"), b"idle")
