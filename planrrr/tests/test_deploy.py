@@ -115,8 +115,10 @@ class GunicornTests(SimpleTestCase):
         self.assertEqual(set(response.json()["checks"]), {"postgresql", "redis"})
         return process, port, log
 
-    def test_it_serves_the_healthcheck_and_the_admin(self):
-        _, port, _ = self.start()
+    def test_it_serves_the_healthcheck_and_the_admin_and_logs_json_lines_without_a_control_socket(self):
+        # One start for both (each start is a Django import per gunicorn process); several
+        # processes together: test_its_processes_start_one_embedded_database_together.
+        process, port, log = self.start("--workers", "1", HOME="/nonexistent")
 
         # Another host than ALLOWED_HOSTS is refused everywhere but on /healthz and /metrics.
         login = requests.get(f"http://127.0.0.1:{port}/admin/login/", headers={"Host": "localhost"}, timeout=20)
@@ -125,10 +127,8 @@ class GunicornTests(SimpleTestCase):
         stranger = requests.get(f"http://127.0.0.1:{port}/admin/login/", timeout=20)
         self.assertEqual(stranger.status_code, 400)
         scrape = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"Host": "web:8000"}, timeout=20)
-        self.assertEqual(scrape.status_code, 200)
+        self.assertEqual(scrape.status_code, 200, log.read_text()[-3000:])
 
-    def test_it_logs_json_lines_with_threads_and_no_control_socket(self):
-        process, port, log = self.start(HOME="/nonexistent")
         requests.get(
             f"http://127.0.0.1:{port}/connect/x/callback?code=a-secret-code", headers={"Host": "localhost"}, timeout=20
         )
