@@ -199,7 +199,7 @@ class LinkedInAdapter(HttpAdapter):
     backfill_absent = ""
 
     def backfill_refused(self, account: Account) -> str | None:
-        return MEMBER_POSTS if account.account_id.startswith("urn:li:person:") else None
+        return MEMBER_POSTS if account.account_id.startswith("urn:li:person:") else super().backfill_refused(account)
 
     def recent_posts(
         self, account: Account, *, since: datetime, cursor: str | None
