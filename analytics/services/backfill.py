@@ -4,8 +4,8 @@ When an account is connected (and once for every account connected before this e
 recent posts are listed from the platform, newest first, as far back as it lists them and at most
 90 days (``LOOKBACK``), and each is tracked as an ``ExternalPost``: read at once, then on the
 decaying schedule by its age (a post 40 days old weekly, one 85 days old once more at day 90). A
-post older than 90 days is not listed, so never read. planrrr's own posts (a publication's id, or one the platform also knows it by, its
-thread parts, its first comment) are not taken.
+post older than 90 days is not listed, so never read. planrrr's own posts (a publication's id, or
+another id the platform knows the post by, its thread parts, its first comment) are not taken.
 
 It runs inside the channel's sync job, after planrrr's own posts and within the same slice and
 budget: a page at a time, each page's posts written with the platform's cursor of the next page,
