@@ -83,7 +83,8 @@ def post_item(post) -> dict[str, Any]:
         "_ts": post.created,
     }
     if post.extra.get("media_type") == "VIDEO":
-        item["attachments"] = {"data": [{"media_type": "video", "target": {"id": post.media_ids[0]}}]}
+        target = post.media_ids[0] if post.media_ids else post.id
+        item["attachments"] = {"data": [{"media_type": "video", "target": {"id": target}}]}
     return item
 
 
