@@ -4,8 +4,8 @@ When an account is connected (and once for every account connected before this e
 recent posts are listed from the platform, newest first, as far back as it lists them and at most
 90 days (``LOOKBACK``), and each is tracked as an ``ExternalPost``: read at once, then on the
 decaying schedule by its age (a post 40 days old weekly, one 85 days old once more at day 90). A
-post older than 90 days is not listed, so never read. planrrr's own posts (a publication's id, its
-thread parts, its first comment) are not taken.
+post older than 90 days is not listed, so never read. planrrr's own posts (a publication's id, or
+another id the platform knows the post by, its thread parts, its first comment) are not taken.
 
 It runs inside the channel's sync job, after planrrr's own posts and within the same slice and
 budget: a page at a time, each page's posts written with the platform's cursor of the next page,
@@ -50,9 +50,7 @@ def backfill_step(
     if state.backfill_done_at is not None:
         return
     account = Account.of(connection)
-    why = adapter.metrics_refused(account) or adapter.post_metrics_refused(account)
-    if not why and adapter.backfill_absent:
-        why = adapter.backfill_absent.format(label=adapter.label)
+    why = adapter.metrics_refused(account) or adapter.post_metrics_refused(account) or adapter.backfill_refused(account)
     if why:
         state.backfill_done_at, state.backfill_detail = now, why
         _keep(state)
@@ -89,7 +87,7 @@ def _keep(state: ChannelSync) -> None:
 
 def externals_add(connection: Connection, page: list[ListedPost], now: datetime) -> int:
     """Track the page's posts that are not planrrr's own and not tracked yet; returns how many."""
-    ids = [post.external_id for post in page]
+    ids = [i for post in page for i in (post.external_id, *post.aliases)]
     if not ids:
         return 0
     with db.cursor() as cursor:
@@ -112,7 +110,11 @@ def externals_add(connection: Connection, page: list[ListedPost], now: datetime)
             {"connection": connection.pk, "ids": ids},
         )
         known = {row[0] for row in cursor.fetchall()}
-    new = [post for post in {post.external_id: post for post in page}.values() if post.external_id not in known]
+    new = [
+        post
+        for post in {post.external_id: post for post in page}.values()
+        if post.external_id not in known and not known.intersection(post.aliases)
+    ]
     ExternalPost.objects.bulk_create(
         [
             ExternalPost(

@@ -150,9 +150,11 @@ def _read(connection: Connection, state: ChannelSync, now: datetime) -> str:
             next_sync_at=None, error=refused
         )
         state.next_account_sync_at = None
-        # Nothing to list either: its backfill ends here, or the channel would be claimed at every sweep.
+        # Nothing to list either: its backfill ends here, or the channel would be claimed at every sweep
+        # (saying why the platform lists none of this account's posts where it lists others': a LinkedIn member).
         if state.backfill_done_at is None:
-            state.backfill_done_at, state.backfill_detail = now, refused
+            listing = None if adapter.backfill_absent else adapter.backfill_refused(account)
+            state.backfill_done_at, state.backfill_detail = now, listing or refused
         return refused
     posts_refused = adapter.post_metrics_refused(account)
     if posts_refused:

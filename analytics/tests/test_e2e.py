@@ -1,7 +1,9 @@
 """Engagement figures over the wire (issue 24): a real worker publishes a post on the seven
 networks through the stand-in, then reads each one's figures on the analytics queue. X answers the
 first analytics read with a 429, which defers the analytics only (a second X post goes out at
-once); Instagram no longer gives "saved", which is recorded unavailable, not zero."""
+once); Instagram no longer gives "saved", which is recorded unavailable, not zero. The posts an
+account made outside planrrr are listed (the backfill), tracked and read on every network that
+lists them."""
 
 from datetime import timedelta
 
@@ -11,7 +13,7 @@ from analytics import selectors
 from analytics.models import ChannelDay, ChannelSync, ExternalPost, QuotaUse, Tracking
 from analytics.tests.base import Published
 from connections.models import Connection
-from devtools.stack import ACCOUNTS
+from devtools.stack import ACCOUNTS, DETAILS
 from devtools.testing import wait_for
 from publishing import services
 from publishing.models import Post
@@ -145,7 +147,8 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
             business = Tracking.objects.filter(external_id=local_post, next_sync_at__isnull=True).exists()
             days = ChannelDay.objects.filter(connection__in=channels.values()).count()
             found = ExternalPost.objects.filter(external_id__in=outside.values(), captured_at__isnull=False).count()
-            return read == len(MADE) and business and days == len(channels) and found == len(outside)
+            listed = ChannelSync.objects.filter(pk=channels["PINTEREST"].pk, backfill_done_at__isnull=False).exists()
+            return read == len(MADE) and business and days == len(channels) and found == len(outside) and listed
 
         try:
             wait_for(all_read, timeout=60, message="the figures of TikTok, YouTube, Pinterest and the location")
@@ -199,4 +202,94 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertFalse(answer["externalPosts"][0]["publishedByPlanrrr"])
         summary = selectors.summary(team_id=self.team.pk, start=now - timedelta(days=60), end=now)
         self.assertEqual(summary["notByPlanrrr"]["posts"], len(outside))
-        self.assertIn("does not list", ChannelSync.objects.get(pk=channels["PINTEREST"].pk).backfill_detail)
+        # Pinterest lists its pins too: its only one is planrrr's, not taken.
+        self.assertIn(
+            "0 posts made outside planrrr", ChannelSync.objects.get(pk=channels["PINTEREST"].pk).backfill_detail
+        )
+        self.assertFalse(ExternalPost.objects.filter(connection=channels["PINTEREST"]).exists())
+
+    def test_the_posts_made_outside_planrrr_on_the_five_graph_and_rest_networks_are_listed_tracked_and_read(self):
+        """Facebook, Instagram, Threads, LinkedIn and Pinterest: each lists the account's own posts of the
+        last 90 days, planrrr's own left out, and what is not the account's post (an Instagram story, a
+        Threads repost, a LinkedIn draft, a repin) too; a 429 on LinkedIn defers its analytics only; an
+        expired Threads token skips that channel, saying so."""
+        day = 86400
+        channels = {"FACEBOOK": self.facebook}
+        for platform in ("INSTAGRAM", "THREADS", "LINKEDIN", "PINTEREST"):
+            channels[platform] = Connection.objects.create(
+                team=self.team,
+                platform=platform,
+                account_id=ACCOUNTS[platform],
+                name=platform.title(),
+                access_token=f"e2e_{platform.lower()}",
+                details=DETAILS.get(platform, {}),
+            )
+        expired = Connection.objects.create(
+            team=self.team, platform="THREADS", account_id="7362450999999999", access_token="e2e_expired"
+        )
+        ids = {
+            "FACEBOOK": f"{ACCOUNTS['FACEBOOK']}_7700",
+            "INSTAGRAM": "1780000000007700",
+            "THREADS": "1800000000007700",
+            "LINKEDIN": "urn:li:share:730000000007700",
+            "PINTEREST": "113040570007700",
+        }
+        not_the_accounts = {
+            "INSTAGRAM": {"media_product_type": "STORY"},
+            "THREADS": {"media_type": "REPOST_FACADE"},
+            "LINKEDIN": {"lifecycle_state": "DRAFT"},
+            "PINTEREST": {"parent_pin_id": "99"},
+        }
+        for platform, channel in channels.items():
+            made = ids[platform]
+            # Oldest first: the stand-in lists the latest made first.
+            posts = [
+                {"id": f"{made}1", "text": "Before the 90 days", "age_seconds": 100 * day},
+                {"id": f"{made}2", "text": "Made in the app", "age_seconds": 40 * day},
+                {"id": f"{made}3", "text": "Through planrrr", "age_seconds": 3600},
+            ]
+            if platform in not_the_accounts:
+                posts.append(
+                    {"id": f"{made}4", "text": "Not a post", "age_seconds": 60, "extra": not_the_accounts[platform]}
+                )
+            self.mock.seed_posts(platform, ACCOUNTS[platform], posts)
+            self.published(channel, f"{made}3")
+        self.mock.fail("LINKEDIN", "rate_limit", times=1, seconds=1, on="read")
+        self.start_worker("default", "analytics", **ANALYTICS)
+
+        def all_read():
+            done = ChannelSync.objects.filter(connection__in=channels.values(), backfill_done_at__isnull=False)
+            read = ExternalPost.objects.filter(captured_at__isnull=False).count()
+            expired.refresh_from_db()
+            return (
+                done.count() == len(channels) and read == len(channels) and expired.status == Connection.Status.EXPIRED
+            )
+
+        try:
+            wait_for(all_read, timeout=60, message="the five networks' posts made outside planrrr")
+        except AssertionError as failed:
+            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail", "backfill_detail"))
+            raise AssertionError(
+                f"{failed}: {states}, {list(ExternalPost.objects.values())}, {self.worker_logs()}"
+            ) from None
+
+        for platform, channel in channels.items():
+            with self.subTest(platform=platform):
+                post = ExternalPost.objects.get(connection=channel)
+                self.assertEqual(post.external_id, f"{ids[platform]}2", "only the account's own, made outside planrrr")
+                self.assertGreater(post.views, 0)
+                self.assertGreater(post.next_sync_at - post.captured_at, timedelta(days=6), "weekly at 40 days")
+                self.assertIn("1 posts made outside planrrr", ChannelSync.objects.get(pk=channel.pk).backfill_detail)
+        self.assertTrue(
+            ExternalPost.objects.get(connection=channels["LINKEDIN"]).url.startswith("https://www.linkedin.com/")
+        )
+        # LinkedIn's first read was refused (429) and made again after it; its publishing was never deferred.
+        reads = [r["status"] for r in self.mock.requests("LINKEDIN", method="GET") if r["status"] in (200, 429)]
+        self.assertEqual(reads[0], 429)
+        channels["LINKEDIN"].refresh_from_db()
+        self.assertIsNone(channels["LINKEDIN"].rate_limited_until)
+        state = ChannelSync.objects.get(pk=expired.pk)
+        # Refused once ("The Threads token was refused: reconnect…"), then skipped while expired, saying so.
+        self.assertRegex(state.status_detail, r"(token was refused|account is expired).*reconnect")
+        self.assertIn("code 190", state.status_detail)
+        self.assertIsNone(state.backfill_done_at, "listed once reconnected")

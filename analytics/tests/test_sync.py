@@ -16,6 +16,8 @@ from analytics.services import sweep, sync
 from analytics.services.schedule import next_sync_at, readings_in_a_life
 from analytics.tests.base import Published
 from connections.models import Connection
+from connections.platforms.base import Adapter
+from connections.platforms.linkedin.adapter import LinkedInAdapter
 from devtools.testing import flush_redis
 from publishing.tests.base import TWITTER_USER, Actors
 from webhooks import services as webhooks
@@ -397,12 +399,31 @@ class BackfillTests(Published, Actors, TestCase):
         )
         ChannelSync.objects.create(connection=linkedin, next_account_sync_at=timezone.now() + timedelta(days=1))
 
-        state = sync.channel_sync(connection_id=linkedin.pk)
+        # Every network planrrr reads figures from lists its posts now: one that did not would say so.
+        with mock.patch.object(LinkedInAdapter, "backfill_absent", Adapter.backfill_absent):
+            state = sync.channel_sync(connection_id=linkedin.pk)
 
         self.assertIsNotNone(state.backfill_done_at)
         self.assertIn("does not list the LinkedIn posts", state.backfill_detail)
         self.assertEqual(len(self.http.calls), 0)
         self.assertNotIn(linkedin.pk, sweep.channels_claim())
+
+    @override_settings(FACEBOOK_API_URL="https://graph.test", GRAPH_API_VERSION="v21.0")
+    def test_a_video_planrrr_published_is_not_taken_under_its_post_id(self):
+        """Facebook lists a page's video as a post ("<page>_<post>"); planrrr knows it by its video id."""
+        self.published(self.facebook, "9001")
+        ChannelSync.objects.create(connection=self.facebook, next_account_sync_at=timezone.now() + timedelta(days=1))
+        created = (timezone.now() - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        video = {"id": "p_1", "created_time": created, "attachments": {"data": [{"target": {"id": "9001"}}]}}
+        posts = {"data": [video, {"id": "p_2", "created_time": created, "message": "Made in the app"}]}
+        self.http.add(responses.GET, f"https://graph.test/v21.0/{self.facebook.account_id}/published_posts", json=posts)
+        self.http.add(responses.GET, "https://graph.test/v21.0/p_2/insights", json={"data": []})
+
+        state = sync.channel_sync(connection_id=self.facebook.pk)
+
+        self.assertEqual(list(ExternalPost.objects.values_list("external_id", flat=True)), ["p_2"])
+        self.assertEqual(state.backfill_found, 1)
+        self.assertIn("1 posts made outside planrrr", state.backfill_detail)
 
     def test_a_channel_that_gives_nothing_ends_its_backfill_and_is_not_claimed_again(self):
         member = Connection.objects.create(
@@ -412,6 +433,7 @@ class BackfillTests(Published, Actors, TestCase):
 
         state = sync.channel_sync(connection_id=member.pk)
 
-        self.assertIn("Community Management API", state.backfill_detail)
+        self.assertIn("r_member_social", state.backfill_detail, "why a member's posts are not listed")
+        self.assertIn("Community Management API", state.status_detail)
         self.assertIsNotNone(state.backfill_done_at)
         self.assertNotIn(member.pk, sweep.channels_claim())

@@ -369,12 +369,17 @@ class Adapter:
     # Why planrrr lists no posts the account made outside it (the backfill), where it does not.
     backfill_absent: ClassVar[str] = "planrrr does not list the {label} posts an account made outside planrrr yet."
 
+    def backfill_refused(self, account: Account) -> str | None:
+        """Why planrrr lists none of this account's posts made outside it, in words for the team, or
+        None when it lists them. A platform may refuse some accounts only (LinkedIn: a member's)."""
+        return self.backfill_absent.format(label=self.label) if self.backfill_absent else None
+
     def recent_posts(
         self, account: Account, *, since: datetime, cursor: str | None
     ) -> tuple[list[ListedPost], str | None]:
         """One page of the account's own posts made since ``since``, newest first, from ``cursor``
         (None: the first page), and the cursor of the next page (None: no more since ``since``)."""
-        raise PermanentError(self.backfill_absent.format(label=self.label))
+        raise PermanentError(self.backfill_refused(account) or f"{self.label} lists no posts.")
 
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         """The figures of the account's posts ``external_ids`` (at most ``metrics_batch``), by id; a

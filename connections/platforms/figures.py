@@ -96,3 +96,6 @@ class ListedPost:
     published_at: datetime
     text: str = ""
     url: str = ""
+    # Other ids the platform knows this post by, where planrrr may hold it under one of them (a
+    # Facebook video is published under its video id and listed under its post id).
+    aliases: tuple[str, ...] = ()

@@ -1,8 +1,10 @@
 """Facebook Pages through the Graph API (docs/platforms/facebook.md), under ``graph/``:
 
 * ``POST /v{N}/{page-id}/feed`` ``message``[, ``link``][, ``attached_media[i]={"media_fbid": id}``]
-  -> ``{"id": "{page_id}_{post_id}"}``; ``GET`` the same edge lists the page's posts, newest
-  first, for reconciliation (``fields``, ``since``, ``limit``).
+  -> ``{"id": "{page_id}_{post_id}"}``; ``GET`` the same edge (or ``posts``, ``published_posts``)
+  lists the page's posts, newest first, for reconciliation and the backfill (``fields``: ``id``,
+  ``message``, ``created_time``, ``permalink_url``, ``attachments`` (a video's ``target.id``);
+  ``since``, ``until``, ``limit``, ``after``; ``paging.cursors`` and ``paging.next``).
 * ``POST /v{N}/{page-id}/photos`` ``url``, ``caption``[, ``published=false``] ->
   ``{"id": photo_id, "post_id": "{page_id}_{post_id}"}`` (no ``post_id`` when unpublished).
   The image is really fetched from ``url``; failing that: code 324.
@@ -46,11 +48,7 @@ FACEBOOK = GraphDialect(DECLARATION.name, DECLARATION.label, rate_limit_code=32,
 @endpoint(FACEBOOK, {"POST": CREATE, "GET": READ}, account=node)
 def feed(call: Call, node: str, **_: Any) -> HttpResponse:
     if call.request.method == "GET":
-        posts = [
-            {"id": p.id, "message": p.text, "created_time": graph_time(p.created), "_ts": p.created}
-            for p in store.find_posts("FACEBOOK", node)
-        ]
-        return listing(call, posts, "id,message,created_time")
+        return listing(call, [post_item(p) for p in store.find_posts("FACEBOOK", node)], "id,message,created_time")
 
     message, link = str(call.param("message") or ""), str(call.param("link") or "")
     try:
@@ -73,6 +71,21 @@ def feed(call: Call, node: str, **_: Any) -> HttpResponse:
         return FACEBOOK.duplicate(call, earlier.id if earlier else None)
     call.outcome = "created"
     return JsonResponse({"id": post.id})
+
+
+def post_item(post) -> dict[str, Any]:
+    """A page's post as its edges list it; a video's post names the video as its attachment's target."""
+    item = {
+        "id": post.id,
+        "message": post.text,
+        "created_time": graph_time(post.created),
+        "permalink_url": f"https://www.facebook.com/{post.id}",
+        "_ts": post.created,
+    }
+    if post.extra.get("media_type") == "VIDEO":
+        target = post.media_ids[0] if post.media_ids else post.id
+        item["attachments"] = {"data": [{"media_type": "video", "target": {"id": target}}]}
+    return item
 
 
 def attached_media(call: Call) -> list[str]:

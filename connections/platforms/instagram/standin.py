@@ -14,7 +14,10 @@
   ``container_error`` (its ``message`` the reason) / ``container_expired``), PUBLISHED once published.
 * ``POST /v{N}/{ig-user-id}/media_publish`` ``creation_id`` -> ``{"id": ig_media_id}``; not
   FINISHED: code 9007, subcode 2207027; over ``ig_daily_limit`` posts in 24 h: code 9, subcode 2207042.
-* ``GET /v{N}/{ig-user-id}/media`` lists published media; ``.../content_publishing_limit`` the quota.
+* ``GET /v{N}/{ig-user-id}/media`` lists published media, newest first (``fields``: ``caption``,
+  ``timestamp``, ``media_type``, ``media_product_type``, ``permalink``; ``limit``, ``after``), a
+  story too when ``_control/posts`` made one (``media_product_type`` STORY), though Instagram leaves
+  stories to ``/stories``; ``.../content_publishing_limit`` the quota.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def ig_media(call: Call, node: str, **_: Any) -> HttpResponse:
                 "timestamp": graph_time(p.created),
                 "media_type": p.extra.get("media_type", "IMAGE"),
                 "media_product_type": p.extra.get("media_product_type", "FEED"),
-                "permalink": f"https://www.instagram.com/p/{p.extra.get('shortcode', '')}/",
+                "permalink": f"https://www.instagram.com/p/{p.extra.get('shortcode') or p.id}/",
                 "_ts": p.created,
             }
             for p in store.find_posts("INSTAGRAM", node)

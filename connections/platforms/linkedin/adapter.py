@@ -11,7 +11,7 @@ the new post's URN in the ``x-restli-id`` header. Images are uploaded as bytes f
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import requests
@@ -31,6 +31,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.linkedin import API_VERSION, DECLARATION
@@ -69,6 +70,15 @@ SHARE_METRICS = {
     CLICKS: ("clickCount",),
 }
 SHARE_RAW = ("impressionCount", "uniqueImpressionsCount", "likeCount", "commentCount", "shareCount", "clickCount")
+# Posts a page of the author finder (``count``: LinkedIn takes at most 100).
+POSTS_PAGE = 100
+# https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api (Permissions):
+# "r_member_social (Restricted) Retrieve posts, comments, and likes on behalf of an authenticated
+# member. This is a private permission."
+MEMBER_POSTS = (
+    "LinkedIn lists a member's posts only to apps granted its private r_member_social permission, which "
+    "planrrr does not have (it posts with w_member_social): planrrr lists the posts of organization pages only."
+)
 
 
 class LinkedInAdapter(HttpAdapter):
@@ -185,6 +195,51 @@ class LinkedInAdapter(HttpAdapter):
             if len(elements) < count or not recent:
                 return None
         return None
+
+    backfill_absent = ""
+
+    def backfill_refused(self, account: Account) -> str | None:
+        return MEMBER_POSTS if account.account_id.startswith("urn:li:person:") else super().backfill_refused(account)
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /rest/posts?q=author&author=<org urn>&sortBy=CREATED&count=100&start=N`` -> ``{"elements":
+        [{"id": "urn:li:share:…" | "urn:li:ugcPost:…", "author", "commentary", "lifecycleState",
+        "createdAt", "publishedAt" (ms)}], "paging": {"start", "count", "links"}}``, newest created first
+        (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api, "Find Posts
+        by Authors"; r_organization_social). The cursor is the next ``start``. Only the organization's
+        published posts: a draft or a post another author made is left out. A member's posts need a
+        permission planrrr does not have (MEMBER_POSTS): never asked for."""
+        refused = self.backfill_refused(account)
+        if refused:
+            raise PermanentError(refused)
+        start = int(cursor) if cursor and cursor.isdigit() else 0
+        params = {"q": "author", "author": account.account_id, "sortBy": "CREATED", "count": POSTS_PAGE, "start": start}
+        response = self.request("GET", "/rest/posts", params=params, account=account)
+        elements = self.json(response).get("elements")
+        if not isinstance(elements, list):
+            raise self.malformed(response, "no elements list")
+        listed, past = [], False
+        for post in elements:
+            if not isinstance(post, dict) or not isinstance(post.get("id"), str) or not post["id"]:
+                continue
+            created = post.get("publishedAt") or post.get("createdAt")
+            if isinstance(created, bool) or not isinstance(created, int | float) or not 0 < created < 2**53:
+                continue
+            if post.get("author", account.account_id) != account.account_id or post.get("lifecycleState") not in (
+                None,
+                "PUBLISHED",
+            ):
+                continue
+            at = datetime.fromtimestamp(created / 1000, tz=UTC)
+            if at < since:
+                past = True
+                continue
+            text = ESCAPED.sub(r"\1", str(post.get("commentary") or ""))[:300]
+            listed.append(ListedPost(post["id"], at, text, f"https://www.linkedin.com/feed/update/{post['id']}/"))
+        more = not past and len(elements) >= POSTS_PAGE
+        return listed, (str(start + len(elements)) if more else None)
 
     def comment(self, account: Account, draft: Draft) -> str:
         """``POST /rest/socialActions/{url-encoded post URN}/comments`` ``{"actor", "object",

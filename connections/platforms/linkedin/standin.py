@@ -5,8 +5,10 @@
   ``content.multiImage.images`` (2..20) -> **201**, empty body, ``x-restli-id: urn:li:share:<19
   digits>``. Commentary over 3,000 characters is cut silently, as LinkedIn does. The same
   commentary again from the same author: 422 ``DUPLICATE_POST`` naming the earlier share.
-* ``GET /rest/posts?q=author&author=<urn>&count=N`` -> ``{"elements": [{"id", "author",
-  "commentary", "createdAt", ...}], "paging": {...}}``, newest first.
+* ``GET /rest/posts?q=author&author=<urn>&count=N&start=M[&sortBy=LAST_MODIFIED|CREATED]`` ->
+  ``{"elements": [{"id", "author", "commentary", "lifecycleState", "createdAt", "publishedAt", ...}],
+  "paging": {"start", "count", "links", "total"}}``, newest first (count at most 100); a draft too
+  when ``_control/posts`` made one (``extra.lifecycle_state``).
 * ``POST /rest/socialActions/{url-encoded post urn}/comments`` ``{"actor", "object", "message":
   {"text"}}`` -> **201** with the Comment (``id``, ``actor``, ``object``, ``message``,
   ``created``) and ``x-restli-id``; ``GET`` the same path -> ``{"elements": [Comment], "paging"}``.
@@ -246,6 +248,8 @@ def list_posts(call: Call) -> HttpResponse:
         start = max(0, int(call.query.get("start", 0)))
     except ValueError:
         return LINKEDIN.invalid(call, "count and start must be integers")
+    if call.query.get("sortBy", "LAST_MODIFIED") not in ("LAST_MODIFIED", "CREATED"):
+        return LINKEDIN.invalid(call, f"Invalid sortBy {call.query.get('sortBy')!r}: LAST_MODIFIED or CREATED")
     found = store.find_posts("LINKEDIN", author)
     elements = []
     for post in found[start : start + count]:

@@ -33,7 +33,7 @@ class ContainerMixin:
     # What the container holds ("the media") and where a published post is looked for
     # ("in the account's recent media").
     container_holds: ClassVar[str]
-    recent_posts: ClassVar[str]
+    published_where: ClassVar[str]
     # How soon to look again at a container of images still IN_PROGRESS, without holding a worker
     # (one with a video: META_VIDEO_POLL_SECONDS).
     container_poll_interval: ClassVar[timedelta] = timedelta(seconds=2)
@@ -89,7 +89,7 @@ class ContainerMixin:
                 return Published(external_id=external_id)
             raise TransientError(
                 f"{self.label} says container {container_id} is already published but its post is not "
-                f"{self.recent_posts} yet.",
+                f"{self.published_where} yet.",
                 maybe_sent=True,
             )
         if status != "FINISHED":

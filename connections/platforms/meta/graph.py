@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import requests
 from django.conf import settings
@@ -50,6 +51,11 @@ PERMANENT_CODES = frozenset({506, 368, 100})
 TRANSIENT_CODES = frozenset({1, 2})
 
 USAGE_HEADERS = ("X-App-Usage", "X-Page-Usage", "X-Business-Use-Case-Usage")
+# What of a Graph edge's next page is kept as the backfill's cursor (stored on the channel's row):
+# the cursor-based ``after`` and the time-based ``until`` and ``__paging_token``, never the rest of
+# ``paging.next``, whose query carries the access token
+# (https://developers.facebook.com/docs/graph-api/results).
+PAGING_KEYS = ("after", "until", "__paging_token")
 USAGE_PERCENT_KEYS = ("call_count", "total_cputime", "total_time")
 # From this percentage of any limit on, we slow down before the platform refuses.
 SLOW_DOWN_PERCENT = 90
@@ -143,6 +149,21 @@ class GraphErrorMixin:
                     return str(item["id"])
         return None
 
+    def graph_listing(
+        self, account: Account, path: str, params: dict, cursor: str | None
+    ) -> tuple[list, str | None, requests.Response]:
+        """One page of a Graph edge, from ``cursor`` (the paging fields ``next_cursor`` kept; None:
+        the first page): its ``data``, the cursor of the next page (None: the last) and the answer."""
+        query = dict(params)
+        if cursor:
+            query.update((key, value) for key, value in parse_qsl(cursor) if key in PAGING_KEYS)
+        response = self.request("GET", path, account=account, params=query)
+        body = self.json(response)
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise self.malformed(response, "no data list")
+        return data, next_cursor(body), response
+
     def graph_pages(self, account: Account, path: str, params: dict) -> Iterator[list]:
         """The ``data`` of each page of a Graph edge, newest first, following ``paging.cursors.after``
         while the platform says there is a next page, for at most RECONCILE_MAX_PAGES pages."""
@@ -186,6 +207,21 @@ class GraphErrorMixin:
         share = min(1.0, (percent - 80) / 20)
         seconds = max(value_of(GRAPH_RATE_LIMIT_BACKOFF_SECONDS) * share, regain_access_minutes(usage) * 60)
         return self.wait(seconds), usage
+
+
+def next_cursor(body: dict) -> str | None:
+    """The next page of a Graph edge as paging fields (``after=…``), or None on the last page: Graph
+    leaves ``paging.next`` out there. ``cursors.after`` where given, else the paging fields of the
+    ``next`` URL (a time-based edge's ``until`` and ``__paging_token``); never its token."""
+    paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+    following = paging.get("next")
+    if not isinstance(following, str) or not following:
+        return None
+    cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
+    if isinstance(cursors.get("after"), str) and cursors["after"]:
+        return urlencode({"after": cursors["after"]})
+    kept = [(key, value) for key, value in parse_qsl(urlsplit(following).query) if key in PAGING_KEYS]
+    return urlencode(kept) or None
 
 
 def graph_usage(response: requests.Response) -> dict[str, Any]:

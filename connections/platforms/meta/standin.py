@@ -145,7 +145,17 @@ def graph_time(ts: float) -> str:
 
 
 def requested_fields(call: Call, default: str) -> list[str]:
-    return [f.strip() for f in str(call.param("fields") or default).split(",") if f.strip()]
+    """The fields asked for, by name: a field expanded with its own (``attachments{target{id}}``) is
+    named once, its braces' commas not taken for the list's."""
+    names, depth, current = [], 0, ""
+    for character in f"{call.param('fields') or default},":
+        if character == "," and depth == 0:
+            names.append(current.split("{", 1)[0].strip())
+            current = ""
+            continue
+        depth += {"{": 1, "}": -1}.get(character, 0)
+        current += character
+    return [name for name in names if name]
 
 
 def pick(item: dict[str, Any], wanted: list[str]) -> dict[str, Any]:

@@ -72,6 +72,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import HttpAdapter, error_body, quoted
 from connections.platforms.kinds import split_media
@@ -418,6 +419,39 @@ class PinterestAdapter(HttpAdapter):
         return {
             pin_id: Figures.mapped(summary, PIN_METRICS, expected=PIN_RAW, lacks=self.metrics_lacks, label="Pinterest")
         }
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /v5/pins?pin_filter=exclude_repins&page_size=100`` (``bookmark``) -> ``{"items": [{"id",
+        "created_at", "title", "description", "is_owner", "parent_pin_id"?}], "bookmark": "…" | null}``:
+        "the Pins owned by the operation user_account", whatever board they are on (the spec's pins/list).
+        Only the account's own pins: a pin saved from another's (a repin, ``parent_pin_id``) is filtered
+        out by Pinterest and skipped here too, as is one whose ``is_owner`` is false. The list takes no
+        ``since``: newest first (not stated by the spec: docs/platforms/pinterest.md), the first pin
+        older than it ends the listing; pin analytics go 90 days back, the lookback's length."""
+        params: dict[str, Any] = {"pin_filter": "exclude_repins", "page_size": PAGE_SIZE}
+        if cursor:
+            params["bookmark"] = cursor
+        response = self.request("GET", "/v5/pins", account=account, params=params)
+        body = self.json(response)
+        items = body.get("items")
+        if not isinstance(items, list):
+            raise self.malformed(response, "no items")
+        listed, past = [], False
+        for pin in items:
+            created = parse_time(pin.get("created_at")) if isinstance(pin, dict) else None
+            if created is None or not pin.get("id") or pin.get("is_owner") is False or pin.get("parent_pin_id"):
+                continue
+            if created < since:
+                past = True
+                continue
+            text = str(pin.get("description") or pin.get("title") or "")[:300]
+            listed.append(ListedPost(str(pin["id"]), created, text, f"https://www.pinterest.com/pin/{pin['id']}/"))
+        bookmark = body.get("bookmark")
+        return listed, (str(bookmark) if bookmark and not past else None)
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /v5/user_account`` -> ``{"username", "follower_count", "following_count",

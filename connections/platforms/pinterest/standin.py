@@ -9,7 +9,9 @@
   ``cover_image_url`` or ``cover_image_key_frame_time``: a video pin without a cover is refused)
   -> 201 with the Pin (request kind CREATE). A board that is not the account's: 404.
 * ``GET v5/boards/{board_id}/pins?page_size&bookmark`` -> ``{"items": [Pin], "bookmark"}``,
-  newest first.
+  newest first; ``GET v5/pins?pin_filter&page_size&bookmark`` the same of every pin the account
+  owns (``pin_filter=exclude_repins``: not those saved from another's pin, ``parent_pin_id``;
+  ``exclude_native``: only those).
 * ``POST v5/media {"media_type": "video"}`` -> 201 ``{"media_id", "media_type", "upload_url",
   "upload_parameters"}`` (kind MEDIA); ``GET v5/media/{media_id}`` -> ``status``:
   ``registered`` until the upload, ``processing`` for ``pinterest_processing_polls`` looks,
@@ -160,17 +162,20 @@ def boards(call: Call) -> HttpResponse:
 
 
 def pin_of(post) -> dict[str, Any]:
+    """A pin as Pinterest shows it; one ``_control/posts`` made names what it lacks as a regular pin."""
     extra = post.extra
     return {
         "id": post.id,
         "created_at": iso(post.created).replace("Z", "+00:00"),
-        "board_id": extra["board_id"],
+        "board_id": extra.get("board_id") or "",
         "description": post.text,
         "title": extra.get("title"),
         "link": extra.get("link"),
         "alt_text": extra.get("alt_text"),
-        "creative_type": extra["creative_type"],
-        "media": extra["media"],
+        "creative_type": extra.get("creative_type") or "REGULAR",
+        "media": extra.get("media") or {"media_type": "image"},
+        "is_owner": True,
+        "parent_pin_id": extra.get("parent_pin_id"),
     }
 
 
@@ -253,10 +258,12 @@ def source_problem(call: Call, source: Any, account: str) -> tuple[str | None, d
     return None, {"media_type": "image" if kind == "image_url" else "multiple_images", "images": urls}
 
 
-@endpoint(PINTEREST, {"POST": CREATE}, account=account_of)
+@endpoint(PINTEREST, {"POST": CREATE, "GET": READ}, account=account_of)
 def pins(call: Call) -> HttpResponse:
-    body = call.body if isinstance(call.body, dict) else {}
     person = person_of(call)
+    if call.request.method == "GET":
+        return account_pins(call, person)
+    body = call.body if isinstance(call.body, dict) else {}
     board_id = str(body.get("board_id") or "")
     if not re.fullmatch(r"\d+", board_id):
         return PINTEREST.invalid(call, "board_id is required and must be a board's id.")
@@ -287,6 +294,24 @@ def pins(call: Call) -> HttpResponse:
     )
     call.outcome = "created"
     return JsonResponse(pin_of(post), status=201)
+
+
+PIN_FILTERS = ("exclude_native", "exclude_repins", "has_been_promoted")
+
+
+def account_pins(call: Call, person: dict[str, Any]) -> HttpResponse:
+    """``GET v5/pins``: the account's pins, newest first, filtered as ``pin_filter`` says."""
+    wanted = call.query.get("pin_filter")
+    if wanted is not None and wanted not in PIN_FILTERS:
+        return PINTEREST.invalid(call, f"pin_filter must be one of {', '.join(PIN_FILTERS)}.")
+    found = store.find_posts("PINTEREST", person["id"])
+    if wanted == "exclude_repins":
+        found = [p for p in found if not p.extra.get("parent_pin_id")]
+    elif wanted == "exclude_native":
+        found = [p for p in found if p.extra.get("parent_pin_id")]
+    elif wanted == "has_been_promoted":
+        found = []
+    return page(call, [pin_of(p) for p in found])
 
 
 @endpoint(PINTEREST, {"POST": MEDIA}, account=account_of)

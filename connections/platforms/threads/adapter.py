@@ -48,6 +48,7 @@ from connections.platforms.figures import (
     VIDEO_VIEWS,
     VIEWS,
     Figures,
+    ListedPost,
 )
 from connections.platforms.http import HttpAdapter
 from connections.platforms.kinds import media_kind
@@ -90,7 +91,7 @@ class ThreadsAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter
     # with error_message (FAILED_DOWNLOADING_VIDEO, ..., UNKNOWN)
     # (https://developers.facebook.com/docs/threads/troubleshooting).
     status_field, reason_field = "status", "error_message"
-    container_holds, recent_posts = "the post", "among the account's recent posts"
+    container_holds, published_where = "the post", "among the account's recent posts"
     # "Text posts are limited to 500 characters" (https://developers.facebook.com/docs/threads/posts).
     max_text_length = 500
     # Carousels: 2 to 20 items, images, videos or both
@@ -276,6 +277,40 @@ class ThreadsAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter
                 if published_at is None or published_at >= since:
                     return str(item["id"])
         return None
+
+    backfill_absent = ""
+
+    def recent_posts(
+        self, account: Account, *, since: datetime, cursor: str | None
+    ) -> tuple[list[ListedPost], str | None]:
+        """``GET /{threads-user-id}/threads?fields=id,timestamp,permalink,text,media_type,is_quote_post,is_reply
+        &since=<unix>&limit=100`` -> ``{"data": [{"id", "timestamp": "2024-07-01T10:00:00+0000", "permalink",
+        "text"?, "media_type", "is_quote_post", "is_reply"}], "paging": {"cursors": {"after"}, "next"?}}``,
+        newest first: the threads the account made (https://developers.facebook.com/docs/threads/threads-media).
+
+        Only the account's own posts: a repost (``media_type`` REPOST_FACADE) shows another account's post,
+        and a reply (``is_reply``: the edge of replies is ``/replies``, and a thread's later parts are
+        replies) is no post of its own; both are left out. A quote post (``is_quote_post``) is the
+        account's own words: kept."""
+        params = {
+            "fields": "id,timestamp,permalink,text,media_type,is_quote_post,is_reply",
+            "since": int(since.timestamp()),
+            "limit": 100,
+        }
+        posts, following, _ = self.graph_listing(account, f"/{account.account_id}/threads", params, cursor)
+        listed, past = [], False
+        for item in posts:
+            created = parse_time(item.get("timestamp")) if isinstance(item, dict) else None
+            if created is None or not item.get("id"):
+                continue
+            if item.get("is_reply") is True or item.get("media_type") == "REPOST_FACADE":
+                continue
+            if created < since:
+                past = True
+                continue
+            text, url = str(item.get("text") or "")[:300], str(item.get("permalink") or "")[:500]
+            listed.append(ListedPost(str(item["id"]), created, text, url))
+        return listed, (None if past else following)
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /{threads-user-id}/threads_insights?metric=followers_count`` -> ``{"data": [{"name":

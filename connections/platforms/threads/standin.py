@@ -98,6 +98,7 @@ def item_of(post) -> dict[str, Any]:
         "media_product_type": "THREADS",
         "permalink": f"https://www.threads.net/@acmecoffee/post/{post.extra.get('shortcode', '')}",
         "shortcode": post.extra.get("shortcode", ""),
+        "is_quote_post": bool(post.extra.get("quoted_post")),
         "is_reply": bool(post.extra.get("reply_to")),
         "replied_to": {"id": post.extra["reply_to"]} if post.extra.get("reply_to") else None,
         "_ts": post.created,

@@ -41,6 +41,31 @@ class FacebookTests(StandInTestCase):
         self.assertEqual([p["id"] for p in first["data"] + second["data"]], made[::-1])
         self.assertNotIn("next", second["paging"])
 
+    def test_it_lists_published_posts_with_their_permalink_and_a_videos_target(self):
+        self.control(
+            "posts",
+            {
+                "platform": "FACEBOOK",
+                "account": PAGE,
+                "posts": [
+                    {"id": "v1", "text": "A video", "age_seconds": 60, "extra": {"media_type": "VIDEO"}},
+                    {"id": f"{PAGE}_2", "text": "Text", "age_seconds": 30},
+                ],
+            },
+        )
+
+        fields = "id,created_time,permalink_url,message,attachments{target{id}}"
+        body = self.graph("GET", f"{PAGE}/published_posts", {"fields": fields, "limit": 1}).json()
+        following = self.graph(
+            "GET", f"{PAGE}/published_posts", {"fields": fields, "after": body["paging"]["cursors"]["after"]}
+        )
+
+        text, video = body["data"][0], following.json()["data"][0]
+        self.assertEqual((text["id"], text["permalink_url"]), (f"{PAGE}_2", f"https://www.facebook.com/{PAGE}_2"))
+        self.assertNotIn("attachments", text)
+        self.assertEqual(video["attachments"]["data"][0]["target"], {"id": "v1"})
+        self.assertNotIn("page-token", body["paging"]["next"].split("after=")[1])
+
     def test_it_refuses_the_same_message_twice_with_code_506(self):
         self.graph("POST", f"{PAGE}/feed", {"message": "Same"})
 

@@ -115,3 +115,17 @@ class LinkedInTests(StandInTestCase):
 
         self.assertEqual(response.status_code, 400)
         self.assertIn("API error", response.json()["message"])
+
+    def test_the_author_finder_takes_a_sort_and_pages_by_start(self):
+        made = [self.linkedin("POST", "posts", linkedin_post_body(f"Post {i}"))["x-restli-id"] for i in range(3)]
+
+        first = self.linkedin("GET", "posts", {"q": "author", "author": ORG, "sortBy": "CREATED", "count": 2})
+        second = self.linkedin(
+            "GET", "posts", {"q": "author", "author": ORG, "sortBy": "CREATED", "count": 2, "start": 2}
+        )
+        wrong = self.linkedin("GET", "posts", {"q": "author", "author": ORG, "sortBy": "NEWEST"})
+
+        ids = [e["id"] for e in first.json()["elements"] + second.json()["elements"]]
+        self.assertEqual(ids, made[::-1])
+        self.assertEqual(first.json()["elements"][0]["lifecycleState"], "PUBLISHED")
+        self.assertEqual(wrong.status_code, 400)

@@ -1,11 +1,13 @@
 """Pinterest's engagement figures: a pin's analytics over the last 90 days, the account's followers."""
 
+from datetime import timedelta
+
 import responses
 from django.test import override_settings
 
-from connections.platforms.base import Account, RateLimited
+from connections.platforms.base import Account, RateLimited, TransientError
 from connections.platforms.pinterest.adapter import PinterestAdapter
-from connections.tests.contract import AdapterTestCase
+from connections.tests.contract import NOW, AdapterTestCase
 
 API = "https://pinterest.test"
 ACCOUNT = Account(account_id="pinner-1", access_token="pina_1")
@@ -61,3 +63,44 @@ class PinterestMetricsTests(AdapterTestCase):
 
         self.assertEqual(figures.values, {"followers": 321})
         self.assertEqual(figures.raw["monthly_views"], 77)
+
+
+@override_settings(PINTEREST_API_URL=API)
+class PinterestBackfillTests(AdapterTestCase):
+    """The account's own pins made outside planrrr (the backfill): repins left out, bookmark paging."""
+
+    adapter_class = PinterestAdapter
+
+    def pin(self, pin_id: str, days: float, **extra) -> dict:
+
+        created = (NOW - timedelta(days=days)).isoformat()
+        return {"id": pin_id, "created_at": created, "description": f"Pin {pin_id}", "is_owner": True, **extra}
+
+    def test_it_lists_the_accounts_own_pins_by_bookmark_until_the_lookback(self):
+
+        since = NOW - timedelta(days=90)
+        first = [self.pin("4", 1), self.pin("3", 2, parent_pin_id="77"), self.pin("2", 3, is_owner=False)]
+        self.http.add(responses.GET, f"{API}/v5/pins", json={"items": first, "bookmark": "Ym9vaw=="})
+        self.http.add(
+            responses.GET,
+            f"{API}/v5/pins",
+            json={"items": [self.pin("1", 89), self.pin("0", 90.5)], "bookmark": "more"},
+        )
+
+        listed, cursor = self.adapter.recent_posts(ACCOUNT, since=since, cursor=None)
+        self.assertEqual(([p.external_id for p in listed], cursor), (["4"], "Ym9vaw=="), "a repin is another's pin")
+        self.assertEqual((listed[0].text, listed[0].url), ("Pin 4", "https://www.pinterest.com/pin/4/"))
+        self.assertEqual(self.query(self.http.calls[0])["pin_filter"], "exclude_repins")
+
+        listed, cursor = self.adapter.recent_posts(ACCOUNT, since=since, cursor=cursor)
+        self.assertEqual(self.query(self.http.calls[1])["bookmark"], "Ym9vaw==")
+        self.assertEqual(([p.external_id for p in listed], cursor), (["1"], None), "older than 90 days: the end")
+
+    def test_a_malformed_page_is_a_clear_error(self):
+
+        from connections.tests.contract import NOW
+
+        self.http.add(responses.GET, f"{API}/v5/pins", json={"items": None, "bookmark": None})
+        with self.assertRaises(TransientError) as caught:
+            self.adapter.recent_posts(ACCOUNT, since=NOW - timedelta(days=90), cursor=None)
+        self.assertIn("Pinterest API error: malformed answer, no items", caught.exception.message)
