@@ -212,6 +212,11 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         *([("lag, steady", steady)] if steady else []),
         ("job time", job),
         ("CPU", cpu if not o.kills else "n/a (workers were killed)"),
+        *(
+            [("idle", f"{r['idle_cpu_share']:.1%} of a core for the whole fleet while it waits for work")]
+            if "idle_cpu_share" in r
+            else []
+        ),
         ("in flight", f"{r['in_flight_peak']} platform calls at once at the peak (the stand-in's log)"),
         ("PostgreSQL", f"{r['connections_peak']} connections of the fleet at the peak (pg_stat_activity)"),
         ("worker memory", memory),

@@ -66,6 +66,8 @@ class Options:
     # The steady schedule: posts a second (None: half the burst's throughput), and how long.
     rate: float | None = None
     steady_seconds: float = 10.0
+    # How long the fleet's CPU is measured while it waits for work, before the first job.
+    idle_seconds: float = 5.0
     # A webhook endpoint for the team, served by a receiver in this process.
     webhooks: bool = False
     # The analytics run (devtools.bench.analytics): readings made with generate_series for the
@@ -139,6 +141,7 @@ class Bench:
                 )
                 worker_fleet.start()
                 worker_fleet.wait_registered(connection)
+                self.idle_measure(worker_fleet)
                 measure = {"connection": connection, "fleet": worker_fleet, "progress": self.progress}
                 total, timeout = self.o.publications, self.o.timeout
                 self.results.update(noop_measure(total=total, timeout=timeout, **measure))
@@ -164,6 +167,16 @@ class Bench:
                     self.delete(team)
                 connection.flushdb()
         return self.results
+
+    def idle_measure(self, fleet: Fleet) -> None:
+        """The fleet's CPU while it waits for work (its periodic work, its threads waiting on
+        Redis, the scheduler): what an idle deployment costs, whatever it publishes."""
+        if self.o.idle_seconds <= 0:
+            return
+        before, started = fleet.cpu_seconds(), time.monotonic()
+        time.sleep(self.o.idle_seconds)
+        spent = cpu_delta(before, fleet.cpu_seconds())
+        self.results["idle_cpu_share"] = spent / (time.monotonic() - started)
 
     def claim_redis(self, connection) -> None:
         """The bench's Redis database must hold nothing but an earlier bench's leftovers."""

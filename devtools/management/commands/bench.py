@@ -62,6 +62,13 @@ class Command(BaseCommand):
             help="Fault mode: --failure-rate 0.1 --rate-limit 5/1 --kills 3 unless given otherwise.",
         )
         parser.add_argument("--timeout", type=float, default=d.timeout, help="Give up after this many seconds.")
+        parser.add_argument(
+            "--idle-seconds",
+            type=float,
+            default=d.idle_seconds,
+            help="How long the fleet's CPU is measured while it waits for work, before the first job "
+            "(default %(default)s; 0: not measured).",
+        )
         parser.add_argument("--redis-db", type=int, default=getattr(settings, "BENCH_REDIS_DB", d.redis_db))
         parser.add_argument("--seed", type=int, default=None, help="Seed for the stand-in's failures and the kills.")
         parser.add_argument("--keep", action="store_true", help="Keep the bench's team, posts and metrics.")
@@ -132,6 +139,7 @@ class Command(BaseCommand):
             worker_class=opts["worker_class"],
             rate=opts["rate"],
             steady_seconds=opts["steady_seconds"],
+            idle_seconds=opts["idle_seconds"],
             webhooks=opts["webhooks"],
             analytics=opts["analytics"],
             storage_rows=opts["storage_rows"],
