@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
+from analytics.models import ChannelSync
 from planrrr import outages
 
 logger = logging.getLogger("planrrr.analytics")
@@ -127,14 +128,28 @@ def analytics_sweep() -> list[int]:
 def jobs_enqueue(connection_ids: list[int]) -> None:
     """One job per channel, its id the channel's: a channel whose job still waits (workers that do
     not take the ``analytics`` queue, a long backlog) gets no second one, so the queue never grows
-    past one job per channel."""
+    past one job per channel; that job reads what is due and releases the claim.
+
+    A channel whose job is still running gets no second one either, but its claim is released: a job
+    releases its claim at its end, before RQ writes it finished, and this sweep (the worker's main
+    thread, beside the job threads) can claim the channel in between. That job reads nothing more
+    (what it left due, a post its backfill found last, waits for another job), so the claim would
+    hold the channel with no job for claim_seconds(); released, the next sweep enqueues it."""
     queue = django_rq.get_queue(QUEUE)
     ids = [f"analytics-{connection_id}" for connection_id in connection_ids]
-    waiting = {
-        job.id
+    statuses = {
+        job.id: job.get_status(refresh=False)
         for job in Job.fetch_many(ids, connection=queue.connection)
-        if job is not None and job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED)
+        if job is not None
     }
+    running = []
     for connection_id, job_id in zip(connection_ids, ids, strict=True):
-        if job_id not in waiting:
+        status = statuses.get(job_id)
+        if status == JobStatus.STARTED:
+            running.append(connection_id)
+        elif status != JobStatus.QUEUED:
             queue.enqueue(JOB, connection_id=connection_id, job_id=job_id, result_ttl=0)
+    if running:
+        # This sweep's claims: no other sweep claims them meanwhile, and the running jobs have
+        # released theirs already (or were lost past theirs).
+        ChannelSync.objects.filter(connection_id__in=running).update(claimed_until=None)

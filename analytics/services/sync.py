@@ -7,6 +7,9 @@ A channel's analytics, as a table (state: who moves it, when; what is written):
     claimed -> idle      this job, always at its end; claimed_until null, status_detail
     claimed -> idle      time: a job lost or its worker killed, the claim runs out; the next
                          sweep claims it again
+    claimed -> idle      the sweep (jobs_enqueue), at once: the channel's last job released its
+                         claim but RQ has not written it finished yet; no second job, the next
+                         sweep claims and enqueues it
     -> waits             this job: the platform's 429 on these reads, a transient failure, the
                          budget spent; waits_until, and why in status_detail
     -> skipped           this job: the account not ACTIVE, or publishing rate-limited on it

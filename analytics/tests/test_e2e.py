@@ -153,7 +153,9 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         try:
             wait_for(all_read, timeout=60, message="the figures of TikTok, YouTube, Pinterest and the location")
         except AssertionError as failed:
-            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail", "backfill_detail"))
+            states = list(
+                ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail", "backfill_detail")
+            )
             states.append(list(ExternalPost.objects.values("platform", "external_id", "captured_at", "error")))
             raise AssertionError(
                 f"{failed}: {states}, {list(Tracking.objects.values())}, {self.worker_logs()}"
@@ -268,7 +270,9 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         try:
             wait_for(all_read, timeout=60, message="the five networks' posts made outside planrrr")
         except AssertionError as failed:
-            states = list(ChannelSync.objects.values("pk", "waits_until", "status_detail", "backfill_detail"))
+            states = list(
+                ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail", "backfill_detail")
+            )
             raise AssertionError(
                 f"{failed}: {states}, {list(ExternalPost.objects.values())}, {self.worker_logs()}"
             ) from None

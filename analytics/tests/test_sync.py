@@ -7,9 +7,11 @@ from datetime import timedelta
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
+import django_rq
 import responses
 from django.test import TestCase, override_settings
 from django.utils import timezone
+from rq.job import Job, JobStatus
 
 from analytics.models import ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from analytics.services import sweep, sync
@@ -265,6 +267,36 @@ class SweepTests(Published, Actors, TestCase):
         self.assertEqual(claimed, sorted([self.twitter.pk, self.facebook.pk]), "the accounts' figures are due at once")
         self.assertEqual(sweep.channels_claim(), [], "a claim holds")
         self.assertTrue(ChannelSync.objects.get(pk=self.twitter.pk).claimed_until)
+
+    def test_a_channel_whose_last_job_is_still_ending_is_enqueued_at_the_next_sweep(self):
+        """A job releases its claim, then RQ writes it finished: a sweep in between (the worker's main
+        thread, beside the job's thread) claims the channel again and finds its job STARTED. That job
+        reads nothing more (a post its backfill found last, left for the next slice), so the claim
+        must not hold the channel with no job for claim_seconds(): no second job now, one at the
+        next sweep."""
+        flush_redis()
+        queue = django_rq.get_queue(sweep.QUEUE)
+        job_id = f"analytics-{self.facebook.pk}"
+        with self.captureOnCommitCallbacks(execute=True):
+            queue.enqueue(sweep.JOB, connection_id=self.facebook.pk, job_id=job_id, result_ttl=0)
+        ending = Job.fetch(job_id, connection=queue.connection)
+        # Taken by a worker, its claim released (channel_sync's end), not yet written finished.
+        queue.remove(job_id)
+        ending.set_status(JobStatus.STARTED)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertIn(self.facebook.pk, sweep.analytics_sweep())
+        self.assertNotIn(job_id, queue.job_ids, "no second job while the channel's job runs")
+
+        ending.delete()  # RQ's end of a job kept for no time (result_ttl=0)
+        with self.captureOnCommitCallbacks(execute=True):
+            claimed = sweep.analytics_sweep()
+        self.assertIn(self.facebook.pk, claimed, "claimed again at the next sweep, not when the claim runs out")
+        self.assertIn(job_id, queue.job_ids)
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertNotIn(self.facebook.pk, sweep.analytics_sweep(), "its claim holds while its job waits")
+        self.assertEqual(queue.job_ids.count(job_id), 1)
 
     def test_a_post_not_published_or_without_an_id_is_not_tracked(self):
         publication = self.published(self.twitter, "")
