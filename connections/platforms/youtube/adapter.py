@@ -262,8 +262,10 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         ``rows`` is left out when there is no data; a video with none yet has no row. Returns
         ({video id: {metric: value}}, why the report gives nothing for this account or "", {metric
         retired: YouTube's words}). A metric YouTube no longer knows fails the report with a 400
-        naming it: it is left out and the report asked again (at most once per metric). A 429 is
-        the analytics' wait (RateLimited); a refused token, as for every call."""
+        naming it: it is left out and the report asked again (at most once per metric); a report
+        refused for good otherwise leaves the watch time unavailable with YouTube's words. A 429 is
+        the analytics' wait (RateLimited), a 5xx the reading's retry; a refused token, as for every
+        call."""
         if account.scopes and ANALYTICS_SCOPE not in account.scopes.split():
             return {}, self.reconnect_for_watch_time(), {}
         metrics, retired = list(REPORT_METRICS), {}
@@ -286,7 +288,9 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
             except PermanentError as err:
                 named = [m for m in metrics if err.status_code == 400 and re.search(rf"\b{m}\b", err.message)]
                 if not named or len(named) == len(metrics):
-                    raise
+                    # Refused for good (a query YouTube no longer supports): the report's figures
+                    # are unavailable with its words, the Data API's still read.
+                    return {}, f"YouTube Analytics refused the report: {err.message}", retired
                 for name in named:
                     metrics.remove(name)
                     retired[name] = f"YouTube Analytics no longer gives {name!r} ({err.message})."

@@ -130,6 +130,16 @@ class YouTubeMetricsTests(AdapterTestCase):
         self.assertIn("YouTube Analytics API quota", figures.unavailable["watchSeconds"])
         self.assertEqual(figures.values["views"], 1200)
 
+    def test_a_report_refused_for_good_leaves_only_the_watch_time_unavailable(self):
+        self.http.add(responses.GET, VIDEOS, json=statistics("vid1"))
+        self.http.add(responses.GET, REPORTS, **google_error(400, "The query is not supported.", "badRequest"))
+
+        figures = self.adapter.post_metrics(ACCOUNT, ["vid1"])["vid1"]
+
+        self.assertIn("YouTube Analytics refused the report", figures.unavailable["watchSeconds"])
+        self.assertIn("The query is not supported.", figures.unavailable["shares"])
+        self.assertEqual(figures.values["likes"], 40)
+
     def test_a_malformed_report_is_a_clear_error(self):
         for body, words in (
             ({"kind": "youtubeAnalytics#resultTable"}, "no video column"),
