@@ -86,7 +86,7 @@ VIDEO_RAW = ("viewCount", "likeCount", "commentCount")
 # reference/reports/query, metrics: https://developers.google.com/youtube/analytics/metrics):
 # estimatedMinutesWatched (minutes, the watch time), averageViewDuration (seconds), views and shares.
 # Its views lag as the report does: the common views stay the Data API's viewCount, fresher; these
-# views are kept raw. No metric counts unique viewers per video: reach stays unavailable.
+# views are kept raw. None of them counts unique viewers: reach stays unavailable.
 REPORT_METRICS = ("estimatedMinutesWatched", "averageViewDuration", "views", "shares")
 # The report's period: the lifetime of every video planrrr reads (its schedule ends at day 90, the
 # backfill lists 90 days back), with room; a day before the upload simply counts nothing.
@@ -195,7 +195,8 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
     metrics_quota_cost = 1
     metrics_watch_time = True
     metrics_lacks = {
-        REACH: "YouTube gives no reach: neither its Data API nor its Analytics API counts unique viewers per video.",
+        REACH: "YouTube gives planrrr no reach: unique viewers per video are neither in the Data API's statistics "
+        "nor in the YouTube Analytics report it reads.",
         SAVES: "YouTube gives no saves (favoriteCount is deprecated and always 0).",
         CLICKS: "YouTube gives no clicks per video.",
     }
