@@ -166,6 +166,7 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertIsNotNone(tiktok.likes)
         self.assertIsNone(tiktok.shares, "a retired metric is unavailable, not zero")
         self.assertIn("share_count", tiktok.unavailable)
+        self.assertIn("planrrr reads no watch time from TikTok", tiktok.unavailable["watchSeconds"])
         self.assertGreater(youtube.views, 0)
         self.assertIsNotNone(youtube.comments)
         self.assertIn("no figures for this video yet", youtube.unavailable["watchSeconds"], "2 hours old")

@@ -74,6 +74,9 @@ class Figures:
         for common, why in (lacks or {}).items():
             figures.values.pop(common, None)
             figures.unavailable[common] = why
+        if WATCH_SECONDS not in mapping and any(name in POST_NAMES for name in mapping):
+            # A post's figures without watch time (only YouTube's adapter reads it, beside these).
+            figures.unavailable.setdefault(WATCH_SECONDS, f"planrrr reads no watch time from {label}.")
         return figures
 
 

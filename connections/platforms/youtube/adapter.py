@@ -239,12 +239,14 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
                 figures.unavailable[name] = reason
             if "estimatedMinutesWatched" in row:
                 figures.values[WATCH_SECONDS] = row["estimatedMinutesWatched"] * 60
+                figures.unavailable.pop(WATCH_SECONDS, None)
             else:
                 figures.unavailable[WATCH_SECONDS] = retired.get(
                     "estimatedMinutesWatched", "YouTube Analytics did not return 'estimatedMinutesWatched'."
                 )
             if "shares" in row:
                 figures.values[SHARES] = row["shares"]
+                figures.unavailable.pop(SHARES, None)
             else:
                 figures.unavailable[SHARES] = retired.get("shares", "YouTube Analytics did not return 'shares'.")
         return found
