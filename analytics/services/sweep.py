@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
+from analytics.models import ChannelSync
 from planrrr import outages
 
 logger = logging.getLogger("planrrr.analytics")
@@ -130,11 +131,14 @@ def jobs_enqueue(connection_ids: list[int]) -> None:
     past one job per channel."""
     queue = django_rq.get_queue(QUEUE)
     ids = [f"analytics-{connection_id}" for connection_id in connection_ids]
-    waiting = {
-        job.id
-        for job in Job.fetch_many(ids, connection=queue.connection)
-        if job is not None and job.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED)
-    }
+    status = {job.id: job.get_status(refresh=False) for job in Job.fetch_many(ids, connection=queue.connection) if job}
     for connection_id, job_id in zip(connection_ids, ids, strict=True):
-        if job_id not in waiting:
+        if status.get(job_id) not in (JobStatus.QUEUED, JobStatus.STARTED):
             queue.enqueue(JOB, connection_id=connection_id, job_id=job_id, result_ttl=0)
+    # A job still started may already have let its claim go (its last statement) before RQ marks it
+    # finished: the claim just taken would then hold with no job to end it, and the channel go
+    # unread until it ran out. It is let go: the next sweep enqueues the channel once the job is
+    # done. (A queued job ends the claim itself when it runs.)
+    running = [cid for cid, job_id in zip(connection_ids, ids, strict=True) if status.get(job_id) == JobStatus.STARTED]
+    if running:
+        ChannelSync.objects.filter(connection_id__in=running).update(claimed_until=None)

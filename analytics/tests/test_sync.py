@@ -7,9 +7,12 @@ from datetime import timedelta
 from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 
+import django_rq
 import responses
 from django.test import TestCase, override_settings
 from django.utils import timezone
+from rq import Queue
+from rq.job import Job, JobStatus
 
 from analytics.models import ChannelDay, ChannelSync, ExternalPost, Snapshot, Tracking
 from analytics.services import sweep, sync
@@ -265,6 +268,30 @@ class SweepTests(Published, Actors, TestCase):
         self.assertEqual(claimed, sorted([self.twitter.pk, self.facebook.pk]), "the accounts' figures are due at once")
         self.assertEqual(sweep.channels_claim(), [], "a claim holds")
         self.assertTrue(ChannelSync.objects.get(pk=self.twitter.pk).claimed_until)
+
+    def test_a_channel_claimed_while_its_last_job_still_ends_is_let_go_for_the_next_sweep(self):
+        # The X job let its claim go in PostgreSQL, but RQ still calls it started; Facebook's waits.
+        flush_redis()
+        self.addCleanup(flush_redis)
+        queue = Queue(sweep.QUEUE, connection=django_rq.get_connection(sweep.QUEUE))
+        running = Job.create(
+            sweep.JOB,
+            kwargs={"connection_id": self.twitter.pk},
+            id=f"analytics-{self.twitter.pk}",
+            connection=queue.connection,
+        )
+        running.save()
+        running.set_status(JobStatus.STARTED)
+        queue.enqueue(sweep.JOB, connection_id=self.facebook.pk, job_id=f"analytics-{self.facebook.pk}")
+        claimed = sweep.channels_claim()
+        self.assertEqual(claimed, sorted([self.twitter.pk, self.facebook.pk]))
+
+        with self.captureOnCommitCallbacks(execute=True):
+            sweep.jobs_enqueue(claimed)
+
+        self.assertEqual(queue.job_ids, [f"analytics-{self.facebook.pk}"], "no second job for either")
+        self.assertIsNone(ChannelSync.objects.get(pk=self.twitter.pk).claimed_until, "the next sweep takes it")
+        self.assertIsNotNone(ChannelSync.objects.get(pk=self.facebook.pk).claimed_until, "its waiting job ends it")
 
     def test_a_post_not_published_or_without_an_id_is_not_tracked(self):
         publication = self.published(self.twitter, "")
