@@ -31,8 +31,8 @@ TOOLS: tuple[Tool, ...] = (
         "get_post_analytics",
         "posts_analytics_retrieve",
         "A post's engagement figures per network: the latest (views, reach, likes, comments, shares, saves, "
-        "clicks, videoViews; null where the network gives none, with why in `unavailable`), every reading, "
-        "capturedAt and nextSyncAt.",
+        "clicks, videoViews, watchSeconds; null where the network gives none, with why in `unavailable`), "
+        "every reading, capturedAt and nextSyncAt.",
     ),
     Tool(
         "get_channel_analytics",

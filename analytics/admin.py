@@ -67,6 +67,7 @@ class TrackingAdmin(ReadOnly):
         "saves",
         "clicks",
         "video_views",
+        "watch_seconds",
         "raw",
         "unavailable",
         "error",

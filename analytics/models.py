@@ -33,6 +33,8 @@ class Figured(models.Model):
     saves = models.BigIntegerField(null=True, blank=True)
     clicks = models.BigIntegerField(null=True, blank=True)
     video_views = models.BigIntegerField(null=True, blank=True)
+    # Seconds watched (YouTube's estimatedMinutesWatched times 60).
+    watch_seconds = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -48,6 +50,7 @@ COLUMNS = {
     "saves": "saves",
     "clicks": "clicks",
     "videoViews": "video_views",
+    "watchSeconds": "watch_seconds",
 }
 
 

@@ -20,6 +20,7 @@ from analytics.models import COLUMNS, ChannelDay, ChannelSync, ExternalPost, Sna
 from connections.models import Connection
 from connections.platforms import UnknownPlatform, get_adapter
 from connections.platforms.base import Account
+from connections.platforms.figures import WATCH_SECONDS
 from publishing.models import Post, Publication
 
 # A post's readings lie within the schedule's last age, and some slack for a late sweep.
@@ -74,11 +75,14 @@ def platform_lacks(
         adapter = get_adapter(platform)
     except UnknownPlatform:
         return {}, f"planrrr knows no platform {platform!r}."
+    lacks = dict(adapter.metrics_lacks)
+    if not adapter.metrics_watch_time:
+        lacks.setdefault(WATCH_SECONDS, f"planrrr reads no watch time from {adapter.label}.")
     if connection is None:
-        return dict(adapter.metrics_lacks), None
+        return lacks, None
     account = Account.of(connection)
     refused = adapter.post_metrics_refused(account) if posts else adapter.metrics_refused(account)
-    return dict(adapter.metrics_lacks), refused
+    return lacks, refused
 
 
 def publication_analytics(publication: Publication, tracking: Tracking | None) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class FiguresSerializer(serializers.Serializer):
     saves = serializers.IntegerField(allow_null=True)
     clicks = serializers.IntegerField(allow_null=True)
     videoViews = serializers.IntegerField(allow_null=True)
+    watchSeconds = serializers.IntegerField(allow_null=True, help_text="Seconds the video was watched.")
 
 
 class ReadingSerializer(FiguresSerializer):
@@ -236,6 +237,7 @@ EXAMPLE_FIGURES = {
     "saves": 5,
     "clicks": None,
     "videoViews": None,
+    "watchSeconds": None,
 }
 
 

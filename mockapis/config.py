@@ -126,6 +126,9 @@ class Config:
     # answer held back youtube_stall_seconds (once): a worker killed while it waits.
     youtube_stall_at_bytes: int = 0
     youtube_stall_seconds: float = 30.0
+    # The YouTube Analytics API's reports (youtube-analytics/v2/reports): the next
+    # youtube_reports_rate_limited queries answer 429 rateLimitExceeded with Retry-After 1.
+    youtube_reports_rate_limited: int = 0
     # Google Business Profile (connections/platforms/google_business/standin.py): GETs of a new
     # local post answered PROCESSING before it is LIVE (or REJECTED, while
     # gbp_reject_contains is in its summary or "*" for all).

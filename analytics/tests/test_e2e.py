@@ -168,9 +168,10 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertIsNotNone(tiktok.likes)
         self.assertIsNone(tiktok.shares, "a retired metric is unavailable, not zero")
         self.assertIn("share_count", tiktok.unavailable)
+        self.assertIn("planrrr reads no watch time from TikTok", tiktok.unavailable["watchSeconds"])
         self.assertGreater(youtube.views, 0)
         self.assertIsNotNone(youtube.comments)
-        self.assertIn("yt-analytics.readonly", youtube.unavailable["estimatedMinutesWatched"])
+        self.assertIn("no figures for this video yet", youtube.unavailable["watchSeconds"], "2 hours old")
         self.assertGreater(pinterest.views, 0)
         self.assertIsNotNone(pinterest.saves)
         self.assertIsNone(pinterest.likes)
@@ -185,7 +186,9 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertIsNotNone(ChannelDay.objects.get(connection=channels["PINTEREST"]).followers)
         # YouTube's first read answered 429: read again after it, the channel's publishing untouched;
         # every call, the refused one too, spent a unit of the project's quota.
-        reads = [r["status"] for r in self.mock.requests("YOUTUBE", method="GET") if r["status"] in (200, 429)]
+        # (The YouTube Analytics API's reports spend none of them.)
+        youtube_gets = self.mock.requests("YOUTUBE", method="GET")
+        reads = [r["status"] for r in youtube_gets if r["status"] in (200, 429) and "v2/reports" not in r["path"]]
         self.assertEqual(reads[0], 429)
         self.assertIn(200, reads[1:])
         channels["YOUTUBE"].refresh_from_db()
@@ -197,6 +200,8 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
             self.assertEqual(post.external_id, external_id, "planrrr's own post is not taken")
             self.assertGreater(post.views, 0)
             self.assertGreater(post.next_sync_at - post.captured_at, timedelta(days=6), "weekly at 40 days")
+            if platform == "YOUTUBE":
+                self.assertGreater(post.watch_seconds, 0, "from the YouTube Analytics API's report")
         now = timezone.now()
         answer = selectors.channel_analytics(channel=channels["TIKTOK"], start=now - timedelta(days=90), end=now)
         self.assertEqual(answer["backfill"]["state"], "done")

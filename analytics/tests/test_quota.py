@@ -18,6 +18,7 @@ from publishing.services.caps import analytics_quota_units
 from publishing.tests.base import Actors
 
 YOUTUBE = "https://youtube.test"
+YOUTUBE_ANALYTICS = "https://youtubeanalytics.test"
 PERFORMANCE = "https://performance.test"
 TIKTOK = "https://tiktok.test"
 # 23:30 in Los Angeles on 1 March: the Pacific day ends in half an hour.
@@ -30,6 +31,7 @@ def statistics(*ids: str) -> dict:
 
 @override_settings(
     YOUTUBE_API_URL=YOUTUBE,
+    YOUTUBE_ANALYTICS_URL=YOUTUBE_ANALYTICS,
     GOOGLE_BUSINESS_PERFORMANCE_URL=PERFORMANCE,
     TIKTOK_API_URL=TIKTOK,
     ANALYTICS_FIRST_SYNC_SECONDS=0,
@@ -70,6 +72,10 @@ class QuotaTests(Published, Actors, TestCase):
             ChannelSync(connection=c, next_account_sync_at=LATE + timedelta(days=9)) for c in (first, second)
         )
         self.http.add(responses.GET, f"{YOUTUBE}/youtube/v3/videos", json=statistics("a1", "a2"))
+        # Their report in the YouTube Analytics API, whose quota is its own: no unit of the project's.
+        headers = [{"name": "video"}, *({"name": m} for m in ("estimatedMinutesWatched", "averageViewDuration"))]
+        report = {"columnHeaders": [*headers, {"name": "views"}, {"name": "shares"}], "rows": [["a1", 7, 60, 5, 1]]}
+        self.http.add(responses.GET, f"{YOUTUBE_ANALYTICS}/v2/reports", json=report)
 
         with override_settings(YOUTUBE_DAILY_QUOTA_UNITS=10_000, YOUTUBE_UPLOAD_COST_UNITS=1600):
             QuotaUse.objects.create(platform="YOUTUBE", day=LATE.date() - timedelta(days=1), units=279)
@@ -78,7 +84,8 @@ class QuotaTests(Published, Actors, TestCase):
                 state = sync.channel_sync(connection_id=second.pk, now=LATE)
 
         self.assertEqual(Tracking.objects.filter(connection=first, captured_at__isnull=False).count(), 2)
-        self.assertEqual(QuotaUse.objects.get().units, 280, "one call made, the one unit left")
+        self.assertEqual(QuotaUse.objects.get().units, 280, "one read made, the one unit left: the report spends none")
+        self.assertEqual(Tracking.objects.get(external_id="a1").watch_seconds, 420)
         self.assertEqual(Tracking.objects.filter(connection=second, captured_at__isnull=False).count(), 0)
         self.assertEqual(state.waits_until, datetime(2025, 3, 2, 8, 0, tzinfo=UTC), "midnight in Los Angeles")
         self.assertIn("share of the app's daily quota (280 units on 2025-03-01", state.status_detail)

@@ -69,7 +69,7 @@ class AnalyticsApiTests(Published, ApiTestCase):
             lines = response.content.decode().splitlines()
             self.assertEqual(
                 lines[0],
-                "publicationId,platform,channelId,capturedAt,views,reach,likes,comments,shares,saves,clicks,videoViews",
+                "publicationId,platform,channelId,capturedAt,views,reach,likes,comments,shares,saves,clicks,videoViews,watchSeconds",
             )
             self.assertEqual(len(lines), 3)
             self.assertIn(",TWITTER,", lines[1])
@@ -134,7 +134,7 @@ class AnalyticsApiTests(Published, ApiTestCase):
         csv = self.api.get("/api/v1/analytics/summary", HTTP_ACCEPT="text/csv").content.decode().splitlines()
         self.assertEqual(
             csv[0],
-            "scope,platform,channelId,name,postId,posts,views,reach,likes,comments,shares,saves,clicks,videoViews",
+            "scope,platform,channelId,name,postId,posts,views,reach,likes,comments,shares,saves,clicks,videoViews,watchSeconds",
         )
         self.assertEqual(
             [line.split(",")[0] for line in csv[1:]], ["network", "network", "channel", "channel", "post", "post"]

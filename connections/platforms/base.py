@@ -111,6 +111,9 @@ class Account:
     # The connection's ``details``: what the platform said about the account (TikTok's creator
     # info, a Pinterest default board).
     details: dict = field(default_factory=dict)
+    # The scopes the account granted, space-separated, as the token endpoint said ("" where it
+    # said none, or for a connection made before planrrr kept them).
+    scopes: str = ""
 
     @classmethod
     def of(cls, connection) -> Account:
@@ -122,6 +125,7 @@ class Account:
             access_token=connection.access_token,
             base_url=connection.base_url,
             details=details,
+            scopes=getattr(connection, "scopes", "") or "",
         )
 
 
@@ -211,6 +215,9 @@ class Adapter:
     # Units of a daily quota of planrrr's app one analytics call costs (YouTube: 1 of the project's
     # units); 0 where the platform has no such quota (analytics.services.quota).
     metrics_quota_cost: ClassVar[int] = 0
+    # Whether ``post_metrics`` reads watch time (``watchSeconds``: YouTube); elsewhere the API says
+    # planrrr reads none from the platform.
+    metrics_watch_time: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

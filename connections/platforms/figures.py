@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# The common names (a contract: the API's fields, the CSV's columns, the webhook's figures).
-VIEWS, REACH, LIKES, COMMENTS, SHARES, SAVES, CLICKS, VIDEO_VIEWS, FOLLOWERS = (
+# The common names (a contract: the API's fields, the CSV's columns, the webhook's figures). Each is
+# a count, but watchSeconds: the time the post's video was watched, in whole seconds (YouTube counts
+# it in minutes: docs/analytics.md).
+VIEWS, REACH, LIKES, COMMENTS, SHARES, SAVES, CLICKS, VIDEO_VIEWS, WATCH_SECONDS, FOLLOWERS = (
     "views",
     "reach",
     "likes",
@@ -24,9 +26,10 @@ VIEWS, REACH, LIKES, COMMENTS, SHARES, SAVES, CLICKS, VIDEO_VIEWS, FOLLOWERS = (
     "saves",
     "clicks",
     "videoViews",
+    "watchSeconds",
     "followers",
 )
-POST_NAMES = (VIEWS, REACH, LIKES, COMMENTS, SHARES, SAVES, CLICKS, VIDEO_VIEWS)
+POST_NAMES = (VIEWS, REACH, LIKES, COMMENTS, SHARES, SAVES, CLICKS, VIDEO_VIEWS, WATCH_SECONDS)
 COMMON_NAMES = (*POST_NAMES, FOLLOWERS)
 # A value beyond PostgreSQL's bigint is no count a platform means: refused as malformed.
 MAX_COUNT = 2**63 - 1
@@ -71,6 +74,9 @@ class Figures:
         for common, why in (lacks or {}).items():
             figures.values.pop(common, None)
             figures.unavailable[common] = why
+        if WATCH_SECONDS not in mapping and any(name in POST_NAMES for name in mapping):
+            # A post's figures without watch time (only YouTube's adapter reads it, beside these).
+            figures.unavailable.setdefault(WATCH_SECONDS, f"planrrr reads no watch time from {label}.")
         return figures
 
 

@@ -14,6 +14,14 @@ YOUTUBE_UPLOAD_COST_UNITS = Setting("YOUTUBE_UPLOAD_COST_UNITS", 1)
 # units in a Pacific day at most; publishing's own share is kept free of them whatever this says
 # (publishing.services.caps.analytics_quota_units).
 YOUTUBE_ANALYTICS_DAILY_UNITS = Setting("YOUTUBE_ANALYTICS_DAILY_UNITS", 5000)
+# The permission the YouTube Analytics API's reports need ("View YouTube Analytics reports for your
+# YouTube content").
+ANALYTICS_SCOPE = "https://www.googleapis.com/auth/yt-analytics.readonly"
+# The YouTube Analytics API (watch time, shares): another host than the Data API's, with a quota of
+# its own (docs/platforms/youtube.md, "Engagement figures").
+YOUTUBE_ANALYTICS_URL = Setting(
+    "YOUTUBE_ANALYTICS_URL", "https://youtubeanalytics.googleapis.com", standin="youtube-analytics"
+)
 # Bytes per upload request: a multiple of 256 KiB (the resumable protocol's rule); the last chunk
 # is what is left.
 YOUTUBE_UPLOAD_CHUNK_BYTES = Setting("YOUTUBE_UPLOAD_CHUNK_BYTES", 8 * 1024 * 1024)
@@ -34,6 +42,7 @@ DECLARATION = Declaration(
     oauth_url=GOOGLE_OAUTH_URL,
     settings=(
         GOOGLE_TOKEN_URL,
+        YOUTUBE_ANALYTICS_URL,
         YOUTUBE_DAILY_QUOTA_UNITS,
         YOUTUBE_UPLOAD_COST_UNITS,
         YOUTUBE_ANALYTICS_DAILY_UNITS,

@@ -58,18 +58,23 @@ from connections.platforms.figures import (
     SHARES,
     VIDEO_VIEWS,
     VIEWS,
+    WATCH_SECONDS,
     Figures,
     ListedPost,
+    count,
 )
 from connections.platforms.google.errors import GoogleErrorMixin
 from connections.platforms.http import HttpAdapter
 from connections.platforms.media import Video, fetch_video
 from connections.platforms.youtube import (
+    ANALYTICS_SCOPE,
     DECLARATION,
+    YOUTUBE_ANALYTICS_URL,
     YOUTUBE_PROCESSING_POLL_SECONDS,
     YOUTUBE_UPLOAD_CHUNK_BYTES,
 )
 from planrrr.crypto import decrypt, encrypt
+from planrrr.text import safe_text
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 # videos#statistics (https://developers.google.com/youtube/v3/docs/videos#statistics), counts as
@@ -77,6 +82,24 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 # neither is read. Every post is a video: its views are its video views.
 VIDEO_METRICS = {VIEWS: ("viewCount",), VIDEO_VIEWS: ("viewCount",), LIKES: ("likeCount",), COMMENTS: ("commentCount",)}
 VIDEO_RAW = ("viewCount", "likeCount", "commentCount")
+# The YouTube Analytics API's report per video (https://developers.google.com/youtube/analytics/
+# reference/reports/query, metrics: https://developers.google.com/youtube/analytics/metrics):
+# estimatedMinutesWatched (minutes, the watch time), averageViewDuration (seconds), views and shares.
+# Its views lag as the report does: the common views stay the Data API's viewCount, fresher; these
+# views are kept raw. None of them counts unique viewers: reach stays unavailable.
+REPORT_METRICS = ("estimatedMinutesWatched", "averageViewDuration", "views", "shares")
+# The report's period: the lifetime of every video planrrr reads (its schedule ends at day 90, the
+# backfill lists 90 days back), with room; a day before the upload simply counts nothing.
+REPORT_DAYS = 365
+# Why a video in no row has no watch time (the report leaves out a video with no data yet).
+NOT_YET = (
+    "YouTube Analytics has no figures for this video yet: its reports run a day or more behind (the views, "
+    "likes and comments are the Data API's, up to date)."
+)
+# 403 reasons for a token without yt-analytics.readonly ("Request had insufficient authentication
+# scopes."), and for a Cloud project where the YouTube Analytics API is not enabled.
+SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+DISABLED_REASONS = frozenset({"accessNotConfigured", "SERVICE_DISABLED"})
 # channels#statistics: subscriberCount is rounded to three significant figures, and absent when
 # hiddenSubscriberCount is true.
 CHANNEL_COUNTS = ("subscriberCount", "viewCount", "videoCount")
@@ -163,15 +186,19 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
     # list that long); each call costs 1 unit of the project's daily quota, which every channel of
     # the installation shares: the analytics spend only what publishing leaves them of it
     # (analytics.services.quota), beside this per-channel budget.
+    # A read is two calls: videos.list, then the YouTube Analytics API's report for the same videos
+    # (watch time, shares), which takes more ids a call but not fewer: one report per 50 videos.
+    # The report spends none of the Data API's units (the Analytics API's quota is its own, which
+    # publishing never uses): metrics_quota_cost counts videos.list's unit only.
     metrics_batch = 50
     metrics_budget = (60, 3600)
     metrics_quota_cost = 1
+    metrics_watch_time = True
     metrics_lacks = {
-        REACH: "YouTube's Data API gives no reach; unique viewers are in the YouTube Analytics API, which needs "
-        "the yt-analytics.readonly permission planrrr does not ask for.",
-        SHARES: "YouTube's Data API gives no shares (only the YouTube Analytics API, another permission, does).",
+        REACH: "YouTube gives planrrr no reach: unique viewers per video are neither in the Data API's statistics "
+        "nor in the YouTube Analytics report it reads.",
         SAVES: "YouTube gives no saves (favoriteCount is deprecated and always 0).",
-        CLICKS: "YouTube's Data API gives no clicks.",
+        CLICKS: "YouTube gives no clicks per video.",
     }
 
     def text_length(self, text: str) -> int:
@@ -182,8 +209,10 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         """``GET /youtube/v3/videos?part=statistics&id=a,b,…`` (at most 50) -> ``{"items": [{"id",
         "statistics": {"viewCount": "…", "likeCount", "favoriteCount", "commentCount"}}]}``; a
-        deleted video is left out of ``items``. Watch time is not here: it is the YouTube
-        Analytics API's (yt-analytics.readonly), recorded unavailable in ``raw`` terms below."""
+        deleted video is left out of ``items``. Then the watch time and shares of the videos it
+        listed, from the YouTube Analytics API (``watch_time``): what that API does not give (the
+        permission not granted, a retired metric, no data yet) is unavailable, saying why, and
+        the Data API's figures are kept."""
         response = self.request(
             "GET", "/youtube/v3/videos", account=account, params={"part": "statistics", "id": ",".join(external_ids)}
         )
@@ -193,15 +222,123 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
         found = {}
         for item in items:
             if isinstance(item, dict) and item.get("id") in external_ids and isinstance(item.get("statistics"), dict):
-                figures = Figures.mapped(
+                found[str(item["id"])] = Figures.mapped(
                     item["statistics"], VIDEO_METRICS, expected=VIDEO_RAW, lacks=self.metrics_lacks, label="YouTube"
                 )
-                figures.unavailable["estimatedMinutesWatched"] = (
-                    "Watch time is only in the YouTube Analytics API (permission yt-analytics.readonly), which "
-                    "planrrr does not read."
+        if not found:
+            return found
+        reports, why, retired = self.watch_time(account, list(found))
+        for video_id, figures in found.items():
+            row = reports.get(video_id)
+            if why or row is None:
+                for name in (WATCH_SECONDS, SHARES):
+                    figures.unavailable[name] = why or NOT_YET
+                continue
+            figures.raw.update(row)
+            for name, reason in retired.items():
+                figures.unavailable[name] = reason
+            if "estimatedMinutesWatched" in row:
+                figures.values[WATCH_SECONDS] = row["estimatedMinutesWatched"] * 60
+                figures.unavailable.pop(WATCH_SECONDS, None)
+            else:
+                figures.unavailable[WATCH_SECONDS] = retired.get(
+                    "estimatedMinutesWatched", "YouTube Analytics did not return 'estimatedMinutesWatched'."
                 )
-                found[str(item["id"])] = figures
+            if "shares" in row:
+                figures.values[SHARES] = row["shares"]
+                figures.unavailable.pop(SHARES, None)
+            else:
+                figures.unavailable[SHARES] = retired.get("shares", "YouTube Analytics did not return 'shares'.")
         return found
+
+    def watch_time(self, account: Account, video_ids: list[str]) -> tuple[dict[str, dict[str, int]], str, dict]:
+        """The YouTube Analytics API's report for ``video_ids`` (docs/platforms/youtube.md)::
+
+            GET https://youtubeanalytics.googleapis.com/v2/reports?ids=channel==MINE
+                &metrics=estimatedMinutesWatched,averageViewDuration,views,shares&dimensions=video
+                &filters=video==a,b,c&startDate=…&endDate=…&sort=-estimatedMinutesWatched&maxResults=…
+            -> {"kind": "youtubeAnalytics#resultTable",
+                "columnHeaders": [{"name": "video", "columnType": "DIMENSION", "dataType": "STRING"},
+                                  {"name": "estimatedMinutesWatched", "columnType": "METRIC", …}, …],
+                "rows": [["a", 1240, 95, 780, 3], …]}
+
+        ``rows`` is left out when there is no data; a video with none yet has no row. Returns
+        ({video id: {metric: value}}, why the report gives nothing for this account or "", {metric
+        retired: YouTube's words}). A metric YouTube no longer knows fails the report with a 400
+        naming it: it is left out and the report asked again (at most once per metric); a report
+        refused for good otherwise leaves the watch time unavailable with YouTube's words. A 429 is
+        the analytics' wait (RateLimited), a 5xx the reading's retry; a refused token, as for every
+        call."""
+        if account.scopes and ANALYTICS_SCOPE not in account.scopes.split():
+            return {}, self.reconnect_for_watch_time(), {}
+        metrics, retired = list(REPORT_METRICS), {}
+        today = timezone.now().astimezone(PACIFIC).date()
+        while True:
+            params = {
+                "ids": "channel==MINE",
+                "metrics": ",".join(metrics),
+                "dimensions": "video",
+                "filters": "video==" + ",".join(video_ids),
+                "startDate": (today - timedelta(days=REPORT_DAYS)).isoformat(),
+                "endDate": today.isoformat(),
+                "sort": f"-{metrics[0]}",
+                "maxResults": len(video_ids),
+            }
+            try:
+                response = self.request("GET", f"{self.analytics_url}/v2/reports", account=account, params=params)
+            except ReportRefused as refused:
+                return {}, safe_text(refused.why, secrets=(account.access_token,)), {}
+            except PermanentError as err:
+                named = [m for m in metrics if err.status_code == 400 and re.search(rf"\b{m}\b", err.message)]
+                if not named or len(named) == len(metrics):
+                    # Refused for good (a query YouTube no longer supports): the report's figures
+                    # are unavailable with its words, the Data API's still read.
+                    return {}, f"YouTube Analytics refused the report: {err.message}", retired
+                for name in named:
+                    metrics.remove(name)
+                    retired[name] = f"YouTube Analytics no longer gives {name!r} ({err.message})."
+                continue
+            return self.report_rows(response, video_ids, metrics), "", retired
+
+    def report_rows(self, response: requests.Response, video_ids: list[str], metrics: list[str]) -> dict:
+        """{video id: {metric: value}} from a result table, by its columnHeaders (never by the order
+        asked): a value that is not a count is left out (unavailable), a row of the wrong width or a
+        table without its video column is malformed."""
+        body = self.json(response)
+        headers = body.get("columnHeaders")
+        names = [h.get("name") if isinstance(h, dict) else None for h in headers] if isinstance(headers, list) else []
+        if "video" not in names:
+            raise self.malformed(response, "no video column in the YouTube Analytics report's columnHeaders")
+        rows = body.get("rows") or []
+        if not isinstance(rows, list):
+            raise self.malformed(response, "rows of the YouTube Analytics report is not a list")
+        found: dict[str, dict[str, int]] = {}
+        for row in rows:
+            if not isinstance(row, list) or len(row) != len(names):
+                raise self.malformed(
+                    response,
+                    f"a YouTube Analytics report row of {len(row) if isinstance(row, list) else 0} values "
+                    f"for {len(names)} columns",
+                )
+            cells = dict(zip(names, row, strict=True))
+            video_id = cells.get("video")
+            if video_id not in video_ids:
+                continue
+            found[str(video_id)] = {
+                name: number for name in metrics if name in cells and (number := count(cells[name])) is not None
+            }
+        return found
+
+    @property
+    def analytics_url(self) -> str:
+        return str(value_of(YOUTUBE_ANALYTICS_URL)).rstrip("/")
+
+    def reconnect_for_watch_time(self) -> str:
+        return (
+            "YouTube gives watch time and shares only with the permission yt-analytics.readonly (YouTube Analytics), "
+            "which this channel did not grant (connected before planrrr asked for it, or unticked on Google's "
+            "consent screen): reconnect the channel to allow it."
+        )
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /youtube/v3/channels?part=statistics&id=<channel>`` -> ``{"items": [{"statistics":
@@ -464,6 +601,10 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
 
     def google_error(self, response: requests.Response, reason: str, message: str) -> PlatformError:
         status = response.status_code
+        if (response.url or "").startswith(f"{self.analytics_url}/") and status == 403:
+            refused = self.report_refused(reason, message)
+            if refused is not None:
+                return refused
         # 403 quotaExceeded: "The request cannot be completed because you have exceeded your quota."
         # The project's daily quota: nothing goes through until it is given back at midnight
         # Pacific time (https://developers.google.com/youtube/v3/docs/errors#general). A wait,
@@ -484,6 +625,28 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
                 status_code=status,
             )
         return super().google_error(response, reason, message)
+
+    def report_refused(self, reason: str, message: str) -> ReportRefused | None:
+        """A 403 of the YouTube Analytics API that is no dead token and no wait for the account's
+        other figures: watch time is unavailable, saying what to do."""
+        lowered = message.lower()
+        if reason in SCOPE_REASONS or "insufficient authentication scopes" in lowered:
+            return ReportRefused(message, why=self.reconnect_for_watch_time())
+        if reason in DISABLED_REASONS or "has not been used in project" in lowered:
+            return ReportRefused(
+                message,
+                why=f"The YouTube Analytics API is not enabled on planrrr's Google Cloud project: an administrator "
+                f"enables it there (APIs & Services), and watch time is read from then ({message}).",
+            )
+        if reason in ("quotaExceeded", "dailyLimitExceeded"):
+            # The YouTube Analytics API's own quota, not the Data API's units: publishing is not
+            # concerned, and the other figures are still read.
+            return ReportRefused(
+                message,
+                why=f"planrrr's Google project used its YouTube Analytics API quota for today: watch time is read "
+                f"again after midnight Pacific time ({message}).",
+            )
+        return None
 
     # --- reconciliation --------------------------------------------------------------------------
 
@@ -590,6 +753,15 @@ class YouTubeAdapter(GoogleErrorMixin, HttpAdapter):
                 return None
             params["pageToken"] = body["nextPageToken"]
         return None
+
+
+class ReportRefused(PermanentError):
+    """The YouTube Analytics API gives this account no report, for a reason the team can act on or
+    wait out (``why``): its watch time and shares are unavailable, and its other figures read."""
+
+    def __init__(self, message: str, *, why: str):
+        super().__init__(message, status_code=403)
+        self.why = why
 
 
 def stored_through(response: requests.Response) -> int:

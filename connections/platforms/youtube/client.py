@@ -14,14 +14,22 @@ from connections.grants import AccountChoice, Grant, avatar_of
 from connections.oauth import OAuthFailure
 from connections.platforms.config import value_of
 from connections.platforms.google.oauth import GoogleClient
-from connections.platforms.youtube import DECLARATION
+from connections.platforms.youtube import ANALYTICS_SCOPE, DECLARATION
 
 
 class YouTubeClient(GoogleClient):
     declaration = DECLARATION
     # youtube.upload for videos.insert; youtube.readonly for the channels, the uploads playlist and
-    # a video's processing status (https://developers.google.com/youtube/v3/guides/auth/installed-apps#identify-access-scopes).
-    scope_list = ("https://www.googleapis.com/auth/youtube.upload", "https://www.googleapis.com/auth/youtube.readonly")
+    # a video's processing status (https://developers.google.com/youtube/v3/guides/auth/installed-apps#identify-access-scopes);
+    # yt-analytics.readonly for the YouTube Analytics API's reports: watch time and shares
+    # (https://developers.google.com/youtube/analytics/reference/reports/query). A channel connected
+    # before planrrr asked for it keeps publishing and its other figures; its watch time says to
+    # reconnect it.
+    scope_list = (
+        "https://www.googleapis.com/auth/youtube.upload",
+        "https://www.googleapis.com/auth/youtube.readonly",
+        ANALYTICS_SCOPE,
+    )
 
     def accounts(self, grant: Grant) -> list[AccountChoice]:
         api = str(value_of(self.declaration.api_url)).rstrip("/")

@@ -22,6 +22,15 @@
   ``GET youtube/v3/playlistItems?part=snippet&playlistId=UU...`` (newest first, ``maxResults``,
   ``pageToken``).
 
+* ``GET youtube-analytics/v2/reports?ids=channel==MINE&metrics=…&dimensions=video&filters=video==a,b
+  &startDate&endDate`` (the YouTube Analytics API): a result table, ``columnHeaders`` (the video,
+  then the metrics in the order asked) and ``rows`` (left out when none), a row per video of the
+  channel with figures: estimatedMinutesWatched and the others growing with the video's age, none
+  for a video under a day old (the reports run behind); a token issued without yt-analytics.readonly
+  is 403 ``insufficientPermissions``; a metric retired by ``_control/analytics`` (or unknown) is 400
+  naming it, as YouTube answers an identifier it does not know; ``youtube_reports_rate_limited``
+  answers the next queries 429.
+
 Errors in Google's envelope (connections/platforms/google/standin.py). Google's consent and
 token endpoints are connections/platforms/google/standin_auth.py, included here.
 """
@@ -446,6 +455,65 @@ def playlist_items(call: Call, **_: Any) -> HttpResponse:
     return JsonResponse(body)
 
 
+# What the YouTube Analytics API's reports give per video (https://developers.google.com/youtube/
+# analytics/metrics), and the figure each grows from: watch time runs ahead of views (minutes), the
+# average duration is about a minute and a half whatever the age.
+REPORT_METRICS = {"views", "estimatedMinutesWatched", "averageViewDuration", "shares", "likes", "comments"}
+ANALYTICS_SCOPE = "https://www.googleapis.com/auth/yt-analytics.readonly"
+# YouTube's reports run behind: a video under a day old has no row yet.
+REPORT_LAG_SECONDS = 86400
+
+
+def _report_figure(post, name: str) -> int:
+    if name == "averageViewDuration":
+        return 60 + int(engagement.count(post.id, post.created - 86400 * 30, name)) % 60
+    if name == "estimatedMinutesWatched":
+        return engagement.count(post.id, post.created, "viewCount") * 3 // 2
+    return engagement.count(post.id, post.created, name)
+
+
+@endpoint(YOUTUBE, {"GET": READ}, account=_video_owner)
+def reports_query(call: Call, **_: Any) -> HttpResponse:
+    issued = store.issued_token(call.token)
+    # A made-up token (a test's connection) is taken as granting every scope.
+    if issued is not None and ANALYTICS_SCOPE not in issued.scopes:
+        return google_error(403, "Request had insufficient authentication scopes.", "insufficientPermissions")
+    with store.lock:
+        limited = store.config.youtube_reports_rate_limited > 0
+        if limited:
+            store.config.youtube_reports_rate_limited -= 1
+    if limited:
+        return YOUTUBE.rate_limited(call, 1)
+    query = call.query
+    if query.get("ids") not in ("channel==MINE", f"channel=={call.account}"):
+        return google_error(403, "Forbidden", "forbidden")
+    if not query.get("startDate") or not query.get("endDate") or not query.get("metrics"):
+        return google_error(400, "Required parameters: ids, startDate, endDate, metrics.", "required")
+    metrics = [m for m in str(query["metrics"]).split(",") if m]
+    known = REPORT_METRICS - store.retired_metrics("YOUTUBE")
+    for metric in metrics:
+        if metric not in known:
+            return google_error(400, f"Unknown identifier ({metric}) given in field parameters.metrics.", "badRequest")
+    if query.get("dimensions") != "video":
+        return YOUTUBE.invalid(call, "The stand-in plays dimensions=video only.")
+    wanted = str(query.get("filters") or "").removeprefix("video==").split(",")
+    if len(wanted) > 500:
+        return google_error(400, "The query filters more than 500 videos.", "badRequest")
+    now = time.time()
+    rows = []
+    for video_id in wanted:
+        post = store.find_post("YOUTUBE", video_id)
+        if post is None or post.account != call.account or now - post.created < REPORT_LAG_SECONDS:
+            continue
+        rows.append([video_id, *(_report_figure(post, metric) for metric in metrics)])
+    headers = [{"name": "video", "columnType": "DIMENSION", "dataType": "STRING"}]
+    headers += [{"name": m, "columnType": "METRIC", "dataType": "INTEGER"} for m in metrics]
+    body: dict[str, Any] = {"kind": "youtubeAnalytics#resultTable", "columnHeaders": headers}
+    if rows:
+        body["rows"] = rows[: int(query.get("maxResults") or len(rows))]
+    return JsonResponse(body)
+
+
 @csrf_exempt
 def uploads(request: HttpRequest) -> HttpResponse:
     """One URL for the session's creation (POST) and its chunks (PUT with upload_id), as YouTube's."""
@@ -467,4 +535,5 @@ urlpatterns = [
     re_path(r"^youtube/youtube/v3/videos/?$", videos_list),
     re_path(r"^youtube/youtube/v3/channels/?$", channels_list),
     re_path(r"^youtube/youtube/v3/playlistItems/?$", playlist_items),
+    re_path(r"^youtube-analytics/v2/reports/?$", reports_query),
 ]

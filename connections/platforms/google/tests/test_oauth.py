@@ -30,7 +30,8 @@ class GoogleClientTests(SimpleTestCase):
         for platform, scope in (
             (
                 "YOUTUBE",
-                "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly",
+                "https://www.googleapis.com/auth/youtube.upload https://www.googleapis.com/auth/youtube.readonly "
+                "https://www.googleapis.com/auth/yt-analytics.readonly",
             ),
             ("GOOGLE_BUSINESS", "https://www.googleapis.com/auth/business.manage"),
         ):

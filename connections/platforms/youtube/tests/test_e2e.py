@@ -1,5 +1,6 @@
 """YouTube over the wire (issue 23): real workers uploading to the stand-in's YouTube Data API,
-the channel connected through Google's OAuth flow (PKCE, offline access, the channel picker).
+the channel connected through Google's OAuth flow (PKCE, offline access, the channel picker); its
+figures, watch time from the YouTube Analytics API's reports (issue 24).
 
 A video is a resumable upload in 256 KiB chunks here (YOUTUBE_UPLOAD_CHUNK_BYTES); the stand-in
 counts every byte it receives per upload session, so "each byte once" is checked, not assumed.
@@ -7,6 +8,7 @@ counts every byte it receives per upload session, so "each byte once" is checked
 
 import secrets
 from datetime import datetime, time, timedelta
+from unittest import mock
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -14,9 +16,15 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 from django.utils import timezone
 
+from analytics import selectors
+from analytics.models import QuotaUse, Tracking
+from analytics.services import sweep, sync
+from analytics.tests.base import Published
 from connections.models import Connection
 from connections.oauth import OAuthFailure
 from connections.platforms import get_client
+from connections.platforms.youtube import ANALYTICS_SCOPE
+from connections.platforms.youtube.client import YouTubeClient
 from connections.platforms.youtube.standin import sessions
 from connections.services import connection_connect, connection_refresh
 from devtools.testing import wait_for
@@ -65,7 +73,7 @@ class YouTubeCase(PublishingLiveTestCase):
         return self.mock.posts("YOUTUBE")
 
 
-class YouTubePublishingTests(YouTubeCase):
+class YouTubePublishingTests(Published, YouTubeCase):
     def test_it_connects_the_channel_with_a_lasting_refresh_token_and_renews_it(self):
         for name, value in {"access_type": "offline", "prompt": "consent", "code_challenge_method": "S256"}.items():
             self.assertEqual(self.authorize_query[name], [value])
@@ -203,3 +211,52 @@ class YouTubePublishingTests(YouTubeCase):
         (session,) = sessions()
         self.assertEqual(session["bytes_received"], BIG_VIDEO_BYTES, "resumed, not sent again")
         self.assertEqual(len(self.mock.requests("YOUTUBE", method="POST", path="upload")), 1, "one upload session")
+
+    def test_watch_time_is_read_from_the_analytics_api_and_a_channel_without_its_permission_is_told_to_reconnect(self):
+        self.assertIn(ANALYTICS_SCOPE, self.authorize_query["scope"][0].split())
+        self.assertIn(ANALYTICS_SCOPE, self.youtube.scopes.split(), "granted, and kept")
+        # A video three days old (the reports run a day or more behind), tracked as planrrr's own.
+        video, three_days = "e2eWatched01", timezone.now() - timedelta(days=3)
+        self.mock.seed_posts("YOUTUBE", self.youtube.account_id, [{"id": video, "text": "Old", "age_seconds": 259200}])
+        publication = self.published(self.youtube, video, at=three_days)
+        sweep.trackings_start()
+        self.mock.retire_metrics("YOUTUBE", ["averageViewDuration"])
+        self.mock.configure(youtube_reports_rate_limited=1)
+        before = len(self.mock.requests("YOUTUBE", method="GET"))
+
+        # The report answers 429: the reading waits, the channel's publishing does not.
+        state = sync.channel_sync(connection_id=self.youtube.pk)
+        self.assertIn("YouTube rate-limited the figures' reads", state.status_detail)
+        self.youtube.refresh_from_db()
+        self.assertIsNone(self.youtube.rate_limited_until)
+        tracking = Tracking.objects.get(publication=publication)
+        self.assertIsNone(tracking.captured_at)
+
+        sync.channel_sync(connection_id=self.youtube.pk)
+        tracking.refresh_from_db()
+        self.assertGreater(tracking.watch_seconds, 0)
+        self.assertEqual(tracking.watch_seconds, tracking.raw["estimatedMinutesWatched"] * 60, "minutes, in seconds")
+        self.assertIsNotNone(tracking.shares)
+        self.assertGreater(tracking.views, 0)
+        self.assertIn("no longer gives 'averageViewDuration'", tracking.unavailable["averageViewDuration"])
+        reports = self.mock.requests("YOUTUBE", path="v2/reports")
+        self.assertEqual([r["status"] for r in reports], [429, 400, 200], "asked again without the retired metric")
+        self.assertEqual(reports[-1]["query"]["filters"], f"video=={video}")
+        # A unit of the project's quota per Data API call; the reports spend none of them.
+        data_reads = [r for r in self.mock.requests("YOUTUBE", method="GET")[before:] if "v2/reports" not in r["path"]]
+        self.assertEqual(QuotaUse.objects.get(platform="YOUTUBE").units, len(data_reads))
+
+        # Connected again as before planrrr asked for the permission, from a time it kept no scopes:
+        # YouTube's 403 says so, the other figures are read, and the answer says to reconnect.
+        with mock.patch.object(YouTubeClient, "scope_list", YouTubeClient.scope_list[:2]):
+            self.connect_youtube()
+        Connection.objects.filter(pk=self.youtube.pk).update(scopes="")
+        Tracking.objects.filter(pk=tracking.pk).update(next_sync_at=timezone.now())
+        sync.channel_sync(connection_id=self.youtube.pk)
+        tracking.refresh_from_db()
+        self.assertEqual(self.mock.requests("YOUTUBE", path="v2/reports")[-1]["status"], 403)
+        self.assertIsNone(tracking.watch_seconds, "unavailable, not zero")
+        self.assertGreater(tracking.views, 0)
+        answer = selectors.publication_analytics(publication, tracking)
+        self.assertIsNone(answer["latest"]["watchSeconds"])
+        self.assertIn("reconnect the channel to allow it", answer["unavailable"]["watchSeconds"])
