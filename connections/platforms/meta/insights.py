@@ -74,43 +74,14 @@ class InsightsMixin:
 
     def insights(self, account: Account, object_id: str) -> Figures:
         """The object's figures; a metric Meta refuses is dropped and recorded unavailable."""
-        now = time.time()
-        gone: dict[str, str] = {}
-        asked = []
         not_video = self.not_videos.get((self.platform, object_id))
-        for name in self.insights_metrics + self.video_metrics:
-            refused = self.retired.get((self.platform, name))
-            if refused and now - refused[0] < RETIRED_RECHECK_SECONDS:
-                gone[name] = refused[1]
-            elif not_video is None or name not in self.video_metrics:
-                asked.append(name)
-        raw: dict[str, Any] = {}
-        while asked:
-            try:
-                response = self.request(
-                    "GET", f"/{object_id}/insights", account=account, params={"metric": ",".join(asked)}
-                )
-            except PermanentError as err:
-                name = refused_metric(err.message, asked)
-                if name is None:
-                    raise
-                if name in self.video_metrics and _MEDIA_TYPE.search(err.message):
-                    not_video = f"Not a video: {self.label} gives watch time for a video only ({err.message})."
-                    if len(self.not_videos) >= NOT_VIDEO_MEMORY:
-                        self.not_videos.clear()
-                    self.not_videos[(self.platform, object_id)] = not_video
-                    asked = [other for other in asked if other not in self.video_metrics]
-                    continue
-                words = f"{self.label} no longer gives {name!r}: {err.message}"
-                self.retired[(self.platform, name)] = (now, words)
-                gone[name] = words
-                asked.remove(name)
-                continue
-            body = self.json(response)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise self.malformed(response, "no data list in the insights answer")
-            raw = insight_values(body["data"])
-            break
+        names = self.insights_metrics + (self.video_metrics if not_video is None else ())
+        raw, gone, refused_video = self.edge_values(account, f"/{object_id}/insights", names)
+        if refused_video is not None:
+            not_video = f"Not a video: {self.label} gives watch time for a video only ({refused_video})."
+            if len(self.not_videos) >= NOT_VIDEO_MEMORY:
+                self.not_videos.clear()
+            self.not_videos[(self.platform, object_id)] = not_video
         figures = Figures.mapped(raw, self.insights_mapping, lacks=self.metrics_lacks, label=self.label)
         for name, words in gone.items():
             figures.unavailable[name] = words
@@ -120,6 +91,45 @@ class InsightsMixin:
         if self.watch_time_metric:
             self.watch_seconds(figures, gone, not_video)
         return figures
+
+    def edge_values(
+        self, account: Account, path: str, names: tuple[str, ...]
+    ) -> tuple[dict[str, int], dict[str, str], str | None]:
+        """(``{name: value}`` of an insights edge's answer for ``names``, the names Meta refused with
+        its words, Meta's words when it refused the ``video_metrics`` for this post's kind or None).
+        A refused metric is asked no more (retired for the process a day) and the rest asked again."""
+        now = time.time()
+        gone: dict[str, str] = {}
+        asked = []
+        for name in names:
+            refused = self.retired.get((self.platform, name))
+            if refused and now - refused[0] < RETIRED_RECHECK_SECONDS:
+                gone[name] = refused[1]
+            else:
+                asked.append(name)
+        not_video = None
+        while asked:
+            try:
+                response = self.request("GET", path, account=account, params={"metric": ",".join(asked)})
+            except PermanentError as err:
+                name = refused_metric(err.message, asked)
+                if name is None:
+                    raise
+                if name in self.video_metrics and _MEDIA_TYPE.search(err.message):
+                    # The post's kind, not a retirement: the video metrics are dropped for it alone.
+                    not_video = err.message
+                    asked = [other for other in asked if other not in self.video_metrics]
+                    continue
+                words = f"{self.label} no longer gives {name!r}: {err.message}"
+                self.retired[(self.platform, name)] = (now, words)
+                gone[name] = words
+                asked.remove(name)
+                continue
+            body = self.json(response)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise self.malformed(response, f"no data list in the answer of {path.rsplit('/', 1)[-1]}")
+            return insight_values(body["data"]), gone, not_video
+        return {}, gone, not_video
 
     def watch_seconds(self, figures: Figures, gone: dict[str, str], not_video: str | None) -> None:
         """``watchSeconds`` from the milliseconds Meta gives, or why there is none."""

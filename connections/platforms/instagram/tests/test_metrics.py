@@ -148,4 +148,4 @@ class InstagramWatchTimeTests(AdapterTestCase):
         with self.assertRaises(TransientError) as raised:
             self.adapter.post_metrics(ACCOUNT, ["1"])
 
-        self.assertIn("malformed answer, no data list in the insights answer", raised.exception.message)
+        self.assertIn("malformed answer, no data list in the answer of insights", raised.exception.message)
