@@ -276,19 +276,16 @@ class FacebookAdapter(InsightsMixin, GraphErrorMixin, HttpAdapter):
             "since": int(since.timestamp()),
             "limit": 100,
         }
-        posts, following, _ = self.graph_listing(account, f"/{account.account_id}/published_posts", params, cursor)
-        listed, past = [], False
-        for post in posts:
-            created = parse_time(post.get("created_time")) if isinstance(post, dict) else None
-            if created is None or not post.get("id"):
-                continue
-            if created < since:
-                # ``since`` filters on Facebook's side already: a post older still ends the listing.
-                past = True
-                continue
-            text, url = str(post.get("message") or "")[:300], str(post.get("permalink_url") or "")[:500]
-            listed.append(ListedPost(str(post["id"]), created, text, url, aliases=attachment_targets(post)))
-        return listed, (None if past else following)
+        # ``since`` filters on Facebook's side already: a post older still ends the listing.
+        return self.graph_listed_posts(
+            account,
+            f"/{account.account_id}/published_posts",
+            params,
+            cursor,
+            since=since,
+            fields=("created_time", "message", "permalink_url"),
+            aliases=attachment_targets,
+        )
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /{page-id}?fields=followers_count,fan_count`` -> ``{"followers_count", "fan_count", "id"}``

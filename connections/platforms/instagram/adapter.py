@@ -286,18 +286,15 @@ class InstagramAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapt
         keeps its insights no longer, so a story made outside planrrr could never be read on the decaying
         schedule; a post that is gone is not tracked."""
         params = {"fields": "id,timestamp,permalink,caption,media_type,media_product_type", "limit": 100}
-        media, following, _ = self.graph_listing(account, f"/{account.account_id}/media", params, cursor)
-        listed, past = [], False
-        for item in media:
-            created = parse_time(item.get("timestamp")) if isinstance(item, dict) else None
-            if created is None or not item.get("id") or item.get("media_product_type") == "STORY":
-                continue
-            if created < since:
-                past = True
-                continue
-            text, url = str(item.get("caption") or "")[:300], str(item.get("permalink") or "")[:500]
-            listed.append(ListedPost(str(item["id"]), created, text, url))
-        return listed, (None if past else following)
+        return self.graph_listed_posts(
+            account,
+            f"/{account.account_id}/media",
+            params,
+            cursor,
+            since=since,
+            fields=("timestamp", "caption", "permalink"),
+            skip=lambda item: item.get("media_product_type") == "STORY",
+        )
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /{ig-user-id}?fields=followers_count,follows_count,media_count``

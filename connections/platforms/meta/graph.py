@@ -14,7 +14,7 @@ same for ``X-Page-Usage``, and ``X-Business-Use-Case-Usage: {"<id>": [{"type": "
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -32,8 +32,10 @@ from connections.platforms.base import (
     RateLimited,
     TokenExpired,
     TransientError,
+    parse_time,
 )
 from connections.platforms.config import value_of
+from connections.platforms.figures import ListedPost
 from connections.platforms.http import error_body, header_json, quoted
 from connections.platforms.meta import GRAPH_API_VERSION, GRAPH_RATE_LIMIT_BACKOFF_SECONDS
 from planrrr.text import MAX_WAIT, wait_from_seconds
@@ -163,6 +165,35 @@ class GraphErrorMixin:
         if not isinstance(data, list):
             raise self.malformed(response, "no data list")
         return data, next_cursor(body), response
+
+    def graph_listed_posts(
+        self,
+        account: Account,
+        path: str,
+        params: dict,
+        cursor: str | None,
+        *,
+        since: datetime,
+        fields: tuple[str, str, str],
+        skip: Callable[[dict], bool] = lambda item: False,
+        aliases: Callable[[dict], tuple[str, ...]] = lambda item: (),
+    ) -> tuple[list[ListedPost], str | None]:
+        """One page of an account's posts from a Graph edge listed newest first (the backfill's
+        ``recent_posts``): ``fields`` names the item's time, text and link; ``skip`` leaves out what
+        is not the account's own post. The first post older than ``since`` ends the listing."""
+        time_field, text_field, url_field = fields
+        items, following, _ = self.graph_listing(account, path, params, cursor)
+        listed, past = [], False
+        for item in items:
+            created = parse_time(item.get(time_field)) if isinstance(item, dict) else None
+            if created is None or not item.get("id") or skip(item):
+                continue
+            if created < since:
+                past = True
+                continue
+            text, url = str(item.get(text_field) or "")[:300], str(item.get(url_field) or "")[:500]
+            listed.append(ListedPost(str(item["id"]), created, text, url, aliases=aliases(item)))
+        return listed, (None if past else following)
 
     def graph_pages(self, account: Account, path: str, params: dict) -> Iterator[list]:
         """The ``data`` of each page of a Graph edge, newest first, following ``paging.cursors.after``

@@ -297,20 +297,15 @@ class ThreadsAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapter
             "since": int(since.timestamp()),
             "limit": 100,
         }
-        posts, following, _ = self.graph_listing(account, f"/{account.account_id}/threads", params, cursor)
-        listed, past = [], False
-        for item in posts:
-            created = parse_time(item.get("timestamp")) if isinstance(item, dict) else None
-            if created is None or not item.get("id"):
-                continue
-            if item.get("is_reply") is True or item.get("media_type") == "REPOST_FACADE":
-                continue
-            if created < since:
-                past = True
-                continue
-            text, url = str(item.get("text") or "")[:300], str(item.get("permalink") or "")[:500]
-            listed.append(ListedPost(str(item["id"]), created, text, url))
-        return listed, (None if past else following)
+        return self.graph_listed_posts(
+            account,
+            f"/{account.account_id}/threads",
+            params,
+            cursor,
+            since=since,
+            fields=("timestamp", "text", "permalink"),
+            skip=lambda item: item.get("is_reply") is True or item.get("media_type") == "REPOST_FACADE",
+        )
 
     def account_metrics(self, account: Account) -> Figures:
         """``GET /{threads-user-id}/threads_insights?metric=followers_count`` -> ``{"data": [{"name":
