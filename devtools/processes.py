@@ -34,6 +34,8 @@ FORK = False
 # The commands that may be forked: the workers'. The stand-in and the web server are started as
 # they are run for real.
 FORKABLE = frozenset({"rqworker", "planrrr_workers"})
+# The signal on which a forked child writes every thread's stack to its log (ManagedProcess.stacks).
+STACKS_SIGNAL = signal.SIGUSR2
 # Variables read once when the settings are imported or logging is set up: a child forked from a
 # process set up with other values would not follow them, so a start that changes one is a new
 # interpreter.
@@ -202,6 +204,23 @@ class ManagedProcess:
     def output(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
+    def stacks(self, timeout: float = 2.0) -> str:
+        """Every thread's stack in the process now, as ``faulthandler`` writes them to its log
+        (a forked child registers ``STACKS_SIGNAL``): what a test that timed out waiting on a
+        worker shows of what the worker was doing. Empty for a process that does not answer."""
+        if not self.alive() or not isinstance(self.process, _Forked):
+            return ""
+        before = len(self.output())
+        os.kill(self.pid, STACKS_SIGNAL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output()
+            if "most recent call first" in text[before:]:
+                time.sleep(0.2)  # the other threads' stacks follow the first's
+                return _stacks_grouped(self.output()[before:])
+            time.sleep(0.05)
+        return ""
+
     def _close(self) -> None:
         if self.process is not None:
             try:
@@ -217,6 +236,19 @@ class ManagedProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _stacks_grouped(dump: str) -> str:
+    """faulthandler's dump with the threads of one stack written once, with their count (24 job
+    threads waiting on their queues are one stack)."""
+    counts: dict[str, int] = {}
+    for block in dump.split("\n\n"):
+        lines = block.strip().splitlines()
+        if lines and "most recent call first" in lines[0]:
+            current = "Current thread" in lines[0]
+            stack = ("(current) " if current else "") + "\n".join(lines[1:])
+            counts[stack] = counts.get(stack, 0) + 1
+    return "\n\n".join(f"{n} thread(s):\n{stack}" for stack, n in counts.items())
 
 
 class WorkerProcess(ManagedProcess):
@@ -334,6 +366,9 @@ def _become_child(env: dict[str, str], overrides: dict[str, str], log_fd: int) -
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
+    import faulthandler
+
+    faulthandler.register(STACKS_SIGNAL, file=os.fdopen(os.dup(2), "w"), all_threads=True)
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = io.TextIOWrapper(open(1, "wb", closefd=False), line_buffering=True)  # noqa: SIM115
     sys.stderr = io.TextIOWrapper(open(2, "wb", closefd=False), line_buffering=True)  # noqa: SIM115

@@ -18,13 +18,18 @@ from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 from devtools.processes import WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported for tests
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str = "") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], str] = ""
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
 
     The pause between two polls starts at ``interval`` and grows by half at each poll up to
     ``MAX_POLL_INTERVAL``: a condition met at once is seen at once, and a long wait (a retry's
     backoff, a worker starting) does not spend the machine's CPU asking (each poll of the
-    stand-in is an HTTP request served by this process, of PostgreSQL a query)."""
+    stand-in is an HTTP request served by this process, of PostgreSQL a query).
+
+    ``message`` may be a function, called only on a timeout: what the workers logged by then,
+    not when the wait began."""
     deadline = time.monotonic() + timeout
     pause = interval
     while True:
@@ -32,7 +37,8 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 10.0, interval: f
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+            said = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting for {said or predicate}")
         time.sleep(min(pause, max(deadline - time.monotonic(), 0.0) + 0.001))
         pause = min(pause * 1.5, max(interval, MAX_POLL_INTERVAL))
 

@@ -229,8 +229,11 @@ class ThreadedWorker(InProcessWorker):
 
     def queues_of(self, index: int) -> list:
         """The queues thread ``index`` takes, in the worker's order: a queue with a share in
-        RQ_QUEUE_THREAD_SHARE only on the first threads (at least one)."""
+        RQ_QUEUE_THREAD_SHARE only on the first threads (at least one). A worker of shared queues
+        only (`rqworker analytics`) has no other work to keep room for: every thread takes them."""
         shares = settings.RQ_QUEUE_THREAD_SHARE
+        if all(queue.name in shares for queue in self.queues):
+            return list(self.queues)
         return [
             queue
             for queue in self.queues

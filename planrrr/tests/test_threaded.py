@@ -16,9 +16,9 @@ from planrrr.threaded import JobThread, ThreadedWorker
 
 
 class QueueShareTests(SimpleTestCase):
-    def worker(self, threads: int) -> ThreadedWorker:
+    def worker(self, threads: int, names: tuple[str, ...] = ("default", "webhooks", "analytics")) -> ThreadedWorker:
         connection = django_rq.get_connection("default")
-        queues = [rq.Queue(name, connection=connection) for name in ("default", "webhooks", "analytics")]
+        queues = [rq.Queue(name, connection=connection) for name in names]
         return ThreadedWorker(queues, connection=connection, threads=threads)
 
     def names(self, worker: ThreadedWorker, index: int) -> list[str]:
@@ -41,6 +41,15 @@ class QueueShareTests(SimpleTestCase):
         self.assertEqual(
             [self.names(worker, i) for i in range(2)], [["default", "webhooks", "analytics"], ["default", "webhooks"]]
         )
+
+    @override_settings(RQ_QUEUE_THREAD_SHARE={"analytics": 0.25})
+    def test_a_worker_of_shared_queues_only_takes_them_on_every_thread(self):
+        # `manage.py rqworker analytics`, a worker given to the analytics: the share keeps the
+        # reads from the publish path's room, and there is none here. Every thread past the share
+        # had no queue, and RQ's BLPOP of no key ended it ("wrong number of arguments").
+        worker = self.worker(8, ("analytics",))
+
+        self.assertEqual([self.names(worker, i) for i in range(8)], [["analytics"]] * 8)
 
 
 class ThreadStartTests(SimpleTestCase):

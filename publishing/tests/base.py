@@ -57,11 +57,38 @@ class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
             post.refresh_from_db()
             return post.status in Post.FINAL
 
-        wait_for(final, timeout=timeout, message=f"post #{post.pk} to finish (workers: {self.worker_logs()})")
+        wait_for(final, timeout=timeout, message=lambda: f"post #{post.pk} to finish\n{self.diagnosis(post)}")
         return post
 
     def worker_logs(self) -> str:
         return "\n".join(w.output()[-8000:] for w in self.workers)
+
+    def diagnosis(self, post: Post) -> str:
+        """What a test that timed out on a post shows: its publications' rows, where their jobs
+        are in Redis, the workers' logs and what each of their threads is doing."""
+        import django_rq
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        lines = [f"post #{post.pk}: {post.status}, scheduled {post.scheduled_at}, now {timezone.now()}"]
+        queue = django_rq.get_queue("default")
+        for p in post.publications.all():
+            try:
+                where = Job.fetch(p.job_id, connection=queue.connection).get_status(refresh=False)
+            except NoSuchJobError:
+                where = "not in Redis"
+            lines.append(
+                f"  {p.platform}: {p.status} attempts {p.attempt_count} next {p.next_attempt_at}"
+                f" job {p.job_id or '-'} ({where}) error {p.error[:200]!r}"
+            )
+        lines.append(
+            f"redis: queued {queue.job_ids[:10]} scheduled {queue.scheduled_job_registry.get_job_ids()[:10]}"
+            f" started {queue.started_job_registry.get_job_ids()[:10]}"
+        )
+        for worker in self.workers:
+            lines.append(f"--- worker {worker.pid} log ---\n{worker.output()[-8000:]}")
+            lines.append(f"--- worker {worker.pid} stacks ---\n{worker.stacks()[-12000:]}")
+        return "\n".join(lines)
 
     def publication(self, post: Post, platform: str) -> Publication:
         return post.publications.get(platform=platform)
