@@ -19,7 +19,11 @@ from devtools.processes import WorkerProcess, stand_in_env, worker_env  # noqa: 
 
 
 def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], str] = ""
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str | Callable[[], str] = "",
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds.
 
