@@ -96,6 +96,8 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertIsNone(instagram.saves, "a retired metric is unavailable, not zero")
         self.assertIn("no longer gives 'saved'", instagram.unavailable["saves"])
         self.assertIsNotNone(instagram.reach, "the others are still read")
+        self.assertIsNone(instagram.watch_seconds)
+        self.assertIn("Not a video", instagram.unavailable["watchSeconds"], "an image: Meta refuses the Reels metrics")
         x = Tracking.objects.get(publication__post=post, platform="TWITTER")
         self.assertIsNotNone(x.views)
         self.assertIsNone(x.reach)

@@ -58,3 +58,37 @@ class EngagementTests(StandInTestCase):
         ).json()["data"][0]["public_metrics"]
         self.assertNotIn("impression_count", metrics)
         self.assertIn("like_count", metrics)
+
+    def test_a_reel_and_a_page_video_give_their_watch_time_in_milliseconds_growing_with_age(self):
+        reel, _ = store.create_post("INSTAGRAM", PAGE, "Reel", make_id=lambda: "179001", media_product_type="REELS")
+        photo, _ = store.create_post("INSTAGRAM", PAGE, "Photo", make_id=lambda: "179002")
+        store.put("videos", "5551", {"id": "5551", "page": PAGE})
+        video, _ = store.create_post("FACEBOOK", PAGE, "Video", make_id=lambda: "5551")
+        for post in (reel, photo, video):
+            post.created = time.time() - 86400
+
+        def watched(path: str, metrics: str) -> dict:
+            answer = self.graph("GET", path, {"metric": metrics})
+            self.assertEqual(answer.status_code, 200, answer.content)
+            return {d["name"]: d["values"][0]["value"] for d in answer.json()["data"]}
+
+        first = watched("179001/insights", "views,ig_reels_video_view_total_time,ig_reels_avg_watch_time")
+        self.assertEqual(first["ig_reels_video_view_total_time"], first["views"] * 4_200)
+        self.assertEqual(first["ig_reels_avg_watch_time"], 4_200)
+        reel.created -= 30 * 86400
+        later = watched("179001/insights", "ig_reels_video_view_total_time")
+        self.assertGreater(later["ig_reels_video_view_total_time"], first["ig_reels_video_view_total_time"])
+
+        refused = self.graph_error(self.graph("GET", "179002/insights", {"metric": "views,ig_reels_avg_watch_time"}))
+        self.assertEqual(refused["code"], 100)
+        self.assertIn(
+            "does not support the ig_reels_avg_watch_time metric for this media product type", refused["message"]
+        )
+
+        page_video = watched("5551/video_insights", "total_video_view_total_time,total_video_avg_time_watched")
+        self.assertGreater(page_video["total_video_view_total_time"], 0)
+        self.assertEqual(page_video["total_video_avg_time_watched"], 4_200)
+        not_video = self.graph_error(
+            self.graph("GET", "179002/video_insights", {"metric": "total_video_view_total_time"})
+        )
+        self.assertEqual(not_video["error_subcode"], 33)

@@ -106,6 +106,11 @@ class InstagramAdapter(InsightsMixin, ContainerMixin, GraphErrorMixin, HttpAdapt
         SHARES: ("shares",),
         SAVES: ("saved",),
     }
+    # A Reel's watch time, in milliseconds, asked in the same call (Reels only: a feed post, carousel
+    # or story refuses them, and is then "not a video"; meta/insights.py). The average is kept raw.
+    video_metrics = ("ig_reels_video_view_total_time", "ig_reels_avg_watch_time")
+    watch_time_metric = "ig_reels_video_view_total_time"
+    metrics_watch_time = True
     metrics_lacks = {
         CLICKS: "Instagram gives no link clicks for a post (captions hold no links).",
         VIDEO_VIEWS: "Instagram counts a video's plays in views since v22.0: no separate video views.",

@@ -12,6 +12,14 @@ Meta retires metrics between versions, and a retired one fails the *whole* reque
 supported for this media type". The metric named is dropped, recorded unavailable with Meta's
 words, and the call made again without it (once per metric at most), so the others are still
 read; the process remembers it for a day and does not ask for it meanwhile.
+
+Watch time (``watchSeconds``) is asked in the same call where the network gives it for a video only
+(Instagram's ``ig_reels_video_view_total_time``, milliseconds, Reels only). On a post that is not
+one Meta refuses the call with "(#100) The Media Insights API does not support the
+ig_reels_video_view_total_time metric for this media product type" (or "The metric X is not
+supported for this media type"): that is the post, not a retirement, so the video metrics are
+dropped for it alone, ``watchSeconds`` is unavailable as "not a video", and the process remembers
+the post so its later readings cost no extra call.
 """
 
 from __future__ import annotations
@@ -21,11 +29,16 @@ import time
 from typing import Any, ClassVar
 
 from connections.platforms.base import Account, PermanentError
-from connections.platforms.figures import Figures, count
+from connections.platforms.figures import WATCH_SECONDS, Figures, count
 
 # How long a metric Meta refused is not asked for again (it may come back for other media).
 RETIRED_RECHECK_SECONDS = 24 * 3600
 _METRIC_INDEX = re.compile(r"metric\[(\d+)\]")
+# Meta's words refusing a metric for the kind of post rather than for good.
+_MEDIA_TYPE = re.compile(r"media (product )?type", re.IGNORECASE)
+# How many posts known not to be videos the process remembers (then it starts over: a forgotten
+# one costs one more call, never a wrong figure).
+NOT_VIDEO_MEMORY = 50_000
 
 
 class InsightsMixin:
@@ -39,6 +52,12 @@ class InsightsMixin:
     metrics_lacks: ClassVar[dict[str, str]]
     # (platform, metric) -> (when refused, Meta's words), for this process.
     retired: ClassVar[dict[tuple[str, str], tuple[float, str]]] = {}
+    # The metrics given for a video only, asked with the others; ``watch_time_metric`` among them is
+    # its total watch time in milliseconds (``watchSeconds`` = it / 1000, whole seconds).
+    video_metrics: ClassVar[tuple[str, ...]] = ()
+    watch_time_metric: ClassVar[str] = ""
+    # (platform, object id) -> Meta's words, of posts that refused the video metrics.
+    not_videos: ClassVar[dict[tuple[str, str], str]] = {}
 
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         found = {}
@@ -55,39 +74,75 @@ class InsightsMixin:
 
     def insights(self, account: Account, object_id: str) -> Figures:
         """The object's figures; a metric Meta refuses is dropped and recorded unavailable."""
-        now = time.time()
-        gone: dict[str, str] = {}
-        asked = []
-        for name in self.insights_metrics:
-            refused = self.retired.get((self.platform, name))
-            if refused and now - refused[0] < RETIRED_RECHECK_SECONDS:
-                gone[name] = refused[1]
-            else:
-                asked.append(name)
-        raw: dict[str, Any] = {}
-        while asked:
-            try:
-                response = self.request(
-                    "GET", f"/{object_id}/insights", account=account, params={"metric": ",".join(asked)}
-                )
-            except PermanentError as err:
-                name = refused_metric(err.message, asked)
-                if name is None:
-                    raise
-                words = f"{self.label} no longer gives {name!r}: {err.message}"
-                self.retired[(self.platform, name)] = (now, words)
-                gone[name] = words
-                asked.remove(name)
-                continue
-            raw = insight_values(self.json(response).get("data"))
-            break
+        not_video = self.not_videos.get((self.platform, object_id))
+        names = self.insights_metrics + (self.video_metrics if not_video is None else ())
+        raw, gone, refused_video = self.edge_values(account, f"/{object_id}/insights", names)
+        if refused_video is not None:
+            not_video = f"Not a video: {self.label} gives watch time for a video only ({refused_video})."
+            if len(self.not_videos) >= NOT_VIDEO_MEMORY:
+                self.not_videos.clear()
+            self.not_videos[(self.platform, object_id)] = not_video
         figures = Figures.mapped(raw, self.insights_mapping, lacks=self.metrics_lacks, label=self.label)
         for name, words in gone.items():
             figures.unavailable[name] = words
             for common, names in self.insights_mapping.items():
                 if name in names and common not in figures.values:
                     figures.unavailable[common] = words
+        if self.watch_time_metric:
+            self.watch_seconds(figures, gone, not_video)
         return figures
+
+    def edge_values(
+        self, account: Account, path: str, names: tuple[str, ...]
+    ) -> tuple[dict[str, int], dict[str, str], str | None]:
+        """(``{name: value}`` of an insights edge's answer for ``names``, the names Meta refused with
+        its words, Meta's words when it refused the ``video_metrics`` for this post's kind or None).
+        A refused metric is asked no more (retired for the process a day) and the rest asked again."""
+        now = time.time()
+        gone: dict[str, str] = {}
+        asked = []
+        for name in names:
+            refused = self.retired.get((self.platform, name))
+            if refused and now - refused[0] < RETIRED_RECHECK_SECONDS:
+                gone[name] = refused[1]
+            else:
+                asked.append(name)
+        not_video = None
+        while asked:
+            try:
+                response = self.request("GET", path, account=account, params={"metric": ",".join(asked)})
+            except PermanentError as err:
+                name = refused_metric(err.message, asked)
+                if name is None:
+                    raise
+                if name in self.video_metrics and _MEDIA_TYPE.search(err.message):
+                    # The post's kind, not a retirement: the video metrics are dropped for it alone.
+                    not_video = err.message
+                    asked = [other for other in asked if other not in self.video_metrics]
+                    continue
+                words = f"{self.label} no longer gives {name!r}: {err.message}"
+                self.retired[(self.platform, name)] = (now, words)
+                gone[name] = words
+                asked.remove(name)
+                continue
+            body = self.json(response)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise self.malformed(response, f"no data list in the answer of {path.rsplit('/', 1)[-1]}")
+            return insight_values(body["data"]), gone, not_video
+        return {}, gone, not_video
+
+    def watch_seconds(self, figures: Figures, gone: dict[str, str], not_video: str | None) -> None:
+        """``watchSeconds`` from the milliseconds Meta gives, or why there is none."""
+        name = self.watch_time_metric
+        figures.unavailable.pop(WATCH_SECONDS, None)
+        if name in figures.raw:
+            figures.values[WATCH_SECONDS] = figures.raw[name] // 1000
+        elif not_video is not None:
+            figures.unavailable[WATCH_SECONDS] = not_video
+        elif name in gone:
+            figures.unavailable[WATCH_SECONDS] = gone[name]
+        else:
+            figures.unavailable[WATCH_SECONDS] = f"{self.label} did not return {name!r} (no watch time yet)."
 
     def fields_figures(self, account: Account, object_id: str, fields: tuple[str, ...], mapping: dict) -> Figures:
         """``GET /{id}?fields=a,b`` -> ``{"a": 1, "b": 2, "id"}``: an account's counts."""

@@ -407,6 +407,11 @@ INSIGHT_METRICS = {
     ),
     INSTAGRAM: ("views", "reach", "likes", "comments", "shares", "saved", "total_interactions"),
 }
+# Metrics given for a video only (a Reel's watch time, in milliseconds); another post refuses them
+# with Meta's words.
+VIDEO_METRICS = {INSTAGRAM: ("ig_reels_video_view_total_time", "ig_reels_avg_watch_time")}
+# A Facebook Page video's own insights edge (video_insights), milliseconds.
+FACEBOOK_VIDEO_METRICS = ("total_video_view_total_time", "total_video_avg_time_watched")
 BREAKDOWNS = {
     "post_reactions_by_type_total": ("like", "love", "wow"),
     "post_activity_by_action_type": ("like", "comment", "share"),
@@ -415,10 +420,21 @@ BREAKDOWNS = {
 ACCOUNT_FIELDS = ("followers_count", "fan_count", "follows_count", "media_count")
 
 
-def insights_answer(call: Call, post, known: tuple[str, ...], retired: set[str]) -> HttpResponse:
-    """``GET /{id}/insights?metric=a,b``: ``{"data": [{"name", "period": "lifetime", "values":
-    [{"value"}], "title", "description", "id"}]}``. An unknown metric, or one retired by
-    ``_control/analytics``, fails the whole request with code 100, as Graph does."""
+def insights_answer(
+    call: Call,
+    post,
+    known: tuple[str, ...],
+    retired: set[str],
+    video: tuple[str, ...] = (),
+    *,
+    is_video: bool = False,
+    plays: str = "views",
+) -> HttpResponse:
+    """``GET /{id}/insights?metric=a,b`` (a Facebook video's ``/{id}/video_insights`` alike):
+    ``{"data": [{"name", "period": "lifetime", "values": [{"value"}], "title", "description", "id"}]}``.
+    An unknown metric, or one retired by ``_control/analytics``, fails the whole request with code
+    100, as Graph does; so does a ``video`` metric asked of a post that is not a video. A video
+    metric's value is milliseconds: 4.2 s for each of the ``plays``, growing with age as they do."""
     names = [name.strip() for name in str(call.param("metric") or "").split(",") if name.strip()]
     if not names:
         return call.dialect.error(100, "(#100) The parameter metric is required")
@@ -429,7 +445,11 @@ def insights_answer(call: Call, post, known: tuple[str, ...], retired: set[str])
                 f"(#100) Starting from version v22.0 and above, the {name} metric is no longer supported for "
                 "this media. Please refer to the documentation for a list of supported metrics.",
             )
-        if name not in known:
+        if name in video and not is_video:
+            return call.dialect.error(
+                100, f"(#100) The Media Insights API does not support the {name} metric for this media product type."
+            )
+        if name not in known and name not in video:
             return call.dialect.error(
                 100, f"(#100) metric[{index}] must be one of the following values: {', '.join(known)}"
             )
@@ -438,6 +458,9 @@ def insights_answer(call: Call, post, known: tuple[str, ...], retired: set[str])
         if name in BREAKDOWNS:
             value: Any = engagement.counts(post.id, post.created, [f"{name}.{key}" for key in BREAKDOWNS[name]])
             value = {key.rsplit(".", 1)[-1]: number for key, number in value.items()}
+        elif name in video:
+            played = engagement.count(post.id, post.created, plays)
+            value = played * 4_200 if name.endswith("total_time") else (4_200 if played else 0)
         else:
             value = engagement.count(post.id, post.created, name)
         data.append(
@@ -463,7 +486,32 @@ def insights(call: Call, node: str, **_: Any) -> HttpResponse:
             "permissions, or does not support this operation.",
             subcode=33,
         )
-    return insights_answer(call, post, INSIGHT_METRICS[call.platform], store.retired_metrics(call.platform))
+    return insights_answer(
+        call,
+        post,
+        INSIGHT_METRICS[call.platform],
+        store.retired_metrics(call.platform),
+        VIDEO_METRICS.get(call.platform, ()),
+        is_video=post.extra.get("media_product_type") == "REELS",
+    )
+
+
+@endpoint(_node_platform, {"GET": READ}, account=_node_owner)
+def video_insights(call: Call, node: str, **_: Any) -> HttpResponse:
+    """``GET /{video-id}/video_insights?metric=total_video_view_total_time,total_video_avg_time_watched``
+    (milliseconds), of a Page video: the page's post made under the video's id."""
+    post = store.find_post(call.platform, node) if call.platform == FACEBOOK else None
+    if post is None or not store.get("videos", node):
+        return call.dialect.error(
+            100,
+            f"Unsupported get request. Object with ID '{node}' does not exist, cannot be loaded due to missing "
+            "permissions, or does not support this operation.",
+            subcode=33,
+        )
+    known = FACEBOOK_VIDEO_METRICS
+    return insights_answer(
+        call, post, (), store.retired_metrics(call.platform), known, is_video=True, plays="post_video_views"
+    )
 
 
 # --- comments -------------------------------------------------------------------------------
@@ -506,5 +554,6 @@ def comments(call: Call, node: str, **_: Any) -> HttpResponse:
 urlpatterns = [
     re_path(GRAPH + r"/comments/?$", comments),
     re_path(GRAPH + r"/insights/?$", insights),
+    re_path(GRAPH + r"/video_insights/?$", video_insights),
     re_path(GRAPH + r"/?$", node_object),
 ]

@@ -32,7 +32,9 @@ class InsightsCase(AdapterTestCase):
     def setUp(self):
         super().setUp()
         InsightsMixin.retired.clear()
+        InsightsMixin.not_videos.clear()
         self.addCleanup(InsightsMixin.retired.clear)
+        self.addCleanup(InsightsMixin.not_videos.clear)
 
     def metrics_asked(self, index: int) -> list[str]:
         return parse_qs(urlsplit(self.http.calls[index].request.url).query)["metric"][0].split(",")
