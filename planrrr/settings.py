@@ -227,8 +227,9 @@ PLATFORM_TIMEOUT = (
 )
 # Seconds one platform call may take in all, answer included: the read timeout above bounds each
 # read only, and an answer dripping a byte at a time would hold a worker for the whole job.
-# Well under PUBLISH_JOB_TIMEOUT, so the attempt ends (and is recorded) before its job is killed.
-PLATFORM_CALL_DEADLINE_SECONDS = env.float("PLATFORM_CALL_DEADLINE_SECONDS", default=60.0)
+# Well under PUBLISH_JOB_TIMEOUT, so the attempt ends (and is recorded) before its job is killed:
+# 60 s, or half the job timeout if that is shorter; one set at or past the job timeout is refused.
+PLATFORM_CALL_DEADLINE_SECONDS = env.float("PLATFORM_CALL_DEADLINE_SECONDS", default=min(60.0, PUBLISH_JOB_TIMEOUT / 2))
 # Reconciliation reads at most this many pages (of 100) of an account's posts since an attempt.
 RECONCILE_MAX_PAGES = env.int("RECONCILE_MAX_PAGES", default=10)
 
@@ -371,6 +372,14 @@ if PUBLISH_LEASE_SECONDS <= PUBLISH_JOB_TIMEOUT:
     raise ImproperlyConfigured(
         f"PUBLISH_LEASE_SECONDS={PUBLISH_LEASE_SECONDS} must be longer than PUBLISH_JOB_TIMEOUT={PUBLISH_JOB_TIMEOUT}:"
         f" set it to {PUBLISH_JOB_TIMEOUT + 15} or more, or unset it."
+    )
+# A call that may outlast its job is ended by the job's timeout instead of its own deadline: the
+# attempt is recorded as interrupted, its outcome unknown, and the next one reads the account's
+# posts to find out, rather than trying again at once.
+if PLATFORM_CALL_DEADLINE_SECONDS >= PUBLISH_JOB_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"PLATFORM_CALL_DEADLINE_SECONDS={PLATFORM_CALL_DEADLINE_SECONDS:g} must be shorter than"
+        f" PUBLISH_JOB_TIMEOUT={PUBLISH_JOB_TIMEOUT}: set it to {PUBLISH_JOB_TIMEOUT / 2:g} or less, or unset it."
     )
 
 # --- HTTP API (/api/v1/) -------------------------------------------------------------------

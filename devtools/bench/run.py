@@ -221,11 +221,15 @@ class Bench:
             "PUBLISH_RETRY_BASE_SECONDS": 1,
             "GRAPH_RATE_LIMIT_BACKOFF_SECONDS": max(1, math.ceil(window)),
             "RATE_LIMIT_DEFAULT_BACKOFF_SECONDS": max(1, math.ceil(window)),
-            # A killed attempt is taken over once its lease is past: keep the lease short,
-            # and the job timeout (which bounds any attempt) under it.
+            # A killed attempt is taken over once its lease is past: keep the lease short, and
+            # the job timeout (which bounds any attempt) under it. Long enough for an attempt
+            # whose predecessor's outcome is unknown to read the account's posts first (up to
+            # RECONCILE_MAX_PAGES pages at the stand-in's latency, its 429s included): at 10 s
+            # such attempts ended on the timeout again and again and gave up (20 of 3,000 with
+            # --faults at 300 ms).
             "PLATFORM_READ_TIMEOUT": 5,
-            "PUBLISH_JOB_TIMEOUT": 10,
-            "PUBLISH_LEASE_SECONDS": 12,
+            "PUBLISH_JOB_TIMEOUT": 30,
+            "PUBLISH_LEASE_SECONDS": 35,
             "LOG_LEVEL": "WARNING",
             # Measure what production runs: no per-query debug bookkeeping.
             "DEBUG": "false",
