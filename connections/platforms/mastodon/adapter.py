@@ -115,6 +115,13 @@ STATUS_METRICS = {LIKES: ("favourites_count",), COMMENTS: ("replies_count",), SH
 STATUS_RAW = ("favourites_count", "replies_count", "reblogs_count")
 
 
+# How long an instance whose limits could not be read is not asked again (its posts are checked
+# against Mastodon's defaults meanwhile), and the (connect, read) timeouts of that read: it runs
+# while a person or a program waits on a post's validation.
+LIMITS_RETRY_SECONDS = 300
+LIMITS_TIMEOUT = (3.0, 5.0)
+
+
 class MastodonAdapter(InstanceAdapter):
     declaration = DECLARATION
     # Mastodon's defaults, the class's declared limits; each instance's own are read from it.
@@ -144,28 +151,37 @@ class MastodonAdapter(InstanceAdapter):
     # --- limits --------------------------------------------------------------------------
 
     def limits(self, base_url: str) -> Limits:
-        """The instance's limits, cached; DEFAULT_LIMITS (not cached) when there is no instance or
-        it cannot be read now (validation must not fail because an instance is slow)."""
+        """The instance's limits, cached; DEFAULT_LIMITS when there is no instance or it cannot
+        be read now (validation must not fail because an instance is slow or down). An instance
+        that could not be read is not asked again for LIMITS_RETRY_SECONDS: a bulk of 500 posts
+        for its accounts, or a day of them through the API, waited on it once each before."""
         base = normalized_base_url(base_url)
         if not base:
             return DEFAULT_LIMITS
         key = f"planrrr:mastodon-instance:{base}"
         cached = cache.get(key)
         if isinstance(cached, dict):
-            return Limits(**cached)
+            return DEFAULT_LIMITS if cached.get("unreadable") else Limits(**cached)
         try:
-            limits = self.read_limits(Account(account_id="", access_token="", base_url=base))
+            limits = self.read_limits(Account(account_id="", access_token="", base_url=base), timeout=LIMITS_TIMEOUT)
         except PlatformError as err:
-            logger.warning("Could not read the limits of %s: %s", base, err.message)
+            logger.warning(
+                "Could not read the limits of %s (Mastodon's defaults apply; asked again in %d s): %s",
+                base,
+                LIMITS_RETRY_SECONDS,
+                err.message,
+            )
+            cache.set(key, {"unreadable": True}, LIMITS_RETRY_SECONDS)
             return DEFAULT_LIMITS
         cache.set(key, asdict(limits), value_of(INSTANCE_CACHE_SECONDS))
         return limits
 
-    def read_limits(self, account: Account) -> Limits:
+    def read_limits(self, account: Account, *, timeout: tuple[float, float] | None = None) -> Limits:
         # GET /api/v2/instance (public) -> {"configuration": {"statuses": {"max_characters": 500,
         # "max_media_attachments": 4, "characters_reserved_per_url": 23}, "media_attachments":
         # {"image_size_limit": 16777216, ...}}, ...}
-        response = self.send("GET", self.url(account, "/api/v2/instance"))
+        options = {"timeout": timeout} if timeout is not None else {}
+        response = self.send("GET", self.url(account, "/api/v2/instance"), **options)
         self.raise_for_response(response)
         configuration = self.json(response).get("configuration")
         if not isinstance(configuration, dict):

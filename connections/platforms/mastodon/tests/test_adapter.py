@@ -169,6 +169,18 @@ class MastodonTests(AdapterContract, AdapterTestCase):
         problems = self.adapter.validate(text="a" * 501, media_urls=[], base_url=MASTODON)
         self.assertEqual(problems, ["Mastodon allows at most 500 characters; this post has 501. Shorten it by 1."])
 
+    def test_an_instance_that_cannot_be_read_is_not_asked_again_for_each_post(self):
+        # A bulk of posts for an instance that is down waited on it once per post, for up to the
+        # call's timeouts each, while the person or program that sent them waited.
+        cache.clear()
+        self.http.replace(responses.GET, INSTANCE, body=requests.exceptions.ConnectTimeout())
+        for _ in range(3):
+            problems = self.adapter.validate(text="a" * 501, media_urls=[], base_url=MASTODON)
+            self.assertEqual(problems, ["Mastodon allows at most 500 characters; this post has 501. Shorten it by 1."])
+
+        self.assertEqual(len([c for c in self.http.calls if c.request.url == INSTANCE]), 1)
+        self.assertEqual(self.http.calls[0].request.req_kwargs["timeout"], (3.0, 5.0))
+
     def test_it_counts_urls_as_reserved_characters_and_remote_mentions_without_domain(self):
         text = "a" * 460 + " https://example.com/" + "x" * 200 + " @someone@example.social"
         # 460 + 1 + 23 + 1 + len("@someone") = 493
