@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -34,6 +35,8 @@ FORK = False
 # The commands that may be forked: the workers'. The stand-in and the web server are started as
 # they are run for real.
 FORKABLE = frozenset({"rqworker", "planrrr_workers"})
+# How long a fork waits at most for the live server's threads finishing a request (_requests_finish).
+FORK_QUIET_SECONDS = 0.5
 # The signal on which a forked child writes every thread's stack to its log (ManagedProcess.stacks).
 STACKS_SIGNAL = signal.SIGUSR2
 # Variables read once when the settings are imported or logging is set up: a child forked from a
@@ -118,6 +121,9 @@ class ManagedProcess:
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.log = None
+        # The other threads of this process when the child was forked from it (the diagnosis of
+        # a child that hangs: a lock one of them held is held for ever in the child).
+        self.forked_beside: list[str] = []
 
     def start(self) -> ManagedProcess:
         log_dir = BASE_DIR / ".local" / "logs"
@@ -126,6 +132,7 @@ class ManagedProcess:
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close()
         overrides = self._fork_overrides()
         if overrides is not None:
+            self.forked_beside = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
             self.process = _fork(self.command, self.env, overrides, self.log)
             return self
         # The process that starts it (the test runner, the demo, the bench) has run Django's
@@ -326,6 +333,7 @@ def _fork(command: list[str], env: dict[str, str], overrides: dict[str, str], lo
             stream.flush()
         except (AttributeError, ValueError, OSError):
             pass
+    _requests_finish(timeout=FORK_QUIET_SECONDS)
     pid = os.fork()
     if pid:
         return _Forked(pid)
@@ -348,6 +356,18 @@ def _fork(command: list[str], env: dict[str, str], overrides: dict[str, str], lo
                 pass
         # No atexit handler, no finaliser of the parent's objects: they are the parent's.
         os._exit(code)
+
+
+def _requests_finish(*, timeout: float) -> None:
+    """Let the live server's threads that are finishing a request (the stand-in's answer to the
+    test's last call, Django closing its connections after it) end before a fork, for at most
+    ``timeout`` seconds in all: a lock such a thread holds when the process forks (a buffer's, the
+    C library's) stays held for ever in the child. A request still running past that (a held
+    answer) is left to run."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.name.endswith("(process_request_thread)"):
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _become_child(env: dict[str, str], overrides: dict[str, str], log_fd: int) -> None:

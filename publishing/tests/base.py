@@ -86,7 +86,8 @@ class PublishingLiveTestCase(Actors, LiveWorkerTestCase):
             f" started {queue.started_job_registry.get_job_ids()[:10]}"
         )
         for worker in self.workers:
-            lines.append(f"--- worker {worker.pid} log ---\n{worker.output()[-8000:]}")
+            lines.append(f"--- worker {worker.pid} (forked beside the threads {worker.forked_beside}) log ---")
+            lines.append(worker.output()[-8000:])
             lines.append(f"--- worker {worker.pid} stacks ---\n{worker.stacks()[-12000:]}")
         return "\n".join(lines)
 
