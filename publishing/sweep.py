@@ -34,6 +34,10 @@ BATCH = 500
 # A job still SCHEDULED long after its time has no scheduler to run it (the one holding
 # RQ's scheduler lock died): it counts as lost, like a job Redis forgot.
 LIVE_JOB_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
+# How long a job may say QUEUED while in no queue (popped by a worker that has not yet marked it
+# started) before the sweep counts it lost (_limbo_past_grace), and where it notes when it saw it.
+LIMBO_GRACE_SECONDS = 15
+LIMBO_KEY = "planrrr:sweep:limbo:"
 
 
 def sweep() -> None:
@@ -121,7 +125,15 @@ def lost_jobs_requeue(now) -> int:
     # never QUEUED and missing from a list read after it was taken (enqueued a second time).
     queued = set(queue.get_job_ids())
     jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=queue.connection)
-    requeued = [p for p, job in zip(candidates, jobs, strict=True) if job is None or not _alive(job, queued)]
+    requeued, limbo = [], []
+    for publication, job in zip(candidates, jobs, strict=True):
+        if job is None:
+            requeued.append(publication)
+        elif job.get_status(refresh=False) == JobStatus.QUEUED and job.id not in queued:
+            limbo.append(publication)
+        elif not _alive(job, queued):
+            requeued.append(publication)
+    requeued += _limbo_past_grace(limbo, now, queue.connection)
     if requeued:
         # All at once (one UPDATE, one Redis round trip): after Redis lost its jobs, that is
         # every waiting publication, and the burst resumes as soon as they are back in the queue.
@@ -141,6 +153,34 @@ def _some(ids: list[int], shown: int = 10) -> str:
     """``ids`` for a log line: the first ``shown``, then how many more."""
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return ", ".join(map(str, ids[:shown])) + more
+
+
+def _limbo_past_grace(publications: list[Publication], now, connection) -> list[Publication]:
+    """Of the publications whose job says QUEUED but is in no queue, those seen so for
+    LIMBO_GRACE_SECONDS. A worker listening on several queues pops a job in one step (no
+    intermediate list to recover it from) and marks it started a moment later: killed in
+    between, it leaves the job in that state for good; alive, a moment is all it takes, but 96
+    job threads waiting for two cores during a burst of 30,000 made it long enough for sweeps
+    to see a dozen of them and enqueue them a second time. When each was first seen is kept in
+    Redis (``planrrr:sweep:limbo:<job id>``), for a day."""
+    if not publications:
+        return []
+    keys = [f"{LIMBO_KEY}{p.job_id}" for p in publications]
+    with connection.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.set(key, now.timestamp(), nx=True, ex=24 * 3600)
+        for key in keys:
+            pipe.get(key)
+        seen = pipe.execute()[len(keys) :]
+    past = []
+    for publication, since in zip(publications, seen, strict=True):
+        try:
+            first = float(since)
+        except (TypeError, ValueError):
+            continue  # Redis lost it meanwhile: seen from now on
+        if now.timestamp() - first >= LIMBO_GRACE_SECONDS:
+            past.append(publication)
+    return past
 
 
 def _alive(job: Job, queued: set[str]) -> bool:

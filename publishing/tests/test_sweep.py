@@ -96,14 +96,24 @@ class SweepTests(Actors, TestCase):
         publication.refresh_from_db()
         self.assertEqual(self.job_ids(), [publication.job_id])
 
-    def test_it_requeues_a_job_a_killed_worker_popped(self):
+    def test_it_requeues_a_job_a_killed_worker_popped_once_it_stayed_so(self):
         # Popped off the list (as a worker listening on two queues does in one step), then the
-        # worker died: the job says QUEUED but is in no queue.
+        # worker died: the job says QUEUED but is in no queue. A worker alive marks it started a
+        # moment later; one that waits for a core during a burst takes longer, and the sweep
+        # enqueued such jobs a second time (a dozen a sweep in a burst of 30,000): it waits
+        # LIMBO_GRACE_SECONDS from when it first saw one.
         publication = self.publishing_post()
         self.queue.connection.lrem(self.queue.key, 0, publication.job_id)
         self.assertEqual(Job.fetch(publication.job_id, connection=self.queue.connection).get_status(), "queued")
+        now = timezone.now()
         with self.captureOnCommitCallbacks(execute=True):
-            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
+            self.assertEqual(sweep.lost_jobs_requeue(now), 0)
+            self.assertEqual(sweep.lost_jobs_requeue(now + timedelta(seconds=sweep.LIMBO_GRACE_SECONDS - 1)), 0)
+        self.assertEqual(self.job_ids(), [])
+
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(now + timedelta(seconds=sweep.LIMBO_GRACE_SECONDS)), 1)
+
         publication.refresh_from_db()
         self.assertEqual(self.job_ids(), [publication.job_id])
 
