@@ -118,7 +118,7 @@ def _text_of(body: Any) -> str:
     """The text of a create request's body, whichever platform's field holds it."""
     if not isinstance(body, dict):
         return ""
-    for name in ("message", "text", "caption", "commentary"):
+    for name in ("message", "text", "caption", "commentary", "status"):
         if isinstance(body.get(name), str):
             return body[name]
     return ""
