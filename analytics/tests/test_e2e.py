@@ -32,6 +32,8 @@ ANALYTICS = {
 
 # Videos and pins made before (the stand-in's _control/posts): their figures grow from then.
 MADE = {"TIKTOK": "7300000000000000042", "YOUTUBE": "e2eVideo042", "PINTEREST": "1130405700000000042"}
+# Beside the image pin above, a video pin: its play time is watchSeconds.
+VIDEO_PIN = "1130405700000000043"
 
 
 class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
@@ -133,6 +135,14 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
                 platform, ACCOUNTS[platform], [{"id": external_id, "text": "Autumn", "age_seconds": 7200}]
             )
             self.published(channels[platform], external_id)
+        video_pin = {
+            "id": VIDEO_PIN,
+            "text": "Autumn, the film",
+            "age_seconds": 7200,
+            "extra": {"creative_type": "VIDEO"},
+        }
+        self.mock.seed_posts("PINTEREST", ACCOUNTS["PINTEREST"], [video_pin])
+        self.published(channels["PINTEREST"], VIDEO_PIN)
         # Made in the apps, 40 days ago, not through planrrr: found by the channels' backfill.
         outside = {"TIKTOK": "7300000000000000099", "YOUTUBE": "e2eOutside99"}
         for platform, external_id in outside.items():
@@ -145,12 +155,14 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.start_worker("default", "webhooks", "analytics", **ANALYTICS)
 
         def all_read():
-            read = Tracking.objects.filter(external_id__in=MADE.values(), captured_at__isnull=False).count()
+            read = Tracking.objects.filter(
+                external_id__in=[*MADE.values(), VIDEO_PIN], captured_at__isnull=False
+            ).count()
             business = Tracking.objects.filter(external_id=local_post, next_sync_at__isnull=True).exists()
             days = ChannelDay.objects.filter(connection__in=channels.values()).count()
             found = ExternalPost.objects.filter(external_id__in=outside.values(), captured_at__isnull=False).count()
             listed = ChannelSync.objects.filter(pk=channels["PINTEREST"].pk, backfill_done_at__isnull=False).exists()
-            return read == len(MADE) and business and days == len(channels) and found == len(outside) and listed
+            return read == len(MADE) + 1 and business and days == len(channels) and found == len(outside) and listed
 
         try:
             wait_for(all_read, timeout=60, message="the figures of TikTok, YouTube, Pinterest and the location")
@@ -176,7 +188,20 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
         self.assertIn("no figures for this video yet", youtube.unavailable["watchSeconds"], "2 hours old")
         self.assertGreater(pinterest.views, 0)
         self.assertIsNotNone(pinterest.saves)
-        self.assertIsNone(pinterest.likes)
+        # Reactions and comments are the pin's lifetime counts (lifetime_metrics); an image pin has no
+        # play time, which is unavailable, not zero.
+        self.assertGreater(pinterest.likes, 0)
+        self.assertGreater(pinterest.comments, 0)
+        self.assertEqual(pinterest.raw["TOTAL_REACTIONS"], pinterest.likes)
+        self.assertIsNone(pinterest.watch_seconds)
+        self.assertIn("a video pin's only", pinterest.unavailable["watchSeconds"])
+        self.assertIsNone(pinterest.video_views)
+        film = Tracking.objects.get(external_id=VIDEO_PIN)
+        self.assertGreater(film.video_views, 0)
+        self.assertGreater(film.watch_seconds, 0, film.unavailable)
+        self.assertEqual(film.watch_seconds, film.raw["VIDEO_V50_WATCH_TIME"] // 1000, "milliseconds, whole seconds")
+        self.assertIn("VIDEO_AVG_WATCH_TIME", film.raw)
+        self.assertIsNotNone(film.comments)
         business = Tracking.objects.get(external_id=local_post)
         self.assertIsNone(business.captured_at)
         self.assertIn("reportInsights", business.error)

@@ -216,7 +216,7 @@ class Adapter:
     # units); 0 where the platform has no such quota (analytics.services.quota).
     metrics_quota_cost: ClassVar[int] = 0
     # Whether ``post_metrics`` reads watch time (``watchSeconds``: YouTube, Instagram Reels, Facebook
-    # Page videos); elsewhere the API says planrrr reads none from the platform.
+    # Page videos, Pinterest video pins); elsewhere the API says planrrr reads none from the platform.
     metrics_watch_time: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -92,3 +92,46 @@ class EngagementTests(StandInTestCase):
             self.graph("GET", "179002/video_insights", {"metric": "total_video_view_total_time"})
         )
         self.assertEqual(not_video["error_subcode"], 33)
+
+    def test_a_pin_gives_its_lifetime_comments_and_reactions_and_a_video_pin_its_play_time_in_milliseconds(self):
+        from connections.platforms.pinterest.standin import AVERAGE_PLAY_MS, PEOPLE
+
+        owner = PEOPLE[0]["id"]
+        video, _ = store.create_post("PINTEREST", owner, "Video", make_id=lambda: "113001", creative_type="VIDEO")
+        image, _ = store.create_post("PINTEREST", owner, "Image", make_id=lambda: "113002", creative_type="REGULAR")
+        for post in (video, image):
+            post.created = time.time() - 86400
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        asked = "IMPRESSION,VIDEO_MRC_VIEW,TOTAL_COMMENTS,TOTAL_REACTIONS,VIDEO_V50_WATCH_TIME,VIDEO_AVG_WATCH_TIME"
+
+        def analytics(pin_id: str) -> dict:
+            answer = self.client.get(
+                f"/pinterest/v5/pins/{pin_id}/analytics",
+                {"start_date": today, "end_date": today, "metric_types": asked, "app_types": "ALL"},
+                HTTP_AUTHORIZATION="Bearer pina_e2e",
+            )
+            self.assertEqual(answer.status_code, 200, answer.content)
+            return answer.json()["all"]
+
+        first = analytics("113001")
+        self.assertEqual(set(first["lifetime_metrics"]), {"TOTAL_COMMENTS", "TOTAL_REACTIONS"})
+        self.assertTrue(all(isinstance(v, int) for v in first["lifetime_metrics"].values()))
+        summary = first["summary_metrics"]
+        self.assertNotIn("TOTAL_COMMENTS", summary, "lifetime counts are not in the summary")
+        self.assertEqual(summary["VIDEO_V50_WATCH_TIME"], int(summary["VIDEO_MRC_VIEW"] * AVERAGE_PLAY_MS))
+        self.assertEqual(summary["VIDEO_AVG_WATCH_TIME"], 2507.75)
+        self.assertGreater(summary["VIDEO_V50_WATCH_TIME"], 0)
+        video.created -= 30 * 86400
+        later = analytics("113001")
+        self.assertGreater(later["summary_metrics"]["VIDEO_V50_WATCH_TIME"], summary["VIDEO_V50_WATCH_TIME"])
+        self.assertGreater(later["lifetime_metrics"]["TOTAL_REACTIONS"], first["lifetime_metrics"]["TOTAL_REACTIONS"])
+
+        pin = analytics("113002")
+        self.assertEqual(set(pin["summary_metrics"]), {"IMPRESSION"}, "an image pin has no video metrics")
+        self.assertEqual(set(pin["lifetime_metrics"]), {"TOTAL_COMMENTS", "TOTAL_REACTIONS"})
+        self.client.post(
+            "/_control/analytics",
+            json.dumps({"platform": "PINTEREST", "retire": ["TOTAL_COMMENTS"]}),
+            content_type="application/json",
+        )
+        self.assertEqual(set(analytics("113002")["lifetime_metrics"]), {"TOTAL_REACTIONS"}, "retired: left out")

@@ -39,6 +39,7 @@ made since the attempt, before anything is sent again.
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +72,7 @@ from connections.platforms.figures import (
     SHARES,
     VIDEO_VIEWS,
     VIEWS,
+    WATCH_SECONDS,
     Figures,
     ListedPost,
 )
@@ -95,12 +97,40 @@ MAX_REGISTRATIONS = 3
 PAGE_SIZE = 100
 
 
-# Pin analytics' metric types (https://developers.pinterest.com/docs/api/v5/pins-analytics): the
-# pin's impressions, saves, closeups (PIN_CLICK, kept raw), clicks to its link (OUTBOUND_CLICK) and
-# video views (VIDEO_MRC_VIEW: 2 s at 50 % in view; video pins only).
-PIN_METRICS = {VIEWS: ("IMPRESSION",), SAVES: ("SAVE",), CLICKS: ("OUTBOUND_CLICK",), VIDEO_VIEWS: ("VIDEO_MRC_VIEW",)}
-PIN_METRIC_TYPES = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "VIDEO_MRC_VIEW")
-PIN_RAW = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK")
+# Pin analytics' metric types (https://developers.pinterest.com/docs/api/v5/pins-analytics; the spec's
+# query_pin_analytics_metric_types and PinAnalyticsMetricsResponse, docs/platforms/pinterest.md): in
+# ``summary_metrics``, the sums over the dates asked: the pin's impressions, saves, closeups (PIN_CLICK,
+# kept raw), clicks to its link (OUTBOUND_CLICK) and, for video pins only, video views (VIDEO_MRC_VIEW:
+# 2 s at 50 % in view), "Total play time" (VIDEO_V50_WATCH_TIME) and the average play time
+# (VIDEO_AVG_WATCH_TIME, kept raw), both in milliseconds (the spec's example: 10031 and 2507.75); in
+# ``lifetime_metrics``, integers over the pin's whole life: its comments and reactions.
+PIN_METRICS = {
+    VIEWS: ("IMPRESSION",),
+    SAVES: ("SAVE",),
+    CLICKS: ("OUTBOUND_CLICK",),
+    VIDEO_VIEWS: ("VIDEO_MRC_VIEW",),
+    LIKES: ("TOTAL_REACTIONS",),
+    COMMENTS: ("TOTAL_COMMENTS",),
+}
+WATCH_TIME = "VIDEO_V50_WATCH_TIME"
+AVERAGE_WATCH_TIME = "VIDEO_AVG_WATCH_TIME"
+LIFETIME_METRICS = ("TOTAL_REACTIONS", "TOTAL_COMMENTS")
+PIN_METRIC_TYPES = (
+    "IMPRESSION",
+    "SAVE",
+    "PIN_CLICK",
+    "OUTBOUND_CLICK",
+    *LIFETIME_METRICS,
+    "VIDEO_MRC_VIEW",
+    WATCH_TIME,
+    AVERAGE_WATCH_TIME,
+)
+# What every pin's answer gives (the video metrics are a video pin's only): one left out is
+# recorded unavailable as not given (retired, or an older pin's).
+PIN_RAW = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", *LIFETIME_METRICS)
+# Milliseconds: a fraction of one is dropped (the spec's VIDEO_AVG_WATCH_TIME is 2507.75), as the
+# platform's own values are kept as whole numbers.
+MILLISECONDS = (WATCH_TIME, AVERAGE_WATCH_TIME)
 # "start_date ... Metric report start date (UTC). Format: YYYY-MM-DD. Cannot be more than 90 days
 # back from today."
 ANALYTICS_DAYS = 90
@@ -115,10 +145,10 @@ class PinterestAdapter(HttpAdapter):
     metrics_budget = (100, 3600)
     metrics_lacks = {
         REACH: "Pinterest gives no reach per pin (its audience figures are the account's).",
-        LIKES: "Pinterest's pin analytics give no reactions.",
-        COMMENTS: "Pinterest's pin analytics give no comments.",
         SHARES: "Pinterest's pin analytics give no shares.",
     }
+    # A video pin's VIDEO_V50_WATCH_TIME (milliseconds), read with the other figures.
+    metrics_watch_time = True
     # The text is the pin's description (PinCreate.description maxLength 800).
     max_text_length = 800
     max_images = MAX_CAROUSEL
@@ -396,8 +426,10 @@ class PinterestAdapter(HttpAdapter):
     def post_metrics(self, account: Account, external_ids: list[str]) -> dict[str, Figures]:
         """``GET /v5/pins/{pin_id}/analytics?start_date&end_date&metric_types=IMPRESSION,…&app_types=ALL``
         -> ``{"all": {"summary_metrics": {"IMPRESSION": n, …}, "daily_metrics": […],
-        "lifetime_metrics": {…}}}``: the sum over the last 90 days (as far back as Pinterest allows,
-        and the whole of a tracked pin's life). A deleted pin (404) is left out."""
+        "lifetime_metrics": {"TOTAL_COMMENTS": n, "TOTAL_REACTIONS": n}}}``: the sums over the last 90
+        days (as far back as Pinterest allows, and the whole of a tracked pin's life) and the lifetime
+        counts. A deleted pin (404) is left out; any other refusal (a metric type Pinterest will not
+        give) is the reading's error, with Pinterest's words."""
         (pin_id,) = external_ids
         today = timezone.now().date()
         params = {
@@ -416,9 +448,11 @@ class PinterestAdapter(HttpAdapter):
         summary = every.get("summary_metrics") if isinstance(every, dict) else None
         if not isinstance(summary, dict):
             raise self.malformed(response, "no all.summary_metrics")
-        return {
-            pin_id: Figures.mapped(summary, PIN_METRICS, expected=PIN_RAW, lacks=self.metrics_lacks, label="Pinterest")
-        }
+        # An answer without lifetime counts (an older pin's) leaves likes and comments unavailable.
+        lifetime = every.get("lifetime_metrics")
+        if lifetime is not None and not isinstance(lifetime, dict):
+            raise self.malformed(response, "all.lifetime_metrics is not an object")
+        return {pin_id: pin_figures(summary, lifetime or {}, lacks=self.metrics_lacks)}
 
     backfill_absent = ""
 
@@ -494,6 +528,35 @@ class PinterestAdapter(HttpAdapter):
         if retry_at is None and response.headers.get("x-ratelimit-reset"):
             retry_at = wait_from_seconds(response.headers["x-ratelimit-reset"], what="Pinterest x-ratelimit-reset")
         return retry_at or timezone.now() + timedelta(seconds=settings.RATE_LIMIT_DEFAULT_BACKOFF_SECONDS)
+
+
+def pin_figures(summary: dict, lifetime: dict, *, lacks: dict[str, str]) -> Figures:
+    """A pin's figures from its answer's ``summary_metrics`` and ``lifetime_metrics`` (the comments
+    and reactions from the latter alone). A metric left out is unavailable, not zero; one given as
+    something other than a count is unavailable saying what Pinterest sent; watchSeconds is
+    VIDEO_V50_WATCH_TIME in whole seconds."""
+    given = {name: value for name, value in summary.items() if name not in LIFETIME_METRICS}
+    given.update({name: lifetime[name] for name in LIFETIME_METRICS if name in lifetime})
+    for name in MILLISECONDS:
+        value = given.get(name)
+        if isinstance(value, float) and math.isfinite(value) and value >= 0:
+            given[name] = math.floor(value)
+    figures = Figures.mapped(given, PIN_METRICS, expected=PIN_RAW, lacks=lacks, label="Pinterest")
+    for name in PIN_METRIC_TYPES:
+        if name in given and name not in figures.raw:
+            words = f"Pinterest gave {name} as {safe_text(json.dumps(given[name]), limit=60)}, not a count."
+            figures.unavailable[name] = words
+            for common, names in PIN_METRICS.items():
+                if name in names and common not in lacks:
+                    figures.unavailable[common] = words
+    figures.unavailable.pop(WATCH_SECONDS, None)
+    if WATCH_TIME in figures.raw:
+        figures.values[WATCH_SECONDS] = figures.raw[WATCH_TIME] // 1000
+    else:
+        figures.unavailable[WATCH_SECONDS] = figures.unavailable.get(WATCH_TIME) or (
+            f"Pinterest did not return {WATCH_TIME!r} (a video pin's only)."
+        )
+    return figures
 
 
 def known_boards(details: dict) -> dict[str, str]:

@@ -188,7 +188,20 @@ def board_pins(call: Call, board_id: str) -> HttpResponse:
     return page(call, pins)
 
 
-PIN_METRIC_TYPES = ("IMPRESSION", "SAVE", "PIN_CLICK", "OUTBOUND_CLICK", "VIDEO_MRC_VIEW", "ENGAGEMENT")
+VIDEO_METRIC_TYPES = ("VIDEO_MRC_VIEW", "VIDEO_V50_WATCH_TIME", "VIDEO_AVG_WATCH_TIME")
+LIFETIME_METRIC_TYPES = ("TOTAL_COMMENTS", "TOTAL_REACTIONS")
+PIN_METRIC_TYPES = (
+    "IMPRESSION",
+    "SAVE",
+    "PIN_CLICK",
+    "OUTBOUND_CLICK",
+    "ENGAGEMENT",
+    *LIFETIME_METRIC_TYPES,
+    *VIDEO_METRIC_TYPES,
+)
+# A video pin's average play time, in milliseconds, with a fraction as in the spec's example
+# (VIDEO_AVG_WATCH_TIME 2507.75): its total play time is its video views times this.
+AVERAGE_PLAY_MS = 2507.75
 
 
 @endpoint(PINTEREST, {"GET": READ}, account=account_of)
@@ -196,7 +209,10 @@ def pin_analytics(call: Call, pin_id: str) -> HttpResponse:
     """``GET v5/pins/{pin_id}/analytics?start_date&end_date&metric_types`` -> ``{"all":
     {"lifetime_metrics", "daily_metrics", "summary_metrics"}}``: the pin's counts grown by age
     (mockapis.engagement); a start over 90 days back is 400, another account's or unknown pin
-    404, a metric retired by ``_control/analytics`` left out; VIDEO_MRC_VIEW for a video pin only."""
+    404, a metric retired by ``_control/analytics`` left out. TOTAL_COMMENTS and TOTAL_REACTIONS
+    come in ``lifetime_metrics`` (integers), the others in ``summary_metrics`` and the day's
+    ``metrics``; the video metrics for a video pin only: VIDEO_MRC_VIEW, VIDEO_V50_WATCH_TIME (its
+    views times AVERAGE_PLAY_MS, milliseconds) and VIDEO_AVG_WATCH_TIME (AVERAGE_PLAY_MS)."""
     post = store.find_post("PINTEREST", pin_id)
     if post is None or post.account != person_of(call)["id"]:
         return PINTEREST.error(404, 50, "Pin not found.")
@@ -213,10 +229,19 @@ def pin_analytics(call: Call, pin_id: str) -> HttpResponse:
         return PINTEREST.invalid(call, f"metric_types must name some of {', '.join(PIN_METRIC_TYPES)}.")
     retired = store.retired_metrics("PINTEREST")
     video = post.extra.get("creative_type") == "VIDEO"
-    names = [t for t in wanted if t not in retired and (video or t != "VIDEO_MRC_VIEW")]
-    counts = engagement.counts(post.id, post.created, names)
+    names = [t for t in wanted if t not in retired and (video or t not in VIDEO_METRIC_TYPES)]
+    counted = [t for t in names if t not in ("VIDEO_V50_WATCH_TIME", "VIDEO_AVG_WATCH_TIME")]
+    now = time.time()
+    counts: dict[str, float] = {name: engagement.count(post.id, post.created, name, now=now) for name in counted}
+    if video and ("VIDEO_V50_WATCH_TIME" in names or "VIDEO_AVG_WATCH_TIME" in names):
+        views = engagement.count(post.id, post.created, "VIDEO_MRC_VIEW", now=now)
+        if "VIDEO_V50_WATCH_TIME" in names:
+            counts["VIDEO_V50_WATCH_TIME"] = int(views * AVERAGE_PLAY_MS)
+        if "VIDEO_AVG_WATCH_TIME" in names:
+            counts["VIDEO_AVG_WATCH_TIME"] = AVERAGE_PLAY_MS if views else 0
+    lifetime = {name: counts.pop(name) for name in LIFETIME_METRIC_TYPES if name in counts}
     day = {"date": today.isoformat(), "data_status": "READY", "metrics": counts}
-    return JsonResponse({"all": {"lifetime_metrics": counts, "daily_metrics": [day], "summary_metrics": counts}})
+    return JsonResponse({"all": {"lifetime_metrics": lifetime, "daily_metrics": [day], "summary_metrics": counts}})
 
 
 def source_problem(call: Call, source: Any, account: str) -> tuple[str | None, dict[str, Any]]:
