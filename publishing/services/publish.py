@@ -9,7 +9,8 @@ Each request that makes something on the platform (the post, each part of a thre
 comment: ``send_step``) goes the same way: if an earlier attempt's outcome is unknown, look for
 it on the platform first (``find_published``, ``find_comment``); else let the adapter fix what
 will find it (``prepare``: Bluesky's record key) and write that on the row before sending; send,
-renewing a token the platform refused once. The first comment's attempts
+renewing a token the platform refused once; after an unknown outcome, adopt the post a duplicate
+refusal names once the adapter confirms it (``adopt_duplicate``). The first comment's attempts
 (``publishing.services.comments``) take these same steps.
 """
 
@@ -224,7 +225,7 @@ def adopt_duplicate(adapter, publication: Publication, duplicate: Duplicate, *, 
     of ``duplicate.existing_id``: that post, once the adapter confirms it is the account's own,
     published and made since ``since`` (the first attempt, less a minute for the platform's clock),
     and no other publication holds it, is the one the lost attempt made. Raises PermanentError
-    saying why it was not adopted otherwise (docs/posts.md, "Attempts")."""
+    saying why it was not adopted otherwise (docs/architecture.md, "Guarantees")."""
     existing, label = duplicate.existing_id, rules.label(publication.platform)
     holder = (
         Publication.objects.filter(platform=publication.platform, external_id=existing)
