@@ -37,7 +37,8 @@ WARNINGS = "warnings"
 # Each attempt's end, oldest first, the last HISTORY_KEPT of them: {"attempt": its number,
 # "at": when it ended (ISO 8601), "outcome": a JobMetric outcome (PUBLISHED, RECONCILED, RETRY,
 # RATE_LIMITED, FAILED) or INTERRUPTED (its worker was lost), "error": what went wrong, in
-# words ("" when it went out)}. The publication's ``error`` says only the last attempt's.
+# words ("" when it went out), and for a RECONCILED one found other than by looking (a duplicate
+# refusal naming it), "note": how}. The publication's ``error`` says only the last attempt's.
 HISTORY = "history"
 HISTORY_KEPT = 10
 # Kept by rows written before ``Publication.outcome_unknown`` was a column: dropped once published.

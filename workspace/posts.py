@@ -49,6 +49,8 @@ class Attempt:
     outcome: str
     words: str
     error: str
+    # How a reconciled post was found, where the history says (a duplicate refusal naming it).
+    note: str = ""
 
 
 @dataclass
@@ -82,6 +84,7 @@ def _attempts(publication: Publication) -> list[Attempt]:
                 outcome=outcome,
                 words=OUTCOMES.get(outcome, outcome.capitalize()),
                 error=str(entry.get("error") or ""),
+                note=str(entry.get("note") or ""),
             )
         )
     return attempts

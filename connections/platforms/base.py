@@ -92,7 +92,12 @@ class PermanentError(PlatformError):
 class Duplicate(PermanentError):
     """The platform refuses the text as one this account already posted (Facebook 506, X 403,
     LinkedIn DUPLICATE_POST). After an attempt whose outcome was lost it usually means that
-    attempt went out; the caller says so."""
+    attempt went out; the caller says so. ``existing_id``: the post the platform says this one
+    duplicates, where it names one (LinkedIn does; X and Facebook do not: None)."""
+
+    def __init__(self, message: str, *, existing_id: str | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.existing_id = existing_id
 
 
 class TokenExpired(PlatformError):
@@ -343,6 +348,13 @@ class Adapter:
         What it finds must be public: where the platform processes it first (a Facebook video), it
         raises NotReady until then, or PermanentError if the processing failed, like ``publish``."""
         raise NotImplementedError
+
+    def post_made_since(self, account: Account, external_id: str, since: datetime) -> bool:
+        """Whether ``external_id`` (the post a ``Duplicate`` named) is this account's own published
+        post, made since ``since``: then an attempt whose answer was lost made it, and it may be
+        adopted. False where the platform cannot say (the default: nothing is adopted that way).
+        Raises a PlatformError subclass when the check itself fails."""
+        return False
 
     def publishing_limit(self, account: Account) -> int | None:
         """The account's own publishing cap, as the platform reports it now, for a platform whose

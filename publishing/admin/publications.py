@@ -47,7 +47,7 @@ def attempts_told(obj: Publication) -> str:
                 entry.get("attempt", "?"),
                 at,
                 str(entry.get("outcome", "")).lower().replace("_", " "),
-                entry.get("error") or "",
+                entry.get("error") or entry.get("note") or "",
             )
         )
     return format_html_join(mark_safe("<br>"), "attempt {} · {} · {} {}", lines)

@@ -134,6 +134,8 @@ class Result:
     # expires the connection with this reason. None while the token is not known to be dead.
     token_dead: str | None = None
     reconciled: bool = False
+    # How a reconciled post was found, when that is worth saying (its history line's ``note``).
+    note: str = ""
     # The JobMetric outcome of a ``later`` (RETRY, RATE_LIMITED; None records nothing).
     metric: str | None = Outcome.RETRY
     lag_ms: float | None = None

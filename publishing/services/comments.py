@@ -169,8 +169,7 @@ def _call(attempt: CommentAttempt) -> Result:
         )
         if sent is None:
             return Result(LATER, "Another attempt took over this first comment.", metric=None)
-        published, found = sent
-        return Result(DONE, published=published, reconciled=found)
+        return Result(DONE, published=sent.published, reconciled=sent.found)
     except PlatformError as err:
         return result_of(err, platform=publication.platform, unknown=attempt.unknown)
     except Exception as err:  # a bug, or the job timeout: the comment may have gone out

@@ -139,7 +139,7 @@ def _settle(attempt: Attempt, result: Result) -> str:
     else:
         outcome = Outcome.FAILED
     if kind != LATER or result.metric:
-        fields["metadata"] = _with_history(fields, outcome=outcome, now=now)
+        fields["metadata"] = _with_history(fields, outcome=outcome, now=now, note=result.note if kind == DONE else "")
     elif result.counts:  # an attempt lost with its worker (publication_recover)
         fields["metadata"] = _with_history(fields, outcome=INTERRUPTED, now=now)
     # A wait the platform asked for (processing, review) is not an attempt's end: no line.
@@ -262,8 +262,9 @@ def _decide(attempt: Attempt, result: Result, now: datetime) -> tuple[str, dict,
 INTERRUPTED = "INTERRUPTED"
 
 
-def _with_history(fields: dict, *, outcome: str, now: datetime) -> dict:
-    """The publication's metadata with this attempt's end added to its history (metadata.HISTORY)."""
+def _with_history(fields: dict, *, outcome: str, now: datetime, note: str = "") -> dict:
+    """The publication's metadata with this attempt's end added to its history (metadata.HISTORY),
+    with ``note`` saying how a reconciled post was found where that is worth saying."""
     metadata = fields["metadata"]
     kept = metadata.get(keys.HISTORY)
     history = [entry for entry in kept if isinstance(entry, dict)] if isinstance(kept, list) else []
@@ -273,6 +274,8 @@ def _with_history(fields: dict, *, outcome: str, now: datetime) -> dict:
         "outcome": str(outcome),
         "error": fields.get("error", ""),
     }
+    if note:
+        entry["note"] = storable(note, limit=1000)
     return {**metadata, keys.HISTORY: [*history, entry][-keys.HISTORY_KEPT :]}
 
 

@@ -9,7 +9,8 @@ Each request that makes something on the platform (the post, each part of a thre
 comment: ``send_step``) goes the same way: if an earlier attempt's outcome is unknown, look for
 it on the platform first (``find_published``, ``find_comment``); else let the adapter fix what
 will find it (``prepare``: Bluesky's record key) and write that on the row before sending; send,
-renewing a token the platform refused once. The first comment's attempts
+renewing a token the platform refused once; after an unknown outcome, adopt the post a duplicate
+refusal names once the adapter confirms it (``adopt_duplicate``). The first comment's attempts
 (``publishing.services.comments``) take these same steps.
 """
 
@@ -19,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,6 +33,7 @@ from connections.platforms.base import (
     Draft,
     Duplicate,
     NotReady,
+    PermanentError,
     PlatformError,
     Published,
     RateLimited,
@@ -104,10 +107,9 @@ def _call(attempt: Attempt) -> Result:
         )
         if sent is None:
             return Result(LATER, "Another attempt took over this publication.", metric=None)
-        published, found = sent
-        if found:
-            return Result(DONE, published=published, reconciled=True)
-        return Result(DONE, published=published, lag_ms=lag_ms)
+        if sent.found:
+            return Result(DONE, published=sent.published, reconciled=True, note=sent.how)
+        return Result(DONE, published=sent.published, lag_ms=lag_ms)
     except PlatformError as err:
         return result_of(err, platform=publication.platform, unknown=publication.outcome_unknown)
     except Exception as err:  # a bug, or RQ's job timeout: the attempt may have reached the platform
@@ -147,7 +149,7 @@ def _publish_thread(
                 idempotency_key=f"{post.idempotency_key}-part-{number}" if post.idempotency_key else "",
             )
         )
-    unknown, reconciled = publication.outcome_unknown, False
+    unknown, reconciled, how = publication.outcome_unknown, False, ""
     for index in range(len(parts), len(steps)):
         step = steps[index]
         step.reply_to, step.reply_root = (parts[index - 1], parts[0]) if index else ("", "")
@@ -156,19 +158,27 @@ def _publish_thread(
         unknown = False
         if sent is None:
             return Result(LATER, "Another attempt took over this publication.", metric=None)
-        published, found = sent
-        if found:
+        if sent.found:
             # Kept across attempts: which steps were found on the platform rather than sent.
             attempt.state[keys.RECONCILED_PARTS] = [*attempt.state.get(keys.RECONCILED_PARTS, []), index]
-            reconciled = True
-        elif index == 0 and published.url:
-            attempt.state[keys.URL] = published.url
-        parts.append(published.external_id)
+            reconciled, how = True, sent.how
+        elif index == 0 and sent.published.url:
+            attempt.state[keys.URL] = sent.published.url
+        parts.append(sent.published.external_id)
         attempt.state[keys.PARTS] = list(parts)
         if not record_step(attempt):
             return Result(LATER, "Another attempt took over this publication.", metric=None)
     published = Published(external_id=parts[0], url=attempt.state.get(keys.URL, ""))
-    return Result(DONE, published=published, reconciled=reconciled, lag_ms=lag_ms)
+    return Result(DONE, published=published, reconciled=reconciled, note=how, lag_ms=lag_ms)
+
+
+class Sent(NamedTuple):
+    """What ``send_step`` came to: what the platform has, whether it was found there rather than
+    sent, and how it was found when that is worth a line in the history ("" otherwise)."""
+
+    published: Published
+    found: bool
+    how: str = ""
 
 
 def send_step(
@@ -180,27 +190,66 @@ def send_step(
     since: datetime,
     record: Callable[[], bool],
     comment: bool = False,
-) -> tuple[Published, bool] | None:
+) -> Sent | None:
     """One request that makes something on the platform (a post, a thread part, with ``comment``
-    a first comment), sent at most once whatever happened to earlier attempts: (what the platform
-    has, whether it was found there rather than sent), or None if the attempt lost its claim
-    before sending (it must send nothing).
+    a first comment), sent at most once whatever happened to earlier attempts: what the platform
+    has and whether it was found there rather than sent (``Sent``), or None if the attempt lost
+    its claim before sending (it must send nothing).
 
     ``unknown``: an earlier attempt may have sent it without learning the answer, so it is
-    looked for first, among what the account made since ``since``. Otherwise the adapter fixes
-    what will find it if this answer is lost (``prepare``: Bluesky's record key) and ``record``
-    writes that on the row before the request goes out (False: the claim was lost). Raises the
-    adapter's PlatformError."""
+    looked for first, among what the account made since ``since``; if it is not seen there and
+    the platform refuses the request again as a duplicate naming the post it duplicates
+    (LinkedIn), that post is adopted once the adapter confirms it is the account's own, made since
+    ``since`` (``adopt_duplicate``). Otherwise the adapter fixes what will find it if this answer
+    is lost (``prepare``: Bluesky's record key) and ``record`` writes that on the row before the
+    request goes out (False: the claim was lost). Raises the adapter's PlatformError."""
     account = Account.of(publication.connection)
     draft.checkpoint = record
     if unknown:
         find = adapter.find_comment if comment else adapter.find_published
         found = find(account, draft, since)
         if found:
-            return Published(external_id=found), True
+            return Sent(Published(external_id=found), True)
     if adapter.prepare(draft) and not record():
         return None
-    return _publish(adapter, publication, account, draft, comment=comment), False
+    try:
+        return Sent(_publish(adapter, publication, account, draft, comment=comment), False)
+    except Duplicate as duplicate:
+        if not unknown or comment or not duplicate.existing_id:
+            raise
+        return adopt_duplicate(adapter, publication, duplicate, since=since)
+
+
+def adopt_duplicate(adapter, publication: Publication, duplicate: Duplicate, *, since: datetime) -> Sent:
+    """After an attempt whose outcome is unknown, the platform refused the request as a duplicate
+    of ``duplicate.existing_id``: that post, once the adapter confirms it is the account's own,
+    published and made since ``since`` (the first attempt, less a minute for the platform's clock),
+    and no other publication holds it, is the one the lost attempt made. Raises PermanentError
+    saying why it was not adopted otherwise (docs/architecture.md, "Guarantees")."""
+    existing, label = duplicate.existing_id, rules.label(publication.platform)
+    holder = (
+        Publication.objects.filter(platform=publication.platform, external_id=existing)
+        .exclude(pk=publication.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if holder is not None:
+        why = f"publication #{holder} already is that post"
+    else:
+        try:
+            mine = adapter.post_made_since(Account.of(publication.connection), existing, since)
+        except PlatformError as err:
+            why = f"checking it failed: {err.message}"
+        else:
+            if mine:
+                how = f"{label} said the post duplicates {existing}, made by the attempt whose answer was lost"
+                return Sent(Published(external_id=existing), True, how)
+            why = f"it is not a published post of this account made since {since:%Y-%m-%d %H:%M:%S} UTC"
+    raise PermanentError(
+        f"{lost_duplicate(duplicate.message)} {label} named {existing} as the post it duplicates, "
+        f"but planrrr did not adopt it: {why}.",
+        status_code=duplicate.status_code,
+    )
 
 
 def account_hold(publication: Publication, now: datetime) -> Result | None:
@@ -311,11 +360,25 @@ def result_of(err: PlatformError, *, platform: str, unknown: bool) -> Result:
         at = clamp_wait(err.retry_at, what=f"{platform} processing")
         return Result(LATER, err.message, retry_at=at, counts=False, metric=None)
     if isinstance(err, Duplicate) and unknown:
+        named = (
+            f" {rules.label(platform)} named {err.existing_id} as the post it duplicates." if err.existing_id else ""
+        )
+        return Result(GIVE_UP, lost_duplicate(err.message) + named)
+    if isinstance(err, Duplicate) and err.existing_id:
+        # A first attempt: the team posted this text before. Never adopt an older post.
         return Result(
             GIVE_UP,
-            err.message + " — an earlier attempt whose answer was lost most likely published it, but it is not "
-            "among the account's recent posts planrrr can see: check the account before posting it again.",
+            f"{err.message} — this account already posted the same text ({err.existing_id}): change the text "
+            "to post it again.",
         )
     if isinstance(err, TransientError):
         return Result(LATER, err.message, maybe_sent=err.maybe_sent)
     return Result(GIVE_UP, err.message)  # PermanentError, or a subclass nobody classified
+
+
+def lost_duplicate(message: str) -> str:
+    """A duplicate refusal after an attempt whose answer was lost, in words."""
+    return (
+        message + " — an earlier attempt whose answer was lost most likely published it, but it is not among the "
+        "account's recent posts planrrr can see: check the account before posting it again."
+    )

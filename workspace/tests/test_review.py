@@ -68,6 +68,18 @@ class PostPageTests(CalendarTestCase):
         for secret in ("fb-secret-token", "x-secret-token", "6d3e3a39", "m-internal", "lease"):
             self.assertNotContains(page, secret)
 
+    def test_an_attempt_that_found_its_post_says_how(self):
+        post = self.post(at=NOW + timedelta(hours=1))
+        how = "the platform said the post duplicates 1001_78, made by the attempt whose answer was lost"
+        ends = history((1, NOW, "RETRY", "network timeout"), (2, NOW + timedelta(minutes=1), "RECONCILED", ""))
+        ends[keys.HISTORY][1]["note"] = how
+        Publication.objects.filter(post=post, platform="FACEBOOK").update(
+            status=Publication.Status.PUBLISHED, attempt_count=2, external_id="1001_78", metadata=ends
+        )
+        self.assertContains(
+            self.page(post), f"Found already published (an earlier attempt&#x27;s answer was lost): {how}"
+        )
+
     def test_a_media_address_written_past_the_door_is_text_not_a_link(self):
         post = self.post(at=NOW + timedelta(days=1))
         Post.objects.filter(pk=post.pk).update(media_urls=["javascript:alert(1)", "https://cdn.example/bread.jpg"])

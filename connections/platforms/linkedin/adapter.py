@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
-from connections.platforms.base import Account, Draft, PermanentError, Published
+from connections.platforms.base import Account, Draft, Duplicate, PermanentError, Published
 from connections.platforms.config import value_of
 from connections.platforms.figures import (
     CLICKS,
@@ -47,6 +47,8 @@ RESERVED = re.compile(r"[|{}@\[\]()<>*_~\\]|#(?!\w)")
 ESCAPED = re.compile(r"\\([|{}@\[\]()<>#*_~\\])")
 # A URL, without the punctuation that usually closes the sentence around it: "(see https://x.y/z)".
 URL = re.compile(r"""https?://[^\s<>]*[^\s<>.,:;!?'")\]}]""", re.IGNORECASE)
+# A post's URN, as the Posts API names posts: a share or a ugcPost.
+POST_URN = re.compile(r"urn:li:(?:share|ugcPost):\d+")
 
 
 def little_text(text: str) -> str:
@@ -195,6 +197,27 @@ class LinkedInAdapter(HttpAdapter):
             if len(elements) < count or not recent:
                 return None
         return None
+
+    def post_made_since(self, account: Account, external_id: str, since: datetime) -> bool:
+        """``GET /rest/posts/{url-encoded post URN}`` -> the Post: ``{"id", "author", "commentary",
+        "lifecycleState", "createdAt" (ms), "publishedAt", ...}``
+        (https://learn.microsoft.com/linkedin/marketing/community-management/shares/posts-api, "Get
+        Posts by URN"), 404 for a post that is not there. The post a DUPLICATE_POST names is adopted
+        only if the account wrote it, it is published, and it was created since ``since`` (the first
+        attempt, less a minute for LinkedIn's clock): anything older the team posted before."""
+        if not POST_URN.fullmatch(external_id):
+            return False
+        response = self.request("GET", f"/rest/posts/{quote(external_id, safe='')}", account=account)
+        post = self.json(response)
+        created = post.get("createdAt")
+        if isinstance(created, bool) or not isinstance(created, int | float):
+            return False
+        return (
+            post.get("id", external_id) == external_id
+            and post.get("author") == account.account_id
+            and post.get("lifecycleState") == "PUBLISHED"
+            and created >= since.timestamp() * 1000
+        )
 
     backfill_absent = ""
 
@@ -352,7 +375,10 @@ class LinkedInAdapter(HttpAdapter):
         # 422 {"errorDetails": {"inputErrors": [{"code": "DUPLICATE_POST", "description": ...}]},
         # "message": "Content is a duplicate of urn:li:share:...", "status": 422}; 400 invalid
         # body; 403 ACCESS_DENIED: the same request will never succeed.
-        raise self.status_error(response, message, duplicate="DUPLICATE_POST" in message)
+        error = self.status_error(response, message, duplicate="DUPLICATE_POST" in message)
+        if isinstance(error, Duplicate):
+            error.existing_id = _duplicated_urn(response)
+        raise error
 
     def retry_at(self, response: requests.Response) -> datetime:
         # No reset header is documented; Retry-After is honoured when a proxy sends one.
@@ -371,6 +397,25 @@ def _error_text(response: requests.Response) -> str:
         if isinstance(error, dict) and error.get("code")
     ]
     return f"{text} [{', '.join(codes)}]" if codes else text
+
+
+def _duplicated_urn(response: requests.Response) -> str | None:
+    """The post a DUPLICATE_POST answer names ("Content is a duplicate of urn:li:share:7893…"), in
+    its ``message`` or in an inputError's ``description``; None if it names none."""
+    body = error_body(response)
+    details = body.get("errorDetails")
+    input_errors = details.get("inputErrors") if isinstance(details, dict) else None
+    texts = [body.get("message")]
+    texts += [
+        error.get("description")
+        for error in (input_errors if isinstance(input_errors, list) else [])
+        if isinstance(error, dict)
+    ]
+    for text in texts:
+        found = POST_URN.search(text) if isinstance(text, str) else None
+        if found:
+            return found.group()
+    return None
 
 
 def _retry_at(response: requests.Response) -> datetime:

@@ -9,6 +9,8 @@
   ``{"elements": [{"id", "author", "commentary", "lifecycleState", "createdAt", "publishedAt", ...}],
   "paging": {"start", "count", "links", "total"}}``, newest first (count at most 100); a draft too
   when ``_control/posts`` made one (``extra.lifecycle_state``).
+* ``GET /rest/posts/{url-encoded post urn}`` -> the one post, in the same shape as the listing's
+  elements; 404 for a post the stand-in does not hold.
 * ``POST /rest/socialActions/{url-encoded post urn}/comments`` ``{"actor", "object", "message":
   {"text"}}`` -> **201** with the Comment (``id``, ``actor``, ``object``, ``message``,
   ``created``) and ``x-restli-id``; ``GET`` the same path -> ``{"elements": [Comment], "paging"}``.
@@ -251,33 +253,53 @@ def list_posts(call: Call) -> HttpResponse:
     if call.query.get("sortBy", "LAST_MODIFIED") not in ("LAST_MODIFIED", "CREATED"):
         return LINKEDIN.invalid(call, f"Invalid sortBy {call.query.get('sortBy')!r}: LAST_MODIFIED or CREATED")
     found = store.find_posts("LINKEDIN", author)
-    elements = []
-    for post in found[start : start + count]:
-        millis = int(post.created * 1000)
-        element = {
-            "id": post.id,
-            "author": post.account,
-            "commentary": post.text,
-            "visibility": post.extra.get("visibility", "PUBLIC"),
-            "lifecycleState": post.extra.get("lifecycle_state", "PUBLISHED"),
-            "createdAt": millis,
-            "publishedAt": millis,
-            "lastModifiedAt": millis,
-            "distribution": {
-                "feedDistribution": "MAIN_FEED",
-                "targetEntities": [],
-                "thirdPartyDistributionChannels": [],
-            },
-            "isReshareDisabledByAuthor": False,
-        }
-        if len(post.media_ids) == 1:
-            element["content"] = {"media": {"id": post.media_ids[0]}}
-        elif post.media_ids:
-            element["content"] = {"multiImage": {"images": [{"id": urn} for urn in post.media_ids]}}
-        elements.append(element)
+    elements = [_post(post) for post in found[start : start + count]]
     return JsonResponse(
         {"elements": elements, "paging": {"start": start, "count": count, "links": [], "total": len(found)}}
     )
+
+
+def _post(post) -> dict:
+    """A post as the Posts API returns it (the author finder's elements, Get Posts by URN)."""
+    millis = int(post.created * 1000)
+    element = {
+        "id": post.id,
+        "author": post.account,
+        "commentary": post.text,
+        "visibility": post.extra.get("visibility", "PUBLIC"),
+        "lifecycleState": post.extra.get("lifecycle_state", "PUBLISHED"),
+        "createdAt": millis,
+        "publishedAt": millis,
+        "lastModifiedAt": millis,
+        "distribution": {
+            "feedDistribution": "MAIN_FEED",
+            "targetEntities": [],
+            "thirdPartyDistributionChannels": [],
+        },
+        "isReshareDisabledByAuthor": False,
+    }
+    if len(post.media_ids) == 1:
+        element["content"] = {"media": {"id": post.media_ids[0]}}
+    elif post.media_ids:
+        element["content"] = {"multiImage": {"images": [{"id": urn} for urn in post.media_ids]}}
+    return element
+
+
+def post_author(call: Call, kwargs: dict) -> str:
+    post = store.find_post("LINKEDIN", kwargs["urn"])
+    return post.account if post else ""
+
+
+@endpoint(LINKEDIN, {"GET": READ}, account=post_author)
+def post_by_urn(call: Call, urn: str) -> HttpResponse:
+    """Get Posts by URN: the path's URN arrives encoded (``urn%3Ali%3Ashare%3A…``) and is read decoded."""
+    if refusal := version_missing(call):
+        return refusal
+    found = store.find_post("LINKEDIN", urn)
+    if found is None:
+        body = {"status": 404, "serviceErrorCode": 100, "message": f"Not enough permissions or {urn} does not exist"}
+        return JsonResponse(body, status=404)
+    return JsonResponse(_post(found))
 
 
 @endpoint(LINKEDIN, {"POST": MEDIA}, account=upload_owner)
@@ -430,6 +452,7 @@ def network_size(call: Call, urn: str) -> HttpResponse:
 
 urlpatterns = [
     path("linkedin/rest/posts", posts),
+    path("linkedin/rest/posts/<str:urn>", post_by_urn),
     path("linkedin/rest/organizationalEntityShareStatistics", share_statistics),
     path("linkedin/rest/networkSizes/<str:urn>", network_size),
     path("linkedin/rest/socialActions/<str:urn>/comments", comments),

@@ -19,7 +19,7 @@ from devtools.testing import flush_redis, wait_for
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.selectors import metrics_summary
-from publishing.tests.base import FACEBOOK_PAGE, PublishingLiveTestCase
+from publishing.tests.base import FACEBOOK_PAGE, LINKEDIN_ORG, PublishingLiveTestCase
 
 
 class RetryTests(PublishingLiveTestCase):
@@ -139,6 +139,42 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.assertTrue(publication.metadata.get("reconciled"))
         reads = self.mock.requests(platform="FACEBOOK", method="GET")
         self.assertEqual(len(reads), 2, "two pages of recent posts were read")
+
+    def test_it_adopts_the_post_a_linkedin_duplicate_names_when_the_lost_one_is_past_the_pages_it_reads(self):
+        # The first attempt's answer is lost; the organization then makes 120 other posts, so the
+        # lost one is past the one page of recent posts the retry reads. LinkedIn refuses the retry
+        # as DUPLICATE_POST, naming the lost post: it is checked (this account's, published, made
+        # since the attempt) and adopted.
+        self.connect("LINKEDIN", LINKEDIN_ORG, "mock_li_token")
+        self.mock.fail("LINKEDIN", mode="accept_then_drop", times=1)
+        worker = self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1, RECONCILE_MAX_PAGES=1)
+        post = services.post_create(
+            team=self.team, content="Named by LinkedIn", platforms=["LINKEDIN"], scheduled_at=timezone.now()
+        )
+        publication = self.publication(post, "LINKEDIN")
+        wait_for(
+            lambda: Publication.objects.filter(pk=publication.pk, next_attempt_at__isnull=False).exists(),
+            message="the first attempt to end, its answer lost, and a retry to be planned",
+        )
+        worker.stop()
+        self.mock.seed_posts(
+            "LINKEDIN", LINKEDIN_ORG, [{"id": f"urn:li:share:{i}", "text": f"Busy {i}"} for i in range(120)]
+        )
+        self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1, RECONCILE_MAX_PAGES=1)
+
+        self.wait_until_final(post, timeout=20)
+
+        [lost] = [p for p in self.mock.posts(platform="LINKEDIN") if p["text"] == "Named by LinkedIn"]
+        publication.refresh_from_db()
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, lost["id"]))
+        self.assertEqual(self.mock.duplicate_rejections("LINKEDIN"), 1, "the retry was refused as a duplicate")
+        self.assertTrue(publication.metadata.get("reconciled"))
+        last = publication.metadata["history"][-1]
+        self.assertEqual((last["attempt"], last["outcome"]), (2, "RECONCILED"))
+        self.assertEqual(
+            last["note"], f"LinkedIn said the post duplicates {lost['id']}, made by the attempt whose answer was lost"
+        )
+        self.assertEqual(len(self.mock.requests(platform="LINKEDIN", path=f"/rest/posts/{lost['id']}")), 1)
 
     def test_it_handles_worker_restart_gracefully(self):
         # The stand-in accepts the post and stalls; the worker dies mid-request (SIGKILL,

@@ -269,3 +269,122 @@ class LinkedInTests(AdapterContract, AdapterTestCase):
             json={"elements": [{"id": "old", "commentary": "Hi", "createdAt": int(NOW.timestamp() * 1000) - 1}]},
         )
         self.assertIsNone(self.adapter.find_published(self.account, Draft(text="Hi"), NOW))
+
+
+def duplicate_answer(message: str, description: str = "Duplicate post is detected") -> dict:
+    """LinkedIn's 422 for a repeated commentary."""
+    return {
+        "status": 422,
+        "json": {
+            "message": message,
+            "status": 422,
+            "errorDetails": {"inputErrors": [{"description": description, "input": {}, "code": "DUPLICATE_POST"}]},
+        },
+    }
+
+
+class DuplicateTests(AdapterTestCase):
+    """A DUPLICATE_POST names the post it duplicates; the post named is checked before it is adopted."""
+
+    adapter_class = LinkedInAdapter
+    account = Account(account_id=AUTHOR, access_token="token-1")
+    urn = "urn:li:share:7893000000000000001"
+    # When the first attempt began, less the minute allowed for LinkedIn's clock.
+    since = NOW
+
+    def refusal(self, **answer) -> Duplicate:
+        self.http.add(responses.POST, POSTS, **answer)
+        with self.assertRaises(Duplicate) as caught:
+            self.adapter.publish(self.account, Draft(text="Said twice"))
+        return caught.exception
+
+    def test_it_reads_the_urn_of_the_post_duplicated_from_the_message(self):
+        error = self.refusal(
+            **duplicate_answer(
+                "com.linkedin.content.common.exception.BadRequestResponseException: "
+                f"Content is a duplicate of {self.urn}"
+            )
+        )
+        self.assertEqual(error.existing_id, self.urn)
+        self.assertIn(f"Content is a duplicate of {self.urn} [DUPLICATE_POST]", error.message)
+
+    def test_it_reads_the_urn_from_an_input_errors_description(self):
+        error = self.refusal(
+            **duplicate_answer("Unprocessable entity", "Content is a duplicate of urn:li:ugcPost:7893000000000000002")
+        )
+        self.assertEqual(error.existing_id, "urn:li:ugcPost:7893000000000000002")
+
+    def test_a_duplicate_that_names_no_post_has_no_urn(self):
+        error = self.refusal(**duplicate_answer("Duplicate post is detected", "Content is a duplicate of urn:li:x:1"))
+        self.assertIsNone(error.existing_id)
+
+    def post(self, **fields) -> dict:
+        return {
+            "id": self.urn,
+            "author": AUTHOR,
+            "commentary": "Said twice",
+            "lifecycleState": "PUBLISHED",
+            "createdAt": int(self.since.timestamp() * 1000) + 30_000,
+            **fields,
+        }
+
+    def test_it_gets_the_post_by_its_encoded_urn_and_adopts_the_accounts_own_recent_one(self):
+        self.http.add(responses.GET, f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001", json=self.post())
+
+        self.assertTrue(self.adapter.post_made_since(self.account, self.urn, self.since))
+
+        request = self.http.calls[0].request
+        self.assertEqual(request.url, f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001")
+        self.assertEqual(request.headers["Authorization"], "Bearer token-1")
+        self.assertEqual(request.headers["LinkedIn-Version"], "202501")
+        self.assertEqual(request.headers["X-Restli-Protocol-Version"], "2.0.0")
+
+    def test_it_takes_a_post_made_at_the_very_start_of_the_window(self):
+        self.http.add(
+            responses.GET,
+            f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001",
+            json=self.post(createdAt=NOW.timestamp() * 1000),
+        )
+        self.assertTrue(self.adapter.post_made_since(self.account, self.urn, self.since))
+
+    def test_it_refuses_another_authors_an_older_a_draft_or_another_post(self):
+        cases = {
+            "another author": {"author": "urn:li:organization:999"},
+            "made before the attempt": {"createdAt": int(self.since.timestamp() * 1000) - 1},
+            "a draft": {"lifecycleState": "DRAFT"},
+            "no creation time": {"createdAt": None},
+            "another post": {"id": "urn:li:share:1"},
+        }
+        for name, fields in cases.items():
+            with self.subTest(name):
+                self.http.reset()
+                self.http.add(
+                    responses.GET, f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001", json=self.post(**fields)
+                )
+                self.assertFalse(self.adapter.post_made_since(self.account, self.urn, self.since))
+
+    def test_it_asks_nothing_about_what_is_not_a_post_urn(self):
+        for external_id in ("", "urn:li:organization:123", "urn:li:share:1/../images", "7893000000000000001"):
+            with self.subTest(external_id):
+                self.assertFalse(self.adapter.post_made_since(self.account, external_id, self.since))
+        self.assertEqual(len(self.http.calls), 0)
+
+    def test_a_post_that_is_not_there_or_a_failed_check_raises(self):
+        path = f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001"
+        cases = [
+            (
+                {
+                    "status": 404,
+                    "json": {"status": 404, "message": f"Not enough permissions or {self.urn} does not exist"},
+                },
+                PermanentError,
+            ),
+            ({"status": 503, "json": {"status": 503, "message": "Service Unavailable"}}, TransientError),
+            ({"status": 200, "body": "not json"}, TransientError),
+        ]
+        for answer, expected in cases:
+            with self.subTest(answer["status"]):
+                self.http.reset()
+                self.http.add(responses.GET, path, **answer)
+                with self.assertRaises(expected):
+                    self.adapter.post_made_since(self.account, self.urn, self.since)

@@ -1,4 +1,4 @@
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from mockapis.media import PNG_BYTES
 from mockapis.tests.base import LINKEDIN_HEADERS, ORG, StandInTestCase, linkedin_post_body
@@ -83,6 +83,23 @@ class LinkedInTests(StandInTestCase):
         self.assertIsInstance(body["elements"][0]["createdAt"], int)
         self.assertEqual(
             self.linkedin("GET", "posts", {"q": "author", "author": "urn:li:person:x"}).json()["elements"], []
+        )
+
+    def test_it_gets_a_post_by_its_encoded_urn_and_answers_404_for_one_it_does_not_hold(self):
+        urn = self.linkedin("POST", "posts", linkedin_post_body("By URN"))["x-restli-id"]
+
+        response = self.linkedin("GET", f"posts/{quote(urn, safe='')}")
+        missing = self.linkedin("GET", f"posts/{quote('urn:li:share:1', safe='')}")
+
+        self.assertEqual(response.status_code, 200)
+        post = response.json()
+        self.assertEqual(
+            (post["id"], post["author"], post["commentary"], post["lifecycleState"]), (urn, ORG, "By URN", "PUBLISHED")
+        )
+        self.assertIsInstance(post["createdAt"], int)
+        self.assertEqual((missing.status_code, missing.json()["status"]), (404, 404))
+        self.assertEqual(
+            self.linkedin("GET", f"posts/{quote(urn, safe='')}", HTTP_LINKEDIN_VERSION="").status_code, 400
         )
 
     def test_it_answers_65600_and_65601_for_bad_tokens(self):

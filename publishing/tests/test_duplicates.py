@@ -1,0 +1,176 @@
+"""A duplicate refusal that names the post it duplicates (LinkedIn's DUPLICATE_POST): after an
+attempt whose answer was lost, the post named is adopted once LinkedIn confirms it is the account's
+own, published and made since the attempt; otherwise, and on a first attempt, the publication fails
+naming it (docs/posts.md, "Attempts")."""
+
+from datetime import timedelta
+
+import responses
+from django.test import TestCase, override_settings
+from django.utils import timezone
+
+from devtools.testing import flush_redis
+from publishing import services
+from publishing.models import JobMetric, Post, Publication
+from publishing.tests.base import LINKEDIN_ORG, Actors
+
+API = "https://linkedin.test/rest"
+POSTS = f"{API}/posts"
+LOST = "urn:li:share:7893000000000000001"
+BY_URN = f"{POSTS}/urn%3Ali%3Ashare%3A7893000000000000001"
+
+
+def duplicate_of(urn: str) -> dict:
+    """LinkedIn's 422 for commentary the author already posted."""
+    return {
+        "status": 422,
+        "json": {
+            "message": "com.linkedin.content.common.exception.BadRequestResponseException: "
+            f"Content is a duplicate of {urn}",
+            "status": 422,
+            "errorDetails": {
+                "inputErrors": [{"description": "Duplicate post is detected", "input": {}, "code": "DUPLICATE_POST"}]
+            },
+        },
+    }
+
+
+@override_settings(LINKEDIN_API_URL="https://linkedin.test", PUBLISH_MAX_ATTEMPTS=3)
+class DuplicateNamingThePostTests(Actors, TestCase):
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.linkedin = self.connect("LINKEDIN", LINKEDIN_ORG, "li-token")
+        self.enterContext(responses.mock)
+
+    def publication(self, *, unknown: bool) -> Publication:
+        """A LinkedIn publication due now; with ``unknown``, one whose first attempt, two minutes ago,
+        lost its answer."""
+        post = services.post_create(team=self.team, content="Said twice", platforms=["LINKEDIN"])
+        Post.objects.filter(pk=post.pk).update(
+            status=Post.Status.PUBLISHING, scheduled_at=timezone.now() - timedelta(minutes=3)
+        )
+        publication = post.publications.get()
+        if unknown:
+            Publication.objects.filter(pk=publication.pk).update(
+                attempt_count=1, outcome_unknown=True, first_attempt_at=timezone.now() - timedelta(minutes=2)
+            )
+        return publication
+
+    def publish(self, publication: Publication) -> str:
+        with self.captureOnCommitCallbacks(execute=True):
+            outcome = services.publication_publish(publication_id=publication.pk)
+        publication.refresh_from_db()
+        return outcome
+
+    def the_lost_post(self, **fields) -> dict:
+        made = timezone.now() - timedelta(minutes=2) + timedelta(seconds=1)
+        return {
+            "id": LOST,
+            "author": LINKEDIN_ORG,
+            "commentary": "Said twice",
+            "lifecycleState": "PUBLISHED",
+            "createdAt": int(made.timestamp() * 1000),
+            **fields,
+        }
+
+    def not_seen_then_refused(self) -> None:
+        """The retry's look among the recent posts misses it; the POST is refused naming it."""
+        responses.get(POSTS, json={"elements": []})
+        responses.post(POSTS, **duplicate_of(LOST))
+
+    def by_urn_calls(self) -> list:
+        return [call for call in responses.calls if call.request.url.startswith(f"{POSTS}/")]
+
+    def test_after_a_lost_answer_it_adopts_the_post_named_once_linkedin_confirms_it(self):
+        self.not_seen_then_refused()
+        responses.get(BY_URN, json=self.the_lost_post())
+        publication = self.publication(unknown=True)
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RECONCILED)
+
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, LOST))
+        self.assertTrue(publication.metadata["reconciled"])
+        self.assertFalse(publication.outcome_unknown)
+        self.assertEqual(publication.error, "")
+        last = publication.metadata["history"][-1]
+        self.assertEqual((last["attempt"], last["outcome"], last["error"]), (2, "RECONCILED", ""))
+        self.assertEqual(
+            last["note"], f"LinkedIn said the post duplicates {LOST}, made by the attempt whose answer was lost"
+        )
+        self.assertEqual(len(self.by_urn_calls()), 1)
+        self.assertEqual(Post.objects.get(pk=publication.post_id).status, Post.Status.PUBLISHED)
+
+    def test_after_a_lost_answer_it_never_adopts_a_post_linkedin_does_not_confirm(self):
+        long_before = int((timezone.now() - timedelta(days=3)).timestamp() * 1000)
+        cases = {
+            "another author's": (
+                {"json": self.the_lost_post(author="urn:li:organization:999")},
+                "it is not a published post of this account made since",
+            ),
+            "made before the first attempt": (
+                {"json": self.the_lost_post(createdAt=long_before)},
+                "it is not a published post of this account made since",
+            ),
+            "a draft": (
+                {"json": self.the_lost_post(lifecycleState="DRAFT")},
+                "it is not a published post of this account made since",
+            ),
+            "not there": (
+                {"status": 404, "json": {"status": 404, "message": f"Not enough permissions or {LOST} does not exist"}},
+                f"checking it failed: LinkedIn API error (404): Not enough permissions or {LOST} does not exist",
+            ),
+            "a check that fails": (
+                {"status": 503, "json": {"status": 503, "message": "Service Unavailable"}},
+                "checking it failed: LinkedIn API error (503): Service Unavailable",
+            ),
+        }
+        for name, (answer, why) in cases.items():
+            with self.subTest(name):
+                responses.reset()
+                self.not_seen_then_refused()
+                responses.get(BY_URN, **answer)
+                publication = self.publication(unknown=True)
+
+                self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
+
+                self.assertEqual((publication.status, publication.external_id), (Publication.Status.FAILED, ""))
+                self.assertIn(f"Content is a duplicate of {LOST} [DUPLICATE_POST]", publication.error)
+                self.assertIn(
+                    "an earlier attempt whose answer was lost most likely published it, but it is not among the "
+                    "account's recent posts planrrr can see: check the account before posting it again.",
+                    publication.error,
+                )
+                self.assertIn(
+                    f"LinkedIn named {LOST} as the post it duplicates, but planrrr did not adopt it: {why}",
+                    publication.error,
+                )
+                self.assertTrue(publication.outcome_unknown, "a person's retry still looks first")
+                self.assertNotIn("reconciled", publication.metadata)
+
+    def test_after_a_lost_answer_it_never_adopts_a_post_another_publication_already_is(self):
+        earlier = self.publication(unknown=False)
+        Publication.objects.filter(pk=earlier.pk).update(status=Publication.Status.PUBLISHED, external_id=LOST)
+        self.not_seen_then_refused()
+        publication = self.publication(unknown=True)
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
+
+        self.assertIn(f"planrrr did not adopt it: publication #{earlier.pk} already is that post", publication.error)
+        self.assertEqual(self.by_urn_calls(), [], "nothing to ask LinkedIn")
+
+    def test_a_first_attempt_refused_as_a_duplicate_fails_naming_the_earlier_post_and_adopts_nothing(self):
+        responses.post(POSTS, **duplicate_of(LOST))
+        publication = self.publication(unknown=False)
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
+
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.FAILED, ""))
+        self.assertEqual(
+            publication.error,
+            f"LinkedIn API error (422): com.linkedin.content.common.exception.BadRequestResponseException: Content is "
+            f"a duplicate of {LOST} [DUPLICATE_POST] — this account already posted the same text ({LOST}): change "
+            "the text to post it again.",
+        )
+        self.assertEqual([call.request.method for call in responses.calls], ["POST"], "nothing looked up or adopted")
+        self.assertFalse(publication.outcome_unknown)
