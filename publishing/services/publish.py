@@ -225,7 +225,8 @@ def adopt_duplicate(adapter, publication: Publication, duplicate: Duplicate, *, 
     of ``duplicate.existing_id``: that post, once the adapter confirms it is the account's own,
     published and made since ``since`` (the first attempt, less a minute for the platform's clock),
     and no other publication holds it, is the one the lost attempt made. Raises PermanentError
-    saying why it was not adopted otherwise (docs/architecture.md, "Guarantees")."""
+    saying why it was not adopted otherwise; a check that fails for now (a 5xx, a timeout, a 429)
+    raises that, so a later attempt asks again (docs/architecture.md, "Guarantees")."""
     existing, label = duplicate.existing_id, rules.label(publication.platform)
     holder = (
         Publication.objects.filter(platform=publication.platform, external_id=existing)
@@ -238,6 +239,8 @@ def adopt_duplicate(adapter, publication: Publication, duplicate: Duplicate, *, 
     else:
         try:
             mine = adapter.post_made_since(Account.of(publication.connection), existing, since)
+        except (TransientError, RateLimited):
+            raise  # a later attempt, its outcome still unknown, looks and asks again
         except PlatformError as err:
             why = f"checking it failed: {err.message}"
         else:

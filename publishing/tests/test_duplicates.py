@@ -120,10 +120,6 @@ class DuplicateNamingThePostTests(Actors, TestCase):
                 {"status": 404, "json": {"status": 404, "message": f"Not enough permissions or {LOST} does not exist"}},
                 f"checking it failed: LinkedIn API error (404): Not enough permissions or {LOST} does not exist",
             ),
-            "a check that fails": (
-                {"status": 503, "json": {"status": 503, "message": "Service Unavailable"}},
-                "checking it failed: LinkedIn API error (503): Service Unavailable",
-            ),
         }
         for name, (answer, why) in cases.items():
             with self.subTest(name):
@@ -147,6 +143,26 @@ class DuplicateNamingThePostTests(Actors, TestCase):
                 )
                 self.assertTrue(publication.outcome_unknown, "a person's retry still looks first")
                 self.assertNotIn("reconciled", publication.metadata)
+
+    def test_a_check_that_fails_for_now_is_tried_again_by_a_later_attempt_which_adopts_the_post(self):
+        # LinkedIn answering 503 to the check must not end the publication: its post is on the
+        # account, and the next attempt looks, is refused and checks again.
+        self.not_seen_then_refused()
+        responses.get(BY_URN, status=503, json={"status": 503, "message": "Service Unavailable"})
+        publication = self.publication(unknown=True)
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RETRY)
+
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertTrue(publication.outcome_unknown, "the next attempt looks first again")
+        self.assertIn("503", publication.error)
+        responses.replace(responses.GET, BY_URN, json=self.the_lost_post())
+        Publication.objects.filter(pk=publication.pk).update(next_attempt_at=timezone.now())
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RECONCILED)
+
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, LOST))
+        self.assertEqual(len(self.by_urn_calls()), 2)
 
     def test_after_a_lost_answer_it_never_adopts_a_post_another_publication_already_is(self):
         earlier = self.publication(unknown=False)
