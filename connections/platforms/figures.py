@@ -75,7 +75,8 @@ class Figures:
             figures.values.pop(common, None)
             figures.unavailable[common] = why
         if WATCH_SECONDS not in mapping and any(name in POST_NAMES for name in mapping):
-            # A post's figures without watch time (only YouTube's adapter reads it, beside these).
+            # A post's figures without watch time (the adapters that read it, YouTube's, Instagram's,
+            # Facebook's and Pinterest's, add it beside these).
             figures.unavailable.setdefault(WATCH_SECONDS, f"planrrr reads no watch time from {label}.")
         return figures
 
