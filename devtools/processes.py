@@ -359,15 +359,20 @@ def _fork(command: list[str], env: dict[str, str], overrides: dict[str, str], lo
 
 
 def _requests_finish(*, timeout: float) -> None:
-    """Let the live server's threads that are finishing a request (the stand-in's answer to the
-    test's last call, Django closing its connections after it) end before a fork, for at most
-    ``timeout`` seconds in all: a lock such a thread holds when the process forks (a buffer's, the
-    C library's) stays held for ever in the child. A request still running past that (a held
-    answer) is left to run."""
+    """Let the live server's requests in flight (the stand-in's answer to the test's last call,
+    Django closing its connections after it) end before a fork, for at most ``timeout`` seconds:
+    a lock such a thread holds when the process forks (a buffer's, the C library's) stays held
+    for ever in the child. A thread waiting on a kept-alive connection for its next request is
+    not in flight (REQUESTS_IN_FLIGHT, kept by devtools.testing's request handler); a request
+    still running past ``timeout`` (a held answer) is left to run."""
     deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and thread.name.endswith("(process_request_thread)"):
-            thread.join(max(deadline - time.monotonic(), 0.0))
+    while REQUESTS_IN_FLIGHT and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+# The live server's threads handling a request now (devtools.testing's handler adds and removes
+# its thread's id): what a fork waits for (_requests_finish).
+REQUESTS_IN_FLIGHT: set[int] = set()
 
 
 def _become_child(env: dict[str, str], overrides: dict[str, str], log_fd: int) -> None:

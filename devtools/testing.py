@@ -7,6 +7,7 @@ and start real ``manage.py rqworker`` processes pointed at the test database.
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,7 @@ import django_rq
 from django.test import LiveServerTestCase, override_settings
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
-from devtools.processes import WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported for tests
+from devtools.processes import REQUESTS_IN_FLIGHT, WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported
 
 
 def wait_for(
@@ -72,6 +73,19 @@ def flush_redis() -> None:
 class _NoDelayHandler(QuietWSGIRequestHandler):
     # Answer at once instead of waiting ~40 ms for the client's delayed ACK (Nagle).
     disable_nagle_algorithm = True
+
+    # From a request's first line read to its answer's end, the thread is in REQUESTS_IN_FLIGHT:
+    # a worker is forked only once none is (devtools.processes._requests_finish); between two
+    # requests of a kept-alive connection it is not.
+    def parse_request(self) -> bool:
+        REQUESTS_IN_FLIGHT.add(threading.get_ident())
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            REQUESTS_IN_FLIGHT.discard(threading.get_ident())
 
 
 class _NoDelayServerThread(LiveServerThread):
