@@ -138,7 +138,10 @@ def lost_jobs_requeue(now) -> int:
         # All at once (one UPDATE, one Redis round trip): after Redis lost its jobs, that is
         # every waiting publication, and the burst resumes as soon as they are back in the queue.
         with transaction.atomic():
-            services.publications_enqueue(publications=requeued)
+            requeued = _unchanged(requeued)
+            if requeued:
+                services.publications_enqueue(publications=requeued)
+    if requeued:
         # One line a sweep: after Redis lost its data, that is every waiting publication at once.
         logger.warning(
             "%d publications whose job was lost enqueued again: %s",
@@ -153,6 +156,21 @@ def _some(ids: list[int], shown: int = 10) -> str:
     """``ids`` for a log line: the first ``shown``, then how many more."""
     more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
     return ", ".join(map(str, ids[:shown])) + more
+
+
+def _unchanged(publications: list[Publication]) -> list[Publication]:
+    """Those of ``publications`` still PENDING on the job the sweep found lost, their rows locked
+    until the caller's transaction ends. The candidates were read before Redis was: meanwhile an
+    attempt may have settled one (PUBLISHED, or a retry on a job of its own) and its old job ended,
+    and during a burst, with the sweep waiting on the workers' CPU between the two reads, that
+    was a few publications a sweep enqueued a second time (a job that then claimed nothing, or
+    ran a retry before its time). A row being claimed now (locked) is an attempt alive."""
+    still = set(
+        Publication.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[p.pk for p in publications], status=Publication.Status.PENDING)
+        .values_list("pk", "job_id")
+    )
+    return [p for p in publications if (p.pk, p.job_id) in still]
 
 
 def _limbo_past_grace(publications: list[Publication], now, connection) -> list[Publication]:

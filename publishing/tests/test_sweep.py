@@ -74,6 +74,28 @@ class SweepTests(Actors, TestCase):
         ):
             self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
 
+    def test_it_leaves_alone_a_publication_settled_while_it_looks(self):
+        # Read among the candidates, then settled by its attempt before the sweep read Redis: its
+        # job ended (here: gone), and it was enqueued a second time, its settled row given a new
+        # job id (a few a sweep during a burst of 30,000). The same for one that got a retry's job.
+        published, retried = self.publishing_post(), self.publishing_post()
+        fetch_many = Job.fetch_many
+
+        def settled_meanwhile(*args, **kwargs):
+            Publication.objects.filter(pk=published.pk).update(status=Publication.Status.PUBLISHED)
+            Publication.objects.filter(pk=retried.pk).update(job_id="publication-retry-job")
+            return [None for _ in fetch_many(*args, **kwargs)]
+
+        with (
+            mock.patch.object(Job, "fetch_many", side_effect=settled_meanwhile),
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
+
+        self.assertEqual(Publication.objects.get(pk=published.pk).job_id, published.job_id)
+        self.assertEqual(Publication.objects.get(pk=retried.pk).job_id, "publication-retry-job")
+        self.assertEqual(sorted(self.job_ids()), sorted([published.job_id, retried.job_id]))
+
     def test_it_requeues_the_lost_jobs_at_once_in_one_line(self):
         publications = [self.publishing_post() for _ in range(3)]
         flush_redis()
