@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rq.job import Job, JobStatus
 
@@ -50,6 +50,25 @@ def trackings_start(*, now: datetime | None = None, since: datetime | None = Non
             cursor.execute("SELECT max(published_at) FROM analytics_tracking")
             newest = cursor.fetchone()[0]
             since = max(newest - OVERLAP, now - LOOKBACK) if newest else now - LOOKBACK
+    # A publication (its post, its connection) deleted between this statement's reading and its
+    # insert fails the insert's foreign key: the statement is run again, without it. Raised into
+    # the periodic loop, it stopped every team's analytics for the failure's back-off (3 min).
+    for tries_left in reversed(range(START_TRIES)):
+        try:
+            with transaction.atomic():
+                return _trackings_insert(since)
+        except IntegrityError:
+            if not tries_left:
+                raise
+    return 0
+
+
+# How many times trackings_start runs its statement when a row it read is deleted meanwhile.
+START_TRIES = 3
+
+
+def _trackings_insert(since: datetime) -> int:
+    with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO analytics_tracking (

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import django_rq
 import responses
+from django.db import IntegrityError
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from rq.job import Job, JobStatus
@@ -297,6 +298,28 @@ class SweepTests(Published, Actors, TestCase):
         with self.captureOnCommitCallbacks(execute=True):
             self.assertNotIn(self.facebook.pk, sweep.analytics_sweep(), "its claim holds while its job waits")
         self.assertEqual(queue.job_ids.count(job_id), 1)
+
+    def test_a_publication_deleted_while_it_is_being_tracked_does_not_stop_the_others(self):
+        # The insert read a publication a person's delete removed before the insert's foreign key
+        # was checked: IntegrityError, raised into the periodic loop, stopped every team's analytics
+        # for the failure's back-off (seen in the bench). The statement runs again without it.
+        kept = self.published(self.twitter, "111")
+        gone = self.published(self.facebook, "1_2")
+        insert = sweep._trackings_insert
+        calls = []
+
+        def deleted_meanwhile(since):
+            calls.append(since)
+            if len(calls) == 1:
+                raise IntegrityError('insert or update on table "analytics_tracking" violates foreign key constraint')
+            gone.post.delete()  # the delete that failed the first insert, committed by now
+            return insert(since)
+
+        with mock.patch.object(sweep, "_trackings_insert", side_effect=deleted_meanwhile):
+            self.assertEqual(sweep.trackings_start(), 1)
+
+        self.assertEqual(len(calls), 2)
+        self.assertEqual(list(Tracking.objects.values_list("publication_id", flat=True)), [kept.pk])
 
     def test_a_post_not_published_or_without_an_id_is_not_tracked(self):
         publication = self.published(self.twitter, "")
