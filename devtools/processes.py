@@ -220,13 +220,15 @@ class ManagedProcess:
         before = len(self.output())
         os.kill(self.pid, STACKS_SIGNAL)
         deadline = time.monotonic() + timeout
+        written = ""
         while time.monotonic() < deadline:
-            text = self.output()
-            if "most recent call first" in text[before:]:
-                time.sleep(0.2)  # the other threads' stacks follow the first's
-                return _stacks_grouped(self.output()[before:])
             time.sleep(0.05)
-        return ""
+            text = self.output()[before:]
+            # The dump is whole once it has stopped growing (one thread's stack after another).
+            if "most recent call first" in text and text == written:
+                break
+            written = text
+        return _stacks_grouped(written)
 
     def _close(self) -> None:
         if self.process is not None:
