@@ -11,19 +11,30 @@ What a hand-written statement must not lose is what the ORM does for a model: th
 encrypted text, UUIDs), and the defaults of the fields a row is inserted without. Those come
 from the models' fields here, so a field added to a model is written and read like any other.
 Values are always parameters (``%(name)s``), never text in the SQL.
+
+They run on ``cursor()``: a cursor that sends the parameters apart from the statement (the
+server binds them), so that PostgreSQL can keep each statement prepared on a connection and
+skip parsing and planning it at every attempt (docs/performance.md: the claim and the settle
+spent more CPU in PostgreSQL's parser and planner than in their execution), where Django's own
+cursor writes every value into the statement's text, which PostgreSQL parses and plans anew.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from django.db import connections
+from django.conf import settings
+from django.db import DatabaseError, connections
 from django.db.models import DateTimeField, Model
 from django.utils import timezone
 
-__all__ = ["assignments", "columns", "execute", "insert_select", "instance_from_row"]
+logger = logging.getLogger("planrrr.db")
+
+__all__ = ["assignments", "columns", "cursor", "execute", "insert_select", "instance_from_row"]
 
 
 def columns(model: type[Model], alias: str) -> str:
@@ -120,18 +131,88 @@ def insert_select(
 
 
 def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> list[tuple]:
-    """Run one statement on ``model``'s database and return its rows. Outside a
-    transaction the statement is its own (no BEGIN, no COMMIT: one round trip); inside one, it
-    runs in a savepoint, so that a statement PostgreSQL refuses leaves the caller's
-    transaction usable, as ``transaction.atomic()`` would."""
-    from django.db import transaction
+    """Run one statement on ``model``'s database (``cursor()``: prepared once it has run a few
+    times) and return its rows. Outside a transaction the statement is its own (no BEGIN, no
+    COMMIT: one round trip); inside one, it runs in a savepoint, so that a statement PostgreSQL
+    refuses leaves the caller's transaction usable, as ``transaction.atomic()`` would.
 
+    A prepared statement the server does not have (a pooler in transaction mode that cannot keep
+    them, such as PgBouncer before 1.21, gave this connection another server connection) is
+    refused before anything runs: this process then stops preparing statements, says so once,
+    and the statement runs again, unprepared."""
     alias = model.objects.db
     connection = connections[alias]
+    try:
+        return _run(connection, sql, params)
+    except DatabaseError as error:
+        if getattr(error.__cause__, "sqlstate", None) not in _PREPARED_STATEMENT_LOST:
+            raise
+        _preparing_stop(error)
+        return _run(connection, sql, params)
+
+
+def _run(connection, sql: str, params: Mapping[str, Any]) -> list[tuple]:
+    from django.db import transaction
+
     if connection.in_atomic_block:
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        with transaction.atomic(using=connection.alias), cursor(connection) as server:
+            server.execute(sql, params)
+            return server.fetchall()
+    with cursor(connection) as server:
+        server.execute(sql, params)
+        return server.fetchall()
+
+
+# invalid_sql_statement_name ("prepared statement … does not exist") and
+# duplicate_prepared_statement: what a server connection that is not the one a statement was
+# prepared on answers.
+_PREPARED_STATEMENT_LOST = frozenset({"26000", "42P05"})
+# Whether this process still prepares statements (False once a pooler lost one).
+_preparing = True
+
+
+def _preparing_stop(error: DatabaseError) -> None:
+    global _preparing
+    if _preparing:
+        logger.warning(
+            "PostgreSQL answered that a prepared statement does not exist (%s): a pooler in transaction mode "
+            "(PgBouncer before 1.21) is between this process and PostgreSQL. This process no longer prepares "
+            "statements; set DB_PREPARE_THRESHOLD=0 so that none does.",
+            str(error).strip().splitlines()[0][:200],
+        )
+    _preparing = False
+
+
+@contextmanager
+def cursor(connection) -> Iterator:
+    """A cursor of ``connection`` (Django's, wrapped as ``connection.cursor()`` wraps its own:
+    the same errors, query log and execute wrappers) whose parameters the server binds. psycopg
+    prepares a statement on its connection once the connection has run it
+    ``DB_PREPARE_THRESHOLD`` times (0: never, for a pooler that cannot keep prepared statements,
+    such as PgBouncer before 1.21 in transaction mode), and runs it prepared from then on.
+
+    A statement run here must give PostgreSQL each parameter's type or a context it can infer it
+    from (a column it is compared with or assigned to, a cast): with the values bound apart, a
+    bare ``%(x)s IS NULL`` is refused ("could not determine data type of parameter")."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as plain:
+            yield plain
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        driver = connection.connection
+        threshold = (settings.DB_PREPARE_THRESHOLD or None) if _preparing else None
+        if driver.prepare_threshold != threshold:
+            driver.prepare_threshold = threshold
+        raw = ServerBindingCursor(driver)
+        # As Django's create_cursor: the cursor's time zone, where the connection's differs.
+        loader = driver.adapters.get_loader(driver.adapters.types["timestamptz"].oid, Format.TEXT)
+        if connection.timezone != loader.timezone:
+            register_tzloader(connection.timezone, raw)
+    with connection._prepare_cursor(raw) as wrapped:
+        yield wrapped

@@ -111,3 +111,55 @@ class SqlTests(TestCase):
                 JobMetric, f"INSERT INTO {JobMetric._meta.db_table} ({columns}) SELECT {values} RETURNING id", params
             )
             self.assertEqual(sorted(JobMetric.objects.values_list("added", flat=True)), [3, 7])
+
+
+class PreparedStatementTests(TestCase):
+    """The statements of planrrr.sql bind their values on the server and are prepared on a
+    connection once they have run DB_PREPARE_THRESHOLD times; one the server lost (a pooler in
+    transaction mode) runs again unprepared."""
+
+    STATEMENT = f"SELECT id, content FROM {Post._meta.db_table} WHERE id = %(pk)s AND status = %(status)s"
+
+    def setUp(self):
+        self.team = Team.objects.create(name="Acme")
+        self.post = Post.objects.create(team=self.team, content="Hello 'quoted' %s", platforms=["FACEBOOK"])
+        self.addCleanup(setattr, sql, "_preparing", True)
+
+    def run_statement(self) -> list[tuple]:
+        return sql.execute(Post, self.STATEMENT, {"pk": self.post.pk, "status": self.post.status})
+
+    def prepared(self) -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%content%"])
+            return [row[0] for row in cursor.fetchall()]
+
+    def test_a_statement_run_often_is_prepared_and_answers_as_before(self):
+        with self.settings(DB_PREPARE_THRESHOLD=2):
+            answers = [self.run_statement() for _ in range(4)]
+        self.assertEqual(answers, [[(self.post.pk, "Hello 'quoted' %s")]] * 4)
+        (statement,) = self.prepared()
+        self.assertIn("WHERE id = $1 AND status = $2", statement)  # the values bound apart
+
+    def test_no_statement_is_prepared_with_a_threshold_of_zero(self):
+        with self.settings(DB_PREPARE_THRESHOLD=0):
+            answers = [self.run_statement() for _ in range(6)]
+        self.assertEqual(answers[-1], [(self.post.pk, "Hello 'quoted' %s")])
+        self.assertEqual(self.prepared(), [])
+
+    def test_a_prepared_statement_the_server_lost_runs_again_unprepared_and_preparing_stops(self):
+        with self.settings(DB_PREPARE_THRESHOLD=2):
+            for _ in range(3):
+                self.run_statement()
+            self.assertEqual(len(self.prepared()), 1)
+            # What a pooler in transaction mode does: the next server connection has none of this
+            # connection's prepared statements (dropped behind psycopg's back, which still counts it
+            # prepared).
+            connection.connection.pgconn.exec_(b"DEALLOCATE ALL")
+            with self.assertLogs("planrrr.db", "WARNING") as logs:
+                self.assertEqual(self.run_statement(), [(self.post.pk, "Hello 'quoted' %s")])
+            self.assertIn("set DB_PREPARE_THRESHOLD=0", logs.output[0])
+            # The transaction is usable (the refused statement ran in a savepoint), nothing is
+            # prepared again.
+            for _ in range(4):
+                self.assertEqual(self.run_statement(), [(self.post.pk, "Hello 'quoted' %s")])
+            self.assertEqual(self.prepared(), [])

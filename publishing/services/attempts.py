@@ -183,11 +183,10 @@ def claim(publication_id: int, started: float) -> Attempt | None:
         "post_publishing": Post.Status.PUBLISHING,
     }
     connection = connections[Publication.objects.db]
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
+    rows = sql.execute(Publication, _CLAIM_SQL, params)
+    if not rows:
         return None
+    (row,) = rows
     publication, width = sql.instance_from_row(Publication, row, connection)
     post, more = sql.instance_from_row(Post, row[width:], connection)
     account, _ = sql.instance_from_row(Connection, row[width + more :], connection)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from connections.models import Connection
@@ -33,9 +33,7 @@ def post_finalize(*, post_id: int) -> str | None:
     row in the same transaction: a finalize that read the publications before it committed
     finds the row changed and leaves the post publishing, so what was read and still matches
     the row stays true."""
-    with connection.cursor() as cursor:
-        cursor.execute(read_sql(), {"finalize_post": post_id})
-        rows = cursor.fetchall()
+    rows = sql.execute(Post, read_sql(), {"finalize_post": post_id})
     return _post_finalize(post_id, *read_rows(rows))
 
 
