@@ -175,9 +175,9 @@ def _preparing_stop(error: DatabaseError) -> None:
     global _preparing
     if _preparing:
         logger.warning(
-            "PostgreSQL answered that a prepared statement does not exist (%s): a pooler in transaction mode "
-            "(PgBouncer before 1.21) is between this process and PostgreSQL. This process no longer prepares "
-            "statements; set DB_PREPARE_THRESHOLD=0 so that none does.",
+            "PostgreSQL's server connection does not hold this connection's prepared statements (%s): a pooler "
+            "in transaction mode (PgBouncer before 1.21) is between this process and PostgreSQL. This process "
+            "no longer prepares statements; set DB_PREPARE_THRESHOLD=0 so that none does.",
             str(error).strip().splitlines()[0][:200],
         )
     _preparing = False
