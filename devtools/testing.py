@@ -17,6 +17,7 @@ from django.test import LiveServerTestCase, override_settings
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
 
 from devtools.processes import REQUESTS_IN_FLIGHT, WorkerProcess, stand_in_env, worker_env  # noqa: F401 - re-exported
+from mockapis.server import Server as StandInServer
 
 
 def wait_for(
@@ -89,6 +90,9 @@ class _NoDelayHandler(QuietWSGIRequestHandler):
 
 
 class _NoDelayServerThread(LiveServerThread):
+    # The stand-in's server: a listen backlog for a worker's threads connecting at once.
+    server_class = StandInServer
+
     def _create_server(self, connections_override=None):
         return self.server_class(
             (self.host, self.port),

@@ -17,6 +17,10 @@ from devtools.bench.jobs import minimal_publish, noop
 from planrrr.models import Team
 from publishing.models import Post, Publication
 
+# As often as the burst's samples (run.SAMPLE_SECONDS): the baselines and the pipeline pay the
+# bench's own sampling alike.
+SAMPLE_SECONDS = 1.0
+
 
 def noop_measure(*, total: int, connection, fleet: Fleet, progress, timeout: float) -> dict[str, Any]:
     """RQ's throughput on ``total`` no-op jobs (as many as the run's publications)."""
@@ -78,7 +82,7 @@ def _drain(
     last_sample = 0.0
     while done < total:
         done = connection.zcard(finished) + connection.zcard(failed)
-        if time.monotonic() - last_sample >= 0.25:
+        if time.monotonic() - last_sample >= SAMPLE_SECONDS:
             fleet.sample()
             last_sample = time.monotonic()
         progress.show(label, done, total, started)
