@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import os
+import select
 from datetime import UTC, datetime
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.signals import connection_created
 from psycopg import DataError
@@ -103,6 +105,33 @@ def pool_enable(*, size: int, alias: str = DEFAULT_DB_ALIAS) -> None:
     settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": size, "timeout": timeout, "max_idle": 60.0}
     # Its connections named in pg_stat_activity: which process holds how many.
     settings_dict["OPTIONS"]["application_name"] = application_name()
+    # The pool made now (not opened) to check a connection as it hands it out with
+    # connection_check, not with the health check Django gives it (CONN_HEALTH_CHECKS: a round
+    # trip to PostgreSQL at every checkout, two a publication). Django passes its own check to the
+    # pool's constructor and takes none from OPTIONS: it is set on the pool (psycopg_pool keeps
+    # it as ``_check``; where it does not, Django's check stays).
+    pool = wrapper.pool
+    if pool is not None and hasattr(pool, "_check"):
+        pool._check = connection_check
+
+
+def connection_check(connection) -> None:
+    """psycopg_pool's check of a connection it is about to hand out: raises if it is broken, and
+    the pool replaces it. Django's (CONN_HEALTH_CHECKS) sends PostgreSQL an empty query at every
+    checkout, a round trip before each of a publication's statements. A connection PostgreSQL
+    ended (a restart, a terminated backend, the server gone) has something to read on its
+    socket, its last message or the end of the stream, where an idle healthy one has nothing: only
+    a connection with something to read is asked, with the pool's own check."""
+    from psycopg_pool import ConnectionPool
+
+    if connection.closed or connection.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        readable = [True]
+    if readable:
+        ConnectionPool.check_connection(connection)
 
 
 def application_name() -> str:

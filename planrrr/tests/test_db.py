@@ -1,10 +1,16 @@
-"""planrrr.db: any offset Python takes is stored; a time past Python's years is read, not fatal."""
+"""planrrr.db: any offset Python takes is stored; a time past Python's years is read, not fatal;
+a pooled connection PostgreSQL ended is not handed out."""
 
+import select
 from datetime import UTC, datetime, timedelta, timezone
+from unittest import mock
 
+import psycopg
 from django.db import connection
-from django.test import TestCase
+from django.test import SimpleTestCase, TestCase
 
+from devtools.testing import wait_for
+from planrrr import db
 from planrrr.models import Team
 from publishing.models import Post
 
@@ -45,3 +51,44 @@ class TimeAdaptationTests(TestCase):
         post.content = "Changed"
         post.save()
         self.assertEqual(Post.objects.get(pk=post.pk).content, "Changed")
+
+
+class ConnectionCheckTests(SimpleTestCase):
+    """planrrr.db.connection_check: the pool's check of a connection as it hands it out asks
+    PostgreSQL only when the connection has something to read (what PostgreSQL sends as it ends
+    one), and a connection PostgreSQL ended is refused."""
+
+    def connect(self) -> psycopg.Connection:
+        params = connection.get_connection_params()
+        params.pop("context", None)
+        params.pop("prepare_threshold", None)
+        conn = psycopg.connect(**params, autocommit=True)
+        self.addCleanup(conn.close)
+        return conn
+
+    def test_a_healthy_idle_connection_passes_without_a_round_trip(self):
+        conn = self.connect()
+        with mock.patch("psycopg_pool.ConnectionPool.check_connection") as asked:
+            for _ in range(3):
+                db.connection_check(conn)
+        asked.assert_not_called()
+        self.assertEqual(conn.execute("SELECT 1").fetchone(), (1,))
+
+    def test_a_connection_postgresql_ended_is_refused(self):
+        conn, other = self.connect(), self.connect()
+        pid = conn.info.backend_pid
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # PostgreSQL's last message reaches the socket a moment after the backend is told to end.
+        wait_for(
+            lambda: select.select([conn.fileno()], [], [], 0)[0],
+            timeout=5,
+            message="the terminated connection to have something to read",
+        )
+        with self.assertRaises(psycopg.OperationalError):
+            db.connection_check(conn)
+
+    def test_a_closed_connection_is_refused(self):
+        conn = self.connect()
+        conn.close()
+        with self.assertRaises(psycopg.OperationalError):
+            db.connection_check(conn)
