@@ -88,6 +88,21 @@ class RetryTests(PublishingLiveTestCase):
 
 
 class NeverTwiceTests(PublishingLiveTestCase):
+    def answer_lost_and_worker_gone(self, platform: str, content: str, **env):
+        """A post due now to ``platform`` whose first attempt reached it and lost its answer; once
+        its retry is planned, the worker stops (the retry's job waits in Redis) and the post is
+        returned, for the test to change the platform before a worker comes back."""
+        self.mock.fail(platform, mode="accept_then_drop", times=1)
+        worker = self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1, **env)
+        post = services.post_create(team=self.team, content=content, platforms=[platform], scheduled_at=timezone.now())
+        publication = self.publication(post, platform)
+        wait_for(
+            lambda: Publication.objects.filter(pk=publication.pk, next_attempt_at__isnull=False).exists(),
+            message="the first attempt to end, its answer lost, and a retry to be planned",
+        )
+        worker.stop()
+        return post
+
     def test_it_adopts_a_post_the_platform_accepted_without_answering(self):
         # The stand-in creates the post, then drops the connection before any answer.
         self.mock.fail("FACEBOOK", mode="accept_then_drop", times=1)
@@ -110,19 +125,9 @@ class NeverTwiceTests(PublishingLiveTestCase):
     def test_it_finds_the_lost_post_past_the_first_page_of_recent_posts(self):
         # The answer to the first attempt is lost; before the retry asks, the page publishes 120
         # other posts (another app, a busy team): the lost one is on the second page.
-        self.mock.fail("FACEBOOK", mode="accept_then_drop", times=1)
-        worker = self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1)
-        post = services.post_create(
-            team=self.team, content="Under the fold", platforms=["FACEBOOK"], scheduled_at=timezone.now()
-        )
-        publication = self.publication(post, "FACEBOOK")
-        wait_for(
-            lambda: Publication.objects.filter(pk=publication.pk, next_attempt_at__isnull=False).exists(),
-            message="the first attempt to end, its answer lost, and a retry to be planned",
-        )
         # No retry until the page is busy: the worker goes (the planned retry stays in Redis)
         # and another comes once the 120 posts are made, however long they take.
-        worker.stop()
+        post = self.answer_lost_and_worker_gone("FACEBOOK", "Under the fold")
         feed = f"{self.live_server_url}/mock/graph/{setting_value('GRAPH_API_VERSION')}/{FACEBOOK_PAGE}/feed"
         with requests.Session() as http:
             for i in range(120):
@@ -146,17 +151,7 @@ class NeverTwiceTests(PublishingLiveTestCase):
         # as DUPLICATE_POST, naming the lost post: it is checked (this account's, published, made
         # since the attempt) and adopted.
         self.connect("LINKEDIN", LINKEDIN_ORG, "mock_li_token")
-        self.mock.fail("LINKEDIN", mode="accept_then_drop", times=1)
-        worker = self.start_worker(PUBLISH_RETRY_BASE_SECONDS=1, RECONCILE_MAX_PAGES=1)
-        post = services.post_create(
-            team=self.team, content="Named by LinkedIn", platforms=["LINKEDIN"], scheduled_at=timezone.now()
-        )
-        publication = self.publication(post, "LINKEDIN")
-        wait_for(
-            lambda: Publication.objects.filter(pk=publication.pk, next_attempt_at__isnull=False).exists(),
-            message="the first attempt to end, its answer lost, and a retry to be planned",
-        )
-        worker.stop()
+        post = self.answer_lost_and_worker_gone("LINKEDIN", "Named by LinkedIn", RECONCILE_MAX_PAGES=1)
         self.mock.seed_posts(
             "LINKEDIN", LINKEDIN_ORG, [{"id": f"urn:li:share:{i}", "text": f"Busy {i}"} for i in range(120)]
         )
@@ -165,7 +160,7 @@ class NeverTwiceTests(PublishingLiveTestCase):
         self.wait_until_final(post, timeout=20)
 
         [lost] = [p for p in self.mock.posts(platform="LINKEDIN") if p["text"] == "Named by LinkedIn"]
-        publication.refresh_from_db()
+        publication = self.publication(post, "LINKEDIN")
         self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, lost["id"]))
         self.assertEqual(self.mock.duplicate_rejections("LINKEDIN"), 1, "the retry was refused as a duplicate")
         self.assertTrue(publication.metadata.get("reconciled"))
