@@ -75,7 +75,11 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
             # ended first (a loaded machine), in the next.
             read = Tracking.objects.filter(publication__post=post, captured_at__isnull=False).count()
             days = ChannelDay.objects.filter(connection__in=channels.values()).count()
-            return read == len(NETWORKS) and days == len(NETWORKS)
+            # X's channel figures are written before its job ends; the job's end writes its state.
+            x_ended = ChannelSync.objects.filter(
+                pk=self.twitter.pk, last_synced_at__isnull=False, claimed_until__isnull=True
+            ).exists()
+            return read == len(NETWORKS) and days == len(NETWORKS) and x_ended
 
         def state() -> str:
             channels = list(ChannelSync.objects.values("pk", "claimed_until", "waits_until", "status_detail"))
@@ -295,8 +299,13 @@ class AnalyticsOverTheWireTests(Published, PublishingLiveTestCase):
             done = ChannelSync.objects.filter(connection__in=channels.values(), backfill_done_at__isnull=False)
             read = ExternalPost.objects.filter(captured_at__isnull=False).count()
             expired.refresh_from_db()
+            # The account is marked expired inside the job; the job's end writes why on its state.
+            told = ChannelSync.objects.filter(pk=expired.pk, claimed_until__isnull=True).exclude(status_detail="")
             return (
-                done.count() == len(channels) and read == len(channels) and expired.status == Connection.Status.EXPIRED
+                done.count() == len(channels)
+                and read == len(channels)
+                and expired.status == Connection.Status.EXPIRED
+                and told.exists()
             )
 
         try:
