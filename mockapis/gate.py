@@ -26,7 +26,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from .records import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, TOKEN, Rule, Window, iso
+from .records import AFTER_CREATE_MODES, ANSWER_MODES, AUTHORIZE, CREATE, STALL_MODES, TOKEN, Rule, Window, iso
 from .state import store
 
 LOGGED_HEADERS = (
@@ -217,6 +217,9 @@ def _handle(call: Call, view, kind, account, raw_body: bool, kwargs: dict) -> Ht
     if rule and rule.mode in ANSWER_MODES:
         call.outcome = f"failed:{rule.mode}"
         return answer_rule(call, rule)
+    if rule and rule.mode in STALL_MODES:
+        # The request goes on as it would have, only late: what it creates appears after the wait.
+        store.sleep(rule.seconds)
     if call.kind == CREATE:
         call.window = store.count_request(call.platform, call.account)
         if call.window.exceeded:

@@ -26,13 +26,16 @@ KINDS = (CREATE, MEDIA, READ, TOKEN, COMMENT)
 AUTHORIZE = "authorize"
 
 # Failure modes for _control/fail. The first group answers instead of the platform's success
-# (nothing is created); AFTER_CREATE modes let the request create its post first.
+# (nothing is created); AFTER_CREATE modes let the request create its post first. STALL_MODES wait
+# ``seconds`` before the request goes on (``stall_then_accept``: a platform still making the post
+# after the client stopped waiting for its answer, as a request far out in the latency tail is).
 ANSWER_MODES = ("error", "server_error", "timeout", "rate_limit", "token_expired", "token_revoked", "duplicate")
 AFTER_CREATE_MODES = ("accept_then_drop", "accept_then_stall")
+STALL_MODES = ("stall_then_accept",)
 # Meta containers (and Facebook videos) created while one of these applies end in ERROR / EXPIRED.
 CONTAINER_MODES = ("container_error", "container_expired")
-MODES = ANSWER_MODES + AFTER_CREATE_MODES + CONTAINER_MODES
-DEFAULT_SECONDS = {"timeout": 3.0, "accept_then_stall": 3.0, "rate_limit": 60.0}
+MODES = ANSWER_MODES + AFTER_CREATE_MODES + STALL_MODES + CONTAINER_MODES
+DEFAULT_SECONDS = {"timeout": 3.0, "accept_then_stall": 3.0, "stall_then_accept": 3.0, "rate_limit": 60.0}
 
 
 @dataclass

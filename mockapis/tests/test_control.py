@@ -132,6 +132,16 @@ class ControlTests(StandInTestCase):
         self.assertEqual(response.status_code, 200)
         self.assertEqual(len(self.posts()), 1)
 
+    def test_it_waits_then_creates_on_stall_then_accept(self):
+        self.fail("FACEBOOK", "stall_then_accept", times=1, seconds=0.1)
+        started = time.monotonic()
+
+        response = self.feed("x")
+
+        self.assertGreaterEqual(time.monotonic() - started, 0.1)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(len(self.posts()), 1)
+
     def test_it_creates_and_gives_no_answer_on_accept_then_drop(self):
         self.fail("TWITTER", "accept_then_drop", times=1)
 

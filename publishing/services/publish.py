@@ -200,9 +200,11 @@ def send_step(
     looked for first, among what the account made since ``since``; if it is not seen there and
     the platform refuses the request again as a duplicate naming the post it duplicates
     (LinkedIn), that post is adopted once the adapter confirms it is the account's own, made since
-    ``since`` (``adopt_duplicate``). Otherwise the adapter fixes what will find it if this answer
-    is lost (``prepare``: Bluesky's record key) and ``record`` writes that on the row before the
-    request goes out (False: the claim was lost). Raises the adapter's PlatformError."""
+    ``since`` (``adopt_duplicate``); after a refusal that names none (X, Facebook) the post is
+    looked for once more (the lost request may have been still under way at the first look).
+    Otherwise the adapter fixes what will find it if this answer is lost (``prepare``: Bluesky's
+    record key) and ``record`` writes that on the row before the request goes out (False: the
+    claim was lost). Raises the adapter's PlatformError."""
     account = Account.of(publication.connection)
     draft.checkpoint = record
     if unknown:
@@ -215,9 +217,20 @@ def send_step(
     try:
         return Sent(_publish(adapter, publication, account, draft, comment=comment), False)
     except Duplicate as duplicate:
-        if not unknown or comment or not duplicate.existing_id:
+        if not unknown or comment:
             raise
-        return adopt_duplicate(adapter, publication, duplicate, since=since)
+        if duplicate.existing_id:
+            return adopt_duplicate(adapter, publication, duplicate, since=since)
+        # The platform has the post although the look before sending did not see it: the lost
+        # request was still being made then (an answer far out in the latency tail). Look again.
+        found = adapter.find_published(account, draft, since)
+        if not found:
+            raise
+        how = (
+            f"{rules.label(publication.platform)} refused the post again as a duplicate; found among the "
+            "account's posts, made by the attempt whose answer was lost"
+        )
+        return Sent(Published(external_id=found), True, how)
 
 
 def adopt_duplicate(adapter, publication: Publication, duplicate: Duplicate, *, since: datetime) -> Sent:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from devtools.testing import flush_redis
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
-from publishing.tests.base import LINKEDIN_ORG, Actors
+from publishing.tests.base import FACEBOOK_PAGE, LINKEDIN_ORG, Actors
 
 API = "https://linkedin.test/rest"
 POSTS = f"{API}/posts"
@@ -190,3 +190,93 @@ class DuplicateNamingThePostTests(Actors, TestCase):
         )
         self.assertEqual([call.request.method for call in responses.calls], ["POST"], "nothing looked up or adopted")
         self.assertFalse(publication.outcome_unknown)
+
+
+GRAPH = "https://graph.facebook.test/v21.0"
+FEED = f"{GRAPH}/{FACEBOOK_PAGE}/feed"
+FACEBOOK_DUPLICATE = {
+    "status": 400,
+    "json": {"error": {"message": "(#506) Duplicate status message", "type": "OAuthException", "code": 506}},
+}
+
+
+@override_settings(FACEBOOK_API_URL="https://graph.facebook.test", PUBLISH_MAX_ATTEMPTS=3)
+class DuplicateNamingNoPostTests(Actors, TestCase):
+    """Facebook's and X's refusals name no post: after an attempt whose answer was lost, a refusal
+    means the lost request made the post, though the look before sending missed it (still being
+    made: an answer far out in the latency tail). It is looked for once more."""
+
+    def setUp(self):
+        flush_redis()
+        self.make_actors()
+        self.enterContext(responses.mock)
+
+    def publication(self) -> Publication:
+        """A Facebook publication due now whose first attempt, two minutes ago, lost its answer."""
+        post = services.post_create(team=self.team, content="Said twice", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(
+            status=Post.Status.PUBLISHING, scheduled_at=timezone.now() - timedelta(minutes=3)
+        )
+        publication = post.publications.get()
+        Publication.objects.filter(pk=publication.pk).update(
+            attempt_count=1, outcome_unknown=True, first_attempt_at=timezone.now() - timedelta(minutes=2)
+        )
+        return publication
+
+    def publish(self, publication: Publication) -> str:
+        with self.captureOnCommitCallbacks(execute=True):
+            outcome = services.publication_publish(publication_id=publication.pk)
+        publication.refresh_from_db()
+        return outcome
+
+    def test_a_refusal_after_a_lost_answer_looks_again_and_adopts_the_post_it_then_sees(self):
+        made = (timezone.now() - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        lost = f"{FACEBOOK_PAGE}_77"
+        responses.get(FEED, json={"data": []})  # the first look: not made yet
+        responses.post(FEED, **FACEBOOK_DUPLICATE)
+        responses.get(FEED, json={"data": [{"id": lost, "message": "Said twice", "created_time": made}]})
+        publication = self.publication()
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RECONCILED)
+
+        self.assertEqual((publication.status, publication.external_id), (Publication.Status.PUBLISHED, lost))
+        self.assertFalse(publication.outcome_unknown)
+        last = publication.metadata["history"][-1]
+        self.assertEqual((last["attempt"], last["outcome"], last["error"]), (2, "RECONCILED", ""))
+        self.assertIn("refused the post again as a duplicate; found among the account's posts", last["note"])
+        self.assertEqual([call.request.method for call in responses.calls], ["GET", "POST", "GET"])
+
+    def test_a_refusal_after_a_lost_answer_gives_up_saying_why_when_the_second_look_misses_too(self):
+        responses.get(FEED, json={"data": []})
+        responses.post(FEED, **FACEBOOK_DUPLICATE)
+        publication = self.publication()
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
+
+        self.assertEqual(publication.status, Publication.Status.FAILED)
+        self.assertIn("Duplicate status message", publication.error)
+        self.assertIn("earlier attempt whose answer was lost most likely published it", publication.error)
+        self.assertEqual([call.request.method for call in responses.calls], ["GET", "POST", "GET"])
+
+    def test_a_second_look_that_fails_for_now_leaves_the_next_attempt_to_look(self):
+        responses.get(FEED, json={"data": []})
+        responses.post(FEED, **FACEBOOK_DUPLICATE)
+        responses.get(FEED, status=503, json={"error": {"message": "Service temporarily unavailable", "code": 2}})
+        publication = self.publication()
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.RETRY)
+
+        self.assertEqual(publication.status, Publication.Status.PENDING)
+        self.assertTrue(publication.outcome_unknown, "the next attempt looks first")
+        self.assertEqual(publication.external_id, "")
+
+    def test_a_first_attempt_refused_as_a_duplicate_does_not_look(self):
+        responses.post(FEED, **FACEBOOK_DUPLICATE)
+        post = services.post_create(team=self.team, content="Said twice", platforms=["FACEBOOK"])
+        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
+        publication = post.publications.get()
+
+        self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
+
+        self.assertIn("Duplicate status message", publication.error)
+        self.assertEqual([call.request.method for call in responses.calls], ["POST"])
