@@ -22,6 +22,7 @@ cursor writes every value into the statement's text, which PostgreSQL parses and
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -100,14 +101,37 @@ def insert_select(
     the field's default (``default``, ``auto_now_add``), as ``Model.save()`` would insert it.
     A field with only a ``db_default`` is left out, so that the database fills it, as it does
     for ``save()`` (which sends DEFAULT: a keyword an INSERT … SELECT cannot take).
-    Returns (columns, select list, params)."""
+    Returns (columns, select list, params). Which column takes what depends only on the names
+    given: worked out once per shape (``_insert_plan``), the values at every call."""
     expressions = expressions or {}
-    cols, selects, params = [], [], {}
-    now = None
+    cols, selects, plan = _insert_plan(model, frozenset(values), tuple(sorted(expressions.items())), prefix)
+    params, now = {}, None
+    for key, field, given, stamped in plan:
+        if given is not None:
+            value = values[given]
+        elif stamped:
+            # What DateField.pre_save sets when a row is added.
+            now = now or timezone.now()
+            value = now if isinstance(field, DateTimeField) else datetime.date.today()
+        else:
+            value = field.get_default()
+        params[key] = field.get_db_prep_save(value, connection)
+    return cols, selects, params
+
+
+@functools.cache
+def _insert_plan(
+    model: type[Model], given_names: frozenset[str], expressions: tuple[tuple[str, str], ...], prefix: str
+) -> tuple[str, str, tuple[tuple[str, Any, str | None, bool], ...]]:
+    """``insert_select``'s columns and select list for these names given and these expressions,
+    and for each parameter: (its key, the field, the name its value is given by or None, whether
+    it is stamped with the time)."""
+    by_name = dict(expressions)
+    cols, selects, plan = [], [], []
     for field in model._meta.concrete_fields:
-        given = field.attname in values or field.name in values
-        expression = expressions.get(field.attname) or expressions.get(field.name)
-        if field.primary_key and not given and not expression:
+        given = field.attname if field.attname in given_names else field.name if field.name in given_names else None
+        expression = by_name.get(field.attname) or by_name.get(field.name)
+        if field.primary_key and given is None and not expression:
             continue  # an auto primary key: the database's sequence
         stamped = getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
         if not (given or expression or stamped or field.has_default()) and field.has_db_default():
@@ -116,18 +140,10 @@ def insert_select(
         if expression:
             selects.append(expression)
             continue
-        if given:
-            value = values[field.attname] if field.attname in values else values[field.name]
-        elif stamped:
-            # What DateField.pre_save sets when a row is added.
-            now = now or timezone.now()
-            value = now if isinstance(field, DateTimeField) else datetime.date.today()
-        else:
-            value = field.get_default()
         key = f"{prefix}_{field.attname}"
         selects.append(f"%({key})s")
-        params[key] = field.get_db_prep_save(value, connection)
-    return ", ".join(cols), ", ".join(selects), params
+        plan.append((key, field, given, bool(stamped) and given is None))
+    return ", ".join(cols), ", ".join(selects), tuple(plan)
 
 
 def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> list[tuple]:
