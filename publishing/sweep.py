@@ -23,6 +23,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
+from rq.worker import Worker
 
 from publishing import metadata as keys
 from publishing import rules, services
@@ -114,7 +115,16 @@ def lost_jobs_requeue(now) -> int:
         .annotate(waiting_since=Greatest("enqueued_at", "next_attempt_at"))
         .filter(Q(waiting_since__lt=cutoff) | Q(waiting_since__isnull=True))
         .select_related("post")
-        .only("pk", "job_id", "post_id", "platform", "scheduled_at", "queue_position", "post__scheduled_at")[:BATCH]
+        .only(
+            "pk",
+            "job_id",
+            "post_id",
+            "platform",
+            "connection_id",
+            "scheduled_at",
+            "queue_position",
+            "post__scheduled_at",
+        )[:BATCH]
     )
     if not candidates:
         return 0
@@ -125,13 +135,14 @@ def lost_jobs_requeue(now) -> int:
     # never QUEUED and missing from a list read after it was taken (enqueued a second time).
     queued = set(queue.get_job_ids())
     jobs = Job.fetch_many([p.job_id or "-" for p in candidates], connection=queue.connection)
+    workers = _workers(jobs, queue.connection)
     requeued, limbo = [], []
     for publication, job in zip(candidates, jobs, strict=True):
         if job is None:
             requeued.append(publication)
         elif job.get_status(refresh=False) == JobStatus.QUEUED and job.id not in queued:
             limbo.append(publication)
-        elif not _alive(job, queued):
+        elif not _alive(job, queued, workers):
             requeued.append(publication)
     requeued += _limbo_past_grace(limbo, now, queue.connection)
     if requeued:
@@ -201,14 +212,27 @@ def _limbo_past_grace(publications: list[Publication], now, connection) -> list[
     return past
 
 
-def _alive(job: Job, queued: set[str]) -> bool:
-    """``queued``: the ids in the job's queue."""
+def _alive(job: Job, queued: set[str], workers: set[str]) -> bool:
+    """``queued``: the ids in the job's queue; ``workers``: the names of the workers registered."""
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:
         # A worker listening on several queues pops a job in one step (no intermediate list
         # to recover it from): killed right after, it leaves the job QUEUED but in no queue.
         return job.id in queued
+    if status == JobStatus.STARTED and job.worker_name and job.worker_name not in workers:
+        # Its worker is gone (a killed process's workers are unregistered by its pool at once;
+        # RQ itself finds the job abandoned only once its timeout has passed). The publication it
+        # was attempting is its lease's; those of a job of several it had not reached yet, here.
+        return False
     return status in LIVE_JOB_STATUSES
+
+
+def _workers(jobs: list[Job | None], connection) -> set[str]:
+    """The names of the registered workers, read only if one of ``jobs`` is started."""
+    if not any(job is not None and job.get_status(refresh=False) == JobStatus.STARTED for job in jobs):
+        return set()
+    prefix = Worker.redis_worker_namespace_prefix
+    return {key.removeprefix(prefix) for key in Worker.all_keys(connection=connection)}
 
 
 def settled_posts_finalize() -> int:

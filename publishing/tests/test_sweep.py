@@ -4,6 +4,7 @@ from datetime import timedelta
 from unittest import mock
 
 import django_rq
+import rq
 from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
@@ -138,6 +139,37 @@ class SweepTests(Actors, TestCase):
 
         publication.refresh_from_db()
         self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def started_by(self, publication: Publication, worker_name: str) -> None:
+        """The publication's job taken and marked started by ``worker_name``, as RQ does."""
+        self.queue.connection.lrem(self.queue.key, 0, publication.job_id)
+        job = Job.fetch(publication.job_id, connection=self.queue.connection)
+        with self.queue.connection.pipeline() as pipe:
+            job.prepare_for_execution(worker_name, pipe)
+            pipe.execute()
+        self.assertEqual(Job.fetch(publication.job_id, connection=self.queue.connection).get_status(), "started")
+
+    def test_it_requeues_a_started_job_whose_worker_is_gone(self):
+        # A job of several publications whose worker was killed: the one it was attempting is its
+        # lease's; the others, still PENDING on the job, would wait until RQ finds the job
+        # abandoned, past its timeout (several attempts' worth). A killed process's workers are
+        # unregistered at once by its pool: the job counts lost from then on.
+        publication = self.publishing_post()
+        self.started_by(publication, "gone.3")
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 1)
+        publication.refresh_from_db()
+        self.assertEqual(self.job_ids(), [publication.job_id])
+
+    def test_it_leaves_alone_a_started_job_whose_worker_is_registered(self):
+        publication = self.publishing_post()
+        worker = rq.SimpleWorker([self.queue], connection=self.queue.connection, name="alive.3")
+        worker.register_birth()
+        self.addCleanup(worker.register_death)
+        self.started_by(publication, worker.name)
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.lost_jobs_requeue(timezone.now()), 0)
+        self.assertEqual(Publication.objects.get(pk=publication.pk).job_id, publication.job_id)
 
     def test_it_requeues_a_scheduled_job_long_overdue(self):
         # A retry scheduled for five minutes ago: no scheduler is running to enqueue it.
