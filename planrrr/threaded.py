@@ -62,6 +62,38 @@ THREAD_HEARTBEAT_INTERVAL = 15.0
 SUSPENSION_CHECK_INTERVAL = 1.0
 # A stop waits this long past a job's timeout for its thread, then abandons the job.
 OVERDUE_GRACE = 2.0
+# A job thread waiting this long on its queues counts idle (idle_threads): they are empty.
+IDLE_AFTER = 0.1
+
+
+# The ThreadedWorker of this process, once it works; the JobThread running this thread's job.
+_process_worker: ThreadedWorker | None = None
+_running = threading.local()
+# A job whose meta holds this (seconds) beats while it runs (job_heartbeat): RQ counts it abandoned
+# that long (and RQ's minute) after its last beat, not after its whole timeout.
+HEARTBEAT_META = "heartbeat_every"
+
+
+def job_heartbeat() -> None:
+    """Tell RQ the job running in this thread is alive (a job of several publications, before each
+    one): its worker's, its execution's and its own heartbeat, as RQ's own monitoring of a forked
+    job does. Nothing in a process that is not a ThreadedWorker's, or when Redis cannot say."""
+    worker = getattr(_running, "worker", None)
+    job = worker.get_current_job() if worker is not None else None
+    if job is None or worker.execution is None:
+        return
+    outages.redis_call(lambda: worker.maintain_heartbeats(job, worker.execution))
+
+
+def idle_threads() -> int | None:
+    """How many of this process's job threads wait for a job (its queues are empty); None in a
+    process that is not a ThreadedWorker's."""
+    worker = _process_worker
+    if worker is None:
+        return None
+    threads = list(worker.job_threads.values())
+    now = time.monotonic()
+    return sum(1 for job_thread, thread in threads if thread.is_alive() and job_thread.waiting(now))
 
 
 class JobThread(OutlivingWorker, rq.SimpleWorker):
@@ -129,6 +161,22 @@ class JobThread(OutlivingWorker, rq.SimpleWorker):
 
     # --- the job ---------------------------------------------------------------------------
 
+    # Since when this thread waits on its queues (time.monotonic()), None while it does not.
+    _waiting_since: float | None = None
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
+        self._waiting_since = time.monotonic()
+        try:
+            return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        finally:
+            self._waiting_since = None
+
+    def waiting(self, now: float) -> bool:
+        """Waiting on its queues for IDLE_AFTER seconds at least: they are empty (a thread between
+        two jobs passes through the wait in an instant while jobs are queued)."""
+        since = self._waiting_since
+        return since is not None and now - since >= IDLE_AFTER
+
     def reorder_queues(self, reference_queue) -> None:
         # RQ calls this as soon as a job is dequeued: the job in hand, a stop waits for it.
         self._job_in_hand = True
@@ -137,14 +185,24 @@ class JobThread(OutlivingWorker, rq.SimpleWorker):
     def execute_job(self, job, queue) -> None:
         # The job, its queue and when it started: what a stop that cannot wait any longer fails.
         self.current = (job, queue, time.monotonic())
+        _running.worker = self
         # As Django does around a request; with the process's pool, the connection goes back.
         db.close_old_connections()
         try:
             super().execute_job(job, queue)
         finally:
             self.current = None
+            _running.worker = None
             self._job_in_hand = False
             db.close_old_connections()
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        """RQ's (the job's timeout and a minute), or for a job that beats while it runs (its meta's
+        HEARTBEAT_META), that and a minute."""
+        every = (job.meta or {}).get(HEARTBEAT_META)
+        if isinstance(every, int | float) and every > 0 and job.timeout and job.timeout > every:
+            return int(every) + 60
+        return super().get_heartbeat_ttl(job, working_time)
 
     def overdue(self, grace: float) -> bool:
         """The job in hand ran ``grace`` seconds past its timeout: RQ's TimerDeathPenalty raises
@@ -222,7 +280,9 @@ class ThreadedWorker(InProcessWorker):
         self._wake = threading.Event()
 
     def work(self, burst: bool = False, *args, **kwargs) -> bool:
+        global _process_worker
         self._burst = burst
+        _process_worker = self
         # Before the first connection of this process: its threads share a pool.
         pool_enable(size=settings.DB_POOL_SIZE)
         return super().work(burst, *args, **kwargs)

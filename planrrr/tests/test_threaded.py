@@ -12,7 +12,23 @@ from rq.suspension import resume, suspend
 from rq.worker.base import WorkerStatus
 
 from devtools.testing import flush_redis
+from planrrr import threaded
 from planrrr.threaded import JobThread, ThreadedWorker
+
+
+def beating_job() -> dict:
+    """Run by a job thread: when RQ would count its job abandoned (its score in the started
+    registry), before and after a job_heartbeat."""
+    job = rq.get_current_job()
+    registry = job.started_job_registry
+
+    def score() -> float:
+        (only,) = [score for _, score in registry.connection.zrange(registry.key, 0, -1, withscores=True)]
+        return only
+
+    before = score()
+    threaded.job_heartbeat()
+    return {"before": before, "after": score(), "started": job.started_at.timestamp()}
 
 
 class QueueShareTests(SimpleTestCase):
@@ -98,6 +114,21 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         self.thread("resumed.0").work(burst=True)
         self.assertEqual(job.get_status(refresh=True), JobStatus.FINISHED)
         self.assertEqual(job.return_value(), 3)
+
+    def test_a_job_that_beats_counts_abandoned_a_beat_after_its_last_not_its_whole_timeout(self):
+        # A job of several publications: a timeout of all its attempts, a beat before each.
+        job = self.queue.enqueue(
+            "planrrr.tests.test_threaded.beating_job", job_timeout=1000, meta={threaded.HEARTBEAT_META: 5}
+        )
+        self.thread("beating.0").work(burst=True)
+
+        self.assertEqual(job.get_status(refresh=True), JobStatus.FINISHED, job.latest_result())
+        seen = job.return_value()
+        self.assertLessEqual(seen["before"], seen["started"] + 5 + 60 + 1, "abandoned a beat after, not 1,000 s")
+        self.assertGreaterEqual(seen["after"], seen["before"], "each beat moves it on")
+
+        plain = self.queue.enqueue("operator.add", 1, 2, job_timeout=1000)
+        self.assertEqual(self.thread("plain.0").get_heartbeat_ttl(plain), 1060, "RQ's own for any other job")
 
     def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
         thread = self.thread("idle.0")
