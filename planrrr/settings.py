@@ -187,6 +187,12 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=0.2)
 # A queued publication whose job is gone from Redis is re-enqueued after this long.
 SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
+# A burst's publications of one account go several to a job, attempted one after another, once
+# the publish queue already holds PUBLISH_BATCH_BACKLOG jobs (the workers' threads are all busy):
+# RQ's own work, a few milliseconds of CPU a job, is then shared (docs/performance.md). 1: one
+# publication a job, always.
+PUBLISH_BATCH_SIZE = env.int("PUBLISH_BATCH_SIZE", default=4)
+PUBLISH_BATCH_BACKLOG = env.int("PUBLISH_BATCH_BACKLOG", default=100)
 
 # The cache is Redis too: the API's per-key throttles count there (tests: their own database).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -371,6 +377,11 @@ for _name, _least in (
 ):
     if globals()[_name] < _least:
         raise ImproperlyConfigured(f"{_name}={globals()[_name]} is too small: set it to {_least} or more, or unset it.")
+if PUBLISH_BATCH_SIZE < 1 or PUBLISH_BATCH_BACKLOG < 0:
+    raise ImproperlyConfigured(
+        f"PUBLISH_BATCH_SIZE={PUBLISH_BATCH_SIZE} must be 1 or more (1: one publication a job) and "
+        f"PUBLISH_BATCH_BACKLOG={PUBLISH_BATCH_BACKLOG} 0 or more (0: batch whenever there are several)."
+    )
 # A stage or publish job must not outlive its publication's lease: once the lease expires the
 # sweep hands the publication to another attempt while the job may still be calling the platform.
 if PUBLISH_LEASE_SECONDS <= PUBLISH_JOB_TIMEOUT:

@@ -12,6 +12,10 @@ def publication_publish(publication_id: int) -> str:
     return services.publication_publish(publication_id=publication_id)
 
 
+def publications_publish(publication_ids: list[int]) -> list[str]:
+    return services.publications_publish(publication_ids=publication_ids)
+
+
 def publication_first_comment(publication_id: int) -> str:
     return services.publication_first_comment(publication_id=publication_id)
 

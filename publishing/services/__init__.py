@@ -11,6 +11,7 @@
     outcome    settle, publication_recover                              (an attempt's end)
     comments   publication_first_comment, first_comments_requeue       (the first comment)
     publish    publication_publish: claim, ask the platform, settle     (one attempt)
+               publications_publish: several, one after another         (a burst's job)
     expiry     connection_expire, the connection signals' receivers,
                publications_requeue_after_reconnect                     (tokens that die)
     finalize   post_finalize, post_fail                                 (the post's outcome)
@@ -56,7 +57,7 @@ from publishing.services.posts import (
     post_schedule,
     post_submit,
 )
-from publishing.services.publish import publication_publish
+from publishing.services.publish import publication_publish, publications_publish
 from publishing.services.queue import (
     channel_queue,
     channel_queue_pause,
@@ -115,6 +116,7 @@ __all__ = [
     "publications_enqueue",
     "publication_first_comment",
     "publication_publish",
+    "publications_publish",
     "publication_recover",
     "publication_stage",
     "publications_retry",

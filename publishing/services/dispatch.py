@@ -28,7 +28,7 @@ from django.utils import timezone
 from rq import Queue
 
 from connections.models import Connection
-from planrrr import outages
+from planrrr import outages, threaded
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.rules.targets import active_accounts, row_targets
@@ -40,6 +40,7 @@ logger = logging.getLogger("planrrr.publishing")
 UNREACHABLE = (OperationalError, InterfaceError, redis.ConnectionError, redis.TimeoutError)
 
 JOB = "publishing.jobs.publication_publish"
+BATCH_JOB = "publishing.jobs.publications_publish"
 COMMENT_JOB = "publishing.jobs.publication_first_comment"
 
 
@@ -246,29 +247,44 @@ def first_comment_enqueue(*, publication: Publication, at: datetime | None = Non
     outages.after_commit(enqueue)
 
 
-def publications_enqueue(*, publications: list[Publication]) -> None:
-    """Enqueue (after commit) one job per publication: one UPDATE of their job ids, one
-    Redis round trip. Each publication needs its ``pk``, ``post_id``, ``platform``, its own
-    ``scheduled_at`` and ``queue_position``, and its post's ``scheduled_at`` (select_related):
-    a target whose own time is still ahead is enqueued at it, with ``next_attempt_at`` saying
-    when (the sweep waits for it); a held one (queued in a paused queue) is not enqueued."""
+def publications_enqueue(*, publications: list[Publication], one_each: bool = False) -> None:
+    """Enqueue (after commit) the publications' jobs: one UPDATE of their job ids, one Redis
+    round trip. Each publication needs its ``pk``, ``post_id``, ``platform``, ``connection_id``,
+    its own ``scheduled_at`` and ``queue_position``, and its post's ``scheduled_at``
+    (select_related): a target whose own time is still ahead is enqueued at it, with
+    ``next_attempt_at`` saying when (the sweep waits for it); a held one (queued in a paused
+    queue) is not enqueued.
+
+    One job a publication, unless the publish queue already holds PUBLISH_BATCH_BACKLOG jobs
+    (every worker thread is busy: a burst): then those due now go up to PUBLISH_BATCH_SIZE of
+    one account to a job (``publications_publish``), which attempts them one after another and
+    costs RQ's work once (docs/performance.md). ``one_each``: never several to a job."""
     publications = [p for p in publications if not p.held]
     if not publications:
         return
     now = timezone.now()
     later: list[tuple[Publication, datetime]] = []
+    due_now: list[Publication] = []
     for publication in publications:
-        publication.job_id, publication.enqueued_at = publication_job_id(publication), now
         due = publication.effective_at
         if due is not None and due > now:
             publication.next_attempt_at = due
             later.append((publication, due))
+        else:
+            due_now.append(publication)
+    groups = _batches(due_now, size=1 if one_each else settings.PUBLISH_BATCH_SIZE)
+    for group in groups:
+        job_id = publication_job_id(group[0]) if len(group) == 1 else batch_job_id(group)
+        for publication in group:
+            publication.job_id, publication.enqueued_at = job_id, now
+    for publication, _ in later:
+        publication.job_id, publication.enqueued_at = publication_job_id(publication), now
     Publication.objects.bulk_update(publications, ["job_id", "enqueued_at", "next_attempt_at"])
-    waiting = {p.pk for p, _ in later}
     batch = [
-        Queue.prepare_data(JOB, (p.pk,), **_job_options(p, p.job_id, timeout_name="timeout"))
-        for p in publications
-        if p.pk not in waiting
+        Queue.prepare_data(JOB, (group[0].pk,), **_job_options(group[0], group[0].job_id, timeout_name="timeout"))
+        if len(group) == 1
+        else Queue.prepare_data(BATCH_JOB, ([p.pk for p in group],), **_batch_options(group))
+        for group in groups
     ]
 
     def enqueue() -> None:
@@ -284,6 +300,48 @@ def publications_enqueue(*, publications: list[Publication]) -> None:
     # If Redis is unreachable now, the dispatch stands (the publications hold their job ids) and
     # the sweep enqueues the jobs it cannot find (lost_jobs_requeue).
     outages.after_commit(enqueue)
+
+
+def batch_job_id(publications: list[Publication]) -> str:
+    """A new id for the job of several publications' attempts (each row holds it as its
+    ``job_id``, as a job of its own would be held)."""
+    return f"publications-{publications[0].pk}-{uuid.uuid4().hex[:8]}"
+
+
+def _batches(publications: list[Publication], *, size: int) -> list[list[Publication]]:
+    """The publications' jobs: one each, or, once the queue is long, up to ``size`` of one
+    account (its platform, its channel) to a job."""
+    if size <= 1 or len(publications) < 2 or _backlog() < settings.PUBLISH_BATCH_BACKLOG:
+        return [[publication] for publication in publications]
+    by_account: dict[tuple, list[Publication]] = {}
+    for publication in publications:
+        by_account.setdefault((publication.platform, publication.connection_id), []).append(publication)
+    return [group[i : i + size] for group in by_account.values() for i in range(0, len(group), size)]
+
+
+def _backlog() -> int:
+    """The publish jobs waiting in the queue; 0 when Redis cannot say (the enqueue after commit
+    fails the same way, and the sweep enqueues the jobs once it is back)."""
+    if settings.PUBLISH_BATCH_BACKLOG == 0:
+        return 0
+    try:
+        return django_rq.get_queue("default").count
+    except UNREACHABLE:
+        return 0
+
+
+def _batch_options(publications: list[Publication]) -> dict:
+    first = publications[0]
+    return {
+        **_job_options(first, first.job_id, timeout_name="timeout"),
+        # Each attempt is bounded as its own job would be; the job, by all of them. It beats before
+        # each (threaded.job_heartbeat): lost with its worker, RQ finds it abandoned as soon as a
+        # job of one would be.
+        "timeout": settings.PUBLISH_JOB_TIMEOUT * len(publications),
+        "meta": {threaded.HEARTBEAT_META: settings.PUBLISH_JOB_TIMEOUT},
+        "description": f"publish {len(publications)} {first.platform} publications (posts "
+        f"{', '.join(f'#{p.post_id}' for p in publications)})",
+    }
 
 
 def _job_options(publication: Publication, job_id: str, timeout_name: str = "job_timeout") -> dict:

@@ -22,8 +22,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+import django_rq
+import redis
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
+from rq import get_current_job
 
 from connections.models import Connection
 from connections.oauth import OAuthFailure
@@ -41,6 +45,7 @@ from connections.platforms.base import (
     TransientError,
 )
 from connections.services import connection_refresh
+from planrrr import threaded
 from planrrr.crypto import is_undecryptable
 from planrrr.models import Installation
 from planrrr.text import clamp_wait
@@ -48,6 +53,7 @@ from publishing import metadata as keys
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.services.attempts import DONE, GIVE_UP, LATER, Attempt, Result, claim, record_step
+from publishing.services.dispatch import publications_enqueue
 from publishing.services.outcome import settle
 
 logger = logging.getLogger("planrrr.publishing")
@@ -66,6 +72,66 @@ def publication_publish(*, publication_id: int) -> str:
     if attempt is None:
         return Outcome.SKIPPED
     return settle(attempt, _call(attempt))
+
+
+def publications_publish(*, publication_ids: list[int]) -> list[str]:
+    """Attempts at several publications of one account, one after another, in one job: what
+    ``dispatch.publications_enqueue`` gives a burst once the queue is long (docs/performance.md,
+    "Several publications a job"). Each is ``publication_publish``, claimed at its turn exactly as
+    its own job would be: one cancelled, edited or no longer due meanwhile is refused by its
+    claim, one that raises is logged and the others go on. The rest go back to the queue a job
+    each, to be attempted side by side, once the queue is empty (worker threads are idle: the end
+    of the burst) or after an attempt the platform did not answer well (a failure tried again
+    later: an outage, a timeout), so that they do not wait on that platform one after another.
+    Before each, the job tells RQ it is alive (``threaded.job_heartbeat``). Lost with its worker,
+    the attempt in flight is its lease's; the members not reached are enqueued again by the sweep
+    once the worker is unregistered (its pool does that as soon as it dies), or once RQ finds the
+    job abandoned (a beat's time after its last). Returns the outcomes, in order ("" for one that
+    raised)."""
+    outcomes: list[str] = []
+    for index, publication_id in enumerate(publication_ids):
+        if index:
+            threaded.job_heartbeat()
+        try:
+            outcome = publication_publish(publication_id=publication_id)
+        except Exception:
+            logger.exception("publication %s: its attempt raised; the rest of its job goes on", publication_id)
+            outcome = ""
+        outcomes.append(outcome)
+        rest = publication_ids[index + 1 :]
+        if rest and (outcome == Outcome.RETRY or _queue_empty()) and publications_split_off(rest):
+            break
+    return outcomes
+
+
+def _queue_empty() -> bool:
+    """No publish job waits: threads are free to take each publication of a job of several. In a
+    process of job threads (planrrr.threaded), one of its threads waiting for a job says so
+    without asking Redis."""
+    idle = threaded.idle_threads()
+    if idle is not None:
+        return idle > 0
+    try:
+        return django_rq.get_queue("default").count == 0
+    except (redis.ConnectionError, redis.TimeoutError):
+        return False
+
+
+def publications_split_off(publication_ids: list[int]) -> int:
+    """The publications of the running job's batch not attempted yet, each enqueued as a job of
+    its own; those no longer PENDING on this job (claimed, or moved by someone else) stay as they
+    are. Returns how many were enqueued."""
+    job = get_current_job()
+    if job is None:
+        return 0
+    with transaction.atomic():
+        rest = list(
+            Publication.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("post")
+            .filter(pk__in=publication_ids, status=Publication.Status.PENDING, job_id=job.id)
+        )
+        publications_enqueue(publications=rest, one_each=True)
+    return len(rest)
 
 
 def _call(attempt: Attempt) -> Result:
