@@ -130,6 +130,18 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         plain = self.queue.enqueue("operator.add", 1, 2, job_timeout=1000)
         self.assertEqual(self.thread("plain.0").get_heartbeat_ttl(plain), 1060, "RQ's own for any other job")
 
+    def test_a_thread_counts_idle_only_once_it_has_waited_on_its_queues_a_moment(self):
+        # A job of several publications hands the rest back when threads are idle: a thread
+        # passing through the wait between two jobs, while jobs are queued, is not idle.
+        thread = self.thread("idle.1")
+        now = 1000.0
+        self.assertFalse(thread.waiting(now), "in a job")
+        thread._waiting_since = now - threaded.IDLE_AFTER / 2
+        self.assertFalse(thread.waiting(now), "between two jobs")
+        thread._waiting_since = now - threaded.IDLE_AFTER
+        self.assertTrue(thread.waiting(now))
+        self.assertIsNone(threaded.idle_threads(), "not a ThreadedWorker's process")
+
     def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
         thread = self.thread("idle.0")
         thread.register_birth()
