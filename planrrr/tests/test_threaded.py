@@ -3,6 +3,8 @@ publishing/tests/e2e/test_in_flight.py)."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import django_rq
 import redis
 import rq
@@ -140,7 +142,12 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         self.assertFalse(thread.waiting(now), "between two jobs")
         thread._waiting_since = now - threaded.IDLE_AFTER
         self.assertTrue(thread.waiting(now))
-        self.assertIsNone(threaded.idle_threads(), "not a ThreadedWorker's process")
+        with mock.patch.object(threaded, "_process_worker", None):
+            self.assertIsNone(threaded.idle_threads(), "not a ThreadedWorker's process")
+        with mock.patch.object(threaded, "_process_worker", self.process):
+            self.process.job_threads = {0: (thread, mock.Mock(is_alive=lambda: True))}
+            with mock.patch("time.monotonic", return_value=now):
+                self.assertEqual(threaded.idle_threads(), 1)
 
     def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
         thread = self.thread("idle.0")
