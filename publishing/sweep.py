@@ -18,13 +18,13 @@ from datetime import timedelta
 import django_rq
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BooleanField, Count, Max, Q, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from rq.job import Job, JobStatus
 from rq.worker import Worker
 
+from planrrr import sql
 from publishing import metadata as keys
 from publishing import rules, services
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
@@ -58,21 +58,44 @@ def due_posts_dispatch() -> int:
     return services.due_posts_dispatch(batch=DISPATCH_BATCH, most=BATCH)
 
 
+# The window's posts with media are found first, on their own (MATERIALIZED), then their publications
+# not staged: the query as one join was planned, during a burst, as a loop over the thousands of
+# PENDING publications that evaluated the window's media test for each, seconds of PostgreSQL's
+# CPU a sweep (docs/performance.md).
+_UNSTAGED_SQL = f"""
+    WITH window_posts AS MATERIALIZED (
+        SELECT id FROM {Post._meta.db_table}
+         WHERE status = %(scheduled)s AND scheduled_at > %(now)s AND scheduled_at <= %(until)s
+           AND {rules.HAS_MEDIA_SQL}
+    )
+    SELECT DISTINCT publication.post_id
+      FROM {Publication._meta.db_table} AS publication
+      JOIN window_posts ON window_posts.id = publication.post_id
+     WHERE publication.status = %(pending)s
+       AND NOT (publication.metadata ? %(staged)s) AND NOT (publication.metadata ? %(failed)s)
+     LIMIT %(batch)s
+"""
+
+
 def due_media_stage(now) -> int:
     """Scheduled posts with media inside the staging window whose staging job is missing."""
     lead = settings.MEDIA_STAGING_LEAD_SECONDS
     if not lead:
         return 0
-    window = Post.objects.filter(
-        status=Post.Status.SCHEDULED, scheduled_at__gt=now, scheduled_at__lte=now + timedelta(seconds=lead)
+    rows = sql.execute(
+        Post,
+        _UNSTAGED_SQL,
+        {
+            "scheduled": Post.Status.SCHEDULED,
+            "now": now,
+            "until": now + timedelta(seconds=lead),
+            "pending": Publication.Status.PENDING,
+            "staged": keys.STAGED_AT,
+            "failed": keys.STAGING_ERROR,
+            "batch": BATCH,
+        },
     )
-    with_media = window.alias(media=RawSQL(rules.HAS_MEDIA_SQL, (), output_field=BooleanField())).filter(media=True)
-    unstaged = (
-        Publication.objects.filter(status=Publication.Status.PENDING, post__in=with_media.values("pk"))
-        .exclude(metadata__has_key=keys.STAGED_AT)
-        .exclude(metadata__has_key=keys.STAGING_ERROR)
-    )
-    posts = list(Post.objects.filter(pk__in=unstaged.values("post_id"))[:BATCH])
+    posts = list(Post.objects.filter(pk__in=[post_id for (post_id,) in rows]))
     if not posts:
         return 0
     connection = django_rq.get_connection("default")
