@@ -74,6 +74,10 @@ def publication_publish(*, publication_id: int) -> str:
     return settle(attempt, _call(attempt))
 
 
+# How often a job of several publications tells RQ it is alive, at most (between two of them).
+BATCH_BEAT_SECONDS = 10.0
+
+
 def publications_publish(*, publication_ids: list[int]) -> list[str]:
     """Attempts at several publications of one account, one after another, in one job: what
     ``dispatch.publications_enqueue`` gives a burst once the queue is long (docs/performance.md,
@@ -83,15 +87,18 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     each, to be attempted side by side, once the queue is empty (worker threads are idle: the end
     of the burst) or after an attempt the platform did not answer well (a failure tried again
     later: an outage, a timeout), so that they do not wait on that platform one after another.
-    Before each, the job tells RQ it is alive (``threaded.job_heartbeat``). Lost with its worker,
-    the attempt in flight is its lease's; the members not reached are enqueued again by the sweep
-    once the worker is unregistered (its pool does that as soon as it dies), or once RQ finds the
-    job abandoned (a beat's time after its last). Returns the outcomes, in order ("" for one that
-    raised)."""
+    Before each, if BATCH_BEAT_SECONDS have passed since its last beat, the job tells RQ it is
+    alive (``threaded.job_heartbeat``; a beat lasts an attempt's timeout and a minute). Lost with
+    its worker, the attempt in flight is its lease's; the members not reached are enqueued again
+    by the sweep once the worker is unregistered (its pool does that as soon as it dies), or once
+    RQ finds the job abandoned (a beat's time after its last). Returns the outcomes, in order (""
+    for one that raised)."""
     outcomes: list[str] = []
+    beaten = time.monotonic()  # RQ's beat as the job started
     for index, publication_id in enumerate(publication_ids):
-        if index:
+        if index and time.monotonic() - beaten >= BATCH_BEAT_SECONDS:
             threaded.job_heartbeat()
+            beaten = time.monotonic()
         try:
             outcome = publication_publish(publication_id=publication_id)
         except Exception:

@@ -209,3 +209,21 @@ class BatchJobTests(Actors, TestCase):
             set(Publication.objects.values_list("status", "job_id")),
             {(Publication.Status.PUBLISHED, publications[0].job_id)},
         )
+
+    def test_it_tells_rq_it_is_alive_between_publications_once_a_beat_has_passed(self):
+        # A beat lasts an attempt's timeout and a minute: one before an attempt that starts
+        # BATCH_BEAT_SECONDS or more after the last keeps RQ from finding the job abandoned.
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        ids = [p.pk for p in self.batch(4)]
+        for beat, beats in ((10.0, 0), (0.0, 3)):
+            Post.objects.update(status=Post.Status.PUBLISHING)
+            Publication.objects.update(status=Publication.Status.PENDING, attempt_count=0)
+            with (
+                self.subTest(beat=beat),
+                mock.patch("planrrr.threaded.job_heartbeat") as heartbeat,
+                mock.patch("publishing.services.publish.BATCH_BEAT_SECONDS", beat),
+                mock.patch("publishing.services.publish._queue_empty", return_value=False),
+            ):
+                outcomes = services.publications_publish(publication_ids=ids)
+                self.assertEqual(outcomes, [JobMetric.Outcome.PUBLISHED] * 4)
+                self.assertEqual(heartbeat.call_count, beats)
