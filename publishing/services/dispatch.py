@@ -316,7 +316,10 @@ def _batches(publications: list[Publication], *, size: int) -> list[list[Publica
     by_account: dict[tuple, list[Publication]] = {}
     for publication in publications:
         by_account.setdefault((publication.platform, publication.connection_id), []).append(publication)
-    return [group[i : i + size] for group in by_account.values() for i in range(0, len(group), size)]
+    groups = [group[i : i + size] for group in by_account.values() for i in range(0, len(group), size)]
+    # In the order they were due: one account's many do not go ahead of another's few.
+    position = {publication.pk: index for index, publication in enumerate(publications)}
+    return sorted(groups, key=lambda group: position[group[0].pk])
 
 
 def _backlog() -> int:

@@ -82,6 +82,11 @@ class BatchDispatchTests(Actors, TestCase):
             self.assertEqual(len({(p.platform, p.connection_id) for p in members}), 1, "one account a job")
             self.assertEqual(job.timeout, len(job.args[0]) * 120, "each attempt bounded as a job of its own")
         self.assertEqual(sum(sizes) + len(singles), Publication.objects.count())
+        # In the order they were due: the accounts' jobs take turns in the queue.
+        platforms = [
+            Publication.objects.get(pk=(job.args[0] if job in singles else job.args[0][0])).platform for job in jobs
+        ]
+        self.assertEqual(platforms, ["FACEBOOK", "TWITTER"] * 3)
 
     @override_settings(PUBLISH_BATCH_SIZE=1)
     def test_a_batch_size_of_one_never_groups(self):
