@@ -273,8 +273,11 @@ class WorkerProcess(ManagedProcess):
             command += ["--name", name]
         super().__init__(*command, env=env)
 
-    def wait_ready(self, timeout: float = 15.0) -> WorkerProcess:
-        """Return once the worker has registered itself in Redis (it is then listening)."""
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        """Return once the worker has registered itself in Redis (it is then listening). A worker
+        starts in well under a second; the deadline is for a machine loaded by the suite's other
+        processes (two of a clean clone's runs timed out at 15 s, with nothing logged). Past it,
+        the error shows the worker's threads' stacks."""
         import redis
         import rq
 
@@ -284,7 +287,8 @@ class WorkerProcess(ManagedProcess):
             if not self.alive():
                 raise RuntimeError(f"worker exited during start-up:\n{self.output()[-3000:]}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()[-3000:]}")
+                output = self.output()[-3000:]
+                raise RuntimeError(f"worker not ready after {timeout}s:\n{output}\n{self.stacks()}")
             time.sleep(0.05)
         return self
 
