@@ -20,8 +20,8 @@ THREADS = 2
 ENV = {
     "PUBLISH_BATCH_SIZE": 4,
     "PUBLISH_BATCH_BACKLOG": 0,
-    "PUBLISH_JOB_TIMEOUT": 8,
-    "PUBLISH_LEASE_SECONDS": 10,
+    "PUBLISH_JOB_TIMEOUT": 4,
+    "PUBLISH_LEASE_SECONDS": 5,
     "SWEEP_REQUEUE_AFTER_SECONDS": 1,
 }
 
@@ -34,7 +34,7 @@ class KilledMidBatchTests(PublishingLiveTestCase):
     def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(self):
         # The first four posts' requests are made by the stand-in, which then holds the answers:
         # every thread of the pool is mid-call in a job of four when one worker is killed.
-        self.mock.fail("FACEBOOK", mode="accept_then_stall", times=2 * THREADS, seconds=3)
+        self.mock.fail("FACEBOOK", mode="accept_then_stall", times=2 * THREADS, seconds=1.5)
         posts = [
             services.post_create(
                 team=self.team, content=f"Batched {n}", platforms=["FACEBOOK"], scheduled_at=self.soon(3600)
