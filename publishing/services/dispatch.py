@@ -315,7 +315,9 @@ def _batches(publications: list[Publication], *, size: int) -> list[list[Publica
         return [[publication] for publication in publications]
     by_account: dict[tuple, list[Publication]] = {}
     for publication in publications:
-        by_account.setdefault((publication.platform, publication.connection_id), []).append(publication)
+        # One without an account (none connected) may be any team's: it goes alone.
+        key = (publication.platform, publication.connection_id) if publication.connection_id else ("", publication.pk)
+        by_account.setdefault(key, []).append(publication)
     groups = [group[i : i + size] for group in by_account.values() for i in range(0, len(group), size)]
     # In the order they were due: one account's many do not go ahead of another's few.
     position = {publication.pk: index for index, publication in enumerate(publications)}
@@ -337,9 +339,9 @@ def _batch_options(publications: list[Publication]) -> dict:
     first = publications[0]
     return {
         **_job_options(first, first.job_id, timeout_name="timeout"),
-        # Each attempt is bounded as its own job would be; the job, by all of them. It beats before
-        # each (threaded.job_heartbeat): lost with its worker, RQ finds it abandoned as soon as a
-        # job of one would be.
+        # Each attempt is bounded as its own job would be; the job, by all of them. It beats between
+        # them (threaded.job_heartbeat, at most every 10 s): lost with its worker, RQ finds it
+        # abandoned as soon as a job of one would be.
         "timeout": settings.PUBLISH_JOB_TIMEOUT * len(publications),
         "meta": {threaded.HEARTBEAT_META: settings.PUBLISH_JOB_TIMEOUT},
         "description": f"publish {len(publications)} {first.platform} publications (posts "

@@ -88,6 +88,16 @@ class BatchDispatchTests(Actors, TestCase):
         ]
         self.assertEqual(platforms, ["FACEBOOK", "TWITTER"] * 3)
 
+    def test_publications_without_an_account_go_alone(self):
+        # None connected: the rows may be any team's, and one team's never wait on another's.
+        lone = [Publication(pk=n, platform="FACEBOOK", connection_id=None) for n in (1, 2, 3)]
+        mine = [Publication(pk=n, platform="FACEBOOK", connection_id=self.facebook.pk) for n in (4, 5)]
+        self.fill_the_queue(3)
+
+        groups = dispatch._batches([*lone, *mine], size=4)
+
+        self.assertEqual([[p.pk for p in group] for group in groups], [[1], [2], [3], [4, 5]])
+
     @override_settings(PUBLISH_BATCH_SIZE=1)
     def test_a_batch_size_of_one_never_groups(self):
         self.due(9)
