@@ -35,18 +35,21 @@ def duplicate_of(urn: str) -> dict:
     }
 
 
-@override_settings(LINKEDIN_API_URL="https://linkedin.test", PUBLISH_MAX_ATTEMPTS=3)
-class DuplicateNamingThePostTests(Actors, TestCase):
+class LostAnswerCase(Actors, TestCase):
+    """A publication on ``platform`` whose first attempt may have lost its answer, published
+    against ``responses``."""
+
+    platform = ""
+
     def setUp(self):
         flush_redis()
         self.make_actors()
-        self.linkedin = self.connect("LINKEDIN", LINKEDIN_ORG, "li-token")
         self.enterContext(responses.mock)
 
     def publication(self, *, unknown: bool) -> Publication:
-        """A LinkedIn publication due now; with ``unknown``, one whose first attempt, two minutes ago,
-        lost its answer."""
-        post = services.post_create(team=self.team, content="Said twice", platforms=["LINKEDIN"])
+        """A publication due now; with ``unknown``, one whose first attempt, two minutes ago, lost
+        its answer."""
+        post = services.post_create(team=self.team, content="Said twice", platforms=[self.platform])
         Post.objects.filter(pk=post.pk).update(
             status=Post.Status.PUBLISHING, scheduled_at=timezone.now() - timedelta(minutes=3)
         )
@@ -62,6 +65,15 @@ class DuplicateNamingThePostTests(Actors, TestCase):
             outcome = services.publication_publish(publication_id=publication.pk)
         publication.refresh_from_db()
         return outcome
+
+
+@override_settings(LINKEDIN_API_URL="https://linkedin.test", PUBLISH_MAX_ATTEMPTS=3)
+class DuplicateNamingThePostTests(LostAnswerCase):
+    platform = "LINKEDIN"
+
+    def setUp(self):
+        super().setUp()
+        self.linkedin = self.connect("LINKEDIN", LINKEDIN_ORG, "li-token")
 
     def the_lost_post(self, **fields) -> dict:
         made = timezone.now() - timedelta(minutes=2) + timedelta(seconds=1)
@@ -201,33 +213,12 @@ FACEBOOK_DUPLICATE = {
 
 
 @override_settings(FACEBOOK_API_URL="https://graph.facebook.test", PUBLISH_MAX_ATTEMPTS=3)
-class DuplicateNamingNoPostTests(Actors, TestCase):
+class DuplicateNamingNoPostTests(LostAnswerCase):
     """Facebook's and X's refusals name no post: after an attempt whose answer was lost, a refusal
     means the lost request made the post, though the look before sending missed it (still being
     made: an answer far out in the latency tail). It is looked for once more."""
 
-    def setUp(self):
-        flush_redis()
-        self.make_actors()
-        self.enterContext(responses.mock)
-
-    def publication(self) -> Publication:
-        """A Facebook publication due now whose first attempt, two minutes ago, lost its answer."""
-        post = services.post_create(team=self.team, content="Said twice", platforms=["FACEBOOK"])
-        Post.objects.filter(pk=post.pk).update(
-            status=Post.Status.PUBLISHING, scheduled_at=timezone.now() - timedelta(minutes=3)
-        )
-        publication = post.publications.get()
-        Publication.objects.filter(pk=publication.pk).update(
-            attempt_count=1, outcome_unknown=True, first_attempt_at=timezone.now() - timedelta(minutes=2)
-        )
-        return publication
-
-    def publish(self, publication: Publication) -> str:
-        with self.captureOnCommitCallbacks(execute=True):
-            outcome = services.publication_publish(publication_id=publication.pk)
-        publication.refresh_from_db()
-        return outcome
+    platform = "FACEBOOK"
 
     def test_a_refusal_after_a_lost_answer_looks_again_and_adopts_the_post_it_then_sees(self):
         made = (timezone.now() - timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S+0000")
@@ -235,7 +226,7 @@ class DuplicateNamingNoPostTests(Actors, TestCase):
         responses.get(FEED, json={"data": []})  # the first look: not made yet
         responses.post(FEED, **FACEBOOK_DUPLICATE)
         responses.get(FEED, json={"data": [{"id": lost, "message": "Said twice", "created_time": made}]})
-        publication = self.publication()
+        publication = self.publication(unknown=True)
 
         self.assertEqual(self.publish(publication), JobMetric.Outcome.RECONCILED)
 
@@ -249,7 +240,7 @@ class DuplicateNamingNoPostTests(Actors, TestCase):
     def test_a_refusal_after_a_lost_answer_gives_up_saying_why_when_the_second_look_misses_too(self):
         responses.get(FEED, json={"data": []})
         responses.post(FEED, **FACEBOOK_DUPLICATE)
-        publication = self.publication()
+        publication = self.publication(unknown=True)
 
         self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
 
@@ -262,7 +253,7 @@ class DuplicateNamingNoPostTests(Actors, TestCase):
         responses.get(FEED, json={"data": []})
         responses.post(FEED, **FACEBOOK_DUPLICATE)
         responses.get(FEED, status=503, json={"error": {"message": "Service temporarily unavailable", "code": 2}})
-        publication = self.publication()
+        publication = self.publication(unknown=True)
 
         self.assertEqual(self.publish(publication), JobMetric.Outcome.RETRY)
 
@@ -272,9 +263,7 @@ class DuplicateNamingNoPostTests(Actors, TestCase):
 
     def test_a_first_attempt_refused_as_a_duplicate_does_not_look(self):
         responses.post(FEED, **FACEBOOK_DUPLICATE)
-        post = services.post_create(team=self.team, content="Said twice", platforms=["FACEBOOK"])
-        Post.objects.filter(pk=post.pk).update(status=Post.Status.PUBLISHING, scheduled_at=timezone.now())
-        publication = post.publications.get()
+        publication = self.publication(unknown=False)
 
         self.assertEqual(self.publish(publication), JobMetric.Outcome.FAILED)
 
