@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 from django.db import DataError, connection, models, transaction
 from django.test import TestCase
+from django.utils import timezone
 
 from connections.models import Connection
 from planrrr import sql
@@ -71,6 +72,28 @@ class SqlTests(TestCase):
         )
         self.publication.refresh_from_db()
         self.assertEqual((self.publication.metadata, self.publication.lease_token), ({"url": "https://x"}, token))
+
+    def test_rows_updated_together_hold_what_bulk_update_would_write(self):
+        other = Publication.objects.create(
+            post=Post.objects.create(team=self.team, content="Bye", platforms=["FACEBOOK"]),
+            connection=self.connection,
+            platform="FACEBOOK",
+        )
+        rows = [self.publication, other]
+        when = timezone.now()
+        self.publication.job_id, self.publication.next_attempt_at = "job-1", when
+        self.publication.metadata = {"parts": ["a"], "said": "\u00e9t\u00e9 \"quoted\""}
+        other.job_id, other.next_attempt_at, other.metadata = "", None, {}
+        with self.assertNumQueries(1):
+            updated = sql.update_rows(Publication, rows, ["job_id", "next_attempt_at", "metadata"])
+        self.assertEqual(updated, 2)
+        expected = {
+            self.publication.pk: ("job-1", when, {"parts": ["a"], "said": "\u00e9t\u00e9 \"quoted\""}),
+            other.pk: ("", None, {}),
+        }
+        for row in Publication.objects.filter(pk__in=expected):
+            self.assertEqual((row.job_id, row.next_attempt_at, row.metadata), expected[row.pk])
+        self.assertEqual(sql.update_rows(Publication, [], ["job_id"]), 0)
 
     def test_an_insert_by_hand_fills_the_defaults_save_would(self):
         columns, values, params = sql.insert_select(

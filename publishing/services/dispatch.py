@@ -28,7 +28,7 @@ from django.utils import timezone
 from rq import Queue
 
 from connections.models import Connection
-from planrrr import outages, threaded
+from planrrr import outages, sql, threaded
 from publishing import rules
 from publishing.models import JobMetric, Post, Publication
 from publishing.rules.targets import active_accounts, row_targets
@@ -279,7 +279,7 @@ def publications_enqueue(*, publications: list[Publication], one_each: bool = Fa
             publication.job_id, publication.enqueued_at = job_id, now
     for publication, _ in later:
         publication.job_id, publication.enqueued_at = publication_job_id(publication), now
-    Publication.objects.bulk_update(publications, ["job_id", "enqueued_at", "next_attempt_at"])
+    sql.update_rows(Publication, publications, ["job_id", "enqueued_at", "next_attempt_at"])
     batch = [
         Queue.prepare_data(JOB, (group[0].pk,), **_job_options(group[0], group[0].job_id, timeout_name="timeout"))
         if len(group) == 1
