@@ -82,13 +82,13 @@ class SqlTests(TestCase):
         rows = [self.publication, other]
         when = timezone.now()
         self.publication.job_id, self.publication.next_attempt_at = "job-1", when
-        self.publication.metadata = {"parts": ["a"], "said": "\u00e9t\u00e9 \"quoted\""}
+        self.publication.metadata = {"parts": ["a"], "said": '\u00e9t\u00e9 "quoted"'}
         other.job_id, other.next_attempt_at, other.metadata = "", None, {}
         with self.assertNumQueries(1):
             updated = sql.update_rows(Publication, rows, ["job_id", "next_attempt_at", "metadata"])
         self.assertEqual(updated, 2)
         expected = {
-            self.publication.pk: ("job-1", when, {"parts": ["a"], "said": "\u00e9t\u00e9 \"quoted\""}),
+            self.publication.pk: ("job-1", when, {"parts": ["a"], "said": '\u00e9t\u00e9 "quoted"'}),
             other.pk: ("", None, {}),
         }
         for row in Publication.objects.filter(pk__in=expected):
