@@ -85,8 +85,9 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     its own job would be: one cancelled, edited or no longer due meanwhile is refused by its
     claim, one that raises is logged and the others go on. The rest go back to the queue a job
     each, to be attempted side by side, once the queue is empty (worker threads are idle: the end
-    of the burst) or after an attempt the platform did not answer well (a failure tried again
-    later: an outage, a timeout), so that they do not wait on that platform one after another.
+    of the burst, or no burst at all; checked before the first and after each) or after an
+    attempt the platform did not answer well (a failure tried again later: an outage, a
+    timeout), so that they do not wait on that platform one after another.
     Before each, if BATCH_BEAT_SECONDS have passed since its last beat, the job tells RQ it is
     alive (``threaded.job_heartbeat``; a beat lasts an attempt's timeout and a minute). Lost with
     its worker, the attempt in flight is its lease's; the members not reached are enqueued again
@@ -95,6 +96,8 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     for one that raised)."""
     outcomes: list[str] = []
     beaten = time.monotonic()  # RQ's beat as the job started
+    if len(publication_ids) > 1 and _queue_empty() and publications_split_off(publication_ids[1:]):
+        publication_ids = publication_ids[:1]  # threads are free now: the others go to them at once
     for index, publication_id in enumerate(publication_ids):
         if index and time.monotonic() - beaten >= BATCH_BEAT_SECONDS:
             threaded.job_heartbeat()

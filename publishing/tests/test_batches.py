@@ -2,6 +2,7 @@
 attempted at its turn with its own claim, the rest split off after an attempt the platform did not
 answer well (docs/performance.md, "Several publications a job")."""
 
+import json
 from datetime import timedelta
 from unittest import mock
 
@@ -205,13 +206,25 @@ class BatchJobTests(Actors, TestCase):
         self.assert_a_job_each(publications[1:], publications[0].job_id)
 
     def test_once_no_job_waits_the_rest_go_back_to_the_queue_a_job_each_for_the_idle_threads(self):
-        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
         publications = self.batch(4)
+        batch_id = publications[0].job_id
+        jobs_when_called: list[set[str]] = []
+
+        def published(request):
+            jobs_when_called.append(
+                set(Publication.objects.exclude(pk=publications[0].pk).values_list("job_id", flat=True))
+            )
+            return 200, {}, json.dumps({"id": f"{FACEBOOK_PAGE}_1"})
+
+        responses.add_callback(responses.POST, FEED, callback=published)
 
         outcomes = self.run_batch(publications, queue_empty=True)
 
         self.assertEqual(outcomes, [JobMetric.Outcome.PUBLISHED])
-        self.assert_a_job_each(publications[1:], publications[0].job_id)
+        self.assert_a_job_each(publications[1:], batch_id)
+        # Idle threads as the job started: the others went to them before the first was sent.
+        self.assertEqual(len(jobs_when_called), 1)
+        self.assertNotIn(batch_id, jobs_when_called[0])
 
     def test_while_jobs_wait_it_attempts_them_all(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
