@@ -132,9 +132,16 @@ def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int
         else:
             good.append(post)
     Post.objects.filter(pk__in=[post.pk for post in good]).update(status=Post.Status.PUBLISHING, updated_at=now)
-    publications = list(
-        Publication.objects.filter(post__in=good).select_related("post").order_by("post__scheduled_at", "pk")
-    )
+    # Each publication given its post as read and locked above (not read again with it: a burst's
+    # thousands of rows, each with its post's every column), in the order they are due.
+    by_id = {}
+    for post in good:
+        post.status, post.updated_at = Post.Status.PUBLISHING, now
+        by_id[post.pk] = post
+    publications = list(Publication.objects.filter(post_id__in=by_id))
+    for publication in publications:
+        publication.post = by_id[publication.post_id]
+    publications.sort(key=lambda publication: (publication.post.scheduled_at, publication.pk))
     publications += _ensure_publications(good, publications)
     pending = [p for p in publications if p.status == Publication.Status.PENDING]
     return pending, {p.post_id for p in publications if p.status not in Publication.FINAL}
