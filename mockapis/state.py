@@ -59,6 +59,9 @@ class Store(Grants):
             # Its own sequence: latency draws do not shift which requests fail.
             self._latency_random = random.Random(self.config.seed)
             self.posts: list[Post] = []
+            # The same posts by (platform, account), in the order they were made: what an account's
+            # reads and its daily cap look at, without going through every account's posts.
+            self.by_account: defaultdict[tuple[str, str], list[Post]] = defaultdict(list)
             # The latest post per (platform, account, text): duplicate checks in O(1).
             self.latest: dict[tuple[str, str, str], Post] = {}
             self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
@@ -218,14 +221,12 @@ class Store(Grants):
         with self.lock:
             if unique_id:
                 # The client chose the id (a Bluesky rkey): one that exists is refused, with the post.
-                existing = next((p for p in self.posts if p.platform == platform and p.id == post_id), None)
+                existing = self.by_id.get((platform, post_id))
                 if existing is not None:
                     return None, existing
             if daily_limit is not None:
                 since = time.time() - DAY_SECONDS
-                made = sum(
-                    1 for p in self.posts if (p.platform, p.account) == (platform, account) and p.created >= since
-                )
+                made = sum(1 for p in self.by_account[(platform, account)] if p.created >= since)
                 if made >= daily_limit:
                     return None, None
             key = (platform, account, text)
@@ -238,6 +239,7 @@ class Store(Grants):
                 platform=platform, id=post_id, account=account, text=text, media_ids=media_ids or [], extra=extra
             )
             self.posts.append(post)
+            self.by_account[(platform, account)].append(post)
             self.by_id[(platform, post_id)] = post
             self.latest[key] = post
             return post, None
@@ -256,15 +258,16 @@ class Store(Grants):
                     extra=dict(item.get("extra") or {}),
                 )
                 self.posts.append(post)
+                self.by_account[(platform, account)].append(post)
                 self.by_id[(platform, post.id)] = post
         return len(items)
 
     def find_posts(self, platform: str, account: str | None = None) -> list[Post]:
         """Posts newest first."""
         with self.lock:
-            return [
-                p for p in reversed(self.posts) if p.platform == platform and (account is None or p.account == account)
-            ]
+            if account is not None:
+                return list(reversed(self.by_account.get((platform, account), ())))
+            return [p for p in reversed(self.posts) if p.platform == platform]
 
     def find_post(self, platform: str, post_id: str) -> Post | None:
         with self.lock:
@@ -331,6 +334,9 @@ class Store(Grants):
                 if post.platform == platform and post.extra.get("token") == token:
                     post.account = account
             self.latest = {(p.platform, p.account, p.text): p for p in self.posts}
+            self.by_account = defaultdict(list)
+            for post in self.posts:
+                self.by_account[(post.platform, post.account)].append(post)
 
     def token_account(self, token: str) -> dict[str, str] | None:
         with self.lock:
