@@ -187,12 +187,12 @@ SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 DISPATCH_INTERVAL_SECONDS = env.float("DISPATCH_INTERVAL_SECONDS", default=0.2)
 # A queued publication whose job is gone from Redis is re-enqueued after this long.
 SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
-# A burst's publications of one account go several to a job, attempted one after another, once
-# the publish queue already holds PUBLISH_BATCH_BACKLOG jobs (the workers' threads are all busy):
-# RQ's own work, a few milliseconds of CPU a job, is then shared (docs/performance.md). 1: one
-# publication a job, always.
+# Publications of one account due in one dispatch go several to a job, attempted one after
+# another (once the publish queue already holds PUBLISH_BATCH_BACKLOG jobs; 0: always): RQ's own
+# work, a few milliseconds of CPU a job, is then shared (docs/performance.md). A job that finds
+# threads of its process idle hands the others back a job each at once. 1: one publication a job.
 PUBLISH_BATCH_SIZE = env.int("PUBLISH_BATCH_SIZE", default=4)
-PUBLISH_BATCH_BACKLOG = env.int("PUBLISH_BATCH_BACKLOG", default=100)
+PUBLISH_BATCH_BACKLOG = env.int("PUBLISH_BATCH_BACKLOG", default=0)
 
 # The cache is Redis too: the API's per-key throttles count there (tests: their own database).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

@@ -262,10 +262,10 @@ def publications_enqueue(*, publications: list[Publication], one_each: bool = Fa
     ``next_attempt_at`` saying when (the sweep waits for it); a held one (queued in a paused
     queue) is not enqueued.
 
-    One job a publication, unless the publish queue already holds PUBLISH_BATCH_BACKLOG jobs
-    (every worker thread is busy: a burst): then those due now go up to PUBLISH_BATCH_SIZE of
-    one account to a job (``publications_publish``), which attempts them one after another and
-    costs RQ's work once (docs/performance.md). ``one_each``: never several to a job."""
+    Those due now go up to PUBLISH_BATCH_SIZE of one account to a job (``publications_publish``),
+    which attempts them one after another and costs RQ's work once, or hands them back a job each
+    when threads are idle (docs/performance.md); with PUBLISH_BATCH_BACKLOG set, only once the
+    publish queue already holds that many jobs. ``one_each``: never several to a job."""
     publications = [p for p in publications if not p.held]
     if not publications:
         return

@@ -281,6 +281,7 @@ class RedisOutageDispatchTests(Actors, TransactionTestCase):
         self.addCleanup(outages._forget)
         self.make_actors()
 
+    @override_settings(PUBLISH_BATCH_SIZE=1)  # a job each (several to a job: test_batches)
     def test_a_dispatch_stops_taking_posts_once_redis_cannot_take_their_jobs(self):
         # Redis went down in the middle of a burst's dispatch: every remaining batch was still taken
         # (PUBLISHING, job ids written) with its jobs lost, for the sweep to find 10 s after Redis

@@ -6,7 +6,7 @@ from datetime import timezone as dt_timezone
 
 import django_rq
 from django.core.exceptions import ValidationError
-from django.test import TestCase
+from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from connections.models import Connection
@@ -186,6 +186,7 @@ class PostCreateTests(Actors, TestCase):
             sorted(django_rq.get_queue("default").job_ids), sorted(post.publications.values_list("job_id", flat=True))
         )
 
+    @override_settings(PUBLISH_BATCH_SIZE=1)  # a job each (several to a job: test_batches)
     def test_the_dispatch_takes_every_due_post_in_one_batch(self):
         with self.captureOnCommitCallbacks(execute=True):
             posts = [

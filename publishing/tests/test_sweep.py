@@ -97,6 +97,7 @@ class SweepTests(Actors, TestCase):
         self.assertEqual(Publication.objects.get(pk=retried.pk).job_id, "publication-retry-job")
         self.assertEqual(sorted(self.job_ids()), sorted([published.job_id, retried.job_id]))
 
+    @override_settings(PUBLISH_BATCH_SIZE=1)  # a job each (several to a job: test_batches)
     def test_it_requeues_the_lost_jobs_at_once_in_one_line(self):
         publications = [self.publishing_post() for _ in range(3)]
         flush_redis()
