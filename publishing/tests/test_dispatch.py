@@ -131,6 +131,30 @@ class DispatchTests(Actors, TestCase):
         self.assertEqual(Post.objects.get(pk=last.pk).status, Post.Status.PUBLISHING)
         self.assertEqual(Post.objects.filter(status=Post.Status.FAILED).count(), sweep.DISPATCH_BATCH)
 
+    @override_settings(DISPATCH_INTERVAL_SECONDS=0.3)
+    def test_a_post_due_before_the_next_round_starts_at_its_time_not_a_round_late(self):
+        soon = services.post_create(team=self.team, content="Soon", platforms=["FACEBOOK"])
+        later = services.post_create(team=self.team, content="Later", platforms=["FACEBOOK"])
+        due = timezone.now() + timedelta(seconds=0.15)
+        Post.objects.filter(pk=soon.pk).update(status=Post.Status.SCHEDULED, scheduled_at=due)
+        Post.objects.filter(pk=later.pk).update(
+            status=Post.Status.SCHEDULED, scheduled_at=timezone.now() + timedelta(seconds=5)
+        )
+
+        # Not due as the round starts: waited for, in this round.
+        with self.captureOnCommitCallbacks(execute=True):
+            self.assertEqual(sweep.due_posts_dispatch(), 1)
+
+        publication = Publication.objects.get(post=soon)
+        self.assertEqual(Post.objects.get(pk=soon.pk).status, Post.Status.PUBLISHING)
+        self.assertGreaterEqual(publication.enqueued_at, due, "never before its time")
+        self.assertEqual(Post.objects.get(pk=later.pk).status, Post.Status.SCHEDULED)
+
+        # Nothing due within the interval: one query, and no wait.
+        with self.assertNumQueries(1), mock.patch.object(sweep.time, "sleep") as slept:
+            self.assertEqual(sweep.due_posts_dispatch(), 0)
+        slept.assert_not_called()
+
     def test_a_burst_starts_with_a_small_batch_then_doubles(self):
         # The first jobs of a burst reach the workers after ten posts are dispatched, not a
         # hundred; every due post is still dispatched in the one round.
