@@ -26,6 +26,7 @@ from rq.job import Job, JobStatus
 from rq.worker import Worker
 
 from planrrr import sql
+from planrrr.db import connection_release
 from publishing import metadata as keys
 from publishing import rules, services
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
@@ -73,6 +74,7 @@ def due_posts_dispatch() -> int:
         return 0
     wait = (soonest - timezone.now()).total_seconds()
     if wait > 0:
+        connection_release()  # the process's job threads may need it meanwhile
         time.sleep(min(wait, settings.DISPATCH_INTERVAL_SECONDS))
     return services.due_posts_dispatch(batch=DISPATCH_BATCH, most=BATCH)
 
