@@ -33,9 +33,11 @@ its reads never take the publish path's room.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 
 import rq
 from django import db
@@ -45,10 +47,12 @@ from rq.timeouts import TimerDeathPenalty
 from rq.worker.base import WorkerStatus
 
 from planrrr import outages
-from planrrr.db import pool_enable
+from planrrr.db import connection_release, pool_enable
 from planrrr.outliving import OutlivingWorker
 from planrrr.rq import InProcessWorker
 from planrrr.scheduler import pause
+
+logger = logging.getLogger("planrrr.worker")
 
 # How long a job thread waits on its queues at most before it looks for a stop request.
 THREAD_DEQUEUE_TIMEOUT = 0.5
@@ -83,6 +87,69 @@ def job_heartbeat() -> None:
     if job is None or worker.execution is None:
         return
     outages.redis_call(lambda: worker.maintain_heartbeats(job, worker.execution))
+
+
+class _Offer:
+    """Work a job thread offers to hand back while it waits on a call (``hand_back_offer``)."""
+
+    def __init__(self, give_back: Callable[[], int]) -> None:
+        self.give_back = give_back
+        self.handed = 0  # what give_back handed back, once taken
+        self.settled = threading.Event()  # set once taken and run (or failed)
+
+
+# The offers of the process's job threads, by thread; the offer of this thread.
+_offers: dict[int, _Offer] = {}
+_offers_lock = threading.Lock()
+_own_offer = threading.local()
+# How long a job thread waits for the main thread to finish handing back what it took.
+HAND_BACK_WAIT = 30.0
+
+
+def hand_back_offer(give_back: Callable[[], int]) -> None:
+    """Offer, for as long as this thread's next call lasts, to have ``give_back`` (which hands
+    work back to the queue and returns how much) run by the process's main thread once threads
+    of the process are idle (``hand_back_take``): a job of several publications offers those it
+    has not reached, so that they need not wait behind a slow call at a burst's end, or behind a
+    platform that does not answer. ``hand_back_withdraw`` ends the offer."""
+    offer = _Offer(give_back)
+    _own_offer.offer = offer
+    with _offers_lock:
+        _offers[threading.get_ident()] = offer
+
+
+def hand_back_withdraw() -> int:
+    """End this thread's offer: how much was handed back meanwhile (0 if the offer was not taken,
+    or taken and nothing could be handed back): the job must not go on with what was."""
+    offer = getattr(_own_offer, "offer", None)
+    _own_offer.offer = None
+    if offer is None:
+        return 0
+    with _offers_lock:
+        if _offers.get(threading.get_ident()) is offer:
+            del _offers[threading.get_ident()]
+            return 0
+    # Taken by the main thread: wait for it to be done, a moment (a statement and a Redis call).
+    offer.settled.wait(HAND_BACK_WAIT)
+    return offer.handed
+
+
+def hand_back_take() -> int:
+    """Run every offer made, each once (in the process's main thread, once threads are idle); one
+    that raises is logged, and its job goes on with its work. Returns how much was handed back."""
+    with _offers_lock:
+        taken = list(_offers.values())
+        _offers.clear()
+    handed = 0
+    for offer in taken:
+        try:
+            offer.handed = offer.give_back() or 0
+            handed += offer.handed
+        except Exception:
+            logger.exception("handing a job's work back to idle threads failed: the job goes on with it")
+        finally:
+            offer.settled.set()
+    return handed
 
 
 def idle_threads() -> int | None:
@@ -350,7 +417,19 @@ class ThreadedWorker(InProcessWorker):
                         self._thread_start(index)
             if self._burst and not any(thread.is_alive() for _, thread in self.job_threads.values()):
                 return None
+            self.hand_back_to_idle()
             self._wake.wait(self.dequeue_timeout)
+
+    def hand_back_to_idle(self) -> int:
+        """Once threads of this process wait for a job, hand them what the busy ones offered
+        (``hand_back_offer``: the rest of a job of several, behind a call that lasts). Returns
+        how much was handed back."""
+        if not _offers or not idle_threads():
+            return 0
+        try:
+            return hand_back_take()
+        finally:
+            connection_release()
 
     def request_stop(self, signum, frame) -> None:
         """The stop (noted, see SweepingWorker.request_stop), passed to every job thread: each

@@ -3,6 +3,7 @@ publishing/tests/e2e/test_in_flight.py)."""
 
 from __future__ import annotations
 
+import threading
 from unittest import mock
 
 import django_rq
@@ -148,6 +149,45 @@ class JobThreadRedisCallsTests(SimpleTestCase):
             self.process.job_threads = {0: (thread, mock.Mock(is_alive=lambda: True))}
             with mock.patch("time.monotonic", return_value=now):
                 self.assertEqual(threaded.idle_threads(), 1)
+
+    def test_what_a_busy_thread_offers_is_handed_back_by_the_main_thread_once_threads_are_idle(self):
+        handed: list[str] = []
+        done = threading.Event()
+        results: dict[str, int] = {}
+
+        def job_thread() -> None:
+            threaded.hand_back_offer(lambda: handed.append("rest") or 3)
+            done.wait(5)  # its call lasts
+            results["withdrawn"] = threaded.hand_back_withdraw()
+
+        busy = threading.Thread(target=job_thread)
+        busy.start()
+        self.addCleanup(busy.join, 5)
+        with mock.patch.object(threaded, "idle_threads", return_value=0):
+            self.assertEqual(self.process.hand_back_to_idle(), 0, "no thread idle: the offer stands")
+        self.assertEqual(handed, [])
+        with mock.patch.object(threaded, "idle_threads", return_value=2):
+            self.assertEqual(self.process.hand_back_to_idle(), 3)
+            self.assertEqual(self.process.hand_back_to_idle(), 0, "each offer taken once")
+        done.set()
+        busy.join(5)
+        self.assertEqual((handed, results["withdrawn"]), (["rest"], 3), "the job stops: its rest is handed back")
+
+        # An offer withdrawn before the main thread takes it hands nothing back.
+        threaded.hand_back_offer(lambda: handed.append("again") or 1)
+        self.assertEqual(threaded.hand_back_withdraw(), 0)
+        with mock.patch.object(threaded, "idle_threads", return_value=2):
+            self.assertEqual(self.process.hand_back_to_idle(), 0)
+        self.assertEqual(handed, ["rest"])
+
+    def test_an_offer_that_fails_to_be_handed_back_leaves_the_job_going_on_with_it(self):
+        def failing() -> int:
+            raise RuntimeError("PostgreSQL went away")
+
+        threaded.hand_back_offer(failing)
+        with mock.patch.object(threaded, "idle_threads", return_value=1), self.assertLogs("planrrr.worker", "ERROR"):
+            self.assertEqual(self.process.hand_back_to_idle(), 0)
+        self.assertEqual(threaded.hand_back_withdraw(), 0)
 
     def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
         thread = self.thread("idle.0")

@@ -16,6 +16,7 @@ refusal names once the adapter confirms it (``adopt_duplicate``). The first comm
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -96,19 +97,28 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     for one that raised)."""
     outcomes: list[str] = []
     beaten = time.monotonic()  # RQ's beat as the job started
+    job = get_current_job()
     if len(publication_ids) > 1 and _queue_empty() and publications_split_off(publication_ids[1:]):
         publication_ids = publication_ids[:1]  # threads are free now: the others go to them at once
     for index, publication_id in enumerate(publication_ids):
         if index and time.monotonic() - beaten >= BATCH_BEAT_SECONDS:
             threaded.job_heartbeat()
             beaten = time.monotonic()
+        rest = publication_ids[index + 1 :]
+        if rest and job is not None:
+            # While this one's call lasts, the process's main thread may hand the rest to threads
+            # that fall idle (the burst's end, a platform that does not answer).
+            threaded.hand_back_offer(functools.partial(publications_split_off, rest, job_id=job.id))
         try:
             outcome = publication_publish(publication_id=publication_id)
         except Exception:
             logger.exception("publication %s: its attempt raised; the rest of its job goes on", publication_id)
             outcome = ""
+        finally:
+            handed = threaded.hand_back_withdraw() if rest and job is not None else 0
         outcomes.append(outcome)
-        rest = publication_ids[index + 1 :]
+        if handed:
+            break
         if rest and (outcome == Outcome.RETRY or _queue_empty()) and publications_split_off(rest):
             break
     return outcomes
@@ -127,18 +137,20 @@ def _queue_empty() -> bool:
         return False
 
 
-def publications_split_off(publication_ids: list[int]) -> int:
-    """The publications of the running job's batch not attempted yet, each enqueued as a job of
-    its own; those no longer PENDING on this job (claimed, or moved by someone else) stay as they
-    are. Returns how many were enqueued."""
-    job = get_current_job()
-    if job is None:
-        return 0
+def publications_split_off(publication_ids: list[int], *, job_id: str | None = None) -> int:
+    """The publications of a job of several (the running job's, or ``job_id``'s) not attempted
+    yet, each enqueued as a job of its own; those no longer PENDING on that job (claimed, or moved
+    by someone else) stay as they are. Returns how many were enqueued."""
+    if job_id is None:
+        job = get_current_job()
+        if job is None:
+            return 0
+        job_id = job.id
     with transaction.atomic():
         rest = list(
             Publication.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("post")
-            .filter(pk__in=publication_ids, status=Publication.Status.PENDING, job_id=job.id)
+            .filter(pk__in=publication_ids, status=Publication.Status.PENDING, job_id=job_id)
         )
         publications_enqueue(publications=rest, one_each=True)
     return len(rest)

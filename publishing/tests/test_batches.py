@@ -13,6 +13,7 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from devtools.testing import flush_redis
+from planrrr import threaded
 from publishing import services
 from publishing.models import JobMetric, Post, Publication
 from publishing.services import dispatch
@@ -225,6 +226,25 @@ class BatchJobTests(Actors, TestCase):
         # Idle threads as the job started: the others went to them before the first was sent.
         self.assertEqual(len(jobs_when_called), 1)
         self.assertNotIn(batch_id, jobs_when_called[0])
+
+    def test_the_rest_are_handed_to_threads_that_fall_idle_while_a_call_lasts(self):
+        # The burst's end: this job waits on a slow call while threads of its process are idle.
+        # The process's main thread hands the rest back a job each; the job stops at this one.
+        publications = self.batch(4)
+        batch_id = publications[0].job_id
+
+        def slow_call(request):
+            with mock.patch("planrrr.threaded.idle_threads", return_value=5):
+                self.assertEqual(threaded.hand_back_take(), 3)  # what ThreadedWorker.hand_back_to_idle does
+            return 200, {}, json.dumps({"id": f"{FACEBOOK_PAGE}_1"})
+
+        responses.add_callback(responses.POST, FEED, callback=slow_call)
+
+        outcomes = self.run_batch(publications, queue_empty=False)
+
+        self.assertEqual(outcomes, [JobMetric.Outcome.PUBLISHED])
+        self.assertEqual(len(responses.calls), 1)
+        self.assert_a_job_each(publications[1:], batch_id)
 
     def test_while_jobs_wait_it_attempts_them_all(self):
         responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
