@@ -2,14 +2,17 @@
 parser), `manage.py metrics`, and the admin dashboard."""
 
 import json
+import resource
+import time
 from datetime import timedelta
 from io import StringIO
+from unittest import mock
 
 import django_rq
 import requests
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.test import TestCase, override_settings
+from django.test import SimpleTestCase, TestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +21,7 @@ from devtools.receiver import Receiver
 from devtools.testing import flush_redis, wait_for
 from publishing import selectors, services, sweep
 from publishing.models import DURATION_BUCKETS, LAG_BUCKETS, JobMetric, JobMetricRollup, Post, Publication
+from publishing.services import signals
 from publishing.tests.base import Actors, PublishingLiveTestCase
 from webhooks.models import Delivery
 from webhooks.services import endpoint_create
@@ -345,3 +349,20 @@ class RollupTests(MetricsTestCase):
         self.assertEqual(
             samples["planrrr_publish_job_duration_seconds_bucket"][(("le", "0.05"), ("platform", "TWITTER"))], 1
         )
+
+
+class PeakRssTests(SimpleTestCase):
+    def test_a_jobs_peak_rss_is_the_processs_read_at_most_once_a_second(self):
+        # getrusage() goes through every thread of the process: not at every job's end.
+        with (
+            mock.patch.object(signals, "_peak_rss", (float("-inf"), 0)),
+            mock.patch.object(signals.resource, "getrusage", wraps=resource.getrusage) as read,
+        ):
+            first, second = signals.peak_rss_bytes(), signals.peak_rss_bytes()
+            self.assertEqual(read.call_count, 1)
+            later = time.monotonic() + signals.PEAK_RSS_EVERY
+            with mock.patch.object(signals.time, "monotonic", return_value=later):
+                signals.peak_rss_bytes()
+            self.assertEqual(read.call_count, 2)
+        self.assertGreater(first, 0)
+        self.assertEqual(first, second)
