@@ -136,7 +136,7 @@ def hand_back_withdraw() -> int:
 
 def hand_back_take() -> int:
     """Run every offer made, each once (in the process's main thread, once threads are idle); one
-    that raises is logged, and its job goes on with its work. Returns how much was handed back."""
+    that raises is logged (an outage once), and its job goes on with its work. Returns how much was handed back."""
     with _offers_lock:
         taken = list(_offers.values())
         _offers.clear()
@@ -145,8 +145,14 @@ def hand_back_take() -> int:
         try:
             offer.handed = offer.give_back() or 0
             handed += offer.handed
-        except Exception:
-            logger.exception("handing a job's work back to idle threads failed: the job goes on with it")
+        except Exception as error:
+            # An outage is logged once, as it starts (planrrr.outages), not at every offer.
+            if outages.database_unreachable(error):
+                outages.database().failed(error)
+            elif outages.redis_unreachable(error):
+                outages.redis().failed(error)
+            else:
+                logger.exception("handing a job's work back to idle threads failed: the job goes on with it")
         finally:
             offer.settled.set()
     return handed

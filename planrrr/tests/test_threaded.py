@@ -9,6 +9,7 @@ from unittest import mock
 import django_rq
 import redis
 import rq
+from django.db import InterfaceError
 from django.test import SimpleTestCase, override_settings
 from rq.job import JobStatus
 from rq.suspension import resume, suspend
@@ -188,6 +189,22 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         with mock.patch.object(threaded, "idle_threads", return_value=1), self.assertLogs("planrrr.worker", "ERROR"):
             self.assertEqual(self.process.hand_back_to_idle(), 0)
         self.assertEqual(threaded.hand_back_withdraw(), 0)
+
+        # PostgreSQL unreachable: the process's outage says so once, not a traceback per offer.
+        def unreachable() -> int:
+            raise InterfaceError("connection already closed")
+
+        outage = mock.Mock()
+        with (
+            mock.patch.object(threaded, "idle_threads", return_value=1),
+            mock.patch.object(threaded.outages, "database", return_value=outage),
+            self.assertNoLogs("planrrr.worker", "ERROR"),
+        ):
+            for _ in range(2):
+                threaded.hand_back_offer(unreachable)
+                self.assertEqual(self.process.hand_back_to_idle(), 0)
+                self.assertEqual(threaded.hand_back_withdraw(), 0)
+        self.assertEqual(outage.failed.call_count, 2)
 
     def test_its_idle_state_is_written_again_once_redis_lost_its_registration(self):
         thread = self.thread("idle.0")

@@ -1,5 +1,6 @@
-"""Due posts start publishing: SCHEDULED -> PUBLISHING, one RQ job per pending publication, at
-the target's own time (a post starts when its earliest target is due; docs/posts.md, "Queues").
+"""Due posts start publishing: SCHEDULED -> PUBLISHING, an RQ job per pending publication (up to
+PUBLISH_BATCH_SIZE of one account due together to a job), at the target's own time (a post starts
+when its earliest target is due; docs/posts.md, "Queues").
 
 Due posts are found in the database (``due_posts_dispatch``, run by the workers every
 DISPATCH_INTERVAL_SECONDS, and at once for a post created already due) and dispatched in
@@ -316,8 +317,8 @@ def batch_job_id(publications: list[Publication]) -> str:
 
 
 def _batches(publications: list[Publication], *, size: int) -> list[list[Publication]]:
-    """The publications' jobs: one each, or, once the queue is long, up to ``size`` of one
-    account (its platform, its channel) to a job."""
+    """The publications' jobs: one each, or (once the queue holds PUBLISH_BATCH_BACKLOG jobs, 0 by
+    default: always) up to ``size`` of one account (its platform, its channel) to a job."""
     if size <= 1 or len(publications) < 2 or _backlog() < settings.PUBLISH_BATCH_BACKLOG:
         return [[publication] for publication in publications]
     by_account: dict[tuple, list[Publication]] = {}

@@ -81,7 +81,7 @@ BATCH_BEAT_SECONDS = 10.0
 
 def publications_publish(*, publication_ids: list[int]) -> list[str]:
     """Attempts at several publications of one account, one after another, in one job: what
-    ``dispatch.publications_enqueue`` gives a burst once the queue is long (docs/performance.md,
+    ``dispatch.publications_enqueue`` gives several of one account due together (docs/performance.md,
     "Several publications a job"). Each is ``publication_publish``, claimed at its turn exactly as
     its own job would be: one cancelled, edited or no longer due meanwhile is refused by its
     claim, one that raises is logged and the others go on. The rest go back to the queue a job
