@@ -120,6 +120,9 @@ class Outage:
     one when it ends, with how long it lasted and how many tries failed. Safe to share between
     threads (a web process's)."""
 
+    # After an outage ended, how long a failure is taken for one of its stragglers (failed()).
+    straggler_seconds = 1.0
+
     def __init__(self, what: str, logger: logging.Logger):
         self.what = what
         self.logger = logger
@@ -137,10 +140,13 @@ class Outage:
         """A try failed: the outage starts, unless it is on already. ``began`` is the
         ``time.monotonic()`` at which that try started: one that started before the last outage
         ended (a call in flight through it, on a connection the server dropped) is part of that
-        outage, and starts no other."""
+        outage, and starts no other. So is a failure in the ``straggler_seconds`` after it ended
+        (a connection made before a restart, used only now: "Connection closed by server."); a
+        server that goes again is noted by the next failure after that."""
         with self._lock:
-            if self.since is None and began is not None and self.ended is not None and began < self.ended:
-                return
+            if self.since is None and self.ended is not None:
+                if (began is not None and began < self.ended) or time.monotonic() - self.ended < self.straggler_seconds:
+                    return
             self.failures += 1
             if self.since is not None:
                 return
