@@ -190,7 +190,8 @@ SWEEP_REQUEUE_AFTER_SECONDS = env.int("SWEEP_REQUEUE_AFTER_SECONDS", default=10)
 # Publications of one account due in one dispatch go several to a job, attempted one after
 # another (once the publish queue already holds PUBLISH_BATCH_BACKLOG jobs; 0: always): RQ's own
 # work, a few milliseconds of CPU a job, is then shared (docs/performance.md). A job that finds
-# threads of its process idle hands the others back a job each at once. 1: one publication a job.
+# threads of its process idle, and the CPU with room, hands the others back a job each at once. 1:
+# one publication a job.
 PUBLISH_BATCH_SIZE = env.int("PUBLISH_BATCH_SIZE", default=4)
 PUBLISH_BATCH_BACKLOG = env.int("PUBLISH_BATCH_BACKLOG", default=0)
 

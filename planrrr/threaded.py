@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -156,6 +157,68 @@ def hand_back_take() -> int:
         finally:
             offer.settled.set()
     return handed
+
+
+class CpuLoad:
+    """The share of the machine's CPU time spent busy (all its cores, as Linux's ``/proc/stat``
+    counts them) since the last look, looked at most every ``every`` seconds; None where it cannot
+    be read."""
+
+    def __init__(self, path: str = "/proc/stat", every: float = 0.2) -> None:
+        self.path = path
+        self.every = every
+        self._lock = threading.Lock()
+        self._last: tuple[float, int, int] | None = None  # (time.monotonic(), busy ticks, all ticks)
+        self._share: float | None = None
+
+    def share(self) -> float | None:
+        now = time.monotonic()
+        with self._lock:
+            if self._last is not None and now - self._last[0] < self.every:
+                return self._share
+            ticks = self._ticks()
+            if ticks is None:
+                return None
+            if self._last is not None and ticks[1] > self._last[2]:
+                self._share = (ticks[0] - self._last[1]) / (ticks[1] - self._last[2])
+            self._last = (now, *ticks)
+            return self._share
+
+    def _ticks(self) -> tuple[int, int] | None:
+        try:
+            with open(self.path, "rb") as stat:
+                fields = stat.readline().split()
+        except OSError:
+            return None
+        # cpu user nice system idle iowait irq softirq steal (guest time is in user's already)
+        if len(fields) < 6 or fields[0] != b"cpu":
+            return None
+        ticks = [int(field) for field in fields[1:9]]
+        idle = ticks[3] + ticks[4]
+        return sum(ticks) - idle, sum(ticks)
+
+
+# A job of several hands its publications back to idle threads only while the CPU has room: past
+# this share busy, more jobs at once publish no faster, and each one handed back costs RQ's work
+# for a job (docs/performance.md, "Handing back only to a CPU with room").
+CPU_BUSY_LIMIT = 0.9
+_cpu = CpuLoad()
+
+
+def _cpu_forget() -> None:
+    # A forked child looks for itself (its parent's lock may have been held at the fork).
+    global _cpu
+    _cpu = CpuLoad()
+
+
+os.register_at_fork(after_in_child=_cpu_forget)
+
+
+def cpu_has_room() -> bool:
+    """The machine's CPU was busy less than CPU_BUSY_LIMIT of the time over its last look (or
+    cannot say)."""
+    share = _cpu.share()
+    return share is None or share < CPU_BUSY_LIMIT
 
 
 def idle_threads() -> int | None:
@@ -427,10 +490,10 @@ class ThreadedWorker(InProcessWorker):
             self._wake.wait(self.dequeue_timeout)
 
     def hand_back_to_idle(self) -> int:
-        """Once threads of this process wait for a job, hand them what the busy ones offered
-        (``hand_back_offer``: the rest of a job of several, behind a call that lasts). Returns
-        how much was handed back."""
-        if not _offers or not idle_threads():
+        """Once threads of this process wait for a job and the CPU has room, hand them what the
+        busy ones offered (``hand_back_offer``: the rest of a job of several, behind a call that
+        lasts). Returns how much was handed back."""
+        if not _offers or not idle_threads() or not cpu_has_room():
             return 0
         try:
             return hand_back_take()

@@ -3,7 +3,10 @@ publishing/tests/e2e/test_in_flight.py)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from unittest import mock
 
 import django_rq
@@ -103,6 +106,9 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         self.connection = django_rq.get_connection("default")
         self.queue = rq.Queue("default", connection=self.connection)
         self.process = ThreadedWorker([self.queue], connection=self.connection, threads=1)
+        # The machine's CPU as it is during these tests says nothing of them: it has room, unless a
+        # test says otherwise.
+        self.enterContext(mock.patch.object(threaded, "cpu_has_room", return_value=True))
 
     def thread(self, name: str) -> JobThread:
         return JobThread([self.queue], name=name, connection=self.connection, process=self.process)
@@ -181,6 +187,19 @@ class JobThreadRedisCallsTests(SimpleTestCase):
             self.assertEqual(self.process.hand_back_to_idle(), 0)
         self.assertEqual(handed, ["rest"])
 
+    def test_nothing_is_handed_back_while_the_cpu_is_busy(self):
+        # More jobs at once publish no faster on a CPU that has no room, and each handed back
+        # costs RQ's work for a job: the job goes on with its rest.
+        threaded.hand_back_offer(lambda: 3)
+        with (
+            mock.patch.object(threaded, "idle_threads", return_value=2),
+            mock.patch.object(threaded, "cpu_has_room", return_value=False),
+        ):
+            self.assertEqual(self.process.hand_back_to_idle(), 0)
+        with mock.patch.object(threaded, "idle_threads", return_value=2):
+            self.assertEqual(self.process.hand_back_to_idle(), 3, "once it has room")
+        self.assertEqual(threaded.hand_back_withdraw(), 3)
+
     def test_an_offer_that_fails_to_be_handed_back_leaves_the_job_going_on_with_it(self):
         def failing() -> int:
             raise RuntimeError("PostgreSQL went away")
@@ -219,3 +238,40 @@ class JobThreadRedisCallsTests(SimpleTestCase):
         thread.register_birth()
         thread.set_state(thread.get_state())  # as OutlivingWorker._register_again_if_lost does
         self.assertEqual(self.connection.hget(thread.key, "state"), b"idle")
+
+
+class CpuLoadTests(SimpleTestCase):
+    def stat(self, text: str) -> str:
+        path = Path(tempfile.mkdtemp()) / "stat"
+        self.addCleanup(shutil.rmtree, path.parent)
+        path.write_text(text)
+        return str(path)
+
+    def test_the_share_of_cpu_time_busy_between_two_looks(self):
+        #             user nice system idle iowait irq softirq steal guest guest_nice
+        path = self.stat("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 50 0 50 350 50 0 0 0 0 0\n")
+        load = threaded.CpuLoad(path, every=0)
+        self.assertIsNone(load.share(), "one look says nothing yet")
+        # 90 ticks busy (user, system, irq, softirq, steal), 10 idle or waiting on a disk.
+        Path(path).write_text("cpu  150 10 120 705 105 5 3 2 0 0\n")
+        self.assertAlmostEqual(load.share(), 0.9)
+        self.assertFalse(load.share() is None)
+
+    def test_it_looks_again_only_after_its_period(self):
+        path = self.stat("cpu  0 0 0 100 0 0 0 0\n")
+        load = threaded.CpuLoad(path, every=60)
+        load.share()
+        Path(path).write_text("cpu  100 0 0 100 0 0 0 0\n")
+        self.assertIsNone(load.share(), "within its period: the last share")
+
+    def test_a_machine_that_cannot_say_has_room(self):
+        load = threaded.CpuLoad("/nonexistent/stat", every=0)
+        self.assertIsNone(load.share())
+        self.assertIsNone(threaded.CpuLoad(self.stat("intr 1 2 3\n"), every=0).share())
+        with mock.patch.object(threaded, "_cpu", load):
+            self.assertTrue(threaded.cpu_has_room())
+
+    def test_room_is_below_the_limit(self):
+        for share, room in ((None, True), (0.5, True), (threaded.CPU_BUSY_LIMIT, False), (1.0, False)):
+            with mock.patch.object(threaded._cpu, "share", return_value=share):
+                self.assertEqual(threaded.cpu_has_room(), room, share)

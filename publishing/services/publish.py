@@ -85,8 +85,8 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     "Several publications a job"). Each is ``publication_publish``, claimed at its turn exactly as
     its own job would be: one cancelled, edited or no longer due meanwhile is refused by its
     claim, one that raises is logged and the others go on. The rest go back to the queue a job
-    each, to be attempted side by side, once the queue is empty (worker threads are idle: the end
-    of the burst, or no burst at all; checked before the first and after each, and while each
+    each, to be attempted side by side, once the queue is empty (worker threads are idle and the
+    CPU has room: the end of the burst, or no burst at all; checked before the first and after each, and while each
     call lasts by the process's main thread: ``threaded.hand_back_offer``) or after an
     attempt the platform did not answer well (a failure tried again later: an outage, a
     timeout), so that they do not wait on that platform one after another.
@@ -128,10 +128,11 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
 def _queue_empty() -> bool:
     """No publish job waits: threads are free to take each publication of a job of several. In a
     process of job threads (planrrr.threaded), one of its threads waiting for a job says so
-    without asking Redis."""
+    without asking Redis, and only while the CPU has room (``threaded.cpu_has_room``: on a busy
+    CPU, more jobs at once publish no faster, and each costs RQ's work)."""
     idle = threaded.idle_threads()
     if idle is not None:
-        return idle > 0
+        return idle > 0 and threaded.cpu_has_room()
     try:
         return django_rq.get_queue("default").count == 0
     except (redis.ConnectionError, redis.TimeoutError):

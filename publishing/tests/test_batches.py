@@ -2,6 +2,7 @@
 attempted at its turn with its own claim, the rest split off after an attempt the platform did not
 answer well (docs/performance.md, "Several publications a job")."""
 
+import contextlib
 import json
 from datetime import timedelta
 from unittest import mock
@@ -176,13 +177,16 @@ class BatchJobTests(Actors, TestCase):
         self.assertEqual(outcomes, ["", JobMetric.Outcome.PUBLISHED, JobMetric.Outcome.PUBLISHED])
         self.assertIn(f"publication {first.pk}: its attempt raised", logged.output[0])
 
-    def run_batch(self, publications: list[Publication], *, queue_empty: bool) -> list[str]:
-        """The batch's job taken from the queue and run, the publish queue then empty or not."""
+    def run_batch(self, publications: list[Publication], *, queue_empty: bool | None) -> list[str]:
+        """The batch's job taken from the queue and run, the publish queue then empty or not (None:
+        as the process's threads and CPU say)."""
         job = self.queue.dequeue_any([self.queue], timeout=None, connection=self.queue.connection)[0]
         self.assertEqual(job.args, ([p.pk for p in publications],))
         with (
             mock.patch("publishing.services.publish.get_current_job", return_value=job),
-            mock.patch("publishing.services.publish._queue_empty", return_value=queue_empty),
+            mock.patch("publishing.services.publish._queue_empty", return_value=queue_empty)
+            if queue_empty is not None
+            else contextlib.nullcontext(),
             self.captureOnCommitCallbacks(execute=True),
         ):
             return services.publications_publish(publication_ids=[p.pk for p in publications])
@@ -226,6 +230,20 @@ class BatchJobTests(Actors, TestCase):
         # Idle threads as the job started: the others went to them before the first was sent.
         self.assertEqual(len(jobs_when_called), 1)
         self.assertNotIn(batch_id, jobs_when_called[0])
+
+    def test_on_a_busy_cpu_it_keeps_its_publications_although_threads_are_idle(self):
+        # A burst with no latency: threads wait for jobs because the CPU, not the platform, is
+        # what they wait for; handing the rest back would add RQ's work for each and publish no
+        # faster.
+        responses.post(FEED, json={"id": f"{FACEBOOK_PAGE}_1"})
+        publications = self.batch(3)
+        with (
+            mock.patch("planrrr.threaded.idle_threads", return_value=5),
+            mock.patch("planrrr.threaded.cpu_has_room", return_value=False),
+        ):
+            outcomes = self.run_batch(publications, queue_empty=None)
+        self.assertEqual(outcomes, [JobMetric.Outcome.PUBLISHED] * 3)
+        self.assertEqual({p.job_id for p in Publication.objects.all()}, {publications[0].job_id}, "none handed back")
 
     def test_the_rest_are_handed_to_threads_that_fall_idle_while_a_call_lasts(self):
         # The burst's end: this job waits on a slow call while threads of its process are idle.
