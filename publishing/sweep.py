@@ -52,7 +52,7 @@ def sweep() -> None:
     settled_posts_finalize()
 
 
-DISPATCH_BATCH = 100
+DISPATCH_BATCH = 500
 
 
 def due_posts_dispatch() -> int:

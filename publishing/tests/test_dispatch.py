@@ -109,8 +109,8 @@ class DispatchTests(Actors, TestCase):
         self.assertEqual(self.queue.count, 0)
 
     def test_a_batch_with_nothing_to_publish_does_not_end_the_round(self):
-        # A full batch of posts that all fail at the door enqueues nothing; the next batch is
-        # still read in the same round.
+        # A full batch of posts that all fail at the door (the round's first, of ten) enqueues
+        # nothing; the next batch is still read in the same round.
         past = timezone.now() - timedelta(minutes=1)
         Post.objects.bulk_create(
             Post(
@@ -120,7 +120,7 @@ class DispatchTests(Actors, TestCase):
                 status=Post.Status.SCHEDULED,
                 scheduled_at=past,
             )
-            for i in range(sweep.DISPATCH_BATCH)
+            for i in range(10)
         )
         last = services.post_create(team=self.team, content="Somewhere", platforms=["FACEBOOK"])
         Post.objects.filter(pk=last.pk).update(status=Post.Status.SCHEDULED, scheduled_at=timezone.now())
@@ -129,7 +129,7 @@ class DispatchTests(Actors, TestCase):
             self.assertEqual(sweep.due_posts_dispatch(), 1)
 
         self.assertEqual(Post.objects.get(pk=last.pk).status, Post.Status.PUBLISHING)
-        self.assertEqual(Post.objects.filter(status=Post.Status.FAILED).count(), sweep.DISPATCH_BATCH)
+        self.assertEqual(Post.objects.filter(status=Post.Status.FAILED).count(), 10)
 
     @override_settings(DISPATCH_INTERVAL_SECONDS=0.3)
     def test_a_post_due_before_the_next_round_starts_at_its_time_not_a_round_late(self):
@@ -155,9 +155,9 @@ class DispatchTests(Actors, TestCase):
             self.assertEqual(sweep.due_posts_dispatch(), 0)
         slept.assert_not_called()
 
-    def test_a_burst_starts_with_a_small_batch_then_doubles(self):
-        # The first jobs of a burst reach the workers after ten posts are dispatched, not a
-        # hundred; every due post is still dispatched in the one round.
+    def test_a_burst_starts_with_a_small_batch_then_takes_the_rest_at_once(self):
+        # The first jobs of a burst reach the workers after ten posts are dispatched; the other
+        # 140 go in one more round, not in four growing ones.
         past = timezone.now() - timedelta(seconds=1)
         Post.objects.bulk_create(
             Post(
@@ -178,7 +178,7 @@ class DispatchTests(Actors, TestCase):
 
         with mock.patch.object(dispatch, "_posts_dispatch", recorded), self.captureOnCommitCallbacks(execute=True):
             self.assertEqual(sweep.due_posts_dispatch(), 150)
-        self.assertEqual(limits, [10, 20, 40, 80, 100])
+        self.assertEqual(limits, [10, 490])
         self.assertFalse(Post.objects.filter(status=Post.Status.SCHEDULED).exists())
 
     @override_settings(SWEEP_REQUEUE_AFTER_SECONDS=0)
