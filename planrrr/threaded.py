@@ -95,6 +95,7 @@ class _Offer:
 
     def __init__(self, give_back: Callable[[], int]) -> None:
         self.give_back = give_back
+        self.made = time.monotonic()  # as the call began
         self.handed = 0  # what give_back handed back, once taken
         self.settled = threading.Event()  # set once taken and run (or failed)
 
@@ -105,6 +106,9 @@ _offers_lock = threading.Lock()
 _own_offer = threading.local()
 # How long a job thread waits for the main thread to finish handing back what it took.
 HAND_BACK_WAIT = 30.0
+# A call that has lasted this long waits on its platform, not on the CPU: what its job offers is
+# handed back to idle threads even while the CPU is busy (hand_back_to_idle).
+SLOW_CALL_SECONDS = 1.0
 
 
 def hand_back_offer(give_back: Callable[[], int]) -> None:
@@ -135,12 +139,15 @@ def hand_back_withdraw() -> int:
     return offer.handed
 
 
-def hand_back_take() -> int:
-    """Run every offer made, each once (in the process's main thread, once threads are idle); one
-    that raises is logged (an outage once), and its job goes on with its work. Returns how much was handed back."""
+def hand_back_take(*, made_before: float | None = None) -> int:
+    """Run every offer made (before the ``time.monotonic()`` ``made_before``, if given), each once
+    (in the process's main thread, once threads are idle); one that raises is logged (an outage
+    once), and its job goes on with its work. Returns how much was handed back."""
     with _offers_lock:
-        taken = list(_offers.values())
-        _offers.clear()
+        taken = [offer for offer in _offers.values() if made_before is None or offer.made < made_before]
+        for thread, offer in list(_offers.items()):
+            if offer in taken:
+                del _offers[thread]
     handed = 0
     for offer in taken:
         try:
@@ -490,13 +497,16 @@ class ThreadedWorker(InProcessWorker):
             self._wake.wait(self.dequeue_timeout)
 
     def hand_back_to_idle(self) -> int:
-        """Once threads of this process wait for a job and the CPU has room, hand them what the
-        busy ones offered (``hand_back_offer``: the rest of a job of several, behind a call that
-        lasts). Returns how much was handed back."""
-        if not _offers or not idle_threads() or not cpu_has_room():
+        """Once threads of this process wait for a job, hand them what the busy ones offered
+        (``hand_back_offer``: the rest of a job of several, behind a call that lasts): while the
+        CPU has room, every offer; while it is busy, those behind a call that has lasted
+        SLOW_CALL_SECONDS (a platform slow to answer, or not answering, holds only its call).
+        Returns how much was handed back."""
+        if not _offers or not idle_threads():
             return 0
+        made_before = None if cpu_has_room() else time.monotonic() - SLOW_CALL_SECONDS
         try:
-            return hand_back_take()
+            return hand_back_take(made_before=made_before)
         finally:
             connection_release()
 

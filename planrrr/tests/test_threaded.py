@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -187,18 +188,27 @@ class JobThreadRedisCallsTests(SimpleTestCase):
             self.assertEqual(self.process.hand_back_to_idle(), 0)
         self.assertEqual(handed, ["rest"])
 
-    def test_nothing_is_handed_back_while_the_cpu_is_busy(self):
+    def test_while_the_cpu_is_busy_only_what_waits_behind_a_slow_call_is_handed_back(self):
         # More jobs at once publish no faster on a CPU that has no room, and each handed back
-        # costs RQ's work for a job: the job goes on with its rest.
+        # costs RQ's work for a job: the job goes on with its rest. A call that has lasted a
+        # second waits on its platform, not on the CPU: its rest goes to the idle threads.
         threaded.hand_back_offer(lambda: 3)
-        with (
-            mock.patch.object(threaded, "idle_threads", return_value=2),
-            mock.patch.object(threaded, "cpu_has_room", return_value=False),
-        ):
+        busy = mock.patch.object(threaded, "cpu_has_room", return_value=False)
+        with mock.patch.object(threaded, "idle_threads", return_value=2), busy:
             self.assertEqual(self.process.hand_back_to_idle(), 0)
         with mock.patch.object(threaded, "idle_threads", return_value=2):
             self.assertEqual(self.process.hand_back_to_idle(), 3, "once it has room")
         self.assertEqual(threaded.hand_back_withdraw(), 3)
+
+        threaded.hand_back_offer(lambda: 2)
+        later = time.monotonic() + threaded.SLOW_CALL_SECONDS
+        with (
+            mock.patch.object(threaded, "idle_threads", return_value=2),
+            busy,
+            mock.patch("time.monotonic", return_value=later),
+        ):
+            self.assertEqual(self.process.hand_back_to_idle(), 2, "its call has lasted a second")
+        self.assertEqual(threaded.hand_back_withdraw(), 2)
 
     def test_an_offer_that_fails_to_be_handed_back_leaves_the_job_going_on_with_it(self):
         def failing() -> int:
