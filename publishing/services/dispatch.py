@@ -96,7 +96,7 @@ def _posts_dispatch_batch(*, post_ids: list[int] | None, limit: int, one_by_one:
         due = due.filter(pk__in=post_ids)
     failed: list[tuple[Post, str]] = []
     with transaction.atomic():
-        posts = list(due.select_for_update(skip_locked=True).order_by("scheduled_at")[:limit])
+        posts = list(due.select_for_update(skip_locked=True).only(*POST_FIELDS).order_by("scheduled_at")[:limit])
         if not posts:
             return 0, 0
         if not one_by_one:
@@ -123,6 +123,24 @@ def _posts_dispatch_batch(*, post_ids: list[int] | None, limit: int, one_by_one:
     return len(posts), len(pending)
 
 
+# What the dispatch reads of a due post and of its publications (the rest, a post's text and media,
+# a publication's outcome, is read by its attempt): a burst's rows are built in a worker's main
+# thread while its job threads run, half the time with every column.
+POST_FIELDS = ("id", "team_id", "status", "platforms", "channels", "scheduled_at", "updated_at")
+PUBLICATION_FIELDS = (
+    "id",
+    "post_id",
+    "platform",
+    "connection_id",
+    "status",
+    "scheduled_at",
+    "queue_position",
+    "job_id",
+    "enqueued_at",
+    "next_attempt_at",
+)
+
+
 def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int]]:
     """Mark ``posts`` PUBLISHING (those whose row cannot have publications FAILED, with the
     reason), give each the publications it lacks, and return (pending publications, ids of
@@ -142,7 +160,7 @@ def _start(posts: list[Post], now: datetime) -> tuple[list[Publication], set[int
     for post in good:
         post.status, post.updated_at = Post.Status.PUBLISHING, now
         by_id[post.pk] = post
-    publications = list(Publication.objects.filter(post_id__in=by_id))
+    publications = list(Publication.objects.filter(post_id__in=by_id).only(*PUBLICATION_FIELDS))
     for publication in publications:
         publication.post = by_id[publication.post_id]
     publications.sort(key=lambda publication: (publication.post.scheduled_at, publication.pk))
