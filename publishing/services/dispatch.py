@@ -286,8 +286,9 @@ def publications_enqueue(*, publications: list[Publication], one_each: bool = Fa
 
     Those due now go up to PUBLISH_BATCH_SIZE of one account to a job (``publications_publish``),
     which attempts them one after another and costs RQ's work once, or hands them back a job each
-    when threads are idle and the CPU has room (docs/performance.md); with PUBLISH_BATCH_BACKLOG set, only once the
-    publish queue already holds that many jobs. ``one_each``: never several to a job."""
+    when threads are idle and the CPU has room (docs/performance.md); with PUBLISH_BATCH_BACKLOG
+    set, only once the publish queue already holds that many jobs. ``one_each``: never several to
+    a job."""
     publications = [p for p in publications if not p.held]
     if not publications:
         return

@@ -86,8 +86,9 @@ def publications_publish(*, publication_ids: list[int]) -> list[str]:
     its own job would be: one cancelled, edited or no longer due meanwhile is refused by its
     claim, one that raises is logged and the others go on. The rest go back to the queue a job
     each, to be attempted side by side, once the queue is empty (worker threads are idle and the
-    CPU has room: the end of the burst, or no burst at all; checked before the first and after each, and while each
-    call lasts by the process's main thread: ``threaded.hand_back_offer``) or after an
+    CPU has room: the end of the burst, or no burst at all; checked before the first and after
+    each, and while each call lasts by the process's main thread: ``threaded.hand_back_offer``,
+    which hands back what waits behind a call slow to answer whatever the CPU) or after an
     attempt the platform did not answer well (a failure tried again later: an outage, a
     timeout), so that they do not wait on that platform one after another.
     Before each, if BATCH_BEAT_SECONDS have passed since its last beat, the job tells RQ it is
