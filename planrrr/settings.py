@@ -149,10 +149,11 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
 # The statements of a publish attempt (planrrr.sql.cursor) are prepared on a connection once it
-# has run them this many times, and skip PostgreSQL's parser and planner from then on. 0: never
+# has run them this many times, and skip PostgreSQL's parser and planner from then on (a burst
+# after a quiet minute runs on new connections: at its second run, not its sixth). 0: never
 # prepared, for a pooler that cannot keep prepared statements across transactions (PgBouncer
 # before 1.21 in transaction mode; 1.21 and later with max_prepared_statements set can).
-DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=1)
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_planrrr")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

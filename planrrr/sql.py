@@ -194,11 +194,14 @@ def _json_text(value: Any) -> str:
     return value
 
 
-def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> list[tuple]:
+def execute(model: type[Model], sql: str, params: Mapping[str, Any], *, by_key: bool = True) -> list[tuple]:
     """Run one statement on ``model``'s database (``cursor()``: prepared once it has run a few
-    times) and return its rows. Outside a transaction the statement is its own (no BEGIN, no
-    COMMIT: one round trip); inside one, it runs in a savepoint, so that a statement PostgreSQL
-    refuses leaves the caller's transaction usable, as ``transaction.atomic()`` would.
+    times, on a plan for any values) and return its rows. ``by_key=False``: a statement whose
+    best plan depends on its values (a range of times over a table of any size) runs on Django's
+    own cursor instead, its values in its text, planned for them each time. Outside a
+    transaction the statement is its own (no BEGIN, no COMMIT: one round trip); inside one, it
+    runs in a savepoint, so that a statement PostgreSQL refuses leaves the caller's transaction
+    usable, as ``transaction.atomic()`` would.
 
     A prepared statement the server does not have (a pooler in transaction mode that cannot keep
     them, such as PgBouncer before 1.21, gave this connection another server connection) is
@@ -207,22 +210,23 @@ def execute(model: type[Model], sql: str, params: Mapping[str, Any]) -> list[tup
     alias = model.objects.db
     connection = connections[alias]
     try:
-        return _run(connection, sql, params)
+        return _run(connection, sql, params, by_key)
     except DatabaseError as error:
         if getattr(error.__cause__, "sqlstate", None) not in _PREPARED_STATEMENT_LOST:
             raise
         _preparing_stop(error)
-        return _run(connection, sql, params)
+        return _run(connection, sql, params, by_key)
 
 
-def _run(connection, sql: str, params: Mapping[str, Any]) -> list[tuple]:
+def _run(connection, sql: str, params: Mapping[str, Any], by_key: bool = True) -> list[tuple]:
     from django.db import transaction
 
+    opened = cursor(connection) if by_key else connection.cursor()
     if connection.in_atomic_block:
-        with transaction.atomic(using=connection.alias), cursor(connection) as server:
+        with transaction.atomic(using=connection.alias), opened as server:
             server.execute(sql, params)
             return server.fetchall()
-    with cursor(connection) as server:
+    with opened as server:
         server.execute(sql, params)
         return server.fetchall()
 
@@ -233,6 +237,8 @@ def _run(connection, sql: str, params: Mapping[str, Any]) -> list[tuple]:
 _PREPARED_STATEMENT_LOST = frozenset({"26000", "42P05"})
 # Whether this process still prepares statements (False once a pooler lost one).
 _preparing = True
+# Set on a psycopg connection once its prepared statements use the plan for any values (cursor()).
+_ANY_VALUES = "planrrr_plan_for_any_values"
 
 
 def _preparing_stop(error: DatabaseError) -> None:
@@ -257,7 +263,15 @@ def cursor(connection) -> Iterator:
 
     A statement run here must give PostgreSQL each parameter's type or a context it can infer it
     from (a column it is compared with or assigned to, a cast): with the values bound apart, a
-    bare ``%(x)s IS NULL`` is refused ("could not determine data type of parameter")."""
+    bare ``%(x)s IS NULL`` is refused ("could not determine data type of parameter").
+
+    While statements are prepared, the connection's prepared statements use the plan for any
+    values from their first run (``plan_cache_mode``, set once a connection): those run here look
+    rows up by key (a publication, a post), whose plan does not depend on the values, and
+    PostgreSQL would otherwise plan each of them for its values five times on every connection
+    before settling on that plan, a burst's new connections' most of its CPU for them
+    (docs/performance.md, "A plan for any values"). Not in a transaction: a rollback would undo it
+    (then the next statement outside one sets it)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as plain:
             yield plain
@@ -273,6 +287,9 @@ def cursor(connection) -> Iterator:
         threshold = (settings.DB_PREPARE_THRESHOLD or None) if _preparing else None
         if driver.prepare_threshold != threshold:
             driver.prepare_threshold = threshold
+        if threshold is not None and not getattr(driver, _ANY_VALUES, False) and not connection.in_atomic_block:
+            driver.execute("SET plan_cache_mode = force_generic_plan")
+            setattr(driver, _ANY_VALUES, True)
         raw = ServerBindingCursor(driver)
         # As Django's create_cursor: the cursor's time zone, where the connection's differs.
         loader = driver.adapters.get_loader(driver.adapters.types["timestamptz"].oid, Format.TEXT)

@@ -115,6 +115,8 @@ def due_media_stage(now) -> int:
             "failed": keys.STAGING_ERROR,
             "batch": BATCH,
         },
+        # A window of times over the posts: planned for its values each time, not prepared.
+        by_key=False,
     )
     posts = list(Post.objects.filter(pk__in=[post_id for (post_id,) in rows]))
     if not posts:

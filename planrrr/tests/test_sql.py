@@ -3,8 +3,9 @@
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 
-from django.db import DataError, connection, models, transaction
+from django.db import DataError, connection, connections, models, transaction
 from django.test import TestCase
 from django.utils import timezone
 
@@ -162,6 +163,44 @@ class PreparedStatementTests(TestCase):
         self.assertEqual(answers, [[(self.post.pk, "Hello 'quoted' %s")]] * 4)
         (statement,) = self.prepared()
         self.assertIn("WHERE id = $1 AND status = $2", statement)  # the values bound apart
+
+    def plan_cache_mode(self) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    def test_prepared_statements_use_the_plan_for_any_values_from_their_first_run(self):
+        # PostgreSQL plans a prepared statement for its values five times on every connection
+        # before it settles on the plan for any values: most of its CPU for a burst's new
+        # connections. Set once a connection, outside a transaction (a rollback would undo it).
+        self.assertEqual(self.plan_cache_mode(), "auto")
+        self.run_statement()
+        self.assertEqual(self.plan_cache_mode(), "auto", "not inside the test's transaction")
+        driver = connection.connection
+        self.addCleanup(driver.__dict__.pop, sql._ANY_VALUES, None)
+        # As outside the test's transaction (which undoes the setting at its end).
+        with mock.patch.object(connections["default"], "in_atomic_block", False):
+            with self.settings(DB_PREPARE_THRESHOLD=1):
+                answers = [self.run_statement() for _ in range(3)]
+        self.assertEqual(answers, [[(self.post.pk, "Hello 'quoted' %s")]] * 3)
+        self.assertEqual(self.plan_cache_mode(), "force_generic_plan")
+        self.assertTrue(getattr(driver, sql._ANY_VALUES))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["%content%"],
+            )
+            ((generic, custom),) = cursor.fetchall()
+        self.assertEqual((generic > 0, custom), (True, 0), "prepared at its second run, on the plan for any values")
+
+    def test_a_statement_by_values_is_neither_prepared_nor_bound_apart(self):
+        with self.settings(DB_PREPARE_THRESHOLD=1):
+            answers = [
+                sql.execute(Post, self.STATEMENT, {"pk": self.post.pk, "status": self.post.status}, by_key=False)
+                for _ in range(4)
+            ]
+        self.assertEqual(answers[-1], [(self.post.pk, "Hello 'quoted' %s")])
+        self.assertEqual(self.prepared(), [])
 
     def test_no_statement_is_prepared_with_a_threshold_of_zero(self):
         with self.settings(DB_PREPARE_THRESHOLD=0):
