@@ -14,10 +14,12 @@ and with the retry, rate-limit backoff and lease times cut to seconds so that a 
 3. ``--posts`` posts on ``--platforms``, created through ``post_create`` and all scheduled
    for the same instant a little ahead, published end to end; ``--kills`` random workers are
    killed with SIGKILL while it runs (and replaced);
-4. a steady schedule (``--steady-seconds``, 0 skips it): posts due one after another at
+4. the minimal publish job again once the burst is done: the burst is held against both
+   runs (``baselines.minimal_combine``), and against each alone;
+5. a steady schedule (``--steady-seconds``, 0 skips it): posts due one after another at
    ``--rate`` posts a second (by default half the throughput just measured), the load of a
    busy team rather than a burst, whose lag is the scheduler's own;
-5. one table, headed by the burst's drain time (scheduled_at to the last published_at):
+6. one table, headed by the burst's drain time (scheduled_at to the last published_at):
    publications per second against the minimal job's and the no-op rate, lag from
    ``scheduled_at`` to the stand-in receiving the request (for the burst: the time to drain it;
    for the steady schedule: how late each post goes out), job times, CPU, the fleet's memory

@@ -37,6 +37,15 @@ def first_requests(mock, keep: Callable[[str], bool]) -> dict[tuple[str, str], f
     return first
 
 
+def minimal_ratios(r: dict[str, Any]) -> None:
+    """The burst's throughput against the minimal job's (both its runs, ``minimal_combine``), and
+    against each run alone, so that the machine's drift between them shows."""
+    r["ratio_to_minimal"] = r["publications_per_second"] / r["minimal_per_second"]
+    for run in ("before", "after"):
+        if f"minimal_{run}_per_second" in r:
+            r[f"ratio_to_minimal_{run}"] = r["publications_per_second"] / r[f"minimal_{run}_per_second"]
+
+
 def burst_figures(r: dict[str, Any], *, at, post_ids: list[int], fleet: Fleet, mock, run_id: str, workers: int) -> None:
     """Add to ``r`` the burst's figures: its posts and publications as the database has them, the
     platforms' copies and the lag as the stand-in saw them, the job metrics, the fleet's memory."""
@@ -55,7 +64,6 @@ def burst_figures(r: dict[str, Any], *, at, post_ids: list[int], fleet: Fleet, m
     r["e2e_seconds"] = (last - at).total_seconds() if last else float("nan")
     r["publications_per_second"] = len(published) / r["e2e_seconds"] if last else 0.0
     r["ratio_to_noop"] = r["publications_per_second"] / r["noop_per_second"]
-    r["ratio_to_minimal"] = r["publications_per_second"] / r["minimal_per_second"]
 
     # What the platforms saw: the stand-in's own post list and request log.
     received = mock.posts()
@@ -162,12 +170,18 @@ def table(o: Options, r: dict[str, Any]) -> list[tuple[str, str]]:
         f"({r['published']} in {r['e2e_seconds']:.2f}s from scheduled_at to the last published_at)"
     )
     noop = f"{r['noop_per_second']:.1f} jobs/s ({r['noop_jobs']} in {r['noop_seconds']:.2f}s)"
+    runs = " and ".join(
+        f"{r[f'minimal_{run}_seconds']:.2f}s {run}" for run in ("before", "after") if f"minimal_{run}_seconds" in r
+    )
     minimal = (
-        f"{r['minimal_per_second']:.1f} jobs/s ({r['minimal_jobs']} in {r['minimal_seconds']:.2f}s: "
-        "one SELECT, one POST to the stand-in, one UPDATE)"
+        f"{r['minimal_per_second']:.1f} jobs/s ({r['minimal_jobs']} in {r['minimal_seconds']:.2f}s, the mean of its "
+        f"runs before and after the burst: {runs}; one SELECT, one POST to the stand-in, one UPDATE)"
+    )
+    apart = ", ".join(
+        f"{r[f'ratio_to_minimal_{run}']:.2f} {run}" for run in ("before", "after") if f"ratio_to_minimal_{run}" in r
     )
     ratio = (
-        f"{r['ratio_to_minimal']:.2f} x the minimal publish job's throughput, "
+        f"{r['ratio_to_minimal']:.2f} x the minimal publish job's throughput ({apart}), "
         f"{r['ratio_to_noop']:.2f} x RQ's no-op throughput"
     )
     cpu = (

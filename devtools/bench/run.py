@@ -22,8 +22,8 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from devtools import stack
-from devtools.bench.baselines import minimal_measure, noop_measure
-from devtools.bench.figures import burst_figures, first_requests, percentile
+from devtools.bench.baselines import minimal_combine, minimal_measure, noop_measure
+from devtools.bench.figures import burst_figures, first_requests, minimal_ratios, percentile
 from devtools.bench.fleet import Fleet, cpu_delta, process_cpu
 from devtools.processes import ManagedProcess
 from devtools.receiver import Receiver
@@ -155,13 +155,21 @@ class Bench:
                 self.results.update(noop_measure(total=total, timeout=timeout, **measure))
                 team = self.make_team()
                 token = f"bench_{self.run_id}_facebook"
-                self.results.update(minimal_measure(team=team, total=total, token=token, timeout=timeout, **measure))
+                minimal = {"team": team, "total": total, "token": token, "timeout": timeout, **measure}
+                self.results.update(minimal_measure(name="minimal_before", **minimal))
                 if self.o.webhooks:
                     self.make_endpoint(team)
                 self.faults_configure()
                 self.publish_phase(team, worker_fleet)
                 if self.o.webhooks:
                     self.webhooks_measure()
+                # The minimal job again, on the same workers once the burst's work is done
+                # (without the faults, as before it): the burst is held against both runs.
+                self.faults_configure(on=False)
+                self.results.update(minimal_measure(name="minimal_after", **minimal))
+                self.faults_configure()
+                minimal_combine(self.results)
+                minimal_ratios(self.results)
                 if self.o.steady_seconds > 0:
                     self.steady_phase(team)
             finally:
@@ -212,12 +220,14 @@ class Bench:
         self.mock.configure(latency_ms=self.o.latency_ms, latency_p99_ms=self.o.latency_p99_ms, seed=self.o.seed)
         return mock, base
 
-    def faults_configure(self) -> None:
+    def faults_configure(self, *, on: bool = True) -> None:
+        """The stand-in's faults (``--faults``, ``--failure-rate``, ``--rate-limit``) for the
+        pipeline's phases; ``on=False``: none, for the baselines."""
         config: dict[str, Any] = {
-            "random_failures": self.o.failure_rate,
-            "rate_limit_enabled": self.o.rate_limit is not None,
+            "random_failures": self.o.failure_rate if on else 0.0,
+            "rate_limit_enabled": on and self.o.rate_limit is not None,
         }
-        if self.o.rate_limit:
+        if on and self.o.rate_limit:
             config["rate_limit"] = {"limit": self.o.rate_limit[0], "window_seconds": self.o.rate_limit[1]}
         self.mock.configure(**config)
 
