@@ -88,19 +88,22 @@ class DrainTests(SimpleTestCase):
         )
 
 
+def _minimal_run(name: str, *, seconds: float, cpu_ms: float, pss: int, jobs: int = 600) -> dict:
+    """What minimal_measure(name=...) returns of one run."""
+    return {
+        f"{name}_jobs": jobs,
+        f"{name}_seconds": seconds,
+        f"{name}_per_second": jobs / seconds,
+        f"{name}_cpu_ms": cpu_ms,
+        f"{name}_pss_peak": pss,
+    }
+
+
 class MinimalCombineTests(SimpleTestCase):
     def test_the_two_runs_make_one_baseline(self):
         r = {
-            "minimal_before_jobs": 600,
-            "minimal_before_seconds": 1.5,
-            "minimal_before_per_second": 400.0,
-            "minimal_before_cpu_ms": 3.0,
-            "minimal_before_pss_peak": 200,
-            "minimal_after_jobs": 600,
-            "minimal_after_seconds": 1.0,
-            "minimal_after_per_second": 600.0,
-            "minimal_after_cpu_ms": 2.0,
-            "minimal_after_pss_peak": 250,
+            **_minimal_run("minimal_before", seconds=1.5, cpu_ms=3.0, pss=200),
+            **_minimal_run("minimal_after", seconds=1.0, cpu_ms=2.0, pss=250),
             "publications_per_second": 480.0,
         }
 
@@ -118,14 +121,7 @@ class MinimalCombineTests(SimpleTestCase):
 
     def test_one_run_is_the_baseline_alone(self):
         # Either run alone is a baseline (minimal_combine takes whichever it finds).
-        r = {
-            "minimal_before_jobs": 600,
-            "minimal_before_seconds": 2.0,
-            "minimal_before_per_second": 300.0,
-            "minimal_before_cpu_ms": 3.0,
-            "minimal_before_pss_peak": 200,
-            "publications_per_second": 150.0,
-        }
+        r = {**_minimal_run("minimal_before", seconds=2.0, cpu_ms=3.0, pss=200), "publications_per_second": 150.0}
 
         baselines.minimal_combine(r)
         minimal_ratios(r)

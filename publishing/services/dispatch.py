@@ -60,7 +60,8 @@ def due_posts_dispatch(*, batch: int = 500, most: int = 500, first: int = 10) ->
     as few rounds as can be. Once the burst runs, each statement of a round waits for the
     interpreter behind the job threads of its process: six rounds growing from ten to a hundred
     posts took 0.53 s to queue a burst of 300 posts, two rounds take 0.12 s (docs/performance.md,
-    "The dispatch in two rounds"). Returns the publications enqueued."""
+    "Handing back only to a CPU with room, and the dispatch in two rounds"). Returns the
+    publications enqueued."""
     enqueued = taken_total = 0
     size = max(1, min(first, batch))
     while taken_total < most:
